@@ -1,0 +1,2 @@
+// Package bench is raftbench's load generator.
+package bench

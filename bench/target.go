@@ -1,0 +1,105 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftbench/raftbench/engine/kv"
+)
+
+// Request is one client operation, in the KV state machine's terms
+// (engine/kv), so every target applies the same semantics.
+type Request struct {
+	Op    kv.Op
+	Key   []byte
+	Value []byte // write: new value; cas: the "to" value
+	From  []byte // cas only
+}
+
+// Target is a system under load. Do is called concurrently by every
+// worker; it returns the state machine's result (a missing key or a cas
+// mismatch is a Result, not an error) or an error when the system could
+// not say whether the operation happened.
+type Target interface {
+	Name() string
+	Do(ctx context.Context, req Request) (kv.Result, error)
+	// Stats returns cumulative counters; fields a target cannot know stay 0.
+	Stats() TargetStats
+	Close() error
+}
+
+// TargetStats are cumulative counters a target reports, summed over its
+// nodes. The driver takes differences between samples.
+type TargetStats struct {
+	Fsyncs        uint64 // fsync calls on log files
+	FsyncEntries  uint64 // entries made durable by those fsyncs
+	AppendMsgs    uint64 // AppendEntries messages sent
+	AppendEntries uint64 // entries carried by them
+	LeaderChanges uint64
+}
+
+// TargetConfig says what cluster to build.
+type TargetConfig struct {
+	Nodes int
+	// Dir is an empty directory the target may use for its data.
+	Dir string
+	// Fsync false turns fsync off everywhere (benchmarks only).
+	Fsync      bool
+	ValueBytes int
+	// Registerer, when non-nil, receives the target's metrics.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// Options carries target-specific settings (for example endpoints or
+	// a binary path); unknown keys are an error.
+	Options map[string]string
+}
+
+// Factory builds a target; it returns once the cluster has a leader.
+type Factory func(ctx context.Context, cfg TargetConfig) (Target, error)
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Factory{}
+)
+
+// Register makes a target available by name. It panics on a duplicate
+// name, which is a programming error.
+func Register(name string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("bench: target %q registered twice", name))
+	}
+	registry[name] = f
+}
+
+// Lookup returns the factory for name, or an error listing known names.
+func Lookup(name string) (Factory, error) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if f, ok := registry[name]; ok {
+		return f, nil
+	}
+	return nil, fmt.Errorf("bench: unknown target %q (known: %v)", name, targetNamesLocked())
+}
+
+// TargetNames lists registered targets, sorted.
+func TargetNames() []string {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	return targetNamesLocked()
+}
+
+func targetNamesLocked() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,2 @@
+// Package engine is the Raft core: a deterministic state machine.
+package engine

@@ -1,0 +1,323 @@
+package kv
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Op is a command's operation.
+type Op uint8
+
+const (
+	OpRead  Op = 1
+	OpWrite Op = 2
+	OpCas   Op = 3
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpRead:
+		return "read"
+	case OpWrite:
+		return "write"
+	case OpCas:
+		return "cas"
+	}
+	return fmt.Sprintf("Op(%d)", uint8(o))
+}
+
+// Status is the outcome of a command.
+type Status uint8
+
+const (
+	StatusOK Status = 0
+	// StatusNotFound: read or cas of a key that has no value.
+	StatusNotFound Status = 1
+	// StatusMismatch: cas whose From differs from the current value.
+	StatusMismatch Status = 2
+	// StatusBadCommand: the command could not be decoded. Deterministic,
+	// so every replica answers it the same way.
+	StatusBadCommand Status = 3
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusOK:
+		return "ok"
+	case StatusNotFound:
+		return "key does not exist"
+	case StatusMismatch:
+		return "precondition failed"
+	case StatusBadCommand:
+		return "bad command"
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
+}
+
+// Command is a decoded command.
+type Command struct {
+	Op    Op
+	Key   []byte
+	Value []byte // OpWrite: new value; OpCas: the "to" value
+	From  []byte // OpCas only
+	// CreateIfMissing makes a cas on a missing key succeed by writing
+	// Value (Maelstrom's create_if_not_exists).
+	CreateIfMissing bool
+}
+
+// Result is a decoded result.
+type Result struct {
+	Status Status
+	Value  []byte // OpRead with StatusOK
+}
+
+// Limits on decoded sizes, so a corrupt command cannot allocate wildly.
+const (
+	MaxKeyBytes   = 64 << 10
+	MaxValueBytes = 16 << 20
+)
+
+// ErrMalformed is returned for undecodable commands or results.
+var ErrMalformed = errors.New("kv: malformed encoding")
+
+const flagCreateIfMissing = 1
+
+// EncodeWrite returns the command that sets key to value.
+func EncodeWrite(key, value []byte) []byte {
+	return appendCommand(nil, Command{Op: OpWrite, Key: key, Value: value})
+}
+
+// EncodeCas returns the command that sets key to "to" if it holds "from".
+func EncodeCas(key, from, to []byte, createIfMissing bool) []byte {
+	return appendCommand(nil, Command{Op: OpCas, Key: key, From: from, Value: to, CreateIfMissing: createIfMissing})
+}
+
+// EncodeRead returns the query that reads key.
+func EncodeRead(key []byte) []byte {
+	return appendCommand(nil, Command{Op: OpRead, Key: key})
+}
+
+// AppendCommand appends c's encoding to b.
+func AppendCommand(b []byte, c Command) []byte { return appendCommand(b, c) }
+
+func appendCommand(b []byte, c Command) []byte {
+	var flags byte
+	if c.CreateIfMissing {
+		flags |= flagCreateIfMissing
+	}
+	b = append(b, byte(c.Op), flags)
+	b = binary.AppendUvarint(b, uint64(len(c.Key)))
+	b = append(b, c.Key...)
+	switch c.Op {
+	case OpWrite:
+		b = binary.AppendUvarint(b, uint64(len(c.Value)))
+		b = append(b, c.Value...)
+	case OpCas:
+		b = binary.AppendUvarint(b, uint64(len(c.From)))
+		b = append(b, c.From...)
+		b = binary.AppendUvarint(b, uint64(len(c.Value)))
+		b = append(b, c.Value...)
+	}
+	return b
+}
+
+// DecodeCommand decodes a command. The returned slices alias b.
+func DecodeCommand(b []byte) (Command, error) {
+	var c Command
+	if len(b) < 2 {
+		return c, fmt.Errorf("%w: command of %d bytes", ErrMalformed, len(b))
+	}
+	c.Op, c.CreateIfMissing = Op(b[0]), b[1]&flagCreateIfMissing != 0
+	rest := b[2:]
+	var err error
+	if c.Key, rest, err = readBytes(rest, MaxKeyBytes); err != nil {
+		return c, fmt.Errorf("key: %w", err)
+	}
+	switch c.Op {
+	case OpRead:
+	case OpWrite:
+		if c.Value, rest, err = readBytes(rest, MaxValueBytes); err != nil {
+			return c, fmt.Errorf("value: %w", err)
+		}
+	case OpCas:
+		if c.From, rest, err = readBytes(rest, MaxValueBytes); err != nil {
+			return c, fmt.Errorf("from: %w", err)
+		}
+		if c.Value, rest, err = readBytes(rest, MaxValueBytes); err != nil {
+			return c, fmt.Errorf("to: %w", err)
+		}
+	default:
+		return c, fmt.Errorf("%w: unknown op %d", ErrMalformed, b[0])
+	}
+	if len(rest) != 0 {
+		return c, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(rest))
+	}
+	return c, nil
+}
+
+func readBytes(b []byte, limit uint64) (field, rest []byte, err error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return nil, nil, fmt.Errorf("%w: bad length prefix", ErrMalformed)
+	}
+	if n > limit || n > uint64(len(b)-k) {
+		return nil, nil, fmt.Errorf("%w: length %d exceeds limit or input", ErrMalformed, n)
+	}
+	return b[k : k+int(n)], b[k+int(n):], nil
+}
+
+// AppendResult appends r's encoding to b.
+func AppendResult(b []byte, r Result) []byte {
+	b = append(b, byte(r.Status))
+	if r.Status == StatusOK && r.Value != nil {
+		b = append(b, 1)
+		b = append(b, r.Value...)
+	}
+	return b
+}
+
+// DecodeResult decodes a result; Value aliases b.
+func DecodeResult(b []byte) (Result, error) {
+	if len(b) == 0 || Status(b[0]) > StatusBadCommand {
+		return Result{}, fmt.Errorf("%w: result", ErrMalformed)
+	}
+	r := Result{Status: Status(b[0])}
+	if len(b) > 1 {
+		if b[1] != 1 || r.Status != StatusOK {
+			return Result{}, fmt.Errorf("%w: result value marker", ErrMalformed)
+		}
+		r.Value = b[2:]
+	}
+	return r, nil
+}
+
+// Store is the key-value state machine. Apply and Restore take the write
+// lock; Query takes the read lock, so reads can run beside each other.
+type Store struct {
+	mu   sync.RWMutex
+	data map[string][]byte
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store { return &Store{data: make(map[string][]byte)} }
+
+// Apply executes a write or cas command and returns the encoded result.
+// A read command is answered too (it changes nothing), so a read that is
+// proposed through the log also works. Values are copied: the store never
+// aliases its caller's buffers.
+func (s *Store) Apply(cmd []byte) []byte {
+	c, err := DecodeCommand(cmd)
+	if err != nil {
+		return AppendResult(nil, Result{Status: StatusBadCommand})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return AppendResult(nil, s.applyLocked(c))
+}
+
+func (s *Store) applyLocked(c Command) Result {
+	cur, ok := s.data[string(c.Key)]
+	switch c.Op {
+	case OpRead:
+		if !ok {
+			return Result{Status: StatusNotFound}
+		}
+		return Result{Status: StatusOK, Value: cur}
+	case OpWrite:
+		s.data[string(c.Key)] = bytes.Clone(c.Value)
+		return Result{Status: StatusOK}
+	case OpCas:
+		if !ok {
+			if c.CreateIfMissing {
+				s.data[string(c.Key)] = bytes.Clone(c.Value)
+				return Result{Status: StatusOK}
+			}
+			return Result{Status: StatusNotFound}
+		}
+		if !bytes.Equal(cur, c.From) {
+			return Result{Status: StatusMismatch}
+		}
+		s.data[string(c.Key)] = bytes.Clone(c.Value)
+		return Result{Status: StatusOK}
+	}
+	return Result{Status: StatusBadCommand}
+}
+
+// Query answers a read command without changing state. Any other command
+// is answered StatusBadCommand.
+func (s *Store) Query(q []byte) []byte {
+	c, err := DecodeCommand(q)
+	if err != nil || c.Op != OpRead {
+		return AppendResult(nil, Result{Status: StatusBadCommand})
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return AppendResult(nil, s.applyLocked(c))
+}
+
+// Len returns the number of keys.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.data)
+}
+
+const snapshotMagic = "RBKV1"
+
+// Snapshot encodes the whole store, keys sorted, so equal stores have
+// equal snapshots.
+func (s *Store) Snapshot() []byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	keys := make([]string, 0, len(s.data))
+	for k := range s.data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := append([]byte(nil), snapshotMagic...)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		v := s.data[k]
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
+
+// Restore replaces the store's contents with a snapshot's.
+func (s *Store) Restore(snap []byte) error {
+	if !bytes.HasPrefix(snap, []byte(snapshotMagic)) {
+		return fmt.Errorf("%w: snapshot magic", ErrMalformed)
+	}
+	rest := snap[len(snapshotMagic):]
+	n, k := binary.Uvarint(rest)
+	if k <= 0 || n > uint64(len(rest)) {
+		return fmt.Errorf("%w: snapshot key count", ErrMalformed)
+	}
+	rest = rest[k:]
+	data := make(map[string][]byte, n)
+	for i := uint64(0); i < n; i++ {
+		var key, val []byte
+		var err error
+		if key, rest, err = readBytes(rest, MaxKeyBytes); err != nil {
+			return fmt.Errorf("snapshot key %d: %w", i, err)
+		}
+		if val, rest, err = readBytes(rest, MaxValueBytes); err != nil {
+			return fmt.Errorf("snapshot value %d: %w", i, err)
+		}
+		data[string(key)] = bytes.Clone(val)
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("%w: %d trailing snapshot bytes", ErrMalformed, len(rest))
+	}
+	s.mu.Lock()
+	s.data = data
+	s.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,129 @@
+package kv
+
+import (
+	"bytes"
+	"testing"
+)
+
+func mustResult(t *testing.T, b []byte) Result {
+	t.Helper()
+	r, err := DecodeResult(b)
+	if err != nil {
+		t.Fatalf("decode result: %v", err)
+	}
+	return r
+}
+
+func TestLinKVSemantics(t *testing.T) {
+	s := NewStore()
+	k := []byte("k")
+	steps := []struct {
+		name   string
+		apply  []byte
+		query  bool
+		status Status
+		value  string
+	}{
+		{"read missing key", EncodeRead(k), true, StatusNotFound, ""},
+		{"cas on missing key", EncodeCas(k, []byte("1"), []byte("2"), false), false, StatusNotFound, ""},
+		{"cas create_if_not_exists", EncodeCas(k, []byte("1"), []byte("2"), true), false, StatusOK, ""},
+		{"read created", EncodeRead(k), true, StatusOK, "2"},
+		{"cas wrong from", EncodeCas(k, []byte("1"), []byte("3"), false), false, StatusMismatch, ""},
+		{"value unchanged after failed cas", EncodeRead(k), true, StatusOK, "2"},
+		{"cas right from", EncodeCas(k, []byte("2"), []byte("3"), false), false, StatusOK, ""},
+		{"write", EncodeWrite(k, []byte("4")), false, StatusOK, ""},
+		{"read written", EncodeRead(k), true, StatusOK, "4"},
+		{"write empty value", EncodeWrite(k, nil), false, StatusOK, ""},
+		{"empty value is present", EncodeRead(k), true, StatusOK, ""},
+		{"garbage command", []byte{9, 9, 9}, false, StatusBadCommand, ""},
+	}
+	for _, st := range steps {
+		var out []byte
+		if st.query {
+			out = s.Query(st.apply)
+		} else {
+			out = s.Apply(st.apply)
+		}
+		r := mustResult(t, out)
+		if r.Status != st.status || string(r.Value) != st.value {
+			t.Fatalf("%s: got %v %q, want %v %q", st.name, r.Status, r.Value, st.status, st.value)
+		}
+	}
+}
+
+func TestStoreDoesNotAliasCallerBuffers(t *testing.T) {
+	s := NewStore()
+	val := []byte("abc")
+	cmd := EncodeWrite([]byte("k"), val)
+	s.Apply(cmd)
+	for i := range cmd {
+		cmd[i] = 'x'
+	}
+	r := mustResult(t, s.Query(EncodeRead([]byte("k"))))
+	if string(r.Value) != "abc" {
+		t.Fatalf("store aliased the command buffer: %q", r.Value)
+	}
+}
+
+func TestSnapshotRoundTripIsCanonical(t *testing.T) {
+	a, b := NewStore(), NewStore()
+	for i := 0; i < 50; i++ {
+		key := []byte{byte('a' + i%26), byte(i)}
+		a.Apply(EncodeWrite(key, bytes.Repeat([]byte{byte(i)}, i)))
+	}
+	// Insert into b in reverse: map order differs, snapshot must not.
+	for i := 49; i >= 0; i-- {
+		key := []byte{byte('a' + i%26), byte(i)}
+		b.Apply(EncodeWrite(key, bytes.Repeat([]byte{byte(i)}, i)))
+	}
+	if !bytes.Equal(a.Snapshot(), b.Snapshot()) {
+		t.Fatal("equal stores produced different snapshots")
+	}
+	c := NewStore()
+	if err := c.Restore(a.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c.Snapshot(), a.Snapshot()) || c.Len() != 50 {
+		t.Fatal("restore did not reproduce the store")
+	}
+}
+
+func TestCorruptInputIsRejected(t *testing.T) {
+	snap := NewStore()
+	snap.Apply(EncodeWrite([]byte("k"), []byte("v")))
+	good := snap.Snapshot()
+	for cut := 0; cut < len(good); cut++ {
+		if err := NewStore().Restore(good[:cut]); err == nil {
+			t.Fatalf("truncated snapshot (%d of %d bytes) accepted", cut, len(good))
+		}
+	}
+	cmd := EncodeCas([]byte("key"), []byte("from"), []byte("to"), false)
+	for cut := 0; cut < len(cmd); cut++ {
+		if _, err := DecodeCommand(cmd[:cut]); err == nil {
+			t.Fatalf("truncated command (%d of %d bytes) accepted", cut, len(cmd))
+		}
+	}
+	if _, err := DecodeCommand(append(cmd, 0)); err == nil {
+		t.Fatal("command with trailing byte accepted")
+	}
+}
+
+func FuzzDecodeCommand(f *testing.F) {
+	f.Add(EncodeWrite([]byte("k"), []byte("v")))
+	f.Add(EncodeCas([]byte("k"), []byte("a"), []byte("b"), true))
+	f.Add(EncodeRead([]byte("k")))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := DecodeCommand(b)
+		if err != nil {
+			return
+		}
+		if again := AppendCommand(nil, c); !bytes.Equal(again, b) && c.Op != OpRead {
+			// Flags other than create_if_not_exists are dropped on
+			// re-encode; everything else must round-trip exactly.
+			if b[1]&^flagCreateIfMissing == 0 {
+				t.Fatalf("round trip mismatch: %x vs %x", b, again)
+			}
+		}
+		NewStore().Apply(b)
+	})
+}
