@@ -1,13 +1,75 @@
 // Command raft-maelstrom is a Maelstrom lin-kv node backed by the
-// raftbench engine.
+// raftbench engine. Run it under Maelstrom:
+//
+//	maelstrom test -w lin-kv --bin ./bin/raft-maelstrom --node-count 5 \
+//	    --time-limit 60 --rate 100 --concurrency 10 --nemesis partition
+//
+// or under raftbench's own harness: raftbench chaos --bin bin/raft-maelstrom.
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/raftbench/raftbench/maelstrom"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "raft-maelstrom: not built yet (see issue: Maelstrom node binary)")
-	os.Exit(2)
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "raft-maelstrom:", err)
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	fs := pflag.NewFlagSet("raft-maelstrom", pflag.ContinueOnError)
+	var opts maelstrom.Options
+	fs.StringVar(&opts.DataDir, "data-dir", "", "directory for the WAL; a restart on the same directory recovers (default: a temporary directory removed on exit)")
+	logLevel := fs.String("log-level", "warn", "stderr log level: debug, info, warn or error")
+	fs.DurationVar(&opts.TickInterval, "tick", 0, "Raft tick interval (default 10ms)")
+	fs.DurationVar(&opts.RequestTimeout, "request-timeout", 0, "time limit for one client request (default 800ms)")
+	fs.BoolVar(&opts.UnsafeNoFsync, "unsafe-no-fsync", false, "turn fsync off (benchmarks only: a crash loses acknowledged writes)")
+	fs.BoolVar(&opts.UnsafeLocalReads, "unsafe-local-reads", false, "serve reads from local state without ReadIndex (NOT linearizable; for checker tests only)")
+	_ = fs.MarkHidden("unsafe-local-reads")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	level, err := parseLevel(*logLevel)
+	if err != nil {
+		return err
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// A signal closes stdin, which ends the read loop; Run then stops the
+	// node and removes its temporary directory.
+	go func() {
+		<-ctx.Done()
+		os.Stdin.Close()
+	}()
+	return maelstrom.Run(ctx, os.Stdin, os.Stdout, opts)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
 }
