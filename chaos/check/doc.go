@@ -8,6 +8,25 @@
 // both must fit the linearization. Indeterminate (Info) operations may
 // take effect at any time after their call, or never.
 //
+// Contract:
+//
+//   - Check(history, Options) Result. Keys are independent registers
+//     (the history is linearizable iff each key's is) and are checked one
+//     by one, each within Options.Timeout; Result.Keys has every key.
+//   - Fail operations are dropped (they certainly did not happen), and so
+//     are Info reads (they change nothing). Info writes and cas are given
+//     porcupine's "unknown" output and a return after every other
+//     operation of their key, so they may be linearized anywhere after
+//     their call; being linearized last is the same as never happening.
+//   - A cas with CreateIfMissing on a missing key writes Value (as in
+//     engine/kv); it can never observe Missing.
+//   - The verdict is Linearizable, NotLinearizable, or Unknown (a key's
+//     search timed out, or the history is malformed: then Result.Err says
+//     which op and why). Unknown is never a pass.
+//   - Result.WriteVisualization(path) writes porcupine's HTML for the bad
+//     key (its ops and longest partial linearizations, plus
+//     Options.Events on the timeline).
+//
 // The checker never trusts the system under test: it must never drop an
 // OK operation from the history to make a check pass.
 package check
