@@ -1,0 +1,300 @@
+package bench
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"path/filepath"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Plot files (each written as .png and .svg).
+const (
+	PlotThroughput = "throughput"
+	PlotLatency    = "latency"
+	PlotSpectrum   = "spectrum"
+	PlotSweep      = "latency_vs_throughput"
+)
+
+const (
+	plotW = 8 * vg.Inch
+	plotH = 4.5 * vg.Inch
+	// minLogMs keeps log-scale axes away from zero (1 µs).
+	minLogMs = 0.001
+)
+
+// PlotRun draws one run's throughput-over-time, latency-over-time and
+// percentile-spectrum plots into dir.
+func PlotRun(dir string, rr *RunResult) error {
+	return PlotOverlay(dir, []*RunResult{rr})
+}
+
+// PlotOverlay draws the same three plots with every run as its own line,
+// labelled by its configuration.
+func PlotOverlay(dir string, runs []*RunResult) error {
+	if len(runs) == 0 {
+		return fmt.Errorf("plot: no runs")
+	}
+	title := runs[0].Summary.Title()
+	if len(runs) > 1 {
+		title = fmt.Sprintf("%d runs", len(runs))
+	}
+	for _, mk := range []struct {
+		name string
+		make func([]*RunResult, string) (*plot.Plot, error)
+	}{{PlotThroughput, throughputPlot}, {PlotLatency, latencyPlot}, {PlotSpectrum, spectrumPlot}} {
+		p, err := mk.make(runs, title)
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", mk.name, err)
+		}
+		if err := savePlot(p, dir, mk.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func savePlot(p *plot.Plot, dir, name string) error {
+	for _, ext := range []string{".png", ".svg"} {
+		path := filepath.Join(dir, name+ext)
+		if err := p.Save(plotW, plotH, path); err != nil {
+			return fmt.Errorf("save %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// runLabel distinguishes runs in an overlay's legend.
+func runLabel(rr *RunResult, many bool) string {
+	if !many {
+		return ""
+	}
+	return rr.Summary.Title() + " "
+}
+
+func newPlot(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+func addLine(p *plot.Plot, xys plotter.XYs, label string, i int, dashed bool) error {
+	if len(xys) == 0 {
+		return nil
+	}
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return err
+	}
+	l.Color = plotutil.Color(i)
+	l.Width = vg.Points(1.5)
+	if dashed {
+		l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+	}
+	p.Add(l)
+	if label != "" {
+		p.Legend.Add(label, l)
+	}
+	return nil
+}
+
+func throughputPlot(runs []*RunResult, title string) (*plot.Plot, error) {
+	p := newPlot("Throughput: "+title, "elapsed time (s)", "throughput (ops/s)")
+	many := len(runs) > 1
+	for i, rr := range runs {
+		xys := make(plotter.XYs, 0, len(rr.Series))
+		for _, is := range rr.Series {
+			xys = append(xys, plotter.XY{X: is.ElapsedS, Y: is.OpsPerSec})
+		}
+		label := runLabel(rr, many)
+		if label == "" {
+			label = "ops/s (warm-up: first " + strconv.FormatFloat(rr.Summary.WarmupS, 'g', -1, 64) + " s)"
+		}
+		if err := addLine(p, xys, label, i, false); err != nil {
+			return nil, err
+		}
+	}
+	p.Y.Min = 0
+	return p, nil
+}
+
+func latencyPlot(runs []*RunResult, title string) (*plot.Plot, error) {
+	p := newPlot("Latency per second: "+title, "elapsed time (s)", "latency (ms, log scale)")
+	useLogY(p)
+	many := len(runs) > 1
+	type q struct {
+		name string
+		get  func(*IntervalStats) float64
+	}
+	qs := []q{{"p50", func(s *IntervalStats) float64 { return s.P50 }},
+		{"p90", func(s *IntervalStats) float64 { return s.P90 }},
+		{"p99", func(s *IntervalStats) float64 { return s.P99 }},
+		{"max", func(s *IntervalStats) float64 { return s.Max }}}
+	if many {
+		qs = []q{qs[0], qs[2]} // p50 dashed, p99 solid per run
+	}
+	for ri, rr := range runs {
+		for qi, qq := range qs {
+			xys := make(plotter.XYs, 0, len(rr.Series))
+			for j := range rr.Series {
+				if rr.Series[j].Ops == 0 {
+					continue
+				}
+				xys = append(xys, plotter.XY{X: rr.Series[j].ElapsedS, Y: math.Max(qq.get(&rr.Series[j]), minLogMs)})
+			}
+			color, dashed := qi, false
+			if many {
+				color, dashed = ri, qi == 0
+			}
+			if err := addLine(p, xys, runLabel(rr, many)+qq.name, color, dashed); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p, nil
+}
+
+// nines maps a percentile to -log10(1 - p/100): p90 -> 1, p99 -> 2, ...
+func nines(p float64) float64 { return -math.Log10(1 - p/100) }
+
+func spectrumPlot(runs []*RunResult, title string) (*plot.Plot, error) {
+	p := newPlot("Latency percentile spectrum: "+title, "percentile (log scale of 1 - p)", "latency (ms, log scale)")
+	useLogY(p)
+	p.X.Tick.Marker = plot.ConstantTicks{
+		{Value: 0, Label: "p0"}, {Value: nines(50), Label: "p50"}, {Value: 1, Label: "p90"},
+		{Value: 2, Label: "p99"}, {Value: 3, Label: "p99.9"}, {Value: 4, Label: "p99.99"}, {Value: 5, Label: "p99.999"},
+	}
+	p.X.Min, p.X.Max = 0, 5
+	many := len(runs) > 1
+	for i, rr := range runs {
+		open := rr.Summary.Mode == "open"
+		var lat, svc plotter.XYs
+		for _, pt := range rr.Percentiles {
+			if pt.Percentile >= 100 || pt.Percentile > 99.9991 {
+				continue
+			}
+			x := nines(pt.Percentile)
+			lat = append(lat, plotter.XY{X: x, Y: math.Max(pt.LatencyMs, minLogMs)})
+			svc = append(svc, plotter.XY{X: x, Y: math.Max(pt.ServiceMs, minLogMs)})
+		}
+		name := "latency"
+		if open {
+			name = "latency from intended send"
+		}
+		if err := addLine(p, lat, runLabel(rr, many)+name, i, false); err != nil {
+			return nil, err
+		}
+		if open {
+			if err := addLine(p, svc, runLabel(rr, many)+"raw service time", i, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p, nil
+}
+
+// useLogY puts the Y axis on a log scale with 1-2-5 labels.
+func useLogY(p *plot.Plot) {
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = logTicks{}
+}
+
+// logTicks labels 1, 2 and 5 times each power of ten; gonum's LogTicks
+// labels decades only, which leaves a narrow range unlabelled.
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	lo, hi = math.Max(lo, minLogMs), math.Max(hi, minLogMs)
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		base := math.Pow(10, e)
+		for m := 1; m < 10; m++ {
+			v := base * float64(m)
+			if v < lo*0.999 || v > hi*1.001 {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', 4, 64)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	if len(ticks) < 2 { // a very narrow range: label its ends
+		ticks = append(ticks, plot.Tick{Value: lo, Label: strconv.FormatFloat(lo, 'g', 3, 64)},
+			plot.Tick{Value: hi, Label: strconv.FormatFloat(hi, 'g', 3, 64)})
+	}
+	return ticks
+}
+
+// SweepPlot draws latency (p50, p99) against achieved throughput for
+// one or more sweeps, marking each sweep's saturation point.
+func SweepPlot(dir string, sweeps []*SweepResult) error {
+	title := "Latency vs throughput"
+	if len(sweeps) == 1 && len(sweeps[0].Points) > 0 {
+		title += ": " + sweeps[0].Title
+	}
+	p := newPlot(title, "achieved throughput (ops/s)", "latency (ms, log scale)")
+	useLogY(p)
+	many := len(sweeps) > 1
+	for si, sw := range sweeps {
+		var p50, p99 plotter.XYs
+		for _, pt := range sw.Points {
+			p50 = append(p50, plotter.XY{X: pt.ThroughputOps, Y: math.Max(pt.LatencyMs.P50, minLogMs)})
+			p99 = append(p99, plotter.XY{X: pt.ThroughputOps, Y: math.Max(pt.LatencyMs.P99, minLogMs)})
+		}
+		prefix := ""
+		if many {
+			prefix = sw.Title + " "
+		}
+		for qi, xys := range []plotter.XYs{p50, p99} {
+			if len(xys) == 0 {
+				continue
+			}
+			l, s, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				return err
+			}
+			c := plotutil.Color(si*2 + qi)
+			if many {
+				c = plotutil.Color(si)
+			}
+			l.Color, s.Color = c, c
+			if qi == 0 {
+				l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			}
+			p.Add(l, s)
+			p.Legend.Add(prefix+[]string{"p50 (from intended send)", "p99 (from intended send)"}[qi], l, s)
+		}
+		if sw.Saturation != nil {
+			if err := markSaturation(p, sw); err != nil {
+				return err
+			}
+		}
+	}
+	p.X.Min = 0
+	return savePlot(p, dir, PlotSweep)
+}
+
+func markSaturation(p *plot.Plot, sw *SweepResult) error {
+	sat := sw.Saturation
+	s, err := plotter.NewScatter(plotter.XYs{{X: sat.ThroughputOps, Y: math.Max(sat.LatencyMs.P99, minLogMs)}})
+	if err != nil {
+		return err
+	}
+	s.GlyphStyle.Shape = plotutil.Shape(3)
+	s.GlyphStyle.Radius = vg.Points(6)
+	s.GlyphStyle.Color = color.Black
+	p.Add(s)
+	p.Legend.Add(fmt.Sprintf("saturation: %s ops/s", fmtCount(sat.ThroughputOps)), s)
+	return nil
+}

@@ -1,0 +1,114 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+)
+
+// ProgressPrinter prints one line a second. On a terminal it rewrites a
+// single line in place; otherwise (a file, a pipe, CI logs) it prints
+// plain lines.
+type ProgressPrinter struct {
+	mu       sync.Mutex
+	w        io.Writer
+	terminal bool
+	pending  bool // a refreshed line is on screen without its newline
+}
+
+// NewProgressPrinter prints to w; terminal selects the refreshing line.
+func NewProgressPrinter(w io.Writer, terminal bool) *ProgressPrinter {
+	return &ProgressPrinter{w: w, terminal: terminal}
+}
+
+// IsTerminal reports whether f looks like an interactive terminal.
+func IsTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	return fi.Mode()&os.ModeCharDevice != 0 && f.Name() != os.DevNull
+}
+
+// Progress implements ProgressSink.
+func (p *ProgressPrinter) Progress(s IntervalStats) {
+	line := FormatProgress(s)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.terminal {
+		fmt.Fprint(p.w, "\r\x1b[K"+line)
+		p.pending = true
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+// Finish ends a refreshing line, so what follows starts on its own line.
+func (p *ProgressPrinter) Finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending {
+		fmt.Fprintln(p.w)
+		p.pending = false
+	}
+}
+
+// FormatProgress renders one second as a progress line.
+func FormatProgress(s IntervalStats) string {
+	phase := "run   "
+	if s.Warmup {
+		phase = "warmup"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%4.0fs/%.0fs] %s %9s ops/s  p50 %7s ms  p99 %7s ms  errors %d  leader changes %d",
+		s.ElapsedS, s.TotalS, phase, fmtCount(s.OpsPerSec), fmtMs(s.P50), fmtMs(s.P99), s.Errors, s.LeaderChanges)
+	if s.OpenLoop {
+		fmt.Fprintf(&b, "  service p99 %s ms", fmtMs(s.SvcP99))
+		if s.Late > 0 {
+			fmt.Fprintf(&b, "  late %d", s.Late)
+		}
+	}
+	if s.FsyncsPerSec > 0 {
+		fmt.Fprintf(&b, "  fsyncs/s %s  entries/fsync %.1f", fmtCount(s.FsyncsPerSec), s.EntriesPerFsync)
+	}
+	return b.String()
+}
+
+// WriteTable prints a run's summary as an aligned table.
+func WriteTable(w io.Writer, s *Summary) {
+	row := func(k, v string) { fmt.Fprintf(w, "  %-22s %s\n", k, v) }
+	fmt.Fprintf(w, "\n%s\n", s.Title())
+	row("mode", s.Mode+" loop, "+itoa(s.Workers)+" workers, mix "+s.Mix+", "+itoa(s.Keys)+" "+s.KeyDist+" keys")
+	row("measured", fmt.Sprintf("%.1f s after %.1f s warm-up", s.DurationS, s.WarmupS))
+	row("throughput", fmtCount(s.ThroughputOps)+" ops/s ("+fmtCount(float64(s.Ops))+" ops)")
+	lat := func(l Latency) string {
+		return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max))
+	}
+	if s.ServiceLatencyMs != nil {
+		row("latency ms (corrected)", lat(s.LatencyMs))
+		row("service time ms (raw)", lat(*s.ServiceLatencyMs))
+		if s.LateSends > 0 {
+			row("late sends", fmt.Sprintf("%d (max %s ms behind schedule)", s.LateSends, fmtMs(s.MaxLateMs)))
+		}
+	} else {
+		row("latency ms", lat(s.LatencyMs))
+	}
+	row("results", fmt.Sprintf("ok %d, not found %d, cas mismatch %d", s.Results.OK, s.Results.NotFound, s.Results.Mismatch))
+	errs := fmt.Sprint(s.Errors)
+	if s.Errors > 0 {
+		errs += fmt.Sprintf(" %v", s.ErrorsByKind)
+	}
+	row("errors", errs)
+	row("leader changes", fmt.Sprint(s.LeaderChanges))
+	if s.FsyncsPerSec != nil {
+		row("fsyncs/s", fmtCount(*s.FsyncsPerSec))
+	}
+	if s.EntriesPerFsync != nil {
+		row("entries per fsync", fmt.Sprintf("%.1f", *s.EntriesPerFsync))
+	}
+	if s.EntriesPerAppend != nil {
+		row("entries per append", fmt.Sprintf("%.1f", *s.EntriesPerAppend))
+	}
+}

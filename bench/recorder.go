@@ -1,0 +1,224 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/raftbench/raftbench/engine/kv"
+)
+
+// Histogram geometry: microseconds from 1 µs to 10 minutes with 3
+// significant digits (0.1% resolution). Larger values are clamped to the
+// top, so a pathological stall still counts instead of being dropped.
+const (
+	histMinUs  = 1
+	histMaxUs  = int64(10 * time.Minute / time.Microsecond)
+	histDigits = 3
+)
+
+func newHist() *hdr.Histogram { return hdr.New(histMinUs, histMaxUs, histDigits) }
+
+func recordUs(h *hdr.Histogram, d time.Duration) {
+	us := int64(d / time.Microsecond)
+	if us < 0 {
+		us = 0
+	}
+	if us > histMaxUs {
+		us = histMaxUs
+	}
+	_ = h.RecordValue(us) // cannot fail: clamped into range
+}
+
+// Sentinel errors a Target wraps so the driver can count errors by kind.
+var (
+	// ErrUnavailable: the operation was definitely not done (no leader,
+	// every node refused); safe to retry.
+	ErrUnavailable = errors.New("bench: target unavailable, operation not done")
+	// ErrIndeterminate: the operation may or may not have happened.
+	ErrIndeterminate = errors.New("bench: outcome of operation unknown")
+)
+
+// errKind is a fixed set, so counting an error never allocates.
+type errKind uint8
+
+const (
+	errTimeout errKind = iota
+	errUnavailable
+	errIndeterminate
+	errUnfinished // cancelled at the end of the run's drain period
+	errBadCommand // the state machine said StatusBadCommand: a bug
+	errOther
+	numErrKinds
+)
+
+var errKindNames = [numErrKinds]string{"timeout", "unavailable", "indeterminate", "unfinished", "bad_command", "other"}
+
+func classify(err error) errKind {
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return errUnavailable
+	case errors.Is(err, ErrIndeterminate):
+		return errIndeterminate
+	case errors.Is(err, context.DeadlineExceeded):
+		return errTimeout
+	case errors.Is(err, context.Canceled):
+		return errUnfinished
+	}
+	return errOther
+}
+
+// counters are plain integers; a stripe's mutex guards them.
+type counters struct {
+	ops     [3]uint64 // successful results by op, indexed like opOrder
+	status  [3]uint64 // ok, not found, mismatch
+	errs    [numErrKinds]uint64
+	late    uint64 // open loop: sent more than lateThreshold after intended
+	maxLate time.Duration
+}
+
+func (c *counters) add(o *counters) {
+	for i := range c.ops {
+		c.ops[i] += o.ops[i]
+		c.status[i] += o.status[i]
+	}
+	for i := range c.errs {
+		c.errs[i] += o.errs[i]
+	}
+	c.late += o.late
+	c.maxLate = max(c.maxLate, o.maxLate)
+}
+
+func (c *counters) total() uint64  { return c.ops[0] + c.ops[1] + c.ops[2] }
+func (c *counters) errors() uint64 { return sumErrs(c.errs[:]) }
+
+func sumErrs(e []uint64) uint64 {
+	var n uint64
+	for _, v := range e {
+		n += v
+	}
+	return n
+}
+
+// lateThreshold: an open-loop send this much behind schedule is "late"
+// (every worker was busy, or the generator itself could not keep up).
+const lateThreshold = time.Millisecond
+
+// bucket is what one second (or a whole run) of recording produces.
+type bucket struct {
+	lat *hdr.Histogram // from intended send time (open loop) or send time
+	svc *hdr.Histogram // from actual send time: raw service time
+	c   counters
+}
+
+func newBucket() *bucket { return &bucket{lat: newHist(), svc: newHist()} }
+
+func (b *bucket) reset() {
+	b.lat.Reset()
+	b.svc.Reset()
+	b.c = counters{}
+}
+
+func (b *bucket) merge(o *bucket) {
+	b.lat.Merge(o.lat)
+	b.svc.Merge(o.svc)
+	b.c.add(&o.c)
+}
+
+// stripe is a shard of the recorder. Workers share stripes round-robin;
+// with a few stripes per core, the mutex is nearly always uncontended.
+type stripe struct {
+	mu    sync.Mutex
+	cur   *bucket // this second; swapped out by the collector
+	total *bucket // measured window only
+	_     [64]byte
+}
+
+// recorder collects results without per-op allocation: per-stripe
+// histograms, swapped once a second and merged by the collector.
+type recorder struct {
+	stripes []stripe
+	spare   []*bucket // collector-owned, one per stripe
+}
+
+func newRecorder(workers int) *recorder {
+	n := min(workers, 4*runtime.GOMAXPROCS(0), 64)
+	n = max(n, 1)
+	r := &recorder{stripes: make([]stripe, n), spare: make([]*bucket, n)}
+	for i := range r.stripes {
+		r.stripes[i].cur = newBucket()
+		r.stripes[i].total = newBucket()
+		r.spare[i] = newBucket()
+	}
+	return r
+}
+
+// sample is one finished operation.
+type sample struct {
+	op        int // index into opOrder
+	intended  time.Time
+	sent      time.Time
+	done      time.Time
+	measured  bool // inside the measured window (after warm-up)
+	res       kv.Result
+	err       error
+	openLoop  bool
+}
+
+func (r *recorder) record(worker int, s *sample) {
+	st := &r.stripes[worker%len(r.stripes)]
+	st.mu.Lock()
+	addSample(st.cur, s)
+	if s.measured {
+		addSample(st.total, s)
+	}
+	st.mu.Unlock()
+}
+
+func addSample(b *bucket, s *sample) {
+	if s.openLoop {
+		if lag := s.sent.Sub(s.intended); lag > lateThreshold {
+			b.c.late++
+			b.c.maxLate = max(b.c.maxLate, lag)
+		}
+	}
+	if s.err != nil {
+		b.c.errs[classify(s.err)]++
+		return
+	}
+	if s.res.Status == kv.StatusBadCommand || s.res.Status > kv.StatusMismatch {
+		b.c.errs[errBadCommand]++
+		return
+	}
+	b.c.ops[s.op]++
+	b.c.status[s.res.Status]++
+	recordUs(b.lat, s.done.Sub(s.intended))
+	recordUs(b.svc, s.done.Sub(s.sent))
+}
+
+// swap takes every stripe's current second and merges it into into,
+// leaving the stripes recording into fresh buckets.
+func (r *recorder) swap(into *bucket) {
+	for i := range r.stripes {
+		st := &r.stripes[i]
+		st.mu.Lock()
+		st.cur, r.spare[i] = r.spare[i], st.cur
+		st.mu.Unlock()
+		into.merge(r.spare[i])
+		r.spare[i].reset()
+	}
+}
+
+// totals merges every stripe's measured-window bucket. Call only after
+// all workers have stopped.
+func (r *recorder) totals() *bucket {
+	b := newBucket()
+	for i := range r.stripes {
+		b.merge(r.stripes[i].total)
+	}
+	return b
+}

@@ -1,0 +1,280 @@
+package bench
+
+import (
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Latency is a latency distribution's landmarks in milliseconds.
+type Latency struct {
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	P9999 float64 `json:"p9999"`
+	Max   float64 `json:"max"`
+	Mean  float64 `json:"mean"`
+}
+
+// Results counts state-machine answers; none of them is an error.
+type Results struct {
+	OK       uint64 `json:"ok"`
+	NotFound uint64 `json:"not_found"`
+	Mismatch uint64 `json:"mismatch"`
+}
+
+// Summary is one run's measured window (warm-up excluded); it is
+// summary.json. Latencies count only operations that got an answer;
+// errors are counted apart by kind.
+type Summary struct {
+	Target string `json:"target"`
+	Nodes  int    `json:"nodes"`
+	// Mode is "closed" (Clients set) or "open" (Rate set).
+	Mode       string  `json:"mode"`
+	Clients    int     `json:"clients,omitempty"`
+	Rate       float64 `json:"rate,omitempty"`
+	Workers    int     `json:"workers"`
+	ValueBytes int     `json:"value_bytes"`
+	KeyBytes   int     `json:"key_bytes"`
+	Keys       int     `json:"keys"`
+	KeyDist    string  `json:"key_dist"`
+	Mix        string  `json:"mix"`
+	Seed       uint64  `json:"seed"`
+	WarmupS    float64 `json:"warmup_s"`
+	DurationS  float64 `json:"duration_s"`
+
+	Ops           uint64            `json:"ops"`
+	OpsByOp       map[string]uint64 `json:"ops_by_op"`
+	Results       Results           `json:"results"`
+	Errors        uint64            `json:"errors"`
+	ErrorsByKind  map[string]uint64 `json:"errors_by_kind"`
+	ThroughputOps float64           `json:"throughput_ops"`
+	// LatencyMs is from intended send time in the open loop (corrected
+	// for coordinated omission), from send time in the closed loop.
+	LatencyMs Latency `json:"latency_ms"`
+	// ServiceLatencyMs (open loop only) is the raw time from actual send
+	// to answer, which hides queueing behind a stall.
+	ServiceLatencyMs *Latency `json:"service_latency_ms,omitempty"`
+	LateSends        uint64   `json:"late_sends,omitempty"`
+	MaxLateMs        float64  `json:"max_late_ms,omitempty"`
+
+	Fsync            bool     `json:"fsync"`
+	LeaderChanges    uint64   `json:"leader_changes"`
+	FsyncsPerSec     *float64 `json:"fsyncs_per_s,omitempty"`
+	EntriesPerFsync  *float64 `json:"entries_per_fsync,omitempty"`
+	EntriesPerAppend *float64 `json:"entries_per_append,omitempty"`
+
+	GitCommit  string `json:"git_commit"`
+	GoVersion  string `json:"go_version"`
+	CPUs       int    `json:"cpus"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	Date       string `json:"date"`
+	Command    string `json:"command"`
+
+	// Not in summary.json: the full histograms (written as
+	// histogram.hlog and latency_percentiles.csv) and the per-second
+	// series (timeseries.csv).
+	Hist    *hdr.Histogram  `json:"-"`
+	SvcHist *hdr.Histogram  `json:"-"`
+	Series  []IntervalStats `json:"-"`
+}
+
+// Title names the configuration, for plots and tables.
+func (s *Summary) Title() string {
+	load := ""
+	if s.Mode == "open" {
+		load = fmtCount(s.Rate) + " ops/s offered"
+	} else {
+		load = fmtCount(float64(s.Clients)) + " clients"
+	}
+	fs := "fsync on"
+	if !s.Fsync {
+		fs = "fsync off"
+	}
+	return strings.Join([]string{s.Target, itoa(s.Nodes) + " nodes", load, itoa(s.ValueBytes) + " B values", fs}, ", ")
+}
+
+// IntervalStats is one second of a run: progress lines and
+// timeseries.csv. Latencies in milliseconds.
+type IntervalStats struct {
+	Second    int     `json:"second"`
+	ElapsedS  float64 `json:"elapsed_s"`
+	TotalS    float64 `json:"total_s"`
+	Warmup    bool    `json:"warmup"`
+	Ops       uint64  `json:"ops"`
+	OpsPerSec float64 `json:"ops_per_s"`
+	Errors    uint64  `json:"errors"`
+	Late      uint64  `json:"late"`
+	P50       float64 `json:"p50_ms"`
+	P90       float64 `json:"p90_ms"`
+	P99       float64 `json:"p99_ms"`
+	P999      float64 `json:"p999_ms"`
+	Max       float64 `json:"max_ms"`
+	SvcP50    float64 `json:"service_p50_ms"`
+	SvcP99    float64 `json:"service_p99_ms"`
+	// LeaderChanges since the start of the run.
+	LeaderChanges uint64 `json:"leader_changes"`
+	// Zero when the target does not report them.
+	FsyncsPerSec     float64 `json:"fsyncs_per_s"`
+	EntriesPerFsync  float64 `json:"entries_per_fsync"`
+	EntriesPerAppend float64 `json:"entries_per_append"`
+	OpenLoop         bool    `json:"-"`
+}
+
+func usToMs(us int64) float64 { return float64(us) / 1000 }
+
+func latencyOf(h *hdr.Histogram) Latency {
+	return Latency{
+		P50:   usToMs(h.ValueAtPercentile(50)),
+		P90:   usToMs(h.ValueAtPercentile(90)),
+		P99:   usToMs(h.ValueAtPercentile(99)),
+		P999:  usToMs(h.ValueAtPercentile(99.9)),
+		P9999: usToMs(h.ValueAtPercentile(99.99)),
+		Max:   usToMs(h.Max()),
+		Mean:  h.Mean() / 1000,
+	}
+}
+
+// interval turns the second ending at now into IntervalStats, feeds the
+// sink and the metrics, and keeps it for timeseries.csv.
+func (r *runner) interval(sec int, from, now time.Time) {
+	b := newBucket()
+	r.rec.swap(b)
+	st := r.target.Stats()
+	dt := now.Sub(from).Seconds()
+	is := IntervalStats{
+		Second:        sec,
+		ElapsedS:      now.Sub(r.start).Seconds(),
+		TotalS:        r.end.Sub(r.start).Seconds(),
+		Warmup:        !now.After(r.warmEnd),
+		Ops:           b.c.total(),
+		OpsPerSec:     float64(b.c.total()) / dt,
+		Errors:        b.c.errors(),
+		Late:          b.c.late,
+		P50:           usToMs(b.lat.ValueAtPercentile(50)),
+		P90:           usToMs(b.lat.ValueAtPercentile(90)),
+		P99:           usToMs(b.lat.ValueAtPercentile(99)),
+		P999:          usToMs(b.lat.ValueAtPercentile(99.9)),
+		Max:           usToMs(b.lat.Max()),
+		SvcP50:        usToMs(b.svc.ValueAtPercentile(50)),
+		SvcP99:        usToMs(b.svc.ValueAtPercentile(99)),
+		LeaderChanges: st.LeaderChanges - r.statsStart.LeaderChanges,
+		OpenLoop:      r.cfg.OpenLoop(),
+	}
+	prev := r.prevStats
+	r.prevStats = st
+	if st.Fsyncs > prev.Fsyncs {
+		d := float64(st.Fsyncs - prev.Fsyncs)
+		is.FsyncsPerSec = d / dt
+		is.EntriesPerFsync = float64(st.FsyncEntries-prev.FsyncEntries) / d
+	}
+	if st.AppendMsgs > prev.AppendMsgs {
+		is.EntriesPerAppend = float64(st.AppendEntries-prev.AppendEntries) / float64(st.AppendMsgs-prev.AppendMsgs)
+	}
+	r.series = append(r.series, is)
+	r.cfg.Metrics.observe(b, &is)
+	if r.sink != nil {
+		r.sink.Progress(is)
+	}
+}
+
+// summary builds the measured window's Summary after all workers ended.
+func (r *runner) summary() *Summary {
+	tot := r.rec.totals()
+	tot.c.errs[errUnfinished] += r.unsentSlots()
+	cfg := &r.cfg
+	s := &Summary{
+		Target:        r.target.Name(),
+		Nodes:         cfg.Nodes,
+		Mode:          "closed",
+		Clients:       cfg.Clients,
+		Workers:       cfg.workers(),
+		ValueBytes:    cfg.ValueBytes,
+		KeyBytes:      KeyBytes,
+		Keys:          cfg.Keys,
+		KeyDist:       cfg.KeyDist,
+		Mix:           cfg.Mix.String(),
+		Seed:          cfg.Seed,
+		WarmupS:       cfg.Warmup.Seconds(),
+		DurationS:     cfg.Duration.Seconds(),
+		Ops:           tot.c.total(),
+		OpsByOp:       map[string]uint64{},
+		Results:       Results{OK: tot.c.status[0], NotFound: tot.c.status[1], Mismatch: tot.c.status[2]},
+		Errors:        tot.c.errors(),
+		ErrorsByKind:  map[string]uint64{},
+		ThroughputOps: float64(tot.c.total()) / cfg.Duration.Seconds(),
+		LatencyMs:     latencyOf(tot.lat),
+		Fsync:         cfg.Fsync,
+		LeaderChanges: r.statsEnd.LeaderChanges - r.statsWarm.LeaderChanges,
+		Hist:          tot.lat,
+		SvcHist:       tot.svc,
+		Series:        r.series,
+	}
+	if cfg.OpenLoop() {
+		s.Mode, s.Rate = "open", cfg.Rate
+		svc := latencyOf(tot.svc)
+		s.ServiceLatencyMs = &svc
+		s.LateSends, s.MaxLateMs = tot.c.late, float64(tot.c.maxLate)/1e6
+	}
+	for i, op := range opOrder {
+		s.OpsByOp[op.String()] = tot.c.ops[i]
+	}
+	for i, n := range tot.c.errs {
+		if n > 0 {
+			s.ErrorsByKind[errKindNames[i]] = n
+		}
+	}
+	d, w := r.statsEnd, r.statsWarm
+	if d.Fsyncs > w.Fsyncs {
+		s.FsyncsPerSec = ptr(float64(d.Fsyncs-w.Fsyncs) / cfg.Duration.Seconds())
+		s.EntriesPerFsync = ptr(float64(d.FsyncEntries-w.FsyncEntries) / float64(d.Fsyncs-w.Fsyncs))
+	}
+	if d.AppendMsgs > w.AppendMsgs {
+		s.EntriesPerAppend = ptr(float64(d.AppendEntries-w.AppendEntries) / float64(d.AppendMsgs-w.AppendMsgs))
+	}
+	return s
+}
+
+func ptr(f float64) *float64 { return &f }
+
+// FillEnvironment records where and how the run was made: git commit
+// (of the working directory, "unknown" outside a checkout), Go version,
+// CPUs, date and the command line.
+func FillEnvironment(s *Summary, args []string) {
+	s.GitCommit = gitCommit()
+	s.GoVersion = runtime.Version()
+	s.CPUs = runtime.NumCPU()
+	s.GOMAXPROCS = runtime.GOMAXPROCS(0)
+	s.OS, s.Arch = runtime.GOOS, runtime.GOARCH
+	s.Date = time.Now().UTC().Format(time.RFC3339)
+	s.Command = shellJoin(args)
+}
+
+func gitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// shellJoin quotes arguments that need it, so Command can be pasted
+// back into a shell.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`|&;<>()*?[]#~!{}") {
+			q[i] = a
+			continue
+		}
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
