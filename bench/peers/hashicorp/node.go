@@ -1,0 +1,137 @@
+package hashicorp
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/segment"
+
+	"github.com/raftbench/raftbench/engine/kv"
+)
+
+// Timeouts lowered from the library defaults (1 s, 1 s, 500 ms) because
+// every node is in one process or on loopback; kept well above the
+// stalls a shared 2-core machine produces so elections stay rare.
+const (
+	heartbeatTimeout   = 200 * time.Millisecond
+	electionTimeout    = 200 * time.Millisecond
+	leaderLeaseTimeout = 100 * time.Millisecond
+)
+
+// raftConfig returns the configuration a variant runs with; doc.go lists
+// every field that differs from raft.DefaultConfig.
+func raftConfig(id raft.ServerID, tuned bool, logger hclog.Logger) *raft.Config {
+	c := raft.DefaultConfig()
+	c.LocalID = id
+	c.Logger = logger
+	c.HeartbeatTimeout = heartbeatTimeout
+	c.ElectionTimeout = electionTimeout
+	c.LeaderLeaseTimeout = leaderLeaseTimeout
+	if tuned {
+		c.MaxAppendEntries = 512
+		c.BatchApplyCh = true
+		c.TrailingLogs = 100_000
+		c.SnapshotThreshold = 200_000
+		c.NoLegacyTelemetry = true
+	}
+	return c
+}
+
+// node is one hashicorp/raft server and the files it owns.
+type node struct {
+	id    raft.ServerID
+	addr  raft.ServerAddress
+	r     *raft.Raft
+	log   *wal.WAL
+	trans transport
+	store *kv.Store
+
+	// readyTerm is the term in which this node, as leader, completed a
+	// Barrier: from then on its FSM holds every entry of earlier terms.
+	readyTerm atomic.Uint64
+	barrierMu sync.Mutex // one barrier at a time per node
+}
+
+// transport is what both raft transports we use provide.
+type transport interface {
+	raft.Transport
+	Close() error
+}
+
+// storage opens the node's raft-wal (log + stable store) and snapshot
+// store under dir.
+func openStorage(dir string, fsync bool, syncs *atomic.Uint64, counter *entryCounter,
+	logger hclog.Logger) (*wal.WAL, *raft.FileSnapshotStore, error) {
+	walDir := filepath.Join(dir, "wal")
+	if err := os.MkdirAll(walDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("hashicorp: %w", err)
+	}
+	w, err := wal.Open(walDir,
+		wal.WithSegmentFiler(segment.NewFiler(walDir, newSyncFS(fsync, syncs))),
+		wal.WithMetricsCollector(counter),
+		wal.WithLogger(logger.Named("wal")))
+	if err != nil {
+		return nil, nil, fmt.Errorf("hashicorp: open raft-wal in %s: %w", walDir, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 1, logger.Named("snapshot"))
+	if err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("hashicorp: snapshot store in %s: %w", dir, err)
+	}
+	return w, snaps, nil
+}
+
+// newTransports builds one transport per node: in-memory ones connected
+// all-to-all, or TCP ones on loopback ports chosen by the kernel.
+func newTransports(n int, kind string) ([]transport, error) {
+	out := make([]transport, 0, n)
+	closeAll := func() {
+		for _, t := range out {
+			t.Close()
+		}
+	}
+	for i := 0; i < n; i++ {
+		switch kind {
+		case "inmem":
+			_, t := raft.NewInmemTransport("")
+			out = append(out, t)
+		case "tcp":
+			t, err := raft.NewTCPTransport("127.0.0.1:0", nil, 3, 10*time.Second, io.Discard)
+			if err != nil {
+				closeAll()
+				return nil, fmt.Errorf("hashicorp: tcp transport: %w", err)
+			}
+			out = append(out, t)
+		default:
+			return nil, fmt.Errorf("hashicorp: unknown transport %q (want inmem or tcp)", kind)
+		}
+	}
+	if kind == "inmem" {
+		for _, a := range out {
+			for _, b := range out {
+				if a != b {
+					a.(*raft.InmemTransport).Connect(b.LocalAddr(), b)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// hclogger routes the library's warnings and errors to logger (or nowhere).
+func hclogger(logger *slog.Logger) hclog.Logger {
+	if logger == nil {
+		return hclog.NewNullLogger()
+	}
+	std := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	return hclog.FromStandardLogger(std, &hclog.LoggerOptions{Name: "hashicorp-raft", Level: hclog.Warn})
+}
