@@ -5,4 +5,31 @@
 // A transport never crashes its node on bad input: malformed, truncated
 // or oversized frames close that connection with a logged error, and no
 // frame can make it allocate more than the configured maximum.
+//
+// # Contract
+//
+// Raft tolerates loss, duplication and reordering (Raft §5.3, §5.5), so a
+// transport may drop messages (and counts each drop by reason, see
+// Stats) but never delivers a corrupted one. Both transports keep FIFO
+// order per (from, to) pair while a connection lasts; a TCP reconnect may
+// lose messages but not reorder the survivors of one connection.
+//
+// Send never blocks on the network: it copies the Message values into a
+// bounded per-peer (TCP) or per-receiver (mem) queue. The arrays and bytes
+// a Message points to (Entries and their Data, Context, Snapshot) are NOT
+// copied: both transports read them after Send returns (the TCP writer
+// encodes them later; the mem network hands them to the receiver). This
+// relies on the engine's Ready contract that slices it hands out are never
+// modified afterwards. MemOptions.CopyEntries exists for senders that
+// cannot promise that.
+//
+// The Handler is called from transport goroutines: one per endpoint (mem)
+// or one per inbound connection (TCP). Messages a Handler receives own
+// their memory (the TCP decoder copies out of its read buffer).
+//
+// # What it must never do
+//
+// Block the caller of Send on I/O, grow any queue or buffer without a
+// bound, deliver a message that failed to decode, or leave goroutines
+// running after Close.
 package transport
