@@ -231,7 +231,7 @@ type memEndpoint struct {
 	handler  Handler
 	started  bool
 	closed   bool
-	stopping atomic.Bool // mirrors closed for lock-free reads
+	stopping atomic.Bool   // mirrors closed for lock-free reads
 	wake     chan struct{} // cap 1: "the inbox changed"
 	done     chan struct{} // closed by Close
 	finished chan struct{} // closed when the delivery goroutine exits
