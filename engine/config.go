@@ -59,6 +59,11 @@ type Config struct {
 	// (at least Snapshot.Index). Committed entries after it are handed out
 	// again in Ready.CommittedEntries.
 	Applied uint64
+
+	// Bugs switches on deliberate protocol bugs so the simulator can show
+	// that its checkers catch them. Only binaries built with the raftbugs
+	// tag honour it; Validate rejects a non-empty Bugs in any other build.
+	Bugs []Bug
 }
 
 // Defaults for Config fields left zero.
@@ -116,6 +121,14 @@ func (c Config) Validate() error {
 		return bad("byte limits must be positive")
 	case c.MaxInflightBytes < c.MaxMsgBytes:
 		return bad("MaxInflightBytes (%d) must be at least MaxMsgBytes (%d)", c.MaxInflightBytes, c.MaxMsgBytes)
+	}
+	if len(c.Bugs) > 0 && !bugsBuild {
+		return bad("Bugs %v requested but this binary was built without the raftbugs tag", c.Bugs)
+	}
+	for _, b := range c.Bugs {
+		if b == 0 || b >= bugEnd {
+			return bad("unknown bug %d", uint32(b))
+		}
 	}
 	voters := c.Voters
 	if c.Snapshot != nil && len(c.Snapshot.Voters) > 0 {

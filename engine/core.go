@@ -1,0 +1,237 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/raftbench/raftbench/engine/raftpb"
+	"github.com/raftbench/raftbench/engine/tracker"
+)
+
+// Core is one Raft node as a deterministic state machine (see the package
+// documentation for the driver's contract).
+type Core struct {
+	id  uint64
+	cfg Config
+	rng splitmix64
+	log raftLog
+
+	// Persistent state (Figure 2): term and vote must be durable before
+	// any message that depends on them leaves (MessagesAfterPersist).
+	term uint64
+	vote uint64
+
+	role Role
+	lead uint64 // known leader of term, 0 if none
+
+	voters []uint64             // sorted, includes id if a voter
+	peers  []uint64             // sorted voters other than id: deterministic iteration
+	prs    map[uint64]*follower // leader's view of each peer
+
+	votes map[uint64]bool // (pre-)candidate: answers received
+
+	electionElapsed           int
+	heartbeatElapsed          int
+	randomizedElectionTimeout int
+
+	leadTransferee   uint64 // non-zero while a transfer is in progress (thesis §3.10)
+	uncommittedBytes uint64 // leader: payload proposed this term, not yet committed
+
+	reads readIndexState
+
+	msgs       []raftpb.Message
+	msgsAfter  []raftpb.Message
+	readStates []ReadState
+
+	snapshot        *raftpb.Snapshot // latest from Compact, sent as MsgSnap
+	pendingSnapshot *raftpb.Snapshot // received by a follower, for the next Ready
+
+	prevSoft     SoftState
+	prevHard     raftpb.HardState // term/vote as of the last Ready
+	readyPending bool             // a Ready was taken and not yet Advanced
+
+	bugs uint64
+}
+
+// follower is the leader's bookkeeping for one peer.
+type follower struct {
+	pr         *tracker.Progress
+	sentCommit uint64 // commit index last advertised in a MsgApp
+	readAck    uint64 // highest ReadIndex round this peer confirmed
+}
+
+// New creates a Core from cfg (defaults applied, then validated) and its
+// restart state.
+func New(cfg Config) (*Core, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Core{id: cfg.ID, cfg: cfg, rng: newSplitmix(cfg.Seed, cfg.ID)}
+	for _, b := range cfg.Bugs {
+		c.bugs |= 1 << b
+	}
+	voters := cfg.Voters
+	if cfg.Snapshot != nil {
+		c.log.offset, c.log.offsetTerm = cfg.Snapshot.Index, cfg.Snapshot.Term
+		if len(cfg.Snapshot.Voters) > 0 {
+			voters = cfg.Snapshot.Voters
+		}
+	}
+	c.setVoters(voters)
+	if err := c.loadRestartState(cfg); err != nil {
+		return nil, err
+	}
+	c.becomeFollower(c.term, 0)
+	c.prevSoft = SoftState{Role: Follower}
+	c.prevHard = c.hardState()
+	c.check()
+	return c, nil
+}
+
+// loadRestartState installs the recovered log and hard state, rejecting
+// combinations that cannot come from a correct WAL.
+func (c *Core) loadRestartState(cfg Config) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	ents := cfg.Entries
+	for len(ents) > 0 && ents[0].Index <= c.log.offset {
+		ents = ents[1:] // already covered by the snapshot
+	}
+	if len(ents) > 0 && ents[0].Index != c.log.offset+1 {
+		return bad("restart entries start at %d, want %d", ents[0].Index, c.log.offset+1)
+	}
+	c.log.ents = slices.Clone(ents)
+	last := c.log.lastIndex()
+	hs := cfg.HardState
+	if lt := c.log.lastTerm(); lt > hs.Term {
+		return bad("last entry term %d above hard state term %d", lt, hs.Term)
+	}
+	applied := max(cfg.Applied, c.log.offset)
+	if applied > last {
+		return bad("applied %d beyond last index %d", applied, last)
+	}
+	c.term, c.vote = hs.Term, hs.Vote
+	// A durable commit above the durable log can only mean the log lost
+	// its tail; commit is re-learned from the leader, so clamp it.
+	c.log.committed = max(min(hs.Commit, last), applied)
+	c.log.persisted, c.log.handed = last, last
+	c.log.applyHanded, c.log.applied = applied, applied
+	return nil
+}
+
+func (c *Core) setVoters(voters []uint64) {
+	c.voters = slices.Clone(voters)
+	slices.Sort(c.voters)
+	c.peers = c.peers[:0]
+	for _, v := range c.voters {
+		if v != c.id {
+			c.peers = append(c.peers, v)
+		}
+	}
+}
+
+func (c *Core) isVoter(id uint64) bool {
+	_, ok := slices.BinarySearch(c.voters, id)
+	return ok
+}
+
+// ID returns this node's ID.
+func (c *Core) ID() uint64 { return c.id }
+
+// Term returns the current term.
+func (c *Core) Term() uint64 { return c.term }
+
+// Leader returns the known leader of the current term, or 0.
+func (c *Core) Leader() uint64 { return c.lead }
+
+// Role returns the current role.
+func (c *Core) Role() Role { return c.role }
+
+// Voters returns a copy of the current voting members.
+func (c *Core) Voters() []uint64 { return slices.Clone(c.voters) }
+
+func (c *Core) hardState() raftpb.HardState {
+	return raftpb.HardState{Term: c.term, Vote: c.vote, Commit: c.log.committed}
+}
+
+// PeerProgress is the leader's view of one follower, for Status.
+type PeerProgress struct {
+	Match, Next   uint64
+	State         tracker.StateType
+	InflightMsgs  int
+	InflightBytes uint64
+	RecentActive  bool
+}
+
+// Status is a snapshot of the core's state for metrics and tests.
+type Status struct {
+	ID, Term, Vote  uint64
+	Commit, Applied uint64
+	Lead            uint64
+	Role            Role
+	FirstIndex      uint64 // first index still in memory (snapshot index + 1)
+	LastIndex       uint64
+	Persisted       uint64 // highest index reported durable
+	LeadTransferee  uint64
+	Voters          []uint64
+	// Progress is the leader's view of each peer; nil on non-leaders.
+	Progress map[uint64]PeerProgress
+}
+
+// Status reports the current state. It allocates; keep it off hot paths.
+func (c *Core) Status() Status {
+	s := Status{
+		ID: c.id, Term: c.term, Vote: c.vote, Commit: c.log.committed, Applied: c.log.applied,
+		Lead: c.lead, Role: c.role, FirstIndex: c.log.offset + 1, LastIndex: c.log.lastIndex(),
+		Persisted: c.log.persisted, LeadTransferee: c.leadTransferee, Voters: slices.Clone(c.voters),
+	}
+	if c.role == Leader {
+		s.Progress = make(map[uint64]PeerProgress, len(c.prs))
+		for id, f := range c.prs {
+			s.Progress[id] = PeerProgress{
+				Match: f.pr.Match, Next: f.pr.Next, State: f.pr.State,
+				InflightMsgs: f.pr.Inflight.Count(), InflightBytes: f.pr.Inflight.Bytes(),
+				RecentActive: f.pr.RecentActive,
+			}
+		}
+	}
+	return s
+}
+
+// check asserts the cheap invariants after every input (TigerBeetle
+// style: a broken invariant stops the node with a clear message).
+func (c *Core) check() {
+	c.log.check()
+	if c.role == Leader {
+		if c.lead != c.id {
+			panic(fmt.Sprintf("engine: node %d is leader of term %d but records leader %d", c.id, c.term, c.lead))
+		}
+		for _, id := range c.peers {
+			c.prs[id].pr.CheckInvariants(id)
+		}
+	}
+	if c.vote != 0 && c.role == Candidate && c.vote != c.id {
+		panic(fmt.Sprintf("engine: candidate %d voted for %d in term %d", c.id, c.vote, c.term))
+	}
+}
+
+// send queues m for Ready.Messages; sendAfterPersist for
+// Ready.MessagesAfterPersist (it promises something that must be durable
+// first: a vote or an acknowledged entry).
+func (c *Core) send(m raftpb.Message) {
+	c.msgs = append(c.msgs, c.stamp(m))
+}
+
+func (c *Core) sendAfterPersist(m raftpb.Message) {
+	c.msgsAfter = append(c.msgsAfter, c.stamp(m))
+}
+
+func (c *Core) stamp(m raftpb.Message) raftpb.Message {
+	m.From = c.id
+	if m.Term == 0 {
+		m.Term = c.term
+	}
+	return m
+}

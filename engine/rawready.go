@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/raftbench/raftbench/engine/raftpb"
+)
+
+// HasReady reports whether Ready would return any work. It is false while
+// a taken Ready awaits Advance.
+func (c *Core) HasReady() bool {
+	switch {
+	case c.readyPending:
+		return false
+	case c.softState() != c.prevSoft, c.hardChanged(), c.pendingSnapshot != nil,
+		c.log.handed < c.log.lastIndex(), len(c.msgs) > 0, len(c.msgsAfter) > 0,
+		len(c.readStates) > 0, c.log.applyHanded < c.applyLimit():
+		return true
+	case c.role == Leader:
+		if c.reads.broadcastDue {
+			return true
+		}
+		for _, id := range c.peers {
+			if c.wantsAppend(c.prs[id]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *Core) softState() SoftState { return SoftState{Lead: c.lead, Role: c.role} }
+
+func (c *Core) hardChanged() bool {
+	return c.term != c.prevHard.Term || c.vote != c.prevHard.Vote
+}
+
+// applyLimit is the highest index that may be applied: committed and
+// durable here (contract: CommittedEntries <= min(commit, persisted)).
+func (c *Core) applyLimit() uint64 { return min(c.log.committed, c.log.persisted) }
+
+// Ready returns the pending work; the leader's MsgApps are built now, so
+// every proposal since the previous Ready shares one MsgApp per follower.
+// The caller must call Advance(rd) before the next Ready.
+func (c *Core) Ready() Ready {
+	if c.readyPending {
+		panic("engine: Ready called again before Advance")
+	}
+	if c.role == Leader {
+		c.sendAppends()
+		if c.reads.broadcastDue {
+			c.bcastHeartbeat()
+		}
+	}
+	rd := Ready{HardState: c.hardState(), HardStateChanged: c.hardChanged()}
+	if soft := c.softState(); soft != c.prevSoft {
+		rd.SoftState = &soft
+		c.prevSoft = soft
+	}
+	c.prevHard = rd.HardState
+	if c.pendingSnapshot != nil {
+		rd.Snapshot, c.pendingSnapshot = c.pendingSnapshot, nil
+	}
+	if last := c.log.lastIndex(); c.log.handed < last {
+		rd.Entries, _ = c.log.slice(c.log.handed+1, last+1, ^uint64(0))
+		c.log.handed = last
+	}
+	rd.Messages, c.msgs = c.msgs, nil
+	rd.MessagesAfterPersist, c.msgsAfter = c.msgsAfter, nil
+	rd.ReadStates, c.readStates = c.readStates, nil
+	if lim := c.applyLimit(); c.log.applyHanded < lim {
+		// Bounded per Ready so a restart with a long committed log does
+		// not hand out one giant batch.
+		rd.CommittedEntries, _ = c.log.slice(c.log.applyHanded+1, lim+1, c.cfg.MaxInflightBytes)
+		c.log.applyHanded = rd.CommittedEntries[len(rd.CommittedEntries)-1].Index
+	}
+	c.readyPending = true
+	c.check()
+	return rd
+}
+
+// Advance tells the core the driver has taken rd. Persistence may still
+// be in flight (Persisted reports it); applying is the driver's.
+func (c *Core) Advance(rd Ready) {
+	if !c.readyPending {
+		panic("engine: Advance without a pending Ready")
+	}
+	c.readyPending = false
+	if n := len(rd.CommittedEntries); n > 0 {
+		last := rd.CommittedEntries[n-1].Index
+		if last > c.log.applyHanded {
+			panic(fmt.Sprintf("engine: Advance with committed entries up to %d, only %d were handed out", last, c.log.applyHanded))
+		}
+		c.log.applied = max(c.log.applied, last)
+	}
+	if rd.Snapshot != nil {
+		c.log.applied = max(c.log.applied, min(rd.Snapshot.Meta.Index, c.log.applyHanded))
+	}
+	c.check()
+}
+
+// Persisted reports that the log up to index, whose entry has term, is
+// durable. Reports for entries since replaced (a different term at
+// index) or already known are ignored. On the leader this may commit.
+func (c *Core) Persisted(index, term uint64) {
+	if index <= c.log.persisted {
+		return
+	}
+	if index > c.log.handed {
+		panic(fmt.Sprintf("engine: Persisted(%d) beyond the entries handed out (%d)", index, c.log.handed))
+	}
+	if t, ok := c.log.term(index); !ok || t != term {
+		return // stale: that entry was replaced or compacted
+	}
+	c.log.persisted = index
+	if c.role == Leader {
+		c.maybeCommit()
+	}
+	c.check()
+}
+
+// handleSnapshot installs a leader's snapshot on a follower (§7): if the
+// log already holds its last entry, only commit moves; otherwise the
+// whole log is replaced and the snapshot handed to the driver.
+func (c *Core) handleSnapshot(m raftpb.Message) {
+	s := m.Snapshot
+	if s == nil {
+		return
+	}
+	meta := s.Meta
+	switch {
+	case meta.Index <= c.log.committed:
+		c.ack(raftpb.Message{Type: raftpb.MsgAppResp, To: m.From, Index: c.log.committed})
+		return
+	case c.log.matchTerm(meta.Index, meta.Term):
+		c.log.commitTo(meta.Index)
+		c.ack(raftpb.Message{Type: raftpb.MsgAppResp, To: m.From, Index: meta.Index})
+		return
+	}
+	c.log.restore(meta.Index, meta.Term)
+	if len(meta.Voters) > 0 {
+		c.setVoters(meta.Voters)
+	}
+	c.pendingSnapshot = s
+	c.snapshot = s
+	c.ack(raftpb.Message{Type: raftpb.MsgAppResp, To: m.From, Index: meta.Index})
+}
+
+// Compact records that the state machine holds snap, which covers the log
+// up to snap.Meta.Index (at most the applied index): the in-memory prefix
+// is dropped and snap is kept to send to followers that need it. Calling
+// it with the snapshot a node restarted from just keeps the snapshot.
+func (c *Core) Compact(snap raftpb.Snapshot) error {
+	idx := snap.Meta.Index
+	if idx < c.log.offset || idx > c.log.applied {
+		return fmt.Errorf("%w: index %d outside [%d, applied %d]", ErrBadSnapshot, idx, c.log.offset, c.log.applied)
+	}
+	if t, ok := c.log.term(idx); !ok || t != snap.Meta.Term {
+		return fmt.Errorf("%w: term %d at index %d, log has %d", ErrBadSnapshot, snap.Meta.Term, idx, t)
+	}
+	if len(snap.Meta.Voters) == 0 {
+		snap.Meta.Voters = c.Voters()
+	}
+	if idx > c.log.offset {
+		c.log.compact(idx, snap.Meta.Term)
+	}
+	c.snapshot = &snap
+	c.check()
+	return nil
+}
