@@ -23,8 +23,8 @@ var (
 		"sync/atomic": true, "math/rand": true, "math/rand/v2": true, "unsafe": true,
 	}
 	allowedModuleImports = map[string]bool{
-		modulePath + "/engine/raftpb": true,
-		modulePath + "/engine/quorum": true,
+		modulePath + "/engine/raftpb":  true,
+		modulePath + "/engine/quorum":  true,
 		modulePath + "/engine/tracker": true,
 	}
 	lintedDirs = []string{".", "quorum", "tracker", "raftpb"}
