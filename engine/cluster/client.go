@@ -1,0 +1,91 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/node"
+)
+
+// Propose applies cmd through the current leader and returns the state
+// machine's result. Each call is one client session request (thesis
+// §6.3): on a leader change or a timed-out attempt it is retried, on the
+// new leader, with the same (client id, seq), so it applies exactly once.
+// ErrBusy is returned at once (backpressure). A returned error is
+// definite only if node.Definite says so.
+func (c *Cluster) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
+	s := c.slots.Get().(*session)
+	seq := s.next
+	s.next++
+	res, err := c.retry(ctx, func(ctx context.Context, n *node.Node) ([]byte, error) {
+		return n.ProposeSession(ctx, s.id, seq, cmd)
+	})
+	if err == nil || node.Definite(err) {
+		// The session has no request in flight any more; an indefinite
+		// outcome could still apply later, so that session is retired.
+		c.slots.Put(s)
+	}
+	return res, err
+}
+
+// Read runs a linearizable read (ReadIndex) on the current leader,
+// retrying elsewhere on definite failures.
+func (c *Cluster) Read(ctx context.Context, q []byte) ([]byte, error) {
+	return c.retry(ctx, func(ctx context.Context, n *node.Node) ([]byte, error) {
+		return n.Read(ctx, q)
+	})
+}
+
+// retry runs op on the leader until it succeeds, fails with ErrBusy, a
+// session error, or ctx expires. Between attempts it waits for a leader.
+func (c *Cluster) retry(ctx context.Context, op func(context.Context, *node.Node) ([]byte, error)) ([]byte, error) {
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		n := c.Leader()
+		if n == nil {
+			if attempt > 0 && lastErr != nil && ctx.Err() != nil {
+				return nil, lastErr
+			}
+			var err error
+			if n, err = c.WaitLeader(ctx); err != nil {
+				if lastErr != nil {
+					return nil, lastErr
+				}
+				return nil, err
+			}
+		}
+		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+		res, err := op(actx, n)
+		cancel()
+		if err == nil {
+			return res, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || !retryable(err) {
+			return nil, err
+		}
+		// Let the cluster settle a little before the next attempt.
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(min(attempt+1, 20)) * time.Millisecond):
+		}
+	}
+}
+
+// retryable: worth another attempt with the same session.
+func retryable(err error) bool {
+	var nl *engine.NotLeaderError
+	switch {
+	case errors.Is(err, node.ErrBusy), errors.Is(err, node.ErrSessionExpired),
+		errors.Is(err, node.ErrBadRequest), errors.Is(err, node.ErrProposalBackpressure):
+		return false
+	case errors.As(err, &nl), errors.Is(err, node.ErrStopped), errors.Is(err, node.ErrTimeout),
+		errors.Is(err, node.ErrLeaderChanged), errors.Is(err, node.ErrProposalDropped),
+		errors.Is(err, engine.ErrTransferInProgress):
+		return true
+	}
+	return false
+}

@@ -1,0 +1,17 @@
+// Package cluster runs N raftbench nodes in one process over the
+// in-memory transport, each with a real WAL in Dir/n<id> and a kv.Store
+// state machine (configurable). Tests use it for fault scenarios and the
+// load generator wraps it as its "inproc" target.
+//
+// Node IDs are 1..N and every method takes IDs, not slice positions.
+// StartInProc returns once a leader is elected. Propose and Read go to the
+// current leader; Propose is one client-session request (its own client
+// id and seq), retried with the same session across leader changes and
+// timed-out attempts, so it applies exactly once. Kill stops a node
+// (cleanly, its WAL closed) and Restart starts it again from its
+// directory; Network exposes partitions and link cuts. Stats sums the
+// nodes' counters, including those of killed incarnations.
+//
+// The cluster never shares state between nodes except through the
+// network and never bypasses the nodes' APIs.
+package cluster

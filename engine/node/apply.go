@@ -1,0 +1,204 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/raftbench/raftbench/engine/raftpb"
+)
+
+// applyItem is one Ready's worth of work for the apply goroutine.
+type applyItem struct {
+	snap     *raftpb.Snapshot // restore before applying entries
+	entries  []raftpb.Entry
+	commitAt time.Time
+	reads    []servableRead
+}
+
+// servableRead is a read round whose index the leader confirmed.
+type servableRead struct {
+	index uint64
+	reads []readReq
+}
+
+// applier owns the state machine and the session table.
+type applier struct {
+	n        *Node
+	sessions *sessionTable
+	applied  uint64
+	term     uint64 // term of the entry at applied
+	lastSnap uint64
+	waiting  []servableRead // read rounds whose index is not applied yet
+	snap     *raftpb.Snapshot // recovered at Start, until handed to the core
+}
+
+func newApplier(n *Node) *applier {
+	return &applier{n: n, sessions: newSessionTable(n.cfg.MaxSessions)}
+}
+
+func (a *applier) run() {
+	defer a.n.wg.Done()
+	for {
+		select {
+		case it, ok := <-a.n.applyc:
+			if !ok {
+				a.failWaiting(ErrStopped)
+				return
+			}
+			if err := a.handle(&it); err != nil {
+				a.n.fail(err)
+				a.failWaiting(ErrStopped)
+				return
+			}
+		case <-a.n.stopc:
+			a.failWaiting(ErrStopped)
+			return
+		}
+	}
+}
+
+func (a *applier) handle(it *applyItem) error {
+	if it.snap != nil && it.snap.Meta.Index > a.applied {
+		if err := a.restore(*it.snap); err != nil {
+			return err
+		}
+	}
+	if len(it.entries) > 0 {
+		a.applyEntries(it)
+	}
+	if len(it.reads) > 0 {
+		a.waiting = append(a.waiting, it.reads...)
+	}
+	if len(a.waiting) > 0 {
+		a.serveReads()
+	}
+	if a.applied-a.lastSnap >= a.n.cfg.SnapshotEvery {
+		return a.snapshot()
+	}
+	return nil
+}
+
+// applyEntries applies committed entries in order, answering waiters.
+func (a *applier) applyEntries(it *applyItem) {
+	n := a.n
+	var now time.Time
+	for i := range it.entries {
+		e := &it.entries[i]
+		if e.Index <= a.applied {
+			continue // already covered by a restored snapshot
+		}
+		if e.Index != a.applied+1 {
+			panic(fmt.Sprintf("node %d: applying entry %d after %d: committed entries must be contiguous", n.cfg.ID, e.Index, a.applied))
+		}
+		if e.Type == raftpb.EntryNormal && len(e.Data) > 0 {
+			if now.IsZero() {
+				now = n.clock.Now()
+			}
+			a.applyOne(e, it.commitAt, now)
+		}
+		a.applied, a.term = e.Index, e.Term
+	}
+	n.pub.applied.Store(a.applied)
+	n.m.applied.Set(float64(a.applied))
+	if !now.IsZero() {
+		n.m.commitToApply.Observe(now.Sub(it.commitAt).Seconds())
+	}
+}
+
+// applyOne applies one client command at most once per session.
+func (a *applier) applyOne(e *raftpb.Entry, commitAt, now time.Time) {
+	n := a.n
+	clientID, seq, cmd, err := parseEntry(e.Data)
+	if err != nil {
+		// Deterministic on every replica; logged, never applied.
+		n.stats.malformed.Add(1)
+		n.logger.Error("skipping malformed committed entry", "index", e.Index, "err", err)
+		return
+	}
+	var r result
+	switch v, res := a.sessions.check(clientID, seq); v {
+	case verdictApply:
+		r.res = n.sm.Apply(cmd)
+		a.sessions.record(clientID, seq, e.Index, r.res)
+	case verdictDuplicate:
+		n.stats.duplicates.Add(1)
+		if r.res = res; res == nil {
+			r.err = indeterminate(ErrSessionExpired)
+		}
+	case verdictStale:
+		n.stats.duplicates.Add(1)
+		r.err = indeterminate(ErrSessionExpired)
+	}
+	if w := n.waiters.take(waitKey{clientID, seq}); w != nil {
+		if !w.start.IsZero() {
+			n.m.proposeToCommit.Observe(commitAt.Sub(w.start).Seconds())
+			n.m.proposeToApply.Observe(now.Sub(w.start).Seconds())
+		}
+		w.ch <- r
+	}
+}
+
+// serveReads answers every read round whose index is applied.
+func (a *applier) serveReads() {
+	k := 0
+	for _, sr := range a.waiting {
+		if sr.index > a.applied {
+			a.waiting[k] = sr
+			k++
+			continue
+		}
+		for _, r := range sr.reads {
+			r.w.ch <- result{res: a.n.sm.Query(r.query)}
+		}
+		a.n.readsInFlight.Add(-int64(len(sr.reads)))
+	}
+	clear(a.waiting[k:])
+	a.waiting = a.waiting[:k]
+}
+
+func (a *applier) failWaiting(err error) {
+	for _, sr := range a.waiting {
+		a.n.answerReads(sr.reads, nil, err)
+	}
+	a.waiting = nil
+}
+
+// restore replaces sessions and state machine with a snapshot's.
+func (a *applier) restore(s raftpb.Snapshot) error {
+	rest, err := a.sessions.restoreSnapshot(s.Data)
+	if err != nil {
+		return fmt.Errorf("node %d: snapshot %d: %w", a.n.cfg.ID, s.Meta.Index, err)
+	}
+	if err := a.n.sm.Restore(rest); err != nil {
+		return fmt.Errorf("node %d: restore state machine from snapshot %d: %w", a.n.cfg.ID, s.Meta.Index, err)
+	}
+	a.applied, a.term, a.lastSnap = s.Meta.Index, s.Meta.Term, s.Meta.Index
+	a.n.pub.applied.Store(a.applied)
+	return nil
+}
+
+// snapshot saves sessions + state machine at the applied index, then asks
+// the loop to let the core drop the covered log prefix.
+func (a *applier) snapshot() error {
+	n := a.n
+	start := n.clock.Now()
+	data := a.sessions.appendSnapshot(nil)
+	data = append(data, n.sm.Snapshot()...)
+	snap := raftpb.Snapshot{
+		Meta: raftpb.SnapshotMeta{Index: a.applied, Term: a.term, Voters: append([]uint64(nil), n.cfg.Voters...)},
+		Data: data,
+	}
+	if err := n.log.SaveSnapshot(snap); err != nil {
+		return fmt.Errorf("%w: save snapshot at %d: %w", ErrStorage, a.applied, err)
+	}
+	a.lastSnap = a.applied
+	n.stats.snapshots.Add(1)
+	n.logger.Info("snapshot saved", "index", snap.Meta.Index, "bytes", len(data), "took", n.clock.Now().Sub(start))
+	// Compaction of the core's in-memory log runs on the loop.
+	n.post(func() {
+		if err := n.core.Compact(snap); err != nil {
+			n.logger.Warn("core compaction refused", "index", snap.Meta.Index, "err", err)
+		}
+	})
+	return nil
+}

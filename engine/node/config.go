@@ -1,0 +1,138 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/transport"
+	"github.com/raftbench/raftbench/wal"
+)
+
+// StateMachine is the replicated application. Apply and Restore are
+// called only from the node's apply goroutine, in log order; Query is
+// called from the apply goroutine too, after every entry up to the read's
+// index has been applied. kv.Store satisfies it.
+type StateMachine interface {
+	// Apply executes a committed command and returns its result. It must
+	// be deterministic: same commands in the same order, same results.
+	Apply(cmd []byte) []byte
+	// Query answers a read without changing state.
+	Query(q []byte) []byte
+	// Snapshot returns the whole state; Restore replaces it.
+	Snapshot() []byte
+	Restore([]byte) error
+}
+
+// Config configures one Node.
+type Config struct {
+	// ID is this node's Raft ID; Voters lists every voter including ID.
+	ID     uint64
+	Voters []uint64
+
+	// Dir is the WAL directory (ignored when Log is set).
+	Dir string
+	// Log, when set, is used instead of opening Dir (e.g. wal.NewMemLog).
+	// The node closes it on Stop.
+	Log wal.Log
+	// WALOptions are passed to wal.Open. UnsafeNoFsync overrides its
+	// fsync setting: benchmarks only, acknowledged writes can be lost.
+	WALOptions    wal.Options
+	UnsafeNoFsync bool
+
+	Transport    transport.Transport
+	StateMachine StateMachine
+
+	// Clock defaults to the wall clock; TickInterval (default 10ms) is
+	// the duration of one core tick.
+	Clock        Clock
+	TickInterval time.Duration
+	// Engine carries the core's tuning. ID, Voters and restart state are
+	// filled in by the node. Zero ElectionTicks means 10; PreVote and
+	// CheckQuorum are turned on unless DisablePreVote/DisableCheckQuorum.
+	Engine             engine.Config
+	DisablePreVote     bool
+	DisableCheckQuorum bool
+
+	// SnapshotEvery takes a snapshot (sessions + state machine) after
+	// this many applied entries and compacts the log. Default 100000.
+	SnapshotEvery uint64
+	// Limits. Requests beyond them fail fast with ErrBusy.
+	MaxPendingProposals int // default 8192
+	MaxPendingBytes     int // default 64 MiB (proposal payload bytes)
+	MaxPendingReads     int // default 8192
+	MaxInboxMessages    int // default 8192; inbound messages beyond it are dropped
+	MaxSessions         int // dedup table size, default DefaultMaxSessions
+	// MaxBatchEntries bounds the proposals drained in one loop turn.
+	MaxBatchEntries int // default 4096
+
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultTickInterval        = 10 * time.Millisecond
+	DefaultSnapshotEvery       = 100000
+	DefaultMaxPendingProposals = 8192
+	DefaultMaxPendingBytes     = 64 << 20
+	DefaultMaxPendingReads     = 8192
+	DefaultMaxInboxMessages    = 8192
+	DefaultMaxBatchEntries     = 4096
+)
+
+// ErrConfig wraps every configuration error.
+var ErrConfig = errors.New("node: invalid config")
+
+func (c Config) withDefaults() (Config, error) {
+	bad := func(f string, a ...any) (Config, error) {
+		return c, fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(f, a...))
+	}
+	switch {
+	case c.ID == 0:
+		return bad("ID must be non-zero")
+	case c.Transport == nil:
+		return bad("Transport is required")
+	case c.StateMachine == nil:
+		return bad("StateMachine is required")
+	case c.Log == nil && c.Dir == "":
+		return bad("one of Dir and Log is required")
+	case c.TickInterval < 0:
+		return bad("negative TickInterval")
+	}
+	if c.Clock == nil {
+		c.Clock = RealClock()
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = DefaultTickInterval
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = DefaultSnapshotEvery
+	}
+	setDefault(&c.MaxPendingProposals, DefaultMaxPendingProposals)
+	setDefault(&c.MaxPendingBytes, DefaultMaxPendingBytes)
+	setDefault(&c.MaxPendingReads, DefaultMaxPendingReads)
+	setDefault(&c.MaxInboxMessages, DefaultMaxInboxMessages)
+	setDefault(&c.MaxSessions, DefaultMaxSessions)
+	setDefault(&c.MaxBatchEntries, DefaultMaxBatchEntries)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Logger = c.Logger.With("node", c.ID)
+	c.Engine.ID = c.ID
+	c.Engine.Voters = c.Voters
+	c.Engine.PreVote = c.Engine.PreVote || !c.DisablePreVote
+	c.Engine.CheckQuorum = c.Engine.CheckQuorum || !c.DisableCheckQuorum
+	c.Engine = c.Engine.WithDefaults()
+	return c, nil
+}
+
+func setDefault(p *int, d int) {
+	if *p <= 0 {
+		*p = d
+	}
+}

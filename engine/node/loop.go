@@ -1,0 +1,424 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/raftpb"
+	"github.com/raftbench/raftbench/wal"
+)
+
+// Loop limits.
+const (
+	applyQueueLen    = 1024 // apply items (each one Ready's committed entries)
+	maxTicksPerTurn  = 8    // a stalled loop catches up at most this many ticks at once
+	commitSaveTicks  = 10   // persist a moved commit index at least this often
+	readExpiryFactor = 4    // a read round unanswered for this many election timeouts fails
+)
+
+// loopState is owned by the loop goroutine.
+type loopState struct {
+	ticker Ticker
+	ticks  uint64
+
+	// props and friends are the inbox slices swapped out for this turn;
+	// reusing them keeps the steady state allocation-free.
+	props []proposal
+	msgs  []raftpb.Message
+	reads []readReq
+	ctrl  []func()
+	datas [][]byte
+
+	// persistence pipeline: writes submitted and not yet durable, in
+	// Submit order (the WAL completes them in that order).
+	submitted uint64
+	inflight  []persistItem
+
+	savedCommit   uint64
+	lastCommitTik uint64
+
+	// read rounds sent to the core, keyed by their context.
+	readSeq    uint64
+	readRounds map[uint64]*readRound
+
+	role engine.Role
+	lead uint64
+}
+
+// persistItem is one Ready's durable obligations.
+type persistItem struct {
+	seq      uint64 // completes when durable >= seq
+	after    []raftpb.Message
+	index    uint64
+	term     uint64
+	hasIndex bool
+}
+
+// readRound is one batch of reads sharing a ReadIndex request.
+type readRound struct {
+	reads []readReq
+	tick  uint64
+}
+
+// run is the loop: the only goroutine that touches the core.
+func (n *Node) run() {
+	defer n.wg.Done()
+	defer close(n.applyc)
+	ls := &loopState{ticker: n.clock.NewTicker(n.cfg.TickInterval), readRounds: make(map[uint64]*readRound)}
+	defer ls.ticker.Stop()
+	defer n.failReadRounds(ls, ErrStopped)
+	for {
+		if !n.core.HasReady() {
+			select {
+			case <-n.wake:
+			case <-n.persistWake:
+			case <-ls.ticker.C():
+				n.tick(ls)
+			case <-n.stopc:
+				return
+			}
+		} else if n.isStopped() {
+			return
+		}
+		n.drainTicks(ls)
+		if !n.completeDurable(ls) {
+			return
+		}
+		n.drainInbox(ls)
+		if n.core.HasReady() {
+			if err := n.handleReady(ls); err != nil {
+				n.fail(err)
+				return
+			}
+		}
+	}
+}
+
+func (n *Node) drainTicks(ls *loopState) {
+	for i := 0; i < maxTicksPerTurn; i++ {
+		select {
+		case <-ls.ticker.C():
+			n.tick(ls)
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) tick(ls *loopState) {
+	ls.ticks++
+	n.core.Tick()
+	if ls.ticks%readExpiryCheck == 0 {
+		n.expireReads(ls)
+	}
+	if ls.ticks%metricsTicks == 0 {
+		n.updateProgressMetrics()
+	}
+}
+
+const (
+	readExpiryCheck = 5
+	metricsTicks    = 10
+)
+
+// fail stops the node after an unrecoverable error (storage).
+func (n *Node) fail(err error) {
+	n.walErr.CompareAndSwap(nil, &err)
+	n.logger.Error("node failed, stopping", "err", err)
+	go n.Stop()
+}
+
+// drainInbox hands every queued proposal, message, read and control
+// request to the core. Everything queued so far shares the next Ready.
+func (n *Node) drainInbox(ls *loopState) {
+	n.inMu.Lock()
+	ls.props, n.props = n.props, ls.props[:0]
+	ls.msgs, n.msgs = n.msgs, ls.msgs[:0]
+	ls.reads, n.reads = n.reads, ls.reads[:0]
+	ls.ctrl, n.ctrl = n.ctrl, ls.ctrl[:0]
+	n.propBytes = 0
+	n.inMu.Unlock()
+
+	for i := range ls.msgs {
+		n.step(&ls.msgs[i])
+		ls.msgs[i] = raftpb.Message{} // drop references for the GC
+	}
+	if len(ls.props) > 0 {
+		n.proposeBatch(ls)
+	}
+	if len(ls.reads) > 0 {
+		n.readBatch(ls)
+	}
+	for i, f := range ls.ctrl {
+		f()
+		ls.ctrl[i] = nil
+	}
+}
+
+func (n *Node) step(m *raftpb.Message) {
+	n.m.recv[msgIdx(m.Type)].Inc()
+	if err := n.core.Step(*m); err != nil {
+		n.stats.stepErrors.Add(1)
+		n.logger.Debug("step rejected", "msg", m.String(), "err", err)
+	}
+}
+
+// proposeBatch proposes every drained command in one core call, so they
+// become one batch of entries and one AppendEntries per follower.
+func (n *Node) proposeBatch(ls *loopState) {
+	ls.datas = ls.datas[:0]
+	for i := range ls.props {
+		ls.datas = append(ls.datas, ls.props[i].data)
+	}
+	n.stats.proposals.Add(uint64(len(ls.props)))
+	n.m.proposals.Add(float64(len(ls.props)))
+	err := n.core.Propose(ls.datas...)
+	if err != nil {
+		var nl *engine.NotLeaderError
+		if errors.As(err, &nl) || errors.Is(err, engine.ErrProposalBackpressure) || errors.Is(err, engine.ErrTransferInProgress) {
+			n.stats.rejected.Add(uint64(len(ls.props)))
+		}
+		for i := range ls.props {
+			if w := n.waiters.take(ls.props[i].key); w != nil {
+				w.ch <- result{err: err}
+			}
+		}
+	}
+	for i := range ls.props {
+		ls.props[i] = proposal{}
+	}
+	for i := range ls.datas {
+		ls.datas[i] = nil
+	}
+}
+
+// readBatch sends one ReadIndex request for every read drained this turn.
+func (n *Node) readBatch(ls *loopState) {
+	ls.readSeq++
+	var ctx [8]byte
+	binary.LittleEndian.PutUint64(ctx[:], ls.readSeq)
+	reads := append([]readReq(nil), ls.reads...)
+	for i := range ls.reads {
+		ls.reads[i] = readReq{}
+	}
+	if err := n.core.ReadIndex(ctx[:]); err != nil {
+		n.answerReads(reads, nil, err)
+		return
+	}
+	ls.readRounds[ls.readSeq] = &readRound{reads: reads, tick: ls.ticks}
+}
+
+func (n *Node) answerReads(reads []readReq, res []byte, err error) {
+	for _, r := range reads {
+		r.w.ch <- result{res: res, err: err}
+	}
+	n.readsInFlight.Add(-int64(len(reads)))
+}
+
+// expireReads fails read rounds whose ReadState never came (the request
+// or its answer was lost). Reads change nothing, so failing is definite.
+func (n *Node) expireReads(ls *loopState) {
+	limit := uint64(readExpiryFactor * n.cfg.Engine.ElectionTicks)
+	for id, rr := range ls.readRounds {
+		if ls.ticks-rr.tick >= limit {
+			delete(ls.readRounds, id)
+			n.answerReads(rr.reads, nil, fmt.Errorf("%w: read index not confirmed", ErrLeaderChanged))
+		}
+	}
+}
+
+func (n *Node) failReadRounds(ls *loopState, err error) {
+	for id, rr := range ls.readRounds {
+		delete(ls.readRounds, id)
+		n.answerReads(rr.reads, nil, err)
+	}
+}
+
+// handleReady carries out one Ready in the order engine.Ready documents.
+func (n *Node) handleReady(ls *loopState) error {
+	rd := n.core.Ready()
+	now := n.clock.Now()
+	if rd.SoftState != nil {
+		n.softState(ls, rd.SoftState)
+	}
+	n.pub.term.Store(rd.HardState.Term)
+	n.pub.commit.Store(rd.HardState.Commit)
+	// 1. Messages leave at once; the leader's appends overlap its own
+	// fsync (thesis §10.2.1).
+	n.send(rd.Messages)
+	// 2. Persist without waiting: the WAL's flusher calls back.
+	if rd.Snapshot != nil {
+		if err := n.persistSnapshot(ls, rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	if err := n.submit(ls, &rd); err != nil {
+		return err
+	}
+	n.m.readyEntries.Observe(float64(len(rd.Entries)))
+	// 3. The core may build the next Ready while this one persists.
+	n.core.Advance(rd)
+	// 5. Committed entries and read states go to the apply goroutine.
+	if len(rd.CommittedEntries) > 0 || len(rd.ReadStates) > 0 || rd.Snapshot != nil {
+		item := applyItem{entries: rd.CommittedEntries, commitAt: now, snap: rd.Snapshot}
+		item.reads = n.collectReads(ls, rd.ReadStates)
+		select {
+		case n.applyc <- item:
+		case <-n.stopc:
+		}
+	}
+	return nil
+}
+
+// softState reacts to a role or leader change.
+func (n *Node) softState(ls *loopState, ss *engine.SoftState) {
+	if ss.Lead != ls.lead {
+		n.stats.leaderChanges.Add(1)
+		n.m.leaderChanges.Inc()
+		// Outstanding read rounds may never be answered by the new leader.
+		n.failReadRounds(ls, ErrLeaderChanged)
+		n.leaderMu.Lock()
+		close(n.leaderCh)
+		n.leaderCh = make(chan struct{})
+		n.leaderMu.Unlock()
+	}
+	ls.role, ls.lead = ss.Role, ss.Lead
+	n.pub.role.Store(uint32(ss.Role))
+	n.pub.lead.Store(ss.Lead)
+	n.m.role.Set(float64(ss.Role))
+	n.m.leader.Set(float64(ss.Lead))
+	n.logger.Debug("soft state", "role", ss.Role, "lead", ss.Lead)
+}
+
+func (n *Node) collectReads(ls *loopState, rss []engine.ReadState) []servableRead {
+	var out []servableRead
+	for _, rs := range rss {
+		if len(rs.Context) != 8 {
+			continue
+		}
+		id := binary.LittleEndian.Uint64(rs.Context)
+		rr := ls.readRounds[id]
+		if rr == nil {
+			continue
+		}
+		delete(ls.readRounds, id)
+		out = append(out, servableRead{index: rs.Index, reads: rr.reads})
+	}
+	return out
+}
+
+// send hands messages to the transport and counts them.
+func (n *Node) send(msgs []raftpb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		n.m.sent[msgIdx(m.Type)].Inc()
+		if m.Type == raftpb.MsgApp {
+			n.stats.appendMsgs.Add(1)
+			n.stats.appendEntries.Add(uint64(len(m.Entries)))
+			n.m.appEntries.Observe(float64(len(m.Entries)))
+			n.m.appBytes.Observe(float64(m.PayloadBytes()))
+		}
+	}
+	n.cfg.Transport.Send(msgs)
+}
+
+// submit hands the Ready's entries and hard state to the WAL's group
+// commit and queues the messages that must wait for durability.
+func (n *Node) submit(ls *loopState, rd *engine.Ready) error {
+	var hs *raftpb.HardState
+	commitMoved := rd.HardState.Commit > ls.savedCommit
+	if rd.HardStateChanged || (commitMoved && (len(rd.Entries) > 0 || ls.ticks-ls.lastCommitTik >= commitSaveTicks)) {
+		h := rd.HardState
+		hs = &h
+		ls.savedCommit, ls.lastCommitTik = h.Commit, ls.ticks
+	}
+	item := persistItem{after: rd.MessagesAfterPersist}
+	if k := len(rd.Entries); k > 0 {
+		item.index, item.term, item.hasIndex = rd.Entries[k-1].Index, rd.Entries[k-1].Term, true
+		n.pub.lastIndex.Store(item.index)
+	} else if rd.Snapshot != nil {
+		item.index, item.term, item.hasIndex = rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term, true
+	}
+	if len(rd.Entries) > 0 || hs != nil {
+		err := n.log.Submit(wal.Write{Entries: rd.Entries, HardState: hs}, n.onDurable)
+		if err != nil {
+			return fmt.Errorf("%w: submit: %w", ErrStorage, err)
+		}
+		ls.submitted++
+		n.stats.entriesSubmitted.Add(uint64(len(rd.Entries)))
+	}
+	if len(item.after) == 0 && !item.hasIndex {
+		return nil
+	}
+	item.seq = ls.submitted
+	if len(ls.inflight) == 0 && n.durable.Load() >= item.seq {
+		n.release(&item)
+		return nil
+	}
+	ls.inflight = append(ls.inflight, item)
+	return nil
+}
+
+// onDurable is the WAL's done callback (flusher goroutine): count, wake.
+func (n *Node) onDurable(err error) {
+	if err != nil {
+		n.walErr.CompareAndSwap(nil, &err)
+	}
+	n.durable.Add(1)
+	select {
+	case n.persistWake <- struct{}{}:
+	default:
+	}
+}
+
+// completeDurable releases the obligations of every durable write; false
+// when the WAL failed (the node must stop: it cannot ack anything).
+func (n *Node) completeDurable(ls *loopState) bool {
+	if p := n.walErr.Load(); p != nil {
+		n.fail(*p)
+		return false
+	}
+	d := n.durable.Load()
+	i := 0
+	for ; i < len(ls.inflight) && ls.inflight[i].seq <= d; i++ {
+		n.release(&ls.inflight[i])
+		ls.inflight[i] = persistItem{}
+	}
+	if i > 0 {
+		ls.inflight = append(ls.inflight[:0], ls.inflight[i:]...)
+	}
+	return true
+}
+
+// release sends held-back messages and tells the core what is durable.
+func (n *Node) release(it *persistItem) {
+	n.send(it.after)
+	if it.hasIndex {
+		n.core.Persisted(it.index, it.term)
+	}
+}
+
+// persistSnapshot stores a snapshot received from the leader. It waits for
+// earlier writes first so the WAL sees them in order (rare path).
+func (n *Node) persistSnapshot(ls *loopState, s *raftpb.Snapshot) error {
+	for len(ls.inflight) > 0 || n.durable.Load() < ls.submitted {
+		select {
+		case <-n.persistWake:
+		case <-n.stopc:
+			return ErrStopped
+		}
+		if !n.completeDurable(ls) {
+			return n.Err()
+		}
+	}
+	if err := n.log.SaveSnapshot(*s); err != nil {
+		return fmt.Errorf("%w: save snapshot %d: %w", ErrStorage, s.Meta.Index, err)
+	}
+	n.pub.lastIndex.Store(s.Meta.Index)
+	return nil
+}

@@ -1,0 +1,461 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/raftpb"
+	"github.com/raftbench/raftbench/wal"
+)
+
+// Node runs one Raft member: the loop goroutine that owns the core, the
+// apply goroutine that owns the state machine, and the WAL's flusher.
+type Node struct {
+	cfg    Config
+	log    wal.Log
+	sm     StateMachine
+	clock  Clock
+	logger *slog.Logger
+	m      *metrics
+	stats  statCounters
+
+	core *engine.Core // owned by the loop goroutine
+
+	// clientID is this node's own session for Propose; seq is its counter
+	// (assigned under inMu so the queue is in seq order).
+	clientID uint64
+	seq      uint64
+
+	// inbox: everything other goroutines hand to the loop.
+	inMu      sync.Mutex
+	props     []proposal
+	propBytes int
+	msgs      []raftpb.Message
+	reads     []readReq
+	ctrl      []func()
+	wake      chan struct{} // capacity 1: "the inbox is not empty"
+
+	readsInFlight atomic.Int64
+
+	// persistence: the WAL's done callbacks count completions here.
+	durable     atomic.Uint64
+	walErr      atomic.Pointer[error]
+	persistWake chan struct{}
+
+	applyc  chan applyItem
+	waiters *waiters
+
+	pub published // cheap status published by the loop
+
+	leaderMu sync.Mutex
+	leaderCh chan struct{} // closed and replaced on every leader change
+
+	stopc    chan struct{}
+	stopOnce sync.Once
+	stopErr  error
+	wg       sync.WaitGroup
+	failed   chan struct{} // closed when the node stops itself (storage error)
+	failOnce sync.Once
+}
+
+// published is what the loop and apply goroutine expose without locks.
+type published struct {
+	term, lead, commit, applied, lastIndex atomic.Uint64
+	role                                   atomic.Uint32
+}
+
+// proposal is a command waiting in the inbox.
+type proposal struct {
+	key  waitKey
+	data []byte
+}
+
+// readReq is a linearizable read waiting for a read index.
+type readReq struct {
+	query []byte
+	w     *waiter
+}
+
+// Start recovers state from the WAL and starts the node's goroutines.
+func Start(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, sm: cfg.StateMachine, clock: cfg.Clock, logger: cfg.Logger,
+		wake: make(chan struct{}, 1), persistWake: make(chan struct{}, 1),
+		applyc: make(chan applyItem, applyQueueLen), waiters: newWaiters(),
+		leaderCh: make(chan struct{}), stopc: make(chan struct{}), failed: make(chan struct{}),
+		clientID: randomClientID(),
+	}
+	if n.m, err = newMetrics(cfg.Registerer, cfg.ID); err != nil {
+		return nil, err
+	}
+	if n.log = cfg.Log; n.log == nil {
+		opts := cfg.WALOptions
+		if cfg.UnsafeNoFsync {
+			opts.UnsafeNoFsync = true
+		}
+		if opts.Registerer == nil && cfg.Registerer != nil {
+			opts.Registerer = prometheus.WrapRegistererWith(
+				prometheus.Labels{"node": strconv.FormatUint(cfg.ID, 10)}, cfg.Registerer)
+		}
+		if opts.Logger == nil {
+			opts.Logger = cfg.Logger
+		}
+		if n.log, err = wal.Open(cfg.Dir, opts); err != nil {
+			return nil, fmt.Errorf("node %d: open WAL: %w", cfg.ID, err)
+		}
+	}
+	ap, ecfg, err := n.recover()
+	if err != nil {
+		n.log.Close()
+		return nil, err
+	}
+	if n.core, err = engine.New(ecfg); err != nil {
+		n.log.Close()
+		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
+	}
+	if ap.snap != nil {
+		// Lets the core send the recovered snapshot to lagging followers.
+		if err := n.core.Compact(*ap.snap); err != nil {
+			n.log.Close()
+			return nil, fmt.Errorf("node %d: recovered snapshot: %w", cfg.ID, err)
+		}
+		ap.snap = nil
+	}
+	n.pub.applied.Store(ap.applied)
+	if err := cfg.Transport.Start(n.receive); err != nil {
+		n.log.Close()
+		return nil, fmt.Errorf("node %d: start transport: %w", cfg.ID, err)
+	}
+	n.wg.Add(2)
+	go n.run()
+	go ap.run()
+	return n, nil
+}
+
+func randomClientID() uint64 {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			panic("node: crypto/rand failed: " + err.Error())
+		}
+		if id := binary.LittleEndian.Uint64(b[:]); id != 0 {
+			return id
+		}
+	}
+}
+
+// recover loads hard state, snapshot and log from the WAL, restores the
+// state machine from the snapshot and builds the core's restart config.
+// Committed entries after the snapshot are replayed through the normal
+// apply path (the core hands them out again since Applied = snapshot).
+func (n *Node) recover() (*applier, engine.Config, error) {
+	ecfg := n.cfg.Engine
+	ap := newApplier(n)
+	snap, err := n.log.Snapshot()
+	switch {
+	case errors.Is(err, wal.ErrNoSnapshot):
+	case err != nil:
+		return nil, ecfg, fmt.Errorf("node %d: read snapshot: %w", n.cfg.ID, err)
+	default:
+		if err := ap.restore(snap); err != nil {
+			return nil, ecfg, err
+		}
+		ap.snap = &snap
+		meta := snap.Meta
+		ecfg.Snapshot = &meta
+		ecfg.Applied = meta.Index
+	}
+	ecfg.HardState = n.log.HardState()
+	first, last := n.log.FirstIndex(), n.log.LastIndex()
+	if last >= first {
+		if ecfg.Entries, err = n.log.Entries(first, last+1); err != nil {
+			return nil, ecfg, fmt.Errorf("node %d: read log [%d, %d]: %w", n.cfg.ID, first, last, err)
+		}
+	}
+	if ecfg.HardState.Commit > last {
+		// A commit index beyond the durable log cannot be trusted; the
+		// leader will tell us again.
+		ecfg.HardState.Commit = last
+	}
+	if ecfg.Seed == 0 {
+		ecfg.Seed = n.clientID ^ n.cfg.ID
+	}
+	n.logger.Info("recovered", "term", ecfg.HardState.Term, "commit", ecfg.HardState.Commit,
+		"first", first, "last", last, "snapshot", ecfg.Applied)
+	n.pub.lastIndex.Store(last)
+	return ap, ecfg, nil
+}
+
+// ID returns the node's Raft ID.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// ClientID returns the session id Propose uses.
+func (n *Node) ClientID() uint64 { return n.clientID }
+
+// Propose replicates cmd and returns the state machine's result once it is
+// applied locally. It uses the node's own session.
+func (n *Node) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
+	return n.propose(ctx, n.clientID, 0, cmd)
+}
+
+// ProposeSession is Propose for callers that retry: a request with the
+// same (clientID, seq) is applied at most once and every copy gets the
+// first result (while the session's dedup window still holds it).
+// clientID must be non-zero and seq positive.
+func (n *Node) ProposeSession(ctx context.Context, clientID, seq uint64, cmd []byte) ([]byte, error) {
+	if clientID == 0 || seq == 0 {
+		return nil, fmt.Errorf("%w: client id and seq must be non-zero", ErrBadRequest)
+	}
+	return n.propose(ctx, clientID, seq, cmd)
+}
+
+func (n *Node) propose(ctx context.Context, clientID, seq uint64, cmd []byte) ([]byte, error) {
+	if len(cmd) == 0 {
+		return nil, fmt.Errorf("%w: empty command", ErrBadRequest)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	w := newWaiter(n.clock.Now())
+	data := make([]byte, headerLen, headerLen+len(cmd))
+	data = append(data, cmd...)
+	key, err := n.enqueueProposal(clientID, seq, data, w)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-w.ch:
+		return r.res, r.err
+	case <-ctx.Done():
+		if n.waiters.take(key) == nil {
+			// Completed concurrently: report the real outcome.
+			r := <-w.ch
+			return r.res, r.err
+		}
+		return nil, ctxError(ctx.Err())
+	}
+}
+
+// enqueueProposal registers w and queues data (whose first headerLen
+// bytes it fills in). seq 0 means "assign the node's next seq".
+func (n *Node) enqueueProposal(clientID, seq uint64, data []byte, w *waiter) (waitKey, error) {
+	n.inMu.Lock()
+	if n.isStopped() {
+		n.inMu.Unlock()
+		return waitKey{}, ErrStopped
+	}
+	if len(n.props) >= n.cfg.MaxPendingProposals || n.propBytes+len(data) > n.cfg.MaxPendingBytes {
+		n.inMu.Unlock()
+		n.stats.busy.Add(1)
+		return waitKey{}, ErrBusy
+	}
+	if seq == 0 {
+		n.seq++
+		seq = n.seq
+	}
+	key := waitKey{clientID, seq}
+	if !n.waiters.add(key, w) {
+		n.inMu.Unlock()
+		return key, fmt.Errorf("%w: (client %d, seq %d) is already in flight on this node", ErrBusy, clientID, seq)
+	}
+	appendHeader(data[:0], clientID, seq)
+	n.props = append(n.props, proposal{key: key, data: data})
+	n.propBytes += len(data)
+	n.inMu.Unlock()
+	n.notify()
+	return key, nil
+}
+
+func (n *Node) notify() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) isStopped() bool {
+	select {
+	case <-n.stopc:
+		return true
+	default:
+		return false
+	}
+}
+
+// Read runs query against the state machine linearizably: it confirms
+// leadership with a ReadIndex round (thesis §6.4), waits until that index
+// is applied locally, then calls Query. Reads pending in one loop turn
+// share one ReadIndex round.
+func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if n.readsInFlight.Add(1) > int64(n.cfg.MaxPendingReads) {
+		n.readsInFlight.Add(-1)
+		n.stats.busy.Add(1)
+		return nil, ErrBusy
+	}
+	w := newWaiter(time.Time{})
+	n.inMu.Lock()
+	if n.isStopped() {
+		n.inMu.Unlock()
+		n.readsInFlight.Add(-1)
+		return nil, ErrStopped
+	}
+	n.reads = append(n.reads, readReq{query: query, w: w})
+	n.inMu.Unlock()
+	n.notify()
+	select {
+	case r := <-w.ch:
+		return r.res, r.err
+	case <-ctx.Done():
+		// The read stays queued and completes into w.ch unobserved;
+		// reads change nothing, so abandoning is safe.
+		return nil, ctx.Err()
+	}
+}
+
+// receive is the transport's handler: queue, never block.
+func (n *Node) receive(m raftpb.Message) {
+	n.inMu.Lock()
+	if len(n.msgs) >= n.cfg.MaxInboxMessages || n.isStopped() {
+		n.inMu.Unlock()
+		n.stats.dropped.Add(1)
+		n.m.dropped.Inc()
+		return
+	}
+	n.msgs = append(n.msgs, m)
+	n.inMu.Unlock()
+	n.notify()
+}
+
+// do runs f on the loop goroutine and waits for it.
+func (n *Node) do(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	n.inMu.Lock()
+	if n.isStopped() {
+		n.inMu.Unlock()
+		return ErrStopped
+	}
+	if len(n.ctrl) >= maxCtrl {
+		n.inMu.Unlock()
+		return ErrBusy
+	}
+	n.ctrl = append(n.ctrl, func() { f(); close(done) })
+	n.inMu.Unlock()
+	n.notify()
+	select {
+	case <-done:
+		return nil
+	case <-n.stopc:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+const maxCtrl = 1024
+
+// post queues f to run on the loop goroutine without waiting; false if
+// the node is stopped or the control queue is full.
+func (n *Node) post(f func()) bool {
+	n.inMu.Lock()
+	defer n.inMu.Unlock()
+	if n.isStopped() || len(n.ctrl) >= maxCtrl {
+		return false
+	}
+	n.ctrl = append(n.ctrl, f)
+	n.notify()
+	return true
+}
+
+// leaderChange returns a channel closed at the next leader change.
+func (n *Node) leaderChange() <-chan struct{} {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	return n.leaderCh
+}
+
+// TransferLeadership asks the leader to hand leadership to node to
+// (thesis §3.10) and waits until to leads or ctx expires.
+func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
+	var err error
+	if derr := n.do(ctx, func() { err = n.core.TransferLeadership(to) }); derr != nil {
+		return derr
+	}
+	if err != nil {
+		return err
+	}
+	for n.pub.lead.Load() != to {
+		ch := n.leaderChange()
+		if n.pub.lead.Load() == to {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctxError(ctx.Err())
+		case <-n.stopc:
+			return ErrStopped
+		}
+	}
+	return nil
+}
+
+// Done is closed when the node has stopped, by Stop or by itself after a
+// storage failure (see Err).
+func (n *Node) Done() <-chan struct{} { return n.stopc }
+
+// Err returns why the node stopped itself, or nil.
+func (n *Node) Err() error {
+	if p := n.walErr.Load(); p != nil {
+		return fmt.Errorf("%w: %w", ErrStorage, *p)
+	}
+	return nil
+}
+
+// Stop shuts the node down: the transport stops delivering, the loop and
+// apply goroutines exit, waiters get ErrStopped and the WAL is closed.
+// Idempotent; it returns the first error (WAL close or earlier storage
+// failure).
+func (n *Node) Stop() error {
+	n.stopOnce.Do(func() {
+		n.inMu.Lock()
+		close(n.stopc)
+		n.inMu.Unlock()
+		trErr := n.cfg.Transport.Close()
+		n.wg.Wait()
+		n.waiters.failAll(indeterminate(ErrStopped))
+		n.failQueued()
+		logErr := n.log.Close()
+		n.stopErr = errors.Join(n.Err(), logErr, trErr)
+		n.m.unregister()
+	})
+	return n.stopErr
+}
+
+// failQueued answers everything still in the inbox after the loop exited.
+func (n *Node) failQueued() {
+	n.inMu.Lock()
+	reads := n.reads
+	n.reads, n.props, n.msgs, n.ctrl = nil, nil, nil, nil
+	n.inMu.Unlock()
+	for _, r := range reads {
+		r.w.ch <- result{err: ErrStopped}
+	}
+}

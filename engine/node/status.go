@@ -1,0 +1,120 @@
+package node
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/wal"
+)
+
+// Status is a point-in-time view of the node.
+type Status struct {
+	ID        uint64      `json:"id"`
+	Term      uint64      `json:"term"`
+	Role      engine.Role `json:"-"`
+	RoleName  string      `json:"role"`
+	Leader    uint64      `json:"leader"`
+	Commit    uint64      `json:"commit"`
+	Applied   uint64      `json:"applied"`
+	LastIndex uint64      `json:"last_index"`
+	// FirstIndex is the first log index the core still holds in memory.
+	FirstIndex uint64 `json:"first_index"`
+	Stopped    bool   `json:"stopped"`
+	// Progress is the leader's view of each follower (nil elsewhere).
+	Progress map[uint64]PeerProgress `json:"progress,omitempty"`
+}
+
+// PeerProgress is one follower's replication state as the leader sees it.
+type PeerProgress struct {
+	Match         uint64 `json:"match"`
+	Next          uint64 `json:"next"`
+	State         string `json:"state"`
+	InflightMsgs  int    `json:"inflight_msgs"`
+	InflightBytes uint64 `json:"inflight_bytes"`
+	RecentActive  bool   `json:"recent_active"`
+}
+
+// statusTimeout bounds how long Status waits for the loop.
+const statusTimeout = time.Second
+
+// Status asks the loop for the core's status; if the node is stopped or
+// the loop does not answer in time, it returns the last published values.
+func (n *Node) Status() Status {
+	st := n.publishedStatus()
+	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	defer cancel()
+	var cs engine.Status
+	if err := n.do(ctx, func() { cs = n.core.Status() }); err != nil {
+		st.Stopped = n.isStopped()
+		return st
+	}
+	st.Term, st.Role, st.Leader, st.Commit = cs.Term, cs.Role, cs.Lead, cs.Commit
+	st.LastIndex, st.FirstIndex = cs.LastIndex, cs.FirstIndex
+	st.RoleName = cs.Role.String()
+	if cs.Progress != nil {
+		st.Progress = make(map[uint64]PeerProgress, len(cs.Progress))
+		for id, p := range cs.Progress {
+			st.Progress[id] = PeerProgress{Match: p.Match, Next: p.Next, State: p.State.String(),
+				InflightMsgs: p.InflightMsgs, InflightBytes: p.InflightBytes, RecentActive: p.RecentActive}
+		}
+	}
+	return st
+}
+
+func (n *Node) publishedStatus() Status {
+	role := engine.Role(n.pub.role.Load())
+	return Status{
+		ID: n.cfg.ID, Term: n.pub.term.Load(), Role: role, RoleName: role.String(),
+		Leader: n.pub.lead.Load(), Commit: n.pub.commit.Load(), Applied: n.pub.applied.Load(),
+		LastIndex: n.pub.lastIndex.Load(),
+	}
+}
+
+// Leader returns the leader this node knows of (0: none). Lock-free.
+func (n *Node) Leader() uint64 { return n.pub.lead.Load() }
+
+// IsLeader reports whether this node is the leader. Lock-free.
+func (n *Node) IsLeader() bool { return engine.Role(n.pub.role.Load()) == engine.Leader }
+
+// Term returns the node's current term. Lock-free.
+func (n *Node) Term() uint64 { return n.pub.term.Load() }
+
+// Applied returns the highest applied index. Lock-free.
+func (n *Node) Applied() uint64 { return n.pub.applied.Load() }
+
+// Stats returns cumulative counters.
+func (n *Node) Stats() Stats {
+	s := Stats{
+		AppendMsgs: n.stats.appendMsgs.Load(), AppendEntries: n.stats.appendEntries.Load(),
+		LeaderChanges: n.stats.leaderChanges.Load(), Proposals: n.stats.proposals.Load(),
+		Rejected: n.stats.rejected.Load(), Busy: n.stats.busy.Load(), Duplicates: n.stats.duplicates.Load(),
+		Dropped: n.stats.dropped.Load(), Snapshots: n.stats.snapshots.Load(),
+	}
+	ws := n.walStats()
+	s.Fsyncs, s.FsyncEntries, s.Flushes = ws.Fsyncs, ws.Entries, ws.Flushes
+	return s
+}
+
+// updateProgressMetrics refreshes gauges that are cheap to read but not
+// worth touching on every Ready (loop goroutine).
+func (n *Node) updateProgressMetrics() {
+	n.m.term.Set(float64(n.pub.term.Load()))
+	n.m.commit.Set(float64(n.pub.commit.Load()))
+	n.m.lastIndex.Set(float64(n.pub.lastIndex.Load()))
+	if n.core.Role() != engine.Leader {
+		return
+	}
+	for id, p := range n.core.Status().Progress {
+		n.m.inflight.WithLabelValues(strconv.FormatUint(id, 10)).Set(float64(p.InflightMsgs))
+	}
+}
+
+// walStats reads the WAL's group-commit counters when it exposes them.
+func (n *Node) walStats() wal.Stats {
+	if s, ok := n.log.(interface{ Stats() wal.Stats }); ok {
+		return s.Stats()
+	}
+	return wal.Stats{}
+}

@@ -1,0 +1,88 @@
+package node
+
+import (
+	"sync"
+	"time"
+)
+
+// waitKey identifies one proposal: its session.
+type waitKey struct{ clientID, seq uint64 }
+
+// result is what a proposal or read waiter receives, exactly once.
+type result struct {
+	res []byte
+	err error
+}
+
+// waiter is a client goroutine blocked in Propose or Read. ch has
+// capacity 1, so the completing side never blocks.
+type waiter struct {
+	ch    chan result
+	start time.Time
+}
+
+func newWaiter(now time.Time) *waiter {
+	return &waiter{ch: make(chan result, 1), start: now}
+}
+
+// waiterShards spreads the proposal registry over several locks: dozens of
+// client goroutines register while the apply goroutine completes.
+const waiterShards = 32
+
+// waiters maps sessions to blocked proposers. A waiter is removed by
+// exactly one side: the apply path when it completes it, or the proposer
+// when it gives up.
+type waiters struct {
+	shards [waiterShards]struct {
+		mu sync.Mutex
+		m  map[waitKey]*waiter
+		_  [40]byte // keep shards on separate cache lines
+	}
+}
+
+func newWaiters() *waiters {
+	w := &waiters{}
+	for i := range w.shards {
+		w.shards[i].m = make(map[waitKey]*waiter)
+	}
+	return w
+}
+
+func shardOf(k waitKey) int { return int((k.clientID ^ k.seq*0x9E3779B97F4A7C15) >> 59 % waiterShards) }
+
+// add registers w; false if the key is already waited on.
+func (ws *waiters) add(k waitKey, w *waiter) bool {
+	s := &ws.shards[shardOf(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.m[k]; dup {
+		return false
+	}
+	s.m[k] = w
+	return true
+}
+
+// take removes and returns the waiter for k, or nil.
+func (ws *waiters) take(k waitKey) *waiter {
+	s := &ws.shards[shardOf(k)]
+	s.mu.Lock()
+	w := s.m[k]
+	if w != nil {
+		delete(s.m, k)
+	}
+	s.mu.Unlock()
+	return w
+}
+
+// failAll completes every waiter with err (used at Stop).
+func (ws *waiters) failAll(err error) {
+	for i := range ws.shards {
+		s := &ws.shards[i]
+		s.mu.Lock()
+		for k, w := range s.m {
+			w.ch <- result{err: err}
+			delete(s.m, k)
+		}
+		s.mu.Unlock()
+	}
+}
