@@ -1,0 +1,196 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/raftbench/raftbench/engine/raftpb"
+)
+
+// File names inside the WAL directory (see doc.go).
+const (
+	metaName      = "WAL"
+	hardStateName = "hardstate"
+	snapshotName  = "snapshot"
+	logDirName    = "log"
+	tmpSuffix     = ".tmp"
+)
+
+// Format constants.
+const (
+	metaMagic      = "RBWALv\x00\x01"
+	formatVersion  = 1
+	metaSize       = 8 + 4 + 4
+	hardStateMagic = "RBHS"
+	hardStateSize  = 4 + 3*8 + 4
+	snapshotMagic  = "RBSN"
+	// maxSnapshotVoters bounds the voter list read from a snapshot file.
+	maxSnapshotVoters = 1 << 16
+)
+
+// syncer lets the benchmarks-only UnsafeNoFsync option turn every fsync
+// into a no-op in one place.
+type syncer struct{ off bool }
+
+func (s syncer) file(f *os.File) error {
+	if s.off {
+		return nil
+	}
+	return f.Sync()
+}
+
+// dir fsyncs a directory so that creations, renames and removals in it
+// survive a power loss.
+func (s syncer) dir(path string) error {
+	if s.off {
+		return nil
+	}
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("wal: fsync directory %s: %w", path, err)
+	}
+	return nil
+}
+
+// atomicWrite replaces dir/name with data: write a temporary file, fsync
+// it, rename it over the old one, fsync the directory. A crash leaves
+// either the old or the new content, never a mix.
+func (s syncer) atomicWrite(dir, name string, data []byte) error {
+	path := filepath.Join(dir, name)
+	tmp := path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = s.file(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("wal: replace %s: %w", path, err)
+	}
+	return s.dir(dir)
+}
+
+func encodeMeta() []byte {
+	b := make([]byte, 0, metaSize)
+	b = append(b, metaMagic...)
+	b = binary.LittleEndian.AppendUint32(b, formatVersion)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// checkMeta validates the marker file's content.
+func checkMeta(path string, b []byte) error {
+	if len(b) != metaSize || string(b[:8]) != metaMagic {
+		return fmt.Errorf("%w: %s has the wrong magic or size (%d bytes)", ErrNotWAL, path, len(b))
+	}
+	if crc32.Checksum(b[:12], castagnoli) != binary.LittleEndian.Uint32(b[12:]) {
+		return fmt.Errorf("%w: %s fails its checksum", ErrCorrupt, path)
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != formatVersion {
+		return fmt.Errorf("%w: %s has version %d, this build reads version %d", ErrVersion, path, v, formatVersion)
+	}
+	return nil
+}
+
+func encodeHardState(hs raftpb.HardState) []byte {
+	b := make([]byte, 0, hardStateSize)
+	b = append(b, hardStateMagic...)
+	b = binary.LittleEndian.AppendUint64(b, hs.Term)
+	b = binary.LittleEndian.AppendUint64(b, hs.Vote)
+	b = binary.LittleEndian.AppendUint64(b, hs.Commit)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeHardState(path string, b []byte) (raftpb.HardState, error) {
+	if len(b) != hardStateSize || string(b[:4]) != hardStateMagic {
+		return raftpb.HardState{}, fmt.Errorf("%w: %s: bad magic or size (%d bytes)", ErrCorrupt, path, len(b))
+	}
+	if crc32.Checksum(b[:hardStateSize-4], castagnoli) != binary.LittleEndian.Uint32(b[hardStateSize-4:]) {
+		return raftpb.HardState{}, fmt.Errorf("%w: %s: checksum mismatch", ErrCorrupt, path)
+	}
+	return raftpb.HardState{
+		Term:   binary.LittleEndian.Uint64(b[4:]),
+		Vote:   binary.LittleEndian.Uint64(b[12:]),
+		Commit: binary.LittleEndian.Uint64(b[20:]),
+	}, nil
+}
+
+// Snapshot file layout:
+//
+//	"RBSN" | index u64 | term u64 | nVoters u32 | voters u64... | dataLen u64 | data | crc32c u32
+func encodeSnapshot(s *raftpb.Snapshot) []byte {
+	b := make([]byte, 0, 4+8+8+4+8*len(s.Meta.Voters)+8+len(s.Data)+4)
+	b = append(b, snapshotMagic...)
+	b = binary.LittleEndian.AppendUint64(b, s.Meta.Index)
+	b = binary.LittleEndian.AppendUint64(b, s.Meta.Term)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Meta.Voters)))
+	for _, v := range s.Meta.Voters {
+		b = binary.LittleEndian.AppendUint64(b, v)
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(s.Data)))
+	b = append(b, s.Data...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeSnapshot(path string, b []byte) (raftpb.Snapshot, error) {
+	bad := func(why string) (raftpb.Snapshot, error) {
+		return raftpb.Snapshot{}, fmt.Errorf("%w: %s: %s", ErrCorrupt, path, why)
+	}
+	if len(b) < 4+8+8+4+8+4 || string(b[:4]) != snapshotMagic {
+		return bad(fmt.Sprintf("bad magic or size (%d bytes)", len(b)))
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(body):]) {
+		return bad("checksum mismatch")
+	}
+	var s raftpb.Snapshot
+	s.Meta.Index = binary.LittleEndian.Uint64(body[4:])
+	s.Meta.Term = binary.LittleEndian.Uint64(body[12:])
+	nv := binary.LittleEndian.Uint32(body[20:])
+	rest := body[24:]
+	if nv > maxSnapshotVoters || uint64(len(rest)) < 8*uint64(nv)+8 {
+		return bad(fmt.Sprintf("voter count %d does not fit the file", nv))
+	}
+	if nv > 0 {
+		s.Meta.Voters = make([]uint64, nv)
+		for i := range s.Meta.Voters {
+			s.Meta.Voters[i] = binary.LittleEndian.Uint64(rest[8*i:])
+		}
+	}
+	rest = rest[8*nv:]
+	n := binary.LittleEndian.Uint64(rest)
+	if n != uint64(len(rest)-8) {
+		return bad(fmt.Sprintf("data length %d does not match the file", n))
+	}
+	s.Data = append([]byte(nil), rest[8:]...)
+	return s, nil
+}
+
+// readOptional reads a file that may legitimately be absent.
+func readOptional(path string) ([]byte, bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
+}

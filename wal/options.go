@@ -1,0 +1,72 @@
+package wal
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configures Open. The zero value is usable: every zero limit
+// takes its default.
+type Options struct {
+	// SegmentBytes is the target size of one segment file (default
+	// 16 MiB). tidwall keeps the tail segment in memory, so this is also
+	// roughly the WAL's resident memory.
+	SegmentBytes int
+	// MaxQueueWrites bounds the writes waiting for the flusher (default
+	// 8192). Submit fails fast with ErrQueueFull beyond it.
+	MaxQueueWrites int
+	// MaxQueueBytes bounds the encoded bytes waiting for the flusher
+	// (default 64 MiB). Submit fails fast with ErrQueueFull beyond it.
+	MaxQueueBytes int
+	// MaxBatchBytes bounds the bytes one group commit writes (default
+	// 8 MiB). A single write larger than this fails with ErrTooLarge.
+	MaxBatchBytes int
+	// UnsafeNoFsync turns off EVERY fsync (segments, hard state,
+	// snapshot, directories). Acknowledged writes are then lost on a
+	// power failure or kernel crash. FOR BENCHMARKS ONLY; never set it
+	// for a node whose data matters.
+	UnsafeNoFsync bool
+	// Logger receives recovery events (a cut torn tail). Nil discards.
+	Logger *slog.Logger
+	// Registerer receives the WAL's Prometheus collectors; nil means no
+	// metrics. Several WALs on one registry need distinct labels: wrap it
+	// with prometheus.WrapRegistererWith. Close unregisters them.
+	Registerer prometheus.Registerer
+}
+
+// Defaults for zero Options fields.
+const (
+	DefaultSegmentBytes   = 16 << 20
+	DefaultMaxQueueWrites = 8192
+	DefaultMaxQueueBytes  = 64 << 20
+	DefaultMaxBatchBytes  = 8 << 20
+)
+
+// withDefaults fills zero fields and rejects impossible combinations.
+func (o Options) withDefaults() (Options, error) {
+	if o.SegmentBytes < 0 || o.MaxQueueWrites < 0 || o.MaxQueueBytes < 0 || o.MaxBatchBytes < 0 {
+		return o, fmt.Errorf("wal: negative limit in options %+v", o)
+	}
+	if o.SegmentBytes == 0 {
+		o.SegmentBytes = DefaultSegmentBytes
+	}
+	if o.MaxQueueWrites == 0 {
+		o.MaxQueueWrites = DefaultMaxQueueWrites
+	}
+	if o.MaxBatchBytes == 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if o.MaxQueueBytes == 0 {
+		o.MaxQueueBytes = max(DefaultMaxQueueBytes, o.MaxBatchBytes)
+	}
+	if o.MaxBatchBytes > o.MaxQueueBytes {
+		return o, fmt.Errorf("wal: MaxBatchBytes %d exceeds MaxQueueBytes %d", o.MaxBatchBytes, o.MaxQueueBytes)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o, nil
+}

@@ -1,0 +1,489 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/raftbench/raftbench/engine/raftpb"
+	twal "github.com/tidwall/wal"
+)
+
+// WAL is the file-backed Log: tidwall segments for entries, small files
+// for the hard state and snapshot, one flusher goroutine doing group
+// commit. See doc.go for the format and the crash guarantees.
+type WAL struct {
+	dir, logDir string
+	opts        Options
+	sy          syncer
+	log         *slog.Logger
+	met         *metrics
+	ctr         counters
+
+	// readMu serializes tidwall reads (tidwall's Read fills its segment
+	// cache under a read lock, so concurrent Reads race) and orders them
+	// against the flusher's truncations: the flusher shrinks dur while
+	// holding readMu, so a reader never sees an index that is being
+	// rewritten. Lock order: readMu, then mu.
+	readMu sync.Mutex
+	tl     *twal.Log // replaced only by the flusher, under readMu
+
+	mu      sync.Mutex
+	wake    sync.Cond // signalled on enqueue and on close
+	queue   []item    // accepted, not yet taken by the flusher
+	qBytes  int       // sum of queue[i].bytes
+	sub     termIndex // the log with every accepted Submit applied, in order
+	dur     termIndex // the durable log: what Entries/Term/LastIndex show
+	subSnap uint64    // index of the newest accepted snapshot
+	hs      raftpb.HardState
+	snap    raftpb.SnapshotMeta // zero if none
+	closing bool
+	failed  error // sticky: set by the first I/O failure
+	exited  chan struct{}
+
+	fl flusher // owned by the flusher goroutine
+}
+
+// Open opens the WAL in dir, creating it if dir is absent or empty. It
+// verifies every record, cuts a torn tail off the last segment (logging
+// it), and reports any other damage as an error wrapping ErrCorrupt.
+func Open(dir string, opts Options) (*WAL, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	w := &WAL{dir: dir, logDir: filepath.Join(dir, logDirName), opts: opts,
+		sy: syncer{off: opts.UnsafeNoFsync}, log: opts.Logger, exited: make(chan struct{})}
+	w.wake.L = &w.mu
+	if err := prepareDir(dir, w.sy); err != nil {
+		return nil, err
+	}
+	if err := w.loadState(); err != nil {
+		return nil, err
+	}
+	terms, err := recoverLog(w.logDir, opts.SegmentBytes, w.log, w.sy)
+	if err != nil {
+		return nil, err
+	}
+	if w.tl, err = twal.Open(w.logDir, tidwallOptions(opts.SegmentBytes)); err != nil {
+		return nil, fmt.Errorf("wal: open %s: %w", w.logDir, err)
+	}
+	w.dur = terms
+	w.fl.tlFirst, w.fl.tlLast = terms.first, terms.last
+	if err := w.reconcileSnapshot(); err != nil {
+		_ = w.tl.Close()
+		return nil, err
+	}
+	if err := w.fl.openTail(w.logDir, w.sy); err != nil {
+		_ = w.tl.Close()
+		return nil, err
+	}
+	if w.met, err = newMetrics(opts.Registerer); err != nil {
+		_ = w.tl.Close()
+		_ = w.fl.closeTail()
+		return nil, fmt.Errorf("wal: register metrics: %w", err)
+	}
+	w.sub = w.dur.clone()
+	w.subSnap = w.snap.Index
+	go w.run()
+	return w, nil
+}
+
+// prepareDir checks the marker file, or initializes an absent or empty
+// directory: log/ first, then the marker, so a crash mid-way leaves
+// something the next Open recognizes as "not initialized yet".
+func prepareDir(dir string, sy syncer) error {
+	metaPath := filepath.Join(dir, metaName)
+	b, ok, err := readOptional(metaPath)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s: %v", ErrNotWAL, dir, err)
+		}
+		return err
+	}
+	if ok {
+		if err := checkMeta(metaPath, b); err != nil {
+			return err
+		}
+		if st, err := os.Stat(filepath.Join(dir, logDirName)); err != nil || !st.IsDir() {
+			return fmt.Errorf("%w: %s has a marker file but no %s/ directory", ErrCorrupt, dir, logDirName)
+		}
+		return nil
+	}
+	if err := checkEmptyDir(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, logDirName), 0o750); err != nil {
+		return err
+	}
+	if err := sy.dir(dir); err != nil {
+		return err
+	}
+	if err := sy.dir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		return err
+	}
+	return sy.atomicWrite(dir, metaName, encodeMeta())
+}
+
+// checkEmptyDir accepts a missing directory, an empty one, or the
+// leftovers of an interrupted initialization (empty log/, marker temp).
+func checkEmptyDir(dir string) error {
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrNotWAL, dir, err)
+	}
+	for _, de := range des {
+		switch de.Name() {
+		case metaName + tmpSuffix:
+			continue
+		case logDirName:
+			if sub, err := os.ReadDir(filepath.Join(dir, logDirName)); err == nil && len(sub) == 0 {
+				continue
+			}
+		}
+		return fmt.Errorf("%w: %s has no %s marker file and is not empty (found %q)", ErrNotWAL, dir, metaName, de.Name())
+	}
+	return nil
+}
+
+// loadState reads the hard state and snapshot files, if present.
+func (w *WAL) loadState() error {
+	path := filepath.Join(w.dir, hardStateName)
+	if b, ok, err := readOptional(path); err != nil {
+		return err
+	} else if ok {
+		if w.hs, err = decodeHardState(path, b); err != nil {
+			return err
+		}
+	}
+	s, ok, err := readSnapshotFile(w.dir)
+	if err != nil || !ok {
+		return err
+	}
+	if s.Meta.Index == 0 {
+		return fmt.Errorf("%w: %s: snapshot index 0", ErrCorrupt, filepath.Join(w.dir, snapshotName))
+	}
+	w.snap = s.Meta
+	return nil
+}
+
+func readSnapshotFile(dir string) (raftpb.Snapshot, bool, error) {
+	path := filepath.Join(dir, snapshotName)
+	b, ok, err := readOptional(path)
+	if err != nil || !ok {
+		return raftpb.Snapshot{}, false, err
+	}
+	s, err := decodeSnapshot(path, b)
+	return s, err == nil, err
+}
+
+// reconcileSnapshot finishes a SaveSnapshot that a crash interrupted
+// after the snapshot file was replaced (its commit point) but before the
+// log was compacted or discarded.
+func (w *WAL) reconcileSnapshot() error {
+	if w.snap.Index == 0 {
+		return nil
+	}
+	if snapshotPlan(&w.dur, w.snap) {
+		w.log.Warn("wal: log does not match the snapshot; discarding it",
+			"snapshot_index", w.snap.Index, "snapshot_term", w.snap.Term, "first", w.dur.first, "last", w.dur.last)
+		return w.resetLog(w.snap.Index + 1)
+	}
+	if w.snap.Index >= w.dur.first {
+		return w.compact(w.snap.Index)
+	}
+	return nil
+}
+
+// Submit implements Log. done runs on the flusher goroutine and must
+// not block; w.Entries must not be modified until done has been called.
+func (w *WAL) Submit(wr Write, done func(error)) error {
+	if done == nil {
+		return errors.New("wal: Submit needs a done callback")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	size, err := checkWrite(&w.sub, &wr, w.opts.MaxBatchBytes)
+	if err != nil {
+		return err
+	}
+	it := item{kind: opWrite, entries: wr.Entries, bytes: size, done: done}
+	if wr.HardState != nil {
+		it.hasHS, it.hs = true, *wr.HardState
+		it.bytes += hardStateSize
+	}
+	if err := w.admit(it.bytes); err != nil {
+		return err
+	}
+	applyWrite(&w.sub, wr.Entries)
+	w.enqueue(it)
+	return nil
+}
+
+// usable reports why the WAL takes no more writes. Caller holds mu.
+func (w *WAL) usable() error {
+	if w.failed != nil {
+		return w.failed
+	}
+	if w.closing {
+		return ErrClosed
+	}
+	return nil
+}
+
+// admit enforces the queue limits. Caller holds mu.
+func (w *WAL) admit(bytes int) error {
+	if len(w.queue) >= w.opts.MaxQueueWrites || w.qBytes+bytes > w.opts.MaxQueueBytes {
+		return fmt.Errorf("%w: %d writes / %d bytes queued, limits %d / %d",
+			ErrQueueFull, len(w.queue), w.qBytes, w.opts.MaxQueueWrites, w.opts.MaxQueueBytes)
+	}
+	return nil
+}
+
+// enqueue hands an admitted item to the flusher. Caller holds mu.
+func (w *WAL) enqueue(it item) {
+	w.queue = append(w.queue, it)
+	w.qBytes += it.bytes
+	w.ctr.queueDepth.Store(int64(len(w.queue)))
+	w.met.setQueueDepth(len(w.queue))
+	w.wake.Signal()
+}
+
+// submitOp validates and enqueues a non-write operation, then waits.
+func (w *WAL) submitOp(prepare func() (item, bool, error)) error {
+	ch := make(chan error, 1)
+	w.mu.Lock()
+	err := w.usable()
+	var it item
+	var needed bool
+	if err == nil {
+		it, needed, err = prepare()
+	}
+	if err == nil && needed {
+		err = w.admit(0)
+	}
+	if err != nil || !needed {
+		w.mu.Unlock()
+		return err
+	}
+	it.done = func(err error) { ch <- err }
+	w.enqueue(it)
+	w.mu.Unlock()
+	return <-ch
+}
+
+// Append implements Log.
+func (w *WAL) Append(entries []raftpb.Entry) error {
+	return w.wait(Write{Entries: entries})
+}
+
+// SaveHardState implements Log.
+func (w *WAL) SaveHardState(hs raftpb.HardState) error {
+	return w.wait(Write{HardState: &hs})
+}
+
+func (w *WAL) wait(wr Write) error {
+	ch := make(chan error, 1)
+	if err := w.Submit(wr, func(err error) { ch <- err }); err != nil {
+		return err
+	}
+	return <-ch
+}
+
+// TruncateSuffix implements Log. Truncating past the end is a no-op.
+func (w *WAL) TruncateSuffix(from uint64) error {
+	return w.submitOp(func() (item, bool, error) {
+		if err := checkTruncate(&w.sub, from); err != nil {
+			return item{}, false, err
+		}
+		if from > w.sub.last {
+			return item{}, false, nil
+		}
+		w.sub.truncateFrom(from)
+		return item{kind: opTruncate, index: from}, true, nil
+	})
+}
+
+// CompactPrefix implements Log. Compacting below FirstIndex is a no-op;
+// compacting beyond LastIndex is ErrOutOfRange (use SaveSnapshot).
+func (w *WAL) CompactPrefix(upTo uint64) error {
+	return w.submitOp(func() (item, bool, error) {
+		if err := checkCompact(&w.sub, upTo); err != nil {
+			return item{}, false, err
+		}
+		if upTo < w.sub.first {
+			return item{}, false, nil
+		}
+		w.sub.compactTo(upTo)
+		return item{kind: opCompact, index: upTo}, true, nil
+	})
+}
+
+// SaveSnapshot implements Log. A snapshot older than the stored one is
+// rejected with ErrCompacted.
+func (w *WAL) SaveSnapshot(s raftpb.Snapshot) error {
+	return w.submitOp(func() (item, bool, error) {
+		if s.Meta.Index == 0 {
+			return item{}, false, errors.New("wal: snapshot with index 0")
+		}
+		if s.Meta.Index < w.subSnap {
+			return item{}, false, fmt.Errorf("%w: snapshot at %d is older than the stored one at %d", ErrCompacted, s.Meta.Index, w.subSnap)
+		}
+		applySnapshot(&w.sub, s.Meta)
+		w.subSnap = s.Meta.Index
+		return item{kind: opSnapshot, snap: s}, true, nil
+	})
+}
+
+// HardState implements Log.
+func (w *WAL) HardState() raftpb.HardState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.hs
+}
+
+// FirstIndex implements Log.
+func (w *WAL) FirstIndex() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dur.first
+}
+
+// LastIndex implements Log: the last durable index.
+func (w *WAL) LastIndex() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dur.last
+}
+
+// Term implements Log. Term(0) is 0 while no snapshot is stored.
+func (w *WAL) Term(index uint64) (uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return termAt(&w.dur, w.snap, index)
+}
+
+func termAt(t *termIndex, snap raftpb.SnapshotMeta, index uint64) (uint64, error) {
+	if term, ok := t.term(index); ok {
+		return term, nil
+	}
+	if index == snap.Index {
+		return snap.Term, nil
+	}
+	if index < t.first {
+		return 0, fmt.Errorf("%w: index %d, first index %d", ErrCompacted, index, t.first)
+	}
+	return 0, fmt.Errorf("%w: index %d, last index %d", ErrOutOfRange, index, t.last)
+}
+
+// checkRange validates Entries(lo, hi) against a log view.
+func checkRange(t *termIndex, lo, hi uint64) error {
+	switch {
+	case lo > hi:
+		return fmt.Errorf("%w: empty range [%d, %d)", ErrOutOfRange, lo, hi)
+	case lo < t.first:
+		return fmt.Errorf("%w: index %d, first index %d", ErrCompacted, lo, t.first)
+	case hi > t.last+1:
+		return fmt.Errorf("%w: range [%d, %d), last index %d", ErrOutOfRange, lo, hi, t.last)
+	}
+	return nil
+}
+
+// Entries implements Log. Every record is checksum-verified; the
+// returned entries share one freshly allocated data buffer.
+func (w *WAL) Entries(lo, hi uint64) ([]raftpb.Entry, error) {
+	w.readMu.Lock()
+	defer w.readMu.Unlock()
+	if w.tl == nil {
+		return nil, ErrClosed
+	}
+	w.mu.Lock()
+	err := checkRange(&w.dur, lo, hi)
+	w.mu.Unlock()
+	if err != nil || lo == hi {
+		return nil, err
+	}
+	out := make([]raftpb.Entry, hi-lo)
+	total := 0
+	for i := range out {
+		rec, err := w.tl.Read(lo + uint64(i))
+		if err != nil {
+			return nil, fmt.Errorf("wal: read index %d: %w", lo+uint64(i), err)
+		}
+		if out[i], err = decodeRecordAt(rec, lo+uint64(i)); err != nil {
+			return nil, &CorruptError{File: w.logDir, Index: lo + uint64(i), Offset: -1, Reason: err.Error()}
+		}
+		total += len(out[i].Data)
+	}
+	// Copy out of tidwall's segment buffer so callers hold no reference
+	// to it: one allocation for all data.
+	buf := make([]byte, 0, total)
+	for i := range out {
+		if out[i].Data == nil {
+			continue
+		}
+		start := len(buf)
+		buf = append(buf, out[i].Data...)
+		out[i].Data = buf[start:len(buf):len(buf)]
+	}
+	return out, nil
+}
+
+// Snapshot implements Log; it reads and verifies the snapshot file.
+func (w *WAL) Snapshot() (raftpb.Snapshot, error) {
+	w.mu.Lock()
+	has := w.snap.Index != 0
+	w.mu.Unlock()
+	if !has {
+		return raftpb.Snapshot{}, ErrNoSnapshot
+	}
+	s, ok, err := readSnapshotFile(w.dir)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: snapshot file vanished from %s", ErrCorrupt, w.dir)
+	}
+	return s, err
+}
+
+// Stats returns the WAL's counters.
+func (w *WAL) Stats() Stats { return w.ctr.snapshot() }
+
+// Close implements Log: it waits for the flusher to finish every queued
+// write, then releases the files. It returns the sticky I/O error if
+// the WAL failed, ErrClosed if already closed.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	if w.closing {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.closing = true
+	w.wake.Broadcast()
+	w.mu.Unlock()
+	<-w.exited
+
+	w.readMu.Lock()
+	err := w.tl.Close()
+	w.tl = nil
+	w.readMu.Unlock()
+	if cerr := w.fl.closeTail(); err == nil {
+		err = cerr
+	}
+	w.met.unregister()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed != nil {
+		return w.failed
+	}
+	return err
+}
