@@ -24,7 +24,7 @@ type Stats struct {
 // counters backs Stats; written by the flusher, read by anyone.
 type counters struct {
 	writes, entries, bytes, flushes, fsyncs, otherFsyncs, fsyncNanos, maxBatch atomic.Uint64
-	queueDepth                                                               atomic.Int64
+	queueDepth                                                                 atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
