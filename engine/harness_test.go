@@ -123,6 +123,13 @@ func (cl *cluster) campaign(id uint64) {
 // elect makes id leader (asserting it) with everything committed.
 func (cl *cluster) elect(id uint64) {
 	cl.t.Helper()
+	// Let the other followers' leases lapse, as if an election timeout
+	// passed without a leader reaching them (§9.6, thesis §4.2.3).
+	for _, o := range cl.ids {
+		if c := cl.cores[o]; o != id && c.Role() != Leader {
+			c.electionElapsed = c.cfg.ElectionTicks
+		}
+	}
 	cl.campaign(id)
 	if r := cl.cores[id].Role(); r != Leader {
 		cl.t.Fatalf("node %d is %v, want leader", id, r)
