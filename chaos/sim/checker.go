@@ -1,0 +1,224 @@
+package sim
+
+import (
+	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/raftpb"
+)
+
+const roleLeader = engine.Leader
+
+// logKey identifies an entry by (index, term): by Log Matching (§5.3) it
+// determines the entry's content and everything before it.
+type logKey struct{ index, term uint64 }
+
+// logRec is what any node's log ever held at a logKey.
+type logRec struct {
+	hash     uint64
+	prevTerm uint64
+}
+
+// checker holds the whole run's view of every node, to check Raft's
+// safety properties (Raft paper Figure 3) after every event:
+//
+//   - election safety: at most one leader per term, over the whole run;
+//   - log matching: an (index, term) always names the same entry with the
+//     same predecessor term, so equal (index, term) ⇒ equal prefixes, and
+//     a follower never drops entries that do not conflict (§5.3);
+//   - leader completeness: a leader of term T holds every entry committed
+//     in terms before T, checked when it is elected and whenever an
+//     entry of an earlier term is found committed;
+//   - state machine safety: no two nodes commit or apply different entries
+//     at one index, and no node loses an entry at or below its commit;
+//   - monotonic commit and term per node lifetime, and after a restart
+//     never below what was durable;
+//   - no acknowledgement of an entry that is not durable on a quorum.
+//
+// Maps here are only looked up, never iterated, so checking is
+// deterministic.
+type checker struct {
+	leaders   map[uint64]uint64 // term → leader id
+	entries   map[logKey]logRec
+	committed []entryMeta // index-1 → entry known committed (term 0: unknown)
+	applied   []entryMeta // index-1 → entry some node applied
+	dirty     []*simNode
+}
+
+func newChecker() *checker {
+	return &checker{leaders: make(map[uint64]uint64), entries: make(map[logKey]logRec)}
+}
+
+// onEntries checks and records entries a node's core just added to its
+// in-memory log (Ready.Entries replaces the suffix from ents[0].Index).
+func (c *checker) onEntries(s *Sim, n *simNode, ents []raftpb.Entry) {
+	first := ents[0].Index
+	if first == 0 || first > uint64(len(n.view))+1 {
+		s.fail("safety", "log matching", "node %d: entries start at %d but its log ends at %d", n.id, first, len(n.view))
+		return
+	}
+	old := n.view[first-1:]
+	conflict := false
+	for i, e := range ents {
+		if e.Index != first+uint64(i) {
+			s.fail("safety", "log matching", "node %d: entries not contiguous at %d", n.id, e.Index)
+			return
+		}
+		if i < len(old) && old[i] != metaOf(e) {
+			conflict = true
+			if e.Index <= n.commit {
+				s.fail("safety", "state machine safety", "node %d overwrote committed index %d (commit %d): term %d -> %d",
+					n.id, e.Index, n.commit, old[i].term, e.Term)
+				return
+			}
+		}
+	}
+	if len(old) > len(ents) {
+		cut := first + uint64(len(ents))
+		switch {
+		case cut <= n.commit:
+			s.fail("safety", "state machine safety", "node %d dropped committed entries from index %d (commit %d)", n.id, cut, n.commit)
+			return
+		case !conflict:
+			s.fail("safety", "log matching", "node %d dropped entries %d..%d that did not conflict (§5.3: only a conflict may truncate)",
+				n.id, cut, first+uint64(len(old))-1)
+			return
+		}
+	}
+	n.view = n.view[:first-1]
+	for _, e := range ents {
+		prev := uint64(0)
+		if e.Index > 1 {
+			prev = n.view[e.Index-2].term
+		}
+		m := metaOf(e)
+		n.view = append(n.view, m)
+		k := logKey{e.Index, e.Term}
+		if r, ok := c.entries[k]; !ok {
+			c.entries[k] = logRec{hash: m.hash, prevTerm: prev}
+		} else if r.hash != m.hash || r.prevTerm != prev {
+			s.fail("safety", "log matching", "node %d: entry %d/t%d differs from another node's (data %x vs %x, prev term %d vs %d)",
+				n.id, e.Index, e.Term, m.hash, r.hash, prev, r.prevTerm)
+			return
+		}
+	}
+}
+
+// onCommit records entries a node now knows committed.
+func (c *checker) onCommit(s *Sim, n *simNode, commit uint64) {
+	if commit > uint64(len(n.view)) {
+		s.fail("safety", "state machine safety", "node %d commit %d beyond its log (last %d)", n.id, commit, len(n.view))
+		return
+	}
+	for i := n.commit + 1; i <= commit; i++ {
+		m := n.view[i-1]
+		if !c.record(&c.committed, i, m) {
+			s.fail("safety", "state machine safety", "node %d committed %d/t%d but %d/t%d was committed before",
+				n.id, i, m.term, i, c.committed[i-1].term)
+			return
+		}
+		c.leadersHold(s, i, m)
+		if s.failure != nil {
+			return
+		}
+	}
+}
+
+// record sets reg[i-1] = m, or reports false if it holds something else.
+func (c *checker) record(reg *[]entryMeta, i uint64, m entryMeta) bool {
+	for uint64(len(*reg)) < i {
+		*reg = append(*reg, entryMeta{})
+	}
+	cur := (*reg)[i-1]
+	if cur.term == 0 {
+		(*reg)[i-1] = m
+		return true
+	}
+	return cur == m
+}
+
+// leadersHold: every current leader of a later term must hold a committed
+// entry (leader completeness, continuously).
+func (c *checker) leadersHold(s *Sim, i uint64, m entryMeta) {
+	for _, l := range s.nodes {
+		if !l.up || l.role != roleLeader || l.term <= m.term {
+			continue
+		}
+		if i > uint64(len(l.view)) || l.view[i-1] != m {
+			s.fail("safety", "leader completeness", "leader %d of term %d lacks committed entry %d/t%d", l.id, l.term, i, m.term)
+			return
+		}
+	}
+}
+
+// onApply: applied entries are the log's, and the same on every node.
+func (c *checker) onApply(s *Sim, n *simNode, e raftpb.Entry) {
+	m := metaOf(e)
+	if e.Index > uint64(len(n.view)) || n.view[e.Index-1] != m {
+		s.fail("safety", "state machine safety", "node %d applied %d/t%d which is not in its log", n.id, e.Index, e.Term)
+		return
+	}
+	if !c.record(&c.applied, e.Index, m) {
+		s.fail("safety", "state machine safety", "node %d applied %d/t%d but another node applied %d/t%d",
+			n.id, e.Index, e.Term, e.Index, c.applied[e.Index-1].term)
+	}
+}
+
+// onAck: an entry acknowledged to a client must be durable on a quorum.
+func (c *checker) onAck(s *Sim, n *simNode, index, term uint64) {
+	have := 0
+	for _, o := range s.nodes {
+		if index <= uint64(len(o.durable)) && o.durable[index-1].term == term {
+			have++
+		}
+	}
+	if have < quorum(s.p.Nodes) {
+		s.fail("safety", "ack durability", "node %d acknowledged %d/t%d to a client, but it is durable on only %d of %d nodes (quorum %d)",
+			n.id, index, term, have, s.p.Nodes, quorum(s.p.Nodes))
+	}
+}
+
+// afterEvent checks every node the event touched.
+func (c *checker) afterEvent(s *Sim) {
+	for _, n := range c.dirty {
+		if s.failure == nil && n.up {
+			c.checkNode(s, n)
+		}
+	}
+	c.dirty = c.dirty[:0]
+}
+
+func (c *checker) checkNode(s *Sim, n *simNode) {
+	role, term := n.core.Role(), n.core.Term()
+	if term < n.term {
+		s.fail("safety", "monotonic term", "node %d term went from %d to %d", n.id, n.term, term)
+		return
+	}
+	wasLeader := n.role == roleLeader && n.term == term
+	n.role, n.term = role, term
+	if role != roleLeader || wasLeader {
+		return
+	}
+	if l, ok := c.leaders[term]; ok && l != n.id {
+		s.fail("safety", "election safety", "nodes %d and %d are both leader of term %d", l, n.id, term)
+		return
+	}
+	c.leaders[term] = n.id
+	s.stats.Elections++
+	for i, m := range c.committed {
+		if m.term == 0 {
+			continue
+		}
+		if i >= len(n.view) || n.view[i] != m {
+			s.fail("safety", "leader completeness", "new leader %d of term %d lacks committed entry %d/t%d", n.id, term, i+1, m.term)
+			return
+		}
+	}
+}
+
+func (s *Sim) markDirty(n *simNode) {
+	for _, d := range s.chk.dirty {
+		if d == n {
+			return
+		}
+	}
+	s.chk.dirty = append(s.chk.dirty, n)
+}

@@ -1,0 +1,35 @@
+// Package sim is raftbench's deterministic simulator: it runs N nodes of
+// the real Raft core (package engine) with the in-memory WAL (wal.MemLog)
+// and the KV state machine (engine/kv) in one goroutine on a virtual
+// clock, and injects network, disk and crash faults drawn from a single
+// seed (in the spirit of FoundationDB's simulation and TigerBeetle's VOPR).
+//
+// # Contract
+//
+//   - One uint64 seed decides every choice of a run (see Params): cluster
+//     size, latencies, drop/duplicate/reorder rates, partitions, crashes
+//     and what a crash loses, slow and failing fsyncs, tick skew, client
+//     behaviour. The same seed always produces the same event trace
+//     (Result.TraceHash), so any failure replays exactly.
+//   - The nodes are driven exactly as the runtime drives them (engine
+//     Ready contract): Messages leave at once, Entries and HardState go to
+//     the log, MessagesAfterPersist and Core.Persisted wait for the log's
+//     sync, CommittedEntries are applied through a client-session layer so
+//     a retried (client, seq) takes effect once, ReadStates are served
+//     once applied reaches their index.
+//   - Safety invariants (election safety, log matching, leader
+//     completeness, state-machine safety, monotonic commit, and "nothing
+//     acknowledged that is not durable on a quorum") are checked after
+//     every delivered event; the first violation stops the run.
+//   - After the fault phase a liveness phase heals the network, restarts
+//     every crashed node, stops faults and demands that a new write
+//     commits within a tick budget. The client history must then be
+//     linearizable (chaos/check).
+//
+// # What it must never do
+//
+// Read the wall clock, start goroutines, iterate a map where order
+// matters, or draw randomness from anywhere but its own seeded PRNG
+// (math/rand's stream is not promised stable across Go releases).
+// Independent runs share nothing, so callers may run seeds in parallel.
+package sim

@@ -1,0 +1,176 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Params is everything a seed decides about a run. Every field is drawn
+// by drawParams from the run's PRNG; nothing else is random. Durations
+// are virtual microseconds, probabilities are per mille (units last).
+type Params struct {
+	Seed  uint64
+	Nodes int
+
+	PreVote        bool
+	CheckQuorum    bool
+	ElectionTicks  int
+	HeartbeatTicks int
+	TickUs         int64
+	// TickSkewPermille[i] stretches node i's tick interval by that much
+	// (positive or negative): clocks that run at different rates.
+	TickSkewPermille []int
+
+	// Network: one-way latency is uniform in [LatMinUs, LatMaxUs]; with
+	// LatTailPermille a message is slowed by LatTailMult (a tail that
+	// reorders messages); DropPermille / DupPermille lose or duplicate a
+	// message; ReorderPermille adds up to ReorderMaxUs extra delay.
+	LatMinUs        int64
+	LatMaxUs        int64
+	LatTailPermille int
+	LatTailMult     int64
+	DropPermille    int
+	DupPermille     int
+	ReorderPermille int
+	ReorderMaxUs    int64
+	// ClientDropPermille loses a client request or reply.
+	ClientDropPermille int
+
+	// Partitions: a new partition every PartGap (mean) lasting PartDur.
+	PartGapUs int64
+	PartDurUs int64
+
+	// Crashes: one every CrashGapUs (mean) while fewer than MaxDown nodes
+	// are down; restart after RestartMin..RestartMax. A crash loses
+	// unsynced writes with LoseUnsyncedPermille and additionally tears
+	// the last record with TearPermille. TargetLeaderPermille aims the
+	// crash at the current leader.
+	CrashGapUs           int64
+	RestartMinUs         int64
+	RestartMaxUs         int64
+	MaxDown              int
+	LoseUnsyncedPermille int
+	TearPermille         int
+	TargetLeaderPermille int
+
+	// Disk: fsync latency uniform in [FsyncMinUs, FsyncMaxUs]; with
+	// FsyncSlowPermille it takes FsyncSlowMult times longer; with
+	// FsyncFailPermille it fails (the node then crashes, as a real node
+	// must after a failed fsync).
+	FsyncMinUs        int64
+	FsyncMaxUs        int64
+	FsyncSlowPermille int
+	FsyncSlowMult     int64
+	FsyncFailPermille int
+
+	// Clients.
+	Clients         int
+	Keys            int
+	ThinkMaxUs      int64
+	ClientTimeoutUs int64
+	MaxAttempts     int
+	ReadPermille    int
+	CasPermille     int
+
+	// Phases.
+	FaultPhaseUs     int64
+	LivenessTicks    int
+	DrainUs          int64
+	MaxOpsPerKey     int
+}
+
+// drawParams draws a run's parameters. The order of draws is part of the
+// replay contract: changing it changes what every seed means.
+func drawParams(seed uint64, r *rng) Params {
+	p := Params{Seed: seed}
+	p.Nodes = []int{3, 5, 7}[r.Pick(55, 35, 10)]
+	p.PreVote = r.Permille(500)
+	p.CheckQuorum = r.Permille(500)
+	p.ElectionTicks = int(r.Between(6, 14))
+	p.HeartbeatTicks = int(r.Between(1, 2))
+	p.TickUs = 10_000
+	skew := r.Between(0, 300)
+	for i := 0; i < p.Nodes; i++ {
+		p.TickSkewPermille = append(p.TickSkewPermille, int(r.Between(-skew, skew)))
+	}
+	drawNetwork(&p, r)
+	drawFaults(&p, r)
+	drawClients(&p, r)
+	p.FaultPhaseUs = r.Between(2_000_000, 6_000_000)
+	p.LivenessTicks = 40 * p.ElectionTicks
+	p.DrainUs = 4 * p.ClientTimeoutUs
+	p.MaxOpsPerKey = 120
+	return p
+}
+
+func drawNetwork(p *Params, r *rng) {
+	switch r.Pick(40, 40, 20) {
+	case 0: // LAN-ish
+		p.LatMinUs, p.LatMaxUs = r.Between(100, 1000), r.Between(1000, 5000)
+	case 1: // WAN-ish, latency near the tick
+		p.LatMinUs, p.LatMaxUs = r.Between(1000, 10_000), r.Between(10_000, 30_000)
+	default: // wide spread: heavy reordering
+		p.LatMinUs, p.LatMaxUs = r.Between(100, 2000), r.Between(20_000, 60_000)
+	}
+	p.LatTailPermille = int(r.Between(0, 50))
+	p.LatTailMult = r.Between(3, 20)
+	if r.Permille(250) {
+		p.DropPermille = 0
+	} else {
+		p.DropPermille = int(r.Between(1, 150))
+	}
+	p.DupPermille = int(r.Between(0, 80))
+	p.ReorderPermille = int(r.Between(0, 100))
+	p.ReorderMaxUs = r.Between(10_000, 200_000)
+	p.ClientDropPermille = int(r.Between(0, 30))
+}
+
+func drawFaults(p *Params, r *rng) {
+	p.PartGapUs = r.Between(100_000, 1_500_000)
+	p.PartDurUs = r.Between(50_000, 1_000_000)
+	p.CrashGapUs = r.Between(100_000, 1_500_000)
+	p.RestartMinUs = r.Between(1_000, 50_000)
+	p.RestartMaxUs = p.RestartMinUs + r.Between(10_000, 800_000)
+	p.MaxDown = int(r.Between(1, int64(p.Nodes)))
+	p.LoseUnsyncedPermille = int(r.Between(0, 1000))
+	p.TearPermille = int(r.Between(0, 600))
+	p.TargetLeaderPermille = int(r.Between(100, 700))
+	p.FsyncMinUs = r.Between(50, 2000)
+	p.FsyncMaxUs = p.FsyncMinUs + r.Between(0, 20_000)
+	p.FsyncSlowPermille = int(r.Between(0, 60))
+	p.FsyncSlowMult = r.Between(5, 50)
+	if r.Permille(400) {
+		p.FsyncFailPermille = 0
+	} else {
+		p.FsyncFailPermille = int(r.Between(1, 15))
+	}
+}
+
+func drawClients(p *Params, r *rng) {
+	p.Clients = int(r.Between(2, 6))
+	p.Keys = int(r.Between(1, 4))
+	p.ThinkMaxUs = r.Between(0, 30_000)
+	p.ClientTimeoutUs = r.Between(100_000, 600_000)
+	p.MaxAttempts = int(r.Between(1, 5))
+	p.ReadPermille = int(r.Between(200, 600))
+	p.CasPermille = int(r.Between(100, 500))
+}
+
+// String prints the drawn parameters, one group per line.
+func (p Params) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed=%d nodes=%d prevote=%v checkquorum=%v election_ticks=%d heartbeat_ticks=%d tick_us=%d tick_skew_permille=%v\n",
+		p.Seed, p.Nodes, p.PreVote, p.CheckQuorum, p.ElectionTicks, p.HeartbeatTicks, p.TickUs, p.TickSkewPermille)
+	fmt.Fprintf(&b, "network: latency_us=[%d,%d] tail=%d‰ x%d drop=%d‰ dup=%d‰ reorder=%d‰ (+≤%dus) client_drop=%d‰\n",
+		p.LatMinUs, p.LatMaxUs, p.LatTailPermille, p.LatTailMult, p.DropPermille, p.DupPermille,
+		p.ReorderPermille, p.ReorderMaxUs, p.ClientDropPermille)
+	fmt.Fprintf(&b, "partitions: gap_mean_us=%d dur_mean_us=%d\n", p.PartGapUs, p.PartDurUs)
+	fmt.Fprintf(&b, "crashes: gap_mean_us=%d restart_us=[%d,%d] max_down=%d lose_unsynced=%d‰ tear_last=%d‰ target_leader=%d‰\n",
+		p.CrashGapUs, p.RestartMinUs, p.RestartMaxUs, p.MaxDown, p.LoseUnsyncedPermille, p.TearPermille, p.TargetLeaderPermille)
+	fmt.Fprintf(&b, "disk: fsync_us=[%d,%d] slow=%d‰ x%d fail=%d‰\n",
+		p.FsyncMinUs, p.FsyncMaxUs, p.FsyncSlowPermille, p.FsyncSlowMult, p.FsyncFailPermille)
+	fmt.Fprintf(&b, "clients: n=%d keys=%d think_max_us=%d timeout_us=%d attempts=%d read=%d‰ cas=%d‰\n",
+		p.Clients, p.Keys, p.ThinkMaxUs, p.ClientTimeoutUs, p.MaxAttempts, p.ReadPermille, p.CasPermille)
+	fmt.Fprintf(&b, "phases: fault_us=%d liveness_ticks=%d drain_us=%d", p.FaultPhaseUs, p.LivenessTicks, p.DrainUs)
+	return b.String()
+}

@@ -1,0 +1,364 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/raftbench/raftbench/chaos/check"
+)
+
+func newSim(p Params, r *rng, opts Options) *Sim {
+	if opts.TraceEvents == 0 {
+		opts.TraceEvents = DefaultTraceEvents
+	}
+	if opts.MaxEvents == 0 {
+		opts.MaxEvents = DefaultMaxEvents
+	}
+	return &Sim{p: p, r: r, opts: opts, chk: newChecker(), tr: newTracer(opts.TraceEvents),
+		lastWritten: make(map[string]string)}
+}
+
+// push schedules e; a full queue is a harness failure.
+func (s *Sim) push(e *event) {
+	if e.at < s.now {
+		e.at = s.now
+	}
+	if !s.q.push(e) {
+		s.fail("harness", "event queue full", "more than %d pending events", maxQueued)
+	}
+}
+
+// fail records the first failure; the loop stops after the current event.
+func (s *Sim) fail(kind, invariant, format string, args ...any) {
+	if s.failure != nil {
+		return
+	}
+	s.failure = &Failure{Kind: kind, Invariant: invariant, Detail: fmt.Sprintf(format, args...), Event: s.eventNo, AtUs: s.now}
+	s.tr.annotate("FAILURE: " + invariant)
+}
+
+func (s *Sim) faultsOn() bool { return s.phase == phaseFault }
+
+// mayIssue bounds the history so the linearizability check stays cheap.
+func (s *Sim) mayIssue() bool {
+	return s.phase != phaseFault || s.opsIssued < s.p.Keys*s.p.MaxOpsPerKey
+}
+
+func (s *Sim) bootstrap() {
+	for i := 0; i < s.p.Nodes; i++ {
+		n := &simNode{idx: i, id: uint64(i + 1), up: true, disk: &memDisk{}}
+		s.nodes = append(s.nodes, n)
+		if err := s.newCore(n, n.durHS, nil); err != nil {
+			s.fail("harness", "engine.New", "node %d: %v", n.id, err)
+			return
+		}
+		s.push(&event{at: s.r.Between(0, s.p.TickUs), kind: evTick, node: i, inc: n.inc})
+	}
+	for i := 0; i < s.p.Clients; i++ {
+		s.clients = append(s.clients, &client{idx: i})
+		s.push(&event{at: s.r.Between(0, 50_000), kind: evClientStart, node: i})
+	}
+	s.push(&event{at: s.gap(s.p.PartGapUs), kind: evPartition})
+	s.push(&event{at: s.gap(s.p.CrashGapUs), kind: evCrash})
+	s.push(&event{at: s.p.FaultPhaseUs, kind: evHeal})
+}
+
+// gap draws an inter-fault gap around mean (uniform in [mean/4, 7mean/4]).
+func (s *Sim) gap(mean int64) int64 { return s.now + s.r.Between(mean/4, mean*7/4) }
+
+func (s *Sim) loop() {
+	for s.failure == nil && s.phase != phaseDone {
+		e := s.q.pop()
+		if e == nil {
+			s.fail("harness", "queue empty", "no events left in phase %d", s.phase)
+			return
+		}
+		s.now = e.at
+		s.eventNo++
+		if s.eventNo > s.opts.MaxEvents {
+			s.fail("harness", "event budget", "run exceeded %d events", s.opts.MaxEvents)
+			return
+		}
+		s.tr.record(s.eventNo, e)
+		s.dispatch(e)
+		s.chk.afterEvent(s)
+	}
+}
+
+func (s *Sim) dispatch(e *event) {
+	switch e.kind {
+	case evTick:
+		s.onTick(e)
+	case evDeliver:
+		s.onDeliver(e)
+	case evSync:
+		s.onSync(e)
+	case evClientReq:
+		n := s.nodes[e.node]
+		if !n.up {
+			s.tr.annotate("node down")
+			return
+		}
+		s.onClientRequest(n, e.cl)
+	case evClientReply:
+		s.onClientReply(s.clients[e.node], e.cl)
+	case evClientTimeout:
+		s.onClientTimeout(s.clients[e.node], e.cl)
+	case evClientStart:
+		s.clientStart(s.clients[e.node])
+	default:
+		s.dispatchPhase(e)
+	}
+}
+
+func (s *Sim) dispatchPhase(e *event) {
+	switch e.kind {
+	case evPartition:
+		if s.faultsOn() {
+			s.tr.annotate(s.startPartition())
+			s.push(&event{at: s.now + s.r.Between(s.p.PartDurUs/2, s.p.PartDurUs*3/2), kind: evPartitionEnd})
+		}
+	case evPartitionEnd:
+		s.cut = nil
+		if s.faultsOn() {
+			s.push(&event{at: s.gap(s.p.PartGapUs), kind: evPartition})
+		}
+	case evCrash:
+		s.onCrashEvent()
+	case evRestart:
+		if n := s.nodes[e.node]; !n.up && n.inc == e.inc {
+			s.restart(n)
+		}
+	case evHeal:
+		s.heal()
+	case evLivenessDeadline:
+		if !s.liveOK {
+			s.fail("liveness", "no progress after heal",
+				"no new write committed within %d ticks of healing (leader: %d)", s.p.LivenessTicks, s.currentLeader()+1)
+		}
+	case evEnd:
+		s.endPhase()
+	}
+}
+
+func (s *Sim) onTick(e *event) {
+	n := s.nodes[e.node]
+	if !n.up || n.inc != e.inc {
+		return
+	}
+	n.core.Tick()
+	s.drive(n)
+	next := s.p.TickUs * int64(1000+s.p.TickSkewPermille[n.idx]) / 1000
+	s.push(&event{at: s.now + next, kind: evTick, node: n.idx, inc: n.inc})
+}
+
+func (s *Sim) onDeliver(e *event) {
+	n := s.nodes[e.node]
+	from := int(e.msg.From - 1)
+	switch {
+	case s.blocked(from, n.idx):
+		s.stats.MsgsBlocked++
+		s.tr.annotate("blocked by partition")
+		return
+	case !n.up:
+		s.stats.MsgsToDownNode++
+		s.tr.annotate("node down")
+		return
+	}
+	s.stats.MsgsDelivered++
+	if err := n.core.Step(e.msg); err != nil {
+		s.fail("harness", "step", "node %d rejected %v: %v", n.id, e.msg, err)
+		return
+	}
+	s.drive(n)
+}
+
+// scheduleSync arranges for n's pending writes to be synced after a
+// drawn fsync latency (one sync at a time per node: group commit).
+func (s *Sim) scheduleSync(n *simNode) {
+	if n.syncPending {
+		return
+	}
+	n.syncPending = true
+	d := s.r.Between(s.p.FsyncMinUs, s.p.FsyncMaxUs)
+	if s.faultsOn() && s.r.Permille(s.p.FsyncSlowPermille) {
+		d *= s.p.FsyncSlowMult
+		s.stats.SlowFsyncs++
+	}
+	s.push(&event{at: s.now + d, kind: evSync, node: n.idx, inc: n.inc})
+}
+
+func (s *Sim) onSync(e *event) {
+	n := s.nodes[e.node]
+	if !n.up || n.inc != e.inc {
+		return
+	}
+	n.syncPending = false
+	fail := s.faultsOn() && s.r.Permille(s.p.FsyncFailPermille)
+	if fail {
+		s.tr.annotate("fsync fails")
+	}
+	s.stats.Syncs++
+	n.disk.sync(fail)
+	s.completePersists(n)
+	if n.up {
+		s.drive(n)
+		if n.disk.hasPending() {
+			s.scheduleSync(n)
+		}
+	}
+}
+
+// onCrashEvent crashes a node (if fewer than MaxDown are down) and
+// schedules the next crash.
+func (s *Sim) onCrashEvent() {
+	if !s.faultsOn() {
+		return
+	}
+	s.push(&event{at: s.gap(s.p.CrashGapUs), kind: evCrash})
+	down := 0
+	for _, n := range s.nodes {
+		if !n.up {
+			down++
+		}
+	}
+	if down >= s.p.MaxDown {
+		return
+	}
+	n := s.nodes[s.victim()]
+	if !n.up {
+		return
+	}
+	mode := crashKeepUnsynced
+	if s.r.Permille(s.p.LoseUnsyncedPermille) {
+		mode = crashLoseUnsynced
+		if s.r.Permille(s.p.TearPermille) {
+			mode = crashTearLast
+		}
+	}
+	s.crash(n, mode, "")
+}
+
+// crash stops n: volatile state is gone, the disk keeps what mode says.
+func (s *Sim) crash(n *simNode, mode crashMode, why string) {
+	keep := s.r.Intn(len(n.disk.pending) + 1)
+	lost, torn := n.disk.crash(mode, keep)
+	n.up = false
+	n.inc++
+	n.core = nil
+	s.stats.Crashes++
+	s.stats.CrashModes[mode]++
+	s.stats.WritesLost += uint64(lost)
+	if torn {
+		s.stats.TornWrites++
+	}
+	s.tr.annotate(fmt.Sprintf("crash n%d %s lost=%d torn=%v %s", n.id, mode, lost, torn, why))
+	if s.faultsOn() {
+		s.push(&event{at: s.now + s.r.Between(s.p.RestartMinUs, s.p.RestartMaxUs), kind: evRestart, node: n.idx, inc: n.inc})
+	}
+}
+
+// restart brings n back from its disk, as a real process would.
+func (s *Sim) restart(n *simNode) {
+	hs, ents := n.disk.recover()
+	durCommit, durTerm := hs.Commit, hs.Term
+	if s.opts.ForgetVoteOnRestart {
+		hs.Vote = 0 // the bug: the vote was not reloaded
+	}
+	if err := s.newCore(n, hs, ents); err != nil {
+		s.fail("harness", "engine.New on restart", "node %d: %v", n.id, err)
+		return
+	}
+	n.up = true
+	n.durHS.Commit, n.durHS.Term = durCommit, durTerm
+	s.stats.Restarts++
+	s.tr.annotate(fmt.Sprintf("restart n%d term=%d commit=%d last=%d", n.id, hs.Term, hs.Commit, len(ents)))
+	if c := n.core.Status().Commit; c < min(durCommit, uint64(len(ents))) {
+		s.fail("safety", "monotonic commit", "node %d restarted with commit %d below its durable commit %d", n.id, c, durCommit)
+		return
+	}
+	if n.core.Term() < durTerm {
+		s.fail("safety", "monotonic term", "node %d restarted with term %d below its durable term %d", n.id, n.core.Term(), durTerm)
+		return
+	}
+	s.push(&event{at: s.now + s.r.Between(0, s.p.TickUs), kind: evTick, node: n.idx, inc: n.inc})
+	s.drive(n)
+}
+
+// heal ends the fault phase: links heal, crashed nodes restart, faults
+// stop, and a new write must commit within the tick budget.
+func (s *Sim) heal() {
+	s.phase = phaseLiveness
+	s.cut = nil
+	s.healUs = s.now
+	for _, n := range s.nodes {
+		if !n.up {
+			s.restart(n)
+			if s.failure != nil {
+				return
+			}
+		}
+	}
+	s.tr.annotate("network healed, all nodes up, faults off")
+	s.push(&event{at: s.now + int64(s.p.LivenessTicks)*s.p.TickUs, kind: evLivenessDeadline})
+	s.push(&event{at: s.now + int64(s.p.LivenessTicks)*s.p.TickUs + 1, kind: evEnd})
+	for _, c := range s.clients {
+		if c.cur == nil {
+			s.push(&event{at: s.now, kind: evClientStart, node: c.idx})
+		}
+	}
+}
+
+// endPhase stops new operations once liveness is shown, then waits for
+// outstanding operations to finish (or time out).
+func (s *Sim) endPhase() {
+	if s.phase == phaseLiveness {
+		s.phase = phaseDrain
+		s.push(&event{at: s.now + s.p.DrainUs, kind: evEnd})
+		return
+	}
+	for _, c := range s.clients {
+		if c.cur != nil {
+			s.finish(c, c.cur.giveUpOutcome(), "still pending at the end")
+		}
+	}
+	s.phase = phaseDone
+}
+
+// checkHistory runs the linearizability checker on the client history.
+func (s *Sim) checkHistory() {
+	var h []check.Op
+	for _, c := range s.clients {
+		h = append(h, c.history...)
+	}
+	timeout := time.Duration(s.opts.CheckTimeout)
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	res := check.Check(h, check.Options{Timeout: timeout})
+	s.history, s.checkRes = h, &res
+	switch {
+	case res.Err != nil:
+		s.fail("harness", "history invalid", "%v", res.Err)
+	case res.Linearizable == check.NotLinearizable:
+		s.fail("linearizability", "history not linearizable", "key %s", res.BadKey)
+	case !res.OK():
+		s.fail("linearizability", "check undecided", "key %s: search timed out after %v", res.BadKey, timeout)
+	}
+}
+
+func (s *Sim) result() Result {
+	s.stats.Events = s.eventNo
+	s.stats.VirtualUs = s.now
+	res := Result{Seed: s.p.Seed, Params: s.p, Failure: s.failure, TraceHash: s.tr.hash, Stats: s.stats,
+		History: s.history, Check: s.checkRes}
+	if s.failure == nil && !s.opts.Trace {
+		return res
+	}
+	evs := s.tr.tail()
+	for _, tr := range evs {
+		res.Tail = append(res.Tail, tr.describe())
+	}
+	res.Diagram = mermaid(evs, s.p.Nodes, 150)
+	return res
+}

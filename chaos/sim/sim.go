@@ -1,0 +1,191 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/raftbench/raftbench/chaos/check"
+	"github.com/raftbench/raftbench/engine"
+)
+
+// Options are the caller's switches; everything else comes from the seed.
+type Options struct {
+	// EngineBugs switches on deliberate core bugs (needs -tags raftbugs).
+	EngineBugs []engine.Bug
+	// ForgetVoteOnRestart makes the driver drop HardState.Vote when a
+	// node restarts: the sixth known bug, implemented here because it is
+	// a storage/driver mistake. Needs -tags raftbugs.
+	ForgetVoteOnRestart bool
+	// TraceEvents is how many recent events to keep for the failure
+	// report (0: DefaultTraceEvents).
+	TraceEvents int
+	// CheckTimeout bounds the linearizability search per key (0: check's
+	// default).
+	CheckTimeout int64 // nanoseconds
+	// MaxEvents stops a run that has not ended after this many events
+	// (0: DefaultMaxEvents); hitting it is a harness failure.
+	MaxEvents uint64
+	// Trace keeps the event tail and diagram even when the run passes.
+	Trace bool
+}
+
+// Defaults for Options.
+const (
+	DefaultTraceEvents = 400
+	DefaultMaxEvents   = 5_000_000
+)
+
+// ErrBugsNotBuilt: a bug switch was requested from a normal build.
+var ErrBugsNotBuilt = errors.New("sim: bug switches need a binary built with -tags raftbugs")
+
+// Failure describes why a run failed.
+type Failure struct {
+	Kind      string // safety, liveness, linearizability, panic, harness
+	Invariant string
+	Detail    string
+	Event     uint64 // event number at which it was found
+	AtUs      int64  // virtual time
+}
+
+func (f *Failure) Error() string {
+	return fmt.Sprintf("%s violation (%s) at event %d, t=%.3fms: %s", f.Kind, f.Invariant, f.Event, float64(f.AtUs)/1000, f.Detail)
+}
+
+// Stats counts what a run did, in particular the faults it injected.
+type Stats struct {
+	Events            uint64
+	MsgsSent          uint64
+	MsgsDelivered     uint64
+	MsgsDropped       uint64 // lost by the lossy link
+	MsgsBlocked       uint64 // lost to a partition
+	MsgsToDownNode    uint64
+	MsgsDuplicated    uint64
+	MsgsReordered     uint64
+	ClientMsgsDropped uint64
+	Partitions        uint64
+	PartitionShapes   [5]uint64
+	Crashes           uint64
+	CrashModes        [4]uint64 // by crashMode
+	WritesLost        uint64    // unsynced writes lost in crashes
+	TornWrites        uint64
+	Restarts          uint64
+	Syncs             uint64
+	SlowFsyncs        uint64
+	FsyncFailures     uint64
+	Elections         uint64
+	OpsOK             uint64
+	OpsFail           uint64
+	OpsInfo           uint64
+	LogOpsOK          uint64
+	VirtualUs         int64
+}
+
+// Add accumulates o into s.
+func (s *Stats) Add(o Stats) {
+	s.Events += o.Events
+	s.MsgsSent += o.MsgsSent
+	s.MsgsDelivered += o.MsgsDelivered
+	s.MsgsDropped += o.MsgsDropped
+	s.MsgsBlocked += o.MsgsBlocked
+	s.MsgsToDownNode += o.MsgsToDownNode
+	s.MsgsDuplicated += o.MsgsDuplicated
+	s.MsgsReordered += o.MsgsReordered
+	s.ClientMsgsDropped += o.ClientMsgsDropped
+	s.Partitions += o.Partitions
+	for i := range s.PartitionShapes {
+		s.PartitionShapes[i] += o.PartitionShapes[i]
+	}
+	s.Crashes += o.Crashes
+	for i := range s.CrashModes {
+		s.CrashModes[i] += o.CrashModes[i]
+	}
+	s.WritesLost += o.WritesLost
+	s.TornWrites += o.TornWrites
+	s.Restarts += o.Restarts
+	s.Syncs += o.Syncs
+	s.SlowFsyncs += o.SlowFsyncs
+	s.FsyncFailures += o.FsyncFailures
+	s.Elections += o.Elections
+	s.OpsOK += o.OpsOK
+	s.OpsFail += o.OpsFail
+	s.OpsInfo += o.OpsInfo
+	s.LogOpsOK += o.LogOpsOK
+	s.VirtualUs += o.VirtualUs
+}
+
+// Result is the outcome of one seed.
+type Result struct {
+	Seed      uint64
+	Params    Params
+	Failure   *Failure // nil: the run passed
+	TraceHash uint64
+	Stats     Stats
+	History   []check.Op
+	Check     *check.Result // nil if the run failed before checking
+	// Tail is the recorded events (oldest first) as text, and Diagram a
+	// Mermaid sequence diagram of their messages.
+	Tail    []string
+	Diagram string
+}
+
+type phase uint8
+
+const (
+	phaseFault    phase = iota // faults on
+	phaseLiveness              // healed: a new write must commit
+	phaseDrain                 // no new operations; let answers arrive
+	phaseDone
+)
+
+// Sim is one run. It is single-goroutine and never shared.
+type Sim struct {
+	p    Params
+	r    *rng
+	opts Options
+
+	now     int64
+	q       eventQueue
+	eventNo uint64
+	phase   phase
+
+	nodes   []*simNode
+	cut     []bool // cut[from*N+to]: link blocked by the current partition
+	clients []*client
+
+	lastWritten map[string]string // workload only: recent value per key
+	opsIssued   int
+
+	healUs   int64
+	liveOK   bool
+	liveAtUs int64
+
+	chk      *checker
+	tr       *tracer
+	stats    Stats
+	failure  *Failure
+	history  []check.Op
+	checkRes *check.Result
+}
+
+// Run executes one seed to completion and checks it.
+func Run(seed uint64, opts Options) (res Result) {
+	if (len(opts.EngineBugs) > 0 || opts.ForgetVoteOnRestart) && !engine.BugsEnabled() {
+		return Result{Seed: seed, Failure: &Failure{Kind: "harness", Invariant: "build", Detail: ErrBugsNotBuilt.Error()}}
+	}
+	r := newRNG(seed)
+	p := drawParams(seed, r)
+	s := newSim(p, r, opts)
+	defer func() {
+		if v := recover(); v != nil {
+			s.fail("panic", "core or driver panicked", "%v\n%s", v, debug.Stack())
+			res = s.result()
+		}
+	}()
+	s.bootstrap()
+	s.loop()
+	if s.failure == nil {
+		s.checkHistory()
+	}
+	return s.result()
+}
