@@ -1,0 +1,262 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// maxProblems bounds the problems kept for the summary; the count goes on.
+const maxProblems = 100
+
+// cluster owns the node processes, routes their output through the
+// network and injects process faults.
+type cluster struct {
+	cfg     Config
+	names   []string
+	dataDir string
+	net     *network
+	clients *clientTable
+
+	mu          sync.Mutex
+	procs       map[string]*proc
+	logs        map[string]*os.File
+	incarnation map[string]int
+	killed      map[string]bool
+	paused      map[string]bool
+	problems    []string
+	nProblems   int
+	protoErrs   int
+	crashes     int
+}
+
+func newCluster(cfg Config, dataDir string, net *network, clients *clientTable) *cluster {
+	return &cluster{
+		cfg: cfg, names: serverNames(cfg.Nodes), dataDir: dataDir, net: net, clients: clients,
+		procs: map[string]*proc{}, logs: map[string]*os.File{}, incarnation: map[string]int{},
+		killed: map[string]bool{}, paused: map[string]bool{},
+	}
+}
+
+func (c *cluster) isServer(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.logs[name]
+	return ok
+}
+
+// start spawns every node and waits until all answered init.
+func (c *cluster) start() error {
+	logDir := filepath.Join(c.cfg.Out, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range c.names {
+		f, err := os.Create(filepath.Join(logDir, name+".log"))
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(nodeDataDir(c.dataDir, name), 0o755); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.logs[name] = f
+		c.mu.Unlock()
+	}
+	for _, name := range c.names {
+		if _, err := c.spawn(name); err != nil {
+			return err
+		}
+	}
+	for _, name := range c.names {
+		if err := c.proc(name).waitInit(initTimeout); err != nil {
+			return fmt.Errorf("%w (see %s)", err, filepath.Join(logDir, name+".log"))
+		}
+	}
+	return nil
+}
+
+func (c *cluster) spawn(name string) (*proc, error) {
+	c.mu.Lock()
+	c.incarnation[name]++
+	env := procEnv{
+		cfg: c.cfg, nodes: c.names, dataDir: nodeDataDir(c.dataDir, name), logFile: c.logs[name],
+		route: c.route, protoErr: c.protoErr, crashed: c.crashed,
+	}
+	inc := c.incarnation[name]
+	c.mu.Unlock()
+	p, err := startProc(env, name, inc)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.procs[name] = p
+	c.mu.Unlock()
+	return p, nil
+}
+
+func (c *cluster) proc(name string) *proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[name]
+}
+
+// route sends a node's line on: to another node or to a client.
+func (c *cluster) route(p *proc, line []byte) {
+	var e envelope
+	_ = json.Unmarshal(line, &e) // handleLine already parsed it
+	switch {
+	case c.isServer(e.Dest):
+		c.net.send(e.Src, e.Dest, line, true)
+	case strings.HasPrefix(e.Dest, "c"):
+		c.net.send(e.Src, e.Dest, line, false)
+	default:
+		c.protoErr("%s: message to unknown destination %q: %.200s", p.name, e.Dest, line)
+	}
+}
+
+// deliver is the network's sink.
+func (c *cluster) deliver(d delivery) {
+	if c.isServer(d.dest) {
+		if p := c.proc(d.dest); p != nil && !p.deliver(d.line) {
+			c.net.countDropped()
+		}
+		return
+	}
+	c.clients.deliver(d)
+}
+
+func (c *cluster) protoErr(format string, args ...any) {
+	c.mu.Lock()
+	c.protoErrs++
+	c.mu.Unlock()
+	c.problem("protocol: "+format, args...)
+}
+
+func (c *cluster) crashed(p *proc, err error) {
+	c.mu.Lock()
+	c.crashes++
+	c.mu.Unlock()
+	c.problem("%s exited on its own: %v (see logs/%s.log)", p.name, err, p.name)
+}
+
+func (c *cluster) problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	c.mu.Lock()
+	c.nProblems++
+	keep := len(c.problems) < maxProblems
+	if keep {
+		c.problems = append(c.problems, msg)
+	}
+	c.mu.Unlock()
+	if keep {
+		fmt.Fprintln(c.cfg.Log, "problem:", msg)
+	}
+}
+
+// kill SIGKILLs the named nodes.
+func (c *cluster) kill(names []string) {
+	for _, name := range names {
+		if p := c.proc(name); p != nil {
+			p.kill()
+		}
+		c.mu.Lock()
+		c.killed[name] = true
+		c.mu.Unlock()
+	}
+}
+
+// restart starts killed nodes again on their data directories, each with
+// a fresh init, and waits for their init_ok.
+func (c *cluster) restart(ctx context.Context, names []string) error {
+	var errs []string
+	for _, name := range names {
+		c.mu.Lock()
+		dead := c.killed[name]
+		delete(c.killed, name)
+		c.mu.Unlock()
+		if !dead {
+			continue
+		}
+		p, err := c.spawn(name)
+		if err == nil {
+			err = p.waitInit(initTimeout)
+		}
+		if err != nil {
+			errs = append(errs, err.Error())
+			c.problem("restart: %v", err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (c *cluster) pause(names []string, on bool) {
+	sig := syscall.SIGCONT
+	if on {
+		sig = syscall.SIGSTOP
+	}
+	for _, name := range names {
+		if p := c.proc(name); p != nil {
+			p.signal(sig)
+		}
+		c.mu.Lock()
+		c.paused[name] = on
+		c.mu.Unlock()
+	}
+}
+
+// healProcesses resumes paused nodes and restarts killed ones.
+func (c *cluster) healProcesses(ctx context.Context) error {
+	c.mu.Lock()
+	var paused, killed []string
+	for n, on := range c.paused {
+		if on {
+			paused = append(paused, n)
+		}
+	}
+	for n := range c.killed {
+		killed = append(killed, n)
+	}
+	c.mu.Unlock()
+	c.pause(paused, false)
+	return c.restart(ctx, killed)
+}
+
+// shutdown stops every node (in parallel, each within stopGrace) and
+// closes the logs. Safe to call more than once.
+func (c *cluster) shutdown() {
+	c.mu.Lock()
+	procs := make([]*proc, 0, len(c.procs))
+	for _, p := range c.procs {
+		procs = append(procs, p)
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.stop() }()
+	}
+	wg.Wait()
+	c.mu.Lock()
+	for _, f := range c.logs {
+		f.Close()
+	}
+	c.mu.Unlock()
+}
+
+func (c *cluster) snapshot() (problems []string, nProblems, protoErrs, crashes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.problems...), c.nProblems, c.protoErrs, c.crashes
+}

@@ -1,0 +1,292 @@
+package harness
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftbench/raftbench/chaos/check"
+)
+
+var toyBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "toynode-")
+	if err != nil {
+		panic(err)
+	}
+	toyBin = filepath.Join(dir, "toynode")
+	out, err := exec.Command("go", "build", "-o", toyBin, "github.com/raftbench/raftbench/chaos/internal/toynode").CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		panic("building toynode: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// toyConfig is a short run against the toy node.
+func toyConfig(t *testing.T, seed int64, nemesis ...string) Config {
+	return Config{
+		Bin: toyBin, Nodes: 5, Time: 4 * time.Second, Quiet: time.Second,
+		Rate: 100, Concurrency: 10, Keys: 3, Latency: 2 * time.Millisecond,
+		Nemesis: nemesis, NemesisInterval: 500 * time.Millisecond,
+		Seed: seed, Out: t.TempDir(), Log: testLog{t},
+	}
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func runOK(t *testing.T, cfg Config) *Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoToyProcesses(t)
+	for _, f := range []string{"history.json", "summary.json", "logs/n0.log"} {
+		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
+			t.Errorf("output %s: %v", f, err)
+		}
+	}
+	return s
+}
+
+func TestCorrectNodeIsLinearizableUnderPartitionAndDup(t *testing.T) {
+	cfg := toyConfig(t, 1, NemesisPartition, NemesisDup)
+	s := runOK(t, cfg)
+	if !s.Valid || !s.Linearizable || s.ExitCode() != 0 {
+		t.Fatalf("correct node: valid=%v verdict=%s problems=%v", s.Valid, s.Verdict, s.Problems)
+	}
+	kinds := map[string]bool{}
+	for _, a := range s.Nemesis {
+		kinds[a.Kind] = true
+	}
+	if !kinds[NemesisPartition] && !kinds[NemesisDup] {
+		t.Fatalf("no fault was injected: %+v", s.Nemesis)
+	}
+	if s.Ops.OK < 100 || s.Availability <= 0 || s.Availability > 1 || s.LatencyMs.P50 <= 0 {
+		t.Fatalf("implausible numbers: %+v avail %v latency %+v", s.Ops, s.Availability, s.LatencyMs)
+	}
+	if s.MessagesPerOp <= 0 {
+		t.Fatalf("no node-to-node messages counted: %+v", s.Messages)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Out, "linearizability.html")); err == nil {
+		t.Fatal("visualization written for a linearizable run")
+	}
+}
+
+// The checker has teeth: a node that serves reads from its own copy and
+// replicates asynchronously is caught in a short run.
+func TestUnsafeNodeIsCaught(t *testing.T) {
+	cfg := toyConfig(t, 2, NemesisPartition)
+	cfg.Args = []string{"--unsafe"}
+	s := runOK(t, cfg)
+	if s.Linearizable || s.Valid || s.Verdict != string(check.NotLinearizable) || s.ExitCode() != 1 {
+		t.Fatalf("unsafe node passed: verdict %s valid %v", s.Verdict, s.Valid)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Out, "linearizability.html")); err != nil {
+		t.Fatalf("no visualization: %v", err)
+	}
+	history := readHistory(t, cfg.Out)
+	t.Logf("unsafe node: not linearizable at key %s; earliest violating prefix ends at %v of a %v run",
+		s.BadKey, earliestViolation(history), cfg.Time+cfg.Quiet)
+}
+
+func TestKillAndRestartKeepData(t *testing.T) {
+	cfg := toyConfig(t, 3, NemesisKill)
+	cfg.Nodes = 3
+	s := runOK(t, cfg)
+	kills := 0
+	for _, a := range s.Nemesis {
+		if a.Err != "" {
+			t.Errorf("nemesis %s: %s", a.Event, a.Err)
+		}
+		if a.Kind == NemesisKill && a.Action == "start" {
+			kills++
+		}
+	}
+	if kills == 0 {
+		t.Fatalf("no kill happened: %+v", s.Nemesis)
+	}
+	if !s.Valid || s.UnexpectedExits != 0 {
+		t.Fatalf("kill/restart run: valid=%v verdict=%s problems=%v", s.Valid, s.Verdict, s.Problems)
+	}
+	restarted := 0
+	for _, n := range serverNames(3) {
+		b, err := os.ReadFile(filepath.Join(cfg.Out, "logs", n+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "incarnation 2") {
+			restarted++
+		}
+	}
+	if restarted == 0 {
+		t.Fatal("no node log shows a second incarnation")
+	}
+}
+
+// The same seed gives the same fault schedule, both computed and applied.
+func TestSameSeedSameSchedule(t *testing.T) {
+	run := func() []Event {
+		cfg := toyConfig(t, 42, NemesisPartition, NemesisKill, NemesisPause, NemesisLoss, NemesisDup)
+		cfg.Time, cfg.Quiet, cfg.NemesisInterval, cfg.Rate = 1500*time.Millisecond, 200*time.Millisecond, 150*time.Millisecond, 50
+		s := runOK(t, cfg)
+		var evs []Event
+		for _, a := range s.Nemesis {
+			evs = append(evs, a.Event)
+		}
+		return evs
+	}
+	a, b := run(), run()
+	if len(a) < 4 || !reflect.DeepEqual(a, b) {
+		t.Fatalf("schedules differ or are empty:\n%v\n%v", a, b)
+	}
+}
+
+func TestScheduleIsAFunctionOfTheSeed(t *testing.T) {
+	cfg := Config{Nodes: 5, Time: 60 * time.Second, NemesisInterval: 2 * time.Second, Seed: 9,
+		Nemesis: []string{NemesisPartition, NemesisKill, NemesisPause}}
+	a, b := Schedule(cfg), Schedule(cfg)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("same seed, different schedules")
+	}
+	cfg.Seed = 10
+	if reflect.DeepEqual(a, Schedule(cfg)) {
+		t.Fatal("different seeds, same schedule")
+	}
+	if len(a) != 2*15+1 || a[len(a)-1].Kind != "heal" || a[len(a)-1].AtMs != 60000 {
+		t.Fatalf("want 15 start/stop pairs and a final heal at 60s, got %d events ending %+v", len(a), a[len(a)-1])
+	}
+	for i, e := range a[:len(a)-1] {
+		if e.AtMs <= 0 || e.AtMs > 60000 || (i > 0 && e.AtMs < a[i-1].AtMs) {
+			t.Fatalf("event %d out of order or range: %+v", i, e)
+		}
+		if (e.Kind == NemesisKill || e.Kind == NemesisPause) && (len(e.Nodes) < 1 || len(e.Nodes) > 2) {
+			t.Fatalf("event %d does not hit a minority: %+v", i, e)
+		}
+	}
+	if Schedule(Config{Nodes: 5, Time: time.Minute}) != nil {
+		t.Fatal("no nemesis must mean no events")
+	}
+}
+
+// Every partition shape leaves the grudge consistent with its name.
+func TestPartitionShapes(t *testing.T) {
+	nodes := serverNames(5)
+	seen := map[string]bool{}
+	for seed := uint64(0); seed < 200 && len(seen) < 4; seed++ {
+		shape, g := drawPartition(newRand(seed), nodes)
+		seen[shape] = true
+		hears := func(d string) int { return len(nodes) - len(g[d]) }
+		switch shape {
+		case "majority-ring":
+			views := map[string]bool{}
+			for _, d := range nodes {
+				if hears(d) != 3 {
+					t.Fatalf("ring: %s hears %d nodes, want a majority of 3: %v", d, hears(d), g)
+				}
+				views[strings.Join(g[d], ",")] = true
+			}
+			if len(views) != 5 {
+				t.Fatalf("ring: views not distinct: %v", g)
+			}
+		case "isolate":
+			if len(g) != 5 {
+				t.Fatalf("isolate: %v", g)
+			}
+		case "bridge":
+			if len(g) != 4 {
+				t.Fatalf("bridge: the bridge node must hear everyone: %v", g)
+			}
+		case "halves":
+			sizes := []int{}
+			for _, d := range nodes {
+				sizes = append(sizes, hears(d))
+			}
+			sort.Ints(sizes)
+			if !reflect.DeepEqual(sizes, []int{2, 2, 3, 3, 3}) {
+				t.Fatalf("halves: %v", g)
+			}
+		}
+	}
+	if len(seen) != 4 {
+		t.Fatalf("shapes drawn: %v", seen)
+	}
+}
+
+func TestBadConfigIsAClearError(t *testing.T) {
+	cases := []struct {
+		mut  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Nodes = -1 }, "nodes"},
+		{func(c *Config) { c.Nemesis = []string{"meteor"} }, `unknown "meteor"`},
+		{func(c *Config) { c.LatencyDist = "pareto" }, "latency-dist"},
+		{func(c *Config) { c.Rate = -5 }, "rate"},
+		{func(c *Config) { c.Bin = "" }, "bin"},
+		{func(c *Config) { c.Nodes, c.Nemesis = 1, []string{NemesisPartition} }, "at least 2 nodes"},
+	}
+	for _, tc := range cases {
+		cfg := toyConfig(t, 1)
+		tc.mut(&cfg)
+		if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want an error about %q", err, tc.want)
+		}
+	}
+	cfg := toyConfig(t, 1)
+	cfg.Bin = filepath.Join(t.TempDir(), "no-such-binary")
+	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "start n0") {
+		t.Errorf("missing binary: got %v", err)
+	}
+}
+
+func TestInterruptStopsEverything(t *testing.T) {
+	cfg := toyConfig(t, 5, NemesisPause)
+	cfg.Time = time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	_, err := Run(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("got %v, want interrupted", err)
+	}
+	if d := time.Since(t0); d > 15*time.Second {
+		t.Fatalf("interrupt took %v", d)
+	}
+	assertNoToyProcesses(t)
+	if _, err := os.Stat(filepath.Join(cfg.Out, "history.json")); err != nil {
+		t.Fatalf("partial history not written: %v", err)
+	}
+}
+
+// assertNoToyProcesses fails if any process runs the toy binary.
+func assertNoToyProcesses(t *testing.T) {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err == nil && strings.HasPrefix(string(b), toyBin+"\x00") {
+			stat, _ := os.ReadFile(filepath.Join(d, "stat"))
+			if strings.Contains(string(stat), ") Z ") {
+				continue // a zombie is already dead
+			}
+			t.Fatalf("toy node still running after Run: %s %q", d, b)
+		}
+	}
+}
