@@ -28,7 +28,7 @@ type applier struct {
 	applied  uint64
 	term     uint64 // term of the entry at applied
 	lastSnap uint64
-	waiting  []servableRead // read rounds whose index is not applied yet
+	waiting  []servableRead   // read rounds whose index is not applied yet
 	snap     *raftpb.Snapshot // recovered at Start, until handed to the core
 }
 
