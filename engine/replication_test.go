@@ -204,8 +204,8 @@ func TestInflightWindow(t *testing.T) {
 		proposals, size     int
 		wantMsgs, wantBytes int
 	}{
-		{"message limit", 2, 1 << 20, 10, 10, 10, 2, 20},  // 10-byte batches of 1 entry each
-		{"byte limit", 100, 40, 20, 10, 10, 2, 40},        // 2 entries per msg, full at 40 B
+		{"message limit", 2, 1 << 20, 10, 10, 10, 2, 20}, // 10-byte batches of 1 entry each
+		{"byte limit", 100, 40, 20, 10, 10, 2, 40},       // 2 entries per msg, full at 40 B
 		{"one entry per msg when oversize", 3, 1000, 5, 5, 10, 3, 30},
 		{"unlimited window sends everything", 256, 1 << 20, 1 << 20, 10, 10, 1, 100},
 	} {
