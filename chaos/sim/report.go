@@ -1,0 +1,100 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/raftbench/raftbench/engine"
+)
+
+// BugByName resolves a bug switch name: an engine bug's String, or
+// "forget-vote" for the driver's own. It reports false for unknown names.
+func BugByName(name string, opts *Options) bool {
+	if name == "forget-vote" {
+		opts.ForgetVoteOnRestart = true
+		return true
+	}
+	for _, b := range engine.AllBugs() {
+		if b.String() == name {
+			opts.EngineBugs = append(opts.EngineBugs, b)
+			return true
+		}
+	}
+	return false
+}
+
+// BugNames lists every bug switch name BugByName accepts.
+func BugNames() []string {
+	var out []string
+	for _, b := range engine.AllBugs() {
+		out = append(out, b.String())
+	}
+	return append(out, "forget-vote")
+}
+
+// FaultSummary renders s as a two-column Markdown table of the faults
+// injected and what the run did.
+func FaultSummary(s Stats) string {
+	var b strings.Builder
+	row := func(k string, v any) { fmt.Fprintf(&b, "| %s | %v |\n", k, v) }
+	b.WriteString("| what | count |\n| --- | ---: |\n")
+	row("events", s.Events)
+	row("virtual time (s)", fmt.Sprintf("%.1f", float64(s.VirtualUs)/1e6))
+	row("messages sent", s.MsgsSent)
+	row("messages delivered", s.MsgsDelivered)
+	row("messages dropped (lossy link)", s.MsgsDropped)
+	row("messages lost to partitions", s.MsgsBlocked)
+	row("messages to a crashed node", s.MsgsToDownNode)
+	row("messages duplicated", s.MsgsDuplicated)
+	row("messages delayed out of order", s.MsgsReordered)
+	row("client messages dropped", s.ClientMsgsDropped)
+	row("partitions", s.Partitions)
+	for i, name := range partitionShapes {
+		row("  partitions: "+name, s.PartitionShapes[i])
+	}
+	row("crashes", s.Crashes)
+	for m := crashKeepUnsynced; m <= crashTearLast; m++ {
+		row("  crashes: "+m.String(), s.CrashModes[m])
+	}
+	row("unsynced writes lost in crashes", s.WritesLost)
+	row("torn writes", s.TornWrites)
+	row("restarts", s.Restarts)
+	row("fsyncs", s.Syncs)
+	row("slow fsyncs", s.SlowFsyncs)
+	row("failed fsyncs (node crashed)", s.FsyncFailures)
+	row("leaders elected", s.Elections)
+	row("client ops ok / fail / info", fmt.Sprintf("%d / %d / %d", s.OpsOK, s.OpsFail, s.OpsInfo))
+	row("writes and cas committed", s.LogOpsOK)
+	return b.String()
+}
+
+// WriteTrace writes a readable Markdown trace of res: the drawn
+// parameters, the verdict, the recorded events (around the failure, or
+// the tail of the run) and a Mermaid diagram of their messages.
+func WriteTrace(w io.Writer, res Result) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# raftbench sim — seed %d\n\n", res.Seed)
+	fmt.Fprintf(&b, "Replay: `raftbench sim --seed %d --trace out.md`\n\n", res.Seed)
+	b.WriteString("## Drawn parameters\n\n```\n" + res.Params.String() + "\n```\n\n## Verdict\n\n")
+	if res.Failure != nil {
+		fmt.Fprintf(&b, "**FAILED** — %s violation: **%s** at event %d (t=%.3f ms)\n\n```\n%s\n```\n\n",
+			res.Failure.Kind, res.Failure.Invariant, res.Failure.Event, float64(res.Failure.AtUs)/1000, res.Failure.Detail)
+	} else {
+		fmt.Fprintf(&b, "passed: %d events, trace hash %016x\n\n", res.Stats.Events, res.TraceHash)
+	}
+	b.WriteString("## Faults injected\n\n" + FaultSummary(res.Stats) + "\n")
+	title := "Last events of the run"
+	if res.Failure != nil {
+		title = "Events up to the violation"
+	}
+	fmt.Fprintf(&b, "## %s (%d)\n\n```\n", title, len(res.Tail))
+	for _, l := range res.Tail {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	b.WriteString("```\n\n## Messages between nodes (latest, bounded)\n\n")
+	b.WriteString(res.Diagram)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
