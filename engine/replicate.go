@@ -156,9 +156,16 @@ func (c *Core) appendFromLeader(ents []raftpb.Entry) {
 
 // handleHeartbeat learns the commit index (at most what the leader knows
 // we match) and answers, echoing the ReadIndex context.
+//
+// m.Index is the last index the leader had sent us before this heartbeat.
+// If our log ends below it, a MsgApp was lost (or overtook by reordering)
+// and we say so with Reject, so a pipelining leader that has nothing new
+// to send does not leave us behind forever.
 func (c *Core) handleHeartbeat(m raftpb.Message) {
 	c.log.commitTo(min(m.Commit, c.log.lastIndex()))
-	c.send(raftpb.Message{Type: raftpb.MsgHeartbeatResp, To: m.From, Context: m.Context})
+	last := c.log.lastIndex()
+	c.send(raftpb.Message{Type: raftpb.MsgHeartbeatResp, To: m.From, Context: m.Context,
+		Index: last, Reject: last < m.Index})
 }
 
 // handleAppendResponse is the leader side of §5.3: advance match on
@@ -196,6 +203,9 @@ func (c *Core) handleAppendResponse(m raftpb.Message) {
 func (c *Core) handleHeartbeatResponse(m raftpb.Message) {
 	f := c.prs[m.From]
 	f.pr.ProbeSent = false // a live follower: probe again if needed
+	if m.Reject && f.pr.State == tracker.StateReplicate && m.Index < f.pr.Next-1 {
+		f.pr.BecomeProbe() // entries sent before the heartbeat were lost
+	}
 	if seq, ok := decodeReadSeq(m.Context); ok && seq > f.readAck {
 		f.readAck = seq
 		c.advanceReads()
@@ -247,7 +257,7 @@ func (c *Core) bcastHeartbeat() {
 	ctx := c.reads.heartbeatContext()
 	for _, id := range c.peers {
 		f := c.prs[id]
-		c.send(raftpb.Message{Type: raftpb.MsgHeartbeat, To: id,
+		c.send(raftpb.Message{Type: raftpb.MsgHeartbeat, To: id, Index: f.pr.Next - 1,
 			Commit: min(f.pr.Match, c.log.committed), Context: ctx})
 	}
 	c.reads.broadcastDue = false
