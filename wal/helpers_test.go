@@ -117,3 +117,5 @@ func wantErr(t *testing.T, err, target error) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func crcOf(b []byte) uint32 { return crc32Checksum(b) }

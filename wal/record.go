@@ -79,3 +79,5 @@ func decodeRecordAt(rec []byte, want uint64) (raftpb.Entry, error) {
 	}
 	return e, err
 }
+
+func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

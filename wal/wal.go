@@ -422,7 +422,8 @@ func (w *WAL) Entries(lo, hi uint64) ([]raftpb.Entry, error) {
 			return nil, fmt.Errorf("wal: read index %d: %w", lo+uint64(i), err)
 		}
 		if out[i], err = decodeRecordAt(rec, lo+uint64(i)); err != nil {
-			return nil, &CorruptError{File: w.logDir, Index: lo + uint64(i), Offset: -1, Reason: err.Error()}
+			return nil, &CorruptError{File: w.segmentPath(lo + uint64(i)), Index: lo + uint64(i), Offset: -1,
+				Reason: err.Error() + " (found on read; offset unknown)"}
 		}
 		total += len(out[i].Data)
 	}
@@ -438,6 +439,21 @@ func (w *WAL) Entries(lo, hi uint64) ([]raftpb.Entry, error) {
 		out[i].Data = buf[start:len(buf):len(buf)]
 	}
 	return out, nil
+}
+
+// segmentPath names the segment file holding index, for error messages.
+func (w *WAL) segmentPath(index uint64) string {
+	segs, err := listSegments(w.logDir)
+	if err != nil {
+		return w.logDir
+	}
+	path := w.logDir
+	for _, s := range segs {
+		if s.start <= index {
+			path = s.path
+		}
+	}
+	return path
 }
 
 // Snapshot implements Log; it reads and verifies the snapshot file.
