@@ -60,7 +60,9 @@ func (s *Sim) clientStart(c *client) {
 	key := "k" + strconv.Itoa(s.r.Intn(s.p.Keys))
 	op := &clientOp{seq: c.seq, op: check.Op{Client: c.idx, Key: key, Call: s.now * 1000}}
 	switch x := s.r.Intn(1000); {
-	case x < s.p.ReadPermille:
+	case x < s.p.ReadPermille || (s.faultsOn() && s.unsure[key] >= s.p.MaxUnsurePerKey):
+		// Past the cap of indeterminate writes a key only gets reads:
+		// each indeterminate op multiplies the linearizability search.
 		op.op.Kind = check.Read
 		op.cmd = kv.EncodeRead([]byte(key))
 	case x < s.p.ReadPermille+(1000-s.p.ReadPermille)*s.p.CasPermille/1000:
@@ -76,6 +78,7 @@ func (s *Sim) clientStart(c *client) {
 	}
 	if op.op.Kind != check.Read {
 		s.lastWritten[key] = op.op.Value
+		s.unsure[key]++ // until it is known to be OK or Fail
 	}
 	s.opsIssued++
 	c.cur = op
@@ -177,6 +180,7 @@ func (s *Sim) finishOK(c *client, rep *clientMsg) {
 		if s.phase == phaseLiveness && op.op.Call >= s.healUs*1000 && !s.liveOK {
 			s.liveOK = true
 			s.liveAtUs = s.now
+			s.push(&event{at: s.now, kind: evEnd})
 		}
 	}
 	s.finish(c, check.OK, "node "+strconv.Itoa(rep.node+1)+" index "+strconv.FormatUint(rep.index, 10))
@@ -188,6 +192,9 @@ func (s *Sim) finish(c *client, out check.Outcome, note string) {
 	op.op.Return = s.now * 1000
 	op.op.Note = note
 	c.history = append(c.history, op.op)
+	if op.op.Kind != check.Read && out != check.Info {
+		s.unsure[op.op.Key]--
+	}
 	c.cur = nil
 	switch out {
 	case check.OK:

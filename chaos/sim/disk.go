@@ -8,8 +8,7 @@ import (
 	"github.com/raftbench/raftbench/wal"
 )
 
-// crashMode says what a crash does to writes that were submitted but not
-// yet synced.
+// crashMode says what a crash does to the node's disk.
 type crashMode uint8
 
 const (
@@ -17,11 +16,15 @@ const (
 	// so every submitted write survives.
 	crashKeepUnsynced crashMode = iota + 1
 	// crashLoseUnsynced: power loss: unsynced writes are lost, except a
-	// random prefix that reached the platter.
+	// random prefix of them that reached the disk.
 	crashLoseUnsynced
 	// crashTearLast: power loss in the middle of a write: as above, and
-	// the first lost write is left half-written for recovery to drop.
+	// the last write that reached the disk is torn (wal.TearLast).
 	crashTearLast
+	// crashFlipSynced: a synced record is corrupted (wal.FlipSynced). The
+	// log must refuse to open; the node stays down for good.
+	crashFlipSynced
+	numCrashModes
 )
 
 func (m crashMode) String() string {
@@ -32,90 +35,80 @@ func (m crashMode) String() string {
 		return "lose-unsynced"
 	case crashTearLast:
 		return "tear-last"
+	case crashFlipSynced:
+		return "flip-synced"
 	}
 	return "crash?"
 }
 
 var errSyncFailed = errors.New("sim: injected fsync failure")
 
-type pendingWrite struct {
-	w    wal.Write
-	done func(error)
-}
-
-// memDisk is one node's stable storage with manual syncs: Submit queues a
-// write; sync makes every queued write durable in order (group commit) or
-// fails them all; crash keeps what the crash mode says.
+// memDisk is one node's stable storage: a wal.MemLog with manual syncs.
+// Submit queues a write; sync makes every queued write durable in order
+// (one simulated fsync, group commit) or fails; crash keeps what the
+// crash mode says and reopens the log as a restarted process would.
 type memDisk struct {
-	hs      raftpb.HardState
-	ents    []raftpb.Entry // durable, from index 1
-	pending []pendingWrite
-	subLast uint64 // last index submitted (durable or pending)
+	log *wal.MemLog
 }
 
-const maxPendingWrites = 4096
-
-func (d *memDisk) Submit(w wal.Write, done func(error)) error {
-	if len(d.pending) >= maxPendingWrites {
-		return wal.ErrQueueFull
-	}
-	if len(w.Entries) > 0 {
-		first := w.Entries[0].Index
-		if first == 0 || first > d.subLast+1 {
-			return fmt.Errorf("%w: write starts at %d, log ends at %d", wal.ErrNotContiguous, first, d.subLast)
-		}
-		d.subLast = w.Entries[len(w.Entries)-1].Index
-	}
-	d.pending = append(d.pending, pendingWrite{w: w, done: done})
-	return nil
+func newMemDisk() *memDisk {
+	return &memDisk{log: wal.NewMemLog(wal.MemOptions{ManualSync: true})}
 }
 
-// hasPending reports whether a sync has anything to do.
-func (d *memDisk) hasPending() bool { return len(d.pending) > 0 }
+func (d *memDisk) Submit(w wal.Write, done func(error)) error { return d.log.Submit(w, done) }
 
-// sync completes every pending write, or fails them all when fail is set.
+func (d *memDisk) pending() int { return d.log.Pending() }
+
+// sync completes every pending write, or fails (the log then fails every
+// pending and later write, like the file WAL after an fsync error).
 func (d *memDisk) sync(fail bool) {
-	ps := d.pending
-	d.pending = nil
-	for _, p := range ps {
-		if fail {
-			p.done(errSyncFailed)
-			continue
-		}
-		d.apply(p.w)
-		p.done(nil)
+	if fail {
+		d.log.FailNextSync(errSyncFailed)
 	}
+	d.log.SyncAll()
 }
 
-func (d *memDisk) apply(w wal.Write) {
-	if len(w.Entries) > 0 {
-		d.ents = append(d.ents[:w.Entries[0].Index-1], w.Entries...)
-	}
-	if w.HardState != nil {
-		d.hs = *w.HardState
-	}
-}
-
-// crash applies mode to the unsynced writes; keep is how many of them
-// reached the disk for the power-loss modes. It returns how many writes
-// were lost and whether one was torn.
-func (d *memDisk) crash(mode crashMode, keep int) (lost int, torn bool) {
-	ps := d.pending
-	d.pending = nil
+// crash applies mode; keep is how many pending writes reach the disk
+// before a power loss. The done callbacks of the writes that survive may
+// run, but the caller has already bumped the node's incarnation, so they
+// are ignored (their acks never left: the process is gone). It returns
+// how many writes were lost and whether a record was torn.
+func (d *memDisk) crash(mode crashMode, keep int) (lost int, torn bool, err error) {
+	pending := d.log.Pending()
 	if mode == crashKeepUnsynced {
-		keep = len(ps)
+		keep = pending
 	}
-	keep = min(keep, len(ps))
-	for _, p := range ps[:keep] {
-		d.apply(p.w)
+	keep = min(keep, pending)
+	for i := 0; i < keep; i++ {
+		d.log.SyncOne()
 	}
-	lost = len(ps) - keep
-	torn = mode == crashTearLast && lost > 0
-	d.subLast = uint64(len(d.ents))
-	return lost, torn
+	lost = pending - keep
+	wm := wal.LoseUnsynced
+	switch mode {
+	case crashTearLast:
+		// wal.TearLast keeps the remaining pending writes but tears the
+		// last one's final record.
+		wm, lost, torn = wal.TearLast, min(lost, 1), lost > 0
+	case crashFlipSynced:
+		wm = wal.FlipSynced
+	}
+	log, err := d.log.Crash(wm)
+	if err != nil {
+		return lost, torn, err
+	}
+	d.log = log
+	return lost, torn, nil
 }
 
 // recover returns the durable state a restarting node reads back.
-func (d *memDisk) recover() (raftpb.HardState, []raftpb.Entry) {
-	return d.hs, append([]raftpb.Entry(nil), d.ents...)
+func (d *memDisk) recover() (raftpb.HardState, []raftpb.Entry, error) {
+	first, last := d.log.FirstIndex(), d.log.LastIndex()
+	if first != 1 {
+		return raftpb.HardState{}, nil, fmt.Errorf("log starts at %d, but the simulator never compacts", first)
+	}
+	ents, err := d.log.Entries(first, last+1)
+	if err != nil {
+		return raftpb.HardState{}, nil, err
+	}
+	return d.log.HardState(), ents, nil
 }

@@ -42,10 +42,11 @@ type pendingRead struct {
 // simNode is one node: the real core, its log, its state machine, and the
 // checker's mirrors of its in-memory log ("view") and durable log.
 type simNode struct {
-	idx int
-	id  uint64
-	up  bool
-	inc uint32 // incarnation: bumped on every crash
+	idx  int
+	id   uint64
+	up   bool
+	dead bool   // its log reported corruption: it never restarts
+	inc  uint32 // incarnation: bumped on every crash
 
 	core *engine.Core
 	disk *memDisk

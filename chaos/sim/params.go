@@ -52,6 +52,9 @@ type Params struct {
 	LoseUnsyncedPermille int
 	TearPermille         int
 	TargetLeaderPermille int
+	// FlipPermille corrupts a synced record in a crash (wal.FlipSynced);
+	// the node's log must refuse to open and the node stays down.
+	FlipPermille int
 
 	// Disk: fsync latency uniform in [FsyncMinUs, FsyncMaxUs]; with
 	// FsyncSlowPermille it takes FsyncSlowMult times longer; with
@@ -73,10 +76,13 @@ type Params struct {
 	CasPermille     int
 
 	// Phases.
-	FaultPhaseUs     int64
-	LivenessTicks    int
-	DrainUs          int64
-	MaxOpsPerKey     int
+	FaultPhaseUs  int64
+	LivenessTicks int
+	DrainUs       int64
+	MaxOpsPerKey  int
+	// MaxUnsurePerKey caps writes per key that are pending or ended
+	// indeterminate; beyond it the key only gets reads.
+	MaxUnsurePerKey int
 }
 
 // drawParams draws a run's parameters. The order of draws is part of the
@@ -100,6 +106,8 @@ func drawParams(seed uint64, r *rng) Params {
 	p.LivenessTicks = 40 * p.ElectionTicks
 	p.DrainUs = 4 * p.ClientTimeoutUs
 	p.MaxOpsPerKey = 120
+	p.MaxUnsurePerKey = 10
+	p.MaxUnsurePerKey = 10
 	return p
 }
 
@@ -135,6 +143,7 @@ func drawFaults(p *Params, r *rng) {
 	p.LoseUnsyncedPermille = int(r.Between(0, 1000))
 	p.TearPermille = int(r.Between(0, 600))
 	p.TargetLeaderPermille = int(r.Between(100, 700))
+	p.FlipPermille = int(r.Between(0, 20))
 	p.FsyncMinUs = r.Between(50, 2000)
 	p.FsyncMaxUs = p.FsyncMinUs + r.Between(0, 20_000)
 	p.FsyncSlowPermille = int(r.Between(0, 60))
@@ -165,8 +174,8 @@ func (p Params) String() string {
 		p.LatMinUs, p.LatMaxUs, p.LatTailPermille, p.LatTailMult, p.DropPermille, p.DupPermille,
 		p.ReorderPermille, p.ReorderMaxUs, p.ClientDropPermille)
 	fmt.Fprintf(&b, "partitions: gap_mean_us=%d dur_mean_us=%d\n", p.PartGapUs, p.PartDurUs)
-	fmt.Fprintf(&b, "crashes: gap_mean_us=%d restart_us=[%d,%d] max_down=%d lose_unsynced=%d‰ tear_last=%d‰ target_leader=%d‰\n",
-		p.CrashGapUs, p.RestartMinUs, p.RestartMaxUs, p.MaxDown, p.LoseUnsyncedPermille, p.TearPermille, p.TargetLeaderPermille)
+	fmt.Fprintf(&b, "crashes: gap_mean_us=%d restart_us=[%d,%d] max_down=%d lose_unsynced=%d‰ tear_last=%d‰ flip_synced=%d‰ target_leader=%d‰\n",
+		p.CrashGapUs, p.RestartMinUs, p.RestartMaxUs, p.MaxDown, p.LoseUnsyncedPermille, p.TearPermille, p.FlipPermille, p.TargetLeaderPermille)
 	fmt.Fprintf(&b, "disk: fsync_us=[%d,%d] slow=%d‰ x%d fail=%d‰\n",
 		p.FsyncMinUs, p.FsyncMaxUs, p.FsyncSlowPermille, p.FsyncSlowMult, p.FsyncFailPermille)
 	fmt.Fprintf(&b, "clients: n=%d keys=%d think_max_us=%d timeout_us=%d attempts=%d read=%d‰ cas=%d‰\n",

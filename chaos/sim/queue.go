@@ -6,20 +6,20 @@ import "github.com/raftbench/raftbench/engine/raftpb"
 type evKind uint8
 
 const (
-	evTick          evKind = iota + 1 // node ticks its core
-	evDeliver                         // a Raft message arrives at a node
-	evSync                            // a node's pending log writes become durable (or fail)
-	evClientReq                       // a client request arrives at a node
-	evClientReply                     // a node's answer arrives at a client
-	evClientTimeout                   // a client gives up on one attempt
-	evClientStart                     // a client starts its next operation
-	evPartition                       // a new partition forms
-	evPartitionEnd                    // the current partition heals
-	evCrash                           // a node crashes
-	evRestart                         // a crashed node restarts
-	evHeal                            // the fault phase ends: liveness phase begins
-	evLivenessDeadline                // the liveness budget is spent
-	evEnd                             // stop issuing operations; drain
+	evTick             evKind = iota + 1 // node ticks its core
+	evDeliver                            // a Raft message arrives at a node
+	evSync                               // a node's pending log writes become durable (or fail)
+	evClientReq                          // a client request arrives at a node
+	evClientReply                        // a node's answer arrives at a client
+	evClientTimeout                      // a client gives up on one attempt
+	evClientStart                        // a client starts its next operation
+	evPartition                          // a new partition forms
+	evPartitionEnd                       // the current partition heals
+	evCrash                              // a node crashes
+	evRestart                            // a crashed node restarts
+	evHeal                               // the fault phase ends: liveness phase begins
+	evLivenessDeadline                   // the liveness budget is spent
+	evEnd                                // stop issuing operations; drain
 )
 
 var evKindNames = [...]string{

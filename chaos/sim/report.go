@@ -54,11 +54,12 @@ func FaultSummary(s Stats) string {
 		row("  partitions: "+name, s.PartitionShapes[i])
 	}
 	row("crashes", s.Crashes)
-	for m := crashKeepUnsynced; m <= crashTearLast; m++ {
+	for m := crashKeepUnsynced; m < numCrashModes; m++ {
 		row("  crashes: "+m.String(), s.CrashModes[m])
 	}
 	row("unsynced writes lost in crashes", s.WritesLost)
 	row("torn writes", s.TornWrites)
+	row("corrupted logs detected on reopen", s.CorruptionsDetected)
 	row("restarts", s.Restarts)
 	row("fsyncs", s.Syncs)
 	row("slow fsyncs", s.SlowFsyncs)

@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/raftbench/raftbench/chaos/check"
+	"github.com/raftbench/raftbench/wal"
 )
 
 func newSim(p Params, r *rng, opts Options) *Sim {
@@ -15,7 +17,7 @@ func newSim(p Params, r *rng, opts Options) *Sim {
 		opts.MaxEvents = DefaultMaxEvents
 	}
 	return &Sim{p: p, r: r, opts: opts, chk: newChecker(), tr: newTracer(opts.TraceEvents),
-		lastWritten: make(map[string]string)}
+		lastWritten: make(map[string]string), unsure: make(map[string]int)}
 }
 
 // push schedules e; a full queue is a harness failure.
@@ -46,7 +48,7 @@ func (s *Sim) mayIssue() bool {
 
 func (s *Sim) bootstrap() {
 	for i := 0; i < s.p.Nodes; i++ {
-		n := &simNode{idx: i, id: uint64(i + 1), up: true, disk: &memDisk{}}
+		n := &simNode{idx: i, id: uint64(i + 1), up: true, disk: newMemDisk()}
 		s.nodes = append(s.nodes, n)
 		if err := s.newCore(n, n.durHS, nil); err != nil {
 			s.fail("harness", "engine.New", "node %d: %v", n.id, err)
@@ -137,7 +139,9 @@ func (s *Sim) dispatchPhase(e *event) {
 				"no new write committed within %d ticks of healing (leader: %d)", s.p.LivenessTicks, s.currentLeader()+1)
 		}
 	case evEnd:
-		s.endPhase()
+		if s.phase != phaseDone {
+			s.endPhase()
+		}
 	}
 }
 
@@ -203,7 +207,7 @@ func (s *Sim) onSync(e *event) {
 	s.completePersists(n)
 	if n.up {
 		s.drive(n)
-		if n.disk.hasPending() {
+		if n.disk.pending() > 0 {
 			s.scheduleSync(n)
 		}
 	}
@@ -216,36 +220,55 @@ func (s *Sim) onCrashEvent() {
 		return
 	}
 	s.push(&event{at: s.gap(s.p.CrashGapUs), kind: evCrash})
-	down := 0
-	for _, n := range s.nodes {
-		if !n.up {
-			down++
-		}
-	}
-	if down >= s.p.MaxDown {
+	if s.downCount() >= s.p.MaxDown {
 		return
 	}
 	n := s.nodes[s.victim()]
 	if !n.up {
 		return
 	}
-	mode := crashKeepUnsynced
-	if s.r.Permille(s.p.LoseUnsyncedPermille) {
-		mode = crashLoseUnsynced
-		if s.r.Permille(s.p.TearPermille) {
-			mode = crashTearLast
+	s.crash(n, s.drawCrashMode(n), "")
+}
+
+func (s *Sim) downCount() int {
+	down := 0
+	for _, n := range s.nodes {
+		if !n.up {
+			down++
 		}
 	}
-	s.crash(n, mode, "")
+	return down
+}
+
+// drawCrashMode picks what a crash does to n's disk. Corruption of a
+// synced record kills the node for good, so it is only drawn while
+// enough nodes remain for a quorum in the liveness phase.
+func (s *Sim) drawCrashMode(n *simNode) crashMode {
+	dead := 0
+	for _, o := range s.nodes {
+		if o.dead {
+			dead++
+		}
+	}
+	if len(n.durable) > 0 && dead < s.p.Nodes-quorum(s.p.Nodes) && s.r.Permille(s.p.FlipPermille) {
+		return crashFlipSynced
+	}
+	if !s.r.Permille(s.p.LoseUnsyncedPermille) {
+		return crashKeepUnsynced
+	}
+	if s.r.Permille(s.p.TearPermille) {
+		return crashTearLast
+	}
+	return crashLoseUnsynced
 }
 
 // crash stops n: volatile state is gone, the disk keeps what mode says.
 func (s *Sim) crash(n *simNode, mode crashMode, why string) {
-	keep := s.r.Intn(len(n.disk.pending) + 1)
-	lost, torn := n.disk.crash(mode, keep)
+	keep := s.r.Intn(n.disk.pending() + 1)
 	n.up = false
-	n.inc++
+	n.inc++ // done callbacks of the dead process are ignored from here on
 	n.core = nil
+	lost, torn, err := n.disk.crash(mode, keep)
 	s.stats.Crashes++
 	s.stats.CrashModes[mode]++
 	s.stats.WritesLost += uint64(lost)
@@ -253,6 +276,31 @@ func (s *Sim) crash(n *simNode, mode crashMode, why string) {
 		s.stats.TornWrites++
 	}
 	s.tr.annotate(fmt.Sprintf("crash n%d %s lost=%d torn=%v %s", n.id, mode, lost, torn, why))
+	if mode == crashFlipSynced {
+		if !errors.Is(err, wal.ErrCorrupt) {
+			s.fail("harness", "corruption not reported", "node %d: flipped a synced record, reopen said %v", n.id, err)
+			return
+		}
+		s.stats.CorruptionsDetected++
+		n.dead = true
+		s.tr.annotate("log reports corruption; node stays down")
+		return
+	}
+	if err != nil {
+		s.fail("harness", "log reopen", "node %d: %v", n.id, err)
+		return
+	}
+	// What the disk holds now (keep-unsynced made pending writes durable).
+	hs, ents, err := n.disk.recover()
+	if err != nil {
+		s.fail("harness", "log recover", "node %d: %v", n.id, err)
+		return
+	}
+	n.durHS = hs
+	n.durable = n.durable[:0]
+	for _, e := range ents {
+		n.durable = append(n.durable, metaOf(e))
+	}
 	if s.faultsOn() {
 		s.push(&event{at: s.now + s.r.Between(s.p.RestartMinUs, s.p.RestartMaxUs), kind: evRestart, node: n.idx, inc: n.inc})
 	}
@@ -260,7 +308,14 @@ func (s *Sim) crash(n *simNode, mode crashMode, why string) {
 
 // restart brings n back from its disk, as a real process would.
 func (s *Sim) restart(n *simNode) {
-	hs, ents := n.disk.recover()
+	if n.dead {
+		return
+	}
+	hs, ents, err := n.disk.recover()
+	if err != nil {
+		s.fail("harness", "log recover", "node %d: %v", n.id, err)
+		return
+	}
 	durCommit, durTerm := hs.Commit, hs.Term
 	if s.opts.ForgetVoteOnRestart {
 		hs.Vote = 0 // the bug: the vote was not reloaded
@@ -301,7 +356,6 @@ func (s *Sim) heal() {
 	}
 	s.tr.annotate("network healed, all nodes up, faults off")
 	s.push(&event{at: s.now + int64(s.p.LivenessTicks)*s.p.TickUs, kind: evLivenessDeadline})
-	s.push(&event{at: s.now + int64(s.p.LivenessTicks)*s.p.TickUs + 1, kind: evEnd})
 	for _, c := range s.clients {
 		if c.cur == nil {
 			s.push(&event{at: s.now, kind: evClientStart, node: c.idx})
@@ -315,6 +369,9 @@ func (s *Sim) endPhase() {
 	if s.phase == phaseLiveness {
 		s.phase = phaseDrain
 		s.push(&event{at: s.now + s.p.DrainUs, kind: evEnd})
+		return
+	}
+	if s.phase != phaseDrain {
 		return
 	}
 	for _, c := range s.clients {

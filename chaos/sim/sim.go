@@ -66,19 +66,22 @@ type Stats struct {
 	Partitions        uint64
 	PartitionShapes   [5]uint64
 	Crashes           uint64
-	CrashModes        [4]uint64 // by crashMode
-	WritesLost        uint64    // unsynced writes lost in crashes
-	TornWrites        uint64
-	Restarts          uint64
-	Syncs             uint64
-	SlowFsyncs        uint64
-	FsyncFailures     uint64
-	Elections         uint64
-	OpsOK             uint64
-	OpsFail           uint64
-	OpsInfo           uint64
-	LogOpsOK          uint64
-	VirtualUs         int64
+	CrashModes        [numCrashModes]uint64 // by crashMode
+	// CorruptionsDetected counts flipped synced records the log refused
+	// to open.
+	CorruptionsDetected uint64
+	WritesLost          uint64 // unsynced writes lost in crashes
+	TornWrites          uint64
+	Restarts            uint64
+	Syncs               uint64
+	SlowFsyncs          uint64
+	FsyncFailures       uint64
+	Elections           uint64
+	OpsOK               uint64
+	OpsFail             uint64
+	OpsInfo             uint64
+	LogOpsOK            uint64
+	VirtualUs           int64
 }
 
 // Add accumulates o into s.
@@ -100,6 +103,7 @@ func (s *Stats) Add(o Stats) {
 	for i := range s.CrashModes {
 		s.CrashModes[i] += o.CrashModes[i]
 	}
+	s.CorruptionsDetected += o.CorruptionsDetected
 	s.WritesLost += o.WritesLost
 	s.TornWrites += o.TornWrites
 	s.Restarts += o.Restarts
@@ -154,6 +158,7 @@ type Sim struct {
 	clients []*client
 
 	lastWritten map[string]string // workload only: recent value per key
+	unsure      map[string]int    // per key: writes pending or indeterminate
 	opsIssued   int
 
 	healUs   int64
