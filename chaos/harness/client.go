@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,10 +83,14 @@ func (t *clientTable) record(op check.Op) {
 	t.mu.Unlock()
 }
 
+// snapshot returns the history sorted by call time, and the stray count.
 func (t *clientTable) snapshot() ([]check.Op, int64) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]check.Op(nil), t.history...), t.stray
+	h := append([]check.Op(nil), t.history...)
+	stray := t.stray
+	t.mu.Unlock()
+	sort.SliceStable(h, func(i, j int) bool { return h[i].Call < h[j].Call })
+	return h, stray
 }
 
 // keySpace hands out keys: Keys live at a time, each retired after
@@ -141,9 +146,16 @@ type worker struct {
 func (w *worker) run(ctx context.Context, until time.Time) {
 	client, node := w.newIdentity()
 	var msgID int64
+	next := time.Now()
 	for ctx.Err() == nil {
-		pause := time.Duration(w.rng.Float64() * 2 * float64(w.stagger))
-		if time.Now().Add(pause).After(until) || !sleepCtx(ctx, pause) {
+		// Intended start times are spaced by uniform(0, 2×stagger) draws;
+		// a worker that fell behind (slow answers) starts at once, so the
+		// total rate holds while answers are faster than the spacing.
+		next = next.Add(time.Duration(w.rng.Float64() * 2 * float64(w.stagger)))
+		if now := time.Now(); next.Before(now) {
+			next = now
+		}
+		if next.After(until) || !sleepCtx(ctx, time.Until(next)) {
 			return
 		}
 		msgID++

@@ -42,7 +42,7 @@ type Config struct {
 	Nodes int      // servers n0..n(Nodes-1); default 5
 
 	Time  time.Duration // workload under faults; default 10s
-	Quiet time.Duration // after the final heal, clients go on this long; default 5s
+	Quiet time.Duration // after the final heal, clients go on this long; default 5s, negative: none
 
 	Rate        float64 // client operations per second, all clients together; default 100
 	Concurrency int     // client workers; default 10
@@ -102,6 +102,13 @@ func setDefault[T comparable](p *T, v T) {
 	}
 }
 
+// Validate reports every bad field of c (after defaults), naming the
+// flag a user would fix.
+func (c Config) Validate() error {
+	c.fillDefaults()
+	return c.validate()
+}
+
 // validate reports the first bad field, naming the flag a user would fix.
 func (c *Config) validate() error {
 	var errs []error
@@ -118,8 +125,8 @@ func (c *Config) validate() error {
 	if c.Time <= 0 || c.Time > MaxTime {
 		bad("time: %v is outside (0, %v]", c.Time, MaxTime)
 	}
-	if c.Quiet < 0 || c.Quiet > MaxTime {
-		bad("quiet: %v is outside [0, %v]", c.Quiet, MaxTime)
+	if c.Quiet > MaxTime {
+		bad("quiet: %v is longer than %v", c.Quiet, MaxTime)
 	}
 	if !(c.Rate > 0 && c.Rate <= MaxRate) {
 		bad("rate: %v is outside (0, %d]", c.Rate, MaxRate)
@@ -193,6 +200,9 @@ func ParseNemeses(s string) []string {
 	}
 	return out
 }
+
+// quiet is the quiet period (a negative Quiet means none).
+func (c *Config) quiet() time.Duration { return max(c.Quiet, 0) }
 
 // ClientTimeout is Maelstrom's lin-kv rule: an operation with no answer
 // within max(10 × mean latency, 1 s) is indeterminate.

@@ -120,8 +120,8 @@ func TestKillAndRestartKeepData(t *testing.T) {
 			kills++
 		}
 	}
-	if kills == 0 {
-		t.Fatalf("no kill happened: %+v", s.Nemesis)
+	if kills == 0 || s.Nemesis[0].Kind != NemesisKill || s.Nemesis[0].Nodes[0] != "n0" {
+		t.Fatalf("seed 3 should kill n0 (the toy's only copy) first: %+v", s.Nemesis)
 	}
 	if !s.Valid || s.UnexpectedExits != 0 {
 		t.Fatalf("kill/restart run: valid=%v verdict=%s problems=%v", s.Valid, s.Verdict, s.Problems)
@@ -138,6 +138,17 @@ func TestKillAndRestartKeepData(t *testing.T) {
 	}
 	if restarted == 0 {
 		t.Fatal("no node log shows a second incarnation")
+	}
+}
+
+// Without its data directory the toy node forgets everything when n0 is
+// killed: acknowledged writes are lost and the checker must say so.
+func TestForgetfulNodeIsCaught(t *testing.T) {
+	cfg := toyConfig(t, 3, NemesisKill)
+	cfg.Nodes, cfg.Time, cfg.DataDirFlag = 3, 1500*time.Millisecond, "-"
+	s := runOK(t, cfg)
+	if s.Linearizable || s.Verdict != string(check.NotLinearizable) {
+		t.Fatalf("a node that loses acknowledged writes passed: %s", s.Verdict)
 	}
 }
 

@@ -146,7 +146,7 @@ func newRun(cfg Config, dataDir string) *run {
 // period; it returns when every client has finished its last operation.
 func (r *run) drive(ctx context.Context) []Applied {
 	r.start = time.Now()
-	workEnd := r.start.Add(r.cfg.Time + r.cfg.Quiet)
+	workEnd := r.start.Add(r.cfg.Time + r.cfg.quiet())
 	var wg sync.WaitGroup
 	for i := range r.cfg.Concurrency {
 		w := &worker{
@@ -159,7 +159,7 @@ func (r *run) drive(ctx context.Context) []Applied {
 		go func() { defer wg.Done(); w.run(ctx, workEnd) }()
 	}
 	applied := r.nemesis(ctx)
-	fmt.Fprintf(r.cfg.Log, "chaos: healed at %v; quiet period %v\n", time.Since(r.start).Round(time.Millisecond), r.cfg.Quiet)
+	fmt.Fprintf(r.cfg.Log, "chaos: healed at %v; quiet period %v\n", time.Since(r.start).Round(time.Millisecond), r.cfg.quiet())
 	wg.Wait()
 	return applied
 }
@@ -227,7 +227,7 @@ func (r *run) summarize(history []check.Op, stray int64, applied []Applied) *Sum
 		Keys: res.Keys, CheckMs: ms(res.Elapsed), StrayReplies: stray,
 		Messages: r.net.snapshot(), Nemesis: applied, DurationMs: ms(time.Since(r.start)),
 		Seed: cfg.Seed, Command: cfg.Command, Bin: cfg.Bin, Nodes: cfg.Nodes,
-		TimeMs: cfg.Time.Milliseconds(), QuietMs: cfg.Quiet.Milliseconds(), Rate: cfg.Rate,
+		TimeMs: cfg.Time.Milliseconds(), QuietMs: cfg.quiet().Milliseconds(), Rate: cfg.Rate,
 		Concurrency: cfg.Concurrency, LatencyMeanMs: ms(cfg.Latency), LatencyDist: cfg.LatencyDist,
 		ClientTimeoutMs: cfg.ClientTimeout().Milliseconds(),
 	}
@@ -235,7 +235,7 @@ func (r *run) summarize(history []check.Op, stray int64, applied []Applied) *Sum
 	if res.Err != nil {
 		s.Problems = append(s.Problems, "history invalid: "+res.Err.Error())
 	}
-	fillOpStats(s, history, cfg.Time+cfg.Quiet)
+	fillOpStats(s, history, cfg.Time+cfg.quiet())
 	if !res.OK() && res.BadKey != "" {
 		path := filepath.Join(cfg.Out, "linearizability.html")
 		if err := res.WriteVisualization(path); err != nil {

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftbench/raftbench/chaos/harness"
+)
+
+func init() { addCommand(newChaosCmd()) }
+
+func newChaosCmd() *cobra.Command {
+	var (
+		cfg     harness.Config
+		nemesis string
+		verbose bool
+	)
+	c := &cobra.Command{
+		Use:   "chaos",
+		Short: "Maelstrom-style lin-kv test of node binaries under faults",
+		Long: `chaos runs N copies of a Maelstrom-protocol node binary, routes their
+messages through a simulated network (latency, reordering), drives the lin-kv
+workload (read, write, cas) from concurrent clients, injects faults on an
+interval (partition, kill, pause, loss, dup), heals, runs a quiet period, and
+checks the history for linearizability per key with porcupine.
+
+Output in --out: history.json, summary.json, logs/<node>.log and, when the
+check fails, linearizability.html. The same --seed gives the same faults.
+
+Exit status: 0 linearizable (and every node stayed up, every answer was
+well-formed, some read, write and cas succeeded); 1 not linearizable or
+otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
+4 the run could not be completed.`,
+		Example: `  raftbench chaos --bin bin/raft-maelstrom --nodes 5 --time 60s --rate 100 \
+      --concurrency 10 --nemesis partition,kill,pause --latency 5ms --seed 1 --out results/chaos/1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Nemesis = harness.ParseNemeses(nemesis)
+			cfg.Command = "raftbench " + strings.Join(os.Args[1:], " ")
+			if verbose {
+				cfg.Log = os.Stderr
+			}
+			err := errors.Join(explicitZeros(cfg), cfg.Validate())
+			if cfg.Quiet == 0 {
+				cfg.Quiet = -1 // --quiet 0: no quiet period (0 means "default" to the harness)
+			}
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("chaos: bad flags:\n%w", err)}
+			}
+			return runChaos(cmd.Context(), cfg)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Bin, "bin", "bin/raft-maelstrom", "Maelstrom node binary to test")
+	f.StringArrayVar(&cfg.Args, "node-arg", nil, "extra argument for every node process (repeatable)")
+	f.IntVar(&cfg.Nodes, "nodes", 5, "number of nodes (n0..n<N-1>)")
+	f.DurationVar(&cfg.Time, "time", 60*time.Second, "workload duration under faults")
+	f.DurationVar(&cfg.Quiet, "quiet", 5*time.Second, "after healing, clients run this much longer")
+	f.Float64Var(&cfg.Rate, "rate", 100, "client operations per second, all clients together")
+	f.IntVar(&cfg.Concurrency, "concurrency", 10, "concurrent clients")
+	f.IntVar(&cfg.Keys, "keys", 5, "keys in use at once")
+	f.IntVar(&cfg.KeyOps, "key-ops", 200, "retire a key after this many operations (negative: never)")
+	f.DurationVar(&cfg.Latency, "latency", 5*time.Millisecond, "mean one-way message latency")
+	f.StringVar(&cfg.LatencyDist, "latency-dist", harness.DistExponential, "latency distribution: constant, uniform, exponential")
+	f.BoolVar(&cfg.NoReorder, "no-reorder", false, "keep every link FIFO")
+	f.StringVar(&nemesis, "nemesis", "", "faults, comma-separated: partition,kill,pause,loss,dup (empty or none: no faults)")
+	f.DurationVar(&cfg.NemesisInterval, "nemesis-interval", 5*time.Second, "each fault lasts this long, then as long healthy")
+	f.Float64Var(&cfg.LossFraction, "loss", 0.2, "fraction of node-to-node messages the loss nemesis drops")
+	f.Float64Var(&cfg.DupFraction, "dup", 0.2, "fraction of node-to-node messages the dup nemesis duplicates")
+	f.Int64Var(&cfg.Seed, "seed", 1, "seed for the fault schedule and every random draw")
+	f.StringVar(&cfg.Out, "out", "chaos-out", "output directory")
+	f.StringVar(&cfg.DataDirFlag, "data-dir-flag", "--data-dir", `flag that gives a node its data directory ("-": none)`)
+	f.DurationVar(&cfg.CheckTimeout, "check-timeout", 60*time.Second, "linearizability search bound per key")
+	f.BoolVarP(&verbose, "verbose", "v", true, "print faults and phases to stderr")
+	c.AddCommand(newChaosReportCmd())
+	return c
+}
+
+func newChaosReportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "report DIR...",
+		Short: "print a markdown table of chaos runs from their summary.json",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, dirs []string) error {
+			fmt.Println("| seed | verdict | valid | availability | ops | p50 ms | p99 ms | max ms | ok ops/s | msgs/op | faults |")
+			fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+			var errs []error
+			for _, dir := range dirs {
+				s, err := readChaosSummary(filepath.Join(dir, "summary.json"))
+				if err != nil {
+					fmt.Printf("| %s | no summary | no | | | | | | | | |\n", dir)
+					errs = append(errs, err)
+					continue
+				}
+				faults := 0
+				for _, e := range s.Nemesis {
+					if e.Action == "start" {
+						faults++
+					}
+				}
+				valid := "yes"
+				if !s.Valid {
+					valid = "no"
+				}
+				fmt.Printf("| %d | %s | %s | %.1f%% | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d |\n",
+					s.Seed, s.Verdict, valid, 100*s.Availability, s.Ops.Attempted, s.LatencyMs.P50,
+					s.LatencyMs.P99, s.LatencyMs.Max, s.ThroughputOpsPerSec, s.MessagesPerOp, faults)
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func readChaosSummary(path string) (*harness.Summary, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s harness.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &s, nil
+}
+
+// explicitZeros rejects flag values the harness would read as "use the
+// default": on the command line a 0 is a mistake, not a request.
+func explicitZeros(cfg harness.Config) error {
+	var errs []error
+	zero := func(isZero bool, flag string) {
+		if isZero {
+			errs = append(errs, fmt.Errorf("%s: must be positive", flag))
+		}
+	}
+	zero(cfg.Nodes == 0, "nodes")
+	zero(cfg.Time == 0, "time")
+	zero(cfg.Rate == 0, "rate")
+	zero(cfg.Concurrency == 0, "concurrency")
+	zero(cfg.Keys == 0, "keys")
+	zero(cfg.KeyOps == 0, "key-ops")
+	zero(cfg.NemesisInterval == 0, "nemesis-interval")
+	zero(cfg.LossFraction == 0, "loss")
+	zero(cfg.DupFraction == 0, "dup")
+	zero(cfg.LatencyDist == "", "latency-dist")
+	zero(cfg.DataDirFlag == "", "data-dir-flag")
+	return errors.Join(errs...)
+}
+
+func runChaos(parent context.Context, cfg harness.Config) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := os.Stat(cfg.Bin); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("chaos: --bin %s: %w", cfg.Bin, err)}
+	}
+	s, err := harness.Run(ctx, cfg)
+	if err != nil {
+		return &exitError{code: 4, err: fmt.Errorf("chaos: %w", err)}
+	}
+	printChaosSummary(s, cfg.Out)
+	switch code := s.ExitCode(); code {
+	case 0:
+		return nil
+	default:
+		why := s.Verdict
+		if s.Linearizable {
+			why = "invalid run: " + strings.Join(s.Problems, "; ")
+			if len(s.Problems) == 0 {
+				why = "invalid run: no successful read, write or cas"
+			}
+		}
+		return &exitError{code: code, err: errors.New(why)}
+	}
+}
+
+func printChaosSummary(s *harness.Summary, out string) {
+	fmt.Printf("verdict        %s", s.Verdict)
+	if s.BadKey != "" {
+		fmt.Printf(" (key %s; see %s/linearizability.html)", s.BadKey, out)
+	}
+	fmt.Println()
+	fmt.Printf("availability   %.2f%% (%d ok, %d fail, %d info of %d)\n",
+		100*s.Availability, s.Ops.OK, s.Ops.Fail, s.Ops.Info, s.Ops.Attempted)
+	fmt.Printf("latency ms     p50 %.1f  p99 %.1f  max %.1f\n", s.LatencyMs.P50, s.LatencyMs.P99, s.LatencyMs.Max)
+	fmt.Printf("throughput     %.1f ok ops/s, %.1f node messages per op\n", s.ThroughputOpsPerSec, s.MessagesPerOp)
+	fmt.Printf("faults         %d events; check took %.0f ms\n", len(s.Nemesis), s.CheckMs)
+	for _, p := range s.Problems {
+		fmt.Printf("problem        %s\n", p)
+	}
+	fmt.Printf("output         %s\n", out)
+}
