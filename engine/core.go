@@ -220,11 +220,20 @@ func (c *Core) check() {
 // send queues m for Ready.Messages; sendAfterPersist for
 // Ready.MessagesAfterPersist (it promises something that must be durable
 // first: a vote or an acknowledged entry).
+//
+// Both slices are handed out by Ready and never reused, so each Ready
+// with messages costs one allocation, sized for a message per peer.
 func (c *Core) send(m raftpb.Message) {
+	if c.msgs == nil {
+		c.msgs = make([]raftpb.Message, 0, len(c.peers)+1)
+	}
 	c.msgs = append(c.msgs, c.stamp(m))
 }
 
 func (c *Core) sendAfterPersist(m raftpb.Message) {
+	if c.msgsAfter == nil {
+		c.msgsAfter = make([]raftpb.Message, 0, 2)
+	}
 	c.msgsAfter = append(c.msgsAfter, c.stamp(m))
 }
 

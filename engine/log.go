@@ -154,7 +154,11 @@ func (l *raftLog) commitTo(i uint64) bool {
 // compact drops entries up to and including index, copying the rest.
 func (l *raftLog) compact(index, term uint64) {
 	rest := l.ents[index-l.offset:]
-	l.ents = append(make([]raftpb.Entry, 0, len(rest)+64), rest...)
+	// Keep the old capacity: a log compacted periodically then refills
+	// without re-growing by doubling (each doubling is a large, copied,
+	// GC-scanned allocation). The old array cannot be reused in place:
+	// handed-out slices still point into it.
+	l.ents = append(make([]raftpb.Entry, 0, max(cap(l.ents), 2*len(rest))), rest...)
 	l.offset, l.offsetTerm = index, term
 }
 

@@ -53,7 +53,8 @@ func (c *Core) Ready() Ready {
 		}
 	}
 	rd := Ready{HardState: c.hardState(), HardStateChanged: c.hardChanged()}
-	if soft := c.softState(); soft != c.prevSoft {
+	if c.softState() != c.prevSoft {
+		soft := c.softState() // declared here so only a change allocates
 		rd.SoftState = &soft
 		c.prevSoft = soft
 	}
