@@ -104,11 +104,11 @@ func (c *Core) Advance(rd Ready) {
 // durable. Reports for entries since replaced (a different term at
 // index) or already known are ignored. On the leader this may commit.
 func (c *Core) Persisted(index, term uint64) {
-	if index <= c.log.persisted {
+	if index <= c.log.persisted || index > c.log.handed {
+		// Already known, or beyond what is handed out now: the report is
+		// for entries a later truncation replaced (their replacements are
+		// not handed out yet).
 		return
-	}
-	if index > c.log.handed {
-		panic(fmt.Sprintf("engine: Persisted(%d) beyond the entries handed out (%d)", index, c.log.handed))
 	}
 	if t, ok := c.log.term(index); !ok || t != term {
 		return // stale: that entry was replaced or compacted
