@@ -36,8 +36,8 @@ func runRandomCluster(t *testing.T, seed uint64, steps int) {
 		c.CheckQuorum = seed%3 != 0
 		c.MaxInflightMsgs = 4
 	})
-	leaders := map[uint64]uint64{}  // term -> leader
-	applied := map[uint64]string{}  // index -> data seen applied by anyone
+	leaders := map[uint64]uint64{} // term -> leader
+	applied := map[uint64]string{} // index -> data seen applied by anyone
 	persistQ := map[uint64][]pendingPersist{}
 	var net []raftpb.Message
 	proposals := 0
