@@ -32,5 +32,26 @@
 // quorum only for entries it has Persisted. Entries of an earlier term are
 // never committed by counting replicas (§5.4.2).
 //
+// Details of the contract as built:
+//
+//   - Vote requests (MsgVote) go in MessagesAfterPersist, like grants and
+//     append acks: no vote can come back before the candidate's own term
+//     and vote are durable, which is what lets it count itself at once.
+//     Pre-votes and heartbeats go in Messages.
+//   - Persisted is needed only for Readies with Entries or a Snapshot; a
+//     Ready that changes only the hard state needs no call (its durability
+//     is what releases its MessagesAfterPersist).
+//   - After restarting from a snapshot, pass it to Compact so the core can
+//     send it to followers that need it (the core panics with that advice
+//     if a follower needs a snapshot it was never given).
+//   - Heartbeats carry in Index the last index the leader had sent the
+//     follower; the response sets Reject when the follower's log ends
+//     below it (a MsgApp was lost), so a pipelining leader resends.
+//   - A ReadIndex heartbeat round uses Context for an 8-byte round number.
+//   - Invariants (commit <= last index, applied <= commit, match < next,
+//     one leader per term in this node's view, no truncation of committed
+//     entries) are asserted after every input; a violation panics with a
+//     message naming the node, term and indexes.
+//
 // Every exported method must be called from one goroutine at a time.
 package engine
