@@ -69,7 +69,11 @@ func TestMeasureThroughput(t *testing.T) {
 	if clients <= 0 {
 		clients = 64
 	}
-	c := startCluster(t, 3, func(cfg *Config) { cfg.Fsync = os.Getenv("NOFSYNC") == "" })
+	c, err := StartInProc(context.Background(), Config{Nodes: 3, Dir: t.TempDir(), Fsync: os.Getenv("NOFSYNC") == ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
 	val := make([]byte, 128)
 	run := func(d time.Duration, h *hdrhistogram.Histogram) uint64 {
 		var ops atomic.Uint64

@@ -9,58 +9,60 @@ import (
 	"github.com/raftbench/raftbench/engine/kv"
 )
 
-func startCluster(t *testing.T, n int, mod func(*Config)) *Cluster {
-	t.Helper()
-	cfg := Config{Nodes: n, Dir: t.TempDir(), Fsync: true}
-	if mod != nil {
-		mod(&cfg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func TestClusterAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := StartInProc(ctx, cfg)
+	c, err := StartInProc(ctx, Config{Nodes: 3, Dir: t.TempDir(), Fsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Stop() })
-	return c
-}
-
-func mustWrite(t *testing.T, c *Cluster, key, val string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := c.Propose(ctx, kv.EncodeWrite([]byte(key), []byte(val)))
-	if err != nil {
-		t.Fatalf("write %s=%s: %v", key, val, err)
-	}
-	if r, err := kv.DecodeResult(res); err != nil || r.Status != kv.StatusOK {
-		t.Fatalf("write %s: result %v %v", key, r, err)
-	}
-}
-
-func mustRead(t *testing.T, c *Cluster, key string) (string, bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := c.Read(ctx, kv.EncodeRead([]byte(key)))
-	if err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
-	r, err := kv.DecodeResult(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(r.Value), r.Status == kv.StatusOK
-}
-
-func TestElectWriteRead(t *testing.T) {
-	c := startCluster(t, 3, nil)
-	for i := 0; i < 20; i++ {
-		mustWrite(t, c, fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))
-	}
-	for i := 0; i < 20; i++ {
-		if v, ok := mustRead(t, c, fmt.Sprintf("k%d", i)); !ok || v != fmt.Sprintf("v%d", i) {
-			t.Fatalf("k%d = %q, %v", i, v, ok)
+	defer c.Stop()
+	write := func(k, v string) {
+		t.Helper()
+		res, err := c.Propose(ctx, kv.EncodeWrite([]byte(k), []byte(v)))
+		if r, _ := kv.DecodeResult(res); err != nil || r.Status != kv.StatusOK {
+			t.Fatalf("write %s: %v %v", k, r.Status, err)
 		}
+	}
+	read := func(k string) string {
+		t.Helper()
+		res, err := c.Read(ctx, kv.EncodeRead([]byte(k)))
+		if err != nil {
+			t.Fatalf("read %s: %v", k, err)
+		}
+		r, _ := kv.DecodeResult(res)
+		return string(r.Value)
+	}
+	for i := 0; i < 10; i++ {
+		write(fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))
+	}
+	leader := c.Leader().ID()
+	if err := c.Kill(leader); err != nil {
+		t.Fatal(err)
+	}
+	if c.Node(leader) != nil || c.Kill(leader) == nil {
+		t.Fatal("killed node still listed as running")
+	}
+	write("after", "kill") // routed to the new leader
+	if err := c.Restart(leader); err != nil {
+		t.Fatal(err)
+	}
+	if c.Restart(leader) == nil {
+		t.Fatal("restarting a running node succeeded")
+	}
+	for i := 0; i < 10; i++ {
+		if got := read(fmt.Sprintf("k%d", i)); got != fmt.Sprintf("v%d", i) {
+			t.Fatalf("k%d = %q", i, got)
+		}
+	}
+	if got := read("after"); got != "kill" {
+		t.Fatalf("after = %q", got)
+	}
+	s := c.Stats()
+	if s.AppendMsgs == 0 || s.AppendEntries < 11 || s.LeaderChanges == 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	if _, err := StartInProc(ctx, Config{Nodes: 0, Dir: t.TempDir()}); err == nil {
+		t.Fatal("0 nodes accepted")
 	}
 }

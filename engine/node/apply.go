@@ -1,7 +1,9 @@
 package node
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
@@ -13,6 +15,14 @@ type applyItem struct {
 	entries  []raftpb.Entry
 	commitAt time.Time
 	reads    []servableRead
+	expects  []expectation
+}
+
+// expectation: the leader appended session key's entry at (index, term).
+type expectation struct {
+	index, term uint64
+	key         waitKey
+	w           *waiter // only this waiter may be failed (a retry re-registers the key)
 }
 
 // servableRead is a read round whose index the leader confirmed.
@@ -30,6 +40,7 @@ type applier struct {
 	lastSnap uint64
 	waiting  []servableRead   // read rounds whose index is not applied yet
 	snap     *raftpb.Snapshot // recovered at Start, until handed to the core
+	expects  []expectation    // sorted by index (stable)
 }
 
 func newApplier(n *Node) *applier {
@@ -63,6 +74,9 @@ func (a *applier) handle(it *applyItem) error {
 			return err
 		}
 	}
+	if len(it.expects) > 0 {
+		a.addExpects(it.expects)
+	}
 	if len(it.entries) > 0 {
 		a.applyEntries(it)
 	}
@@ -90,6 +104,9 @@ func (a *applier) applyEntries(it *applyItem) {
 		if e.Index != a.applied+1 {
 			panic(fmt.Sprintf("node %d: applying entry %d after %d: committed entries must be contiguous", n.cfg.ID, e.Index, a.applied))
 		}
+		if len(a.expects) > 0 && a.expects[0].index <= e.Index {
+			a.checkExpects(e)
+		}
 		if e.Type == raftpb.EntryNormal && len(e.Data) > 0 {
 			if now.IsZero() {
 				now = n.clock.Now()
@@ -103,6 +120,32 @@ func (a *applier) applyEntries(it *applyItem) {
 	if !now.IsZero() {
 		n.m.commitToApply.Observe(now.Sub(it.commitAt).Seconds())
 	}
+}
+
+func (a *applier) addExpects(x []expectation) {
+	outOfOrder := len(a.expects) > 0 && x[0].index < a.expects[len(a.expects)-1].index
+	a.expects = append(a.expects, x...)
+	if outOfOrder {
+		// A new term's leader reuses lower indexes: keep index order,
+		// older expectations first at equal index.
+		slices.SortStableFunc(a.expects, func(p, q expectation) int { return cmp.Compare(p.index, q.index) })
+	}
+}
+
+// checkExpects settles the expectations at or below e's index. Another
+// term in the slot proves the expected entry can never commit (a log
+// index holds one committed entry, and entries never move).
+func (a *applier) checkExpects(e *raftpb.Entry) {
+	k := 0
+	for ; k < len(a.expects) && a.expects[k].index <= e.Index; k++ {
+		x := a.expects[k]
+		if x.index == e.Index && x.term != e.Term {
+			if a.n.waiters.takeIf(x.key, x.w) {
+				x.w.ch <- result{err: ErrProposalDropped}
+			}
+		}
+	}
+	a.expects = a.expects[:copy(a.expects, a.expects[k:])]
 }
 
 // applyOne applies one client command at most once per session.

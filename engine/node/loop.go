@@ -45,6 +45,10 @@ type loopState struct {
 
 	role engine.Role
 	lead uint64
+
+	// expectKeys are the sessions this leader appended in this turn; the
+	// next Ready's last len(expectKeys) entries are theirs.
+	expectKeys []proposal
 }
 
 // persistItem is one Ready's durable obligations.
@@ -175,6 +179,11 @@ func (n *Node) proposeBatch(ls *loopState) {
 	n.stats.proposals.Add(uint64(len(ls.props)))
 	n.m.proposals.Add(float64(len(ls.props)))
 	err := n.core.Propose(ls.datas...)
+	if err == nil && n.core.Role() == engine.Leader {
+		for i := range ls.props {
+			ls.expectKeys = append(ls.expectKeys, proposal{key: ls.props[i].key, w: ls.props[i].w})
+		}
+	}
 	if err != nil {
 		var nl *engine.NotLeaderError
 		if errors.As(err, &nl) || errors.Is(err, engine.ErrProposalBackpressure) || errors.Is(err, engine.ErrTransferInProgress) {
@@ -261,9 +270,10 @@ func (n *Node) handleReady(ls *loopState) error {
 	// 3. The core may build the next Ready while this one persists.
 	n.core.Advance(rd)
 	// 5. Committed entries and read states go to the apply goroutine.
-	if len(rd.CommittedEntries) > 0 || len(rd.ReadStates) > 0 || rd.Snapshot != nil {
+	if len(rd.CommittedEntries) > 0 || len(rd.ReadStates) > 0 || rd.Snapshot != nil || len(ls.expectKeys) > 0 {
 		item := applyItem{entries: rd.CommittedEntries, commitAt: now, snap: rd.Snapshot}
 		item.reads = n.collectReads(ls, rd.ReadStates)
+		item.expects = n.collectExpects(ls, rd.Entries)
 		select {
 		case n.applyc <- item:
 		case <-n.stopc:
@@ -306,6 +316,27 @@ func (n *Node) collectReads(ls *loopState, rss []engine.ReadState) []servableRea
 		delete(ls.readRounds, id)
 		out = append(out, servableRead{index: rs.Index, reads: rr.reads})
 	}
+	return out
+}
+
+// collectExpects pairs the sessions proposed on this leader with their
+// log slots, so the apply goroutine can prove a drop (another entry
+// committed in that slot) and fail the waiter definitely.
+func (n *Node) collectExpects(ls *loopState, ents []raftpb.Entry) []expectation {
+	k := len(ls.expectKeys)
+	if k == 0 {
+		return nil
+	}
+	var out []expectation
+	if len(ents) >= k {
+		out = make([]expectation, k)
+		tail := ents[len(ents)-k:]
+		for i := range tail {
+			out[i] = expectation{index: tail[i].Index, term: tail[i].Term, key: ls.expectKeys[i].key, w: ls.expectKeys[i].w}
+		}
+	}
+	clear(ls.expectKeys)
+	ls.expectKeys = ls.expectKeys[:0]
 	return out
 }
 

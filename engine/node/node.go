@@ -79,6 +79,7 @@ type published struct {
 type proposal struct {
 	key  waitKey
 	data []byte
+	w    *waiter
 }
 
 // readReq is a linearizable read waiting for a read index.
@@ -274,7 +275,7 @@ func (n *Node) enqueueProposal(clientID, seq uint64, data []byte, w *waiter) (wa
 		return key, fmt.Errorf("%w: (client %d, seq %d) is already in flight on this node", ErrBusy, clientID, seq)
 	}
 	appendHeader(data[:0], clientID, seq)
-	n.props = append(n.props, proposal{key: key, data: data})
+	n.props = append(n.props, proposal{key: key, data: data, w: w})
 	n.propBytes += len(data)
 	n.inMu.Unlock()
 	n.notify()

@@ -74,6 +74,18 @@ func (ws *waiters) take(k waitKey) *waiter {
 	return w
 }
 
+// takeIf removes k only if it is still registered to w.
+func (ws *waiters) takeIf(k waitKey, w *waiter) bool {
+	s := &ws.shards[shardOf(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[k] != w {
+		return false
+	}
+	delete(s.m, k)
+	return true
+}
+
 // failAll completes every waiter with err (used at Stop).
 func (ws *waiters) failAll(err error) {
 	for i := range ws.shards {
