@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -107,16 +106,14 @@ func (c *cluster) proc(name string) *proc {
 }
 
 // route sends a node's line on: to another node or to a client.
-func (c *cluster) route(p *proc, line []byte) {
-	var e envelope
-	_ = json.Unmarshal(line, &e) // handleLine already parsed it
+func (c *cluster) route(p *proc, dest string, line []byte) {
 	switch {
-	case c.isServer(e.Dest):
-		c.net.send(e.Src, e.Dest, line, true)
-	case strings.HasPrefix(e.Dest, "c"):
-		c.net.send(e.Src, e.Dest, line, false)
+	case c.isServer(dest):
+		c.net.send(p.name, dest, line, true)
+	case strings.HasPrefix(dest, "c"):
+		c.net.send(p.name, dest, line, false)
 	default:
-		c.protoErr("%s: message to unknown destination %q: %.200s", p.name, e.Dest, line)
+		c.protoErr("%s: message to unknown destination %q: %.200s", p.name, dest, line)
 	}
 }
 

@@ -45,7 +45,7 @@ func toyConfig(t *testing.T, seed int64, nemesis ...string) Config {
 type testLog struct{ t *testing.T }
 
 func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(strings.TrimRight(string(p), "\n"))
+	l.t.Log(time.Now().Format("05.000"), strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 
@@ -299,5 +299,31 @@ func assertNoToyProcesses(t *testing.T) {
 			}
 			t.Fatalf("toy node still running after Run: %s %q", d, b)
 		}
+	}
+}
+
+// A node that writes garbage and then dies is reported, not ignored.
+func TestMisbehavingNodeIsReported(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "bad-node")
+	err := os.WriteFile(script, []byte(`#!/bin/sh
+read line
+id=$(echo "$line" | sed 's/.*"node_id":"\([^"]*\)".*/\1/')
+echo "{\"src\":\"$id\",\"dest\":\"c0\",\"body\":{\"type\":\"init_ok\",\"in_reply_to\":1}}"
+echo "this is not json"
+echo "{\"src\":\"n9\",\"dest\":\"c1\",\"body\":{}}"
+exit 3
+`), 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := toyConfig(t, 1)
+	cfg.Bin, cfg.Nodes, cfg.Time, cfg.Quiet, cfg.DataDirFlag = script, 2, 1500*time.Millisecond, -1, "-"
+	s := runOK(t, cfg)
+	if s.Valid || s.ExitCode() == 0 || s.ProtocolErrors < 4 || s.UnexpectedExits != 2 {
+		t.Fatalf("valid=%v protocol errors %d unexpected exits %d, want invalid, ≥4, 2: %v",
+			s.Valid, s.ProtocolErrors, s.UnexpectedExits, s.Problems)
+	}
+	if s.Ops.OK != 0 || s.Ops.Info == 0 {
+		t.Fatalf("ops %+v: a dead node answers nothing", s.Ops)
 	}
 }

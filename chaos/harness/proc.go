@@ -54,7 +54,7 @@ type procEnv struct {
 	nodes    []string
 	dataDir  string
 	logFile  *os.File
-	route    func(p *proc, line []byte)
+	route    func(p *proc, dest string, line []byte)
 	protoErr func(format string, args ...any)
 	crashed  func(p *proc, err error)
 }
@@ -175,7 +175,7 @@ func (p *proc) handleLine(env procEnv, line []byte) {
 			return
 		}
 	}
-	env.route(p, line)
+	env.route(p, env0.Dest, line)
 }
 
 var errLineTooLong = errors.New("line too long")
@@ -215,6 +215,11 @@ func (p *proc) waitInit(timeout time.Duration) error {
 	case <-p.initOK:
 		return nil
 	case <-p.done:
+		select {
+		case <-p.initOK: // answered, then died: a crash, reported as such
+			return nil
+		default:
+		}
 		return fmt.Errorf("%s exited before init_ok: %v", p.name, p.exitErr)
 	case <-t.C:
 		return fmt.Errorf("%s sent no init_ok within %v", p.name, timeout)
