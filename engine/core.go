@@ -51,6 +51,12 @@ type Core struct {
 	readyPending bool             // a Ready was taken and not yet Advanced
 
 	bugs uint64
+
+	// Membership (thesis §4.1): voters = baseVoters (the configuration
+	// at the log offset) changed by the conf entries at confIndexes.
+	baseVoters  []uint64
+	confIndexes []uint64
+	pendingConf uint64 // index of the latest conf entry in the log
 }
 
 // follower is the leader's bookkeeping for one peer.
@@ -79,9 +85,11 @@ func New(cfg Config) (*Core, error) {
 		}
 	}
 	c.setVoters(voters)
+	c.baseVoters = slices.Clone(c.voters)
 	if err := c.loadRestartState(cfg); err != nil {
 		return nil, err
 	}
+	c.onConfEntries(c.log.ents)
 	c.becomeFollower(c.term, 0)
 	c.prevSoft = SoftState{Role: Follower}
 	c.prevHard = c.hardState()

@@ -48,6 +48,12 @@
 //     follower; the response sets Reject when the follower's log ends
 //     below it (a MsgApp was lost), so a pipelining leader resends.
 //   - A ReadIndex heartbeat round uses Context for an 8-byte round number.
+//   - Membership (thesis §4.1, one voter at a time): ProposeConfChange
+//     appends an EntryConfChange (ConfChange.Encode); every node uses the
+//     latest configuration in its log, committed or not. Config.Voters
+//     (or Snapshot.Voters) is the configuration at the start of the log;
+//     changes in Config.Entries are applied on top at restart. Compact
+//     records the configuration at the snapshot index in Meta.Voters.
 //   - Invariants (commit <= last index, applied <= commit, match < next,
 //     one leader per term in this node's view, no truncation of committed
 //     entries) are asserted after every input; a violation panics with a

@@ -167,6 +167,9 @@ func (c *Core) becomeLeader() {
 		c.prs[id] = &follower{pr: pr}
 	}
 	c.log.append(raftpb.Entry{Term: c.term, Index: next, Type: raftpb.EntryNoop})
+	// Entries of earlier terms may hold an uncommitted membership change:
+	// allow the next one only after this term's first commit (§4.1).
+	c.pendingConf = next
 	c.maybeCommit()
 }
 

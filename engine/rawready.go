@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
@@ -139,9 +140,11 @@ func (c *Core) handleSnapshot(m raftpb.Message) {
 		return
 	}
 	c.log.restore(meta.Index, meta.Term)
+	c.confIndexes = nil
 	if len(meta.Voters) > 0 {
-		c.setVoters(meta.Voters)
+		c.baseVoters = slices.Clone(meta.Voters)
 	}
+	c.changeVoters(c.baseVoters)
 	c.pendingSnapshot = s
 	c.snapshot = s
 	c.ack(raftpb.Message{Type: raftpb.MsgAppResp, To: m.From, Index: meta.Index})
@@ -159,12 +162,11 @@ func (c *Core) Compact(snap raftpb.Snapshot) error {
 	if t, ok := c.log.term(idx); !ok || t != snap.Meta.Term {
 		return fmt.Errorf("%w: term %d at index %d, log has %d", ErrBadSnapshot, snap.Meta.Term, idx, t)
 	}
-	if len(snap.Meta.Voters) == 0 {
-		snap.Meta.Voters = c.Voters()
-	}
 	if idx > c.log.offset {
+		c.compactConf(idx)
 		c.log.compact(idx, snap.Meta.Term)
 	}
+	snap.Meta.Voters = slices.Clone(c.baseVoters)
 	c.snapshot = &snap
 	c.check()
 	return nil

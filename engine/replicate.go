@@ -67,7 +67,7 @@ func (c *Core) admit(size uint64) error {
 func (c *Core) propose(ents []raftpb.Entry) error {
 	var size uint64
 	for i := range ents {
-		if ents[i].Type != raftpb.EntryNormal || len(ents[i].Data) == 0 {
+		if ents[i].Type != raftpb.EntryNormal || len(ents[i].Data) == 0 { // no conf changes by MsgProp
 			return ErrEmptyProposal
 		}
 		size += uint64(len(ents[i].Data))
@@ -149,7 +149,12 @@ func (c *Core) appendFromLeader(ents []raftpb.Entry) {
 				continue
 			}
 		}
+		truncated := ents[i].Index <= last
 		c.log.truncateAndAppend(ents[i:])
+		if truncated && len(c.confIndexes) > 0 && c.confIndexes[len(c.confIndexes)-1] >= ents[i].Index {
+			c.recomputeVoters() // an uncommitted change was replaced
+		}
+		c.onConfEntries(ents[i:])
 		return
 	}
 }
@@ -237,6 +242,7 @@ func (c *Core) maybeCommit() bool {
 	c.log.commitTo(idx)
 	c.releaseUncommitted(old, idx)
 	c.reads.commitInTerm(c)
+	c.stepDownIfRemoved()
 	return true
 }
 
