@@ -71,7 +71,8 @@ type session struct {
 	id, next uint64
 }
 
-// StartInProc starts the cluster and returns once a leader is elected.
+// StartInProc starts the cluster and returns once a leader is elected
+// and known to every node.
 func StartInProc(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Nodes < 1 || cfg.Nodes > MaxNodes {
 		return nil, fmt.Errorf("cluster: Nodes must be in [1, %d], got %d", MaxNodes, cfg.Nodes)
@@ -100,7 +101,7 @@ func StartInProc(ctx context.Context, cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	if _, err := c.WaitLeader(ctx); err != nil {
+	if err := c.waitAgreed(ctx); err != nil {
 		c.Stop()
 		return nil, err
 	}
@@ -191,6 +192,31 @@ func (c *Cluster) WaitLeader(ctx context.Context) (*node.Node, error) {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("cluster: no leader elected: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// waitAgreed waits until a leader is elected and every node knows it, so
+// requests to any node can be served (or forwarded) at once.
+func (c *Cluster) waitAgreed(ctx context.Context) error {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if l := c.Leader(); l != nil {
+			agreed := true
+			for _, id := range c.voters {
+				if n := c.Node(id); n != nil && n.Leader() != l.ID() {
+					agreed = false
+				}
+			}
+			if agreed {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: no leader known to every node: %w", ctx.Err())
 		case <-t.C:
 		}
 	}

@@ -299,6 +299,9 @@ func (n *Node) softState(ls *loopState, ss *engine.SoftState) {
 	n.pub.lead.Store(ss.Lead)
 	n.m.role.Set(float64(ss.Role))
 	n.m.leader.Set(float64(ss.Lead))
+	if ss.Role == engine.Leader {
+		n.updateProgressMetrics()
+	}
 	n.logger.Debug("soft state", "role", ss.Role, "lead", ss.Lead)
 }
 

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftbench/raftbench/engine/httpapi"
+)
+
+func init() { addCommand(newServeCmd()) }
+
+func newServeCmd() *cobra.Command {
+	var (
+		cfg      httpapi.ServeConfig
+		peers    string
+		logLevel string
+	)
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run one node over TCP with an HTTP key-value API",
+		Long: `serve runs one raftbench node: Raft over the TCP transport, a WAL in --data,
+and an HTTP API on --http:
+
+  GET  /kv/{key}       linearizable read (200 value, 404 missing)
+  PUT  /kv/{key}       write the body (204)
+  POST /kv/{key}/cas   {"from":"..","to":"..","create_if_missing":bool}
+                       (204 done, 404 missing, 409 precondition failed)
+  GET  /status         JSON status;  GET /metrics  Prometheus
+
+Optional X-Client-Id / X-Seq headers make retried writes apply once.
+503 = definitely not done (retry), 504 = outcome unknown.
+Node IDs are assigned by sorting the --peers names, so every process must be
+given the same --peers list. Listens on 127.0.0.1 unless told otherwise.`,
+		Example: `  raftbench serve --id n1 --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 \
+      --data /tmp/n1 --http 127.0.0.1:8001`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if cfg.Peers, err = httpapi.ParsePeers(peers); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("serve: --peers: %w", err)}
+			}
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("serve: --log-level %q: want debug, info, warn or error", logLevel)}
+			}
+			if err := cfg.Validate(); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("serve: %w", err)}
+			}
+			if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+				return fmt.Errorf("serve: --data: %w", err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return httpapi.Serve(ctx, cfg)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Name, "id", "", "this node's name, one of the --peers names (required)")
+	f.StringVar(&peers, "peers", "", "every node as name=host:port of its Raft transport, comma-separated (required)")
+	f.StringVar(&cfg.Dir, "data", "", "data directory for the WAL (required)")
+	f.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8001", "HTTP API listen address")
+	f.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "turn off fsync (benchmarks only: acknowledged writes can be lost)")
+	f.DurationVar(&cfg.TickInterval, "tick", 10*time.Millisecond, "Raft tick interval (election timeout is 10-20 ticks)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return c
+}

@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/node"
+	"github.com/raftbench/raftbench/engine/transport"
+)
+
+// ServeConfig is one `raftbench serve` process.
+type ServeConfig struct {
+	// Name is this node's name in Peers (e.g. "n1").
+	Name string
+	// Peers maps every node's name to its Raft (TCP transport) address.
+	Peers map[string]string
+	// Dir is the node's data directory.
+	Dir string
+	// HTTPAddr is where the HTTP API listens.
+	HTTPAddr      string
+	UnsafeNoFsync bool
+	TickInterval  time.Duration
+	Logger        *slog.Logger
+	// Ready, if set, is called once both listeners are bound.
+	Ready func(httpAddr, raftAddr string)
+}
+
+// ParsePeers parses "n1=127.0.0.1:7001,n2=127.0.0.1:7002".
+func ParsePeers(s string) (map[string]string, error) {
+	peers := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, addr, ok := strings.Cut(part, "=")
+		if !ok || name == "" || addr == "" {
+			return nil, fmt.Errorf("peer %q: want name=host:port", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("peer %s: address %q: %v", name, addr, err)
+		}
+		if _, dup := peers[name]; dup {
+			return nil, fmt.Errorf("peer %s listed twice", name)
+		}
+		peers[name] = addr
+	}
+	if len(peers) == 0 {
+		return nil, errors.New("no peers given")
+	}
+	return peers, nil
+}
+
+// NodeIDs assigns Raft IDs: 1 + the position of each name in sorted
+// order, so every process given the same --peers agrees.
+func NodeIDs(peers map[string]string) map[string]uint64 {
+	names := make([]string, 0, len(peers))
+	for n := range peers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	ids := make(map[string]uint64, len(names))
+	for i, n := range names {
+		ids[n] = uint64(i + 1)
+	}
+	return ids
+}
+
+// Validate reports the first problem with cfg.
+func (cfg *ServeConfig) Validate() error {
+	switch {
+	case cfg.Name == "":
+		return errors.New("--id is required")
+	case len(cfg.Peers) == 0:
+		return errors.New("--peers is required")
+	case cfg.Peers[cfg.Name] == "":
+		return fmt.Errorf("--id %q is not one of the --peers", cfg.Name)
+	case cfg.Dir == "":
+		return errors.New("--data is required")
+	case cfg.HTTPAddr == "":
+		return errors.New("--http is required")
+	case cfg.TickInterval < 0:
+		return errors.New("--tick must be positive")
+	}
+	if _, _, err := net.SplitHostPort(cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("--http %q: %v", cfg.HTTPAddr, err)
+	}
+	return nil
+}
+
+// Serve runs the node until ctx is cancelled, then shuts down cleanly.
+func Serve(ctx context.Context, cfg ServeConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ids := NodeIDs(cfg.Peers)
+	id := ids[cfg.Name]
+	addrs := make(map[uint64]string, len(ids))
+	voters := make([]uint64, 0, len(ids))
+	for name, nid := range ids {
+		addrs[nid] = cfg.Peers[name]
+		voters = append(voters, nid)
+	}
+	slices.Sort(voters)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tr, err := transport.NewTCP(transport.TCPConfig{ID: id, Peers: addrs, Logger: cfg.Logger,
+		Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"node": fmt.Sprint(id)}, reg)})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		tr.Close()
+		return fmt.Errorf("--http %s: %w", cfg.HTTPAddr, err)
+	}
+	n, err := node.Start(node.Config{ID: id, Voters: voters, Dir: cfg.Dir, UnsafeNoFsync: cfg.UnsafeNoFsync,
+		Transport: tr, StateMachine: kv.NewStore(), TickInterval: cfg.TickInterval,
+		Registerer: reg, Logger: cfg.Logger})
+	if err != nil {
+		ln.Close()
+		tr.Close()
+		return err
+	}
+	h, err := NewServer(Config{Node: n, Gatherer: reg, Logger: cfg.Logger})
+	if err != nil {
+		n.Stop()
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	cfg.Logger.Info("serving", "name", cfg.Name, "id", id, "http", ln.Addr().String(), "raft", addrs[id])
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String(), addrs[id])
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	case <-n.Done():
+		serveErr = n.Err()
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	shutErr := srv.Shutdown(shutCtx)
+	stopErr := n.Stop()
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return errors.Join(serveErr, shutErr, stopErr)
+}
