@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+	if err := prepareOut(cfg.Out); err != nil {
 		return nil, err
 	}
 	dataDir, err := os.MkdirTemp("", "raftbench-chaos-data-")
@@ -292,6 +292,20 @@ func timeline(applied []Applied) []check.Event {
 		}
 	}
 	return out
+}
+
+// prepareOut creates dir and removes what an earlier run left there, so
+// no stale verdict or visualization survives next to new results.
+func prepareOut(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range []string{"history.json", "summary.json", "linearizability.html", "logs"} {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
