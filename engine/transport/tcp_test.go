@@ -434,28 +434,13 @@ func TestTCPMetrics(t *testing.T) {
 	}
 }
 
-// BenchmarkTCPMsgApp64 streams 64-entry MsgApps (144-byte commands, the
-// PERF.md workload) from node 1 to node 2 over loopback, one message per
-// Send, with at most 1024 in flight, and reports msgs/s, MB/s (encoded
-// message bytes) and frames per write.
-func BenchmarkTCPMsgApp64(b *testing.B) {
+// startBenchPair starts nodes 1 and 2 on loopback with the given handlers.
+func startBenchPair(b *testing.B, handlers map[uint64]Handler) map[uint64]*TCP {
 	addr := map[uint64]string{}
 	lns := map[uint64]net.Listener{}
-	for _, id := range []uint64{1, 2} {
+	for id := range handlers {
 		lns[id] = listen(b)
 		addr[id] = lns[id].Addr().String()
-	}
-	window := make(chan struct{}, 1024)
-	done := make(chan struct{})
-	got, want := 0, b.N
-	handlers := map[uint64]Handler{
-		1: func(raftpb.Message) {},
-		2: func(raftpb.Message) { // one inbound connection: calls are serial
-			<-window
-			if got++; got == want {
-				close(done)
-			}
-		},
 	}
 	tr := map[uint64]*TCP{}
 	for id, h := range handlers {
@@ -463,11 +448,45 @@ func BenchmarkTCPMsgApp64(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer t.Close()
-		t.Start(h)
+		b.Cleanup(func() { t.Close() })
+		if err := t.Start(h); err != nil {
+			b.Fatal(err)
+		}
 		tr[id] = t
 	}
-	msg := []raftpb.Message{benchMsgApp(1, 2)}
+	return tr
+}
+
+// BenchmarkTCPStream streams messages from node 1 to node 2 over
+// loopback, one message per Send, with at most 1024 in flight, and
+// reports msgs/s, MB/s (encoded message bytes) and frames per write.
+// MsgApp64 is the PERF.md workload: 64 entries of 144-byte commands.
+func BenchmarkTCPStream(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		msg  raftpb.Message
+	}{
+		{"MsgApp64", benchMsgApp(1, 2)},
+		{"MsgAppResp", raftpb.Message{Type: raftpb.MsgAppResp, From: 1, To: 2, Term: 3, Index: 1 << 20}},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchStream(b, bc.msg) })
+	}
+}
+
+func benchStream(b *testing.B, m raftpb.Message) {
+	window := make(chan struct{}, 1024)
+	done := make(chan struct{})
+	got, want := 0, b.N
+	tr := startBenchPair(b, map[uint64]Handler{
+		1: func(raftpb.Message) {},
+		2: func(raftpb.Message) { // one inbound connection: calls are serial
+			<-window
+			if got++; got == want {
+				close(done)
+			}
+		},
+	})
+	msg := []raftpb.Message{m}
 	b.SetBytes(int64(raftpb.MessageSize(&msg[0])))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -484,4 +503,25 @@ func BenchmarkTCPMsgApp64(b *testing.B) {
 	s := tr[1].Stats()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(s.FramesWritten)/float64(max(s.Writes, 1)), "frames/write")
+}
+
+// BenchmarkTCPPingPong measures one round trip (heartbeat and response)
+// between two transports over loopback: ns/op is the round-trip time.
+func BenchmarkTCPPingPong(b *testing.B) {
+	pong := make(chan struct{}, 1)
+	var tr map[uint64]*TCP
+	reply := []raftpb.Message{{Type: raftpb.MsgHeartbeatResp, From: 2, To: 1, Term: 1}}
+	tr = startBenchPair(b, map[uint64]Handler{
+		1: func(raftpb.Message) { pong <- struct{}{} },
+		2: func(raftpb.Message) { tr[2].Send(reply) },
+	})
+	ping := []raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: 1}}
+	tr[1].Send(ping) // connect both ways before timing
+	<-pong
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		tr[1].Send(ping)
+		<-pong
+	}
 }
