@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -41,7 +40,6 @@ type runner struct {
 	rec    *recorder
 
 	start, warmEnd, end time.Time
-	next                atomic.Uint64 // open loop: next schedule slot
 
 	statsStart, statsWarm, statsEnd TargetStats
 	prevStats                       TargetStats // at the last interval
@@ -57,12 +55,17 @@ func (r *runner) run(parent context.Context) (*Summary, error) {
 	r.warmEnd = r.start.Add(r.cfg.Warmup)
 	r.end = r.warmEnd.Add(r.cfg.Duration)
 
+	var slots chan uint64
+	if r.cfg.OpenLoop() {
+		slots = make(chan uint64, r.cfg.workers())
+		go r.pace(ctx.Done(), slots)
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < r.cfg.workers(); i++ {
 		wg.Add(1)
 		go func(id int) {
 			defer wg.Done()
-			r.worker(ctx, id)
+			r.worker(ctx, id, slots)
 		}(i)
 	}
 	done := make(chan struct{})
@@ -123,10 +126,10 @@ func (r *runner) collect(ctx context.Context, cancel context.CancelFunc, done <-
 	}
 }
 
-func (r *runner) worker(ctx context.Context, id int) {
+func (r *runner) worker(ctx context.Context, id int, slots <-chan uint64) {
 	gen := r.wl.generator(r.cfg.Seed, id)
-	if r.cfg.OpenLoop() {
-		r.openWorker(ctx, id, gen)
+	if slots != nil {
+		r.openWorker(ctx, id, gen, slots)
 		return
 	}
 	r.closedWorker(ctx, id, gen)
@@ -157,29 +160,58 @@ func (r *runner) closedWorker(ctx context.Context, id int, gen *generator) {
 	}
 }
 
-// openWorker takes the next free slot of the run's fixed schedule
-// (slot k is due at start + k/rate), waits for its time, and sends. A
-// slot that finds every worker busy goes out late, and its latency still
-// counts from when it was due: a stalled target shows up as latency
-// instead of vanishing from the figures (coordinated omission).
-func (r *runner) openWorker(ctx context.Context, id int, gen *generator) {
+// pace releases the open loop's fixed schedule: slot k is due at
+// start + k/rate. It sleeps on a high-resolution sleeper (the runtime's
+// timers wake up to a millisecond late, which would count as latency)
+// and hands each due slot to whichever worker is free. When
+// every worker is busy, slots wait in the channel and go out late; their
+// latency still counts from when they were due, so a stalled target
+// shows up as latency instead of vanishing (coordinated omission).
+func (r *runner) pace(done <-chan struct{}, slots chan<- uint64) {
+	defer close(slots)
+	sl := newSleeper()
+	defer sl.close()
+	for k := uint64(0); ; k++ {
+		due := r.intended(k)
+		if !due.Before(r.end) {
+			return
+		}
+		for {
+			wait := time.Until(due)
+			if wait < 20*time.Microsecond {
+				break
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+			sl.sleep(min(wait, 50*time.Millisecond))
+		}
+		select {
+		case slots <- k:
+		case <-done:
+			return
+		}
+	}
+}
+
+// openWorker sends the slots the pacer releases.
+func (r *runner) openWorker(ctx context.Context, id int, gen *generator, slots <-chan uint64) {
 	done := ctx.Done()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	var s sample
 	for {
-		intended := r.intended(r.next.Add(1) - 1)
-		if !intended.Before(r.end) {
-			return
-		}
-		if !r.waitUntil(done, timer, intended) {
-			// Cancelled with this slot claimed but not sent: it counts.
-			if !intended.Before(r.warmEnd) {
-				s = sample{intended: intended, measured: true, err: context.Canceled}
-				r.rec.record(id, &s)
+		var k uint64
+		var ok bool
+		select {
+		case k, ok = <-slots:
+			if !ok {
+				return
 			}
+		case <-done:
 			return
 		}
+		intended := r.intended(k)
 		op, req := gen.next()
 		sent := time.Now()
 		s = sample{op: op, intended: intended, sent: sent, measured: !intended.Before(r.warmEnd), openLoop: true}
@@ -189,26 +221,6 @@ func (r *runner) openWorker(ctx context.Context, id int, gen *generator) {
 			s.err = context.Canceled
 		}
 		r.rec.record(id, &s)
-	}
-}
-
-// waitUntil sleeps until t; false if done closed first.
-func (r *runner) waitUntil(done <-chan struct{}, timer *time.Timer, t time.Time) bool {
-	wait := time.Until(t)
-	if wait <= 0 {
-		select {
-		case <-done:
-			return false
-		default:
-			return true
-		}
-	}
-	timer.Reset(wait)
-	select {
-	case <-done:
-		return false
-	case <-timer.C:
-		return true
 	}
 }
 
@@ -230,13 +242,13 @@ func (r *runner) slotsBefore(t time.Time) uint64 {
 	return n
 }
 
-// unsentSlots counts measured slots no worker ever claimed because the
-// run was cancelled; they are failures, not omissions.
-func (r *runner) unsentSlots() uint64 {
+// unsentSlots counts measured slots that never produced a sample because
+// the run was cancelled (recorded ones are ops or errors); they are
+// failures, not omissions.
+func (r *runner) unsentSlots(recorded uint64) uint64 {
 	if !r.cfg.OpenLoop() {
 		return 0
 	}
-	lo, hi := r.slotsBefore(r.warmEnd), r.slotsBefore(r.end)
-	claimed := min(max(r.next.Load(), lo), hi)
-	return hi - claimed
+	want := r.slotsBefore(r.end) - r.slotsBefore(r.warmEnd)
+	return want - min(want, recorded)
 }

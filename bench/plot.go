@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -40,6 +41,9 @@ func PlotOverlay(dir string, runs []*RunResult) error {
 	if len(runs) == 0 {
 		return fmt.Errorf("plot: no runs")
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	title := runs[0].Summary.Title()
 	if len(runs) > 1 {
 		title = fmt.Sprintf("%d runs", len(runs))
@@ -60,6 +64,9 @@ func PlotOverlay(dir string, runs []*RunResult) error {
 }
 
 func savePlot(p *plot.Plot, dir, name string) error {
+	if _, ok := p.Y.Scale.(plot.LogScale); ok {
+		fixLogRange(&p.Y)
+	}
 	for _, ext := range []string{".png", ".svg"} {
 		path := filepath.Join(dir, name+ext)
 		if err := p.Save(plotW, plotH, path); err != nil {
@@ -206,6 +213,18 @@ func spectrumPlot(runs []*RunResult, title string) (*plot.Plot, error) {
 func useLogY(p *plot.Plot) {
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = logTicks{}
+}
+
+// fixLogRange keeps a log axis drawable: gonum widens an empty range
+// by ±1, which would reach zero or below.
+func fixLogRange(a *plot.Axis) {
+	if math.IsInf(a.Min, 0) || math.IsInf(a.Max, 0) || a.Min <= 0 {
+		a.Min, a.Max = minLogMs, 1
+		return
+	}
+	if a.Max < a.Min*2 {
+		a.Min, a.Max = a.Min/2, a.Max*2
+	}
 }
 
 // logTicks labels 1, 2 and 5 times each power of ten; gonum's LogTicks

@@ -89,8 +89,8 @@ func WriteTable(w io.Writer, s *Summary) {
 	if s.ServiceLatencyMs != nil {
 		row("latency ms (corrected)", lat(s.LatencyMs))
 		row("service time ms (raw)", lat(*s.ServiceLatencyMs))
-		if s.LateSends > 0 {
-			row("late sends", fmt.Sprintf("%d (max %s ms behind schedule)", s.LateSends, fmtMs(s.MaxLateMs)))
+		if s.ScheduleLagMs != nil {
+			row("send lag ms", lat(*s.ScheduleLagMs)+fmt.Sprintf("  (%d sent > 1 ms late)", s.LateSends))
 		}
 	} else {
 		row("latency ms", lat(s.LatencyMs))

@@ -112,20 +112,23 @@ const lateThreshold = time.Millisecond
 type bucket struct {
 	lat *hdr.Histogram // from intended send time (open loop) or send time
 	svc *hdr.Histogram // from actual send time: raw service time
+	lag *hdr.Histogram // open loop: actual minus intended send time
 	c   counters
 }
 
-func newBucket() *bucket { return &bucket{lat: newHist(), svc: newHist()} }
+func newBucket() *bucket { return &bucket{lat: newHist(), svc: newHist(), lag: newHist()} }
 
 func (b *bucket) reset() {
 	b.lat.Reset()
 	b.svc.Reset()
+	b.lag.Reset()
 	b.c = counters{}
 }
 
 func (b *bucket) merge(o *bucket) {
 	b.lat.Merge(o.lat)
 	b.svc.Merge(o.svc)
+	b.lag.Merge(o.lag)
 	b.c.add(&o.c)
 }
 
@@ -159,14 +162,14 @@ func newRecorder(workers int) *recorder {
 
 // sample is one finished operation.
 type sample struct {
-	op        int // index into opOrder
-	intended  time.Time
-	sent      time.Time
-	done      time.Time
-	measured  bool // inside the measured window (after warm-up)
-	res       kv.Result
-	err       error
-	openLoop  bool
+	op       int // index into opOrder
+	intended time.Time
+	sent     time.Time
+	done     time.Time
+	measured bool // inside the measured window (after warm-up)
+	res      kv.Result
+	err      error
+	openLoop bool
 }
 
 func (r *recorder) record(worker int, s *sample) {
@@ -180,8 +183,10 @@ func (r *recorder) record(worker int, s *sample) {
 }
 
 func addSample(b *bucket, s *sample) {
-	if s.openLoop {
-		if lag := s.sent.Sub(s.intended); lag > lateThreshold {
+	if s.openLoop && !s.sent.IsZero() {
+		lag := s.sent.Sub(s.intended)
+		recordUs(b.lag, lag)
+		if lag > lateThreshold {
 			b.c.late++
 			b.c.maxLate = max(b.c.maxLate, lag)
 		}

@@ -59,8 +59,12 @@ type Summary struct {
 	// ServiceLatencyMs (open loop only) is the raw time from actual send
 	// to answer, which hides queueing behind a stall.
 	ServiceLatencyMs *Latency `json:"service_latency_ms,omitempty"`
-	LateSends        uint64   `json:"late_sends,omitempty"`
-	MaxLateMs        float64  `json:"max_late_ms,omitempty"`
+	// ScheduleLagMs (open loop only) is how late requests went out
+	// against their schedule: the generator's own delay (all workers
+	// busy, or the machine too loaded to wake the pacer on time).
+	ScheduleLagMs *Latency `json:"schedule_lag_ms,omitempty"`
+	LateSends     uint64   `json:"late_sends,omitempty"`
+	MaxLateMs     float64  `json:"max_late_ms,omitempty"`
 
 	Fsync            bool     `json:"fsync"`
 	LeaderChanges    uint64   `json:"leader_changes"`
@@ -187,7 +191,7 @@ func (r *runner) interval(sec int, from, now time.Time) {
 // summary builds the measured window's Summary after all workers ended.
 func (r *runner) summary() *Summary {
 	tot := r.rec.totals()
-	tot.c.errs[errUnfinished] += r.unsentSlots()
+	tot.c.errs[errUnfinished] += r.unsentSlots(tot.c.total() + tot.c.errors())
 	cfg := &r.cfg
 	s := &Summary{
 		Target:        r.target.Name(),
@@ -220,6 +224,8 @@ func (r *runner) summary() *Summary {
 		s.Mode, s.Rate = "open", cfg.Rate
 		svc := latencyOf(tot.svc)
 		s.ServiceLatencyMs = &svc
+		lag := latencyOf(tot.lag)
+		s.ScheduleLagMs = &lag
 		s.LateSends, s.MaxLateMs = tot.c.late, float64(tot.c.maxLate)/1e6
 	}
 	for i, op := range opOrder {
@@ -277,4 +283,3 @@ func shellJoin(args []string) string {
 	}
 	return strings.Join(q, " ")
 }
-

@@ -1,0 +1,243 @@
+package bench
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentilesOfKnownInputs(t *testing.T) {
+	// 1..10000 µs, once each: p50 = 5 ms, p99 = 9.9 ms, max = 10 ms.
+	h := newHist()
+	for us := 1; us <= 10000; us++ {
+		recordUs(h, time.Duration(us)*time.Microsecond)
+	}
+	l := latencyOf(h)
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"p50", l.P50, 5}, {"p90", l.P90, 9}, {"p99", l.P99, 9.9}, {"p999", l.P999, 9.99}, {"max", l.Max, 10}, {"mean", l.Mean, 5.0005}} {
+		if math.Abs(c.got-c.want) > c.want*0.001+0.001 { // 3 significant digits
+			t.Errorf("%s = %v ms, want %v ms", c.name, c.got, c.want)
+		}
+	}
+	// Out-of-range values are clamped, never dropped.
+	recordUs(h, time.Hour)
+	recordUs(h, -time.Second)
+	if got := h.TotalCount(); got != 10002 {
+		t.Errorf("count after clamped values = %d, want 10002", got)
+	}
+	if got := h.Max(); !h.ValuesAreEquivalent(got, histMaxUs) {
+		t.Errorf("max after a 1 h sample = %d µs, want %d", got, histMaxUs)
+	}
+}
+
+func TestStripesMergeToTheSameHistogram(t *testing.T) {
+	r := newRecorder(8)
+	direct := newHist()
+	base := time.Now()
+	for i := 0; i < 1000; i++ {
+		d := time.Duration(i*37%5000) * time.Microsecond
+		recordUs(direct, d)
+		s := sample{op: i % 3, intended: base, sent: base, done: base.Add(d), measured: i%2 == 0}
+		r.record(i, &s)
+	}
+	b := newBucket()
+	r.swap(b)
+	if !b.lat.Equals(direct) {
+		t.Fatalf("merged stripes differ from one histogram: p50 %d vs %d", b.lat.ValueAtPercentile(50), direct.ValueAtPercentile(50))
+	}
+	if b.c.total() != 1000 {
+		t.Fatalf("ops = %d, want 1000", b.c.total())
+	}
+	if tot := r.totals(); tot.c.total() != 500 {
+		t.Fatalf("measured ops = %d, want 500 (half were in the warm-up)", tot.c.total())
+	}
+	b2 := newBucket()
+	r.swap(b2)
+	if b2.c.total() != 0 || b2.lat.TotalCount() != 0 {
+		t.Fatalf("second swap returned %d ops; stripes were not reset", b2.c.total())
+	}
+}
+
+func TestClosedLoopRun(t *testing.T) {
+	f := newFake()
+	cfg := shortConfig()
+	var seen []IntervalStats
+	sum, err := Run(context.Background(), cfg, f, sinkFunc(func(s IntervalStats) { seen = append(seen, s) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Ops == 0 || sum.Errors != 0 {
+		t.Fatalf("ops %d errors %d, want ops > 0 and no errors", sum.Ops, sum.Errors)
+	}
+	r := sum.Results
+	if r.OK+r.NotFound+r.Mismatch != sum.Ops {
+		t.Fatalf("results %+v do not add up to ops %d", r, sum.Ops)
+	}
+	if sum.OpsByOp["write"]+sum.OpsByOp["read"]+sum.OpsByOp["cas"] != sum.Ops {
+		t.Fatalf("ops by op %v do not add up to %d", sum.OpsByOp, sum.Ops)
+	}
+	if r.OK == 0 || r.Mismatch == 0 {
+		t.Errorf("with 100 keys and cas, expected ok and mismatch results: %+v", r)
+	}
+	if want := float64(sum.Ops) / 0.4; math.Abs(sum.ThroughputOps-want) > 1e-6*want {
+		t.Errorf("throughput %v, want ops/duration %v", sum.ThroughputOps, want)
+	}
+	if sum.EntriesPerFsync == nil || *sum.EntriesPerFsync != 1 || sum.EntriesPerAppend == nil || *sum.EntriesPerAppend != 2 {
+		t.Errorf("entries per fsync/append = %v/%v, want 1/2 from the fake's stats", sum.EntriesPerFsync, sum.EntriesPerAppend)
+	}
+	if sum.Mode != "closed" || sum.Clients != 4 || sum.ServiceLatencyMs != nil {
+		t.Errorf("mode %q clients %d service %v: want closed, 4, none", sum.Mode, sum.Clients, sum.ServiceLatencyMs)
+	}
+	var seriesOps uint64
+	for _, is := range seen {
+		seriesOps += is.Ops
+	}
+	if len(seen) == 0 || len(seen) != len(sum.Series) || seriesOps <= sum.Ops {
+		t.Errorf("progress got %d intervals with %d ops, series %d; want them to include warm-up beyond the %d measured",
+			len(seen), seriesOps, len(sum.Series), sum.Ops)
+	}
+}
+
+func TestMissingKeysAreResults(t *testing.T) {
+	f := newFake()
+	cfg := shortConfig()
+	cfg.Keys, cfg.Mix = 1_000_000, Mix{Read: 1, Cas: 1}
+	sum, err := Run(context.Background(), cfg, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Errors != 0 || sum.Results.NotFound != sum.Ops || sum.Ops == 0 {
+		t.Fatalf("reads and cas of never-written keys: results %+v errors %d, want all not-found", sum.Results, sum.Errors)
+	}
+}
+
+func TestMixIsFollowed(t *testing.T) {
+	f := newFake()
+	cfg := shortConfig()
+	cfg.Mix = Mix{Write: 1}
+	sum, err := Run(context.Background(), cfg, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.OpsByOp["write"] != sum.Ops || sum.Results.OK != sum.Ops {
+		t.Fatalf("write-only mix gave %v, results %+v", sum.OpsByOp, sum.Results)
+	}
+}
+
+func TestErrorsAreCountedByKind(t *testing.T) {
+	f := newFake()
+	f.failEach = 10
+	sum, err := Run(context.Background(), shortConfig(), f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Errors == 0 || sum.ErrorsByKind["unavailable"] != sum.Errors {
+		t.Fatalf("errors %d by kind %v, want all unavailable", sum.Errors, sum.ErrorsByKind)
+	}
+	// About one in ten; ops and errors are disjoint.
+	if ratio := float64(sum.Errors) / float64(sum.Errors+sum.Ops); ratio < 0.08 || ratio > 0.12 {
+		t.Fatalf("error ratio %v, want about 0.1", ratio)
+	}
+}
+
+// A 500 ms stall must show up in the corrected (from intended send time)
+// latency, and not in the raw service time of the requests sent after
+// it, and no scheduled request may go missing.
+func TestOpenLoopStallShowsInCorrectedLatency(t *testing.T) {
+	f := newFake()
+	cfg := shortConfig()
+	cfg.Clients, cfg.Rate, cfg.Workers = 0, 1000, 4
+	cfg.Warmup, cfg.Duration = 0, 2*time.Second
+	f.stallAt, f.stallFor = time.Now().Add(600*time.Millisecond), 500*time.Millisecond
+	sum, err := Run(context.Background(), cfg, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Ops+sum.Errors != 2000 {
+		t.Fatalf("ops %d + errors %d, want every one of the 2000 scheduled requests", sum.Ops, sum.Errors)
+	}
+	lat, svc := sum.LatencyMs, sum.ServiceLatencyMs
+	if svc == nil {
+		t.Fatal("open loop summary has no service latency")
+	}
+	// About 500 of 2000 requests were due during the stall, waiting
+	// 0..500 ms: the corrected p99 is near 500 ms, p90 near 300 ms.
+	if lat.P99 < 300 || lat.P90 < 150 {
+		t.Errorf("corrected p90 %v ms, p99 %v ms: the stall is hidden", lat.P90, lat.P99)
+	}
+	// Only the <= 4 requests in flight when it began saw the stall.
+	if svc.P99 > 100 {
+		t.Errorf("raw service p99 %v ms, want the stall confined to a few requests", svc.P99)
+	}
+	if svc.Max < 300 {
+		t.Errorf("raw service max %v ms, want the stalled requests' own wait", svc.Max)
+	}
+	if sum.LateSends < 100 {
+		t.Errorf("late sends %d, want the backlog after the stall counted", sum.LateSends)
+	}
+}
+
+func TestOpenLoopCancelledSlotsCountAsErrors(t *testing.T) {
+	f := newFake()
+	cfg := shortConfig()
+	cfg.Clients, cfg.Rate, cfg.Workers = 0, 1000, 2
+	cfg.Warmup, cfg.Duration, cfg.Drain = 0, 500*time.Millisecond, 100*time.Millisecond
+	// Stalled from 200 ms until long after the end: the drain cancels.
+	f.stallAt, f.stallFor = time.Now().Add(200*time.Millisecond), time.Hour
+	sum, err := Run(context.Background(), cfg, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Ops+sum.Errors != 500 {
+		t.Fatalf("ops %d + errors %d, want all 500 scheduled requests accounted", sum.Ops, sum.Errors)
+	}
+	if sum.ErrorsByKind["unfinished"] < 250 {
+		t.Fatalf("errors by kind %v, want about 300 unfinished", sum.ErrorsByKind)
+	}
+}
+
+func TestSummaryTitleAndTable(t *testing.T) {
+	s := &Summary{Target: "inproc", Nodes: 3, Mode: "closed", Clients: 64, ValueBytes: 128, Fsync: true}
+	if got, want := s.Title(), "inproc, 3 nodes, 64 clients, 128 B values, fsync on"; got != want {
+		t.Fatalf("title %q, want %q", got, want)
+	}
+	var b strings.Builder
+	WriteTable(&b, s)
+	if !strings.Contains(b.String(), "throughput") {
+		t.Fatalf("table lacks throughput row:\n%s", b.String())
+	}
+}
+
+type sinkFunc func(IntervalStats)
+
+func (f sinkFunc) Progress(s IntervalStats) { f(s) }
+
+func TestProgressLines(t *testing.T) {
+	var b strings.Builder
+	p := NewProgressPrinter(&b, true)
+	is := IntervalStats{ElapsedS: 3, TotalS: 33, OpsPerSec: 41203, P50: 1.2, P99: 4.5, LeaderChanges: 1, FsyncsPerSec: 2950, EntriesPerFsync: 13.9}
+	p.Progress(is)
+	p.Progress(is)
+	p.Finish()
+	out := b.String()
+	if strings.Count(out, "\r\x1b[K") != 2 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("terminal output should refresh one line: %q", out)
+	}
+	for _, want := range []string{"41,203 ops/s", "p99    4.50 ms", "leader changes 1", "fsyncs/s 2,950", "entries/fsync 13.9", "[   3s/33s]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress line lacks %q: %q", want, out)
+		}
+	}
+	b.Reset()
+	p = NewProgressPrinter(&b, false)
+	p.Progress(is)
+	p.Progress(is)
+	p.Finish()
+	if strings.Count(b.String(), "\n") != 2 || strings.Contains(b.String(), "\r") {
+		t.Fatalf("plain output should be one line per second: %q", b.String())
+	}
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftbench/raftbench/bench"
+)
+
+func newPlotCmd() *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:   "plot DIR... [--out DIR]",
+		Short: "Redraw plots from saved results, overlaying several runs",
+		Long: `plot redraws the plots of saved results. DIR is a run directory (with
+summary.json) or a sweep directory (with sweep.json). One directory is
+redrawn in place unless --out is given; several are overlaid, one line per
+run or sweep, into --out (required then). Run and sweep directories cannot
+be mixed.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, dirs []string) error {
+			return runPlot(cmd.OutOrStdout(), dirs, out)
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "output directory (default: the directory itself when there is one)")
+	return c
+}
+
+func isSweepDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, bench.SweepFile))
+	return err == nil
+}
+
+func runPlot(stdout io.Writer, dirs []string, out string) error {
+	if len(dirs) > 1 && out == "" {
+		return usageError("overlaying %d directories needs --out DIR", len(dirs))
+	}
+	if out == "" {
+		out = dirs[0]
+	}
+	sweeps := 0
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			return usageError("%s is not a directory", d)
+		}
+		if isSweepDir(d) {
+			sweeps++
+		}
+	}
+	if sweeps != 0 && sweeps != len(dirs) {
+		return usageError("cannot mix sweep directories (with %s) and run directories", bench.SweepFile)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if sweeps > 0 {
+		return plotSweeps(stdout, dirs, out)
+	}
+	runs := make([]*bench.RunResult, 0, len(dirs))
+	for _, d := range dirs {
+		rr, err := bench.ReadResults(d)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, rr)
+	}
+	if err := bench.PlotOverlay(out, runs); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "plots in %s: %s, %s, %s (.png, .svg)\n", out, bench.PlotThroughput, bench.PlotLatency, bench.PlotSpectrum)
+	return nil
+}
+
+func plotSweeps(stdout io.Writer, dirs []string, out string) error {
+	var sweeps []*bench.SweepResult
+	for _, d := range dirs {
+		sw, err := bench.ReadSweep(d)
+		if err != nil {
+			return err
+		}
+		sweeps = append(sweeps, sw)
+		if len(dirs) == 1 { // redraw each rate's own plots too
+			for _, p := range sw.Points {
+				rd := filepath.Join(d, p.Dir)
+				rr, err := bench.ReadResults(rd)
+				if err != nil {
+					return err
+				}
+				if err := bench.PlotRun(filepath.Join(out, p.Dir), rr); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := bench.SweepPlot(out, sweeps); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "plots in %s: %s (.png, .svg)\n", out, bench.PlotSweep)
+	return nil
+}
+
+func init() { addCommand(newPlotCmd()) }

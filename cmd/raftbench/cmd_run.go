@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/raftbench/raftbench/bench"
+)
+
+// loadFlags are the flags run and sweep share.
+type loadFlags struct {
+	target      string
+	nodes       int
+	endpoints   string
+	fsync       bool
+	clients     int
+	rate        float64
+	workers     int
+	mix         string
+	valueBytes  int
+	keys        int
+	keyDist     string
+	zipfTheta   float64
+	warmup      time.Duration
+	duration    time.Duration
+	drain       time.Duration
+	seed        uint64
+	metricsAddr string
+	dataDir     string
+	targetOpts  []string
+	out         string
+	quiet       bool
+
+	fs *pflag.FlagSet
+}
+
+func (f *loadFlags) register(fs *pflag.FlagSet, withLoop bool) {
+	f.fs = fs
+	d := bench.DefaultRunConfig()
+	fs.StringVar(&f.target, "target", "inproc", "system under load: "+strings.Join(knownTargets(), ", "))
+	fs.IntVar(&f.nodes, "nodes", 3, "cluster size")
+	fs.StringVar(&f.endpoints, "endpoints", "", "tcp target: comma-separated base URLs of a running cluster's HTTP APIs (default: start --nodes `raftbench serve` processes on loopback)")
+	fs.BoolVar(&f.fsync, "fsync", true, "fsync the logs (false is for benchmarks of CPU cost only)")
+	if withLoop {
+		fs.IntVar(&f.clients, "clients", d.Clients, "closed loop: concurrent clients, each sending when its last request answered")
+		fs.Float64Var(&f.rate, "rate", 0, "open loop: requests per second on a fixed schedule (latency counted from intended send time); excludes --clients")
+	}
+	fs.IntVar(&f.workers, "workers", 0, fmt.Sprintf("open loop: most requests in flight at once (default %d)", bench.DefaultOpenLoopWorkers))
+	fs.StringVar(&f.mix, "mix", d.Mix.String(), "operation weights: write=W,read=R,cas=C")
+	fs.IntVar(&f.valueBytes, "value-bytes", d.ValueBytes, "bytes per written value (keys are 16 bytes)")
+	fs.IntVar(&f.keys, "keys", d.Keys, "number of distinct keys")
+	fs.StringVar(&f.keyDist, "key-dist", d.KeyDist, "key distribution: uniform or zipfian")
+	fs.Float64Var(&f.zipfTheta, "zipf-theta", bench.DefaultZipfTheta, "zipfian skew in (0,1)")
+	fs.DurationVar(&f.warmup, "warmup", d.Warmup, "warm-up before measuring (excluded from the summary)")
+	fs.DurationVar(&f.duration, "duration", d.Duration, "measured duration")
+	fs.DurationVar(&f.drain, "drain", 10*time.Second, "after the end, how long in-flight requests may finish before they count as unfinished")
+	fs.Uint64Var(&f.seed, "seed", d.Seed, "seed for keys, values and the operation mix")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics of the load generator and in-process nodes at this address (e.g. 127.0.0.1:9100)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory for the target's data (default: a temporary directory, removed afterwards); put it on the disk you mean to measure")
+	fs.StringArrayVar(&f.targetOpts, "target-opt", nil, "target-specific option key=value (repeatable)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no live progress line")
+}
+
+func knownTargets() []string {
+	names := bench.TargetNames()
+	if len(names) == 0 {
+		return []string{"(none registered)"}
+	}
+	return names
+}
+
+// usageError marks bad flags (exit status 2).
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// runConfig validates the flags and turns them into a RunConfig.
+func (f *loadFlags) runConfig() (bench.RunConfig, error) {
+	cfg := bench.DefaultRunConfig()
+	if f.fs.Changed("clients") && f.fs.Changed("rate") {
+		return cfg, usageError("--clients and --rate are both set: use --clients N for a closed loop or --rate R for an open loop")
+	}
+	if f.rate != 0 || f.fs.Changed("rate") {
+		if f.rate <= 0 {
+			return cfg, usageError("--rate %v must be positive", f.rate)
+		}
+		cfg.Clients, cfg.Rate = 0, f.rate
+	} else {
+		cfg.Clients = f.clients
+	}
+	if f.fs.Changed("workers") && cfg.Rate == 0 {
+		return cfg, usageError("--workers applies to the open loop only (set --rate)")
+	}
+	if _, err := bench.Lookup(f.target); err != nil {
+		return cfg, usageError("--target: %v", err)
+	}
+	if f.nodes < 1 || f.nodes > 99 {
+		return cfg, usageError("--nodes %d must be in [1, 99]", f.nodes)
+	}
+	mix, err := bench.ParseMix(f.mix)
+	if err != nil {
+		return cfg, usageError("--mix: %v", err)
+	}
+	if f.fs.Changed("zipf-theta") && f.keyDist != bench.DistZipfian {
+		return cfg, usageError("--zipf-theta needs --key-dist zipfian")
+	}
+	cfg.Workers, cfg.Mix, cfg.ValueBytes, cfg.Keys, cfg.KeyDist = f.workers, mix, f.valueBytes, f.keys, f.keyDist
+	cfg.ZipfTheta, cfg.Warmup, cfg.Duration, cfg.Drain, cfg.Seed = f.zipfTheta, f.warmup, f.duration, f.drain, f.seed
+	cfg.Nodes, cfg.Fsync = f.nodes, f.fsync
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError("bad flags: %v", err)
+	}
+	if _, err := f.options(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func (f *loadFlags) options() (map[string]string, error) {
+	opts := map[string]string{}
+	for _, kv := range f.targetOpts {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usageError("--target-opt %q: want key=value", kv)
+		}
+		opts[k] = v
+	}
+	if f.endpoints != "" {
+		opts["endpoints"] = f.endpoints
+	}
+	return opts, nil
+}
+
+// session holds what outlives one target: the metrics server and the
+// load generator's metrics.
+type session struct {
+	flags   *loadFlags
+	metrics *bench.Metrics
+	server  *bench.MetricsServer
+}
+
+func newSession(f *loadFlags) (*session, error) {
+	s := &session{flags: f}
+	if f.metricsAddr == "" {
+		return s, nil
+	}
+	srv, err := bench.NewMetricsServer(f.metricsAddr)
+	if err != nil {
+		return nil, usageError("--metrics-addr: %v", err)
+	}
+	m, err := bench.NewMetrics(srv.Load)
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "metrics at http://%s/metrics\n", srv.Addr())
+	s.server, s.metrics = srv, m
+	return s, nil
+}
+
+func (s *session) close() {
+	if s.server != nil {
+		s.server.Close()
+	}
+}
+
+// openTarget builds a fresh target in a fresh data directory; cleanup
+// closes it and removes the directory if this command created it.
+func (s *session) openTarget(ctx context.Context) (bench.Target, func(), error) {
+	f := s.flags
+	factory, err := bench.Lookup(f.target)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := f.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp(f.dataDir, "raftbench-data-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	var reg prometheus.Registerer
+	if s.server != nil {
+		reg = s.server.NewTargetRegistry()
+	}
+	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	t, err := factory(octx, bench.TargetConfig{
+		Nodes: f.nodes, Dir: dir, Fsync: f.fsync, ValueBytes: f.valueBytes,
+		Registerer: reg, Options: opts,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("start %s target: %w", f.target, err)
+	}
+	return t, func() {
+		if err := t.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "close %s target: %v\n", f.target, err)
+		}
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// runOnce opens a target, runs cfg against it, and writes the results
+// to out (if set). It is one rate of a sweep, or the whole of `run`.
+func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) (*bench.Summary, error) {
+	t, cleanup, err := s.openTarget(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	cfg.Metrics = s.metrics
+	var sink bench.ProgressSink
+	var printer *bench.ProgressPrinter
+	if !s.flags.quiet {
+		printer = bench.NewProgressPrinter(os.Stderr, bench.IsTerminal(os.Stderr))
+		sink = printer
+	}
+	sum, err := bench.Run(ctx, cfg, t, sink)
+	if printer != nil {
+		printer.Finish()
+	}
+	if err != nil {
+		return nil, err
+	}
+	bench.FillEnvironment(sum, os.Args)
+	if out != "" {
+		if err := bench.WriteResults(out, sum); err != nil {
+			return nil, err
+		}
+	}
+	return sum, nil
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func newRunCmd() *cobra.Command {
+	f := &loadFlags{}
+	c := &cobra.Command{
+		Use:   "run [flags]",
+		Short: "One load-generator run against a cluster",
+		Long: `run drives a cluster with a closed loop (--clients N) or an open loop
+(--rate R, latency measured from each request's intended send time), prints a
+live progress line and a summary table, and with --out DIR writes
+summary.json, timeseries.csv, latency_percentiles.csv, histogram.hlog and
+PNG/SVG plots.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.runConfig()
+			if err != nil {
+				return err
+			}
+			return runRun(cmd.OutOrStdout(), f, cfg)
+		},
+	}
+	f.register(c.Flags(), true)
+	c.Flags().StringVar(&f.out, "out", "", "directory for summary.json, timeseries.csv, histograms and plots")
+	return c
+}
+
+func runRun(stdout io.Writer, f *loadFlags, cfg bench.RunConfig) error {
+	ctx, stop := signalContext()
+	defer stop()
+	sess, err := newSession(f)
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+	sum, err := sess.runOnce(ctx, cfg, f.out)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("interrupted: %w", err)
+		}
+		return err
+	}
+	bench.WriteTable(stdout, sum)
+	if f.out != "" {
+		abs, _ := filepath.Abs(f.out)
+		fmt.Fprintf(stdout, "\nresults in %s\n", abs)
+	}
+	return nil
+}
+
+func init() { addCommand(newRunCmd()) }
