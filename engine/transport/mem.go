@@ -310,7 +310,7 @@ func (ep *memEndpoint) Send(msgs []raftpb.Message) {
 		switch to := ep.net.lookup(m.To); {
 		case closed:
 			ep.counters.drop(DropClosed, 1)
-		case !m.Type.Valid():
+		case !m.Type.Valid() || m.From != ep.id:
 			ep.counters.drop(DropInvalid, 1)
 		case to == nil || m.To == ep.id:
 			ep.counters.drop(DropUnknownPeer, 1)
@@ -457,7 +457,7 @@ func (ep *memEndpoint) deliver(batch []memItem) {
 			ep.counters.drop(DropClosed, uint64(len(batch)-i))
 			break
 		}
-		if !links.connected(m.From, ep.id) {
+		if !links.connected(m.From, ep.id) { // m.From is the sender: Send checks
 			ep.counters.drop(DropPartition, 1)
 			continue
 		}

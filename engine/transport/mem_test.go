@@ -295,9 +295,10 @@ func TestMemRejectsUnknownSelfInvalid(t *testing.T) {
 		{Type: raftpb.MsgHeartbeat, From: 1, To: 1},
 		{Type: 0, From: 1, To: 2},
 		{Type: 200, From: 1, To: 2},
+		{Type: raftpb.MsgHeartbeat, From: 3, To: 2}, // not the sender's ID
 	})
 	s := net.Stats()
-	if s.DroppedBy[DropUnknownPeer] != 2 || s.DroppedBy[DropInvalid] != 2 || s.Sent != 0 {
+	if s.DroppedBy[DropUnknownPeer] != 2 || s.DroppedBy[DropInvalid] != 3 || s.Sent != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }

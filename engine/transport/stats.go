@@ -23,7 +23,8 @@ const (
 	DropWriteError
 	// DropTooLarge: the encoded message exceeds the maximum frame size.
 	DropTooLarge
-	// DropInvalid: the message has an invalid type.
+	// DropInvalid: the message has an invalid type or its From is not
+	// the sending node.
 	DropInvalid
 	// DropClosed: the sender or receiver was closed.
 	DropClosed

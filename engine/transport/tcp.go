@@ -210,7 +210,8 @@ func (t *TCP) Start(h Handler) error {
 }
 
 // Send queues each message for its peer's writer. It never blocks on the
-// network; see the package documentation for what it retains.
+// network; see the package documentation for what it retains. Messages
+// must carry From == this node's ID.
 func (t *TCP) Send(msgs []raftpb.Message) {
 	if t.closed.Load() {
 		t.counters.drop(DropClosed, uint64(len(msgs)))
@@ -220,7 +221,8 @@ func (t *TCP) Send(msgs []raftpb.Message) {
 		m := &msgs[i]
 		p := t.peers[m.To]
 		switch {
-		case !m.Type.Valid():
+		case !m.Type.Valid() || m.From != t.id:
+			// The receiver would close the connection over either.
 			t.counters.drop(DropInvalid, 1)
 		case p == nil:
 			t.counters.drop(DropUnknownPeer, 1)

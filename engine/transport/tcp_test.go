@@ -203,10 +203,10 @@ func TestTCPSendDropsTooLargeUnknownInvalid(t *testing.T) {
 	// Just under the limit by data bytes, over it once encoded.
 	edge := raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 1 << 60, Entries: []raftpb.Entry{{Data: make([]byte, 1020)}}}
 	c.tr[1].Send([]raftpb.Message{big, edge, {Type: raftpb.MsgHeartbeat, From: 1, To: 9},
-		{Type: 0, From: 1, To: 2}, {Type: raftpb.MsgHeartbeat, From: 1, To: 1}})
+		{Type: 0, From: 1, To: 2}, {Type: raftpb.MsgHeartbeat, From: 1, To: 1}, {Type: raftpb.MsgHeartbeat, From: 2, To: 2}})
 	sendUntil(t, c.tr[1], c.rec[2], 1, 2, 1)
 	s := c.tr[1].Stats()
-	if s.DroppedBy[DropTooLarge] != 2 || s.DroppedBy[DropUnknownPeer] != 2 || s.DroppedBy[DropInvalid] != 1 {
+	if s.DroppedBy[DropTooLarge] != 2 || s.DroppedBy[DropUnknownPeer] != 2 || s.DroppedBy[DropInvalid] != 2 {
 		t.Fatalf("drops %v", s.DroppedBy)
 	}
 	for _, m := range c.rec[2].from(1) {
