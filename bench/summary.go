@@ -156,7 +156,7 @@ func (r *runner) interval(sec int, from, now time.Time) {
 		Second:        sec,
 		ElapsedS:      now.Sub(r.start).Seconds(),
 		TotalS:        r.end.Sub(r.start).Seconds(),
-		Warmup:        !now.After(r.warmEnd),
+		Warmup:        from.Add(now.Sub(from) / 2).Before(r.warmEnd), // most of the second
 		Ops:           b.c.total(),
 		OpsPerSec:     float64(b.c.total()) / dt,
 		Errors:        b.c.errors(),
