@@ -3,6 +3,7 @@ package wal
 import (
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
@@ -89,6 +90,12 @@ func wantLog(t *testing.T, l Log, first, last uint64, terms func(uint64) uint64)
 	if f, la := l.FirstIndex(), l.LastIndex(); f != first || la != last {
 		t.Fatalf("range = [%d, %d], want [%d, %d]", f, la, first, last)
 	}
+	wantEntries(t, l, first, last, terms)
+}
+
+// wantEntries checks the content of entries first..last only.
+func wantEntries(t *testing.T, l Log, first, last uint64, terms func(uint64) uint64) {
+	t.Helper()
 	es, err := l.Entries(first, last+1)
 	if err != nil {
 		t.Fatalf("entries [%d, %d]: %v", first, last, err)
@@ -119,3 +126,12 @@ func wantErr(t *testing.T, err, target error) {
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 func crcOf(b []byte) uint32 { return crc32Checksum(b) }
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
