@@ -54,7 +54,7 @@ type MemNetwork struct {
 	links     atomic.Pointer[linkState]               // nil: fully connected
 	dropRate  atomic.Uint64                           // math.Float64bits
 	mu        sync.Mutex                              // serialises writers of endpoints, links
-	retired   counters                                // totals of replaced endpoints
+	retired   []*memEndpoint                          // closed and replaced; guarded by mu
 }
 
 // linkState is an immutable description of which links are cut.
@@ -103,6 +103,8 @@ func NewMemNetwork(opts MemOptions) *MemNetwork {
 // Endpoint returns the transport of node id. It creates one if id has
 // none or its previous one was closed (a restarted node gets a fresh
 // endpoint); otherwise it returns the existing, still open endpoint.
+// The returned Transport also has a `Stats() Stats` method with that
+// endpoint's own counters (drops are counted where they are detected).
 func (n *MemNetwork) Endpoint(id uint64) Transport {
 	if id == 0 {
 		panic("transport: node ID 0 is reserved for \"none\"")
@@ -113,7 +115,7 @@ func (n *MemNetwork) Endpoint(id uint64) Transport {
 	if ep, ok := old[id]; ok && !ep.isClosed() {
 		return ep
 	} else if ok {
-		n.retire(ep)
+		n.retired = append(n.retired, ep) // its counters still count
 	}
 	ep := newMemEndpoint(n, id)
 	next := make(map[uint64]*memEndpoint, len(old)+1)
@@ -123,20 +125,6 @@ func (n *MemNetwork) Endpoint(id uint64) Transport {
 	next[id] = ep
 	n.endpoints.Store(&next)
 	return ep
-}
-
-// retire folds a closed endpoint's counters into the network totals.
-func (n *MemNetwork) retire(ep *memEndpoint) {
-	s := ep.counters.stats()
-	for t, v := range s.SentByType {
-		n.retired.sentByType[t].Add(v)
-	}
-	for t, v := range s.ReceivedByType {
-		n.retired.recvByType[t].Add(v)
-	}
-	for r, v := range s.DroppedBy {
-		n.retired.dropped[r].Add(v)
-	}
 }
 
 func (n *MemNetwork) lookup(id uint64) *memEndpoint { return (*n.endpoints.Load())[id] }
@@ -199,7 +187,12 @@ func (n *MemNetwork) SetDropRate(p float64) {
 
 // Stats sums the counters of every endpoint, past and present.
 func (n *MemNetwork) Stats() Stats {
-	s := n.retired.stats()
+	var s Stats
+	n.mu.Lock()
+	for _, ep := range n.retired {
+		ep.counters.addTo(&s)
+	}
+	n.mu.Unlock()
 	for _, ep := range *n.endpoints.Load() {
 		ep.counters.addTo(&s)
 	}

@@ -123,7 +123,6 @@ type TCP struct {
 
 	handler   Handler
 	startOnce sync.Once
-	started   atomic.Bool
 	closed    atomic.Bool
 	closeOnce sync.Once
 	done      chan struct{}      // closed by Close
@@ -131,7 +130,7 @@ type TCP struct {
 	cancel    context.CancelFunc //
 	wg        sync.WaitGroup     // every goroutine the transport starts
 
-	mu      sync.Mutex            // guards inbound
+	mu      sync.Mutex            // guards inbound and conns
 	inbound map[uint64]net.Conn   // latest handshaken conn per peer
 	conns   map[net.Conn]struct{} // every accepted conn, for Close
 }
@@ -199,7 +198,6 @@ func (t *TCP) Start(h Handler) error {
 	t.startOnce.Do(func() {
 		err = nil
 		t.handler = h
-		t.started.Store(true)
 		t.wg.Add(1 + len(t.peers))
 		go t.acceptLoop()
 		for _, p := range t.peers {
