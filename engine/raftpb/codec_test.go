@@ -4,10 +4,40 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
+
+// TestPureImports enforces the package contract (doc.go): raftpb is pure
+// data and pure functions.
+func TestPureImports(t *testing.T) {
+	forbidden := map[string]bool{"time": true, "os": true, "net": true, "sync": true,
+		"math/rand": true, "math/rand/v2": true, "sync/atomic": true, "unsafe": true}
+	files, _ := filepath.Glob("*.go")
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if forbidden[path] || strings.HasPrefix(path, "github.com/raftbench/") {
+				t.Errorf("%s imports %s", f, path)
+			}
+		}
+	}
+	if len(files) < 3 {
+		t.Fatalf("found only %v", files)
+	}
+}
 
 // sampleMessages has at least one message of every type, with the field
 // shapes each type really carries, plus edge values (max uint64, empty
