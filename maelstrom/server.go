@@ -293,17 +293,7 @@ func (s *Server) handleClient(msg Message, h header) {
 func (s *Server) execute(msg Message, h header, cmd kv.Command) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	defer cancel()
-	var res []byte
-	var err error
-	encoded := kv.AppendCommand(nil, cmd)
-	switch {
-	case cmd.Op == kv.OpRead && s.opts.UnsafeLocalReads:
-		res = s.store.Query(encoded)
-	case cmd.Op == kv.OpRead:
-		res, err = s.node.Read(ctx, encoded)
-	default:
-		res, err = s.node.ProposeSession(ctx, clientID(msg.Src), uint64(*h.MsgID), encoded)
-	}
+	res, err := s.attempt(ctx, msg, h, kv.AppendCommand(nil, cmd), cmd.Op)
 	if err != nil {
 		code, text := errorCode(err)
 		s.replyError(msg, h, code, text)
@@ -315,6 +305,39 @@ func (s *Server) execute(msg Message, h header, cmd kv.Command) {
 		return
 	}
 	s.replyResult(msg, h, cmd.Op, r)
+}
+
+// attempt runs one request, retrying while the runtime says it certainly
+// did not happen (no leader yet, leader changed under a read) and there is
+// time left: a client is better served by a late answer than by a definite
+// failure during an election. Retries of a write reuse its session
+// sequence number, so even an unexpected duplicate applies once.
+func (s *Server) attempt(ctx context.Context, msg Message, h header, cmd []byte, op kv.Op) ([]byte, error) {
+	const retryPause = 10 * time.Millisecond
+	for {
+		var res []byte
+		var err error
+		switch {
+		case op == kv.OpRead && s.opts.UnsafeLocalReads:
+			return s.store.Query(cmd), nil
+		case op == kv.OpRead:
+			res, err = s.node.Read(ctx, cmd)
+		default:
+			res, err = s.node.ProposeSession(ctx, clientID(msg.Src), uint64(*h.MsgID), cmd)
+		}
+		if err == nil || !node.Definite(err) || errors.Is(err, node.ErrStopped) {
+			return res, err
+		}
+		deadline, _ := ctx.Deadline()
+		if time.Until(deadline) < s.opts.RequestTimeout/4 {
+			return nil, err // answer definitely while the client still listens
+		}
+		select {
+		case <-time.After(retryPause):
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
 }
 
 func (s *Server) replyResult(msg Message, h header, op kv.Op, r kv.Result) {
