@@ -149,6 +149,19 @@ func (c *checker) leadersHold(s *Sim, i uint64, m entryMeta) {
 	}
 }
 
+// leaderCommitsOwnTerm: a leader advances its commit index only to an
+// entry of its own term; earlier entries commit with it, never by
+// counting replicas (§5.4.2, Figure 8; a DESIGN.md safety rule).
+func (c *checker) leaderCommitsOwnTerm(s *Sim, n *simNode, commit uint64) {
+	if n.core.Role() != roleLeader {
+		return
+	}
+	if t := n.view[commit-1].term; t != n.core.Term() {
+		s.fail("safety", "no prior-term commit by counting", "leader %d of term %d advanced commit %d -> %d, to an entry of term %d (§5.4.2)",
+			n.id, n.core.Term(), n.commit, commit, t)
+	}
+}
+
 // onApply: applied entries are the log's, and the same on every node.
 func (c *checker) onApply(s *Sim, n *simNode, e raftpb.Entry) {
 	m := metaOf(e)
@@ -180,12 +193,27 @@ func (c *checker) onAck(s *Sim, n *simNode, index, term uint64) {
 func (c *checker) afterEvent(s *Sim) {
 	for _, n := range c.dirty {
 		if s.failure == nil && n.up {
+			c.checkLogLength(s, n)
 			c.checkNode(s, n)
 		}
 	}
 	c.dirty = c.dirty[:0]
 }
 
+// checkLogLength: after a node's Readys are drained, its log must be
+// exactly what they announced.
+func (c *checker) checkLogLength(s *Sim, n *simNode) {
+	if last := n.core.Status().LastIndex; last != uint64(len(n.view)) {
+		// Every change to the log must reach the driver in a Ready, or
+		// the disk and the core disagree; a silent truncation drops
+		// entries that did not conflict (§5.3).
+		s.fail("safety", "log matching", "node %d's log ends at %d but its Readys announced %d entries (silent truncation?)",
+			n.id, last, len(n.view))
+	}
+}
+
+// checkNode checks election safety and, for a new leader, leader
+// completeness.
 func (c *checker) checkNode(s *Sim, n *simNode) {
 	role, term := n.core.Role(), n.core.Term()
 	if term < n.term {
@@ -203,6 +231,11 @@ func (c *checker) checkNode(s *Sim, n *simNode) {
 	}
 	c.leaders[term] = n.id
 	s.stats.Elections++
+	if s.faultsOn() && s.r.Permille(s.p.BuggifyLeaderPermille) {
+		// Buggify: crash a new leader before its first entries are
+		// durable everywhere (the Figure 8 window, §5.4.2).
+		s.push(&event{at: s.now + s.r.Between(0, 2*s.p.FsyncMaxUs), kind: evCrash, node: n.idx, aux: 1})
+	}
 	for i, m := range c.committed {
 		if m.term == 0 {
 			continue

@@ -49,6 +49,7 @@ type client struct {
 	cur     *clientOp
 	history []check.Op
 	written int
+	lastOK  int // node that last answered OK, -1 if none
 }
 
 // clientStart begins c's next operation.
@@ -82,7 +83,11 @@ func (s *Sim) clientStart(c *client) {
 	}
 	s.opsIssued++
 	c.cur = op
-	s.clientAttempt(c, s.r.Intn(s.p.Nodes))
+	target := s.r.Intn(s.p.Nodes)
+	if c.lastOK >= 0 && s.r.Permille(700) {
+		target = c.lastOK // real clients stick to the node that answered
+	}
+	s.clientAttempt(c, target)
 }
 
 // casFrom picks an expected value: usually the last value written to key
@@ -183,6 +188,7 @@ func (s *Sim) finishOK(c *client, rep *clientMsg) {
 			s.push(&event{at: s.now, kind: evEnd})
 		}
 	}
+	c.lastOK = rep.node
 	s.finish(c, check.OK, "node "+strconv.Itoa(rep.node+1)+" index "+strconv.FormatUint(rep.index, 10))
 }
 

@@ -4,7 +4,13 @@ import "github.com/raftbench/raftbench/engine/raftpb"
 
 // latency draws one one-way network delay.
 func (s *Sim) latency() int64 {
-	d := s.r.Between(s.p.LatMinUs, s.p.LatMaxUs)
+	hi := s.p.LatMaxUs
+	if !s.faultsOn() {
+		// Raft promises progress only when broadcast time is well below
+		// the election timeout (§5.6): the liveness phase provides that.
+		hi = max(s.p.LatMinUs, min(hi, int64(s.p.ElectionTicks)*s.p.TickUs/5))
+	}
+	d := s.r.Between(s.p.LatMinUs, hi)
 	if s.faultsOn() && s.r.Permille(s.p.LatTailPermille) {
 		d *= s.p.LatTailMult
 	}
@@ -22,6 +28,11 @@ func (s *Sim) send(m raftpb.Message) {
 		return
 	}
 	faults := s.faultsOn()
+	if faults && m.Type == raftpb.MsgVoteResp && !m.Reject && s.r.Permille(s.p.BuggifyVotePermille) {
+		// Buggify: crash the voter right after its durable vote left, and
+		// bring it back fast, while the election is still running.
+		s.push(&event{at: s.now + s.r.Between(0, 3000), kind: evCrash, node: int(m.From - 1), aux: 2})
+	}
 	if faults && s.r.Permille(s.p.DropPermille) {
 		s.stats.MsgsDropped++
 		return

@@ -70,6 +70,14 @@ type simNode struct {
 	term uint64
 }
 
+// workaroundStalePersisted skips Persisted reports for entries a later
+// Ready already truncated away (index beyond the core's log). The
+// contract says the core ignores such stale reports, but engine
+// 295e432..HEAD panics ("Persisted(i) beyond the entries handed out")
+// before its staleness check; the simulator found it (seed 218). Set to
+// false once the core checks staleness first.
+const workaroundStalePersisted = true
+
 // quorum is the majority size of an n-node cluster.
 func quorum(n int) int { return n/2 + 1 }
 
@@ -134,6 +142,13 @@ func (s *Sim) handleReady(n *simNode, rd engine.Ready) {
 		s.fail("harness", "unexpected snapshot", "node %d got a snapshot, but the simulator never compacts", n.id)
 		return
 	}
+	if rd.SoftState != nil && rd.SoftState.Role == roleLeader {
+		// Check election safety before the new leader's first entries.
+		s.chk.checkNode(s, n)
+		if s.failure != nil {
+			return
+		}
+	}
 	// 1. Messages leave at once (may overlap the local fsync, §10.2.1).
 	for _, m := range rd.Messages {
 		s.send(m)
@@ -178,6 +193,10 @@ func (s *Sim) handleReady(n *simNode, rd engine.Ready) {
 	n.core.Advance(rd)
 	if rd.HardState.Commit > n.commit {
 		s.chk.onCommit(s, n, rd.HardState.Commit)
+		if s.failure != nil {
+			return
+		}
+		s.chk.leaderCommitsOwnTerm(s, n, rd.HardState.Commit)
 		n.commit = rd.HardState.Commit
 	} else if rd.HardState.Commit < n.commit {
 		s.fail("safety", "monotonic commit", "node %d commit went from %d to %d", n.id, n.commit, rd.HardState.Commit)
@@ -219,7 +238,7 @@ func (s *Sim) completePersists(n *simNode) {
 		for _, m := range rec.msgs {
 			s.send(m)
 		}
-		if rec.lastIdx > 0 {
+		if rec.lastIdx > 0 && !(workaroundStalePersisted && rec.lastIdx > uint64(len(n.view))) {
 			n.core.Persisted(rec.lastIdx, rec.lastTerm)
 		}
 	}

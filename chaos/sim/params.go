@@ -55,6 +55,11 @@ type Params struct {
 	// FlipPermille corrupts a synced record in a crash (wal.FlipSynced);
 	// the node's log must refuse to open and the node stays down.
 	FlipPermille int
+	// Buggify (FoundationDB style): crash a voter right after its vote
+	// grant leaves, or a new leader right after its election, and
+	// restart it quickly.
+	BuggifyVotePermille   int
+	BuggifyLeaderPermille int
 
 	// Disk: fsync latency uniform in [FsyncMinUs, FsyncMaxUs]; with
 	// FsyncSlowPermille it takes FsyncSlowMult times longer; with
@@ -144,6 +149,8 @@ func drawFaults(p *Params, r *rng) {
 	p.TearPermille = int(r.Between(0, 600))
 	p.TargetLeaderPermille = int(r.Between(100, 700))
 	p.FlipPermille = int(r.Between(0, 20))
+	p.BuggifyVotePermille = int(r.Between(0, 600))
+	p.BuggifyLeaderPermille = int(r.Between(0, 300))
 	p.FsyncMinUs = r.Between(50, 2000)
 	p.FsyncMaxUs = p.FsyncMinUs + r.Between(0, 20_000)
 	p.FsyncSlowPermille = int(r.Between(0, 60))
@@ -176,6 +183,7 @@ func (p Params) String() string {
 	fmt.Fprintf(&b, "partitions: gap_mean_us=%d dur_mean_us=%d\n", p.PartGapUs, p.PartDurUs)
 	fmt.Fprintf(&b, "crashes: gap_mean_us=%d restart_us=[%d,%d] max_down=%d lose_unsynced=%d‰ tear_last=%d‰ flip_synced=%d‰ target_leader=%d‰\n",
 		p.CrashGapUs, p.RestartMinUs, p.RestartMaxUs, p.MaxDown, p.LoseUnsyncedPermille, p.TearPermille, p.FlipPermille, p.TargetLeaderPermille)
+	fmt.Fprintf(&b, "buggify: crash_after_vote=%d‰ crash_new_leader=%d‰\n", p.BuggifyVotePermille, p.BuggifyLeaderPermille)
 	fmt.Fprintf(&b, "disk: fsync_us=[%d,%d] slow=%d‰ x%d fail=%d‰\n",
 		p.FsyncMinUs, p.FsyncMaxUs, p.FsyncSlowPermille, p.FsyncSlowMult, p.FsyncFailPermille)
 	fmt.Fprintf(&b, "clients: n=%d keys=%d think_max_us=%d timeout_us=%d attempts=%d read=%d‰ cas=%d‰\n",

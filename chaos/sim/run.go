@@ -57,7 +57,7 @@ func (s *Sim) bootstrap() {
 		s.push(&event{at: s.r.Between(0, s.p.TickUs), kind: evTick, node: i, inc: n.inc})
 	}
 	for i := 0; i < s.p.Clients; i++ {
-		s.clients = append(s.clients, &client{idx: i})
+		s.clients = append(s.clients, &client{idx: i, lastOK: -1})
 		s.push(&event{at: s.r.Between(0, 50_000), kind: evClientStart, node: i})
 	}
 	s.push(&event{at: s.gap(s.p.PartGapUs), kind: evPartition})
@@ -126,7 +126,11 @@ func (s *Sim) dispatchPhase(e *event) {
 			s.push(&event{at: s.gap(s.p.PartGapUs), kind: evPartition})
 		}
 	case evCrash:
-		s.onCrashEvent()
+		if e.aux != 0 {
+			s.onTargetedCrash(e)
+		} else {
+			s.onCrashEvent(e)
+		}
 	case evRestart:
 		if n := s.nodes[e.node]; !n.up && n.inc == e.inc {
 			s.restart(n)
@@ -215,7 +219,7 @@ func (s *Sim) onSync(e *event) {
 
 // onCrashEvent crashes a node (if fewer than MaxDown are down) and
 // schedules the next crash.
-func (s *Sim) onCrashEvent() {
+func (s *Sim) onCrashEvent(e *event) {
 	if !s.faultsOn() {
 		return
 	}
@@ -224,10 +228,29 @@ func (s *Sim) onCrashEvent() {
 		return
 	}
 	n := s.nodes[s.victim()]
+	e.node = n.idx // for the trace
 	if !n.up {
 		return
 	}
 	s.crash(n, s.drawCrashMode(n), "")
+}
+
+// onTargetedCrash is a buggify crash of one node at an interesting
+// moment; the node comes back quickly.
+func (s *Sim) onTargetedCrash(e *event) {
+	n := s.nodes[e.node]
+	if !s.faultsOn() || !n.up || s.downCount() >= s.p.MaxDown {
+		return
+	}
+	s.crash(n, s.drawCrashMode(n), "buggify")
+	if n.up || n.dead || s.failure != nil {
+		return
+	}
+	hi := int64(30_000)
+	if e.aux == 2 {
+		hi = 10_000 // a voter: back within the same election
+	}
+	s.push(&event{at: s.now + s.r.Between(200, hi), kind: evRestart, node: n.idx, inc: n.inc})
 }
 
 func (s *Sim) downCount() int {

@@ -33,7 +33,7 @@ type Options struct {
 // Defaults for Options.
 const (
 	DefaultTraceEvents = 400
-	DefaultMaxEvents   = 5_000_000
+	DefaultMaxEvents   = 1_000_000
 )
 
 // ErrBugsNotBuilt: a bug switch was requested from a normal build.
