@@ -11,7 +11,7 @@ for pkg in "${pkgs[@]}"; do
 	mapfile -t targets < <(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u)
 	for t in "${targets[@]}"; do
 		echo "== $pkg $t ($FUZZTIME)"
-		go test "$pkg" -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" || status=1
+		go test "$pkg" -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 5s || status=1
 	done
 done
 exit $status
