@@ -106,6 +106,21 @@ func (f *loadFlags) runConfig() (bench.RunConfig, error) {
 	if _, err := bench.Lookup(f.target); err != nil {
 		return cfg, usageError("--target: %v", err)
 	}
+	if f.endpoints != "" {
+		if f.target != "tcp" {
+			return cfg, usageError("--endpoints applies to --target tcp only")
+		}
+		n := 0
+		for _, e := range strings.Split(f.endpoints, ",") {
+			if strings.TrimSpace(e) != "" {
+				n++
+			}
+		}
+		if f.fs.Changed("nodes") && f.nodes != n {
+			return cfg, usageError("--nodes %d but %d --endpoints", f.nodes, n)
+		}
+		f.nodes = n
+	}
 	if f.nodes < 1 || f.nodes > 99 {
 		return cfg, usageError("--nodes %d must be in [1, 99]", f.nodes)
 	}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/engine/kv"
+)
+
+// loadTestTarget is an in-memory kv.Store behind the Target interface,
+// so these tests exercise the commands without a cluster.
+type loadTestTarget struct {
+	mu    sync.Mutex
+	store *kv.Store
+}
+
+func (t *loadTestTarget) Name() string { return "cmdtest" }
+func (t *loadTestTarget) Do(_ context.Context, r bench.Request) (kv.Result, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cmd := kv.AppendCommand(nil, kv.Command{Op: r.Op, Key: r.Key, Value: r.Value, From: r.From})
+	if r.Op == kv.OpRead {
+		return kv.DecodeResult(t.store.Query(cmd))
+	}
+	return kv.DecodeResult(t.store.Apply(cmd))
+}
+func (t *loadTestTarget) Stats() bench.TargetStats { return bench.TargetStats{} }
+func (t *loadTestTarget) Close() error             { return nil }
+
+func init() {
+	bench.Register("cmdtest", func(ctx context.Context, cfg bench.TargetConfig) (bench.Target, error) {
+		if len(cfg.Options) > 0 || cfg.Dir == "" || cfg.Nodes < 1 {
+			return nil, errors.New("cmdtest: bad target config")
+		}
+		return &loadTestTarget{store: kv.NewStore()}, nil
+	})
+}
+
+// execLoadCmd runs a fresh command (flags do not leak between tests).
+func execLoadCmd(t *testing.T, mk func() *cobra.Command, args ...string) (string, error) {
+	t.Helper()
+	c := mk()
+	var out bytes.Buffer
+	c.SetOut(&out)
+	c.SetErr(&out)
+	c.SetArgs(args)
+	err := c.Execute()
+	return out.String(), err
+}
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--clients", "4", "--rate", "100"}, "--clients and --rate are both set"},
+		{[]string{"--mix", "write=1,delete=1"}, `unknown operation "delete"`},
+		{[]string{"--mix", "write=0,read=0"}, "sum to more than 0"},
+		{[]string{"--duration", "-1s"}, "duration -1s must be positive"},
+		{[]string{"--warmup", "-1s"}, "warmup -1s must not be negative"},
+		{[]string{"--rate", "-5"}, "--rate -5 must be positive"},
+		{[]string{"--target", "nosuch"}, `unknown target "nosuch"`},
+		{[]string{"--key-dist", "normal"}, `unknown key distribution "normal"`},
+		{[]string{"--workers", "8"}, "--workers applies to the open loop"},
+		{[]string{"--value-bytes", "0"}, "value bytes 0"},
+		{[]string{"--nodes", "0"}, "--nodes 0"},
+		{[]string{"--endpoints", "127.0.0.1:1"}, "--endpoints applies to --target tcp"},
+		{[]string{"--target", "tcp", "--endpoints", "a:1,b:2", "--nodes", "3"}, "--nodes 3 but 2 --endpoints"},
+		{[]string{"--target-opt", "novalue"}, "want key=value"},
+		{[]string{"--zipf-theta", "0.5"}, "--zipf-theta needs --key-dist zipfian"},
+	} {
+		_, err := execLoadCmd(t, newRunCmd, append([]string{"--target", "cmdtest"}, c.args...)...)
+		var ee *exitError
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.As(err, &ee) || ee.code != 2 {
+			t.Errorf("run %v: err %v, want usage error containing %q", c.args, err, c.want)
+		}
+	}
+	if _, err := execLoadCmd(t, newSweepCmd, "--target", "cmdtest", "--rates", "200,100", "--out", t.TempDir()); err == nil || !strings.Contains(err.Error(), "rates must increase") {
+		t.Errorf("sweep with decreasing rates: %v", err)
+	}
+	if _, err := execLoadCmd(t, newSweepCmd, "--target", "cmdtest", "--rates", "100"); err == nil || !strings.Contains(err.Error(), "--out DIR is required") {
+		t.Errorf("sweep without --out: %v", err)
+	}
+	if _, err := execLoadCmd(t, newPlotCmd, t.TempDir(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "needs --out") {
+		t.Errorf("plot overlay without --out: %v", err)
+	}
+}
+
+// The flags `make bench` passes must exist with those names.
+func TestRunWithMakeBenchFlags(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "latest")
+	stdout, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--nodes", "3", "--clients", "64",
+		"--value-bytes", "128", "--warmup", "100ms", "--duration", "400ms", "--out", out, "--fsync=true",
+		"--mix", "write=0.5,read=0.4,cas=0.1", "--keys", "1000", "--key-dist", "zipfian", "--seed", "3",
+		"--metrics-addr", "127.0.0.1:0", "--quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "cmdtest, 3 nodes, 64 clients, 128 B values, fsync on") || !strings.Contains(stdout, "throughput") {
+		t.Errorf("summary table missing:\n%s", stdout)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s bench.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Clients != 64 || s.KeyDist != "zipfian" || s.Seed != 3 || s.Ops == 0 || s.Command == "" {
+		t.Errorf("summary.json: %+v", s)
+	}
+	for _, f := range []string{"timeseries.csv", "latency_percentiles.csv", "histogram.hlog", "throughput.png", "latency.svg", "spectrum.png"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	// plot redraws in place and overlays into --out.
+	if _, err := execLoadCmd(t, newPlotCmd, out); err != nil {
+		t.Fatalf("plot %s: %v", out, err)
+	}
+	overlay := filepath.Join(t.TempDir(), "overlay")
+	if _, err := execLoadCmd(t, newPlotCmd, out, out, "--out", overlay); err != nil {
+		t.Fatalf("plot overlay: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(overlay, "spectrum.svg")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestSweepWritesEveryRate(t *testing.T) {
+	out := t.TempDir()
+	stdout, err := execLoadCmd(t, newSweepCmd, "--target", "cmdtest", "--rates", "200,400", "--warmup", "0s",
+		"--duration", "300ms", "--workers", "4", "--out", out, "--quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := bench.ReadSweep(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sw.Points) != 2 || sw.Saturation == nil || sw.Points[1].Dir != "rate-400" {
+		t.Fatalf("sweep.json: %+v", sw)
+	}
+	for _, f := range []string{"rate-200/summary.json", "rate-400/spectrum.png", "latency_vs_throughput.png", "latency_vs_throughput.svg"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if !strings.Contains(stdout, "offered/s") {
+		t.Errorf("sweep table missing:\n%s", stdout)
+	}
+	if _, err := execLoadCmd(t, newPlotCmd, out); err != nil {
+		t.Fatalf("plot sweep dir: %v", err)
+	}
+}
