@@ -52,6 +52,7 @@ func (s *Sim) readStates(n *simNode, rss []engine.ReadState) []pendingRead {
 			continue
 		}
 		delete(n.readWaiters, string(rs.Context))
+		s.chk.onReadIndex(s, n, rs.Index, req.committedAtRequest)
 		out = append(out, pendingRead{index: rs.Index, req: req})
 	}
 	return out
@@ -86,6 +87,7 @@ func (s *Sim) onClientRequest(n *simNode, req *clientMsg) {
 			s.reply(n, req, replyDefiniteFail, []byte(err.Error()), 0)
 			return
 		}
+		req.committedAtRequest = s.chk.maxCommitted
 		n.readWaiters[string(ctx)] = req
 	} else {
 		err := n.core.Propose(encodeEntry(uint64(req.client), req.seq, req.cmd))

@@ -39,12 +39,24 @@ type checker struct {
 	leaders   map[uint64]uint64 // term → leader id
 	entries   map[logKey]logRec
 	committed []entryMeta // index-1 → entry known committed (term 0: unknown)
-	applied   []entryMeta // index-1 → entry some node applied
-	dirty     []*simNode
+	// commitTerm[index-1] is the term of the node that first saw the
+	// entry committed: at least the term in which it was committed,
+	// which is what leader completeness is about (an old entry
+	// committed late need not be on leaders of the terms in between).
+	commitTerm []uint64
+	applied    []entryMeta // index-1 → entry some node applied
+	dirty      []*simNode
+	// votes[(voter, term)] is the candidate the voter granted its vote
+	// to: one vote per term, durable across restarts (Figure 2).
+	votes map[voteKey]uint64
+	// maxCommitted is the highest index known committed.
+	maxCommitted uint64
 }
 
+type voteKey struct{ voter, term uint64 }
+
 func newChecker() *checker {
-	return &checker{leaders: make(map[uint64]uint64), entries: make(map[logKey]logRec)}
+	return &checker{leaders: make(map[uint64]uint64), entries: make(map[logKey]logRec), votes: make(map[voteKey]uint64)}
 }
 
 // onEntries checks and records entries a node's core just added to its
@@ -115,7 +127,14 @@ func (c *checker) onCommit(s *Sim, n *simNode, commit uint64) {
 				n.id, i, m.term, i, c.committed[i-1].term)
 			return
 		}
-		c.leadersHold(s, i, m)
+		for uint64(len(c.commitTerm)) < i {
+			c.commitTerm = append(c.commitTerm, 0)
+		}
+		if c.commitTerm[i-1] == 0 {
+			c.commitTerm[i-1] = n.core.Term()
+		}
+		c.maxCommitted = max(c.maxCommitted, i)
+		c.leadersHold(s, i, m, c.commitTerm[i-1])
 		if s.failure != nil {
 			return
 		}
@@ -135,15 +154,15 @@ func (c *checker) record(reg *[]entryMeta, i uint64, m entryMeta) bool {
 	return cur == m
 }
 
-// leadersHold: every current leader of a later term must hold a committed
-// entry (leader completeness, continuously).
-func (c *checker) leadersHold(s *Sim, i uint64, m entryMeta) {
+// leadersHold: every current leader of a term after the entry was
+// committed must hold it (leader completeness, continuously).
+func (c *checker) leadersHold(s *Sim, i uint64, m entryMeta, commitTerm uint64) {
 	for _, l := range s.nodes {
-		if !l.up || l.role != roleLeader || l.term <= m.term {
+		if !l.up || l.role != roleLeader || l.term <= commitTerm {
 			continue
 		}
 		if i > uint64(len(l.view)) || l.view[i-1] != m {
-			s.fail("safety", "leader completeness", "leader %d of term %d lacks committed entry %d/t%d", l.id, l.term, i, m.term)
+			s.fail("safety", "leader completeness", "leader %d of term %d lacks entry %d/t%d, committed by term %d", l.id, l.term, i, m.term, commitTerm)
 			return
 		}
 	}
@@ -159,6 +178,28 @@ func (c *checker) leaderCommitsOwnTerm(s *Sim, n *simNode, commit uint64) {
 	if t := n.view[commit-1].term; t != n.core.Term() {
 		s.fail("safety", "no prior-term commit by counting", "leader %d of term %d advanced commit %d -> %d, to an entry of term %d (§5.4.2)",
 			n.id, n.core.Term(), n.commit, commit, t)
+	}
+}
+
+// onVoteGrant: a node grants at most one vote per term, across restarts
+// (Figure 2: votedFor is persistent state).
+func (c *checker) onVoteGrant(s *Sim, m raftpb.Message) {
+	k := voteKey{m.From, m.Term}
+	if prev, ok := c.votes[k]; ok && prev != m.To {
+		s.fail("safety", "one vote per term", "node %d granted its term-%d vote to %d and to %d", m.From, m.Term, prev, m.To)
+		return
+	}
+	c.votes[k] = m.To
+}
+
+// onReadIndex: a read index must cover every entry that was known
+// committed when the node took the read request (thesis §6.4: the
+// leader's commit index, after it confirmed leadership, includes
+// everything committed before the request arrived).
+func (c *checker) onReadIndex(s *Sim, n *simNode, index, committedAtRequest uint64) {
+	if index < committedAtRequest {
+		s.fail("safety", "read index covers committed entries", "node %d got read index %d, but %d was committed before the read arrived (§6.4)",
+			n.id, index, committedAtRequest)
 	}
 }
 
@@ -237,11 +278,11 @@ func (c *checker) checkNode(s *Sim, n *simNode) {
 		s.push(&event{at: s.now + s.r.Between(0, 2*s.p.FsyncMaxUs), kind: evCrash, node: n.idx, aux: 1})
 	}
 	for i, m := range c.committed {
-		if m.term == 0 {
+		if m.term == 0 || c.commitTerm[i] >= term {
 			continue
 		}
 		if i >= len(n.view) || n.view[i] != m {
-			s.fail("safety", "leader completeness", "new leader %d of term %d lacks committed entry %d/t%d", n.id, term, i+1, m.term)
+			s.fail("safety", "leader completeness", "new leader %d of term %d lacks entry %d/t%d, committed by term %d", n.id, term, i+1, m.term, c.commitTerm[i])
 			return
 		}
 	}

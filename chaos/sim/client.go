@@ -24,6 +24,9 @@ type clientMsg struct {
 	isRead  bool
 	cmd     []byte // kv command
 	node    int    // node the request went to
+	// committedAtRequest: for a read, the highest index known committed
+	// when the node took the request.
+	committedAtRequest uint64
 	// answer
 	kind   replyKind
 	result []byte

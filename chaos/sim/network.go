@@ -27,6 +27,9 @@ func (s *Sim) send(m raftpb.Message) {
 		s.fail("harness", "bad message", "message %v addressed outside the cluster", m)
 		return
 	}
+	if m.Type == raftpb.MsgVoteResp && !m.Reject {
+		s.chk.onVoteGrant(s, m)
+	}
 	faults := s.faultsOn()
 	if faults && m.Type == raftpb.MsgVoteResp && !m.Reject && s.r.Permille(s.p.BuggifyVotePermille) {
 		// Buggify: crash the voter right after its durable vote left, and
