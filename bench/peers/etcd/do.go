@@ -1,0 +1,150 @@
+package etcd
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/engine/kv"
+)
+
+// Do implements bench.Target.
+func (t *Target) Do(ctx context.Context, req bench.Request) (kv.Result, error) {
+	var res []byte
+	var err error
+	switch req.Op {
+	case kv.OpRead:
+		res, err = t.read(ctx, kv.EncodeRead(req.Key))
+	case kv.OpWrite:
+		res, err = t.write(ctx, req, func(b []byte) []byte {
+			return kv.AppendCommand(b, kv.Command{Op: kv.OpWrite, Key: req.Key, Value: req.Value})
+		})
+	case kv.OpCas:
+		res, err = t.write(ctx, req, func(b []byte) []byte {
+			return kv.AppendCommand(b, kv.Command{Op: kv.OpCas, Key: req.Key, From: req.From, Value: req.Value})
+		})
+	default:
+		return kv.Result{}, fmt.Errorf("etcd: unknown op %v", req.Op)
+	}
+	if err != nil {
+		return kv.Result{}, err
+	}
+	return kv.DecodeResult(res)
+}
+
+// write proposes a command on the leader and waits for it to be applied
+// there. Only ErrProposalDropped (never appended) is retried.
+func (t *Target) write(ctx context.Context, req bench.Request, encode func([]byte) []byte) ([]byte, error) {
+	for attempt := 0; attempt < maxRetries; attempt++ {
+		n, err := t.waitLeader(ctx)
+		if err != nil {
+			return nil, err
+		}
+		id := t.seq.Add(1)
+		data := encode(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(req.Key)+len(req.Value)+len(req.From)+16), id))
+		ch := n.waits.register(id)
+		if err := n.rn.Propose(ctx, data); err != nil {
+			n.waits.cancel(id)
+			if errors.Is(err, raft.ErrProposalDropped) {
+				if err := t.sleep(ctx, time.Millisecond); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, fmt.Errorf("etcd: propose: %w", err)
+		}
+		return t.awaitApply(ctx, n, id, ch)
+	}
+	return nil, fmt.Errorf("etcd: proposal dropped %d times", maxRetries)
+}
+
+func (t *Target) awaitApply(ctx context.Context, n *node, id uint64, ch <-chan result) ([]byte, error) {
+	timer := time.NewTimer(applyWait)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		return r.res, r.err
+	case <-ctx.Done():
+		n.waits.cancel(id)
+		return nil, fmt.Errorf("etcd: write outcome unknown: %w", ctx.Err())
+	case <-timer.C:
+		n.waits.cancel(id)
+		return nil, fmt.Errorf("etcd: write not applied within %v; outcome unknown", applyWait)
+	case <-t.stop:
+		return nil, errClosed
+	}
+}
+
+// read serves q after a ReadIndex round (shared with concurrent reads on
+// the same node) and after the node applied up to the read index.
+func (t *Target) read(ctx context.Context, q []byte) ([]byte, error) {
+	for attempt := 0; attempt < maxRetries; attempt++ {
+		n, err := t.waitLeader(ctx)
+		if err != nil {
+			return nil, err
+		}
+		b := n.reads.join()
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.stop:
+			return nil, errClosed
+		}
+		if errors.Is(b.err, errReadRetry) || errors.Is(b.err, raft.ErrProposalDropped) {
+			continue
+		}
+		if b.err != nil {
+			return nil, fmt.Errorf("etcd: read index: %w", b.err)
+		}
+		if err := n.applied.wait(ctx, t.stop, b.index); err != nil {
+			return nil, err
+		}
+		return n.store.Query(q), nil
+	}
+	return nil, fmt.Errorf("etcd: read index lost %d times", maxRetries)
+}
+
+// waitLeader returns the node that currently leads.
+func (t *Target) waitLeader(ctx context.Context) (*node, error) {
+	deadline := time.Now().Add(leaderWait)
+	for {
+		select {
+		case <-t.stop:
+			return nil, errClosed
+		default:
+		}
+		if err := t.failed(); err != nil {
+			return nil, err
+		}
+		for _, n := range t.nodes {
+			if n.isLeader.Load() {
+				return n, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("etcd: no leader for %v", leaderWait)
+		}
+		if err := t.sleep(ctx, time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (t *Target) sleep(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.stop:
+		return errClosed
+	case <-timer.C:
+		return nil
+	}
+}

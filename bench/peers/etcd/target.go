@@ -1,0 +1,209 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	raftpb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/engine/kv"
+)
+
+func init() {
+	bench.Register("etcd", func(ctx context.Context, cfg bench.TargetConfig) (bench.Target, error) {
+		return New(ctx, cfg)
+	})
+}
+
+const (
+	maxNodes = 9
+	// leaderWait bounds how long one operation waits for a leader.
+	leaderWait = 10 * time.Second
+	// applyWait bounds how long a proposal waits to be applied.
+	applyWait = 10 * time.Second
+	// maxRetries bounds definite-failure retries of one operation.
+	maxRetries = 100
+)
+
+var (
+	errClosed         = errors.New("etcd: target closed")
+	errLeadershipLost = errors.New("etcd: leadership lost before the proposal applied; outcome unknown")
+	errReadRetry      = errors.New("etcd: read index request lost")
+)
+
+// Target is an in-process etcd-io/raft cluster.
+type Target struct {
+	nodes []*node
+	seq   atomic.Uint64 // request ids
+
+	fsyncs, fsyncEntries   atomic.Uint64
+	appendMsgs, appendEnts atomic.Uint64
+	leaderChanges          atomic.Uint64
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	failOnce  sync.Once
+	failErr   atomic.Pointer[error]
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds and starts a cluster and returns once it has a leader.
+func New(ctx context.Context, cfg bench.TargetConfig) (*Target, error) {
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
+	}
+	t := &Target{stop: make(chan struct{})}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	if err := t.start(cfg); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if _, err := t.waitLeader(ctx); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("etcd: no leader elected: %w", err)
+	}
+	return t, nil
+}
+
+func checkConfig(cfg bench.TargetConfig) error {
+	if cfg.Nodes < 1 || cfg.Nodes > maxNodes {
+		return fmt.Errorf("etcd: nodes must be in 1..%d, got %d", maxNodes, cfg.Nodes)
+	}
+	if cfg.Dir == "" {
+		return errors.New("etcd: TargetConfig.Dir is empty")
+	}
+	for k := range cfg.Options {
+		return fmt.Errorf("etcd: unknown option %q (this target takes none)", k)
+	}
+	return nil
+}
+
+func (t *Target) start(cfg bench.TargetConfig) error {
+	logger := raftLogger(cfg.Logger)
+	peers := make([]raft.Peer, cfg.Nodes)
+	for i := range peers {
+		peers[i] = raft.Peer{ID: uint64(i + 1)}
+	}
+	for i := range cfg.Nodes {
+		dir := filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i+1))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("etcd: %w", err)
+		}
+		lf, err := openLogFile(filepath.Join(dir, "raft.log"), cfg.Fsync)
+		if err != nil {
+			return err
+		}
+		t.nodes = append(t.nodes, &node{
+			id: uint64(i + 1), t: t, storage: raft.NewMemoryStorage(), log: lf,
+			store: kv.NewStore(), inbox: make(chan *raftpb.Message, inboxCap),
+			waits: newWaitRegistry(), applied: newAppliedIndex(), reads: newReadBatcher(),
+		})
+	}
+	for _, n := range t.nodes {
+		n.rn = raft.StartNode(n.raftConfig(logger), peers)
+		t.wg.Add(3)
+		go n.run()
+		go n.receive(t.ctx)
+		go n.readLoop(t.ctx)
+	}
+	return nil
+}
+
+// send delivers a Ready's messages to the peers' inboxes.
+func (t *Target) send(from *node, msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		to := m.GetTo()
+		if m.GetType() == raftpb.MsgApp {
+			t.appendMsgs.Add(1)
+			t.appendEnts.Add(uint64(len(m.GetEntries())))
+		}
+		if to < 1 || to > uint64(len(t.nodes)) {
+			continue // not a member; raft never addresses one
+		}
+		select {
+		case t.nodes[to-1].inbox <- m:
+			if m.GetType() == raftpb.MsgSnap {
+				from.rn.ReportSnapshot(to, raft.SnapshotFinish)
+			}
+		default:
+			from.rn.ReportUnreachable(to)
+			if m.GetType() == raftpb.MsgSnap {
+				from.rn.ReportSnapshot(to, raft.SnapshotFailure)
+			}
+		}
+	}
+}
+
+// fail records the first fatal node error; Do reports it from then on.
+func (t *Target) fail(err error) {
+	t.failOnce.Do(func() { t.failErr.Store(&err) })
+}
+
+func (t *Target) failed() error {
+	if p := t.failErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Name implements bench.Target.
+func (t *Target) Name() string { return "etcd" }
+
+// Stats implements bench.Target.
+func (t *Target) Stats() bench.TargetStats {
+	return bench.TargetStats{
+		Fsyncs:        t.fsyncs.Load(),
+		FsyncEntries:  t.fsyncEntries.Load(),
+		AppendMsgs:    t.appendMsgs.Load(),
+		AppendEntries: t.appendEnts.Load(),
+		LeaderChanges: t.leaderChanges.Load(),
+	}
+}
+
+// Close stops every node and closes its log file.
+func (t *Target) Close() error {
+	t.closeOnce.Do(func() {
+		t.cancel()
+		close(t.stop)
+		for _, n := range t.nodes {
+			if n.rn != nil {
+				n.rn.Stop()
+			}
+		}
+		t.wg.Wait()
+		var errs []error
+		for _, n := range t.nodes {
+			n.waits.failAll(errClosed)
+			if err := n.log.close(); err != nil {
+				errs = append(errs, fmt.Errorf("etcd: close log of node %d: %w", n.id, err))
+			}
+		}
+		if err := t.failed(); err != nil {
+			errs = append(errs, err)
+		}
+		t.closeErr = errors.Join(errs...)
+	})
+	return t.closeErr
+}
+
+// raftLogger routes the library's log to logger, or discards it.
+func raftLogger(logger *slog.Logger) raft.Logger {
+	if logger == nil {
+		return &raft.DefaultLogger{Logger: log.New(io.Discard, "", 0)}
+	}
+	return &raft.DefaultLogger{Logger: slog.NewLogLogger(logger.Handler(), slog.LevelInfo)}
+}
