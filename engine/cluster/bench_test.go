@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,7 +70,9 @@ func TestMeasureThroughput(t *testing.T) {
 	if clients <= 0 {
 		clients = 64
 	}
-	c, err := StartInProc(context.Background(), Config{Nodes: 3, Dir: t.TempDir(), Fsync: os.Getenv("NOFSYNC") == ""})
+	cfg := Config{Nodes: 3, Dir: t.TempDir(), Fsync: os.Getenv("NOFSYNC") == ""}
+	cfg.Engine.MaxInflightMsgs, _ = strconv.Atoi(os.Getenv("INFLIGHT"))
+	c, err := StartInProc(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,15 +113,25 @@ func TestMeasureThroughput(t *testing.T) {
 	}
 	run(2*time.Second, nil)
 	before := c.Stats()
+	cpu0 := cpuTime()
 	h := hdrhistogram.New(1, 10_000_000, 3)
 	d := time.Duration(secs) * time.Second
 	ops := run(d, h)
+	cpu := cpuTime() - cpu0
 	s := c.Stats()
-	t.Logf("clients=%d ops/s=%.0f entries/fsync=%.1f fsyncs/s=%.0f entries/MsgApp=%.1f MsgApps/s=%.0f p50=%.2fms p99=%.2fms",
-		clients, float64(ops)/d.Seconds(),
+	t.Logf("cpu/op=%.1fµs clients=%d ops/s=%.0f entries/fsync=%.1f fsyncs/s=%.0f entries/MsgApp=%.1f MsgApps/s=%.0f p50=%.2fms p99=%.2fms",
+		float64(cpu.Microseconds())/float64(ops), clients, float64(ops)/d.Seconds(),
 		float64(s.FsyncEntries-before.FsyncEntries)/float64(max(1, s.Fsyncs-before.Fsyncs)),
 		float64(s.Fsyncs-before.Fsyncs)/d.Seconds(),
 		float64(s.AppendEntries-before.AppendEntries)/float64(max(1, s.AppendMsgs-before.AppendMsgs)),
 		float64(s.AppendMsgs-before.AppendMsgs)/d.Seconds(),
 		float64(h.ValueAtQuantile(50))/1000, float64(h.ValueAtQuantile(99))/1000)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -56,9 +56,7 @@ func (c *Cluster) retry(ctx context.Context, op func(context.Context, *node.Node
 				return nil, err
 			}
 		}
-		actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
-		res, err := op(actx, n)
-		cancel()
+		res, err := c.attempt(ctx, n, op)
 		if err == nil {
 			return res, nil
 		}
@@ -73,6 +71,17 @@ func (c *Cluster) retry(ctx context.Context, op func(context.Context, *node.Node
 		case <-time.After(time.Duration(min(attempt+1, 20)) * time.Millisecond):
 		}
 	}
+}
+
+// attempt runs op once, bounded by AttemptTimeout; when the caller's
+// deadline comes first the extra context (three allocations) is skipped.
+func (c *Cluster) attempt(ctx context.Context, n *node.Node, op func(context.Context, *node.Node) ([]byte, error)) ([]byte, error) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= c.cfg.AttemptTimeout {
+		return op(ctx, n)
+	}
+	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	defer cancel()
+	return op(actx, n)
 }
 
 // retryable: worth another attempt with the same session.

@@ -327,7 +327,7 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 	case <-ctx.Done():
 		// The read stays queued and completes into w.ch unobserved;
 		// reads change nothing, so abandoning is safe.
-		return nil, ctx.Err()
+		return nil, ctxError(ctx.Err())
 	}
 }
 
