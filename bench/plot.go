@@ -124,19 +124,75 @@ func throughputPlot(runs []*RunResult, title string) (*plot.Plot, error) {
 		}
 		label := runLabel(rr, many)
 		if label == "" {
-			label = "ops/s (warm-up: first " + strconv.FormatFloat(rr.Summary.WarmupS, 'g', -1, 64) + " s)"
+			label = "ops/s"
 		}
 		if err := addLine(p, xys, label, i, false); err != nil {
 			return nil, err
 		}
 	}
-	p.Y.Min = 0
+	p.Y.Min, p.X.Min = 0, 0
+	p.Y.Tick.Marker, p.X.Tick.Marker = countTicks{}, countTicks{}
+	p.Legend.Top = false
+	if !many && runs[0].Summary.WarmupS > 0 && len(runs[0].Series) > 0 {
+		if err := markWarmup(p, runs[0]); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// markWarmup draws a dashed vertical line where the measured window starts.
+func markWarmup(p *plot.Plot, rr *RunResult) error {
+	top := 0.0
+	for _, is := range rr.Series {
+		top = math.Max(top, is.OpsPerSec)
+	}
+	w := rr.Summary.WarmupS
+	l, err := plotter.NewLine(plotter.XYs{{X: w, Y: 0}, {X: w, Y: top * 1.05}})
+	if err != nil {
+		return err
+	}
+	l.Color = color.Gray{Y: 110}
+	l.Dashes = []vg.Length{vg.Points(4), vg.Points(4)}
+	p.Add(l)
+	p.Legend.Add("end of warm-up ("+strconv.FormatFloat(w, 'g', -1, 64)+" s)", l)
+	return nil
+}
+
+// countTicks labels a linear axis at 1-2-5 steps with thousands separators.
+type countTicks struct{}
+
+func (countTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) {
+		return []plot.Tick{{Value: lo, Label: fmtCount(lo)}}
+	}
+	raw := (hi - lo) / 5
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
+		label := fmtCount(v)
+		if step < 1 {
+			label = strconv.FormatFloat(v, 'g', 4, 64)
+		}
+		ticks = append(ticks, plot.Tick{Value: v, Label: label})
+		if minor := v + step/2; minor < hi {
+			ticks = append(ticks, plot.Tick{Value: minor})
+		}
+	}
+	return ticks
 }
 
 func latencyPlot(runs []*RunResult, title string) (*plot.Plot, error) {
 	p := newPlot("Latency per second: "+title, "elapsed time (s)", "latency (ms, log scale)")
 	useLogY(p)
+	p.X.Tick.Marker = countTicks{}
 	many := len(runs) > 1
 	type q struct {
 		name string
@@ -158,6 +214,7 @@ func latencyPlot(runs []*RunResult, title string) (*plot.Plot, error) {
 				}
 				xys = append(xys, plotter.XY{X: rr.Series[j].ElapsedS, Y: math.Max(qq.get(&rr.Series[j]), minLogMs)})
 			}
+			p.X.Min = 0
 			color, dashed := qi, false
 			if many {
 				color, dashed = ri, qi == 0
@@ -301,6 +358,7 @@ func SweepPlot(dir string, sweeps []*SweepResult) error {
 		}
 	}
 	p.X.Min = 0
+	p.X.Tick.Marker = countTicks{}
 	return savePlot(p, dir, PlotSweep)
 }
 
