@@ -53,6 +53,10 @@ type flusher struct {
 	tail     *os.File
 	tailSize int64
 	batches  []item // reused by run
+
+	// lastWrites is how many writes the previous commit completed; the
+	// next take lingers (up to MaxCommitDelay) until as many are queued.
+	lastWrites int
 }
 
 // run is the flusher goroutine: take everything queued (up to
@@ -67,6 +71,7 @@ func (w *WAL) run() {
 			return
 		}
 		w.process(batch)
+		w.fl.lastWrites = len(batch)
 		clear(batch) // drop references to callers' entries
 		w.fl.batches = batch[:0]
 	}
@@ -77,9 +82,11 @@ func (w *WAL) run() {
 func (w *WAL) take(dst []item) []item {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.wakeAt = 1
 	for len(w.queue) == 0 && !w.closing {
 		w.wake.Wait()
 	}
+	w.linger()
 	n, bytes := 0, 0
 	for n < len(w.queue) && (n == 0 || bytes+w.queue[n].bytes <= w.opts.MaxBatchBytes) {
 		bytes += w.queue[n].bytes
@@ -93,6 +100,24 @@ func (w *WAL) take(dst []item) []item {
 	w.ctr.queueDepth.Store(int64(rest))
 	w.met.setQueueDepth(rest)
 	return dst
+}
+
+// linger waits, after a commit of several writers, until as many
+// writes are queued again, MaxCommitDelay has passed, or the batch byte
+// limit is reached. Caller holds mu; the wait releases it.
+func (w *WAL) linger() {
+	want := w.fl.lastWrites
+	if want < 2 || w.opts.MaxCommitDelay < 0 || len(w.queue) >= want {
+		return
+	}
+	deadline := time.Now().Add(w.opts.MaxCommitDelay)
+	w.lingerTimer.Reset(w.opts.MaxCommitDelay)
+	w.wakeAt = want
+	for len(w.queue) < want && !w.closing && w.qBytes < w.opts.MaxBatchBytes && time.Now().Before(deadline) {
+		w.wake.Wait()
+	}
+	w.wakeAt = 1
+	w.lingerTimer.Stop()
 }
 
 // process commits a batch: runs of writes share one write and fsync;

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,6 +25,15 @@ type Options struct {
 	// MaxBatchBytes bounds the bytes one group commit writes (default
 	// 8 MiB). A single write larger than this fails with ErrTooLarge.
 	MaxBatchBytes int
+	// MaxCommitDelay bounds how long the flusher waits, after a group
+	// commit that completed several writers, for that many writes to be
+	// queued again before it starts the next commit (default 200µs,
+	// negative disables). Without it, concurrent writers settle into two
+	// cohorts that alternate fsyncs, each carrying half of them; with
+	// it, they share one. A lone writer never waits: the delay applies
+	// only after commits of two or more writes, and ends as soon as as
+	// many are queued (Postgres's commit_delay, made adaptive).
+	MaxCommitDelay time.Duration
 	// UnsafeNoFsync turns off EVERY fsync (segments, hard state,
 	// snapshot, directories). Acknowledged writes are then lost on a
 	// power failure or kernel crash. FOR BENCHMARKS ONLY; never set it
@@ -43,6 +53,7 @@ const (
 	DefaultMaxQueueWrites = 8192
 	DefaultMaxQueueBytes  = 64 << 20
 	DefaultMaxBatchBytes  = 8 << 20
+	DefaultMaxCommitDelay = 200 * time.Microsecond
 )
 
 // withDefaults fills zero fields and rejects impossible combinations.
@@ -52,6 +63,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.SegmentBytes == 0 {
 		o.SegmentBytes = DefaultSegmentBytes
+	}
+	if o.MaxCommitDelay == 0 {
+		o.MaxCommitDelay = DefaultMaxCommitDelay
 	}
 	if o.MaxQueueWrites == 0 {
 		o.MaxQueueWrites = DefaultMaxQueueWrites

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
 	twal "github.com/tidwall/wal"
@@ -44,6 +45,12 @@ type WAL struct {
 	closing bool
 	failed  error // sticky: set by the first I/O failure
 	exited  chan struct{}
+	// lingerTimer wakes the flusher when a commit delay ends.
+	lingerTimer *time.Timer
+	// wakeAt is the queue length at which enqueue wakes the flusher: 1
+	// when it is idle, the expected cohort size while it lingers, so
+	// writers arriving one by one do not wake it for nothing.
+	wakeAt int
 
 	fl flusher // owned by the flusher goroutine
 }
@@ -59,6 +66,12 @@ func Open(dir string, opts Options) (*WAL, error) {
 	w := &WAL{dir: dir, logDir: filepath.Join(dir, logDirName), opts: opts,
 		sy: syncer{off: opts.UnsafeNoFsync}, log: opts.Logger, exited: make(chan struct{})}
 	w.wake.L = &w.mu
+	w.lingerTimer = time.AfterFunc(time.Hour, func() {
+		w.mu.Lock()
+		w.wake.Broadcast()
+		w.mu.Unlock()
+	})
+	w.lingerTimer.Stop()
 	if err := prepareDir(dir, w.sy); err != nil {
 		return nil, err
 	}
@@ -257,7 +270,9 @@ func (w *WAL) enqueue(it item) {
 	w.qBytes += it.bytes
 	w.ctr.queueDepth.Store(int64(len(w.queue)))
 	w.met.setQueueDepth(len(w.queue))
-	w.wake.Signal()
+	if len(w.queue) >= w.wakeAt || w.qBytes >= w.opts.MaxBatchBytes {
+		w.wake.Signal()
+	}
 }
 
 // submitOp validates and enqueues a non-write operation, then waits.
