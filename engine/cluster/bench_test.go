@@ -119,7 +119,8 @@ func TestMeasureThroughput(t *testing.T) {
 	ops := run(d, h)
 	cpu := cpuTime() - cpu0
 	s := c.Stats()
-	t.Logf("cpu/op=%.1fµs clients=%d ops/s=%.0f entries/fsync=%.1f fsyncs/s=%.0f entries/MsgApp=%.1f MsgApps/s=%.0f p50=%.2fms p99=%.2fms",
+	t.Logf("fsync=%.2fms cpu/op=%.1fµs clients=%d ops/s=%.0f entries/fsync=%.1f fsyncs/s=%.0f entries/MsgApp=%.1f MsgApps/s=%.0f p50=%.2fms p99=%.2fms",
+		float64(s.FsyncNanos-before.FsyncNanos)/1e6/float64(max(1, s.Fsyncs-before.Fsyncs)),
 		float64(cpu.Microseconds())/float64(ops), clients, float64(ops)/d.Seconds(),
 		float64(s.FsyncEntries-before.FsyncEntries)/float64(max(1, s.Fsyncs-before.Fsyncs)),
 		float64(s.Fsyncs-before.Fsyncs)/d.Seconds(),

@@ -266,6 +266,8 @@ func (c *Cluster) Stats() node.Stats {
 func addStats(a, b node.Stats) node.Stats {
 	a.Fsyncs += b.Fsyncs
 	a.FsyncEntries += b.FsyncEntries
+	a.Flushes += b.Flushes
+	a.FsyncNanos += b.FsyncNanos
 	a.AppendMsgs += b.AppendMsgs
 	a.AppendEntries += b.AppendEntries
 	a.LeaderChanges += b.LeaderChanges

@@ -15,6 +15,7 @@ type Stats struct {
 	Fsyncs        uint64 // fsync calls by this node's WAL
 	FsyncEntries  uint64 // entries written by this node's WAL
 	Flushes       uint64 // WAL group commits (one write, at most one fsync)
+	FsyncNanos    uint64 // wall time spent in those fsyncs
 	AppendMsgs    uint64 // MsgApp messages sent
 	AppendEntries uint64 // entries carried by them
 	LeaderChanges uint64 // leader changes observed
@@ -91,7 +92,6 @@ func newMetrics(reg prometheus.Registerer, id uint64) (*metrics, error) {
 	m.proposeToCommit = hist("propose_to_commit_seconds", "Time from Propose to the entry being committed.", lat)
 	m.proposeToApply = hist("propose_to_apply_seconds", "Time from Propose to the result being applied.", lat)
 	m.commitToApply = hist("commit_to_apply_seconds", "Time from commit to apply, per apply batch.", lat)
-	m.fsyncLatency = hist("fsync_seconds", "WAL group-commit write+fsync latency.", lat)
 	m.inflight = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "raftbench", Subsystem: "node", Name: "inflight_msgs",
 		Help: "Leader: unacknowledged MsgApps per follower (pipelining window use).", ConstLabels: labels}, []string{"peer"})
 	m.cs = append(m.cs, m.inflight)

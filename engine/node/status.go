@@ -93,7 +93,7 @@ func (n *Node) Stats() Stats {
 		Dropped: n.stats.dropped.Load(), Snapshots: n.stats.snapshots.Load(),
 	}
 	ws := n.walStats()
-	s.Fsyncs, s.FsyncEntries, s.Flushes = ws.Fsyncs, ws.Entries, ws.Flushes
+	s.Fsyncs, s.FsyncEntries, s.Flushes, s.FsyncNanos = ws.Fsyncs, ws.Entries, ws.Flushes, ws.FsyncNanos
 	return s
 }
 
