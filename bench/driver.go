@@ -161,9 +161,9 @@ func (r *runner) closedWorker(ctx context.Context, id int, gen *generator) {
 }
 
 // pace releases the open loop's fixed schedule: slot k is due at
-// start + k/rate. It sleeps on a high-resolution sleeper (the runtime's
-// timers wake up to a millisecond late, which would count as latency)
-// and hands each due slot to whichever worker is free. When
+// start + k/rate. It sleeps on a sleeper that wakes on time both when
+// the process is idle and when it is busy (see sleeper; lateness would
+// count as latency) and hands each due slot to whichever worker is free. When
 // every worker is busy, slots wait in the channel and go out late; their
 // latency still counts from when they were due, so a stalled target
 // shows up as latency instead of vanishing (coordinated omission).
@@ -186,7 +186,7 @@ func (r *runner) pace(done <-chan struct{}, slots chan<- uint64) {
 				return
 			default:
 			}
-			sl.sleep(min(wait, 50*time.Millisecond))
+			sl.sleep(wait, done)
 		}
 		select {
 		case slots <- k:

@@ -4,9 +4,22 @@ package bench
 
 import "time"
 
-// sleeper falls back to the runtime's timers outside Linux.
-type sleeper struct{}
+// sleeper uses the runtime's timers outside Linux.
+type sleeper struct{ timer *time.Timer }
 
-func newSleeper() *sleeper               { return &sleeper{} }
-func (s *sleeper) sleep(d time.Duration) { time.Sleep(d) }
-func (s *sleeper) close()                {}
+func newSleeper() *sleeper {
+	s := &sleeper{timer: time.NewTimer(time.Hour)}
+	s.timer.Stop()
+	return s
+}
+
+func (s *sleeper) sleep(d time.Duration, done <-chan struct{}) {
+	s.timer.Reset(d)
+	defer s.timer.Stop()
+	select {
+	case <-s.timer.C:
+	case <-done:
+	}
+}
+
+func (s *sleeper) close() { s.timer.Stop() }

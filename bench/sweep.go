@@ -22,7 +22,8 @@ const SweepFile = "sweep.json"
 //     (the system cannot keep up, so the backlog and latency grow for as
 //     long as the run lasts);
 //   - p99 latency (from intended send time) exceeds SweepP99Factor times the
-//     p99 of the sweep's first rate;
+//     lowest p99 of the earlier rates (the lowest, so one noisy early
+//     point cannot raise the bar);
 //   - more than SweepMaxErrorRatio of the operations failed.
 //
 // The sweep stops at the first rate that explodes. The saturation point
@@ -36,7 +37,7 @@ const (
 
 // SweepRule describes the stopping rule in words, for sweep.json and
 // the command's help.
-const SweepRule = "a rate explodes when throughput < 90% of offered, or p99 > 10x the first rate's p99, or > 1% of operations fail; the sweep stops at the first that explodes, and the last rate before it is the saturation point"
+const SweepRule = "a rate explodes when its throughput < 90% of offered, or its p99 > 10x the lowest p99 of the earlier rates, or > 1% of its operations fail; the sweep stops at the first rate that explodes, and the last rate before it is the saturation point"
 
 // SweepPoint is one rate of a sweep.
 type SweepPoint struct {
@@ -129,11 +130,7 @@ func Sweep(ctx context.Context, base RunConfig, rates []float64, run RunFunc, pr
 		if s.ServiceLatencyMs != nil {
 			pt.ServiceLatencyMs = *s.ServiceLatencyMs
 		}
-		var first *SweepPoint
-		if len(res.Points) > 0 {
-			first = &res.Points[0]
-		}
-		pt.Exploded = explodes(pt, first)
+		pt.Exploded = explodes(pt, lowestP99(res.Points))
 		res.Points = append(res.Points, pt)
 		if progress != nil {
 			fmt.Fprintf(progress, "sweep: %s ops/s offered -> %s ops/s, p50 %s ms, p99 %s ms, errors %d%s\n",
@@ -149,14 +146,26 @@ func Sweep(ctx context.Context, base RunConfig, rates []float64, run RunFunc, pr
 	return res, nil
 }
 
-// explodes applies the stopping rule; first is nil for the first rate.
-func explodes(pt SweepPoint, first *SweepPoint) string {
+// lowestP99 is the smallest p99 among pts (0 if none).
+func lowestP99(pts []SweepPoint) float64 {
+	low := 0.0
+	for i, p := range pts {
+		if i == 0 || p.LatencyMs.P99 < low {
+			low = p.LatencyMs.P99
+		}
+	}
+	return low
+}
+
+// explodes applies the stopping rule; base is the lowest earlier p99
+// (0 for the first rate).
+func explodes(pt SweepPoint, base float64) string {
 	var why []string
 	if pt.ThroughputOps < SweepMinThroughputRatio*pt.Rate {
 		why = append(why, fmt.Sprintf("throughput %s < 90%% of offered", fmtCount(pt.ThroughputOps)))
 	}
-	if first != nil && first.LatencyMs.P99 > 0 && pt.LatencyMs.P99 > SweepP99Factor*first.LatencyMs.P99 {
-		why = append(why, fmt.Sprintf("p99 %s ms > 10x first rate's %s ms", fmtMs(pt.LatencyMs.P99), fmtMs(first.LatencyMs.P99)))
+	if base > 0 && pt.LatencyMs.P99 > SweepP99Factor*base {
+		why = append(why, fmt.Sprintf("p99 %s ms > 10x the lowest earlier p99 %s ms", fmtMs(pt.LatencyMs.P99), fmtMs(base)))
 	}
 	if total := pt.Ops + pt.Errors; total > 0 && float64(pt.Errors) > SweepMaxErrorRatio*float64(total) {
 		why = append(why, fmt.Sprintf("%d of %d operations failed", pt.Errors, total))

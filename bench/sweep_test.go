@@ -91,3 +91,20 @@ func TestParseRates(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepBaselineIsLowestEarlierP99(t *testing.T) {
+	pts := []SweepPoint{{LatencyMs: Latency{P99: 5}}, {LatencyMs: Latency{P99: 1}}}
+	if got := lowestP99(pts); got != 1 {
+		t.Fatalf("lowest p99 = %v, want 1", got)
+	}
+	ok := SweepPoint{Rate: 100, ThroughputOps: 100, Ops: 1000, LatencyMs: Latency{P99: 9.9}}
+	if why := explodes(ok, 1); why != "" {
+		t.Errorf("9.9 ms against a 1 ms baseline exploded: %s", why)
+	}
+	bad := ok
+	bad.LatencyMs.P99 = 10.1
+	bad.Errors = 11 // 11 of 1011 > 1%
+	if why := explodes(bad, 1); !strings.Contains(why, "10x") || !strings.Contains(why, "failed") {
+		t.Errorf("10.1 ms against 1 ms with 1.1%% errors: %q", why)
+	}
+}
