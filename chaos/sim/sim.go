@@ -175,7 +175,7 @@ type Sim struct {
 
 // Run executes one seed to completion and checks it.
 func Run(seed uint64, opts Options) (res Result) {
-	if (len(opts.EngineBugs) > 0 || opts.ForgetVoteOnRestart) && !engine.BugsEnabled() {
+	if (len(opts.EngineBugs) > 0 || opts.ForgetVoteOnRestart) && !bugsBuilt() {
 		return Result{Seed: seed, Failure: &Failure{Kind: "harness", Invariant: "build", Detail: ErrBugsNotBuilt.Error()}}
 	}
 	r := newRNG(seed)
