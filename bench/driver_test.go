@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftbench/raftbench/engine/kv"
 )
 
 func TestPercentilesOfKnownInputs(t *testing.T) {
@@ -241,3 +243,48 @@ func TestProgressLines(t *testing.T) {
 		t.Fatalf("plain output should be one line per second: %q", b.String())
 	}
 }
+
+// The per-operation work of a worker (draw a request, record its
+// outcome) must not allocate: the generator shares 2 cores with the
+// cluster it measures.
+func TestWorkerLoopDoesNotAllocate(t *testing.T) {
+	cfg := DefaultRunConfig()
+	cfg.KeyDist = DistZipfian
+	cfg.Keys = 1000
+	g := newWorkload(&cfg).generator(1, 0)
+	r := newRecorder(4)
+	now := time.Now()
+	res := [3]kv.Result{{Status: kv.StatusOK}, {Status: kv.StatusNotFound}, {Status: kv.StatusMismatch}}
+	i := 0
+	allocs := testing.AllocsPerRun(10000, func() {
+		op, req := g.next()
+		_ = req
+		s := sample{op: op, intended: now, sent: now, done: now.Add(time.Duration(i) * time.Microsecond),
+			measured: true, res: res[i%3], openLoop: true}
+		r.record(i, &s)
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per operation, want 0", allocs)
+	}
+}
+
+func BenchmarkDriverClosedLoopNopTarget(b *testing.B) {
+	cfg := DefaultRunConfig()
+	cfg.Clients, cfg.Warmup, cfg.Duration = 2, 0, time.Second
+	sum, err := Run(context.Background(), cfg, nopTarget{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(sum.Ops)/sum.DurationS, "ops/s")
+	b.ReportMetric(1e9*sum.DurationS*2/float64(sum.Ops), "ns/op/worker")
+}
+
+type nopTarget struct{}
+
+func (nopTarget) Name() string { return "nop" }
+func (nopTarget) Do(context.Context, Request) (kv.Result, error) {
+	return kv.Result{Status: kv.StatusOK}, nil
+}
+func (nopTarget) Stats() TargetStats { return TargetStats{} }
+func (nopTarget) Close() error       { return nil }
