@@ -1,0 +1,258 @@
+package compare
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/raftbench/raftbench/bench"
+)
+
+// Limits, so a typo cannot schedule a week of runs.
+const (
+	MaxSystems = 16
+	MaxClients = 16 // client counts per comparison
+	MaxRepeat  = 100
+)
+
+// Config says what to compare and under which load.
+type Config struct {
+	// Systems are target names; "raftbench" means our engine's "inproc"
+	// target (see TargetName).
+	Systems []string
+	Clients []int
+	Repeat  int
+	Nodes   int
+	Fsync   bool
+	// Load is the workload of every run; Clients, Rate, Nodes and Fsync
+	// are set per run from the fields above.
+	Load bench.RunConfig
+	// DataDir is the parent of each run's fresh data directory ("" = the
+	// system temp dir). It decides which disk the fsyncs hit.
+	DataDir string
+	Out     string
+	// Log receives one line per finished run (nil = discard).
+	Log     io.Writer
+	Logger  *slog.Logger
+	Command string // recorded in compare.json and compare.md
+
+	// Open and Drive default to bench.Lookup(...)(ctx, cfg) and bench.Run;
+	// tests replace them.
+	Open  func(ctx context.Context, system string, cfg bench.TargetConfig) (bench.Target, error)
+	Drive func(ctx context.Context, cfg bench.RunConfig, t bench.Target, sink bench.ProgressSink) (*bench.Summary, error)
+}
+
+// TargetName maps a system name to its registered target.
+func TargetName(system string) string {
+	if system == "raftbench" {
+		return "inproc"
+	}
+	return system
+}
+
+// Slot is one scheduled run.
+type Slot struct {
+	Repeat  int // 1-based
+	Clients int
+	System  string
+}
+
+// Schedule interleaves the runs: per repeat, per client count, every
+// system once, starting with a system that rotates with the repeat.
+func Schedule(systems []string, clients []int, repeat int) []Slot {
+	var out []Slot
+	for r := 0; r < repeat; r++ {
+		for _, c := range clients {
+			for k := range systems {
+				out = append(out, Slot{Repeat: r + 1, Clients: c, System: systems[(k+r)%len(systems)]})
+			}
+		}
+	}
+	return out
+}
+
+func (c *Config) validate() error {
+	if len(c.Systems) == 0 || len(c.Systems) > MaxSystems {
+		return fmt.Errorf("compare: need 1..%d systems, got %d", MaxSystems, len(c.Systems))
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Systems {
+		if seen[s] {
+			return fmt.Errorf("compare: system %q listed twice", s)
+		}
+		seen[s] = true
+	}
+	if len(c.Clients) == 0 || len(c.Clients) > MaxClients {
+		return fmt.Errorf("compare: need 1..%d client counts, got %d", MaxClients, len(c.Clients))
+	}
+	for _, n := range c.Clients {
+		if n < 1 || n > bench.MaxClients {
+			return fmt.Errorf("compare: client count %d out of 1..%d", n, bench.MaxClients)
+		}
+	}
+	if c.Repeat < 1 || c.Repeat > MaxRepeat {
+		return fmt.Errorf("compare: repeat %d out of 1..%d", c.Repeat, MaxRepeat)
+	}
+	if c.Out == "" {
+		return errors.New("compare: no output directory")
+	}
+	probe := c.Load
+	probe.Clients, probe.Rate, probe.Nodes, probe.Fsync = c.Clients[0], 0, c.Nodes, c.Fsync
+	return probe.Validate()
+}
+
+// Run executes the whole comparison and writes its outputs. When a run
+// fails, the runs finished so far are still written and the error names
+// the failed run.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	if err := os.MkdirAll(filepath.Join(cfg.Out, "runs"), 0o755); err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	res := newResult(&cfg)
+	slots := Schedule(cfg.Systems, cfg.Clients, cfg.Repeat)
+	var runErr error
+	for i, s := range slots {
+		r, sum, err := runOne(ctx, &cfg, s)
+		if err != nil {
+			runErr = fmt.Errorf("compare: run %d/%d (%s, %d clients, repeat %d): %w",
+				i+1, len(slots), s.System, s.Clients, s.Repeat, err)
+			break
+		}
+		r.Order = i + 1
+		res.Runs = append(res.Runs, r)
+		if err := writeJSON(filepath.Join(cfg.Out, "runs", r.fileName()), sum); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cfg.Log, "[%d/%d] %s\n", i+1, len(slots), r.line())
+	}
+	res.aggregate(cfg.Systems, cfg.Clients)
+	if err := res.write(cfg.Out); err != nil {
+		return nil, errors.Join(runErr, err)
+	}
+	return res, runErr
+}
+
+func (c *Config) defaults() {
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	if c.Open == nil {
+		c.Open = func(ctx context.Context, system string, tc bench.TargetConfig) (bench.Target, error) {
+			f, err := bench.Lookup(TargetName(system))
+			if err != nil {
+				return nil, err
+			}
+			return f(ctx, tc)
+		}
+	}
+	if c.Drive == nil {
+		c.Drive = bench.Run
+	}
+}
+
+// runOne runs one slot on a fresh cluster in a fresh directory.
+func runOne(ctx context.Context, cfg *Config, s Slot) (RunRecord, *bench.Summary, error) {
+	dir, err := os.MkdirTemp(cfg.DataDir, "compare-"+s.System+"-")
+	if err != nil {
+		return RunRecord{}, nil, err
+	}
+	defer os.RemoveAll(dir)
+	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	t, err := cfg.Open(octx, s.System, bench.TargetConfig{
+		Nodes: cfg.Nodes, Dir: dir, Fsync: cfg.Fsync, ValueBytes: cfg.Load.ValueBytes, Logger: cfg.Logger,
+	})
+	cancel()
+	if err != nil {
+		return RunRecord{}, nil, fmt.Errorf("start %s: %w", s.System, err)
+	}
+	rc := cfg.Load
+	rc.Clients, rc.Rate, rc.Nodes, rc.Fsync = s.Clients, 0, cfg.Nodes, cfg.Fsync
+	sink, err := newCPUSink()
+	if err != nil {
+		t.Close()
+		return RunRecord{}, nil, err
+	}
+	sum, err := cfg.Drive(ctx, rc, t, sink)
+	end, cpuErr := sink.sample(false)
+	closeErr := t.Close()
+	if err = errors.Join(err, cpuErr); err != nil {
+		return RunRecord{}, nil, err
+	}
+	if closeErr != nil {
+		return RunRecord{}, nil, fmt.Errorf("close %s: %w", s.System, closeErr)
+	}
+	sum.Target = s.System
+	bench.FillEnvironment(sum, nil)
+	sum.Command = cfg.Command
+	r := newRunRecord(s, sum)
+	r.CPUCores, r.CPUWindow = sink.cores(end)
+	if r.CPUCores > 0 {
+		r.OpsPerCPUSec = r.ThroughputOps / r.CPUCores
+	}
+	return r, sum, nil
+}
+
+// cpuSink samples process CPU time at every progress tick of the driver.
+type cpuSink struct {
+	start   cpuSample
+	samples []cpuSample // written only by the driver's progress goroutine
+}
+
+func newCPUSink() (*cpuSink, error) {
+	s := &cpuSink{}
+	var err error
+	s.start, err = s.sample(true)
+	return s, err
+}
+
+func (s *cpuSink) sample(warmup bool) (cpuSample, error) {
+	c, err := processCPU()
+	return cpuSample{wall: time.Now(), cpu: c, warmup: warmup}, err
+}
+
+// Progress implements bench.ProgressSink.
+func (s *cpuSink) Progress(st bench.IntervalStats) {
+	if smp, err := s.sample(st.Warmup); err == nil {
+		s.samples = append(s.samples, smp)
+	}
+}
+
+// cores returns CPU cores used over the measured window (last warm-up
+// tick to last measured tick), or over the whole run when there are too
+// few ticks, and which window it used.
+func (s *cpuSink) cores(end cpuSample) (float64, string) {
+	from, to, measured := s.start, cpuSample{}, 0
+	for _, smp := range s.samples {
+		if smp.warmup {
+			from = smp
+		} else {
+			to = smp
+			measured++
+		}
+	}
+	if measured >= 1 && to.wall.Sub(from.wall) >= 500*time.Millisecond {
+		return cores(from, to), "measured"
+	}
+	return cores(s.start, end), "whole run"
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("compare: encode %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	return nil
+}

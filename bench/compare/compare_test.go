@@ -1,0 +1,214 @@
+package compare
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/engine/kv"
+)
+
+// fakeTarget is a single kv.Store with a fixed service delay; it counts
+// one fsync per write so entries-per-fsync is known.
+type fakeTarget struct {
+	name   string
+	delay  time.Duration
+	store  *kv.Store
+	writes atomic.Uint64
+	closed atomic.Bool
+}
+
+func (f *fakeTarget) Name() string { return f.name }
+
+func (f *fakeTarget) Do(ctx context.Context, req bench.Request) (kv.Result, error) {
+	time.Sleep(f.delay)
+	var res []byte
+	switch req.Op {
+	case kv.OpRead:
+		res = f.store.Query(kv.EncodeRead(req.Key))
+	case kv.OpWrite:
+		f.writes.Add(1)
+		res = f.store.Apply(kv.EncodeWrite(req.Key, req.Value))
+	default:
+		f.writes.Add(1)
+		res = f.store.Apply(kv.EncodeCas(req.Key, req.From, req.Value, false))
+	}
+	return kv.DecodeResult(res)
+}
+
+func (f *fakeTarget) Stats() bench.TargetStats {
+	w := f.writes.Load()
+	return bench.TargetStats{Fsyncs: w, FsyncEntries: 3 * w}
+}
+
+func (f *fakeTarget) Close() error { f.closed.Store(true); return nil }
+
+func TestScheduleInterleavesAndRotates(t *testing.T) {
+	got := Schedule([]string{"a", "b", "c"}, []int{1, 8}, 2)
+	want := []Slot{
+		{1, 1, "a"}, {1, 1, "b"}, {1, 1, "c"}, {1, 8, "a"}, {1, 8, "b"}, {1, 8, "c"},
+		{2, 1, "b"}, {2, 1, "c"}, {2, 1, "a"}, {2, 8, "b"}, {2, 8, "c"}, {2, 8, "a"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Schedule = %v\nwant %v", got, want)
+	}
+}
+
+func TestCompareWritesOutputsInInterleavedOrder(t *testing.T) {
+	out := t.TempDir()
+	var mu sync.Mutex
+	var opened []string
+	var targets []*fakeTarget
+	load := bench.DefaultRunConfig()
+	load.Warmup, load.Duration, load.Keys, load.ValueBytes = 100*time.Millisecond, 1200*time.Millisecond, 100, 16
+	var log bytes.Buffer
+	cfg := Config{
+		Systems: []string{"slow", "fast"}, Clients: []int{1, 4}, Repeat: 1, Nodes: 3, Fsync: true,
+		Load: load, DataDir: t.TempDir(), Out: out, Log: &log, Command: "raftbench compare (test)",
+		Open: func(ctx context.Context, system string, tc bench.TargetConfig) (bench.Target, error) {
+			if tc.Nodes != 3 || !tc.Fsync || tc.ValueBytes != 16 || tc.Dir == "" {
+				t.Errorf("target config %+v", tc)
+			}
+			d := 2 * time.Millisecond
+			if system == "fast" {
+				d = 200 * time.Microsecond
+			}
+			f := &fakeTarget{name: system, delay: d, store: kv.NewStore()}
+			mu.Lock()
+			opened = append(opened, system)
+			targets = append(targets, f)
+			mu.Unlock()
+			return f, nil
+		},
+	}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"slow", "fast", "slow", "fast"}; !slices.Equal(opened, want) {
+		t.Errorf("opened %v, want interleaved %v", opened, want)
+	}
+	for _, f := range targets {
+		if !f.closed.Load() {
+			t.Errorf("target %s not closed", f.name)
+		}
+	}
+	checkResult(t, res)
+	checkFiles(t, out, len(res.Runs))
+	if n := strings.Count(log.String(), "\n"); n != 4 {
+		t.Errorf("log has %d lines, want one per run:\n%s", n, log.String())
+	}
+}
+
+func checkResult(t *testing.T, res *Result) {
+	t.Helper()
+	if len(res.Runs) != 4 || len(res.Rows) != 4 {
+		t.Fatalf("%d runs, %d rows; want 4 and 4", len(res.Runs), len(res.Rows))
+	}
+	for i, r := range res.Runs {
+		if r.Order != i+1 || r.ThroughputOps <= 0 || r.LatencyMs.P50 <= 0 || r.CPUCores <= 0 || r.OpsPerCPUSec <= 0 {
+			t.Errorf("run %+v: missing figures", r)
+		}
+		if r.EntriesPerFsync == nil || *r.EntriesPerFsync != 3 {
+			t.Errorf("run %d entries/fsync %v, want 3", i+1, r.EntriesPerFsync)
+		}
+	}
+	byKey := map[string]Row{}
+	for _, row := range res.Rows {
+		byKey[row.System+"/"+strconv.Itoa(row.Clients)] = row
+	}
+	// A 10x faster service time must show, and ratios must be reciprocal.
+	f, s := byKey["fast/4"], byKey["slow/4"]
+	if f.OpsMedian <= s.OpsMedian || f.VsBestOther <= 1 || s.VsBestOther >= 1 {
+		t.Errorf("fast %+v vs slow %+v", f, s)
+	}
+}
+
+func checkFiles(t *testing.T, dir string, runs int) {
+	t.Helper()
+	var back Result
+	b, err := os.ReadFile(filepath.Join(dir, "compare.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Runs) != runs || !back.Fsync {
+		t.Errorf("compare.json: %v, %d runs, fsync %v", err, len(back.Runs), back.Fsync)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "compare.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| slow | 1 |", "| fast | 4 |", "fsync **on for every system**", "ops/CPU-s"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("compare.md lacks %q:\n%s", want, md)
+		}
+	}
+	for _, name := range []string{"throughput_vs_clients", "p99_vs_clients"} {
+		png, err := os.ReadFile(filepath.Join(dir, name+".png"))
+		if err != nil || len(png) < 1000 || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+			t.Errorf("%s.png: %v, %d bytes", name, err, len(png))
+		}
+		svg, err := os.ReadFile(filepath.Join(dir, name+".svg"))
+		if err != nil || !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("clients")) {
+			t.Errorf("%s.svg: %v, %d bytes", name, err, len(svg))
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "runs"))
+	if err != nil || len(entries) != runs {
+		t.Errorf("runs/: %v, %d files, want %d", err, len(entries), runs)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	load := bench.DefaultRunConfig()
+	ok := Config{Systems: []string{"a"}, Clients: []int{1}, Repeat: 1, Nodes: 3, Load: load, Out: t.TempDir()}
+	for name, mut := range map[string]func(*Config){
+		"no systems":    func(c *Config) { c.Systems = nil },
+		"duplicate":     func(c *Config) { c.Systems = []string{"a", "a"} },
+		"no clients":    func(c *Config) { c.Clients = nil },
+		"zero clients":  func(c *Config) { c.Clients = []int{0} },
+		"zero repeat":   func(c *Config) { c.Repeat = 0 },
+		"no out":        func(c *Config) { c.Out = "" },
+		"zero duration": func(c *Config) { c.Load.Duration = 0 },
+	} {
+		c := ok
+		mut(&c)
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("%s: Run succeeded", name)
+		}
+	}
+}
+
+func TestUnknownSystemFailsClearly(t *testing.T) {
+	load := bench.DefaultRunConfig()
+	load.Warmup, load.Duration = 0, 100*time.Millisecond
+	_, err := Run(context.Background(), Config{Systems: []string{"no-such-system"}, Clients: []int{1}, Repeat: 1,
+		Nodes: 3, Load: load, Out: t.TempDir(), DataDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "no-such-system") {
+		t.Errorf("err = %v, want it to name the unknown system", err)
+	}
+}
+
+func TestMedianAndCount(t *testing.T) {
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median odd = %v", m)
+	}
+	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
+		t.Errorf("median even = %v", m)
+	}
+	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.6: "1,234,568"} {
+		if got := count(in); got != want {
+			t.Errorf("count(%v) = %q, want %q", in, got, want)
+		}
+	}
+}

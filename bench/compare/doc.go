@@ -1,0 +1,26 @@
+// Package compare runs several Raft systems under the same load, side by
+// side, and reports them together: `raftbench compare`.
+//
+// Contract:
+//   - Every system runs at every client count Repeat times, each run on a
+//     fresh cluster in a fresh data directory, through the one load
+//     generator driver (bench.Run), with the same nodes, fsync policy,
+//     value size, mix, keys and seed.
+//   - Runs are interleaved: within a repeat, client counts go in order and
+//     for each the systems take turns, the starting system rotating with
+//     the repeat, so machine noise (other processes, disk state, thermal)
+//     spreads across systems instead of landing on one of them.
+//   - CPU is measured per run as this process's user+system time
+//     (getrusage) over the measured window (sampled at the driver's
+//     once-a-second progress ticks, falling back to the whole run when a
+//     run is too short to have two measured ticks). It includes the load
+//     generator's own CPU, which is the same for every system.
+//   - Outputs in Out: compare.json (every run and the per system x clients
+//     aggregates), compare.md (a markdown table: ops/s median and min,
+//     p50, p99, p99.9, CPU cores, ops per CPU-second, entries per fsync),
+//     and gonum plots throughput_vs_clients and p99_vs_clients (PNG and
+//     SVG, one line per system).
+//
+// It must never favour a system: no per-system load or settings beyond
+// what each target's own package documents, and no dropping of runs.
+package compare

@@ -1,0 +1,107 @@
+package compare
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// writePlots draws throughput and p99 against clients, one line per
+// system, as PNG and SVG.
+func writePlots(dir string, r *Result) error {
+	fs := "fsync on"
+	if !r.Fsync {
+		fs = "fsync off"
+	}
+	if len(r.Rows) == 0 {
+		return nil // nothing measured (the first run failed): no plots
+	}
+	cond := fmt.Sprintf("%d nodes, %d B values, %s", r.Nodes, r.ValueBytes, fs)
+	charts := []struct {
+		name, title, ylabel string
+		logY                bool
+		y                   func(Row) float64
+	}{
+		{"throughput_vs_clients", "Throughput vs clients (median of repeats), " + cond, "throughput (ops/s)", false,
+			func(row Row) float64 { return row.OpsMedian }},
+		{"p99_vs_clients", "p99 latency vs clients (median of repeats), " + cond, "p99 latency (ms, log scale)", true,
+			func(row Row) float64 { return row.P99Ms }},
+	}
+	for _, c := range charts {
+		p, err := chart(r, c.title, c.ylabel, c.logY, c.y)
+		if err != nil {
+			return fmt.Errorf("compare: plot %s: %w", c.name, err)
+		}
+		for _, ext := range []string{".png", ".svg"} {
+			if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, c.name+ext)); err != nil {
+				return fmt.Errorf("compare: save %s%s: %w", c.name, ext, err)
+			}
+		}
+	}
+	return nil
+}
+
+func chart(r *Result, title, ylabel string, logY bool, y func(Row) float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "concurrent clients (log scale)"
+	p.Y.Label.Text = ylabel
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = clientTicks(r.Clients)
+	// Log axes need positive, distinct bounds even for a single point.
+	p.X.Min, p.X.Max = float64(slices.Min(r.Clients))/1.5, float64(slices.Max(r.Clients))*1.5
+	if logY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = true
+	p.Legend.Left = true
+	for i, s := range r.Systems {
+		var pts plotter.XYs
+		for _, row := range r.Rows {
+			if row.System == s && (!logY || y(row) > 0) {
+				pts = append(pts, plotter.XY{X: float64(row.Clients), Y: y(row)})
+			}
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		line, points, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, err
+		}
+		line.Color = plotutil.Color(i)
+		line.Dashes = plotutil.Dashes(i)
+		points.Color = plotutil.Color(i)
+		points.Shape = plotutil.Shape(i)
+		p.Add(line, points)
+		p.Legend.Add(s, line, points)
+	}
+	if logY {
+		p.Y.Min, p.Y.Max = p.Y.Min/1.5, p.Y.Max*1.5
+		if !(p.Y.Min > 0) {
+			p.Y.Min, p.Y.Max = 0.001, 1 // no positive value: an empty but valid chart
+		}
+	} else {
+		p.Y.Min, p.Y.Max = 0, p.Y.Max*1.1
+	}
+	return p, nil
+}
+
+// clientTicks labels exactly the client counts that were measured.
+type clientTicks []int
+
+func (c clientTicks) Ticks(lo, hi float64) []plot.Tick {
+	var t []plot.Tick
+	for _, n := range c {
+		t = append(t, plot.Tick{Value: float64(n), Label: strconv.Itoa(n)})
+	}
+	return t
+}

@@ -1,0 +1,196 @@
+package compare
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/raftbench/raftbench/bench"
+)
+
+// RunRecord is one run's figures.
+type RunRecord struct {
+	Order         int           `json:"order"` // 1-based position in the schedule
+	Repeat        int           `json:"repeat"`
+	System        string        `json:"system"`
+	Target        string        `json:"target"`
+	Clients       int           `json:"clients"`
+	Fsync         bool          `json:"fsync"`
+	Ops           uint64        `json:"ops"`
+	Errors        uint64        `json:"errors"`
+	ThroughputOps float64       `json:"throughput_ops"`
+	LatencyMs     bench.Latency `json:"latency_ms"`
+	CPUCores      float64       `json:"cpu_cores"`
+	// CPUWindow is "measured" (warm-up excluded) or "whole run".
+	CPUWindow        string   `json:"cpu_window"`
+	OpsPerCPUSec     float64  `json:"ops_per_cpu_s"`
+	LeaderChanges    uint64   `json:"leader_changes"`
+	FsyncsPerSec     *float64 `json:"fsyncs_per_s,omitempty"`
+	EntriesPerFsync  *float64 `json:"entries_per_fsync,omitempty"`
+	EntriesPerAppend *float64 `json:"entries_per_append,omitempty"`
+}
+
+func newRunRecord(s Slot, sum *bench.Summary) RunRecord {
+	return RunRecord{
+		Repeat: s.Repeat, System: s.System, Target: TargetName(s.System), Clients: s.Clients,
+		Fsync: sum.Fsync, Ops: sum.Ops, Errors: sum.Errors, ThroughputOps: sum.ThroughputOps,
+		LatencyMs: sum.LatencyMs, LeaderChanges: sum.LeaderChanges, FsyncsPerSec: sum.FsyncsPerSec,
+		EntriesPerFsync: sum.EntriesPerFsync, EntriesPerAppend: sum.EntriesPerAppend,
+	}
+}
+
+func (r *RunRecord) fileName() string {
+	return fmt.Sprintf("%03d-%s-c%d-r%d.json", r.Order, r.System, r.Clients, r.Repeat)
+}
+
+func (r *RunRecord) line() string {
+	return fmt.Sprintf("%-16s clients=%-4d repeat=%d  %9.0f ops/s  p50 %7.3f ms  p99 %8.3f ms  %.2f cores  %6.0f ops/CPU-s  errors %d",
+		r.System, r.Clients, r.Repeat, r.ThroughputOps, r.LatencyMs.P50, r.LatencyMs.P99, r.CPUCores, r.OpsPerCPUSec, r.Errors)
+}
+
+// Row aggregates one system at one client count over its repeats:
+// medians, plus the minimum throughput.
+type Row struct {
+	System          string   `json:"system"`
+	Clients         int      `json:"clients"`
+	Runs            int      `json:"runs"`
+	OpsMedian       float64  `json:"ops_median"`
+	OpsMin          float64  `json:"ops_min"`
+	P50Ms           float64  `json:"p50_ms"`
+	P99Ms           float64  `json:"p99_ms"`
+	P999Ms          float64  `json:"p999_ms"`
+	CPUCores        float64  `json:"cpu_cores"`
+	OpsPerCPUSec    float64  `json:"ops_per_cpu_s"`
+	EntriesPerFsync *float64 `json:"entries_per_fsync,omitempty"`
+	Errors          uint64   `json:"errors"`
+	// VsBestOther is OpsMedian over the best other system's OpsMedian at
+	// the same client count (0 with one system).
+	VsBestOther float64 `json:"vs_best_other"`
+}
+
+// Result is compare.json.
+type Result struct {
+	Systems    []string `json:"systems"`
+	Targets    []string `json:"targets"`
+	Clients    []int    `json:"clients"`
+	Repeat     int      `json:"repeat"`
+	Nodes      int      `json:"nodes"`
+	Fsync      bool     `json:"fsync"` // the same for every system
+	ValueBytes int      `json:"value_bytes"`
+	Keys       int      `json:"keys"`
+	KeyDist    string   `json:"key_dist"`
+	Mix        string   `json:"mix"`
+	Seed       uint64   `json:"seed"`
+	WarmupS    float64  `json:"warmup_s"`
+	DurationS  float64  `json:"duration_s"`
+	CPUs       int      `json:"cpus"`
+	GoVersion  string   `json:"go_version"`
+	Date       string   `json:"date"`
+	Command    string   `json:"command"`
+
+	Runs []RunRecord `json:"runs"` // in schedule order
+	Rows []Row       `json:"rows"` // per system, per client count
+}
+
+func newResult(cfg *Config) *Result {
+	r := &Result{
+		Systems: cfg.Systems, Clients: cfg.Clients, Repeat: cfg.Repeat, Nodes: cfg.Nodes,
+		Fsync: cfg.Fsync, ValueBytes: cfg.Load.ValueBytes, Keys: cfg.Load.Keys,
+		KeyDist: cfg.Load.KeyDist, Mix: cfg.Load.Mix.String(), Seed: cfg.Load.Seed,
+		WarmupS: cfg.Load.Warmup.Seconds(), DurationS: cfg.Load.Duration.Seconds(),
+		CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
+		Date: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
+	}
+	for _, s := range cfg.Systems {
+		r.Targets = append(r.Targets, TargetName(s))
+	}
+	return r
+}
+
+// aggregate fills Rows from Runs, in system order then client order.
+func (r *Result) aggregate(systems []string, clients []int) {
+	r.Rows = nil
+	for _, s := range systems {
+		for _, c := range clients {
+			var runs []RunRecord
+			for _, rr := range r.Runs {
+				if rr.System == s && rr.Clients == c {
+					runs = append(runs, rr)
+				}
+			}
+			if len(runs) > 0 {
+				r.Rows = append(r.Rows, makeRow(s, c, runs))
+			}
+		}
+	}
+	for i := range r.Rows {
+		best := 0.0
+		for j, o := range r.Rows {
+			if j != i && o.Clients == r.Rows[i].Clients && o.OpsMedian > best {
+				best = o.OpsMedian
+			}
+		}
+		if best > 0 {
+			r.Rows[i].VsBestOther = r.Rows[i].OpsMedian / best
+		}
+	}
+}
+
+func makeRow(system string, clients int, runs []RunRecord) Row {
+	pick := func(f func(RunRecord) float64) []float64 {
+		v := make([]float64, len(runs))
+		for i, rr := range runs {
+			v[i] = f(rr)
+		}
+		return v
+	}
+	ops := pick(func(rr RunRecord) float64 { return rr.ThroughputOps })
+	row := Row{
+		System: system, Clients: clients, Runs: len(runs),
+		OpsMedian:    median(ops),
+		OpsMin:       slices.Min(ops),
+		P50Ms:        median(pick(func(rr RunRecord) float64 { return rr.LatencyMs.P50 })),
+		P99Ms:        median(pick(func(rr RunRecord) float64 { return rr.LatencyMs.P99 })),
+		P999Ms:       median(pick(func(rr RunRecord) float64 { return rr.LatencyMs.P999 })),
+		CPUCores:     median(pick(func(rr RunRecord) float64 { return rr.CPUCores })),
+		OpsPerCPUSec: median(pick(func(rr RunRecord) float64 { return rr.OpsPerCPUSec })),
+	}
+	var epf []float64
+	for _, rr := range runs {
+		row.Errors += rr.Errors
+		if rr.EntriesPerFsync != nil {
+			epf = append(epf, *rr.EntriesPerFsync)
+		}
+	}
+	if len(epf) > 0 {
+		m := median(epf)
+		row.EntriesPerFsync = &m
+	}
+	return row
+}
+
+// median of v (the mean of the middle two for an even count).
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// write puts compare.json, compare.md and the plots in dir.
+func (r *Result) write(dir string) error {
+	if err := writeJSON(filepath.Join(dir, "compare.json"), r); err != nil {
+		return err
+	}
+	if err := writeMarkdown(filepath.Join(dir, "compare.md"), r); err != nil {
+		return err
+	}
+	return writePlots(dir, r)
+}
