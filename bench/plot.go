@@ -321,6 +321,7 @@ func SweepPlot(dir string, sweeps []*SweepResult) error {
 	}
 	p := newPlot(title, "achieved throughput (ops/s)", "latency (ms, log scale)")
 	useLogY(p)
+	p.Legend.Left = true // the curve rises to the right
 	many := len(sweeps) > 1
 	for si, sw := range sweeps {
 		var p50, p99 plotter.XYs
@@ -372,6 +373,10 @@ func markSaturation(p *plot.Plot, sw *SweepResult) error {
 	s.GlyphStyle.Radius = vg.Points(6)
 	s.GlyphStyle.Color = color.Black
 	p.Add(s)
-	p.Legend.Add(fmt.Sprintf("saturation: %s ops/s", fmtCount(sat.ThroughputOps)), s)
+	label := fmt.Sprintf("saturation: %s ops/s", fmtCount(sat.ThroughputOps))
+	if !sw.Saturated {
+		label = fmt.Sprintf("highest rate tried, not saturated: %s ops/s", fmtCount(sat.ThroughputOps))
+	}
+	p.Legend.Add(label, s)
 	return nil
 }
