@@ -77,7 +77,8 @@ func Schedule(systems []string, clients []int, repeat int) []Slot {
 	return out
 }
 
-func (c *Config) validate() error {
+// Validate reports the first bad setting.
+func (c *Config) Validate() error {
 	if len(c.Systems) == 0 || len(c.Systems) > MaxSystems {
 		return fmt.Errorf("compare: need 1..%d systems, got %d", MaxSystems, len(c.Systems))
 	}
@@ -111,7 +112,7 @@ func (c *Config) validate() error {
 // fails, the runs finished so far are still written and the error names
 // the failed run.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.defaults()

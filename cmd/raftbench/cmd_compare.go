@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/bench/compare"
+	// The peer libraries register their targets ("hashicorp",
+	// "hashicorp-tuned", "etcd") for compare and run alike.
+	_ "github.com/raftbench/raftbench/bench/peers/etcd"
+	_ "github.com/raftbench/raftbench/bench/peers/hashicorp"
+)
+
+type compareFlags struct {
+	systems    string
+	clients    string
+	repeat     int
+	nodes      int
+	fsync      bool
+	valueBytes int
+	mix        string
+	keys       int
+	keyDist    string
+	seed       uint64
+	warmup     time.Duration
+	duration   time.Duration
+	dataDir    string
+	out        string
+}
+
+func newCompareCmd() *cobra.Command {
+	f := &compareFlags{}
+	c := &cobra.Command{
+		Use:   "compare --out DIR [flags]",
+		Short: "The same load against several Raft libraries, interleaved",
+		Long: `compare runs every system at every client count, --repeat times, each run on
+a fresh cluster in a fresh data directory, interleaving systems so machine
+noise spreads evenly, and writes compare.json, compare.md (ops/s median and
+min, p50, p99, p99.9, CPU cores, ops per CPU-second, entries per fsync) and
+plots of throughput and p99 against clients.
+
+Systems: raftbench (our engine, the inproc target), hashicorp,
+hashicorp-tuned, etcd, or any registered target.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config()
+			if err != nil {
+				return err
+			}
+			return runCompare(cmd, cfg)
+		},
+	}
+	d := bench.DefaultRunConfig()
+	fs := c.Flags()
+	fs.StringVar(&f.systems, "systems", "raftbench,hashicorp,etcd", "comma-separated systems to compare")
+	fs.StringVar(&f.clients, "clients", "1,16,64,256", "comma-separated closed-loop client counts")
+	fs.IntVar(&f.repeat, "repeat", 3, "runs per system and client count")
+	fs.IntVar(&f.nodes, "nodes", 3, "cluster size of every system")
+	fs.BoolVar(&f.fsync, "fsync", true, "fsync the logs of every system (false is for CPU-cost comparisons only)")
+	fs.IntVar(&f.valueBytes, "value-bytes", d.ValueBytes, "bytes per written value (keys are 16 bytes)")
+	fs.StringVar(&f.mix, "mix", d.Mix.String(), "operation weights: write=W,read=R,cas=C")
+	fs.IntVar(&f.keys, "keys", d.Keys, "number of distinct keys")
+	fs.StringVar(&f.keyDist, "key-dist", d.KeyDist, "key distribution: uniform or zipfian")
+	fs.Uint64Var(&f.seed, "seed", d.Seed, "seed for keys, values and the operation mix")
+	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up of each run (excluded from figures)")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured duration of each run")
+	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory of each run's data (default: system temp dir); put it on the disk you mean to measure")
+	fs.StringVar(&f.out, "out", "", "output directory (required)")
+	return c
+}
+
+func (f *compareFlags) config() (compare.Config, error) {
+	bad := func(format string, args ...any) (compare.Config, error) {
+		return compare.Config{}, &exitError{code: 2, err: fmt.Errorf(format, args...)}
+	}
+	if f.out == "" {
+		return bad("--out DIR is required")
+	}
+	systems := splitList(f.systems)
+	for _, s := range systems {
+		if _, err := bench.Lookup(compare.TargetName(s)); err != nil {
+			return bad("--systems: %v", err)
+		}
+	}
+	var clients []int
+	for _, s := range splitList(f.clients) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return bad("--clients: %q is not a positive integer", s)
+		}
+		clients = append(clients, n)
+	}
+	mix, err := bench.ParseMix(f.mix)
+	if err != nil {
+		return bad("--mix: %v", err)
+	}
+	load := bench.DefaultRunConfig()
+	load.Mix, load.ValueBytes, load.Keys, load.KeyDist, load.Seed = mix, f.valueBytes, f.keys, f.keyDist, f.seed
+	load.Warmup, load.Duration = f.warmup, f.duration
+	cfg := compare.Config{
+		Systems: systems, Clients: clients, Repeat: f.repeat, Nodes: f.nodes, Fsync: f.fsync,
+		Load: load, DataDir: f.dataDir, Out: f.out, Log: os.Stderr,
+	}
+	if err := cfg.Validate(); err != nil {
+		return bad("bad flags: %v", err)
+	}
+	return cfg, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func runCompare(cmd *cobra.Command, cfg compare.Config) error {
+	ctx, stop := signalContext()
+	defer stop()
+	cfg.Command = strings.Join(os.Args, " ")
+	runs := len(cfg.Systems) * len(cfg.Clients) * cfg.Repeat
+	per := cfg.Load.Warmup + cfg.Load.Duration
+	fmt.Fprintf(os.Stderr, "compare: %d runs of %v each (about %v)\n", runs, per, (time.Duration(runs) * per).Round(time.Second))
+	_, err := compare.Run(ctx, cfg)
+	if md, rerr := os.ReadFile(filepath.Join(cfg.Out, "compare.md")); rerr == nil {
+		cmd.OutOrStdout().Write(md)
+	}
+	return err
+}
+
+func init() { addCommand(newCompareCmd()) }
