@@ -1,4 +1,109 @@
-// Package wal is raftbench's embedded write-ahead log, built on
-// github.com/tidwall/wal. (On-disk format and crash guarantees: see the
-// package documentation once the engine lands.)
+// Package wal is raftbench's embedded write-ahead log: it stores Raft log
+// entries, the hard state and the snapshot, durably, and knows nothing of
+// Raft's rules beyond "indexes are contiguous".
+//
+// Two implementations share the Log contract (api.go): WAL, on files,
+// built on github.com/tidwall/wal segments; and MemLog, in memory, for
+// the deterministic simulator (no goroutines, no clock, simulated
+// crashes: LoseUnsynced, TearLast, FlipSynced, and FailNextSync).
+//
+// # Group commit
+//
+// Submit only validates and enqueues (bounded: Options.MaxQueueWrites and
+// MaxQueueBytes; ErrQueueFull fails fast). One flusher goroutine takes
+// everything queued (up to MaxBatchBytes), applies suffix replacements in
+// Submit order, writes all entries with one tidwall batch, fsyncs once,
+// saves the newest hard state if any write carried one, and then calls
+// every done callback in order. While it fsyncs, new writes queue up: the
+// next batch is larger by itself. After a commit of several writers it
+// waits up to MaxCommitDelay for as many to return, so concurrent writers
+// share one fsync instead of alternating between two. LastIndex and
+// Entries show only durable entries. UnsafeNoFsync turns off every fsync,
+// for benchmarks only.
+//
+// # On-disk format
+//
+//	<dir>/
+//	  WAL                   marker: magic "RBWALv\x00\x01" | version u32 | crc32c u32
+//	  hardstate             "RBHS" | term u64 | vote u64 | commit u64 | crc32c u32
+//	  snapshot              "RBSN" | index u64 | term u64 | nVoters u32 | voter u64 ...
+//	                               | dataLen u64 | data | crc32c u32
+//	  log/                  tidwall/wal segment files, owned by tidwall
+//	    00000000000000000001    segment whose first entry has index 1
+//	    00000000000000000042    next segment, first index 42 ...
+//
+// Every integer is little-endian; every CRC is CRC-32C (Castagnoli) over
+// all bytes before it. hardstate and snapshot are replaced atomically:
+// write <name>.tmp, fsync it, rename over <name>, fsync <dir>. A missing
+// hardstate means the zero HardState; a missing snapshot, none.
+//
+// A segment is a sequence of tidwall frames, one per entry, in index
+// order; the k-th frame of segment N holds index N+k:
+//
+//	+----------------+----------------------------------------------------------+
+//	| uvarint length |  record (length bytes)                                   |
+//	+----------------+---------+--------+--------+-----------+------+-----------+
+//	                 | index   | term   | type   | dataLen   | data | crc32c    |
+//	                 | u64     | u64    | u8     | u32       |      | u32       |
+//	                 +---------+--------+--------+-----------+------+-----------+
+//	                  \____________ covered by crc32c ______________/
+//
+// tidwall rotates to a new segment once the current one passes
+// Options.SegmentBytes; it fsyncs the old segment first, and the flusher
+// fsyncs the log directory whenever a new segment appeared. Truncations
+// (TruncateFront/TruncateBack) are tidwall's: write the surviving part
+// of a segment to <segment>.START or .END (fsynced), remove the cut
+// segments, rename; tidwall finishes an interrupted one on open, and the
+// WAL fsyncs the directory afterwards.
+//
+// # Recovery on Open
+//
+// Open checks the marker (ErrNotWAL: no marker in a non-empty directory,
+// or wrong magic; ErrVersion: other version), reads hardstate and
+// snapshot (ErrCorrupt on a bad checksum), lets tidwall finish any
+// interrupted truncation, and then verifies every frame of every segment:
+// length, CRC and the index its position demands. A bad frame is:
+//
+//   - in the last segment, with no valid record anywhere after it: a torn
+//     tail, the bytes an interrupted, unsynced append leaves behind (a
+//     partial frame, zeros from a file extended by a crash, a garbled
+//     final record). The segment is cut back to the last whole record,
+//     fsynced, and the cut is logged (Warn, with file and offset);
+//   - anywhere else, or followed by any valid record: corruption. Open
+//     fails with a *CorruptError (wrapping ErrCorrupt) naming the segment
+//     file, the byte offset of the frame and the index it should hold.
+//     Nothing is skipped.
+//
+// tidwall alone refuses to open a log whose final frame is incomplete
+// (tidwall/wal#21); the WAL repairs such a tail before opening it.
+// Finally, if the snapshot is newer than the log's start, Open finishes
+// the SaveSnapshot a crash interrupted: it compacts the log up to the
+// snapshot if the log holds the snapshot's index and term, else discards
+// the log so it restarts right after the snapshot.
+//
+// # Crash guarantees
+//
+//   - A write whose done callback got nil (and everything before it)
+//     survives a process crash and, with fsync on, a power loss: its
+//     entries and hard state are fsynced, and so are the directory
+//     entries of any segment they went to.
+//   - A crash at any byte of an append loses at most the writes not yet
+//     acknowledged; it never damages an acknowledged one. Unacknowledged
+//     writes may survive, wholly or as a prefix of whole records.
+//   - Entries and hard state are made durable together before done, but
+//     not atomically: after a crash mid-commit the entries of a write may
+//     be present while its hard state is the previous one.
+//   - SaveSnapshot is atomic: the snapshot file is the commit point.
+//   - Damage to a record that is not the torn tail is reported, at Open
+//     or (CRC check on every read) at Entries, never skipped. Damage to
+//     the very last record of the last segment is indistinguishable from
+//     a torn write and is cut like one; it was unacknowledged if the
+//     crash happened during its append.
+//   - After a failed write or fsync the WAL stops: every pending and
+//     later write gets the error (an fsync error may have dropped dirty
+//     pages, so nothing after it may be acknowledged). Reopen to recover.
+//
+// The WAL must never acknowledge a write before it is durable, never
+// return an entry it has not verified, and never silently skip or drop a
+// record that was acknowledged.
 package wal
