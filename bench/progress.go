@@ -25,11 +25,7 @@ func NewProgressPrinter(w io.Writer, terminal bool) *ProgressPrinter {
 
 // IsTerminal reports whether f looks like an interactive terminal.
 func IsTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	if err != nil || os.Getenv("TERM") == "dumb" {
-		return false
-	}
-	return fi.Mode()&os.ModeCharDevice != 0 && f.Name() != os.DevNull
+	return os.Getenv("TERM") != "dumb" && isTTY(f)
 }
 
 // Progress implements ProgressSink.

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package bench
+
+import "os"
+
+// isTTY approximates a terminal check: a character device.
+func isTTY(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
