@@ -20,8 +20,11 @@
 //  1. persist: the Ready's entries, hard state and snapshot metadata are
 //     encoded (protobuf, as etcd's WAL does) into length- and
 //     CRC-framed records, appended to cfg.Dir/node-<i>/raft.log with one
-//     write and made durable with one fdatasync per Ready (skipped, and
-//     not counted, when cfg.Fsync is false); then raft.MemoryStorage gets
+//     write and made durable with one fdatasync per Ready when
+//     raft.MustSync says so (new entries, term or vote; a Ready that only
+//     moves the commit index is written but not synced, as in etcd
+//     server); skipped, and not counted, when cfg.Fsync is false. Then
+//     raft.MemoryStorage gets
 //     the same entries and hard state. The file is append-only and not
 //     preallocated; it is never read back (the bench never restarts a
 //     node), so it exists only to pay the durability cost honestly.

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"os"
 
+	"go.etcd.io/raft/v3"
 	raftpb "go.etcd.io/raft/v3/raftpb"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
@@ -30,6 +31,7 @@ type logFile struct {
 	fd    int
 	fsync bool
 	buf   []byte
+	prev  *raftpb.HardState // last hard state written
 }
 
 func openLogFile(path string, fsync bool) (*logFile, error) {
@@ -37,10 +39,13 @@ func openLogFile(path string, fsync bool) (*logFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd: open log: %w", err)
 	}
-	return &logFile{f: f, fd: int(f.Fd()), fsync: fsync}, nil
+	return &logFile{f: f, fd: int(f.Fd()), fsync: fsync, prev: &raftpb.HardState{}}, nil
 }
 
-// save makes a Ready's state durable. It reports whether it fsynced.
+// save writes a Ready's state and, as etcd server does, fdatasyncs only
+// when raft.MustSync says so (new entries, term or vote; a commit-index
+// change alone need not be durable) or a snapshot arrived. It reports
+// whether it synced.
 func (l *logFile) save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) (bool, error) {
 	l.buf = l.buf[:0]
 	var err error
@@ -54,18 +59,22 @@ func (l *logFile) save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.
 			return false, err
 		}
 	}
+	mustSync := snap != nil && snap.GetMetadata().GetIndex() != 0
 	if hs != nil && !isEmptyHardState(hs) {
 		if l.buf, err = appendRecord(l.buf, recHardState, hs); err != nil {
 			return false, err
 		}
+		mustSync = mustSync || raft.MustSync(hs, l.prev, len(ents))
+		l.prev = hs
 	}
+	mustSync = mustSync || len(ents) > 0
 	if len(l.buf) == 0 {
 		return false, nil
 	}
 	if _, err := l.f.Write(l.buf); err != nil {
 		return false, fmt.Errorf("etcd: write log: %w", err)
 	}
-	if !l.fsync {
+	if !l.fsync || !mustSync {
 		return false, nil
 	}
 	if err := unix.Fdatasync(l.fd); err != nil {
