@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 )
@@ -106,5 +107,31 @@ func WriteTable(w io.Writer, s *Summary) {
 	}
 	if s.EntriesPerAppend != nil {
 		row("entries per append", fmt.Sprintf("%.1f", *s.EntriesPerAppend))
+	}
+}
+
+// WriteMarkdownTable writes one row per run: configuration, throughput,
+// latency percentiles, errors and batching figures, and links to its
+// plots relative to base (the directory the markdown lives in).
+func WriteMarkdownTable(w io.Writer, base string, runs []*RunResult) {
+	fmt.Fprintln(w, "| run | throughput (ops/s) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | entries/fsync | plots |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	for _, rr := range runs {
+		s := &rr.Summary
+		epf := "n/a"
+		if s.EntriesPerFsync != nil {
+			epf = fmt.Sprintf("%.1f", *s.EntriesPerFsync)
+		}
+		rel := rr.Dir
+		if r, err := filepath.Rel(base, rr.Dir); err == nil {
+			rel = filepath.ToSlash(r)
+		}
+		links := make([]string, 0, 3)
+		for _, p := range []string{PlotThroughput, PlotLatency, PlotSpectrum} {
+			links = append(links, fmt.Sprintf("[%s](%s/%s.svg)", p, rel, p))
+		}
+		l := s.LatencyMs
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", s.Title(), fmtCount(s.ThroughputOps),
+			fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max), s.Errors, epf, strings.Join(links, " "))
 	}
 }

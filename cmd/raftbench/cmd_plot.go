@@ -13,6 +13,8 @@ import (
 
 func newPlotCmd() *cobra.Command {
 	var out string
+	var markdown bool
+	var linkBase string
 	c := &cobra.Command{
 		Use:   "plot DIR... [--out DIR]",
 		Short: "Redraw plots from saved results, overlaying several runs",
@@ -23,10 +25,12 @@ run or sweep, into --out (required then). Run and sweep directories cannot
 be mixed.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, dirs []string) error {
-			return runPlot(cmd.OutOrStdout(), dirs, out)
+			return runPlot(cmd.OutOrStdout(), dirs, out, markdown, linkBase)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "output directory (default: the directory itself when there is one)")
+	c.Flags().BoolVar(&markdown, "markdown", false, "print a markdown table of the runs (for results/README.md)")
+	c.Flags().StringVar(&linkBase, "link-base", "", "with --markdown: make plot links relative to this directory (default: --out)")
 	return c
 }
 
@@ -35,7 +39,7 @@ func isSweepDir(dir string) bool {
 	return err == nil
 }
 
-func runPlot(stdout io.Writer, dirs []string, out string) error {
+func runPlot(stdout io.Writer, dirs []string, out string, markdown bool, linkBase string) error {
 	if len(dirs) > 1 && out == "" {
 		return usageError("overlaying %d directories needs --out DIR", len(dirs))
 	}
@@ -70,6 +74,13 @@ func runPlot(stdout io.Writer, dirs []string, out string) error {
 	}
 	if err := bench.PlotOverlay(out, runs); err != nil {
 		return err
+	}
+	if markdown {
+		if linkBase == "" {
+			linkBase = out
+		}
+		bench.WriteMarkdownTable(stdout, linkBase, runs)
+		return nil
 	}
 	fmt.Fprintf(stdout, "plots in %s: %s, %s, %s (.png, .svg)\n", out, bench.PlotThroughput, bench.PlotLatency, bench.PlotSpectrum)
 	return nil
