@@ -231,10 +231,14 @@ func (a *applier) snapshot() error {
 		Meta: raftpb.SnapshotMeta{Index: a.applied, Term: a.term, Voters: append([]uint64(nil), n.cfg.Voters...)},
 		Data: data,
 	}
-	if err := n.log.SaveSnapshot(snap); err != nil {
+	saved, err := n.saveSnapshot(snap)
+	if err != nil {
 		return fmt.Errorf("%w: save snapshot at %d: %w", ErrStorage, a.applied, err)
 	}
 	a.lastSnap = a.applied
+	if !saved {
+		return nil // a newer snapshot from the leader is already stored
+	}
 	n.stats.snapshots.Add(1)
 	n.logger.Info("snapshot saved", "index", snap.Meta.Index, "bytes", len(data), "took", n.clock.Now().Sub(start))
 	// Compaction of the core's in-memory log runs on the loop.

@@ -138,12 +138,16 @@ func (n *Node) fail(err error) {
 // request to the core. Everything queued so far shares the next Ready.
 func (n *Node) drainInbox(ls *loopState) {
 	n.inMu.Lock()
-	ls.props, n.props = n.props, ls.props[:0]
 	ls.msgs, n.msgs = n.msgs, ls.msgs[:0]
 	ls.reads, n.reads = n.reads, ls.reads[:0]
 	ls.ctrl, n.ctrl = n.ctrl, ls.ctrl[:0]
-	n.propBytes = 0
 	n.inMu.Unlock()
+	// Proposals are drained after messages: a proposal that raced with
+	// this turn's messages is still proposed in this turn.
+	n.propMu.Lock()
+	ls.props, n.props = n.props, ls.props[:0]
+	n.propBytes = 0
+	n.propMu.Unlock()
 
 	for i := range ls.msgs {
 		n.step(&ls.msgs[i])
@@ -450,7 +454,7 @@ func (n *Node) persistSnapshot(ls *loopState, s *raftpb.Snapshot) error {
 			return n.Err()
 		}
 	}
-	if err := n.log.SaveSnapshot(*s); err != nil {
+	if _, err := n.saveSnapshot(*s); err != nil {
 		return fmt.Errorf("%w: save snapshot %d: %w", ErrStorage, s.Meta.Index, err)
 	}
 	n.pub.lastIndex.Store(s.Meta.Index)

@@ -33,14 +33,16 @@ type Node struct {
 	core *engine.Core // owned by the loop goroutine
 
 	// clientID is this node's own session for Propose; seq is its counter
-	// (assigned under inMu so the queue is in seq order).
+	// (assigned under propMu so the queue is in seq order).
 	clientID uint64
 	seq      uint64
 
-	// inbox: everything other goroutines hand to the loop.
-	inMu      sync.Mutex
+	// inbox: everything other goroutines hand to the loop. Proposals
+	// have their own lock so clients do not contend with the transport.
+	propMu    sync.Mutex
 	props     []proposal
 	propBytes int
+	inMu      sync.Mutex
 	msgs      []raftpb.Message
 	reads     []readReq
 	ctrl      []func()
@@ -52,6 +54,12 @@ type Node struct {
 	durable     atomic.Uint64
 	walErr      atomic.Pointer[error]
 	persistWake chan struct{}
+
+	// snapMu orders the two writers of WAL snapshots (the apply
+	// goroutine's own, the loop's from the leader) so the stored snapshot
+	// never goes backwards; savedSnap is the newest index stored.
+	snapMu    sync.Mutex
+	savedSnap uint64
 
 	applyc  chan applyItem
 	waiters *waiters
@@ -177,6 +185,7 @@ func (n *Node) recover() (*applier, engine.Config, error) {
 			return nil, ecfg, err
 		}
 		ap.snap = &snap
+		n.savedSnap = snap.Meta.Index
 		meta := snap.Meta
 		ecfg.Snapshot = &meta
 		ecfg.Applied = meta.Index
@@ -200,6 +209,21 @@ func (n *Node) recover() (*applier, engine.Config, error) {
 		"first", first, "last", last, "snapshot", ecfg.Applied)
 	n.pub.lastIndex.Store(last)
 	return ap, ecfg, nil
+}
+
+// saveSnapshot stores s in the WAL unless a newer one is already there;
+// false means s was stale and not stored.
+func (n *Node) saveSnapshot(s raftpb.Snapshot) (bool, error) {
+	n.snapMu.Lock()
+	defer n.snapMu.Unlock()
+	if s.Meta.Index <= n.savedSnap {
+		return false, nil
+	}
+	if err := n.log.SaveSnapshot(s); err != nil {
+		return false, err
+	}
+	n.savedSnap = s.Meta.Index
+	return true, nil
 }
 
 // ID returns the node's Raft ID.
@@ -255,13 +279,13 @@ func (n *Node) propose(ctx context.Context, clientID, seq uint64, cmd []byte) ([
 // enqueueProposal registers w and queues data (whose first headerLen
 // bytes it fills in). seq 0 means "assign the node's next seq".
 func (n *Node) enqueueProposal(clientID, seq uint64, data []byte, w *waiter) (waitKey, error) {
-	n.inMu.Lock()
+	n.propMu.Lock()
 	if n.isStopped() {
-		n.inMu.Unlock()
+		n.propMu.Unlock()
 		return waitKey{}, ErrStopped
 	}
 	if len(n.props) >= n.cfg.MaxPendingProposals || n.propBytes+len(data) > n.cfg.MaxPendingBytes {
-		n.inMu.Unlock()
+		n.propMu.Unlock()
 		n.stats.busy.Add(1)
 		return waitKey{}, ErrBusy
 	}
@@ -271,13 +295,13 @@ func (n *Node) enqueueProposal(clientID, seq uint64, data []byte, w *waiter) (wa
 	}
 	key := waitKey{clientID, seq}
 	if !n.waiters.add(key, w) {
-		n.inMu.Unlock()
+		n.propMu.Unlock()
 		return key, fmt.Errorf("%w: (client %d, seq %d) is already in flight on this node", ErrBusy, clientID, seq)
 	}
 	appendHeader(data[:0], clientID, seq)
 	n.props = append(n.props, proposal{key: key, data: data, w: w})
 	n.propBytes += len(data)
-	n.inMu.Unlock()
+	n.propMu.Unlock()
 	n.notify()
 	return key, nil
 }
@@ -436,9 +460,11 @@ func (n *Node) Err() error {
 // failure).
 func (n *Node) Stop() error {
 	n.stopOnce.Do(func() {
+		n.propMu.Lock()
 		n.inMu.Lock()
 		close(n.stopc)
 		n.inMu.Unlock()
+		n.propMu.Unlock()
 		trErr := n.cfg.Transport.Close()
 		n.wg.Wait()
 		n.waiters.failAll(indeterminate(ErrStopped))
@@ -452,9 +478,12 @@ func (n *Node) Stop() error {
 
 // failQueued answers everything still in the inbox after the loop exited.
 func (n *Node) failQueued() {
+	n.propMu.Lock()
+	n.props = nil
+	n.propMu.Unlock()
 	n.inMu.Lock()
 	reads := n.reads
-	n.reads, n.props, n.msgs, n.ctrl = nil, nil, nil, nil
+	n.reads, n.msgs, n.ctrl = nil, nil, nil
 	n.inMu.Unlock()
 	for _, r := range reads {
 		r.w.ch <- result{err: ErrStopped}

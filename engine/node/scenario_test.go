@@ -103,6 +103,15 @@ func waitConverged(t *testing.T, c *Cluster) {
 		t.Fatal(err)
 	}
 	target := l.Status().Commit
+	defer func() {
+		if t.Failed() {
+			for _, id := range c.IDs() {
+				if n := c.Node(id); n != nil {
+					t.Logf("node %d: %+v err=%v", id, n.Status(), n.Err())
+				}
+			}
+		}
+	}()
 	waitFor(t, "all nodes to apply the commit index", 10*time.Second, func() bool {
 		for _, id := range c.IDs() {
 			if n := c.Node(id); n != nil && n.Applied() < target {
