@@ -4,13 +4,15 @@ import "github.com/raftbench/raftbench/engine/raftpb"
 
 // latency draws one one-way network delay.
 func (s *Sim) latency() int64 {
-	hi := s.p.LatMaxUs
+	lo, hi := s.p.LatMinUs, s.p.LatMaxUs
 	if !s.faultsOn() {
 		// Raft promises progress only when broadcast time is well below
-		// the election timeout (§5.6): the liveness phase provides that.
-		hi = max(s.p.LatMinUs, min(hi, int64(s.p.ElectionTicks)*s.p.TickUs/5))
+		// the election timeout (§5.6): the liveness phase provides a
+		// round trip of at most a fifth of the minimum timeout.
+		hi = min(hi, int64(s.p.ElectionTicks)*s.p.TickUs/10)
+		lo = min(lo, hi)
 	}
-	d := s.r.Between(s.p.LatMinUs, hi)
+	d := s.r.Between(lo, hi)
 	if s.faultsOn() && s.r.Permille(s.p.LatTailPermille) {
 		d *= s.p.LatTailMult
 	}

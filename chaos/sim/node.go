@@ -70,13 +70,6 @@ type simNode struct {
 	term uint64
 }
 
-// workaroundStalePersisted skips Persisted reports for entries a later
-// Ready already truncated away (index beyond the core's log). The
-// contract says the core ignores such stale reports, but engine
-// 295e432..HEAD panics ("Persisted(i) beyond the entries handed out")
-// before its staleness check; the simulator found it (seed 218). Set to
-// false once the core checks staleness first.
-const workaroundStalePersisted = true
 
 // quorum is the majority size of an n-node cluster.
 func quorum(n int) int { return n/2 + 1 }
@@ -238,7 +231,7 @@ func (s *Sim) completePersists(n *simNode) {
 		for _, m := range rec.msgs {
 			s.send(m)
 		}
-		if rec.lastIdx > 0 && !(workaroundStalePersisted && rec.lastIdx > uint64(len(n.view))) {
+		if rec.lastIdx > 0 {
 			n.core.Persisted(rec.lastIdx, rec.lastTerm)
 		}
 	}
