@@ -70,7 +70,6 @@ type simNode struct {
 	term uint64
 }
 
-
 // quorum is the majority size of an n-node cluster.
 func quorum(n int) int { return n/2 + 1 }
 
