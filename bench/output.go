@@ -96,8 +96,11 @@ func writeTimeseries(w io.Writer, series []IntervalStats) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	for _, is := range series {
 		phase := "measure"
-		if is.Warmup {
+		switch {
+		case is.Warmup:
 			phase = "warmup"
+		case is.Drain:
+			phase = "drain"
 		}
 		_ = cw.Write([]string{itoa(is.Second), f(round3(is.ElapsedS)), phase,
 			strconv.FormatUint(is.Ops, 10), f(round3(is.OpsPerSec)), strconv.FormatUint(is.Errors, 10),
@@ -215,7 +218,7 @@ func readTimeseries(path string) ([]IntervalStats, error) {
 	for i, r := range rows {
 		var p numParser
 		is := IntervalStats{
-			Second: int(p.f(r[0])), ElapsedS: p.f(r[1]), Warmup: r[2] == "warmup",
+			Second: int(p.f(r[0])), ElapsedS: p.f(r[1]), Warmup: r[2] == "warmup", Drain: r[2] == "drain",
 			Ops: uint64(p.f(r[3])), OpsPerSec: p.f(r[4]), Errors: uint64(p.f(r[5])), Late: uint64(p.f(r[6])),
 			P50: p.f(r[7]), P90: p.f(r[8]), P99: p.f(r[9]), P999: p.f(r[10]), Max: p.f(r[11]),
 			SvcP50: p.f(r[12]), SvcP99: p.f(r[13]), LeaderChanges: uint64(p.f(r[14])),

@@ -55,8 +55,11 @@ func (p *ProgressPrinter) Finish() {
 // FormatProgress renders one second as a progress line.
 func FormatProgress(s IntervalStats) string {
 	phase := "run   "
-	if s.Warmup {
+	switch {
+	case s.Warmup:
 		phase = "warmup"
+	case s.Drain:
+		phase = "drain "
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%4.0fs/%.0fs] %s %9s ops/s  p50 %7s ms  p99 %7s ms  errors %d  leader changes %d",

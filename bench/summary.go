@@ -107,10 +107,12 @@ func (s *Summary) Title() string {
 // IntervalStats is one second of a run: progress lines and
 // timeseries.csv. Latencies in milliseconds.
 type IntervalStats struct {
-	Second    int     `json:"second"`
-	ElapsedS  float64 `json:"elapsed_s"`
-	TotalS    float64 `json:"total_s"`
-	Warmup    bool    `json:"warmup"`
+	Second   int     `json:"second"`
+	ElapsedS float64 `json:"elapsed_s"`
+	TotalS   float64 `json:"total_s"`
+	Warmup   bool    `json:"warmup"`
+	// Drain: after the end, requests in flight finishing.
+	Drain     bool    `json:"drain"`
 	Ops       uint64  `json:"ops"`
 	OpsPerSec float64 `json:"ops_per_s"`
 	Errors    uint64  `json:"errors"`
@@ -157,6 +159,7 @@ func (r *runner) interval(sec int, from, now time.Time) {
 		ElapsedS:      now.Sub(r.start).Seconds(),
 		TotalS:        r.end.Sub(r.start).Seconds(),
 		Warmup:        from.Add(now.Sub(from) / 2).Before(r.warmEnd), // most of the second
+		Drain:         !from.Add(now.Sub(from) / 2).Before(r.end),
 		Ops:           b.c.total(),
 		OpsPerSec:     float64(b.c.total()) / dt,
 		Errors:        b.c.errors(),
