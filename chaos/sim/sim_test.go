@@ -198,13 +198,13 @@ func TestBugsNeedBuildTag(t *testing.T) {
 // TestTraceReport: the Markdown trace has the parameters, the events
 // and a bounded Mermaid diagram.
 func TestTraceReport(t *testing.T) {
-	res := Run(3, Options{Trace: true, TraceEvents: 300})
+	res := Run(3, Options{Trace: true, TraceEvents: 3000})
 	var b bytes.Buffer
 	if err := WriteTrace(&b, res); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"seed=3 ", "```mermaid", "sequenceDiagram", "participant n1", "## Faults injected", "deliver Msg"} {
+	for _, want := range []string{"seed=3 ", "```mermaid", "sequenceDiagram", "participant n1", "## Faults injected", "deliver Msg", "->>n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("trace lacks %q", want)
 		}
@@ -212,7 +212,7 @@ func TestTraceReport(t *testing.T) {
 	if n := strings.Count(res.Diagram, "\n"); n > 150+12 {
 		t.Errorf("diagram has %d lines, bound is 150 arrows", n)
 	}
-	if len(res.Tail) != 300 {
-		t.Errorf("tail has %d events, want 300", len(res.Tail))
+	if len(res.Tail) != 3000 {
+		t.Errorf("tail has %d events, want 3000", len(res.Tail))
 	}
 }

@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"strings"
+
+	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
 // tracer keeps the run's event-trace hash and the last events, to show
@@ -123,26 +125,34 @@ func replyString(c *clientMsg) string {
 	return fmt.Sprintf("refused %q", c.result)
 }
 
-// mermaid renders the messages among the recorded events as a Mermaid
-// sequence diagram of at most maxLines arrows and notes (the latest).
+// mermaid renders the messages among the recorded events (heartbeats
+// left out) as a Mermaid sequence diagram of at most maxLines arrows and
+// notes (the latest).
 func mermaid(evs []traced, nodes int, maxLines int) string {
 	var lines []string
 	for _, tr := range evs {
 		e := tr.ev
 		switch e.kind {
 		case evDeliver:
+			if t := e.msg.Type; t == raftpb.MsgHeartbeat || t == raftpb.MsgHeartbeatResp {
+				continue // the bulk of the traffic; kept in the event list
+			}
 			arrow := "->>"
 			if strings.Contains(tr.note, "blocked") || strings.Contains(tr.note, "down") {
 				arrow = "-x"
 			}
-			lines = append(lines, fmt.Sprintf("    n%d%sn%d: #%d %s", e.msg.From, arrow, e.msg.To, tr.no, msgLabel(e)))
+			lines = append(lines, fmt.Sprintf("    n%d%sn%d: e%d %s", e.msg.From, arrow, e.msg.To, tr.no, msgLabel(e)))
 		case evCrash, evRestart, evPartition, evPartitionEnd, evHeal:
 			target := fmt.Sprintf("n%d", e.node+1)
 			if e.kind == evPartition || e.kind == evPartitionEnd || e.kind == evHeal {
 				target = fmt.Sprintf("n1,n%d", nodes)
 			}
-			lines = append(lines, fmt.Sprintf("    Note over %s: #%d %s %s", target, tr.no, e.kind, mermaidSafe(tr.note)))
+			lines = append(lines, fmt.Sprintf("    Note over %s: e%d %s %s", target, tr.no, e.kind, mermaidSafe(tr.note)))
 		}
+	}
+	if n := len(evs); n > 0 && strings.Contains(evs[n-1].note, "FAILURE") {
+		last := evs[n-1]
+		lines = append(lines, fmt.Sprintf("    Note over n1,n%d: e%d %s", nodes, last.no, mermaidSafe(last.note)))
 	}
 	if len(lines) > maxLines {
 		lines = lines[len(lines)-maxLines:]

@@ -84,6 +84,9 @@ func (f simFlags) options() (sim.Options, error) {
 // simOne replays one seed verbosely and optionally writes its trace.
 func simOne(f simFlags, opts sim.Options) error {
 	opts.Trace = f.trace != ""
+	if opts.Trace {
+		opts.TraceEvents = 2000 // enough to reach past the idle drain phase
+	}
 	start := time.Now()
 	res := sim.Run(f.seed, opts)
 	fmt.Printf("%s\n", res.Params)
