@@ -76,6 +76,10 @@ func New(ctx context.Context, cfg bench.TargetConfig) (*Target, error) {
 		t.Close()
 		return nil, fmt.Errorf("etcd: no leader elected: %w", err)
 	}
+	if err := registerMetrics(cfg.Registerer, "etcd", t.Stats); err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t, nil
 }
 

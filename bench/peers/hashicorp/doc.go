@@ -5,8 +5,8 @@
 // Importing the package registers two targets:
 //
 //   - "hashicorp": raft.DefaultConfig() with only the timeouts lowered for
-//     an in-process/loopback cluster: HeartbeatTimeout 200 ms,
-//     ElectionTimeout 200 ms, LeaderLeaseTimeout 100 ms (defaults
+//     an in-process/loopback cluster: HeartbeatTimeout 500 ms,
+//     ElectionTimeout 500 ms, LeaderLeaseTimeout 250 ms (defaults
 //     1 s / 1 s / 500 ms). Everything else is the library default:
 //     MaxAppendEntries 64, BatchApplyCh false, CommitTimeout 50 ms,
 //     TrailingLogs 10240, SnapshotThreshold 8192, SnapshotInterval 120 s,

@@ -18,13 +18,14 @@ import (
 	"github.com/raftbench/raftbench/engine/kv"
 )
 
-// Timeouts lowered from the library defaults (1 s, 1 s, 500 ms) because
+// Timeouts halved from the library defaults (1 s, 1 s, 500 ms) because
 // every node is in one process or on loopback; kept well above the
-// stalls a shared 2-core machine produces so elections stay rare.
+// scheduling stalls of a loaded 2-core machine (and of -race) so a
+// saturated run does not trigger spurious elections.
 const (
-	heartbeatTimeout   = 200 * time.Millisecond
-	electionTimeout    = 200 * time.Millisecond
-	leaderLeaseTimeout = 100 * time.Millisecond
+	heartbeatTimeout   = 500 * time.Millisecond
+	electionTimeout    = 500 * time.Millisecond
+	leaderLeaseTimeout = 250 * time.Millisecond
 )
 
 // raftConfig returns the configuration a variant runs with; doc.go lists

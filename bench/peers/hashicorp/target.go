@@ -67,6 +67,10 @@ func New(ctx context.Context, name string, tuned bool, cfg bench.TargetConfig) (
 		t.Close()
 		return nil, fmt.Errorf("%s: no leader elected: %w", name, err)
 	}
+	if err := registerMetrics(cfg.Registerer, name, t.Stats); err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t, nil
 }
 
