@@ -172,6 +172,9 @@ func (a *applier) applyOne(e *raftpb.Entry, commitAt, now time.Time) {
 		n.stats.duplicates.Add(1)
 		r.err = indeterminate(ErrSessionExpired)
 	}
+	// Publish the applied index before answering, so a client that got
+	// its result never sees Applied() below its entry.
+	n.pub.applied.Store(e.Index)
 	if w := n.waiters.take(waitKey{clientID, seq}); w != nil {
 		if !w.start.IsZero() {
 			n.m.proposeToCommit.Observe(commitAt.Sub(w.start).Seconds())
