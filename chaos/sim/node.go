@@ -153,6 +153,31 @@ func (s *Sim) handleReady(n *simNode, rd engine.Ready) {
 		}
 	}
 	// 2. Persist hard state and entries (one atomic write).
+	if !s.persist(n, rd) {
+		return
+	}
+	// 3. Advance (persistence may still be in flight).
+	n.core.Advance(rd)
+	if !s.advanceCommit(n, rd.HardState.Commit) {
+		return
+	}
+	// 5. Apply, then serve reads whose index is applied.
+	for _, e := range rd.CommittedEntries {
+		s.applyEntry(n, e)
+		if s.failure != nil {
+			return
+		}
+	}
+	n.reads = append(n.reads, s.readStates(n, rd.ReadStates)...)
+	s.serveReads(n)
+	// Step 4 for writes that are already durable (rare: only when the
+	// queue holds no write).
+	s.completePersists(n)
+}
+
+// persist submits rd's hard state and entries as one write and queues
+// rd's MessagesAfterPersist behind it (and behind every earlier write).
+func (s *Sim) persist(n *simNode, rd engine.Ready) bool {
 	rec := &persistRec{msgs: rd.MessagesAfterPersist}
 	hs := rd.HardState
 	if len(rd.Entries) > 0 || hs != n.lastHS {
@@ -174,38 +199,29 @@ func (s *Sim) handleReady(n *simNode, rd engine.Ready) {
 		})
 		if err != nil {
 			s.fail("harness", "log submit failed", "node %d: %v", n.id, err)
-			return
+			return false
 		}
 		s.scheduleSync(n)
 	}
 	if rec.hasWrite || len(rec.msgs) > 0 {
 		n.persistQ = append(n.persistQ, rec)
 	}
-	// 3. Advance (persistence may still be in flight).
-	n.core.Advance(rd)
-	if rd.HardState.Commit > n.commit {
-		s.chk.onCommit(s, n, rd.HardState.Commit)
-		if s.failure != nil {
-			return
+	return true
+}
+
+// advanceCommit checks and records n's new commit index.
+func (s *Sim) advanceCommit(n *simNode, commit uint64) bool {
+	switch {
+	case commit > n.commit:
+		s.chk.onCommit(s, n, commit)
+		if s.failure == nil {
+			s.chk.leaderCommitsOwnTerm(s, n, commit)
 		}
-		s.chk.leaderCommitsOwnTerm(s, n, rd.HardState.Commit)
-		n.commit = rd.HardState.Commit
-	} else if rd.HardState.Commit < n.commit {
-		s.fail("safety", "monotonic commit", "node %d commit went from %d to %d", n.id, n.commit, rd.HardState.Commit)
-		return
+		n.commit = commit
+	case commit < n.commit:
+		s.fail("safety", "monotonic commit", "node %d commit went from %d to %d", n.id, n.commit, commit)
 	}
-	// 5. Apply, then serve reads whose index is applied.
-	for _, e := range rd.CommittedEntries {
-		s.applyEntry(n, e)
-		if s.failure != nil {
-			return
-		}
-	}
-	n.reads = append(n.reads, s.readStates(n, rd.ReadStates)...)
-	s.serveReads(n)
-	// Step 4 for writes that are already durable (rare: only when the
-	// queue holds no write).
-	s.completePersists(n)
+	return s.failure == nil
 }
 
 // completePersists performs step 4 for every record at the head of the
