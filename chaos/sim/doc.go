@@ -17,14 +17,20 @@
 //     sync, CommittedEntries are applied through a client-session layer so
 //     a retried (client, seq) takes effect once, ReadStates are served
 //     once applied reaches their index.
-//   - Safety invariants (election safety, log matching, leader
-//     completeness, state-machine safety, monotonic commit, and "nothing
-//     acknowledged that is not durable on a quorum") are checked after
-//     every delivered event; the first violation stops the run.
+//   - Safety invariants (election safety, one vote per term, log
+//     matching, leader completeness, state-machine safety, monotonic
+//     commit and term, a leader commits only its own term's entries
+//     (§5.4.2), a read index covers everything already committed (§6.4),
+//     and "nothing acknowledged that is not durable on a quorum") are
+//     checked after every event (see checker); the first violation stops
+//     the run and the recent events are kept for the report.
 //   - After the fault phase a liveness phase heals the network, restarts
 //     every crashed node, stops faults and demands that a new write
 //     commits within a tick budget. The client history must then be
-//     linearizable (chaos/check).
+//     linearizable (chaos/check). The checker's search is bounded in wall
+//     time (Options.CheckTimeout); an undecided check fails the run.
+//   - Deliberate bugs (Options.EngineBugs, ForgetVoteOnRestart) work only
+//     in binaries built with -tags raftbugs; they prove the checks bite.
 //
 // # What it must never do
 //

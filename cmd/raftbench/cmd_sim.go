@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/chaos/sim"
+	"github.com/raftbench/raftbench/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -71,6 +72,8 @@ func (f simFlags) options() (sim.Options, error) {
 		}
 	}
 	switch {
+	case len(f.bugs) > 0 && !engine.BugsEnabled():
+		return opts, sim.ErrBugsNotBuilt
 	case f.parallel < 1 || f.parallel > 1024:
 		return opts, fmt.Errorf("--parallel must be in [1, 1024], got %d", f.parallel)
 	case f.seeds < 1:
@@ -91,7 +94,8 @@ func simOne(f simFlags, opts sim.Options) error {
 	res := sim.Run(f.seed, opts)
 	fmt.Printf("%s\n", res.Params)
 	fmt.Printf("events=%d virtual=%.1fs wall=%v trace_hash=%016x ops=%d\n",
-		res.Stats.Events, float64(res.Stats.VirtualUs)/1e6, time.Since(start).Round(time.Millisecond), res.TraceHash, len(res.History))
+		res.Stats.Events, float64(res.Stats.VirtualUs)/1e6, time.Since(start).Round(time.Millisecond), res.TraceHash,
+		res.Stats.OpsOK+res.Stats.OpsFail+res.Stats.OpsInfo)
 	if f.trace != "" {
 		if err := writeSimTrace(f.trace, res); err != nil {
 			return err
