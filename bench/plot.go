@@ -6,7 +6,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -44,15 +46,12 @@ func PlotOverlay(dir string, runs []*RunResult) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	title := runs[0].Summary.Title()
-	if len(runs) > 1 {
-		title = fmt.Sprintf("%d runs", len(runs))
-	}
+	title, labels := overlayLabels(runs)
 	for _, mk := range []struct {
 		name string
-		make func([]*RunResult, string) (*plot.Plot, error)
+		make func([]*RunResult, string, []string) (*plot.Plot, error)
 	}{{PlotThroughput, throughputPlot}, {PlotLatency, latencyPlot}, {PlotSpectrum, spectrumPlot}} {
-		p, err := mk.make(runs, title)
+		p, err := mk.make(runs, title, labels)
 		if err != nil {
 			return fmt.Errorf("plot %s: %w", mk.name, err)
 		}
@@ -76,12 +75,49 @@ func savePlot(p *plot.Plot, dir, name string) error {
 	return nil
 }
 
-// runLabel distinguishes runs in an overlay's legend.
-func runLabel(rr *RunResult, many bool) string {
-	if !many {
+// overlayLabels splits the runs' titles into what they share (the plot
+// title) and what tells each apart (its legend label); labels are nil
+// for a single run.
+func overlayLabels(runs []*RunResult) (string, []string) {
+	if len(runs) == 1 {
+		return runs[0].Summary.Title(), nil
+	}
+	parts := make([][]string, len(runs))
+	for i, rr := range runs {
+		parts[i] = strings.Split(rr.Summary.Title(), ", ")
+	}
+	var common []string
+	labels := make([]string, len(runs))
+	for _, p := range parts[0] {
+		shared := true
+		for _, q := range parts[1:] {
+			shared = shared && slices.Contains(q, p)
+		}
+		if shared {
+			common = append(common, p)
+		}
+	}
+	for i, ps := range parts {
+		var own []string
+		for _, p := range ps {
+			if !slices.Contains(common, p) {
+				own = append(own, p)
+			}
+		}
+		labels[i] = strings.Join(own, ", ")
+		if labels[i] == "" { // identical configurations: tell them apart by directory
+			labels[i] = filepath.Base(runs[i].Dir)
+		}
+	}
+	return strings.Join(common, ", "), labels
+}
+
+// runLabel is run i's legend prefix in an overlay ("" for one run).
+func runLabel(labels []string, i int) string {
+	if labels == nil {
 		return ""
 	}
-	return rr.Summary.Title() + " "
+	return labels[i] + ": "
 }
 
 func newPlot(title, x, y string) *plot.Plot {
@@ -114,7 +150,7 @@ func addLine(p *plot.Plot, xys plotter.XYs, label string, i int, dashed bool) er
 	return nil
 }
 
-func throughputPlot(runs []*RunResult, title string) (*plot.Plot, error) {
+func throughputPlot(runs []*RunResult, title string, labels []string) (*plot.Plot, error) {
 	p := newPlot("Throughput: "+title, "elapsed time (s)", "throughput (ops/s)")
 	many := len(runs) > 1
 	for i, rr := range runs {
@@ -122,9 +158,9 @@ func throughputPlot(runs []*RunResult, title string) (*plot.Plot, error) {
 		for _, is := range rr.Series {
 			xys = append(xys, plotter.XY{X: is.ElapsedS, Y: is.OpsPerSec})
 		}
-		label := runLabel(rr, many)
-		if label == "" {
-			label = "ops/s"
+		label := "ops/s"
+		if many {
+			label = labels[i]
 		}
 		if err := addLine(p, xys, label, i, false); err != nil {
 			return nil, err
@@ -189,7 +225,7 @@ func (countTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-func latencyPlot(runs []*RunResult, title string) (*plot.Plot, error) {
+func latencyPlot(runs []*RunResult, title string, labels []string) (*plot.Plot, error) {
 	p := newPlot("Latency per second: "+title, "elapsed time (s)", "latency (ms, log scale)")
 	useLogY(p)
 	p.X.Tick.Marker = countTicks{}
@@ -219,7 +255,7 @@ func latencyPlot(runs []*RunResult, title string) (*plot.Plot, error) {
 			if many {
 				color, dashed = ri, qi == 0
 			}
-			if err := addLine(p, xys, runLabel(rr, many)+qq.name, color, dashed); err != nil {
+			if err := addLine(p, xys, runLabel(labels, ri)+qq.name, color, dashed); err != nil {
 				return nil, err
 			}
 		}
@@ -230,7 +266,7 @@ func latencyPlot(runs []*RunResult, title string) (*plot.Plot, error) {
 // nines maps a percentile to -log10(1 - p/100): p90 -> 1, p99 -> 2, ...
 func nines(p float64) float64 { return -math.Log10(1 - p/100) }
 
-func spectrumPlot(runs []*RunResult, title string) (*plot.Plot, error) {
+func spectrumPlot(runs []*RunResult, title string, labels []string) (*plot.Plot, error) {
 	p := newPlot("Latency percentile spectrum: "+title, "percentile (log scale of 1 - p)", "latency (ms, log scale)")
 	useLogY(p)
 	p.X.Tick.Marker = plot.ConstantTicks{
@@ -238,6 +274,7 @@ func spectrumPlot(runs []*RunResult, title string) (*plot.Plot, error) {
 		{Value: 2, Label: "p99"}, {Value: 3, Label: "p99.9"}, {Value: 4, Label: "p99.99"}, {Value: 5, Label: "p99.999"},
 	}
 	p.X.Min, p.X.Max = 0, 5
+	p.Legend.Left = true // the curves rise to the right
 	many := len(runs) > 1
 	for i, rr := range runs {
 		open := rr.Summary.Mode == "open"
@@ -254,11 +291,16 @@ func spectrumPlot(runs []*RunResult, title string) (*plot.Plot, error) {
 		if open {
 			name = "latency from intended send"
 		}
-		if err := addLine(p, lat, runLabel(rr, many)+name, i, false); err != nil {
+		if many && !open {
+			name = labels[i]
+		} else {
+			name = runLabel(labels, i) + name
+		}
+		if err := addLine(p, lat, name, i, false); err != nil {
 			return nil, err
 		}
 		if open {
-			if err := addLine(p, svc, runLabel(rr, many)+"raw service time", i, true); err != nil {
+			if err := addLine(p, svc, runLabel(labels, i)+"raw service time", i, true); err != nil {
 				return nil, err
 			}
 		}

@@ -102,6 +102,9 @@ func WriteTable(w io.Writer, s *Summary) {
 	}
 	row("errors", errs)
 	row("leader changes", fmt.Sprint(s.LeaderChanges))
+	if len(s.LoadAvg) == 3 {
+		row("machine load avg", fmt.Sprintf("%.2f %.2f %.2f (1/5/15 min, at the end)", s.LoadAvg[0], s.LoadAvg[1], s.LoadAvg[2]))
+	}
 	if s.FsyncsPerSec != nil {
 		row("fsyncs/s", fmtCount(*s.FsyncsPerSec))
 	}

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"os"
 	"os/exec"
+	"strconv"
 	"runtime"
 	"strings"
 	"time"
@@ -80,6 +82,10 @@ type Summary struct {
 	Arch       string `json:"arch"`
 	Date       string `json:"date"`
 	Command    string `json:"command"`
+	// LoadAvg is the machine's 1/5/15-minute load average when the run
+	// ended (this run's own load included; absent where unknown). Figures
+	// from a machine busy with other work are not comparable.
+	LoadAvg []float64 `json:"load_avg,omitempty"`
 
 	// Not in summary.json: the full histograms (written as
 	// histogram.hlog and latency_percentiles.csv) and the per-second
@@ -96,6 +102,9 @@ func (s *Summary) Title() string {
 		load = fmtCount(s.Rate) + " ops/s offered"
 	} else {
 		load = fmtCount(float64(s.Clients)) + " clients"
+		if s.Clients == 1 {
+			load = "1 client"
+		}
 	}
 	fs := "fsync on"
 	if !s.Fsync {
@@ -263,6 +272,26 @@ func FillEnvironment(s *Summary, args []string) {
 	s.OS, s.Arch = runtime.GOOS, runtime.GOARCH
 	s.Date = time.Now().UTC().Format(time.RFC3339)
 	s.Command = shellJoin(args)
+	s.LoadAvg = loadAvg()
+}
+
+// loadAvg reads /proc/loadavg; nil where there is none.
+func loadAvg() []float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return nil
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return nil
+	}
+	out := make([]float64, 3)
+	for i := range out {
+		if out[i], err = strconv.ParseFloat(f[i], 64); err != nil {
+			return nil
+		}
+	}
+	return out
 }
 
 func gitCommit() string {
