@@ -3,8 +3,8 @@ package bench
 import (
 	"os"
 	"os/exec"
-	"strconv"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
