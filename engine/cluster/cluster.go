@@ -43,9 +43,6 @@ type Config struct {
 	// NodeConfig, when set, may adjust each node's config before start
 	// (limits, snapshot interval, clock).
 	NodeConfig func(*node.Config)
-	// AttemptTimeout bounds one attempt of Propose/Read on one node
-	// before it is retried elsewhere (default 2s).
-	AttemptTimeout time.Duration
 }
 
 // MaxNodes bounds Config.Nodes.
@@ -85,9 +82,6 @@ func StartInProc(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if cfg.NewStateMachine == nil {
 		cfg.NewStateMachine = func(uint64) node.StateMachine { return kv.NewStore() }
-	}
-	if cfg.AttemptTimeout <= 0 {
-		cfg.AttemptTimeout = 2 * time.Second
 	}
 	c := &Cluster{cfg: cfg, net: transport.NewMemNetwork(cfg.Network),
 		nodes: map[uint64]*node.Node{}, sms: map[uint64]node.StateMachine{}}

@@ -4,10 +4,11 @@
 // load generator wraps it as its "inproc" target.
 //
 // Node IDs are 1..N and every method takes IDs, not slice positions.
-// StartInProc returns once a leader is elected. Propose and Read go to the
-// current leader; Propose is one client-session request (its own client
-// id and seq), retried with the same session across leader changes and
-// timed-out attempts, so it applies exactly once. Kill stops a node
+// StartInProc returns once a leader is elected and known to every node.
+// Propose and Read go to the current leader; Propose is one client-session
+// request (its own client id and seq), retried with the same session when
+// the node it went to stops leading or stops, so it applies exactly once;
+// the caller's context is the only timeout. Kill stops a node
 // (cleanly, its WAL closed) and Restart starts it again from its
 // directory; Network exposes partitions and link cuts. Stats sums the
 // nodes' counters, including those of killed incarnations.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
@@ -40,6 +41,7 @@ type applier struct {
 	lastSnap uint64
 	waiting  []servableRead   // read rounds whose index is not applied yet
 	snap     *raftpb.Snapshot // recovered at Start, until handed to the core
+	saving   atomic.Bool      // a snapshot save is in flight
 	expects  []expectation    // sorted by index (stable)
 }
 
@@ -223,10 +225,15 @@ func (a *applier) restore(s raftpb.Snapshot) error {
 	return nil
 }
 
-// snapshot saves sessions + state machine at the applied index, then asks
-// the loop to let the core drop the covered log prefix.
+// snapshot captures sessions + state machine at the applied index and
+// saves it on a background goroutine, so the WAL's file write and fsyncs
+// never stall applying; at most one save runs at a time. The core drops
+// the covered log prefix once the snapshot is durable.
 func (a *applier) snapshot() error {
 	n := a.n
+	if a.saving.Load() {
+		return nil
+	}
 	start := n.clock.Now()
 	data := a.sessions.appendSnapshot(nil)
 	data = append(data, n.sm.Snapshot()...)
@@ -234,21 +241,27 @@ func (a *applier) snapshot() error {
 		Meta: raftpb.SnapshotMeta{Index: a.applied, Term: a.term, Voters: append([]uint64(nil), n.cfg.Voters...)},
 		Data: data,
 	}
-	saved, err := n.saveSnapshot(snap)
-	if err != nil {
-		return fmt.Errorf("%w: save snapshot at %d: %w", ErrStorage, a.applied, err)
-	}
 	a.lastSnap = a.applied
-	if !saved {
-		return nil // a newer snapshot from the leader is already stored
-	}
-	n.stats.snapshots.Add(1)
-	n.logger.Info("snapshot saved", "index", snap.Meta.Index, "bytes", len(data), "took", n.clock.Now().Sub(start))
-	// Compaction of the core's in-memory log runs on the loop.
-	n.post(func() {
-		if err := n.core.Compact(snap); err != nil {
-			n.logger.Warn("core compaction refused", "index", snap.Meta.Index, "err", err)
+	a.saving.Store(true)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer a.saving.Store(false)
+		saved, err := n.saveSnapshot(snap)
+		switch {
+		case err != nil && !n.isStopped():
+			n.fail(fmt.Errorf("%w: save snapshot at %d: %w", ErrStorage, snap.Meta.Index, err))
+			return
+		case err != nil || !saved:
+			return // stopping, or a newer snapshot from the leader is stored
 		}
-	})
+		n.stats.snapshots.Add(1)
+		n.logger.Info("snapshot saved", "index", snap.Meta.Index, "bytes", len(data), "took", n.clock.Now().Sub(start))
+		n.post(func() {
+			if err := n.core.Compact(snap); err != nil {
+				n.logger.Warn("core compaction refused", "index", snap.Meta.Index, "err", err)
+			}
+		})
+	}()
 	return nil
 }

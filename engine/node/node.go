@@ -235,7 +235,7 @@ func (n *Node) ClientID() uint64 { return n.clientID }
 // Propose replicates cmd and returns the state machine's result once it is
 // applied locally. It uses the node's own session.
 func (n *Node) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
-	return n.propose(ctx, n.clientID, 0, cmd)
+	return n.propose(ctx, nil, n.clientID, 0, cmd)
 }
 
 // ProposeSession is Propose for callers that retry: a request with the
@@ -246,10 +246,22 @@ func (n *Node) ProposeSession(ctx context.Context, clientID, seq uint64, cmd []b
 	if clientID == 0 || seq == 0 {
 		return nil, fmt.Errorf("%w: client id and seq must be non-zero", ErrBadRequest)
 	}
-	return n.propose(ctx, clientID, seq, cmd)
+	return n.propose(ctx, nil, clientID, seq, cmd)
 }
 
-func (n *Node) propose(ctx context.Context, clientID, seq uint64, cmd []byte) ([]byte, error) {
+// ProposeSessionUntil is ProposeSession that also gives up when abort is
+// closed, with an indefinite ErrLeaderChanged: the entry may still
+// commit, so the caller should retry with the same session (typically on
+// the new leader, with abort = that node's LeaderChanged()). It costs no
+// timer, unlike a per-attempt context.
+func (n *Node) ProposeSessionUntil(ctx context.Context, abort <-chan struct{}, clientID, seq uint64, cmd []byte) ([]byte, error) {
+	if clientID == 0 || seq == 0 {
+		return nil, fmt.Errorf("%w: client id and seq must be non-zero", ErrBadRequest)
+	}
+	return n.propose(ctx, abort, clientID, seq, cmd)
+}
+
+func (n *Node) propose(ctx context.Context, abort <-chan struct{}, clientID, seq uint64, cmd []byte) ([]byte, error) {
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("%w: empty command", ErrBadRequest)
 	}
@@ -273,6 +285,12 @@ func (n *Node) propose(ctx context.Context, clientID, seq uint64, cmd []byte) ([
 			return r.res, r.err
 		}
 		return nil, ctxError(ctx.Err())
+	case <-abort:
+		if n.waiters.take(key) == nil {
+			r := <-w.ch
+			return r.res, r.err
+		}
+		return nil, indeterminate(ErrLeaderChanged)
 	}
 }
 
@@ -409,8 +427,9 @@ func (n *Node) post(f func()) bool {
 	return true
 }
 
-// leaderChange returns a channel closed at the next leader change.
-func (n *Node) leaderChange() <-chan struct{} {
+// LeaderChanged returns a channel closed at the next leader change seen
+// by this node (taken before checking Leader, it cannot miss one).
+func (n *Node) LeaderChanged() <-chan struct{} {
 	n.leaderMu.Lock()
 	defer n.leaderMu.Unlock()
 	return n.leaderCh
@@ -427,7 +446,7 @@ func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 		return err
 	}
 	for n.pub.lead.Load() != to {
-		ch := n.leaderChange()
+		ch := n.LeaderChanged()
 		if n.pub.lead.Load() == to {
 			break
 		}
