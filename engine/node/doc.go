@@ -47,7 +47,9 @@
 // not applied again and gets the first result. Sessions are evicted in
 // order of the log index that last touched them, identical on every
 // replica, and saved in snapshots. Propose uses the node's own random
-// session; ProposeSession is for callers that retry.
+// session; ProposeSession is for callers that retry, and
+// ProposeSessionUntil(ctx, n.LeaderChanged(), ...) lets them give up on a
+// deposed leader (indefinitely) and retry the same session elsewhere.
 //
 // # Errors
 //
