@@ -38,8 +38,11 @@ func TestSweepStopsAtSaturation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ran) != 4 || ran[3] != 8000 {
-		t.Fatalf("ran rates %v, want it to stop after 8000", ran)
+	if len(ran) != 5 || ran[3] != 8000 || ran[4] != 8000 {
+		t.Fatalf("ran rates %v, want 8000 tried twice, then stop", ran)
+	}
+	if !strings.Contains(res.Points[3].Retried, "first attempt exploded") {
+		t.Errorf("8000's point does not say it was retried: %+v", res.Points[3])
 	}
 	if !res.Saturated || res.Saturation == nil || res.Saturation.Rate != 4000 {
 		t.Fatalf("saturation %+v, want the 4000 ops/s point", res.Saturation)
@@ -106,5 +109,24 @@ func TestSweepBaselineIsLowestEarlierP99(t *testing.T) {
 	bad.Errors = 11 // 11 of 1011 > 1%
 	if why := explodes(bad, 1); !strings.Contains(why, "10x") || !strings.Contains(why, "failed") {
 		t.Errorf("10.1 ms against 1 ms with 1.1%% errors: %q", why)
+	}
+}
+
+func TestSweepRetriesAnExplosionOnce(t *testing.T) {
+	stalls := 1 // the first run at 4000 hits a one-off stall
+	run := func(ctx context.Context, cfg RunConfig) (*Summary, string, error) {
+		s, dir, err := syntheticRun(ctx, cfg)
+		if cfg.Rate == 4000 && stalls > 0 {
+			stalls--
+			s.LatencyMs.P99 = 400
+		}
+		return s, dir, err
+	}
+	res, err := Sweep(context.Background(), DefaultRunConfig(), []float64{1000, 4000, 5000}, run, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Points) != 3 || res.Saturated || res.Points[1].Exploded != "" || res.Points[1].Retried == "" {
+		t.Fatalf("points %+v: want the stall at 4000 retried and the sweep to go on", res.Points)
 	}
 }
