@@ -43,6 +43,7 @@ type runner struct {
 
 	statsStart, statsWarm, statsEnd TargetStats
 	prevStats                       TargetStats // at the last interval
+	cpuWarm, cpuEnd                 time.Duration
 	series                          []IntervalStats
 }
 
@@ -51,6 +52,7 @@ func (r *runner) run(parent context.Context) (*Summary, error) {
 	defer cancel()
 	r.statsStart = r.target.Stats()
 	r.statsWarm, r.prevStats = r.statsStart, r.statsStart
+	r.cpuWarm = processCPU()
 	r.start = time.Now()
 	r.warmEnd = r.start.Add(r.cfg.Warmup)
 	r.end = r.warmEnd.Add(r.cfg.Duration)
@@ -89,6 +91,7 @@ func (r *runner) collect(ctx context.Context, cancel context.CancelFunc, done <-
 	endT := time.NewTimer(time.Until(r.end))
 	defer endT.Stop()
 	var drain <-chan time.Time
+	endSampled := false
 	last := r.start
 	sec := 0
 	flush := func(now time.Time) {
@@ -102,8 +105,10 @@ func (r *runner) collect(ctx context.Context, cancel context.CancelFunc, done <-
 			flush(now)
 		case <-warm.C:
 			r.statsWarm = r.target.Stats()
+			r.cpuWarm = processCPU()
 		case <-endT.C:
-			r.statsEnd = r.target.Stats()
+			r.statsEnd, r.cpuEnd = r.target.Stats(), processCPU()
+			endSampled = true
 			dt := time.NewTimer(r.cfg.drain())
 			defer dt.Stop()
 			drain = dt.C
@@ -111,8 +116,8 @@ func (r *runner) collect(ctx context.Context, cancel context.CancelFunc, done <-
 			cancel() // stragglers become "unfinished" errors
 			drain = nil
 		case <-done:
-			if r.statsEnd == (TargetStats{}) || time.Now().Before(r.end) {
-				r.statsEnd = r.target.Stats() // interrupted before the end
+			if !endSampled { // workers finished first (or the run was interrupted)
+				r.statsEnd, r.cpuEnd = r.target.Stats(), processCPU()
 			}
 			if now := time.Now(); now.Sub(last) > 10*time.Millisecond {
 				flush(now)

@@ -91,6 +91,9 @@ func TestClosedLoopRun(t *testing.T) {
 	if sum.EntriesPerFsync == nil || *sum.EntriesPerFsync != 1 || sum.EntriesPerAppend == nil || *sum.EntriesPerAppend != 2 {
 		t.Errorf("entries per fsync/append = %v/%v, want 1/2 from the fake's stats", sum.EntriesPerFsync, sum.EntriesPerAppend)
 	}
+	if sum.ProcessCPUCores == nil || *sum.ProcessCPUCores <= 0 || sum.OpsPerCPUSecond == nil || *sum.OpsPerCPUSecond <= 0 {
+		t.Errorf("process CPU figures missing: %v %v", sum.ProcessCPUCores, sum.OpsPerCPUSecond)
+	}
 	if sum.Mode != "closed" || sum.Clients != 4 || sum.ServiceLatencyMs != nil {
 		t.Errorf("mode %q clients %d service %v: want closed, 4, none", sum.Mode, sum.Clients, sum.ServiceLatencyMs)
 	}

@@ -114,6 +114,9 @@ func WriteTable(w io.Writer, s *Summary) {
 	if s.EntriesPerAppend != nil {
 		row("entries per append", fmt.Sprintf("%.1f", *s.EntriesPerAppend))
 	}
+	if s.ProcessCPUCores != nil && s.OpsPerCPUSecond != nil {
+		row("process CPU", fmt.Sprintf("%.2f cores, %s ops per CPU-second", *s.ProcessCPUCores, fmtCount(*s.OpsPerCPUSecond)))
+	}
 }
 
 // WriteMarkdownTable writes one row per run: configuration, throughput,

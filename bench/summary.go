@@ -73,6 +73,12 @@ type Summary struct {
 	FsyncsPerSec     *float64 `json:"fsyncs_per_s,omitempty"`
 	EntriesPerFsync  *float64 `json:"entries_per_fsync,omitempty"`
 	EntriesPerAppend *float64 `json:"entries_per_append,omitempty"`
+	// ProcessCPUCores is the CPU this process (load generator and, for
+	// in-process targets, the whole cluster) used over the measured
+	// window, in cores; OpsPerCPUSecond divides ops by that CPU time.
+	// Processes of a tcp target are not included.
+	ProcessCPUCores *float64 `json:"process_cpu_cores,omitempty"`
+	OpsPerCPUSecond *float64 `json:"ops_per_cpu_second,omitempty"`
 
 	GitCommit  string `json:"git_commit"`
 	GoVersion  string `json:"go_version"`
@@ -255,6 +261,10 @@ func (r *runner) summary() *Summary {
 	}
 	if d.AppendMsgs > w.AppendMsgs {
 		s.EntriesPerAppend = ptr(float64(d.AppendEntries-w.AppendEntries) / float64(d.AppendMsgs-w.AppendMsgs))
+	}
+	if cpu := r.cpuEnd - r.cpuWarm; r.cpuWarm >= 0 && r.cpuEnd > 0 && cpu > 0 {
+		s.ProcessCPUCores = ptr(cpu.Seconds() / cfg.Duration.Seconds())
+		s.OpsPerCPUSecond = ptr(float64(s.Ops) / cpu.Seconds())
 	}
 	return s
 }
