@@ -1,36 +1,40 @@
 // Package bench is raftbench's load generator: one driver for every
-// target (the in-process cluster, a TCP cluster of `raftbench serve`
-// processes, peer Raft libraries), so their figures compare like with like.
+// target (the in-process cluster "inproc", a TCP cluster of `raftbench
+// serve` processes "tcp", and the peer Raft libraries registered from
+// bench/peers), so their figures compare like with like.
 //
 // Contract:
 //   - Run drives a Target closed-loop (RunConfig.Clients workers, each
-//     sending when the last request answered) or open-loop (RunConfig.Rate
-//     requests per second on a fixed schedule; slot k is due at start+k/rate
-//     and is taken by whichever worker is free). Open-loop latency counts
-//     from the intended send time, so a stall shows up as latency instead
-//     of vanishing (no coordinated omission); the raw service time is kept
-//     beside it.
+//     sending when its last request answered) or open-loop (RunConfig.Rate
+//     requests per second on a fixed schedule: slot k is due at
+//     start+k/rate; a pacer releases due slots to whichever of
+//     RunConfig.Workers is free). Open-loop latency counts from the intended
+//     send time, so a stall shows up as latency instead of vanishing (no
+//     coordinated omission); the raw service time and the generator's own
+//     send lag are kept beside it.
 //   - Latencies go into HDR histograms (microseconds, 3 significant digits)
 //     striped over a few mutex-guarded shards; the collector swaps them out
 //     once a second, so workers never allocate per operation and never wait
 //     on the collector. A missing key or a cas mismatch is a result; only
 //     operations the target could not answer are errors, counted by kind
-//     (targets wrap ErrUnavailable / ErrIndeterminate; context errors are
-//     timeouts or "unfinished" at the end of the drain period). Latency
-//     figures include answered operations only.
-//   - The warm-up is excluded from the summary (an op belongs to the
+//     (targets wrap ErrUnavailable / ErrIndeterminate; a context deadline
+//     is a timeout; requests cancelled at the end of the drain period, and
+//     open-loop slots never sent, are "unfinished"). Latency figures cover
+//     answered operations only.
+//   - The warm-up is excluded from the summary (an operation belongs to the
 //     measured window by its intended send time) but kept in the per-second
-//     series. Open-loop slots that were never sent because the run was cut
-//     short are counted as errors, not silently dropped.
+//     series, as is the drain after the end.
 //   - Requests handed to Target.Do are valid only during the call: the key
 //     buffer is reused and values are shared; a target must copy what it
 //     keeps and must not modify them.
 //   - WriteResults writes summary.json, timeseries.csv,
 //     latency_percentiles.csv, histogram.hlog and PNG+SVG plots; ReadResults
 //     and PlotOverlay redraw them; Sweep runs rates until the stopping rule
-//     (SweepRule) trips.
+//     (SweepRule) trips twice in a row at one rate.
+//   - Metrics are updated once a second on a registry the caller passes in
+//     (NewMetrics), never on the global one.
 //
-// The package must never change a Target's meaning between runs, record
-// figures from the warm-up in a summary, or drop an operation it sent
-// from the counts.
+// The package must never record figures from the warm-up in a summary,
+// drop an operation it sent (or should have sent) from the counts, or
+// report a result the target did not give.
 package bench
