@@ -304,12 +304,27 @@ func loadAvg() []float64 {
 	return out
 }
 
+// BuildCommit, when set at link time
+// (-ldflags "-X github.com/raftbench/raftbench/bench.BuildCommit=<sha>"),
+// is the commit the binary was built from; it wins over asking git.
+var BuildCommit string
+
+// gitCommit names the code that made a run: BuildCommit, else the HEAD of
+// the working directory's checkout with "-dirty" when tracked files
+// differ from it (the binary may hold those changes), else "unknown".
 func gitCommit() string {
+	if BuildCommit != "" {
+		return BuildCommit
+	}
 	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
-	return strings.TrimSpace(string(out))
+	commit := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		commit += "-dirty"
+	}
+	return commit
 }
 
 // shellJoin quotes arguments that need it, so Command can be pasted
