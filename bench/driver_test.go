@@ -232,7 +232,7 @@ func TestProgressLines(t *testing.T) {
 	if strings.Count(out, "\r\x1b[K") != 2 || strings.Count(out, "\n") != 1 {
 		t.Fatalf("terminal output should refresh one line: %q", out)
 	}
-	for _, want := range []string{"41,203 ops/s", "p99    4.50 ms", "leader changes 1", "fsyncs/s 2,950", "entries/fsync 13.9", "[   3s/33s]"} {
+	for _, want := range []string{"41,203 ops/s", "p50 1.20ms", "p99 4.50ms", "errors 0", "leader chg 1", "fsyncs/s 2,950", "entries/fsync 13.9", "[  3s/33s]"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("progress line lacks %q: %q", want, out)
 		}

@@ -16,7 +16,18 @@ type ProgressPrinter struct {
 	mu       sync.Mutex
 	w        io.Writer
 	terminal bool
+	width    int  // terminal columns; a longer line would wrap and not refresh
 	pending  bool // a refreshed line is on screen without its newline
+}
+
+// NewStderrProgress prints to f, refreshing one line (cut to the
+// terminal's width) when f is a terminal.
+func NewStderrProgress(f *os.File) *ProgressPrinter {
+	p := &ProgressPrinter{w: f, terminal: IsTerminal(f)}
+	if p.terminal {
+		p.width = termWidth(f)
+	}
+	return p
 }
 
 // NewProgressPrinter prints to w; terminal selects the refreshing line.
@@ -35,6 +46,9 @@ func (p *ProgressPrinter) Progress(s IntervalStats) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.terminal {
+		if p.width > 1 && len(line) >= p.width {
+			line = line[:p.width-1]
+		}
 		fmt.Fprint(p.w, "\r\x1b[K"+line)
 		p.pending = true
 		return
@@ -62,16 +76,17 @@ func FormatProgress(s IntervalStats) string {
 		phase = "drain "
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%4.0fs/%.0fs] %s %9s ops/s  p50 %7s ms  p99 %7s ms  errors %d  leader changes %d",
+	// The essentials fit 80 columns; a terminal line is cut at its width.
+	fmt.Fprintf(&b, "[%3.0fs/%.0fs] %s %7s ops/s  p50 %sms  p99 %sms  errors %d  leader chg %d",
 		s.ElapsedS, s.TotalS, phase, fmtCount(s.OpsPerSec), fmtMs(s.P50), fmtMs(s.P99), s.Errors, s.LeaderChanges)
+	if s.FsyncsPerSec > 0 {
+		fmt.Fprintf(&b, "  fsyncs/s %s  entries/fsync %.1f", fmtCount(s.FsyncsPerSec), s.EntriesPerFsync)
+	}
 	if s.OpenLoop {
-		fmt.Fprintf(&b, "  service p99 %s ms", fmtMs(s.SvcP99))
+		fmt.Fprintf(&b, "  service p99 %sms", fmtMs(s.SvcP99))
 		if s.Late > 0 {
 			fmt.Fprintf(&b, "  late %d", s.Late)
 		}
-	}
-	if s.FsyncsPerSec > 0 {
-		fmt.Fprintf(&b, "  fsyncs/s %s  entries/fsync %.1f", fmtCount(s.FsyncsPerSec), s.EntriesPerFsync)
 	}
 	return b.String()
 }

@@ -241,7 +241,7 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 	var sink bench.ProgressSink
 	var printer *bench.ProgressPrinter
 	if !s.flags.quiet {
-		printer = bench.NewProgressPrinter(os.Stderr, bench.IsTerminal(os.Stderr))
+		printer = bench.NewStderrProgress(os.Stderr)
 		sink = printer
 	}
 	sum, err := bench.Run(ctx, cfg, t, sink)
