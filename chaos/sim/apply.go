@@ -8,18 +8,48 @@ import (
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
-// applyEntry applies one committed entry on n and answers the client
-// waiting for it there, if any.
+// applyEntry applies one committed entry on n (a client command, or a
+// membership change to the state machine's voter list), answers the
+// client waiting for it there, if any, and checks the resulting state
+// against every other node's state at that index.
 func (s *Sim) applyEntry(n *simNode, e raftpb.Entry) {
 	if e.Index != n.applied+1 {
 		s.fail("safety", "state machine safety", "node %d applied index %d after %d (out of order)", n.id, e.Index, n.applied)
 		return
 	}
-	n.applied = e.Index
-	s.chk.onApply(s, n, e)
-	if s.failure != nil || e.Type != raftpb.EntryNormal {
+	n.applied, n.appliedTerm = e.Index, e.Term
+	first := s.chk.onApply(s, n, e)
+	if s.failure != nil {
 		return
 	}
+	switch e.Type {
+	case raftpb.EntryNormal:
+		s.applyClientEntry(n, e)
+	case raftpb.EntryConfChange:
+		cc, err := n.sm.applyConf(e.Data)
+		if err != nil {
+			s.fail("harness", "bad entry", "node %d index %d: %v", n.id, e.Index, err)
+			return
+		}
+		if first {
+			s.stats.ConfChangesApplied[cc.Type%3]++
+			s.tr.annotate("conf change committed: " + confString(cc))
+		}
+	}
+	if s.failure == nil {
+		s.chk.onState(s, n, e.Index, n.sm.hash())
+	}
+}
+
+func confString(cc engine.ConfChange) string {
+	if cc.Type == engine.AddVoter {
+		return "add n" + itoa(cc.Node)
+	}
+	return "remove n" + itoa(cc.Node)
+}
+
+// applyClientEntry applies a client command through the session layer.
+func (s *Sim) applyClientEntry(n *simNode, e raftpb.Entry) {
 	client, seq, sess, out, err := n.sm.apply(e.Index, e.Term, e.Data)
 	if err != nil {
 		s.fail("harness", "bad entry", "node %d index %d: %v", n.id, e.Index, err)

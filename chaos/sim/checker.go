@@ -1,6 +1,9 @@
 package sim
 
 import (
+	"fmt"
+	"slices"
+
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
@@ -28,10 +31,17 @@ type logRec struct {
 //     in terms before T, checked when it is elected and whenever an
 //     entry of an earlier term is found committed;
 //   - state machine safety: no two nodes commit or apply different entries
-//     at one index, and no node loses an entry at or below its commit;
+//     at one index, no node loses an entry at or below its commit, and
+//     every node's state (KV store, sessions, voters) after applying index
+//     i, or after installing or restarting from a snapshot at i, is the
+//     same (a hash per applied index), so snapshots are checked too;
+//   - election quorum per configuration: a new leader holds grants from a
+//     majority of the voters in its own configuration;
 //   - monotonic commit and term per node lifetime, and after a restart
 //     never below what was durable;
-//   - no acknowledgement of an entry that is not durable on a quorum.
+//   - no acknowledgement of an entry that is not durable on a majority of
+//     the configuration that committed it (a durable snapshot covering the
+//     entry counts).
 //
 // Maps here are only looked up, never iterated, so checking is
 // deterministic.
@@ -45,7 +55,13 @@ type checker struct {
 	// committed late need not be on leaders of the terms in between).
 	commitTerm []uint64
 	applied    []entryMeta // index-1 → entry some node applied
-	dirty      []*simNode
+	// commitConf[index-1] is the voter set of the node that first saw
+	// the index committed (the leader whose quorum committed it).
+	commitConf [][]uint64
+	// stateHash[index-1] is the state machine digest after applying
+	// index (0: no node has reached it yet).
+	stateHash []uint64
+	dirty     []*simNode
 	// votes[(voter, term)] is the candidate the voter granted its vote
 	// to: one vote per term, durable across restarts (Figure 2).
 	votes map[voteKey]uint64
@@ -63,11 +79,11 @@ func newChecker() *checker {
 // in-memory log (Ready.Entries replaces the suffix from ents[0].Index).
 func (c *checker) onEntries(s *Sim, n *simNode, ents []raftpb.Entry) {
 	first := ents[0].Index
-	if first == 0 || first > uint64(len(n.view))+1 {
-		s.fail("safety", "log matching", "node %d: entries start at %d but its log ends at %d", n.id, first, len(n.view))
+	if first <= n.view.offset || first > n.view.last()+1 {
+		s.fail("safety", "log matching", "node %d: entries start at %d but its log is (%d, %d]", n.id, first, n.view.offset, n.view.last())
 		return
 	}
-	old := n.view[first-1:]
+	old := n.view.ents[first-n.view.offset-1:]
 	conflict := false
 	for i, e := range ents {
 		if e.Index != first+uint64(i) {
@@ -95,14 +111,11 @@ func (c *checker) onEntries(s *Sim, n *simNode, ents []raftpb.Entry) {
 			return
 		}
 	}
-	n.view = n.view[:first-1]
+	n.view.truncateFrom(first)
 	for _, e := range ents {
-		prev := uint64(0)
-		if e.Index > 1 {
-			prev = n.view[e.Index-2].term
-		}
+		prev, _ := n.view.termAt(e.Index - 1)
 		m := metaOf(e)
-		n.view = append(n.view, m)
+		n.view.push(m)
 		k := logKey{e.Index, e.Term}
 		if r, ok := c.entries[k]; !ok {
 			c.entries[k] = logRec{hash: m.hash, prevTerm: prev}
@@ -116,12 +129,13 @@ func (c *checker) onEntries(s *Sim, n *simNode, ents []raftpb.Entry) {
 
 // onCommit records entries a node now knows committed.
 func (c *checker) onCommit(s *Sim, n *simNode, commit uint64) {
-	if commit > uint64(len(n.view)) {
-		s.fail("safety", "state machine safety", "node %d commit %d beyond its log (last %d)", n.id, commit, len(n.view))
+	if commit > n.view.last() {
+		s.fail("safety", "state machine safety", "node %d commit %d beyond its log (last %d)", n.id, commit, n.view.last())
 		return
 	}
-	for i := n.commit + 1; i <= commit; i++ {
-		m := n.view[i-1]
+	var voters []uint64
+	for i := max(n.commit, n.view.offset) + 1; i <= commit; i++ {
+		m, _ := n.view.at(i)
 		if !c.record(&c.committed, i, m) {
 			s.fail("safety", "state machine safety", "node %d committed %d/t%d but %d/t%d was committed before",
 				n.id, i, m.term, i, c.committed[i-1].term)
@@ -132,6 +146,15 @@ func (c *checker) onCommit(s *Sim, n *simNode, commit uint64) {
 		}
 		if c.commitTerm[i-1] == 0 {
 			c.commitTerm[i-1] = n.core.Term()
+		}
+		for uint64(len(c.commitConf)) < i {
+			c.commitConf = append(c.commitConf, nil)
+		}
+		if c.commitConf[i-1] == nil {
+			if voters == nil {
+				voters = n.core.Voters()
+			}
+			c.commitConf[i-1] = voters
 		}
 		c.maxCommitted = max(c.maxCommitted, i)
 		c.leadersHold(s, i, m, c.commitTerm[i-1])
@@ -161,7 +184,7 @@ func (c *checker) leadersHold(s *Sim, i uint64, m entryMeta, commitTerm uint64) 
 		if !l.up || l.role != roleLeader || l.term <= commitTerm {
 			continue
 		}
-		if i > uint64(len(l.view)) || l.view[i-1] != m {
+		if !l.view.holds(i, m) {
 			s.fail("safety", "leader completeness", "leader %d of term %d lacks entry %d/t%d, committed by term %d", l.id, l.term, i, m.term, commitTerm)
 			return
 		}
@@ -175,7 +198,7 @@ func (c *checker) leaderCommitsOwnTerm(s *Sim, n *simNode, commit uint64) {
 	if n.core.Role() != roleLeader {
 		return
 	}
-	if t := n.view[commit-1].term; t != n.core.Term() {
+	if t, ok := n.view.termAt(commit); ok && t != n.core.Term() {
 		s.fail("safety", "no prior-term commit by counting", "leader %d of term %d advanced commit %d -> %d, to an entry of term %d (§5.4.2)",
 			n.id, n.core.Term(), n.commit, commit, t)
 	}
@@ -204,29 +227,81 @@ func (c *checker) onReadIndex(s *Sim, n *simNode, index, committedAtRequest uint
 }
 
 // onApply: applied entries are the log's, and the same on every node.
-func (c *checker) onApply(s *Sim, n *simNode, e raftpb.Entry) {
+// It reports whether n is the first node to apply this index.
+func (c *checker) onApply(s *Sim, n *simNode, e raftpb.Entry) bool {
 	m := metaOf(e)
-	if e.Index > uint64(len(n.view)) || n.view[e.Index-1] != m {
+	if got, ok := n.view.at(e.Index); !ok || got != m {
 		s.fail("safety", "state machine safety", "node %d applied %d/t%d which is not in its log", n.id, e.Index, e.Term)
-		return
+		return false
 	}
+	first := uint64(len(c.applied)) < e.Index || c.applied[e.Index-1].term == 0
 	if !c.record(&c.applied, e.Index, m) {
 		s.fail("safety", "state machine safety", "node %d applied %d/t%d but another node applied %d/t%d",
 			n.id, e.Index, e.Term, e.Index, c.applied[e.Index-1].term)
 	}
+	return first
 }
 
-// onAck: an entry acknowledged to a client must be durable on a quorum.
-func (c *checker) onAck(s *Sim, n *simNode, index, term uint64) {
-	have := 0
-	for _, o := range s.nodes {
-		if index <= uint64(len(o.durable)) && o.durable[index-1].term == term {
-			have++
-		}
+// onState: every node's state machine after index is the same, however
+// it got there (applying entries, installing a leader's snapshot, or
+// restarting from its own).
+func (c *checker) onState(s *Sim, n *simNode, index, hash uint64) {
+	for uint64(len(c.stateHash)) < index {
+		c.stateHash = append(c.stateHash, 0)
 	}
-	if have < quorum(s.p.Nodes) {
-		s.fail("safety", "ack durability", "node %d acknowledged %d/t%d to a client, but it is durable on only %d of %d nodes (quorum %d)",
-			n.id, index, term, have, s.p.Nodes, quorum(s.p.Nodes))
+	switch h := c.stateHash[index-1]; {
+	case h == 0:
+		c.stateHash[index-1] = hash
+	case h != hash:
+		s.fail("safety", "state machine safety", "node %d's state after index %d (hash %016x) differs from another node's (%016x)",
+			n.id, index, hash, h)
+	}
+}
+
+// onInstall checks a snapshot a follower is about to install: it covers
+// only committed entries, moves the state forward, carries the
+// configuration at its index, and equals the state others had there.
+func (c *checker) onInstall(s *Sim, n *simNode, meta raftpb.SnapshotMeta, sm *stateMachine) bool {
+	switch {
+	case meta.Index <= n.applied:
+		s.fail("safety", "state machine safety", "node %d installs a snapshot at %d, at or below its applied index %d", n.id, meta.Index, n.applied)
+	case meta.Index > c.maxCommitted:
+		s.fail("safety", "state machine safety", "node %d installs a snapshot at %d, beyond everything committed (%d)", n.id, meta.Index, c.maxCommitted)
+	case meta.Index <= uint64(len(c.committed)) && c.committed[meta.Index-1].term != 0 && c.committed[meta.Index-1].term != meta.Term:
+		s.fail("safety", "state machine safety", "node %d installs a snapshot at %d/t%d, but %d/t%d was committed",
+			n.id, meta.Index, meta.Term, meta.Index, c.committed[meta.Index-1].term)
+	case !slices.Equal(meta.Voters, sm.voters):
+		s.fail("safety", "snapshot configuration", "node %d: snapshot at %d says voters %v, its state machine %v",
+			n.id, meta.Index, meta.Voters, sm.voters)
+	default:
+		c.onState(s, n, meta.Index, sm.hash())
+	}
+	return s.failure == nil
+}
+
+// onAck: an entry acknowledged to a client must be durable on a majority
+// of the configuration that committed it.
+func (c *checker) onAck(s *Sim, n *simNode, index, term uint64) {
+	var conf []uint64
+	if index <= uint64(len(c.commitConf)) {
+		conf = c.commitConf[index-1]
+	}
+	if conf == nil {
+		conf = n.core.Voters()
+	}
+	have := 0
+	where := ""
+	for _, id := range conf {
+		o := s.nodes[id-1]
+		t, _ := o.durable.termAt(index)
+		if index <= o.durable.offset || t == term {
+			have++ // (a durable snapshot covering it counts)
+		}
+		where += fmt.Sprintf(" n%d:(%d,%d]@t%d", id, o.durable.offset, o.durable.last(), t)
+	}
+	if have < quorum(len(conf)) {
+		s.fail("safety", "ack durability", "node %d acknowledged %d/t%d to a client, but it is durable on only %d of voters %v (quorum %d); durable logs:%s",
+			n.id, index, term, have, conf, quorum(len(conf)), where)
 	}
 }
 
@@ -244,12 +319,13 @@ func (c *checker) afterEvent(s *Sim) {
 // checkLogLength: after a node's Readys are drained, its log must be
 // exactly what they announced.
 func (c *checker) checkLogLength(s *Sim, n *simNode) {
-	if last := n.core.Status().LastIndex; last != uint64(len(n.view)) {
+	st := n.core.Status()
+	if st.LastIndex != n.view.last() || st.FirstIndex != n.view.offset+1 {
 		// Every change to the log must reach the driver in a Ready, or
 		// the disk and the core disagree; a silent truncation drops
 		// entries that did not conflict (§5.3).
-		s.fail("safety", "log matching", "node %d's log ends at %d but its Readys announced %d entries (silent truncation?)",
-			n.id, last, len(n.view))
+		s.fail("safety", "log matching", "node %d's log is [%d, %d] but its Readys and snapshots announced (%d, %d] (silent truncation?)",
+			n.id, st.FirstIndex, st.LastIndex, n.view.offset, n.view.last())
 	}
 }
 
@@ -272,6 +348,10 @@ func (c *checker) checkNode(s *Sim, n *simNode) {
 	}
 	c.leaders[term] = n.id
 	s.stats.Elections++
+	s.onNewLeader(n, term)
+	if !c.electedByQuorum(s, n, term) {
+		return
+	}
 	if s.faultsOn() && s.r.Permille(s.p.BuggifyLeaderPermille) {
 		// Buggify: crash a new leader before its first entries are
 		// durable everywhere (the Figure 8 window, §5.4.2).
@@ -281,11 +361,31 @@ func (c *checker) checkNode(s *Sim, n *simNode) {
 		if m.term == 0 || c.commitTerm[i] >= term {
 			continue
 		}
-		if i >= len(n.view) || n.view[i] != m {
+		if !n.view.holds(uint64(i+1), m) {
 			s.fail("safety", "leader completeness", "new leader %d of term %d lacks entry %d/t%d, committed by term %d", n.id, term, i+1, m.term, c.commitTerm[i])
 			return
 		}
 	}
+}
+
+// electedByQuorum: a new leader holds vote grants (its own included)
+// from a majority of the voters of its own configuration (§5.2; with
+// single-server changes every majority of the old and the new
+// configuration overlap, thesis §4.1).
+func (c *checker) electedByQuorum(s *Sim, n *simNode, term uint64) bool {
+	voters := n.core.Voters()
+	got := 0
+	for _, v := range voters {
+		if v == n.id || c.votes[voteKey{v, term}] == n.id {
+			got++
+		}
+	}
+	if got < quorum(len(voters)) {
+		s.fail("safety", "election quorum", "node %d leads term %d with %d grants from voters %v (quorum %d)",
+			n.id, term, got, voters, quorum(len(voters)))
+		return false
+	}
+	return true
 }
 
 func (s *Sim) markDirty(n *simNode) {

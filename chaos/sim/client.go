@@ -86,7 +86,7 @@ func (s *Sim) clientStart(c *client) {
 	}
 	s.opsIssued++
 	c.cur = op
-	target := s.r.Intn(s.p.Nodes)
+	target := s.r.Intn(s.p.procs())
 	if c.lastOK >= 0 && s.r.Permille(700) {
 		target = c.lastOK // real clients stick to the node that answered
 	}
@@ -146,7 +146,7 @@ func (s *Sim) onClientTimeout(c *client, req *clientMsg) {
 func (s *Sim) retryOrGiveUp(c *client) {
 	op := c.cur
 	if op.attempt < s.p.MaxAttempts && s.phase < phaseDrain {
-		next := (op.node + 1 + s.r.Intn(s.p.Nodes-1)) % s.p.Nodes
+		next := (op.node + 1 + s.r.Intn(s.p.procs()-1)) % s.p.procs()
 		s.clientAttempt(c, next)
 		return
 	}

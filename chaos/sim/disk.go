@@ -62,7 +62,7 @@ func (d *memDisk) pending() int { return d.log.Pending() }
 // sync completes every pending write, or fails (the log then fails every
 // pending and later write, like the file WAL after an fsync error).
 func (d *memDisk) sync(fail bool) {
-	if fail {
+	if fail && d.log.Pending() > 0 { // an armed failure must not hit a later snapshot save
 		d.log.FailNextSync(errSyncFailed)
 	}
 	d.log.SyncAll()
@@ -100,15 +100,26 @@ func (d *memDisk) crash(mode crashMode, keep int) (lost int, torn bool, err erro
 	return lost, torn, nil
 }
 
-// recover returns the durable state a restarting node reads back.
-func (d *memDisk) recover() (raftpb.HardState, []raftpb.Entry, error) {
+// recover returns the durable state a restarting node reads back: hard
+// state, the latest snapshot (nil if none) and the entries after it.
+func (d *memDisk) recover() (raftpb.HardState, *raftpb.Snapshot, []raftpb.Entry, error) {
 	first, last := d.log.FirstIndex(), d.log.LastIndex()
-	if first != 1 {
-		return raftpb.HardState{}, nil, fmt.Errorf("log starts at %d, but the simulator never compacts", first)
+	var snap *raftpb.Snapshot
+	switch sn, err := d.log.Snapshot(); {
+	case err == nil:
+		snap = &sn
+	case !errors.Is(err, wal.ErrNoSnapshot):
+		return raftpb.HardState{}, nil, nil, err
+	}
+	switch {
+	case snap == nil && first != 1:
+		return raftpb.HardState{}, nil, nil, fmt.Errorf("log starts at %d without a snapshot", first)
+	case snap != nil && first != snap.Meta.Index+1:
+		return raftpb.HardState{}, nil, nil, fmt.Errorf("log starts at %d after a snapshot at %d", first, snap.Meta.Index)
 	}
 	ents, err := d.log.Entries(first, last+1)
 	if err != nil {
-		return raftpb.HardState{}, nil, err
+		return raftpb.HardState{}, nil, nil, err
 	}
-	return d.log.HardState(), ents, nil
+	return d.log.HardState(), snap, ents, nil
 }

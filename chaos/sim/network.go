@@ -25,12 +25,15 @@ func (s *Sim) latency() int64 {
 // as they would be on a real network.
 func (s *Sim) send(m raftpb.Message) {
 	s.stats.MsgsSent++
-	if m.To == 0 || m.To > uint64(s.p.Nodes) || m.From == m.To {
+	if m.To == 0 || m.To > uint64(s.p.procs()) || m.From == m.To {
 		s.fail("harness", "bad message", "message %v addressed outside the cluster", m)
 		return
 	}
-	if m.Type == raftpb.MsgVoteResp && !m.Reject {
+	switch {
+	case m.Type == raftpb.MsgVoteResp && !m.Reject:
 		s.chk.onVoteGrant(s, m)
+	case m.Type == raftpb.MsgSnap:
+		s.stats.SnapsSent++
 	}
 	faults := s.faultsOn()
 	if faults && m.Type == raftpb.MsgVoteResp && !m.Reject && s.r.Permille(s.p.BuggifyVotePermille) {
@@ -77,7 +80,7 @@ func (s *Sim) reply(n *simNode, req *clientMsg, kind replyKind, result []byte, i
 
 // blocked reports whether the current partition cuts from → to.
 func (s *Sim) blocked(from, to int) bool {
-	return s.cut != nil && s.cut[from*s.p.Nodes+to]
+	return s.cut != nil && s.cut[from*s.p.procs()+to]
 }
 
 // partitionShape names the shapes a partition can take.
@@ -86,7 +89,7 @@ var partitionShapes = []string{"isolate-one", "split", "bridge", "one-way", "ran
 // startPartition cuts links in one of several shapes. The leader is the
 // preferred victim of isolation, since that is where bugs hide.
 func (s *Sim) startPartition() string {
-	n := s.p.Nodes
+	n := s.p.procs()
 	s.cut = make([]bool, n*n)
 	cutBoth := func(a, b int) { s.cut[a*n+b], s.cut[b*n+a] = true, true }
 	shape := s.r.Pick(30, 30, 15, 10, 15)
@@ -140,7 +143,7 @@ func (s *Sim) startPartition() string {
 
 // randomSides splits the nodes into two non-empty groups.
 func (s *Sim) randomSides() []bool {
-	n := s.p.Nodes
+	n := s.p.procs()
 	side := make([]bool, n)
 	for {
 		cnt := 0
@@ -163,7 +166,7 @@ func (s *Sim) victim() int {
 			return l
 		}
 	}
-	return s.r.Intn(s.p.Nodes)
+	return s.r.Intn(s.p.procs())
 }
 
 // currentLeader returns the index of an up node that believes it leads
@@ -183,7 +186,7 @@ func (s *Sim) cutString() string {
 		return "none"
 	}
 	out := ""
-	n := s.p.Nodes
+	n := s.p.procs()
 	for a := 0; a < n; a++ {
 		for b := 0; b < n; b++ {
 			if s.cut[a*n+b] {

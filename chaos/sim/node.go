@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"fmt"
+
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/raftpb"
 	"github.com/raftbench/raftbench/wal"
@@ -22,6 +24,10 @@ type persistRec struct {
 	err      error
 	entries  []raftpb.Entry
 	hs       *raftpb.HardState
+	// snap is a snapshot saved synchronously (MemLog.SaveSnapshot acts as
+	// an fsync of everything before it); it sits in the FIFO so the
+	// durable mirror applies it in disk order.
+	snap     *raftpb.SnapshotMeta
 	msgs     []raftpb.Message
 	lastIdx  uint64
 	lastTerm uint64
@@ -52,12 +58,14 @@ type simNode struct {
 	disk *memDisk
 	sm   *stateMachine
 
-	applied uint64
-	commit  uint64 // highest commit seen this lifetime
-	view    []entryMeta
-	durable []entryMeta
-	durHS   raftpb.HardState
-	lastHS  raftpb.HardState // last hard state submitted
+	applied     uint64
+	appliedTerm uint64
+	snapIndex   uint64 // index of the latest snapshot taken or installed
+	commit      uint64 // highest commit seen this lifetime
+	view        logMirror
+	durable     logMirror
+	durHS       raftpb.HardState
+	lastHS      raftpb.HardState // last hard state submitted
 
 	persistQ    []*persistRec
 	syncPending bool
@@ -73,33 +81,58 @@ type simNode struct {
 // quorum is the majority size of an n-node cluster.
 func quorum(n int) int { return n/2 + 1 }
 
-// newCore builds a core for n from its recovered state.
-func (s *Sim) newCore(n *simNode, hs raftpb.HardState, ents []raftpb.Entry) error {
-	voters := make([]uint64, s.p.Nodes)
+// initialVoters is the bootstrap configuration: every node, spares
+// included (see Params.Spares).
+func (p Params) initialVoters() []uint64 {
+	voters := make([]uint64, p.procs())
 	for i := range voters {
 		voters[i] = uint64(i + 1)
 	}
+	return voters
+}
+
+// newCore builds a core for n from its recovered state: the snapshot (if
+// any) restores the state machine and is handed to Compact, as the
+// contract requires after a restart from a snapshot.
+func (s *Sim) newCore(n *simNode, hs raftpb.HardState, snap *raftpb.Snapshot, ents []raftpb.Entry) error {
 	cfg := engine.Config{
-		ID: n.id, Voters: voters,
+		ID: n.id, Voters: s.p.initialVoters(),
 		ElectionTicks: s.p.ElectionTicks, HeartbeatTicks: s.p.HeartbeatTicks,
 		PreVote: s.p.PreVote, CheckQuorum: s.p.CheckQuorum,
 		Seed:      s.r.Fork(),
 		HardState: hs, Entries: ents,
 		Bugs: s.opts.EngineBugs,
 	}
+	n.sm = newStateMachine(s.p.initialVoters())
+	n.applied, n.appliedTerm, n.snapIndex = 0, 0, 0
+	n.view.reset(0, 0)
+	if snap != nil {
+		meta := snap.Meta
+		cfg.Snapshot, cfg.Applied = &meta, meta.Index
+		if err := n.sm.restore(snap.Data); err != nil {
+			return fmt.Errorf("restore snapshot at %d: %w", meta.Index, err)
+		}
+		n.applied, n.appliedTerm, n.snapIndex = meta.Index, meta.Term, meta.Index
+		n.view.reset(meta.Index, meta.Term)
+	}
 	c, err := engine.New(cfg)
 	if err != nil {
 		return err
 	}
-	n.core = c
-	n.sm = newStateMachine()
-	n.applied = 0
-	n.commit = c.Status().Commit
-	n.view = n.view[:0]
-	for _, e := range ents {
-		n.view = append(n.view, metaOf(e))
+	if snap != nil {
+		if err := c.Compact(*snap); err != nil {
+			return fmt.Errorf("Compact(restart snapshot %d): %w", snap.Meta.Index, err)
+		}
+		s.stats.RestartsFromSnapshot++
 	}
-	n.durable = append(n.durable[:0], n.view...)
+	n.core = c
+	n.commit = c.Status().Commit
+	for _, e := range ents {
+		if e.Index > n.view.last() {
+			n.view.push(metaOf(e))
+		}
+	}
+	n.durable = logMirror{offset: n.view.offset, offTerm: n.view.offTerm, ents: append([]entryMeta(nil), n.view.ents...)}
 	n.durHS, n.lastHS = hs, hs
 	n.persistQ = nil
 	n.syncPending = false
@@ -130,8 +163,7 @@ func (s *Sim) drive(n *simNode) {
 }
 
 func (s *Sim) handleReady(n *simNode, rd engine.Ready) {
-	if rd.Snapshot != nil {
-		s.fail("harness", "unexpected snapshot", "node %d got a snapshot, but the simulator never compacts", n.id)
+	if rd.Snapshot != nil && !s.installSnapshot(n, rd) {
 		return
 	}
 	if rd.SoftState != nil && rd.SoftState.Role == roleLeader {
@@ -170,8 +202,11 @@ func (s *Sim) handleReady(n *simNode, rd engine.Ready) {
 	}
 	n.reads = append(n.reads, s.readStates(n, rd.ReadStates)...)
 	s.serveReads(n)
+	if s.failure == nil && s.p.SnapEvery > 0 && n.applied >= n.snapIndex+uint64(s.p.SnapEvery) {
+		s.takeSnapshot(n)
+	}
 	// Step 4 for writes that are already durable (rare: only when the
-	// queue holds no write).
+	// queue holds no write, or a snapshot save synced them).
 	s.completePersists(n)
 }
 
@@ -190,6 +225,8 @@ func (s *Sim) persist(n *simNode, rd engine.Ready) bool {
 		}
 		if k := len(rd.Entries); k > 0 {
 			rec.lastIdx, rec.lastTerm = rd.Entries[k-1].Index, rd.Entries[k-1].Term
+		} else if rd.Snapshot != nil {
+			rec.lastIdx, rec.lastTerm = rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term
 		}
 		inc := n.inc
 		err := n.disk.Submit(wal.Write{Entries: rec.entries, HardState: rec.hs}, func(err error) {
@@ -252,20 +289,25 @@ func (s *Sim) completePersists(n *simNode) {
 	}
 }
 
-// onDurable updates the checker's mirror of n's durable log.
+// onDurable updates the checker's mirror of n's durable log, in disk
+// order (a record holds a hard state and entries, or a snapshot).
 func (s *Sim) onDurable(n *simNode, rec *persistRec) {
-	if len(rec.entries) > 0 {
-		first := rec.entries[0].Index
-		if first > uint64(len(n.durable))+1 {
-			s.fail("harness", "durable log gap", "node %d: write starts at %d, durable log ends at %d", n.id, first, len(n.durable))
-			return
-		}
-		n.durable = n.durable[:first-1]
-		for _, e := range rec.entries {
-			n.durable = append(n.durable, metaOf(e))
-		}
-	}
 	if rec.hs != nil {
 		n.durHS = *rec.hs
+	}
+	if rec.snap != nil {
+		n.durable.compact(rec.snap.Index, rec.snap.Term)
+	}
+	if len(rec.entries) > 0 {
+		first := rec.entries[0].Index
+		if first > n.durable.last()+1 || first <= n.durable.offset {
+			s.fail("harness", "durable log gap", "node %d: write starts at %d, durable log is (%d, %d]",
+				n.id, first, n.durable.offset, n.durable.last())
+			return
+		}
+		n.durable.truncateFrom(first)
+		for _, e := range rec.entries {
+			n.durable.push(metaOf(e))
+		}
 	}
 }

@@ -20,6 +20,8 @@ const (
 	evHeal                               // the fault phase ends: liveness phase begins
 	evLivenessDeadline                   // the liveness budget is spent
 	evEnd                                // stop issuing operations; drain
+	evTransfer                           // ask the leader to transfer leadership
+	evConfChange                         // ask the leader to add or remove a voter
 )
 
 var evKindNames = [...]string{
@@ -27,6 +29,7 @@ var evKindNames = [...]string{
 	evClientReply: "client-reply", evClientTimeout: "client-timeout", evClientStart: "client-start",
 	evPartition: "partition", evPartitionEnd: "partition-end", evCrash: "crash", evRestart: "restart",
 	evHeal: "heal", evLivenessDeadline: "liveness-deadline", evEnd: "end",
+	evTransfer: "transfer", evConfChange: "conf-change",
 }
 
 func (k evKind) String() string {

@@ -67,6 +67,18 @@ func FaultSummary(s Stats) string {
 	row("leaders elected", s.Elections)
 	row("client ops ok / fail / info", fmt.Sprintf("%d / %d / %d", s.OpsOK, s.OpsFail, s.OpsInfo))
 	row("writes and cas committed", s.LogOpsOK)
+	row("snapshots taken (log compactions)", s.SnapsTaken)
+	row("snapshots sent (MsgSnap)", s.SnapsSent)
+	row("snapshots installed by followers", s.SnapsInstalled)
+	row("restarts from a snapshot", s.RestartsFromSnapshot)
+	row("long outages (node kept down to fall behind)", s.LongOutages)
+	row("leadership transfers started / completed / aborted / refused",
+		fmt.Sprintf("%d / %d / %d / %d", s.TransfersStarted, s.TransfersCompleted, s.TransfersAborted, s.TransfersRefused))
+	row("membership changes proposed / refused by the core / skipped (a voter behind)",
+		fmt.Sprintf("%d / %d / %d", s.ConfChangesProposed, s.ConfChangesRefused, s.ConfChangesSkipped))
+	row("membership changes committed: add / remove voter",
+		fmt.Sprintf("%d / %d", s.ConfChangesApplied[engine.AddVoter], s.ConfChangesApplied[engine.RemoveVoter]))
+	row("messages refused (sender not in receiver's configuration)", s.MsgsFromNonMember)
 	return b.String()
 }
 

@@ -82,6 +82,24 @@ type Stats struct {
 	OpsInfo             uint64
 	LogOpsOK            uint64
 	VirtualUs           int64
+
+	// Compaction and snapshots (§7).
+	SnapsTaken           uint64 // local snapshots + log compactions
+	SnapsSent            uint64 // MsgSnap sent by leaders
+	SnapsInstalled       uint64 // Ready.Snapshot installed by followers
+	RestartsFromSnapshot uint64
+	LongOutages          uint64 // crashes kept down long enough to fall behind
+	// Leadership transfer (thesis §3.10).
+	TransfersStarted   uint64
+	TransfersCompleted uint64 // the target won the next election
+	TransfersAborted   uint64 // timed out, or someone else won
+	TransfersRefused   uint64
+	// Membership (thesis §4.1).
+	ConfChangesProposed uint64
+	ConfChangesRefused  uint64    // by the core: change in progress, transfer in progress, ...
+	ConfChangesSkipped  uint64    // by the driver's strict check: a voter lacks committed entries
+	ConfChangesApplied  [3]uint64 // committed, by engine.ConfChangeType (1 add, 2 remove)
+	MsgsFromNonMember   uint64    // refused by the receiver: sender not in its configuration
 }
 
 // Add accumulates o into s.
@@ -116,6 +134,22 @@ func (s *Stats) Add(o Stats) {
 	s.OpsInfo += o.OpsInfo
 	s.LogOpsOK += o.LogOpsOK
 	s.VirtualUs += o.VirtualUs
+	s.SnapsTaken += o.SnapsTaken
+	s.SnapsSent += o.SnapsSent
+	s.SnapsInstalled += o.SnapsInstalled
+	s.RestartsFromSnapshot += o.RestartsFromSnapshot
+	s.LongOutages += o.LongOutages
+	s.TransfersStarted += o.TransfersStarted
+	s.TransfersCompleted += o.TransfersCompleted
+	s.TransfersAborted += o.TransfersAborted
+	s.TransfersRefused += o.TransfersRefused
+	s.ConfChangesProposed += o.ConfChangesProposed
+	s.ConfChangesRefused += o.ConfChangesRefused
+	s.ConfChangesSkipped += o.ConfChangesSkipped
+	for i := range s.ConfChangesApplied {
+		s.ConfChangesApplied[i] += o.ConfChangesApplied[i]
+	}
+	s.MsgsFromNonMember += o.MsgsFromNonMember
 }
 
 // Result is the outcome of one seed.
@@ -164,6 +198,8 @@ type Sim struct {
 	healUs   int64
 	liveOK   bool
 	liveAtUs int64
+
+	xfer *transfer // the leadership transfer in progress, if any
 
 	chk      *checker
 	tr       *tracer

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/kv"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
@@ -31,6 +33,9 @@ func TestSeedsPass(t *testing.T) {
 		"dropped": total.MsgsDropped, "partitions": total.Partitions, "crashes": total.Crashes,
 		"torn writes": total.TornWrites, "fsync failures": total.FsyncFailures, "lost writes": total.WritesLost,
 		"duplicated": total.MsgsDuplicated, "elections": total.Elections, "committed ops": total.LogOpsOK,
+		"snapshots taken": total.SnapsTaken, "snapshots sent": total.SnapsSent, "snapshots installed": total.SnapsInstalled,
+		"restarts from a snapshot": total.RestartsFromSnapshot, "transfers completed": total.TransfersCompleted,
+		"voters added": total.ConfChangesApplied[engine.AddVoter], "voters removed": total.ConfChangesApplied[engine.RemoveVoter],
 	} {
 		if v == 0 {
 			t.Errorf("no %s in %d seeds: the fault schedule is not doing its job", name, seedsInTest)
@@ -87,8 +92,8 @@ func TestParamsCoverClusterSizes(t *testing.T) {
 		if p.LatMinUs > p.LatMaxUs || p.FsyncMinUs > p.FsyncMaxUs || p.RestartMinUs > p.RestartMaxUs {
 			t.Fatalf("seed %d: inverted range in %s", seed, p)
 		}
-		if len(p.TickSkewPermille) != p.Nodes {
-			t.Fatalf("seed %d: %d skews for %d nodes", seed, len(p.TickSkewPermille), p.Nodes)
+		if len(p.TickSkewPermille) != p.procs() {
+			t.Fatalf("seed %d: %d skews for %d nodes", seed, len(p.TickSkewPermille), p.procs())
 		}
 	}
 	for _, n := range []int{3, 5, 7} {
@@ -173,8 +178,9 @@ func TestCheckerAckDurability(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		s.nodes = append(s.nodes, &simNode{id: uint64(i + 1)})
 	}
-	s.nodes[0].durable = []entryMeta{{term: 1}, {term: 2}}
-	s.nodes[1].durable = []entryMeta{{term: 1}, {term: 1}}
+	s.nodes[0].durable = logMirror{ents: []entryMeta{{term: 1}, {term: 2}}}
+	s.nodes[1].durable = logMirror{ents: []entryMeta{{term: 1}, {term: 1}}}
+	s.chk.commitConf = [][]uint64{{1, 2, 3}, {1, 2, 3}}
 	s.chk.onAck(s, s.nodes[0], 1, 1)
 	if s.failure != nil {
 		t.Fatalf("entry on 2 of 3 nodes: %v", s.failure)
@@ -214,5 +220,56 @@ func TestTraceReport(t *testing.T) {
 	}
 	if len(res.Tail) != 3000 {
 		t.Errorf("tail has %d events, want 3000", len(res.Tail))
+	}
+}
+
+// TestStateMachineSnapshot: a snapshot restores the same state (same
+// hash, sessions, voters), and corrupt snapshot data is an error.
+func TestStateMachineSnapshot(t *testing.T) {
+	sm := newStateMachine([]uint64{1, 2, 3})
+	if _, _, _, _, err := sm.apply(1, 1, encodeEntry(7, 1, kv.EncodeWrite([]byte("k"), []byte("v")))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sm.applyConf(engine.ConfChange{Type: engine.AddVoter, Node: 4}.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	data := sm.encode()
+	got := newStateMachine(nil)
+	if err := got.restore(data); err != nil {
+		t.Fatal(err)
+	}
+	if got.hash() != sm.hash() || !reflect.DeepEqual(got.voters, []uint64{1, 2, 3, 4}) || got.sessions[7].seq != 1 {
+		t.Fatalf("restored state differs: voters %v sessions %v", got.voters, got.sessions)
+	}
+	if _, _, _, out, _ := got.apply(2, 1, encodeEntry(7, 1, kv.EncodeWrite([]byte("k"), []byte("w")))); out != applyDup {
+		t.Fatalf("retried (client, seq) after restore: outcome %d, want duplicate", out)
+	}
+	for _, bad := range [][]byte{nil, data[:len(data)-3], append([]byte("XXXX1"), data[5:]...), data[:12]} {
+		if err := newStateMachine(nil).restore(bad); err == nil {
+			t.Errorf("restore accepted %d corrupt bytes", len(bad))
+		}
+	}
+}
+
+// TestLogMirror: compaction keeps the suffix, or resets when the log
+// does not reach the snapshot with its term.
+func TestLogMirror(t *testing.T) {
+	var l logMirror
+	for i := 1; i <= 5; i++ {
+		l.push(entryMeta{term: 1, hash: uint64(i)})
+	}
+	l.compact(3, 1)
+	if l.offset != 3 || l.last() != 5 {
+		t.Fatalf("after compact(3): (%d, %d]", l.offset, l.last())
+	}
+	if m, ok := l.at(4); !ok || m.hash != 4 {
+		t.Fatalf("at(4) = %v %v", m, ok)
+	}
+	if !l.holds(2, entryMeta{term: 9}) {
+		t.Fatal("a compacted index must count as held")
+	}
+	l.compact(9, 2)
+	if l.offset != 9 || l.last() != 9 || l.offTerm != 2 {
+		t.Fatalf("snapshot beyond the log must reset it: (%d, %d] t%d", l.offset, l.last(), l.offTerm)
 	}
 }
