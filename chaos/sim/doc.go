@@ -17,11 +17,24 @@
 //     sync, CommittedEntries are applied through a client-session layer so
 //     a retried (client, seq) takes effect once, ReadStates are served
 //     once applied reaches their index.
+//   - Drawn from the seed too: log compaction (a node snapshots its KV
+//     store, session table and voters every SnapEvery applied entries,
+//     saves it with MemLog.SaveSnapshot and calls Core.Compact; a
+//     restart restores the snapshot and hands it to Compact; a follower
+//     that falls behind installs the leader's MsgSnap from
+//     Ready.Snapshot), long outages that make followers fall behind,
+//     leadership transfers to a random voter (thesis §3.10), and
+//     single-server membership changes (thesis §4.1) that keep at least
+//     MinVoters voters. Removed nodes keep running and receiving.
 //   - Safety invariants (election safety, one vote per term, log
 //     matching, leader completeness, state-machine safety, monotonic
-//     commit and term, a leader commits only its own term's entries
+//     commit and term, the same state machine digest at every applied
+//     index on every node (through snapshot installs and restarts), a
+//     leader elected by a majority of its own configuration, a leader
+//     commits only its own term's entries
 //     (§5.4.2), a read index covers everything already committed (§6.4),
-//     and "nothing acknowledged that is not durable on a quorum") are
+//     and "nothing acknowledged that is not durable on a majority of the
+//     configuration that committed it") are
 //     checked after every event (see checker); the first violation stops
 //     the run and the recent events are kept for the report.
 //   - After the fault phase a liveness phase heals the network, restarts
