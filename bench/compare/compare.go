@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/raftbench/raftbench/bench"
@@ -48,12 +49,24 @@ type Config struct {
 	Drive func(ctx context.Context, cfg bench.RunConfig, t bench.Target, sink bench.ProgressSink) (*bench.Summary, error)
 }
 
+// NoFsyncSuffix marks a system that runs with fsync off while the others
+// keep the comparison's setting, e.g. "etcd:nofsync": it answers "does our
+// engine with fsync on beat the peers with fsync off?" within one run.
+const NoFsyncSuffix = ":nofsync"
+
 // TargetName maps a system name to its registered target.
 func TargetName(system string) string {
+	system = strings.TrimSuffix(system, NoFsyncSuffix)
 	if system == "raftbench" {
 		return "inproc"
 	}
 	return system
+}
+
+// SystemFsync says whether system runs with fsync on under a comparison
+// whose setting is fsync.
+func SystemFsync(system string, fsync bool) bool {
+	return fsync && !strings.HasSuffix(system, NoFsyncSuffix)
 }
 
 // Slot is one scheduled run.
@@ -88,6 +101,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("compare: system %q listed twice", s)
 		}
 		seen[s] = true
+		if name, opt, ok := strings.Cut(s, ":"); ok && (name == "" || ":"+opt != NoFsyncSuffix) {
+			return fmt.Errorf("compare: system %q: the only option is %q", s, NoFsyncSuffix)
+		}
 	}
 	if len(c.Clients) == 0 || len(c.Clients) > MaxClients {
 		return fmt.Errorf("compare: need 1..%d client counts, got %d", MaxClients, len(c.Clients))
@@ -163,21 +179,21 @@ func (c *Config) defaults() {
 
 // runOne runs one slot on a fresh cluster in a fresh directory.
 func runOne(ctx context.Context, cfg *Config, s Slot) (RunRecord, *bench.Summary, error) {
-	dir, err := os.MkdirTemp(cfg.DataDir, "compare-"+s.System+"-")
+	dir, err := os.MkdirTemp(cfg.DataDir, "compare-"+strings.ReplaceAll(s.System, ":", "-")+"-")
 	if err != nil {
 		return RunRecord{}, nil, err
 	}
 	defer os.RemoveAll(dir)
 	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	t, err := cfg.Open(octx, s.System, bench.TargetConfig{
-		Nodes: cfg.Nodes, Dir: dir, Fsync: cfg.Fsync, ValueBytes: cfg.Load.ValueBytes, Logger: cfg.Logger,
+		Nodes: cfg.Nodes, Dir: dir, Fsync: SystemFsync(s.System, cfg.Fsync), ValueBytes: cfg.Load.ValueBytes, Logger: cfg.Logger,
 	})
 	cancel()
 	if err != nil {
 		return RunRecord{}, nil, fmt.Errorf("start %s: %w", s.System, err)
 	}
 	rc := cfg.Load
-	rc.Clients, rc.Rate, rc.Nodes, rc.Fsync = s.Clients, 0, cfg.Nodes, cfg.Fsync
+	rc.Clients, rc.Rate, rc.Nodes, rc.Fsync = s.Clients, 0, cfg.Nodes, SystemFsync(s.System, cfg.Fsync)
 	sink, err := newCPUSink()
 	if err != nil {
 		t.Close()

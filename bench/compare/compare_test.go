@@ -180,12 +180,52 @@ func TestBadConfig(t *testing.T) {
 		"zero repeat":   func(c *Config) { c.Repeat = 0 },
 		"no out":        func(c *Config) { c.Out = "" },
 		"zero duration": func(c *Config) { c.Load.Duration = 0 },
+		"bad option":    func(c *Config) { c.Systems = []string{"a:fast"} },
+		"option only":   func(c *Config) { c.Systems = []string{":nofsync"} },
 	} {
 		c := ok
 		mut(&c)
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("%s: Run succeeded", name)
 		}
+	}
+}
+
+// TestNoFsyncSuffix: "x:nofsync" opens target x with fsync off while the
+// other systems keep fsync on, and the table says so.
+func TestNoFsyncSuffix(t *testing.T) {
+	load := bench.DefaultRunConfig()
+	load.Warmup, load.Duration, load.Keys, load.ValueBytes = 0, 300*time.Millisecond, 10, 16
+	fsyncOf := map[string]bool{}
+	var mu sync.Mutex
+	out := t.TempDir()
+	res, err := Run(context.Background(), Config{
+		Systems: []string{"a", "a:nofsync"}, Clients: []int{1}, Repeat: 1, Nodes: 3, Fsync: true,
+		Load: load, DataDir: t.TempDir(), Out: out,
+		Open: func(ctx context.Context, system string, tc bench.TargetConfig) (bench.Target, error) {
+			mu.Lock()
+			fsyncOf[system] = tc.Fsync
+			mu.Unlock()
+			if TargetName(system) != "a" {
+				t.Errorf("system %q maps to target %q", system, TargetName(system))
+			}
+			return &fakeTarget{name: system, delay: 100 * time.Microsecond, store: kv.NewStore()}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fsyncOf["a"] || fsyncOf["a:nofsync"] {
+		t.Fatalf("fsync per system = %v, want a on and a:nofsync off", fsyncOf)
+	}
+	for _, r := range res.Runs {
+		if r.Fsync != (r.System == "a") {
+			t.Errorf("run %s recorded fsync=%v", r.System, r.Fsync)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "compare.md"))
+	if err != nil || !strings.Contains(string(md), "except systems marked :nofsync") {
+		t.Errorf("compare.md does not state the mixed fsync policy (err %v)", err)
 	}
 }
 

@@ -12,12 +12,14 @@ import (
 // measured under.
 func writeMarkdown(path string, r *Result) error {
 	var b bytes.Buffer
-	fs := "on"
+	fs := "on for every system"
 	if !r.Fsync {
-		fs = "off"
+		fs = "off for every system"
+	} else if r.hasNoFsyncSystem() {
+		fs = "on, except systems marked " + NoFsyncSuffix
 	}
 	fmt.Fprintf(&b, "# raftbench compare\n\n")
-	fmt.Fprintf(&b, "%d nodes in-process per system, fsync **%s for every system**, %d-byte values, closed loop, "+
+	fmt.Fprintf(&b, "%d nodes in-process per system, fsync **%s**, %d-byte values, closed loop, "+
 		"mix %s, %d keys (%s), %.0f s warm-up + %.0f s measured, %d repeat(s) interleaved across systems; "+
 		"%d CPUs, %s, %s.\n\n", r.Nodes, fs, r.ValueBytes, r.Mix, r.Keys, r.KeyDist, r.WarmupS, r.DurationS,
 		r.Repeat, r.CPUs, r.GoVersion, r.Date)

@@ -18,6 +18,8 @@ func writePlots(dir string, r *Result) error {
 	fs := "fsync on"
 	if !r.Fsync {
 		fs = "fsync off"
+	} else if r.hasNoFsyncSystem() {
+		fs = "fsync on (off for " + NoFsyncSuffix + ")"
 	}
 	if len(r.Rows) == 0 {
 		return nil // nothing measured (the first run failed): no plots

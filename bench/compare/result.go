@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/raftbench/raftbench/bench"
@@ -42,7 +43,7 @@ func newRunRecord(s Slot, sum *bench.Summary) RunRecord {
 }
 
 func (r *RunRecord) fileName() string {
-	return fmt.Sprintf("%03d-%s-c%d-r%d.json", r.Order, r.System, r.Clients, r.Repeat)
+	return fmt.Sprintf("%03d-%s-c%d-r%d.json", r.Order, strings.ReplaceAll(r.System, ":", "-"), r.Clients, r.Repeat)
 }
 
 func (r *RunRecord) line() string {
@@ -193,4 +194,15 @@ func (r *Result) write(dir string) error {
 		return err
 	}
 	return writePlots(dir, r)
+}
+
+// hasNoFsyncSystem reports whether some system ran with fsync off while
+// the comparison's setting was on.
+func (r *Result) hasNoFsyncSystem() bool {
+	for _, s := range r.Systems {
+		if strings.HasSuffix(s, NoFsyncSuffix) {
+			return true
+		}
+	}
+	return false
 }

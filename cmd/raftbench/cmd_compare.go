@@ -59,7 +59,7 @@ hashicorp-tuned, etcd, or any registered target.`,
 	}
 	d := bench.DefaultRunConfig()
 	fs := c.Flags()
-	fs.StringVar(&f.systems, "systems", "raftbench,hashicorp,etcd", "comma-separated systems to compare")
+	fs.StringVar(&f.systems, "systems", "raftbench,hashicorp,etcd", "comma-separated systems to compare; a system with the suffix :nofsync (e.g. etcd:nofsync) runs with fsync off while the others keep --fsync")
 	fs.StringVar(&f.clients, "clients", "1,16,64,256", "comma-separated closed-loop client counts")
 	fs.IntVar(&f.repeat, "repeat", 3, "runs per system and client count")
 	fs.IntVar(&f.nodes, "nodes", 3, "cluster size of every system")
