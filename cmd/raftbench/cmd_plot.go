@@ -62,7 +62,7 @@ func runPlot(stdout io.Writer, dirs []string, out string, markdown bool, linkBas
 		return err
 	}
 	if sweeps > 0 {
-		return plotSweeps(stdout, dirs, out)
+		return plotSweeps(stdout, dirs, out, markdown)
 	}
 	runs := make([]*bench.RunResult, 0, len(dirs))
 	for _, d := range dirs {
@@ -86,7 +86,7 @@ func runPlot(stdout io.Writer, dirs []string, out string, markdown bool, linkBas
 	return nil
 }
 
-func plotSweeps(stdout io.Writer, dirs []string, out string) error {
+func plotSweeps(stdout io.Writer, dirs []string, out string, markdown bool) error {
 	var sweeps []*bench.SweepResult
 	for _, d := range dirs {
 		sw, err := bench.ReadSweep(d)
@@ -110,8 +110,40 @@ func plotSweeps(stdout io.Writer, dirs []string, out string) error {
 	if err := bench.SweepPlot(out, sweeps); err != nil {
 		return err
 	}
+	if markdown {
+		for _, sw := range sweeps {
+			writeSweepMarkdown(stdout, sw)
+		}
+		return nil
+	}
 	fmt.Fprintf(stdout, "plots in %s: %s (.png, .svg)\n", out, bench.PlotSweep)
 	return nil
+}
+
+// writeSweepMarkdown prints a sweep's points and its saturation verdict.
+func writeSweepMarkdown(w io.Writer, sw *bench.SweepResult) {
+	fmt.Fprintln(w, "| offered ops/s | achieved ops/s | p50 ms | p99 ms | p99.9 ms | service p99 ms | errors | verdict |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	for _, p := range sw.Points {
+		verdict := "ok"
+		if p.Exploded != "" {
+			verdict = "exploded: " + p.Exploded
+		}
+		fmt.Fprintf(w, "| %.0f | %.0f | %.3g | %.3g | %.3g | %.3g | %d | %s |\n", p.Rate, p.ThroughputOps,
+			p.LatencyMs.P50, p.LatencyMs.P99, p.LatencyMs.P999, p.ServiceLatencyMs.P99, p.Errors, verdict)
+	}
+	fmt.Fprintln(w)
+	switch {
+	case sw.Saturation == nil:
+		fmt.Fprintln(w, "- No rate held: the saturation point is below the lowest rate tried.")
+	case !sw.Saturated:
+		fmt.Fprintf(w, "- No rate exploded: saturation is above %.0f ops/s, the highest rate tried.\n", sw.Saturation.ThroughputOps)
+	default:
+		fmt.Fprintf(w, "- **Saturation throughput: %.0f ops/s** (the last rate before the first that exploded).\n", sw.Saturation.ThroughputOps)
+	}
+	if sw.P99AtHalfSaturationMs > 0 {
+		fmt.Fprintf(w, "- **p99 at half of it (%.0f ops/s): %.3g ms** %s\n", sw.HalfSaturationOps, sw.P99AtHalfSaturationMs, sw.HalfSaturationNote)
+	}
 }
 
 func init() { addCommand(newPlotCmd()) }
