@@ -10,48 +10,31 @@ import (
 	"go.etcd.io/raft/v3"
 
 	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/bench/peers/peerutil"
 	"github.com/raftbench/raftbench/engine/kv"
 )
 
 // Do implements bench.Target.
 func (t *Target) Do(ctx context.Context, req bench.Request) (kv.Result, error) {
-	var res []byte
-	var err error
-	switch req.Op {
-	case kv.OpRead:
-		res, err = t.read(ctx, kv.EncodeRead(req.Key))
-	case kv.OpWrite:
-		res, err = t.write(ctx, req, func(b []byte) []byte {
-			return kv.AppendCommand(b, kv.Command{Op: kv.OpWrite, Key: req.Key, Value: req.Value})
-		})
-	case kv.OpCas:
-		res, err = t.write(ctx, req, func(b []byte) []byte {
-			return kv.AppendCommand(b, kv.Command{Op: kv.OpCas, Key: req.Key, From: req.From, Value: req.Value})
-		})
-	default:
-		return kv.Result{}, fmt.Errorf("etcd: unknown op %v", req.Op)
-	}
-	if err != nil {
-		return kv.Result{}, err
-	}
-	return kv.DecodeResult(res)
+	return peerutil.Do(ctx, "etcd", req, t.read, t.write)
 }
 
 // write proposes a command on the leader and waits for it to be applied
 // there. Only ErrProposalDropped (never appended) is retried.
-func (t *Target) write(ctx context.Context, req bench.Request, encode func([]byte) []byte) ([]byte, error) {
+func (t *Target) write(ctx context.Context, cmd kv.Command) ([]byte, error) {
 	for attempt := 0; attempt < maxRetries; attempt++ {
 		n, err := t.waitLeader(ctx)
 		if err != nil {
 			return nil, err
 		}
 		id := t.seq.Add(1)
-		data := encode(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(req.Key)+len(req.Value)+len(req.From)+16), id))
+		data := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(cmd.Key)+len(cmd.Value)+len(cmd.From)+16), id)
+		data = kv.AppendCommand(data, cmd)
 		ch := n.waits.register(id)
 		if err := n.rn.Propose(ctx, data); err != nil {
 			n.waits.cancel(id)
 			if errors.Is(err, raft.ErrProposalDropped) {
-				if err := t.sleep(ctx, time.Millisecond); err != nil {
+				if err := peerutil.Sleep(ctx, t.stop, errClosed, time.Millisecond); err != nil {
 					return nil, err
 				}
 				continue
@@ -110,41 +93,18 @@ func (t *Target) read(ctx context.Context, q []byte) ([]byte, error) {
 	return nil, fmt.Errorf("etcd: read index lost %d times", maxRetries)
 }
 
-// waitLeader returns the node that currently leads.
+// waitLeader returns the node that currently leads, or the error that
+// made a node fail.
 func (t *Target) waitLeader(ctx context.Context) (*node, error) {
-	deadline := time.Now().Add(leaderWait)
-	for {
-		select {
-		case <-t.stop:
-			return nil, errClosed
-		default:
-		}
+	return peerutil.PollLeader(ctx, t.stop, errClosed, "etcd", leaderWait, func() (*node, bool, error) {
 		if err := t.failed(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for _, n := range t.nodes {
 			if n.isLeader.Load() {
-				return n, nil
+				return n, true, nil
 			}
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("etcd: no leader for %v", leaderWait)
-		}
-		if err := t.sleep(ctx, time.Millisecond); err != nil {
-			return nil, err
-		}
-	}
-}
-
-func (t *Target) sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.stop:
-		return errClosed
-	case <-timer.C:
-		return nil
-	}
+		return nil, false, nil
+	})
 }

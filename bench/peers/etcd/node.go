@@ -131,7 +131,7 @@ func (n *node) observeSoftState(ss *raft.SoftState) {
 		n.t.leaderChanges.Add(1)
 	}
 	if was && !leading {
-		n.waits.failAll(errLeadershipLost)
+		n.waits.answerAll(result{err: errLeadershipLost})
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	raftpb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/bench/peers/peerutil"
 	"github.com/raftbench/raftbench/engine/kv"
 )
 
@@ -76,7 +77,7 @@ func New(ctx context.Context, cfg bench.TargetConfig) (*Target, error) {
 		t.Close()
 		return nil, fmt.Errorf("etcd: no leader elected: %w", err)
 	}
-	if err := registerMetrics(cfg.Registerer, "etcd", t.Stats); err != nil {
+	if err := peerutil.RegisterMetrics(cfg.Registerer, "etcd", t.Stats); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -191,7 +192,7 @@ func (t *Target) Close() error {
 		t.wg.Wait()
 		var errs []error
 		for _, n := range t.nodes {
-			n.waits.failAll(errClosed)
+			n.waits.answerAll(result{err: errClosed})
 			if err := n.log.close(); err != nil {
 				errs = append(errs, fmt.Errorf("etcd: close log of node %d: %w", n.id, err))
 			}

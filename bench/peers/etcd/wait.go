@@ -12,49 +12,58 @@ type result struct {
 	err error
 }
 
-// waitRegistry maps request ids to the client waiting for them.
-type waitRegistry struct {
+// waiters maps keys to the one caller waiting for each: register hands
+// out a channel with room for one value, so trigger never blocks the
+// Ready loop, and a value for a key nobody waits on any more is dropped.
+type waiters[K comparable, V any] struct {
 	mu sync.Mutex
-	m  map[uint64]chan result
+	m  map[K]chan V
 }
 
-func newWaitRegistry() *waitRegistry { return &waitRegistry{m: make(map[uint64]chan result)} }
+func newWaiters[K comparable, V any]() *waiters[K, V] {
+	return &waiters[K, V]{m: make(map[K]chan V)}
+}
 
-func (w *waitRegistry) register(id uint64) <-chan result {
-	ch := make(chan result, 1)
+func (w *waiters[K, V]) register(k K) <-chan V {
+	ch := make(chan V, 1)
 	w.mu.Lock()
-	w.m[id] = ch
+	w.m[k] = ch
 	w.mu.Unlock()
 	return ch
 }
 
-// trigger hands r to id's waiter, if any is still waiting.
-func (w *waitRegistry) trigger(id uint64, r result) {
+// trigger hands v to k's waiter, if any is still waiting.
+func (w *waiters[K, V]) trigger(k K, v V) {
 	w.mu.Lock()
-	ch, ok := w.m[id]
-	delete(w.m, id)
+	ch, ok := w.m[k]
+	delete(w.m, k)
 	w.mu.Unlock()
 	if ok {
-		ch <- r
+		ch <- v
 	}
 }
 
-func (w *waitRegistry) cancel(id uint64) {
+func (w *waiters[K, V]) cancel(k K) {
 	w.mu.Lock()
-	delete(w.m, id)
+	delete(w.m, k)
 	w.mu.Unlock()
 }
 
-// failAll answers every waiter with err.
-func (w *waitRegistry) failAll(err error) {
+// answerAll answers every waiter with v (for proposals: an error).
+func (w *waiters[K, V]) answerAll(v V) {
 	w.mu.Lock()
 	old := w.m
-	w.m = make(map[uint64]chan result)
+	w.m = make(map[K]chan V)
 	w.mu.Unlock()
 	for _, ch := range old {
-		ch <- result{err: err}
+		ch <- v
 	}
 }
+
+// waitRegistry maps proposal request ids to the client waiting for them.
+type waitRegistry = waiters[uint64, result]
+
+func newWaitRegistry() *waitRegistry { return newWaiters[uint64, result]() }
 
 // appliedIndex lets readers wait until the apply loop reaches an index.
 type appliedIndex struct {
@@ -104,14 +113,16 @@ type readBatch struct {
 // readBatcher collects readers into the next batch while one is in
 // flight, like etcd server's linearizable read loop.
 type readBatcher struct {
-	mu      sync.Mutex
-	next    *readBatch
-	wake    chan struct{} // capacity 1: "a batch is waiting"
-	pending map[string]chan uint64
+	mu   sync.Mutex
+	next *readBatch
+	wake chan struct{} // capacity 1: "a batch is waiting"
+	// pending maps in-flight ReadIndex request contexts to their batch's
+	// wait for the read index.
+	pending *waiters[string, uint64]
 }
 
 func newReadBatcher() *readBatcher {
-	return &readBatcher{wake: make(chan struct{}, 1), pending: make(map[string]chan uint64)}
+	return &readBatcher{wake: make(chan struct{}, 1), pending: newWaiters[string, uint64]()}
 }
 
 // join returns the batch the caller's read will ride on.
@@ -138,27 +149,9 @@ func (r *readBatcher) take() *readBatch {
 }
 
 // expect registers a ReadIndex request context before it is sent.
-func (r *readBatcher) expect(rctx string) <-chan uint64 {
-	ch := make(chan uint64, 1)
-	r.mu.Lock()
-	r.pending[rctx] = ch
-	r.mu.Unlock()
-	return ch
-}
+func (r *readBatcher) expect(rctx string) <-chan uint64 { return r.pending.register(rctx) }
 
 // resolve delivers a ReadState from a Ready.
-func (r *readBatcher) resolve(rctx string, index uint64) {
-	r.mu.Lock()
-	ch, ok := r.pending[rctx]
-	delete(r.pending, rctx)
-	r.mu.Unlock()
-	if ok {
-		ch <- index
-	}
-}
+func (r *readBatcher) resolve(rctx string, index uint64) { r.pending.trigger(rctx, index) }
 
-func (r *readBatcher) forget(rctx string) {
-	r.mu.Lock()
-	delete(r.pending, rctx)
-	r.mu.Unlock()
-}
+func (r *readBatcher) forget(rctx string) { r.pending.cancel(rctx) }

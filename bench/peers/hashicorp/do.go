@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/bench/peers/peerutil"
 	"github.com/raftbench/raftbench/engine/kv"
 )
 
@@ -17,27 +18,13 @@ var errClosed = errors.New("hashicorp: target closed")
 
 // Do implements bench.Target.
 func (t *Target) Do(ctx context.Context, req bench.Request) (kv.Result, error) {
-	var res []byte
-	var err error
-	switch req.Op {
-	case kv.OpRead:
-		res, err = t.read(ctx, kv.EncodeRead(req.Key))
-	case kv.OpWrite:
-		res, err = t.write(ctx, kv.EncodeWrite(req.Key, req.Value))
-	case kv.OpCas:
-		res, err = t.write(ctx, kv.EncodeCas(req.Key, req.From, req.Value, false))
-	default:
-		return kv.Result{}, fmt.Errorf("hashicorp: unknown op %v", req.Op)
-	}
-	if err != nil {
-		return kv.Result{}, err
-	}
-	return kv.DecodeResult(res)
+	return peerutil.Do(ctx, "hashicorp", req, t.read, t.write)
 }
 
-// write replicates cmd through the leader and returns its kv result.
+// write replicates command c through the leader and returns its kv result.
 // Only failures that prove the command was never appended are retried.
-func (t *Target) write(ctx context.Context, cmd []byte) ([]byte, error) {
+func (t *Target) write(ctx context.Context, c kv.Command) ([]byte, error) {
+	cmd := kv.AppendCommand(nil, c)
 	for attempt := 0; attempt < maxRetries; attempt++ {
 		n, err := t.waitLeader(ctx)
 		if err != nil {
@@ -135,44 +122,26 @@ func (n *node) ensureBarrier() error {
 	return nil
 }
 
-// waitLeader returns a node that currently believes it is leader.
+// waitLeader returns a node that currently believes it is leader,
+// trying the last one seen first.
 func (t *Target) waitLeader(ctx context.Context) (*node, error) {
-	deadline := time.Now().Add(leaderWait)
-	for {
+	return peerutil.PollLeader(ctx, t.stop, errClosed, "hashicorp", leaderWait, func() (*node, bool, error) {
 		if n := t.leader.Load(); n != nil && n.r.State() == raft.Leader {
-			return n, nil
+			return n, true, nil
 		}
 		for _, n := range t.nodes {
 			if n.r.State() == raft.Leader {
 				t.leader.Store(n)
-				return n, nil
+				return n, true, nil
 			}
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("hashicorp: no leader for %v", leaderWait)
-		}
-		if err := t.sleep(ctx, time.Millisecond); err != nil {
-			return nil, err
-		}
-	}
+		return nil, false, nil
+	})
 }
 
 // backoff forgets n as the leader hint and pauses briefly, so a node
 // that still reports Leader while stepping down is not hammered.
 func (t *Target) backoff(ctx context.Context, n *node) error {
 	t.leader.CompareAndSwap(n, nil)
-	return t.sleep(ctx, time.Millisecond)
-}
-
-func (t *Target) sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.stop:
-		return errClosed
-	case <-timer.C:
-		return nil
-	}
+	return peerutil.Sleep(ctx, t.stop, errClosed, time.Millisecond)
 }

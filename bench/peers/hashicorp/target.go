@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/bench/peers/peerutil"
 	"github.com/raftbench/raftbench/engine/kv"
 )
 
@@ -67,7 +68,7 @@ func New(ctx context.Context, name string, tuned bool, cfg bench.TargetConfig) (
 		t.Close()
 		return nil, fmt.Errorf("%s: no leader elected: %w", name, err)
 	}
-	if err := registerMetrics(cfg.Registerer, name, t.Stats); err != nil {
+	if err := peerutil.RegisterMetrics(cfg.Registerer, name, t.Stats); err != nil {
 		t.Close()
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package hashicorp
+package peerutil
 
 import (
 	"fmt"
@@ -8,9 +8,10 @@ import (
 	"github.com/raftbench/raftbench/bench"
 )
 
-// registerMetrics exports the target's cumulative Stats as counters on
-// reg (nil: nothing), labelled with the system name.
-func registerMetrics(reg prometheus.Registerer, system string, stats func() bench.TargetStats) error {
+// RegisterMetrics exports the target's cumulative Stats as counters on
+// reg (nil: nothing), labelled with the system name. The counters read
+// stats at scrape time, so they cost nothing on the request path.
+func RegisterMetrics(reg prometheus.Registerer, system string, stats func() bench.TargetStats) error {
 	if reg == nil {
 		return nil
 	}
