@@ -136,7 +136,11 @@ func (c *Core) advanceReads() {
 		n++
 	}
 	if n > 0 {
-		r.pending = append(r.pending[:0:0], r.pending[n:]...)
+		// Shift in place: a fresh slice per confirmed round was the
+		// leader's largest allocation under read load.
+		k := copy(r.pending, r.pending[n:])
+		clear(r.pending[k:])
+		r.pending = r.pending[:k]
 	}
 }
 

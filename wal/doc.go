@@ -54,7 +54,12 @@
 // (TruncateFront/TruncateBack) are tidwall's: write the surviving part
 // of a segment to <segment>.START or .END (fsynced), remove the cut
 // segments, rename; tidwall finishes an interrupted one on open, and the
-// WAL fsyncs the directory afterwards.
+// WAL fsyncs the directory afterwards. SaveSnapshot's compaction is
+// cheaper: it deletes only the segments whose entries the snapshot
+// wholly covers (oldest first, then fsyncs the directory) and leaves the
+// segment holding the first kept index untouched, its covered entries
+// hidden from readers; Open hides them again (see below). Rewriting that
+// segment would write and fsync up to SegmentBytes on the flusher.
 //
 // # Recovery on Open
 //
@@ -77,9 +82,10 @@
 // tidwall alone refuses to open a log whose final frame is incomplete
 // (tidwall/wal#21); the WAL repairs such a tail before opening it.
 // Finally, if the snapshot is newer than the log's start, Open finishes
-// the SaveSnapshot a crash interrupted: it compacts the log up to the
-// snapshot if the log holds the snapshot's index and term, else discards
-// the log so it restarts right after the snapshot.
+// the SaveSnapshot a crash interrupted (or hides the covered entries a
+// completed one left in its first segment): it compacts the log up to
+// the snapshot if the log holds the snapshot's index and term, else
+// discards the log so it restarts right after the snapshot.
 //
 // # Crash guarantees
 //

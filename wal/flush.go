@@ -398,7 +398,64 @@ func (w *WAL) saveSnapshot(s *raftpb.Snapshot) error {
 	if discard {
 		return w.resetLog(s.Meta.Index + 1)
 	}
-	return w.compact(s.Meta.Index)
+	return w.compactToSnapshot(s.Meta.Index)
+}
+
+// compactToSnapshot drops the log prefix a stored snapshot covers (upTo
+// is its index, which the log holds). Readers stop seeing those entries
+// at once, but on disk only whole segments are removed: entries of the
+// segment that holds upTo+1 stay in its file, hidden. Cutting them out
+// exactly would make tidwall rewrite that segment (up to SegmentBytes,
+// written and fsynced on the flusher, stalling every commit queued
+// behind it) for nothing: the snapshot file is the commit point, and
+// Open hides the covered entries again (reconcileSnapshot).
+func (w *WAL) compactToSnapshot(upTo uint64) error {
+	if upTo < w.dur.first { // dur is written only by the flusher
+		return nil
+	}
+	w.readMu.Lock()
+	w.mu.Lock()
+	w.dur.compactTo(upTo)
+	w.mu.Unlock()
+	w.readMu.Unlock()
+	return w.dropSegmentsThrough(upTo)
+}
+
+// dropSegmentsThrough deletes the segment files whose entries are all
+// <= upTo, never the tail segment. tidwall cannot forget a segment
+// without rewriting the next one, so it is closed and reopened around
+// the deletions (oldest first, so a crash leaves a contiguous log).
+func (w *WAL) dropSegmentsThrough(upTo uint64) error {
+	segs, err := listSegments(w.logDir)
+	if err != nil {
+		return fmt.Errorf("wal: compact log up to index %d: %w", upTo, err)
+	}
+	k := 0
+	for k+1 < len(segs) && segs[k+1].start <= upTo+1 {
+		k++
+	}
+	if k == 0 {
+		return nil
+	}
+	w.readMu.Lock()
+	defer w.readMu.Unlock()
+	if err := w.tl.Close(); err != nil {
+		return fmt.Errorf("wal: compact log up to index %d: %w", upTo, err)
+	}
+	if err := w.fl.closeTail(); err != nil {
+		return err
+	}
+	for _, s := range segs[:k] {
+		if err := os.Remove(s.path); err != nil {
+			return fmt.Errorf("wal: compact log up to index %d: %w", upTo, err)
+		}
+	}
+	if w.tl, err = twal.Open(w.logDir, tidwallOptions(w.opts.SegmentBytes)); err != nil {
+		return fmt.Errorf("wal: compact log up to index %d: reopen: %w", upTo, err)
+	}
+	w.fl.tlFirst = segs[k].start
+	w.countOtherFsyncs(2)
+	return w.fl.openTail(w.logDir, w.sy) // fsyncs the directory: the deletions are durable
 }
 
 // resetLog discards every segment and restarts the log empty at next.

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -368,4 +369,61 @@ func writeFile(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o640); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// SaveSnapshot removes only whole segments the snapshot covers; the
+// segment holding the first kept index is left as it is (not rewritten),
+// its covered entries hidden, also after a reopen; appends go on.
+func TestSnapshotCompactionKeepsPartialSegment(t *testing.T) {
+	dir := t.TempDir()
+	segs := buildLog(t, dir, 40, 256)
+	if len(segs) < 4 {
+		t.Fatalf("only %d segments: test does not cross boundaries", len(segs))
+	}
+	// A snapshot in the middle of the third segment.
+	partial := segs[2]
+	upTo := partial.start + 1
+	if upTo+1 >= segs[3].start {
+		t.Fatalf("segment %d too short for the test", partial.start)
+	}
+	before := mustRead(t, partial.path)
+	w, err := Open(dir, Options{SegmentBytes: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SaveSnapshot(raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: upTo, Term: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(l *WAL, last uint64) {
+		t.Helper()
+		if l.FirstIndex() != upTo+1 || l.LastIndex() != last {
+			t.Fatalf("range [%d, %d], want [%d, %d]", l.FirstIndex(), l.LastIndex(), upTo+1, last)
+		}
+		wantLog(t, l, upTo+1, last, constTerm(1))
+		if _, err := l.Entries(upTo, upTo+1); !errorsIs(err, ErrCompacted) {
+			t.Fatalf("read of covered index %d: %v, want ErrCompacted", upTo, err)
+		}
+		now, err := listSegments(filepath.Join(dir, logDirName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now[0].start != partial.start {
+			t.Fatalf("first segment starts at %d, want %d (whole covered segments removed, partial kept)", now[0].start, partial.start)
+		}
+		if got := mustRead(t, partial.path); !bytes.Equal(got[:len(before)], before) {
+			t.Fatal("partially covered segment was rewritten")
+		}
+	}
+	check(w, 40)
+	mustAppend(t, w, ents(41, 45, 1))
+	check(w, 45)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w, err = Open(dir, Options{SegmentBytes: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	check(w, 45)
 }

@@ -211,7 +211,7 @@ func (w *WAL) reconcileSnapshot() error {
 		return w.resetLog(w.snap.Index + 1)
 	}
 	if w.snap.Index >= w.dur.first {
-		return w.compact(w.snap.Index)
+		return w.compactToSnapshot(w.snap.Index)
 	}
 	return nil
 }

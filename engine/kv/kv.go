@@ -228,12 +228,12 @@ func (s *Store) applyLocked(c Command) Result {
 		}
 		return Result{Status: StatusOK, Value: cur}
 	case OpWrite:
-		s.data[string(c.Key)] = bytes.Clone(c.Value)
+		s.set(c.Key, cur, ok, c.Value)
 		return Result{Status: StatusOK}
 	case OpCas:
 		if !ok {
 			if c.CreateIfMissing {
-				s.data[string(c.Key)] = bytes.Clone(c.Value)
+				s.set(c.Key, cur, ok, c.Value)
 				return Result{Status: StatusOK}
 			}
 			return Result{Status: StatusNotFound}
@@ -241,10 +241,22 @@ func (s *Store) applyLocked(c Command) Result {
 		if !bytes.Equal(cur, c.From) {
 			return Result{Status: StatusMismatch}
 		}
-		s.data[string(c.Key)] = bytes.Clone(c.Value)
+		s.set(c.Key, cur, ok, c.Value)
 		return Result{Status: StatusOK}
 	}
 	return Result{Status: StatusBadCommand}
+}
+
+// set stores a copy of value under key, whose current value is cur
+// (present if ok). A value of the same length is overwritten in place:
+// no allocation and no second map probe. That is safe because the
+// store's value buffers never leave it (reads and snapshots copy them).
+func (s *Store) set(key, cur []byte, ok bool, value []byte) {
+	if ok && len(cur) == len(value) {
+		copy(cur, value)
+		return
+	}
+	s.data[string(key)] = bytes.Clone(value)
 }
 
 // Query answers a read command without changing state. Any other command
@@ -274,11 +286,16 @@ func (s *Store) Snapshot() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	keys := make([]string, 0, len(s.data))
-	for k := range s.data {
+	size := len(snapshotMagic) + binary.MaxVarintLen64
+	for k, v := range s.data {
 		keys = append(keys, k)
+		size += len(k) + len(v) + uvarintLen(len(k)) + uvarintLen(len(v))
 	}
 	slices.Sort(keys)
-	b := append([]byte(nil), snapshotMagic...)
+	// Sized exactly: growing a buffer of the whole state by appending
+	// copied it several times over.
+	b := make([]byte, 0, size)
+	b = append(b, snapshotMagic...)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		b = binary.AppendUvarint(b, uint64(len(k)))
@@ -288,6 +305,14 @@ func (s *Store) Snapshot() []byte {
 		b = append(b, v...)
 	}
 	return b
+}
+
+func uvarintLen(n int) int {
+	k := 1
+	for ; n >= 0x80; n >>= 7 {
+		k++
+	}
+	return k
 }
 
 // Restore replaces the store's contents with a snapshot's.

@@ -23,7 +23,8 @@ type applyItem struct {
 type expectation struct {
 	index, term uint64
 	key         waitKey
-	w           *waiter // only this waiter may be failed (a retry re-registers the key)
+	w           *waiter // only this waiter, in generation gen, may be failed (a retry re-registers the key)
+	gen         uint64
 }
 
 // servableRead is a read round whose index the leader confirmed.
@@ -142,7 +143,7 @@ func (a *applier) checkExpects(e *raftpb.Entry) {
 	for ; k < len(a.expects) && a.expects[k].index <= e.Index; k++ {
 		x := a.expects[k]
 		if x.index == e.Index && x.term != e.Term {
-			if a.n.waiters.takeIf(x.key, x.w) {
+			if a.n.waiters.takeIf(x.key, x.w, x.gen) {
 				x.w.ch <- result{err: ErrProposalDropped}
 			}
 		}
@@ -235,8 +236,9 @@ func (a *applier) snapshot() error {
 		return nil
 	}
 	start := n.clock.Now()
-	data := a.sessions.appendSnapshot(nil)
-	data = append(data, n.sm.Snapshot()...)
+	sess, state := a.sessions.appendSnapshot(nil), n.sm.Snapshot()
+	data := make([]byte, 0, len(sess)+len(state)) // one copy of the state, not a growing one
+	data = append(append(data, sess...), state...)
 	snap := raftpb.Snapshot{
 		Meta: raftpb.SnapshotMeta{Index: a.applied, Term: a.term, Voters: append([]uint64(nil), n.cfg.Voters...)},
 		Data: data,

@@ -185,7 +185,7 @@ func (n *Node) proposeBatch(ls *loopState) {
 	err := n.core.Propose(ls.datas...)
 	if err == nil && n.core.Role() == engine.Leader {
 		for i := range ls.props {
-			ls.expectKeys = append(ls.expectKeys, proposal{key: ls.props[i].key, w: ls.props[i].w})
+			ls.expectKeys = append(ls.expectKeys, proposal{key: ls.props[i].key, w: ls.props[i].w, gen: ls.props[i].gen})
 		}
 	}
 	if err != nil {
@@ -339,7 +339,7 @@ func (n *Node) collectExpects(ls *loopState, ents []raftpb.Entry) []expectation 
 		out = make([]expectation, k)
 		tail := ents[len(ents)-k:]
 		for i := range tail {
-			out[i] = expectation{index: tail[i].Index, term: tail[i].Term, key: ls.expectKeys[i].key, w: ls.expectKeys[i].w}
+			out[i] = expectation{index: tail[i].Index, term: tail[i].Term, key: ls.expectKeys[i].key, w: ls.expectKeys[i].w, gen: ls.expectKeys[i].gen}
 		}
 	}
 	clear(ls.expectKeys)

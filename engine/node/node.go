@@ -88,6 +88,7 @@ type proposal struct {
 	key  waitKey
 	data []byte
 	w    *waiter
+	gen  uint64 // w's generation for this proposal
 }
 
 // readReq is a linearizable read waiting for a read index.
@@ -268,30 +269,32 @@ func (n *Node) propose(ctx context.Context, abort <-chan struct{}, clientID, seq
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := newWaiter(n.clock.Now())
+	w := getWaiter(n.clock.Now())
 	data := make([]byte, headerLen, headerLen+len(cmd))
 	data = append(data, cmd...)
 	key, err := n.enqueueProposal(clientID, seq, data, w)
 	if err != nil {
+		putWaiter(w) // never registered
 		return nil, err
 	}
+	var gaveUp error
 	select {
 	case r := <-w.ch:
+		putWaiter(w)
 		return r.res, r.err
 	case <-ctx.Done():
-		if n.waiters.take(key) == nil {
-			// Completed concurrently: report the real outcome.
-			r := <-w.ch
-			return r.res, r.err
-		}
-		return nil, ctxError(ctx.Err())
+		gaveUp = ctxError(ctx.Err())
 	case <-abort:
-		if n.waiters.take(key) == nil {
-			r := <-w.ch
-			return r.res, r.err
-		}
-		return nil, indeterminate(ErrLeaderChanged)
+		gaveUp = indeterminate(ErrLeaderChanged)
 	}
+	if n.waiters.take(key) == nil {
+		// Completed concurrently: report the real outcome.
+		r := <-w.ch
+		putWaiter(w)
+		return r.res, r.err
+	}
+	putWaiter(w) // removed by us: nobody else can send on it
+	return nil, gaveUp
 }
 
 // enqueueProposal registers w and queues data (whose first headerLen
@@ -317,7 +320,7 @@ func (n *Node) enqueueProposal(clientID, seq uint64, data []byte, w *waiter) (wa
 		return key, fmt.Errorf("%w: (client %d, seq %d) is already in flight on this node", ErrBusy, clientID, seq)
 	}
 	appendHeader(data[:0], clientID, seq)
-	n.props = append(n.props, proposal{key: key, data: data, w: w})
+	n.props = append(n.props, proposal{key: key, data: data, w: w, gen: w.gen.Load()})
 	n.propBytes += len(data)
 	n.propMu.Unlock()
 	n.notify()
@@ -353,11 +356,12 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 		n.stats.busy.Add(1)
 		return nil, ErrBusy
 	}
-	w := newWaiter(time.Time{})
+	w := getWaiter(time.Time{})
 	n.inMu.Lock()
 	if n.isStopped() {
 		n.inMu.Unlock()
 		n.readsInFlight.Add(-1)
+		putWaiter(w)
 		return nil, ErrStopped
 	}
 	n.reads = append(n.reads, readReq{query: query, w: w})
@@ -365,6 +369,7 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 	n.notify()
 	select {
 	case r := <-w.ch:
+		putWaiter(w)
 		return r.res, r.err
 	case <-ctx.Done():
 		// The read stays queued and completes into w.ch unobserved;

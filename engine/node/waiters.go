@@ -2,6 +2,7 @@ package node
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,14 +17,30 @@ type result struct {
 
 // waiter is a client goroutine blocked in Propose or Read. ch has
 // capacity 1, so the completing side never blocks.
+//
+// Waiters are recycled (waiterPool): a waiter goes back only when its
+// owner knows nobody else can still send on ch (it received the result,
+// or removed the waiter from the registry itself). gen tells a stale
+// reference (an expectation of an earlier proposal) from the current
+// use of the same waiter.
 type waiter struct {
 	ch    chan result
 	start time.Time
+	gen   atomic.Uint64
 }
 
-func newWaiter(now time.Time) *waiter {
-	return &waiter{ch: make(chan result, 1), start: now}
+var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan result, 1)} }}
+
+// getWaiter returns an idle waiter with a new generation.
+func getWaiter(now time.Time) *waiter {
+	w := waiterPool.Get().(*waiter)
+	w.gen.Add(1)
+	w.start = now
+	return w
 }
+
+// putWaiter recycles w: ch must be empty and no sender may hold w.
+func putWaiter(w *waiter) { waiterPool.Put(w) }
 
 // waiterShards spreads the proposal registry over several locks: dozens of
 // client goroutines register while the apply goroutine completes.
@@ -74,12 +91,13 @@ func (ws *waiters) take(k waitKey) *waiter {
 	return w
 }
 
-// takeIf removes k only if it is still registered to w.
-func (ws *waiters) takeIf(k waitKey, w *waiter) bool {
+// takeIf removes k only if it is still registered to w in generation
+// gen (a retry may re-register k, even with the same recycled waiter).
+func (ws *waiters) takeIf(k waitKey, w *waiter, gen uint64) bool {
 	s := &ws.shards[shardOf(k)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.m[k] != w {
+	if s.m[k] != w || w.gen.Load() != gen {
 		return false
 	}
 	delete(s.m, k)
