@@ -155,6 +155,21 @@ func (c *Core) changeVoters(voters []uint64) {
 	c.maybeCommit() // a smaller quorum may commit at once
 }
 
+// votersAt returns the configuration in effect at index (at least the
+// log offset): the base configuration changed by the conf entries up to
+// index. It allocates; it is only used off the hot path.
+func (c *Core) votersAt(index uint64) []uint64 {
+	voters := c.baseVoters
+	for _, idx := range c.confIndexes {
+		if idx > index {
+			break
+		}
+		cc, _ := DecodeConfChange(c.log.ents[idx-c.log.offset-1].Data)
+		voters = cc.apply(voters)
+	}
+	return voters
+}
+
 // compactConf moves the configuration base to the compaction point.
 func (c *Core) compactConf(index uint64) {
 	n := 0

@@ -117,3 +117,131 @@ func TestConfChangeCodec(t *testing.T) {
 		}
 	}
 }
+
+// confEnt is a membership-change entry at index of term.
+func confEnt(index, term uint64, typ ConfChangeType, node uint64) raftpb.Entry {
+	return raftpb.Entry{Term: term, Index: index, Type: raftpb.EntryConfChange, Data: ConfChange{Type: typ, Node: node}.Encode()}
+}
+
+// TestRemovedButUncommittedStillCampaigns pins thesis §4.1: "a server
+// that is not part of its own latest configuration should still start
+// new elections, as it might still be needed until the C_new entry is
+// committed. It does not count its own vote in elections unless it is
+// part of its latest configuration." Node 1 restarts with the log below
+// and times out (or gets MsgTimeoutNow); the votes it asks for are a
+// majority of its latest configuration.
+func TestRemovedButUncommittedStillCampaigns(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		voters    []uint64 // configuration at the start of the log
+		log       []raftpb.Entry
+		commit    uint64
+		wantAsked []uint64 // vote requests sent (nil: it stays a follower)
+		wantWinAt int      // grants (from wantAsked, in order) that make it leader
+	}{
+		{"voter in its latest configuration", []uint64{1, 2, 3}, nil, 0, []uint64{2, 3}, 1},
+		{"own removal in the log, uncommitted", []uint64{1, 2, 3, 4},
+			[]raftpb.Entry{confEnt(1, 1, RemoveVoter, 1)}, 0, []uint64{2, 3, 4}, 2},
+		{"own removal committed: stays quiet", []uint64{1, 2, 3, 4},
+			[]raftpb.Entry{confEnt(1, 1, RemoveVoter, 1)}, 1, nil, 0},
+		{"never a member (a spare)", []uint64{2, 3, 4}, nil, 0, nil, 0},
+		{"added, then removal uncommitted", []uint64{2, 3, 4},
+			[]raftpb.Entry{confEnt(1, 1, AddVoter, 1), confEnt(2, 1, RemoveVoter, 1)}, 1, []uint64{2, 3, 4}, 2},
+	} {
+		for _, how := range []string{"timeout", "MsgTimeoutNow"} {
+			t.Run(tc.name+"/"+how, func(t *testing.T) {
+				c, err := New(Config{ID: 1, Voters: tc.voters, PreVote: false, Entries: tc.log,
+					HardState: raftpb.HardState{Term: 1, Commit: tc.commit}, Applied: tc.commit})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if how == "timeout" {
+					for i := 0; i < 2*c.cfg.ElectionTicks; i++ {
+						c.Tick()
+					}
+				} else {
+					step(t, c, raftpb.Message{Type: raftpb.MsgTimeoutNow, From: 2, To: 1, Term: 1})
+				}
+				var asked []uint64
+				for _, m := range takeReady(c).MessagesAfterPersist {
+					if m.Type == raftpb.MsgVote {
+						asked = append(asked, m.To)
+					}
+				}
+				if !slices.Equal(asked, tc.wantAsked) {
+					t.Fatalf("asked %v for votes, want %v (role %v)", asked, tc.wantAsked, c.Role())
+				}
+				// Its own vote counts only if it is in its latest configuration.
+				for i := 0; i < tc.wantWinAt; i++ {
+					if c.Role() != Candidate {
+						t.Fatalf("%v after %d grants, want candidate", c.Role(), i)
+					}
+					step(t, c, raftpb.Message{Type: raftpb.MsgVoteResp, From: tc.wantAsked[i], To: 1, Term: c.Term()})
+				}
+				if tc.wantWinAt > 0 && c.Role() != Leader {
+					t.Fatalf("%v after %d grants, want leader", c.Role(), tc.wantWinAt)
+				}
+			})
+		}
+	}
+}
+
+// restart replaces id's core by one built from its durable state (the
+// harness persists every Ready at once), as after a crash.
+func (cl *cluster) restart(id uint64) {
+	old := cl.cores[id]
+	c, err := New(Config{ID: id, Voters: old.baseVoters, Seed: 2, PreVote: old.cfg.PreVote,
+		CheckQuorum: old.cfg.CheckQuorum, HardState: old.hardState(),
+		Entries: slices.Clone(old.log.ents), Applied: old.log.applied})
+	if err != nil {
+		cl.t.Fatalf("restart %d: %v", id, err)
+	}
+	cl.cores[id] = c
+}
+
+// TestRemovedLeaderWithLongestLogIsElected replays the deadlock of sim
+// seed 252 (results/sim.md, core finding 3): leader 2 of {1,2,3,4}
+// appends its own removal, which reaches nobody, and crashes; node 3
+// dies. Nodes 1
+// and 4 (still in {1,2,3,4}) need node 2's vote, which they cannot get:
+// its log is longer. Only node 2 can be elected, by {1,4}, a majority of
+// its latest configuration {1,3,4} (thesis §4.1). It then commits its
+// removal, steps down (§4.2.2), and 1 or 4 take over.
+func TestRemovedLeaderWithLongestLogIsElected(t *testing.T) {
+	cl := newCluster(t, 4, nil)
+	cl.elect(2)
+	for _, id := range cl.ids {
+		cl.isolate(id)
+	}
+	if err := cl.cores[2].ProposeConfChange(ConfChange{Type: RemoveVoter, Node: 2}); err != nil {
+		t.Fatal(err)
+	}
+	cl.stabilize()
+	cl.restart(2)
+	cl.heal()
+	cl.isolate(3) // dead for good
+	alive := []uint64{1, 2, 4}
+	for i := 0; i < 50 && !(cl.leader() != 0 && cl.leader() != 2); i++ {
+		for range cl.cores[1].cfg.ElectionTicks {
+			for _, id := range alive {
+				cl.cores[id].Tick()
+			}
+			cl.stabilize()
+		}
+	}
+	l := cl.leader()
+	if l != 1 && l != 4 {
+		t.Fatalf("leader %d, want 1 or 4 (node 2: %v, commit %d of %d)", l, cl.cores[2].Role(),
+			cl.cores[2].Status().Commit, cl.cores[2].Status().LastIndex)
+	}
+	for _, id := range alive {
+		if got := cl.cores[id].Voters(); !slices.Equal(got, []uint64{1, 3, 4}) {
+			t.Fatalf("node %d voters %v", id, got)
+		}
+	}
+	cl.cores[l].Propose([]byte("after"))
+	cl.stabilize()
+	if st := cl.cores[l].Status(); st.Commit != st.LastIndex {
+		t.Fatalf("new leader %d cannot commit: %+v", l, st)
+	}
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/raftbench/raftbench/engine/quorum"
 	"github.com/raftbench/raftbench/engine/raftpb"
@@ -27,10 +28,27 @@ func (c *Core) Tick() {
 // the randomized timeout (§5.2).
 func (c *Core) tickElection() {
 	c.electionElapsed++
-	if c.isVoter(c.id) && c.electionElapsed >= c.randomizedElectionTimeout {
+	if c.electionElapsed >= c.randomizedElectionTimeout && c.promotable() {
 		c.electionElapsed = 0
 		c.campaign(false)
 	}
+}
+
+// promotable reports whether this node may stand for election: it is a
+// voter in its latest configuration, or the entry removing it is not yet
+// committed. Thesis §4.1: "a server that is not part of its own latest
+// configuration should still start new elections, as it might still be
+// needed until the C_new entry is committed" — its log may be the only
+// up-to-date one a majority of C_new would vote for. It does not count
+// its own vote then (tallyVotes counts only the latest configuration's
+// voters). Once it knows its removal committed it stays quiet, so a
+// removed server does not keep raising terms.
+func (c *Core) promotable() bool {
+	if c.isVoter(c.id) {
+		return true
+	}
+	_, ok := slices.BinarySearch(c.votersAt(c.log.committed), c.id)
+	return ok
 }
 
 // tickLeader sends heartbeats, enforces check-quorum (thesis §6.2) and

@@ -130,7 +130,7 @@ func (c *Core) stepFollower(m raftpb.Message) {
 	case raftpb.MsgReadIndexResp:
 		c.readStates = append(c.readStates, ReadState{Index: m.Index, Context: m.Context})
 	case raftpb.MsgTimeoutNow:
-		if c.isVoter(c.id) {
+		if c.promotable() {
 			c.campaign(true)
 		}
 	}
