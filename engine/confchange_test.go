@@ -245,3 +245,146 @@ func TestRemovedLeaderWithLongestLogIsElected(t *testing.T) {
 		t.Fatalf("new leader %d cannot commit: %+v", l, st)
 	}
 }
+
+// TestStepAcceptsSendersOutsideConfiguration pins thesis §4.1: "servers
+// process incoming RPC requests without consulting their current
+// configurations". Node 1's log says {1,2,3}; node 9 is a leader or
+// candidate of a configuration node 1 has not heard of yet. The answer
+// (or what node 1 does) is the same as for a member. Bounds stay: no
+// sender, a sender equal to the receiver, or another receiver is an
+// error.
+func TestStepAcceptsSendersOutsideConfiguration(t *testing.T) {
+	snap := &raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 5, Term: 2, Voters: []uint64{1, 2, 9}}}
+	for _, tc := range []struct {
+		name    string
+		in      raftpb.Message
+		want    string // Messages then MessagesAfterPersist of the next Ready
+		wantErr error
+	}{
+		{"MsgApp from the new leader", raftpb.Message{Type: raftpb.MsgApp, From: 9, Term: 2, Index: 1, LogTerm: 1,
+			Entries: []raftpb.Entry{{Term: 2, Index: 2, Type: raftpb.EntryNoop}}, Commit: 2},
+			"MsgAppResp 1->9 t2 idx=2 lt=0 c=0", nil},
+		{"MsgHeartbeat", raftpb.Message{Type: raftpb.MsgHeartbeat, From: 9, Term: 2, Index: 1, Commit: 1},
+			"MsgHeartbeatResp 1->9 t2 idx=1 lt=0 c=0", nil},
+		{"MsgSnap", raftpb.Message{Type: raftpb.MsgSnap, From: 9, Term: 2, Snapshot: snap},
+			"MsgAppResp 1->9 t2 idx=5 lt=0 c=0", nil},
+		{"MsgVote, log up to date", raftpb.Message{Type: raftpb.MsgVote, From: 9, Term: 2, Index: 1, LogTerm: 1},
+			"MsgVoteResp 1->9 t2 idx=0 lt=0 c=0", nil},
+		{"MsgPreVote, log up to date", raftpb.Message{Type: raftpb.MsgPreVote, From: 9, Term: 2, Index: 1, LogTerm: 1},
+			"MsgPreVoteResp 1->9 t2 idx=0 lt=0 c=0", nil},
+		{"MsgTimeoutNow: campaigns", raftpb.Message{Type: raftpb.MsgTimeoutNow, From: 9, Term: 1},
+			"MsgVote 1->2 t2 idx=1 lt=1 c=0; MsgVote 1->3 t2 idx=1 lt=1 c=0", nil},
+		{"no sender", raftpb.Message{Type: raftpb.MsgApp, From: 0, Term: 2}, "", ErrStepWrongMessage},
+		{"sender is the receiver", raftpb.Message{Type: raftpb.MsgApp, From: 1, Term: 2}, "", ErrStepWrongMessage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore(t, 1, []uint64{1, 2, 3}, 1, []uint64{1}, nil)
+			tc.in.To = 1
+			if err := c.Step(tc.in); !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Step: %v, want %v", err, tc.wantErr)
+			}
+			rd := takeReady(c)
+			if got := msgsString(append(rd.Messages, rd.MessagesAfterPersist...)); got != tc.want {
+				t.Fatalf("sent %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	c := newCore(t, 1, []uint64{1, 2, 3}, 1, []uint64{1}, nil)
+	if err := c.Step(raftpb.Message{Type: raftpb.MsgApp, From: 9, To: 2, Term: 2}); !errors.Is(err, ErrStepWrongMessage) {
+		t.Fatalf("message for node 2 given to node 1: %v", err)
+	}
+}
+
+// TestLeaderIgnoresUntrackedPeers: a leader gets answers from a server
+// it does not track (one it removed, or one whose addition it has not
+// seen). They say nothing about its followers: no progress changes, no
+// commit, no reply (before the fix, handleAppendResponse dereferenced a
+// nil progress).
+func TestLeaderIgnoresUntrackedPeers(t *testing.T) {
+	for _, in := range []raftpb.Message{
+		{Type: raftpb.MsgAppResp, From: 9, Term: 2, Index: 2},
+		{Type: raftpb.MsgAppResp, From: 9, Term: 2, Index: 1, Reject: true, RejectHint: 0},
+		{Type: raftpb.MsgHeartbeatResp, From: 9, Term: 2, Index: 2, Context: []byte("\x00\x00\x00\x00\x00\x00\x00\x01")},
+	} {
+		c := leaderWithReplicatingFollower(t, nil)
+		before := c.Status()
+		in.To = 1
+		step(t, c, in)
+		after := c.Status()
+		if rd := takeReady(c); len(rd.Messages)+len(rd.MessagesAfterPersist) > 0 || after.Commit != before.Commit ||
+			after.Role != Leader || len(after.Progress) != 2 {
+			t.Fatalf("%v: changed the leader: %+v, sent %s", in, after, msgsString(rd.Messages))
+		}
+	}
+}
+
+// TestLaggingNodeCaughtUpByLeaderOutsideItsConfiguration replays sim
+// seed 2422 (results/sim.md, core finding 4) in small: node 3 misses the
+// entry adding node 4, and 4 becomes leader. To 3, the leader is not a
+// member, yet with node 1 down, {2,3,4} is the only quorum of
+// {1,2,3,4}: 3 must accept 4's appends for anything to commit.
+func TestLaggingNodeCaughtUpByLeaderOutsideItsConfiguration(t *testing.T) {
+	cl := newCluster(t, 3, nil)
+	cl.elect(1)
+	cl.addNode(4, []uint64{1, 2, 3})
+	cl.isolate(3)
+	if err := cl.cores[1].ProposeConfChange(ConfChange{Type: AddVoter, Node: 4}); err != nil {
+		t.Fatal(err)
+	}
+	cl.stabilize()
+	cl.cores[1].Tick()
+	cl.stabilize()
+	if err := cl.cores[1].TransferLeadership(4); err != nil {
+		t.Fatal(err)
+	}
+	cl.stabilize()
+	if cl.leader() != 4 {
+		t.Fatalf("leader %d, want 4", cl.leader())
+	}
+	if got := cl.cores[3].Voters(); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("setup: node 3 voters %v, want the old configuration", got)
+	}
+	cl.heal()
+	cl.isolate(1)
+	l := cl.cores[4]
+	l.Propose([]byte("x"))
+	cl.stabilize()
+	l.Tick()
+	cl.stabilize()
+	if st := l.Status(); st.Commit != st.LastIndex {
+		t.Fatalf("leader 4 cannot commit with {2,3,4}: %+v", st)
+	}
+	if got := cl.cores[3].Voters(); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
+		t.Fatalf("node 3 voters %v after catching up", got)
+	}
+}
+
+// TestRemovedServerCannotDisrupt pins thesis §4.2.3 without pre-vote or
+// check-quorum: node 3 is removed while cut off, so it never learns it
+// and keeps asking for votes at ever higher terms. Its log lacks the
+// removal, so nobody would vote for it; the remaining voters do not
+// adopt its terms either, and leader 1 keeps its term.
+func TestRemovedServerCannotDisrupt(t *testing.T) {
+	cl := newCluster(t, 4, func(c *Config) { c.PreVote, c.CheckQuorum = false, false })
+	cl.elect(1)
+	cl.isolate(4)
+	if err := cl.cores[1].ProposeConfChange(ConfChange{Type: RemoveVoter, Node: 4}); err != nil {
+		t.Fatal(err)
+	}
+	cl.stabilize()
+	term := cl.cores[1].Term()
+	cl.heal()
+	for i := 0; i < 5*cl.cores[4].cfg.ElectionTicks; i++ {
+		cl.cores[4].Tick()
+		cl.cores[1].Tick()
+		cl.stabilize()
+	}
+	if cl.cores[4].Term() <= term+1 {
+		t.Fatalf("node 4 at term %d: the test did not make it campaign", cl.cores[4].Term())
+	}
+	for _, id := range []uint64{1, 2, 3} {
+		if c := cl.cores[id]; c.Term() != term || c.Leader() != 1 {
+			t.Fatalf("node %d: term %d lead %d, want term %d lead 1", id, c.Term(), c.Leader(), term)
+		}
+	}
+}

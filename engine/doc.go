@@ -54,6 +54,10 @@
 //     (or Snapshot.Voters) is the configuration at the start of the log;
 //     changes in Config.Entries are applied on top at restart. Compact
 //     records the configuration at the snapshot index in Meta.Voters.
+//     Step accepts messages from senders outside the configuration
+//     (a lagging node must follow a leader it has not seen added); a
+//     node whose own removal is in its log but uncommitted still
+//     campaigns, without counting its own vote.
 //   - Invariants (commit <= last index, applied <= commit, match < next,
 //     one leader per term in this node's view, no truncation of committed
 //     entries) are asserted after every input; a violation panics with a

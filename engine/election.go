@@ -247,8 +247,8 @@ func (c *Core) stepCandidate(m raftpb.Message) {
 		c.becomeFollower(m.Term, m.From)
 		c.stepFollower(m)
 	case raftpb.MsgVoteResp, raftpb.MsgPreVoteResp:
-		if (m.Type == raftpb.MsgVoteResp) != (c.role == Candidate) {
-			return // answer to an earlier phase
+		if (m.Type == raftpb.MsgVoteResp) != (c.role == Candidate) || !c.isVoter(m.From) {
+			return // answer to an earlier phase, or from outside our configuration
 		}
 		c.votes[m.From] = !m.Reject
 		switch c.tallyVotes() {

@@ -115,7 +115,9 @@ var (
 	// ErrStepLocalMsg: Step was given a message type that is not a
 	// network message, or a message addressed to another node.
 	ErrStepWrongMessage = errors.New("engine: message is not addressed to this node or has an invalid type")
-	// ErrUnknownPeer: a message came from a node that is not a member.
+	// ErrUnknownPeer: the node named (a transfer target) is not a member.
+	// Step does not return it: messages are accepted from any sender
+	// (thesis §4.1).
 	ErrUnknownPeer = errors.New("engine: message from unknown peer")
 	// ErrEmptyProposal: proposals must carry data.
 	ErrEmptyProposal = errors.New("engine: empty proposal")

@@ -175,8 +175,7 @@ func (c *Core) handleHeartbeat(m raftpb.Message) {
 
 // handleAppendResponse is the leader side of §5.3: advance match on
 // success, back off with the follower's hint on rejection.
-func (c *Core) handleAppendResponse(m raftpb.Message) {
-	f := c.prs[m.From]
+func (c *Core) handleAppendResponse(m raftpb.Message, f *follower) {
 	pr := f.pr
 	if m.Reject {
 		hint := m.RejectHint
@@ -205,8 +204,7 @@ func (c *Core) handleAppendResponse(m raftpb.Message) {
 	}
 }
 
-func (c *Core) handleHeartbeatResponse(m raftpb.Message) {
-	f := c.prs[m.From]
+func (c *Core) handleHeartbeatResponse(m raftpb.Message, f *follower) {
 	f.pr.ProbeSent = false // a live follower: probe again if needed
 	if m.Reject && f.pr.State == tracker.StateReplicate && m.Index < f.pr.Next-1 {
 		f.pr.BecomeProbe() // entries sent before the heartbeat were lost

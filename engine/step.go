@@ -8,14 +8,19 @@ import (
 
 // Step feeds one message from the network into the core. Messages from
 // older terms are answered or dropped as the protocol says; a message not
-// addressed to this node, with an invalid type, or from a non-member is
-// refused with an error and changes nothing.
+// addressed to this node, with an invalid type, or without a valid
+// sender is refused with an error and changes nothing.
+//
+// The sender need not be in this node's configuration: thesis §4.1,
+// "servers process incoming RPC requests without consulting their
+// current configurations". A node whose log lags behind a membership
+// change must still accept the leader that change added (and vote for
+// it), or it could never catch up. A leader ignores responses from peers
+// it does not track, and a vote request from outside the configuration
+// is held to a stricter term rule (stepHigherTerm).
 func (c *Core) Step(m raftpb.Message) error {
-	switch {
-	case !m.Type.Valid() || m.To != c.id || m.From == 0 || m.From == c.id:
+	if !m.Type.Valid() || m.To != c.id || m.From == 0 || m.From == c.id {
 		return fmt.Errorf("%w: %v", ErrStepWrongMessage, m)
-	case !c.isVoter(m.From):
-		return fmt.Errorf("%w: %d", ErrUnknownPeer, m.From)
 	}
 	if c.stepTerm(&m) {
 		c.stepByRole(m)
@@ -51,6 +56,16 @@ func (c *Core) stepHigherTerm(m *raftpb.Message) bool {
 		c.cfg.CheckQuorum && c.inLease() {
 		// §4.2.3: a live leader was heard from recently; ignore the request
 		// without adopting its term.
+		return false
+	}
+	if m.Type == raftpb.MsgVote && !c.isVoter(m.From) && !c.log.isUpToDate(m.Index, m.LogTerm) {
+		// Thesis §4.2.3: a server removed from the configuration (it may
+		// never receive the entry that removed it) times out and asks for
+		// votes at ever higher terms. We would refuse it for its log
+		// anyway (§5.4.1); adopting its term would only depose our leader
+		// again and again when neither pre-vote nor check-quorum guard
+		// the cluster. Ignoring a request is always safe; a candidate
+		// that could win (its log is up to date) is treated as usual.
 		return false
 	}
 	switch {
@@ -137,16 +152,24 @@ func (c *Core) stepFollower(m raftpb.Message) {
 }
 
 func (c *Core) stepLeader(m raftpb.Message) {
-	if f := c.prs[m.From]; f != nil {
+	f := c.prs[m.From]
+	if f != nil {
 		f.pr.RecentActive = true
 	}
 	switch m.Type {
 	case raftpb.MsgApp, raftpb.MsgHeartbeat, raftpb.MsgSnap:
 		c.assertSingleLeader(m)
-	case raftpb.MsgAppResp:
-		c.handleAppendResponse(m)
-	case raftpb.MsgHeartbeatResp:
-		c.handleHeartbeatResponse(m)
+	case raftpb.MsgAppResp, raftpb.MsgHeartbeatResp:
+		if f == nil {
+			// A peer we do not track (removed, or not yet added in our
+			// log): its progress is none of our business.
+			return
+		}
+		if m.Type == raftpb.MsgAppResp {
+			c.handleAppendResponse(m, f)
+		} else {
+			c.handleHeartbeatResponse(m, f)
+		}
 	case raftpb.MsgProp:
 		// Refusals are not reported to a remote proposer; its client times
 		// out and retries, as for a lost message.
