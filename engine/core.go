@@ -92,7 +92,9 @@ func New(cfg Config) (*Core, error) {
 	c.onConfEntries(c.log.ents)
 	c.becomeFollower(c.term, 0)
 	c.prevSoft = SoftState{Role: Follower}
-	c.prevHard = c.hardState()
+	// Compare with what is durable, so that a term adopted from the log
+	// (loadRestartState) is persisted by the first Ready.
+	c.prevHard = cfg.HardState
 	c.check()
 	return c, nil
 }
@@ -113,14 +115,23 @@ func (c *Core) loadRestartState(cfg Config) error {
 	c.log.ents = slices.Clone(ents)
 	last := c.log.lastIndex()
 	hs := cfg.HardState
-	if lt := c.log.lastTerm(); lt > hs.Term {
-		return bad("last entry term %d above hard state term %d", lt, hs.Term)
-	}
 	applied := max(cfg.Applied, c.log.offset)
 	if applied > last {
 		return bad("applied %d beyond last index %d", applied, last)
 	}
 	c.term, c.vote = hs.Term, hs.Vote
+	if lt := c.log.lastTerm(); lt > hs.Term {
+		// A Ready's Snapshot (and Entries) can be durable while the hard
+		// state of the same Ready is not: the driver crashed between the
+		// writes (Ready: "persist Snapshot, then HardState and Entries").
+		// The log then shows a term the hard state never reached. Adopting
+		// it with no vote is safe: a vote leaves only in
+		// MessagesAfterPersist, after the whole Ready is durable, and any
+		// earlier durable vote in term lt would have left hard state term
+		// >= lt. So no vote of ours exists in term lt, and none can be
+		// repeated or contradicted (§5.2, one vote per term).
+		c.term, c.vote = lt, 0
+	}
 	// A durable commit above the durable log can only mean the log lost
 	// its tail; commit is re-learned from the leader, so clamp it.
 	c.log.committed = max(min(hs.Commit, last), applied)

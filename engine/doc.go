@@ -44,6 +44,10 @@
 //   - After restarting from a snapshot, pass it to Compact so the core can
 //     send it to followers that need it (the core panics with that advice
 //     if a follower needs a snapshot it was never given).
+//   - A restart log whose last term exceeds HardState.Term (a crash
+//     after a Ready's Snapshot or Entries were durable but before its
+//     HardState was) starts at that term with no vote; the first Ready
+//     persists it.
 //   - Heartbeats carry in Index the last index the leader had sent the
 //     follower; the response sets Reject when the follower's log ends
 //     below it (a MsgApp was lost), so a pipelining leader resends.
