@@ -83,6 +83,9 @@ func StartInProc(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.NewStateMachine == nil {
 		cfg.NewStateMachine = func(uint64) node.StateMachine { return kv.NewStore() }
 	}
+	// Senders deliver straight into the receiver's inbox (the node's
+	// handler only queues): no transport goroutine hop per message.
+	cfg.Network.Direct = true
 	c := &Cluster{cfg: cfg, net: transport.NewMemNetwork(cfg.Network),
 		nodes: map[uint64]*node.Node{}, sms: map[uint64]node.StateMachine{}}
 	c.slots.New = func() any { return &session{id: randomID(), next: 1} }

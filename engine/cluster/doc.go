@@ -10,7 +10,9 @@
 // the node it went to stops leading or stops, so it applies exactly once;
 // the caller's context is the only timeout. Kill stops a node
 // (cleanly, its WAL closed) and Restart starts it again from its
-// directory; Network exposes partitions and link cuts. Stats sums the
+// directory; Network exposes partitions and link cuts (the network
+// delivers directly from the sender's goroutine, MemOptions.Direct,
+// unless latency is configured). Stats sums the
 // nodes' counters, including those of killed incarnations.
 //
 // The cluster never shares state between nodes except through the

@@ -5,7 +5,7 @@
 //
 // # Goroutines and stages (DESIGN.md, "How a write flows")
 //
-//	clients ──Propose/Read──┐        transport ──receive──┐
+//	clients ──Propose/Read──┐        transport ──receive──┐ (only queues)
 //	                        ▼                              ▼
 //	             inbox (bounded slices under one mutex, swapped per turn)
 //	                        │
@@ -17,8 +17,11 @@
 //	     2. entries + hard state go to wal.Submit (group commit) without
 //	        waiting; the WAL's flusher calls back when durable;
 //	     3. core.Advance(rd);
-//	     4. when a write's callback fires, the loop sends that Ready's
-//	        MessagesAfterPersist (acks, votes) and calls core.Persisted;
+//	     4. when a write's callback fires (flusher goroutine), it sends
+//	        that Ready's MessagesAfterPersist (acks, votes) itself, then
+//	        wakes the loop, which calls core.Persisted (a Ready with
+//	        messages but no write releases them from the loop once every
+//	        earlier write is durable);
 //	     5. committed entries and read states go over a bounded channel
 //	        to the apply goroutine.
 //	                        │

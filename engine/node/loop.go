@@ -55,6 +55,7 @@ type loopState struct {
 type persistItem struct {
 	seq      uint64 // completes when durable >= seq
 	after    []raftpb.Message
+	sent     bool // after already left from the WAL's done callback
 	index    uint64
 	term     uint64
 	hasIndex bool
@@ -383,7 +384,21 @@ func (n *Node) submit(ls *loopState, rd *engine.Ready) error {
 		item.index, item.term, item.hasIndex = rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term, true
 	}
 	if len(rd.Entries) > 0 || hs != nil {
-		err := n.log.Submit(wal.Write{Entries: rd.Entries, HardState: hs}, n.onDurable)
+		done := n.onDurable
+		if after := item.after; len(after) > 0 {
+			// Acks and votes leave from the flusher the moment the write
+			// is durable, without a hop through this loop. They are sent
+			// before durable is counted, so anything the loop releases
+			// for a later seq still follows them.
+			item.sent = true
+			done = func(err error) {
+				if err == nil {
+					n.send(after)
+				}
+				n.onDurable(err)
+			}
+		}
+		err := n.log.Submit(wal.Write{Entries: rd.Entries, HardState: hs}, done)
 		if err != nil {
 			return fmt.Errorf("%w: submit: %w", ErrStorage, err)
 		}
@@ -433,9 +448,12 @@ func (n *Node) completeDurable(ls *loopState) bool {
 	return true
 }
 
-// release sends held-back messages and tells the core what is durable.
+// release sends held-back messages (unless the WAL callback did) and
+// tells the core what is durable.
 func (n *Node) release(it *persistItem) {
-	n.send(it.after)
+	if !it.sent {
+		n.send(it.after)
+	}
 	if it.hasIndex {
 		n.core.Persisted(it.index, it.term)
 	}

@@ -24,7 +24,9 @@
 // cannot promise that.
 //
 // The Handler is called from transport goroutines: one per endpoint (mem)
-// or one per inbound connection (TCP). Messages a Handler receives own
+// or one per inbound connection (TCP); with MemOptions.Direct the mem
+// network calls it from the sender's goroutine when nothing is queued
+// ahead, still never concurrently for one endpoint. Messages a Handler receives own
 // their memory (the TCP decoder copies out of its read buffer).
 //
 // # What it must never do

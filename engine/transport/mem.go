@@ -35,6 +35,14 @@ type MemOptions struct {
 	// after handing it out (Ready's contract); turn it on for senders
 	// that reuse their Entries arrays.
 	CopyEntries bool
+	// Direct makes Send call the receiver's Handler itself, on the
+	// sender's goroutine, when nothing is queued ahead of the message
+	// (no latency or jitter configured, receiver started): one goroutine
+	// hand-off less per message. Deliveries to one endpoint stay
+	// serialized and FIFO per pair. The Handler must then return quickly
+	// and must not call Send or Close (the node runtime's handler only
+	// queues the message).
+	Direct bool
 }
 
 const defaultInboxLimit = 8192
@@ -216,6 +224,12 @@ type memEndpoint struct {
 	sendMu sync.Mutex // guards rng (used only with jitter or loss)
 	rng    *rand.Rand
 
+	// deliverMu is held around every call of the Handler (by the
+	// delivery goroutine or, with MemOptions.Direct, by a sender), so
+	// the Handler is never called concurrently and a direct delivery
+	// cannot overtake a queued one. Lock order: deliverMu, then mu.
+	deliverMu sync.Mutex
+
 	mu       sync.Mutex
 	inbox    memQueue
 	spare    []memItem            // recycled FIFO buffer (no-latency mode)
@@ -286,6 +300,9 @@ func (ep *memEndpoint) Close() error {
 	if started {
 		<-ep.finished
 	}
+	// Wait for a direct delivery in progress; later ones see closed.
+	ep.deliverMu.Lock()
+	ep.deliverMu.Unlock()
 	return nil
 }
 
@@ -318,6 +335,10 @@ func (ep *memEndpoint) Send(msgs []raftpb.Message) {
 					ep.counters.drop(DropRandom, 1)
 					continue
 				}
+			}
+			if ep.net.opts.Direct && !to.inbox.timed && to.deliverDirect(m) {
+				sent.add(m.Type)
+				continue
 			}
 			if r, ok := to.enqueue(ep.id, m, ep.net.opts.Latency+jitter); !ok {
 				ep.counters.drop(r, 1)
@@ -376,6 +397,28 @@ func (ep *memEndpoint) enqueue(from uint64, m *raftpb.Message, delay time.Durati
 	return 0, true
 }
 
+// deliverDirect hands m to the Handler on the caller's goroutine if
+// nothing is queued ahead of it; false means "queue it instead" (not
+// started, closed, or earlier messages waiting for the delivery loop).
+func (ep *memEndpoint) deliverDirect(m *raftpb.Message) bool {
+	ep.deliverMu.Lock()
+	defer ep.deliverMu.Unlock()
+	ep.mu.Lock()
+	ok := ep.started && !ep.closed && len(ep.inbox.items) == 0
+	h := ep.handler
+	ep.mu.Unlock()
+	if !ok {
+		return false
+	}
+	it := *m
+	if ep.net.opts.CopyEntries && len(m.Entries) > 0 {
+		it.Entries = slices.Clone(m.Entries)
+	}
+	h(it)
+	ep.counters.recvByType[m.Type%maxTypes].Add(1)
+	return true
+}
+
 // deliverLoop hands inbox messages to the Handler until Close. A message
 // is checked against the links again at delivery, so a partition also
 // cuts messages already in flight.
@@ -387,11 +430,16 @@ func (ep *memEndpoint) deliverLoop() {
 	defer timer.Stop()
 	for {
 		var wait time.Duration
+		// Taken and delivered under deliverMu: a direct delivery must
+		// not slip in between (it would overtake this batch).
+		ep.deliverMu.Lock()
 		batch, wait = ep.takeDue(batch[:0])
 		if batch == nil && wait < 0 {
+			ep.deliverMu.Unlock()
 			return // closed
 		}
 		ep.deliver(batch)
+		ep.deliverMu.Unlock()
 		clear(batch) // do not pin delivered entries
 		if len(batch) > 0 {
 			continue // more may have arrived meanwhile

@@ -96,7 +96,15 @@ func startMem(t *testing.T, n *MemNetwork, ids ...uint64) (map[uint64]Transport,
 }
 
 func TestMemDeliversInOrderPerPair(t *testing.T) {
-	net := NewMemNetwork(MemOptions{})
+	for _, direct := range []bool{false, true} {
+		t.Run(map[bool]string{false: "queued", true: "direct"}[direct], func(t *testing.T) {
+			testMemInOrder(t, MemOptions{Direct: direct})
+		})
+	}
+}
+
+func testMemInOrder(t *testing.T, opts MemOptions) {
+	net := NewMemNetwork(opts)
 	ids := []uint64{1, 2, 3}
 	eps, recs := startMem(t, net, ids...)
 	const perPair = 3000
@@ -408,4 +416,61 @@ func benchMsgApp(from, to uint64) raftpb.Message {
 		m.Entries[i] = raftpb.Entry{Term: 3, Index: m.Index + 1 + uint64(i), Data: data[i*144 : (i+1)*144 : (i+1)*144]}
 	}
 	return m
+}
+
+// With Direct, Send runs the receiver's Handler before it returns, never
+// two at once for one receiver, and never ahead of messages queued
+// before the receiver started.
+func TestMemDirectDelivery(t *testing.T) {
+	net := NewMemNetwork(MemOptions{Direct: true})
+	a, b := net.Endpoint(1), net.Endpoint(2)
+	ra := newRecorder()
+	if err := a.Start(ra.handle); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	// Queued: b is not started yet.
+	b2a := seqMsgs(2, 1, 1, 10)
+	a.Send(seqMsgs(1, 2, 1, 10))
+	var busy, overlaps int32
+	var mu sync.Mutex
+	rb := newRecorder()
+	if err := b.Start(func(m raftpb.Message) {
+		mu.Lock()
+		busy++
+		if busy > 1 {
+			overlaps++
+		}
+		mu.Unlock()
+		rb.handle(m)
+		mu.Lock()
+		busy--
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.Send(b2a[:5])
+	if got := ra.count(); got != 5 {
+		t.Fatalf("after a direct Send returned the receiver had %d messages, want 5", got)
+	}
+	b.Send(b2a[5:])
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			for i := 0; i < 100; i++ {
+				a.Send(seqMsgs(1, 2, uint64(11+g*100+i), 1))
+			}
+		})
+	}
+	wg.Wait()
+	rb.waitTotal(t, 410, 10*time.Second)
+	got := rb.from(1)
+	checkInOrder(t, "queued before start, then direct", got[:10], 10)
+	checkInOrder(t, "direct", ra.from(2), 10)
+	mu.Lock()
+	defer mu.Unlock()
+	if overlaps != 0 {
+		t.Fatalf("handler ran concurrently %d times", overlaps)
+	}
 }
