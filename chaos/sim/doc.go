@@ -25,7 +25,11 @@
 //     Ready.Snapshot), long outages that make followers fall behind,
 //     leadership transfers to a random voter (thesis §3.10), and
 //     single-server membership changes (thesis §4.1) that keep at least
-//     MinVoters voters. Removed nodes keep running and receiving.
+//     MinVoters voters and, like etcd's strict reconfiguration check, a
+//     quorum of the new configuration up. Spare nodes start outside the
+//     configuration; removed nodes keep running and receiving. A
+//     corrupted log kills a node for good only while every
+//     configuration keeps a majority of nodes that are not dead.
 //   - Safety invariants (election safety, one vote per term, log
 //     matching, leader completeness, state-machine safety, monotonic
 //     commit and term, the same state machine digest at every applied

@@ -55,8 +55,11 @@ type simNode struct {
 	inc  uint32 // incarnation: bumped on every crash
 
 	core *engine.Core
-	disk *memDisk
-	sm   *stateMachine
+	// voters is the configuration of core's log, kept while the node is
+	// down (core is nil then) for the permanent-death budget.
+	voters []uint64
+	disk   *memDisk
+	sm     *stateMachine
 
 	applied     uint64
 	appliedTerm uint64
@@ -81,10 +84,11 @@ type simNode struct {
 // quorum is the majority size of an n-node cluster.
 func quorum(n int) int { return n/2 + 1 }
 
-// initialVoters is the bootstrap configuration: every node, spares
-// included (see Params.Spares).
+// initialVoters is the bootstrap configuration: nodes 1..Nodes. Spares
+// start outside it, with the same configuration at the start of their
+// log as everyone, and join only through a membership change.
 func (p Params) initialVoters() []uint64 {
-	voters := make([]uint64, p.procs())
+	voters := make([]uint64, p.Nodes)
 	for i := range voters {
 		voters[i] = uint64(i + 1)
 	}

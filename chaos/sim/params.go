@@ -13,10 +13,10 @@ type Params struct {
 	Nodes int
 	// Spares are further nodes (Nodes+1..Nodes+Spares) drawn with
 	// membership changes, so that even a 3-node cluster can shrink. They
-	// are voters from the start: the core refuses messages from senders
-	// outside the receiver's configuration, so a node bootstrapped
-	// outside it could never be caught up by a leader that joined later
-	// (seed 2257 before this rule; results/sim.md, core findings).
+	// start as non-voters and join when a membership change adds them
+	// (until 869edf4 they were voters from the start: the core refused
+	// messages from senders outside the receiver's configuration, seed
+	// 2257; results/sim.md, core findings).
 	Spares int
 
 	PreVote        bool

@@ -74,11 +74,11 @@ func FaultSummary(s Stats) string {
 	row("long outages (node kept down to fall behind)", s.LongOutages)
 	row("leadership transfers started / completed / aborted / refused",
 		fmt.Sprintf("%d / %d / %d / %d", s.TransfersStarted, s.TransfersCompleted, s.TransfersAborted, s.TransfersRefused))
-	row("membership changes proposed / refused by the core / skipped (a voter behind)",
+	row("membership changes proposed / refused by the core / skipped (too few voters up)",
 		fmt.Sprintf("%d / %d / %d", s.ConfChangesProposed, s.ConfChangesRefused, s.ConfChangesSkipped))
 	row("membership changes committed: add / remove voter",
 		fmt.Sprintf("%d / %d", s.ConfChangesApplied[engine.AddVoter], s.ConfChangesApplied[engine.RemoveVoter]))
-	row("messages refused (sender not in receiver's configuration)", s.MsgsFromNonMember)
+	row("messages from outside the receiver's configuration (accepted, thesis §4.1)", s.MsgsFromNonMember)
 	return b.String()
 }
 

@@ -3,10 +3,10 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/raftbench/raftbench/chaos/check"
-	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/wal"
 )
 
@@ -197,13 +197,10 @@ func (s *Sim) onDeliver(e *event) {
 		return
 	}
 	s.stats.MsgsDelivered++
-	if err := n.core.Step(e.msg); errors.Is(err, engine.ErrUnknownPeer) {
-		// The sender is not in n's configuration (a removed node, or a
-		// member added after n's log ends): the core refuses it.
-		s.stats.MsgsFromNonMember++
-		s.tr.annotate("refused: sender not in n" + itoa(n.id) + "'s configuration")
-		return
-	} else if err != nil {
+	if !slices.Contains(n.core.Voters(), e.msg.From) {
+		s.stats.MsgsFromNonMember++ // thesis §4.1: processed all the same
+	}
+	if err := n.core.Step(e.msg); err != nil {
 		s.fail("harness", "step", "node %d rejected %v: %v", n.id, e.msg, err)
 		return
 	}
@@ -296,22 +293,7 @@ func (s *Sim) downCount() int {
 // synced record kills the node for good, so it is only drawn while
 // enough nodes remain for a quorum in the liveness phase.
 func (s *Sim) drawCrashMode(n *simNode) crashMode {
-	dead := 0
-	for _, o := range s.nodes {
-		if o.dead {
-			dead++
-		}
-	}
-	maxDead := s.p.Nodes - quorum(s.p.Nodes)
-	if s.p.ConfGapUs > 0 {
-		// With membership changes a dead node can wedge the cluster for
-		// good: a node whose own removal is in its log but uncommitted
-		// never campaigns again, so if it holds the longest log and a
-		// dead voter is needed for the others' majority, no leader can
-		// be elected (seed 252; see results/sim.md, core findings).
-		maxDead = 0
-	}
-	if len(n.durable.ents) > 0 && dead < maxDead && s.r.Permille(s.p.FlipPermille) {
+	if len(n.durable.ents) > 0 && s.mayKillForGood(n) && s.r.Permille(s.p.FlipPermille) {
 		return crashFlipSynced
 	}
 	if !s.r.Permille(s.p.LoseUnsyncedPermille) {
@@ -323,11 +305,50 @@ func (s *Sim) drawCrashMode(n *simNode) crashMode {
 	return crashLoseUnsynced
 }
 
+// mayKillForGood reports whether n may die for good: at most
+// Nodes - quorum(Nodes) nodes die, and every configuration a node's log
+// holds keeps a majority of nodes that are not dead without n (the
+// liveness phase restarts everyone else and needs a quorum). Membership
+// changes keep that true (onConfChangeEvent).
+func (s *Sim) mayKillForGood(n *simNode) bool {
+	dead := 0
+	for _, o := range s.nodes {
+		if o.dead {
+			dead++
+		}
+	}
+	if dead >= s.p.Nodes-quorum(s.p.Nodes) {
+		return false
+	}
+	for _, o := range s.nodes {
+		voters := o.voters
+		if o.core != nil {
+			voters = o.core.Voters()
+		}
+		if o.dead || voters == nil {
+			continue
+		}
+		gone := 0
+		for _, v := range voters {
+			if v == n.id || s.nodes[v-1].dead {
+				gone++
+			}
+		}
+		if len(voters)-gone < quorum(len(voters)) {
+			return false
+		}
+	}
+	return true
+}
+
 // crash stops n: volatile state is gone, the disk keeps what mode says.
 func (s *Sim) crash(n *simNode, mode crashMode, why string) {
 	keep := s.r.Intn(n.disk.pending() + 1)
 	n.up = false
 	n.inc++ // done callbacks of the dead process are ignored from here on
+	if n.core != nil {
+		n.voters = n.core.Voters()
+	}
 	n.core = nil
 	lost, torn, err := n.disk.crash(mode, keep)
 	s.stats.Crashes++

@@ -97,9 +97,9 @@ type Stats struct {
 	// Membership (thesis §4.1).
 	ConfChangesProposed uint64
 	ConfChangesRefused  uint64    // by the core: change in progress, transfer in progress, ...
-	ConfChangesSkipped  uint64    // by the driver's strict check: a voter lacks committed entries
+	ConfChangesSkipped  uint64    // by the driver's strict check: it would leave too few voters up
 	ConfChangesApplied  [3]uint64 // committed, by engine.ConfChangeType (1 add, 2 remove)
-	MsgsFromNonMember   uint64    // refused by the receiver: sender not in its configuration
+	MsgsFromNonMember   uint64    // delivered from a sender outside the receiver's configuration
 }
 
 // Add accumulates o into s.
