@@ -4,7 +4,8 @@ BIN       := bin
 GOFLAGS_T ?=
 # -race costs ~5-10x CPU; we run it on the packages where concurrency lives
 # and where the runtime stays affordable on 2 cores.
-RACE_PKGS := ./wal/... ./engine/node/... ./engine/transport/... ./bench/...
+RACE_PKGS := ./wal/... ./engine/node/... ./engine/cluster/... ./engine/httpapi/... ./engine/transport/... \
+             ./engine/kv/... ./chaos/check/... ./bench/...
 
 .PHONY: all build test test-race test-short bench chaos sim results fuzz clean vet
 

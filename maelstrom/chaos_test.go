@@ -46,15 +46,15 @@ func runChaos(t *testing.T, cfg harness.Config) *harness.Summary {
 // linearizable, and available once healed.
 func TestRaftMaelstromUnderFaults(t *testing.T) {
 	if testing.Short() {
-		t.Skip("spawns 5 processes for ~15 s")
+		t.Skip("spawns 5 processes for ~25 s per seed")
 	}
 	bin := buildNode(t)
-	for _, seed := range []int64{1, 2} {
+	for _, seed := range []int64{1, 2, 3} {
 		cfg := harness.Config{
-			Bin: bin, Nodes: 5, Time: 10 * time.Second, Quiet: 3 * time.Second,
+			Bin: bin, Nodes: 5, Time: 20 * time.Second, Quiet: 3 * time.Second,
 			Rate: 100, Concurrency: 10, Latency: 5 * time.Millisecond,
 			Nemesis:         []string{harness.NemesisPartition, harness.NemesisKill, harness.NemesisPause},
-			NemesisInterval: 1500 * time.Millisecond,
+			NemesisInterval: 2 * time.Second,
 			Seed:            seed, Out: t.TempDir(), Log: testLog{t},
 		}
 		s := runChaos(t, cfg)
