@@ -88,17 +88,30 @@ const flagCreateIfMissing = 1
 
 // EncodeWrite returns the command that sets key to value.
 func EncodeWrite(key, value []byte) []byte {
-	return appendCommand(nil, Command{Op: OpWrite, Key: key, Value: value})
+	return encode(Command{Op: OpWrite, Key: key, Value: value})
 }
 
 // EncodeCas returns the command that sets key to "to" if it holds "from".
 func EncodeCas(key, from, to []byte, createIfMissing bool) []byte {
-	return appendCommand(nil, Command{Op: OpCas, Key: key, From: from, Value: to, CreateIfMissing: createIfMissing})
+	return encode(Command{Op: OpCas, Key: key, From: from, Value: to, CreateIfMissing: createIfMissing})
 }
 
 // EncodeRead returns the query that reads key.
 func EncodeRead(key []byte) []byte {
-	return appendCommand(nil, Command{Op: OpRead, Key: key})
+	return encode(Command{Op: OpRead, Key: key})
+}
+
+// encode allocates the command's exact size once (appending to nil grew
+// the buffer three or four times per command).
+func encode(c Command) []byte {
+	n := 2 + uvarintLen(len(c.Key)) + len(c.Key)
+	switch c.Op {
+	case OpWrite:
+		n += uvarintLen(len(c.Value)) + len(c.Value)
+	case OpCas:
+		n += uvarintLen(len(c.From)) + len(c.From) + uvarintLen(len(c.Value)) + len(c.Value)
+	}
+	return appendCommand(make([]byte, 0, n), c)
 }
 
 // AppendCommand appends c's encoding to b.

@@ -175,3 +175,19 @@ func BenchmarkApplyWrite(b *testing.B) {
 		s.Apply(cmds[i%len(cmds)])
 	}
 }
+
+// The encoders size their buffer exactly (one allocation per command).
+func TestEncodersAllocateExactly(t *testing.T) {
+	key, val := bytes.Repeat([]byte{'k'}, 16), bytes.Repeat([]byte{'v'}, 200)
+	for _, b := range [][]byte{EncodeWrite(key, val), EncodeCas(key, val, val, true), EncodeRead(key), EncodeWrite(nil, nil)} {
+		if len(b) != cap(b) {
+			t.Fatalf("encoded %d bytes into a buffer of %d", len(b), cap(b))
+		}
+		if _, err := DecodeCommand(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { EncodeWrite(key, val) }); n != 1 {
+		t.Fatalf("EncodeWrite: %v allocations, want 1", n)
+	}
+}
