@@ -94,7 +94,7 @@ if want sim; then
 	{
 		echo "# $B sim --seeds $SIM_SEEDS"
 		echo "# $(stamp)"
-		$B sim --seeds "$SIM_SEEDS" 2>&1
+		$B sim --seeds "$SIM_SEEDS" --quiet 2>&1
 	} | tee results/sim-run.txt
 fi
 

@@ -227,6 +227,25 @@ func TestNoFsyncSuffix(t *testing.T) {
 	if err != nil || !strings.Contains(string(md), "except systems marked :nofsync") {
 		t.Errorf("compare.md does not state the mixed fsync policy (err %v)", err)
 	}
+	for _, row := range res.Rows {
+		if row.VsBestOther != 0 {
+			t.Errorf("%s ranked against a system with another fsync setting: %.2fx", row.System, row.VsBestOther)
+		}
+	}
+	// Redraw re-summarises the saved runs without measuring again.
+	if err := os.Remove(filepath.Join(out, "compare.md")); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Redraw(out)
+	if err != nil || len(again.Rows) != len(res.Rows) {
+		t.Fatalf("Redraw: %v, %d rows (want %d)", err, len(again.Rows), len(res.Rows))
+	}
+	if _, err := os.Stat(filepath.Join(out, "compare.md")); err != nil {
+		t.Errorf("Redraw did not rewrite compare.md: %v", err)
+	}
+	if _, err := Redraw(t.TempDir()); err == nil {
+		t.Error("Redraw of a directory without compare.json succeeded")
+	}
 }
 
 func TestUnknownSystemFailsClearly(t *testing.T) {

@@ -1,7 +1,9 @@
 package compare
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -67,7 +69,8 @@ type Row struct {
 	EntriesPerFsync *float64 `json:"entries_per_fsync,omitempty"`
 	Errors          uint64   `json:"errors"`
 	// VsBestOther is OpsMedian over the best other system's OpsMedian at
-	// the same client count (0 with one system).
+	// the same client count and fsync setting (0 when there is none), so
+	// fsync-on systems are never ranked against :nofsync ones.
 	VsBestOther float64 `json:"vs_best_other"`
 }
 
@@ -129,7 +132,8 @@ func (r *Result) aggregate(systems []string, clients []int) {
 	for i := range r.Rows {
 		best := 0.0
 		for j, o := range r.Rows {
-			if j != i && o.Clients == r.Rows[i].Clients && o.OpsMedian > best {
+			sameFsync := strings.HasSuffix(o.System, NoFsyncSuffix) == strings.HasSuffix(r.Rows[i].System, NoFsyncSuffix)
+			if j != i && o.Clients == r.Rows[i].Clients && sameFsync && o.OpsMedian > best {
 				best = o.OpsMedian
 			}
 		}
@@ -205,4 +209,23 @@ func (r *Result) hasNoFsyncSystem() bool {
 		}
 	}
 	return false
+}
+
+// Redraw re-aggregates a saved comparison's runs (compare.json in dir)
+// and rewrites compare.json, compare.md and the plots, so a change in how
+// results are summarised never requires measuring again.
+func Redraw(dir string) (*Result, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "compare.json"))
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("compare: %s: %w", filepath.Join(dir, "compare.json"), err)
+	}
+	if len(r.Systems) == 0 || len(r.Clients) == 0 {
+		return nil, fmt.Errorf("compare: %s names no systems or client counts", filepath.Join(dir, "compare.json"))
+	}
+	r.aggregate(r.Systems, r.Clients)
+	return &r, r.write(dir)
 }

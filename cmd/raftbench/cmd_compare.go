@@ -20,6 +20,7 @@ import (
 
 type compareFlags struct {
 	systems    string
+	redraw     string
 	clients    string
 	repeat     int
 	nodes      int
@@ -50,6 +51,13 @@ Systems: raftbench (our engine, the inproc target), hashicorp,
 hashicorp-tuned, etcd, or any registered target.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.redraw != "" {
+				if _, err := compare.Redraw(f.redraw); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "rewrote compare.json, compare.md and plots in %s\n", f.redraw)
+				return nil
+			}
 			cfg, err := f.config()
 			if err != nil {
 				return err
@@ -73,6 +81,7 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured duration of each run")
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory of each run's data (default: system temp dir); put it on the disk you mean to measure")
 	fs.StringVar(&f.out, "out", "", "output directory (required)")
+	fs.StringVar(&f.redraw, "redraw", "", "instead of measuring, re-summarise the saved comparison in this directory (tables and plots)")
 	return c
 }
 
