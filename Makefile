@@ -19,11 +19,13 @@ build:
 vet:
 	$(GO) vet ./...
 
-# The whole suite: vet, every package's tests, then the race detector on the
-# concurrent packages. CI (.ci/run) calls exactly this.
+# The whole suite: vet, every package's tests, the race detector on the
+# concurrent packages, and the simulator with each known Raft bug switched on
+# (build tag raftbugs: every bug must be caught). CI (.ci/run) calls this.
 test: build vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+	$(GO) test -count=1 -tags raftbugs -timeout 10m ./engine/ ./chaos/sim/
 
 # The main job: a 3-node in-process cluster, fsync on, 64 clients,
 # 128-byte values, ~30 s, live progress line, summary table and plots in
