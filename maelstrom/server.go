@@ -361,6 +361,9 @@ func (s *Server) replyResult(msg Message, h header, op kv.Op, r kv.Result) {
 // when the runtime says the operation certainly did not and will not
 // happen; otherwise an indefinite one, so the checker allows either.
 func errorCode(err error) (int, string) {
+	if errors.Is(err, node.ErrBadRequest) {
+		return CodeMalformedRequest, err.Error()
+	}
 	if node.Definite(err) {
 		var nl *engine.NotLeaderError
 		if errors.As(err, &nl) {
