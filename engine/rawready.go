@@ -36,9 +36,18 @@ func (c *Core) hardChanged() bool {
 	return c.term != c.prevHard.Term || c.vote != c.prevHard.Vote
 }
 
-// applyLimit is the highest index that may be applied: committed and
-// durable here (contract: CommittedEntries <= min(commit, persisted)).
-func (c *Core) applyLimit() uint64 { return min(c.log.committed, c.log.persisted) }
+// applyLimit is the highest index that may be applied: committed, and
+// handed out for persistence in this or an earlier Ready. It need not be
+// durable here: a committed entry is durable on a quorum and every later
+// leader holds it, so a crash that loses the local copy loses nothing
+// (the state machine is rebuilt from the snapshot and the durable log,
+// and the entry comes back from the leader). Waiting for the local fsync
+// would put it on the commit path that §10.2.1 takes the leader's fsync
+// off: the leader commits on two followers' acks and applies at once.
+// handed keeps the driver's order: an entry's write is submitted before
+// the entry is applied, so a snapshot of applied state is written after
+// the entries it covers.
+func (c *Core) applyLimit() uint64 { return min(c.log.committed, c.log.handed) }
 
 // Ready returns the pending work; the leader's MsgApps are built now, so
 // every proposal since the previous Ready shares one MsgApp per follower.

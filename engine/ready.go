@@ -78,7 +78,9 @@ type Ready struct {
 	// MessagesAfterPersist (vote grants, append acks) may leave only after
 	// this Ready's Snapshot, HardState and Entries are durable.
 	MessagesAfterPersist []raftpb.Message
-	// CommittedEntries are committed and locally persisted; apply in order.
+	// CommittedEntries are committed (durable on a quorum, not
+	// necessarily here yet) and were handed out in Entries of this or an
+	// earlier Ready; apply in order.
 	CommittedEntries []raftpb.Entry
 	// ReadStates are confirmed read indexes.
 	ReadStates []ReadState

@@ -277,8 +277,9 @@ func TestPersistBeforeAck(t *testing.T) {
 		t.Fatalf("commit %d after Persisted, want 2", l.log.committed)
 	}
 
-	// Three nodes: two followers commit without the leader's fsync, but
-	// the leader hands the entries out for applying only once durable.
+	// Three nodes: two followers commit without the leader's fsync, and
+	// the committed entries go out for applying at once: they are durable
+	// on a quorum, so the leader's own fsync is off the commit path.
 	l3 := newCore(t, 1, []uint64{1, 2, 3}, 1, []uint64{1}, nil)
 	forceLeader(t, l3)
 	takeReady(l3)
@@ -288,12 +289,22 @@ func TestPersistBeforeAck(t *testing.T) {
 	if l3.log.committed != 2 {
 		t.Fatalf("commit %d, want 2 (followers' quorum)", l3.log.committed)
 	}
-	if rd := takeReady(l3); len(rd.CommittedEntries) != 1 || rd.CommittedEntries[0].Index != 1 {
-		t.Fatalf("want only the durable entry 1 for applying, got %v", rd.CommittedEntries)
+	if rd := takeReady(l3); len(rd.CommittedEntries) != 2 || rd.CommittedEntries[1].Index != 2 {
+		t.Fatalf("want entries 1-2 for applying before the leader's fsync, got %v", rd.CommittedEntries)
 	}
-	l3.Persisted(2, 2)
-	if rd := takeReady(l3); len(rd.CommittedEntries) != 1 || rd.CommittedEntries[0].Index != 2 {
-		t.Fatalf("after Persisted: %v, want entry 2", rd.CommittedEntries)
+
+	// A follower learning a commit index that covers entries of the same
+	// MsgApp gets them for persisting and for applying in one Ready
+	// (Entries are submitted first), never for applying before that.
+	f3 := newCore(t, 3, []uint64{1, 2, 3}, 0, nil, nil)
+	stepT(t, f3, raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 3, Term: 1, Index: 0, LogTerm: 0,
+		Entries: entsOf(1, 1), Commit: 2})
+	if f3.log.committed != 2 || f3.log.handed != 0 {
+		t.Fatalf("follower commit %d handed %d, want 2 and 0", f3.log.committed, f3.log.handed)
+	}
+	rd = takeReady(f3)
+	if len(rd.Entries) != 2 || len(rd.CommittedEntries) != 2 {
+		t.Fatalf("follower Ready: %d entries to persist, %d to apply; want 2 and 2", len(rd.Entries), len(rd.CommittedEntries))
 	}
 }
 
