@@ -42,6 +42,8 @@ type loadFlags struct {
 	targetOpts  []string
 	out         string
 	quiet       bool
+	cpuProfile  string
+	memProfile  string
 
 	fs *pflag.FlagSet
 }
@@ -71,6 +73,8 @@ func (f *loadFlags) register(fs *pflag.FlagSet, withLoop bool) {
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory for the target's data (default: a temporary directory, removed afterwards); put it on the disk you mean to measure")
 	fs.StringArrayVar(&f.targetOpts, "target-opt", nil, "target-specific option key=value (repeatable)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress line")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the load phase, warm-up included, to this file; in-process targets include the nodes")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile (pprof, all allocations since start) to this file at the end")
 }
 
 func knownTargets() []string {
@@ -244,9 +248,16 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 		printer = bench.NewStderrProgress(os.Stderr)
 		sink = printer
 	}
+	stopProfile, err := startProfiles(s.flags.cpuProfile, s.flags.memProfile)
+	if err != nil {
+		return nil, err
+	}
 	sum, err := bench.Run(ctx, cfg, t, sink)
 	if printer != nil {
 		printer.Finish()
+	}
+	if perr := stopProfile(); err == nil {
+		err = perr
 	}
 	if err != nil {
 		return nil, err

@@ -164,3 +164,29 @@ func TestSweepWritesEveryRate(t *testing.T) {
 		t.Fatalf("plot sweep dir: %v", err)
 	}
 }
+
+// --cpuprofile and --memprofile write profiles (gzipped, as pprof's are); a path
+// that cannot be created is an error before any load runs.
+func TestRunWritesProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "mem.pprof")
+	if _, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--clients", "4", "--warmup", "0s",
+		"--duration", "300ms", "--quiet", "--cpuprofile", cpu, "--memprofile", mem); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{cpu, mem} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// pprof profiles are gzipped protocol buffers.
+		if len(b) < 32 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s: %d bytes, not a gzipped pprof profile", p, len(b))
+		}
+	}
+	_, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--duration", "100ms", "--quiet",
+		"--cpuprofile", filepath.Join(dir, "missing", "cpu.pprof"))
+	if err == nil || !strings.Contains(err.Error(), "--cpuprofile") {
+		t.Errorf("unwritable --cpuprofile: %v", err)
+	}
+}
