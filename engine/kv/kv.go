@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Op is a command's operation.
@@ -213,6 +215,10 @@ func DecodeResult(b []byte) (Result, error) {
 type Store struct {
 	mu   sync.RWMutex
 	data map[string][]byte
+	// views counts snapshot views not yet encoded. They share value
+	// buffers with data, so while any is open a write replaces the
+	// buffer instead of overwriting it in place.
+	views atomic.Int32
 }
 
 // NewStore returns an empty store.
@@ -263,9 +269,10 @@ func (s *Store) applyLocked(c Command) Result {
 // set stores a copy of value under key, whose current value is cur
 // (present if ok). A value of the same length is overwritten in place:
 // no allocation and no second map probe. That is safe because the
-// store's value buffers never leave it (reads and snapshots copy them).
+// store's value buffers never leave it (reads and snapshots copy them),
+// except to an open snapshot view, which blocks it.
 func (s *Store) set(key, cur []byte, ok bool, value []byte) {
-	if ok && len(cur) == len(value) {
+	if ok && len(cur) == len(value) && s.views.Load() == 0 {
 		copy(cur, value)
 		return
 	}
@@ -298,9 +305,36 @@ const snapshotMagic = "RBKV1"
 func (s *Store) Snapshot() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	keys := make([]string, 0, len(s.data))
+	return encodeSnapshot(s.data)
+}
+
+// SnapshotView captures the state as it is now and returns a function
+// that encodes it, with the bytes Snapshot would have returned now. The
+// capture copies only the map (no sorting, no encoding), so the caller's
+// goroutine is held up briefly; encode may then run on any goroutine,
+// beside Apply. encode must be called exactly once: until then, writes
+// allocate new value buffers instead of reusing them.
+func (s *Store) SnapshotView() (encode func() []byte) {
+	s.mu.RLock()
+	view := maps.Clone(s.data)
+	s.views.Add(1)
+	s.mu.RUnlock()
+	var once sync.Once
+	var b []byte
+	return func() []byte {
+		once.Do(func() {
+			b = encodeSnapshot(view)
+			view = nil
+			s.views.Add(-1)
+		})
+		return b
+	}
+}
+
+func encodeSnapshot(data map[string][]byte) []byte {
+	keys := make([]string, 0, len(data))
 	size := len(snapshotMagic) + binary.MaxVarintLen64
-	for k, v := range s.data {
+	for k, v := range data {
 		keys = append(keys, k)
 		size += len(k) + len(v) + uvarintLen(len(k)) + uvarintLen(len(v))
 	}
@@ -313,7 +347,7 @@ func (s *Store) Snapshot() []byte {
 	for _, k := range keys {
 		b = binary.AppendUvarint(b, uint64(len(k)))
 		b = append(b, k...)
-		v := s.data[k]
+		v := data[k]
 		b = binary.AppendUvarint(b, uint64(len(v)))
 		b = append(b, v...)
 	}

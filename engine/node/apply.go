@@ -39,7 +39,7 @@ type applier struct {
 	sessions *sessionTable
 	applied  uint64
 	term     uint64 // term of the entry at applied
-	lastSnap uint64
+	snapDue  uint64 // applied index at which the next snapshot is taken
 	waiting  []servableRead   // read rounds whose index is not applied yet
 	snap     *raftpb.Snapshot // recovered at Start, until handed to the core
 	saving   atomic.Bool      // a snapshot save is in flight
@@ -47,7 +47,24 @@ type applier struct {
 }
 
 func newApplier(n *Node) *applier {
-	return &applier{n: n, sessions: newSessionTable(n.cfg.MaxSessions)}
+	a := &applier{n: n, sessions: newSessionTable(n.cfg.MaxSessions)}
+	a.snapDue = n.cfg.SnapshotEvery - snapshotStagger(n.cfg.ID, n.cfg.Voters, n.cfg.SnapshotEvery)
+	return a
+}
+
+// snapshotStagger is how much earlier than every SnapshotEvery entries
+// this node takes its first snapshot after a start or a restore: voters
+// are spread evenly over the interval, so they do not all stall on
+// encoding and writing a snapshot at the same index (the rest of the
+// cluster keeps committing while one node does).
+func snapshotStagger(id uint64, voters []uint64, every uint64) uint64 {
+	sorted := slices.Clone(voters)
+	slices.Sort(sorted)
+	pos, _ := slices.BinarySearch(sorted, id)
+	if len(sorted) == 0 {
+		return 0
+	}
+	return uint64(pos) * (every / uint64(len(sorted)))
 }
 
 func (a *applier) run() {
@@ -89,7 +106,7 @@ func (a *applier) handle(it *applyItem) error {
 	if len(a.waiting) > 0 {
 		a.serveReads()
 	}
-	if a.applied-a.lastSnap >= a.n.cfg.SnapshotEvery {
+	if a.applied >= a.snapDue {
 		return a.snapshot()
 	}
 	return nil
@@ -221,34 +238,42 @@ func (a *applier) restore(s raftpb.Snapshot) error {
 	if err := a.n.sm.Restore(rest); err != nil {
 		return fmt.Errorf("node %d: restore state machine from snapshot %d: %w", a.n.cfg.ID, s.Meta.Index, err)
 	}
-	a.applied, a.term, a.lastSnap = s.Meta.Index, s.Meta.Term, s.Meta.Index
+	a.applied, a.term = s.Meta.Index, s.Meta.Term
+	a.snapDue = s.Meta.Index + a.n.cfg.SnapshotEvery - snapshotStagger(a.n.cfg.ID, a.n.cfg.Voters, a.n.cfg.SnapshotEvery)
 	a.n.pub.applied.Store(a.applied)
 	return nil
 }
 
 // snapshot captures sessions + state machine at the applied index and
 // saves it on a background goroutine, so the WAL's file write and fsyncs
-// never stall applying; at most one save runs at a time. The core drops
-// the covered log prefix once the snapshot is durable.
+// never stall applying; at most one save runs at a time. A state machine
+// with SnapshotView is only captured here and encoded in the background
+// too. The core drops the covered log prefix once the snapshot is durable.
 func (a *applier) snapshot() error {
 	n := a.n
 	if a.saving.Load() {
 		return nil
 	}
 	start := n.clock.Now()
-	sess, state := a.sessions.appendSnapshot(nil), n.sm.Snapshot()
-	data := make([]byte, 0, len(sess)+len(state)) // one copy of the state, not a growing one
-	data = append(append(data, sess...), state...)
-	snap := raftpb.Snapshot{
-		Meta: raftpb.SnapshotMeta{Index: a.applied, Term: a.term, Voters: append([]uint64(nil), n.cfg.Voters...)},
-		Data: data,
+	sess := a.sessions.appendSnapshot(nil)
+	var encode func() []byte
+	if v, ok := n.sm.(SnapshotViewer); ok {
+		encode = v.SnapshotView()
+	} else {
+		state := n.sm.Snapshot()
+		encode = func() []byte { return state }
 	}
-	a.lastSnap = a.applied
+	meta := raftpb.SnapshotMeta{Index: a.applied, Term: a.term, Voters: append([]uint64(nil), n.cfg.Voters...)}
+	a.snapDue = a.applied + n.cfg.SnapshotEvery
 	a.saving.Store(true)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		defer a.saving.Store(false)
+		state := encode()
+		data := make([]byte, 0, len(sess)+len(state)) // one copy of the state, not a growing one
+		data = append(append(data, sess...), state...)
+		snap := raftpb.Snapshot{Meta: meta, Data: data}
 		saved, err := n.saveSnapshot(snap)
 		switch {
 		case err != nil && !n.isStopped():

@@ -28,6 +28,16 @@ type StateMachine interface {
 	Restore([]byte) error
 }
 
+// SnapshotViewer is an optional StateMachine extension for large states:
+// SnapshotView captures the state cheaply on the apply goroutine and
+// returns the encoder, which the node runs on a background goroutine
+// beside Apply (so a snapshot does not stall applying while it sorts and
+// encodes). encode must return what Snapshot would have returned at the
+// capture. kv.Store implements it.
+type SnapshotViewer interface {
+	SnapshotView() (encode func() []byte)
+}
+
 // Config configures one Node.
 type Config struct {
 	// ID is this node's Raft ID; Voters lists every voter including ID.

@@ -366,3 +366,32 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	}
 	waitFor(t, "goroutines to exit", 5*time.Second, func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// Voters take their snapshots at different indexes (staggered over
+// SnapshotEvery), so they never all stall on one at the same time.
+func TestSnapshotsAreStaggered(t *testing.T) {
+	const every = 90
+	c := startCluster(t, 3, func(cfg *Config) {
+		cfg.NodeConfig = func(nc *node.Config) { nc.SnapshotEvery = every }
+	})
+	compacted := func() bool {
+		for _, id := range c.IDs() {
+			if c.Node(id).Status().FirstIndex <= 1 {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < 3*every && !compacted(); i++ {
+		mustWrite(t, c, "k"+strconv.Itoa(i), "v")
+	}
+	waitFor(t, "every node to compact its log", 5*time.Second, compacted)
+	seen := map[uint64]uint64{}
+	for _, id := range c.IDs() {
+		first := c.Node(id).Status().FirstIndex
+		if other, dup := seen[first]; dup {
+			t.Fatalf("nodes %d and %d both snapshotted at index %d: not staggered", other, id, first-1)
+		}
+		seen[first] = id
+	}
+}

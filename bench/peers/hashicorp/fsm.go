@@ -18,8 +18,11 @@ func (f *fsm) Apply(l *raft.Log) interface{} {
 	return f.store.Apply(l.Data)
 }
 
+// Snapshot only captures the store; raft calls Persist, which encodes
+// it, on another goroutine beside Apply (the FSMSnapshot contract), as
+// our engine does with the same store.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return snapshot(f.store.Snapshot()), nil
+	return snapshot{encode: f.store.SnapshotView()}, nil
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
@@ -48,15 +51,19 @@ func (f *batchingFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	return out
 }
 
-// snapshot is an immutable copy of the store, taken under its lock.
-type snapshot []byte
+// snapshot is a captured view of the store, encoded when persisted.
+type snapshot struct {
+	encode func() []byte
+}
 
 func (s snapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s); err != nil {
+	if _, err := sink.Write(s.encode()); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("hashicorp: write snapshot: %w", err)
 	}
 	return sink.Close()
 }
 
-func (s snapshot) Release() {}
+// Release encodes a view that was never persisted, which closes it (an
+// open view keeps the store from reusing value buffers).
+func (s snapshot) Release() { s.encode() }
