@@ -38,8 +38,8 @@ type applier struct {
 	n        *Node
 	sessions *sessionTable
 	applied  uint64
-	term     uint64 // term of the entry at applied
-	snapDue  uint64 // applied index at which the next snapshot is taken
+	term     uint64           // term of the entry at applied
+	snapDue  uint64           // applied index at which the next snapshot is taken
 	waiting  []servableRead   // read rounds whose index is not applied yet
 	snap     *raftpb.Snapshot // recovered at Start, until handed to the core
 	saving   atomic.Bool      // a snapshot save is in flight
