@@ -76,15 +76,16 @@ func (c *Core) ReadIndex(ctx []byte) error {
 func (c *Core) leaderRead(req readRequest) error {
 	r := &c.reads
 	switch {
-	case len(c.voters) == 1 || (bugsBuild && c.bug(BugReadIndexWithoutQuorum)):
-		// Alone, our own commit index is the cluster's.
+	case bugsBuild && c.bug(BugReadIndexWithoutQuorum):
 		c.answerRead(req, c.log.committed)
 		return nil
 	case len(r.waitingCommit)+len(r.pending) >= MaxPendingReads:
 		return ErrTooManyPendingReads
 	case !c.committedInTerm():
 		// Until the no-op of its term commits, a new leader does not know
-		// the latest commit index (thesis §6.4 step 1).
+		// the latest commit index (thesis §6.4 step 1). That holds for a
+		// single voter too: after a restart its commit index is only what
+		// the hard state last saved, below entries it acknowledged.
 		r.waitingCommit = append(r.waitingCommit, req)
 		return nil
 	}
@@ -99,7 +100,13 @@ func (c *Core) committedInTerm() bool {
 
 // startRead records the commit index and joins the next heartbeat round,
 // which Ready sends (one round serves every read since the last one).
+// Alone, a leader that has committed in its term knows the cluster's
+// commit index: no round is needed.
 func (c *Core) startRead(req readRequest) {
+	if len(c.voters) == 1 {
+		c.answerRead(req, c.log.committed)
+		return
+	}
 	r := &c.reads
 	if !r.broadcastDue {
 		r.seq++

@@ -93,6 +93,37 @@ func TestReadIndexWaitsForCommitInTerm(t *testing.T) {
 	}
 }
 
+// TestReadIndexSingleVoterAfterRestart: a lone voter restarted with
+// entries beyond its saved commit index (the hard state's commit is
+// saved lazily) acknowledged those entries before the restart, so it
+// must not answer a read at its stale commit index: it waits for the
+// no-op of its term like any new leader (found by the Maelstrom restart
+// test, which read a key written and acknowledged before a restart as
+// missing).
+func TestReadIndexSingleVoterAfterRestart(t *testing.T) {
+	c := newCore(t, 1, []uint64{1}, 1, []uint64{1, 1}, func(cfg *Config) { cfg.HardState.Commit = 0 })
+	forceLeader(t, c)
+	if err := c.ReadIndex([]byte("r")); err != nil {
+		t.Fatal(err)
+	}
+	rd := takeReady(c)
+	if len(rd.ReadStates) != 0 {
+		t.Fatalf("answered at the stale commit index %d before committing in its term", rd.ReadStates[0].Index)
+	}
+	c.Persisted(3, 2) // the term-2 no-op after the two old entries
+	rd = takeReady(c)
+	if len(rd.ReadStates) != 1 || rd.ReadStates[0].Index != 3 {
+		t.Fatalf("read states %v, want one at index 3 (covering the acknowledged entries 1-2)", rd.ReadStates)
+	}
+	// Once committed in its term, a lone leader answers at once.
+	if err := c.ReadIndex([]byte("r2")); err != nil {
+		t.Fatal(err)
+	}
+	if rd := takeReady(c); len(rd.ReadStates) != 1 || rd.ReadStates[0].Index != 3 {
+		t.Fatalf("second read: %v, want index 3 at once", rd.ReadStates)
+	}
+}
+
 // TestReadIndexDeposedLeader pins thesis §6.4: a leader cut off from the
 // majority (which elected a new leader and committed a write) must not
 // serve a read, whatever it does meanwhile.
