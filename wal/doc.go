@@ -21,6 +21,21 @@
 // Entries show only durable entries. UnsafeNoFsync turns off every fsync,
 // for benchmarks only.
 //
+// # Fsync offload
+//
+// On Linux the flusher hands fsyncs under concurrent load to the kernel
+// through an io_uring (uring_linux.go) and waits parked on an eventfd in
+// Go's netpoller, instead of blocking in the fsync syscall: a goroutine
+// in a syscall keeps its P until sysmon takes it back, so with several
+// busy WALs in one process (or few CPUs) the Ps sat in fsync while the
+// Raft loops, appliers and clients waited to run. Writes arriving one at
+// a time still fsync directly (cheaper when nothing else wants the P).
+// The data reaches the disk the same way; an error from the kernel fails
+// the WAL exactly like a failed fsync syscall. Where io_uring is missing
+// or forbidden (old kernels, container seccomp profiles,
+// kernel.io_uring_disabled) the WAL uses plain fsync; Options.
+// BlockingFsync forces that, and Stats().FsyncOffload says which is used.
+//
 // # On-disk format
 //
 //	<dir>/

@@ -33,13 +33,20 @@ const (
 	maxSnapshotVoters = 1 << 16
 )
 
-// syncer lets the benchmarks-only UnsafeNoFsync option turn every fsync
-// into a no-op in one place.
-type syncer struct{ off bool }
+// syncer does every fsync of the WAL: through the io_uring offload when
+// the flusher has one (see ringSyncer), directly otherwise; the
+// benchmarks-only UnsafeNoFsync option turns them all into no-ops here.
+type syncer struct {
+	off  bool
+	ring *ringSyncer // nil: blocking fsync syscalls
+}
 
 func (s syncer) file(f *os.File) error {
-	if s.off {
+	switch {
+	case s.off:
 		return nil
+	case s.ring != nil:
+		return s.ring.Sync(f, false)
 	}
 	return f.Sync()
 }
@@ -54,7 +61,7 @@ func (s syncer) dir(path string) error {
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = s.file(d)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}

@@ -102,6 +102,14 @@ func Open(dir string, opts Options) (*WAL, error) {
 	}
 	w.sub = w.dur.clone()
 	w.subSnap = w.snap.Index
+	if !opts.UnsafeNoFsync && !opts.BlockingFsync {
+		// Only the flusher fsyncs from here on, through the ring.
+		if r, err := newRingSyncer(); err == nil {
+			w.sy.ring = r
+		} else {
+			w.log.Debug("wal: io_uring fsync offload unavailable, using blocking fsync", "err", err)
+		}
+	}
 	go w.run()
 	return w, nil
 }
@@ -487,7 +495,11 @@ func (w *WAL) Snapshot() (raftpb.Snapshot, error) {
 }
 
 // Stats returns the WAL's counters.
-func (w *WAL) Stats() Stats { return w.ctr.snapshot() }
+func (w *WAL) Stats() Stats {
+	s := w.ctr.snapshot()
+	s.FsyncOffload = w.sy.ring != nil // set before the flusher starts, never changed
+	return s
+}
 
 // Close implements Log: it waits for the flusher to finish every queued
 // write, then releases the files. It returns the sticky I/O error if
@@ -509,6 +521,11 @@ func (w *WAL) Close() error {
 	w.readMu.Unlock()
 	if cerr := w.fl.closeTail(); err == nil {
 		err = cerr
+	}
+	if w.sy.ring != nil {
+		if cerr := w.sy.ring.Close(); err == nil {
+			err = cerr
+		}
 	}
 	w.met.unregister()
 	w.mu.Lock()
