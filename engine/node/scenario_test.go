@@ -315,6 +315,11 @@ func TestDuplicateSessionAppliesOnce(t *testing.T) {
 	l := c.Leader()
 	f := c.Node(l.ID()%3 + 1)
 	for i, n := range []*node.Node{l, f, l} {
+		// Every replica applies an attempt before the next starts: else
+		// the follower could answer attempt 1's result from its own
+		// (late) apply of attempt 1's entry while the copy it forwarded
+		// is still on its way, and the count below would race with it.
+		waitConverged(t, c)
 		res, err := n.ProposeSession(ctxT(t, 5*time.Second), 42, 7, cas)
 		if err != nil {
 			t.Fatalf("attempt %d: %v", i, err)
