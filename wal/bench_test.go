@@ -15,11 +15,21 @@ const benchEntryBytes = 128
 // BenchmarkGroupCommit: N goroutines each append one 128-byte entry at
 // a time and wait for it to be durable (fsync on). Index assignment and
 // Submit are serialized (as in a Raft runtime, which proposes in
-// order); the waits overlap, so concurrent appends share fsyncs.
+// order); the waits overlap, so concurrent appends share fsyncs. The
+// ",fsync=blocking" cases turn the io_uring fsync offload off
+// (Options.BlockingFsync) for an A/B in the same run.
 func BenchmarkGroupCommit(b *testing.B) {
-	for _, n := range []int{1, 8, 64, 256} {
-		b.Run(fmt.Sprintf("appenders=%d", n), func(b *testing.B) {
-			w, err := Open(b.TempDir(), Options{})
+	for _, c := range []struct {
+		n        int
+		blocking bool
+	}{{1, false}, {8, false}, {64, false}, {64, true}, {256, false}, {256, true}} {
+		name := fmt.Sprintf("appenders=%d", c.n)
+		if c.blocking {
+			name += ",fsync=blocking"
+		}
+		n := c.n
+		b.Run(name, func(b *testing.B) {
+			w, err := Open(b.TempDir(), Options{BlockingFsync: c.blocking})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -23,18 +23,21 @@
 //
 // # Fsync offload
 //
-// On Linux the flusher hands fsyncs under concurrent load to the kernel
-// through an io_uring (uring_linux.go) and waits parked on an eventfd in
-// Go's netpoller, instead of blocking in the fsync syscall: a goroutine
-// in a syscall keeps its P until sysmon takes it back, so with several
-// busy WALs in one process (or few CPUs) the Ps sat in fsync while the
-// Raft loops, appliers and clients waited to run. Writes arriving one at
-// a time still fsync directly (cheaper when nothing else wants the P).
-// The data reaches the disk the same way; an error from the kernel fails
-// the WAL exactly like a failed fsync syscall. Where io_uring is missing
-// or forbidden (old kernels, container seccomp profiles,
-// kernel.io_uring_disabled) the WAL uses plain fsync; Options.
-// BlockingFsync forces that, and Stats().FsyncOffload says which is used.
+// A goroutine blocked in the fsync syscall keeps its P (GOMAXPROCS slot)
+// until it returns or the runtime's sysmon hands the P on, which takes
+// 20 µs at best and often much longer. When the fsyncs running in the
+// process would occupy every P (several WALs in one process, as in an
+// in-process cluster, or GOMAXPROCS=1), the flusher instead submits the
+// fsync to the kernel through an io_uring (uring_linux.go) and waits
+// parked on an eventfd in Go's netpoller, leaving its P to the Raft
+// loops, appliers and clients. Otherwise, and while writes come one at
+// a time, it fsyncs directly: the ring's extra wake-ups cost 50-100 µs
+// per fsync on our VM (see offloadFsync in flush.go). The data reaches
+// the disk the same way; an error from the kernel fails the WAL exactly
+// like a failed fsync syscall. Where io_uring is missing or forbidden
+// (old kernels, container seccomp profiles, kernel.io_uring_disabled)
+// every fsync is direct; Options.BlockingFsync forces that, and
+// Stats().FsyncOffload says whether the ring is available.
 //
 // # On-disk format
 //

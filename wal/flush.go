@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
@@ -149,6 +151,30 @@ func (w *WAL) process(batch []item) {
 	}
 }
 
+// fsyncsInFlight counts the segment fsyncs running in this process, over
+// every WAL: a blocking fsync holds a P for its whole duration.
+var fsyncsInFlight atomic.Int32
+
+// offloadFsync decides whether a segment fsync goes through the io_uring
+// (true) or a blocking syscall. inFlight counts this fsync and the
+// others running in the process; procs is GOMAXPROCS; alone says writes
+// come one at a time (this commit and the one before carried a single
+// write, and nothing is queued; asked only when it matters, as it takes
+// the queue lock).
+//
+// A blocking fsync is the cheaper of the two by itself: the ring's
+// submit, kernel worker and eventfd wake-ups add 50-100 µs per fsync on
+// this VM (BenchmarkGroupCommit, 64 appenders, one WAL: 182-216k
+// appends/s blocking vs 132-165k through the ring). But the goroutine
+// keeps its P while blocked, and once the fsyncs in flight occupy every
+// P nothing else runs until one returns or sysmon steps in: three WALs
+// on 2 Ps (an in-process cluster) spent most of their time that way. So
+// the ring is used when this fsync would take the last P, unless writes
+// come one at a time (then the process has nothing else to run).
+func offloadFsync(inFlight, procs int, alone func() bool) bool {
+	return inFlight >= procs && !alone()
+}
+
 // queued is how many writes wait for the flusher now.
 func (w *WAL) queued() int {
 	w.mu.Lock()
@@ -282,19 +308,11 @@ func uvarintLen(x uint64) int {
 	return binary.PutUvarint(b[:], x)
 }
 
-// syncTail fsyncs the segment the last write went to. While writes come
-// one at a time (this commit and the one before carried a single write,
-// and nothing is queued behind it) it fsyncs with a blocking syscall:
-// the process is idle but for this write, and the io_uring round trip
-// costs 20-40 µs more (1 client, write-only: ~10% fewer ops/s through
-// the ring). Any sign of concurrent load sends the fsync through the
-// offload, which leaves the P to the goroutines that are runnable then
-// (see Options.BlockingFsync; 64 clients: 20-30% more ops/s). If
-// tidwall rotated
-// segments during the write (the tail file did not grow by exactly
-// written bytes), the new tail is found, fsynced, and the directory is
-// fsynced so the new files' names are durable; tidwall itself fsyncs
-// every segment it rotates away from.
+// syncTail fsyncs the segment the last write went to (how: see
+// offloadFsync). If tidwall rotated segments during the write (the tail
+// file did not grow by exactly written bytes), the new tail is found,
+// fsynced, and the directory is fsynced so the new files' names are
+// durable; tidwall itself fsyncs every segment it rotates away from.
 func (w *WAL) syncTail(written int64, lone bool) error {
 	f := &w.fl
 	if w.sy.off {
@@ -304,7 +322,10 @@ func (w *WAL) syncTail(written int64, lone bool) error {
 		if st, err := f.tail.Stat(); err == nil && st.Size() == f.tailSize+written {
 			f.tailSize += written
 			sy := w.sy
-			if lone && f.lastWrites <= 1 && w.queued() == 0 {
+			n := fsyncsInFlight.Add(1)
+			defer fsyncsInFlight.Add(-1)
+			alone := func() bool { return lone && f.lastWrites <= 1 && w.queued() == 0 }
+			if !offloadFsync(int(n), runtime.GOMAXPROCS(0), alone) {
 				sy.ring = nil
 			}
 			if err := sy.file(f.tail); err != nil {

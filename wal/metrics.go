@@ -19,7 +19,7 @@ type Stats struct {
 	FsyncNanos      uint64 // total wall time spent in log fsyncs
 	MaxBatchEntries uint64 // most entries one group commit carried
 	QueueDepth      int    // writes waiting for the flusher right now
-	FsyncOffload    bool   // fsyncs go through io_uring (see Options.BlockingFsync)
+	FsyncOffload    bool   // fsyncs may go through io_uring (see Options.BlockingFsync)
 }
 
 // counters backs Stats; written by the flusher, read by anyone.

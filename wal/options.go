@@ -34,15 +34,13 @@ type Options struct {
 	// only after commits of two or more writes, and ends as soon as as
 	// many are queued (Postgres's commit_delay, made adaptive).
 	MaxCommitDelay time.Duration
-	// BlockingFsync makes the flusher fsync with plain blocking syscalls.
-	// By default, where the kernel allows io_uring (Linux 5.1+, not
-	// forbidden by seccomp or kernel.io_uring_disabled), fsyncs are
-	// handed to the kernel through an io_uring and the flusher waits
-	// parked in Go's netpoller: a goroutine blocked in a syscall keeps
-	// its P (GOMAXPROCS slot) until the runtime's sysmon takes it back,
-	// which starves runnable goroutines when several WALs share a
-	// process. Durability is the same either way. Stats().FsyncOffload
-	// says which one is in use.
+	// BlockingFsync makes the flusher always fsync with plain blocking
+	// syscalls. By default, where the kernel allows io_uring (Linux 5.1+,
+	// not forbidden by seccomp or kernel.io_uring_disabled), an fsync that
+	// would leave no P (GOMAXPROCS slot) free for other goroutines is
+	// handed to the kernel through an io_uring while the flusher parks
+	// (see "Fsync offload" in doc.go). Durability is the same either way.
+	// Stats().FsyncOffload says whether the ring is available.
 	BlockingFsync bool
 	// UnsafeNoFsync turns off EVERY fsync (segments, hard state,
 	// snapshot, directories). Acknowledged writes are then lost on a

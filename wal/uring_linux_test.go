@@ -87,10 +87,10 @@ func BenchmarkFsync(b *testing.B) {
 	}
 }
 
-// Where io_uring works, a WAL offloads its fsyncs unless told not to;
-// BlockingFsync and UnsafeNoFsync turn the offload off. Both paths pass
-// the same scenario and crash tests (the crash child's pipelined writes
-// go through the ring, a lone writer's through the blocking syscall).
+// Where io_uring works, a WAL has the offload unless told not to;
+// BlockingFsync and UnsafeNoFsync turn it off. Both fsync paths pass the
+// crash test (every other child runs with GOMAXPROCS=1, where pipelined
+// writes are fsynced through the ring).
 func TestFsyncOffloadOption(t *testing.T) {
 	probe, err := newRingSyncer()
 	if err != nil {
@@ -117,6 +117,26 @@ func TestFsyncOffloadOption(t *testing.T) {
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// The ring is used only when this fsync would take the last P, and not
+// while writes come one at a time.
+func TestOffloadFsyncDecision(t *testing.T) {
+	for _, c := range []struct {
+		inFlight, procs int
+		alone, want     bool
+	}{
+		{1, 2, false, false}, // one WAL per process: a P stays free
+		{2, 2, false, true},  // a second concurrent fsync would take the last P
+		{3, 2, false, true},
+		{2, 2, true, false}, // writes one at a time: nothing else to run
+		{1, 1, false, true}, // GOMAXPROCS=1: any blocking fsync stalls everything
+		{2, 8, false, false},
+	} {
+		if got := offloadFsync(c.inFlight, c.procs, func() bool { return c.alone }); got != c.want {
+			t.Errorf("offloadFsync(%d in flight, %d procs, alone=%v) = %v, want %v", c.inFlight, c.procs, c.alone, got, c.want)
 		}
 	}
 }
