@@ -32,7 +32,9 @@
 // parked on an eventfd in Go's netpoller, leaving its P to the Raft
 // loops, appliers and clients. Otherwise, and while writes come one at
 // a time, it fsyncs directly: the ring's extra wake-ups cost 50-100 µs
-// per fsync on our VM (see offloadFsync in flush.go). The data reaches
+// per fsync on our VM (see offloadFsync in flush.go). The rarer fsyncs
+// (hard state, snapshot and directories) always use the ring when there
+// is one: they are few, and a snapshot's can last long. The data reaches
 // the disk the same way; an error from the kernel fails the WAL exactly
 // like a failed fsync syscall. Where io_uring is missing or forbidden
 // (old kernels, container seccomp profiles, kernel.io_uring_disabled)
