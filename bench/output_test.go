@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftbench/raftbench/wal"
 )
 
 // requiredSummary has a pointer for every field summary.json must have,
@@ -39,6 +41,7 @@ type requiredSummary struct {
 	Date            *string  `json:"date"`
 	Command         *string  `json:"command"`
 	EntriesPerFsync *float64 `json:"entries_per_fsync"`
+	WALFsyncOffload *bool    `json:"wal_fsync_offload"`
 }
 
 // writtenRun runs the fake briefly and writes its results into a temp dir.
@@ -70,7 +73,8 @@ func TestSummaryJSONSchema(t *testing.T) {
 	}
 	if s.Target == nil || s.Nodes == nil || s.Clients == nil || s.ValueBytes == nil || s.DurationS == nil ||
 		s.Ops == nil || s.Errors == nil || s.ThroughputOps == nil || s.LatencyMs == nil || s.Fsync == nil ||
-		s.GitCommit == nil || s.GoVersion == nil || s.CPUs == nil || s.Date == nil || s.Command == nil || s.EntriesPerFsync == nil {
+		s.GitCommit == nil || s.GoVersion == nil || s.CPUs == nil || s.Date == nil || s.Command == nil || s.EntriesPerFsync == nil ||
+		s.WALFsyncOffload == nil {
 		t.Fatalf("summary.json lacks a required field:\n%s", b)
 	}
 	l := s.LatencyMs
@@ -85,6 +89,9 @@ func TestSummaryJSONSchema(t *testing.T) {
 	}
 	if *s.Ops != sum.Ops || *s.Ops == 0 || *s.ThroughputOps != float64(*s.Ops)/1.2 {
 		t.Errorf("ops %d throughput %v", *s.Ops, *s.ThroughputOps)
+	}
+	if *s.WALFsyncOffload != wal.FsyncOffloadAvailable() {
+		t.Errorf("wal_fsync_offload %v, but this machine says %v", *s.WALFsyncOffload, wal.FsyncOffloadAvailable())
 	}
 	if !strings.HasPrefix(*s.GoVersion, "go") || *s.CPUs < 1 || *s.GitCommit == "" {
 		t.Errorf("environment: go %q cpus %d commit %q", *s.GoVersion, *s.CPUs, *s.GitCommit)

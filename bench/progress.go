@@ -121,7 +121,15 @@ func WriteTable(w io.Writer, s *Summary) {
 		row("machine load avg", fmt.Sprintf("%.2f %.2f %.2f (1/5/15 min, at the end)", s.LoadAvg[0], s.LoadAvg[1], s.LoadAvg[2]))
 	}
 	if s.FsyncsPerSec != nil {
-		row("fsyncs/s", fmtCount(*s.FsyncsPerSec))
+		fsyncs := fmtCount(*s.FsyncsPerSec)
+		if s.Target == "inproc" || s.Target == "tcp" {
+			if s.WALFsyncOffload {
+				fsyncs += "  (WAL: io_uring offload available)"
+			} else {
+				fsyncs += "  (WAL: blocking fsync only, no io_uring here)"
+			}
+		}
+		row("fsyncs/s", fsyncs)
 	}
 	if s.EntriesPerFsync != nil {
 		row("entries per fsync", fmt.Sprintf("%.1f", *s.EntriesPerFsync))

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/raftbench/raftbench/wal"
 )
 
 // Latency is a latency distribution's landmarks in milliseconds.
@@ -84,10 +86,15 @@ type Summary struct {
 	GoVersion  string `json:"go_version"`
 	CPUs       int    `json:"cpus"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
-	OS         string `json:"os"`
-	Arch       string `json:"arch"`
-	Date       string `json:"date"`
-	Command    string `json:"command"`
+	// WALFsyncOffload says whether this machine let the raftbench WAL
+	// offload fsyncs to io_uring (wal/doc.go, "Fsync offload"); the
+	// raftbench engine's figures from machines that differ here are not
+	// comparable (the peers do not use it).
+	WALFsyncOffload bool   `json:"wal_fsync_offload"`
+	OS              string `json:"os"`
+	Arch            string `json:"arch"`
+	Date            string `json:"date"`
+	Command         string `json:"command"`
 	// LoadAvg is the machine's 1/5/15-minute load average when the run
 	// ended (this run's own load included; absent where unknown). Figures
 	// from a machine busy with other work are not comparable.
@@ -279,6 +286,7 @@ func FillEnvironment(s *Summary, args []string) {
 	s.GoVersion = runtime.Version()
 	s.CPUs = runtime.NumCPU()
 	s.GOMAXPROCS = runtime.GOMAXPROCS(0)
+	s.WALFsyncOffload = wal.FsyncOffloadAvailable()
 	s.OS, s.Arch = runtime.GOOS, runtime.GOARCH
 	s.Date = time.Now().UTC().Format(time.RFC3339)
 	s.Command = shellJoin(args)

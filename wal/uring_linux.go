@@ -139,6 +139,18 @@ func newRingSyncer() (*ringSyncer, error) {
 	return r, nil
 }
 
+// FsyncOffloadAvailable reports whether this process may set up the
+// io_uring the WAL offloads fsyncs to (see "Fsync offload" in doc.go).
+// Benchmarks record it: the same engine measures differently without it.
+func FsyncOffloadAvailable() bool {
+	r, err := newRingSyncer()
+	if err != nil {
+		return false
+	}
+	r.Close()
+	return true
+}
+
 // Sync fsyncs f (fdatasync if datasync) on the ring and waits, parked,
 // for the result. An error from the kernel is returned as a *PathError
 // like os.File.Sync's.

@@ -14,6 +14,10 @@ func newRingSyncer() (*ringSyncer, error) {
 	return nil, errors.New("io_uring is Linux-only")
 }
 
+// FsyncOffloadAvailable reports whether the WAL can offload fsyncs to
+// io_uring: never outside Linux.
+func FsyncOffloadAvailable() bool { return false }
+
 func (*ringSyncer) Sync(f *os.File, datasync bool) error { return f.Sync() }
 
 func (*ringSyncer) Close() error { return nil }
