@@ -19,7 +19,7 @@ import (
 // Why: the Go runtime leaves a P (a slot to run Go code) attached to a
 // goroutine that is inside a syscall; only sysmon hands it to another
 // thread, after at least 20 µs and often much later. An fsync lasts
-// 0.15-0.5 ms on a typical SSD, so a process whose flushers spend most
+// 0.15-0.5 ms on our VM's disk, so a process whose flushers spend most
 // of their time in fsync (several WALs in one process, or GOMAXPROCS=2)
 // has its Ps stuck there while runnable goroutines (the Raft loop, the
 // apply loop, clients) wait. An io_uring FSYNC runs on a kernel worker;
