@@ -159,8 +159,7 @@ var fsyncsInFlight atomic.Int32
 // (true) or a blocking syscall. inFlight counts this fsync and the
 // others running in the process; procs is GOMAXPROCS; alone says writes
 // come one at a time (this commit and the one before carried a single
-// write, and nothing is queued; asked only when it matters, as it takes
-// the queue lock).
+// write, and nothing is queued; asked only when it matters).
 //
 // A blocking fsync is the cheaper of the two by itself: the ring's
 // submit, kernel worker and eventfd wake-ups add 50-100 µs per fsync on
@@ -173,13 +172,6 @@ var fsyncsInFlight atomic.Int32
 // come one at a time (then the process has nothing else to run).
 func offloadFsync(inFlight, procs int, alone func() bool) bool {
 	return inFlight >= procs && !alone()
-}
-
-// queued is how many writes wait for the flusher now.
-func (w *WAL) queued() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.queue)
 }
 
 func (w *WAL) failedErr() error {
@@ -324,7 +316,7 @@ func (w *WAL) syncTail(written int64, lone bool) error {
 			sy := w.sy
 			n := fsyncsInFlight.Add(1)
 			defer fsyncsInFlight.Add(-1)
-			alone := func() bool { return lone && f.lastWrites <= 1 && w.queued() == 0 }
+			alone := func() bool { return lone && f.lastWrites <= 1 && w.ctr.queueDepth.Load() == 0 }
 			if !offloadFsync(int(n), runtime.GOMAXPROCS(0), alone) {
 				sy.ring = nil
 			}
