@@ -2,7 +2,9 @@ package wal
 
 import (
 	"fmt"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +108,82 @@ func BenchmarkBaselineAppendFsync(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed, "appends/s")
 	b.ReportMetric(float64(b.N)/elapsed, "fsyncs/s")
 	b.ReportMetric(1, "entries/fsync")
+}
+
+// BenchmarkQuorumWALs: one client's replicated write as three WALs on
+// one disk see it. Each round submits one 128-byte entry to three WALs
+// at once and ends when two of them have it durable (a quorum of
+// three); the third is not waited for, and its next write queues behind
+// its late fsync, as a lagging follower's does. ns/op is the time per
+// round; bench.MeasureQuorumFloor measures the same rounds on plain
+// files (the disk alone), which is what raftbench compare reports as the
+// disk floor, so the two show what the WAL adds.
+func BenchmarkQuorumWALs(b *testing.B) {
+	var q quorum
+	ws := make([]*WAL, 3)
+	dones := make([]func(error), 3)
+	for i := range ws {
+		w, err := Open(filepath.Join(b.TempDir(), fmt.Sprintf("n%d", i)), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		ws[i] = w
+		dones[i] = func(err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			q.ack(i)
+		}
+	}
+	data := make([]byte, benchEntryBytes)
+	q.run(b, func(k uint64) {
+		es := []raftpb.Entry{{Index: k, Term: 1, Data: data}}
+		for i, w := range ws {
+			if err := w.Submit(Write{Entries: es}, dones[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// quorum counts, per log, how many rounds it has made durable (each log
+// completes its rounds in order).
+type quorum struct {
+	done [3]atomic.Uint64
+	wake chan struct{}
+}
+
+func (q *quorum) ack(i int) {
+	q.done[i].Add(1)
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run starts b.N rounds one after another; round k ends once two logs
+// have completed it. It then waits for the stragglers.
+func (q *quorum) run(b *testing.B, start func(k uint64)) {
+	q.wake = make(chan struct{}, 1)
+	reached := func(k uint64) int {
+		n := 0
+		for i := range q.done {
+			if q.done[i].Load() >= k {
+				n++
+			}
+		}
+		return n
+	}
+	b.ResetTimer()
+	for k := uint64(1); k <= uint64(b.N); k++ {
+		start(k)
+		for reached(k) < 2 {
+			<-q.wake
+		}
+	}
+	b.StopTimer()
+	for reached(uint64(b.N)) < 3 {
+		<-q.wake
+	}
 }

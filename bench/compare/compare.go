@@ -37,7 +37,12 @@ type Config struct {
 	// DataDir is the parent of each run's fresh data directory ("" = the
 	// system temp dir). It decides which disk the fsyncs hit.
 	DataDir string
-	Out     string
+	// DiskFloor, when fsync is on, measures for this long before the
+	// runs and again after them what the disk alone allows one client's
+	// write (bench.MeasureQuorumFloor, in DataDir): the floor under every
+	// system's one-client figure. 0 skips it.
+	DiskFloor time.Duration
+	Out       string
 	// Log receives one line per finished run (nil = discard).
 	Log     io.Writer
 	Logger  *slog.Logger
@@ -119,6 +124,9 @@ func (c *Config) Validate() error {
 	if c.Out == "" {
 		return errors.New("compare: no output directory")
 	}
+	if c.DiskFloor < 0 || c.DiskFloor > time.Minute {
+		return fmt.Errorf("compare: disk floor duration %v out of 0..1m", c.DiskFloor)
+	}
 	probe := c.Load
 	probe.Clients, probe.Rate, probe.Nodes, probe.Fsync = c.Clients[0], 0, c.Nodes, c.Fsync
 	return probe.Validate()
@@ -136,6 +144,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
 	res := newResult(&cfg)
+	if err := measureFloor(ctx, &cfg, res, "before"); err != nil {
+		return nil, err
+	}
 	slots := Schedule(cfg.Systems, cfg.Clients, cfg.Repeat)
 	var runErr error
 	for i, s := range slots {
@@ -152,11 +163,45 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		fmt.Fprintf(cfg.Log, "[%d/%d] %s\n", i+1, len(slots), r.line())
 	}
+	if runErr == nil {
+		runErr = measureFloor(ctx, &cfg, res, "after")
+	}
 	res.aggregate(cfg.Systems, cfg.Clients)
 	if err := res.write(cfg.Out); err != nil {
 		return nil, errors.Join(runErr, err)
 	}
 	return res, runErr
+}
+
+// floorRecordBytes approximates one write's log record: the value, a
+// 16-byte key, and command, session and framing headers.
+func floorRecordBytes(valueBytes int) int { return valueBytes + 48 }
+
+// measureFloor adds the disk floor samples (a quorum of logs writing,
+// then every replica's) to res when fsync is on and cfg.DiskFloor asks
+// for them.
+func measureFloor(ctx context.Context, cfg *Config, res *Result, when string) error {
+	if !cfg.Fsync || cfg.DiskFloor <= 0 {
+		return nil
+	}
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	kinds := []bool{false} // only the quorum's logs writing
+	if cfg.Nodes/2+1 < cfg.Nodes {
+		kinds = append(kinds, true) // every replica's
+	}
+	for _, every := range kinds {
+		f, err := bench.MeasureQuorumFloor(ctx, dir, cfg.Nodes, floorRecordBytes(cfg.Load.ValueBytes), every, cfg.DiskFloor)
+		if err != nil {
+			return fmt.Errorf("compare: %s the runs: %w", when, err)
+		}
+		res.DiskFloor = append(res.DiskFloor, FloorSample{When: when, DiskFloor: *f})
+		fmt.Fprintf(cfg.Log, "disk floor (%s the runs, %d of %d logs writing): one client's write needs %.0f µs mean, %.0f p50 (%d rounds)\n",
+			when, f.Files, f.Nodes, f.MeanUs, f.P50Us, f.Rounds)
+	}
+	return nil
 }
 
 func (c *Config) defaults() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,7 +75,7 @@ func TestCompareWritesOutputsInInterleavedOrder(t *testing.T) {
 	var log bytes.Buffer
 	cfg := Config{
 		Systems: []string{"slow", "fast"}, Clients: []int{1, 4}, Repeat: 1, Nodes: 3, Fsync: true,
-		Load: load, DataDir: t.TempDir(), Out: out, Log: &log, Command: "raftbench compare (test)",
+		Load: load, DataDir: t.TempDir(), DiskFloor: 100 * time.Millisecond, Out: out, Log: &log, Command: "raftbench compare (test)",
 		Open: func(ctx context.Context, system string, tc bench.TargetConfig) (bench.Target, error) {
 			if tc.Nodes != 3 || !tc.Fsync || tc.ValueBytes != 16 || tc.Dir == "" {
 				t.Errorf("target config %+v", tc)
@@ -105,8 +106,46 @@ func TestCompareWritesOutputsInInterleavedOrder(t *testing.T) {
 	}
 	checkResult(t, res)
 	checkFiles(t, out, len(res.Runs))
-	if n := strings.Count(log.String(), "\n"); n != 4 {
-		t.Errorf("log has %d lines, want one per run:\n%s", n, log.String())
+	if n := strings.Count(log.String(), "\n"); n != 8 {
+		t.Errorf("log has %d lines, want one per run and four for the disk floor:\n%s", n, log.String())
+	}
+	checkFloor(t, out, res)
+	again, err := Redraw(out) // the floor survives re-summarising
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFloor(t, out, again)
+}
+
+// checkFloor: the disk floor was measured before and after the runs,
+// with the quorum's files and with every replica's, with one write's
+// record size, and compare.md turns it into one-client ceilings.
+func checkFloor(t *testing.T, dir string, res *Result) {
+	t.Helper()
+	var got []string
+	best := map[int]float64{}
+	for _, f := range res.DiskFloor {
+		got = append(got, fmt.Sprintf("%s/%d", f.When, f.Files))
+		if f.Nodes != 3 || f.Quorum != 2 || f.RecordBytes != floorRecordBytes(16) || f.Rounds < 1 || f.MeanUs <= 0 {
+			t.Errorf("disk floor sample %+v", f)
+		}
+		if b, ok := best[f.Files]; !ok || f.MeanUs < b {
+			best[f.Files] = f.MeanUs
+		}
+	}
+	if want := []string{"before/2", "before/3", "after/2", "after/3"}; !slices.Equal(got, want) {
+		t.Fatalf("disk floor samples %v, want %v", got, want)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "compare.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"**Disk floor**", "60% writes and cas", "- 2 of 3 files (only the quorum's", "- 3 of 3 files (every replica's",
+		"at most ~" + count(1e6/best[2]) + " writes/s, ~" + count(1e6/(0.6*best[2])) + " ops/s",
+		"at most ~" + count(1e6/best[3]) + " writes/s, ~" + count(1e6/(0.6*best[3])) + " ops/s"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("compare.md lacks %q:\n%s", want, md)
+		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/raftbench/raftbench/bench"
 )
 
 // writeMarkdown writes the comparison table and the conditions it was
@@ -43,12 +45,63 @@ func writeMarkdown(path string, r *Result) error {
 			row.System, row.Clients, count(row.OpsMedian), count(row.OpsMin), row.P50Ms, row.P99Ms,
 			row.P999Ms, row.CPUCores, count(row.OpsPerCPUSec), epf, vs, row.Errors)
 	}
+	writeFloor(&b, r)
 	fmt.Fprintf(&b, "\nPlots: [throughput vs clients](throughput_vs_clients.svg), [p99 vs clients](p99_vs_clients.svg). "+
 		"Every run: compare.json and runs/.\n")
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	return nil
+}
+
+// writeFloor states the disk floors under the one-client figures.
+func writeFloor(b *bytes.Buffer, r *Result) {
+	if len(r.DiskFloor) == 0 {
+		return
+	}
+	f0 := r.DiskFloor[0]
+	fmt.Fprintf(b, "\n**Disk floor**: what this disk allows one client's write, whatever the code. Files in the data "+
+		"directory's file system each append a %d-byte record with write+fsync at once, and a round ends when %d of %d "+
+		"have it durable, as a write on %d in-process nodes waits for a quorum of fsyncs", f0.RecordBytes, f0.Quorum, f0.Nodes, f0.Nodes)
+	share := 0.0
+	if m, err := bench.ParseMix(r.Mix); err == nil {
+		share = (m.Write + m.Cas) / (m.Write + m.Read + m.Cas)
+	}
+	if share > 0 {
+		fmt.Fprintf(b, "; with this mix's %.0f%% writes and cas, one client's ops/s cannot exceed writes/s / %.2f even if reads cost nothing", 100*share, share)
+	}
+	b.WriteString(".\n\n")
+	kinds := []struct {
+		files int
+		what  string
+	}{
+		{f0.Quorum, "only the quorum's files write: a lower bound for any fsync-on design here"},
+		{f0.Nodes, "every replica's file writes, a lagging one catching up with one write+fsync: the usual design, every replica fsyncing each write"},
+	}
+	for _, k := range kinds {
+		best := 0.0
+		var parts []string
+		for _, f := range r.DiskFloor {
+			if f.Files != k.files {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s the runs mean %.0f µs (p50 %.0f, p99 %.0f, %d rounds)", f.When, f.MeanUs, f.P50Us, f.P99Us, f.Rounds))
+			if best == 0 || f.MeanUs < best {
+				best = f.MeanUs
+			}
+		}
+		if best == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "- %d of %d files (%s): %s; at most ~%s writes/s", k.files, f0.Nodes, k.what, strings.Join(parts, ", "), count(1e6/best))
+		if share > 0 {
+			fmt.Fprintf(b, ", ~%s ops/s for one client on this mix", count(1e6/(share*best)))
+		}
+		b.WriteString(" (the better sample).\n")
+		if k.files == f0.Nodes {
+			break // one node: both kinds are the same file
+		}
+	}
 }
 
 // count formats a rate with thousands separators: 12345.6 -> "12,346".

@@ -13,6 +13,13 @@ import (
 	"github.com/raftbench/raftbench/bench"
 )
 
+// FloorSample is one disk floor measurement; When is "before" or
+// "after" the runs.
+type FloorSample struct {
+	When string `json:"when"`
+	bench.DiskFloor
+}
+
 // RunRecord is one run's figures.
 type RunRecord struct {
 	Order         int           `json:"order"` // 1-based position in the schedule
@@ -93,6 +100,10 @@ type Result struct {
 	GoVersion  string   `json:"go_version"`
 	Date       string   `json:"date"`
 	Command    string   `json:"command"`
+
+	// DiskFloor: the disk's floor for one client's write, measured
+	// before and after the runs (fsync on only; see Config.DiskFloor).
+	DiskFloor []FloorSample `json:"disk_floor,omitempty"`
 
 	Runs []RunRecord `json:"runs"` // in schedule order
 	Rows []Row       `json:"rows"` // per system, per client count

@@ -33,6 +33,7 @@ type compareFlags struct {
 	warmup     time.Duration
 	duration   time.Duration
 	dataDir    string
+	diskFloor  time.Duration
 	out        string
 }
 
@@ -45,7 +46,10 @@ func newCompareCmd() *cobra.Command {
 a fresh cluster in a fresh data directory, interleaving systems so machine
 noise spreads evenly, and writes compare.json, compare.md (ops/s median and
 min, p50, p99, p99.9, CPU cores, ops per CPU-second, entries per fsync) and
-plots of throughput and p99 against clients.
+plots of throughput and p99 against clients. With fsync on it also measures
+the disk floor before and after the runs: how long a quorum of concurrent
+append+fsyncs takes on the data directory's disk, which bounds every
+system's one-client figure.
 
 Systems: raftbench (our engine, the inproc target), hashicorp,
 hashicorp-tuned, etcd, or any registered target.`,
@@ -80,6 +84,7 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up of each run (excluded from figures)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured duration of each run")
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory of each run's data (default: system temp dir); put it on the disk you mean to measure")
+	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long, before and after the runs and for two designs, what the disk alone allows one client's write (a quorum of concurrent append+fsyncs in --data-dir); 0 skips")
 	fs.StringVar(&f.out, "out", "", "output directory (required)")
 	fs.StringVar(&f.redraw, "redraw", "", "instead of measuring, re-summarise the saved comparison in this directory (tables and plots)")
 	return c
@@ -115,7 +120,7 @@ func (f *compareFlags) config() (compare.Config, error) {
 	load.Warmup, load.Duration = f.warmup, f.duration
 	cfg := compare.Config{
 		Systems: systems, Clients: clients, Repeat: f.repeat, Nodes: f.nodes, Fsync: f.fsync,
-		Load: load, DataDir: f.dataDir, Out: f.out, Log: os.Stderr,
+		Load: load, DataDir: f.dataDir, DiskFloor: f.diskFloor, Out: f.out, Log: os.Stderr,
 	}
 	if err := cfg.Validate(); err != nil {
 		return bad("bad flags: %v", err)
