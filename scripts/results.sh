@@ -76,7 +76,8 @@ if want compare; then
 	rm -rf results/compare/runs results/compare/compare.* results/compare/*_vs_clients.*
 	$B compare --systems raftbench,hashicorp,hashicorp-tuned,etcd,hashicorp:nofsync,etcd:nofsync \
 		--clients 1,16,64,256 --duration "$COMPARE_DURATION" --repeat "$COMPARE_REPEAT" --out results/compare
-	sed -n '/^| system/,/^$/p' results/compare/compare.md >"$tmp/compare"
+	# the table and the disk floor under it, up to the plots line
+	awk '/^\| system/ { p = 1 } /^Plots:/ { p = 0 } p' results/compare/compare.md >"$tmp/compare"
 	replace_section compare "$tmp/compare"
 fi
 
