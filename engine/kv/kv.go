@@ -312,23 +312,45 @@ func (s *Store) Snapshot() []byte {
 // that encodes it, with the bytes Snapshot would have returned now. The
 // capture copies only the map (no sorting, no encoding), so the caller's
 // goroutine is held up briefly; encode may then run on any goroutine,
-// beside Apply. encode must be called exactly once: until then, writes
-// allocate new value buffers instead of reusing them.
+// beside Apply. encode must be called: until then, writes allocate new
+// value buffers instead of reusing them (Capture also lets a caller
+// abandon the view).
 func (s *Store) SnapshotView() (encode func() []byte) {
+	return s.Capture().Encode
+}
+
+// View is the state captured by Capture, encoded on demand.
+type View struct {
+	s    *Store
+	once sync.Once
+	data map[string][]byte
+	b    []byte
+}
+
+// Capture is SnapshotView for callers that may drop the view unencoded:
+// the view must end with Encode or Release.
+func (s *Store) Capture() *View {
 	s.mu.RLock()
-	view := maps.Clone(s.data)
+	v := &View{s: s, data: maps.Clone(s.data)}
 	s.views.Add(1)
 	s.mu.RUnlock()
-	var once sync.Once
-	var b []byte
-	return func() []byte {
-		once.Do(func() {
-			b = encodeSnapshot(view)
-			view = nil
-			s.views.Add(-1)
-		})
-		return b
-	}
+	return v
+}
+
+// Encode returns the captured state's snapshot bytes (encoded once) and
+// closes the view; after Release it returns nil.
+func (v *View) Encode() []byte {
+	v.once.Do(func() { v.b = encodeSnapshot(v.data); v.close() })
+	return v.b
+}
+
+// Release closes a view that will not be encoded; after Encode it does
+// nothing.
+func (v *View) Release() { v.once.Do(v.close) }
+
+func (v *View) close() {
+	v.data = nil
+	v.s.views.Add(-1)
 }
 
 func encodeSnapshot(data map[string][]byte) []byte {

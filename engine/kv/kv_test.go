@@ -196,6 +196,32 @@ func TestEncodersAllocateExactly(t *testing.T) {
 // while it is open, including same-length overwrites that would
 // otherwise reuse the value buffers the view shares; encode runs beside
 // Apply (the race detector checks the sharing).
+// A view released without encoding is closed, and a release after
+// encoding changes nothing.
+func TestReleasedViewIsClosed(t *testing.T) {
+	s := NewStore()
+	s.Apply(EncodeWrite([]byte("k"), []byte("v1")))
+	dropped := s.Capture()
+	kept := s.Capture()
+	if n := s.views.Load(); n != 2 {
+		t.Fatalf("%d views open after two captures, want 2", n)
+	}
+	dropped.Release()
+	dropped.Release()
+	if n := s.views.Load(); n != 1 {
+		t.Fatalf("%d views open after releasing one (twice), want 1", n)
+	}
+	want := s.Snapshot()
+	got := kept.Encode()
+	kept.Release()
+	if n := s.views.Load(); n != 0 || !bytes.Equal(got, want) {
+		t.Fatalf("after encode and release: %d views open, snapshot equal %v", n, bytes.Equal(got, want))
+	}
+	if dropped.Encode() != nil {
+		t.Fatal("a released view encoded its state")
+	}
+}
+
 func TestSnapshotViewIsTheStateAtCapture(t *testing.T) {
 	s := NewStore()
 	for i := 0; i < 500; i++ {

@@ -22,7 +22,7 @@ func (f *fsm) Apply(l *raft.Log) interface{} {
 // it, on another goroutine beside Apply (the FSMSnapshot contract), as
 // our engine does with the same store.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return snapshot{encode: f.store.SnapshotView()}, nil
+	return snapshot{view: f.store.Capture()}, nil
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
@@ -53,17 +53,18 @@ func (f *batchingFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 
 // snapshot is a captured view of the store, encoded when persisted.
 type snapshot struct {
-	encode func() []byte
+	view *kv.View
 }
 
 func (s snapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s.encode()); err != nil {
+	if _, err := sink.Write(s.view.Encode()); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("hashicorp: write snapshot: %w", err)
 	}
 	return sink.Close()
 }
 
-// Release encodes a view that was never persisted, which closes it (an
-// open view keeps the store from reusing value buffers).
-func (s snapshot) Release() { s.encode() }
+// Release closes the view (raft calls it after Persist, and alone when
+// it abandons a snapshot): an open view keeps the store from reusing
+// value buffers.
+func (s snapshot) Release() { s.view.Release() }
