@@ -6,136 +6,181 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// DiskFloor is what the disk alone allows one client's replicated write:
-// the time for Quorum of Nodes logs on this disk to make one record
-// durable when they append it at once. With only the quorum's logs
-// writing (Files == Quorum) it is a lower bound for any fsync-on Raft
-// implementation with every replica's log on this disk (an in-process
-// cluster, as compare runs), whatever its code: each write needs a
-// quorum of fsyncs. With every replica's log writing (Files == Nodes;
-// a log that falls behind writes and fsyncs its backlog at once, like
-// a group commit) it is the floor for the usual design, in which every
-// replica fsyncs each write as soon as it has it: the extra fsyncs
-// share the disk.
+// FloorConfig describes a disk floor measurement (MeasureQuorumFloor).
+type FloorConfig struct {
+	Nodes       int // replicas, one log file each; a write needs a majority
+	RecordBytes int // bytes one write adds to a log
+	// Writers are closed-loop clients: each starts its next write when
+	// the last one is durable on a quorum.
+	Writers int
+	// EveryReplica: every replica's log writes; otherwise only a
+	// quorum's (see DiskFloor).
+	EveryReplica bool
+	Duration     time.Duration
+}
+
+// DiskFloor is what the disk alone allows replicated writes: Writers
+// clients write records to the logs of Nodes replicas in one file system,
+// each write done once Quorum logs have it durable. Each log is written
+// by one goroutine that takes every record queued, writes them with one
+// write and fsyncs: group commit with nothing else in the way.
+//
+// With only a quorum's logs writing (Files == Quorum) it bounds any
+// fsync-on Raft implementation with every replica's log on this disk (an
+// in-process cluster, as compare runs), whatever its code: each write
+// needs a quorum of fsyncs. With every replica's log writing (Files ==
+// Nodes) it is the floor for the usual design, in which every replica
+// fsyncs each write as soon as it has it: the extra fsyncs share the
+// disk.
 type DiskFloor struct {
 	Nodes       int     `json:"nodes"`
 	Quorum      int     `json:"quorum"`
 	Files       int     `json:"files"`
+	Writers     int     `json:"writers"`
 	RecordBytes int     `json:"record_bytes"`
-	Rounds      int     `json:"rounds"`
+	Writes      int     `json:"writes"`
 	DurationS   float64 `json:"duration_s"`
-	MeanUs      float64 `json:"mean_us"`
-	P50Us       float64 `json:"p50_us"`
-	P99Us       float64 `json:"p99_us"`
-	// WritesPerSec is 1e6/MeanUs: the most writes one client can
-	// complete per second on this disk.
+	// Latency of one write, from submit to durable on a quorum.
+	MeanUs float64 `json:"mean_us"`
+	P50Us  float64 `json:"p50_us"`
+	P99Us  float64 `json:"p99_us"`
+	// WritesPerSec is the writers' throughput: Writers / mean latency, as
+	// no client waits on anything but its writes.
 	WritesPerSec float64 `json:"writes_per_s"`
 }
 
-// MeasureQuorumFloor measures DiskFloor for d in a fresh directory under
-// dir (removed afterwards). Each round appends recordBytes to the files
-// (quorum of them, or all nodes when everyReplica), one goroutine per
-// file doing write+fsync, and ends when a quorum of them are durable;
-// the rest keep going, and a file that lags writes everything it is
-// behind with one write and one fsync.
-func MeasureQuorumFloor(ctx context.Context, dir string, nodes, recordBytes int, everyReplica bool, d time.Duration) (*DiskFloor, error) {
+// MeasureQuorumFloor measures DiskFloor for cfg.Duration in a fresh
+// directory under dir (removed afterwards). For its duration it raises
+// GOMAXPROCS above the number of logs: a goroutine blocked in fsync keeps
+// its P, and with more logs than Ps the writers would wait for the
+// scheduler, not the disk. Run nothing else beside it.
+func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*DiskFloor, error) {
 	switch {
-	case nodes < 1 || nodes > 15:
-		return nil, fmt.Errorf("disk floor: nodes %d out of range 1..15", nodes)
-	case recordBytes < 1 || recordBytes > 1<<20:
-		return nil, fmt.Errorf("disk floor: record bytes %d out of range 1..1048576", recordBytes)
-	case d <= 0:
-		return nil, fmt.Errorf("disk floor: duration %v must be positive", d)
+	case cfg.Nodes < 1 || cfg.Nodes > 15:
+		return nil, fmt.Errorf("disk floor: nodes %d out of range 1..15", cfg.Nodes)
+	case cfg.RecordBytes < 1 || cfg.RecordBytes > 1<<20:
+		return nil, fmt.Errorf("disk floor: record bytes %d out of range 1..1048576", cfg.RecordBytes)
+	case cfg.Writers < 1 || cfg.Writers > MaxClients:
+		return nil, fmt.Errorf("disk floor: writers %d out of range 1..%d", cfg.Writers, MaxClients)
+	case cfg.Duration <= 0:
+		return nil, fmt.Errorf("disk floor: duration %v must be positive", cfg.Duration)
 	}
 	tmp, err := os.MkdirTemp(dir, "disk-floor-")
 	if err != nil {
 		return nil, fmt.Errorf("disk floor: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	quorum := nodes/2 + 1
+	quorum := cfg.Nodes/2 + 1
 	files := quorum
-	if everyReplica {
-		files = nodes
+	if cfg.EveryReplica {
+		files = cfg.Nodes
 	}
-	q := &floorQuorum{durable: make([]atomic.Uint64, files), wake: make(chan struct{}, 1)}
-	rounds := make([]chan struct{}, files)
-	var wg sync.WaitGroup
-	for i := range rounds {
+	if procs := runtime.GOMAXPROCS(0); procs < files+2 {
+		runtime.GOMAXPROCS(files + 2)
+		defer runtime.GOMAXPROCS(procs)
+	}
+	q := newFloorQuorum(files, quorum)
+	logs := make([]chan uint64, files)
+	var logsDone sync.WaitGroup
+	for i := range logs {
 		f, err := os.Create(filepath.Join(tmp, fmt.Sprintf("log%d", i)))
 		if err != nil {
-			for _, r := range rounds[:i] {
-				close(r)
+			for _, l := range logs[:i] {
+				close(l)
 			}
-			wg.Wait()
+			logsDone.Wait()
 			return nil, fmt.Errorf("disk floor: %w", err)
 		}
-		rounds[i] = make(chan struct{}, 1<<12)
-		wg.Add(1)
+		logs[i] = make(chan uint64, cfg.Writers) // a writer has one write outstanding
+		logsDone.Add(1)
 		go func() {
-			defer wg.Done()
+			defer logsDone.Done()
 			defer f.Close()
-			appendRounds(f, rounds[i], recordBytes, func(n int, err error) { q.done(i, n, err) })
+			groupCommit(f, logs[i], cfg.RecordBytes, func(last uint64, err error) { q.durable(i, last, err) })
 		}()
 	}
+
+	var submit sync.Mutex // orders each write into every log alike
+	seq := uint64(0)
 	h := newHist()
+	var hmu sync.Mutex
 	start := time.Now()
-	end := start.Add(d)
-	var runErr error
-	k := uint64(0)
-	for time.Now().Before(end) && ctx.Err() == nil && runErr == nil {
-		k++
-		t0 := time.Now()
-		for _, r := range rounds {
-			r <- struct{}{}
-		}
-		runErr = q.wait(ctx, k, quorum)
-		recordUs(h, time.Since(t0))
+	end := start.Add(cfg.Duration)
+	var writers sync.WaitGroup
+	errs := make([]error, cfg.Writers)
+	for w := range cfg.Writers {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for time.Now().Before(end) && ctx.Err() == nil {
+				t0 := time.Now()
+				submit.Lock()
+				seq++
+				s := seq
+				for _, l := range logs {
+					l <- s
+				}
+				submit.Unlock()
+				if errs[w] = q.wait(ctx, s); errs[w] != nil {
+					return
+				}
+				d := time.Since(t0)
+				hmu.Lock()
+				recordUs(h, d)
+				hmu.Unlock()
+			}
+		}()
 	}
+	writers.Wait()
 	elapsed := time.Since(start)
-	for _, r := range rounds {
-		close(r)
+	for _, l := range logs {
+		close(l)
 	}
-	wg.Wait()
+	logsDone.Wait()
+	runErr := errors.Join(errs...)
 	if runErr == nil {
 		runErr = q.failed()
 	}
 	if runErr == nil {
 		runErr = ctx.Err()
 	}
+	if runErr == nil && h.TotalCount() == 0 {
+		runErr = errors.New("no write completed")
+	}
 	if runErr != nil {
 		return nil, fmt.Errorf("disk floor: %w", runErr)
 	}
 	mean := h.Mean()
 	return &DiskFloor{
-		Nodes: nodes, Quorum: quorum, Files: files, RecordBytes: recordBytes, Rounds: int(h.TotalCount()),
-		DurationS: elapsed.Seconds(), MeanUs: mean,
+		Nodes: cfg.Nodes, Quorum: quorum, Files: files, Writers: cfg.Writers, RecordBytes: cfg.RecordBytes,
+		Writes: int(h.TotalCount()), DurationS: elapsed.Seconds(), MeanUs: mean,
 		P50Us: float64(h.ValueAtQuantile(50)), P99Us: float64(h.ValueAtQuantile(99)),
-		WritesPerSec: 1e6 / mean,
+		WritesPerSec: float64(cfg.Writers) * 1e6 / mean,
 	}, nil
 }
 
-// appendRounds makes each round durable in f: it takes every round
-// queued, writes their records with one write, fsyncs, and reports how
-// many rounds that covered.
-func appendRounds(f *os.File, rounds <-chan struct{}, recordBytes int, done func(n int, err error)) {
+// groupCommit makes the writes queued on seqs durable in f: it takes
+// every write queued, writes their records with one write, fsyncs, and
+// reports the last write it covered.
+func groupCommit(f *os.File, seqs <-chan uint64, recordBytes int, done func(last uint64, err error)) {
 	var buf []byte
-	for range rounds {
-		n := 1
-	drain:
+	for s := range seqs {
+		n, last := 1, s
+	take:
 		for {
 			select {
-			case _, ok := <-rounds:
+			case s, ok := <-seqs:
 				if !ok {
-					break drain
+					break take
 				}
-				n++
+				n, last = n+1, s
 			default:
-				break drain
+				break take
 			}
 		}
 		if cap(buf) < n*recordBytes {
@@ -145,30 +190,32 @@ func appendRounds(f *os.File, rounds <-chan struct{}, recordBytes int, done func
 		if err == nil {
 			err = f.Sync()
 		}
-		done(n, err)
+		done(last, err)
 	}
 }
 
-// floorQuorum counts, per log, how many rounds are durable (each log
-// completes its rounds in order).
+// floorQuorum tracks, per log, the last write it made durable (each log
+// makes writes durable in order).
 type floorQuorum struct {
-	durable []atomic.Uint64
-	wake    chan struct{}
-	mu      sync.Mutex
-	err     error
+	mu     sync.Mutex
+	cond   sync.Cond
+	last   []uint64
+	quorum int
+	err    error
 }
 
-func (q *floorQuorum) done(i, rounds int, err error) {
-	if err != nil {
-		q.mu.Lock()
-		q.err = errors.Join(q.err, err)
-		q.mu.Unlock()
-	}
-	q.durable[i].Add(uint64(rounds))
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
+func newFloorQuorum(files, quorum int) *floorQuorum {
+	q := &floorQuorum{last: make([]uint64, files), quorum: quorum}
+	q.cond.L = &q.mu
+	return q
+}
+
+func (q *floorQuorum) durable(i int, last uint64, err error) {
+	q.mu.Lock()
+	q.err = errors.Join(q.err, err)
+	q.last[i] = last
+	q.mu.Unlock()
+	q.cond.Broadcast()
 }
 
 func (q *floorQuorum) failed() error {
@@ -177,22 +224,33 @@ func (q *floorQuorum) failed() error {
 	return q.err
 }
 
-// wait returns once quorum logs have made round k durable.
-func (q *floorQuorum) wait(ctx context.Context, k uint64, quorum int) error {
+// wait returns once a quorum of logs made write s durable, or a log
+// failed, or ctx ended.
+func (q *floorQuorum) wait(ctx context.Context, s uint64) error {
+	stop := context.AfterFunc(ctx, func() {
+		q.mu.Lock() // the waiter is before its check or in Wait, not between
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	})
+	defer stop()
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	for {
+		if q.err != nil {
+			return q.err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		n := 0
-		for i := range q.durable {
-			if q.durable[i].Load() >= k {
+		for _, l := range q.last {
+			if l >= s {
 				n++
 			}
 		}
-		if n >= quorum {
-			return q.failed()
+		if n >= q.quorum {
+			return nil
 		}
-		select {
-		case <-q.wake:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		q.cond.Wait()
 	}
 }

@@ -10,17 +10,20 @@ import (
 
 func TestMeasureQuorumFloor(t *testing.T) {
 	dir := t.TempDir()
-	for _, every := range []bool{false, true} {
-		f, err := MeasureQuorumFloor(context.Background(), dir, 3, 144, every, 200*time.Millisecond)
+	for _, c := range []struct {
+		writers int
+		every   bool
+	}{{1, false}, {1, true}, {8, true}} {
+		f, err := MeasureQuorumFloor(context.Background(), dir, FloorConfig{Nodes: 3, RecordBytes: 144, Writers: c.writers, EveryReplica: c.every, Duration: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantFiles := 2
-		if every {
+		if c.every {
 			wantFiles = 3
 		}
-		if f.Nodes != 3 || f.Quorum != 2 || f.Files != wantFiles || f.RecordBytes != 144 {
-			t.Fatalf("floor describes the wrong setup (every replica %v): %+v", every, f)
+		if f.Nodes != 3 || f.Quorum != 2 || f.Files != wantFiles || f.Writers != c.writers || f.RecordBytes != 144 {
+			t.Fatalf("floor describes the wrong setup (%+v): %+v", c, f)
 		}
 		checkFloorFigures(t, f)
 	}
@@ -35,35 +38,39 @@ func TestMeasureQuorumFloor(t *testing.T) {
 
 func checkFloorFigures(t *testing.T, f *DiskFloor) {
 	t.Helper()
-	if f.Rounds < 1 || f.MeanUs <= 0 || f.P50Us > f.P99Us || f.WritesPerSec <= 0 {
+	if f.Writes < 1 || f.MeanUs <= 0 || f.P50Us > f.P99Us || f.WritesPerSec <= 0 {
 		t.Fatalf("implausible floor: %+v", f)
 	}
-	// One round is at least one fsync: no disk does a round in under a
-	// microsecond, and the rounds fit in the time measured.
-	if f.MeanUs < 1 || float64(f.Rounds)*f.MeanUs > f.DurationS*1e6*1.01 {
-		t.Fatalf("rounds and mean disagree with the duration: %+v", f)
+	// A write takes at least one fsync (no disk does one in under a
+	// microsecond), and each writer's writes fit in the time measured.
+	if f.MeanUs < 1 || float64(f.Writes)*f.MeanUs > float64(f.Writers)*f.DurationS*1e6*1.01 {
+		t.Fatalf("writes and mean disagree with the duration: %+v", f)
 	}
 }
 
 func TestMeasureQuorumFloorBadInput(t *testing.T) {
 	ctx := context.Background()
+	ok := FloorConfig{Nodes: 3, RecordBytes: 100, Writers: 1, Duration: time.Second}
 	for _, c := range []struct {
-		nodes, bytes int
-		d            time.Duration
-		dir, want    string
+		mut  func(*FloorConfig)
+		dir  string
+		want string
 	}{
-		{0, 100, time.Second, "", "nodes 0"},
-		{3, 0, time.Second, "", "record bytes 0"},
-		{3, 100, 0, "", "duration 0s"},
-		{3, 100, time.Second, "/nonexistent/raftbench-floor", "no such file"},
+		{func(c *FloorConfig) { c.Nodes = 0 }, "", "nodes 0"},
+		{func(c *FloorConfig) { c.RecordBytes = 0 }, "", "record bytes 0"},
+		{func(c *FloorConfig) { c.Writers = 0 }, "", "writers 0"},
+		{func(c *FloorConfig) { c.Duration = 0 }, "", "duration 0s"},
+		{func(*FloorConfig) {}, "/nonexistent/raftbench-floor", "no such file"},
 	} {
+		cfg := ok
+		c.mut(&cfg)
 		dir := c.dir
 		if dir == "" {
 			dir = t.TempDir()
 		}
-		_, err := MeasureQuorumFloor(ctx, dir, c.nodes, c.bytes, true, c.d)
+		_, err := MeasureQuorumFloor(ctx, dir, cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("MeasureQuorumFloor(%d nodes, %d bytes, %v, %s) = %v, want error containing %q", c.nodes, c.bytes, c.d, dir, err, c.want)
+			t.Errorf("MeasureQuorumFloor(%+v, %s) = %v, want error containing %q", cfg, dir, err, c.want)
 		}
 	}
 }
@@ -72,7 +79,7 @@ func TestMeasureQuorumFloorStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := MeasureQuorumFloor(ctx, t.TempDir(), 3, 100, true, time.Minute)
+	_, err := MeasureQuorumFloor(ctx, t.TempDir(), FloorConfig{Nodes: 3, RecordBytes: 100, Writers: 4, EveryReplica: true, Duration: time.Minute})
 	if err == nil || !strings.Contains(err.Error(), "deadline") {
 		t.Fatalf("err = %v, want the context's deadline", err)
 	}

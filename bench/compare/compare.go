@@ -37,10 +37,11 @@ type Config struct {
 	// DataDir is the parent of each run's fresh data directory ("" = the
 	// system temp dir). It decides which disk the fsyncs hit.
 	DataDir string
-	// DiskFloor, when fsync is on, measures for this long before the
-	// runs and again after them what the disk alone allows one client's
-	// write (bench.MeasureQuorumFloor, in DataDir): the floor under every
-	// system's one-client figure. 0 skips it.
+	// DiskFloor, when fsync is on, measures for this long (per client
+	// count and kind) before the runs and again after them what the disk
+	// alone allows the clients' writes (bench.MeasureQuorumFloor, in
+	// DataDir): the ceiling over every fsync-on system's figures. 0 skips
+	// it.
 	DiskFloor time.Duration
 	Out       string
 	// Log receives one line per finished run (nil = discard).
@@ -177,9 +178,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // 16-byte key, and command, session and framing headers.
 func floorRecordBytes(valueBytes int) int { return valueBytes + 48 }
 
-// measureFloor adds the disk floor samples (a quorum of logs writing,
-// then every replica's) to res when fsync is on and cfg.DiskFloor asks
-// for them.
+// measureFloor adds the disk floor samples (at every client count, a
+// quorum of logs writing and then every replica's) to res when fsync is
+// on and cfg.DiskFloor asks for them.
 func measureFloor(ctx context.Context, cfg *Config, res *Result, when string) error {
 	if !cfg.Fsync || cfg.DiskFloor <= 0 {
 		return nil
@@ -192,14 +193,19 @@ func measureFloor(ctx context.Context, cfg *Config, res *Result, when string) er
 	if cfg.Nodes/2+1 < cfg.Nodes {
 		kinds = append(kinds, true) // every replica's
 	}
-	for _, every := range kinds {
-		f, err := bench.MeasureQuorumFloor(ctx, dir, cfg.Nodes, floorRecordBytes(cfg.Load.ValueBytes), every, cfg.DiskFloor)
-		if err != nil {
-			return fmt.Errorf("compare: %s the runs: %w", when, err)
+	for _, c := range cfg.Clients {
+		for _, every := range kinds {
+			f, err := bench.MeasureQuorumFloor(ctx, dir, bench.FloorConfig{
+				Nodes: cfg.Nodes, RecordBytes: floorRecordBytes(cfg.Load.ValueBytes), Writers: c,
+				EveryReplica: every, Duration: cfg.DiskFloor,
+			})
+			if err != nil {
+				return fmt.Errorf("compare: %s the runs: %w", when, err)
+			}
+			res.DiskFloor = append(res.DiskFloor, FloorSample{When: when, DiskFloor: *f})
+			fmt.Fprintf(cfg.Log, "disk floor (%s the runs, %d clients, %d of %d logs writing): %.0f writes/s, %.0f µs mean\n",
+				when, c, f.Files, f.Nodes, f.WritesPerSec, f.MeanUs)
 		}
-		res.DiskFloor = append(res.DiskFloor, FloorSample{When: when, DiskFloor: *f})
-		fmt.Fprintf(cfg.Log, "disk floor (%s the runs, %d of %d logs writing): one client's write needs %.0f µs mean, %.0f p50 (%d rounds)\n",
-			when, f.Files, f.Nodes, f.MeanUs, f.P50Us, f.Rounds)
 	}
 	return nil
 }

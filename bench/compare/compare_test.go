@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,8 +107,8 @@ func TestCompareWritesOutputsInInterleavedOrder(t *testing.T) {
 	}
 	checkResult(t, res)
 	checkFiles(t, out, len(res.Runs))
-	if n := strings.Count(log.String(), "\n"); n != 8 {
-		t.Errorf("log has %d lines, want one per run and four for the disk floor:\n%s", n, log.String())
+	if n := strings.Count(log.String(), "\n"); n != 12 {
+		t.Errorf("log has %d lines, want one per run and eight for the disk floor:\n%s", n, log.String())
 	}
 	checkFloor(t, out, res)
 	again, err := Redraw(out) // the floor survives re-summarising
@@ -117,34 +118,44 @@ func TestCompareWritesOutputsInInterleavedOrder(t *testing.T) {
 	checkFloor(t, out, again)
 }
 
-// checkFloor: the disk floor was measured before and after the runs,
-// with the quorum's files and with every replica's, with one write's
-// record size, and compare.md turns it into one-client ceilings.
+// checkFloor: the disk floor was measured before and after the runs, at
+// every client count, with the quorum's logs and with every replica's,
+// with one write's record size; compare.md tabulates it and rates the
+// fsync-on rows against the every-replica ceiling.
 func checkFloor(t *testing.T, dir string, res *Result) {
 	t.Helper()
 	var got []string
-	best := map[int]float64{}
+	best := map[string]float64{}
 	for _, f := range res.DiskFloor {
-		got = append(got, fmt.Sprintf("%s/%d", f.When, f.Files))
-		if f.Nodes != 3 || f.Quorum != 2 || f.RecordBytes != floorRecordBytes(16) || f.Rounds < 1 || f.MeanUs <= 0 {
+		key := fmt.Sprintf("%d/%d", f.Writers, f.Files)
+		got = append(got, f.When+"/"+key)
+		if f.Nodes != 3 || f.Quorum != 2 || f.RecordBytes != floorRecordBytes(16) || f.Writes < 1 || f.MeanUs <= 0 {
 			t.Errorf("disk floor sample %+v", f)
 		}
-		if b, ok := best[f.Files]; !ok || f.MeanUs < b {
-			best[f.Files] = f.MeanUs
-		}
+		best[key] = max(best[key], f.WritesPerSec)
 	}
-	if want := []string{"before/2", "before/3", "after/2", "after/3"}; !slices.Equal(got, want) {
+	want := []string{"before/1/2", "before/1/3", "before/4/2", "before/4/3", "after/1/2", "after/1/3", "after/4/2", "after/4/3"}
+	if !slices.Equal(got, want) {
 		t.Fatalf("disk floor samples %v, want %v", got, want)
 	}
 	md, err := os.ReadFile(filepath.Join(dir, "compare.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"**Disk floor**", "60% writes and cas", "- 2 of 3 files (only the quorum's", "- 3 of 3 files (every replica's",
-		"at most ~" + count(1e6/best[2]) + " writes/s, ~" + count(1e6/(0.6*best[2])) + " ops/s",
-		"at most ~" + count(1e6/best[3]) + " writes/s, ~" + count(1e6/(0.6*best[3])) + " ops/s"} {
-		if !bytes.Contains(md, []byte(want)) {
-			t.Errorf("compare.md lacks %q:\n%s", want, md)
+	wants := []string{"**Disk floor**", "write+cas share (60%)", "| clients | 2 of 3 logs: writes/s (mean µs) |", "of ceiling |"}
+	for _, c := range []int{1, 4} {
+		q, e := best[fmt.Sprintf("%d/2", c)], best[fmt.Sprintf("%d/3", c)]
+		wants = append(wants, fmt.Sprintf("| %d | %s (", c, count(q)), fmt.Sprintf("| %s | %s |\n", count(q/0.6), count(e/0.6)))
+		if r := res.floorCeiling(c, 3); math.Abs(r-e/0.6) > 1e-6 {
+			t.Errorf("ceiling at %d clients %.1f, want %.1f", c, r, e/0.6)
+		}
+	}
+	for _, row := range res.Rows {
+		wants = append(wants, fmt.Sprintf("| %d | %.0f%% |\n", row.Errors, 100*row.OpsMedian/res.floorCeiling(row.Clients, 3)))
+	}
+	for _, w := range wants {
+		if !bytes.Contains(md, []byte(w)) {
+			t.Errorf("compare.md lacks %q:\n%s", w, md)
 		}
 	}
 }

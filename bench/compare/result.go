@@ -101,7 +101,7 @@ type Result struct {
 	Date       string   `json:"date"`
 	Command    string   `json:"command"`
 
-	// DiskFloor: the disk's floor for one client's write, measured
+	// DiskFloor: what the disk alone allows the clients' writes, measured
 	// before and after the runs (fsync on only; see Config.DiskFloor).
 	DiskFloor []FloorSample `json:"disk_floor,omitempty"`
 
@@ -239,4 +239,31 @@ func Redraw(dir string) (*Result, error) {
 	}
 	r.aggregate(r.Systems, r.Clients)
 	return &r, r.write(dir)
+}
+
+// floorCeiling is the most ops/s the disk allows clients on this mix:
+// the better sample's writes/s with files logs writing, divided by the
+// mix's write+cas share (reads counted as free). 0 when not measured.
+func (r *Result) floorCeiling(clients, files int) float64 {
+	share := r.writeShare()
+	best := 0.0
+	for _, f := range r.DiskFloor {
+		if f.Writers == clients && f.Files == files {
+			best = max(best, f.WritesPerSec)
+		}
+	}
+	if share <= 0 {
+		return 0
+	}
+	return best / share
+}
+
+// writeShare is the fraction of operations that append to the log
+// (writes and cas), 0 if the mix does not parse.
+func (r *Result) writeShare() float64 {
+	m, err := bench.ParseMix(r.Mix)
+	if err != nil {
+		return 0
+	}
+	return (m.Write + m.Cas) / (m.Write + m.Read + m.Cas)
 }
