@@ -30,13 +30,13 @@ type FloorConfig struct {
 // by one goroutine that takes every record queued, writes them with one
 // write and fsyncs: group commit with nothing else in the way.
 //
-// With only a quorum's logs writing (Files == Quorum) it bounds any
-// fsync-on Raft implementation with every replica's log on this disk (an
-// in-process cluster, as compare runs), whatever its code: each write
-// needs a quorum of fsyncs. With every replica's log writing (Files ==
-// Nodes) it is the floor for the usual design, in which every replica
-// fsyncs each write as soon as it has it: the extra fsyncs share the
-// disk.
+// With every replica's log writing (Files == Nodes) it is the floor of
+// the usual design of a Raft implementation with every replica's log on
+// this disk (an in-process cluster, as compare runs), in which each
+// replica fsyncs each write as soon as it has it. With only a quorum's
+// logs writing (Files == Quorum) the disk carries less, but a write must
+// wait for the slower of those logs instead of the quorum's fastest, so
+// neither figure bounds the other.
 type DiskFloor struct {
 	Nodes       int     `json:"nodes"`
 	Quorum      int     `json:"quorum"`

@@ -40,8 +40,7 @@ type Config struct {
 	// DiskFloor, when fsync is on, measures for this long (per client
 	// count and kind) before the runs and again after them what the disk
 	// alone allows the clients' writes (bench.MeasureQuorumFloor, in
-	// DataDir): the ceiling over every fsync-on system's figures. 0 skips
-	// it.
+	// DataDir), the ceiling of the usual design's figures. 0 skips it.
 	DiskFloor time.Duration
 	Out       string
 	// Log receives one line per finished run (nil = discard).

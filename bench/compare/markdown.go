@@ -77,8 +77,9 @@ func writeFloor(b *bytes.Buffer, r *Result) {
 	fmt.Fprintf(b, "\n**Disk floor**: what this disk allows the clients' writes, whatever the code (bench.MeasureQuorumFloor). "+
 		"Each client appends a %d-byte record to the logs of %d replicas in the data directory's file system and starts its "+
 		"next write once %d logs have it durable; each log takes every record queued, writes them with one write and "+
-		"fsyncs (group commit, nothing else in the way). With only a quorum's logs writing it bounds any fsync-on design "+
-		"with its replicas on this disk; with every replica's, the usual design where each replica fsyncs each write. "+
+		"fsyncs (group commit, nothing else in the way). With every replica's log writing it is the floor of the usual "+
+		"design, in which each replica fsyncs each write; with only a quorum's, the disk carries less but there is no "+
+		"faster replica to wait for instead, so either can come out ahead. "+
 		"The ceiling divides writes/s by the mix's write+cas share (%.0f%%), reads counted as free; \"of ceiling\" "+
 		"below is a system's median ops/s over the every-replica ceiling. Figures are the better of the samples before "+
 		"and after the runs (means before / after in µs); the disk's speed drifts over minutes, so a row above 100%% "+

@@ -84,7 +84,7 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up of each run (excluded from figures)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured duration of each run")
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory of each run's data (default: system temp dir); put it on the disk you mean to measure")
-	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long, before and after the runs and for two designs, what the disk alone allows one client's write (a quorum of concurrent append+fsyncs in --data-dir); 0 skips")
+	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long per sample (before and after the runs, at every client count, with a quorum's and with every replica's log writing) what the disk alone allows the clients' writes, in --data-dir; 0 skips")
 	fs.StringVar(&f.out, "out", "", "output directory (required)")
 	fs.StringVar(&f.redraw, "redraw", "", "instead of measuring, re-summarise the saved comparison in this directory (tables and plots)")
 	return c
