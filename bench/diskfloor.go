@@ -28,7 +28,8 @@ type FloorConfig struct {
 // clients write records to the logs of Nodes replicas in one file system,
 // each write done once Quorum logs have it durable. Each log is written
 // by one goroutine that takes every record queued, writes them with one
-// write and fsyncs: group commit with nothing else in the way.
+// write and fsyncs, one fsync at a time: group commit with nothing else
+// in the way.
 //
 // With every replica's log writing (Files == Nodes) it is the floor of
 // the usual design of a Raft implementation with every replica's log on

@@ -77,7 +77,7 @@ func writeFloor(b *bytes.Buffer, r *Result) {
 	fmt.Fprintf(b, "\n**Disk floor**: what this disk allows the clients' writes, whatever the code (bench.MeasureQuorumFloor). "+
 		"Each client appends a %d-byte record to the logs of %d replicas in the data directory's file system and starts its "+
 		"next write once %d logs have it durable; each log takes every record queued, writes them with one write and "+
-		"fsyncs (group commit, nothing else in the way). With every replica's log writing it is the floor of the usual "+
+		"fsyncs, one fsync at a time (group commit, nothing else in the way). With every replica's log writing it is the floor of the usual "+
 		"design, in which each replica fsyncs each write; with only a quorum's, the disk carries less but there is no "+
 		"faster replica to wait for instead, so either can come out ahead. "+
 		"The ceiling divides writes/s by the mix's write+cas share (%.0f%%), reads counted as free; \"of ceiling\" "+
