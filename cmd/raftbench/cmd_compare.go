@@ -144,7 +144,15 @@ func runCompare(cmd *cobra.Command, cfg compare.Config) error {
 	cfg.Command = strings.Join(os.Args, " ")
 	runs := len(cfg.Systems) * len(cfg.Clients) * cfg.Repeat
 	per := cfg.Load.Warmup + cfg.Load.Duration
-	fmt.Fprintf(os.Stderr, "compare: %d runs of %v each (about %v)\n", runs, per, (time.Duration(runs) * per).Round(time.Second))
+	total := time.Duration(runs) * per
+	floor := ""
+	if cfg.Fsync && cfg.DiskFloor > 0 {
+		// before and after, per client count, quorum's and every replica's logs
+		samples := 2 * len(cfg.Clients) * 2
+		total += time.Duration(samples) * cfg.DiskFloor
+		floor = fmt.Sprintf(" and %d disk floor samples of %v", samples, cfg.DiskFloor)
+	}
+	fmt.Fprintf(os.Stderr, "compare: %d runs of %v each%s (about %v)\n", runs, per, floor, total.Round(time.Second))
 	_, err := compare.Run(ctx, cfg)
 	if md, rerr := os.ReadFile(filepath.Join(cfg.Out, "compare.md")); rerr == nil {
 		cmd.OutOrStdout().Write(md)
