@@ -158,6 +158,10 @@ func checkFloor(t *testing.T, dir string, res *Result) {
 			t.Errorf("compare.md lacks %q:\n%s", w, md)
 		}
 	}
+	svg, err := os.ReadFile(filepath.Join(dir, "throughput_vs_clients.svg"))
+	if err != nil || !bytes.Contains(svg, []byte("disk ceiling, fsync on (3 of 3 logs writing)")) {
+		t.Errorf("the throughput plot does not draw the disk ceiling (err %v)", err)
+	}
 }
 
 func checkResult(t *testing.T, res *Result) {

@@ -1,7 +1,9 @@
 package compare
 
 import (
+	"cmp"
 	"fmt"
+	"image/color"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -10,10 +12,12 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // writePlots draws throughput and p99 against clients, one line per
-// system, as PNG and SVG.
+// system, as PNG and SVG; the throughput chart also draws the disk's
+// ceiling when the disk floor was measured.
 func writePlots(dir string, r *Result) error {
 	fs := "fsync on"
 	if !r.Fsync {
@@ -27,16 +31,19 @@ func writePlots(dir string, r *Result) error {
 	cond := fmt.Sprintf("%d nodes, %d B values, %s", r.Nodes, r.ValueBytes, fs)
 	charts := []struct {
 		name, title, ylabel string
-		logY                bool
+		logY, ceiling       bool
 		y                   func(Row) float64
 	}{
-		{"throughput_vs_clients", "Throughput vs clients (median of repeats), " + cond, "throughput (ops/s)", false,
+		{"throughput_vs_clients", "Throughput vs clients (median of repeats), " + cond, "throughput (ops/s)", false, true,
 			func(row Row) float64 { return row.OpsMedian }},
-		{"p99_vs_clients", "p99 latency vs clients (median of repeats), " + cond, "p99 latency (ms, log scale)", true,
+		{"p99_vs_clients", "p99 latency vs clients (median of repeats), " + cond, "p99 latency (ms, log scale)", true, false,
 			func(row Row) float64 { return row.P99Ms }},
 	}
 	for _, c := range charts {
 		p, err := chart(r, c.title, c.ylabel, c.logY, c.y)
+		if err == nil && c.ceiling {
+			err = addCeiling(p, r)
+		}
 		if err != nil {
 			return fmt.Errorf("compare: plot %s: %w", c.name, err)
 		}
@@ -95,6 +102,35 @@ func chart(r *Result, title, ylabel string, logY bool, y func(Row) float64) (*pl
 		p.Y.Min, p.Y.Max = 0, p.Y.Max*1.1
 	}
 	return p, nil
+}
+
+// addCeiling draws the disk's ops/s ceiling for the usual design (every
+// replica's log writing) at each client count, if it was measured.
+func addCeiling(p *plot.Plot, r *Result) error {
+	if len(r.DiskFloor) == 0 {
+		return nil
+	}
+	nodes := r.DiskFloor[0].Nodes
+	var pts plotter.XYs
+	for _, c := range r.Clients {
+		if v := r.floorCeiling(c, nodes); v > 0 {
+			pts = append(pts, plotter.XY{X: float64(c), Y: v})
+		}
+	}
+	if len(pts) == 0 {
+		return nil
+	}
+	line, points, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return err
+	}
+	line.Color, points.Color = color.Gray{Y: 96}, color.Gray{Y: 96}
+	line.Dashes = []vg.Length{vg.Points(2), vg.Points(3)}
+	points.Shape = draw.CrossGlyph{}
+	p.Add(line, points)
+	p.Legend.Add(fmt.Sprintf("disk ceiling, fsync on (%d of %d logs writing)", nodes, nodes), line, points)
+	p.Y.Max = max(p.Y.Max, slices.MaxFunc(pts, func(a, b plotter.XY) int { return cmp.Compare(a.Y, b.Y) }).Y*1.1)
+	return nil
 }
 
 // clientTicks labels exactly the client counts that were measured.
