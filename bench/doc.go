@@ -33,6 +33,10 @@
 //     (SweepRule) trips twice in a row at one rate.
 //   - Metrics are updated once a second on a registry the caller passes in
 //     (NewMetrics), never on the global one.
+//   - MeasureQuorumFloor measures the disk, not a target: what it alone
+//     allows N clients' writes replicated to a quorum of log files (group
+//     commit per file), the floor under every fsync-on target's figures
+//     on that disk.
 //
 // The package must never record figures from the warm-up in a summary,
 // drop an operation it sent (or should have sent) from the counts, or

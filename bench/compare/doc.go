@@ -15,11 +15,18 @@
 //     once-a-second progress ticks, falling back to the whole run when a
 //     run is too short to have two measured ticks). It includes the load
 //     generator's own CPU, which is the same for every system.
-//   - Outputs in Out: compare.json (every run and the per system x clients
-//     aggregates), compare.md (a markdown table: ops/s median and min,
-//     p50, p99, p99.9, CPU cores, ops per CPU-second, entries per fsync),
-//     and gonum plots throughput_vs_clients and p99_vs_clients (PNG and
-//     SVG, one line per system).
+//   - With fsync on (and Config.DiskFloor > 0), the disk floor is measured
+//     before and after the runs at every client count
+//     (bench.MeasureQuorumFloor: what the disk alone allows that many
+//     clients' replicated writes), so each fsync-on figure can be read
+//     against what the disk allowed in that hour.
+//   - Outputs in Out: compare.json (every run, the per system x clients
+//     aggregates and the disk floor samples), compare.md (a markdown
+//     table: ops/s median and min, p50, p99, p99.9, CPU cores, ops per
+//     CPU-second, entries per fsync, share of the disk's ceiling; and the
+//     disk floor table), and gonum plots throughput_vs_clients (with the
+//     disk's ceiling) and p99_vs_clients (PNG and SVG, one line per
+//     system).
 //
 // It must never favour a system: no per-system load or settings beyond
 // what each target's own package documents, and no dropping of runs.
