@@ -181,19 +181,15 @@ func floorRecordBytes(valueBytes int) int { return valueBytes + 48 }
 // quorum of logs writing and then every replica's) to res when fsync is
 // on and cfg.DiskFloor asks for them.
 func measureFloor(ctx context.Context, cfg *Config, res *Result, when string) error {
-	if !cfg.Fsync || cfg.DiskFloor <= 0 {
+	if cfg.FloorSamples() == 0 {
 		return nil
 	}
 	dir := cfg.DataDir
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	kinds := []bool{false} // only the quorum's logs writing
-	if cfg.Nodes/2+1 < cfg.Nodes {
-		kinds = append(kinds, true) // every replica's
-	}
 	for _, c := range cfg.Clients {
-		for _, every := range kinds {
+		for _, every := range cfg.floorKinds() {
 			f, err := bench.MeasureQuorumFloor(ctx, dir, bench.FloorConfig{
 				Nodes: cfg.Nodes, RecordBytes: floorRecordBytes(cfg.Load.ValueBytes), Writers: c,
 				EveryReplica: every, Duration: cfg.DiskFloor,
@@ -207,6 +203,24 @@ func measureFloor(ctx context.Context, cfg *Config, res *Result, when string) er
 		}
 	}
 	return nil
+}
+
+// floorKinds lists the disk floor kinds measured per client count: only
+// the quorum's logs writing, then every replica's (when that differs).
+func (c *Config) floorKinds() []bool {
+	if c.Nodes/2+1 < c.Nodes {
+		return []bool{false, true}
+	}
+	return []bool{false}
+}
+
+// FloorSamples is how many disk floor measurements Run makes, each
+// DiskFloor long (0 with fsync off or DiskFloor 0).
+func (c *Config) FloorSamples() int {
+	if !c.Fsync || c.DiskFloor <= 0 {
+		return 0
+	}
+	return 2 * len(c.Clients) * len(c.floorKinds()) // before and after the runs
 }
 
 func (c *Config) defaults() {

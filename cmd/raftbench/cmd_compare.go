@@ -146,9 +146,7 @@ func runCompare(cmd *cobra.Command, cfg compare.Config) error {
 	per := cfg.Load.Warmup + cfg.Load.Duration
 	total := time.Duration(runs) * per
 	floor := ""
-	if cfg.Fsync && cfg.DiskFloor > 0 {
-		// before and after, per client count, quorum's and every replica's logs
-		samples := 2 * len(cfg.Clients) * 2
+	if samples := cfg.FloorSamples(); samples > 0 {
 		total += time.Duration(samples) * cfg.DiskFloor
 		floor = fmt.Sprintf(" and %d disk floor samples of %v", samples, cfg.DiskFloor)
 	}
