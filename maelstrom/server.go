@@ -428,7 +428,7 @@ func (s *Server) reply(msg Message, h header, body replyBody) {
 		return
 	}
 	body.InReplyTo = *h.MsgID
-	s.send(msg.Src, body)
+	s.send(msg, body)
 }
 
 func (s *Server) replyError(msg Message, h header, code int, text string) {
@@ -436,18 +436,22 @@ func (s *Server) replyError(msg Message, h header, code int, text string) {
 		s.log.Warn("cannot answer message without msg_id", "src", msg.Src, "type", h.Type, "code", code, "text", text)
 		return
 	}
-	s.send(msg.Src, errorBody{Type: "error", InReplyTo: *h.MsgID, Code: code, Text: text})
+	s.send(msg, errorBody{Type: "error", InReplyTo: *h.MsgID, Code: code, Text: text})
 }
 
-func (s *Server) send(dest string, body any) {
+// send answers msg. Its src is this node's id; before init, when the
+// node does not know its id yet, it is the dest the request was sent to,
+// as Maelstrom requires of every reply (a src it does not know is a
+// protocol violation).
+func (s *Server) send(msg Message, body any) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		s.log.Error("encoding reply", "err", err)
 		return
 	}
-	src := s.self
+	src, dest := s.self, msg.Src
 	if src == "" {
-		src = "uninitialised"
+		src = msg.Dest
 	}
 	line := make([]byte, 0, len(b)+len(src)+len(dest)+32)
 	line = append(line, `{"src":`...)

@@ -69,6 +69,12 @@ func (s *session) send(line string) {
 // expect waits for the reply to msgID and returns its body.
 func (s *session) expect(msgID float64) map[string]any {
 	s.t.Helper()
+	return s.expectMessage(msgID)["body"].(map[string]any)
+}
+
+// expectMessage waits for the reply to msgID and returns the whole message.
+func (s *session) expectMessage(msgID float64) map[string]any {
+	s.t.Helper()
 	timeout := time.After(5 * time.Second)
 	for {
 		select {
@@ -78,7 +84,7 @@ func (s *session) expect(msgID float64) map[string]any {
 			}
 			body := m["body"].(map[string]any)
 			if body["in_reply_to"] == msgID {
-				return body
+				return m
 			}
 		case <-timeout:
 			s.t.Fatalf("no reply to msg_id %v", msgID)
@@ -128,8 +134,8 @@ func TestBadInputIsAnsweredAndTheNodeKeepsServing(t *testing.T) {
 	s := newSession(t, Options{MaxInLineBytes: 4096})
 	// Before init, client requests are definitely refused.
 	s.send(`{"src":"c1","dest":"n0","body":{"type":"read","msg_id":5,"key":1}}`)
-	if b := s.expect(5); b["code"] != float64(CodeTemporarilyUnavailable) {
-		t.Fatalf("request before init: %v", b)
+	if m := s.expectMessage(5); m["src"] != "n0" || m["dest"] != "c1" || m["body"].(map[string]any)["code"] != float64(CodeTemporarilyUnavailable) {
+		t.Fatalf("request before init: want a definite error from n0 (the request's dest) to c1, got %v", m)
 	}
 	s.init()
 	s.send(`this is not json`)
