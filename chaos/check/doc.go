@@ -4,8 +4,9 @@
 //
 // It goes further than Maelstrom's checker: a definite "key does not
 // exist" answer is an observation (the key had no value at that moment)
-// and a failed cas is an observation (the value differed from From), so
-// both must fit the linearization. Indeterminate (Info) operations may
+// and a failed cas is an observation (the value was not From: another
+// value, or none), so both must fit the linearization. Both are valid
+// under Maelstrom's protocol, where those answers are definite. Indeterminate (Info) operations may
 // take effect at any time after their call, or never.
 //
 // Contract:

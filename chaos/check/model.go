@@ -90,9 +90,10 @@ func step(s state, in input, out output) (bool, state) {
 	return false, s
 }
 
-// stepCas follows engine/kv: create_if_not_exists makes a cas on a
-// missing key write "to"; otherwise a missing key is an error 20 and a
-// different value an error 22, both observations of s.
+// stepCas: create_if_not_exists (an extension, only in the lin-kv-create
+// workload) makes a cas on a missing key write "to"; otherwise a missing
+// key is an error 20 and a value other than "from" an error 22, both
+// observations of s.
 func stepCas(s state, in input, out output) (bool, state) {
 	applies := (s.exists && s.value == in.from) || (!s.exists && in.create)
 	switch {
@@ -105,7 +106,10 @@ func stepCas(s state, in input, out output) (bool, state) {
 	case out.missing:
 		return !s.exists && !in.create, s
 	case out.mismatch:
-		return s.exists && s.value != in.from, s
+		// "from does not match": a different value, or none (Maelstrom's
+		// register compares from with nil, so a node that answers 22 for
+		// a missing key is within the protocol).
+		return !s.exists || s.value != in.from, s
 	case applies:
 		return true, state{exists: true, value: in.value}
 	}

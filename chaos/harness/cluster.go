@@ -168,19 +168,30 @@ func (c *cluster) kill(names []string) {
 	}
 }
 
-// restart starts killed nodes again on their data directories, each with
-// a fresh init, and waits for their init_ok.
+// restart starts killed nodes again, each with a fresh init, and waits
+// for their init_ok: on the data directory they had (KillKeepData) or on
+// an empty one (KillWipeData). Until init_ok nothing else reaches a node.
 func (c *cluster) restart(ctx context.Context, names []string) error {
 	var errs []string
 	for _, name := range names {
 		c.mu.Lock()
 		dead := c.killed[name]
 		delete(c.killed, name)
+		if dead {
+			delete(c.paused, name) // a new process is not paused
+		}
 		c.mu.Unlock()
 		if !dead {
 			continue
 		}
-		p, err := c.spawn(name)
+		var err error
+		if c.cfg.KillMode == KillWipeData {
+			err = wipeDir(nodeDataDir(c.dataDir, name))
+		}
+		var p *proc
+		if err == nil {
+			p, err = c.spawn(name)
+		}
 		if err == nil {
 			err = p.waitInit(initTimeout)
 		}
@@ -196,6 +207,14 @@ func (c *cluster) restart(ctx context.Context, names []string) error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// wipeDir empties dir, keeping the directory itself.
+func wipeDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("wiping %s: %w", dir, err)
+	}
+	return os.MkdirAll(dir, 0o755)
 }
 
 func (c *cluster) pause(names []string, on bool) {

@@ -19,6 +19,57 @@ const (
 
 var allNemeses = []string{NemesisPartition, NemesisKill, NemesisPause, NemesisLoss, NemesisDup}
 
+// Workloads accepted in Config.Workload.
+const (
+	// WorkloadLinKV is Maelstrom's lin-kv workload as Maelstrom sends it
+	// (Jepsen's linearizable-register test): read {key}, write {key,
+	// value} and cas {key, from, to}, nothing else.
+	WorkloadLinKV = "lin-kv"
+	// WorkloadLinKVCreate adds create_if_not_exists to a tenth of the cas
+	// requests: an extension that Maelstrom's lin-kv *service* knows and
+	// its lin-kv *workload* never sends, so only nodes that implement it
+	// may be tested with it.
+	WorkloadLinKVCreate = "lin-kv-create"
+)
+
+var allWorkloads = []string{WorkloadLinKV, WorkloadLinKVCreate}
+
+// Kill modes accepted in Config.KillMode.
+const (
+	// KillKeepData restarts a killed node on the data directory it had:
+	// what a real crash does to a node that writes its state to disk.
+	KillKeepData = "keep-data"
+	// KillWipeData restarts a killed node with an empty data directory,
+	// as Maelstrom's own process nemesis does: only state held by the
+	// other nodes survives.
+	KillWipeData = "wipe-data"
+)
+
+// Partition shapes accepted in Config.PartitionTargets: Jepsen's
+// combined nemesis specs plus bridge.
+const (
+	PartitionOne            = "one"             // one node alone
+	PartitionMinorityThird  = "minority-third"  // fewer than a third of the nodes apart (none for n < 4)
+	PartitionMajority       = "majority"        // a clean majority | minority split
+	PartitionMajoritiesRing = "majorities-ring" // every node sees a majority, no two the same one
+	PartitionBridge         = "bridge"          // two halves that one node joins
+)
+
+var allPartitionTargets = []string{PartitionOne, PartitionMinorityThird, PartitionMajority, PartitionMajoritiesRing, PartitionBridge}
+
+// Node targets accepted in Config.NodeTargets (which nodes a kill or a
+// pause hits): Jepsen's combined nemesis node specs.
+const (
+	TargetSome          = "some"           // a random non-empty subset
+	TargetOne           = "one"            // one random node
+	TargetMinorityThird = "minority-third" // fewer than a third (at least one)
+	TargetMinority      = "minority"       // a random minority (at least one)
+	TargetMajority      = "majority"       // a random majority
+	TargetAll           = "all"            // every node
+)
+
+var allNodeTargets = []string{TargetSome, TargetOne, TargetMinorityThird, TargetMinority, TargetMajority, TargetAll}
+
 // Latency distributions accepted in Config.LatencyDist.
 const (
 	DistConstant    = "constant"
@@ -44,12 +95,26 @@ type Config struct {
 	Time  time.Duration // workload under faults; default 10s
 	Quiet time.Duration // after the final heal, clients go on this long; default 5s, negative: none
 
-	Rate        float64 // client operations per second, all clients together; default 100
-	Concurrency int     // client workers; default 10
-	Keys        int     // keys in use at once; default 5
-	// KeyOps retires a key after this many operations and replaces it
-	// with a fresh one (Jepsen's per-key limit), which bounds the
-	// checker's work per key. Default 200; negative means never.
+	// Workload is WorkloadLinKV (default) or WorkloadLinKVCreate.
+	Workload string
+	Rate     float64 // client operations per second, all clients together; default 100
+	// Concurrency is the number of client threads; a multiple of
+	// 2 × Nodes, since Maelstrom's lin-kv runs 2 × Nodes threads per key
+	// (half of them only read). Default 2 × Nodes.
+	Concurrency int
+	// Values: writes and cas draw values from 0..Values-1; default 5
+	// (Maelstrom's). Other ranges are an extension, stated in the
+	// summary.
+	Values int
+	// ProcessLimit moves a key's threads to a fresh key once this many
+	// client processes have used it (a process ends with its first
+	// indeterminate operation): Jepsen's process limit, which bounds the
+	// indeterminate operations, and so the checker's work, per key.
+	// Default 20 (Jepsen's); negative means never.
+	ProcessLimit int
+	// KeyOps also moves on after about this many operations on a key
+	// (Jepsen's per-key limit, drawn from 0.9-1.0 × KeyOps per key).
+	// Maelstrom sets none: default 0, none.
 	KeyOps int
 
 	Latency     time.Duration // mean one-way delay of every message; default 0
@@ -57,10 +122,23 @@ type Config struct {
 	// NoReorder keeps each link FIFO even when delays vary.
 	NoReorder bool
 
-	Nemesis         []string      // any of partition, kill, pause, loss, dup
-	NemesisInterval time.Duration // a fault lasts this long, then this long healthy; default 5s
-	LossFraction    float64       // loss nemesis: fraction dropped; default 0.2
-	DupFraction     float64       // dup nemesis: fraction duplicated; default 0.2
+	Nemesis []string // any of partition, kill, pause, loss, dup
+	// NemesisInterval is the mean time between one fault operation and
+	// the next of the same family (partitions; kills and pauses; loss and
+	// dup), each gap drawn from uniform(0, 2 × interval) as Jepsen's
+	// stagger does; the families run independently, so their faults
+	// overlap. Default 10s (Maelstrom's).
+	NemesisInterval time.Duration
+	// PartitionTargets are the shapes a partition draws from; default
+	// all of one, minority-third, majority, majorities-ring, bridge.
+	PartitionTargets []string
+	// NodeTargets are the node sets a kill or pause draws from; default
+	// all of some, one, minority-third, minority, majority, all.
+	NodeTargets []string
+	// KillMode is KillKeepData (default) or KillWipeData.
+	KillMode     string
+	LossFraction float64 // loss nemesis: fraction dropped; default 0.2
+	DupFraction  float64 // dup nemesis: fraction duplicated; default 0.2
 
 	Seed int64  // drives the fault schedule and every random draw
 	Out  string // output directory (required)
@@ -80,12 +158,20 @@ func (c *Config) fillDefaults() {
 	setDefault(&c.Nodes, 5)
 	setDefault(&c.Time, 10*time.Second)
 	setDefault(&c.Quiet, 5*time.Second)
+	setDefault(&c.Workload, WorkloadLinKV)
 	setDefault(&c.Rate, 100)
-	setDefault(&c.Concurrency, 10)
-	setDefault(&c.Keys, 5)
-	setDefault(&c.KeyOps, 200)
+	setDefault(&c.Concurrency, 2*c.Nodes)
+	setDefault(&c.Values, 5)
+	setDefault(&c.ProcessLimit, 20)
 	setDefault(&c.LatencyDist, DistExponential)
-	setDefault(&c.NemesisInterval, 5*time.Second)
+	setDefault(&c.NemesisInterval, 10*time.Second)
+	setDefault(&c.KillMode, KillKeepData)
+	if len(c.PartitionTargets) == 0 {
+		c.PartitionTargets = allPartitionTargets
+	}
+	if len(c.NodeTargets) == 0 {
+		c.NodeTargets = allNodeTargets
+	}
 	setDefault(&c.LossFraction, 0.2)
 	setDefault(&c.DupFraction, 0.2)
 	setDefault(&c.DataDirFlag, "--data-dir")
@@ -133,9 +219,34 @@ func (c *Config) validate() error {
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
 		bad("concurrency: %d is outside 1..%d", c.Concurrency, MaxConcurrency)
+	} else if c.Nodes >= 1 && c.Concurrency%(2*c.Nodes) != 0 {
+		bad("concurrency: %d is not a multiple of 2 × nodes = %d (Maelstrom's lin-kv runs 2 × nodes client threads per key, half of them readers; use %d, %d, ...)",
+			c.Concurrency, 2*c.Nodes, 2*c.Nodes, 4*c.Nodes)
 	}
-	if c.Keys < 1 || c.Keys > 10000 {
-		bad("keys: %d is outside 1..10000", c.Keys)
+	if !contains(allWorkloads, c.Workload) {
+		bad("workload: %q is not one of %s", c.Workload, strings.Join(allWorkloads, ", "))
+	}
+	if c.Values < 1 || c.Values > 1_000_000 {
+		bad("values: %d is outside 1..1000000", c.Values)
+	}
+	if c.ProcessLimit == 0 || c.ProcessLimit > 1_000_000 {
+		bad("process-limit: %d is outside 1..1000000 (negative: no limit)", c.ProcessLimit)
+	}
+	if c.KeyOps < 0 || c.KeyOps > 1_000_000 {
+		bad("key-ops: %d is outside 0..1000000 (0: no limit)", c.KeyOps)
+	}
+	if c.KillMode != KillKeepData && c.KillMode != KillWipeData {
+		bad("kill-mode: %q is not %s or %s", c.KillMode, KillKeepData, KillWipeData)
+	}
+	for _, t := range c.PartitionTargets {
+		if !contains(allPartitionTargets, t) {
+			bad("partition-targets: unknown %q (want any of %s)", t, strings.Join(allPartitionTargets, ", "))
+		}
+	}
+	for _, t := range c.NodeTargets {
+		if !contains(allNodeTargets, t) {
+			bad("node-targets: unknown %q (want any of %s)", t, strings.Join(allNodeTargets, ", "))
+		}
 	}
 	if c.Latency < 0 || c.Latency > 10*time.Second {
 		bad("latency: %v is outside [0, 10s]", c.Latency)
@@ -189,7 +300,11 @@ func contains(list []string, s string) bool {
 
 // ParseNemeses splits a comma-separated list ("partition,kill"); "" and
 // "none" mean no faults.
-func ParseNemeses(s string) []string {
+func ParseNemeses(s string) []string { return ParseList(s) }
+
+// ParseList splits a comma-separated list of names; "" and "none" mean
+// an empty list.
+func ParseList(s string) []string {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "none" {
 		return nil

@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 func toyConfig(t *testing.T, seed int64, nemesis ...string) Config {
 	return Config{
 		Bin: toyBin, Nodes: 5, Time: 4 * time.Second, Quiet: time.Second,
-		Rate: 100, Concurrency: 10, Keys: 3, Latency: 2 * time.Millisecond,
+		Rate: 100, Concurrency: 10, Latency: 2 * time.Millisecond,
 		Nemesis: nemesis, NemesisInterval: 500 * time.Millisecond,
 		Seed: seed, Out: t.TempDir(), Log: testLog{t},
 	}
@@ -109,7 +109,7 @@ func TestUnsafeNodeIsCaught(t *testing.T) {
 
 func TestKillAndRestartKeepData(t *testing.T) {
 	cfg := toyConfig(t, 3, NemesisKill)
-	cfg.Nodes = 3
+	cfg.Nodes, cfg.Concurrency, cfg.NodeTargets = 3, 6, []string{TargetAll}
 	s := runOK(t, cfg)
 	kills := 0
 	for _, a := range s.Nemesis {
@@ -120,8 +120,8 @@ func TestKillAndRestartKeepData(t *testing.T) {
 			kills++
 		}
 	}
-	if kills == 0 || s.Nemesis[0].Kind != NemesisKill || s.Nemesis[0].Nodes[0] != "n0" {
-		t.Fatalf("seed 3 should kill n0 (the toy's only copy) first: %+v", s.Nemesis)
+	if kills == 0 {
+		t.Fatalf("no kill in the schedule: %+v", s.Nemesis)
 	}
 	if !s.Valid || s.UnexpectedExits != 0 {
 		t.Fatalf("kill/restart run: valid=%v verdict=%s problems=%v", s.Valid, s.Verdict, s.Problems)
@@ -136,19 +136,30 @@ func TestKillAndRestartKeepData(t *testing.T) {
 			restarted++
 		}
 	}
-	if restarted == 0 {
-		t.Fatal("no node log shows a second incarnation")
+	if restarted != 3 {
+		t.Fatalf("%d node logs show a second incarnation, want all 3 (target all)", restarted)
 	}
 }
 
 // Without its data directory the toy node forgets everything when n0 is
-// killed: acknowledged writes are lost and the checker must say so.
+// killed: acknowledged writes are lost and the checker must say so. The
+// same happens to a durable node under Maelstrom's kill semantics
+// (restart with an empty data directory).
 func TestForgetfulNodeIsCaught(t *testing.T) {
-	cfg := toyConfig(t, 3, NemesisKill)
-	cfg.Nodes, cfg.Time, cfg.DataDirFlag = 3, 1500*time.Millisecond, "-"
-	s := runOK(t, cfg)
-	if s.Linearizable || s.Verdict != string(check.NotLinearizable) {
-		t.Fatalf("a node that loses acknowledged writes passed: %s", s.Verdict)
+	for _, mode := range []string{"no data dir", KillWipeData} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := toyConfig(t, 3, NemesisKill)
+			cfg.Nodes, cfg.Concurrency, cfg.Time, cfg.NodeTargets = 3, 6, 3*time.Second, []string{TargetAll}
+			if mode == KillWipeData {
+				cfg.KillMode = KillWipeData
+			} else {
+				cfg.DataDirFlag = "-"
+			}
+			s := runOK(t, cfg)
+			if s.Linearizable || s.Verdict != string(check.NotLinearizable) {
+				t.Fatalf("a node that loses acknowledged writes passed: %s", s.Verdict)
+			}
+		})
 	}
 }
 
@@ -181,15 +192,36 @@ func TestScheduleIsAFunctionOfTheSeed(t *testing.T) {
 	if reflect.DeepEqual(a, Schedule(cfg)) {
 		t.Fatal("different seeds, same schedule")
 	}
-	if len(a) != 2*15+1 || a[len(a)-1].Kind != "heal" || a[len(a)-1].AtMs != 60000 {
-		t.Fatalf("want 15 start/stop pairs and a final heal at 60s, got %d events ending %+v", len(a), a[len(a)-1])
+	if last := a[len(a)-1]; last.Kind != "heal" || last.AtMs != 60000 {
+		t.Fatalf("want a final heal at 60s, got %+v", last)
 	}
+	// Jepsen's stagger: gaps within a family are uniform(0, 2 × interval),
+	// so about Time/interval operations per family (30 here), never
+	// evenly spaced.
+	perFamily := map[string][]int64{}
 	for i, e := range a[:len(a)-1] {
-		if e.AtMs <= 0 || e.AtMs > 60000 || (i > 0 && e.AtMs < a[i-1].AtMs) {
+		if e.AtMs < 0 || e.AtMs >= 60000 || (i > 0 && e.AtMs < a[i-1].AtMs) {
 			t.Fatalf("event %d out of order or range: %+v", i, e)
 		}
-		if (e.Kind == NemesisKill || e.Kind == NemesisPause) && (len(e.Nodes) < 1 || len(e.Nodes) > 2) {
-			t.Fatalf("event %d does not hit a minority: %+v", i, e)
+		fam := e.Kind
+		if fam == NemesisPause {
+			fam = NemesisKill
+		}
+		perFamily[fam] = append(perFamily[fam], e.AtMs)
+	}
+	if len(perFamily) != 2 {
+		t.Fatalf("want the partition and kill/pause families, got %v", perFamily)
+	}
+	for fam, times := range perFamily {
+		if len(times) < 15 || len(times) > 45 {
+			t.Errorf("%s family: %d operations in 60s at a 2s mean interval", fam, len(times))
+		}
+		gaps := map[int64]bool{}
+		for i := 1; i < len(times); i++ {
+			gaps[times[i]-times[i-1]] = true
+		}
+		if len(gaps) < len(times)/2 {
+			t.Errorf("%s family: gaps look fixed: %v", fam, times)
 		}
 	}
 	if Schedule(Config{Nodes: 5, Time: time.Minute}) != nil {
@@ -197,16 +229,80 @@ func TestScheduleIsAFunctionOfTheSeed(t *testing.T) {
 	}
 }
 
+// Kills and pauses flip-flop each on its own, overlap with partitions,
+// and each stop restarts (resumes) every node its kind hit.
+func TestScheduleFlipFlopsAndOverlaps(t *testing.T) {
+	overlapped := false
+	for seed := int64(1); seed <= 20; seed++ {
+		cfg := Config{Nodes: 5, Time: 120 * time.Second, NemesisInterval: 3 * time.Second, Seed: seed,
+			Nemesis: []string{NemesisPartition, NemesisKill, NemesisPause}}
+		down := map[string][]string{} // kind → nodes hit and not yet restored
+		partitioned := false
+		for _, e := range Schedule(cfg) {
+			switch {
+			case e.Kind == "heal":
+			case e.Action == "start" && e.Kind == NemesisPartition:
+				if partitioned || !contains(allPartitionTargets, e.Shape) || len(e.Grudge) == 0 {
+					t.Fatalf("seed %d: bad partition start %+v", seed, e)
+				}
+				partitioned = true
+			case e.Action == "start":
+				if len(down[e.Kind]) > 0 {
+					t.Fatalf("seed %d: %s started twice without a stop: %+v", seed, e.Kind, e)
+				}
+				if len(e.Nodes) == 0 || !contains(allNodeTargets, e.Shape) {
+					t.Fatalf("seed %d: %+v hits no nodes or names no target", seed, e)
+				}
+				down[e.Kind] = e.Nodes
+			case e.Kind == NemesisPartition:
+				partitioned = false
+			default:
+				if !reflect.DeepEqual(e.Nodes, down[e.Kind]) {
+					t.Fatalf("seed %d: %s stop restores %v, want %v", seed, e.Kind, e.Nodes, down[e.Kind])
+				}
+				delete(down, e.Kind)
+			}
+			if partitioned && (len(down[NemesisKill]) > 0 || len(down[NemesisPause]) > 0) {
+				overlapped = true
+			}
+		}
+	}
+	if !overlapped {
+		t.Fatal("partitions never overlapped a kill or pause in 20 seeds")
+	}
+}
+
+// Every node target hits the number of nodes Jepsen's spec names.
+func TestNodeTargets(t *testing.T) {
+	want := map[string][2]int{ // min, max nodes hit of 5
+		TargetSome: {1, 5}, TargetOne: {1, 1}, TargetMinorityThird: {1, 1},
+		TargetMinority: {2, 2}, TargetMajority: {3, 3}, TargetAll: {5, 5},
+	}
+	for target, w := range want {
+		for seed := uint64(0); seed < 50; seed++ {
+			got := drawNodes(newRand(seed), target, serverNames(5))
+			if len(got) < w[0] || len(got) > w[1] {
+				t.Fatalf("%s hit %v", target, got)
+			}
+		}
+	}
+}
+
 // Every partition shape leaves the grudge consistent with its name.
 func TestPartitionShapes(t *testing.T) {
 	nodes := serverNames(5)
 	seen := map[string]bool{}
-	for seed := uint64(0); seed < 200 && len(seen) < 4; seed++ {
-		shape, g := drawPartition(newRand(seed), nodes)
+	for seed := uint64(0); seed < 300 && len(seen) < len(allPartitionTargets); seed++ {
+		shape, g := drawPartition(newRand(seed), allPartitionTargets, nodes)
 		seen[shape] = true
 		hears := func(d string) int { return len(nodes) - len(g[d]) }
+		sizes := []int{}
+		for _, d := range nodes {
+			sizes = append(sizes, hears(d))
+		}
+		sort.Ints(sizes)
 		switch shape {
-		case "majority-ring":
+		case PartitionMajoritiesRing:
 			views := map[string]bool{}
 			for _, d := range nodes {
 				if hears(d) != 3 {
@@ -217,27 +313,28 @@ func TestPartitionShapes(t *testing.T) {
 			if len(views) != 5 {
 				t.Fatalf("ring: views not distinct: %v", g)
 			}
-		case "isolate":
-			if len(g) != 5 {
-				t.Fatalf("isolate: %v", g)
+		case PartitionOne, PartitionMinorityThird: // 1 | 4 with 5 nodes
+			if !reflect.DeepEqual(sizes, []int{1, 4, 4, 4, 4}) {
+				t.Fatalf("%s: %v", shape, g)
 			}
-		case "bridge":
+		case PartitionBridge:
 			if len(g) != 4 {
 				t.Fatalf("bridge: the bridge node must hear everyone: %v", g)
 			}
-		case "halves":
-			sizes := []int{}
-			for _, d := range nodes {
-				sizes = append(sizes, hears(d))
-			}
-			sort.Ints(sizes)
+		case PartitionMajority:
 			if !reflect.DeepEqual(sizes, []int{2, 2, 3, 3, 3}) {
-				t.Fatalf("halves: %v", g)
+				t.Fatalf("majority: %v", g)
 			}
 		}
 	}
-	if len(seen) != 4 {
+	if len(seen) != len(allPartitionTargets) {
 		t.Fatalf("shapes drawn: %v", seen)
+	}
+	// Shapes that cut nothing with this many nodes are not drawn.
+	for seed := uint64(0); seed < 50; seed++ {
+		if shape, g := drawPartition(newRand(seed), allPartitionTargets, serverNames(3)); len(g) == 0 {
+			t.Fatalf("3 nodes: %s cut nothing", shape)
+		}
 	}
 }
 
@@ -252,6 +349,12 @@ func TestBadConfigIsAClearError(t *testing.T) {
 		{func(c *Config) { c.Rate = -5 }, "rate"},
 		{func(c *Config) { c.Bin = "" }, "bin"},
 		{func(c *Config) { c.Nodes, c.Nemesis = 1, []string{NemesisPartition} }, "at least 2 nodes"},
+		{func(c *Config) { c.Concurrency = 7 }, "multiple of 2 × nodes"},
+		{func(c *Config) { c.Workload = "lin-kv-9000" }, "workload"},
+		{func(c *Config) { c.KillMode = "reboot" }, "kill-mode"},
+		{func(c *Config) { c.PartitionTargets = []string{"halves"} }, "partition-targets"},
+		{func(c *Config) { c.NodeTargets = []string{"everyone"} }, "node-targets"},
+		{func(c *Config) { c.Values = -1 }, "values"},
 	}
 	for _, tc := range cases {
 		cfg := toyConfig(t, 1)
@@ -317,7 +420,7 @@ exit 3
 		t.Fatal(err)
 	}
 	cfg := toyConfig(t, 1)
-	cfg.Bin, cfg.Nodes, cfg.Time, cfg.Quiet, cfg.DataDirFlag = script, 2, 1500*time.Millisecond, -1, "-"
+	cfg.Bin, cfg.Nodes, cfg.Concurrency, cfg.Time, cfg.Quiet, cfg.DataDirFlag = script, 2, 4, 1500*time.Millisecond, -1, "-"
 	s := runOK(t, cfg)
 	if s.Valid || s.ExitCode() == 0 || s.ProtocolErrors < 4 || s.UnexpectedExits != 2 {
 		t.Fatalf("valid=%v protocol errors %d unexpected exits %d, want invalid, ≥4, 2: %v",

@@ -40,6 +40,12 @@ type Summary struct {
 	CheckMs             float64           `json:"check_ms"`
 	DurationMs          float64           `json:"duration_ms"`
 
+	Workload          WorkloadInfo `json:"workload"`
+	KillMode          string       `json:"kill_mode"`
+	NemesisIntervalMs int64        `json:"nemesis_interval_ms"`
+	PartitionTargets  []string     `json:"partition_targets,omitempty"`
+	NodeTargets       []string     `json:"node_targets,omitempty"`
+
 	Seed            int64   `json:"seed"`
 	Command         string  `json:"command,omitempty"`
 	Bin             string  `json:"bin"`
@@ -128,11 +134,10 @@ type run struct {
 	net     *network
 	table   *clientTable
 	cluster *cluster
-	keys    *keySpace
 }
 
 func newRun(cfg Config, dataDir string) *run {
-	r := &run{cfg: cfg, keys: newKeySpace(cfg.Keys, cfg.KeyOps)}
+	r := &run{cfg: cfg}
 	seed := uint64(cfg.Seed)
 	var c *cluster
 	r.table = newClientTable(func(f string, a ...any) { c.protoErr(f, a...) })
@@ -148,13 +153,7 @@ func (r *run) drive(ctx context.Context) []Applied {
 	r.start = time.Now()
 	workEnd := r.start.Add(r.cfg.Time + r.cfg.quiet())
 	var wg sync.WaitGroup
-	for i := range r.cfg.Concurrency {
-		w := &worker{
-			cfg: r.cfg, rng: rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(i)+1)),
-			net: r.net, table: r.table, keys: r.keys, nodes: r.cluster.names, start: r.start,
-			timeout: r.cfg.ClientTimeout(),
-			stagger: time.Duration(float64(r.cfg.Concurrency) / r.cfg.Rate * float64(time.Second)),
-		}
+	for _, w := range newWorkers(r.cfg, uint64(r.cfg.Seed), r.net, r.table, r.cluster.names, r.start) {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run(ctx, workEnd) }()
 	}
@@ -230,6 +229,14 @@ func (r *run) summarize(history []check.Op, stray int64, applied []Applied) *Sum
 		TimeMs: cfg.Time.Milliseconds(), QuietMs: cfg.quiet().Milliseconds(), Rate: cfg.Rate,
 		Concurrency: cfg.Concurrency, LatencyMeanMs: ms(cfg.Latency), LatencyDist: cfg.LatencyDist,
 		ClientTimeoutMs: cfg.ClientTimeout().Milliseconds(),
+		Workload:        cfg.workloadInfo(), KillMode: cfg.KillMode,
+		NemesisIntervalMs: cfg.NemesisInterval.Milliseconds(),
+	}
+	if contains(cfg.Nemesis, NemesisPartition) {
+		s.PartitionTargets = cfg.PartitionTargets
+	}
+	if contains(cfg.Nemesis, NemesisKill) || contains(cfg.Nemesis, NemesisPause) {
+		s.NodeTargets = cfg.NodeTargets
 	}
 	s.Problems, s.ProblemCount, s.ProtocolErrors, s.UnexpectedExits = r.cluster.snapshot()
 	if res.Err != nil {

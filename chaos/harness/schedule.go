@@ -15,9 +15,11 @@ type Event struct {
 	AtMs   int64  `json:"at_ms"`  // offset from the start of the workload
 	Kind   string `json:"kind"`   // a nemesis name, or "heal" (end of faults)
 	Action string `json:"action"` // "start" or "stop"
-	// Shape of a partition: halves, majority-ring, isolate, bridge.
+	// Shape of a partition (a PartitionTargets name), or the node target
+	// a kill or pause drew (a NodeTargets name).
 	Shape string `json:"shape,omitempty"`
-	// Nodes killed or paused.
+	// Nodes killed or paused by a start; nodes restarted or resumed by a
+	// stop.
 	Nodes []string `json:"nodes,omitempty"`
 	// Grudge of a partition: destination → sources whose messages it
 	// does not receive.
@@ -56,36 +58,113 @@ func componentsString(g map[string][]string) string {
 	return strings.Join(parts, " ")
 }
 
-// Schedule returns the fault schedule of cfg (after defaults): in each
-// cycle of 2 × NemesisInterval one fault, chosen among cfg.Nemesis,
-// starts and lasts one interval; the last fault stops by cfg.Time, when a
-// final "heal" event restores everything. It is a pure function of cfg.
+// Schedule returns the fault schedule of cfg (after defaults), built the
+// way Jepsen's combined nemesis (which Maelstrom uses) builds it:
+//
+//   - the faults form up to three families that run independently, so
+//     their faults overlap: partitions; kills and pauses; loss and dup;
+//   - within a family, operations alternate between starting a fault
+//     and stopping it (a flip-flop); a family with two faults (kill and
+//     pause, loss and dup) draws which one advances at each operation,
+//     as gen/mix does, and each of the two flip-flops on its own;
+//   - the gap before each operation is drawn from uniform(0, 2 ×
+//     NemesisInterval) (gen/stagger);
+//   - a partition draws its shape from PartitionTargets; a kill or pause
+//     draws its nodes from NodeTargets; their stop restarts (resumes)
+//     every node the family has killed (paused), as Jepsen's "start all"
+//     and "resume all" do;
+//   - at cfg.Time a final "heal" event ends every fault.
+//
+// Each family has its own random stream, so adding one fault family does
+// not change another's timings. It is a pure function of cfg.
 func Schedule(cfg Config) []Event {
 	cfg.fillDefaults()
 	if len(cfg.Nemesis) == 0 {
 		return nil
 	}
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6e656d65736973)) // "nemesis"
 	nodes := serverNames(cfg.Nodes)
 	var events []Event
-	for at := cfg.NemesisInterval; at < cfg.Time; at += 2 * cfg.NemesisInterval {
-		start := drawFault(rng, cfg, nodes)
-		start.AtMs, start.Action = at.Milliseconds(), "start"
-		stop := Event{Kind: start.Kind, Action: "stop", Nodes: start.Nodes,
-			AtMs: min(at+cfg.NemesisInterval, cfg.Time).Milliseconds()}
-		events = append(events, start, stop)
+	for i, family := range nemesisFamilies(cfg.Nemesis) {
+		rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6e656d65736973+uint64(i))) // "nemesis"
+		events = append(events, familySchedule(rng, cfg, nodes, family)...)
 	}
+	sort.SliceStable(events, func(i, j int) bool { return events[i].AtMs < events[j].AtMs })
 	return append(events, Event{AtMs: cfg.Time.Milliseconds(), Kind: "heal", Action: "stop"})
 }
 
-func drawFault(rng *rand.Rand, cfg Config, nodes []string) Event {
-	kind := cfg.Nemesis[rng.IntN(len(cfg.Nemesis))]
+// nemesisFamilies groups the chosen faults into Jepsen's packages: the
+// partition package, the db package (kill, pause) and the packet package
+// (loss, dup), in that order, leaving out empty ones.
+func nemesisFamilies(chosen []string) [][]string {
+	var out [][]string
+	for _, fam := range [][]string{{NemesisPartition}, {NemesisKill, NemesisPause}, {NemesisLoss, NemesisDup}} {
+		var f []string
+		for _, n := range fam {
+			if contains(chosen, n) {
+				f = append(f, n)
+			}
+		}
+		if len(f) > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// familySchedule draws one family's staggered flip-flops until cfg.Time.
+func familySchedule(rng *rand.Rand, cfg Config, nodes []string, family []string) []Event {
+	active := map[string]bool{}         // fault kind → started and not stopped
+	hit := map[string]map[string]bool{} // kill/pause → nodes hit since the last stop
+	var events []Event
+	at := time.Duration(0)
+	for {
+		at += time.Duration(rng.Int64N(2*int64(cfg.NemesisInterval) + 1))
+		if at >= cfg.Time {
+			return events
+		}
+		kind := family[rng.IntN(len(family))]
+		var e Event
+		if !active[kind] {
+			e = drawFault(rng, cfg, nodes, kind)
+			e.Action = "start"
+			if len(e.Nodes) > 0 {
+				if hit[kind] == nil {
+					hit[kind] = map[string]bool{}
+				}
+				for _, n := range e.Nodes {
+					hit[kind][n] = true
+				}
+			}
+		} else {
+			e = Event{Kind: kind, Action: "stop", Nodes: sortedKeys(hit[kind])}
+			delete(hit, kind)
+		}
+		active[kind] = !active[kind]
+		e.AtMs = at.Milliseconds()
+		events = append(events, e)
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func drawFault(rng *rand.Rand, cfg Config, nodes []string, kind string) Event {
 	e := Event{Kind: kind}
 	switch kind {
 	case NemesisPartition:
-		e.Shape, e.Grudge = drawPartition(rng, nodes)
+		e.Shape, e.Grudge = drawPartition(rng, cfg.PartitionTargets, nodes)
 	case NemesisKill, NemesisPause:
-		e.Nodes = drawMinority(rng, nodes)
+		e.Shape = cfg.NodeTargets[rng.IntN(len(cfg.NodeTargets))]
+		e.Nodes = drawNodes(rng, e.Shape, nodes)
 	case NemesisLoss:
 		e.Fraction = cfg.LossFraction
 	case NemesisDup:
@@ -94,11 +173,34 @@ func drawFault(rng *rand.Rand, cfg Config, nodes []string) Event {
 	return e
 }
 
-// drawMinority picks 1..⌊(n-1)/2⌋ nodes (at least one), so a majority
-// stays up when there is one.
-func drawMinority(rng *rand.Rand, nodes []string) []string {
-	k := 1 + rng.IntN(max(1, (len(nodes)-1)/2))
-	picked := shuffled(rng, nodes)[:k]
+// majority is the smallest majority of n.
+func majority(n int) int { return n/2 + 1 }
+
+// minorityThird is the largest integer strictly below n/3 (Jepsen's
+// util/minority-third).
+func minorityThird(n int) int { return (n - 1) / 3 }
+
+// drawNodes picks the nodes a node target names, as Jepsen's db-nodes
+// does, except that minority-third and minority hit at least one node (a
+// kill of nobody is no fault).
+func drawNodes(rng *rand.Rand, target string, nodes []string) []string {
+	s := shuffled(rng, nodes)
+	var k int
+	switch target {
+	case TargetSome:
+		k = 1 + rng.IntN(len(s))
+	case TargetOne:
+		k = 1
+	case TargetMinorityThird:
+		k = max(1, minorityThird(len(s)))
+	case TargetMinority:
+		k = max(1, majority(len(s))-1)
+	case TargetMajority:
+		k = majority(len(s))
+	case TargetAll:
+		k = len(s)
+	}
+	picked := s[:min(k, len(s))]
 	sort.Strings(picked)
 	return picked
 }
@@ -109,37 +211,59 @@ func shuffled(rng *rand.Rand, nodes []string) []string {
 	return s
 }
 
-// drawPartition picks one of Jepsen's partition shapes possible with
-// len(nodes) nodes and returns its grudge.
-func drawPartition(rng *rand.Rand, nodes []string) (string, map[string][]string) {
-	shapes := []string{"halves", "isolate"}
-	if len(nodes) >= 3 {
-		shapes = append(shapes, "bridge")
+// partitionApplies says whether a shape cuts anything with n nodes.
+func partitionApplies(shape string, n int) bool {
+	switch shape {
+	case PartitionOne, PartitionMajority:
+		return n >= 2
+	case PartitionBridge:
+		return n >= 3
+	case PartitionMinorityThird, PartitionMajoritiesRing:
+		return n >= 4
 	}
-	if len(nodes) >= 4 {
-		shapes = append(shapes, "majority-ring")
+	return false
+}
+
+// drawPartition picks one of targets (those that cut something with
+// len(nodes) nodes; all of them if none does) and returns its grudge.
+func drawPartition(rng *rand.Rand, targets []string, nodes []string) (string, map[string][]string) {
+	var shapes []string
+	for _, t := range targets {
+		if partitionApplies(t, len(nodes)) {
+			shapes = append(shapes, t)
+		}
+	}
+	if len(shapes) == 0 {
+		shapes = targets
 	}
 	shape := shapes[rng.IntN(len(shapes))]
 	s := shuffled(rng, nodes)
-	var sees func(a, b int) bool // does node s[a] hear s[b]?
+	n := len(s)
+	var sees func(a, b int) bool              // does node s[a] hear s[b]?
+	side := func(k int) func(a, b int) bool { // s[:k] | s[k:]
+		return func(a, b int) bool { return (a < k) == (b < k) }
+	}
 	switch shape {
-	case "halves": // ⌊n/2⌋ | ⌈n/2⌉
-		h := len(s) / 2
-		sees = func(a, b int) bool { return (a < h) == (b < h) }
-	case "isolate": // s[0] alone
-		sees = func(a, b int) bool { return (a == 0) == (b == 0) }
-	case "bridge": // two halves that only s[0] joins
-		h := 1 + (len(s)-1)/2
+	case PartitionOne:
+		sees = side(1)
+	case PartitionMinorityThird:
+		sees = side(minorityThird(n))
+	case PartitionMajority: // Jepsen's bisect: ⌊n/2⌋ | ⌈n/2⌉
+		sees = side(n / 2)
+	case PartitionBridge: // two halves that only s[0] joins
+		h := 1 + (n-1)/2
 		sees = func(a, b int) bool { return a == 0 || b == 0 || (a < h) == (b < h) }
-	case "majority-ring":
+	case PartitionMajoritiesRing:
 		// Ring order s; node a hears the majority window around it, so
 		// every node sees a majority and no two see the same one.
-		m := len(s)/2 + 1
+		m := majority(n)
 		lo, hi := (m-1)/2, m-1-(m-1)/2
 		sees = func(a, b int) bool {
-			d := (b - a + len(s)) % len(s)
-			return d <= hi || len(s)-d <= lo
+			d := (b - a + n) % n
+			return d <= hi || n-d <= lo
 		}
+	default:
+		sees = func(int, int) bool { return true }
 	}
 	grudge := map[string][]string{}
 	for a := range s {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,18 +22,26 @@ func init() { addCommand(newChaosCmd()) }
 
 func newChaosCmd() *cobra.Command {
 	var (
-		cfg     harness.Config
-		nemesis string
-		verbose bool
+		cfg         harness.Config
+		nemesis     string
+		partTargets string
+		nodeTargets string
+		concurrency string
+		verbose     bool
 	)
 	c := &cobra.Command{
 		Use:   "chaos",
 		Short: "Maelstrom-style lin-kv test of node binaries under faults",
 		Long: `chaos runs N copies of a Maelstrom-protocol node binary, routes their
-messages through a simulated network (latency, reordering), drives the lin-kv
-workload (read, write, cas) from concurrent clients, injects faults on an
-interval (partition, kill, pause, loss, dup), heals, runs a quiet period, and
-checks the history for linearizability per key with porcupine.
+messages through a simulated network (latency, reordering), drives
+Maelstrom's lin-kv workload (read {key}, write {key, value}, cas {key, from,
+to}; 2 × nodes client threads per key, half of them readers) and injects
+faults as Jepsen's combined nemesis does (partitions, kills and pauses, loss
+and dup, each family staggered on its own and overlapping the others), heals,
+runs a quiet period, and checks the history for linearizability per key with
+porcupine. --workload lin-kv-create adds create_if_not_exists to a tenth of
+the cas (an extension Maelstrom's workload never sends); the summary says
+which workload ran.
 
 Output in --out: history.json, summary.json, logs/<node>.log and, when the
 check fails, linearizability.html. The same --seed gives the same faults.
@@ -42,15 +51,20 @@ well-formed, some read, write and cas succeeded); 1 not linearizable or
 otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 4 the run could not be completed.`,
 		Example: `  raftbench chaos --bin bin/raft-maelstrom --nodes 5 --time 60s --rate 100 \
-      --concurrency 10 --nemesis partition,kill,pause --latency 5ms --seed 1 --out results/chaos/1`,
+      --concurrency 2n --nemesis partition,kill,pause --latency 5ms --seed 1 --out results/chaos/1
+  raftbench chaos --bin ./my-node --nodes 3 --nemesis kill --kill-mode wipe-data --out /tmp/c`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Nemesis = harness.ParseNemeses(nemesis)
+			cfg.PartitionTargets = harness.ParseList(partTargets)
+			cfg.NodeTargets = harness.ParseList(nodeTargets)
+			var cerr error
+			cfg.Concurrency, cerr = parseConcurrency(concurrency, cfg.Nodes)
 			cfg.Command = "raftbench " + strings.Join(os.Args[1:], " ")
 			if verbose {
 				cfg.Log = os.Stderr
 			}
-			err := errors.Join(explicitZeros(cfg), cfg.Validate())
+			err := errors.Join(cerr, explicitZeros(cfg), cfg.Validate())
 			if cfg.Quiet == 0 {
 				cfg.Quiet = -1 // --quiet 0: no quiet period (0 means "default" to the harness)
 			}
@@ -67,14 +81,19 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 	f.DurationVar(&cfg.Time, "time", 60*time.Second, "workload duration under faults")
 	f.DurationVar(&cfg.Quiet, "quiet", 5*time.Second, "after healing, clients run this much longer")
 	f.Float64Var(&cfg.Rate, "rate", 100, "client operations per second, all clients together")
-	f.IntVar(&cfg.Concurrency, "concurrency", 10, "concurrent clients")
-	f.IntVar(&cfg.Keys, "keys", 5, "keys in use at once")
-	f.IntVar(&cfg.KeyOps, "key-ops", 200, "retire a key after this many operations (negative: never)")
+	f.StringVar(&concurrency, "concurrency", "2n", `client threads: a number or "Kn" (K × nodes); a multiple of 2 × nodes`)
+	f.StringVar(&cfg.Workload, "workload", harness.WorkloadLinKV, "lin-kv (Maelstrom's requests only) or lin-kv-create (adds create_if_not_exists to a tenth of the cas)")
+	f.IntVar(&cfg.Values, "values", 5, "writes and cas draw values from 0..N-1 (Maelstrom: 5)")
+	f.IntVar(&cfg.ProcessLimit, "process-limit", 20, "move a key's threads to a fresh key once this many client processes used it (Jepsen: 20; negative: never)")
+	f.IntVar(&cfg.KeyOps, "key-ops", 0, "also move to a fresh key after about this many operations (0: never, as Maelstrom)")
 	f.DurationVar(&cfg.Latency, "latency", 5*time.Millisecond, "mean one-way message latency")
 	f.StringVar(&cfg.LatencyDist, "latency-dist", harness.DistExponential, "latency distribution: constant, uniform, exponential")
 	f.BoolVar(&cfg.NoReorder, "no-reorder", false, "keep every link FIFO")
 	f.StringVar(&nemesis, "nemesis", "", "faults, comma-separated: partition,kill,pause,loss,dup (empty or none: no faults)")
-	f.DurationVar(&cfg.NemesisInterval, "nemesis-interval", 5*time.Second, "each fault lasts this long, then as long healthy")
+	f.DurationVar(&cfg.NemesisInterval, "nemesis-interval", 10*time.Second, "mean time between fault operations of one family (each gap uniform 0..2x)")
+	f.StringVar(&partTargets, "partition-targets", "", "partition shapes to draw from (default all): one,minority-third,majority,majorities-ring,bridge")
+	f.StringVar(&nodeTargets, "node-targets", "", "nodes a kill or pause hits (default all): some,one,minority-third,minority,majority,all")
+	f.StringVar(&cfg.KillMode, "kill-mode", harness.KillKeepData, "keep-data: restart a killed node on its data directory; wipe-data: on an empty one (Maelstrom's process nemesis)")
 	f.Float64Var(&cfg.LossFraction, "loss", 0.2, "fraction of node-to-node messages the loss nemesis drops")
 	f.Float64Var(&cfg.DupFraction, "dup", 0.2, "fraction of node-to-node messages the dup nemesis duplicates")
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed for the fault schedule and every random draw")
@@ -146,14 +165,34 @@ func explicitZeros(cfg harness.Config) error {
 	zero(cfg.Time == 0, "time")
 	zero(cfg.Rate == 0, "rate")
 	zero(cfg.Concurrency == 0, "concurrency")
-	zero(cfg.Keys == 0, "keys")
-	zero(cfg.KeyOps == 0, "key-ops")
+	zero(cfg.Values == 0, "values")
+	zero(cfg.ProcessLimit == 0, "process-limit")
+	zero(cfg.Workload == "", "workload")
+	zero(cfg.KillMode == "", "kill-mode")
 	zero(cfg.NemesisInterval == 0, "nemesis-interval")
 	zero(cfg.LossFraction == 0, "loss")
 	zero(cfg.DupFraction == 0, "dup")
 	zero(cfg.LatencyDist == "", "latency-dist")
 	zero(cfg.DataDirFlag == "", "data-dir-flag")
 	return errors.Join(errs...)
+}
+
+// parseConcurrency reads --concurrency: a number, or "Kn" for K × nodes
+// (Maelstrom's and Jepsen's notation).
+func parseConcurrency(s string, nodes int) (int, error) {
+	s = strings.TrimSpace(s)
+	mult := 1
+	if rest, ok := strings.CutSuffix(s, "n"); ok {
+		s, mult = rest, max(nodes, 1)
+		if s == "" {
+			s = "1"
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("concurrency: %q is not a positive number or Kn", s)
+	}
+	return n * mult, nil
 }
 
 func runChaos(parent context.Context, cfg harness.Config) error {
@@ -195,7 +234,13 @@ func printChaosSummary(s *harness.Summary, out string) {
 		100*s.Availability, s.Ops.OK, s.Ops.Fail, s.Ops.Info, s.Ops.Attempted)
 	fmt.Printf("latency ms     p50 %.1f  p99 %.1f  max %.1f\n", s.LatencyMs.P50, s.LatencyMs.P99, s.LatencyMs.Max)
 	fmt.Printf("throughput     %.1f ok ops/s, %.1f node messages per op\n", s.ThroughputOpsPerSec, s.MessagesPerOp)
-	fmt.Printf("faults         %d events; check took %.0f ms\n", len(s.Nemesis), s.CheckMs)
+	faithful := "Maelstrom's lin-kv, field for field"
+	if !s.Workload.MaelstromFaithful {
+		faithful = "NOT Maelstrom's lin-kv: extended"
+	}
+	fmt.Printf("workload       %s (%s; %s; %d threads per key, %d of them readers)\n",
+		s.Workload.Name, faithful, s.Workload.Values, s.Workload.ThreadsPerKey, s.Workload.ReadersPerKey)
+	fmt.Printf("faults         %d events (kill mode %s); check took %.0f ms\n", len(s.Nemesis), s.KillMode, s.CheckMs)
 	for _, p := range s.Problems {
 		fmt.Printf("problem        %s\n", p)
 	}
