@@ -23,7 +23,9 @@
 //
 // For example:
 //
-//	raftbench chaos --bin kvnodes --node-arg=--design=primary --nodes 3 --nemesis kill ...
+//	go build -o /tmp/kvnodes ./chaos/internal/kvnodes
+//	raftbench chaos --bin /tmp/kvnodes --node-arg=--design=primary \
+//	    --nodes 3 --nemesis partition,kill,pause,loss,dup --out /tmp/chaos-primary
 //
 // # Protocol
 //
@@ -38,17 +40,17 @@
 // sorted, numbers as written). Errors: 20 read or cas of a missing key;
 // 22 cas whose from differs; 12 a request missing key, value, from or to;
 // 10 an unknown request type; 11 certainly not done (before init, too
-// many requests in flight, too many keys); 0 timeout, indefinite (a
+// many requests in flight, too many keys, local-reads refusing a write); 0 timeout, indefinite (a
 // forwarded or replicating request not answered within 800 ms; clients
 // wait 1 s). create_if_not_exists is not part of Maelstrom's lin-kv
 // workload and is ignored: cas of a missing key is always 20.
 //
 // Node-to-node bodies (they cross the harness's simulated network, so
 // partitions, loss, duplication, delay and reordering apply): fwd {fid,
-// sent, req} and fwd_ok {fid, req} (forwarding to the leader), hb
-// (split-brain heartbeat), set {key, value} (split-brain replication),
-// rep {key, value, ver, rid} and rep_ok {rid} (local-reads replication),
-// lww {key, value, ver, node} (async-lww gossip). A malformed line, an
+// sent, req} and fwd_ok {fid, req} (forwarding to the leader); hb
+// (split-brain and local-reads heartbeat); set {key, value} (split-brain
+// replication); rep {key, value, ver, rid} and rep_ok {rid} (local-reads
+// replication); lww {key, value, ver, node} (async-lww gossip). A malformed line, an
 // unknown type or a message meant for another design is logged and
 // skipped, never fatal. Every map and queue is bounded: 10000 requests in
 // flight per node, 50000 dedup entries, 100000 keys, 1 MiB per line, 1024
@@ -99,14 +101,21 @@
 //     from n0 again. Writes are acknowledged by nodes that cannot reach a
 //     majority. Under a partition (or a pause of n0) both sides accept
 //     writes: stale reads, lost updates, cas succeeding on values another
-//     side already replaced. Linearizable when there are no faults.
+//     side already replaced. Linearizable when there are no faults; loss
+//     can trigger it too (three heartbeats lost in a row).
 //   - local-reads: writes and cas go through n0, which applies them,
 //     sends rep to every node and acknowledges once a majority (itself
-//     included) has it (error 0 after 800 ms); but a read is answered by
-//     whichever node the client talks to, from its local copy. A node
-//     outside the acknowledging majority — behind a partition, or just
-//     slower under latency — serves values older than acknowledged writes:
-//     stale reads under partition, and under latency alone.
+//     included) has it (error 0 after 800 ms). n0 broadcasts a heartbeat
+//     every 100 ms, and a node that has not heard from n0 for 300 ms
+//     refuses writes and cas with a definite 11 instead of forwarding them
+//     (a lease check) — but a read is answered by whichever node the
+//     client talks to, from its local copy, with no check at all. A node
+//     outside the acknowledging majority serves values older than
+//     acknowledged writes: stale reads. Caught under partition (a node
+//     cut off from n0 while n0 keeps a majority goes on serving reads, and
+//     its clients stay, since 11 is definite); under latency alone only
+//     when a rep is slow enough that a read lands between the ack and its
+//     arrival, i.e. sometimes; with neither, rarely if ever.
 //   - async-lww: every node applies writes and cas to its own copy,
 //     acknowledges at once and gossips (key, value, timestamp, node) to
 //     the others, who keep the last writer by (timestamp, node); reads are
@@ -127,6 +136,8 @@
 // The kill nemesis kills a random minority, so with several nodes
 // ack-before-fsync and forgetful (and single) break only in runs where n0
 // is among the victims; with --nodes 1 every kill hits n0 (the surest
-// kill test). split-brain needs a partition or pause that cuts a node
-// off from n0 while clients still reach it.
+// kill test). split-brain and local-reads need a partition (or pause)
+// that cuts a node off from n0 while a client is bound to that node; the
+// harness's clients keep their node until an indefinite outcome, so give
+// them --concurrency of at least twice --nodes.
 package main

@@ -35,8 +35,8 @@ const (
 	maxLine        = 1 << 20                // longer input lines are skipped
 	inboxLines     = 1024                   // input lines queued between the reader and the loop
 	tickEvery      = 20 * time.Millisecond
-	heartbeatEvery = 100 * time.Millisecond // split-brain: the primary's heartbeat
-	leaderTimeout  = 300 * time.Millisecond // split-brain: promote after this long without the primary
+	heartbeatEvery = 100 * time.Millisecond // split-brain, local-reads: the primary's heartbeat
+	leaderTimeout  = 300 * time.Millisecond // split-brain: promote, local-reads: refuse writes, after this long without the primary
 	lazySaveEvery  = 500 * time.Millisecond // ack-before-fsync: background save period
 )
 
@@ -413,6 +413,9 @@ func (n *node) clientRequest(src string, b body) {
 		n.leaderApply(b, to)
 	case n.design == "split-brain" && n.splitBrainPromoted():
 		n.leaderApply(b, to)
+	case n.design == "local-reads" && n.now.Sub(n.heardLeader) > leaderTimeout:
+		// Not sent, so certainly not done. (Reads, above, skip this check.)
+		n.send(to.dest, withReply(errBody(codeUnavailable, "primary "+n.leader+" unreachable"), to.msgID))
 	default:
 		n.forward(b, to)
 	}
@@ -575,7 +578,7 @@ func (n *node) tick() {
 			n.answer(r.to, errBody(codeTimeout, "no majority acknowledged in time"))
 		}
 	}
-	if n.design == "split-brain" && n.id == n.leader && n.now.Sub(n.lastBeat) >= heartbeatEvery {
+	if (n.design == "split-brain" || n.design == "local-reads") && n.id == n.leader && n.now.Sub(n.lastBeat) >= heartbeatEvery {
 		n.lastBeat = n.now
 		n.broadcast(body{Type: "hb"})
 	}

@@ -399,6 +399,10 @@ func TestBrokenDesignsMisbehave(t *testing.T) {
 		wantType(t, one(t, ack, "n0", "c1", 1), "write_ok")
 		// n1 never got its rep: a stale read after an acknowledged write.
 		wantErr(t, one(t, n1.req("c2", "n1", `"type":"read","msg_id":1,"key":1`), "n1", "c2", 1), codeKeyMissing)
+		// Cut off from n0, n1 refuses writes (definite 11) but still reads.
+		n1.tick(leaderTimeout + 50*time.Millisecond)
+		wantErr(t, one(t, n1.req("c2", "n1", `"type":"write","msg_id":2,"key":1,"value":5`), "n1", "c2", 2), codeUnavailable)
+		wantErr(t, one(t, n1.req("c2", "n1", `"type":"read","msg_id":3,"key":1`), "n1", "c2", 3), codeKeyMissing)
 	})
 	t.Run("async-lww", func(t *testing.T) {
 		n0, n1 := newDriver(t, "async-lww", ""), newDriver(t, "async-lww", "")
