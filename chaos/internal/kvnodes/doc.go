@@ -86,9 +86,10 @@
 //     correct under kill: a restarted n0 starts empty (reads of written
 //     keys then return 20, lost updates).
 //   - primary: single plus durability: n0 writes its map and dedup table
-//     to --data-dir (fsync + rename) before any answer leaves. Linearizable
-//     under every nemesis, kill -9 and restart included. Unavailable while
-//     n0 is unreachable, paused or down: those requests get error 0.
+//     to --data-dir (fsync + rename) before any answer leaves.
+//     Linearizable under every nemesis, kill -9 and restart on the same
+//     data directory included (not with an emptied one). Unavailable
+//     while n0 is unreachable, paused or down: those requests get error 0.
 //
 // Broken designs (the harness must catch each, under the fault named):
 //
@@ -125,18 +126,24 @@
 //   - ack-before-fsync: like primary, but n0 acknowledges at once and
 //     saves its state only every 500 ms in the background. Killed with -9,
 //     it comes back with a state up to 500 ms old: acknowledged writes and
-//     cas vanish (reads return older values or 20). Caught under kill; it
-//     is correct under every other nemesis.
+//     cas vanish (reads return older values or 20). Caught under kill of
+//     n0 whenever the value it saved last differs from the last one it
+//     acknowledged (values are drawn from 0..4, so most kills, not all);
+//     it is correct under every other nemesis.
 //   - forgetful: like primary, but it ignores --data-dir, so a restarted
 //     n0 starts empty: acknowledged writes vanish (reads return 20, cas
-//     fails with 20). Caught under kill; correct under every other nemesis.
+//     fails with 20). Caught under kill of n0 unless the first operation
+//     on the key after the restart is a write; correct under every other
+//     nemesis.
 //     By construction it runs the same code as single — it is a separate
 //     name so that a kill test which must fail says what it exercises.
 //
-// The kill nemesis kills a random minority, so with several nodes
-// ack-before-fsync and forgetful (and single) break only in runs where n0
-// is among the victims; with --nodes 1 every kill hits n0 (the surest
-// kill test). split-brain and local-reads need a partition (or pause)
+// Kill means kill -9 and restart on the same data directory (the
+// harness's --kill-mode keep-data). With --kill-mode wipe-data the data
+// directory is emptied, and every design here loses n0's state, primary
+// included: expected to fail, not a false positive. ack-before-fsync and
+// forgetful (and single) break only when n0 is among the victims
+// (--node-targets); with --nodes 1 every kill hits n0. split-brain and local-reads need a partition (or pause)
 // that cuts a node off from n0 while a client is bound to that node; the
 // harness's clients keep their node until an indefinite outcome, so give
 // them --concurrency of at least twice --nodes.
