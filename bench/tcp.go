@@ -24,12 +24,12 @@ import (
 // The "tcp" target talks to a cluster of `raftbench serve` processes
 // through the HTTP API's own Go client (engine/httpapi.Client), so the
 // figures measure the API users get. Answers map as the API documents
-// them: a value, "key does not exist" (ErrNotFound) and a cas mismatch
-// (ErrPrecondition) are results; a 503, or a connection that could not
-// be made, means definitely not done and is tried again on another node;
-// a 504 or any other failure leaves the outcome unknown
-// (ErrIndeterminate). Requests carry no session: only definite refusals
-// are retried, and those need none.
+// them: a value, "key does not exist" (httpapi.ErrNotFound) and a cas
+// mismatch (httpapi.ErrPrecondition) are results; a 503, or a
+// connection that could not be made (httpapi.NotSent), means definitely
+// not done and is tried again on another node; a 504 or any other
+// failure leaves the outcome unknown (ErrIndeterminate). Requests carry
+// no session: only definite refusals are retried, and those need none.
 //
 // Options: "endpoints" (comma-separated base URLs of a running cluster;
 // without it the target starts TargetConfig.Nodes `raftbench serve`

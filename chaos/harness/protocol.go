@@ -35,7 +35,8 @@ type request struct {
 	Create bool   `json:"create_if_not_exists,omitempty"`
 }
 
-// Maelstrom error codes (MAELSTROM.md) that the classification names.
+// Maelstrom error codes (the Maelstrom protocol's error table) that the
+// classification names.
 const (
 	codeTimeout    = 0
 	codeCrash      = 13

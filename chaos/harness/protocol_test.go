@@ -11,7 +11,7 @@ import (
 	"github.com/raftbench/raftbench/chaos/check"
 )
 
-// The error-code table of MAELSTROM.md, as the history records it.
+// The Maelstrom protocol's error-code table, as the history records it.
 func TestClassify(t *testing.T) {
 	cases := []struct {
 		kind      check.Kind
