@@ -41,7 +41,10 @@ func IsTerminal(f *os.File) bool {
 	return os.Getenv("TERM") != "dumb" && isTTY(f)
 }
 
-// Progress implements ProgressSink.
+// A ProgressPrinter is what `raftbench run` hands bench.Run.
+var _ bench.ProgressSink = (*ProgressPrinter)(nil)
+
+// Progress implements bench.ProgressSink.
 func (p *ProgressPrinter) Progress(s bench.IntervalStats) {
 	line := FormatProgress(s)
 	p.mu.Lock()
