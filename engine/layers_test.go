@@ -83,8 +83,9 @@ var layerExceptions = []layerEdge{}
 // pureMayImport lists the module packages outside the pure layers that a
 // pure package may import anyway, because it uses only their plain types.
 var pureMayImport = map[string][]string{
-	// The driver hands entries to storage through the wal package's types
-	// (wal.Entry-shaped batches); it still never calls the disk itself.
+	// The driver may name the log's types (a write, its errors) in the
+	// storage interface it is given; the lint still keeps clocks, locks,
+	// goroutines and syscalls out of its own code.
 	"engine/driver": {"wal"},
 }
 
@@ -138,9 +139,8 @@ func checkLayers(table []layer, only map[string]struct {
 		from := layerOf(table, p.path)
 		if from < 0 {
 			problems = append(problems, fmt.Sprintf("package %s is in no layer: add it to layerTable in engine/layers_test.go "+
-				"(and to the Layers section of engine/doc.go): core if it is pure Raft logic, driver if it is policy without I/O, "+
-				"runtime if it runs goroutines or I/O around the driver, embedding if it is something users run the engine in, "+
-				"tools or commands otherwise", p.path))
+				"(and to the Layers section of engine/doc.go), in the lowest layer whose packages it needs; layers, bottom first: %s",
+				p.path, describeLayers(table)))
 			continue
 		}
 		for _, imp := range p.imports {
@@ -161,6 +161,15 @@ func checkLayers(table []layer, only map[string]struct {
 		}
 	}
 	return problems
+}
+
+// describeLayers lists the layers, bottom first, with what each holds.
+func describeLayers(table []layer) string {
+	parts := make([]string, len(table))
+	for i, l := range table {
+		parts[i] = l.name + " (" + l.why + ")"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func excepted(exceptions []layerEdge, from, to string) bool {
