@@ -27,9 +27,10 @@
 //   - Requests handed to Target.Do are valid only during the call: the key
 //     buffer is reused and values are shared; a target must copy what it
 //     keeps and must not modify them.
-//   - WriteResults writes summary.json, timeseries.csv,
-//     latency_percentiles.csv, histogram.hlog and PNG+SVG plots; ReadResults
-//     and PlotOverlay redraw them; Sweep runs rates until the stopping rule
+//   - Run returns a Summary and streams IntervalStats to a ProgressSink;
+//     it writes no files and prints nothing. Everything a reader sees
+//     (summary.json, CSVs, the HDR log, plots, the progress line, tables)
+//     is bench/report's job. Sweep runs rates until the stopping rule
 //     (SweepRule) trips twice in a row at one rate.
 //   - Metrics are updated once a second on a registry the caller passes in
 //     (NewMetrics), never on the global one.

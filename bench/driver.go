@@ -17,7 +17,7 @@ type ProgressSink interface {
 // Run drives target with cfg's load and returns the summary of the
 // measured window (warm-up excluded). The caller fills the Summary's
 // environment fields (FillEnvironment) and writes the output
-// (WriteResults). sink may be nil. Run never closes target.
+// (bench/report.WriteResults). sink may be nil. Run never closes target.
 func Run(ctx context.Context, cfg RunConfig, target Target, sink ProgressSink) (*Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

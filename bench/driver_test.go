@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"math"
-	"strings"
 	"testing"
 	"time"
 
@@ -205,47 +204,16 @@ func TestOpenLoopCancelledSlotsCountAsErrors(t *testing.T) {
 	}
 }
 
-func TestSummaryTitleAndTable(t *testing.T) {
+func TestSummaryTitle(t *testing.T) {
 	s := &Summary{Target: "inproc", Nodes: 3, Mode: "closed", Clients: 64, ValueBytes: 128, Fsync: true}
 	if got, want := s.Title(), "inproc, 3 nodes, 64 clients, 128 B values, fsync on"; got != want {
 		t.Fatalf("title %q, want %q", got, want)
-	}
-	var b strings.Builder
-	WriteTable(&b, s)
-	if !strings.Contains(b.String(), "throughput") {
-		t.Fatalf("table lacks throughput row:\n%s", b.String())
 	}
 }
 
 type sinkFunc func(IntervalStats)
 
 func (f sinkFunc) Progress(s IntervalStats) { f(s) }
-
-func TestProgressLines(t *testing.T) {
-	var b strings.Builder
-	p := NewProgressPrinter(&b, true)
-	is := IntervalStats{ElapsedS: 3, TotalS: 33, OpsPerSec: 41203, P50: 1.2, P99: 4.5, LeaderChanges: 1, FsyncsPerSec: 2950, EntriesPerFsync: 13.9}
-	p.Progress(is)
-	p.Progress(is)
-	p.Finish()
-	out := b.String()
-	if strings.Count(out, "\r\x1b[K") != 2 || strings.Count(out, "\n") != 1 {
-		t.Fatalf("terminal output should refresh one line: %q", out)
-	}
-	for _, want := range []string{"41,203 ops/s", "p50 1.20ms", "p99 4.50ms", "errors 0", "leader chg 1", "fsyncs/s 2,950", "entries/fsync 13.9", "[  3s/33s]"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("progress line lacks %q: %q", want, out)
-		}
-	}
-	b.Reset()
-	p = NewProgressPrinter(&b, false)
-	p.Progress(is)
-	p.Progress(is)
-	p.Finish()
-	if strings.Count(b.String(), "\n") != 2 || strings.Contains(b.String(), "\r") {
-		t.Fatalf("plain output should be one line per second: %q", b.String())
-	}
-}
 
 // The per-operation work of a worker (draw a request, record its
 // outcome) must not allocate: the generator shares 2 cores with the

@@ -7,8 +7,10 @@ import (
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// fmtCount renders a count with thousands separators: 12,345.
-func fmtCount(f float64) string {
+// FormatCount renders a count with thousands separators: 12,345. It and
+// FormatMs are exported so that bench/report's tables, plots and
+// progress lines print figures exactly as summaries and sweep lines do.
+func FormatCount(f float64) string {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return strconv.FormatFloat(f, 'g', -1, 64)
 	}
@@ -27,8 +29,8 @@ func fmtCount(f float64) string {
 	return string(out)
 }
 
-// fmtMs renders milliseconds with about three significant digits.
-func fmtMs(ms float64) string {
+// FormatMs renders milliseconds with about three significant digits.
+func FormatMs(ms float64) string {
 	switch {
 	case ms >= 100:
 		return strconv.FormatFloat(ms, 'f', 0, 64)

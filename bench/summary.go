@@ -112,9 +112,9 @@ type Summary struct {
 func (s *Summary) Title() string {
 	load := ""
 	if s.Mode == "open" {
-		load = fmtCount(s.Rate) + " ops/s offered"
+		load = FormatCount(s.Rate) + " ops/s offered"
 	} else {
-		load = fmtCount(float64(s.Clients)) + " clients"
+		load = FormatCount(float64(s.Clients)) + " clients"
 		if s.Clients == 1 {
 			load = "1 client"
 		}

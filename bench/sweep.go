@@ -2,19 +2,13 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
-
-// SweepFile is the sweep's summary in its output directory.
-const SweepFile = "sweep.json"
 
 // The rule that ends a sweep. A rate "explodes" when, measured over its
 // window, any of these holds:
@@ -152,7 +146,7 @@ func (res *SweepResult) measure(ctx context.Context, cfg RunConfig, run RunFunc,
 		return SweepPoint{}, err
 	}
 	if res.Title == "" {
-		res.Title = strings.Replace(s.Title(), ", "+fmtCount(cfg.Rate)+" ops/s offered", ", open loop", 1)
+		res.Title = strings.Replace(s.Title(), ", "+FormatCount(cfg.Rate)+" ops/s offered", ", open loop", 1)
 		res.GitCommit, res.GoVersion, res.CPUs, res.Date, res.Command = s.GitCommit, s.GoVersion, s.CPUs, s.Date, s.Command
 	}
 	pt := SweepPoint{Rate: cfg.Rate, Dir: dir, Ops: s.Ops, Errors: s.Errors, ThroughputOps: s.ThroughputOps, LatencyMs: s.LatencyMs}
@@ -162,7 +156,7 @@ func (res *SweepResult) measure(ctx context.Context, cfg RunConfig, run RunFunc,
 	pt.Exploded = explodes(pt, lowestP99(res.Points))
 	if progress != nil {
 		fmt.Fprintf(progress, "sweep: %s ops/s offered -> %s ops/s, p50 %s ms, p99 %s ms, errors %d%s\n",
-			fmtCount(cfg.Rate), fmtCount(pt.ThroughputOps), fmtMs(pt.LatencyMs.P50), fmtMs(pt.LatencyMs.P99), pt.Errors,
+			FormatCount(cfg.Rate), FormatCount(pt.ThroughputOps), FormatMs(pt.LatencyMs.P50), FormatMs(pt.LatencyMs.P99), pt.Errors,
 			map[bool]string{true: " -- exploded: " + pt.Exploded, false: ""}[pt.Exploded != ""])
 	}
 	return pt, nil
@@ -184,10 +178,10 @@ func lowestP99(pts []SweepPoint) float64 {
 func explodes(pt SweepPoint, base float64) string {
 	var why []string
 	if pt.ThroughputOps < SweepMinThroughputRatio*pt.Rate {
-		why = append(why, fmt.Sprintf("throughput %s < 90%% of offered", fmtCount(pt.ThroughputOps)))
+		why = append(why, fmt.Sprintf("throughput %s < 90%% of offered", FormatCount(pt.ThroughputOps)))
 	}
 	if base > 0 && pt.LatencyMs.P99 > SweepP99Factor*base {
-		why = append(why, fmt.Sprintf("p99 %s ms > 10x the lowest earlier p99 %s ms", fmtMs(pt.LatencyMs.P99), fmtMs(base)))
+		why = append(why, fmt.Sprintf("p99 %s ms > 10x the lowest earlier p99 %s ms", FormatMs(pt.LatencyMs.P99), FormatMs(base)))
 	}
 	if total := pt.Ops + pt.Errors; total > 0 && float64(pt.Errors) > SweepMaxErrorRatio*float64(total) {
 		why = append(why, fmt.Sprintf("%d of %d operations failed", pt.Errors, total))
@@ -217,7 +211,7 @@ func (res *SweepResult) finish() {
 // points around x.
 func p99At(held []SweepPoint, x float64) (float64, string) {
 	if x <= held[0].ThroughputOps {
-		return held[0].LatencyMs.P99, fmt.Sprintf("lowest rate measured (%s ops/s) is at or above half saturation; its p99 is given", fmtCount(held[0].ThroughputOps))
+		return held[0].LatencyMs.P99, fmt.Sprintf("lowest rate measured (%s ops/s) is at or above half saturation; its p99 is given", FormatCount(held[0].ThroughputOps))
 	}
 	for i := 1; i < len(held); i++ {
 		a, b := held[i-1], held[i]
@@ -228,32 +222,4 @@ func p99At(held []SweepPoint, x float64) (float64, string) {
 	}
 	last := held[len(held)-1]
 	return last.LatencyMs.P99, "nearest measured rate"
-}
-
-// WriteSweep writes sweep.json and the latency-versus-throughput plot.
-func WriteSweep(dir string, res *SweepResult) error {
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := writeFile(filepath.Join(dir, SweepFile), func(w io.Writer) error {
-		_, err := w.Write(append(b, '\n'))
-		return err
-	}); err != nil {
-		return err
-	}
-	return SweepPlot(dir, []*SweepResult{res})
-}
-
-// ReadSweep reads sweep.json from dir.
-func ReadSweep(dir string) (*SweepResult, error) {
-	b, err := os.ReadFile(filepath.Join(dir, SweepFile))
-	if err != nil {
-		return nil, err
-	}
-	var res SweepResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, SweepFile), err)
-	}
-	return &res, nil
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -57,16 +56,6 @@ func TestSweepStopsAtSaturation(t *testing.T) {
 	if !strings.Contains(log.String(), "exploded") {
 		t.Errorf("progress log does not say where it exploded:\n%s", log.String())
 	}
-	dir := t.TempDir()
-	if err := WriteSweep(dir, res); err != nil {
-		t.Fatal(err)
-	}
-	back, err := ReadSweep(dir)
-	if err != nil || len(back.Points) != 4 || back.Saturation.Rate != 4000 {
-		t.Fatalf("read back %+v, %v", back, err)
-	}
-	checkPNG(t, filepath.Join(dir, PlotSweep+".png"))
-	checkSVG(t, filepath.Join(dir, PlotSweep+".svg"))
 }
 
 func TestSweepInterpolatesAndReportsUnsaturated(t *testing.T) {

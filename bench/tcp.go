@@ -1,12 +1,9 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,23 +17,25 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/raftbench/raftbench/engine/httpapi"
 	"github.com/raftbench/raftbench/engine/kv"
 )
 
 // The "tcp" target talks to a cluster of `raftbench serve` processes
-// over their HTTP API:
-//
-//	GET  /kv/{key}      200 body=value, 404 key does not exist
-//	PUT  /kv/{key}      body=value, 2xx ok
-//	POST /kv/{key}/cas  {"from":"..","to":".."}: 2xx ok, 404 missing, 409 mismatch
-//	503: definitely not done (tried again on another node); 504 or
-//	anything else: outcome unknown.
+// through the HTTP API's own Go client (engine/httpapi.Client), so the
+// figures measure the API users get. Answers map as the API documents
+// them: a value, "key does not exist" (httpapi.ErrNotFound) and a cas
+// mismatch (httpapi.ErrPrecondition) are results; a 503, or a
+// connection that could not be made (httpapi.NotSent), means definitely
+// not done and is tried again on another node; a 504 or any other
+// failure leaves the outcome unknown (ErrIndeterminate). Requests carry
+// no session: only definite refusals are retried, and those need none.
 //
 // Options: "endpoints" (comma-separated base URLs of a running cluster;
 // without it the target starts TargetConfig.Nodes `raftbench serve`
 // processes on loopback ports, data in TargetConfig.Dir), "bin" (the
 // raftbench binary to start; default: this executable). Each node gets
-// its own keep-alive connection pool.
+// its own keep-alive connection pool (tcpMaxIdlePerNode idle connections).
 func init() { Register("tcp", openTCP) }
 
 const (
@@ -49,9 +48,8 @@ const (
 )
 
 type tcpNode struct {
-	base   string // e.g. http://127.0.0.1:8001
-	client *http.Client
-	id     uint64 // Raft ID from /status (0 if unknown)
+	api *httpapi.Client
+	id  uint64 // Raft ID from /status (0 if unknown)
 }
 
 type tcpTarget struct {
@@ -86,14 +84,7 @@ func openTCP(ctx context.Context, cfg TargetConfig) (Target, error) {
 		}
 	}
 	for _, b := range bases {
-		t.nodes = append(t.nodes, &tcpNode{base: b, client: &http.Client{Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        0,
-			MaxIdleConnsPerHost: tcpMaxIdlePerNode,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		}}})
+		t.nodes = append(t.nodes, &tcpNode{api: httpapi.NewClientWithOptions(b, httpapi.ClientOptions{MaxIdleConns: tcpMaxIdlePerNode})})
 	}
 	sctx, cancel := context.WithTimeout(ctx, tcpStartTimeout)
 	defer cancel()
@@ -208,11 +199,6 @@ func (t *tcpTarget) spawn(bin string, args []string, logPath string) error {
 	return nil
 }
 
-type tcpStatus struct {
-	ID     uint64 `json:"id"`
-	Leader uint64 `json:"leader"`
-}
-
 // waitLeader polls every node's /status until all agree on a leader,
 // learning each node's Raft ID on the way.
 func (t *tcpTarget) waitLeader(ctx context.Context) error {
@@ -245,9 +231,9 @@ func (t *tcpTarget) waitLeader(ctx context.Context) error {
 func (t *tcpTarget) pollStatus(ctx context.Context) (uint64, error) {
 	var leader uint64
 	for i, n := range t.nodes {
-		st, err := n.status(ctx)
+		st, err := n.api.Status(ctx)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("%s/status: %w", n.api.Base(), err)
 		}
 		n.id = st.ID
 		if st.Leader == 0 || (i > 0 && st.Leader != leader) {
@@ -256,24 +242,6 @@ func (t *tcpTarget) pollStatus(ctx context.Context) (uint64, error) {
 		leader = st.Leader
 	}
 	return leader, nil
-}
-
-func (n *tcpNode) status(ctx context.Context) (tcpStatus, error) {
-	var st tcpStatus
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.base+"/status", nil)
-	if err != nil {
-		return st, err
-	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("%s/status: HTTP %d", n.base, resp.StatusCode)
-	}
-	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
-	return st, err
 }
 
 func (t *tcpTarget) Name() string { return "tcp" }
@@ -326,88 +294,52 @@ func (t *tcpTarget) moveOn(i int, leaderHint uint64) {
 	t.pref.CompareAndSwap(int64(i), int64(next))
 }
 
-type casJSON struct {
-	From string `json:"from"`
-	To   string `json:"to"`
-}
-
-type errJSON struct {
-	Leader uint64 `json:"leader"`
-}
-
+// do sends req to this node. The leader hint is the node a 503 named.
 func (n *tcpNode) do(ctx context.Context, req Request) (kv.Result, uint64, error) {
-	path := n.base + "/kv/" + url.PathEscape(string(req.Key))
-	var method string
-	var body io.Reader
+	// The key must be copied anyway (Request buffers are reused); as a
+	// string it also becomes the URL path.
+	key := string(req.Key)
+	var err error
 	switch req.Op {
 	case kv.OpRead:
-		method = http.MethodGet
-	case kv.OpWrite:
-		method, body = http.MethodPut, bytes.NewReader(req.Value)
-	case kv.OpCas:
-		b, err := json.Marshal(casJSON{From: string(req.From), To: string(req.Value)})
-		if err != nil {
-			return kv.Result{}, 0, err
+		var v []byte
+		if v, err = n.api.Get(ctx, key); err == nil {
+			return kv.Result{Status: kv.StatusOK, Value: v}, 0, nil
 		}
-		method, path, body = http.MethodPost, path+"/cas", bytes.NewReader(b)
+	case kv.OpWrite:
+		err = n.api.Put(ctx, key, req.Value, httpapi.Session{})
+	case kv.OpCas:
+		err = n.api.Cas(ctx, key, string(req.From), string(req.Value), false, httpapi.Session{})
 	default:
 		return kv.Result{}, 0, fmt.Errorf("tcp target: unknown op %v", req.Op)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, method, path, body)
-	if err != nil {
-		return kv.Result{}, 0, err
-	}
-	resp, err := n.client.Do(hreq)
-	if err != nil {
-		return kv.Result{}, 0, transportError(ctx, err)
-	}
-	defer resp.Body.Close()
-	return n.answer(req.Op, resp)
+	return n.answer(ctx, req.Op, err)
 }
 
-// transportError: a connection that was never made is a definite
-// refusal; anything after the request may have been sent is unknown.
-func transportError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("%w: %w", errTryElsewhere, err)
-	}
-	return fmt.Errorf("%w: %w", ErrIndeterminate, err)
-}
-
-func (n *tcpNode) answer(op kv.Op, resp *http.Response) (kv.Result, uint64, error) {
-	code := resp.StatusCode
+// answer maps the client's error (nil: done) to a result, or to an
+// error the driver can classify.
+func (n *tcpNode) answer(ctx context.Context, op kv.Op, err error) (kv.Result, uint64, error) {
+	var se *httpapi.StatusError
 	switch {
-	case code >= 200 && code < 300:
-		if op != kv.OpRead {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			return kv.Result{Status: kv.StatusOK}, 0, nil
-		}
-		v, err := io.ReadAll(io.LimitReader(resp.Body, kv.MaxValueBytes+1))
-		if err != nil {
-			return kv.Result{}, 0, fmt.Errorf("%w: read body: %w", ErrIndeterminate, err)
-		}
-		if len(v) > kv.MaxValueBytes {
-			return kv.Result{}, 0, fmt.Errorf("tcp target: %s: value larger than %d bytes", n.base, kv.MaxValueBytes)
-		}
-		return kv.Result{Status: kv.StatusOK, Value: v}, 0, nil
-	case code == http.StatusNotFound && op != kv.OpWrite:
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	case err == nil:
+		return kv.Result{Status: kv.StatusOK}, 0, nil
+	case errors.Is(err, httpapi.ErrNotFound) && op != kv.OpWrite:
 		return kv.Result{Status: kv.StatusNotFound}, 0, nil
-	case code == http.StatusConflict && op == kv.OpCas:
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	case errors.Is(err, httpapi.ErrPrecondition) && op == kv.OpCas:
 		return kv.Result{Status: kv.StatusMismatch}, 0, nil
+	case errors.Is(err, httpapi.ErrValueTooLarge):
+		return kv.Result{}, 0, fmt.Errorf("tcp target: %s: %w", n.api.Base(), err)
+	case errors.As(err, &se) && se.Code == http.StatusServiceUnavailable:
+		return kv.Result{}, se.Leader, fmt.Errorf("%w: %s: %w", errTryElsewhere, n.api.Base(), err)
+	case errors.As(err, &se):
+		return kv.Result{}, 0, fmt.Errorf("%w: %s: %w", ErrIndeterminate, n.api.Base(), err)
+	case ctx.Err() != nil:
+		return kv.Result{}, 0, ctx.Err()
+	case httpapi.NotSent(err):
+		return kv.Result{}, 0, fmt.Errorf("%w: %w", errTryElsewhere, err)
 	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if code == http.StatusServiceUnavailable {
-		var e errJSON
-		_ = json.Unmarshal(b, &e)
-		return kv.Result{}, e.Leader, fmt.Errorf("%w: %s: HTTP 503: %s", errTryElsewhere, n.base, bytes.TrimSpace(b))
-	}
-	return kv.Result{}, 0, fmt.Errorf("%w: %s: HTTP %d: %s", ErrIndeterminate, n.base, code, bytes.TrimSpace(b))
+	// Sent, perhaps done: a broken connection, a truncated answer.
+	return kv.Result{}, 0, fmt.Errorf("%w: %s: %w", ErrIndeterminate, n.api.Base(), err)
 }
 
 // Stats knows only the leader changes this client noticed (from 503
@@ -421,7 +353,7 @@ func (t *tcpTarget) Stats() TargetStats {
 // after 10 s) and closes idle connections.
 func (t *tcpTarget) Close() error {
 	for _, n := range t.nodes {
-		n.client.CloseIdleConnections()
+		n.api.CloseIdleConnections()
 	}
 	t.mu.Lock()
 	procs, logs := t.procs, t.logs

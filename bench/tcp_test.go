@@ -166,3 +166,35 @@ func TestTCPTargetRejectsBadOptions(t *testing.T) {
 		t.Errorf("bad endpoint: %v", err)
 	}
 }
+
+// A node that is down (no connection can be made) definitely did not do
+// the request: the target sends it to the next node, unlike a node that
+// took the request and then failed (TestTCPTargetAgainstHTTPAPI's 504).
+func TestTCPTargetSkipsDownNode(t *testing.T) {
+	store := kv.NewStore()
+	n1 := &kvHTTP{id: 1, leader: 1, store: store}
+	n2 := &kvHTTP{id: 2, leader: 1, store: store}
+	s1, s2 := httptest.NewServer(n1), httptest.NewServer(n2)
+	defer s2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tg, err := openTCP(ctx, TargetConfig{Options: map[string]string{"endpoints": s1.URL + "," + s2.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tt := tg.(*tcpTarget)
+	tt.pref.Store(0)
+	s1.Close() // node 1 goes down; its port refuses connections
+	// Its pooled connection (from the status polls) is dropped too: a
+	// write on a connection the server closed under it may have been
+	// read, so that case is rightly indeterminate, not a refusal.
+	tt.nodes[0].api.CloseIdleConnections()
+	res, err := tg.Do(ctx, Request{Op: kv.OpWrite, Key: []byte("k"), Value: []byte("v")})
+	if err != nil || res.Status != kv.StatusOK {
+		t.Fatalf("write with node 1 down: %v %v, want it done by node 2", res.Status, err)
+	}
+	if n2.hits.Load() != 1 || tt.pref.Load() != 1 {
+		t.Fatalf("node 2 hit %d times, preferred node %d: want the write moved to node 2", n2.hits.Load(), tt.pref.Load())
+	}
+}

@@ -6,7 +6,8 @@ import (
 )
 
 // KeyBytes is the size of every generated key: "k" and 15 decimal
-// digits, so 16 bytes as in PERF.md's 16 B key + 128 B value commands.
+// digits: 16 bytes, so a write of the standard 128 B value is a 144 B
+// command.
 const KeyBytes = 16
 
 // valueVariants is how many distinct values each run writes. A small

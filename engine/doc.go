@@ -68,4 +68,35 @@
 //     message naming the node, term and indexes.
 //
 // Every exported method must be called from one goroutine at a time.
+//
+// # Layers
+//
+// The module is built in layers; a package imports only packages of its
+// own layer or of lower ones (bottom first):
+//
+//	core       engine, engine/quorum, engine/tracker, engine/raftpb
+//	           pure: no goroutines, clocks, locks, I/O or global randomness
+//	storage    wal: the write-ahead log beside the core; it imports only
+//	           the wire types (engine/raftpb)
+//	driver     engine/driver: the policy between Ready and the world
+//	           (persist queue, acks after persist, hard-state saves, apply
+//	           cursor and read release, client sessions, snapshot and
+//	           configuration bookkeeping); pure like the core, but may
+//	           name wal's types
+//	runtime    engine/node (goroutines and real I/O around the driver),
+//	           engine/transport (TCP and in-memory message transports)
+//	embedding  engine/kv (the state machine; imports nothing from the
+//	           module), engine/cluster (in-process cluster),
+//	           engine/httpapi (HTTP server and its Go client),
+//	           maelstrom (Maelstrom adapter)
+//	tools      bench/... (load generator, targets, reports), chaos/...
+//	           (fault injection, simulator, checkers)
+//	commands   cmd/... (main packages)
+//
+// The simulator (chaos/sim) drives the same driver as the runtime, over
+// an in-memory log, a simulated network and a virtual clock. The table
+// that enforces all this is layerTable in layers_test.go: it is built
+// from `go list`, every module package must appear in it, and a new
+// package fails the test until it is classified. lint_test.go lints the
+// pure layers' source.
 package engine

@@ -114,7 +114,7 @@ var (
 	// ErrTransferInProgress: proposals are refused while leadership is
 	// being transferred.
 	ErrTransferInProgress = errors.New("engine: leadership transfer in progress, proposal refused")
-	// ErrStepLocalMsg: Step was given a message type that is not a
+	// ErrStepWrongMessage: Step was given a message type that is not a
 	// network message, or a message addressed to another node.
 	ErrStepWrongMessage = errors.New("engine: message is not addressed to this node or has an invalid type")
 	// ErrUnknownPeer: the node named (a transfer target) is not a member.
@@ -123,7 +123,7 @@ var (
 	ErrUnknownPeer = errors.New("engine: message from unknown peer")
 	// ErrEmptyProposal: proposals must carry data.
 	ErrEmptyProposal = errors.New("engine: empty proposal")
-	// ErrNoSnapshot: the caller asked for a compaction beyond what the
+	// ErrBadSnapshot: the caller asked for a compaction beyond what the
 	// given snapshot covers, or the snapshot is older than the log start.
 	ErrBadSnapshot = errors.New("engine: snapshot does not fit the log")
 )

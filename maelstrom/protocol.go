@@ -21,7 +21,7 @@ type header struct {
 	InReplyTo *int64 `json:"in_reply_to,omitempty"`
 }
 
-// Maelstrom error codes (Maelstrom doc/protocol.md). Definite codes mean
+// Maelstrom error codes (the Maelstrom protocol's error table). Definite codes mean
 // the operation certainly did not happen; the others are indefinite.
 const (
 	CodeTimeout                = 0

@@ -145,7 +145,7 @@ func checkFloor(t *testing.T, dir string, res *Result) {
 	wants := []string{"**Disk floor**", "write+cas share (60%)", "| clients | 2 of 3 logs: writes/s (mean µs) |", "of ceiling |"}
 	for _, c := range []int{1, 4} {
 		q, e := best[fmt.Sprintf("%d/2", c)], best[fmt.Sprintf("%d/3", c)]
-		wants = append(wants, fmt.Sprintf("| %d | %s (", c, count(q)), fmt.Sprintf("| %s | %s |\n", count(q/0.6), count(e/0.6)))
+		wants = append(wants, fmt.Sprintf("| %d | %s (", c, bench.FormatCount(q)), fmt.Sprintf("| %s | %s |\n", bench.FormatCount(q/0.6), bench.FormatCount(e/0.6)))
 		if r := res.floorCeiling(c, 3); math.Abs(r-e/0.6) > 1e-6 {
 			t.Errorf("ceiling at %d clients %.1f, want %.1f", c, r, e/0.6)
 		}
@@ -312,16 +312,11 @@ func TestUnknownSystemFailsClearly(t *testing.T) {
 	}
 }
 
-func TestMedianAndCount(t *testing.T) {
+func TestMedian(t *testing.T) {
 	if m := median([]float64{3, 1, 2}); m != 2 {
 		t.Errorf("median odd = %v", m)
 	}
 	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
 		t.Errorf("median even = %v", m)
-	}
-	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.6: "1,234,568"} {
-		if got := count(in); got != want {
-			t.Errorf("count(%v) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/raftbench/raftbench/bench"
 )
 
 // writeMarkdown writes the comparison table and the conditions it was
@@ -45,8 +47,8 @@ func writeMarkdown(path string, r *Result) error {
 			vs = strconv.FormatFloat(row.VsBestOther, 'f', 2, 64) + "x"
 		}
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %.3f | %.3f | %.3f | %.2f | %s | %s | %s | %d |",
-			row.System, row.Clients, count(row.OpsMedian), count(row.OpsMin), row.P50Ms, row.P99Ms,
-			row.P999Ms, row.CPUCores, count(row.OpsPerCPUSec), epf, vs, row.Errors)
+			row.System, row.Clients, bench.FormatCount(row.OpsMedian), bench.FormatCount(row.OpsMin), row.P50Ms, row.P99Ms,
+			row.P999Ms, row.CPUCores, bench.FormatCount(row.OpsPerCPUSec), epf, vs, row.Errors)
 		if floors {
 			// fsync-off systems are not bound by the disk: no ratio.
 			if c := r.floorCeiling(row.Clients, r.DiskFloor[0].Nodes); c > 0 && SystemFsync(row.System, r.Fsync) {
@@ -100,32 +102,14 @@ func writeFloor(b *bytes.Buffer, r *Result) {
 			if best == 0 {
 				return "–"
 			}
-			return fmt.Sprintf("%s (%s)", count(best), strings.Join(means, " / "))
+			return fmt.Sprintf("%s (%s)", bench.FormatCount(best), strings.Join(means, " / "))
 		}
 		ceiling := func(files int) string {
 			if v := r.floorCeiling(c, files); v > 0 {
-				return count(v)
+				return bench.FormatCount(v)
 			}
 			return "–"
 		}
 		fmt.Fprintf(b, "| %d | %s | %s | %s | %s |\n", c, cell(f0.Quorum), cell(every), ceiling(f0.Quorum), ceiling(every))
 	}
-}
-
-// count formats a rate with thousands separators: 12345.6 -> "12,346".
-func count(v float64) string {
-	s := strconv.FormatFloat(v, 'f', 0, 64)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
 }

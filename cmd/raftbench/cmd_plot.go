@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/bench/report"
 )
 
 func newPlotCmd() *cobra.Command {
@@ -35,7 +36,7 @@ be mixed.`,
 }
 
 func isSweepDir(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, bench.SweepFile))
+	_, err := os.Stat(filepath.Join(dir, report.SweepFile))
 	return err == nil
 }
 
@@ -56,7 +57,7 @@ func runPlot(stdout io.Writer, dirs []string, out string, markdown bool, linkBas
 		}
 	}
 	if sweeps != 0 && sweeps != len(dirs) {
-		return usageError("cannot mix sweep directories (with %s) and run directories", bench.SweepFile)
+		return usageError("cannot mix sweep directories (with %s) and run directories", report.SweepFile)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -64,32 +65,32 @@ func runPlot(stdout io.Writer, dirs []string, out string, markdown bool, linkBas
 	if sweeps > 0 {
 		return plotSweeps(stdout, dirs, out, markdown)
 	}
-	runs := make([]*bench.RunResult, 0, len(dirs))
+	runs := make([]*report.RunResult, 0, len(dirs))
 	for _, d := range dirs {
-		rr, err := bench.ReadResults(d)
+		rr, err := report.ReadResults(d)
 		if err != nil {
 			return err
 		}
 		runs = append(runs, rr)
 	}
-	if err := bench.PlotOverlay(out, runs); err != nil {
+	if err := report.PlotOverlay(out, runs); err != nil {
 		return err
 	}
 	if markdown {
 		if linkBase == "" {
 			linkBase = out
 		}
-		bench.WriteMarkdownTable(stdout, linkBase, runs)
+		report.WriteMarkdownTable(stdout, linkBase, runs)
 		return nil
 	}
-	fmt.Fprintf(stdout, "plots in %s: %s, %s, %s (.png, .svg)\n", out, bench.PlotThroughput, bench.PlotLatency, bench.PlotSpectrum)
+	fmt.Fprintf(stdout, "plots in %s: %s, %s, %s (.png, .svg)\n", out, report.PlotThroughput, report.PlotLatency, report.PlotSpectrum)
 	return nil
 }
 
 func plotSweeps(stdout io.Writer, dirs []string, out string, markdown bool) error {
 	var sweeps []*bench.SweepResult
 	for _, d := range dirs {
-		sw, err := bench.ReadSweep(d)
+		sw, err := report.ReadSweep(d)
 		if err != nil {
 			return err
 		}
@@ -97,17 +98,17 @@ func plotSweeps(stdout io.Writer, dirs []string, out string, markdown bool) erro
 		if len(dirs) == 1 { // redraw each rate's own plots too
 			for _, p := range sw.Points {
 				rd := filepath.Join(d, p.Dir)
-				rr, err := bench.ReadResults(rd)
+				rr, err := report.ReadResults(rd)
 				if err != nil {
 					return err
 				}
-				if err := bench.PlotRun(filepath.Join(out, p.Dir), rr); err != nil {
+				if err := report.PlotRun(filepath.Join(out, p.Dir), rr); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if err := bench.SweepPlot(out, sweeps); err != nil {
+	if err := report.SweepPlot(out, sweeps); err != nil {
 		return err
 	}
 	if markdown {
@@ -116,7 +117,7 @@ func plotSweeps(stdout io.Writer, dirs []string, out string, markdown bool) erro
 		}
 		return nil
 	}
-	fmt.Fprintf(stdout, "plots in %s: %s (.png, .svg)\n", out, bench.PlotSweep)
+	fmt.Fprintf(stdout, "plots in %s: %s (.png, .svg)\n", out, report.PlotSweep)
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/bench/report"
 )
 
 // loadFlags are the flags run and sweep share.
@@ -243,9 +244,9 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 	defer cleanup()
 	cfg.Metrics = s.metrics
 	var sink bench.ProgressSink
-	var printer *bench.ProgressPrinter
+	var printer *report.ProgressPrinter
 	if !s.flags.quiet {
-		printer = bench.NewStderrProgress(os.Stderr)
+		printer = report.NewStderrProgress(os.Stderr)
 		sink = printer
 	}
 	stopProfile, err := startProfiles(s.flags.cpuProfile, s.flags.memProfile)
@@ -264,7 +265,7 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 	}
 	bench.FillEnvironment(sum, os.Args)
 	if out != "" {
-		if err := bench.WriteResults(out, sum); err != nil {
+		if err := report.WriteResults(out, sum); err != nil {
 			return nil, err
 		}
 	}
@@ -314,7 +315,7 @@ func runRun(stdout io.Writer, f *loadFlags, cfg bench.RunConfig) error {
 		}
 		return err
 	}
-	bench.WriteTable(stdout, sum)
+	report.WriteTable(stdout, sum)
 	if f.out != "" {
 		abs, _ := filepath.Abs(f.out)
 		fmt.Fprintf(stdout, "\nresults in %s\n", abs)

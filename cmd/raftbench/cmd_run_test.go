@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/bench/report"
 	"github.com/raftbench/raftbench/engine/kv"
 )
 
@@ -145,7 +146,7 @@ func TestSweepWritesEveryRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw, err := bench.ReadSweep(out)
+	sw, err := report.ReadSweep(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/bench/report"
 )
 
 func newSweepCmd() *cobra.Command {
@@ -69,7 +70,7 @@ func runSweep(stdout io.Writer, f *loadFlags, base bench.RunConfig, rates []floa
 	if err != nil {
 		return err
 	}
-	if err := bench.WriteSweep(f.out, res); err != nil {
+	if err := report.WriteSweep(f.out, res); err != nil {
 		return err
 	}
 	writeSweepTable(stdout, res)

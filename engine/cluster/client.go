@@ -13,7 +13,7 @@ import (
 // machine's result. Each call is one client session request (thesis
 // §6.3): when the node it went to loses leadership or stops, it is
 // retried on the new leader with the same (client id, seq), so it applies exactly once.
-// ErrBusy is returned at once (backpressure). A returned error is
+// node.ErrBusy is returned at once (backpressure). A returned error is
 // definite only if node.Definite says so.
 func (c *Cluster) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
 	s := c.slots.Get().(*session)
@@ -45,7 +45,7 @@ func (c *Cluster) Read(ctx context.Context, q []byte) ([]byte, error) {
 	})
 }
 
-// retry runs op on the leader until it succeeds, fails with ErrBusy, a
+// retry runs op on the leader until it succeeds, fails with node.ErrBusy, a
 // session error, or ctx expires. Between attempts it waits for a leader.
 func (c *Cluster) retry(ctx context.Context, op func(context.Context, *node.Node) ([]byte, error)) ([]byte, error) {
 	var lastErr error

@@ -7,27 +7,83 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
+	"github.com/raftbench/raftbench/engine/kv"
 	"github.com/raftbench/raftbench/engine/node"
 )
 
-// Client talks to one node's HTTP API.
+// Client talks to one node's HTTP API. It is safe for concurrent use;
+// concurrent requests share its keep-alive connection pool.
 type Client struct {
 	base string
 	hc   *http.Client
 }
 
+// ClientOptions tunes the connections of a Client made by
+// NewClientWithOptions. Zero fields take the defaults.
+type ClientOptions struct {
+	// MaxIdleConns bounds the idle keep-alive connections kept open to
+	// the node (default 256). A caller with N requests in flight at once
+	// wants N here, or each request beyond the pool opens a fresh
+	// connection and closes it afterwards.
+	MaxIdleConns int
+	// DialTimeout bounds making a connection (default 5 s): a node that
+	// is down is reported quickly, as a dial error, so the caller can try
+	// another node knowing the request was never sent.
+	DialTimeout time.Duration
+	// Timeout bounds a whole request, answer body included (default: no
+	// bound beyond the caller's context).
+	Timeout time.Duration
+}
+
+// Defaults for ClientOptions.
+const (
+	DefaultMaxIdleConns = 256
+	DefaultDialTimeout  = 5 * time.Second
+)
+
 // NewClient returns a client for base, e.g. "http://127.0.0.1:8001".
-// hc nil means a default client with keep-alive connections.
+// hc nil means a client with the default ClientOptions.
 func NewClient(base string, hc *http.Client) *Client {
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+		return NewClientWithOptions(base, ClientOptions{})
 	}
-	return &Client{base: base, hc: hc}
+	return &Client{base: strings.TrimRight(base, "/"), hc: hc}
 }
+
+// NewClientWithOptions returns a client for base with its own
+// connection pool tuned by o.
+func NewClientWithOptions(base string, o ClientOptions) *Client {
+	if o.MaxIdleConns <= 0 {
+		o.MaxIdleConns = DefaultMaxIdleConns
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	tr := &http.Transport{
+		Proxy:               nil, // a node is reached directly, never through $HTTP_PROXY
+		DialContext:         (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        0, // no limit across hosts: there is one host
+		MaxIdleConnsPerHost: o.MaxIdleConns,
+		IdleConnTimeout:     90 * time.Second,
+		// The server never compresses; asking would only cost a header.
+		DisableCompression: true,
+	}
+	return &Client{base: strings.TrimRight(base, "/"), hc: &http.Client{Transport: tr, Timeout: o.Timeout}}
+}
+
+// Base is the node's base URL, as given to NewClient.
+func (c *Client) Base() string { return c.base }
+
+// CloseIdleConnections closes the pool's idle connections.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
 // Errors for results that are answers, not failures.
 var (
@@ -48,8 +104,21 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("httpapi: HTTP %d: %s (definite=%v)", e.Code, e.Msg, e.Definite)
 }
 
+// NotSent reports whether err, from a Client call, means the request
+// never reached the node: no connection could be made. Such a request
+// can go to another node as it is; after any other transport error the
+// node may have done it, and only a Session makes a retry safe.
+func NotSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED)
+}
+
 // Session identifies a request for exactly-once retries; zero means none.
 type Session struct{ ClientID, Seq uint64 }
+
+// ErrValueTooLarge: the node answered a read with more than
+// kv.MaxValueBytes, which no write through this API can have stored.
+var ErrValueTooLarge = fmt.Errorf("httpapi: value larger than %d bytes", kv.MaxValueBytes)
 
 // Get reads key linearizably; ErrNotFound if it has no value.
 func (c *Client) Get(ctx context.Context, key string) ([]byte, error) {
@@ -59,7 +128,16 @@ func (c *Client) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
-		return io.ReadAll(resp.Body)
+		// Bounded, so a confused or hostile server cannot make the client
+		// buffer without limit.
+		v, err := io.ReadAll(io.LimitReader(resp.Body, kv.MaxValueBytes+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(v) > kv.MaxValueBytes {
+			return nil, ErrValueTooLarge
+		}
+		return v, nil
 	}
 	return nil, responseError(resp)
 }

@@ -1,7 +1,9 @@
 // Package httpapi is the HTTP face of one raftbench node (`raftbench
 // serve`): a linearizable key-value API over the node's kv state machine,
-// plus status and Prometheus metrics. Client is the matching Go client
-// (used by tests and the load generator's tcp target).
+// plus status and Prometheus metrics. Client is the matching Go client:
+// the load generator's "tcp" target (bench/tcp.go) sends every request
+// through it, so bench measures the client users get, and this
+// package's tests use it too.
 //
 // # API
 //
@@ -21,6 +23,18 @@
 // Followers serve everything: the core forwards proposals and read-index
 // requests to the leader.
 //
+// # Client
+//
+// NewClient (or NewClientWithOptions: keep-alive pool size, dial timeout,
+// whole-request timeout) talks to one node. Results that are answers come
+// back as ErrNotFound and ErrPrecondition; a failed request as a
+// *StatusError carrying the code, whether the server called it definite,
+// and the leader it named; a transport failure as the net/http error,
+// which NotSent classifies (no connection made: safe to send elsewhere).
+// Writes take a Session, sent as X-Client-Id and X-Seq when non-zero.
+// Reads longer than kv.MaxValueBytes are refused (ErrValueTooLarge).
+//
 // The server never answers 2xx for a write that is not committed and
-// applied, and never reports an unknown outcome as definite.
+// applied, and never reports an unknown outcome as definite; the client
+// never turns an unknown outcome into an answer.
 package httpapi

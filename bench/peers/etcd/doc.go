@@ -14,8 +14,8 @@
 //	raft.StartNode and all cfg.Nodes peers (IDs 1..N).
 //
 // Each node runs one goroutine with the classic Ready loop, in the order
-// the library's doc.go prescribes and PERF.md measured
-// (persist -> send -> apply, in series):
+// the library's own documentation prescribes (persist -> send -> apply,
+// in series):
 //
 //  1. persist: the Ready's entries, hard state and snapshot metadata are
 //     encoded (protobuf, as etcd's WAL does) into length- and

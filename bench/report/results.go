@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"encoding/csv"
@@ -12,6 +12,8 @@ import (
 	"strconv"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/raftbench/raftbench/bench"
 )
 
 // Files in a run's output directory.
@@ -25,8 +27,8 @@ const (
 // RunResult is a run as read back from its output directory.
 type RunResult struct {
 	Dir         string
-	Summary     Summary
-	Series      []IntervalStats
+	Summary     bench.Summary
+	Series      []bench.IntervalStats
 	Percentiles []PercentilePoint
 }
 
@@ -40,7 +42,7 @@ type PercentilePoint struct {
 // WriteResults writes summary.json, timeseries.csv,
 // latency_percentiles.csv, histogram.hlog and the run's plots into dir,
 // creating it if needed.
-func WriteResults(dir string, s *Summary) error {
+func WriteResults(dir string, s *bench.Summary) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("results dir: %w", err)
 	}
@@ -90,7 +92,7 @@ var timeseriesHeader = []string{"second", "elapsed_s", "phase", "ops", "ops_per_
 	"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "service_p50_ms", "service_p99_ms",
 	"leader_changes", "fsyncs_per_s", "entries_per_fsync", "entries_per_append"}
 
-func writeTimeseries(w io.Writer, series []IntervalStats) error {
+func writeTimeseries(w io.Writer, series []bench.IntervalStats) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write(timeseriesHeader)
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
@@ -102,7 +104,7 @@ func writeTimeseries(w io.Writer, series []IntervalStats) error {
 		case is.Drain:
 			phase = "drain"
 		}
-		_ = cw.Write([]string{itoa(is.Second), f(round3(is.ElapsedS)), phase,
+		_ = cw.Write([]string{strconv.Itoa(is.Second), f(round3(is.ElapsedS)), phase,
 			strconv.FormatUint(is.Ops, 10), f(round3(is.OpsPerSec)), strconv.FormatUint(is.Errors, 10),
 			strconv.FormatUint(is.Late, 10), f(is.P50), f(is.P90), f(is.P99), f(is.P999), f(is.Max),
 			f(is.SvcP50), f(is.SvcP99), strconv.FormatUint(is.LeaderChanges, 10),
@@ -151,7 +153,7 @@ func writePercentiles(w io.Writer, pts []PercentilePoint) error {
 // writeHlog writes the measured window's full histograms in the
 // HdrHistogram interval-log format: tag "latency" (corrected in the open
 // loop) and tag "service" (raw service time).
-func writeHlog(w io.Writer, s *Summary) error {
+func writeHlog(w io.Writer, s *bench.Summary) error {
 	lw := hdr.NewHistogramLogWriter(w)
 	_ = lw.OutputComment("[raftbench " + s.Title() + "]")
 	_ = lw.OutputComment("[Values are microseconds; the Interval_Max column therefore reads in seconds]")
@@ -209,15 +211,15 @@ func readCSV(path string, header []string) ([][]string, error) {
 	return rows[1:], nil
 }
 
-func readTimeseries(path string) ([]IntervalStats, error) {
+func readTimeseries(path string) ([]bench.IntervalStats, error) {
 	rows, err := readCSV(path, timeseriesHeader)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]IntervalStats, 0, len(rows))
+	out := make([]bench.IntervalStats, 0, len(rows))
 	for i, r := range rows {
 		var p numParser
-		is := IntervalStats{
+		is := bench.IntervalStats{
 			Second: int(p.f(r[0])), ElapsedS: p.f(r[1]), Warmup: r[2] == "warmup", Drain: r[2] == "drain",
 			Ops: uint64(p.f(r[3])), OpsPerSec: p.f(r[4]), Errors: uint64(p.f(r[5])), Late: uint64(p.f(r[6])),
 			P50: p.f(r[7]), P90: p.f(r[8]), P99: p.f(r[9]), P999: p.f(r[10]), Max: p.f(r[11]),
@@ -248,6 +250,12 @@ func readPercentiles(path string) ([]PercentilePoint, error) {
 	}
 	return out, nil
 }
+
+// round3 keeps three decimals, so the CSV holds no float noise.
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// usToMs converts a histogram value (microseconds) to milliseconds.
+func usToMs(us int64) float64 { return float64(us) / 1000 }
 
 // numParser keeps the first parse error, so row decoding stays flat.
 type numParser struct{ err error }

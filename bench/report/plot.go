@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"fmt"
@@ -14,6 +14,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/raftbench/raftbench/bench"
 )
 
 // Plot files (each written as .png and .svg).
@@ -200,7 +202,7 @@ type countTicks struct{}
 
 func (countTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(hi > lo) {
-		return []plot.Tick{{Value: lo, Label: fmtCount(lo)}}
+		return []plot.Tick{{Value: lo, Label: bench.FormatCount(lo)}}
 	}
 	raw := (hi - lo) / 5
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
@@ -213,7 +215,7 @@ func (countTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	var ticks []plot.Tick
 	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
-		label := fmtCount(v)
+		label := bench.FormatCount(v)
 		if step < 1 {
 			label = strconv.FormatFloat(v, 'g', 4, 64)
 		}
@@ -232,12 +234,12 @@ func latencyPlot(runs []*RunResult, title string, labels []string) (*plot.Plot, 
 	many := len(runs) > 1
 	type q struct {
 		name string
-		get  func(*IntervalStats) float64
+		get  func(*bench.IntervalStats) float64
 	}
-	qs := []q{{"p50", func(s *IntervalStats) float64 { return s.P50 }},
-		{"p90", func(s *IntervalStats) float64 { return s.P90 }},
-		{"p99", func(s *IntervalStats) float64 { return s.P99 }},
-		{"max", func(s *IntervalStats) float64 { return s.Max }}}
+	qs := []q{{"p50", func(s *bench.IntervalStats) float64 { return s.P50 }},
+		{"p90", func(s *bench.IntervalStats) float64 { return s.P90 }},
+		{"p99", func(s *bench.IntervalStats) float64 { return s.P99 }},
+		{"max", func(s *bench.IntervalStats) float64 { return s.Max }}}
 	if many {
 		qs = []q{qs[0], qs[2]} // p50 dashed, p99 solid per run
 	}
@@ -356,7 +358,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 
 // SweepPlot draws latency (p50, p99) against achieved throughput for
 // one or more sweeps, marking each sweep's saturation point.
-func SweepPlot(dir string, sweeps []*SweepResult) error {
+func SweepPlot(dir string, sweeps []*bench.SweepResult) error {
 	title := "Latency vs throughput"
 	if len(sweeps) == 1 && len(sweeps[0].Points) > 0 {
 		title += ": " + sweeps[0].Title
@@ -405,7 +407,7 @@ func SweepPlot(dir string, sweeps []*SweepResult) error {
 	return savePlot(p, dir, PlotSweep)
 }
 
-func markSaturation(p *plot.Plot, sw *SweepResult) error {
+func markSaturation(p *plot.Plot, sw *bench.SweepResult) error {
 	sat := sw.Saturation
 	s, err := plotter.NewScatter(plotter.XYs{{X: sat.ThroughputOps, Y: math.Max(sat.LatencyMs.P99, minLogMs)}})
 	if err != nil {
@@ -415,9 +417,9 @@ func markSaturation(p *plot.Plot, sw *SweepResult) error {
 	s.GlyphStyle.Radius = vg.Points(6)
 	s.GlyphStyle.Color = color.Black
 	p.Add(s)
-	label := fmt.Sprintf("saturation: %s ops/s", fmtCount(sat.ThroughputOps))
+	label := fmt.Sprintf("saturation: %s ops/s", bench.FormatCount(sat.ThroughputOps))
 	if !sw.Saturated {
-		label = fmt.Sprintf("highest rate tried, not saturated: %s ops/s", fmtCount(sat.ThroughputOps))
+		label = fmt.Sprintf("highest rate tried, not saturated: %s ops/s", bench.FormatCount(sat.ThroughputOps))
 	}
 	p.Legend.Add(label, s)
 	return nil

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftbench/raftbench/bench"
 	"github.com/raftbench/raftbench/wal"
 )
 
@@ -45,15 +46,15 @@ type requiredSummary struct {
 }
 
 // writtenRun runs the fake briefly and writes its results into a temp dir.
-func writtenRun(t *testing.T) (string, *Summary) {
+func writtenRun(t *testing.T) (string, *bench.Summary) {
 	t.Helper()
 	cfg := shortConfig()
 	cfg.Warmup, cfg.Duration = 200*time.Millisecond, 1200*time.Millisecond
-	sum, err := Run(context.Background(), cfg, newFake(), nil)
+	sum, err := bench.Run(context.Background(), cfg, newFake(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	FillEnvironment(sum, []string{"raftbench", "run", "--mix", "write=1, read=0"})
+	bench.FillEnvironment(sum, []string{"raftbench", "run", "--mix", "write=1, read=0"})
 	dir := t.TempDir()
 	if err := WriteResults(dir, sum); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,88 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/raftbench/raftbench/bench"
+)
+
+// WriteTable prints a run's summary as an aligned table.
+func WriteTable(w io.Writer, s *bench.Summary) {
+	row := func(k, v string) { fmt.Fprintf(w, "  %-22s %s\n", k, v) }
+	fmt.Fprintf(w, "\n%s\n", s.Title())
+	row("mode", s.Mode+" loop, "+strconv.Itoa(s.Workers)+" workers, mix "+s.Mix+", "+strconv.Itoa(s.Keys)+" "+s.KeyDist+" keys")
+	row("measured", fmt.Sprintf("%.1f s after %.1f s warm-up", s.DurationS, s.WarmupS))
+	row("throughput", bench.FormatCount(s.ThroughputOps)+" ops/s ("+bench.FormatCount(float64(s.Ops))+" ops)")
+	lat := func(l bench.Latency) string {
+		return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", bench.FormatMs(l.P50), bench.FormatMs(l.P90), bench.FormatMs(l.P99), bench.FormatMs(l.P999), bench.FormatMs(l.Max))
+	}
+	if s.ServiceLatencyMs != nil {
+		row("latency ms (corrected)", lat(s.LatencyMs))
+		row("service time ms (raw)", lat(*s.ServiceLatencyMs))
+		if s.ScheduleLagMs != nil {
+			row("send lag ms", lat(*s.ScheduleLagMs)+fmt.Sprintf("  (%d sent > 1 ms late)", s.LateSends))
+		}
+	} else {
+		row("latency ms", lat(s.LatencyMs))
+	}
+	row("results", fmt.Sprintf("ok %d, not found %d, cas mismatch %d", s.Results.OK, s.Results.NotFound, s.Results.Mismatch))
+	errs := fmt.Sprint(s.Errors)
+	if s.Errors > 0 {
+		errs += fmt.Sprintf(" %v", s.ErrorsByKind)
+	}
+	row("errors", errs)
+	row("leader changes", fmt.Sprint(s.LeaderChanges))
+	if len(s.LoadAvg) == 3 {
+		row("machine load avg", fmt.Sprintf("%.2f %.2f %.2f (1/5/15 min, at the end)", s.LoadAvg[0], s.LoadAvg[1], s.LoadAvg[2]))
+	}
+	if s.FsyncsPerSec != nil {
+		fsyncs := bench.FormatCount(*s.FsyncsPerSec)
+		if s.Target == "inproc" || s.Target == "tcp" {
+			if s.WALFsyncOffload {
+				fsyncs += "  (WAL: io_uring offload available)"
+			} else {
+				fsyncs += "  (WAL: blocking fsync only, no io_uring here)"
+			}
+		}
+		row("fsyncs/s", fsyncs)
+	}
+	if s.EntriesPerFsync != nil {
+		row("entries per fsync", fmt.Sprintf("%.1f", *s.EntriesPerFsync))
+	}
+	if s.EntriesPerAppend != nil {
+		row("entries per append", fmt.Sprintf("%.1f", *s.EntriesPerAppend))
+	}
+	if s.ProcessCPUCores != nil && s.OpsPerCPUSecond != nil {
+		row("process CPU", fmt.Sprintf("%.2f cores, %s ops per CPU-second", *s.ProcessCPUCores, bench.FormatCount(*s.OpsPerCPUSecond)))
+	}
+}
+
+// WriteMarkdownTable writes one row per run: configuration, throughput,
+// latency percentiles, errors and batching figures, and links to its
+// plots relative to base (the directory the markdown lives in).
+func WriteMarkdownTable(w io.Writer, base string, runs []*RunResult) {
+	fmt.Fprintln(w, "| run | throughput (ops/s) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | entries/fsync | plots |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	for _, rr := range runs {
+		s := &rr.Summary
+		epf := "n/a"
+		if s.EntriesPerFsync != nil {
+			epf = fmt.Sprintf("%.1f", *s.EntriesPerFsync)
+		}
+		rel := rr.Dir
+		if r, err := filepath.Rel(base, rr.Dir); err == nil {
+			rel = filepath.ToSlash(r)
+		}
+		links := make([]string, 0, 3)
+		for _, p := range []string{PlotThroughput, PlotLatency, PlotSpectrum} {
+			links = append(links, fmt.Sprintf("[%s](%s/%s.svg)", p, rel, p))
+		}
+		l := s.LatencyMs
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", s.Title(), bench.FormatCount(s.ThroughputOps),
+			bench.FormatMs(l.P50), bench.FormatMs(l.P90), bench.FormatMs(l.P99), bench.FormatMs(l.P999), bench.FormatMs(l.Max), s.Errors, epf, strings.Join(links, " "))
+	}
+}
