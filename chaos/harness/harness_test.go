@@ -14,18 +14,29 @@ import (
 	"github.com/raftbench/raftbench/chaos/check"
 )
 
-var toyBin string
+// Test-only node binaries, built once: the toy node, the kvnodes
+// designs (correct and broken lin-kv nodes written as an outsider
+// would), and the shipped raft-maelstrom.
+var toyBin, kvBin, raftBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "toynode-")
+	dir, err := os.MkdirTemp("", "chaos-nodes-")
 	if err != nil {
 		panic(err)
 	}
 	toyBin = filepath.Join(dir, "toynode")
-	out, err := exec.Command("go", "build", "-o", toyBin, "github.com/raftbench/raftbench/chaos/internal/toynode").CombinedOutput()
-	if err != nil {
-		os.RemoveAll(dir)
-		panic("building toynode: " + err.Error() + "\n" + string(out))
+	kvBin = filepath.Join(dir, "kvnodes")
+	raftBin = filepath.Join(dir, "raft-maelstrom")
+	for bin, pkg := range map[string]string{
+		toyBin:  "github.com/raftbench/raftbench/chaos/internal/toynode",
+		kvBin:   "github.com/raftbench/raftbench/chaos/internal/kvnodes",
+		raftBin: "github.com/raftbench/raftbench/cmd/raft-maelstrom",
+	} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			os.RemoveAll(dir)
+			panic("building " + pkg + ": " + err.Error() + "\n" + string(out))
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -428,5 +439,18 @@ exit 3
 	}
 	if s.Ops.OK != 0 || s.Ops.Info == 0 {
 		t.Fatalf("ops %+v: a dead node answers nothing", s.Ops)
+	}
+}
+
+// The bug report this harness was fixed for: a single-node, in-memory
+// lin-kv store written to Maelstrom's spec (it ignores
+// create_if_not_exists) must pass a run with no faults.
+func TestSpecFaithfulSingleNodeStorePasses(t *testing.T) {
+	cfg := toyConfig(t, 1)
+	cfg.Bin, cfg.Args, cfg.Nodes, cfg.Concurrency, cfg.DataDirFlag = kvBin, []string{"--design=single"}, 1, 2, "-"
+	s := runOK(t, cfg)
+	if !s.Valid || !s.Workload.MaelstromFaithful {
+		t.Fatalf("spec-faithful single-node store: valid=%v verdict=%s workload %+v problems=%v",
+			s.Valid, s.Verdict, s.Workload, s.Problems)
 	}
 }
