@@ -3,18 +3,20 @@
 # harness, several seeds, every run must be linearizable. Results go to
 # results/chaos/<seed>/ and a table to results/chaos/README.md.
 #
-# Tunables (environment): SEEDS="1 2 3 4 5" TIME=60s NODES=5 RATE=100
-# CONCURRENCY=10 NEMESIS=partition,kill,pause LATENCY=5ms BIN=bin/raft-maelstrom
+# Tunables (environment): SEEDS="1 ... 10" TIME=60s NODES=5 RATE=100
+# CONCURRENCY=2n NEMESIS=partition,kill,pause NEMESIS_INTERVAL=5s LATENCY=5ms
+# BIN=bin/raft-maelstrom
 # OUT=results/chaos. CI uses e.g. SEEDS="1 2 3" TIME=20s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SEEDS=${SEEDS:-"1 2 3 4 5"}
+SEEDS=${SEEDS:-"1 2 3 4 5 6 7 8 9 10"}
 TIME=${TIME:-60s}
 NODES=${NODES:-5}
 RATE=${RATE:-100}
-CONCURRENCY=${CONCURRENCY:-10}
+CONCURRENCY=${CONCURRENCY:-2n}
 NEMESIS=${NEMESIS:-partition,kill,pause}
+NEMESIS_INTERVAL=${NEMESIS_INTERVAL:-5s}
 LATENCY=${LATENCY:-5ms}
 BIN=${BIN:-bin/raft-maelstrom}
 OUT=${OUT:-results/chaos}
@@ -38,7 +40,7 @@ for seed in $SEEDS; do
   dir="$OUT/$seed"
   rm -rf "$dir"
   cmd=("$RAFTBENCH" chaos --bin "$BIN" --nodes "$NODES" --time "$TIME" --rate "$RATE"
-       --concurrency "$CONCURRENCY" --nemesis "$NEMESIS" --latency "$LATENCY"
+       --concurrency "$CONCURRENCY" --nemesis "$NEMESIS" --nemesis-interval "$NEMESIS_INTERVAL" --latency "$LATENCY"
        --seed "$seed" --out "$dir")
   echo "== seed $seed: ${cmd[*]}"
   status=0
@@ -56,8 +58,10 @@ done
 {
   echo "# Chaos: raft-maelstrom under faults"
   echo
-  echo "Each run: ${NODES} nodes, ${TIME} of faults ($NEMESIS) then a quiet period,"
-  echo "$RATE ops/s from $CONCURRENCY lin-kv clients, ${LATENCY} mean latency (exponential)."
+  echo "Each run: ${NODES} nodes, ${TIME} of faults ($NEMESIS, Jepsen's combined-nemesis schedule:"
+  echo "each family staggered uniform(0, 2 × $NEMESIS_INTERVAL), overlapping; kills restart on the"
+  echo "node's data directory) then a 5 s quiet period; Maelstrom's lin-kv workload at $RATE ops/s"
+  echo "from $CONCURRENCY client threads (2 × nodes per key, half readers); ${LATENCY} mean latency (exponential)."
   echo "Availability = ok / attempted operations; latency of ok operations in ms."
   echo
   echo "- commit: $commit"
@@ -70,7 +74,7 @@ done
   echo "Commands:"
   echo
   for seed in $SEEDS; do
-    echo "    $RAFTBENCH chaos --bin $BIN --nodes $NODES --time $TIME --rate $RATE --concurrency $CONCURRENCY --nemesis $NEMESIS --latency $LATENCY --seed $seed --out $OUT/$seed"
+    echo "    $RAFTBENCH chaos --bin $BIN --nodes $NODES --time $TIME --rate $RATE --concurrency $CONCURRENCY --nemesis $NEMESIS --nemesis-interval $NEMESIS_INTERVAL --latency $LATENCY --seed $seed --out $OUT/$seed"
   done
 } > "$OUT/README.md"
 

@@ -1,45 +1,85 @@
 // Package harness runs real Maelstrom-protocol node binaries under faults
 // and checks what their clients saw: a process-level, Jepsen-style lin-kv
-// test that reproduces what decides a Maelstrom verdict and goes further
-// (kill -9 and restart, pauses, loss, duplication).
+// test that gives the verdict Maelstrom would give a node, and goes
+// further (kill -9 and restart, pauses, loss, duplication). Its one job
+// is to judge nodes written by anyone: a correct node must never be
+// called non-linearizable, so the workload sends only what Maelstrom's
+// lin-kv workload sends unless Config.Workload asks for an extension.
 //
 // Run(ctx, Config) (*Summary, error):
 //
 //   - spawns Config.Nodes copies of Config.Bin as n0…n(N-1) (each with
 //     Config.Args and "--data-dir DIR", DIR surviving restarts), sends each
-//     init from c0 and waits for init_ok;
+//     init from c0 and waits for init_ok; nothing else reaches a node
+//     before its init_ok, after a restart too;
 //   - routes every JSON line {"src","dest","body"} through one simulated
 //     network: each message is delayed (mean Config.Latency, constant,
 //     uniform or exponential), so links reorder unless NoReorder;
 //     partitions, loss and duplication apply to node-to-node messages
 //     only, partitions at delivery time;
-//   - runs Config.Concurrency lin-kv clients (c1, c2, …) at about
-//     Config.Rate operations per second over Config.Keys keys (each
-//     retired after KeyOps operations for a fresh one). A client bound to
-//     one random node waits max(10 × mean latency, 1 s) (Maelstrom's rule);
-//     no answer, an indefinite code (0, 13, ≥1000, unknown) or a
-//     malformed answer is Info and the client continues under a new name
-//     and node; a definite code is Fail; 20 on read/cas and 22 on cas are
-//     OK observations (Missing, Mismatch) that the checker must fit;
-//   - applies Schedule(Config), a pure function of the seed: one fault per
-//     2×NemesisInterval cycle, drawn from Config.Nemesis — partition
-//     (halves, majority-ring, isolate, bridge), kill (SIGKILL a minority,
-//     restart it on the same data dir with a fresh init), pause
-//     (SIGSTOP/SIGCONT a minority), loss, dup — then at Config.Time heals
-//     everything and lets clients run Config.Quiet more;
+//   - runs Maelstrom's lin-kv workload (Jepsen's linearizable-register
+//     test), as its client and generator do: Config.Concurrency threads
+//     (a multiple of 2 × nodes) in groups of 2 × nodes per key, keys 0, 1,
+//     2, … in order; in each group the first half only read {key}, the
+//     others write {key, value} and cas {key, from, to}, one write to two
+//     cas, values 0..4 (Config.Values); thread t is client c(t+1) bound to
+//     node n(t mod N) for the whole run; operations start
+//     uniform(0, 2/Rate) apart across all threads (gen/stagger); a write
+//     or cas whose outcome is unknown ends its Jepsen process, and a
+//     group moves to the next key when a 21st process would use its key
+//     (the process limit, Config.ProcessLimit), optionally also after
+//     about Config.KeyOps operations. The lin-kv-create workload adds
+//     create_if_not_exists to a tenth of the cas: an extension, said so
+//     in summary.json's workload;
+//   - classifies answers as Maelstrom's client does: an answer is OK; no
+//     answer within max(10 × mean latency, 1 s), code 0, 13, ≥ 1000 or
+//     a code Maelstrom does not know is Info (indeterminate) for a write
+//     or cas; Maelstrom's definite codes (1, 10, 11, 12, 14, 20, 21, 22,
+//     30) are Fail; every error or timeout on a read is Fail (reads are
+//     idempotent). Three answers are kept as observations that the
+//     checker must fit, all valid under Maelstrom's protocol: 20 on a read
+//     or cas (the key had no value), 22 on a cas (the value was not
+//     From, or there was none), read_ok with a null value (no value, as
+//     Maelstrom's register starts at nil). A malformed answer is Info and
+//     a protocol error;
+//   - applies Schedule(Config), a pure function of the seed built as
+//     Jepsen's combined nemesis (which Maelstrom uses) builds its own: the
+//     fault families (partitions; kills and pauses; loss and dup) run
+//     independently and overlap, each alternating start and stop with
+//     gaps drawn uniform(0, 2 × NemesisInterval); partitions draw a shape
+//     (one, minority-third, majority, majorities-ring, bridge), kills and
+//     pauses a node target (some, one, minority-third, minority,
+//     majority, all); a kill's stop restarts every node it killed, on its
+//     data directory (KillKeepData) or an empty one (KillWipeData,
+//     Maelstrom's own process nemesis); at Config.Time everything heals
+//     and clients run Config.Quiet more;
 //   - stops every node, checks the history with chaos/check and writes
-//     Config.Out/{history.json, summary.json, logs/nN.log,
-//     linearizability.html when the check fails}.
+//     Config.Out/{history.json, summary.json (verdict, numbers, the
+//     workload that ran, every fault with the time it was applied),
+//     logs/nN.log, linearizability.html when the check fails}.
 //
-// Bounds: the run ends by itself (clients stop at Time+Quiet, each
-// operation ends within the client timeout); messages in flight, lines
-// per node inbox, line length and history length are capped, overflow
-// counted as drops or protocol errors; only pipes are used, no sockets.
-// Every process it starts is gone when Run returns, including on ctx
-// cancellation (ctrl-C); on Linux a node also dies with the harness.
+// Where it still differs from Maelstrom, and why: the checker is
+// porcupine (per key, a compare-and-set register) rather than Knossos,
+// with the stronger observations above; loss, dup and pause are faults
+// Maelstrom's partition-only nemesis lacks; the minority-third and
+// minority node targets hit at least one node; partition shapes that cut
+// nothing with the given node count are not drawn; the default rate is
+// 100 ops/s and the default latency distribution exponential (Maelstrom:
+// 5 ops/s, constant), both set by flags; node stderr goes to logs/, not
+// to Maelstrom's store layout.
+//
+// Bounds: the run ends by itself (clients stop at Time+Quiet on the wall
+// clock, each operation ends within the client timeout); messages in
+// flight, lines per node inbox, line length and history length are
+// capped, overflow counted as drops or protocol errors; only pipes are
+// used, no sockets. Every process it starts is gone when Run returns,
+// including on ctx cancellation (ctrl-C); on Linux a node also dies with
+// the harness.
 //
 // The harness must never make a run look better than it was: it never
 // retries an operation on a client's behalf, never drops an OK operation
 // from the history, and never turns an indeterminate answer into a
-// definite one.
+// definite one. Its teeth are tested (teeth_test.go): deliberately broken
+// designs must be caught and correct nodes, including ones written to
+// Maelstrom's spec outside this module's code, must pass.
 package harness

@@ -111,13 +111,13 @@ func newChaosReportCmd() *cobra.Command {
 		Short: "print a markdown table of chaos runs from their summary.json",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, dirs []string) error {
-			fmt.Println("| seed | verdict | valid | availability | ops | p50 ms | p99 ms | max ms | ok ops/s | msgs/op | faults |")
-			fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+			fmt.Println("| seed | verdict | valid | availability | ops | p50 ms | p99 ms | max ms | ok ops/s | msgs/op | faults | workload |")
+			fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 			var errs []error
 			for _, dir := range dirs {
 				s, err := readChaosSummary(filepath.Join(dir, "summary.json"))
 				if err != nil {
-					fmt.Printf("| %s | no summary | no | | | | | | | | |\n", dir)
+					fmt.Printf("| %s | no summary | no | | | | | | | | | |\n", dir)
 					errs = append(errs, err)
 					continue
 				}
@@ -131,9 +131,13 @@ func newChaosReportCmd() *cobra.Command {
 				if !s.Valid {
 					valid = "no"
 				}
-				fmt.Printf("| %d | %s | %s | %.1f%% | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d |\n",
+				workload := s.Workload.Name
+				if !s.Workload.MaelstromFaithful {
+					workload += " (extended)"
+				}
+				fmt.Printf("| %d | %s | %s | %.1f%% | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %s |\n",
 					s.Seed, s.Verdict, valid, 100*s.Availability, s.Ops.Attempted, s.LatencyMs.P50,
-					s.LatencyMs.P99, s.LatencyMs.Max, s.ThroughputOpsPerSec, s.MessagesPerOp, faults)
+					s.LatencyMs.P99, s.LatencyMs.Max, s.ThroughputOpsPerSec, s.MessagesPerOp, faults, workload)
 			}
 			return errors.Join(errs...)
 		},
