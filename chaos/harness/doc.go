@@ -73,8 +73,10 @@
 // flight, lines per node inbox, line length and history length are
 // capped, overflow counted as drops or protocol errors; only pipes are
 // used, no sockets. Every process it starts is gone when Run returns,
-// including on ctx cancellation (ctrl-C); on Linux a node also dies with
-// the harness.
+// including on ctx cancellation (ctrl-C); on Linux each node runs in a
+// process group of its own, so a wrapper script and its children are
+// killed, paused and stopped together, and a node also dies with the
+// harness.
 //
 // The harness must never make a run look better than it was: it never
 // retries an operation on a client's behalf, never drops an OK operation

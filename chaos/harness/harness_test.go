@@ -491,3 +491,34 @@ func TestRestartedNodeGetsInitFirst(t *testing.T) {
 		t.Fatalf("primary under kills: valid=%v verdict=%s problems=%v", s.Valid, s.Verdict, s.Problems)
 	}
 }
+
+// A node that is a wrapper script (the shell stays, its children hold
+// the pipes) is killed, paused and stopped as a whole process group, and
+// the run still ends by itself.
+func TestWrapperScriptNode(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "wrapped-node")
+	body := "#!/bin/sh\ncat | " + kvBin + " --design=primary \"$@\"\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := toyConfig(t, 5, NemesisKill, NemesisPause)
+	cfg.Bin, cfg.Nodes, cfg.Concurrency, cfg.Time = script, 3, 6, 3*time.Second
+	cfg.NemesisInterval = 500 * time.Millisecond
+	start := time.Now()
+	s := runOK(t, cfg)
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("run took %v", d)
+	}
+	if !s.Valid {
+		t.Fatalf("wrapped primary: valid=%v verdict=%s problems=%v", s.Valid, s.Verdict, s.Problems)
+	}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err == nil && strings.Contains(string(b), script) {
+			if stat, _ := os.ReadFile(filepath.Join(d, "stat")); !strings.Contains(string(stat), ") Z ") {
+				t.Fatalf("wrapper still running after Run: %s %q", d, b)
+			}
+		}
+	}
+}

@@ -228,7 +228,7 @@ func (p *proc) waitInit(timeout time.Duration) error {
 
 func (p *proc) signal(sig syscall.Signal) {
 	if p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(sig)
+		signalNode(p.cmd.Process, sig)
 	}
 }
 
