@@ -143,8 +143,9 @@
 // directory is emptied, and every design here loses n0's state, primary
 // included: expected to fail, not a false positive. ack-before-fsync and
 // forgetful (and single) break only when n0 is among the victims
-// (--node-targets); with --nodes 1 every kill hits n0. split-brain and local-reads need a partition (or pause)
-// that cuts a node off from n0 while a client is bound to that node; the
-// harness's clients keep their node until an indefinite outcome, so give
-// them --concurrency of at least twice --nodes.
+// (--node-targets all makes it every kill); with --nodes 1 every kill
+// hits n0. split-brain and local-reads need a partition (or pause) that
+// cuts a node off from n0 while clients talk to that node; the harness
+// binds client thread t to node t mod nodes for the whole run, so every
+// node has clients.
 package main
