@@ -30,9 +30,9 @@ import (
 // RAFTBENCH_TEETH=full runs the published form (scripts/chaos-teeth.sh):
 // the gated rows with 10 seeds of 20 s and a bar of 9 of 10, every
 // broken design under every nemesis at the defaults (measured, not
-// gated), and every correct node under each fault alone (5 seeds) and
-// all at once (20 seeds); with RAFTBENCH_TEETH_OUT=FILE it writes the
-// detection table there.
+// gated), and every correct node under each fault alone and all at once
+// (20 seeds each); with RAFTBENCH_TEETH_OUT=FILE it writes the detection
+// table there, and RAFTBENCH_TEETH_ONLY=broken or correct runs one half.
 
 // teethCase is one row of the matrix: a node under a set of faults.
 type teethCase struct {
@@ -137,7 +137,7 @@ func teethMatrix(full bool) []teethCase {
 					break // the row below is that nemesis alone
 				}
 				one := c
-				one.nemesis, one.seeds = []string{n}, 5
+				one.nemesis = []string{n}
 				rows = append(rows, one)
 			}
 			if contains(c.nemesis, NemesisKill) {
@@ -177,6 +177,16 @@ func TestTeeth(t *testing.T) {
 		parallel = v
 	}
 	rows := teethMatrix(full)
+	if only := os.Getenv("RAFTBENCH_TEETH_ONLY"); only != "" {
+		// "broken" or "correct": one half of the matrix.
+		var kept []teethCase
+		for _, r := range rows {
+			if r.broken == (only == "broken") {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
 	results := make([]*teethResult, len(rows))
 	type job struct {
 		row  int
