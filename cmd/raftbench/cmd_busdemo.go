@@ -278,4 +278,3 @@ func printBusDemoSummary(w io.Writer, s *busDemoSummary) {
 	fmt.Fprintf(w, "bus: %d Raft messages in %d publishes, %d bytes, %d dropped, %d reconnects\n",
 		s.Bus.Sent, s.Bus.Writes, s.Bus.BytesSent, s.Bus.Dropped, s.Bus.Reconnects)
 }
-
