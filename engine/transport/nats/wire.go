@@ -148,7 +148,8 @@ func (p *peer) publishBatch(batch []raftpb.Message) {
 			frame := append([]byte(nil), p.buf[off:]...)
 			p.buf = p.buf[:off]
 			if !p.publish(&types, frames) {
-				p.t.counters.drop(transport.DropWriteError, uint64(len(batch)-i))
+				// The frames in the failed publish, this one and the rest.
+				p.t.counters.drop(transport.DropWriteError, uint64(frames+len(batch)-i))
 				return
 			}
 			p.buf = append(appendHeader(p.buf[:0], p.t.id, p.id), frame...)
