@@ -31,6 +31,10 @@ type busDemoConfig struct {
 	fsync    bool
 	timeout  time.Duration // per request
 	dataDir  string        // parent of the temporary data directory
+	// restartAfter > 0 stops the embedded broker after that many
+	// requests for brokerDown, then restarts it.
+	restartAfter int
+	brokerDown   time.Duration
 }
 
 // busDemoSummary is what the demo prints at the end (and tests check).
@@ -43,6 +47,7 @@ type busDemoSummary struct {
 	AllApplied                  bool // every node applied every committed request
 	Embedded                    bool
 	URL                         string
+	BrokerRestarts              int
 }
 
 func newBusDemoCmd() *cobra.Command {
@@ -55,7 +60,11 @@ other only through a NATS broker (each node subscribes to
 raftbench.<cluster>.node.<id>), sends --requests client writes one after the
 other through the leader, prints each commit as it is acknowledged (index
 order, leader, latency, how many nodes have applied it) and a summary with
-what the bus carried.
+what the bus carried. A commit is first applied on the leader; followers
+apply it when the leader's next message tells them it is committed.
+With --restart-broker-after K the embedded broker is stopped after request K
+for --broker-down and restarted: the requests in between wait for the
+cluster to recover, and none is lost.
 
 Without --nats-url it starts an embedded NATS server on 127.0.0.1 (random
 port), so it works on a machine with only Go.`,
@@ -76,6 +85,9 @@ port), so it works on a machine with only Go.`,
 				if _, err := natstr.ParseURL(cfg.natsURL); err != nil {
 					return usageError("--nats-url: %v", err)
 				}
+				if cfg.restartAfter > 0 {
+					return usageError("--restart-broker-after needs the embedded broker (no --nats-url)")
+				}
 			}
 			ctx, stop := signalContext()
 			defer stop()
@@ -90,6 +102,8 @@ port), so it works on a machine with only Go.`,
 	f.IntVar(&cfg.requests, "requests", 20, "client requests to send")
 	f.BoolVar(&cfg.fsync, "fsync", true, "fsync each node's WAL")
 	f.DurationVar(&cfg.timeout, "request-timeout", 5*time.Second, "give up on one request after this long")
+	f.IntVar(&cfg.restartAfter, "restart-broker-after", 0, "stop the embedded broker after this many requests, then restart it (0: never)")
+	f.DurationVar(&cfg.brokerDown, "broker-down", time.Second, "with --restart-broker-after: how long the broker stays down")
 	f.StringVar(&cfg.dataDir, "data-dir", "", "parent of the nodes' temporary data directory (default: the system's)")
 	return c
 }
@@ -124,9 +138,11 @@ func (s countingSM) Apply(cmd []byte) []byte {
 
 func runBusDemo(ctx context.Context, w io.Writer, cfg busDemoConfig) (*busDemoSummary, error) {
 	sum := &busDemoSummary{Requests: cfg.requests, URL: cfg.natsURL}
+	w = &lockedWriter{w: w} // the broker restart prints from a timer
+	var srv *natsserver.Server
 	if cfg.natsURL == "" {
-		srv, err := natsserver.Start(natsserver.Options{})
-		if err != nil {
+		var err error
+		if srv, err = natsserver.Start(natsserver.Options{}); err != nil {
 			return nil, err
 		}
 		defer srv.Stop()
@@ -184,6 +200,12 @@ func runBusDemo(ctx context.Context, w io.Writer, cfg busDemoConfig) (*busDemoSu
 	}
 	noteLeader()
 
+	var restart *time.Timer
+	defer func() {
+		if restart != nil {
+			restart.Stop() // else the deferred srv.Stop waits for the restart, then stops it
+		}
+	}()
 	begin := time.Now()
 	for i := 1; i <= cfg.requests; i++ {
 		if ctx.Err() != nil {
@@ -211,6 +233,18 @@ func runBusDemo(ctx context.Context, w io.Writer, cfg busDemoConfig) (*busDemoSu
 		leader := noteLeader()
 		fmt.Fprintf(w, "commit %d/%d: %s = %s  via leader n%d in %v, applied on %d/%d nodes so far\n",
 			i, cfg.requests, key, val, leader, lat.Round(time.Microsecond), applied.get(key), cfg.nodes)
+		if srv != nil && i == cfg.restartAfter {
+			fmt.Fprintf(w, "broker: stopped; restarting it in %v\n", cfg.brokerDown)
+			srv.Stop()
+			restart = time.AfterFunc(cfg.brokerDown, func() {
+				if err := srv.Restart(); err != nil {
+					fmt.Fprintf(w, "broker: restart failed: %v\n", err)
+					return
+				}
+				fmt.Fprintf(w, "broker: restarted at %s\n", srv.URL())
+			})
+			sum.BrokerRestarts++
+		}
 	}
 	sum.Elapsed = time.Since(begin)
 	// Followers learn a commit with the leader's next message; wait for
@@ -277,4 +311,15 @@ func printBusDemoSummary(w io.Writer, s *busDemoSummary) {
 	fmt.Fprintf(w, "leaders: %s\n", leaders)
 	fmt.Fprintf(w, "bus: %d Raft messages in %d publishes, %d bytes, %d dropped, %d reconnects\n",
 		s.Bus.Sent, s.Bus.Writes, s.Bus.BytesSent, s.Bus.Dropped, s.Bus.Reconnects)
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -30,6 +30,20 @@ func TestBusDemo(t *testing.T) {
 		}
 	}
 
+	// The broker goes away after request 5 and comes back: every request
+	// still commits and every node applies every commit.
+	out.Reset()
+	sum, err = runBusDemo(ctx, &out, busDemoConfig{cluster: "demo-restart", nodes: 3, requests: 10, timeout: 10 * time.Second,
+		restartAfter: 5, brokerDown: 300 * time.Millisecond, dataDir: t.TempDir()})
+	if err != nil || sum.Committed != 10 || sum.BrokerRestarts != 1 || !sum.AllApplied {
+		t.Fatalf("broker restart: %v %+v\n%s", err, sum, out.String())
+	}
+	for _, want := range []string{"broker: stopped", "broker: restarted", "commit 10/10"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+
 	srv, err := natsserver.Start(natsserver.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -52,11 +66,12 @@ func TestBusDemoFlags(t *testing.T) {
 		{[]string{"bus-demo", "--requests", "0"}, "--requests"},
 		{[]string{"bus-demo", "--cluster", "a.b"}, "--cluster"},
 		{[]string{"bus-demo", "--nats-url", "http://x"}, "--nats-url"},
+		{[]string{"bus-demo", "--nats-url", "nats://127.0.0.1:1", "--restart-broker-after", "1"}, "embedded broker"},
 		{[]string{"bus-demo", "--nats-url", "nats://127.0.0.1:1", "--requests", "1"}, "unreachable"},
 	} {
 		var out bytes.Buffer
 		// Flags keep their values between Execute calls: reset them first.
-		base := []string{"bus-demo", "--nodes", "3", "--requests", "1", "--cluster", "ok", "--nats-url", "", "--fsync=false"}
+		base := []string{"bus-demo", "--nodes", "3", "--requests", "1", "--cluster", "ok", "--nats-url", "", "--fsync=false", "--restart-broker-after", "0"}
 		rootCmd.SetArgs(append(base, tc.args[1:]...))
 		rootCmd.SetOut(&out)
 		rootCmd.SetErr(&out)
