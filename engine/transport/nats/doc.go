@@ -52,6 +52,13 @@
 // returns; nothing acknowledged is lost, because acknowledgement never
 // depends on the transport keeping anything.
 //
+// # Faults for tests
+//
+// Config.LossRate drops a fraction of outbound messages (reason "random")
+// so tests can put a bus cluster under message loss; with the embedded
+// broker of natsserver stopped and restarted, lin_test.go checks the
+// client history of such a cluster with chaos/check.
+//
 // # Ordering
 //
 // One NATS connection per node: NATS keeps the order of messages from one

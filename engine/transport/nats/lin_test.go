@@ -20,21 +20,45 @@ import (
 // TestBrokerRestartLinearizable is the broker-restart fault for bus
 // clusters: concurrent clients read, write and cas three keys on a
 // 3-node cluster over an embedded NATS broker while the broker is
-// stopped and restarted several times; the history (timeouts kept as
+// stopped and restarted several times, once on a clean bus and once with
+// 10% of messages lost (Config.LossRate); each history (timeouts kept as
 // indeterminate) must be linearizable (chaos/check), and the cluster must
 // have made progress after the last restart.
 func TestBrokerRestartLinearizable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		loss float64
+	}{{"restarts", 0}, {"restarts+loss10%", 0.1}} {
+		t.Run(tc.name, func(t *testing.T) { brokerRestartLinearizable(t, tc.loss) })
+	}
+}
+
+// brokerRestartLinearizable runs the scenario with loss: the fraction of
+// messages every node's transport drops (message loss on the bus).
+func brokerRestartLinearizable(t *testing.T, loss float64) {
 	srv, err := natsserver.Start(natsserver.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	build := natstr.Factory(natstr.Config{URL: srv.URL(), Cluster: "lin",
+	build := natstr.Factory(natstr.Config{URL: srv.URL(), Cluster: "lin", LossRate: loss,
 		BackoffMin: 5 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	var (
+		trMu sync.Mutex
+		trs  []*natstr.Transport
+	)
 	c, err := cluster.StartInProc(ctx, cluster.Config{Nodes: 3, Dir: t.TempDir(), Fsync: false,
-		Transport: func(id uint64, peers []uint64) (transport.Transport, error) { return build(id, peers) }})
+		Transport: func(id uint64, peers []uint64) (transport.Transport, error) {
+			tr, err := build(id, peers)
+			if err == nil {
+				trMu.Lock()
+				trs = append(trs, tr.(*natstr.Transport))
+				trMu.Unlock()
+			}
+			return tr, err
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +185,16 @@ func TestBrokerRestartLinearizable(t *testing.T) {
 		res.WriteVisualization(path)
 		t.Fatalf("history not linearizable (key %s, err %v); visualization %s", res.BadKey, res.Err, path)
 	}
+	trMu.Lock()
+	var lost uint64
+	for _, tr := range trs {
+		lost += tr.Stats().DroppedBy[transport.DropRandom]
+	}
+	trMu.Unlock()
+	if (loss > 0) != (lost > 0) {
+		t.Fatalf("loss rate %v but %d messages lost", loss, lost)
+	}
+	t.Logf("%d messages lost on purpose", lost)
 	if counts[check.OK] < 100 {
 		t.Fatalf("only %d ok operations", counts[check.OK])
 	}

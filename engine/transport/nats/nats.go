@@ -57,6 +57,10 @@ type Config struct {
 	// Limits bound what a decoded message may carry. Default
 	// raftpb.DefaultLimits.
 	Limits raftpb.Limits
+	// LossRate is fault injection for tests and chaos runs: the writer
+	// drops this fraction of messages instead of publishing them
+	// (counted with reason "random"). Must be 0 in production.
+	LossRate float64
 	// Logger receives connection events and errors. Default: discard.
 	Logger *slog.Logger
 	// Registerer, if non-nil, receives the transport's metrics: the TCP
@@ -150,6 +154,9 @@ func (c *Config) setDefaults() error {
 		if p == 0 {
 			return errors.New("nats: peer ID 0")
 		}
+	}
+	if c.LossRate < 0 || c.LossRate >= 1 {
+		return fmt.Errorf("nats: LossRate %v outside [0, 1)", c.LossRate)
 	}
 	if c.MaxPayload < 0 {
 		return fmt.Errorf("nats: MaxPayload %d", c.MaxPayload)

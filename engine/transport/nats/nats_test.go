@@ -334,6 +334,11 @@ func TestBadConfig(t *testing.T) {
 			t.Errorf("prefix %q accepted", name)
 		}
 	}
+	for _, r := range []float64{-0.1, 1, 2} {
+		if _, err := New(Config{URL: srv.URL(), Cluster: "c", ID: 1, LossRate: r}); err == nil {
+			t.Errorf("LossRate %v accepted", r)
+		}
+	}
 	if _, err := New(Config{URL: srv.URL(), Cluster: "c", ID: 0}); err == nil {
 		t.Error("ID 0 accepted")
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -130,6 +131,10 @@ func (p *peer) publishBatch(batch []raftpb.Message) {
 	hdr := len(p.buf)
 	for i := range batch {
 		m := &batch[i]
+		if p.t.cfg.LossRate > 0 && rand.Float64() < p.t.cfg.LossRate {
+			p.t.counters.drop(transport.DropRandom, 1)
+			continue
+		}
 		off := len(p.buf)
 		p.buf = append(p.buf, 0, 0, 0, 0)
 		p.buf = raftpb.AppendMessage(p.buf, m)
