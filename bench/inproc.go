@@ -4,47 +4,180 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
 	"sort"
+	"strconv"
+	"sync"
 
 	"github.com/raftbench/raftbench/engine/cluster"
 	"github.com/raftbench/raftbench/engine/kv"
 	"github.com/raftbench/raftbench/engine/node"
+	"github.com/raftbench/raftbench/engine/transport"
+	natstr "github.com/raftbench/raftbench/engine/transport/nats"
+	"github.com/raftbench/raftbench/engine/transport/nats/natsserver"
 )
 
-// The "inproc" target: an embedded N-node cluster (engine/cluster) over
-// the in-memory transport, each node with a real WAL in TargetConfig.Dir.
-// Writes and cas go through Propose (one client session each, so a retry
-// after a leader change applies once); reads are linearizable ReadIndex
-// reads. It takes no options.
+// The "inproc" target: an embedded N-node cluster (engine/cluster), each
+// node with a real WAL in TargetConfig.Dir. Writes and cas go through
+// Propose (one client session each, so a retry after a leader change
+// applies once); reads are linearizable ReadIndex reads.
+//
+// Options:
+//
+//	transport=mem   the in-memory network (default)
+//	transport=tcp   the TCP transport on 127.0.0.1 ephemeral ports
+//	transport=nats  the NATS transport (engine/transport/nats) through an
+//	                embedded broker on 127.0.0.1, or the one at nats-url
+//	nats-url=URL    an existing broker (transport=nats only)
 func init() { Register("inproc", openInproc) }
 
+// Transports the inproc target can run over.
+const (
+	TransportMem  = "mem"
+	TransportTCP  = "tcp"
+	TransportNATS = "nats"
+)
+
 type inprocTarget struct {
-	c *cluster.Cluster
+	c         *cluster.Cluster
+	transport string
+	broker    *natsserver.Server // embedded, or nil
+
+	mu  sync.Mutex
+	trs []transportStatser // every transport built (NATS, TCP)
+}
+
+type transportStatser interface {
+	Stats() transport.Stats
 }
 
 func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
-	if len(cfg.Options) > 0 {
-		keys := make([]string, 0, len(cfg.Options))
-		for k := range cfg.Options {
-			keys = append(keys, k)
+	tr, url := TransportMem, ""
+	var unknown []string
+	for k, v := range cfg.Options {
+		switch k {
+		case "transport":
+			tr = v
+		case "nats-url":
+			url = v
+		default:
+			unknown = append(unknown, k)
 		}
-		sort.Strings(keys)
-		return nil, fmt.Errorf("inproc target takes no options, got %v", keys)
 	}
-	c, err := cluster.StartInProc(ctx, cluster.Config{
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url)", unknown)
+	}
+	if url != "" && tr != TransportNATS {
+		return nil, errors.New("inproc target: nats-url needs transport=nats")
+	}
+	t := &inprocTarget{transport: tr}
+	ccfg := cluster.Config{
 		Nodes:      cfg.Nodes,
 		Dir:        cfg.Dir,
 		Fsync:      cfg.Fsync,
 		Registerer: cfg.Registerer,
 		Logger:     cfg.Logger,
-	})
+	}
+	switch tr {
+	case TransportMem:
+	case TransportTCP:
+		f, err := t.tcpFactory(cfg.Nodes, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		ccfg.Transport = f
+	case TransportNATS:
+		if url == "" {
+			b, err := natsserver.Start(natsserver.Options{MaxPayload: 8 << 20})
+			if err != nil {
+				return nil, err
+			}
+			t.broker, url = b, b.URL()
+		}
+		build := natstr.Factory(natstr.Config{URL: url, Cluster: "inproc-" + strconv.FormatUint(uint64(rand.Uint32()), 36), Logger: cfg.Logger})
+		ccfg.Transport = t.record(build)
+	default:
+		return nil, fmt.Errorf("inproc target: transport %q: want mem, tcp or nats", tr)
+	}
+	c, err := cluster.StartInProc(ctx, ccfg)
 	if err != nil {
+		if t.broker != nil {
+			t.broker.Stop()
+		}
 		return nil, err
 	}
-	return &inprocTarget{c: c}, nil
+	t.c = c
+	return t, nil
 }
 
-func (t *inprocTarget) Name() string { return "inproc" }
+// record wraps a transport factory to keep every transport it builds.
+func (t *inprocTarget) record(build func(uint64, []uint64) (transport.Transport, error)) func(uint64, []uint64) (transport.Transport, error) {
+	return func(id uint64, peers []uint64) (transport.Transport, error) {
+		tr, err := build(id, peers)
+		if s, ok := tr.(transportStatser); ok && err == nil {
+			t.mu.Lock()
+			t.trs = append(t.trs, s)
+			t.mu.Unlock()
+		}
+		return tr, err
+	}
+}
+
+// tcpFactory binds one loopback port per node now (so every node knows
+// every address) and hands each node its listener; a restarted node
+// listens on the same address again.
+func (t *inprocTarget) tcpFactory(nodes int, logger *slog.Logger) (func(uint64, []uint64) (transport.Transport, error), error) {
+	addrs := map[uint64]string{}
+	lns := map[uint64]net.Listener{}
+	for id := uint64(1); id <= uint64(nodes); id++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("inproc target: %w", err)
+		}
+		lns[id], addrs[id] = ln, ln.Addr().String()
+	}
+	var mu sync.Mutex
+	return t.record(func(id uint64, _ []uint64) (transport.Transport, error) {
+		mu.Lock()
+		ln := lns[id]
+		delete(lns, id)
+		mu.Unlock()
+		return transport.NewTCP(transport.TCPConfig{ID: id, Peers: addrs, Listener: ln, Logger: logger})
+	}), nil
+}
+
+// TransportStats sums the counters of every NATS or TCP transport the
+// cluster has used (zero for the in-memory network).
+func (t *inprocTarget) TransportStats() transport.Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var sum transport.Stats
+	for _, tr := range t.trs {
+		s := tr.Stats()
+		sum.Sent += s.Sent
+		sum.Received += s.Received
+		sum.Dropped += s.Dropped
+		sum.BytesSent += s.BytesSent
+		sum.BytesReceived += s.BytesReceived
+		sum.Writes += s.Writes
+		sum.FramesWritten += s.FramesWritten
+		sum.Reconnects += s.Reconnects
+	}
+	return sum
+}
+
+func (t *inprocTarget) Name() string {
+	if t.transport == TransportMem {
+		return "inproc"
+	}
+	return "inproc-" + t.transport
+}
 
 func (t *inprocTarget) Do(ctx context.Context, req Request) (kv.Result, error) {
 	var res []byte
@@ -88,4 +221,10 @@ func (t *inprocTarget) Stats() TargetStats {
 	}
 }
 
-func (t *inprocTarget) Close() error { return t.c.Stop() }
+func (t *inprocTarget) Close() error {
+	err := t.c.Stop()
+	if t.broker != nil {
+		t.broker.Stop()
+	}
+	return err
+}

@@ -41,3 +41,52 @@ func TestInprocTargetSmoke(t *testing.T) {
 		t.Error("inproc accepted an unknown option")
 	}
 }
+
+// TestInprocTransports: the inproc target over TCP on loopback and over
+// an embedded NATS broker serves the same load without errors and counts
+// what its transports carried; bad transport options are refused.
+func TestInprocTransports(t *testing.T) {
+	for _, tr := range []string{TransportTCP, TransportNATS} {
+		t.Run(tr, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: false,
+				Options: map[string]string{"transport": tr}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := tg.Close(); err != nil {
+					t.Error(err)
+				}
+			}()
+			if tg.Name() != "inproc-"+tr {
+				t.Errorf("name %q", tg.Name())
+			}
+			cfg := shortConfig()
+			cfg.Clients = 8
+			sum, err := Run(ctx, cfg, tg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Ops == 0 || sum.Errors != 0 {
+				t.Fatalf("ops %d errors %d %v", sum.Ops, sum.Errors, sum.ErrorsByKind)
+			}
+			s := tg.(*inprocTarget).TransportStats()
+			if s.Sent == 0 || s.BytesSent == 0 || s.Writes == 0 {
+				t.Fatalf("transport stats %+v", s)
+			}
+		})
+	}
+	ctx := context.Background()
+	for _, opts := range []map[string]string{
+		{"transport": "udp"},
+		{"nats-url": "nats://127.0.0.1:4222"},
+		{"transport": "nats", "nats-url": "nats://127.0.0.1:1"},
+	} {
+		if tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: opts}); err == nil {
+			tg.Close()
+			t.Errorf("options %v accepted", opts)
+		}
+	}
+}

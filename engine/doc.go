@@ -84,7 +84,9 @@
 //	           configuration bookkeeping); pure like the core, but may
 //	           name wal's types
 //	runtime    engine/node (goroutines and real I/O around the driver),
-//	           engine/transport (TCP and in-memory message transports)
+//	           engine/transport (TCP and in-memory message transports),
+//	           engine/transport/nats (Raft over a NATS bus) and its
+//	           embedded test broker engine/transport/nats/natsserver
 //	embedding  engine/kv (the state machine; imports nothing from the
 //	           module), engine/cluster (in-process cluster),
 //	           engine/httpapi (HTTP server and its Go client),

@@ -45,8 +45,8 @@ var layerTable = []layer{
 	},
 	{
 		name: "runtime",
-		why:  "goroutines and real I/O around the driver: the node loop and the transports",
-		pkgs: []string{"engine/node", "engine/transport"},
+		why:  "goroutines and real I/O around the driver: the node loop and the transports (the NATS transport and its embedded test broker are transports too: real I/O, no knowledge of the node)",
+		pkgs: []string{"engine/node", "engine/transport", "engine/transport/nats", "engine/transport/nats/natsserver"},
 	},
 	{
 		name: "embedding",

@@ -25,7 +25,8 @@ const (
 // Config says what to compare and under which load.
 type Config struct {
 	// Systems are target names; "raftbench" means our engine's "inproc"
-	// target (see TargetName).
+	// target, "raftbench:tcp" and "raftbench:nats" the same over TCP on
+	// loopback and over an embedded NATS broker (see TargetName).
 	Systems []string
 	Clients []int
 	Repeat  int
@@ -59,13 +60,28 @@ type Config struct {
 // engine with fsync on beat the peers with fsync off?" within one run.
 const NoFsyncSuffix = ":nofsync"
 
+// transportSystems are our engine over another transport than the
+// in-memory network: "raftbench:tcp" and "raftbench:nats" run the inproc
+// target with that transport option, so the cost of the network (or of
+// the bus) shows beside "raftbench".
+var transportSystems = map[string]string{"raftbench:tcp": "tcp", "raftbench:nats": "nats"}
+
 // TargetName maps a system name to its registered target.
 func TargetName(system string) string {
 	system = strings.TrimSuffix(system, NoFsyncSuffix)
-	if system == "raftbench" {
+	if system == "raftbench" || transportSystems[system] != "" {
 		return "inproc"
 	}
 	return system
+}
+
+// TargetOptions are the target options a system name implies (nil for
+// most).
+func TargetOptions(system string) map[string]string {
+	if tr := transportSystems[strings.TrimSuffix(system, NoFsyncSuffix)]; tr != "" {
+		return map[string]string{"transport": tr}
+	}
+	return nil
 }
 
 // SystemFsync says whether system runs with fsync on under a comparison
@@ -106,8 +122,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("compare: system %q listed twice", s)
 		}
 		seen[s] = true
+		base := strings.TrimSuffix(s, NoFsyncSuffix)
+		if transportSystems[base] != "" {
+			continue
+		}
 		if name, opt, ok := strings.Cut(s, ":"); ok && (name == "" || ":"+opt != NoFsyncSuffix) {
-			return fmt.Errorf("compare: system %q: the only option is %q", s, NoFsyncSuffix)
+			return fmt.Errorf("compare: system %q: the only option is %q (and raftbench:tcp, raftbench:nats)", s, NoFsyncSuffix)
 		}
 	}
 	if len(c.Clients) == 0 || len(c.Clients) > MaxClients {
@@ -232,6 +252,9 @@ func (c *Config) defaults() {
 			f, err := bench.Lookup(TargetName(system))
 			if err != nil {
 				return nil, err
+			}
+			if tc.Options == nil {
+				tc.Options = TargetOptions(system)
 			}
 			return f(ctx, tc)
 		}

@@ -320,3 +320,23 @@ func TestMedian(t *testing.T) {
 		t.Errorf("median even = %v", m)
 	}
 }
+
+func TestTransportSystems(t *testing.T) {
+	for sys, want := range map[string]string{"raftbench:nats": "nats", "raftbench:tcp": "tcp", "raftbench:nats:nofsync": "nats"} {
+		if TargetName(sys) != "inproc" || TargetOptions(sys)["transport"] != want {
+			t.Errorf("%s: target %q options %v", sys, TargetName(sys), TargetOptions(sys))
+		}
+	}
+	if TargetOptions("raftbench") != nil || TargetOptions("etcd") != nil {
+		t.Error("options for plain systems")
+	}
+	cfg := Config{Systems: []string{"raftbench", "raftbench:tcp", "raftbench:nats"}, Clients: []int{1}, Repeat: 1,
+		Nodes: 3, Out: t.TempDir(), Load: bench.DefaultRunConfig()}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Systems = []string{"raftbench:udp"}
+	if err := cfg.Validate(); err == nil {
+		t.Error("raftbench:udp accepted")
+	}
+}

@@ -51,7 +51,8 @@ the disk floor before and after the runs: how long a quorum of concurrent
 append+fsyncs takes on the data directory's disk, which bounds every
 system's one-client figure.
 
-Systems: raftbench (our engine, the inproc target), hashicorp,
+Systems: raftbench (our engine, the inproc target; raftbench:tcp and
+raftbench:nats run it over TCP on loopback and over an embedded NATS broker), hashicorp,
 hashicorp-tuned, etcd, or any registered target.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

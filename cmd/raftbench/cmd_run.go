@@ -18,6 +18,7 @@ import (
 
 	"github.com/raftbench/raftbench/bench"
 	"github.com/raftbench/raftbench/bench/report"
+	"github.com/raftbench/raftbench/engine/transport"
 )
 
 // loadFlags are the flags run and sweep share.
@@ -25,6 +26,8 @@ type loadFlags struct {
 	target      string
 	nodes       int
 	endpoints   string
+	transport   string
+	natsURL     string
 	fsync       bool
 	clients     int
 	rate        float64
@@ -55,6 +58,8 @@ func (f *loadFlags) register(fs *pflag.FlagSet, withLoop bool) {
 	fs.StringVar(&f.target, "target", "inproc", "system under load: "+strings.Join(knownTargets(), ", "))
 	fs.IntVar(&f.nodes, "nodes", 3, "cluster size")
 	fs.StringVar(&f.endpoints, "endpoints", "", "tcp target: comma-separated base URLs of a running cluster's HTTP APIs (default: start --nodes `raftbench serve` processes on loopback)")
+	fs.StringVar(&f.transport, "transport", "mem", "inproc target: how the nodes talk: mem (in-memory network), tcp (loopback) or nats (an embedded NATS broker, or --nats-url)")
+	fs.StringVar(&f.natsURL, "nats-url", "", "inproc target with --transport nats: an existing broker instead of the embedded one")
 	fs.BoolVar(&f.fsync, "fsync", true, "fsync the logs (false is for benchmarks of CPU cost only)")
 	if withLoop {
 		fs.IntVar(&f.clients, "clients", d.Clients, "closed loop: concurrent clients, each sending when its last request answered")
@@ -126,6 +131,17 @@ func (f *loadFlags) runConfig() (bench.RunConfig, error) {
 		}
 		f.nodes = n
 	}
+	if f.fs.Changed("transport") && f.target != "inproc" {
+		return cfg, usageError("--transport applies to --target inproc only")
+	}
+	switch f.transport {
+	case "mem", "tcp", "nats":
+	default:
+		return cfg, usageError("--transport %q: want mem, tcp or nats", f.transport)
+	}
+	if f.natsURL != "" && f.transport != "nats" {
+		return cfg, usageError("--nats-url needs --transport nats")
+	}
 	if f.nodes < 1 || f.nodes > 99 {
 		return cfg, usageError("--nodes %d must be in [1, 99]", f.nodes)
 	}
@@ -159,6 +175,12 @@ func (f *loadFlags) options() (map[string]string, error) {
 	}
 	if f.endpoints != "" {
 		opts["endpoints"] = f.endpoints
+	}
+	if f.transport != "" && f.transport != "mem" {
+		opts["transport"] = f.transport
+	}
+	if f.natsURL != "" {
+		opts["nats-url"] = f.natsURL
 	}
 	return opts, nil
 }
@@ -257,6 +279,9 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 	if printer != nil {
 		printer.Finish()
 	}
+	if err == nil {
+		printTransportStats(os.Stderr, t, sum)
+	}
 	if perr := stopProfile(); err == nil {
 		err = perr
 	}
@@ -324,3 +349,25 @@ func runRun(stdout io.Writer, f *loadFlags, cfg bench.RunConfig) error {
 }
 
 func init() { addCommand(newRunCmd()) }
+
+// printTransportStats prints what a target's transports carried (the
+// inproc target over tcp or nats): messages, publishes or writes, bytes,
+// and per client operation.
+func printTransportStats(w io.Writer, t bench.Target, sum *bench.Summary) {
+	ts, ok := t.(interface{ TransportStats() transport.Stats })
+	if !ok {
+		return
+	}
+	s := ts.TransportStats()
+	if s.Sent == 0 {
+		return
+	}
+	fmt.Fprintf(w, "transport: %d messages sent in %d writes/publishes (%.1f per write), %d bytes, %d dropped, %d reconnects",
+		s.Sent, s.Writes, float64(s.FramesWritten)/float64(max(s.Writes, 1)), s.BytesSent, s.Dropped, s.Reconnects)
+	// The counters include the warm-up; estimate its operations at the
+	// measured rate.
+	if ops := float64(sum.Ops) + sum.ThroughputOps*sum.WarmupS; ops > 0 {
+		fmt.Fprintf(w, "; about %.2f messages and %.0f bytes per operation", float64(s.Sent)/ops, float64(s.BytesSent)/ops)
+	}
+	fmt.Fprintln(w)
+}

@@ -24,9 +24,10 @@ func newServeCmd() *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "serve",
-		Short: "Run one node over TCP with an HTTP key-value API",
-		Long: `serve runs one raftbench node: Raft over the TCP transport, a WAL in --data,
-and an HTTP API on --http:
+		Short: "Run one node over TCP or NATS with an HTTP key-value API",
+		Long: `serve runs one raftbench node: Raft over the TCP transport (or, with
+--transport nats, over a NATS broker: --peers then lists names only), a WAL in
+--data, and an HTTP API on --http:
 
   GET  /kv/{key}       linearizable read (200 value, 404 missing)
   PUT  /kv/{key}       write the body (204)
@@ -37,13 +38,22 @@ and an HTTP API on --http:
 Optional X-Client-Id / X-Seq headers make retried writes apply once.
 503 = definitely not done (retry), 504 = outcome unknown.
 Node IDs are assigned by sorting the --peers names, so every process must be
-given the same --peers list. Listens on 127.0.0.1 unless told otherwise.`,
+given the same --peers list. Listens on 127.0.0.1 unless told otherwise.
+With --transport nats the nodes never connect to each other: each receives on
+the subject raftbench.<cluster>.node.<id>; serve fails at start if the broker
+cannot be reached or the URL is malformed.`,
 		Example: `  raftbench serve --id n1 --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 \
-      --data /tmp/n1 --http 127.0.0.1:8001`,
+      --data /tmp/n1 --http 127.0.0.1:8001
+  raftbench serve --transport nats --nats-url nats://127.0.0.1:4222 --cluster demo \
+      --id n1 --peers n1,n2,n3 --data /tmp/n1 --http 127.0.0.1:8001`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
-			if cfg.Peers, err = httpapi.ParsePeers(peers); err != nil {
+			parse := httpapi.ParsePeers
+			if cfg.Transport == "nats" {
+				parse = httpapi.ParsePeerNames
+			}
+			if cfg.Peers, err = parse(peers); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("serve: --peers: %w", err)}
 			}
 			var lvl slog.Level
@@ -64,7 +74,10 @@ given the same --peers list. Listens on 127.0.0.1 unless told otherwise.`,
 	}
 	f := c.Flags()
 	f.StringVar(&cfg.Name, "id", "", "this node's name, one of the --peers names (required)")
-	f.StringVar(&peers, "peers", "", "every node as name=host:port of its Raft transport, comma-separated (required)")
+	f.StringVar(&peers, "peers", "", "every node as name=host:port of its Raft transport, comma-separated (required; names only with --transport nats)")
+	f.StringVar(&cfg.Transport, "transport", "tcp", "Raft transport: tcp or nats")
+	f.StringVar(&cfg.NATSURL, "nats-url", "", "--transport nats: the broker, e.g. nats://127.0.0.1:4222")
+	f.StringVar(&cfg.Cluster, "cluster", "", "--transport nats: cluster name, one subject token (letters, digits, '-', '_')")
 	f.StringVar(&cfg.Dir, "data", "", "data directory for the WAL (required)")
 	f.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8001", "HTTP API listen address")
 	f.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "turn off fsync (benchmarks only: acknowledged writes can be lost)")

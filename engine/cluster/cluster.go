@@ -38,6 +38,11 @@ type Config struct {
 	Engine       engine.Config
 	// Network configures the in-memory transport (latency, loss).
 	Network transport.MemOptions
+	// Transport, when set, builds each node incarnation's transport
+	// instead of an endpoint of the in-memory network (which then
+	// carries nothing): e.g. TCP on loopback or the NATS transport. The
+	// node closes it when it stops; a restart asks for a new one.
+	Transport func(id uint64, voters []uint64) (transport.Transport, error)
 	// NewStateMachine builds a node's state machine; default kv.NewStore.
 	NewStateMachine func(id uint64) node.StateMachine
 	// NodeConfig, when set, may adjust each node's config before start
@@ -123,10 +128,17 @@ func (c *Cluster) start(id uint64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	var tr transport.Transport = c.net.Endpoint(id)
+	if c.cfg.Transport != nil {
+		var err error
+		if tr, err = c.cfg.Transport(id, c.IDs()); err != nil {
+			return fmt.Errorf("cluster: transport of node %d: %w", id, err)
+		}
+	}
 	sm := c.cfg.NewStateMachine(id)
 	ncfg := node.Config{
 		ID: id, Voters: c.voters, Dir: dir, UnsafeNoFsync: !c.cfg.Fsync,
-		Transport: c.net.Endpoint(id), StateMachine: sm,
+		Transport: tr, StateMachine: sm,
 		TickInterval: c.cfg.TickInterval, Engine: c.cfg.Engine,
 		Registerer: c.cfg.Registerer, Logger: c.cfg.Logger,
 	}
@@ -135,6 +147,9 @@ func (c *Cluster) start(id uint64) error {
 	}
 	n, err := node.Start(ncfg)
 	if err != nil {
+		if c.cfg.Transport != nil {
+			tr.Close()
+		}
 		return fmt.Errorf("cluster: start node %d: %w", id, err)
 	}
 	c.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -63,14 +64,39 @@ func (p *proc) kill() {
 	}
 }
 
+// The raftbench binary is built once per test binary run (the process
+// tests share it) and removed by TestMain.
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "raftbench")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/raftbench/raftbench/cmd/raftbench").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "raftbench-httpapi-test-"); binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "raftbench")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/raftbench/raftbench/cmd/raftbench").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
 	}
-	return bin
+	return binPath
 }
 
 // TestThreeProcessTCPCluster runs three `raftbench serve` processes on

@@ -17,14 +17,22 @@ import (
 	"github.com/raftbench/raftbench/engine/kv"
 	"github.com/raftbench/raftbench/engine/node"
 	"github.com/raftbench/raftbench/engine/transport"
+	natstr "github.com/raftbench/raftbench/engine/transport/nats"
 )
 
 // ServeConfig is one `raftbench serve` process.
 type ServeConfig struct {
 	// Name is this node's name in Peers (e.g. "n1").
 	Name string
-	// Peers maps every node's name to its Raft (TCP transport) address.
+	// Peers maps every node's name to its Raft (TCP transport) address;
+	// with Transport "nats" the addresses are unused (may be empty).
 	Peers map[string]string
+	// Transport is "tcp" (default) or "nats": nodes reach each other
+	// only through the NATS broker at NATSURL, on the subjects of
+	// Cluster (engine/transport/nats).
+	Transport string
+	NATSURL   string
+	Cluster   string
 	// Dir is the node's data directory.
 	Dir string
 	// HTTPAddr is where the HTTP API listens.
@@ -32,7 +40,8 @@ type ServeConfig struct {
 	UnsafeNoFsync bool
 	TickInterval  time.Duration
 	Logger        *slog.Logger
-	// Ready, if set, is called once both listeners are bound.
+	// Ready, if set, is called once both listeners are bound (with
+	// NATS, raftAddr is the node's subject).
 	Ready func(httpAddr, raftAddr string)
 }
 
@@ -77,14 +86,40 @@ func NodeIDs(peers map[string]string) map[string]uint64 {
 	return ids
 }
 
+// ParsePeerNames parses "n1,n2,n3" (names only, for the NATS transport;
+// "name=addr" parts are accepted and their addresses ignored).
+func ParsePeerNames(s string) (map[string]string, error) {
+	peers := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if name == "" {
+			continue
+		}
+		if _, dup := peers[name]; dup {
+			return nil, fmt.Errorf("peer %s listed twice", name)
+		}
+		peers[name] = ""
+	}
+	if len(peers) == 0 {
+		return nil, errors.New("no peers given")
+	}
+	return peers, nil
+}
+
 // Validate reports the first problem with cfg.
 func (cfg *ServeConfig) Validate() error {
+	_, known := cfg.Peers[cfg.Name]
+	nats := cfg.Transport == "nats"
 	switch {
 	case cfg.Name == "":
 		return errors.New("--id is required")
 	case len(cfg.Peers) == 0:
 		return errors.New("--peers is required")
-	case cfg.Peers[cfg.Name] == "":
+	case cfg.Transport != "" && cfg.Transport != "tcp" && !nats:
+		return fmt.Errorf("--transport %q: want tcp or nats", cfg.Transport)
+	case !nats && (cfg.NATSURL != "" || cfg.Cluster != ""):
+		return errors.New("--nats-url and --cluster need --transport nats")
+	case !known || (!nats && cfg.Peers[cfg.Name] == ""):
 		return fmt.Errorf("--id %q is not one of the --peers", cfg.Name)
 	case cfg.Dir == "":
 		return errors.New("--data is required")
@@ -92,6 +127,14 @@ func (cfg *ServeConfig) Validate() error {
 		return errors.New("--http is required")
 	case cfg.TickInterval < 0:
 		return errors.New("--tick must be positive")
+	}
+	if nats {
+		if _, err := natstr.ParseURL(cfg.NATSURL); err != nil {
+			return fmt.Errorf("--nats-url: %w", err)
+		}
+		if err := natstr.ValidName(cfg.Cluster); err != nil {
+			return fmt.Errorf("--cluster: %w", err)
+		}
 	}
 	if _, _, err := net.SplitHostPort(cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("--http %q: %v", cfg.HTTPAddr, err)
@@ -118,10 +161,22 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	slices.Sort(voters)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	tr, err := transport.NewTCP(transport.TCPConfig{ID: id, Peers: addrs, Logger: cfg.Logger,
-		Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"node": fmt.Sprint(id)}, reg)})
-	if err != nil {
-		return err
+	trReg := prometheus.WrapRegistererWith(prometheus.Labels{"node": fmt.Sprint(id)}, reg)
+	var tr transport.Transport
+	raftAddr := addrs[id]
+	if cfg.Transport == "nats" {
+		ntr, err := natstr.New(natstr.Config{URL: cfg.NATSURL, Cluster: cfg.Cluster, ID: id, Peers: voters,
+			Logger: cfg.Logger, Registerer: trReg})
+		if err != nil {
+			return err
+		}
+		tr, raftAddr = ntr, ntr.Subject()
+	} else {
+		ttr, err := transport.NewTCP(transport.TCPConfig{ID: id, Peers: addrs, Logger: cfg.Logger, Registerer: trReg})
+		if err != nil {
+			return err
+		}
+		tr = ttr
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -145,9 +200,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	cfg.Logger.Info("serving", "name", cfg.Name, "id", id, "http", ln.Addr().String(), "raft", addrs[id])
+	cfg.Logger.Info("serving", "name", cfg.Name, "id", id, "http", ln.Addr().String(), "raft", raftAddr)
 	if cfg.Ready != nil {
-		cfg.Ready(ln.Addr().String(), addrs[id])
+		cfg.Ready(ln.Addr().String(), raftAddr)
 	}
 	var serveErr error
 	select {

@@ -1,6 +1,8 @@
 // Package transport moves Raft messages between nodes: an in-memory
 // network for tests and in-process clusters, and a TCP transport with a
-// compact length-prefixed binary framing for real clusters.
+// compact length-prefixed binary framing for real clusters. The NATS
+// transport (Raft over a message bus) is the subpackage nats, so that only
+// its users link the NATS client.
 //
 // A transport never crashes its node on bad input: malformed, truncated
 // or oversized frames close that connection with a logged error, and no

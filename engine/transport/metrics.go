@@ -6,7 +6,7 @@ import (
 
 // NewStatsCollector exposes the counters behind a Stats function as
 // Prometheus metrics, read at scrape time (the hot paths only touch
-// atomics). TCP registers one on TCPConfig.Registerer; for the mem
+// atomics). TCP and the NATS transport register one on their config's Registerer; for the mem
 // network register NewStatsCollector(network.Stats) yourself.
 //
 // Series (all counters):
@@ -16,6 +16,7 @@ import (
 //	raftbench_transport_messages_dropped_total{reason}
 //	raftbench_transport_bytes_sent_total, raftbench_transport_bytes_received_total
 //	raftbench_transport_connects_total, raftbench_transport_dial_failures_total
+//	raftbench_transport_reconnects_total (NATS: broker reconnections)
 //	raftbench_transport_connection_errors_total
 //	raftbench_transport_writes_total, raftbench_transport_frames_written_total
 //	  (frames_written / writes is the write coalescing ratio)
@@ -40,6 +41,7 @@ var (
 		{desc("bytes_sent_total", "Frame bytes written to peers."), func(s *Stats) uint64 { return s.BytesSent }},
 		{desc("bytes_received_total", "Frame bytes read from peers."), func(s *Stats) uint64 { return s.BytesReceived }},
 		{desc("connects_total", "Outbound connections established."), func(s *Stats) uint64 { return s.Connects }},
+		{desc("reconnects_total", "Reconnections to a message broker after the connection was lost (NATS transport)."), func(s *Stats) uint64 { return s.Reconnects }},
 		{desc("dial_failures_total", "Outbound dials that failed."), func(s *Stats) uint64 { return s.DialFailures }},
 		{desc("connection_errors_total", "Connections closed because of an error."), func(s *Stats) uint64 { return s.ConnErrors }},
 		{desc("writes_total", "Write calls on peer connections (normally one syscall each)."), func(s *Stats) uint64 { return s.Writes }},

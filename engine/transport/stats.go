@@ -32,6 +32,11 @@ const (
 	DropPartition
 	// DropRandom: the mem network's injected loss.
 	DropRandom
+	// DropMalformed: an inbound payload that did not decode, or was not
+	// addressed to this node by a known peer (the NATS transport counts
+	// garbage published on its subjects here; TCP closes the connection
+	// instead and counts a connection error).
+	DropMalformed
 
 	numDropReasons
 )
@@ -40,6 +45,7 @@ var dropReasonNames = [numDropReasons]string{
 	DropUnknownPeer: "unknown_peer", DropQueueFull: "queue_full", DropUnreachable: "unreachable",
 	DropWriteError: "write_error", DropTooLarge: "too_large", DropInvalid: "invalid",
 	DropClosed: "closed", DropPartition: "partition", DropRandom: "random",
+	DropMalformed: "malformed",
 }
 
 func (r DropReason) String() string {
@@ -75,6 +81,7 @@ type Stats struct {
 	BytesSent     uint64 // frame bytes written, length prefixes included
 	BytesReceived uint64 // frame bytes read, length prefixes included
 	Connects      uint64 // outbound connections established
+	Reconnects    uint64 // broker reconnections after a lost connection (NATS)
 	DialFailures  uint64 // outbound dial or handshake failures
 	ConnErrors    uint64 // connections closed because of an error (either direction)
 	Writes        uint64 // conn.Write calls (each normally one syscall)
