@@ -62,7 +62,11 @@ done
   echo "each family staggered uniform(0, 2 × $NEMESIS_INTERVAL), overlapping; kills restart on the"
   echo "node's data directory) then a 5 s quiet period; Maelstrom's lin-kv workload at $RATE ops/s"
   echo "from $CONCURRENCY client threads (2 × nodes per key, half readers); ${LATENCY} mean latency (exponential)."
-  echo "Availability = ok / attempted operations; latency of ok operations in ms."
+  echo "Availability = ok / attempted operations; latency of ok operations in ms. Kills and pauses draw"
+  echo "their nodes from Jepsen's targets (some, one, minority-third, minority, majority, all), so some"
+  echo "faults take down a majority or every node: the cluster is then unavailable until they return."
+  echo
+  echo "Does the harness catch broken nodes and pass correct ones? See [teeth.md](teeth.md)."
   echo
   echo "- commit: $commit"
   echo "- machine: $machine"
