@@ -70,14 +70,14 @@ type session struct {
 
 // sessionTable is owned by the Applier.
 type sessionTable struct {
-	max  int
+	max int
 	// forgetEarly is the BugSessionWindowShort switch.
 	forgetEarly bool
 	// evictions counts sessions dropped because the table was full.
 	evictions uint64
-	m    map[uint64]*session
-	head *session // least recently applied
-	tail *session // most recently applied
+	m         map[uint64]*session
+	head      *session // least recently applied
+	tail      *session // most recently applied
 }
 
 func newSessionTable(max int) *sessionTable {

@@ -87,4 +87,3 @@ func TestEntryHeader(t *testing.T) {
 		}
 	}
 }
-
