@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/raftbench/raftbench/engine"
-	"github.com/raftbench/raftbench/engine/kv"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
@@ -220,34 +219,6 @@ func TestTraceReport(t *testing.T) {
 	}
 	if len(res.Tail) != 3000 {
 		t.Errorf("tail has %d events, want 3000", len(res.Tail))
-	}
-}
-
-// TestStateMachineSnapshot: a snapshot restores the same state (same
-// hash, sessions, voters), and corrupt snapshot data is an error.
-func TestStateMachineSnapshot(t *testing.T) {
-	sm := newStateMachine([]uint64{1, 2, 3})
-	if _, _, _, _, err := sm.apply(1, 1, encodeEntry(7, 1, kv.EncodeWrite([]byte("k"), []byte("v")))); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sm.applyConf(engine.ConfChange{Type: engine.AddVoter, Node: 4}.Encode()); err != nil {
-		t.Fatal(err)
-	}
-	data := sm.encode()
-	got := newStateMachine(nil)
-	if err := got.restore(data); err != nil {
-		t.Fatal(err)
-	}
-	if got.hash() != sm.hash() || !reflect.DeepEqual(got.voters, []uint64{1, 2, 3, 4}) || got.sessions[7].seq != 1 {
-		t.Fatalf("restored state differs: voters %v sessions %v", got.voters, got.sessions)
-	}
-	if _, _, _, out, _ := got.apply(2, 1, encodeEntry(7, 1, kv.EncodeWrite([]byte("k"), []byte("w")))); out != applyDup {
-		t.Fatalf("retried (client, seq) after restore: outcome %d, want duplicate", out)
-	}
-	for _, bad := range [][]byte{nil, data[:len(data)-3], append([]byte("XXXX1"), data[5:]...), data[:12]} {
-		if err := newStateMachine(nil).restore(bad); err == nil {
-			t.Errorf("restore accepted %d corrupt bytes", len(bad))
-		}
 	}
 }
 

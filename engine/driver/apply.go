@@ -75,6 +75,8 @@ type Hooks interface {
 	Applying(e *raftpb.Entry)
 	// Applied is called after each committed entry is applied.
 	Applied(r *Result)
+	// Restored is called after a Batch's snapshot replaced the state.
+	Restored(meta raftpb.SnapshotMeta)
 }
 
 // ApplyStats counts the apply paths taken.
@@ -134,6 +136,7 @@ func snapshotStagger(id uint64, sortedVoters []uint64, every uint64) uint64 {
 		return 0
 	}
 	pos, _ := slices.BinarySearch(sortedVoters, id)
+	pos %= len(sortedVoters) // a non-voter shares a voter's slot
 	return uint64(pos) * (every / uint64(len(sortedVoters)))
 }
 
@@ -166,6 +169,7 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 		if err := a.Restore(*b.Snapshot); err != nil {
 			return err
 		}
+		h.Restored(b.Snapshot.Meta)
 	}
 	for i := range b.Entries {
 		e := &b.Entries[i]
@@ -249,7 +253,7 @@ func (a *Applier) Restore(s raftpb.Snapshot) error {
 
 // SnapshotDue reports whether the snapshot policy asks for a snapshot
 // at the applied index.
-func (a *Applier) SnapshotDue() bool { return a.applied >= a.snapDue }
+func (a *Applier) SnapshotDue() bool { return a.applied > 0 && a.applied >= a.snapDue }
 
 // CaptureSnapshot starts a snapshot at the applied index: its metadata
 // carries the configuration in force there (what a node restarting from

@@ -122,6 +122,10 @@ func (a *applier) Applying(e *raftpb.Entry) {
 	}
 }
 
+// Restored is the driver's hook after a leader's snapshot replaced the
+// state; the published applied index follows after the batch.
+func (a *applier) Restored(raftpb.SnapshotMeta) {}
+
 // Applied is the driver's hook after each committed entry: it answers
 // the proposal's waiter, if it is on this node.
 func (a *applier) Applied(r *driver.Result) {
