@@ -137,7 +137,8 @@ func (s *Sim) newCore(n *simNode, hs raftpb.HardState, snap *raftpb.Snapshot, en
 				n.durableWrites++
 			}
 		},
-		Bugs: s.opts.DriverBugs,
+		ReadNonce: uint64(inc),
+		Bugs:      s.opts.DriverBugs,
 	})
 	if err != nil {
 		return err

@@ -51,6 +51,10 @@ type Config struct {
 	// it from the leader; saving it costs an atomic file replace.
 	// Zero means DefaultCommitSaveTicks.
 	CommitSaveTicks uint64
+	// ReadNonce tells this process's reads from those of an earlier
+	// incarnation of the same node, whose answers may still be in
+	// flight (the runtime uses a random number per start).
+	ReadNonce uint64
 	// Bugs switches on deliberate driver bugs (-tags raftbugs only).
 	Bugs []Bug
 }
@@ -86,6 +90,8 @@ type Driver struct {
 	tr   Transport
 	onDu func(error)
 	bugs bugSet
+	// readPrefix starts every ReadIndex context: node id and ReadNonce.
+	readPrefix [16]byte
 
 	ticks           uint64
 	commitSaveTicks uint64
@@ -131,10 +137,13 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.OnDurable == nil {
 		cfg.OnDurable = func(error) {}
 	}
-	return &Driver{
+	d := &Driver{
 		core: cfg.Core, st: cfg.Storage, tr: cfg.Transport, onDu: cfg.OnDurable, bugs: bugs,
 		commitSaveTicks: cfg.CommitSaveTicks, savedCommit: cfg.Core.Status().Commit,
-	}, nil
+	}
+	binary.LittleEndian.PutUint64(d.readPrefix[:8], cfg.Core.ID())
+	binary.LittleEndian.PutUint64(d.readPrefix[8:], cfg.ReadNonce)
+	return d, nil
 }
 
 // Core returns the driven core (for Step, Propose and queries).
@@ -158,11 +167,21 @@ func (d *Driver) Stats() Stats { return d.stats }
 
 // ReadIndex asks the core to confirm a linearizable read; the answer
 // comes back as a Read with this id in a later Batch.
+//
+// The context names this node and process, not only id: a follower
+// forwards other nodes' MsgReadIndex to the leader as its own, so the
+// leader's answer to another node's (older) request comes back here, and
+// an id that is unique only per node would match one of ours and serve
+// it at a read index confirmed before it was asked (a stale read).
 func (d *Driver) ReadIndex(id uint64) error {
-	var ctx [8]byte
-	binary.LittleEndian.PutUint64(ctx[:], id)
-	return d.core.ReadIndex(ctx[:])
+	ctx := make([]byte, readContextLen)
+	copy(ctx, d.readPrefix[:])
+	binary.LittleEndian.PutUint64(ctx[16:], id)
+	return d.core.ReadIndex(ctx)
 }
+
+// readContextLen is node id, ReadNonce and read id, 8 bytes each.
+const readContextLen = 24
 
 // Compact hands the core a snapshot the state machine saved durably, so
 // it drops the covered log prefix and can send it to lagging followers.
@@ -217,7 +236,7 @@ func (d *Driver) Handle(rd *engine.Ready) (Batch, error) {
 		return Batch{}, err
 	}
 	d.core.Advance(*rd)
-	b := Batch{Snapshot: rd.Snapshot, Entries: rd.CommittedEntries, Reads: readsOf(rd.ReadStates)}
+	b := Batch{Snapshot: rd.Snapshot, Entries: rd.CommittedEntries, Reads: d.readsOf(rd.ReadStates)}
 	if bugsBuild && d.bugs.has(BugApplyUncommitted) && len(rd.Entries) > 0 {
 		// The bug: the new entries go to the applier as if committed.
 		b.Entries = append(append([]raftpb.Entry(nil), rd.CommittedEntries...), rd.Entries...)
@@ -225,16 +244,14 @@ func (d *Driver) Handle(rd *engine.Ready) (Batch, error) {
 	return b, nil
 }
 
-// readsOf decodes the read ids the driver put in ReadIndex contexts;
-// contexts it did not make are not its reads and are dropped.
-func readsOf(rss []engine.ReadState) []Read {
-	if len(rss) == 0 {
-		return nil
-	}
-	out := make([]Read, 0, len(rss))
+// readsOf decodes the read ids this driver put in ReadIndex contexts;
+// contexts it did not make (another node's, an earlier process's) are
+// not its reads and are dropped.
+func (d *Driver) readsOf(rss []engine.ReadState) []Read {
+	var out []Read
 	for _, rs := range rss {
-		if len(rs.Context) == 8 {
-			out = append(out, Read{ID: binary.LittleEndian.Uint64(rs.Context), Index: rs.Index})
+		if len(rs.Context) == readContextLen && string(rs.Context[:16]) == string(d.readPrefix[:]) {
+			out = append(out, Read{ID: binary.LittleEndian.Uint64(rs.Context[16:]), Index: rs.Index})
 		}
 	}
 	return out

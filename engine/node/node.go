@@ -142,7 +142,7 @@ func Start(cfg Config) (*Node, error) {
 		n.log.Close()
 		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
 	}
-	n.drv, err = driver.New(driver.Config{Core: n.core, Storage: walStorage{n}, Transport: sender{n}, OnDurable: n.onDurable})
+	n.drv, err = driver.New(driver.Config{Core: n.core, Storage: walStorage{n}, Transport: sender{n}, OnDurable: n.onDurable, ReadNonce: n.clientID})
 	if err != nil {
 		n.log.Close()
 		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
