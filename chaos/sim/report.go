@@ -6,10 +6,12 @@ import (
 	"strings"
 
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/driver"
 )
 
-// BugByName resolves a bug switch name: an engine bug's String, or
-// "forget-vote" for the driver's own. It reports false for unknown names.
+// BugByName resolves a bug switch name: an engine bug's String, a driver
+// bug's String (driver-...), or "forget-vote" (a restart that does not
+// reload the vote). It reports false for unknown names.
 func BugByName(name string, opts *Options) bool {
 	if name == "forget-vote" {
 		opts.ForgetVoteOnRestart = true
@@ -18,6 +20,12 @@ func BugByName(name string, opts *Options) bool {
 	for _, b := range engine.AllBugs() {
 		if b.String() == name {
 			opts.EngineBugs = append(opts.EngineBugs, b)
+			return true
+		}
+	}
+	for _, b := range driver.AllBugs() {
+		if b.String() == name {
+			opts.DriverBugs = append(opts.DriverBugs, b)
 			return true
 		}
 	}
@@ -30,7 +38,11 @@ func BugNames() []string {
 	for _, b := range engine.AllBugs() {
 		out = append(out, b.String())
 	}
-	return append(out, "forget-vote")
+	out = append(out, "forget-vote")
+	for _, b := range driver.AllBugs() {
+		out = append(out, b.String())
+	}
+	return out
 }
 
 // FaultSummary renders s as a two-column Markdown table of the faults
@@ -79,6 +91,12 @@ func FaultSummary(s Stats) string {
 	row("membership changes committed: add / remove voter",
 		fmt.Sprintf("%d / %d", s.ConfChangesApplied[engine.AddVoter], s.ConfChangesApplied[engine.RemoveVoter]))
 	row("messages from outside the receiver's configuration (accepted, thesis §4.1)", s.MsgsFromNonMember)
+	d := s.Driver
+	row("driver: acks/votes sent after their write was durable", d.AcksAfterPersist)
+	row("driver: hard-state saves (commit-only saves)", fmt.Sprintf("%d (%d)", d.HardStateSaves, d.CommitSaves))
+	row("driver: leader snapshots installed / snapshots restored / taken", fmt.Sprintf("%d / %d / %d", d.SnapshotsInstalled, d.SnapshotsRestored, d.SnapshotsTaken))
+	row("driver: client commands applied", d.Commands)
+	row("driver: session hits (duplicates answered) / expired / evictions", fmt.Sprintf("%d / %d / %d", d.SessionHits, d.SessionExpired, d.SessionEvictions))
 	return b.String()
 }
 
