@@ -91,13 +91,33 @@ func FaultSummary(s Stats) string {
 	row("membership changes committed: add / remove voter",
 		fmt.Sprintf("%d / %d", s.ConfChangesApplied[engine.AddVoter], s.ConfChangesApplied[engine.RemoveVoter]))
 	row("messages from outside the receiver's configuration (accepted, thesis §4.1)", s.MsgsFromNonMember)
-	d := s.Driver
-	row("driver: acks/votes sent after their write was durable", d.AcksAfterPersist)
-	row("driver: hard-state saves (commit-only saves)", fmt.Sprintf("%d (%d)", d.HardStateSaves, d.CommitSaves))
-	row("driver: leader snapshots installed / snapshots restored / taken", fmt.Sprintf("%d / %d / %d", d.SnapshotsInstalled, d.SnapshotsRestored, d.SnapshotsTaken))
-	row("driver: client commands applied", d.Commands)
-	row("driver: session hits (duplicates answered) / expired / evictions", fmt.Sprintf("%d / %d / %d", d.SessionHits, d.SessionExpired, d.SessionEvictions))
+	for _, p := range s.Driver.Paths() {
+		row("driver: "+p.Name, p.Count)
+	}
 	return b.String()
+}
+
+// DriverPath is one path through the shared driver and how often a run
+// (or a sum of runs) took it.
+type DriverPath struct {
+	Name  string
+	Count uint64
+}
+
+// Paths lists the driver paths in a fixed order, for reports.
+func (d DriverStats) Paths() []DriverPath {
+	return []DriverPath{
+		{"acks/votes sent after their write was durable", d.AcksAfterPersist},
+		{"hard-state saves", d.HardStateSaves},
+		{"hard-state saves of a commit index alone (every 100 ticks at most)", d.CommitSaves},
+		{"leader snapshots installed", d.SnapshotsInstalled},
+		{"snapshots restored (installs and restarts)", d.SnapshotsRestored},
+		{"snapshots taken by the applier's policy", d.SnapshotsTaken},
+		{"client commands applied", d.Commands},
+		{"session hits (duplicate answered from the table)", d.SessionHits},
+		{"session expired (older than the window)", d.SessionExpired},
+		{"session evictions (table full)", d.SessionEvictions},
+	}
 }
 
 // WriteTrace writes a readable Markdown trace of res: the drawn
