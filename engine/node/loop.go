@@ -75,7 +75,9 @@ func (n *Node) run() {
 		n.drainInbox(ls)
 		if n.core.HasReady() {
 			if err := n.handleReady(ls); err != nil {
-				n.fail(err)
+				if !errors.Is(err, ErrStopped) {
+					n.fail(err)
+				}
 				return
 			}
 		}
@@ -243,7 +245,10 @@ func (n *Node) handleReady(ls *loopState) error {
 	n.pub.term.Store(rd.HardState.Term)
 	n.pub.commit.Store(rd.HardState.Commit)
 	b, err := n.drv.Handle(&rd)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrStopped):
+		return err // stopping while the driver waited for the WAL
+	case err != nil:
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if k := len(rd.Entries); k > 0 {
