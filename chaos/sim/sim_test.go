@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
@@ -194,9 +195,11 @@ func TestBugsNeedBuildTag(t *testing.T) {
 	if bugsBuilt() {
 		t.Skip("built with -tags raftbugs")
 	}
-	res := Run(1, Options{ForgetVoteOnRestart: true})
-	if res.Failure == nil || res.Failure.Kind != "harness" {
-		t.Fatalf("bug switch honoured in a normal build: %v", res.Failure)
+	for _, opts := range []Options{{ForgetVoteOnRestart: true}, {DriverBugs: []driver.Bug{driver.BugAckBeforeSync}}} {
+		res := Run(1, opts)
+		if res.Failure == nil || res.Failure.Kind != "harness" {
+			t.Fatalf("bug switch %+v honoured in a normal build: %v", opts, res.Failure)
+		}
 	}
 }
 
