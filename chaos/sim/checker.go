@@ -314,13 +314,13 @@ func (c *checker) afterEvent(s *Sim) {
 // checkLogLength: after a node's Readys are drained, its log must be
 // exactly what they announced.
 func (c *checker) checkLogLength(s *Sim, n *simNode) {
-	st := n.core.Status()
-	if st.LastIndex != n.view.last() || st.FirstIndex != n.view.offset+1 {
+	first, last := n.core.LogBounds()
+	if last != n.view.last() || first != n.view.offset+1 {
 		// Every change to the log must reach the driver in a Ready, or
 		// the disk and the core disagree; a silent truncation drops
 		// entries that did not conflict (§5.3).
 		s.fail("safety", "log matching", "node %d's log is [%d, %d] but its Readys and snapshots announced (%d, %d] (silent truncation?)",
-			n.id, st.FirstIndex, st.LastIndex, n.view.offset, n.view.last())
+			n.id, first, last, n.view.offset, n.view.last())
 	}
 }
 
