@@ -155,13 +155,6 @@ func (d *Driver) Tick() {
 	d.core.Tick()
 }
 
-// Ticks returns how many ticks the driver has given the core.
-func (d *Driver) Ticks() uint64 { return d.ticks }
-
-// Submitted returns how many writes the driver has submitted; the
-// storage's durable count reaching it means nothing is in flight.
-func (d *Driver) Submitted() uint64 { return d.submitted }
-
 // Stats returns the counters so far.
 func (d *Driver) Stats() Stats { return d.stats }
 
@@ -351,9 +344,6 @@ func (d *Driver) Release(durable uint64) {
 		d.inflight = append(d.inflight[:0], d.inflight[i:]...)
 	}
 }
-
-// Pending reports whether obligations wait for writes to become durable.
-func (d *Driver) Pending() bool { return len(d.inflight) > 0 }
 
 // release sends held-back messages (unless the done callback did) and
 // tells the core what is durable.
