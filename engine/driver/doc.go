@@ -23,7 +23,12 @@
 //     order so every replica evicts alike), tracks the configuration in
 //     force at the applied index, and says when a snapshot is due
 //     (staggered across voters) and what it carries: sessions, state
-//     machine, and that configuration in its metadata.
+//     machine, and that configuration in its metadata. A session evicted
+//     from a full table is forgotten: a retry of its last request is
+//     applied again as if new (the simulator shows this breaks
+//     linearizability when MaxSessions is below the number of clients
+//     retrying), so MaxSessions must exceed the clients with requests in
+//     flight.
 //   - ReadQueue answers a confirmed read only once applied has reached
 //     its read index (thesis §6.4).
 //   - The session entry header (AppendHeader, ParseEntry) is the format
