@@ -73,7 +73,8 @@ type Result struct {
 type Hooks interface {
 	// Applying is called before each committed entry is applied.
 	Applying(e *raftpb.Entry)
-	// Applied is called after each committed entry is applied.
+	// Applied is called after each committed entry is applied; r is
+	// valid only during the call.
 	Applied(r *Result)
 	// Restored is called after a Batch's snapshot replaced the state.
 	Restored(meta raftpb.SnapshotMeta)
@@ -104,6 +105,9 @@ type Applier struct {
 	stagger  uint64
 	snapDue  uint64 // applied index at which the next snapshot is due
 	stats    ApplyStats
+	// result is reused for every Hooks.Applied call (no allocation per
+	// entry on the hot path).
+	result Result
 }
 
 // ErrNotContiguous: committed entries skipped an index.
@@ -180,9 +184,9 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 			return fmt.Errorf("%w: node %d applying %d after %d", ErrNotContiguous, a.id, e.Index, a.applied)
 		}
 		h.Applying(e)
-		r := a.applyOne(e)
+		a.result = a.applyOne(e)
 		a.applied, a.term = e.Index, e.Term
-		h.Applied(&r)
+		h.Applied(&a.result)
 	}
 	return nil
 }
