@@ -154,8 +154,8 @@ func appsTo(ms []raftpb.Message, to uint64) []raftpb.Message {
 	return out
 }
 
-// TestPipeliningAndProbeFallback pins the pipelining rule (DESIGN.md hot
-// path step 3, thesis §10.2.2): in replicate state the leader sends each
+// TestPipeliningAndProbeFallback pins the pipelining rule (ARCHITECTURE.md,
+// "The write path"; thesis §10.2.2): in replicate state the leader sends each
 // new batch without waiting for acks; a rejection drops the follower back
 // to probe, where only one MsgApp is outstanding.
 func TestPipeliningAndProbeFallback(t *testing.T) {
@@ -242,7 +242,7 @@ func TestInflightWindow(t *testing.T) {
 }
 
 // TestPersistBeforeAck pins the durability rule (Figure 2 "respond after
-// persisting", DESIGN.md): a follower's append ack and a vote grant are
+// persisting"; ARCHITECTURE.md, "Safety rules"): a follower's append ack and a vote grant are
 // only in MessagesAfterPersist of the Ready that carries what they
 // promise; the leader counts itself only after Persisted and hands out
 // committed entries only once they are locally durable.
