@@ -171,6 +171,11 @@ func (c *Core) Role() Role { return c.role }
 // Voters returns a copy of the current voting members.
 func (c *Core) Voters() []uint64 { return slices.Clone(c.voters) }
 
+// LogBounds returns the first index still in memory (snapshot index + 1)
+// and the last index, without the allocations of Status (the simulator
+// compares them with its mirror after every event).
+func (c *Core) LogBounds() (first, last uint64) { return c.log.offset + 1, c.log.lastIndex() }
+
 func (c *Core) hardState() raftpb.HardState {
 	return raftpb.HardState{Term: c.term, Vote: c.vote, Commit: c.log.committed}
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
-// cluster is an in-test network: cores stepping each other's messages
-// synchronously, with every Ready persisted at once (unless a node is
-// told to hold its persistence) and committed entries recorded.
+// cluster is the core tests' one harness, a minimal pure-core driver
+// (package engine cannot import engine/driver, which the runtime and the
+// simulator share): cores stepping each other's messages, every Ready
+// persisted at once or, with delayPersist, when completePersist says so,
+// and committed entries recorded.
 type cluster struct {
 	t       *testing.T
 	ids     []uint64
@@ -20,12 +22,25 @@ type cluster struct {
 	applied map[uint64][]raftpb.Entry
 	reads   map[uint64][]ReadState
 	queue   []raftpb.Message
+
+	// delayPersist queues each Ready's persistence (in order, per node)
+	// until completePersist.
+	delayPersist bool
+	persistQ     map[uint64][]pendingPersist
+	// observe, if set, sees every Ready before it is processed.
+	observe func(id uint64, rd *Ready)
+}
+
+// pendingPersist is one Ready's obligations once it is durable.
+type pendingPersist struct {
+	index, term uint64
+	after       []raftpb.Message
 }
 
 func newCluster(t *testing.T, n int, mod func(*Config)) *cluster {
 	t.Helper()
 	cl := &cluster{t: t, cores: map[uint64]*Core{}, cut: map[[2]uint64]bool{},
-		applied: map[uint64][]raftpb.Entry{}, reads: map[uint64][]ReadState{}}
+		applied: map[uint64][]raftpb.Entry{}, reads: map[uint64][]ReadState{}, persistQ: map[uint64][]pendingPersist{}}
 	for i := 1; i <= n; i++ {
 		cl.ids = append(cl.ids, uint64(i))
 	}
@@ -55,23 +70,49 @@ func (cl *cluster) isolate(id uint64) {
 
 func (cl *cluster) heal() { cl.cut = map[[2]uint64]bool{} }
 
-// processReady takes one Ready from id, persists it at once and queues
-// its messages.
+// processReady takes one Ready from id, persists it (at once, or queued
+// with delayPersist) and queues its messages.
 func (cl *cluster) processReady(id uint64) {
 	c := cl.cores[id]
 	rd := c.Ready()
+	if cl.observe != nil {
+		cl.observe(id, &rd)
+	}
 	c.Advance(rd)
 	cl.queue = append(cl.queue, rd.Messages...)
+	p := pendingPersist{after: rd.MessagesAfterPersist}
 	switch {
 	case len(rd.Entries) > 0:
 		last := rd.Entries[len(rd.Entries)-1]
-		c.Persisted(last.Index, last.Term)
+		p.index, p.term = last.Index, last.Term
 	case rd.Snapshot != nil:
-		c.Persisted(rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term)
+		p.index, p.term = rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term
 	}
-	cl.queue = append(cl.queue, rd.MessagesAfterPersist...)
+	if cl.persistQ == nil {
+		cl.persistQ = map[uint64][]pendingPersist{}
+	}
+	cl.persistQ[id] = append(cl.persistQ[id], p)
+	if !cl.delayPersist {
+		cl.completePersist(id)
+	}
 	cl.applied[id] = append(cl.applied[id], rd.CommittedEntries...)
 	cl.reads[id] = append(cl.reads[id], rd.ReadStates...)
+}
+
+// completePersist makes id's oldest pending Ready durable: its held-back
+// messages leave and the core learns what is persisted. False if none.
+func (cl *cluster) completePersist(id uint64) bool {
+	q := cl.persistQ[id]
+	if len(q) == 0 {
+		return false
+	}
+	p := q[0]
+	cl.persistQ[id] = q[1:]
+	cl.queue = append(cl.queue, p.after...)
+	if p.index > 0 {
+		cl.cores[id].Persisted(p.index, p.term)
+	}
+	return true
 }
 
 // stabilize runs Readies and delivers messages until nothing moves.

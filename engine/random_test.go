@@ -3,8 +3,6 @@ package engine
 import (
 	"fmt"
 	"testing"
-
-	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
 // TestRandomizedSafety is a small seeded smoke test of the core under
@@ -22,11 +20,6 @@ func TestRandomizedSafety(t *testing.T) {
 	}
 }
 
-type pendingPersist struct {
-	index, term uint64
-	after       []raftpb.Message
-}
-
 func runRandomCluster(t *testing.T, seed uint64, steps int) {
 	rng := newSplitmix(seed, 99)
 	const n = 5
@@ -36,10 +29,9 @@ func runRandomCluster(t *testing.T, seed uint64, steps int) {
 		c.CheckQuorum = seed%3 != 0
 		c.MaxInflightMsgs = 4
 	})
+	cl.delayPersist = true
 	leaders := map[uint64]uint64{} // term -> leader
 	applied := map[uint64]string{} // index -> data seen applied by anyone
-	persistQ := map[uint64][]pendingPersist{}
-	var net []raftpb.Message
 	proposals := 0
 	for stepN := 0; stepN < steps; stepN++ {
 		switch r := rng.intn(100); {
@@ -70,17 +62,9 @@ func runRandomCluster(t *testing.T, seed uint64, steps int) {
 		for _, id := range cl.ids {
 			c := cl.cores[id]
 			for c.HasReady() {
-				rd := c.Ready()
-				c.Advance(rd)
-				net = append(net, rd.Messages...)
-				p := pendingPersist{after: rd.MessagesAfterPersist}
-				if k := len(rd.Entries); k > 0 {
-					p.index, p.term = rd.Entries[k-1].Index, rd.Entries[k-1].Term
-				} else if rd.Snapshot != nil {
-					p.index, p.term = rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term
-				}
-				persistQ[id] = append(persistQ[id], p)
-				for _, e := range rd.CommittedEntries {
+				from := len(cl.applied[id])
+				cl.processReady(id)
+				for _, e := range cl.applied[id][from:] {
 					if prev, ok := applied[e.Index]; ok && prev != string(e.Data) {
 						t.Fatalf("seed %d: node %d applied %q at %d, another node applied %q", seed, id, e.Data, e.Index, prev)
 					}
@@ -96,16 +80,12 @@ func runRandomCluster(t *testing.T, seed uint64, steps int) {
 		}
 		// Complete some persistence in order.
 		for _, id := range cl.ids {
-			for len(persistQ[id]) > 0 && rng.intn(3) != 0 {
-				p := persistQ[id][0]
-				persistQ[id] = persistQ[id][1:]
-				net = append(net, p.after...)
-				if p.index > 0 {
-					cl.cores[id].Persisted(p.index, p.term)
-				}
+			for len(cl.persistQ[id]) > 0 && rng.intn(3) != 0 {
+				cl.completePersist(id)
 			}
 		}
 		// Deliver some messages, in random order, dropping 5%.
+		net := cl.queue
 		for k := rng.intn(len(net) + 1); k > 0 && len(net) > 0; k-- {
 			i := rng.intn(len(net))
 			m := net[i]
@@ -118,6 +98,7 @@ func runRandomCluster(t *testing.T, seed uint64, steps int) {
 				t.Fatalf("seed %d: Step(%v): %v", seed, m, err)
 			}
 		}
+		cl.queue = net
 	}
 	if len(leaders) == 0 || len(applied) < 10 {
 		t.Fatalf("seed %d: %d terms with leaders, %d entries applied: the run exercised too little", seed, len(leaders), len(applied))

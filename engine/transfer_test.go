@@ -90,26 +90,16 @@ func TestSnapshotSendAndInstall(t *testing.T) {
 	cl.stabilize()
 
 	var gotSnap *raftpb.Snapshot
+	cl.observe = func(id uint64, rd *Ready) {
+		if id == 3 && rd.Snapshot != nil {
+			gotSnap = rd.Snapshot
+		}
+	}
 	cl.heal()
 	l.Tick()
 	for i := 0; i < 10 && gotSnap == nil; i++ {
 		for _, id := range cl.ids {
 			for cl.cores[id].HasReady() {
-				c := cl.cores[id]
-				if id == 3 {
-					rd := c.Ready()
-					if rd.Snapshot != nil {
-						gotSnap = rd.Snapshot
-					}
-					c.Advance(rd)
-					cl.queue = append(cl.queue, rd.Messages...)
-					if rd.Snapshot != nil {
-						c.Persisted(rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term)
-					}
-					cl.queue = append(cl.queue, rd.MessagesAfterPersist...)
-					cl.applied[id] = append(cl.applied[id], rd.CommittedEntries...)
-					continue
-				}
 				cl.processReady(id)
 			}
 		}

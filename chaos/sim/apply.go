@@ -1,44 +1,142 @@
 package sim
 
 import (
-	"encoding/binary"
 	"errors"
 
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
-// applyEntry applies one committed entry on n (a client command, or a
-// membership change to the state machine's voter list), answers the
-// client waiting for it there, if any, and checks the resulting state
-// against every other node's state at that index.
-func (s *Sim) applyEntry(n *simNode, e raftpb.Entry) {
-	if e.Index != n.applied+1 {
-		s.fail("safety", "state machine safety", "node %d applied index %d after %d (out of order)", n.id, e.Index, n.applied)
+// applyBatch runs the driver's applier on one Batch (the checker watches
+// every entry through applyHooks), serves the reads the read queue
+// releases, and takes a snapshot when the applier's policy says so.
+func (s *Sim) applyBatch(n *simNode, b *driver.Batch) {
+	if b.Snapshot != nil {
+		s.stats.SnapsInstalled++
+	}
+	if err := n.ap.Apply(b, &n.hooks); err != nil {
+		s.fail("safety", "state machine safety", "node %d: %v", n.id, err)
 		return
 	}
-	n.applied, n.appliedTerm = e.Index, e.Term
-	first := s.chk.onApply(s, n, e)
 	if s.failure != nil {
 		return
 	}
-	switch e.Type {
-	case raftpb.EntryNormal:
-		s.applyClientEntry(n, e)
-	case raftpb.EntryConfChange:
-		cc, err := n.sm.applyConf(e.Data)
-		if err != nil {
-			s.fail("harness", "bad entry", "node %d index %d: %v", n.id, e.Index, err)
-			return
+	for _, r := range b.Reads {
+		req := n.readWaiters[r.ID]
+		if req == nil {
+			continue
 		}
-		if first {
-			s.stats.ConfChangesApplied[cc.Type%3]++
-			s.tr.annotate("conf change committed: " + confString(cc))
+		delete(n.readWaiters, r.ID)
+		s.chk.onReadIndex(s, n, r.Index, req.committedAtRequest)
+		n.reads.Add(r.Index, req)
+	}
+	if n.reads.Len() > 0 {
+		applied := n.applied()
+		n.reads.Servable(applied, func(index uint64, req *clientMsg) {
+			if s.failure != nil {
+				return
+			}
+			if applied < index {
+				s.fail("safety", "read served after its index is applied",
+					"node %d answered a read with read index %d at applied index %d (thesis §6.4)", n.id, index, applied)
+				return
+			}
+			s.reply(n, req, replyOK, n.store.Query(req.cmd), index)
+		})
+	}
+	if s.failure == nil && n.ap.SnapshotDue() {
+		s.takeSnapshot(n)
+	}
+}
+
+// applyHooks is the checker's view of one node's applier.
+type applyHooks struct {
+	s     *Sim
+	n     *simNode
+	first bool // the entry being applied is the first at its index anywhere
+}
+
+// Applying: only committed entries are applied, in log order, and they
+// are the log's and the same on every node.
+func (h *applyHooks) Applying(e *raftpb.Entry) {
+	s, n := h.s, h.n
+	if s.failure != nil {
+		return
+	}
+	if e.Index > n.commit {
+		s.fail("safety", "apply only committed entries", "node %d applies %d/t%d beyond its commit index %d", n.id, e.Index, e.Term, n.commit)
+		return
+	}
+	h.first = s.chk.onApply(s, n, *e)
+}
+
+// Applied answers the client waiting on this node, if any, and checks
+// the resulting state against every other node's at that index.
+func (h *applyHooks) Applied(r *driver.Result) {
+	s, n := h.s, h.n
+	if s.failure != nil {
+		return
+	}
+	switch r.Kind {
+	case driver.ConfChange:
+		if h.first {
+			s.stats.ConfChangesApplied[r.Conf.Type%3]++
+			s.tr.annotate("conf change committed: " + confString(r.Conf))
+		}
+	case driver.Malformed:
+		s.fail("harness", "bad entry", "node %d index %d: %v", n.id, r.Index, r.Err)
+		return
+	case driver.Applied, driver.Duplicate:
+		if r.Output != nil {
+			s.answer(n, r)
 		}
 	}
 	if s.failure == nil {
-		s.chk.onState(s, n, e.Index, n.sm.hash())
+		s.chk.onState(s, n, r.Index, s.stateHash(n))
 	}
+}
+
+// Restored: a snapshot installed or restored gives the state every node
+// had at its index.
+func (h *applyHooks) Restored(meta raftpb.SnapshotMeta) {
+	if h.s.failure == nil {
+		h.s.chk.onState(h.s, h.n, meta.Index, h.s.stateHash(h.n))
+	}
+}
+
+// answer acknowledges a client command applied (or found applied) at r.
+func (s *Sim) answer(n *simNode, r *driver.Result) {
+	k := waitKey{client: int(r.Client - 1), seq: r.Seq}
+	req := n.waiters[k]
+	if req == nil {
+		return
+	}
+	delete(n.waiters, k)
+	// Acknowledging: the entry must be durable on a quorum (§5.3
+	// "committed").
+	s.chk.onAck(s, n, r.Index, r.Term)
+	if s.failure != nil {
+		return
+	}
+	s.reply(n, req, replyOK, r.Output, r.Index)
+}
+
+// stateHash is a digest of n's whole replicated state: the configuration
+// in force, the session table and the KV store (what a snapshot holds).
+func (s *Sim) stateHash(n *simNode) uint64 {
+	b := n.hashBuf[:0]
+	for _, v := range n.ap.Voters() {
+		b = append(b, byte(v), byte(v>>8))
+	}
+	b = n.ap.AppendSessions(b)
+	b = append(b, n.store.Snapshot()...)
+	n.hashBuf = b
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return h
 }
 
 func confString(cc engine.ConfChange) string {
@@ -48,79 +146,20 @@ func confString(cc engine.ConfChange) string {
 	return "remove n" + itoa(cc.Node)
 }
 
-// applyClientEntry applies a client command through the session layer.
-func (s *Sim) applyClientEntry(n *simNode, e raftpb.Entry) {
-	client, seq, sess, out, err := n.sm.apply(e.Index, e.Term, e.Data)
-	if err != nil {
-		s.fail("harness", "bad entry", "node %d index %d: %v", n.id, e.Index, err)
-		return
-	}
-	if out == applyStale {
-		return
-	}
-	k := waitKey{client: int(client), seq: seq}
-	req := n.waiters[k]
-	if req == nil {
-		return
-	}
-	delete(n.waiters, k)
-	// Acknowledging: the entry that took effect must be durable on a
-	// quorum (§5.3 "committed"; DESIGN.md safety rules).
-	s.chk.onAck(s, n, sess.index, sess.term)
-	if s.failure != nil {
-		return
-	}
-	s.reply(n, req, replyOK, sess.result, sess.index)
-}
-
-// readStates matches confirmed read indexes to the clients waiting.
-func (s *Sim) readStates(n *simNode, rss []engine.ReadState) []pendingRead {
-	var out []pendingRead
-	for _, rs := range rss {
-		req := n.readWaiters[string(rs.Context)]
-		if req == nil {
-			continue
-		}
-		delete(n.readWaiters, string(rs.Context))
-		s.chk.onReadIndex(s, n, rs.Index, req.committedAtRequest)
-		out = append(out, pendingRead{index: rs.Index, req: req})
-	}
-	return out
-}
-
-// serveReads answers every read whose index n has applied (thesis §6.4).
-func (s *Sim) serveReads(n *simNode) {
-	kept := n.reads[:0]
-	for _, pr := range n.reads {
-		if pr.index > n.applied {
-			kept = append(kept, pr)
-			continue
-		}
-		s.reply(n, pr.req, replyOK, n.sm.store.Query(pr.req.cmd), pr.index)
-	}
-	n.reads = kept
-}
-
-func readCtx(client int, seq uint64, attempt int) []byte {
-	b := make([]byte, 0, 24)
-	b = binary.LittleEndian.AppendUint64(b, uint64(client))
-	b = binary.LittleEndian.AppendUint64(b, seq)
-	return binary.LittleEndian.AppendUint64(b, uint64(attempt))
-}
-
 // onClientRequest is a node receiving a client's request: reads go
 // through ReadIndex, writes and cas are proposed (a follower forwards).
 func (s *Sim) onClientRequest(n *simNode, req *clientMsg) {
 	if req.isRead {
-		ctx := readCtx(req.client, req.seq, req.attempt)
-		if err := n.core.ReadIndex(ctx); err != nil {
+		n.readSeq++
+		if err := n.drv.ReadIndex(n.readSeq); err != nil {
 			s.reply(n, req, replyDefiniteFail, []byte(err.Error()), 0)
 			return
 		}
 		req.committedAtRequest = s.chk.maxCommitted
-		n.readWaiters[string(ctx)] = req
+		n.readWaiters[n.readSeq] = req
 	} else {
-		err := n.core.Propose(encodeEntry(uint64(req.client), req.seq, req.cmd))
+		data := driver.AppendHeader(make([]byte, 0, driver.HeaderLen+len(req.cmd)), uint64(req.client)+1, req.seq)
+		err := n.core.Propose(append(data, req.cmd...))
 		if err != nil {
 			var nl *engine.NotLeaderError
 			if !errors.As(err, &nl) && !errors.Is(err, engine.ErrProposalBackpressure) &&
@@ -134,4 +173,39 @@ func (s *Sim) onClientRequest(n *simNode, req *clientMsg) {
 		n.waiters[waitKey{client: req.client, seq: req.seq}] = req
 	}
 	s.drive(n)
+}
+
+// takeSnapshot compacts n's log at its applied index (Raft §7) when the
+// driver's policy says so: the applier captures sessions and the
+// configuration in force, the KV store adds its state, the log saves it
+// and drops the prefix, and Core.Compact lets the core send it to
+// followers that fall behind.
+func (s *Sim) takeSnapshot(n *simNode) {
+	meta, sessions := n.ap.CaptureSnapshot()
+	snap := raftpb.Snapshot{Meta: meta, Data: append(sessions, n.store.Snapshot()...)}
+	st := &simStorage{s: s, n: n, inc: n.inc}
+	if err := st.SaveSnapshot(snap); err != nil {
+		s.fail("harness", "save snapshot", "node %d at %d: %v", n.id, meta.Index, err)
+		return
+	}
+	if err := n.drv.Compact(snap); err != nil {
+		s.fail("harness", "compact", "node %d: Compact(%d/t%d): %v", n.id, meta.Index, meta.Term, err)
+		return
+	}
+	n.view.compact(meta.Index, meta.Term)
+	s.stats.SnapsTaken++
+	s.tr.annotate("snapshot n" + itoa(n.id) + " at " + itoa(meta.Index))
+}
+
+func itoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
 }

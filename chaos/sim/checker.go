@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/raftpb"
@@ -193,7 +192,7 @@ func (c *checker) leadersHold(s *Sim, i uint64, m entryMeta, commitTerm uint64) 
 
 // leaderCommitsOwnTerm: a leader advances its commit index only to an
 // entry of its own term; earlier entries commit with it, never by
-// counting replicas (§5.4.2, Figure 8; a DESIGN.md safety rule).
+// counting replicas (§5.4.2, Figure 8).
 func (c *checker) leaderCommitsOwnTerm(s *Sim, n *simNode, commit uint64) {
 	if n.core.Role() != roleLeader {
 		return
@@ -259,22 +258,18 @@ func (c *checker) onState(s *Sim, n *simNode, index, hash uint64) {
 }
 
 // onInstall checks a snapshot a follower is about to install: it covers
-// only committed entries, moves the state forward, carries the
-// configuration at its index, and equals the state others had there.
-func (c *checker) onInstall(s *Sim, n *simNode, meta raftpb.SnapshotMeta, sm *stateMachine) bool {
-	switch {
-	case meta.Index <= n.applied:
-		s.fail("safety", "state machine safety", "node %d installs a snapshot at %d, at or below its applied index %d", n.id, meta.Index, n.applied)
+// only committed entries and moves the state forward. That it equals
+// the state (configuration, sessions, store) others had at its index is
+// checked once it is restored (applyHooks.Restored).
+func (c *checker) onInstall(s *Sim, n *simNode, meta raftpb.SnapshotMeta) bool {
+	switch applied := n.applied(); {
+	case meta.Index <= applied:
+		s.fail("safety", "state machine safety", "node %d installs a snapshot at %d, at or below its applied index %d", n.id, meta.Index, applied)
 	case meta.Index > c.maxCommitted:
 		s.fail("safety", "state machine safety", "node %d installs a snapshot at %d, beyond everything committed (%d)", n.id, meta.Index, c.maxCommitted)
 	case meta.Index <= uint64(len(c.committed)) && c.committed[meta.Index-1].term != 0 && c.committed[meta.Index-1].term != meta.Term:
 		s.fail("safety", "state machine safety", "node %d installs a snapshot at %d/t%d, but %d/t%d was committed",
 			n.id, meta.Index, meta.Term, meta.Index, c.committed[meta.Index-1].term)
-	case !slices.Equal(meta.Voters, sm.voters):
-		s.fail("safety", "snapshot configuration", "node %d: snapshot at %d says voters %v, its state machine %v",
-			n.id, meta.Index, meta.Voters, sm.voters)
-	default:
-		c.onState(s, n, meta.Index, sm.hash())
 	}
 	return s.failure == nil
 }
@@ -319,13 +314,13 @@ func (c *checker) afterEvent(s *Sim) {
 // checkLogLength: after a node's Readys are drained, its log must be
 // exactly what they announced.
 func (c *checker) checkLogLength(s *Sim, n *simNode) {
-	st := n.core.Status()
-	if st.LastIndex != n.view.last() || st.FirstIndex != n.view.offset+1 {
+	first, last := n.core.LogBounds()
+	if last != n.view.last() || first != n.view.offset+1 {
 		// Every change to the log must reach the driver in a Ready, or
 		// the disk and the core disagree; a silent truncation drops
 		// entries that did not conflict (§5.3).
 		s.fail("safety", "log matching", "node %d's log is [%d, %d] but its Readys and snapshots announced (%d, %d] (silent truncation?)",
-			n.id, st.FirstIndex, st.LastIndex, n.view.offset, n.view.last())
+			n.id, first, last, n.view.offset, n.view.last())
 	}
 }
 

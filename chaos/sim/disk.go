@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/engine/raftpb"
 	"github.com/raftbench/raftbench/wal"
 )
@@ -122,4 +123,72 @@ func (d *memDisk) recover() (raftpb.HardState, *raftpb.Snapshot, []raftpb.Entry,
 		return raftpb.HardState{}, nil, nil, err
 	}
 	return d.log.HardState(), snap, ents, nil
+}
+
+// simStorage is the driver's Storage for one incarnation of a node: the
+// node's MemLog, with every write mirrored into the checker's durable
+// log when its done callback reports it durable, and a simulated fsync
+// scheduled for it. Callbacks of an earlier incarnation (a crashed
+// process) change nothing.
+type simStorage struct {
+	s   *Sim
+	n   *simNode
+	inc uint32
+}
+
+func (st *simStorage) Submit(w driver.Write, done func(error)) error {
+	n := st.n
+	err := n.disk.log.Submit(wal.Write{Entries: w.Entries, HardState: w.HardState}, func(err error) {
+		if err == nil && n.inc == st.inc {
+			st.s.onDurableWrite(n, w)
+		}
+		done(err)
+	})
+	if err != nil {
+		return err
+	}
+	st.s.scheduleSync(n)
+	return nil
+}
+
+// WaitDurable syncs every pending write at once (the driver waits only
+// before installing a leader's snapshot, which MemLog.SaveSnapshot would
+// sync anyway).
+func (st *simStorage) WaitDurable(k uint64) (uint64, error) {
+	n := st.n
+	n.disk.log.SyncAll()
+	switch {
+	case n.syncErr != nil:
+		return n.durableWrites, n.syncErr
+	case n.durableWrites < k:
+		return n.durableWrites, fmt.Errorf("sim: %d of %d writes durable after a full sync", n.durableWrites, k)
+	}
+	return n.durableWrites, nil
+}
+
+// SaveSnapshot stores s; MemLog syncs every earlier write first (their
+// callbacks update the mirror), then the mirror drops the prefix.
+func (st *simStorage) SaveSnapshot(s raftpb.Snapshot) error {
+	if err := st.n.disk.log.SaveSnapshot(s); err != nil {
+		return err
+	}
+	st.n.durable.compact(s.Meta.Index, s.Meta.Term)
+	return nil
+}
+
+// simTransport is the driver's Transport for one incarnation: messages
+// of a crashed process never leave.
+type simTransport struct {
+	s   *Sim
+	n   *simNode
+	inc uint32
+}
+
+func (t simTransport) Send(msgs []raftpb.Message) {
+	if !t.n.up || t.n.inc != t.inc {
+		return
+	}
+	for _, m := range msgs {
+		t.s.send(m)
+	}
 }

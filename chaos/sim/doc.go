@@ -1,8 +1,10 @@
 // Package sim is raftbench's deterministic simulator: it runs N nodes of
-// the real Raft core (package engine) with the in-memory WAL (wal.MemLog)
-// and the KV state machine (engine/kv) in one goroutine on a virtual
-// clock, and injects network, disk and crash faults drawn from a single
-// seed (in the spirit of FoundationDB's simulation and TigerBeetle's VOPR).
+// the real Raft core (package engine) behind the runtime's own driver
+// (engine/driver) with the in-memory WAL (wal.MemLog) and the KV state
+// machine (engine/kv), in one goroutine on a virtual clock, and injects
+// network, disk and crash faults drawn from a single seed (in the spirit
+// of FoundationDB's simulation and TigerBeetle's VOPR: the production
+// replica code under controlled nondeterminism).
 //
 // # Contract
 //
@@ -11,18 +13,28 @@
 //     and what a crash loses, slow and failing fsyncs, tick skew, client
 //     behaviour. The same seed always produces the same event trace
 //     (Result.TraceHash), so any failure replays exactly.
-//   - The nodes are driven exactly as the runtime drives them (engine
-//     Ready contract): Messages leave at once, Entries and HardState go to
-//     the log, MessagesAfterPersist and Core.Persisted wait for the log's
-//     sync, CommittedEntries are applied through a client-session layer so
-//     a retried (client, seq) takes effect once, ReadStates are served
-//     once applied reaches their index.
-//   - Drawn from the seed too: log compaction (a node snapshots its KV
-//     store, session table and voters every SnapEvery applied entries,
-//     saves it with MemLog.SaveSnapshot and calls Core.Compact; a
-//     restart restores the snapshot and hands it to Compact; a follower
-//     that falls behind installs the leader's MsgSnap from
-//     Ready.Snapshot), long outages that make followers fall behind,
+//   - Each node runs the same driver.Driver, driver.Applier and
+//     driver.ReadQueue as engine/node, so the runtime's policies are what
+//     is tested: the per-Ready persist queue (MessagesAfterPersist leave
+//     from the write's done callback, Core.Persisted follows in Ready
+//     order), the hard-state save policy (a commit index that moved
+//     alone is saved at most every 100 ticks), the apply cursor, the
+//     session table (64-seq window, 4 cached results, session header),
+//     reads answered once applied reaches their index, and snapshot
+//     triggering (staggered) with the applied configuration in
+//     Meta.Voters. What the simulator adds is only plumbing — the
+//     driver's Storage is the node's MemLog with fsyncs as timed events,
+//     its Transport the simulated network, its clock the virtual ticks —
+//     and the checker's mirrors: every Ready is shown to the checker
+//     before the driver carries it out, every durable write updates a
+//     mirror of the durable log, every applied entry is checked, and
+//     Stats.Driver counts the driver paths each run took.
+//   - Drawn from the seed too: log compaction (the applier's policy asks
+//     for a snapshot every SnapEvery applied entries, staggered by node;
+//     the node saves it with MemLog.SaveSnapshot and calls Core.Compact;
+//     a restart restores the snapshot and hands it to Compact; a
+//     follower that falls behind installs the leader's MsgSnap from
+//     Ready.Snapshot through the driver), long outages that make followers fall behind,
 //     leadership transfers to a random voter (thesis §3.10), and
 //     single-server membership changes (thesis §4.1) that keep at least
 //     MinVoters voters and, like etcd's strict reconfiguration check, a
@@ -37,8 +49,9 @@
 //     leader elected by a majority of its own configuration, a leader
 //     commits only its own term's entries
 //     (§5.4.2), a read index covers everything already committed (§6.4),
-//     and "nothing acknowledged that is not durable on a majority of the
-//     configuration that committed it") are
+//     a read is served only once its index is applied, only committed
+//     entries are applied, and "nothing acknowledged that is not durable
+//     on a majority of the configuration that committed it") are
 //     checked after every event (see checker); the first violation stops
 //     the run and the recent events are kept for the report.
 //   - After the fault phase a liveness phase heals the network, restarts
@@ -46,8 +59,10 @@
 //     commits within a tick budget. The client history must then be
 //     linearizable (chaos/check). The checker's search is bounded in wall
 //     time (Options.CheckTimeout); an undecided check fails the run.
-//   - Deliberate bugs (Options.EngineBugs, ForgetVoteOnRestart) work only
-//     in binaries built with -tags raftbugs; they prove the checks bite.
+//   - Deliberate bugs (Options.EngineBugs in the core, DriverBugs in the
+//     shared driver, ForgetVoteOnRestart) work only in binaries built
+//     with -tags raftbugs; they prove the checks bite (bugs_test.go
+//     demands each is caught within 200 seeds and names the invariant).
 //
 // # What it must never do
 //

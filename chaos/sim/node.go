@@ -4,8 +4,9 @@ import (
 	"fmt"
 
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/driver"
+	"github.com/raftbench/raftbench/engine/kv"
 	"github.com/raftbench/raftbench/engine/raftpb"
-	"github.com/raftbench/raftbench/wal"
 )
 
 // entryMeta is what the checker remembers of a log entry: its term and a
@@ -15,38 +16,17 @@ type entryMeta struct {
 	hash uint64
 }
 
-// persistRec is one Ready's persistence obligation, kept in a per-node
-// FIFO so that MessagesAfterPersist and Persisted happen in Ready order
-// and only after every earlier write is durable too.
-type persistRec struct {
-	hasWrite bool
-	done     bool
-	err      error
-	entries  []raftpb.Entry
-	hs       *raftpb.HardState
-	// snap is a snapshot saved synchronously (MemLog.SaveSnapshot acts as
-	// an fsync of everything before it); it sits in the FIFO so the
-	// durable mirror applies it in disk order.
-	snap     *raftpb.SnapshotMeta
-	msgs     []raftpb.Message
-	lastIdx  uint64
-	lastTerm uint64
-}
-
 // waitKey identifies a client request a node waits to answer.
 type waitKey struct {
 	client int
 	seq    uint64
 }
 
-// pendingRead is a confirmed ReadState waiting for apply to reach Index.
-type pendingRead struct {
-	index uint64
-	req   *clientMsg
-}
-
-// simNode is one node: the real core, its log, its state machine, and the
-// checker's mirrors of its in-memory log ("view") and durable log.
+// simNode is one node: the real core and the runtime's driver
+// (engine/driver) over its MemLog, the KV store, and the checker's
+// mirrors of its in-memory log ("view") and durable log. Everything
+// between Core.Ready and the disk, the network and the state machine is
+// the driver's; the node only plumbs faults and feeds the checker.
 type simNode struct {
 	idx  int
 	id   uint64
@@ -54,31 +34,38 @@ type simNode struct {
 	dead bool   // its log reported corruption: it never restarts
 	inc  uint32 // incarnation: bumped on every crash
 
-	core *engine.Core
+	// drv, core, ap and reads are the running process (nil while down).
+	drv   *driver.Driver
+	core  *engine.Core
+	ap    *driver.Applier
+	reads *driver.ReadQueue[*clientMsg]
+	store *kv.Store
+	hooks applyHooks
 	// voters is the configuration of core's log, kept while the node is
 	// down (core is nil then) for the permanent-death budget.
 	voters []uint64
 	disk   *memDisk
-	sm     *stateMachine
 
-	applied     uint64
-	appliedTerm uint64
-	snapIndex   uint64 // index of the latest snapshot taken or installed
-	commit      uint64 // highest commit seen this lifetime
-	view        logMirror
-	durable     logMirror
-	durHS       raftpb.HardState
-	lastHS      raftpb.HardState // last hard state submitted
+	// durableWrites counts this incarnation's writes whose done callback
+	// reported success (what Driver.Release is told); syncErr is the
+	// first failure.
+	durableWrites uint64
+	syncErr       error
+	syncPending   bool
 
-	persistQ    []*persistRec
-	syncPending bool
+	commit  uint64 // highest commit seen this lifetime
+	view    logMirror
+	durable logMirror
+	durHS   raftpb.HardState
 
 	waiters     map[waitKey]*clientMsg
-	readWaiters map[string]*clientMsg
-	reads       []pendingRead
+	readWaiters map[uint64]*clientMsg // by read id
+	readSeq     uint64
 
 	role engine.Role
 	term uint64
+
+	hashBuf []byte // reused for state digests
 }
 
 // quorum is the majority size of an n-node cluster.
@@ -95,9 +82,15 @@ func (p Params) initialVoters() []uint64 {
 	return voters
 }
 
-// newCore builds a core for n from its recovered state: the snapshot (if
-// any) restores the state machine and is handed to Compact, as the
-// contract requires after a restart from a snapshot.
+// applied returns n's applied index.
+func (n *simNode) applied() uint64 {
+	i, _ := n.ap.Applied()
+	return i
+}
+
+// newCore starts n's process from its recovered state, as the runtime
+// does: the applier restores the snapshot (if any), the core is built
+// with it and the log, and the snapshot is handed to Compact.
 func (s *Sim) newCore(n *simNode, hs raftpb.HardState, snap *raftpb.Snapshot, ents []raftpb.Entry) error {
 	cfg := engine.Config{
 		ID: n.id, Voters: s.p.initialVoters(),
@@ -107,29 +100,60 @@ func (s *Sim) newCore(n *simNode, hs raftpb.HardState, snap *raftpb.Snapshot, en
 		HardState: hs, Entries: ents,
 		Bugs: s.opts.EngineBugs,
 	}
-	n.sm = newStateMachine(s.p.initialVoters())
-	n.applied, n.appliedTerm, n.snapIndex = 0, 0, 0
+	n.store = kv.NewStore()
+	ap, err := driver.NewApplier(driver.ApplierConfig{
+		ID: n.id, Voters: s.p.initialVoters(), StateMachine: n.store,
+		SnapshotEvery: uint64(s.p.SnapEvery), Bugs: s.opts.DriverBugs,
+	})
+	if err != nil {
+		return err
+	}
+	n.ap = ap
 	n.view.reset(0, 0)
 	if snap != nil {
 		meta := snap.Meta
 		cfg.Snapshot, cfg.Applied = &meta, meta.Index
-		if err := n.sm.restore(snap.Data); err != nil {
+		if err := ap.Restore(*snap); err != nil {
 			return fmt.Errorf("restore snapshot at %d: %w", meta.Index, err)
 		}
-		n.applied, n.appliedTerm, n.snapIndex = meta.Index, meta.Term, meta.Index
 		n.view.reset(meta.Index, meta.Term)
 	}
 	c, err := engine.New(cfg)
 	if err != nil {
 		return err
 	}
+	inc := n.inc
+	n.durableWrites, n.syncErr, n.syncPending = 0, nil, false
+	n.drv, err = driver.New(driver.Config{
+		Core: c, Storage: &simStorage{s: s, n: n, inc: inc}, Transport: simTransport{s: s, n: n, inc: inc},
+		OnDurable: func(err error) {
+			switch {
+			case n.inc != inc:
+			case err != nil:
+				if n.syncErr == nil {
+					n.syncErr = err
+				}
+			default:
+				n.durableWrites++
+			}
+		},
+		ReadNonce: uint64(inc),
+		Bugs:      s.opts.DriverBugs,
+	})
+	if err != nil {
+		return err
+	}
+	if n.reads, err = driver.NewReadQueue[*clientMsg](s.opts.DriverBugs); err != nil {
+		return err
+	}
 	if snap != nil {
-		if err := c.Compact(*snap); err != nil {
+		if err := n.drv.Compact(*snap); err != nil {
 			return fmt.Errorf("Compact(restart snapshot %d): %w", snap.Meta.Index, err)
 		}
 		s.stats.RestartsFromSnapshot++
 	}
 	n.core = c
+	n.hooks = applyHooks{s: s, n: n}
 	n.commit = c.Status().Commit
 	for _, e := range ents {
 		if e.Index > n.view.last() {
@@ -137,14 +161,22 @@ func (s *Sim) newCore(n *simNode, hs raftpb.HardState, snap *raftpb.Snapshot, en
 		}
 	}
 	n.durable = logMirror{offset: n.view.offset, offTerm: n.view.offTerm, ents: append([]entryMeta(nil), n.view.ents...)}
-	n.durHS, n.lastHS = hs, hs
-	n.persistQ = nil
-	n.syncPending = false
+	n.durHS = hs
 	n.waiters = make(map[waitKey]*clientMsg)
-	n.readWaiters = make(map[string]*clientMsg)
-	n.reads = nil
+	n.readWaiters = make(map[uint64]*clientMsg)
 	n.role, n.term = c.Role(), c.Term()
 	return nil
+}
+
+// stop ends n's process: its counters go to the run's stats and its
+// volatile state is dropped.
+func (s *Sim) stop(n *simNode) {
+	if n.core == nil {
+		return
+	}
+	s.stats.addDriver(n.drv.Stats(), n.ap.Stats())
+	n.voters = n.core.Voters()
+	n.drv, n.core, n.ap, n.reads, n.store = nil, nil, nil, nil, nil
 }
 
 func metaOf(e raftpb.Entry) entryMeta {
@@ -156,98 +188,53 @@ func metaOf(e raftpb.Entry) entryMeta {
 	return entryMeta{term: e.Term, hash: h}
 }
 
-// drive hands out every Ready the core has and performs the driver's
-// duties for each (engine.Ready's numbered list).
+// drive hands every Ready the core has to the driver, after the checker
+// has seen it, and applies what comes back.
 func (s *Sim) drive(n *simNode) {
-	for n.up && s.failure == nil && n.core.HasReady() {
-		rd := n.core.Ready()
-		s.handleReady(n, rd)
+	for n.up && s.failure == nil {
+		n.drv.Release(n.durableWrites)
+		if !n.core.HasReady() {
+			break
+		}
+		rd := n.drv.Ready()
+		if !s.observe(n, &rd) {
+			break
+		}
+		b, err := n.drv.Handle(&rd)
+		if err != nil {
+			s.fail("harness", "driver", "node %d: %v", n.id, err)
+			break
+		}
+		s.applyBatch(n, &b)
 	}
 	s.markDirty(n)
 }
 
-func (s *Sim) handleReady(n *simNode, rd engine.Ready) {
-	if rd.Snapshot != nil && !s.installSnapshot(n, rd) {
-		return
+// observe is the checker's look at a Ready before the driver carries it
+// out: the snapshot a follower is about to install, a new leader's
+// election, the entries the core appended and its new commit index.
+func (s *Sim) observe(n *simNode, rd *engine.Ready) bool {
+	if rd.Snapshot != nil {
+		if !s.chk.onInstall(s, n, rd.Snapshot.Meta) {
+			return false
+		}
+		n.view.reset(rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term)
+		s.tr.annotate("install snapshot n" + itoa(n.id) + " at " + itoa(rd.Snapshot.Meta.Index))
 	}
 	if rd.SoftState != nil && rd.SoftState.Role == roleLeader {
 		// Check election safety before the new leader's first entries.
 		s.chk.checkNode(s, n)
 		if s.failure != nil {
-			return
+			return false
 		}
 	}
-	// 1. Messages leave at once (may overlap the local fsync, §10.2.1).
-	for _, m := range rd.Messages {
-		s.send(m)
-	}
-	// The in-memory log the core now has (for log matching).
 	if len(rd.Entries) > 0 {
 		s.chk.onEntries(s, n, rd.Entries)
 		if s.failure != nil {
-			return
-		}
-	}
-	// 2. Persist hard state and entries (one atomic write).
-	if !s.persist(n, rd) {
-		return
-	}
-	// 3. Advance (persistence may still be in flight).
-	n.core.Advance(rd)
-	if !s.advanceCommit(n, rd.HardState.Commit) {
-		return
-	}
-	// 5. Apply, then serve reads whose index is applied.
-	for _, e := range rd.CommittedEntries {
-		s.applyEntry(n, e)
-		if s.failure != nil {
-			return
-		}
-	}
-	n.reads = append(n.reads, s.readStates(n, rd.ReadStates)...)
-	s.serveReads(n)
-	if s.failure == nil && s.p.SnapEvery > 0 && n.applied >= n.snapIndex+uint64(s.p.SnapEvery) {
-		s.takeSnapshot(n)
-	}
-	// Step 4 for writes that are already durable (rare: only when the
-	// queue holds no write, or a snapshot save synced them).
-	s.completePersists(n)
-}
-
-// persist submits rd's hard state and entries as one write and queues
-// rd's MessagesAfterPersist behind it (and behind every earlier write).
-func (s *Sim) persist(n *simNode, rd engine.Ready) bool {
-	rec := &persistRec{msgs: rd.MessagesAfterPersist}
-	hs := rd.HardState
-	if len(rd.Entries) > 0 || hs != n.lastHS {
-		rec.hasWrite = true
-		rec.entries = rd.Entries
-		if hs != n.lastHS {
-			h := hs
-			rec.hs = &h
-			n.lastHS = hs
-		}
-		if k := len(rd.Entries); k > 0 {
-			rec.lastIdx, rec.lastTerm = rd.Entries[k-1].Index, rd.Entries[k-1].Term
-		} else if rd.Snapshot != nil {
-			rec.lastIdx, rec.lastTerm = rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term
-		}
-		inc := n.inc
-		err := n.disk.Submit(wal.Write{Entries: rec.entries, HardState: rec.hs}, func(err error) {
-			if n.inc == inc {
-				rec.done, rec.err = true, err
-			}
-		})
-		if err != nil {
-			s.fail("harness", "log submit failed", "node %d: %v", n.id, err)
 			return false
 		}
-		s.scheduleSync(n)
 	}
-	if rec.hasWrite || len(rec.msgs) > 0 {
-		n.persistQ = append(n.persistQ, rec)
-	}
-	return true
+	return s.advanceCommit(n, rd.HardState.Commit)
 }
 
 // advanceCommit checks and records n's new commit index.
@@ -265,52 +252,21 @@ func (s *Sim) advanceCommit(n *simNode, commit uint64) bool {
 	return s.failure == nil
 }
 
-// completePersists performs step 4 for every record at the head of the
-// FIFO whose write is durable.
-func (s *Sim) completePersists(n *simNode) {
-	for n.up && s.failure == nil && len(n.persistQ) > 0 {
-		rec := n.persistQ[0]
-		if rec.hasWrite && !rec.done {
-			return
-		}
-		if rec.err != nil {
-			// A failed fsync leaves the file in an unknown state; a
-			// correct node must stop (it cannot retry, "fsyncgate").
-			s.stats.FsyncFailures++
-			s.crash(n, crashLoseUnsynced, "fsync failed: "+rec.err.Error())
-			return
-		}
-		n.persistQ = n.persistQ[1:]
-		if rec.hasWrite {
-			s.onDurable(n, rec)
-		}
-		for _, m := range rec.msgs {
-			s.send(m)
-		}
-		if rec.lastIdx > 0 {
-			n.core.Persisted(rec.lastIdx, rec.lastTerm)
-		}
+// onDurableWrite updates the checker's mirror of n's durable log, in disk
+// order, when a write's done callback reports it durable.
+func (s *Sim) onDurableWrite(n *simNode, w driver.Write) {
+	if w.HardState != nil {
+		n.durHS = *w.HardState
 	}
-}
-
-// onDurable updates the checker's mirror of n's durable log, in disk
-// order (a record holds a hard state and entries, or a snapshot).
-func (s *Sim) onDurable(n *simNode, rec *persistRec) {
-	if rec.hs != nil {
-		n.durHS = *rec.hs
-	}
-	if rec.snap != nil {
-		n.durable.compact(rec.snap.Index, rec.snap.Term)
-	}
-	if len(rec.entries) > 0 {
-		first := rec.entries[0].Index
+	if len(w.Entries) > 0 {
+		first := w.Entries[0].Index
 		if first > n.durable.last()+1 || first <= n.durable.offset {
 			s.fail("harness", "durable log gap", "node %d: write starts at %d, durable log is (%d, %d]",
 				n.id, first, n.durable.offset, n.durable.last())
 			return
 		}
 		n.durable.truncateFrom(first)
-		for _, e := range rec.entries {
+		for _, e := range w.Entries {
 			n.durable.push(metaOf(e))
 		}
 	}

@@ -6,10 +6,12 @@ import (
 	"strings"
 
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/driver"
 )
 
-// BugByName resolves a bug switch name: an engine bug's String, or
-// "forget-vote" for the driver's own. It reports false for unknown names.
+// BugByName resolves a bug switch name: an engine bug's String, a driver
+// bug's String (driver-...), or "forget-vote" (a restart that does not
+// reload the vote). It reports false for unknown names.
 func BugByName(name string, opts *Options) bool {
 	if name == "forget-vote" {
 		opts.ForgetVoteOnRestart = true
@@ -18,6 +20,12 @@ func BugByName(name string, opts *Options) bool {
 	for _, b := range engine.AllBugs() {
 		if b.String() == name {
 			opts.EngineBugs = append(opts.EngineBugs, b)
+			return true
+		}
+	}
+	for _, b := range driver.AllBugs() {
+		if b.String() == name {
+			opts.DriverBugs = append(opts.DriverBugs, b)
 			return true
 		}
 	}
@@ -30,7 +38,11 @@ func BugNames() []string {
 	for _, b := range engine.AllBugs() {
 		out = append(out, b.String())
 	}
-	return append(out, "forget-vote")
+	out = append(out, "forget-vote")
+	for _, b := range driver.AllBugs() {
+		out = append(out, b.String())
+	}
+	return out
 }
 
 // FaultSummary renders s as a two-column Markdown table of the faults
@@ -79,7 +91,33 @@ func FaultSummary(s Stats) string {
 	row("membership changes committed: add / remove voter",
 		fmt.Sprintf("%d / %d", s.ConfChangesApplied[engine.AddVoter], s.ConfChangesApplied[engine.RemoveVoter]))
 	row("messages from outside the receiver's configuration (accepted, thesis §4.1)", s.MsgsFromNonMember)
+	for _, p := range s.Driver.Paths() {
+		row("driver: "+p.Name, p.Count)
+	}
 	return b.String()
+}
+
+// DriverPath is one path through the shared driver and how often a run
+// (or a sum of runs) took it.
+type DriverPath struct {
+	Name  string
+	Count uint64
+}
+
+// Paths lists the driver paths in a fixed order, for reports.
+func (d DriverStats) Paths() []DriverPath {
+	return []DriverPath{
+		{"acks/votes sent after their write was durable", d.AcksAfterPersist},
+		{"hard-state saves", d.HardStateSaves},
+		{"hard-state saves of a commit index alone (every 100 ticks at most)", d.CommitSaves},
+		{"leader snapshots installed", d.SnapshotsInstalled},
+		{"snapshots restored (installs and restarts)", d.SnapshotsRestored},
+		{"snapshots taken by the applier's policy", d.SnapshotsTaken},
+		{"client commands applied", d.Commands},
+		{"session hits (duplicate answered from the table)", d.SessionHits},
+		{"session expired (older than the window)", d.SessionExpired},
+		{"session evictions (table full)", d.SessionEvictions},
+	}
 }
 
 // WriteTrace writes a readable Markdown trace of res: the drawn

@@ -168,7 +168,7 @@ func (s *Sim) onTick(e *event) {
 	if !n.up || n.inc != e.inc {
 		return
 	}
-	n.core.Tick()
+	n.drv.Tick()
 	s.drive(n)
 	s.checkTransferAbort(n)
 	skew := s.p.TickSkewPermille[n.idx]
@@ -234,7 +234,13 @@ func (s *Sim) onSync(e *event) {
 	}
 	s.stats.Syncs++
 	n.disk.sync(fail)
-	s.completePersists(n)
+	if n.syncErr != nil {
+		// A failed fsync leaves the file in an unknown state; a correct
+		// node must stop (it cannot retry, "fsyncgate").
+		s.stats.FsyncFailures++
+		s.crash(n, crashLoseUnsynced, "fsync failed: "+n.syncErr.Error())
+		return
+	}
 	if n.up {
 		s.drive(n)
 		if n.disk.pending() > 0 {
@@ -346,10 +352,7 @@ func (s *Sim) crash(n *simNode, mode crashMode, why string) {
 	keep := s.r.Intn(n.disk.pending() + 1)
 	n.up = false
 	n.inc++ // done callbacks of the dead process are ignored from here on
-	if n.core != nil {
-		n.voters = n.core.Voters()
-	}
-	n.core = nil
+	s.stop(n)
 	lost, torn, err := n.disk.crash(mode, keep)
 	s.stats.Crashes++
 	s.stats.CrashModes[mode]++
@@ -423,7 +426,7 @@ func (s *Sim) restart(n *simNode) {
 	if snap != nil {
 		// Restarting from its own snapshot must give the state every
 		// node had at that index.
-		s.chk.onState(s, n, snap.Meta.Index, n.sm.hash())
+		s.chk.onState(s, n, snap.Meta.Index, s.stateHash(n))
 		if s.failure != nil {
 			return
 		}
@@ -505,6 +508,11 @@ func (s *Sim) checkHistory() {
 }
 
 func (s *Sim) result() Result {
+	for _, n := range s.nodes {
+		if n.up && n.drv != nil {
+			s.stats.addDriver(n.drv.Stats(), n.ap.Stats())
+		}
+	}
 	s.stats.Events = s.eventNo
 	s.stats.VirtualUs = s.now
 	res := Result{Seed: s.p.Seed, Params: s.p, Failure: s.failure, TraceHash: s.tr.hash, Stats: s.stats,

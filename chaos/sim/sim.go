@@ -7,12 +7,16 @@ import (
 
 	"github.com/raftbench/raftbench/chaos/check"
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/driver"
 )
 
 // Options are the caller's switches; everything else comes from the seed.
 type Options struct {
 	// EngineBugs switches on deliberate core bugs (needs -tags raftbugs).
 	EngineBugs []engine.Bug
+	// DriverBugs switches on deliberate bugs in the driver the runtime
+	// shares with the simulator (needs -tags raftbugs).
+	DriverBugs []driver.Bug
 	// ForgetVoteOnRestart makes the driver drop HardState.Vote when a
 	// node restarts: the sixth known bug, implemented here because it is
 	// a storage/driver mistake. Needs -tags raftbugs.
@@ -100,6 +104,46 @@ type Stats struct {
 	ConfChangesSkipped  uint64    // by the driver's strict check: it would leave too few voters up
 	ConfChangesApplied  [3]uint64 // committed, by engine.ConfChangeType (1 add, 2 remove)
 	MsgsFromNonMember   uint64    // delivered from a sender outside the receiver's configuration
+
+	// Driver paths (engine/driver, the runtime's code) the run took.
+	Driver DriverStats
+}
+
+// DriverStats counts the paths through the shared driver, summed over
+// every node and incarnation.
+type DriverStats struct {
+	AcksAfterPersist   uint64 // MessagesAfterPersist sent once their write was durable
+	HardStateSaves     uint64 // writes carrying a hard state
+	CommitSaves        uint64 // ... of which only the commit index had moved
+	SnapshotsInstalled uint64 // leader snapshots persisted by the driver
+	SnapshotsRestored  uint64 // snapshots restored by the applier (installs and restarts)
+	SnapshotsTaken     uint64 // snapshots the applier's policy asked for
+	Commands           uint64 // client commands applied
+	SessionHits        uint64 // duplicates answered from the session table
+	SessionExpired     uint64 // requests older than their session's window
+	SessionEvictions   uint64 // sessions dropped from a full table
+}
+
+func (d *DriverStats) add(o DriverStats) {
+	d.AcksAfterPersist += o.AcksAfterPersist
+	d.HardStateSaves += o.HardStateSaves
+	d.CommitSaves += o.CommitSaves
+	d.SnapshotsInstalled += o.SnapshotsInstalled
+	d.SnapshotsRestored += o.SnapshotsRestored
+	d.SnapshotsTaken += o.SnapshotsTaken
+	d.Commands += o.Commands
+	d.SessionHits += o.SessionHits
+	d.SessionExpired += o.SessionExpired
+	d.SessionEvictions += o.SessionEvictions
+}
+
+// addDriver adds one incarnation's driver counters.
+func (s *Stats) addDriver(d driver.Stats, a driver.ApplyStats) {
+	s.Driver.add(DriverStats{
+		AcksAfterPersist: d.AcksAfterPersist, HardStateSaves: d.HardStateSaves, CommitSaves: d.CommitSaves,
+		SnapshotsInstalled: d.SnapshotsInstalled, SnapshotsRestored: a.SnapshotsRestored, SnapshotsTaken: a.SnapshotsTaken,
+		Commands: a.Commands, SessionHits: a.SessionHits, SessionExpired: a.SessionExpired, SessionEvictions: a.SessionEvictions,
+	})
 }
 
 // Add accumulates o into s.
@@ -150,6 +194,7 @@ func (s *Stats) Add(o Stats) {
 		s.ConfChangesApplied[i] += o.ConfChangesApplied[i]
 	}
 	s.MsgsFromNonMember += o.MsgsFromNonMember
+	s.Driver.add(o.Driver)
 }
 
 // Result is the outcome of one seed.
@@ -211,7 +256,7 @@ type Sim struct {
 
 // Run executes one seed to completion and checks it.
 func Run(seed uint64, opts Options) (res Result) {
-	if (len(opts.EngineBugs) > 0 || opts.ForgetVoteOnRestart) && !bugsBuilt() {
+	if (len(opts.EngineBugs) > 0 || len(opts.DriverBugs) > 0 || opts.ForgetVoteOnRestart) && !bugsBuilt() {
 		return Result{Seed: seed, Failure: &Failure{Kind: "harness", Invariant: "build", Detail: ErrBugsNotBuilt.Error()}}
 	}
 	r := newRNG(seed)

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/raftbench/raftbench/engine"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
@@ -195,9 +195,11 @@ func TestBugsNeedBuildTag(t *testing.T) {
 	if bugsBuilt() {
 		t.Skip("built with -tags raftbugs")
 	}
-	res := Run(1, Options{ForgetVoteOnRestart: true})
-	if res.Failure == nil || res.Failure.Kind != "harness" {
-		t.Fatalf("bug switch honoured in a normal build: %v", res.Failure)
+	for _, opts := range []Options{{ForgetVoteOnRestart: true}, {DriverBugs: []driver.Bug{driver.BugAckBeforeSync}}} {
+		res := Run(1, opts)
+		if res.Failure == nil || res.Failure.Kind != "harness" {
+			t.Fatalf("bug switch %+v honoured in a normal build: %v", opts, res.Failure)
+		}
 	}
 }
 
@@ -220,34 +222,6 @@ func TestTraceReport(t *testing.T) {
 	}
 	if len(res.Tail) != 3000 {
 		t.Errorf("tail has %d events, want 3000", len(res.Tail))
-	}
-}
-
-// TestStateMachineSnapshot: a snapshot restores the same state (same
-// hash, sessions, voters), and corrupt snapshot data is an error.
-func TestStateMachineSnapshot(t *testing.T) {
-	sm := newStateMachine([]uint64{1, 2, 3})
-	if _, _, _, _, err := sm.apply(1, 1, encodeEntry(7, 1, kv.EncodeWrite([]byte("k"), []byte("v")))); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sm.applyConf(engine.ConfChange{Type: engine.AddVoter, Node: 4}.Encode()); err != nil {
-		t.Fatal(err)
-	}
-	data := sm.encode()
-	got := newStateMachine(nil)
-	if err := got.restore(data); err != nil {
-		t.Fatal(err)
-	}
-	if got.hash() != sm.hash() || !reflect.DeepEqual(got.voters, []uint64{1, 2, 3, 4}) || got.sessions[7].seq != 1 {
-		t.Fatalf("restored state differs: voters %v sessions %v", got.voters, got.sessions)
-	}
-	if _, _, _, out, _ := got.apply(2, 1, encodeEntry(7, 1, kv.EncodeWrite([]byte("k"), []byte("w")))); out != applyDup {
-		t.Fatalf("retried (client, seq) after restore: outcome %d, want duplicate", out)
-	}
-	for _, bad := range [][]byte{nil, data[:len(data)-3], append([]byte("XXXX1"), data[5:]...), data[:12]} {
-		if err := newStateMachine(nil).restore(bad); err == nil {
-			t.Errorf("restore accepted %d corrupt bytes", len(bad))
-		}
 	}
 }
 

@@ -96,6 +96,10 @@ func simOne(f simFlags, opts sim.Options) error {
 	fmt.Printf("events=%d virtual=%.1fs wall=%v trace_hash=%016x ops=%d\n",
 		res.Stats.Events, float64(res.Stats.VirtualUs)/1e6, time.Since(start).Round(time.Millisecond), res.TraceHash,
 		res.Stats.OpsOK+res.Stats.OpsFail+res.Stats.OpsInfo)
+	fmt.Println("driver paths (engine/driver, the runtime's code):")
+	for _, p := range res.Stats.Driver.Paths() {
+		fmt.Printf("  %-70s %d\n", p.Name, p.Count)
+	}
 	if f.trace != "" {
 		if err := writeSimTrace(f.trace, res); err != nil {
 			return err
@@ -136,6 +140,7 @@ func simMany(f simFlags, opts sim.Options) error {
 	var mu sync.Mutex
 	var first *sim.Result
 	var total sim.Stats
+	var covered []uint64 // per driver path: seeds that took it
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := 0; w < f.parallel; w++ {
@@ -150,6 +155,15 @@ func simMany(f simFlags, opts sim.Options) error {
 				res := sim.Run(seed, opts)
 				mu.Lock()
 				total.Add(res.Stats)
+				paths := res.Stats.Driver.Paths()
+				if covered == nil {
+					covered = make([]uint64, len(paths))
+				}
+				for i, p := range paths {
+					if p.Count > 0 {
+						covered[i]++
+					}
+				}
 				if res.Failure != nil {
 					failures.Add(1)
 					if first == nil || res.Seed < first.Seed {
@@ -187,6 +201,12 @@ func simMany(f simFlags, opts sim.Options) error {
 	fmt.Printf("seeds %d..%d: %d run in %v (%.0f seeds/min, %d workers)\n",
 		f.seedStart, end-1, done.Load(), elapsed.Round(time.Millisecond), perMinute(done.Load(), elapsed), f.parallel)
 	fmt.Print(sim.FaultSummary(total))
+	fmt.Println("\n| driver path (engine/driver, the runtime's code) | seeds that took it |\n| --- | ---: |")
+	for i, p := range total.Driver.Paths() {
+		if i < len(covered) {
+			fmt.Printf("| %s | %d of %d |\n", p.Name, covered[i], done.Load())
+		}
+	}
 	if first != nil {
 		fmt.Printf("FAIL seed %d: %v\n", first.Seed, first.Failure)
 		fmt.Printf("reproduce with: raftbench sim --seed %d%s\n", first.Seed, bugFlags(f.bugs))

@@ -7,13 +7,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
 // applyItem is one Ready's worth of work for the apply goroutine.
 type applyItem struct {
-	snap     *raftpb.Snapshot // restore before applying entries
-	entries  []raftpb.Entry
+	batch    driver.Batch
 	commitAt time.Time
 	reads    []servableRead
 	expects  []expectation
@@ -33,38 +33,34 @@ type servableRead struct {
 	reads []readReq
 }
 
-// applier owns the state machine and the session table.
+// applier is the apply goroutine: it runs the driver's Applier (state
+// machine, session table, configuration, snapshot policy) and its read
+// queue, and answers the waiting clients.
 type applier struct {
-	n        *Node
-	sessions *sessionTable
-	applied  uint64
-	term     uint64           // term of the entry at applied
-	snapDue  uint64           // applied index at which the next snapshot is taken
-	waiting  []servableRead   // read rounds whose index is not applied yet
-	snap     *raftpb.Snapshot // recovered at Start, until handed to the core
-	saving   atomic.Bool      // a snapshot save is in flight
-	expects  []expectation    // sorted by index (stable)
+	n       *Node
+	da      *driver.Applier
+	reads   *driver.ReadQueue[[]readReq]
+	snap    *raftpb.Snapshot // recovered at Start, until handed to the core
+	saving  atomic.Bool      // a snapshot save is in flight
+	expects []expectation    // sorted by index (stable)
+
+	// per-batch state for the hooks
+	commitAt, now time.Time
 }
 
-func newApplier(n *Node) *applier {
-	a := &applier{n: n, sessions: newSessionTable(n.cfg.MaxSessions)}
-	a.snapDue = n.cfg.SnapshotEvery - snapshotStagger(n.cfg.ID, n.cfg.Voters, n.cfg.SnapshotEvery)
-	return a
-}
-
-// snapshotStagger is how much earlier than every SnapshotEvery entries
-// this node takes its first snapshot after a start or a restore: voters
-// are spread evenly over the interval, so they do not all stall on
-// encoding and writing a snapshot at the same index (the rest of the
-// cluster keeps committing while one node does).
-func snapshotStagger(id uint64, voters []uint64, every uint64) uint64 {
-	sorted := slices.Clone(voters)
-	slices.Sort(sorted)
-	pos, _ := slices.BinarySearch(sorted, id)
-	if len(sorted) == 0 {
-		return 0
+func newApplier(n *Node) (*applier, error) {
+	da, err := driver.NewApplier(driver.ApplierConfig{
+		ID: n.cfg.ID, Voters: n.cfg.Voters, StateMachine: n.sm,
+		MaxSessions: n.cfg.MaxSessions, SnapshotEvery: n.cfg.SnapshotEvery,
+	})
+	if err != nil {
+		return nil, err
 	}
-	return uint64(pos) * (every / uint64(len(sorted)))
+	rq, err := driver.NewReadQueue[[]readReq](nil)
+	if err != nil {
+		return nil, err
+	}
+	return &applier{n: n, da: da, reads: rq}, nil
 }
 
 func (a *applier) run() {
@@ -89,56 +85,83 @@ func (a *applier) run() {
 }
 
 func (a *applier) handle(it *applyItem) error {
-	if it.snap != nil && it.snap.Meta.Index > a.applied {
-		if err := a.restore(*it.snap); err != nil {
-			return err
-		}
-	}
+	n := a.n
 	if len(it.expects) > 0 {
 		a.addExpects(it.expects)
 	}
-	if len(it.entries) > 0 {
-		a.applyEntries(it)
+	if !it.batch.Empty() {
+		a.commitAt, a.now = it.commitAt, time.Time{}
+		if err := a.da.Apply(&it.batch, a); err != nil {
+			return err
+		}
+		applied, _ := a.da.Applied()
+		n.pub.applied.Store(applied)
+		n.m.applied.Set(float64(applied))
+		if !a.now.IsZero() {
+			n.m.commitToApply.Observe(a.now.Sub(it.commitAt).Seconds())
+		}
 	}
-	if len(it.reads) > 0 {
-		a.waiting = append(a.waiting, it.reads...)
+	for _, sr := range it.reads {
+		a.reads.Add(sr.index, sr.reads)
 	}
-	if len(a.waiting) > 0 {
-		a.serveReads()
+	if a.reads.Len() > 0 {
+		applied, _ := a.da.Applied()
+		a.reads.Servable(applied, a.serve)
 	}
-	if a.applied >= a.snapDue {
-		return a.snapshot()
+	if a.da.SnapshotDue() {
+		a.snapshot()
 	}
 	return nil
 }
 
-// applyEntries applies committed entries in order, answering waiters.
-func (a *applier) applyEntries(it *applyItem) {
-	n := a.n
-	var now time.Time
-	for i := range it.entries {
-		e := &it.entries[i]
-		if e.Index <= a.applied {
-			continue // already covered by a restored snapshot
-		}
-		if e.Index != a.applied+1 {
-			panic(fmt.Sprintf("node %d: applying entry %d after %d: committed entries must be contiguous", n.cfg.ID, e.Index, a.applied))
-		}
-		if len(a.expects) > 0 && a.expects[0].index <= e.Index {
-			a.checkExpects(e)
-		}
-		if e.Type == raftpb.EntryNormal && len(e.Data) > 0 {
-			if now.IsZero() {
-				now = n.clock.Now()
-			}
-			a.applyOne(e, it.commitAt, now)
-		}
-		a.applied, a.term = e.Index, e.Term
+// Applying is the driver's hook before each committed entry: it settles
+// the proposals that entry proves dropped.
+func (a *applier) Applying(e *raftpb.Entry) {
+	if len(a.expects) > 0 && a.expects[0].index <= e.Index {
+		a.checkExpects(e)
 	}
-	n.pub.applied.Store(a.applied)
-	n.m.applied.Set(float64(a.applied))
-	if !now.IsZero() {
-		n.m.commitToApply.Observe(now.Sub(it.commitAt).Seconds())
+}
+
+// Restored is the driver's hook after a leader's snapshot replaced the
+// state; the published applied index follows after the batch.
+func (a *applier) Restored(raftpb.SnapshotMeta) {}
+
+// Applied is the driver's hook after each committed entry: it answers
+// the proposal's waiter, if it is on this node.
+func (a *applier) Applied(r *driver.Result) {
+	n := a.n
+	var res result
+	switch r.Kind {
+	case driver.Applied:
+		res.res = r.Output
+	case driver.Duplicate:
+		n.stats.duplicates.Add(1)
+		if res.res = r.Output; r.Output == nil {
+			res.err = indeterminate(ErrSessionExpired)
+		}
+	case driver.Expired:
+		n.stats.duplicates.Add(1)
+		res.err = indeterminate(ErrSessionExpired)
+	case driver.Malformed:
+		// Deterministic on every replica; logged, never applied.
+		n.stats.malformed.Add(1)
+		n.logger.Error("skipping malformed committed entry", "index", r.Index, "err", r.Err)
+		return
+	default:
+		return
+	}
+	// Publish the applied index before answering, so a client that got
+	// its result never sees Applied() below its entry.
+	n.pub.applied.Store(r.Index)
+	if a.now.IsZero() {
+		a.now = n.clock.Now()
+	}
+	if w := n.waiters.take(waitKey{r.Client, r.Seq}); w != nil {
+		if !w.start.IsZero() {
+			n.m.proposeToCommit.Observe(a.commitAt.Sub(w.start).Seconds())
+			n.m.proposeToApply.Observe(a.now.Sub(w.start).Seconds())
+		}
+		w.ch <- res
 	}
 }
 
@@ -168,94 +191,31 @@ func (a *applier) checkExpects(e *raftpb.Entry) {
 	a.expects = a.expects[:copy(a.expects, a.expects[k:])]
 }
 
-// applyOne applies one client command at most once per session.
-func (a *applier) applyOne(e *raftpb.Entry, commitAt, now time.Time) {
-	n := a.n
-	clientID, seq, cmd, err := parseEntry(e.Data)
-	if err != nil {
-		// Deterministic on every replica; logged, never applied.
-		n.stats.malformed.Add(1)
-		n.logger.Error("skipping malformed committed entry", "index", e.Index, "err", err)
-		return
+// serve answers one read round whose index is applied.
+func (a *applier) serve(_ uint64, reads []readReq) {
+	for _, r := range reads {
+		r.w.ch <- result{res: a.n.sm.Query(r.query)}
 	}
-	var r result
-	switch v, res := a.sessions.check(clientID, seq); v {
-	case verdictApply:
-		r.res = n.sm.Apply(cmd)
-		a.sessions.record(clientID, seq, e.Index, r.res)
-	case verdictDuplicate:
-		n.stats.duplicates.Add(1)
-		if r.res = res; res == nil {
-			r.err = indeterminate(ErrSessionExpired)
-		}
-	case verdictStale:
-		n.stats.duplicates.Add(1)
-		r.err = indeterminate(ErrSessionExpired)
-	}
-	// Publish the applied index before answering, so a client that got
-	// its result never sees Applied() below its entry.
-	n.pub.applied.Store(e.Index)
-	if w := n.waiters.take(waitKey{clientID, seq}); w != nil {
-		if !w.start.IsZero() {
-			n.m.proposeToCommit.Observe(commitAt.Sub(w.start).Seconds())
-			n.m.proposeToApply.Observe(now.Sub(w.start).Seconds())
-		}
-		w.ch <- r
-	}
-}
-
-// serveReads answers every read round whose index is applied.
-func (a *applier) serveReads() {
-	k := 0
-	for _, sr := range a.waiting {
-		if sr.index > a.applied {
-			a.waiting[k] = sr
-			k++
-			continue
-		}
-		for _, r := range sr.reads {
-			r.w.ch <- result{res: a.n.sm.Query(r.query)}
-		}
-		a.n.readsInFlight.Add(-int64(len(sr.reads)))
-	}
-	clear(a.waiting[k:])
-	a.waiting = a.waiting[:k]
+	a.n.readsInFlight.Add(-int64(len(reads)))
 }
 
 func (a *applier) failWaiting(err error) {
-	for _, sr := range a.waiting {
-		a.n.answerReads(sr.reads, nil, err)
-	}
-	a.waiting = nil
+	a.reads.Drain(func(reads []readReq) { a.n.answerReads(reads, nil, err) })
 }
 
-// restore replaces sessions and state machine with a snapshot's.
-func (a *applier) restore(s raftpb.Snapshot) error {
-	rest, err := a.sessions.restoreSnapshot(s.Data)
-	if err != nil {
-		return fmt.Errorf("node %d: snapshot %d: %w", a.n.cfg.ID, s.Meta.Index, err)
-	}
-	if err := a.n.sm.Restore(rest); err != nil {
-		return fmt.Errorf("node %d: restore state machine from snapshot %d: %w", a.n.cfg.ID, s.Meta.Index, err)
-	}
-	a.applied, a.term = s.Meta.Index, s.Meta.Term
-	a.snapDue = s.Meta.Index + a.n.cfg.SnapshotEvery - snapshotStagger(a.n.cfg.ID, a.n.cfg.Voters, a.n.cfg.SnapshotEvery)
-	a.n.pub.applied.Store(a.applied)
-	return nil
-}
-
-// snapshot captures sessions + state machine at the applied index and
+// snapshot captures sessions + state machine at the applied index (the
+// driver's policy says when, and which configuration it carries) and
 // saves it on a background goroutine, so the WAL's file write and fsyncs
 // never stall applying; at most one save runs at a time. A state machine
 // with SnapshotView is only captured here and encoded in the background
 // too. The core drops the covered log prefix once the snapshot is durable.
-func (a *applier) snapshot() error {
+func (a *applier) snapshot() {
 	n := a.n
 	if a.saving.Load() {
-		return nil
+		return
 	}
 	start := n.clock.Now()
-	sess := a.sessions.appendSnapshot(nil)
+	meta, sess := a.da.CaptureSnapshot()
 	var encode func() []byte
 	if v, ok := n.sm.(SnapshotViewer); ok {
 		encode = v.SnapshotView()
@@ -263,8 +223,6 @@ func (a *applier) snapshot() error {
 		state := n.sm.Snapshot()
 		encode = func() []byte { return state }
 	}
-	meta := raftpb.SnapshotMeta{Index: a.applied, Term: a.term, Voters: append([]uint64(nil), n.cfg.Voters...)}
-	a.snapDue = a.applied + n.cfg.SnapshotEvery
 	a.saving.Store(true)
 	n.wg.Add(1)
 	go func() {
@@ -285,10 +243,9 @@ func (a *applier) snapshot() error {
 		n.stats.snapshots.Add(1)
 		n.logger.Info("snapshot saved", "index", snap.Meta.Index, "bytes", len(data), "took", n.clock.Now().Sub(start))
 		n.post(func() {
-			if err := n.core.Compact(snap); err != nil {
+			if err := n.drv.Compact(snap); err != nil {
 				n.logger.Warn("core compaction refused", "index", snap.Meta.Index, "err", err)
 			}
 		})
 	}()
-	return nil
 }

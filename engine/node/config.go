@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/engine/transport"
 	"github.com/raftbench/raftbench/wal"
 )
@@ -77,8 +78,6 @@ type Config struct {
 	MaxPendingReads     int // default 8192
 	MaxInboxMessages    int // default 8192; inbound messages beyond it are dropped
 	MaxSessions         int // dedup table size, default DefaultMaxSessions
-	// MaxBatchEntries bounds the proposals drained in one loop turn.
-	MaxBatchEntries int // default 4096
 
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -92,7 +91,8 @@ const (
 	DefaultMaxPendingBytes     = 64 << 20
 	DefaultMaxPendingReads     = 8192
 	DefaultMaxInboxMessages    = 8192
-	DefaultMaxBatchEntries     = 4096
+	// DefaultMaxSessions bounds the client session (dedup) table.
+	DefaultMaxSessions = driver.DefaultMaxSessions
 )
 
 // ErrConfig wraps every configuration error.
@@ -128,7 +128,6 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxPendingReads, DefaultMaxPendingReads)
 	setDefault(&c.MaxInboxMessages, DefaultMaxInboxMessages)
 	setDefault(&c.MaxSessions, DefaultMaxSessions)
-	setDefault(&c.MaxBatchEntries, DefaultMaxBatchEntries)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -3,31 +3,41 @@
 // offers Propose, Read (ReadIndex), Status and TransferLeadership to an
 // embedding program.
 //
-// # Goroutines and stages (DESIGN.md, "How a write flows")
+// What a Ready obliges the node to do, and in which order, is decided by
+// engine/driver, the same code the simulator (chaos/sim) runs under
+// faults; this package is the goroutines and the real I/O around it.
+//
+// # Goroutines and stages
 //
 //	clients ──Propose/Read──┐        transport ──receive──┐ (only queues)
 //	                        ▼                              ▼
 //	             inbox (bounded slices under one mutex, swapped per turn)
 //	                        │
-//	   loop goroutine (owns the core): each turn drains ALL queued
-//	   proposals (one core.Propose call), messages, reads (one
-//	   core.ReadIndex per turn) and ticks, then takes one Ready:
-//	     1. rd.Messages go to the transport at once (the leader's
+//	   loop goroutine (owns the core and the driver.Driver): each turn
+//	   drains ALL queued proposals (one core.Propose call), messages,
+//	   reads (one ReadIndex per turn) and ticks, then takes one Ready and
+//	   hands it to Driver.Handle, which
+//	     1. sends rd.Messages to the transport at once (the leader's
 //	        AppendEntries overlap its own fsync, thesis §10.2.1);
-//	     2. entries + hard state go to wal.Submit (group commit) without
-//	        waiting; the WAL's flusher calls back when durable;
-//	     3. core.Advance(rd);
-//	     4. when a write's callback fires (flusher goroutine), it sends
-//	        that Ready's MessagesAfterPersist (acks, votes) itself, then
-//	        wakes the loop, which calls core.Persisted (a Ready with
-//	        messages but no write releases them from the loop once every
-//	        earlier write is durable);
-//	     5. committed entries and read states go over a bounded channel
-//	        to the apply goroutine.
+//	     2. submits entries + hard state to wal.Submit (group commit)
+//	        without waiting (hard state: term and vote always, a commit
+//	        index that moved alone at most every 100 ticks);
+//	     3. calls core.Advance(rd);
+//	     4. returns the committed entries and confirmed reads, which go
+//	        over a bounded channel to the apply goroutine (applying does
+//	        not wait for the local fsync).
+//	   When a write is durable, the WAL's flusher runs the done callback
+//	   the driver gave it: it sends that Ready's MessagesAfterPersist
+//	   (acks, votes) itself, then counts the write and wakes the loop,
+//	   whose Driver.Release calls core.Persisted in Ready order (and
+//	   sends held-back messages of Readys that had no write of their own).
 //	                        │
-//	   apply goroutine (owns the state machine and the session table):
-//	   applies entries in order, answers proposal waiters, serves reads
-//	   once applied >= their read index, takes snapshots.
+//	   apply goroutine (owns the state machine and the driver.Applier:
+//	   session table, applied configuration, snapshot policy): applies
+//	   entries in order, answers proposal waiters, serves reads from a
+//	   driver.ReadQueue once applied >= their read index, and takes
+//	   snapshots (staggered across voters, encoded and saved on a
+//	   background goroutine).
 //
 // Under load, many client writes become one batch of entries, one fsync
 // and one AppendEntries per follower.
@@ -43,13 +53,14 @@
 //
 // # Client sessions (thesis §6.3)
 //
-// Every entry carries (client id, seq) before the command (see
-// session.go). The apply goroutine keeps a bounded table: per client the
-// highest seq, which of the 64 seqs below it were applied, and the last
-// few results. A duplicate (a retried request, a duplicated MsgProp) is
+// Every entry carries (client id, seq) before the command (the driver's
+// session header). The apply goroutine's driver.Applier keeps a bounded
+// table: per client the highest seq, which of the 64 seqs below it were
+// applied, and the last 4 results. A duplicate (a retried request, a duplicated MsgProp) is
 // not applied again and gets the first result. Sessions are evicted in
 // order of the log index that last touched them, identical on every
-// replica, and saved in snapshots. Propose uses the node's own random
+// replica, and saved in snapshots, whose metadata carries the
+// configuration in force at their index. Propose uses the node's own random
 // session; ProposeSession is for callers that retry, and
 // ProposeSessionUntil(ctx, n.LeaderChanged(), ...) lets them give up on a
 // deposed leader (indefinitely) and retry the same session elsewhere.

@@ -1,11 +1,11 @@
 package node
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/engine/raftpb"
 	"github.com/raftbench/raftbench/wal"
 )
@@ -14,7 +14,6 @@ import (
 const (
 	applyQueueLen    = 1024 // apply items (each one Ready's committed entries)
 	maxTicksPerTurn  = 8    // a stalled loop catches up at most this many ticks at once
-	commitSaveTicks  = 100  // persist a moved commit index at most this often (the WAL saves hard state with an atomic file replace: three fsyncs)
 	readExpiryFactor = 4    // a read round unanswered for this many election timeouts fails
 )
 
@@ -31,14 +30,6 @@ type loopState struct {
 	ctrl  []func()
 	datas [][]byte
 
-	// persistence pipeline: writes submitted and not yet durable, in
-	// Submit order (the WAL completes them in that order).
-	submitted uint64
-	inflight  []persistItem
-
-	savedCommit   uint64
-	lastCommitTik uint64
-
 	// read rounds sent to the core, keyed by their context.
 	readSeq    uint64
 	readRounds map[uint64]*readRound
@@ -49,16 +40,6 @@ type loopState struct {
 	// expectKeys are the sessions this leader appended in this turn; the
 	// next Ready's last len(expectKeys) entries are theirs.
 	expectKeys []proposal
-}
-
-// persistItem is one Ready's durable obligations.
-type persistItem struct {
-	seq      uint64 // completes when durable >= seq
-	after    []raftpb.Message
-	sent     bool // after already left from the WAL's done callback
-	index    uint64
-	term     uint64
-	hasIndex bool
 }
 
 // readRound is one batch of reads sharing a ReadIndex request.
@@ -94,7 +75,9 @@ func (n *Node) run() {
 		n.drainInbox(ls)
 		if n.core.HasReady() {
 			if err := n.handleReady(ls); err != nil {
-				n.fail(err)
+				if !errors.Is(err, ErrStopped) {
+					n.fail(err)
+				}
 				return
 			}
 		}
@@ -114,7 +97,7 @@ func (n *Node) drainTicks(ls *loopState) {
 
 func (n *Node) tick(ls *loopState) {
 	ls.ticks++
-	n.core.Tick()
+	n.drv.Tick()
 	if ls.ticks%readExpiryCheck == 0 {
 		n.expireReads(ls)
 	}
@@ -211,13 +194,11 @@ func (n *Node) proposeBatch(ls *loopState) {
 // readBatch sends one ReadIndex request for every read drained this turn.
 func (n *Node) readBatch(ls *loopState) {
 	ls.readSeq++
-	var ctx [8]byte
-	binary.LittleEndian.PutUint64(ctx[:], ls.readSeq)
 	reads := append([]readReq(nil), ls.reads...)
 	for i := range ls.reads {
 		ls.reads[i] = readReq{}
 	}
-	if err := n.core.ReadIndex(ctx[:]); err != nil {
+	if err := n.drv.ReadIndex(ls.readSeq); err != nil {
 		n.answerReads(reads, nil, err)
 		return
 	}
@@ -250,34 +231,36 @@ func (n *Node) failReadRounds(ls *loopState, err error) {
 	}
 }
 
-// handleReady carries out one Ready in the order engine.Ready documents.
+// handleReady takes one Ready and lets the driver carry it out: messages
+// leave at once (the leader's appends overlap its own fsync, thesis
+// §10.2.1), entries and hard state go to the WAL's group commit without
+// waiting (acks leave from its done callback), and the committed entries
+// go to the apply goroutine before the local fsync completes.
 func (n *Node) handleReady(ls *loopState) error {
-	rd := n.core.Ready()
+	rd := n.drv.Ready()
 	now := n.clock.Now()
 	if rd.SoftState != nil {
 		n.softState(ls, rd.SoftState)
 	}
 	n.pub.term.Store(rd.HardState.Term)
 	n.pub.commit.Store(rd.HardState.Commit)
-	// 1. Messages leave at once; the leader's appends overlap its own
-	// fsync (thesis §10.2.1).
-	n.send(rd.Messages)
-	// 2. Persist without waiting: the WAL's flusher calls back.
-	if rd.Snapshot != nil {
-		if err := n.persistSnapshot(ls, rd.Snapshot); err != nil {
-			return err
-		}
+	b, err := n.drv.Handle(&rd)
+	switch {
+	case errors.Is(err, ErrStopped):
+		return err // stopping while the driver waited for the WAL
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	if err := n.submit(ls, &rd); err != nil {
-		return err
+	if k := len(rd.Entries); k > 0 {
+		n.pub.lastIndex.Store(rd.Entries[k-1].Index)
+		n.stats.entriesSubmitted.Add(uint64(k))
+	} else if rd.Snapshot != nil {
+		n.pub.lastIndex.Store(rd.Snapshot.Meta.Index)
 	}
 	n.m.readyEntries.Observe(float64(len(rd.Entries)))
-	// 3. The core may build the next Ready while this one persists.
-	n.core.Advance(rd)
-	// 5. Committed entries and read states go to the apply goroutine.
-	if len(rd.CommittedEntries) > 0 || len(rd.ReadStates) > 0 || rd.Snapshot != nil || len(ls.expectKeys) > 0 {
-		item := applyItem{entries: rd.CommittedEntries, commitAt: now, snap: rd.Snapshot}
-		item.reads = n.collectReads(ls, rd.ReadStates)
+	if !b.Empty() || len(ls.expectKeys) > 0 {
+		item := applyItem{batch: b, commitAt: now}
+		item.reads = n.collectReads(ls, b.Reads)
 		item.expects = n.collectExpects(ls, rd.Entries)
 		select {
 		case n.applyc <- item:
@@ -310,19 +293,15 @@ func (n *Node) softState(ls *loopState, ss *engine.SoftState) {
 	n.logger.Debug("soft state", "role", ss.Role, "lead", ss.Lead)
 }
 
-func (n *Node) collectReads(ls *loopState, rss []engine.ReadState) []servableRead {
+func (n *Node) collectReads(ls *loopState, rs []driver.Read) []servableRead {
 	var out []servableRead
-	for _, rs := range rss {
-		if len(rs.Context) != 8 {
-			continue
-		}
-		id := binary.LittleEndian.Uint64(rs.Context)
-		rr := ls.readRounds[id]
+	for _, r := range rs {
+		rr := ls.readRounds[r.ID]
 		if rr == nil {
 			continue
 		}
-		delete(ls.readRounds, id)
-		out = append(out, servableRead{index: rs.Index, reads: rr.reads})
+		delete(ls.readRounds, r.ID)
+		out = append(out, servableRead{index: r.Index, reads: rr.reads})
 	}
 	return out
 }
@@ -348,11 +327,9 @@ func (n *Node) collectExpects(ls *loopState, ents []raftpb.Entry) []expectation 
 	return out
 }
 
-// send hands messages to the transport and counts them.
+// send counts messages and hands them to the transport (the driver's
+// Transport; also called from the WAL's flusher for held-back acks).
 func (n *Node) send(msgs []raftpb.Message) {
-	if len(msgs) == 0 {
-		return
-	}
 	for i := range msgs {
 		m := &msgs[i]
 		n.m.sent[msgIdx(m.Type)].Inc()
@@ -366,58 +343,8 @@ func (n *Node) send(msgs []raftpb.Message) {
 	n.cfg.Transport.Send(msgs)
 }
 
-// submit hands the Ready's entries and hard state to the WAL's group
-// commit and queues the messages that must wait for durability.
-func (n *Node) submit(ls *loopState, rd *engine.Ready) error {
-	var hs *raftpb.HardState
-	commitMoved := rd.HardState.Commit > ls.savedCommit
-	if rd.HardStateChanged || (commitMoved && ls.ticks-ls.lastCommitTik >= commitSaveTicks) {
-		h := rd.HardState
-		hs = &h
-		ls.savedCommit, ls.lastCommitTik = h.Commit, ls.ticks
-	}
-	item := persistItem{after: rd.MessagesAfterPersist}
-	if k := len(rd.Entries); k > 0 {
-		item.index, item.term, item.hasIndex = rd.Entries[k-1].Index, rd.Entries[k-1].Term, true
-		n.pub.lastIndex.Store(item.index)
-	} else if rd.Snapshot != nil {
-		item.index, item.term, item.hasIndex = rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term, true
-	}
-	if len(rd.Entries) > 0 || hs != nil {
-		done := n.onDurable
-		if after := item.after; len(after) > 0 {
-			// Acks and votes leave from the flusher the moment the write
-			// is durable, without a hop through this loop. They are sent
-			// before durable is counted, so anything the loop releases
-			// for a later seq still follows them.
-			item.sent = true
-			done = func(err error) {
-				if err == nil {
-					n.send(after)
-				}
-				n.onDurable(err)
-			}
-		}
-		err := n.log.Submit(wal.Write{Entries: rd.Entries, HardState: hs}, done)
-		if err != nil {
-			return fmt.Errorf("%w: submit: %w", ErrStorage, err)
-		}
-		ls.submitted++
-		n.stats.entriesSubmitted.Add(uint64(len(rd.Entries)))
-	}
-	if len(item.after) == 0 && !item.hasIndex {
-		return nil
-	}
-	item.seq = ls.submitted
-	if len(ls.inflight) == 0 && n.durable.Load() >= item.seq {
-		n.release(&item)
-		return nil
-	}
-	ls.inflight = append(ls.inflight, item)
-	return nil
-}
-
-// onDurable is the WAL's done callback (flusher goroutine): count, wake.
+// onDurable is the WAL's done callback (flusher goroutine), after the
+// driver sent the messages that waited for the write: count, wake.
 func (n *Node) onDurable(err error) {
 	if err != nil {
 		n.walErr.CompareAndSwap(nil, &err)
@@ -429,52 +356,51 @@ func (n *Node) onDurable(err error) {
 	}
 }
 
-// completeDurable releases the obligations of every durable write; false
-// when the WAL failed (the node must stop: it cannot ack anything).
+// completeDurable lets the driver release the obligations of every
+// durable write; false when the WAL failed (the node must stop: it
+// cannot ack anything).
 func (n *Node) completeDurable(ls *loopState) bool {
 	if p := n.walErr.Load(); p != nil {
 		n.fail(*p)
 		return false
 	}
-	d := n.durable.Load()
-	i := 0
-	for ; i < len(ls.inflight) && ls.inflight[i].seq <= d; i++ {
-		n.release(&ls.inflight[i])
-		ls.inflight[i] = persistItem{}
-	}
-	if i > 0 {
-		ls.inflight = append(ls.inflight[:0], ls.inflight[i:]...)
-	}
+	n.drv.Release(n.durable.Load())
 	return true
 }
 
-// release sends held-back messages (unless the WAL callback did) and
-// tells the core what is durable.
-func (n *Node) release(it *persistItem) {
-	if !it.sent {
-		n.send(it.after)
-	}
-	if it.hasIndex {
-		n.core.Persisted(it.index, it.term)
-	}
+// walStorage is the driver's Storage: the WAL, with the loop waiting on
+// the done callbacks' count when the driver must drain (rare).
+type walStorage struct{ n *Node }
+
+func (s walStorage) Submit(w driver.Write, done func(error)) error {
+	return s.n.log.Submit(wal.Write{Entries: w.Entries, HardState: w.HardState}, done)
 }
 
-// persistSnapshot stores a snapshot received from the leader. It waits for
-// earlier writes first so the WAL sees them in order (rare path).
-func (n *Node) persistSnapshot(ls *loopState, s *raftpb.Snapshot) error {
-	for len(ls.inflight) > 0 || n.durable.Load() < ls.submitted {
+func (s walStorage) WaitDurable(k uint64) (uint64, error) {
+	n := s.n
+	for {
+		if p := n.walErr.Load(); p != nil {
+			return 0, *p
+		}
+		if d := n.durable.Load(); d >= k {
+			return d, nil
+		}
 		select {
 		case <-n.persistWake:
 		case <-n.stopc:
-			return ErrStopped
-		}
-		if !n.completeDurable(ls) {
-			return n.Err()
+			return 0, ErrStopped
 		}
 	}
-	if _, err := n.saveSnapshot(*s); err != nil {
-		return fmt.Errorf("%w: save snapshot %d: %w", ErrStorage, s.Meta.Index, err)
-	}
-	n.pub.lastIndex.Store(s.Meta.Index)
-	return nil
 }
+
+// SaveSnapshot stores a leader's snapshot (a newer one of our own may
+// already be stored: then there is nothing to do).
+func (s walStorage) SaveSnapshot(snap raftpb.Snapshot) error {
+	_, err := s.n.saveSnapshot(snap)
+	return err
+}
+
+// sender is the driver's Transport.
+type sender struct{ n *Node }
+
+func (s sender) Send(msgs []raftpb.Message) { s.n.send(msgs) }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/engine/raftpb"
 	"github.com/raftbench/raftbench/wal"
 )
@@ -30,7 +31,10 @@ type Node struct {
 	m      *metrics
 	stats  statCounters
 
-	core *engine.Core // owned by the loop goroutine
+	// drv carries out the core's Readys; both are owned by the loop
+	// goroutine (core is drv.Core()).
+	drv  *driver.Driver
+	core *engine.Core
 
 	// clientID is this node's own session for Propose; seq is its counter
 	// (assigned under propMu so the queue is in seq order).
@@ -138,15 +142,21 @@ func Start(cfg Config) (*Node, error) {
 		n.log.Close()
 		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
 	}
+	n.drv, err = driver.New(driver.Config{Core: n.core, Storage: walStorage{n}, Transport: sender{n}, OnDurable: n.onDurable, ReadNonce: n.clientID})
+	if err != nil {
+		n.log.Close()
+		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
+	}
 	if ap.snap != nil {
 		// Lets the core send the recovered snapshot to lagging followers.
-		if err := n.core.Compact(*ap.snap); err != nil {
+		if err := n.drv.Compact(*ap.snap); err != nil {
 			n.log.Close()
 			return nil, fmt.Errorf("node %d: recovered snapshot: %w", cfg.ID, err)
 		}
 		ap.snap = nil
 	}
-	n.pub.applied.Store(ap.applied)
+	applied, _ := ap.da.Applied()
+	n.pub.applied.Store(applied)
 	if err := cfg.Transport.Start(n.receive); err != nil {
 		n.log.Close()
 		return nil, fmt.Errorf("node %d: start transport: %w", cfg.ID, err)
@@ -175,14 +185,17 @@ func randomClientID() uint64 {
 // apply path (the core hands them out again since Applied = snapshot).
 func (n *Node) recover() (*applier, engine.Config, error) {
 	ecfg := n.cfg.Engine
-	ap := newApplier(n)
+	ap, err := newApplier(n)
+	if err != nil {
+		return nil, ecfg, fmt.Errorf("node %d: %w", n.cfg.ID, err)
+	}
 	snap, err := n.log.Snapshot()
 	switch {
 	case errors.Is(err, wal.ErrNoSnapshot):
 	case err != nil:
 		return nil, ecfg, fmt.Errorf("node %d: read snapshot: %w", n.cfg.ID, err)
 	default:
-		if err := ap.restore(snap); err != nil {
+		if err := ap.da.Restore(snap); err != nil {
 			return nil, ecfg, err
 		}
 		ap.snap = &snap
@@ -270,7 +283,7 @@ func (n *Node) propose(ctx context.Context, abort <-chan struct{}, clientID, seq
 		return nil, err
 	}
 	w := getWaiter(n.clock.Now())
-	data := make([]byte, headerLen, headerLen+len(cmd))
+	data := make([]byte, driver.HeaderLen, driver.HeaderLen+len(cmd))
 	data = append(data, cmd...)
 	key, err := n.enqueueProposal(clientID, seq, data, w)
 	if err != nil {
@@ -297,7 +310,7 @@ func (n *Node) propose(ctx context.Context, abort <-chan struct{}, clientID, seq
 	return nil, gaveUp
 }
 
-// enqueueProposal registers w and queues data (whose first headerLen
+// enqueueProposal registers w and queues data (whose first driver.HeaderLen
 // bytes it fills in). seq 0 means "assign the node's next seq".
 func (n *Node) enqueueProposal(clientID, seq uint64, data []byte, w *waiter) (waitKey, error) {
 	n.propMu.Lock()
@@ -319,7 +332,7 @@ func (n *Node) enqueueProposal(clientID, seq uint64, data []byte, w *waiter) (wa
 		n.propMu.Unlock()
 		return key, fmt.Errorf("%w: (client %d, seq %d) is already in flight on this node", ErrBusy, clientID, seq)
 	}
-	appendHeader(data[:0], clientID, seq)
+	driver.AppendHeader(data[:0], clientID, seq)
 	n.props = append(n.props, proposal{key: key, data: data, w: w, gen: w.gen.Load()})
 	n.propBytes += len(data)
 	n.propMu.Unlock()

@@ -1,4 +1,4 @@
-package node
+package driver
 
 import (
 	"encoding/binary"
@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Entry data layout for a client command (every proposal the node makes):
+// Entry data layout for a client command (every proposal a runtime makes):
 //
 //	+------+---------------+-----------+---------+
 //	| 0x01 | client id u64 | seq u64   | command |
@@ -17,25 +17,28 @@ import (
 // requests identically (thesis §6.3).
 const (
 	entryKindSession = 0x01
-	headerLen        = 17
+	// HeaderLen is the size of the session header before the command.
+	HeaderLen = 17
 )
 
-// appendHeader appends a session header to b.
-func appendHeader(b []byte, clientID, seq uint64) []byte {
+// AppendHeader appends a session header to b.
+func AppendHeader(b []byte, clientID, seq uint64) []byte {
 	b = append(b, entryKindSession)
 	b = binary.LittleEndian.AppendUint64(b, clientID)
 	return binary.LittleEndian.AppendUint64(b, seq)
 }
 
-// parseEntry splits entry data into its session and command.
-func parseEntry(data []byte) (clientID, seq uint64, cmd []byte, err error) {
-	if len(data) < headerLen || data[0] != entryKindSession {
-		return 0, 0, nil, fmt.Errorf("%w: entry data of %d bytes has no session header", errMalformedEntry, len(data))
+// ParseEntry splits entry data into its session and command.
+func ParseEntry(data []byte) (clientID, seq uint64, cmd []byte, err error) {
+	if len(data) < HeaderLen || data[0] != entryKindSession {
+		return 0, 0, nil, fmt.Errorf("%w: entry data of %d bytes has no session header", ErrMalformedEntry, len(data))
 	}
-	return binary.LittleEndian.Uint64(data[1:]), binary.LittleEndian.Uint64(data[9:]), data[headerLen:], nil
+	return binary.LittleEndian.Uint64(data[1:]), binary.LittleEndian.Uint64(data[9:]), data[HeaderLen:], nil
 }
 
-var errMalformedEntry = errors.New("node: malformed entry")
+// ErrMalformedEntry: a committed normal entry without a session header.
+// Every replica skips it the same way.
+var ErrMalformedEntry = errors.New("driver: malformed entry")
 
 // Session dedup parameters. windowBits recent sequence numbers per client
 // are remembered exactly (so out-of-order arrival within the window is
@@ -65,12 +68,16 @@ type session struct {
 	next      *session
 }
 
-// sessionTable is owned by the apply goroutine.
+// sessionTable is owned by the Applier.
 type sessionTable struct {
-	max  int
-	m    map[uint64]*session
-	head *session // least recently applied
-	tail *session // most recently applied
+	max int
+	// forgetEarly is the BugSessionWindowShort switch.
+	forgetEarly bool
+	// evictions counts sessions dropped because the table was full.
+	evictions uint64
+	m         map[uint64]*session
+	head      *session // least recently applied
+	tail      *session // most recently applied
 }
 
 func newSessionTable(max int) *sessionTable {
@@ -98,6 +105,11 @@ func (t *sessionTable) check(clientID, seq uint64) (verdict, []byte) {
 	d := s.maxSeq - seq
 	if d >= windowBits {
 		return verdictStale, nil
+	}
+	if bugsBuild && t.forgetEarly && d == 1 {
+		// The bug: the seq just below the newest is already forgotten
+		// (the window is one seq too short at its young end).
+		return verdictApply, nil
 	}
 	if s.window&(1<<d) == 0 {
 		return verdictApply, nil
@@ -140,6 +152,7 @@ func (t *sessionTable) record(clientID, seq, index uint64, res []byte) {
 		old := t.head
 		t.unlink(old)
 		delete(t.m, old.id)
+		t.evictions++
 	}
 }
 
@@ -167,7 +180,7 @@ func (t *sessionTable) pushBack(s *session) {
 	t.tail = s
 }
 
-// Node snapshot layout (the Data of a raftpb.Snapshot):
+// Snapshot layout (the Data of a raftpb.Snapshot a driver takes):
 //
 //	"RBNS1" | uvarint n | n sessions, least recently applied first | SM snapshot
 //	session: id u64 | maxSeq u64 | window u64 | lastIndex u64 |
@@ -204,25 +217,27 @@ func (t *sessionTable) appendSnapshot(b []byte) []byte {
 	return b
 }
 
-var errBadSnapshot = errors.New("node: malformed snapshot")
+// ErrBadSnapshot: snapshot data that does not parse.
+var ErrBadSnapshot = errors.New("driver: malformed snapshot")
 
 // restoreSnapshot replaces the table from b and returns the rest of b
 // (the state machine's snapshot).
 func (t *sessionTable) restoreSnapshot(b []byte) ([]byte, error) {
 	if len(b) < len(snapMagic) || string(b[:len(snapMagic)]) != snapMagic {
-		return nil, fmt.Errorf("%w: bad magic", errBadSnapshot)
+		return nil, fmt.Errorf("%w: bad magic", ErrBadSnapshot)
 	}
 	r := reader{b: b[len(snapMagic):]}
 	n := r.uvarint()
 	if n > maxSnapSessions || n > uint64(len(r.b)) {
-		return nil, fmt.Errorf("%w: %d sessions", errBadSnapshot, n)
+		return nil, fmt.Errorf("%w: %d sessions", ErrBadSnapshot, n)
 	}
 	nt := newSessionTable(t.max)
+	nt.forgetEarly, nt.evictions = t.forgetEarly, t.evictions
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		s := &session{id: r.u64(), maxSeq: r.u64(), window: r.u64(), lastIndex: r.u64()}
 		k := r.uvarint()
 		if k > resultSlots {
-			return nil, fmt.Errorf("%w: session %d has %d results", errBadSnapshot, s.id, k)
+			return nil, fmt.Errorf("%w: session %d has %d results", ErrBadSnapshot, s.id, k)
 		}
 		for j := uint64(0); j < k && r.err == nil; j++ {
 			seq := r.u64()
@@ -230,13 +245,13 @@ func (t *sessionTable) restoreSnapshot(b []byte) ([]byte, error) {
 			s.results[seq%resultSlots] = cachedResult{seq: seq, res: append([]byte{}, res...)}
 		}
 		if _, dup := nt.m[s.id]; dup {
-			return nil, fmt.Errorf("%w: duplicate session %d", errBadSnapshot, s.id)
+			return nil, fmt.Errorf("%w: duplicate session %d", ErrBadSnapshot, s.id)
 		}
 		nt.m[s.id] = s
 		nt.pushBack(s)
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadSnapshot, r.err)
+		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, r.err)
 	}
 	*t = *nt
 	return r.b, nil

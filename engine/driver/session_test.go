@@ -1,13 +1,9 @@
-package node
+package driver
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"testing"
-
-	"github.com/raftbench/raftbench/engine"
 )
 
 func TestSessionTableDedup(t *testing.T) {
@@ -79,44 +75,15 @@ func keys(tb *sessionTable) []uint64 {
 }
 
 func TestEntryHeader(t *testing.T) {
-	b := appendHeader(nil, 7, 9)
+	b := AppendHeader(nil, 7, 9)
 	b = append(b, "cmd"...)
-	id, seq, cmd, err := parseEntry(b)
+	id, seq, cmd, err := ParseEntry(b)
 	if err != nil || id != 7 || seq != 9 || string(cmd) != "cmd" {
 		t.Fatalf("parse: %d %d %q %v", id, seq, cmd, err)
 	}
 	for _, bad := range [][]byte{nil, b[:5], append([]byte{9}, b[1:]...)} {
-		if _, _, _, err := parseEntry(bad); err == nil {
+		if _, _, _, err := ParseEntry(bad); err == nil {
 			t.Fatalf("malformed entry %x accepted", bad)
 		}
-	}
-}
-
-func TestDefinite(t *testing.T) {
-	cases := []struct {
-		err  error
-		want bool
-	}{
-		{nil, false},
-		{ErrBusy, true},
-		{ErrStopped, true},
-		{indeterminate(ErrStopped), false},
-		{&engine.NotLeaderError{Leader: 2}, true},
-		{fmt.Errorf("wrapped: %w", &engine.NotLeaderError{}), true},
-		{ErrProposalBackpressure, true},
-		{ErrProposalDropped, true},
-		{ErrLeaderChanged, true},
-		{indeterminate(ErrLeaderChanged), false},
-		{ctxError(context.DeadlineExceeded), false},
-		{indeterminate(ErrSessionExpired), false},
-		{errors.New("something else"), false},
-	}
-	for _, c := range cases {
-		if got := Definite(c.err); got != c.want {
-			t.Errorf("Definite(%v) = %v, want %v", c.err, got, c.want)
-		}
-	}
-	if err := ctxError(context.DeadlineExceeded); !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("ctxError lost its causes: %v", err)
 	}
 }

@@ -1,0 +1,278 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/raftpb"
+)
+
+// StateMachine is the replicated application as the Applier sees it.
+type StateMachine interface {
+	// Apply executes a committed command; same commands in the same
+	// order must give the same results on every replica.
+	Apply(cmd []byte) []byte
+	// Restore replaces the whole state with a snapshot's.
+	Restore(state []byte) error
+}
+
+// ApplierConfig configures an Applier.
+type ApplierConfig struct {
+	// ID is this node; Voters the bootstrap configuration (the one in
+	// force before any snapshot or configuration entry).
+	ID     uint64
+	Voters []uint64
+	// StateMachine receives the commands.
+	StateMachine StateMachine
+	// MaxSessions bounds the session table (0: DefaultMaxSessions).
+	MaxSessions int
+	// SnapshotEvery asks for a snapshot after this many applied entries
+	// (0: never). The first one after a start or restore comes earlier by
+	// this node's stagger (see SnapshotDue).
+	SnapshotEvery uint64
+	// Bugs switches on deliberate driver bugs (-tags raftbugs only).
+	Bugs []Bug
+}
+
+// Kind says what applying an entry did.
+type Kind uint8
+
+const (
+	// Applied: a client command took effect now; Output is its result.
+	Applied Kind = iota + 1
+	// Duplicate: the session had applied this seq before; Output is the
+	// first result, or nil if the table no longer holds it.
+	Duplicate
+	// Expired: the seq is older than the session's window; not applied,
+	// and whether an earlier copy was is unknown.
+	Expired
+	// Malformed: a normal entry without a session header; skipped on
+	// every replica alike.
+	Malformed
+	// ConfChange: a membership change took effect in the applied
+	// configuration.
+	ConfChange
+	// Empty: a leader's no-op entry.
+	Empty
+)
+
+// Result is the outcome of applying one committed entry.
+type Result struct {
+	Index, Term uint64
+	Kind        Kind
+	Client, Seq uint64 // Applied, Duplicate, Expired
+	Output      []byte
+	Conf        engine.ConfChange // ConfChange
+	Err         error             // Malformed
+}
+
+// Hooks observe applying; the runtime answers waiters from them, the
+// simulator checks and answers its clients.
+type Hooks interface {
+	// Applying is called before each committed entry is applied.
+	Applying(e *raftpb.Entry)
+	// Applied is called after each committed entry is applied; r is
+	// valid only during the call.
+	Applied(r *Result)
+	// Restored is called after a Batch's snapshot replaced the state.
+	Restored(meta raftpb.SnapshotMeta)
+}
+
+// ApplyStats counts the apply paths taken.
+type ApplyStats struct {
+	Commands          uint64 // client commands applied
+	SessionHits       uint64 // duplicates answered from the session table
+	SessionExpired    uint64 // requests older than their session's window
+	SessionEvictions  uint64 // sessions dropped from a full table
+	SnapshotsTaken    uint64 // CaptureSnapshot calls
+	SnapshotsRestored uint64 // snapshots restored (restart or leader's)
+}
+
+// Applier owns the state machine's side of the driver: the applied
+// cursor, the client session table, the configuration in force at the
+// applied index, and when to take a snapshot. Its methods must be called
+// from one goroutine (the runtime's apply goroutine).
+type Applier struct {
+	id       uint64
+	sm       StateMachine
+	sessions *sessionTable
+	voters   []uint64 // sorted; the configuration as of applied
+	applied  uint64
+	term     uint64 // term of the entry at applied
+	every    uint64
+	stagger  uint64
+	snapDue  uint64 // applied index at which the next snapshot is due
+	stats    ApplyStats
+	// result is reused for every Hooks.Applied call (no allocation per
+	// entry on the hot path).
+	result Result
+}
+
+// ErrNotContiguous: committed entries skipped an index.
+var ErrNotContiguous = errors.New("driver: committed entries are not contiguous")
+
+// NewApplier builds an Applier at index 0; Restore moves it to a snapshot.
+func NewApplier(cfg ApplierConfig) (*Applier, error) {
+	if cfg.StateMachine == nil {
+		return nil, fmt.Errorf("%w: StateMachine is required", ErrConfig)
+	}
+	bugs, err := newBugSet(cfg.Bugs)
+	if err != nil {
+		return nil, err
+	}
+	a := &Applier{id: cfg.ID, sm: cfg.StateMachine, sessions: newSessionTable(cfg.MaxSessions), every: cfg.SnapshotEvery}
+	a.sessions.forgetEarly = bugs.has(BugSessionWindowShort)
+	a.voters = slices.Sorted(slices.Values(cfg.Voters))
+	a.stagger = snapshotStagger(cfg.ID, a.voters, cfg.SnapshotEvery)
+	a.scheduleFirstSnapshot()
+	return a, nil
+}
+
+// snapshotStagger is how much earlier than every `every` entries this
+// node takes its first snapshot after a start or a restore: voters are
+// spread evenly over the interval, so they do not all stall on encoding
+// and writing a snapshot at the same index (the rest of the cluster keeps
+// committing while one node does).
+func snapshotStagger(id uint64, sortedVoters []uint64, every uint64) uint64 {
+	if len(sortedVoters) == 0 {
+		return 0
+	}
+	pos, _ := slices.BinarySearch(sortedVoters, id)
+	pos %= len(sortedVoters) // a non-voter shares a voter's slot
+	return uint64(pos) * (every / uint64(len(sortedVoters)))
+}
+
+func (a *Applier) scheduleFirstSnapshot() {
+	if a.every == 0 {
+		a.snapDue = ^uint64(0)
+		return
+	}
+	a.snapDue = a.applied + a.every - a.stagger
+}
+
+// Applied returns the applied index and the term of its entry.
+func (a *Applier) Applied() (index, term uint64) { return a.applied, a.term }
+
+// Voters returns the configuration in force at the applied index.
+func (a *Applier) Voters() []uint64 { return slices.Clone(a.voters) }
+
+// Stats returns the counters so far.
+func (a *Applier) Stats() ApplyStats {
+	s := a.stats
+	s.SessionEvictions = a.sessions.evictions
+	return s
+}
+
+// Apply restores b's snapshot if it is ahead of the applied index, then
+// applies b's committed entries in order (entries a snapshot already
+// covers are skipped), calling h around each.
+func (a *Applier) Apply(b *Batch, h Hooks) error {
+	if b.Snapshot != nil && b.Snapshot.Meta.Index > a.applied {
+		if err := a.Restore(*b.Snapshot); err != nil {
+			return err
+		}
+		h.Restored(b.Snapshot.Meta)
+	}
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if e.Index <= a.applied {
+			continue
+		}
+		if e.Index != a.applied+1 {
+			return fmt.Errorf("%w: node %d applying %d after %d", ErrNotContiguous, a.id, e.Index, a.applied)
+		}
+		h.Applying(e)
+		a.result = a.applyOne(e)
+		a.applied, a.term = e.Index, e.Term
+		h.Applied(&a.result)
+	}
+	return nil
+}
+
+// applyOne applies one committed entry: a client command at most once
+// per session, a configuration change to the applied configuration.
+func (a *Applier) applyOne(e *raftpb.Entry) Result {
+	r := Result{Index: e.Index, Term: e.Term}
+	switch {
+	case e.Type == raftpb.EntryConfChange:
+		cc, err := engine.DecodeConfChange(e.Data)
+		if err != nil {
+			r.Kind, r.Err = Malformed, err
+			return r
+		}
+		r.Kind, r.Conf = ConfChange, cc
+		i, found := slices.BinarySearch(a.voters, cc.Node)
+		switch {
+		case cc.Type == engine.AddVoter && !found:
+			a.voters = slices.Insert(a.voters, i, cc.Node)
+		case cc.Type == engine.RemoveVoter && found:
+			a.voters = slices.Delete(a.voters, i, i+1)
+		}
+		return r
+	case len(e.Data) == 0:
+		r.Kind = Empty
+		return r
+	}
+	client, seq, cmd, err := ParseEntry(e.Data)
+	if err != nil {
+		r.Kind, r.Err = Malformed, err
+		return r
+	}
+	r.Client, r.Seq = client, seq
+	switch v, res := a.sessions.check(client, seq); v {
+	case verdictApply:
+		r.Kind, r.Output = Applied, a.sm.Apply(cmd)
+		a.sessions.record(client, seq, e.Index, r.Output)
+		a.stats.Commands++
+	case verdictDuplicate:
+		r.Kind, r.Output = Duplicate, res
+		a.stats.SessionHits++
+	case verdictStale:
+		r.Kind = Expired
+		a.stats.SessionExpired++
+	}
+	return r
+}
+
+// Restore replaces sessions, configuration and state machine with a
+// snapshot's (one this package's CaptureSnapshot data started).
+func (a *Applier) Restore(s raftpb.Snapshot) error {
+	rest, err := a.sessions.restoreSnapshot(s.Data)
+	if err != nil {
+		return fmt.Errorf("node %d: snapshot %d: %w", a.id, s.Meta.Index, err)
+	}
+	if err := a.sm.Restore(rest); err != nil {
+		return fmt.Errorf("node %d: restore state machine from snapshot %d: %w", a.id, s.Meta.Index, err)
+	}
+	if len(s.Meta.Voters) > 0 {
+		a.voters = slices.Sorted(slices.Values(s.Meta.Voters))
+	}
+	a.applied, a.term = s.Meta.Index, s.Meta.Term
+	a.stats.SnapshotsRestored++
+	a.scheduleFirstSnapshot()
+	return nil
+}
+
+// SnapshotDue reports whether the snapshot policy asks for a snapshot
+// at the applied index.
+func (a *Applier) SnapshotDue() bool { return a.applied > 0 && a.applied >= a.snapDue }
+
+// CaptureSnapshot starts a snapshot at the applied index: its metadata
+// carries the configuration in force there (what a node restarting from
+// it must use), and sessions is the encoded session table, to be
+// followed by the state machine's own snapshot in Data. The next one is
+// due SnapshotEvery entries later.
+func (a *Applier) CaptureSnapshot() (meta raftpb.SnapshotMeta, sessions []byte) {
+	meta = raftpb.SnapshotMeta{Index: a.applied, Term: a.term, Voters: slices.Clone(a.voters)}
+	if a.every > 0 {
+		a.snapDue = a.applied + a.every
+	}
+	a.stats.SnapshotsTaken++
+	return meta, a.sessions.appendSnapshot(nil)
+}
+
+// AppendSessions appends the encoded session table to b (what a snapshot
+// would carry), for digests of the whole replicated state.
+func (a *Applier) AppendSessions(b []byte) []byte { return a.sessions.appendSnapshot(b) }

@@ -1,0 +1,152 @@
+package driver
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/raftpb"
+)
+
+// counterSM appends every command to a log; its state is that log.
+type counterSM struct{ log []byte }
+
+func (c *counterSM) Apply(cmd []byte) []byte {
+	c.log = append(c.log, cmd...)
+	return []byte{byte(len(c.log))}
+}
+
+func (c *counterSM) Restore(state []byte) error {
+	c.log = slices.Clone(state)
+	return nil
+}
+
+// recorder is Hooks that keeps every Result.
+type recorder struct {
+	results  []Result
+	restored []uint64
+}
+
+func (r *recorder) Applying(*raftpb.Entry)            {}
+func (r *recorder) Applied(res *Result)               { r.results = append(r.results, *res) }
+func (r *recorder) Restored(meta raftpb.SnapshotMeta) { r.restored = append(r.restored, meta.Index) }
+
+func cmdEntry(index, client, seq uint64, cmd string) raftpb.Entry {
+	return raftpb.Entry{Index: index, Term: 1, Data: append(AppendHeader(nil, client, seq), cmd...)}
+}
+
+// TestApplierSessions: each (client, seq) takes effect once; retries get
+// the first result; too old a seq is expired, not applied.
+func TestApplierSessions(t *testing.T) {
+	sm := &counterSM{}
+	a, err := NewApplier(ApplierConfig{ID: 1, Voters: []uint64{1}, StateMachine: sm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		client, seq uint64
+		want        Kind
+	}{
+		{7, 1, Applied},
+		{7, 1, Duplicate}, // a retry
+		{7, 3, Applied},
+		{7, 2, Applied}, // out of order inside the window
+		{7, 3, Duplicate},
+		{8, 1, Applied}, // another client
+		{7, 100, Applied},
+		{7, 3, Expired}, // fell out of the 64-seq window
+	}
+	var r recorder
+	for i, s := range steps {
+		b := Batch{Entries: []raftpb.Entry{cmdEntry(uint64(i+1), s.client, s.seq, "x")}}
+		if err := a.Apply(&b, &r); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.results[i].Kind; got != s.want {
+			t.Fatalf("step %d (client %d seq %d): %v, want %v", i, s.client, s.seq, got, s.want)
+		}
+	}
+	if got := r.results[1].Output; string(got) != string(r.results[0].Output) {
+		t.Fatalf("retry answered %v, first result was %v", got, r.results[0].Output)
+	}
+	if st := a.Stats(); st.Commands != 5 || st.SessionHits != 2 || st.SessionExpired != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if len(sm.log) != 5 {
+		t.Fatalf("state machine applied %d commands, want 5", len(sm.log))
+	}
+}
+
+// TestApplierSnapshotCarriesAppliedConfiguration: a snapshot's metadata
+// says the configuration in force at its index (after the membership
+// changes applied so far), and restoring it gives the same state.
+func TestApplierSnapshotCarriesAppliedConfiguration(t *testing.T) {
+	a, err := NewApplier(ApplierConfig{ID: 1, Voters: []uint64{1, 2, 3}, StateMachine: &counterSM{}, SnapshotEvery: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := func(i uint64, typ engine.ConfChangeType, node uint64) raftpb.Entry {
+		return raftpb.Entry{Index: i, Term: 1, Type: raftpb.EntryConfChange, Data: engine.ConfChange{Type: typ, Node: node}.Encode()}
+	}
+	b := Batch{Entries: []raftpb.Entry{
+		{Index: 1, Term: 1}, // leader no-op
+		conf(2, engine.AddVoter, 4),
+		cmdEntry(3, 9, 1, "a"),
+		conf(4, engine.RemoveVoter, 2),
+	}}
+	var r recorder
+	if err := a.Apply(&b, &r); err != nil {
+		t.Fatal(err)
+	}
+	kinds := []Kind{r.results[0].Kind, r.results[1].Kind, r.results[2].Kind, r.results[3].Kind}
+	if !slices.Equal(kinds, []Kind{Empty, ConfChange, Applied, ConfChange}) {
+		t.Fatalf("kinds %v", kinds)
+	}
+	if !a.SnapshotDue() {
+		t.Fatal("no snapshot due after SnapshotEvery entries (node 1 has no stagger)")
+	}
+	meta, sessions := a.CaptureSnapshot()
+	if meta.Index != 4 || !slices.Equal(meta.Voters, []uint64{1, 3, 4}) {
+		t.Fatalf("snapshot meta %+v, want index 4 voters [1 3 4]", meta)
+	}
+	if a.SnapshotDue() {
+		t.Fatal("snapshot still due right after one was taken")
+	}
+	sm2 := &counterSM{}
+	b2, _ := NewApplier(ApplierConfig{ID: 2, Voters: []uint64{1, 2, 3}, StateMachine: sm2})
+	if err := b2.Restore(raftpb.Snapshot{Meta: meta, Data: append(sessions, "a"...)}); err != nil {
+		t.Fatal(err)
+	}
+	if idx, _ := b2.Applied(); idx != 4 || !slices.Equal(b2.Voters(), meta.Voters) || string(sm2.log) != "a" {
+		t.Fatalf("restored applied %d voters %v state %q", idx, b2.Voters(), sm2.log)
+	}
+	var r2 recorder
+	retry := Batch{Entries: []raftpb.Entry{cmdEntry(5, 9, 1, "a")}}
+	if err := b2.Apply(&retry, &r2); err != nil || r2.results[0].Kind != Duplicate {
+		t.Fatalf("retry after restore: %v %+v", err, r2.results)
+	}
+}
+
+// TestSnapshotStagger: voters take their first snapshot at different
+// points of the interval; a non-voter shares a voter's slot.
+func TestSnapshotStagger(t *testing.T) {
+	voters := []uint64{1, 2, 3}
+	cases := []struct {
+		id   uint64
+		want uint64
+	}{{1, 0}, {2, 300}, {3, 600}, {4, 0}}
+	for _, c := range cases {
+		if got := snapshotStagger(c.id, voters, 900); got != c.want {
+			t.Errorf("stagger(%d) = %d, want %d", c.id, got, c.want)
+		}
+	}
+}
+
+// TestApplierRefusesGaps: committed entries must be contiguous.
+func TestApplierRefusesGaps(t *testing.T) {
+	a, _ := NewApplier(ApplierConfig{ID: 1, StateMachine: &counterSM{}})
+	b := Batch{Entries: []raftpb.Entry{{Index: 2, Term: 1}}}
+	if err := a.Apply(&b, &recorder{}); err == nil {
+		t.Fatal("applied index 2 after 0")
+	}
+}
