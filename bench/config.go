@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // Limits on run parameters, so a typo cannot ask for a terabyte of keys

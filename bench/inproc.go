@@ -11,15 +11,15 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/raftbench/raftbench/engine/cluster"
-	"github.com/raftbench/raftbench/engine/kv"
-	"github.com/raftbench/raftbench/engine/node"
-	"github.com/raftbench/raftbench/engine/transport"
-	natstr "github.com/raftbench/raftbench/engine/transport/nats"
-	"github.com/raftbench/raftbench/engine/transport/nats/natsserver"
+	"github.com/raftbench/raftbench/engine/embed/cluster"
+	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/node"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
+	natstr "github.com/raftbench/raftbench/engine/runtime/transport/nats"
+	"github.com/raftbench/raftbench/engine/runtime/transport/nats/natsserver"
 )
 
-// The "inproc" target: an embedded N-node cluster (engine/cluster), each
+// The "inproc" target: an embedded N-node cluster (engine/embed/cluster), each
 // node with a real WAL in TargetConfig.Dir. Writes and cas go through
 // Propose (one client session each, so a retry after a leader change
 // applies once); reads are linearizable ReadIndex reads.
@@ -28,7 +28,7 @@ import (
 //
 //	transport=mem   the in-memory network (default)
 //	transport=tcp   the TCP transport on 127.0.0.1 ephemeral ports
-//	transport=nats  the NATS transport (engine/transport/nats) through an
+//	transport=nats  the NATS transport (engine/runtime/transport/nats) through an
 //	                embedded broker on 127.0.0.1, or the one at nats-url
 //	nats-url=URL    an existing broker (transport=nats only)
 func init() { Register("inproc", openInproc) }

@@ -1,7 +1,7 @@
 // Package sim is raftbench's deterministic simulator: it runs N nodes of
 // the real Raft core (package engine) behind the runtime's own driver
 // (engine/driver) with the in-memory WAL (wal.MemLog) and the KV state
-// machine (engine/kv), in one goroutine on a virtual clock, and injects
+// machine (engine/embed/kv), in one goroutine on a virtual clock, and injects
 // network, disk and crash faults drawn from a single seed (in the spirit
 // of FoundationDB's simulation and TigerBeetle's VOPR: the production
 // replica code under controlled nondeterminism).
@@ -14,7 +14,7 @@
 //     behaviour. The same seed always produces the same event trace
 //     (Result.TraceHash), so any failure replays exactly.
 //   - Each node runs the same driver.Driver, driver.Applier and
-//     driver.ReadQueue as engine/node, so the runtime's policies are what
+//     driver.ReadQueue as engine/runtime/node, so the runtime's policies are what
 //     is tested: the per-Ready persist queue (MessagesAfterPersist leave
 //     from the write's done callback, Core.Persisted follows in Ready
 //     order), the hard-state save policy (a commit index that moved

@@ -5,7 +5,7 @@ import (
 
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/driver"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 

@@ -12,12 +12,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/raftbench/raftbench/engine/cluster"
-	"github.com/raftbench/raftbench/engine/kv"
-	"github.com/raftbench/raftbench/engine/node"
-	"github.com/raftbench/raftbench/engine/transport"
-	natstr "github.com/raftbench/raftbench/engine/transport/nats"
-	"github.com/raftbench/raftbench/engine/transport/nats/natsserver"
+	"github.com/raftbench/raftbench/engine/embed/cluster"
+	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/node"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
+	natstr "github.com/raftbench/raftbench/engine/runtime/transport/nats"
+	"github.com/raftbench/raftbench/engine/runtime/transport/nats/natsserver"
 )
 
 func init() { addCommand(newBusDemoCmd()) }

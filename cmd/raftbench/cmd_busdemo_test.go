@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/transport/nats/natsserver"
+	"github.com/raftbench/raftbench/engine/runtime/transport/nats/natsserver"
 )
 
 // TestBusDemo runs the demo on its embedded broker and against an

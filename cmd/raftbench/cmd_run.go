@@ -18,7 +18,7 @@ import (
 
 	"github.com/raftbench/raftbench/bench"
 	"github.com/raftbench/raftbench/bench/report"
-	"github.com/raftbench/raftbench/engine/transport"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
 )
 
 // loadFlags are the flags run and sweep share.

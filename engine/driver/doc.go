@@ -1,5 +1,5 @@
 // Package driver is the policy between engine.Core's Ready and the
-// outside world, shared by the runtime (engine/node) and the simulator
+// outside world, shared by the runtime (engine/runtime/node) and the simulator
 // (chaos/sim) so the simulator tests the code that ships.
 //
 // Its one job: decide what the core's output obliges a node to do and

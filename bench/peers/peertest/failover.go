@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/raftbench/raftbench/bench"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // failoverWrites is how many acknowledged writes must survive the

@@ -4,7 +4,7 @@
 //
 // Its one job: carry raftpb messages between the nodes of one cluster
 // through a NATS broker, with the same guarantees as the TCP transport in
-// engine/transport (see that package's "Contract"): it may drop messages,
+// engine/runtime/transport (see that package's "Contract"): it may drop messages,
 // and counts every drop by reason, but never delivers a corrupted one.
 //
 // # Subjects

@@ -12,8 +12,8 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
-	"github.com/raftbench/raftbench/engine/transport"
-	"github.com/raftbench/raftbench/engine/transport/nats/natsserver"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
+	"github.com/raftbench/raftbench/engine/runtime/transport/nats/natsserver"
 )
 
 type syncBuffer struct {

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
-	"github.com/raftbench/raftbench/engine/transport"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
 )
 
 // DefaultPrefix is the first subject token of every cluster.
@@ -453,7 +453,7 @@ func approxSize(m *raftpb.Message) int {
 
 // Factory returns a function that builds node id's transport from base
 // (URL, cluster and limits shared by every node; ID and Peers set per
-// call), in the shape engine/cluster's Config.Transport takes. Each call
+// call), in the shape engine/embed/cluster's Config.Transport takes. Each call
 // opens its own broker connection, as separate processes would.
 func Factory(base Config) func(id uint64, peers []uint64) (transport.Transport, error) {
 	return func(id uint64, peers []uint64) (transport.Transport, error) {

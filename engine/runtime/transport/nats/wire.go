@@ -11,7 +11,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
-	"github.com/raftbench/raftbench/engine/transport"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
 )
 
 const (

@@ -10,7 +10,7 @@ import (
 
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/driver"
-	"github.com/raftbench/raftbench/engine/transport"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
 	"github.com/raftbench/raftbench/wal"
 )
 

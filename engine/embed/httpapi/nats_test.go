@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	natstr "github.com/raftbench/raftbench/engine/transport/nats"
-	"github.com/raftbench/raftbench/engine/transport/nats/natsserver"
+	natstr "github.com/raftbench/raftbench/engine/runtime/transport/nats"
+	"github.com/raftbench/raftbench/engine/runtime/transport/nats/natsserver"
 )
 
 // TestServeOverNATS runs three Serve nodes whose Raft traffic goes only

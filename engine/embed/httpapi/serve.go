@@ -14,10 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/raftbench/raftbench/engine/kv"
-	"github.com/raftbench/raftbench/engine/node"
-	"github.com/raftbench/raftbench/engine/transport"
-	natstr "github.com/raftbench/raftbench/engine/transport/nats"
+	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/node"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
+	natstr "github.com/raftbench/raftbench/engine/runtime/transport/nats"
 )
 
 // ServeConfig is one `raftbench serve` process.
@@ -29,7 +29,7 @@ type ServeConfig struct {
 	Peers map[string]string
 	// Transport is "tcp" (default) or "nats": nodes reach each other
 	// only through the NATS broker at NATSURL, on the subjects of
-	// Cluster (engine/transport/nats).
+	// Cluster (engine/runtime/transport/nats).
 	Transport string
 	NATSURL   string
 	Cluster   string

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/chaos/check"
-	"github.com/raftbench/raftbench/engine/cluster"
-	"github.com/raftbench/raftbench/engine/kv"
-	"github.com/raftbench/raftbench/engine/node"
-	"github.com/raftbench/raftbench/engine/transport"
-	natstr "github.com/raftbench/raftbench/engine/transport/nats"
-	"github.com/raftbench/raftbench/engine/transport/nats/natsserver"
+	"github.com/raftbench/raftbench/engine/embed/cluster"
+	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/node"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
+	natstr "github.com/raftbench/raftbench/engine/runtime/transport/nats"
+	"github.com/raftbench/raftbench/engine/runtime/transport/nats/natsserver"
 )
 
 // TestBrokerRestartLinearizable is the broker-restart fault for bus

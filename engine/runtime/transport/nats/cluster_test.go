@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/cluster"
-	"github.com/raftbench/raftbench/engine/kv"
-	"github.com/raftbench/raftbench/engine/transport"
-	natstr "github.com/raftbench/raftbench/engine/transport/nats"
-	"github.com/raftbench/raftbench/engine/transport/nats/natsserver"
+	"github.com/raftbench/raftbench/engine/embed/cluster"
+	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
+	natstr "github.com/raftbench/raftbench/engine/runtime/transport/nats"
+	"github.com/raftbench/raftbench/engine/runtime/transport/nats/natsserver"
 )
 
 // TestClusterSurvivesBrokerRestart: a 3-node cluster whose nodes reach
