@@ -47,9 +47,14 @@ type Summary struct {
 	Keys       int     `json:"keys"`
 	KeyDist    string  `json:"key_dist"`
 	Mix        string  `json:"mix"`
-	Seed       uint64  `json:"seed"`
-	WarmupS    float64 `json:"warmup_s"`
-	DurationS  float64 `json:"duration_s"`
+	// Workload is the full load: preset name, mix, distribution and
+	// theta, keys, sizes, load phase, seed.
+	Workload WorkloadInfo `json:"workload"`
+	// PreloadS is how long the load phase took (Workload.Preload).
+	PreloadS  float64 `json:"preload_s,omitempty"`
+	Seed      uint64  `json:"seed"`
+	WarmupS   float64 `json:"warmup_s"`
+	DurationS float64 `json:"duration_s"`
 
 	Ops           uint64            `json:"ops"`
 	OpsByOp       map[string]uint64 `json:"ops_by_op"`
@@ -106,6 +111,9 @@ type Summary struct {
 	Hist    *hdr.Histogram  `json:"-"`
 	SvcHist *hdr.Histogram  `json:"-"`
 	Series  []IntervalStats `json:"-"`
+	// History is the sampled keys' history when RunConfig.History asked
+	// for it (its counts are in summary.json, the operations are not).
+	History *History `json:"history,omitempty"`
 }
 
 // Title names the configuration, for plots and tables.
@@ -229,6 +237,8 @@ func (r *runner) summary() *Summary {
 		Keys:          cfg.Keys,
 		KeyDist:       cfg.KeyDist,
 		Mix:           cfg.Mix.String(),
+		Workload:      cfg.Info(),
+		PreloadS:      r.preloadTime.Seconds(),
 		Seed:          cfg.Seed,
 		WarmupS:       cfg.Warmup.Seconds(),
 		DurationS:     cfg.Duration.Seconds(),
@@ -253,8 +263,14 @@ func (r *runner) summary() *Summary {
 		s.ScheduleLagMs = &lag
 		s.LateSends, s.MaxLateMs = tot.c.late, float64(tot.c.maxLate)/1e6
 	}
-	for i, op := range opOrder {
-		s.OpsByOp[op.String()] = tot.c.ops[i]
+	f := cfg.Mix.fractions()
+	for i, name := range opNames {
+		if i < opInsert || f[i] > 0 {
+			s.OpsByOp[name] = tot.c.ops[i]
+		}
+	}
+	if r.hist != nil {
+		s.History = r.hist.history()
 	}
 	for i, n := range tot.c.errs {
 		if n > 0 {

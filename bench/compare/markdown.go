@@ -25,6 +25,16 @@ func writeMarkdown(path string, r *Result) error {
 		"mix %s, %d keys (%s), %.0f s warm-up + %.0f s measured, %d repeat(s) interleaved across systems; "+
 		"%d CPUs, %s, %s.\n\n", r.Nodes, fs, r.ValueBytes, r.Mix, r.Keys, r.KeyDist, r.WarmupS, r.DurationS,
 		r.Repeat, r.CPUs, r.GoVersion, r.Date)
+	if w := r.Workload; w != nil {
+		fmt.Fprintf(&b, "Workload **%s**: %s keys", w.Name, w.Distribution)
+		if w.Theta > 0 {
+			fmt.Fprintf(&b, " (theta %g)", w.Theta)
+		}
+		if w.Preload {
+			fmt.Fprintf(&b, ", every key written once before each run (load phase, not measured)")
+		}
+		b.WriteString(".\n\n")
+	}
 	if r.Command != "" {
 		fmt.Fprintf(&b, "Command: `%s`\n\n", r.Command)
 	}

@@ -93,13 +93,16 @@ type Result struct {
 	Keys       int      `json:"keys"`
 	KeyDist    string   `json:"key_dist"`
 	Mix        string   `json:"mix"`
-	Seed       uint64   `json:"seed"`
-	WarmupS    float64  `json:"warmup_s"`
-	DurationS  float64  `json:"duration_s"`
-	CPUs       int      `json:"cpus"`
-	GoVersion  string   `json:"go_version"`
-	Date       string   `json:"date"`
-	Command    string   `json:"command"`
+	// Workload is the full load of every run (preset, mix, distribution,
+	// theta, load phase); absent in comparisons saved before it existed.
+	Workload  *bench.WorkloadInfo `json:"workload,omitempty"`
+	Seed      uint64              `json:"seed"`
+	WarmupS   float64             `json:"warmup_s"`
+	DurationS float64             `json:"duration_s"`
+	CPUs      int                 `json:"cpus"`
+	GoVersion string              `json:"go_version"`
+	Date      string              `json:"date"`
+	Command   string              `json:"command"`
 
 	// DiskFloor: what the disk alone allows the clients' writes, measured
 	// before and after the runs (fsync on only; see Config.DiskFloor).
@@ -115,7 +118,8 @@ func newResult(cfg *Config) *Result {
 		Fsync: cfg.Fsync, ValueBytes: cfg.Load.ValueBytes, Keys: cfg.Load.Keys,
 		KeyDist: cfg.Load.KeyDist, Mix: cfg.Load.Mix.String(), Seed: cfg.Load.Seed,
 		WarmupS: cfg.Load.Warmup.Seconds(), DurationS: cfg.Load.Duration.Seconds(),
-		CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
+		Workload: ptrTo(cfg.Load.Info()),
+		CPUs:     runtime.NumCPU(), GoVersion: runtime.Version(),
 		Date: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 	}
 	for _, s := range cfg.Systems {
@@ -265,5 +269,7 @@ func (r *Result) writeShare() float64 {
 	if err != nil {
 		return 0
 	}
-	return (m.Write + m.Cas) / (m.Write + m.Read + m.Cas)
+	return m.WriteShare()
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -26,9 +26,8 @@ type compareFlags struct {
 	nodes      int
 	fsync      bool
 	valueBytes int
-	mix        string
+	wl         workloadFlags
 	keys       int
-	keyDist    string
 	seed       uint64
 	warmup     time.Duration
 	duration   time.Duration
@@ -77,9 +76,8 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.IntVar(&f.nodes, "nodes", 3, "cluster size of every system")
 	fs.BoolVar(&f.fsync, "fsync", true, "fsync the logs of every system (false is for CPU-cost comparisons only)")
 	fs.IntVar(&f.valueBytes, "value-bytes", d.ValueBytes, "bytes per written value (keys are 16 bytes)")
-	fs.StringVar(&f.mix, "mix", d.Mix.String(), "operation weights: write=W,read=R,cas=C")
+	f.wl.register(fs)
 	fs.IntVar(&f.keys, "keys", d.Keys, "number of distinct keys")
-	fs.StringVar(&f.keyDist, "key-dist", d.KeyDist, "key distribution: uniform or zipfian")
 	fs.Uint64Var(&f.seed, "seed", d.Seed, "seed for keys, values and the operation mix")
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up of each run (excluded from figures)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured duration of each run")
@@ -111,12 +109,11 @@ func (f *compareFlags) config() (compare.Config, error) {
 		}
 		clients = append(clients, n)
 	}
-	mix, err := bench.ParseMix(f.mix)
-	if err != nil {
-		return bad("--mix: %v", err)
-	}
 	load := bench.DefaultRunConfig()
-	load.Mix, load.ValueBytes, load.Keys, load.KeyDist, load.Seed = mix, f.valueBytes, f.keys, f.keyDist, f.seed
+	if err := f.wl.apply(&load); err != nil {
+		return compare.Config{}, err
+	}
+	load.ValueBytes, load.Keys, load.Seed = f.valueBytes, f.keys, f.seed
 	load.Warmup, load.Duration = f.warmup, f.duration
 	cfg := compare.Config{
 		Systems: systems, Clients: clients, Repeat: f.repeat, Nodes: f.nodes, Fsync: f.fsync,
