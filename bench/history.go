@@ -15,8 +15,8 @@ import (
 // Defaults of HistoryConfig.
 const (
 	DefaultHistoryKeys      = 32
-	DefaultHistoryOpsPerKey = 1000
-	DefaultHistoryMaxOps    = 200_000
+	DefaultHistoryOpsPerKey = 20_000
+	DefaultHistoryMaxOps    = 300_000
 )
 
 // HistoryConfig asks Run to record the history of a sample of keys for a
@@ -29,14 +29,17 @@ const (
 // run, load phase included, so each key's register starts missing as on
 // a fresh cluster: the check needs a target that starts empty.
 //
-// Bounds: once a key has OpsPerKey operations it closes at the first
-// moment none of its recorded operations is in flight, and from then on
-// nothing on it is recorded. Every operation left out was called after
-// every recorded one on its key returned, so it is linearized after all
-// of them and the recorded history stays checkable on its own. A key that
-// is never quiet (always a request in flight) keeps recording; when the
-// whole history reaches MaxOps, such keys are dropped from it entirely
-// and listed in History.DroppedKeys: unchecked, never passed.
+// Bounds: once a key has OpsPerKey operations it drains: new reads on it
+// are no longer recorded, writes and cas still are, and once none of its
+// recorded reads and cas (the operations that observe the register) is in
+// flight it closes and nothing new on it is recorded (operations already
+// in flight still are). Every write or cas left out was called after
+// every recorded observation on its key returned, so it is linearized
+// after all of them, and reads left out change nothing: the recorded
+// history stays checkable on its own. A key whose cas never stop
+// overlapping keeps recording; when the whole history reaches MaxOps,
+// draining keys (then, if still needed, every open key) are dropped from
+// it entirely and listed in History.DroppedKeys: unchecked, never passed.
 type HistoryConfig struct {
 	Keys      int // sampled keys (0 = DefaultHistoryKeys)
 	OpsPerKey int // 0 = DefaultHistoryOpsPerKey
@@ -73,9 +76,14 @@ type History struct {
 }
 
 type keyHist struct {
-	count, pending int
-	closed         bool
-	ops            []int // indices into recorder.ops, for dropping
+	count int
+	// pendingObs counts recorded reads and cas in flight: operations that
+	// observe the register.
+	pendingObs int
+	draining   bool  // count reached the bound: only writes and cas are recorded
+	closed     bool  // nothing new is recorded
+	dropped    bool  // removed from the history
+	ops        []int // indices into recorder.ops, for dropping
 }
 
 // historyRecorder records sampled keys' operations. One mutex: sampled
@@ -109,8 +117,8 @@ type histToken struct {
 	call int64
 }
 
-// begin returns a token when req's key is sampled and open, else nil.
-func (h *historyRecorder) begin(key []byte) *histToken {
+// begin returns a token when req's key is sampled and open to op, else nil.
+func (h *historyRecorder) begin(key []byte, op kv.Op) *histToken {
 	i := keyIndexOf(key)
 	if i < 0 || i%h.stride != 0 {
 		return nil
@@ -122,10 +130,12 @@ func (h *historyRecorder) begin(key []byte) *histToken {
 		k = &keyHist{}
 		h.keys[i] = k
 	}
-	if k.closed {
+	if k.closed || k.draining && op == kv.OpRead {
 		return nil
 	}
-	k.pending++
+	if op != kv.OpWrite {
+		k.pendingObs++
+	}
 	return &histToken{k: k, key: i, call: int64(time.Since(h.base))}
 }
 
@@ -158,17 +168,23 @@ func (h *historyRecorder) end(t *histToken, client int, req Request, res kv.Resu
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := t.k
-	k.pending--
-	if k.closed { // dropped meanwhile
+	if req.Op != kv.OpWrite {
+		k.pendingObs--
+	}
+	if k.dropped {
 		return
 	}
+	// Recorded even when the key closed meanwhile: a recorded read may
+	// have seen this write.
 	k.ops = append(k.ops, len(h.ops))
 	h.ops = append(h.ops, op)
 	h.live++
 	k.count++
-	if k.count >= h.perKey && k.pending == 0 {
+	if k.count >= h.perKey {
+		k.draining = true
+	}
+	if k.draining && !k.closed && k.pendingObs == 0 {
 		k.closed = true
-		k.ops = nil
 		h.closedCnt++
 	}
 	if h.live >= h.maxOps {
@@ -179,26 +195,23 @@ func (h *historyRecorder) end(t *histToken, client int, req Request, res kv.Resu
 // dropBusy drops every key still open with more than its share of
 // operations (the ones that were never quiet) from the history.
 func (h *historyRecorder) dropBusy() {
-	for i, k := range h.keys {
-		if k.closed || k.count < h.perKey {
-			continue
-		}
+	drop := func(i int, k *keyHist) {
 		for _, j := range k.ops {
 			h.ops[j].Kind = 0 // tombstone, removed in history()
 		}
 		h.live -= len(k.ops)
-		k.closed, k.ops = true, nil
+		k.closed, k.dropped, k.ops = true, true, nil
 		h.dropped = append(h.dropped, "k"+strconv.Itoa(i))
 	}
-	if h.live >= h.maxOps { // every key is within its share: stop all
+	for i, k := range h.keys {
+		if !k.closed && k.draining {
+			drop(i, k)
+		}
+	}
+	if h.live >= h.maxOps { // every open key is within its share: stop all
 		for i, k := range h.keys {
 			if !k.closed {
-				for _, j := range k.ops {
-					h.ops[j].Kind = 0
-				}
-				h.live -= len(k.ops)
-				k.closed, k.ops = true, nil
-				h.dropped = append(h.dropped, "k"+strconv.Itoa(i))
+				drop(i, k)
 			}
 		}
 	}
@@ -236,7 +249,7 @@ func (r *runner) do(ctx context.Context, client int, req Request) (kv.Result, er
 	if r.hist == nil {
 		return r.target.Do(ctx, req)
 	}
-	t := r.hist.begin(req.Key)
+	t := r.hist.begin(req.Key, req.Op)
 	res, err := r.target.Do(ctx, req)
 	if err != nil && ctx.Err() != nil {
 		err = context.Canceled

@@ -19,7 +19,8 @@ import (
 func init() { Register("inproc", openInproc) }
 
 type inprocTarget struct {
-	c *cluster.Cluster
+	c     *cluster.Cluster
+	fsync bool
 }
 
 func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
@@ -41,7 +42,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &inprocTarget{c: c}, nil
+	return &inprocTarget{c: c, fsync: cfg.Fsync}, nil
 }
 
 func (t *inprocTarget) Name() string { return "inproc" }
@@ -89,3 +90,8 @@ func (t *inprocTarget) Stats() TargetStats {
 }
 
 func (t *inprocTarget) Close() error { return t.c.Stop() }
+
+// Contract: quorum fsync (when on), leader answers after apply, ReadIndex reads.
+func (t *inprocTarget) Contract() Contract {
+	return RaftContract(t.fsync, ReadsReadIndex, "ReadIndex: one heartbeat-quorum round per loop turn for every queued read, answered once applied >= the read index")
+}

@@ -248,22 +248,42 @@ func TestHistoryBoundsAndClosesQuietKeys(t *testing.T) {
 	cfg.Keys = 4
 	w := newWorkload(&cfg)
 	h := newHistoryRecorder(&HistoryConfig{Keys: 4, OpsPerKey: 3, MaxOps: 100}, 4, w)
-	req := Request{Op: kv.OpWrite, Key: []byte("k000000000000001"), Value: w.values[1]}
-	// Two overlapping ops past the bound: the key stays open until both end.
-	for i := 0; i < 2; i++ {
-		t1 := h.begin(req.Key)
-		t2 := h.begin(req.Key)
-		h.end(t1, 1, req, kv.Result{}, nil)
-		h.end(t2, 2, req, kv.Result{}, nil)
+	key := []byte("k000000000000001")
+	write := Request{Op: kv.OpWrite, Key: key, Value: w.values[1]}
+	read := Request{Op: kv.OpRead, Key: key}
+	r1 := h.begin(key, kv.OpRead)
+	for i := 0; i < 3; i++ {
+		h.end(h.begin(key, kv.OpWrite), 2, write, kv.Result{}, nil)
 	}
-	if t3 := h.begin(req.Key); t3 != nil {
-		t.Fatal("key still open after 4 ops with none in flight (bound 3)")
+	// Past the bound with a read in flight: draining, reads refused,
+	// writes still recorded.
+	if h.begin(key, kv.OpRead) != nil {
+		t.Fatal("a new read recorded on a draining key")
 	}
+	w4 := h.begin(key, kv.OpWrite)
+	if w4 == nil {
+		t.Fatal("a write refused while a recorded read is in flight")
+	}
+	h.end(r1, 1, read, kv.Result{Value: w.values[1]}, nil) // no observer left: closed
+	if h.begin(key, kv.OpWrite) != nil {
+		t.Fatal("key open after draining")
+	}
+	h.end(w4, 3, write, kv.Result{}, nil) // in flight at the close: still recorded
 	hist := h.history()
-	if hist.Recorded != 4 || hist.ClosedKeys != 1 || hist.Ops[0].Value != "v1" {
-		t.Fatalf("history %+v, first op %+v", hist, hist.Ops[0])
+	if hist.Recorded != 5 || hist.ClosedKeys != 1 || hist.Ops[0].Value != "v1" || hist.Ops[3].Value != "v1" {
+		t.Fatalf("history %+v, ops %+v", hist, hist.Ops)
 	}
-	if h.begin([]byte("k000000000000099")) == nil {
+	if h.begin([]byte("k000000000000099"), kv.OpRead) == nil {
 		t.Fatal("key 99 not sampled with stride 1")
+	}
+	// A key that never drains is dropped whole at MaxOps.
+	h2 := newHistoryRecorder(&HistoryConfig{Keys: 4, OpsPerKey: 2, MaxOps: 4}, 4, w)
+	c := h2.begin(key, kv.OpCas)
+	for i := 0; i < 4; i++ {
+		h2.end(h2.begin(key, kv.OpWrite), 2, write, kv.Result{}, nil)
+	}
+	h2.end(c, 1, Request{Op: kv.OpCas, Key: key, From: w.values[0], Value: w.values[2]}, kv.Result{Status: kv.StatusMismatch}, nil)
+	if hist := h2.history(); hist.Recorded != 0 || len(hist.DroppedKeys) != 1 || hist.DroppedKeys[0] != "k1" {
+		t.Fatalf("history %+v", hist)
 	}
 }

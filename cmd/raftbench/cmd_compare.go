@@ -34,6 +34,9 @@ type compareFlags struct {
 	dataDir    string
 	diskFloor  time.Duration
 	out        string
+	check      bool
+	checkKeys  int
+	checkTime  time.Duration
 }
 
 func newCompareCmd() *cobra.Command {
@@ -43,7 +46,9 @@ func newCompareCmd() *cobra.Command {
 		Short: "The same load against several Raft libraries, interleaved",
 		Long: `compare runs every system at every client count, --repeat times, each run on
 a fresh cluster in a fresh data directory, interleaving systems so machine
-noise spreads evenly, and writes compare.json, compare.md (ops/s median and
+noise spreads evenly, checks each run's history of a sample of keys for
+linearizability (rows that fail, or whose contract differs, are marked and
+never ranked), and writes compare.json, compare.md (ops/s median and
 min, p50, p99, p99.9, CPU cores, ops per CPU-second, entries per fsync) and
 plots of throughput and p99 against clients. With fsync on it also measures
 the disk floor before and after the runs: how long a quorum of concurrent
@@ -84,6 +89,9 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory of each run's data (default: system temp dir); put it on the disk you mean to measure")
 	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long per sample (before and after the runs, at every client count, with a quorum's and with every replica's log writing) what the disk alone allows the clients' writes, in --data-dir; 0 skips")
 	fs.StringVar(&f.out, "out", "", "output directory (required)")
+	fs.BoolVar(&f.check, "check", true, "record each run's history on a sample of keys and check it for linearizability (porcupine); a row that fails, or whose contract differs from the others', is marked and never ranked (false: every row unchecked, none ranked)")
+	fs.IntVar(&f.checkKeys, "check-keys", bench.DefaultHistoryKeys, "keys sampled for the check (every Keys/N-th key, key 0 included)")
+	fs.DurationVar(&f.checkTime, "check-timeout", compare.DefaultCheckTimeout, "bound on the linearizability search per key (a key that times out is 'unknown': the row is unchecked)")
 	fs.StringVar(&f.redraw, "redraw", "", "instead of measuring, re-summarise the saved comparison in this directory (tables and plots)")
 	return c
 }
@@ -118,6 +126,10 @@ func (f *compareFlags) config() (compare.Config, error) {
 	cfg := compare.Config{
 		Systems: systems, Clients: clients, Repeat: f.repeat, Nodes: f.nodes, Fsync: f.fsync,
 		Load: load, DataDir: f.dataDir, DiskFloor: f.diskFloor, Out: f.out, Log: os.Stderr,
+		NoCheck: !f.check, History: &bench.HistoryConfig{Keys: f.checkKeys}, CheckTimeout: f.checkTime,
+	}
+	if f.checkKeys < 1 || f.checkTime <= 0 {
+		return bad("--check-keys %d and --check-timeout %v must be positive", f.checkKeys, f.checkTime)
 	}
 	if err := cfg.Validate(); err != nil {
 		return bad("bad flags: %v", err)

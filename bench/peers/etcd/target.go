@@ -45,6 +45,7 @@ var (
 
 // Target is an in-process etcd-io/raft cluster.
 type Target struct {
+	fsync bool
 	nodes []*node
 	seq   atomic.Uint64 // request ids
 
@@ -67,7 +68,7 @@ func New(ctx context.Context, cfg bench.TargetConfig) (*Target, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
-	t := &Target{stop: make(chan struct{})}
+	t := &Target{fsync: cfg.Fsync, stop: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	if err := t.start(cfg); err != nil {
 		t.Close()
@@ -212,3 +213,12 @@ func raftLogger(logger *slog.Logger) raft.Logger {
 	}
 	return &raft.DefaultLogger{Logger: slog.NewLogLogger(logger.Handler(), slog.LevelInfo)}
 }
+
+// Contract: the classic Ready loop persists (fdatasync, when on) before
+// sending and applying, so an entry is answered only once durable on the
+// leader and a quorum; reads by ReadIndex (ReadOnlySafe).
+func (t *Target) Contract() bench.Contract {
+	return bench.RaftContract(t.fsync, bench.ReadsReadIndex, "node.ReadIndex (ReadOnlySafe: heartbeat quorum), one in flight per node shared by the readers waiting, answered once applied >= it")
+}
+
+var _ bench.ContractTarget = (*Target)(nil)

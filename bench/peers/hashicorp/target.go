@@ -193,3 +193,12 @@ func (t *Target) Close() error {
 	})
 	return t.closeErr
 }
+
+// Contract: raft-wal fsyncs (when on) before the leader counts an entry and
+// before a follower acks it; ApplyFuture answers after the leader's FSM
+// applied it; reads as ReadIndex (package doc).
+func (t *Target) Contract() bench.Contract {
+	return bench.RaftContract(t.fsync, bench.ReadsReadIndex, "Barrier once per leader term, then VerifyLeader (heartbeat quorum) per read, served on the leader")
+}
+
+var _ bench.ContractTarget = (*Target)(nil)
