@@ -114,6 +114,22 @@ type Summary struct {
 	// History is the sampled keys' history when RunConfig.History asked
 	// for it (its counts are in summary.json, the operations are not).
 	History *History `json:"history,omitempty"`
+
+	// MergedFrom lists the generator runs this summary merged
+	// (`raftbench merge`); empty for a single run.
+	MergedFrom []MergedRun `json:"merged_from,omitempty"`
+}
+
+// MergedRun is one generator's run inside a merged summary.
+type MergedRun struct {
+	Dir           string  `json:"dir"`
+	Seed          uint64  `json:"seed"`
+	Clients       int     `json:"clients,omitempty"`
+	Rate          float64 `json:"rate,omitempty"`
+	Ops           uint64  `json:"ops"`
+	ThroughputOps float64 `json:"throughput_ops"`
+	Date          string  `json:"date"`
+	GitCommit     string  `json:"git_commit"`
 }
 
 // Title names the configuration, for plots and tables.
@@ -164,6 +180,9 @@ type IntervalStats struct {
 }
 
 func usToMs(us int64) float64 { return float64(us) / 1000 }
+
+// LatencyOf reads a histogram's (microseconds) landmarks in milliseconds.
+func LatencyOf(h *hdr.Histogram) Latency { return latencyOf(h) }
 
 func latencyOf(h *hdr.Histogram) Latency {
 	return Latency{
