@@ -12,6 +12,23 @@
 //     send time, so a stall shows up as latency instead of vanishing (no
 //     coordinated omission); the raw service time and the generator's own
 //     send lag are kept beside it.
+//   - The load is a workload: a Mix of write (update), read, cas, insert
+//     (a write to a key never written) and rmw (a read, then a cas from
+//     the value read; one operation whose latency covers both), over keys
+//     drawn uniform, zipfian (Gray et al.'s generator as YCSB implements
+//     it; theta in (0,1), default 0.99, key 0 hottest) or latest (the
+//     newest key minus a zipfian rank). Presets (LookupWorkload): YCSB's
+//     core workloads A, B, C, D and F, which write every key once before
+//     the warm-up (the load phase, RunConfig.Preload, not measured), and
+//     "default" (`make bench`'s 50/40/10 write/read/cas, uniform) and
+//     "write-only", which do not. A mix without insert and rmw draws
+//     exactly the requests it drew before they existed. Summary.Workload
+//     records the full load.
+//   - With RunConfig.History, Run records every operation on a sample of
+//     keys, from the first request (load phase included), in bounded
+//     memory, for chaos/check (HistoryConfig says how, and why what it
+//     leaves out cannot change the verdict). Targets state their
+//     durability and read contract through ContractTarget.
 //   - Latencies go into HDR histograms (microseconds, 3 significant digits)
 //     striped over a few mutex-guarded shards; the collector swaps them out
 //     once a second, so workers never allocate per operation and never wait
