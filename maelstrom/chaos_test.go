@@ -81,7 +81,7 @@ func TestCheckerCatchesUnsafeLocalReads(t *testing.T) {
 	for _, seed := range []int64{1, 2, 3} {
 		cfg := harness.Config{
 			Bin: bin, Args: []string{"--unsafe-local-reads"}, Nodes: 5, Time: 6 * time.Second, Quiet: time.Second,
-			Rate: 200, Concurrency: 10, Keys: 2, Latency: 5 * time.Millisecond,
+			Rate: 200, Concurrency: 10, Latency: 5 * time.Millisecond,
 			Nemesis: []string{harness.NemesisPartition}, NemesisInterval: time.Second,
 			Seed: seed, Out: t.TempDir(), Log: testLog{t},
 		}
