@@ -65,6 +65,9 @@ type RunConfig struct {
 	// Preload writes every key 0..Keys-1 once before the warm-up (YCSB's
 	// load phase), so reads find records; not measured.
 	Preload bool
+	// Observer, when set, sees every finished operation (the failover
+	// measurement's per-operation record).
+	Observer Observer
 	// History, when set, records the operations on a sample of keys
 	// (see HistoryConfig) for a linearizability check.
 	History  *HistoryConfig

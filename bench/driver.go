@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -73,6 +74,9 @@ func (r *runner) run(parent context.Context) (*Summary, error) {
 	r.warmEnd = r.start.Add(r.cfg.Warmup)
 	r.end = r.warmEnd.Add(r.cfg.Duration)
 
+	if r.cfg.Observer != nil {
+		r.cfg.Observer.Started(r.start, r.warmEnd, r.cfg.workers())
+	}
 	var slots chan uint64
 	if r.cfg.OpenLoop() {
 		slots = make(chan uint64, r.cfg.workers())
@@ -177,7 +181,19 @@ func (r *runner) closedWorker(ctx context.Context, id int, gen *generator) {
 		if s.err != nil && ctx.Err() != nil {
 			s.err = context.Canceled
 		}
-		r.rec.record(id, &s)
+		r.record(id, &s)
+	}
+}
+
+// record counts a finished operation and shows it to the observer.
+func (r *runner) record(id int, s *sample) {
+	r.rec.record(id, s)
+	if r.cfg.Observer != nil {
+		err := s.err
+		if err == nil && (s.res.Status == kv.StatusBadCommand || s.res.Status > kv.StatusMismatch) {
+			err = errors.New("bad command")
+		}
+		r.cfg.Observer.Observe(id, ObservedOp{Write: s.op != opRead, Intended: s.intended, Done: s.done, Err: err})
 	}
 }
 
@@ -241,7 +257,7 @@ func (r *runner) openWorker(ctx context.Context, id int, gen *generator, slots <
 		if s.err != nil && ctx.Err() != nil {
 			s.err = context.Canceled
 		}
-		r.rec.record(id, &s)
+		r.record(id, &s)
 	}
 }
 
