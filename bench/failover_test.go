@@ -39,7 +39,12 @@ func (f *faultyFake) Kill(id uint64) error {
 	return nil
 }
 
-func (f *faultyFake) Restart(id uint64) error { f.mu.Lock(); f.restarted = true; f.mu.Unlock(); return nil }
+func (f *faultyFake) Restart(id uint64) error {
+	f.mu.Lock()
+	f.restarted = true
+	f.mu.Unlock()
+	return nil
+}
 func (f *faultyFake) Isolate(id uint64) error { return f.Kill(id) }
 func (f *faultyFake) Heal() error             { return f.Restart(0) }
 
