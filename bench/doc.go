@@ -29,6 +29,14 @@
 //     memory, for chaos/check (HistoryConfig says how, and why what it
 //     leaves out cannot change the verdict). Targets state their
 //     durability and read contract through ContractTarget.
+//   - Failover runs a closed-loop load against a FaultTarget (inproc) and,
+//     FailoverConfig.At after the warm-up, kills (stops, WAL closed) or
+//     isolates its leader for FailoverConfig.For: time to another leader in
+//     a higher term (polled every millisecond), time to the first
+//     successful write sent after the fault, failed and unknown requests
+//     in between, HDR latency per phase (before, during = up to that
+//     write, after; by intended send time) and a timeline in 100 ms bins,
+//     from a per-operation record (RunConfig.Observer) kept per worker.
 //   - Latencies go into HDR histograms (microseconds, 3 significant digits)
 //     striped over a few mutex-guarded shards; the collector swaps them out
 //     once a second, so workers never allocate per operation and never wait

@@ -16,6 +16,10 @@
 //     from the merged histograms, never from averaged percentiles; runs
 //     with different loads or one seed are refused (ErrMismatch), naming
 //     the difference. `raftbench merge` writes it like any run.
+//   - WriteFailover writes a failover run: the run's own files plus
+//     failover.json, failover.md and the timeline plots failover_throughput
+//     and failover_p99 with the fault, the new leader and the first write
+//     marked.
 //   - ProgressPrinter implements bench.ProgressSink: on a terminal it
 //     rewrites one line (cut to the terminal's width), elsewhere it
 //     prints one line a second.

@@ -1,4 +1,4 @@
-// Command raftbench is the user's command line: run, sweep, compare, merge, plot,
+// Command raftbench is the user's command line: run, sweep, compare, merge, failover, plot,
 // chaos, sim and serve. Each subcommand lives in its own file and adds
 // itself to the root command in an init function.
 package main
