@@ -29,7 +29,7 @@
 //     memory, for chaos/check (HistoryConfig says how, and why what it
 //     leaves out cannot change the verdict). Targets state their
 //     durability and read contract through ContractTarget.
-//   - Failover runs a closed-loop load against a FaultTarget (inproc) and,
+//   - Failover runs a closed-loop load against a FaultTarget (inproc: kill and partition; the peers: partition) and,
 //     FailoverConfig.At after the warm-up, kills (stops, WAL closed) or
 //     isolates its leader for FailoverConfig.For: time to another leader in
 //     a higher term (polled every millisecond), time to the first

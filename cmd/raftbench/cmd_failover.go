@@ -29,7 +29,10 @@ leading in a higher term, polled every millisecond), the time to the first
 successful write sent after the fault, the requests that failed or were
 left unknown in between, and latency per phase (before the fault, during
 it up to that first write, after) from HDR histograms, and plots
-throughput and p99 per 100 ms around the fault. Targets: inproc.`,
+throughput and p99 per 100 ms around the fault. Targets: inproc (kill and
+partition); hashicorp, hashicorp-tuned (in-memory transport) and etcd
+(partition only: their nodes cannot be restarted here). Each target keeps
+its own documented timeouts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.out == "" {
@@ -72,7 +75,7 @@ func runFailover(stdout io.Writer, f *loadFlags, fc bench.FailoverConfig) error 
 	defer cleanup()
 	ft, ok := t.(bench.FaultTarget)
 	if !ok {
-		return usageError("--target %s cannot be failed over (it cannot kill or isolate its leader); use inproc", f.target)
+		return usageError("--target %s cannot be failed over (it cannot kill or isolate its leader); use inproc, hashicorp or etcd", f.target)
 	}
 	fc.Run.Metrics = sess.metrics
 	var sink bench.ProgressSink

@@ -45,9 +45,10 @@ var (
 
 // Target is an in-process etcd-io/raft cluster.
 type Target struct {
-	fsync bool
-	nodes []*node
-	seq   atomic.Uint64 // request ids
+	fsync    bool
+	nodes    []*node
+	isolated atomic.Uint64 // node cut off by Isolate (0: none)
+	seq      atomic.Uint64 // request ids
 
 	fsyncs, fsyncEntries   atomic.Uint64
 	appendMsgs, appendEnts atomic.Uint64
@@ -140,6 +141,10 @@ func (t *Target) send(from *node, msgs []*raftpb.Message) {
 		if to < 1 || to > uint64(len(t.nodes)) {
 			continue // not a member; raft never addresses one
 		}
+		if iso := t.isolated.Load(); iso != 0 && (iso == to || iso == from.id) {
+			from.rn.ReportUnreachable(to) // a partition: the message is lost
+			continue
+		}
 		select {
 		case t.nodes[to-1].inbox <- m:
 			if m.GetType() == raftpb.MsgSnap {
@@ -222,3 +227,40 @@ func (t *Target) Contract() bench.Contract {
 }
 
 var _ bench.ContractTarget = (*Target)(nil)
+
+// The etcd target can isolate a node (its messages in and out dropped, as
+// a partition would) but not kill one: its nodes keep no log they could
+// restart from (the log file is never read back).
+var _ bench.FaultTarget = (*Target)(nil)
+
+// Leader returns the node that leads in the highest term, by raft.Status.
+func (t *Target) Leader() (uint64, uint64) {
+	var id, term uint64
+	for _, n := range t.nodes {
+		st := n.rn.Status()
+		if st.RaftState == raft.StateLeader && st.GetTerm() > term {
+			id, term = n.id, st.GetTerm()
+		}
+	}
+	return id, term
+}
+
+// Kill is not supported: see the FaultTarget note above.
+func (t *Target) Kill(id uint64) error {
+	return errors.New("etcd target: kill is not supported (its nodes cannot restart); use partition")
+}
+
+// Restart is not supported.
+func (t *Target) Restart(id uint64) error { return t.Kill(id) }
+
+// Isolate drops every message to and from node id until Heal.
+func (t *Target) Isolate(id uint64) error {
+	if id < 1 || id > uint64(len(t.nodes)) {
+		return fmt.Errorf("etcd target: no node %d", id)
+	}
+	t.isolated.Store(id)
+	return nil
+}
+
+// Heal ends the isolation.
+func (t *Target) Heal() error { t.isolated.Store(0); return nil }
