@@ -66,11 +66,33 @@ hashicorp-tuned, etcd, or any registered target.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "rewrote compare.json, compare.md and plots in %s\n", f.redraw)
 				return nil
 			}
-			cfg, err := f.config()
-			if err != nil {
-				return err
+			names := splitList(f.wl.workload)
+			if len(names) <= 1 {
+				cfg, err := f.config()
+				if err != nil {
+					return err
+				}
+				return runCompare(cmd, cfg)
 			}
-			return runCompare(cmd, cfg)
+			// Several workloads: one comparison each, in OUT/<workload>/,
+			// every configuration checked before the first run.
+			var cfgs []compare.Config
+			out := f.out
+			for _, name := range names {
+				f.wl.workload, f.out = name, filepath.Join(out, strings.ToLower(name))
+				cfg, err := f.config()
+				if err != nil {
+					return err
+				}
+				cfgs = append(cfgs, cfg)
+			}
+			for i, cfg := range cfgs {
+				fmt.Fprintf(os.Stderr, "compare: workload %s (%d of %d), output in %s\n", names[i], i+1, len(cfgs), cfg.Out)
+				if err := runCompare(cmd, cfg); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	d := bench.DefaultRunConfig()

@@ -59,3 +59,21 @@ func TestFailoverRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestCompareSeveralWorkloads(t *testing.T) {
+	out := t.TempDir()
+	_, err := execLoadCmd(t, newCompareCmd, "--systems", "cmdtest", "--clients", "2", "--repeat", "1", "--warmup", "0s",
+		"--duration", "300ms", "--disk-floor", "0", "--keys", "50", "--workload", "a,write-only", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"a", "write-only"} {
+		b, err := os.ReadFile(filepath.Join(out, w, "compare.json"))
+		if err != nil || !strings.Contains(string(b), `"name": "`+w+`"`) {
+			t.Errorf("%s: %v", w, err)
+		}
+	}
+	if _, err := execLoadCmd(t, newCompareCmd, "--systems", "cmdtest", "--workload", "a,zz", "--out", out); err == nil || !strings.Contains(err.Error(), `unknown workload "zz"`) {
+		t.Errorf("bad workload in a list: %v", err)
+	}
+}

@@ -24,7 +24,7 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 	w.fs = fs
 	d := bench.DefaultRunConfig()
 	fs.StringVar(&w.workload, "workload", "", "standard workload: "+strings.Join(bench.WorkloadNames(), ", ")+
-		" (a-f: YCSB's core workloads with a load phase; default: --mix with --distribution)")
+		" (a-f: YCSB's core workloads with a load phase; default: --mix with --distribution); compare takes a comma-separated list and writes each to OUT/<workload>/")
 	fs.StringVar(&w.mix, "mix", d.Mix.String(), "operation weights: write=W,read=R,cas=C[,insert=I,rmw=M] (not with --workload)")
 	fs.StringVar(&w.dist, "distribution", d.KeyDist, "key distribution: "+strings.Join(bench.Distributions, ", ")+" (overrides the workload's)")
 	fs.Float64Var(&w.theta, "theta", bench.DefaultZipfTheta, "zipfian skew in (0, 1), for the zipfian and latest distributions")
