@@ -14,7 +14,10 @@ import (
 
 // Defaults of HistoryConfig.
 const (
+	// DefaultHistoryKeys is the least number of sampled keys; by default
+	// a hundredth of the key space is sampled, at most MaxDefaultHistoryKeys.
 	DefaultHistoryKeys      = 32
+	MaxDefaultHistoryKeys   = 2000
 	DefaultHistoryOpsPerKey = 20_000
 	DefaultHistoryMaxOps    = 300_000
 )
@@ -41,7 +44,7 @@ const (
 // draining keys (then, if still needed, every open key) are dropped from
 // it entirely and listed in History.DroppedKeys: unchecked, never passed.
 type HistoryConfig struct {
-	Keys      int // sampled keys (0 = DefaultHistoryKeys)
+	Keys      int // sampled keys (0 = a hundredth of the key space, in [DefaultHistoryKeys, MaxDefaultHistoryKeys])
 	OpsPerKey int // 0 = DefaultHistoryOpsPerKey
 	MaxOps    int // 0 = DefaultHistoryMaxOps
 }
@@ -103,8 +106,12 @@ type historyRecorder struct {
 }
 
 func newHistoryRecorder(cfg *HistoryConfig, keys int, wl *workload) *historyRecorder {
+	n := cfg.Keys
+	if n == 0 {
+		n = min(max(keys/100, DefaultHistoryKeys), MaxDefaultHistoryKeys)
+	}
 	return &historyRecorder{
-		wl: wl, stride: max(1, keys/orDefault(cfg.Keys, DefaultHistoryKeys)),
+		wl: wl, stride: max(1, keys/n),
 		perKey: orDefault(cfg.OpsPerKey, DefaultHistoryOpsPerKey), maxOps: orDefault(cfg.MaxOps, DefaultHistoryMaxOps),
 		base: time.Now(), keys: map[int]*keyHist{},
 	}

@@ -112,7 +112,7 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long per sample (before and after the runs, at every client count, with a quorum's and with every replica's log writing) what the disk alone allows the clients' writes, in --data-dir; 0 skips")
 	fs.StringVar(&f.out, "out", "", "output directory (required)")
 	fs.BoolVar(&f.check, "check", true, "record each run's history on a sample of keys and check it for linearizability (porcupine); a row that fails, or whose contract differs from the others', is marked and never ranked (false: every row unchecked, none ranked)")
-	fs.IntVar(&f.checkKeys, "check-keys", bench.DefaultHistoryKeys, "keys sampled for the check (every Keys/N-th key, key 0 included)")
+	fs.IntVar(&f.checkKeys, "check-keys", 0, fmt.Sprintf("keys sampled for the check (every keys/N-th key, key 0 included; 0: a hundredth of --keys, at least %d, at most %d)", bench.DefaultHistoryKeys, bench.MaxDefaultHistoryKeys))
 	fs.DurationVar(&f.checkTime, "check-timeout", compare.DefaultCheckTimeout, "bound on the linearizability search per key (a key that times out is 'unknown': the row is unchecked)")
 	fs.StringVar(&f.redraw, "redraw", "", "instead of measuring, re-summarise the saved comparison in this directory (tables and plots)")
 	return c
@@ -150,8 +150,8 @@ func (f *compareFlags) config() (compare.Config, error) {
 		Load: load, DataDir: f.dataDir, DiskFloor: f.diskFloor, Out: f.out, Log: os.Stderr,
 		NoCheck: !f.check, History: &bench.HistoryConfig{Keys: f.checkKeys}, CheckTimeout: f.checkTime,
 	}
-	if f.checkKeys < 1 || f.checkTime <= 0 {
-		return bad("--check-keys %d and --check-timeout %v must be positive", f.checkKeys, f.checkTime)
+	if f.checkKeys < 0 || f.checkTime <= 0 {
+		return bad("--check-keys %d must not be negative and --check-timeout %v must be positive", f.checkKeys, f.checkTime)
 	}
 	if err := cfg.Validate(); err != nil {
 		return bad("bad flags: %v", err)
