@@ -57,6 +57,10 @@
 //     (summary.json, CSVs, the HDR log, plots, the progress line, tables)
 //     is bench/report's job. Sweep runs rates until the stopping rule
 //     (SweepRule) trips twice in a row at one rate.
+//   - DescribeEnvironment states where a result was measured: CPU model,
+//     CPUs, kernel, Go, commit, and the file system, device and
+//     rotational flag of the data directory; `run`, `failover` and
+//     `compare` record it (Summary.Environment, compare.json) and print it.
 //   - Metrics are updated once a second on a registry the caller passes in
 //     (NewMetrics), never on the global one.
 //   - MeasureQuorumFloor measures the disk, not a target: what it alone

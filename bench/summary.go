@@ -104,6 +104,9 @@ type Summary struct {
 	// ended (this run's own load included; absent where unknown). Figures
 	// from a machine busy with other work are not comparable.
 	LoadAvg []float64 `json:"load_avg,omitempty"`
+	// Environment: CPU model, kernel, file system and disk of the data
+	// directory (set by the command that made the run).
+	Environment *Environment `json:"environment,omitempty"`
 
 	// Not in summary.json: the full histograms (written as
 	// histogram.hlog and latency_percentiles.csv) and the per-second

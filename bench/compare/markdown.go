@@ -25,6 +25,9 @@ func writeMarkdown(path string, r *Result) error {
 		"mix %s, %d keys (%s), %.0f s warm-up + %.0f s measured, %d repeat(s) interleaved across systems; "+
 		"%d CPUs, %s, %s.\n\n", r.Nodes, fs, r.ValueBytes, r.Mix, r.Keys, r.KeyDist, r.WarmupS, r.DurationS,
 		r.Repeat, r.CPUs, r.GoVersion, r.Date)
+	if r.Environment != nil {
+		fmt.Fprintf(&b, "Environment: %s.\n\n", r.Environment)
+	}
 	if w := r.Workload; w != nil {
 		fmt.Fprintf(&b, "Workload **%s**: %s keys", w.Name, w.Distribution)
 		if w.Theta > 0 {

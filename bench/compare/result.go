@@ -125,6 +125,8 @@ type Result struct {
 	GoVersion string              `json:"go_version"`
 	Date      string              `json:"date"`
 	Command   string              `json:"command"`
+	// Environment: CPU model, kernel, file system and disk of DataDir.
+	Environment *bench.Environment `json:"environment,omitempty"`
 
 	// DiskFloor: what the disk alone allows the clients' writes, measured
 	// before and after the runs (fsync on only; see Config.DiskFloor).
@@ -143,8 +145,8 @@ func newResult(cfg *Config) *Result {
 		Fsync: cfg.Fsync, ValueBytes: cfg.Load.ValueBytes, Keys: cfg.Load.Keys,
 		KeyDist: cfg.Load.KeyDist, Mix: cfg.Load.Mix.String(), Seed: cfg.Load.Seed,
 		WarmupS: cfg.Load.Warmup.Seconds(), DurationS: cfg.Load.Duration.Seconds(),
-		Workload: ptrTo(cfg.Load.Info()),
-		CPUs:     runtime.NumCPU(), GoVersion: runtime.Version(),
+		Workload: ptrTo(cfg.Load.Info()), Environment: ptrTo(bench.DescribeEnvironment(cfg.DataDir)),
+		CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 		Date: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 	}
 	for _, s := range cfg.Systems {

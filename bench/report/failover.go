@@ -53,6 +53,9 @@ func WriteFailoverTable(w *bytes.Buffer, res *bench.FailoverResult) {
 		fmt.Fprintf(w, ", lasting %.1f s", res.ForS)
 	}
 	fmt.Fprintf(w, ".\n\nCommand: `%s`\n\n", s.Command)
+	if s.Environment != nil {
+		fmt.Fprintf(w, "Environment: %s.\n\n", s.Environment)
+	}
 	ms := func(v float64) string {
 		if v < 0 {
 			return "never"

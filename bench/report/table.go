@@ -46,6 +46,9 @@ func WriteTable(w io.Writer, s *bench.Summary) {
 	}
 	row("errors", errs)
 	row("leader changes", fmt.Sprint(s.LeaderChanges))
+	if s.Environment != nil {
+		row("environment", s.Environment.String())
+	}
 	if len(s.LoadAvg) == 3 {
 		row("machine load avg", fmt.Sprintf("%.2f %.2f %.2f (1/5/15 min, at the end)", s.LoadAvg[0], s.LoadAvg[1], s.LoadAvg[2]))
 	}

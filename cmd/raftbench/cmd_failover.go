@@ -92,6 +92,8 @@ func runFailover(stdout io.Writer, f *loadFlags, fc bench.FailoverConfig) error 
 		return err
 	}
 	bench.FillEnvironment(res.Summary, os.Args)
+	env := bench.DescribeEnvironment(f.dataDir)
+	res.Summary.Environment = &env
 	if err := report.WriteFailover(f.out, res); err != nil {
 		return err
 	}

@@ -256,6 +256,8 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 		return nil, err
 	}
 	bench.FillEnvironment(sum, os.Args)
+	env := bench.DescribeEnvironment(s.flags.dataDir)
+	sum.Environment = &env
 	if out != "" {
 		if err := report.WriteResults(out, sum); err != nil {
 			return nil, err
