@@ -147,3 +147,40 @@ func plotFailover(dir string, res *bench.FailoverResult) error {
 	}
 	return nil
 }
+
+// WriteFailoverComparison prints several targets' failover runs side by
+// side (the same load and fault, one run each, one after the other).
+func WriteFailoverComparison(w *bytes.Buffer, results []*bench.FailoverResult) {
+	if len(results) == 0 {
+		return
+	}
+	r0 := results[0]
+	fmt.Fprintf(w, "# raftbench failover: %s the leader, side by side\n\n", r0.Fault)
+	fmt.Fprintf(w, "Workload %s, %d clients, fault %.1f s after the warm-up", r0.Summary.Workload.Name, r0.Summary.Clients, r0.AtS)
+	if r0.ForS > 0 {
+		fmt.Fprintf(w, ", lasting %.1f s", r0.ForS)
+	}
+	fmt.Fprintf(w, "; one run per target, one after the other. Each target keeps its own documented election timeouts, "+
+		"so the times compare configurations as well as code.\n\n")
+	if env := r0.Summary.Environment; env != nil {
+		fmt.Fprintf(w, "Environment: %s.\n\n", env)
+	}
+	ms := func(v float64) string {
+		if v < 0 {
+			return "never"
+		}
+		return bench.FormatMs(v)
+	}
+	fmt.Fprintf(w, "| target | new leader ms | first write ms | failed | unknown | ops/s before | ops/s after | p99 ms before | p99 ms during | p99 ms after |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, r := range results {
+		ph := map[string]bench.FailoverPhase{}
+		for _, p := range r.Phases {
+			ph[p.Name] = p
+		}
+		fmt.Fprintf(w, "| [%s](%s/failover.md) | %s | %s | %d | %d | %s | %s | %s | %s | %s |\n", r.Summary.Target, r.Summary.Target,
+			ms(r.NewLeaderMs), ms(r.FirstWriteMs), r.Failed, r.Unknown,
+			bench.FormatCount(ph["before"].OpsPerSec), bench.FormatCount(ph["after"].OpsPerSec),
+			bench.FormatMs(ph["before"].LatencyMs.P99), bench.FormatMs(ph["during"].LatencyMs.P99), bench.FormatMs(ph["after"].LatencyMs.P99))
+	}
+}
