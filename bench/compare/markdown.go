@@ -178,6 +178,10 @@ func writeContracts(b *bytes.Buffer, r *Result) {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", s, c.Durability, c.FsyncsPerCommit, c.Acks, reads)
 	}
 	for _, rr := range r.Runs {
+		if rr.Check != nil && len(rr.Check.DroppedKeys) > 0 {
+			fmt.Fprintf(b, "\nRun %d (%s, %d clients, repeat %d): keys %s were never quiet and were left out of the bounded history (unchecked).\n",
+				rr.Order, rr.System, rr.Clients, rr.Repeat, strings.Join(rr.Check.DroppedKeys, ", "))
+		}
 		if rr.Check != nil && rr.Check.Verdict != "linearizable" {
 			fmt.Fprintf(b, "\nRun %d (%s, %d clients, repeat %d): %s", rr.Order, rr.System, rr.Clients, rr.Repeat, rr.Check.Verdict)
 			if rr.Check.BadKey != "" {
