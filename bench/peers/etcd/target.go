@@ -25,6 +25,15 @@ func init() {
 	bench.Register("etcd", func(ctx context.Context, cfg bench.TargetConfig) (bench.Target, error) {
 		return New(ctx, cfg)
 	})
+	// Deliberately broken, to see compare's correctness gate at work:
+	// `raftbench compare --systems raftbench,etcd,etcd-follower-reads`.
+	bench.Register("etcd-follower-reads", func(ctx context.Context, cfg bench.TargetConfig) (bench.Target, error) {
+		if len(cfg.Options) > 0 {
+			return nil, errors.New("etcd-follower-reads: takes no options")
+		}
+		cfg.Options = map[string]string{"reads": ReadsFollowerLocal}
+		return New(ctx, cfg)
+	})
 }
 
 const (
@@ -48,6 +57,10 @@ type Target struct {
 	fsync    bool
 	nodes    []*node
 	isolated atomic.Uint64 // node cut off by Isolate (0: none)
+	// followerReads: Options["reads"] = ReadsFollowerLocal (deliberately
+	// unsafe): reads served from a follower's state without ReadIndex.
+	followerReads bool
+	nextFollower  atomic.Uint64
 	seq      atomic.Uint64 // request ids
 
 	fsyncs, fsyncEntries   atomic.Uint64
@@ -69,7 +82,7 @@ func New(ctx context.Context, cfg bench.TargetConfig) (*Target, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
-	t := &Target{fsync: cfg.Fsync, stop: make(chan struct{})}
+	t := &Target{fsync: cfg.Fsync, followerReads: cfg.Options["reads"] == ReadsFollowerLocal, stop: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	if err := t.start(cfg); err != nil {
 		t.Close()
@@ -93,8 +106,13 @@ func checkConfig(cfg bench.TargetConfig) error {
 	if cfg.Dir == "" {
 		return errors.New("etcd: TargetConfig.Dir is empty")
 	}
-	for k := range cfg.Options {
-		return fmt.Errorf("etcd: unknown option %q (this target takes none)", k)
+	for k, v := range cfg.Options {
+		if k != "reads" {
+			return fmt.Errorf("etcd: unknown option %q (the only one is reads)", k)
+		}
+		if v != "readindex" && v != ReadsFollowerLocal {
+			return fmt.Errorf("etcd: option reads=%q (want readindex, or %s: deliberately unsafe)", v, ReadsFollowerLocal)
+		}
 	}
 	return nil
 }
@@ -223,8 +241,17 @@ func raftLogger(logger *slog.Logger) raft.Logger {
 // sending and applying, so an entry is answered only once durable on the
 // leader and a quorum; reads by ReadIndex (ReadOnlySafe).
 func (t *Target) Contract() bench.Contract {
+	if t.followerReads {
+		return bench.RaftContract(t.fsync, bench.ReadsLocal, "deliberately unsafe: a follower answers from its own state, no ReadIndex")
+	}
 	return bench.RaftContract(t.fsync, bench.ReadsReadIndex, "node.ReadIndex (ReadOnlySafe: heartbeat quorum), one in flight per node shared by the readers waiting, answered once applied >= it")
 }
+
+// ReadsFollowerLocal is the value of Options["reads"] that makes the
+// target deliberately unsafe: reads are answered by a follower from its
+// own state, without ReadIndex, so they can miss acknowledged writes. It
+// exists to prove that compare's correctness gate catches such a system.
+const ReadsFollowerLocal = "follower-local"
 
 var _ bench.ContractTarget = (*Target)(nil)
 
