@@ -61,7 +61,7 @@ type Target struct {
 	// unsafe): reads served from a follower's state without ReadIndex.
 	followerReads bool
 	nextFollower  atomic.Uint64
-	seq      atomic.Uint64 // request ids
+	seq           atomic.Uint64 // request ids
 
 	fsyncs, fsyncEntries   atomic.Uint64
 	appendMsgs, appendEnts atomic.Uint64
