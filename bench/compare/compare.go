@@ -136,6 +136,12 @@ func (c *Config) Validate() error {
 	}
 	probe := c.Load
 	probe.Clients, probe.Rate, probe.Nodes, probe.Fsync = c.Clients[0], 0, c.Nodes, c.Fsync
+	if c.History != nil {
+		probe.History = c.History
+	}
+	if c.CheckTimeout < 0 {
+		return fmt.Errorf("compare: check timeout %v must not be negative", c.CheckTimeout)
+	}
 	return probe.Validate()
 }
 

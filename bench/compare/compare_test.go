@@ -244,6 +244,8 @@ func TestBadConfig(t *testing.T) {
 		"zero duration": func(c *Config) { c.Load.Duration = 0 },
 		"bad option":    func(c *Config) { c.Systems = []string{"a:fast"} },
 		"option only":   func(c *Config) { c.Systems = []string{":nofsync"} },
+		"history keys":  func(c *Config) { c.History = &bench.HistoryConfig{Keys: 1 << 20} },
+		"check timeout": func(c *Config) { c.CheckTimeout = -time.Second },
 	} {
 		c := ok
 		mut(&c)
