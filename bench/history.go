@@ -16,8 +16,8 @@ import (
 const (
 	// DefaultHistoryKeys is the least number of sampled keys; by default
 	// a hundredth of the key space is sampled, at most MaxDefaultHistoryKeys.
-	DefaultHistoryKeys      = 32
-	MaxDefaultHistoryKeys   = 2000
+	DefaultHistoryKeys    = 32
+	MaxDefaultHistoryKeys = 2000
 	// DefaultHistoryOpsPerKey keeps the hottest key's check short: under
 	// YCSB A at 256 clients, key 0 with 1,000 operations checked in 4 s,
 	// with 5,000 it timed out (20 s), with 20,000 at 64 clients it took
