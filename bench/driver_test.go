@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 func TestPercentilesOfKnownInputs(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // faultyFake is a fake cluster whose leader can be killed: requests fail

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/chaos/check"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // Defaults of HistoryConfig.

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/raftbench/raftbench/engine/cluster"
-	"github.com/raftbench/raftbench/engine/kv"
-	"github.com/raftbench/raftbench/engine/node"
+	"github.com/raftbench/raftbench/engine/embed/cluster"
+	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/node"
 )
 
-// The "inproc" target: an embedded N-node cluster (engine/cluster) over
+// The "inproc" target: an embedded N-node cluster (engine/embed/cluster) over
 // the in-memory transport, each node with a real WAL in TargetConfig.Dir.
 // Writes and cas go through Propose (one client session each, so a retry
 // after a leader change applies once); reads are linearizable ReadIndex

@@ -9,11 +9,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // Request is one client operation, in the KV state machine's terms
-// (engine/kv), so every target applies the same semantics.
+// (engine/embed/kv), so every target applies the same semantics.
 type Request struct {
 	Op    kv.Op
 	Key   []byte

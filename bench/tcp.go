@@ -17,12 +17,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/httpapi"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/httpapi"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // The "tcp" target talks to a cluster of `raftbench serve` processes
-// through the HTTP API's own Go client (engine/httpapi.Client), so the
+// through the HTTP API's own Go client (engine/embed/httpapi.Client), so the
 // figures measure the API users get. Answers map as the API documents
 // them: a value, "key does not exist" (httpapi.ErrNotFound) and a cas
 // mismatch (httpapi.ErrPrecondition) are results; a 503, or a

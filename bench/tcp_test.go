@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // kvHTTP serves the `raftbench serve` HTTP API over a kv.Store. A node

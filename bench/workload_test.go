@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/raftbench/raftbench/chaos/check"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // binomialOK says whether count of n draws is within 5 standard

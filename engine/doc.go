@@ -2,7 +2,7 @@
 // goroutines, clocks, locks, I/O or global randomness. Messages, ticks and
 // proposals go in; a Ready batch comes out; the driver hands it back.
 //
-// # Contract (the runtime in engine/node and the simulator in chaos/sim
+// # Contract (the runtime in engine/runtime/node and the simulator in chaos/sim
 // program against exactly this)
 //
 //	c, err := engine.New(cfg)        // cfg.Validate() errors are returned
@@ -83,11 +83,11 @@
 //	           cursor and read release, client sessions, snapshot and
 //	           configuration bookkeeping); pure like the core, but may
 //	           name wal's types
-//	runtime    engine/node (goroutines and real I/O around the driver),
-//	           engine/transport (TCP and in-memory message transports)
-//	embedding  engine/kv (the state machine; imports nothing from the
-//	           module), engine/cluster (in-process cluster),
-//	           engine/httpapi (HTTP server and its Go client),
+//	runtime    engine/runtime/node (goroutines and real I/O around the driver),
+//	           engine/runtime/transport (TCP and in-memory message transports)
+//	embedding  engine/embed/kv (the state machine; imports nothing from the
+//	           module), engine/embed/cluster (in-process cluster),
+//	           engine/embed/httpapi (HTTP server and its Go client),
 //	           maelstrom (Maelstrom adapter)
 //	tools      bench/... (load generator, targets, reports), chaos/...
 //	           (fault injection, simulator, checkers)

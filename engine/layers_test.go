@@ -46,12 +46,12 @@ var layerTable = []layer{
 	{
 		name: "runtime",
 		why:  "goroutines and real I/O around the driver: the node loop and the transports",
-		pkgs: []string{"engine/node", "engine/transport"},
+		pkgs: []string{"engine/runtime/node", "engine/runtime/transport"},
 	},
 	{
 		name: "embedding",
 		why:  "what a user runs the runtime in: the kv state machine, the in-process cluster, the HTTP server, the Maelstrom adapter",
-		pkgs: []string{"engine/kv", "engine/cluster", "engine/httpapi", "maelstrom"},
+		pkgs: []string{"engine/embed/kv", "engine/embed/cluster", "engine/embed/httpapi", "maelstrom"},
 	},
 	{
 		name: "tools",
@@ -71,8 +71,8 @@ var onlyImports = map[string]struct {
 	pkgs []string
 	why  string
 }{
-	"engine/kv": {nil, "the state machine is shared by every bench target, the peer libraries' included, so it must not pull in the engine"},
-	"wal":       {[]string{"engine/raftpb"}, "the log stores entries and hard states in wire form; knowing the core's state machine would tie the core's tests to one log"},
+	"engine/embed/kv": {nil, "the state machine is shared by every bench target, the peer libraries' included, so it must not pull in the engine"},
+	"wal":             {[]string{"engine/raftpb"}, "the log stores entries and hard states in wire form; knowing the core's state machine would tie the core's tests to one log"},
 }
 
 // layerExceptions are module imports allowed against the layer order.
@@ -103,7 +103,7 @@ type layerEdge struct {
 }
 
 // modulePackage is one module package as `go list` reports it, cut to
-// what the layer check needs. Paths are module-relative ("engine/node";
+// what the layer check needs. Paths are module-relative ("engine/runtime/node";
 // "." for the module root).
 type modulePackage struct {
 	path    string
@@ -197,7 +197,7 @@ var listedPackages = sync.OnceValues(listModulePackages)
 // imports. It lists twice, without and with the raftbugs build tag, and
 // takes the union, so an import in a tagged-out file is checked too.
 // Only imports of non-test files count: tests may use higher layers as
-// their harness (engine/node's tests run an engine/cluster), and Go's
+// their harness (engine/runtime/node's tests run an engine/embed/cluster), and Go's
 // cycle rule keeps such imports out of the package itself.
 func listModulePackages() ([]modulePackage, error) {
 	root, err := goOutput("", "env", "GOMOD")
@@ -368,12 +368,12 @@ func TestLayerCheckCatchesViolations(t *testing.T) {
 
 	// The real table must reject the classic mistakes.
 	for _, tc := range []struct{ from, to string }{
-		{"engine", "engine/node"}, // core reaching up to the runtime
-		{"engine", "wal"},         // core reaching into storage
-		{"engine/driver", "engine/node"},
-		{"engine/node", "engine/httpapi"},
-		{"engine/kv", "engine"}, // the state machine must stay a leaf
-		{"wal", "engine"},       // storage must not know the core's state machine
+		{"engine", "engine/runtime/node"}, // core reaching up to the runtime
+		{"engine", "wal"},                 // core reaching into storage
+		{"engine/driver", "engine/runtime/node"},
+		{"engine/runtime/node", "engine/embed/httpapi"},
+		{"engine/embed/kv", "engine"}, // the state machine must stay a leaf
+		{"wal", "engine"},             // storage must not know the core's state machine
 		{"maelstrom", "bench"},
 	} {
 		if len(checkLayers(layerTable, onlyImports, layerExceptions, []modulePackage{{path: tc.from, imports: []string{tc.to}}})) == 0 {

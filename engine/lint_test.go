@@ -115,7 +115,7 @@ func TestLintRejects(t *testing.T) {
 		{"sync", `package x; import "sync"; var _ sync.Mutex`},
 		{"math/rand", `package x; import "math/rand"; var _ = rand.Int`},
 		{"math/rand/v2", `package x; import r "math/rand/v2"; var _ = r.Int`},
-		{"adapter", `package x; import "github.com/raftbench/raftbench/engine/node"; var _ = node.X`},
+		{"adapter", `package x; import "github.com/raftbench/raftbench/engine/runtime/node"; var _ = node.X`},
 		{"wal", `package x; import _ "github.com/raftbench/raftbench/wal"`},
 		{"go statement", `package x; func f() { go func() {}() }`},
 	} {
@@ -135,12 +135,12 @@ func TestLintRejects(t *testing.T) {
 	// The driver may use the core and the wal's types, but not the runtime.
 	driver := pureImportRule("engine/driver")
 	for imp, want := range map[string]bool{
-		modulePath + "/engine":         true,
-		modulePath + "/engine/raftpb":  true,
-		modulePath + "/wal":            true,
-		modulePath + "/engine/node":    false,
-		modulePath + "/engine/kv":      false,
-		modulePath + "/engine/cluster": false,
+		modulePath + "/engine":               true,
+		modulePath + "/engine/raftpb":        true,
+		modulePath + "/wal":                  true,
+		modulePath + "/engine/runtime/node":  false,
+		modulePath + "/engine/embed/kv":      false,
+		modulePath + "/engine/embed/cluster": false,
 	} {
 		if got := driver(imp); got != want {
 			t.Errorf("driver may import %s = %v, want %v", imp, got, want)

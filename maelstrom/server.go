@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/engine"
-	"github.com/raftbench/raftbench/engine/kv"
-	"github.com/raftbench/raftbench/engine/node"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 	"github.com/raftbench/raftbench/engine/raftpb"
+	"github.com/raftbench/raftbench/engine/runtime/node"
 )
 
 // Options configure a Server. Zero values get the documented defaults.

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
-	"github.com/raftbench/raftbench/engine/transport"
+	"github.com/raftbench/raftbench/engine/runtime/transport"
 )
 
 // raftTransport carries Raft messages as Maelstrom node-to-node messages,

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/bench"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // fakeTarget is a single kv.Store with a fixed service delay; it counts

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/bench"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // fakeTarget applies requests to a kv.Store directly: a run in a

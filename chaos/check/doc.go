@@ -20,7 +20,7 @@
 //     operation of their key, so they may be linearized anywhere after
 //     their call; being linearized last is the same as never happening.
 //   - A cas with CreateIfMissing on a missing key writes Value (as in
-//     engine/kv); it can never observe Missing.
+//     engine/embed/kv); it can never observe Missing.
 //   - The verdict is Linearizable, NotLinearizable, or Unknown (a key's
 //     search timed out, or the history is malformed: then Result.Err says
 //     which op and why). Unknown is never a pass.

@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/raftbench/raftbench/chaos/check"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 type replyKind uint8

@@ -1,6 +1,6 @@
 // Package sim is raftbench's deterministic simulator: it runs N nodes of
 // the real Raft core (package engine) with the in-memory WAL (wal.MemLog)
-// and the KV state machine (engine/kv) in one goroutine on a virtual
+// and the KV state machine (engine/embed/kv) in one goroutine on a virtual
 // clock, and injects network, disk and crash faults drawn from a single
 // seed (in the spirit of FoundationDB's simulation and TigerBeetle's VOPR).
 //

@@ -7,11 +7,11 @@ import (
 	"slices"
 
 	"github.com/raftbench/raftbench/engine"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // Entry data layout for a client command, the same as the runtime's
-// (engine/node): 0x01 | client id u64 LE | seq u64 LE | kv command. The
+// (engine/runtime/node): 0x01 | client id u64 LE | seq u64 LE | kv command. The
 // header lets every replica deduplicate a retried (client, seq)
 // identically (Raft thesis §6.3).
 const (

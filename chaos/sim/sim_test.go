@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/raftbench/raftbench/engine"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 

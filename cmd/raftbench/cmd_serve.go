@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/raftbench/raftbench/engine/httpapi"
+	"github.com/raftbench/raftbench/engine/embed/httpapi"
 )
 
 func init() { addCommand(newServeCmd()) }

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/engine"
-	"github.com/raftbench/raftbench/engine/node"
+	"github.com/raftbench/raftbench/engine/runtime/node"
 )
 
 // Propose applies cmd through the current leader and returns the state

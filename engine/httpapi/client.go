@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/kv"
-	"github.com/raftbench/raftbench/engine/node"
+	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/node"
 )
 
 // Client talks to one node's HTTP API. It is safe for concurrent use;

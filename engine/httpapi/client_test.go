@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // A write with a Session carries X-Client-Id and X-Seq; without one it

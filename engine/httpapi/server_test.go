@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/raftbench/raftbench/engine/cluster"
+	"github.com/raftbench/raftbench/engine/embed/cluster"
 )
 
 // TestHTTPAPI drives a follower's API (everything forwarded by the core)

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/cluster"
-	"github.com/raftbench/raftbench/engine/kv"
-	"github.com/raftbench/raftbench/engine/node"
+	"github.com/raftbench/raftbench/engine/embed/cluster"
+	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/node"
 )
 
 type Cluster = cluster.Cluster

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/bench"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // WriteParallel writes 128-byte values from about clients concurrent

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/bench"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // failoverWrites is how many acknowledged writes must survive the

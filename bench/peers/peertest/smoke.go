@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/raftbench/raftbench/bench"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // Expect is what a target's Stats must show after the smoke rounds beyond

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/bench"
-	"github.com/raftbench/raftbench/engine/kv"
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // ReadFunc serves an encoded kv query (kv.EncodeRead) linearizably and

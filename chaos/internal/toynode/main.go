@@ -223,7 +223,7 @@ func (n *node) remember(fwd string, ans json.RawMessage) {
 	}
 }
 
-// apply runs one lin-kv request against the local map (engine/kv's rules).
+// apply runs one lin-kv request against the local map (engine/embed/kv's rules).
 func (n *node) apply(b body) body {
 	k := string(b.Key)
 	v, exists := n.st.KV[k]
