@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // Limits on run parameters, so a typo cannot ask for a terabyte of keys
@@ -31,8 +30,16 @@ const (
 // Key distributions.
 const (
 	DistUniform = "uniform"
+	// DistZipfian: key i drawn with probability about proportional to
+	// 1/(i+1)^theta (YCSB's zipfian; see zipf).
 	DistZipfian = "zipfian"
+	// DistLatest: the newest key minus a zipfian rank (YCSB's latest), so
+	// recent inserts are the most read.
+	DistLatest = "latest"
 )
+
+// Distributions lists the key distributions, for flags and errors.
+var Distributions = []string{DistUniform, DistZipfian, DistLatest}
 
 // RunConfig describes one load-generator run. The zero value is not
 // valid; use DefaultRunConfig and override.
@@ -46,14 +53,27 @@ type RunConfig struct {
 	// Workers bounds in-flight requests in the open loop (0 = default).
 	Workers int
 
+	// Workload names the preset the load came from (Workloads), or
+	// WorkloadDefault / WorkloadCustom; it is recorded, not acted on:
+	// Mix, KeyDist, ZipfTheta and Preload say what runs.
+	Workload   string
 	Mix        Mix
 	ValueBytes int
 	Keys       int
 	KeyDist    string
-	ZipfTheta  float64 // zipfian skew in (0,1); 0 = DefaultZipfTheta
-	Warmup     time.Duration
-	Duration   time.Duration
-	Seed       uint64
+	ZipfTheta  float64 // zipfian and latest skew in (0,1); 0 = DefaultZipfTheta
+	// Preload writes every key 0..Keys-1 once before the warm-up (YCSB's
+	// load phase), so reads find records; not measured.
+	Preload bool
+	// Observer, when set, sees every finished operation (the failover
+	// measurement's per-operation record).
+	Observer Observer
+	// History, when set, records the operations on a sample of keys
+	// (see HistoryConfig) for a linearizability check.
+	History  *HistoryConfig
+	Warmup   time.Duration
+	Duration time.Duration
+	Seed     uint64
 	// Drain is how long in-flight requests may take to finish after the
 	// end of the run before they are cancelled and counted as
 	// "unfinished" errors (0 = 10 s).
@@ -74,6 +94,7 @@ type RunConfig struct {
 func DefaultRunConfig() RunConfig {
 	return RunConfig{
 		Clients:    64,
+		Workload:   WorkloadDefault,
 		Mix:        Mix{Write: 0.5, Read: 0.4, Cas: 0.1},
 		ValueBytes: 128,
 		Keys:       100_000,
@@ -133,10 +154,10 @@ func (c *RunConfig) Validate() error {
 		return fmt.Errorf("value bytes %d must be in [1, %d]", c.ValueBytes, MaxValueBytes)
 	case c.Keys < 1 || c.Keys > MaxKeys:
 		return fmt.Errorf("keys %d must be in [1, %d]", c.Keys, MaxKeys)
-	case c.KeyDist != DistUniform && c.KeyDist != DistZipfian:
-		return fmt.Errorf("unknown key distribution %q (want %s or %s)", c.KeyDist, DistUniform, DistZipfian)
-	case c.ZipfTheta < 0 || c.ZipfTheta >= 1:
-		return fmt.Errorf("zipf theta %v must be in (0, 1)", c.ZipfTheta)
+	case !slices.Contains(Distributions, c.KeyDist):
+		return fmt.Errorf("unknown key distribution %q (known: %s)", c.KeyDist, strings.Join(Distributions, ", "))
+	case math.IsNaN(c.ZipfTheta) || c.ZipfTheta < 0 || c.ZipfTheta >= 1:
+		return fmt.Errorf("zipf theta %v must be in (0, 1): the zipfian generator (Gray et al.) needs theta < 1", c.ZipfTheta)
 	case c.Duration <= 0:
 		return fmt.Errorf("duration %v must be positive", c.Duration)
 	case c.Warmup < 0:
@@ -144,17 +165,25 @@ func (c *RunConfig) Validate() error {
 	case c.Drain < 0:
 		return fmt.Errorf("drain %v must not be negative", c.Drain)
 	}
-	return c.Mix.validate()
+	if err := c.Mix.validate(); err != nil {
+		return err
+	}
+	if c.History != nil {
+		return c.History.validate()
+	}
+	return nil
 }
 
 // Mix is the relative weight of each operation. Weights need not sum
-// to 1; they are normalised.
+// to 1; they are normalised. Write updates a key of the key space, Insert
+// writes a new key beyond it, RMW reads a key and then cas-es it from the
+// value read.
 type Mix struct {
-	Write, Read, Cas float64
+	Write, Read, Cas, Insert, RMW float64
 }
 
-// ParseMix parses "write=0.5,read=0.4,cas=0.1". Omitted operations get
-// weight 0.
+// ParseMix parses "write=0.5,read=0.4,cas=0.1" (operations: write, read,
+// cas, insert, rmw). Omitted operations get weight 0.
 func ParseMix(s string) (Mix, error) {
 	var m Mix
 	seen := map[string]bool{}
@@ -185,39 +214,82 @@ func ParseMix(s string) (Mix, error) {
 			m.Read = w
 		case "cas":
 			m.Cas = w
+		case "insert":
+			m.Insert = w
+		case "rmw":
+			m.RMW = w
 		default:
-			return m, fmt.Errorf("mix: unknown operation %q (known: write, read, cas)", name)
+			return m, fmt.Errorf("mix: unknown operation %q (known: %s)", name, strings.Join(opNames[:], ", "))
 		}
 	}
 	return m, m.validate()
 }
 
+func (m Mix) weights() [numOps]float64 {
+	return [numOps]float64{m.Write, m.Read, m.Cas, m.Insert, m.RMW}
+}
+
 func (m Mix) validate() error {
-	if m.Write < 0 || m.Read < 0 || m.Cas < 0 {
-		return errors.New("mix weights must not be negative")
+	sum := 0.0
+	for _, w := range m.weights() {
+		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+			return errors.New("mix weights must be finite and not negative")
+		}
+		sum += w
 	}
-	if !(m.Write+m.Read+m.Cas > 0) {
+	if !(sum > 0) {
 		return errors.New("mix weights must sum to more than 0")
 	}
 	return nil
 }
 
-// String renders the mix normalised, e.g. "write=0.5,read=0.4,cas=0.1".
+// String renders the mix normalised, e.g. "write=0.5,read=0.4,cas=0.1";
+// insert and rmw appear only when they have weight.
 func (m Mix) String() string {
 	f := m.fractions()
-	return fmt.Sprintf("write=%g,read=%g,cas=%g", round3(f[0]), round3(f[1]), round3(f[2]))
-}
-
-// fractions returns write, read, cas weights normalised to sum to 1.
-func (m Mix) fractions() [3]float64 {
-	sum := m.Write + m.Read + m.Cas
-	if sum <= 0 {
-		return [3]float64{}
+	s := fmt.Sprintf("write=%g,read=%g,cas=%g", round3(f[0]), round3(f[1]), round3(f[2]))
+	for i := opInsert; i < numOps; i++ {
+		if f[i] > 0 {
+			s += fmt.Sprintf(",%s=%g", opNames[i], round3(f[i]))
+		}
 	}
-	return [3]float64{m.Write / sum, m.Read / sum, m.Cas / sum}
+	return s
 }
 
-// opOrder maps a mix slot to its kv operation.
-var opOrder = [3]kv.Op{kv.OpWrite, kv.OpRead, kv.OpCas}
+// Fractions returns each operation's share of the draws (normalised to
+// sum to 1), keyed by name; operations without weight are left out.
+func (m Mix) Fractions() map[string]float64 {
+	out := map[string]float64{}
+	for i, f := range m.fractions() {
+		if f > 0 {
+			out[opNames[i]] = f
+		}
+	}
+	return out
+}
+
+// WriteShare is the fraction of operations that append to the log: a
+// write, cas or insert is one entry, a read-modify-write one (its cas)
+// beside a read.
+func (m Mix) WriteShare() float64 {
+	f := m.fractions()
+	return f[opWrite] + f[opCas] + f[opInsert] + f[opRMW]
+}
+
+// fractions returns the weights normalised to sum to 1, in slot order.
+func (m Mix) fractions() [numOps]float64 {
+	w := m.weights()
+	sum := 0.0
+	for _, v := range w {
+		sum += v
+	}
+	if sum <= 0 {
+		return [numOps]float64{}
+	}
+	for i := range w {
+		w[i] /= sum
+	}
+	return w
+}
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

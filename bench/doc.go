@@ -12,6 +12,31 @@
 //     send time, so a stall shows up as latency instead of vanishing (no
 //     coordinated omission); the raw service time and the generator's own
 //     send lag are kept beside it.
+//   - The load is a workload: a Mix of write (update), read, cas, insert
+//     (a write to a key never written) and rmw (a read, then a cas from
+//     the value read; one operation whose latency covers both), over keys
+//     drawn uniform, zipfian (Gray et al.'s generator as YCSB implements
+//     it; theta in (0,1), default 0.99, key 0 hottest) or latest (the
+//     newest key minus a zipfian rank). Presets (LookupWorkload): YCSB's
+//     core workloads A, B, C, D and F, which write every key once before
+//     the warm-up (the load phase, RunConfig.Preload, not measured), and
+//     "default" (`make bench`'s 50/40/10 write/read/cas, uniform) and
+//     "write-only", which do not. A mix without insert and rmw draws
+//     exactly the requests it drew before they existed. Summary.Workload
+//     records the full load.
+//   - With RunConfig.History, Run records every operation on a sample of
+//     keys, from the first request (load phase included), in bounded
+//     memory, for chaos/check (HistoryConfig says how, and why what it
+//     leaves out cannot change the verdict). Targets state their
+//     durability and read contract through ContractTarget.
+//   - Failover runs a closed-loop load against a FaultTarget (inproc: kill and partition; the peers: partition) and,
+//     FailoverConfig.At after the warm-up, kills (stops, WAL closed) or
+//     isolates its leader for FailoverConfig.For: time to another leader in
+//     a higher term (polled every millisecond), time to the first
+//     successful write sent after the fault, failed and unknown requests
+//     in between, HDR latency per phase (before, during = up to that
+//     write, after; by intended send time) and a timeline in 100 ms bins,
+//     from a per-operation record (RunConfig.Observer) kept per worker.
 //   - Latencies go into HDR histograms (microseconds, 3 significant digits)
 //     striped over a few mutex-guarded shards; the collector swaps them out
 //     once a second, so workers never allocate per operation and never wait
@@ -32,6 +57,10 @@
 //     (summary.json, CSVs, the HDR log, plots, the progress line, tables)
 //     is bench/report's job. Sweep runs rates until the stopping rule
 //     (SweepRule) trips twice in a row at one rate.
+//   - DescribeEnvironment states where a result was measured: CPU model,
+//     CPUs, kernel, Go, commit, and the file system, device and
+//     rotational flag of the data directory; `run`, `failover` and
+//     `compare` record it (Summary.Environment, compare.json) and print it.
 //   - Metrics are updated once a second on a registry the caller passes in
 //     (NewMetrics), never on the global one.
 //   - MeasureQuorumFloor measures the disk, not a target: what it alone

@@ -2,10 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // ProgressSink receives one IntervalStats a second while a run is under
@@ -29,6 +33,16 @@ func Run(ctx context.Context, cfg RunConfig, target Target, sink ProgressSink) (
 		wl:     newWorkload(&cfg),
 		rec:    newRecorder(cfg.workers()),
 	}
+	if cfg.History != nil {
+		r.hist = newHistoryRecorder(cfg.History, cfg.Keys, r.wl)
+	}
+	if cfg.Preload {
+		t0 := time.Now()
+		if err := r.preload(ctx); err != nil {
+			return nil, err
+		}
+		r.preloadTime = time.Since(t0)
+	}
 	return r.run(ctx)
 }
 
@@ -38,6 +52,9 @@ type runner struct {
 	sink   ProgressSink
 	wl     *workload
 	rec    *recorder
+	hist   *historyRecorder // nil unless cfg.History
+
+	preloadTime time.Duration
 
 	start, warmEnd, end time.Time
 
@@ -57,6 +74,9 @@ func (r *runner) run(parent context.Context) (*Summary, error) {
 	r.warmEnd = r.start.Add(r.cfg.Warmup)
 	r.end = r.warmEnd.Add(r.cfg.Duration)
 
+	if r.cfg.Observer != nil {
+		r.cfg.Observer.Started(r.start, r.warmEnd, r.cfg.workers())
+	}
 	var slots chan uint64
 	if r.cfg.OpenLoop() {
 		slots = make(chan uint64, r.cfg.workers())
@@ -156,12 +176,24 @@ func (r *runner) closedWorker(ctx context.Context, id int, gen *generator) {
 		}
 		op, req := gen.next()
 		s = sample{op: op, intended: now, sent: now, measured: !now.Before(r.warmEnd)}
-		s.res, s.err = r.target.Do(ctx, req)
+		s.res, s.err = r.exec(ctx, id, gen, op, req)
 		s.done = time.Now()
 		if s.err != nil && ctx.Err() != nil {
 			s.err = context.Canceled
 		}
-		r.rec.record(id, &s)
+		r.record(id, &s)
+	}
+}
+
+// record counts a finished operation and shows it to the observer.
+func (r *runner) record(id int, s *sample) {
+	r.rec.record(id, s)
+	if r.cfg.Observer != nil {
+		err := s.err
+		if err == nil && (s.res.Status == kv.StatusBadCommand || s.res.Status > kv.StatusMismatch) {
+			err = errors.New("bad command")
+		}
+		r.cfg.Observer.Observe(id, ObservedOp{Write: s.op != opRead, Intended: s.intended, Done: s.done, Err: err})
 	}
 }
 
@@ -220,12 +252,12 @@ func (r *runner) openWorker(ctx context.Context, id int, gen *generator, slots <
 		op, req := gen.next()
 		sent := time.Now()
 		s = sample{op: op, intended: intended, sent: sent, measured: !intended.Before(r.warmEnd), openLoop: true}
-		s.res, s.err = r.target.Do(ctx, req)
+		s.res, s.err = r.exec(ctx, id, gen, op, req)
 		s.done = time.Now()
 		if s.err != nil && ctx.Err() != nil {
 			s.err = context.Canceled
 		}
-		r.rec.record(id, &s)
+		r.record(id, &s)
 	}
 }
 
@@ -256,4 +288,65 @@ func (r *runner) unsentSlots(recorded uint64) uint64 {
 	}
 	want := r.slotsBefore(r.end) - r.slotsBefore(r.warmEnd)
 	return want - min(want, recorded)
+}
+
+// exec carries out one drawn operation: one request, or for a
+// read-modify-write the read and then, if the key had a value, a cas from
+// it (the operation's result is the cas's; its latency covers both).
+func (r *runner) exec(ctx context.Context, id int, gen *generator, op int, req Request) (kv.Result, error) {
+	res, err := r.do(ctx, id, req)
+	if op != opRMW || err != nil || res.Status != kv.StatusOK {
+		return res, err
+	}
+	return r.do(ctx, id, gen.modify(req, res.Value))
+}
+
+// preloadWorkers is the load phase's concurrency, whatever the run's.
+const preloadWorkers = 64
+
+// preload is YCSB's load phase: every key 0..Keys-1 written once, by
+// preloadWorkers goroutines. A write the target refused or left unknown
+// is sent again (it writes the same value); the load fails after a
+// minute without progress.
+func (r *runner) preload(ctx context.Context) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, preloadWorkers)
+	for w := 0; w < preloadWorkers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var key [KeyBytes]byte
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= r.cfg.Keys {
+					return
+				}
+				putKey(key[:], i)
+				req := Request{Op: kv.OpWrite, Key: key[:], Value: r.wl.preloadValue(i)}
+				deadline := time.Now().Add(time.Minute)
+				for {
+					octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					// Client ids past the workers' mark the load phase in the history.
+					_, err := r.do(octx, r.cfg.workers()+w, req)
+					cancel()
+					if err == nil {
+						break
+					}
+					if ctx.Err() != nil {
+						errc <- fmt.Errorf("preload interrupted: %w", ctx.Err())
+						return
+					}
+					if time.Now().After(deadline) {
+						errc <- fmt.Errorf("preload: key %d not written after a minute: %w", i, err)
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
 }

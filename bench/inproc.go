@@ -43,6 +43,7 @@ const (
 type inprocTarget struct {
 	c         *cluster.Cluster
 	transport string
+	fsync     bool
 	broker    *natsserver.Server // embedded, or nil
 
 	mu  sync.Mutex
@@ -109,7 +110,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		}
 		return nil, err
 	}
-	t.c = c
+	t.c, t.fsync = c, cfg.Fsync
 	return t, nil
 }
 
@@ -227,4 +228,9 @@ func (t *inprocTarget) Close() error {
 		t.broker.Stop()
 	}
 	return err
+}
+
+// Contract: quorum fsync (when on), leader answers after apply, ReadIndex reads.
+func (t *inprocTarget) Contract() Contract {
+	return RaftContract(t.fsync, ReadsReadIndex, "ReadIndex: one heartbeat-quorum round per loop turn for every queued read, answered once applied >= the read index")
 }

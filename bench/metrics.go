@@ -67,8 +67,10 @@ func (m *Metrics) observe(b *bucket, is *IntervalStats) {
 	if m == nil {
 		return
 	}
-	for i, op := range opOrder {
-		m.ops.WithLabelValues(op.String()).Add(float64(b.c.ops[i]))
+	for i, name := range opNames {
+		if i < opInsert || b.c.ops[i] > 0 {
+			m.ops.WithLabelValues(name).Add(float64(b.c.ops[i]))
+		}
 	}
 	for i, name := range [3]string{"ok", "not_found", "mismatch"} {
 		m.results.WithLabelValues(name).Add(float64(b.c.status[i]))

@@ -74,8 +74,8 @@ func classify(err error) errKind {
 
 // counters are plain integers; a stripe's mutex guards them.
 type counters struct {
-	ops     [3]uint64 // successful results by op, indexed like opOrder
-	status  [3]uint64 // ok, not found, mismatch
+	ops     [numOps]uint64 // successful results by slot (opWrite...)
+	status  [3]uint64      // ok, not found, mismatch
 	errs    [numErrKinds]uint64
 	late    uint64 // open loop: sent more than lateThreshold after intended
 	maxLate time.Duration
@@ -84,6 +84,8 @@ type counters struct {
 func (c *counters) add(o *counters) {
 	for i := range c.ops {
 		c.ops[i] += o.ops[i]
+	}
+	for i := range c.status {
 		c.status[i] += o.status[i]
 	}
 	for i := range c.errs {
@@ -93,7 +95,13 @@ func (c *counters) add(o *counters) {
 	c.maxLate = max(c.maxLate, o.maxLate)
 }
 
-func (c *counters) total() uint64  { return c.ops[0] + c.ops[1] + c.ops[2] }
+func (c *counters) total() uint64 {
+	var n uint64
+	for _, v := range c.ops {
+		n += v
+	}
+	return n
+}
 func (c *counters) errors() uint64 { return sumErrs(c.errs[:]) }
 
 func sumErrs(e []uint64) uint64 {
@@ -162,7 +170,7 @@ func newRecorder(workers int) *recorder {
 
 // sample is one finished operation.
 type sample struct {
-	op       int // index into opOrder
+	op       int // slot: opWrite...opRMW
 	intended time.Time
 	sent     time.Time
 	done     time.Time

@@ -47,9 +47,14 @@ type Summary struct {
 	Keys       int     `json:"keys"`
 	KeyDist    string  `json:"key_dist"`
 	Mix        string  `json:"mix"`
-	Seed       uint64  `json:"seed"`
-	WarmupS    float64 `json:"warmup_s"`
-	DurationS  float64 `json:"duration_s"`
+	// Workload is the full load: preset name, mix, distribution and
+	// theta, keys, sizes, load phase, seed.
+	Workload WorkloadInfo `json:"workload"`
+	// PreloadS is how long the load phase took (Workload.Preload).
+	PreloadS  float64 `json:"preload_s,omitempty"`
+	Seed      uint64  `json:"seed"`
+	WarmupS   float64 `json:"warmup_s"`
+	DurationS float64 `json:"duration_s"`
 
 	Ops           uint64            `json:"ops"`
 	OpsByOp       map[string]uint64 `json:"ops_by_op"`
@@ -99,6 +104,9 @@ type Summary struct {
 	// ended (this run's own load included; absent where unknown). Figures
 	// from a machine busy with other work are not comparable.
 	LoadAvg []float64 `json:"load_avg,omitempty"`
+	// Environment: CPU model, kernel, file system and disk of the data
+	// directory (set by the command that made the run).
+	Environment *Environment `json:"environment,omitempty"`
 
 	// Not in summary.json: the full histograms (written as
 	// histogram.hlog and latency_percentiles.csv) and the per-second
@@ -106,6 +114,25 @@ type Summary struct {
 	Hist    *hdr.Histogram  `json:"-"`
 	SvcHist *hdr.Histogram  `json:"-"`
 	Series  []IntervalStats `json:"-"`
+	// History is the sampled keys' history when RunConfig.History asked
+	// for it (its counts are in summary.json, the operations are not).
+	History *History `json:"history,omitempty"`
+
+	// MergedFrom lists the generator runs this summary merged
+	// (`raftbench merge`); empty for a single run.
+	MergedFrom []MergedRun `json:"merged_from,omitempty"`
+}
+
+// MergedRun is one generator's run inside a merged summary.
+type MergedRun struct {
+	Dir           string  `json:"dir"`
+	Seed          uint64  `json:"seed"`
+	Clients       int     `json:"clients,omitempty"`
+	Rate          float64 `json:"rate,omitempty"`
+	Ops           uint64  `json:"ops"`
+	ThroughputOps float64 `json:"throughput_ops"`
+	Date          string  `json:"date"`
+	GitCommit     string  `json:"git_commit"`
 }
 
 // Title names the configuration, for plots and tables.
@@ -156,6 +183,9 @@ type IntervalStats struct {
 }
 
 func usToMs(us int64) float64 { return float64(us) / 1000 }
+
+// LatencyOf reads a histogram's (microseconds) landmarks in milliseconds.
+func LatencyOf(h *hdr.Histogram) Latency { return latencyOf(h) }
 
 func latencyOf(h *hdr.Histogram) Latency {
 	return Latency{
@@ -229,6 +259,8 @@ func (r *runner) summary() *Summary {
 		Keys:          cfg.Keys,
 		KeyDist:       cfg.KeyDist,
 		Mix:           cfg.Mix.String(),
+		Workload:      cfg.Info(),
+		PreloadS:      r.preloadTime.Seconds(),
 		Seed:          cfg.Seed,
 		WarmupS:       cfg.Warmup.Seconds(),
 		DurationS:     cfg.Duration.Seconds(),
@@ -253,8 +285,14 @@ func (r *runner) summary() *Summary {
 		s.ScheduleLagMs = &lag
 		s.LateSends, s.MaxLateMs = tot.c.late, float64(tot.c.maxLate)/1e6
 	}
-	for i, op := range opOrder {
-		s.OpsByOp[op.String()] = tot.c.ops[i]
+	f := cfg.Mix.fractions()
+	for i, name := range opNames {
+		if i < opInsert || f[i] > 0 {
+			s.OpsByOp[name] = tot.c.ops[i]
+		}
+	}
+	if r.hist != nil {
+		s.History = r.hist.history()
 	}
 	for i, n := range tot.c.errs {
 		if n > 0 {

@@ -53,6 +53,7 @@ type tcpNode struct {
 }
 
 type tcpTarget struct {
+	fsync    bool // as TargetConfig said: for a cluster given by endpoints, what the user says it runs with
 	nodes    []*tcpNode
 	pref     atomic.Int64 // index of the node to try first (the leader, when known)
 	leaderCh atomic.Uint64
@@ -69,7 +70,7 @@ func openTCP(ctx context.Context, cfg TargetConfig) (Target, error) {
 			return nil, fmt.Errorf("tcp target: unknown option %q (known: endpoints, bin)", k)
 		}
 	}
-	t := &tcpTarget{}
+	t := &tcpTarget{fsync: cfg.Fsync}
 	var bases []string
 	if eps := cfg.Options["endpoints"]; eps != "" {
 		var err error
@@ -385,4 +386,9 @@ func (t *tcpTarget) Close() error {
 		return fmt.Errorf("tcp target: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// Contract: `raftbench serve` nodes; reads are ReadIndex reads on any node.
+func (t *tcpTarget) Contract() Contract {
+	return RaftContract(t.fsync, ReadsReadIndex, "ReadIndex on the node asked (a follower asks the leader for the read index), answered once applied >= it")
 }

@@ -3,6 +3,9 @@ package bench
 import (
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // KeyBytes is the size of every generated key: "k" and 15 decimal
@@ -16,9 +19,38 @@ const KeyBytes = 16
 // outcomes.
 const valueVariants = 4
 
-// zipf draws ranks in [0, n) with P(rank i) proportional to 1/(i+1)^theta,
-// theta in (0,1), by the method of Gray et al., "Quickly generating
-// billion-record synthetic databases" (SIGMOD 1994), which YCSB uses.
+// Operation slots of a Mix, in the order the generator draws them. The
+// first three are the original mix's, in its original order, so a mix
+// without insert and rmw draws exactly the same requests as before.
+const (
+	opWrite  = iota // update an existing key (kv write)
+	opRead          // kv read
+	opCas           // kv cas with a random "from"
+	opInsert        // kv write to a key never written before (YCSB D)
+	opRMW           // read-modify-write: a read, then a cas from the value read (YCSB F)
+	numOps
+)
+
+// opNames name the slots in summaries, metrics and tables.
+var opNames = [numOps]string{"write", "read", "cas", "insert", "rmw"}
+
+// opOrder maps a mix slot to the kv operation of its (first) request.
+var opOrder = [numOps]kv.Op{kv.OpWrite, kv.OpRead, kv.OpCas, kv.OpWrite, kv.OpRead}
+
+// zipf draws ranks in [0, n) with P(rank i) approximately proportional
+// to 1/(i+1)^theta, theta in (0,1). It is the algorithm of Gray, Sundaresan,
+// Englert, Baclawski and Weinberger, "Quickly generating billion-record
+// synthetic databases" (SIGMOD 1994, figure 6), as YCSB's
+// ZipfianGenerator implements it (Cooper et al., "Benchmarking cloud
+// serving systems with YCSB", SoCC 2010): ranks 0 and 1 are exact
+// (u*zeta(n) < 1, then < 1+0.5^theta), every larger rank comes from
+// n*(eta*u-eta+1)^(1/(1-theta)) with eta = (1-(2/n)^(1-theta)) /
+// (1-zeta(2)/zeta(n)). YCSB's "zipfian" request distribution then
+// scrambles ranks over the key space with a hash (so popular keys do not
+// cluster in one range of an ordered store); a hash map does not care
+// where the popular keys sit, so rank r is key r here, and key 0 is the
+// hottest.
+//
 // It is immutable after construction and shared by all workers; each
 // worker brings its own random source.
 type zipf struct {
@@ -64,28 +96,40 @@ func (z *zipf) rank(u float64) int {
 	return r
 }
 
-// workload is shared, read-only run state from which each worker makes
-// its own generator.
+// workload is shared run state from which each worker makes its own
+// generator. Everything but inserted is read-only.
 type workload struct {
-	cum    [3]float64 // cumulative op fractions in opOrder
+	cum    [numOps]float64 // cumulative op fractions in slot order
 	keys   int
-	zipf   *zipf    // nil for uniform
+	dist   string
+	zipf   *zipf    // zipfian and latest; nil for uniform
 	values [][]byte // valueVariants read-only values
+	// inserted counts keys handed out to inserts: the key space is
+	// [0, keys+inserted). Latest draws back from its newest key.
+	inserted atomic.Int64
 }
 
 func newWorkload(cfg *RunConfig) *workload {
-	w := &workload{keys: cfg.Keys}
+	w := &workload{keys: cfg.Keys, dist: cfg.KeyDist}
 	f := cfg.Mix.fractions()
-	w.cum = [3]float64{f[0], f[0] + f[1], 1}
+	var acc float64
+	for i := range w.cum {
+		acc += f[i]
+		w.cum[i] = acc
+	}
 	// Float rounding must not give a zero-weight op a sliver of the
-	// draws: once every later weight is zero, the range ends at 1.
-	if f[2] == 0 {
-		w.cum[1] = 1
-		if f[1] == 0 {
-			w.cum[0] = 1
+	// draws, nor leave a sliver to none: the range ends at 1 right after
+	// the last op with weight.
+	last := 0
+	for i := range f {
+		if f[i] > 0 {
+			last = i
 		}
 	}
-	if cfg.KeyDist == DistZipfian {
+	for i := last; i < numOps; i++ {
+		w.cum[i] = 1
+	}
+	if cfg.KeyDist == DistZipfian || cfg.KeyDist == DistLatest {
 		w.zipf = newZipf(cfg.Keys, cfg.theta())
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x76616c756573)) // "values"
@@ -104,6 +148,21 @@ func newWorkload(cfg *RunConfig) *workload {
 	return w
 }
 
+// preloadValue is the value the load phase writes to key i.
+func (w *workload) preloadValue(i int) []byte { return w.values[i%valueVariants] }
+
+// variant returns which of the run's values v is (0..valueVariants-1),
+// or -1 when it is none of them.
+func (w *workload) variant(v []byte) int {
+	if len(v) == 0 {
+		return -1
+	}
+	if i := int(v[0] - '0'); i >= 0 && i < valueVariants && string(w.values[i]) == string(v) {
+		return i
+	}
+	return -1
+}
+
 // generator makes requests for one worker without allocating: the key
 // lives in the generator's buffer and values are shared read-only
 // slices, so a Request is valid only until the next call to next.
@@ -119,23 +178,27 @@ func (w *workload) generator(seed uint64, worker int) *generator {
 	return g
 }
 
-// next returns the next request and its index in opOrder.
+// next returns the next request and its slot (opWrite...opRMW). For
+// opRMW the request is the read; the worker asks modify for the cas.
 func (g *generator) next() (int, Request) {
 	u := g.rng.Float64()
-	idx := 2
+	idx := numOps - 1
 	for i, c := range g.w.cum {
 		if u < c {
 			idx = i
 			break
 		}
 	}
-	op := opOrder[idx]
-	putKey(g.key[:], g.keyIndex())
-	req := Request{Op: op, Key: g.key[:]}
-	switch op {
-	case opOrder[0]: // write
+	if idx == opInsert {
+		putKey(g.key[:], g.w.keys+int(g.w.inserted.Add(1))-1)
+	} else {
+		putKey(g.key[:], g.keyIndex())
+	}
+	req := Request{Op: opOrder[idx], Key: g.key[:]}
+	switch idx {
+	case opWrite, opInsert:
 		req.Value = g.w.values[g.rng.IntN(valueVariants)]
-	case opOrder[2]: // cas
+	case opCas:
 		a := g.rng.IntN(valueVariants)
 		b := (a + 1 + g.rng.IntN(valueVariants-1)) % valueVariants
 		req.From, req.Value = g.w.values[a], g.w.values[b]
@@ -143,9 +206,30 @@ func (g *generator) next() (int, Request) {
 	return idx, req
 }
 
+// modify is the second half of a read-modify-write: a cas of the key just
+// read from the value read to another of the run's values.
+func (g *generator) modify(read Request, seen []byte) Request {
+	a := g.w.variant(seen)
+	b := g.rng.IntN(valueVariants)
+	if a >= 0 {
+		b = (a + 1 + g.rng.IntN(valueVariants-1)) % valueVariants
+	}
+	return Request{Op: kv.OpCas, Key: read.Key, From: seen, Value: g.w.values[b]}
+}
+
+// keyIndex draws an existing key's index by the run's distribution.
 func (g *generator) keyIndex() int {
-	if g.w.zipf != nil {
+	switch g.w.dist {
+	case DistZipfian:
 		return g.w.zipf.rank(g.rng.Float64())
+	case DistLatest:
+		// YCSB's SkewedLatestGenerator: the newest key minus a zipfian
+		// rank, so the most recent inserts are the most read. YCSB grows
+		// the zipfian's item count with every insert; here it stays the
+		// run's initial key count (ranks beyond it, the oldest keys of a
+		// grown key space, are never drawn).
+		newest := g.w.keys + int(g.w.inserted.Load()) - 1
+		return max(0, newest-g.w.zipf.rank(g.rng.Float64()))
 	}
 	return g.rng.IntN(g.w.keys)
 }
@@ -157,4 +241,19 @@ func putKey(b []byte, i int) {
 		b[j] = byte('0' + i%10)
 		i /= 10
 	}
+}
+
+// keyIndexOf parses a key written by putKey; -1 if it is not one.
+func keyIndexOf(b []byte) int {
+	if len(b) != KeyBytes || b[0] != 'k' {
+		return -1
+	}
+	n := 0
+	for _, c := range b[1:] {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # make results: regenerates everything published in results/ and the tables
 # of results/README.md (between its <!-- BEGIN x --> / <!-- END x --> markers).
-# About 45 minutes on 2 cores. Needs only Go, make and a POSIX shell.
+# About an hour on 2 cores (the workloads part about 10 minutes, failover 2; not
+# yet timed end to end). Needs only Go, make and a POSIX shell.
 #
-# Environment: ONLY="bench closed sweep compare wal sim chaos" picks parts;
-# COMPARE_REPEAT (3), COMPARE_DURATION (10s), SIM_SEEDS (10000).
+# Environment: ONLY="bench closed sweep compare workloads failover wal sim chaos"
+# picks parts; COMPARE_REPEAT (3), COMPARE_DURATION (10s), WORKLOAD_DURATION
+# (5s), SIM_SEEDS (10000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 B=bin/raftbench
-ONLY=${ONLY:-"bench closed sweep compare wal sim chaos"}
+ONLY=${ONLY:-"bench closed sweep compare workloads failover wal sim chaos"}
 COMPARE_REPEAT=${COMPARE_REPEAT:-3}
 COMPARE_DURATION=${COMPARE_DURATION:-10s}
+WORKLOAD_DURATION=${WORKLOAD_DURATION:-5s}
 SIM_SEEDS=${SIM_SEEDS:-10000}
 [[ -x $B ]] || { echo "results.sh: $B missing; run make build" >&2; exit 2; }
 
@@ -79,6 +82,40 @@ if want compare; then
 	# the table and the disk floor under it, up to the plots line
 	awk '/^\| system/ { p = 1 } /^Plots:/ { p = 0 } p' results/compare/compare.md >"$tmp/compare"
 	replace_section compare "$tmp/compare"
+fi
+
+if want workloads; then
+	echo "== standard workloads, correctness-gated (results/workloads)"
+	rm -rf results/workloads
+	$B compare --systems raftbench,hashicorp,etcd --workload a,b,c,write-only --clients 1,64,256 \
+		--repeat 1 --warmup 2s --duration "$WORKLOAD_DURATION" --disk-floor 0 --out results/workloads
+	: >"$tmp/workloads"
+	for w in a b c write-only; do
+		{
+			echo "**$w** ([compare.md](workloads/$w/compare.md)): $(grep '^Workload ' "results/workloads/$w/compare.md")"
+			echo
+			awk '/^\| system/ { p = 1 } /^$/ { if (p) exit } p' "results/workloads/$w/compare.md"
+			echo
+		} >>"$tmp/workloads"
+	done
+	replace_section workloads "$tmp/workloads"
+fi
+
+if want failover; then
+	echo "== failover (results/failover)"
+	rm -rf results/failover
+	$B failover --target inproc,hashicorp,etcd --fault partition --clients 64 --warmup 3s --duration 20s \
+		--at 5s --for 5s --quiet --out results/failover/partition
+	$B failover --target inproc --fault kill --clients 64 --warmup 3s --duration 20s \
+		--at 5s --for 5s --quiet --out results/failover/kill
+	{
+		awk '/^\| /' results/failover/partition/failover.md | sed 's#](\([a-z-]*\)/failover.md)#](failover/partition/\1/failover.md)#'
+		echo
+		echo "Kill (our engine only; the peers' nodes cannot be restarted in this harness):"
+		echo
+		awk '/^\| target/ { p = 1 } /^$/ { if (p) exit } p' results/failover/kill/failover.md
+	} >"$tmp/failover"
+	replace_section failover "$tmp/failover"
 fi
 
 if want wal; then

@@ -44,6 +44,13 @@ type Config struct {
 	// DataDir), the ceiling of the usual design's figures. 0 skips it.
 	DiskFloor time.Duration
 	Out       string
+	// NoCheck turns off the correctness gate's history: runs are not
+	// checked, so every row is "unchecked" and none is ranked.
+	NoCheck bool
+	// History bounds each run's sampled history (nil = bench's defaults).
+	History *bench.HistoryConfig
+	// CheckTimeout bounds the check of one key (0 = DefaultCheckTimeout).
+	CheckTimeout time.Duration
 	// Log receives one line per finished run (nil = discard).
 	Log     io.Writer
 	Logger  *slog.Logger
@@ -149,6 +156,12 @@ func (c *Config) Validate() error {
 	}
 	probe := c.Load
 	probe.Clients, probe.Rate, probe.Nodes, probe.Fsync = c.Clients[0], 0, c.Nodes, c.Fsync
+	if c.History != nil {
+		probe.History = c.History
+	}
+	if c.CheckTimeout < 0 {
+		return fmt.Errorf("compare: check timeout %v must not be negative", c.CheckTimeout)
+	}
 	return probe.Validate()
 }
 
@@ -170,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	slots := Schedule(cfg.Systems, cfg.Clients, cfg.Repeat)
 	var runErr error
 	for i, s := range slots {
-		r, sum, err := runOne(ctx, &cfg, s)
+		r, sum, err := runOne(ctx, &cfg, s, i+1)
 		if err != nil {
 			runErr = fmt.Errorf("compare: run %d/%d (%s, %d clients, repeat %d): %w",
 				i+1, len(slots), s.System, s.Clients, s.Repeat, err)
@@ -265,7 +278,7 @@ func (c *Config) defaults() {
 }
 
 // runOne runs one slot on a fresh cluster in a fresh directory.
-func runOne(ctx context.Context, cfg *Config, s Slot) (RunRecord, *bench.Summary, error) {
+func runOne(ctx context.Context, cfg *Config, s Slot, order int) (RunRecord, *bench.Summary, error) {
 	dir, err := os.MkdirTemp(cfg.DataDir, "compare-"+strings.ReplaceAll(s.System, ":", "-")+"-")
 	if err != nil {
 		return RunRecord{}, nil, err
@@ -281,6 +294,18 @@ func runOne(ctx context.Context, cfg *Config, s Slot) (RunRecord, *bench.Summary
 	}
 	rc := cfg.Load
 	rc.Clients, rc.Rate, rc.Nodes, rc.Fsync = s.Clients, 0, cfg.Nodes, SystemFsync(s.System, cfg.Fsync)
+	rc.History = nil
+	if !cfg.NoCheck {
+		rc.History = &bench.HistoryConfig{}
+		if cfg.History != nil {
+			rc.History = cfg.History
+		}
+	}
+	var contract *bench.Contract
+	if ct, ok := t.(bench.ContractTarget); ok {
+		c := ct.Contract()
+		contract = &c
+	}
 	sink, err := newCPUSink()
 	if err != nil {
 		t.Close()
@@ -299,9 +324,17 @@ func runOne(ctx context.Context, cfg *Config, s Slot) (RunRecord, *bench.Summary
 	bench.FillEnvironment(sum, nil)
 	sum.Command = cfg.Command
 	r := newRunRecord(s, sum)
+	r.Contract = contract
 	r.CPUCores, r.CPUWindow = sink.cores(end)
 	if r.CPUCores > 0 {
 		r.OpsPerCPUSec = r.ThroughputOps / r.CPUCores
+	}
+	if !cfg.NoCheck {
+		timeout := cfg.CheckTimeout
+		if timeout == 0 {
+			timeout = DefaultCheckTimeout
+		}
+		r.Check = checkRun(sum, timeout, cfg.Out, strings.TrimSuffix(r.fileNameFor(order), ".json"))
 	}
 	return r, sum, nil
 }

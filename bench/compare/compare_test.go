@@ -23,11 +23,12 @@ import (
 // fakeTarget is a single kv.Store with a fixed service delay; it counts
 // one fsync per write so entries-per-fsync is known.
 type fakeTarget struct {
-	name   string
-	delay  time.Duration
-	store  *kv.Store
-	writes atomic.Uint64
-	closed atomic.Bool
+	name    string
+	delay   time.Duration
+	nofsync bool // states a no-fsync contract
+	store   *kv.Store
+	writes  atomic.Uint64
+	closed  atomic.Bool
 }
 
 func (f *fakeTarget) Name() string { return f.name }
@@ -54,6 +55,12 @@ func (f *fakeTarget) Stats() bench.TargetStats {
 }
 
 func (f *fakeTarget) Close() error { f.closed.Store(true); return nil }
+
+// Contract: the fake states the usual Raft contract (its one store is
+// trivially linearizable).
+func (f *fakeTarget) Contract() bench.Contract {
+	return bench.RaftContract(!f.nofsync, bench.ReadsReadIndex, "")
+}
 
 func TestScheduleInterleavesAndRotates(t *testing.T) {
 	got := Schedule([]string{"a", "b", "c"}, []int{1, 8}, 2)
@@ -151,7 +158,8 @@ func checkFloor(t *testing.T, dir string, res *Result) {
 		}
 	}
 	for _, row := range res.Rows {
-		wants = append(wants, fmt.Sprintf("| %d | %.0f%% |\n", row.Errors, 100*row.OpsMedian/res.floorCeiling(row.Clients, 3)))
+		wants = append(wants, fmt.Sprintf("| %d | yes (%s ops) | %s | %.0f%% |\n", row.Errors, bench.FormatCount(float64(row.CheckedOps)),
+			row.Contract, 100*row.OpsMedian/res.floorCeiling(row.Clients, 3)))
 	}
 	for _, w := range wants {
 		if !bytes.Contains(md, []byte(w)) {
@@ -236,6 +244,8 @@ func TestBadConfig(t *testing.T) {
 		"zero duration": func(c *Config) { c.Load.Duration = 0 },
 		"bad option":    func(c *Config) { c.Systems = []string{"a:fast"} },
 		"option only":   func(c *Config) { c.Systems = []string{":nofsync"} },
+		"history keys":  func(c *Config) { c.History = &bench.HistoryConfig{Keys: 1 << 20} },
+		"check timeout": func(c *Config) { c.CheckTimeout = -time.Second },
 	} {
 		c := ok
 		mut(&c)
@@ -263,7 +273,7 @@ func TestNoFsyncSuffix(t *testing.T) {
 			if TargetName(system) != "a" {
 				t.Errorf("system %q maps to target %q", system, TargetName(system))
 			}
-			return &fakeTarget{name: system, delay: 100 * time.Microsecond, store: kv.NewStore()}, nil
+			return &fakeTarget{name: system, delay: 100 * time.Microsecond, store: kv.NewStore(), nofsync: !tc.Fsync}, nil
 		},
 	})
 	if err != nil {

@@ -5,7 +5,8 @@
 //   - Every system runs at every client count Repeat times, each run on a
 //     fresh cluster in a fresh data directory, through the one load
 //     generator driver (bench.Run), with the same nodes, fsync policy,
-//     value size, mix, keys and seed.
+//     value size, workload (preset, mix, distribution, load phase), keys
+//     and seed.
 //   - Runs are interleaved: within a repeat, client counts go in order and
 //     for each the systems take turns, the starting system rotating with
 //     the repeat, so machine noise (other processes, disk state, thermal)
@@ -20,6 +21,22 @@
 //     (bench.MeasureQuorumFloor: what the disk alone allows that many
 //     clients' replicated writes), so each fsync-on figure can be read
 //     against what the disk allowed in that hour.
+//   - Correctness gate (unless Config.NoCheck): every run records the
+//     history of a sample of keys (bench.HistoryConfig) and chaos/check
+//     checks it with porcupine after the run (Config.CheckTimeout per
+//     key); a failing key's porcupine view is written beside the run's
+//     JSON. Every run records the contract its target states
+//     (bench.ContractTarget: durability, fsyncs per commit, where acks come
+//     from, ReadIndex / lease / local / log reads). A row is ranked (gets
+//     VsBestOther, against ranked rows only) only when every run of it
+//     was checked linearizable and its contract class is the reference
+//     one: the class most systems state, a tie going to quorum fsync and
+//     the stronger read path; an unstated contract is never the reference.
+//     Other rows say why (Row.Gate: not linearizable, unchecked, contract
+//     differs, contract unstated), get no ratio, and are listed after the
+//     ranked rows in compare.json, compare.md and the plots' legends,
+//     whatever their speed. A :nofsync system therefore is never ranked
+//     against fsync-on ones.
 //   - Outputs in Out: compare.json (every run, the per system x clients
 //     aggregates and the disk floor samples), compare.md (a markdown
 //     table: ops/s median and min, p50, p99, p99.9, CPU cores, ops per
@@ -29,5 +46,7 @@
 //     system).
 //
 // It must never favour a system: no per-system load or settings beyond
-// what each target's own package documents, and no dropping of runs.
+// what each target's own package documents, and no dropping of runs; and
+// never rank a row whose history was not proven linearizable or whose
+// contract is weaker or different.
 package compare

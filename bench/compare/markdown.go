@@ -25,6 +25,19 @@ func writeMarkdown(path string, r *Result) error {
 		"mix %s, %d keys (%s), %.0f s warm-up + %.0f s measured, %d repeat(s) interleaved across systems; "+
 		"%d CPUs, %s, %s.\n\n", r.Nodes, fs, r.ValueBytes, r.Mix, r.Keys, r.KeyDist, r.WarmupS, r.DurationS,
 		r.Repeat, r.CPUs, r.GoVersion, r.Date)
+	if r.Environment != nil {
+		fmt.Fprintf(&b, "Environment: %s.\n\n", r.Environment)
+	}
+	if w := r.Workload; w != nil {
+		fmt.Fprintf(&b, "Workload **%s**: %s keys", w.Name, w.Distribution)
+		if w.Theta > 0 {
+			fmt.Fprintf(&b, " (theta %g)", w.Theta)
+		}
+		if w.Preload {
+			fmt.Fprintf(&b, ", every key written once before each run (load phase, not measured)")
+		}
+		b.WriteString(".\n\n")
+	}
 	if r.Command != "" {
 		fmt.Fprintf(&b, "Command: `%s`\n\n", r.Command)
 	}
@@ -35,8 +48,13 @@ func writeMarkdown(path string, r *Result) error {
 	if floors {
 		ofCeiling, ofCeilingSep = " of ceiling |", " ---: |"
 	}
-	fmt.Fprintln(&b, "| system | clients | ops/s median | ops/s min | p50 ms | p99 ms | p99.9 ms | CPU cores | ops/CPU-s | entries/fsync | vs best other | errors |"+ofCeiling)
-	fmt.Fprintln(&b, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"+ofCeilingSep)
+	fmt.Fprintf(&b, "**Correctness gate**: every run records the history of a sample of keys (bench.HistoryConfig) and "+
+		"chaos/check (porcupine) checks it; \"linearizable\" is the worst verdict over the row's runs and the operations checked. "+
+		"A row is ranked (gets \"vs best other\") only if its history is linearizable and its contract is the reference "+
+		"contract (%s), the one most systems state; the others say why not and are listed last, whatever their speed.\n\n",
+		orDash(r.ReferenceContract))
+	fmt.Fprintln(&b, "| system | clients | ops/s median | ops/s min | p50 ms | p99 ms | p99.9 ms | CPU cores | ops/CPU-s | entries/fsync | vs best other | errors | linearizable | contract |"+ofCeiling)
+	fmt.Fprintln(&b, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"+ofCeilingSep)
 	for _, row := range r.Rows {
 		epf := "–"
 		if row.EntriesPerFsync != nil {
@@ -46,9 +64,24 @@ func writeMarkdown(path string, r *Result) error {
 		if row.VsBestOther > 0 {
 			vs = strconv.FormatFloat(row.VsBestOther, 'f', 2, 64) + "x"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %.3f | %.3f | %.3f | %.2f | %s | %s | %s | %d |",
-			row.System, row.Clients, bench.FormatCount(row.OpsMedian), bench.FormatCount(row.OpsMin), row.P50Ms, row.P99Ms,
-			row.P999Ms, row.CPUCores, bench.FormatCount(row.OpsPerCPUSec), epf, vs, row.Errors)
+		system := row.System
+		if row.Gate != "" {
+			vs = row.gateNote(r.ReferenceContract)
+			system = "~~" + row.System + "~~"
+			if row.Gate == GateNotLinearizable {
+				system = "**" + row.System + " (NOT LINEARIZABLE)**"
+			}
+		}
+		lin := row.Linearizable
+		switch row.Linearizable {
+		case "linearizable":
+			lin = "yes (" + bench.FormatCount(float64(row.CheckedOps)) + " ops)"
+		case "not-linearizable":
+			lin = "**NO**"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %.3f | %.3f | %.3f | %.2f | %s | %s | %s | %d | %s | %s |",
+			system, row.Clients, bench.FormatCount(row.OpsMedian), bench.FormatCount(row.OpsMin), row.P50Ms, row.P99Ms,
+			row.P999Ms, row.CPUCores, bench.FormatCount(row.OpsPerCPUSec), epf, vs, row.Errors, lin, row.Contract)
 		if floors {
 			// fsync-off systems are not bound by the disk: no ratio.
 			if c := r.floorCeiling(row.Clients, r.DiskFloor[0].Nodes); c > 0 && SystemFsync(row.System, r.Fsync) {
@@ -59,6 +92,7 @@ func writeMarkdown(path string, r *Result) error {
 		}
 		b.WriteString("\n")
 	}
+	writeContracts(&b, r)
 	writeFloor(&b, r)
 	fmt.Fprintf(&b, "\nPlots: [throughput vs clients](throughput_vs_clients.svg), [p99 vs clients](p99_vs_clients.svg). "+
 		"Every run: compare.json and runs/.\n")
@@ -111,5 +145,55 @@ func writeFloor(b *bytes.Buffer, r *Result) {
 			return "–"
 		}
 		fmt.Fprintf(b, "| %d | %s | %s | %s | %s |\n", c, cell(f0.Quorum), cell(every), ceiling(f0.Quorum), ceiling(every))
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+// writeContracts states every system's contract in full, and where the
+// check of a failed run can be seen.
+func writeContracts(b *bytes.Buffer, r *Result) {
+	fmt.Fprintf(b, "\n**Contracts** (as each target states it):\n\n| system | durability | fsyncs per commit | acks from | reads |\n| --- | --- | --- | --- | --- |\n")
+	for _, s := range r.Systems {
+		var c *bench.Contract
+		for _, rr := range r.Runs {
+			if rr.System == s && rr.Contract != nil {
+				c = rr.Contract
+				break
+			}
+		}
+		if c == nil {
+			fmt.Fprintf(b, "| %s | unstated | – | – | – |\n", s)
+			continue
+		}
+		reads := c.Reads
+		if c.ReadsDetail != "" {
+			reads += ": " + c.ReadsDetail
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", s, c.Durability, c.FsyncsPerCommit, c.Acks, reads)
+	}
+	for _, rr := range r.Runs {
+		if rr.Check != nil && len(rr.Check.DroppedKeys) > 0 {
+			fmt.Fprintf(b, "\nRun %d (%s, %d clients, repeat %d): keys %s were never quiet and were left out of the bounded history (unchecked).\n",
+				rr.Order, rr.System, rr.Clients, rr.Repeat, strings.Join(rr.Check.DroppedKeys, ", "))
+		}
+		if rr.Check != nil && rr.Check.Verdict != "linearizable" {
+			fmt.Fprintf(b, "\nRun %d (%s, %d clients, repeat %d): %s", rr.Order, rr.System, rr.Clients, rr.Repeat, rr.Check.Verdict)
+			if rr.Check.BadKey != "" {
+				fmt.Fprintf(b, " on key %s", rr.Check.BadKey)
+			}
+			if rr.Check.Visualization != "" {
+				fmt.Fprintf(b, " ([porcupine view](%s))", rr.Check.Visualization)
+			}
+			if rr.Check.Err != "" {
+				fmt.Fprintf(b, ": %s", rr.Check.Err)
+			}
+			b.WriteString(".\n")
+		}
 	}
 }

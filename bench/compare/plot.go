@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -74,14 +75,19 @@ func chart(r *Result, title, ylabel string, logY bool, y func(Row) float64) (*pl
 	p.Legend.Left = true
 	for i, s := range r.Systems {
 		var pts plotter.XYs
+		label := s
 		for _, row := range r.Rows {
 			if row.System == s && (!logY || y(row) > 0) {
 				pts = append(pts, plotter.XY{X: float64(row.Clients), Y: y(row)})
+			}
+			if row.System == s && row.Gate != "" && label == s {
+				label = s + " (not ranked: " + strings.ToLower(row.Gate) + ")"
 			}
 		}
 		if len(pts) == 0 {
 			continue
 		}
+		slices.SortFunc(pts, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
 		line, points, err := plotter.NewLinePoints(pts)
 		if err != nil {
 			return nil, err
@@ -91,7 +97,7 @@ func chart(r *Result, title, ylabel string, logY bool, y func(Row) float64) (*pl
 		points.Color = plotutil.Color(i)
 		points.Shape = plotutil.Shape(i)
 		p.Add(line, points)
-		p.Legend.Add(s, line, points)
+		p.Legend.Add(label, line, points)
 	}
 	if logY {
 		p.Y.Min, p.Y.Max = p.Y.Min/1.5, p.Y.Max*1.5

@@ -40,6 +40,11 @@ type RunRecord struct {
 	FsyncsPerSec     *float64 `json:"fsyncs_per_s,omitempty"`
 	EntriesPerFsync  *float64 `json:"entries_per_fsync,omitempty"`
 	EntriesPerAppend *float64 `json:"entries_per_append,omitempty"`
+	// Contract is what the system states it promises (nil: unstated).
+	Contract *bench.Contract `json:"contract,omitempty"`
+	// Check is the linearizability check of the run's sampled keys (nil:
+	// not checked).
+	Check *RunCheck `json:"check,omitempty"`
 }
 
 func newRunRecord(s Slot, sum *bench.Summary) RunRecord {
@@ -51,13 +56,19 @@ func newRunRecord(s Slot, sum *bench.Summary) RunRecord {
 	}
 }
 
-func (r *RunRecord) fileName() string {
-	return fmt.Sprintf("%03d-%s-c%d-r%d.json", r.Order, strings.ReplaceAll(r.System, ":", "-"), r.Clients, r.Repeat)
+func (r *RunRecord) fileName() string { return r.fileNameFor(r.Order) }
+
+func (r *RunRecord) fileNameFor(order int) string {
+	return fmt.Sprintf("%03d-%s-c%d-r%d.json", order, strings.ReplaceAll(r.System, ":", "-"), r.Clients, r.Repeat)
 }
 
 func (r *RunRecord) line() string {
-	return fmt.Sprintf("%-16s clients=%-4d repeat=%d  %9.0f ops/s  p50 %7.3f ms  p99 %8.3f ms  %.2f cores  %6.0f ops/CPU-s  errors %d",
-		r.System, r.Clients, r.Repeat, r.ThroughputOps, r.LatencyMs.P50, r.LatencyMs.P99, r.CPUCores, r.OpsPerCPUSec, r.Errors)
+	lin := "unchecked"
+	if r.Check != nil {
+		lin = fmt.Sprintf("%s (%d ops on %d keys)", r.Check.Verdict, r.Check.Ops, r.Check.Keys)
+	}
+	return fmt.Sprintf("%-16s clients=%-4d repeat=%d  %9.0f ops/s  p50 %7.3f ms  p99 %8.3f ms  %.2f cores  %6.0f ops/CPU-s  errors %d  %s",
+		r.System, r.Clients, r.Repeat, r.ThroughputOps, r.LatencyMs.P50, r.LatencyMs.P99, r.CPUCores, r.OpsPerCPUSec, r.Errors, lin)
 }
 
 // Row aggregates one system at one client count over its repeats:
@@ -75,10 +86,21 @@ type Row struct {
 	OpsPerCPUSec    float64  `json:"ops_per_cpu_s"`
 	EntriesPerFsync *float64 `json:"entries_per_fsync,omitempty"`
 	Errors          uint64   `json:"errors"`
-	// VsBestOther is OpsMedian over the best other system's OpsMedian at
-	// the same client count and fsync setting (0 when there is none), so
-	// fsync-on systems are never ranked against :nofsync ones.
+	// VsBestOther is OpsMedian over the best other ranked system's
+	// OpsMedian at the same client count (0 when there is none, and for
+	// every row that is not ranked: see Gate).
 	VsBestOther float64 `json:"vs_best_other"`
+	// Contract is the system's contract class (bench.Contract.Class).
+	Contract string `json:"contract"`
+	// Linearizable is the worst check verdict over the row's runs;
+	// CheckedOps the operations checked in all of them.
+	Linearizable string `json:"linearizable"`
+	CheckedOps   int    `json:"checked_ops"`
+	// Gate says why the row is not ranked: GateNotLinearizable,
+	// GateUnchecked, GateContract (its class is not the reference), or
+	// GateUnstated; "" for a ranked row. Unranked rows get no ratio and
+	// are listed after the ranked ones.
+	Gate string `json:"gate,omitempty"`
 }
 
 // Result is compare.json.
@@ -93,20 +115,28 @@ type Result struct {
 	Keys       int      `json:"keys"`
 	KeyDist    string   `json:"key_dist"`
 	Mix        string   `json:"mix"`
-	Seed       uint64   `json:"seed"`
-	WarmupS    float64  `json:"warmup_s"`
-	DurationS  float64  `json:"duration_s"`
-	CPUs       int      `json:"cpus"`
-	GoVersion  string   `json:"go_version"`
-	Date       string   `json:"date"`
-	Command    string   `json:"command"`
+	// Workload is the full load of every run (preset, mix, distribution,
+	// theta, load phase); absent in comparisons saved before it existed.
+	Workload  *bench.WorkloadInfo `json:"workload,omitempty"`
+	Seed      uint64              `json:"seed"`
+	WarmupS   float64             `json:"warmup_s"`
+	DurationS float64             `json:"duration_s"`
+	CPUs      int                 `json:"cpus"`
+	GoVersion string              `json:"go_version"`
+	Date      string              `json:"date"`
+	Command   string              `json:"command"`
+	// Environment: CPU model, kernel, file system and disk of DataDir.
+	Environment *bench.Environment `json:"environment,omitempty"`
 
 	// DiskFloor: what the disk alone allows the clients' writes, measured
 	// before and after the runs (fsync on only; see Config.DiskFloor).
 	DiskFloor []FloorSample `json:"disk_floor,omitempty"`
 
 	Runs []RunRecord `json:"runs"` // in schedule order
-	Rows []Row       `json:"rows"` // per system, per client count
+	Rows []Row       `json:"rows"` // ranked rows first, then the others; each by system, then client count
+	// ReferenceContract is the contract class rows are ranked under: the
+	// one most systems state (ties to the stronger).
+	ReferenceContract string `json:"reference_contract"`
 }
 
 func newResult(cfg *Config) *Result {
@@ -115,6 +145,7 @@ func newResult(cfg *Config) *Result {
 		Fsync: cfg.Fsync, ValueBytes: cfg.Load.ValueBytes, Keys: cfg.Load.Keys,
 		KeyDist: cfg.Load.KeyDist, Mix: cfg.Load.Mix.String(), Seed: cfg.Load.Seed,
 		WarmupS: cfg.Load.Warmup.Seconds(), DurationS: cfg.Load.Duration.Seconds(),
+		Workload: ptrTo(cfg.Load.Info()), Environment: ptrTo(bench.DescribeEnvironment(cfg.DataDir)),
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 		Date: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 	}
@@ -140,11 +171,14 @@ func (r *Result) aggregate(systems []string, clients []int) {
 			}
 		}
 	}
+	r.gateRows()
 	for i := range r.Rows {
+		if r.Rows[i].Gate != "" {
+			continue
+		}
 		best := 0.0
 		for j, o := range r.Rows {
-			sameFsync := strings.HasSuffix(o.System, NoFsyncSuffix) == strings.HasSuffix(r.Rows[i].System, NoFsyncSuffix)
-			if j != i && o.Clients == r.Rows[i].Clients && sameFsync && o.OpsMedian > best {
+			if j != i && o.Gate == "" && o.Clients == r.Rows[i].Clients && o.OpsMedian > best {
 				best = o.OpsMedian
 			}
 		}
@@ -152,6 +186,16 @@ func (r *Result) aggregate(systems []string, clients []int) {
 			r.Rows[i].VsBestOther = r.Rows[i].OpsMedian / best
 		}
 	}
+	// Never listed above the others: unranked rows go last.
+	slices.SortStableFunc(r.Rows, func(a, b Row) int {
+		switch {
+		case a.Gate == "" && b.Gate != "":
+			return -1
+		case a.Gate != "" && b.Gate == "":
+			return 1
+		}
+		return 0
+	})
 }
 
 func makeRow(system string, clients int, runs []RunRecord) Row {
@@ -265,5 +309,7 @@ func (r *Result) writeShare() float64 {
 	if err != nil {
 		return 0
 	}
-	return (m.Write + m.Cas) / (m.Write + m.Read + m.Cas)
+	return m.WriteShare()
 }
+
+func ptrTo[T any](v T) *T { return &v }

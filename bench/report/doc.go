@@ -11,6 +11,15 @@
 //     read (`raftbench plot`), so a plot can always be remade from disk.
 //   - histogram.hlog holds the measured window's full histograms in the
 //     HdrHistogram interval-log format (tags "latency" and "service").
+//   - Merge combines the runs of several load generators (read back with
+//     ReadMergeInput) into one Summary: counts add up, percentiles come
+//     from the merged histograms, never from averaged percentiles; runs
+//     with different loads or one seed are refused (ErrMismatch), naming
+//     the difference. `raftbench merge` writes it like any run.
+//   - WriteFailover writes a failover run: the run's own files plus
+//     failover.json, failover.md and the timeline plots failover_throughput
+//     and failover_p99 with the fault, the new leader and the first write
+//     marked.
 //   - ProgressPrinter implements bench.ProgressSink: on a terminal it
 //     rewrites one line (cut to the terminal's width), elsewhere it
 //     prints one line a second.
@@ -19,5 +28,5 @@
 //
 // It must never measure, drive a target or change a figure: it formats
 // and stores what bench.Summary, bench.IntervalStats and
-// bench.SweepResult hold, nothing else.
+// bench.SweepResult hold, and merges stored runs, nothing else.
 package report

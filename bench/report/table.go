@@ -15,6 +15,16 @@ func WriteTable(w io.Writer, s *bench.Summary) {
 	row := func(k, v string) { fmt.Fprintf(w, "  %-22s %s\n", k, v) }
 	fmt.Fprintf(w, "\n%s\n", s.Title())
 	row("mode", s.Mode+" loop, "+strconv.Itoa(s.Workers)+" workers, mix "+s.Mix+", "+strconv.Itoa(s.Keys)+" "+s.KeyDist+" keys")
+	if w := s.Workload; w.Name != "" {
+		desc := w.Name + ": " + w.Distribution
+		if w.Theta > 0 {
+			desc += fmt.Sprintf(" (theta %g)", w.Theta)
+		}
+		if w.Preload {
+			desc += fmt.Sprintf(", load phase of %d keys (%.1f s, not measured)", w.Keys, s.PreloadS)
+		}
+		row("workload", desc)
+	}
 	row("measured", fmt.Sprintf("%.1f s after %.1f s warm-up", s.DurationS, s.WarmupS))
 	row("throughput", bench.FormatCount(s.ThroughputOps)+" ops/s ("+bench.FormatCount(float64(s.Ops))+" ops)")
 	lat := func(l bench.Latency) string {
@@ -36,6 +46,9 @@ func WriteTable(w io.Writer, s *bench.Summary) {
 	}
 	row("errors", errs)
 	row("leader changes", fmt.Sprint(s.LeaderChanges))
+	if s.Environment != nil {
+		row("environment", s.Environment.String())
+	}
 	if len(s.LoadAvg) == 3 {
 		row("machine load avg", fmt.Sprintf("%.2f %.2f %.2f (1/5/15 min, at the end)", s.LoadAvg[0], s.LoadAvg[1], s.LoadAvg[2]))
 	}

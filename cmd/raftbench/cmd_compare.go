@@ -26,15 +26,17 @@ type compareFlags struct {
 	nodes      int
 	fsync      bool
 	valueBytes int
-	mix        string
+	wl         workloadFlags
 	keys       int
-	keyDist    string
 	seed       uint64
 	warmup     time.Duration
 	duration   time.Duration
 	dataDir    string
 	diskFloor  time.Duration
 	out        string
+	check      bool
+	checkKeys  int
+	checkTime  time.Duration
 }
 
 func newCompareCmd() *cobra.Command {
@@ -44,7 +46,9 @@ func newCompareCmd() *cobra.Command {
 		Short: "The same load against several Raft libraries, interleaved",
 		Long: `compare runs every system at every client count, --repeat times, each run on
 a fresh cluster in a fresh data directory, interleaving systems so machine
-noise spreads evenly, and writes compare.json, compare.md (ops/s median and
+noise spreads evenly, checks each run's history of a sample of keys for
+linearizability (rows that fail, or whose contract differs, are marked and
+never ranked), and writes compare.json, compare.md (ops/s median and
 min, p50, p99, p99.9, CPU cores, ops per CPU-second, entries per fsync) and
 plots of throughput and p99 against clients. With fsync on it also measures
 the disk floor before and after the runs: how long a quorum of concurrent
@@ -63,11 +67,33 @@ hashicorp-tuned, etcd, or any registered target.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "rewrote compare.json, compare.md and plots in %s\n", f.redraw)
 				return nil
 			}
-			cfg, err := f.config()
-			if err != nil {
-				return err
+			names := splitList(f.wl.workload)
+			if len(names) <= 1 {
+				cfg, err := f.config()
+				if err != nil {
+					return err
+				}
+				return runCompare(cmd, cfg)
 			}
-			return runCompare(cmd, cfg)
+			// Several workloads: one comparison each, in OUT/<workload>/,
+			// every configuration checked before the first run.
+			var cfgs []compare.Config
+			out := f.out
+			for _, name := range names {
+				f.wl.workload, f.out = name, filepath.Join(out, strings.ToLower(name))
+				cfg, err := f.config()
+				if err != nil {
+					return err
+				}
+				cfgs = append(cfgs, cfg)
+			}
+			for i, cfg := range cfgs {
+				fmt.Fprintf(os.Stderr, "compare: workload %s (%d of %d), output in %s\n", names[i], i+1, len(cfgs), cfg.Out)
+				if err := runCompare(cmd, cfg); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	d := bench.DefaultRunConfig()
@@ -78,15 +104,17 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.IntVar(&f.nodes, "nodes", 3, "cluster size of every system")
 	fs.BoolVar(&f.fsync, "fsync", true, "fsync the logs of every system (false is for CPU-cost comparisons only)")
 	fs.IntVar(&f.valueBytes, "value-bytes", d.ValueBytes, "bytes per written value (keys are 16 bytes)")
-	fs.StringVar(&f.mix, "mix", d.Mix.String(), "operation weights: write=W,read=R,cas=C")
+	f.wl.register(fs)
 	fs.IntVar(&f.keys, "keys", d.Keys, "number of distinct keys")
-	fs.StringVar(&f.keyDist, "key-dist", d.KeyDist, "key distribution: uniform or zipfian")
 	fs.Uint64Var(&f.seed, "seed", d.Seed, "seed for keys, values and the operation mix")
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up of each run (excluded from figures)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured duration of each run")
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory of each run's data (default: system temp dir); put it on the disk you mean to measure")
 	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long per sample (before and after the runs, at every client count, with a quorum's and with every replica's log writing) what the disk alone allows the clients' writes, in --data-dir; 0 skips")
 	fs.StringVar(&f.out, "out", "", "output directory (required)")
+	fs.BoolVar(&f.check, "check", true, "record each run's history on a sample of keys and check it for linearizability (porcupine); a row that fails, or whose contract differs from the others', is marked and never ranked (false: every row unchecked, none ranked)")
+	fs.IntVar(&f.checkKeys, "check-keys", 0, fmt.Sprintf("keys sampled for the check (every keys/N-th key, key 0 included; 0: a hundredth of --keys, at least %d, at most %d)", bench.DefaultHistoryKeys, bench.MaxDefaultHistoryKeys))
+	fs.DurationVar(&f.checkTime, "check-timeout", compare.DefaultCheckTimeout, "bound on the linearizability search per key (a key that times out is 'unknown': the row is unchecked)")
 	fs.StringVar(&f.redraw, "redraw", "", "instead of measuring, re-summarise the saved comparison in this directory (tables and plots)")
 	return c
 }
@@ -112,16 +140,19 @@ func (f *compareFlags) config() (compare.Config, error) {
 		}
 		clients = append(clients, n)
 	}
-	mix, err := bench.ParseMix(f.mix)
-	if err != nil {
-		return bad("--mix: %v", err)
-	}
 	load := bench.DefaultRunConfig()
-	load.Mix, load.ValueBytes, load.Keys, load.KeyDist, load.Seed = mix, f.valueBytes, f.keys, f.keyDist, f.seed
+	if err := f.wl.apply(&load); err != nil {
+		return compare.Config{}, err
+	}
+	load.ValueBytes, load.Keys, load.Seed = f.valueBytes, f.keys, f.seed
 	load.Warmup, load.Duration = f.warmup, f.duration
 	cfg := compare.Config{
 		Systems: systems, Clients: clients, Repeat: f.repeat, Nodes: f.nodes, Fsync: f.fsync,
 		Load: load, DataDir: f.dataDir, DiskFloor: f.diskFloor, Out: f.out, Log: os.Stderr,
+		NoCheck: !f.check, History: &bench.HistoryConfig{Keys: f.checkKeys}, CheckTimeout: f.checkTime,
+	}
+	if f.checkKeys < 0 || f.checkTime <= 0 {
+		return bad("--check-keys %d must not be negative and --check-timeout %v must be positive", f.checkKeys, f.checkTime)
 	}
 	if err := cfg.Validate(); err != nil {
 		return bad("bad flags: %v", err)

@@ -32,11 +32,9 @@ type loadFlags struct {
 	clients     int
 	rate        float64
 	workers     int
-	mix         string
+	wl          workloadFlags
 	valueBytes  int
 	keys        int
-	keyDist     string
-	zipfTheta   float64
 	warmup      time.Duration
 	duration    time.Duration
 	drain       time.Duration
@@ -66,11 +64,9 @@ func (f *loadFlags) register(fs *pflag.FlagSet, withLoop bool) {
 		fs.Float64Var(&f.rate, "rate", 0, "open loop: requests per second on a fixed schedule (latency counted from intended send time); excludes --clients")
 	}
 	fs.IntVar(&f.workers, "workers", 0, fmt.Sprintf("open loop: most requests in flight at once (default %d)", bench.DefaultOpenLoopWorkers))
-	fs.StringVar(&f.mix, "mix", d.Mix.String(), "operation weights: write=W,read=R,cas=C")
+	f.wl.register(fs)
 	fs.IntVar(&f.valueBytes, "value-bytes", d.ValueBytes, "bytes per written value (keys are 16 bytes)")
 	fs.IntVar(&f.keys, "keys", d.Keys, "number of distinct keys")
-	fs.StringVar(&f.keyDist, "key-dist", d.KeyDist, "key distribution: uniform or zipfian")
-	fs.Float64Var(&f.zipfTheta, "zipf-theta", bench.DefaultZipfTheta, "zipfian skew in (0,1)")
 	fs.DurationVar(&f.warmup, "warmup", d.Warmup, "warm-up before measuring (excluded from the summary)")
 	fs.DurationVar(&f.duration, "duration", d.Duration, "measured duration")
 	fs.DurationVar(&f.drain, "drain", 10*time.Second, "after the end, how long in-flight requests may finish before they count as unfinished")
@@ -145,15 +141,11 @@ func (f *loadFlags) runConfig() (bench.RunConfig, error) {
 	if f.nodes < 1 || f.nodes > 99 {
 		return cfg, usageError("--nodes %d must be in [1, 99]", f.nodes)
 	}
-	mix, err := bench.ParseMix(f.mix)
-	if err != nil {
-		return cfg, usageError("--mix: %v", err)
+	if err := f.wl.apply(&cfg); err != nil {
+		return cfg, err
 	}
-	if f.fs.Changed("zipf-theta") && f.keyDist != bench.DistZipfian {
-		return cfg, usageError("--zipf-theta needs --key-dist zipfian")
-	}
-	cfg.Workers, cfg.Mix, cfg.ValueBytes, cfg.Keys, cfg.KeyDist = f.workers, mix, f.valueBytes, f.keys, f.keyDist
-	cfg.ZipfTheta, cfg.Warmup, cfg.Duration, cfg.Drain, cfg.Seed = f.zipfTheta, f.warmup, f.duration, f.drain, f.seed
+	cfg.Workers, cfg.ValueBytes, cfg.Keys = f.workers, f.valueBytes, f.keys
+	cfg.Warmup, cfg.Duration, cfg.Drain, cfg.Seed = f.warmup, f.duration, f.drain, f.seed
 	cfg.Nodes, cfg.Fsync = f.nodes, f.fsync
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError("bad flags: %v", err)
@@ -289,6 +281,8 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 		return nil, err
 	}
 	bench.FillEnvironment(sum, os.Args)
+	env := bench.DescribeEnvironment(s.flags.dataDir)
+	sum.Environment = &env
 	if out != "" {
 		if err := report.WriteResults(out, sum); err != nil {
 			return nil, err

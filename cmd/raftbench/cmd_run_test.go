@@ -59,6 +59,38 @@ func execLoadCmd(t *testing.T, mk func() *cobra.Command, args ...string) (string
 	return out.String(), err
 }
 
+func TestRunWorkloadFlagsRecordTheWorkload(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "d")
+	if _, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--clients", "4", "--warmup", "50ms", "--duration", "300ms",
+		"--workload", "D", "--theta", "0.7", "--keys", "200", "--out", out, "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s bench.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	w := s.Workload
+	if w.Name != "d" || w.Distribution != "latest" || w.Theta != 0.7 || !w.Preload || w.Keys != 200 ||
+		w.Fractions["read"] != 0.95 || w.Fractions["insert"] != 0.05 || s.OpsByOp["insert"] == 0 {
+		t.Fatalf("summary.json workload %+v, ops %v", w, s.OpsByOp)
+	}
+	// A preset with another distribution says so in its name.
+	out2 := filepath.Join(t.TempDir(), "a")
+	if _, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--clients", "2", "--warmup", "0s", "--duration", "200ms",
+		"--workload", "a", "--distribution", "uniform", "--keys", "50", "--out", out2, "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(filepath.Join(out2, "summary.json"))
+	s = bench.Summary{}
+	if err := json.Unmarshal(b, &s); err != nil || s.Workload.Name != "a/uniform" || s.Workload.Theta != 0 {
+		t.Fatalf("workload %+v (%v)", s.Workload, err)
+	}
+}
+
 func TestRunRejectsBadFlags(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -78,7 +110,13 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{[]string{"--endpoints", "127.0.0.1:1"}, "--endpoints applies to --target tcp"},
 		{[]string{"--target", "tcp", "--endpoints", "a:1,b:2", "--nodes", "3"}, "--nodes 3 but 2 --endpoints"},
 		{[]string{"--target-opt", "novalue"}, "want key=value"},
-		{[]string{"--zipf-theta", "0.5"}, "--zipf-theta needs --key-dist zipfian"},
+		{[]string{"--zipf-theta", "0.5"}, "--theta 0.5 needs --distribution zipfian or latest"},
+		{[]string{"--workload", "e"}, `--workload: unknown workload "e" (known: a, b, c, d, default, f, write-only)`},
+		{[]string{"--workload", "a", "--mix", "write=1"}, "--mix and --workload a are both set"},
+		{[]string{"--workload", "a", "--theta", "1"}, "--theta 1 out of range: the zipfian skew must be in (0, 1)"},
+		{[]string{"--workload", "a", "--theta", "0"}, "--theta 0 out of range"},
+		{[]string{"--distribution", "zipfian", "--theta", "-0.5"}, "--theta -0.5 out of range"},
+		{[]string{"--distribution", "pareto"}, `--distribution: unknown key distribution "pareto" (known: uniform, zipfian, latest)`},
 	} {
 		_, err := execLoadCmd(t, newRunCmd, append([]string{"--target", "cmdtest"}, c.args...)...)
 		var ee *exitError
@@ -125,6 +163,9 @@ func TestRunWithMakeBenchFlags(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+	if s.Workload.Name != "default/zipfian" || s.Workload.Distribution != "zipfian" || s.Workload.Theta != bench.DefaultZipfTheta || s.Workload.Preload {
+		t.Errorf("summary.json workload: %+v", s.Workload)
 	}
 	// plot redraws in place and overlays into --out.
 	if _, err := execLoadCmd(t, newPlotCmd, out); err != nil {

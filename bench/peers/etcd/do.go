@@ -66,6 +66,9 @@ func (t *Target) awaitApply(ctx context.Context, n *node, id uint64, ch <-chan r
 // read serves q after a ReadIndex round (shared with concurrent reads on
 // the same node) and after the node applied up to the read index.
 func (t *Target) read(ctx context.Context, q []byte) ([]byte, error) {
+	if t.followerReads {
+		return t.followerRead(q)
+	}
 	for attempt := 0; attempt < maxRetries; attempt++ {
 		n, err := t.waitLeader(ctx)
 		if err != nil {
@@ -107,4 +110,17 @@ func (t *Target) waitLeader(ctx context.Context) (*node, error) {
 		}
 		return nil, false, nil
 	})
+}
+
+// followerRead is the deliberately unsafe read of Options["reads"] =
+// ReadsFollowerLocal: a follower (round robin) answers from its own
+// state at once.
+func (t *Target) followerRead(q []byte) ([]byte, error) {
+	for i := 0; i < len(t.nodes); i++ {
+		n := t.nodes[t.nextFollower.Add(1)%uint64(len(t.nodes))]
+		if !n.isLeader.Load() || len(t.nodes) == 1 {
+			return n.store.Query(q), nil
+		}
+	}
+	return t.nodes[0].store.Query(q), nil
 }

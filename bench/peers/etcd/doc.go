@@ -53,6 +53,15 @@
 // node; readers arriving meanwhile form the next batch); each waits until
 // the node has applied up to the returned index, then reads its kv.Store.
 //
+// Options["reads"] = "follower-local" (also registered as the target
+// "etcd-follower-reads") is deliberately unsafe: a follower answers reads
+// from its own state without ReadIndex, so reads can miss acknowledged
+// writes; its contract says local reads. It exists to show that compare's
+// correctness gate catches such a system (TestFollowerReadsAreCaught).
+//
+// Partitions (bench.FaultTarget): Isolate drops every message to and from
+// a node in send; Kill is refused (the nodes cannot restart here).
+//
 // Stats: Fsyncs and FsyncEntries (entries persisted by those fdatasyncs)
 // from the log files; AppendMsgs/AppendEntries from the MsgApp messages
 // sent; LeaderChanges counts the times any node became leader.

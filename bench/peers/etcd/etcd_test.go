@@ -53,3 +53,7 @@ func BenchmarkWrite64(b *testing.B) {
 	defer tg.Close()
 	peertest.WriteParallel(b, tg, 64)
 }
+
+func TestPartitionLeader(t *testing.T) {
+	peertest.Partition(t, start(t, true))
+}

@@ -25,6 +25,15 @@ func init() {
 	bench.Register("etcd", func(ctx context.Context, cfg bench.TargetConfig) (bench.Target, error) {
 		return New(ctx, cfg)
 	})
+	// Deliberately broken, to see compare's correctness gate at work:
+	// `raftbench compare --systems raftbench,etcd,etcd-follower-reads`.
+	bench.Register("etcd-follower-reads", func(ctx context.Context, cfg bench.TargetConfig) (bench.Target, error) {
+		if len(cfg.Options) > 0 {
+			return nil, errors.New("etcd-follower-reads: takes no options")
+		}
+		cfg.Options = map[string]string{"reads": ReadsFollowerLocal}
+		return New(ctx, cfg)
+	})
 }
 
 const (
@@ -45,8 +54,14 @@ var (
 
 // Target is an in-process etcd-io/raft cluster.
 type Target struct {
-	nodes []*node
-	seq   atomic.Uint64 // request ids
+	fsync    bool
+	nodes    []*node
+	isolated atomic.Uint64 // node cut off by Isolate (0: none)
+	// followerReads: Options["reads"] = ReadsFollowerLocal (deliberately
+	// unsafe): reads served from a follower's state without ReadIndex.
+	followerReads bool
+	nextFollower  atomic.Uint64
+	seq           atomic.Uint64 // request ids
 
 	fsyncs, fsyncEntries   atomic.Uint64
 	appendMsgs, appendEnts atomic.Uint64
@@ -67,7 +82,7 @@ func New(ctx context.Context, cfg bench.TargetConfig) (*Target, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
-	t := &Target{stop: make(chan struct{})}
+	t := &Target{fsync: cfg.Fsync, followerReads: cfg.Options["reads"] == ReadsFollowerLocal, stop: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	if err := t.start(cfg); err != nil {
 		t.Close()
@@ -91,8 +106,13 @@ func checkConfig(cfg bench.TargetConfig) error {
 	if cfg.Dir == "" {
 		return errors.New("etcd: TargetConfig.Dir is empty")
 	}
-	for k := range cfg.Options {
-		return fmt.Errorf("etcd: unknown option %q (this target takes none)", k)
+	for k, v := range cfg.Options {
+		if k != "reads" {
+			return fmt.Errorf("etcd: unknown option %q (the only one is reads)", k)
+		}
+		if v != "readindex" && v != ReadsFollowerLocal {
+			return fmt.Errorf("etcd: option reads=%q (want readindex, or %s: deliberately unsafe)", v, ReadsFollowerLocal)
+		}
 	}
 	return nil
 }
@@ -138,6 +158,10 @@ func (t *Target) send(from *node, msgs []*raftpb.Message) {
 		}
 		if to < 1 || to > uint64(len(t.nodes)) {
 			continue // not a member; raft never addresses one
+		}
+		if iso := t.isolated.Load(); iso != 0 && (iso == to || iso == from.id) {
+			from.rn.ReportUnreachable(to) // a partition: the message is lost
+			continue
 		}
 		select {
 		case t.nodes[to-1].inbox <- m:
@@ -212,3 +236,58 @@ func raftLogger(logger *slog.Logger) raft.Logger {
 	}
 	return &raft.DefaultLogger{Logger: slog.NewLogLogger(logger.Handler(), slog.LevelInfo)}
 }
+
+// Contract: the classic Ready loop persists (fdatasync, when on) before
+// sending and applying, so an entry is answered only once durable on the
+// leader and a quorum; reads by ReadIndex (ReadOnlySafe).
+func (t *Target) Contract() bench.Contract {
+	if t.followerReads {
+		return bench.RaftContract(t.fsync, bench.ReadsLocal, "deliberately unsafe: a follower answers from its own state, no ReadIndex")
+	}
+	return bench.RaftContract(t.fsync, bench.ReadsReadIndex, "node.ReadIndex (ReadOnlySafe: heartbeat quorum), one in flight per node shared by the readers waiting, answered once applied >= it")
+}
+
+// ReadsFollowerLocal is the value of Options["reads"] that makes the
+// target deliberately unsafe: reads are answered by a follower from its
+// own state, without ReadIndex, so they can miss acknowledged writes. It
+// exists to prove that compare's correctness gate catches such a system.
+const ReadsFollowerLocal = "follower-local"
+
+var _ bench.ContractTarget = (*Target)(nil)
+
+// The etcd target can isolate a node (its messages in and out dropped, as
+// a partition would) but not kill one: its nodes keep no log they could
+// restart from (the log file is never read back).
+var _ bench.FaultTarget = (*Target)(nil)
+
+// Leader returns the node that leads in the highest term, by raft.Status.
+func (t *Target) Leader() (uint64, uint64) {
+	var id, term uint64
+	for _, n := range t.nodes {
+		st := n.rn.Status()
+		if st.RaftState == raft.StateLeader && st.GetTerm() > term {
+			id, term = n.id, st.GetTerm()
+		}
+	}
+	return id, term
+}
+
+// Kill is not supported: see the FaultTarget note above.
+func (t *Target) Kill(id uint64) error {
+	return errors.New("etcd target: kill is not supported (its nodes cannot restart); use partition")
+}
+
+// Restart is not supported.
+func (t *Target) Restart(id uint64) error { return t.Kill(id) }
+
+// Isolate drops every message to and from node id until Heal.
+func (t *Target) Isolate(id uint64) error {
+	if id < 1 || id > uint64(len(t.nodes)) {
+		return fmt.Errorf("etcd target: no node %d", id)
+	}
+	t.isolated.Store(id)
+	return nil
+}
+
+// Heal ends the isolation.
+func (t *Target) Heal() error { t.isolated.Store(0); return nil }

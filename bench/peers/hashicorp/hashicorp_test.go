@@ -73,3 +73,7 @@ func BenchmarkWrite64(b *testing.B) {
 		})
 	}
 }
+
+func TestPartitionLeader(t *testing.T) {
+	peertest.Partition(t, start(t, "hashicorp", true, nil))
+}

@@ -193,3 +193,68 @@ func (t *Target) Close() error {
 	})
 	return t.closeErr
 }
+
+// Contract: raft-wal fsyncs (when on) before the leader counts an entry and
+// before a follower acks it; ApplyFuture answers after the leader's FSM
+// applied it; reads as ReadIndex (package doc).
+func (t *Target) Contract() bench.Contract {
+	return bench.RaftContract(t.fsync, bench.ReadsReadIndex, "Barrier once per leader term, then VerifyLeader (heartbeat quorum) per read, served on the leader")
+}
+
+var _ bench.ContractTarget = (*Target)(nil)
+
+// The hashicorp target can isolate a node on the in-memory transport (its
+// links to and from every other node cut, as a partition would) but not
+// kill and restart one.
+var _ bench.FaultTarget = (*Target)(nil)
+
+// Leader returns the node that leads in the highest term.
+func (t *Target) Leader() (uint64, uint64) {
+	var id, term uint64
+	for i, n := range t.nodes {
+		if n.r.State() == raft.Leader && n.r.CurrentTerm() > term {
+			id, term = uint64(i+1), n.r.CurrentTerm()
+		}
+	}
+	return id, term
+}
+
+// Kill is not supported.
+func (t *Target) Kill(id uint64) error {
+	return errors.New(t.name + " target: kill is not supported (nodes cannot be restarted here); use partition")
+}
+
+// Restart is not supported.
+func (t *Target) Restart(id uint64) error { return t.Kill(id) }
+
+// Isolate cuts node id (1-based, as Leader numbers them) off from the others.
+func (t *Target) Isolate(id uint64) error {
+	if id < 1 || id > uint64(len(t.nodes)) {
+		return fmt.Errorf("%s target: no node %d", t.name, id)
+	}
+	iso, ok := t.nodes[id-1].trans.(*raft.InmemTransport)
+	if !ok {
+		return fmt.Errorf("%s target: partitions need the inmem transport", t.name)
+	}
+	iso.DisconnectAll()
+	for _, n := range t.nodes {
+		if it, ok := n.trans.(*raft.InmemTransport); ok && it != iso {
+			it.Disconnect(iso.LocalAddr())
+		}
+	}
+	return nil
+}
+
+// Heal reconnects every pair of nodes.
+func (t *Target) Heal() error {
+	for _, a := range t.nodes {
+		for _, b := range t.nodes {
+			if a != b {
+				if at, ok := a.trans.(*raft.InmemTransport); ok {
+					at.Connect(b.trans.LocalAddr(), b.trans)
+				}
+			}
+		}
+	}
+	return nil
+}
