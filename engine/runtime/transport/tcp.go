@@ -178,9 +178,7 @@ func (t *TCP) Stats() Stats { return t.counters.stats() }
 func (t *TCP) QueuedMessages() int {
 	n := 0
 	for _, p := range t.peers {
-		p.mu.Lock()
-		n += len(p.queue)
-		p.mu.Unlock()
+		n += p.q.Len()
 	}
 	return n
 }
@@ -255,14 +253,4 @@ func (t *TCP) Close() error {
 		}
 	})
 	return nil
-}
-
-// approxSize is a lower bound of m's encoded size, cheap enough for Send:
-// anything above MaxFrameBytes by this measure can never be sent.
-func approxSize(m *raftpb.Message) int {
-	n := len(m.Context) + int(m.PayloadBytes())
-	if m.Snapshot != nil {
-		n += len(m.Snapshot.Data)
-	}
-	return n
 }

@@ -28,15 +28,10 @@ type peer struct {
 	t    *TCP
 	id   uint64
 	addr string
-	wake chan struct{} // cap 1: "the queue is non-empty"
-
-	mu         sync.Mutex
-	queue      []raftpb.Message
-	queueBytes int
+	q    *SendQueue
 
 	// Owned by the writer goroutine.
 	cur     *outConn
-	spare   []raftpb.Message
 	buf     []byte
 	backoff time.Duration
 	failing bool // the current streak of dial failures was logged
@@ -53,53 +48,25 @@ type outConn struct {
 }
 
 func newPeer(t *TCP, id uint64, addr string) *peer {
-	return &peer{t: t, id: id, addr: addr, wake: make(chan struct{}, 1)}
+	return &peer{t: t, id: id, addr: addr, q: NewSendQueue(t.cfg.QueueLimit, t.cfg.QueueBytes)}
 }
 
 // enqueue adds a copy of m to the queue or says why it cannot.
 func (p *peer) enqueue(m *raftpb.Message) (DropReason, bool) {
-	size := approxSize(m)
+	size := ApproxSize(m)
 	if size > p.t.cfg.MaxFrameBytes {
 		return DropTooLarge, false
 	}
-	p.mu.Lock()
-	if len(p.queue) >= p.t.cfg.QueueLimit || p.queueBytes+size > p.t.cfg.QueueBytes {
-		p.mu.Unlock()
+	if !p.q.Push(m, size) {
 		return DropQueueFull, false
-	}
-	p.queue = append(p.queue, *m)
-	p.queueBytes += size
-	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
 	}
 	return 0, true
 }
 
-// take swaps the queue out whole (the writer sends everything queued in
-// one go) and hands the previous batch's buffer back to the queue.
-func (p *peer) take() []raftpb.Message {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.queue) == 0 {
-		return nil
-	}
-	b := p.queue
-	p.queue, p.spare = p.spare[:0], nil
-	p.queueBytes = 0
-	return b
-}
-
-func (p *peer) recycle(batch []raftpb.Message) {
-	clear(batch) // do not pin sent entries until the buffer is reused
-	p.spare = batch[:0]
-}
-
 func (p *peer) dropQueued(r DropReason) {
-	if b := p.take(); len(b) > 0 {
+	if b := p.q.Take(); len(b) > 0 {
 		p.t.counters.drop(r, uint64(len(b)))
-		p.recycle(b)
+		p.q.Recycle(b)
 	}
 }
 
@@ -109,12 +76,12 @@ func (p *peer) writeLoop() {
 	defer p.dropConn()
 	for {
 		select {
-		case <-p.wake:
+		case <-p.q.Wake():
 		case <-p.t.done:
 			return
 		}
 		for !p.t.closed.Load() {
-			batch := p.take()
+			batch := p.q.Take()
 			if batch == nil {
 				break
 			}
@@ -122,14 +89,14 @@ func (p *peer) writeLoop() {
 				// Raft messages go stale quickly and are resent by the
 				// protocol (§5.3), so we drop rather than hoard them.
 				p.t.counters.drop(DropUnreachable, uint64(len(batch)))
-				p.recycle(batch)
+				p.q.Recycle(batch)
 				if !p.sleepBackoff() {
 					return
 				}
 				continue
 			}
 			p.writeBatch(batch)
-			p.recycle(batch)
+			p.q.Recycle(batch)
 		}
 	}
 }

@@ -328,7 +328,7 @@ func (t *Transport) onReconnect(nc *natsgo.Conn) {
 	t.refreshMaxPayload()
 	t.log.Info("nats: reconnected to the broker", "url", nc.ConnectedUrlRedacted(), "max_payload", t.MaxPayload())
 	for _, p := range t.peers {
-		p.kick()
+		p.q.Kick()
 	}
 }
 
@@ -412,7 +412,7 @@ func (t *Transport) Send(msgs []raftpb.Message) {
 				t.counters.drop(r, 1)
 				if r == transport.DropTooLarge {
 					t.warnEvery("too_large", "nats: message larger than the broker's max_payload refused (raise max_payload on the server)",
-						"to", m.To, "type", m.Type.String(), "approx_bytes", approxSize(m), "max_payload", t.MaxPayload())
+						"to", m.To, "type", m.Type.String(), "approx_bytes", transport.ApproxSize(m), "max_payload", t.MaxPayload())
 				}
 			}
 		}
@@ -440,15 +440,6 @@ func (t *Transport) Close() error {
 		}
 	})
 	return nil
-}
-
-// approxSize is a lower bound of m's encoded size, cheap enough for Send.
-func approxSize(m *raftpb.Message) int {
-	n := len(m.Context) + int(m.PayloadBytes())
-	if m.Snapshot != nil {
-		n += len(m.Snapshot.Data)
-	}
-	return n
 }
 
 // Factory returns a function that builds node id's transport from base

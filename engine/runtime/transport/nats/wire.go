@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 
 	natsgo "github.com/nats-io/nats.go"
@@ -32,68 +31,33 @@ type peer struct {
 	t       *Transport
 	id      uint64
 	subject string
-	wake    chan struct{} // cap 1: "the queue is non-empty"
-
-	mu         sync.Mutex
-	queue      []raftpb.Message
-	queueBytes int
+	q       *transport.SendQueue
 
 	// Owned by the writer goroutine.
-	spare []raftpb.Message
-	buf   []byte
+	buf []byte
 }
 
 func newPeer(t *Transport, id uint64) *peer {
-	return &peer{t: t, id: id, subject: Subject(t.cfg.Prefix, t.cfg.Cluster, id), wake: make(chan struct{}, 1)}
-}
-
-func (p *peer) kick() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
+	return &peer{t: t, id: id, subject: Subject(t.cfg.Prefix, t.cfg.Cluster, id),
+		q: transport.NewSendQueue(t.cfg.QueueLimit, t.cfg.QueueBytes)}
 }
 
 // enqueue adds a copy of m to the queue or says why it cannot.
 func (p *peer) enqueue(m *raftpb.Message) (transport.DropReason, bool) {
-	size := approxSize(m)
+	size := transport.ApproxSize(m)
 	if size+frameHeader > p.t.MaxPayload() { // a lower bound: the writer checks the exact size
 		return transport.DropTooLarge, false
 	}
-	p.mu.Lock()
-	if len(p.queue) >= p.t.cfg.QueueLimit || p.queueBytes+size > p.t.cfg.QueueBytes {
-		p.mu.Unlock()
+	if !p.q.Push(m, size) {
 		return transport.DropQueueFull, false
 	}
-	p.queue = append(p.queue, *m)
-	p.queueBytes += size
-	p.mu.Unlock()
-	p.kick()
 	return 0, true
 }
 
-// take swaps the queue out whole.
-func (p *peer) take() []raftpb.Message {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.queue) == 0 {
-		return nil
-	}
-	b := p.queue
-	p.queue, p.spare = p.spare[:0], nil
-	p.queueBytes = 0
-	return b
-}
-
-func (p *peer) recycle(batch []raftpb.Message) {
-	clear(batch)
-	p.spare = batch[:0]
-}
-
 func (p *peer) dropQueued(r transport.DropReason) {
-	if b := p.take(); len(b) > 0 {
+	if b := p.q.Take(); len(b) > 0 {
 		p.t.counters.drop(r, uint64(len(b)))
-		p.recycle(b)
+		p.q.Recycle(b)
 	}
 }
 
@@ -101,12 +65,12 @@ func (p *peer) writeLoop() {
 	defer p.t.wg.Done()
 	for {
 		select {
-		case <-p.wake:
+		case <-p.q.Wake():
 		case <-p.t.done:
 			return
 		}
 		for !p.t.closed.Load() {
-			batch := p.take()
+			batch := p.q.Take()
 			if batch == nil {
 				break
 			}
@@ -117,7 +81,7 @@ func (p *peer) writeLoop() {
 			} else {
 				p.publishBatch(batch)
 			}
-			p.recycle(batch)
+			p.q.Recycle(batch)
 		}
 	}
 }
