@@ -59,8 +59,9 @@ func reportStats(b *testing.B, before node.Stats, c *Cluster) {
 	}
 }
 
-// TestMeasureThroughput is the sanity figure of issue 4; it runs only
-// with RAFTBENCH_MEASURE=<seconds>.
+// TestMeasureThroughput is a quick in-process throughput figure (closed
+// loop, CLIENTS writers) for checking a change by hand; it runs only with
+// RAFTBENCH_MEASURE=<seconds>.
 func TestMeasureThroughput(t *testing.T) {
 	secs, _ := strconv.Atoi(os.Getenv("RAFTBENCH_MEASURE"))
 	if secs <= 0 {

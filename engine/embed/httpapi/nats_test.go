@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -157,27 +156,9 @@ func TestThreeProcessNATSCluster(t *testing.T) {
 	defer srv.Stop()
 	dir := t.TempDir()
 	web := freePorts(t, 3)
-	procs := make([]*proc, 3)
-	for i := range procs {
-		name := fmt.Sprintf("n%d", i+1)
-		procs[i] = &proc{name: name, http: web[i], logPath: filepath.Join(dir, name+".log"),
-			client: NewClient("http://"+web[i], nil),
-			args: []string{"serve", "--transport", "nats", "--nats-url", srv.URL(), "--cluster", "procs",
-				"--id", name, "--peers", "n1,n2,n3",
-				"--data", filepath.Join(dir, name), "--http", web[i], "--log-level", "warn"}}
-		procs[i].start(t, bin)
-	}
-	defer func() {
-		for _, p := range procs {
-			p.kill()
-		}
-		if t.Failed() {
-			for _, p := range procs {
-				b, _ := os.ReadFile(p.logPath)
-				t.Logf("--- %s log:\n%s", p.name, b)
-			}
-		}
-	}()
+	procs := startServeProcs(t, bin, dir, web, func(string) []string {
+		return []string{"--transport", "nats", "--nats-url", srv.URL(), "--cluster", "procs", "--peers", "n1,n2,n3"}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 

@@ -44,6 +44,35 @@ func freePorts(t *testing.T, n int) []string {
 	return out
 }
 
+// startServeProcs starts one `raftbench serve` process per address in
+// web, named n1, n2, ..., each with its own data directory and log in dir
+// and the extra flags that cluster(name) returns; they are killed (and
+// their logs shown if the test failed) when the test ends.
+func startServeProcs(t *testing.T, bin, dir string, web []string, cluster func(name string) []string) []*proc {
+	t.Helper()
+	procs := make([]*proc, len(web))
+	for i := range procs {
+		name := fmt.Sprintf("n%d", i+1)
+		args := append([]string{"serve", "--id", name}, cluster(name)...)
+		procs[i] = &proc{name: name, http: web[i], logPath: filepath.Join(dir, name+".log"),
+			client: NewClient("http://"+web[i], nil),
+			args:   append(args, "--data", filepath.Join(dir, name), "--http", web[i], "--log-level", "warn")}
+		procs[i].start(t, bin)
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.kill()
+		}
+		if t.Failed() {
+			for _, p := range procs {
+				b, _ := os.ReadFile(p.logPath)
+				t.Logf("--- %s log:\n%s", p.name, b)
+			}
+		}
+	})
+	return procs
+}
+
 func (p *proc) start(t *testing.T, bin string) {
 	t.Helper()
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -113,26 +142,9 @@ func TestThreeProcessTCPCluster(t *testing.T) {
 	for i := range raft {
 		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raft[i]))
 	}
-	procs := make([]*proc, 3)
-	for i := range procs {
-		name := fmt.Sprintf("n%d", i+1)
-		procs[i] = &proc{name: name, http: web[i], logPath: filepath.Join(dir, name+".log"),
-			client: NewClient("http://"+web[i], nil),
-			args: []string{"serve", "--id", name, "--peers", strings.Join(peers, ","),
-				"--data", filepath.Join(dir, name), "--http", web[i], "--log-level", "warn"}}
-		procs[i].start(t, bin)
-	}
-	defer func() {
-		for _, p := range procs {
-			p.kill()
-		}
-		if t.Failed() {
-			for _, p := range procs {
-				b, _ := os.ReadFile(p.logPath)
-				t.Logf("--- %s log:\n%s", p.name, b)
-			}
-		}
-	}()
+	procs := startServeProcs(t, bin, dir, web, func(name string) []string {
+		return []string{"--peers", strings.Join(peers, ",")}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
