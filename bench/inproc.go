@@ -155,6 +155,9 @@ func (t *inprocTarget) tcpFactory(nodes int, logger *slog.Logger) (func(uint64, 
 
 // TransportStats sums the counters of every NATS or TCP transport the
 // cluster has used (zero for the in-memory network).
+// Cluster is the target's cluster, for views that read its nodes.
+func (t *inprocTarget) Cluster() *cluster.Cluster { return t.c }
+
 func (t *inprocTarget) TransportStats() transport.Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -92,7 +92,7 @@
 //	           engine/embed/httpapi (HTTP server and its Go client),
 //	           maelstrom (Maelstrom adapter)
 //	tools      bench/... (load generator, targets, reports), chaos/...
-//	           (fault injection, simulator, checkers)
+//	           (fault injection, simulator, checkers), ui (the browser view)
 //	commands   cmd/... (main packages)
 //
 // The folders follow the layers: engine/runtime/... holds the runtime and

@@ -56,7 +56,7 @@ var layerTable = []layer{
 	{
 		name: "tools",
 		why:  "the load generator, its targets and reports, the fault-injection harness and the simulator",
-		pkgs: []string{"bench/...", "chaos/..."},
+		pkgs: []string{"bench/...", "chaos/...", "ui"},
 	},
 	{
 		name: "commands",

@@ -21,6 +21,7 @@ type clientTable struct {
 	history  []check.Op
 	stray    int64 // answers nobody waits for (late, duplicated, unknown)
 	protoErr func(format string, args ...any)
+	observe  func(check.Op) // Config.Observer's Op, or nil
 }
 
 type waitKey struct {
@@ -73,10 +74,14 @@ func (t *clientTable) deliver(d delivery) {
 
 func (t *clientTable) record(op check.Op) {
 	t.mu.Lock()
-	if len(t.history) < maxHistory {
+	kept := len(t.history) < maxHistory
+	if kept {
 		t.history = append(t.history, op)
 	}
 	t.mu.Unlock()
+	if kept && t.observe != nil {
+		t.observe(op)
+	}
 }
 
 // snapshot returns the history sorted by call time, and the stray count.

@@ -2,11 +2,19 @@ package harness
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/raftbench/raftbench/chaos/check"
 	"io"
 	"strings"
 	"time"
 )
+
+// Observer watches a run as it is recorded.
+type Observer interface {
+	Op(op check.Op)
+	Fault(a Applied)
+}
 
 // Nemesis names accepted in Config.Nemesis.
 const (
@@ -152,6 +160,10 @@ type Config struct {
 	Command string
 	// Log receives progress lines (faults, phases); nil discards them.
 	Log io.Writer
+	// Observer, when set, sees every finished operation and every fault
+	// as the run goes (a live view). Its methods are called from client
+	// and nemesis goroutines and must return quickly.
+	Observer Observer
 }
 
 func (c *Config) fillDefaults() {

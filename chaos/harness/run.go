@@ -141,6 +141,9 @@ func newRun(cfg Config, dataDir string) *run {
 	seed := uint64(cfg.Seed)
 	var c *cluster
 	r.table = newClientTable(func(f string, a ...any) { c.protoErr(f, a...) })
+	if cfg.Observer != nil {
+		r.table.observe = cfg.Observer.Op
+	}
 	r.net = newNetwork(cfg, rand.New(rand.NewPCG(seed, 0x6e6574)), func(d delivery) { c.deliver(d) })
 	c = newCluster(cfg, dataDir, r.net, r.table)
 	r.cluster = c
@@ -177,6 +180,9 @@ func (r *run) nemesis(ctx context.Context) []Applied {
 		}
 		fmt.Fprintf(r.cfg.Log, "chaos: %7.0fms %s\n", a.AppliedMs, e)
 		applied = append(applied, a)
+		if r.cfg.Observer != nil {
+			r.cfg.Observer.Fault(a)
+		}
 	}
 	if len(events) == 0 {
 		sleepCtx(ctx, time.Until(r.start.Add(r.cfg.Time)))

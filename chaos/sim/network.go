@@ -56,7 +56,11 @@ func (s *Sim) send(m raftpb.Message) {
 			d += s.r.Between(0, s.p.ReorderMaxUs)
 			s.stats.MsgsReordered++
 		}
-		s.push(&event{at: s.now + d, kind: evDeliver, node: int(m.To - 1), msg: m})
+		e := &event{at: s.now + d, kind: evDeliver, node: int(m.To - 1), msg: m}
+		s.push(e)
+		if s.opts.Observer != nil {
+			s.observeSend(e)
+		}
 	}
 }
 

@@ -51,7 +51,8 @@ type event struct {
 	inc  uint32 // target node incarnation (ticks, syncs): stale after a crash
 	msg  raftpb.Message
 	cl   *clientMsg
-	aux  int64 // kind-specific: attempt number, etc.
+	aux  int64  // kind-specific: attempt number, etc.
+	mid  uint64 // message ID for an observer (0 when not observed)
 }
 
 // eventQueue is a binary min-heap of events. It is bounded: a run that

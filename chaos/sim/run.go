@@ -91,6 +91,9 @@ func (s *Sim) loop() {
 		s.tr.record(s.eventNo, e)
 		s.dispatch(e)
 		s.chk.afterEvent(s)
+		if s.opts.Observer != nil {
+			s.observeEvent(e)
+		}
 	}
 }
 
@@ -197,6 +200,7 @@ func (s *Sim) onDeliver(e *event) {
 		return
 	}
 	s.stats.MsgsDelivered++
+	s.delivered = true
 	if !slices.Contains(n.core.Voters(), e.msg.From) {
 		s.stats.MsgsFromNonMember++ // thesis §4.1: processed all the same
 	}

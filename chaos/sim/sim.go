@@ -32,6 +32,10 @@ type Options struct {
 	MaxEvents uint64
 	// Trace keeps the event tail and diagram even when the run passes.
 	Trace bool
+	// Observer, when set, sees every event as a Step (a viewer's replay);
+	// it must not keep the Step's slices beyond the call's return if it
+	// changes them.
+	Observer func(Step)
 }
 
 // Defaults for Options.
@@ -252,6 +256,12 @@ type Sim struct {
 	failure  *Failure
 	history  []check.Op
 	checkRes *check.Result
+
+	// Observer state: messages the current event sent, whether its
+	// delivery reached the core, and the last message ID handed out.
+	sentNow   []StepMsg
+	delivered bool
+	msgSeq    uint64
 }
 
 // Run executes one seed to completion and checks it.

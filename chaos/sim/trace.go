@@ -76,6 +76,18 @@ func (t *tracer) annotate(note string) {
 	t.ring[i].note += note
 }
 
+// lastLine describes the most recent event ("" when none is kept).
+func (t *tracer) lastLine() string {
+	if len(t.ring) == 0 || (t.next == 0 && !t.full) {
+		return ""
+	}
+	i := t.next - 1
+	if i < 0 {
+		i = len(t.ring) - 1
+	}
+	return t.ring[i].describe()
+}
+
 // tail returns the recorded events, oldest first.
 func (t *tracer) tail() []traced {
 	if !t.full {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftbench/raftbench/ui"
+
 	"github.com/raftbench/raftbench/chaos/harness"
 )
 
@@ -28,6 +30,7 @@ func newChaosCmd() *cobra.Command {
 		nodeTargets string
 		concurrency string
 		verbose     bool
+		uiAddr      string
 	)
 	c := &cobra.Command{
 		Use:   "chaos",
@@ -71,7 +74,7 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("chaos: bad flags:\n%w", err)}
 			}
-			return runChaos(cmd.Context(), cfg)
+			return runChaos(cmd.Context(), cfg, uiAddr)
 		},
 	}
 	f := c.Flags()
@@ -101,6 +104,7 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 	f.StringVar(&cfg.DataDirFlag, "data-dir-flag", "--data-dir", `flag that gives a node its data directory ("-": none)`)
 	f.DurationVar(&cfg.CheckTimeout, "check-timeout", 60*time.Second, "linearizability search bound per key")
 	f.BoolVarP(&verbose, "verbose", "v", true, "print faults and phases to stderr")
+	f.StringVar(&uiAddr, "ui", "", "serve a browser view of the history as it is recorded (per-key timeline, faults, verdict) on this host:port; it stays up after the run until Ctrl-C")
 	c.AddCommand(newChaosReportCmd())
 	return c
 }
@@ -199,7 +203,7 @@ func parseConcurrency(s string, nodes int) (int, error) {
 	return n * mult, nil
 }
 
-func runChaos(parent context.Context, cfg harness.Config) error {
+func runChaos(parent context.Context, cfg harness.Config, uiAddr string) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -208,7 +212,24 @@ func runChaos(parent context.Context, cfg harness.Config) error {
 	if _, err := os.Stat(cfg.Bin); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("chaos: --bin %s: %w", cfg.Bin, err)}
 	}
+	var view *ui.Chaos
+	if uiAddr != "" {
+		v, srv, err := startChaosView(uiAddr, &cfg)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("chaos: %w", err)}
+		}
+		view = v
+		defer srv.Close()
+		defer func() {
+			if ctx.Err() == nil {
+				waitInterrupt(srv.URL() + "chaos")
+			}
+		}()
+	}
 	s, err := harness.Run(ctx, cfg)
+	if view != nil {
+		view.Finish(chaosVerdict(s), err)
+	}
 	if err != nil {
 		return &exitError{code: 4, err: fmt.Errorf("chaos: %w", err)}
 	}

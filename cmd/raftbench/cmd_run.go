@@ -23,6 +23,7 @@ import (
 
 // loadFlags are the flags run and sweep share.
 type loadFlags struct {
+	ui          string // run --ui: the live view's address
 	target      string
 	nodes       int
 	endpoints   string
@@ -183,6 +184,8 @@ type session struct {
 	flags   *loadFlags
 	metrics *bench.Metrics
 	server  *bench.MetricsServer
+	// uiGatherer is the registry the --ui view reads the nodes' metrics from.
+	uiGatherer prometheus.Gatherer
 }
 
 func newSession(f *loadFlags) (*session, error) {
@@ -230,6 +233,9 @@ func (s *session) openTarget(ctx context.Context) (bench.Target, func(), error) 
 	if s.server != nil {
 		reg = s.server.NewTargetRegistry()
 	}
+	if f.ui != "" {
+		s.uiGatherer, reg = uiRegistry(reg)
+	}
 	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	t, err := factory(octx, bench.TargetConfig{
@@ -262,6 +268,18 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 	if !s.flags.quiet {
 		printer = report.NewStderrProgress(os.Stderr)
 		sink = printer
+	}
+	if s.flags.ui != "" {
+		view, err := startRunView(s.flags.ui, t, s.uiGatherer)
+		if err != nil {
+			return nil, err
+		}
+		defer view.close()
+		if sink != nil {
+			sink = sinks{sink, view}
+		} else {
+			sink = view
+		}
 	}
 	stopProfile, err := startProfiles(s.flags.cpuProfile, s.flags.memProfile)
 	if err != nil {
@@ -316,6 +334,7 @@ PNG/SVG plots.`,
 	}
 	f.register(c.Flags(), true)
 	c.Flags().StringVar(&f.out, "out", "", "directory for summary.json, timeseries.csv, histograms and plots")
+	c.Flags().StringVar(&f.ui, "ui", "", "--target inproc: serve a live browser view of the cluster on this host:port during the run")
 	return c
 }
 

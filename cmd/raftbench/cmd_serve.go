@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftbench/raftbench/engine/embed/httpapi"
+	"github.com/raftbench/raftbench/ui"
 )
 
 func init() { addCommand(newServeCmd()) }
@@ -21,6 +22,8 @@ func newServeCmd() *cobra.Command {
 		cfg      httpapi.ServeConfig
 		peers    string
 		logLevel string
+		uiPeers  string
+		noUI     bool
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -34,6 +37,8 @@ func newServeCmd() *cobra.Command {
   POST /kv/{key}/cas   {"from":"..","to":"..","create_if_missing":bool}
                        (204 done, 404 missing, 409 precondition failed)
   GET  /status         JSON status;  GET /metrics  Prometheus
+  GET  /ui/            read-only browser view of the cluster (--ui-peers names
+                       the other nodes' HTTP addresses; --no-ui turns it off)
 
 Optional X-Client-Id / X-Seq headers make retried writes apply once.
 503 = definitely not done (retry), 504 = outcome unknown.
@@ -66,6 +71,15 @@ cannot be reached or the URL is malformed.`,
 			if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 				return fmt.Errorf("serve: --data: %w", err)
 			}
+			if !noUI {
+				others, err := ui.ParsePeerURLs(uiPeers)
+				if err != nil {
+					return &exitError{code: 2, err: fmt.Errorf("serve: --ui-peers: %w", err)}
+				}
+				cfg.Extra = serveView(cfg.Name, others)
+			} else if uiPeers != "" {
+				return &exitError{code: 2, err: fmt.Errorf("serve: --ui-peers with --no-ui")}
+			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -83,5 +97,7 @@ cannot be reached or the URL is malformed.`,
 	f.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "turn off fsync (benchmarks only: acknowledged writes can be lost)")
 	f.DurationVar(&cfg.TickInterval, "tick", 10*time.Millisecond, "Raft tick interval (election timeout is 10-20 ticks)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&uiPeers, "ui-peers", "", "the other nodes' HTTP addresses (name=http://host:port,...): the read-only browser view at /ui/ then shows the whole cluster")
+	f.BoolVar(&noUI, "no-ui", false, "do not serve the browser view at /ui/")
 	return c
 }

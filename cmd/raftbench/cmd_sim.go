@@ -11,6 +11,7 @@ import (
 
 	"github.com/raftbench/raftbench/chaos/sim"
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -24,6 +25,7 @@ type simFlags struct {
 	viz       string
 	bugs      []string
 	quiet     bool
+	ui        string
 }
 
 func init() {
@@ -46,6 +48,9 @@ Bug switches (--bug) need a binary built with -tags raftbugs.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			if f.ui != "" && !cmd.Flags().Changed("seed") {
+				return &exitError{code: 2, err: fmt.Errorf("--ui needs --seed: the replay shows one run")}
+			}
 			if cmd.Flags().Changed("seed") {
 				return simOne(f, opts)
 			}
@@ -61,6 +66,7 @@ Bug switches (--bug) need a binary built with -tags raftbugs.`,
 	fl.StringVar(&f.viz, "viz", "", "with --seed: write porcupine's HTML view of a non-linearizable key here")
 	fl.StringSliceVar(&f.bugs, "bug", nil, "switch on a known bug: "+strings.Join(sim.BugNames(), ", "))
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress line")
+	fl.StringVar(&f.ui, "ui", "", "with --seed: record every event and serve a step-through replay on this host:port until Ctrl-C")
 	addCommand(c)
 }
 
@@ -91,7 +97,23 @@ func simOne(f simFlags, opts sim.Options) error {
 		opts.TraceEvents = 2000 // enough to reach past the idle drain phase
 	}
 	start := time.Now()
-	res := sim.Run(f.seed, opts)
+	var res sim.Result
+	var view *ui.Server
+	if f.ui != "" {
+		rec, r, err := ui.RecordSim(f.seed, opts)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		replays := ui.NewReplays()
+		replays.Add(rec)
+		if view, err = ui.Listen(f.ui, ui.New(ui.Config{Replays: replays})); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		defer view.Close()
+		res = r
+	} else {
+		res = sim.Run(f.seed, opts)
+	}
 	fmt.Printf("%s\n", res.Params)
 	fmt.Printf("events=%d virtual=%.1fs wall=%v trace_hash=%016x ops=%d\n",
 		res.Stats.Events, float64(res.Stats.VirtualUs)/1e6, time.Since(start).Round(time.Millisecond), res.TraceHash,
@@ -112,9 +134,16 @@ func simOne(f simFlags, opts sim.Options) error {
 		}
 	}
 	if res.Failure != nil {
+		fmt.Printf("FAIL: %v\n", res.Failure)
+	} else {
+		fmt.Println("PASS")
+	}
+	if view != nil {
+		waitInterrupt(fmt.Sprintf("%ssim?seed=%d", view.URL(), f.seed))
+	}
+	if res.Failure != nil {
 		return &exitError{code: 1, err: fmt.Errorf("seed %d: %v", f.seed, res.Failure)}
 	}
-	fmt.Println("PASS")
 	return nil
 }
 

@@ -43,6 +43,10 @@ type ServeConfig struct {
 	// Ready, if set, is called once both listeners are bound (with
 	// NATS, raftAddr is the node's subject).
 	Ready func(httpAddr, raftAddr string)
+	// Extra, if set, is called once the node runs and returns more routes
+	// for the HTTP server (pattern → handler; the browser view) and a
+	// function called at shutdown before the server drains.
+	Extra func(n *node.Node, g prometheus.Gatherer) (routes map[string]http.Handler, stop func())
 }
 
 // ParsePeers parses "n1=127.0.0.1:7001,n2=127.0.0.1:7002".
@@ -191,8 +195,14 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		tr.Close()
 		return err
 	}
-	h, err := NewServer(Config{Node: n, Gatherer: reg, Logger: cfg.Logger})
+	var extra map[string]http.Handler
+	stopExtra := func() {}
+	if cfg.Extra != nil {
+		extra, stopExtra = cfg.Extra(n, reg)
+	}
+	h, err := NewServer(Config{Node: n, Gatherer: reg, Logger: cfg.Logger, Extra: extra})
 	if err != nil {
+		stopExtra()
 		n.Stop()
 		ln.Close()
 		return err
@@ -211,6 +221,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	case <-n.Done():
 		serveErr = n.Err()
 	}
+	stopExtra()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	shutErr := srv.Shutdown(shutCtx)

@@ -31,6 +31,9 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies (default 1 MiB): 413 beyond.
 	MaxBodyBytes int64
 	Logger       *slog.Logger
+	// Extra are more routes (pattern → handler) served by the same mux,
+	// behind whatever wraps the Server (the browser view under /ui/).
+	Extra map[string]http.Handler
 }
 
 // Defaults.
@@ -66,6 +69,9 @@ func NewServer(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /status", s.status)
 	if cfg.Gatherer != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: nil}))
+	}
+	for pattern, h := range cfg.Extra {
+		s.mux.Handle(pattern, h)
 	}
 	return s, nil
 }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/chaos/check"
+	"github.com/raftbench/raftbench/chaos/harness"
+	"github.com/raftbench/raftbench/engine/embed/cluster"
+	"github.com/raftbench/raftbench/engine/runtime/node"
+	"github.com/raftbench/raftbench/ui"
+)
+
+// serveView returns serve's Extra hook: the browser view under /ui/,
+// showing this node and the peers named in peerURLs.
+func serveView(name string, peers [][2]string) func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
+	return func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
+		self := ui.LocalNode{Name: name, ID: n.Status().ID, Gatherer: g, Node: func() *node.Node { return n }}
+		live, stopLive, err := ui.StartLive(context.Background(), "serve "+name, ui.ServeSources(self, peers))
+		if err != nil { // only when there are no sources, which cannot happen: self is one
+			panic(err)
+		}
+		h := ui.New(ui.Config{Live: live, Local: self})
+		return map[string]http.Handler{ui.Prefix: h}, func() { h.Close(); stopLive() }
+	}
+}
+
+// runView is `run --ui ADDR`: the live view of the inproc target's
+// cluster, with the load generator's own throughput and latency.
+type runView struct {
+	live *ui.Live
+	srv  *ui.Server
+	stop func()
+}
+
+func startRunView(addr string, t bench.Target, g prometheus.Gatherer) (*runView, error) {
+	ct, ok := t.(interface{ Cluster() *cluster.Cluster })
+	if !ok {
+		return nil, usageError("--ui needs --target inproc (the view reads the nodes of this process)")
+	}
+	live, stop, err := ui.StartLive(context.Background(), strings.Join(os.Args[1:], " "), ui.ClusterSources(ct.Cluster(), g))
+	if err != nil {
+		return nil, err
+	}
+	h := ui.New(ui.Config{Live: live})
+	srv, err := ui.Listen(addr, h)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "live view at %s\n", srv.URL())
+	return &runView{live: live, srv: srv, stop: stop}, nil
+}
+
+// Progress feeds each second of the run to the view's charts.
+func (v *runView) Progress(s bench.IntervalStats) {
+	if s.Drain {
+		return
+	}
+	v.live.Load(time.Now(), s.OpsPerSec, s.P50, s.P99)
+}
+
+func (v *runView) close() {
+	v.srv.Close()
+	v.stop()
+}
+
+// sinks fans one progress report out to several sinks.
+type sinks []bench.ProgressSink
+
+func (ss sinks) Progress(s bench.IntervalStats) {
+	for _, x := range ss {
+		x.Progress(s)
+	}
+}
+
+// chaosView is `chaos --ui ADDR`: the history as it is recorded.
+func startChaosView(addr string, cfg *harness.Config) (*ui.Chaos, *ui.Server, error) {
+	c := ui.NewChaos(strings.Join(os.Args[1:], " "))
+	srv, err := ui.Listen(addr, ui.New(ui.Config{Chaos: c}))
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Observer = chaosObserver{c}
+	fmt.Fprintf(os.Stderr, "chaos view at %schaos\n", srv.URL())
+	return c, srv, nil
+}
+
+type chaosObserver struct{ c *ui.Chaos }
+
+func (o chaosObserver) Op(op check.Op) { o.c.Op(op) }
+
+func (o chaosObserver) Fault(a harness.Applied) {
+	o.c.Fault(ui.Nemesis{AtMs: a.AppliedMs, Kind: a.Kind, Action: a.Action, Text: a.Event.String(), Nodes: a.Nodes, Err: a.Err})
+}
+
+// waitInterrupt keeps a finished run's view up until Ctrl-C.
+func waitInterrupt(url string) {
+	fmt.Fprintf(os.Stderr, "view stays at %s until interrupted (Ctrl-C)\n", url)
+	ctx, stop := signalContext()
+	defer stop()
+	<-ctx.Done()
+}
+
+// chaosVerdict is the part of a chaos summary the view shows (nil: none).
+func chaosVerdict(s *harness.Summary) *ui.Verdict {
+	if s == nil {
+		return nil
+	}
+	return &ui.Verdict{Valid: s.Valid, Linearizable: s.Linearizable, Verdict: s.Verdict, BadKey: s.BadKey, Problems: s.Problems}
+}
+
+// uiRegistry returns the registry the view reads and the one the target
+// registers on: reg itself when it is a registry, a fresh one otherwise.
+func uiRegistry(reg prometheus.Registerer) (prometheus.Gatherer, prometheus.Registerer) {
+	if r, ok := reg.(*prometheus.Registry); ok {
+		return r, r
+	}
+	r := prometheus.NewRegistry()
+	return r, r
+}

@@ -1,0 +1,89 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftbench/raftbench/engine/embed/cluster"
+	"github.com/raftbench/raftbench/engine/runtime/node"
+)
+
+// ParsePeerURLs parses "n2=http://127.0.0.1:8002,n3=http://127.0.0.1:8003"
+// (the HTTP addresses of the other nodes of a serve cluster), in order.
+func ParsePeerURLs(s string) ([][2]string, error) {
+	var out [][2]string
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, raw, ok := strings.Cut(part, "=")
+		if !ok || name == "" || raw == "" {
+			return nil, fmt.Errorf("%q: want name=http://host:port", part)
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("%s: %q: want http://host:port", name, raw)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("%s listed twice", name)
+		}
+		seen[name] = true
+		out = append(out, [2]string{name, strings.TrimSuffix(raw, "/")})
+	}
+	return out, nil
+}
+
+// ServeSources are the sources of a serve node's view: this node first,
+// then every peer through its own view, all ordered by name.
+func ServeSources(self LocalNode, peers [][2]string) []NodeSource {
+	type named struct {
+		name string
+		src  NodeSource
+	}
+	all := []named{{self.Name, self}}
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, p := range peers {
+		if p[0] == self.Name {
+			continue
+		}
+		all = append(all, named{p[0], RemoteNode{Name: p[0], URL: p[1], Client: client}})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
+	out := make([]NodeSource, len(all))
+	for i, a := range all {
+		out[i] = a.src
+	}
+	return out
+}
+
+// ClusterSources are the sources of an in-process cluster's nodes, named
+// n1..nN; g is the registry their metrics are on (nil: no message rates).
+func ClusterSources(c *cluster.Cluster, g prometheus.Gatherer) []NodeSource {
+	var out []NodeSource
+	for _, id := range c.IDs() {
+		out = append(out, LocalNode{Name: fmt.Sprintf("n%d", id), ID: id, Gatherer: g,
+			Node: func() *node.Node { return c.Node(id) }})
+	}
+	return out
+}
+
+// StartLive samples sources until ctx ends; stop waits for the sampler.
+func StartLive(ctx context.Context, title string, sources []NodeSource) (*Live, func(), error) {
+	l, err := NewLive(LiveConfig{Title: title, Sources: sources})
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	return l, func() { cancel(); <-done }, nil
+}
