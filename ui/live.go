@@ -77,7 +77,7 @@ func (l LocalNode) Sample(ctx context.Context) NodeSample {
 	s.Status = toMap(st)
 	s.Stats = n.Stats()
 	if l.Gatherer != nil {
-		s.Sent, s.Recv, s.Latency = gatherNode(l.Gatherer, strconv.FormatUint(l.ID, 10))
+		s.Sent, s.Recv, s.Latency = gatherNode(ctx, l.Gatherer, strconv.FormatUint(l.ID, 10))
 	}
 	return s
 }
@@ -97,8 +97,14 @@ func toMap(v any) map[string]any {
 
 // gatherNode reads one node's message counters and propose-to-apply
 // histogram from a registry.
-func gatherNode(g prometheus.Gatherer, id string) (sent, recv map[string]uint64, lat []Bucket) {
-	fams, err := g.Gather()
+func gatherNode(ctx context.Context, g prometheus.Gatherer, id string) (sent, recv map[string]uint64, lat []Bucket) {
+	var fams []*dto.MetricFamily
+	var err error
+	if sg, ok := g.(*sharedGather); ok {
+		fams, err = sg.gather(ctx)
+	} else {
+		fams, err = g.Gather()
+	}
 	if err != nil && len(fams) == 0 {
 		return nil, nil, nil
 	}
@@ -181,6 +187,10 @@ func (r RemoteNode) Sample(ctx context.Context) NodeSample {
 	return s
 }
 
+// sampleKey carries a sample's number to the sources, so nodes sharing
+// a registry gather it once per sample.
+type sampleKey struct{}
+
 // Point is one second of the cluster's load.
 type Point struct {
 	T   int64   `json:"t"` // Unix milliseconds
@@ -232,6 +242,8 @@ type Live struct {
 	sources  []NodeSource
 	interval time.Duration
 	timeout  time.Duration
+
+	seq uint64 // samples taken (only the sampling goroutine touches it)
 
 	mu       sync.Mutex
 	frame    *Frame
@@ -318,7 +330,8 @@ func (l *Live) trim(now time.Time) {
 
 // sampleOnce reads every node in parallel and publishes a frame.
 func (l *Live) sampleOnce(ctx context.Context) {
-	sctx, cancel := context.WithTimeout(ctx, l.timeout)
+	l.seq++
+	sctx, cancel := context.WithTimeout(context.WithValue(ctx, sampleKey{}, l.seq), l.timeout)
 	defer cancel()
 	samples := make([]NodeSample, len(l.sources))
 	var wg sync.WaitGroup

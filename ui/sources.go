@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/raftbench/raftbench/engine/embed/cluster"
 	"github.com/raftbench/raftbench/engine/runtime/node"
@@ -68,6 +70,9 @@ func ServeSources(self LocalNode, peers [][2]string) []NodeSource {
 // ClusterSources are the sources of an in-process cluster's nodes, named
 // n1..nN; g is the registry their metrics are on (nil: no message rates).
 func ClusterSources(c *cluster.Cluster, g prometheus.Gatherer) []NodeSource {
+	if g != nil {
+		g = &sharedGather{g: g} // one gather per sample, not one per node
+	}
 	var out []NodeSource
 	for _, id := range c.IDs() {
 		out = append(out, LocalNode{Name: fmt.Sprintf("n%d", id), ID: id, Gatherer: g,
@@ -87,3 +92,41 @@ func StartLive(ctx context.Context, title string, sources []NodeSource) (*Live, 
 	go func() { defer close(done); l.Run(ctx) }()
 	return l, func() { cancel(); <-done }, nil
 }
+
+// ForServe is the hook (httpapi.ServeConfig.Extra) that gives a serve
+// node its view under Prefix: this node (name) and the peers at their
+// HTTP addresses, sampled from the node's start until its shutdown.
+func ForServe(name string, peers [][2]string) func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
+	return func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
+		self := LocalNode{Name: name, ID: n.Status().ID, Gatherer: g, Node: func() *node.Node { return n }}
+		live, _ := NewLive(LiveConfig{Title: "serve " + name, Sources: ServeSources(self, peers)}) // one source at least: no error
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); live.Run(ctx) }()
+		h := New(Config{Live: live, Local: self})
+		return map[string]http.Handler{Prefix: h}, func() { h.Close(); cancel(); <-done }
+	}
+}
+
+// sharedGather gathers once per sample for the nodes that share a
+// registry (the sample's number travels in its context).
+type sharedGather struct {
+	g    prometheus.Gatherer
+	mu   sync.Mutex
+	seq  uint64
+	fams []*dto.MetricFamily
+	err  error
+}
+
+func (s *sharedGather) gather(ctx context.Context) ([]*dto.MetricFamily, error) {
+	seq, _ := ctx.Value(sampleKey{}).(uint64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq == 0 || seq != s.seq || s.fams == nil {
+		s.fams, s.err = s.g.Gather()
+		s.seq = seq
+	}
+	return s.fams, s.err
+}
+
+func (s *sharedGather) Gather() ([]*dto.MetricFamily, error) { return s.g.Gather() }

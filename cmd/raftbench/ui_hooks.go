@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -14,23 +13,8 @@ import (
 	"github.com/raftbench/raftbench/chaos/check"
 	"github.com/raftbench/raftbench/chaos/harness"
 	"github.com/raftbench/raftbench/engine/embed/cluster"
-	"github.com/raftbench/raftbench/engine/runtime/node"
 	"github.com/raftbench/raftbench/ui"
 )
-
-// serveView returns serve's Extra hook: the browser view under /ui/,
-// showing this node and the peers named in peerURLs.
-func serveView(name string, peers [][2]string) func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
-	return func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
-		self := ui.LocalNode{Name: name, ID: n.Status().ID, Gatherer: g, Node: func() *node.Node { return n }}
-		live, stopLive, err := ui.StartLive(context.Background(), "serve "+name, ui.ServeSources(self, peers))
-		if err != nil { // only when there are no sources, which cannot happen: self is one
-			panic(err)
-		}
-		h := ui.New(ui.Config{Live: live, Local: self})
-		return map[string]http.Handler{ui.Prefix: h}, func() { h.Close(); stopLive() }
-	}
-}
 
 // runView is `run --ui ADDR`: the live view of the inproc target's
 // cluster, with the load generator's own throughput and latency.
