@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/chaos/check"
+	"github.com/raftbench/raftbench/chaos/harness"
 )
 
 // maxChaosOps bounds what a chaos view keeps (the harness itself keeps
@@ -46,12 +47,15 @@ type Verdict struct {
 	Problems     []string `json:"problems,omitempty"`
 }
 
-// Chaos collects a chaos run as it is recorded. Its methods are safe for
+// Chaos collects a chaos run as it is recorded; it is the harness's
+// Config.Observer. Its methods are safe for
 // concurrent use and never block for long (one mutex, appends only).
 type Chaos struct {
 	mu      sync.Mutex
 	title   string
 	started time.Time
+	ended   time.Time
+	runAt   time.Time // the workload's start, from the harness
 	ops     []ChaosOp
 	nemesis []Nemesis
 	verdict *Verdict
@@ -61,7 +65,14 @@ type Chaos struct {
 // NewChaos returns an empty chaos view titled title (the command line).
 func NewChaos(title string) *Chaos { return &Chaos{title: title, started: time.Now()} }
 
-// Op records a finished operation.
+// Started records when the workload started (harness.Observer).
+func (c *Chaos) Started(at time.Time) {
+	c.mu.Lock()
+	c.runAt = at
+	c.mu.Unlock()
+}
+
+// Op records a finished operation (harness.Observer).
 func (c *Chaos) Op(op check.Op) {
 	v := ChaosOp{Client: op.Client, Kind: op.Kind.String(), Key: op.Key, Value: op.Value, From: op.From,
 		Missing: op.Missing, Mismatch: op.Mismatch, CallMs: float64(op.Call) / 1e6, ReturnMs: float64(op.Return) / 1e6,
@@ -76,34 +87,46 @@ func (c *Chaos) Op(op check.Op) {
 	c.mu.Unlock()
 }
 
-// Fault records a nemesis action applied atMs after the workload started.
-func (c *Chaos) Fault(n Nemesis) {
+// Fault records a nemesis action (harness.Observer).
+func (c *Chaos) Fault(a harness.Applied) {
+	n := Nemesis{AtMs: a.AppliedMs, Kind: a.Kind, Action: a.Action, Text: a.Event.String(), Nodes: a.Nodes, Err: a.Err}
 	c.mu.Lock()
 	c.nemesis = append(c.nemesis, n)
 	c.mu.Unlock()
 }
 
-// Finish records the verdict (or the error that ended the run early).
-func (c *Chaos) Finish(v *Verdict, err error) {
+// Finish records the run's summary, or the error that ended it early.
+func (c *Chaos) Finish(s *harness.Summary, err error) {
 	c.mu.Lock()
-	c.verdict = v
+	defer c.mu.Unlock()
+	c.ended = time.Now()
 	if err != nil {
 		c.err = err.Error()
 	}
-	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	c.verdict = &Verdict{Valid: s.Valid, Linearizable: s.Linearizable, Verdict: s.Verdict, BadKey: s.BadKey, Problems: s.Problems}
 }
+
+var _ harness.Observer = (*Chaos)(nil)
 
 // ChaosPage is what /ui/api/chaos answers: the operations from since on.
 type ChaosPage struct {
-	Title     string    `json:"title"`
-	ElapsedMs float64   `json:"elapsed_ms"`
-	Since     int       `json:"since"`
-	Next      int       `json:"next"`
-	Ops       []ChaosOp `json:"ops"`
-	Nemesis   []Nemesis `json:"nemesis"`
-	Done      bool      `json:"done"`
-	Verdict   *Verdict  `json:"verdict,omitempty"`
-	Error     string    `json:"error,omitempty"`
+	Title string `json:"title"`
+	// ElapsedMs is the time since the view started, to the run's end
+	// once it ended.
+	ElapsedMs float64 `json:"elapsed_ms"`
+	// RunMs is the time since the workload started (operation and fault
+	// times count from there), to the run's end once it ended.
+	RunMs   float64   `json:"run_ms"`
+	Since   int       `json:"since"`
+	Next    int       `json:"next"`
+	Ops     []ChaosOp `json:"ops"`
+	Nemesis []Nemesis `json:"nemesis"`
+	Done    bool      `json:"done"`
+	Verdict *Verdict  `json:"verdict,omitempty"`
+	Error   string    `json:"error,omitempty"`
 }
 
 // maxPage bounds one answer.
@@ -113,8 +136,16 @@ func (c *Chaos) page(since int) ChaosPage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	since = min(since, len(c.ops))
-	end := min(len(c.ops), since+maxPage)
-	return ChaosPage{Title: c.title, ElapsedMs: float64(time.Since(c.started)) / 1e6, Since: since, Next: end,
-		Ops: append([]ChaosOp{}, c.ops[since:end]...), Nemesis: append([]Nemesis{}, c.nemesis...),
+	last := min(len(c.ops), since+maxPage)
+	end := time.Now()
+	if !c.ended.IsZero() {
+		end = c.ended
+	}
+	var run float64
+	if !c.runAt.IsZero() {
+		run = float64(end.Sub(c.runAt)) / 1e6
+	}
+	return ChaosPage{Title: c.title, ElapsedMs: float64(end.Sub(c.started)) / 1e6, RunMs: run, Since: since, Next: last,
+		Ops: append([]ChaosOp{}, c.ops[since:last]...), Nemesis: append([]Nemesis{}, c.nemesis...),
 		Done: c.verdict != nil || c.err != "", Verdict: c.verdict, Error: c.err}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/chaos/check"
+	"github.com/raftbench/raftbench/chaos/harness"
 	"github.com/raftbench/raftbench/chaos/sim"
 )
 
@@ -82,7 +83,7 @@ func TestChaosPages(t *testing.T) {
 		c.Op(check.Op{Client: i, Kind: check.Write, Key: "0", Value: "1", Call: int64(i) * 1e6, Return: int64(i+1) * 1e6, Outcome: check.OK})
 	}
 	c.Op(check.Op{Client: 9, Kind: check.Read, Key: "1", Call: 1e6, Outcome: check.Info})
-	c.Fault(Nemesis{AtMs: 2, Kind: "partition", Action: "start", Text: "partition start"})
+	c.Fault(harness.Applied{Event: harness.Event{Kind: "partition", Action: "start"}, AppliedMs: 2})
 	h := New(Config{Chaos: c})
 	code, body := get(t, h, "GET", "/ui/api/chaos?since=4")
 	if code != 200 || len(body["ops"].([]any)) != 2 || body["next"].(float64) != 6 || body["done"].(bool) {
@@ -92,7 +93,7 @@ func TestChaosPages(t *testing.T) {
 	if info["outcome"] != "info" || info["return_ms"].(float64) != -1 || info["kind"] != "read" {
 		t.Errorf("info op: %v", info)
 	}
-	c.Finish(&Verdict{Valid: true, Linearizable: true, Verdict: "linearizable"}, nil)
+	c.Finish(&harness.Summary{Valid: true, Linearizable: true, Verdict: "linearizable"}, nil)
 	_, body = get(t, h, "GET", "/ui/api/chaos?since=100")
 	if !body["done"].(bool) || body["verdict"].(map[string]any)["verdict"] != "linearizable" || len(body["ops"].([]any)) != 0 {
 		t.Errorf("after finish: %v", body)

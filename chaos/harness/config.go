@@ -12,6 +12,9 @@ import (
 
 // Observer watches a run as it is recorded.
 type Observer interface {
+	// Started gives the moment the workload started: check.Op times and
+	// Applied.AppliedMs count from it.
+	Started(at time.Time)
 	Op(op check.Op)
 	Fault(a Applied)
 }

@@ -154,6 +154,9 @@ func newRun(cfg Config, dataDir string) *run {
 // period; it returns when every client has finished its last operation.
 func (r *run) drive(ctx context.Context) []Applied {
 	r.start = time.Now()
+	if r.cfg.Observer != nil {
+		r.cfg.Observer.Started(r.start)
+	}
 	workEnd := r.start.Add(r.cfg.Time + r.cfg.quiet())
 	var wg sync.WaitGroup
 	for _, w := range newWorkers(r.cfg, uint64(r.cfg.Seed), r.net, r.table, r.cluster.names, r.start) {

@@ -228,7 +228,7 @@ func runChaos(parent context.Context, cfg harness.Config, uiAddr string) error {
 	}
 	s, err := harness.Run(ctx, cfg)
 	if view != nil {
-		view.Finish(chaosVerdict(s), err)
+		view.Finish(s, err)
 	}
 	if err != nil {
 		return &exitError{code: 4, err: fmt.Errorf("chaos: %w", err)}

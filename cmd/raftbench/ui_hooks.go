@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftbench/raftbench/bench"
-	"github.com/raftbench/raftbench/chaos/check"
 	"github.com/raftbench/raftbench/chaos/harness"
 	"github.com/raftbench/raftbench/engine/embed/cluster"
 	"github.com/raftbench/raftbench/ui"
@@ -72,17 +71,9 @@ func startChaosView(addr string, cfg *harness.Config) (*ui.Chaos, *ui.Server, er
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg.Observer = chaosObserver{c}
+	cfg.Observer = c
 	fmt.Fprintf(os.Stderr, "chaos view at %schaos\n", srv.URL())
 	return c, srv, nil
-}
-
-type chaosObserver struct{ c *ui.Chaos }
-
-func (o chaosObserver) Op(op check.Op) { o.c.Op(op) }
-
-func (o chaosObserver) Fault(a harness.Applied) {
-	o.c.Fault(ui.Nemesis{AtMs: a.AppliedMs, Kind: a.Kind, Action: a.Action, Text: a.Event.String(), Nodes: a.Nodes, Err: a.Err})
 }
 
 // waitInterrupt keeps a finished run's view up until Ctrl-C.
@@ -93,13 +84,6 @@ func waitInterrupt(url string) {
 	<-ctx.Done()
 }
 
-// chaosVerdict is the part of a chaos summary the view shows (nil: none).
-func chaosVerdict(s *harness.Summary) *ui.Verdict {
-	if s == nil {
-		return nil
-	}
-	return &ui.Verdict{Valid: s.Valid, Linearizable: s.Linearizable, Verdict: s.Verdict, BadKey: s.BadKey, Problems: s.Problems}
-}
 
 // uiRegistry returns the registry the view reads and the one the target
 // registers on: reg itself when it is a registry, a fresh one otherwise.

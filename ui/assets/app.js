@@ -180,8 +180,9 @@ class Replay {
       "seed " + r.seed + ": " + (r.report.passed ? "passed" : "FAILED"),
       "events " + r.report.events + ", virtual time " + fmt(r.report.virtual_us / 1000) + " ms, client ops " + r.report.ops + ", trace hash " + r.report.trace_hash,
       r.report.failure ? "failure: " + r.report.failure.Kind + " — " + r.report.failure.Invariant + " at event " + r.report.failure.Event + "\n" + r.report.failure.Detail : "",
-      "", "parameters:", r.params, "", "faults injected:", r.report.faults,
+      "", "parameters:", r.params,
       "", "final states (simulator):", ...(r.report.final || []).map((s) => "  n" + s.id + " " + s.role + " term=" + s.term + " commit=" + s.commit + " applied=" + s.applied + " last=" + s.last_index)].join("\n");
+    $("faults").textContent = r.report.faults;
     if (this.failIdx >= 0) { $("b-fail").hidden = false; $("b-fail").onclick = () => this.go(this.failIdx); }
     $("b-start").onclick = () => this.go(0);
     $("b-end").onclick = () => this.go(this.n - 1);
@@ -315,7 +316,7 @@ function chaos() {
       setConn(true, p.done ? "run finished" : "recording");
       $("title").textContent = p.title;
       $("chaos-ops").textContent = st.ops.length;
-      $("chaos-elapsed").textContent = fmt(p.elapsed_ms / 1000, 1);
+      $("chaos-elapsed").textContent = fmt((p.run_ms || p.elapsed_ms) / 1000, 1);
       const v = $("verdict");
       if (p.error) { v.textContent = "run ended: " + p.error; v.className = "verdict bad"; }
       else if (p.verdict) {
@@ -343,11 +344,22 @@ function drawChaos(st) {
     ksel.value = cur;
   }
   const only = ksel.value;
-  const endMs = Math.max(1, st.page ? st.page.elapsed_ms : 1, ...st.ops.map((o) => Math.max(o.call_ms, o.return_ms)));
+  const opEnd = Math.max(0, ...st.ops.map((o) => Math.max(o.call_ms, o.return_ms)), ...st.nem.map((n) => n.at_ms));
+  // While recording, the axis runs to now; once done, to the last event.
+  const endMs = Math.max(1, st.page && !st.page.done ? Math.max(opEnd, st.page.run_ms || 0) : opEnd * 1.01);
   const zoom = Number($("czoom").value), W = Math.max(1100, 1100 * zoom), L = 60, laneH = 12;
   const x = (ms) => L + (W - L - 10) * ms / endMs;
+  // Fault windows: a start of a kind is open until its stop (or a heal).
+  const open = {}, wins = [];
+  for (const n of st.nem) {
+    if (n.kind === "heal") { for (const k in open) { wins.push([open[k], n]); delete open[k]; } continue; }
+    if (n.action === "start") { if (open[n.kind]) wins.push([open[n.kind], n]); open[n.kind] = n; }
+    else if (open[n.kind]) { wins.push([open[n.kind], n]); delete open[n.kind]; }
+  }
+  for (const k in open) wins.push([open[k], { at_ms: endMs }]);
+  const kinds = [...new Set(wins.map(([a]) => a.kind))].sort();
   const bands = [];
-  let y = 24;
+  let y = 8 + kinds.length * 14 + 8;
   for (const k of keys) {
     if (only && k !== only) continue;
     const ops = st.ops.filter((o) => o.key === k).sort((a, b) => a.call_ms - b.call_ms);
@@ -362,24 +374,23 @@ function drawChaos(st) {
     bands.push({ k, y, placed, h: Math.max(1, laneEnd.length) * laneH + 8 });
     y += Math.max(1, laneEnd.length) * laneH + 14;
   }
-  const cv = $("ctl"); cv.width = W; cv.height = Math.max(120, y + 10);
+  const cv = $("ctl"); cv.width = W; cv.height = Math.max(120, y + 14);
   const g = cv.getContext("2d");
   g.clearRect(0, 0, cv.width, cv.height);
-  // Nemesis windows: start..stop of each kind.
-  const open = {};
-  const wins = [];
-  for (const n of st.nem) {
-    const id = n.kind + (n.nodes ? n.nodes.join(",") : "");
-    if (n.action === "start") open[n.kind] = n; else if (open[n.kind]) { wins.push([open[n.kind], n]); delete open[n.kind]; }
+  const top = 8 + kinds.length * 14;
+  for (const [a, b] of wins) {
+    const r = kinds.indexOf(a.kind), x1 = x(a.at_ms), x2 = Math.max(x1 + 2, x(b.at_ms));
+    g.fillStyle = "rgba(229,57,53,0.07)"; g.fillRect(x1, top, x2 - x1, cv.height - top - 14);
+    g.fillStyle = "rgba(229,57,53,0.55)"; g.fillRect(x1, 8 + r * 14, x2 - x1, 11);
+    const label = (a.text || a.kind).replace(/^start /, "");
+    g.font = "9px sans-serif";
+    if (g.measureText(label).width < x2 - x1 - 4) { g.fillStyle = "#fff"; g.fillText(label, x1 + 2, 8 + r * 14 + 9); }
   }
-  for (const k in open) wins.push([open[k], { at_ms: endMs }]);
-  wins.forEach(([a, b], i) => {
-    g.fillStyle = "rgba(229,57,53,0.10)"; g.fillRect(x(a.at_ms), 14, x(b.at_ms) - x(a.at_ms), cv.height);
-    g.fillStyle = "#c62828"; g.font = "10px sans-serif"; g.fillText(a.text || a.kind, x(a.at_ms) + 2, 10 + (i % 2) * 0);
-  });
+  g.fillStyle = "#c62828"; g.font = "10px sans-serif";
+  kinds.forEach((k, r) => g.fillText(k, 4, 8 + r * 14 + 9));
   g.strokeStyle = "#eee"; g.fillStyle = "#777"; g.font = "10px sans-serif";
   const step = niceMax(endMs / 12);
-  for (let t = 0; t <= endMs; t += step) { g.beginPath(); g.moveTo(x(t), 14); g.lineTo(x(t), cv.height); g.stroke(); g.fillText(fmt(t / 1000, step < 1000 ? 1 : 0) + "s", x(t) + 2, cv.height - 2); }
+  for (let t = 0; t <= endMs; t += step) { g.beginPath(); g.moveTo(x(t), top); g.lineTo(x(t), cv.height - 12); g.stroke(); g.fillText(fmt(t / 1000, step < 1000 ? 1 : 0) + "s", x(t) + 2, cv.height - 2); }
   st.hits = [];
   for (const b of bands) {
     g.fillStyle = "#333"; g.font = "11px sans-serif"; g.fillText("key " + b.k, 4, b.y + 10);
