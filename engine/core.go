@@ -197,6 +197,7 @@ type Status struct {
 	Role            Role
 	FirstIndex      uint64 // first index still in memory (snapshot index + 1)
 	LastIndex       uint64
+	LastTerm        uint64 // term of the entry at LastIndex
 	Persisted       uint64 // highest index reported durable
 	LeadTransferee  uint64
 	Voters          []uint64
@@ -208,7 +209,7 @@ type Status struct {
 func (c *Core) Status() Status {
 	s := Status{
 		ID: c.id, Term: c.term, Vote: c.vote, Commit: c.log.committed, Applied: c.log.applied,
-		Lead: c.lead, Role: c.role, FirstIndex: c.log.offset + 1, LastIndex: c.log.lastIndex(),
+		Lead: c.lead, Role: c.role, FirstIndex: c.log.offset + 1, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm(),
 		Persisted: c.log.persisted, LeadTransferee: c.leadTransferee, Voters: slices.Clone(c.voters),
 	}
 	if c.role == Leader {

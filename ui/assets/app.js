@@ -44,7 +44,7 @@ const page = location.pathname.replace(/\/+$/, "").endsWith("/sim") ? "sim"
 
 // Fields of node.Status that have their own place on a card; any other
 // field (added by a later version of the node) is listed under "more".
-const SHOWN = new Set(["id", "role", "term", "vote", "leader", "commit", "applied", "last_index", "first_index", "stopped", "progress", "voters", "learners"]);
+const SHOWN = new Set(["id", "role", "term", "vote", "leader", "commit", "applied", "last_index", "last_term", "first_index", "stopped", "progress", "voters", "learners"]);
 
 function live() {
   let es;
@@ -81,7 +81,7 @@ function nodeCard(n) {
   const add = (k, v, cls) => { kv.append(el("span", { text: k }), el("span", { class: cls || "", text: v })); };
   add("term", fmt(s.term)); add("vote", s.vote !== undefined ? fmt(s.vote) : "–");
   add("leader", s.leader ? fmt(s.leader) : "none"); add("commit", fmt(s.commit), "commit");
-  add("applied", fmt(s.applied)); add("last index", fmt(s.last_index));
+  add("applied", fmt(s.applied)); add("last index/term", fmt(s.last_index) + (s.last_term !== undefined ? " / " + fmt(s.last_term) : ""));
   add("snapshot ≤", s.first_index ? fmt(s.first_index - 1) : "–"); add("fsyncs/s", fmt(n.fsyncs_per_s));
   add("entries/fsync", fmt(n.entries_per_fsync, 1)); add("leader changes", fmt(n.stats.LeaderChanges));
   card.append(kv);

@@ -22,6 +22,11 @@ type Status struct {
 	// FirstIndex is the first log index the core still holds in memory.
 	FirstIndex uint64 `json:"first_index"`
 	Stopped    bool   `json:"stopped"`
+	// Vote is the node's vote in Term, LastTerm the term of its last
+	// entry, Voters its configuration's voters (not known when stopped).
+	Vote     uint64   `json:"vote"`
+	LastTerm uint64   `json:"last_term"`
+	Voters   []uint64 `json:"voters,omitempty"`
 	// Progress is the leader's view of each follower (nil elsewhere).
 	Progress map[uint64]PeerProgress `json:"progress,omitempty"`
 }
@@ -52,6 +57,7 @@ func (n *Node) Status() Status {
 	}
 	st.Term, st.Role, st.Leader, st.Commit = cs.Term, cs.Role, cs.Lead, cs.Commit
 	st.LastIndex, st.FirstIndex = cs.LastIndex, cs.FirstIndex
+	st.Vote, st.LastTerm, st.Voters = cs.Vote, cs.LastTerm, cs.Voters
 	st.RoleName = cs.Role.String()
 	if cs.Progress != nil {
 		st.Progress = make(map[uint64]PeerProgress, len(cs.Progress))
