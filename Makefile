@@ -26,6 +26,7 @@ test: build vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
 	$(GO) test -count=1 -tags raftbugs -timeout 10m ./engine/ ./chaos/sim/
+	$(GO) test -count=1 -tags raftbugs -timeout 5m -run Failure ./ui/
 
 # The main job: a 3-node in-process cluster, fsync on, 64 clients,
 # 128-byte values, ~30 s, live progress line, summary table and plots in

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -243,7 +244,9 @@ type Live struct {
 	interval time.Duration
 	timeout  time.Duration
 
-	seq uint64 // samples taken (only the sampling goroutine touches it)
+	seq      uint64 // samples taken (only the sampling goroutine touches it)
+	onDemand bool
+	asked    atomic.Int64 // Unix nanoseconds of the last Frame call
 
 	mu       sync.Mutex
 	frame    *Frame
@@ -264,7 +267,15 @@ type LiveConfig struct {
 	Sources []NodeSource
 	// Interval between samples (default 500ms: at least two frames a second).
 	Interval time.Duration
+	// OnDemand samples only while someone looks (a frame was asked for
+	// in the last idleAfter), so an unwatched view costs nothing; the
+	// charts then start when the first viewer arrives.
+	OnDemand bool
 }
+
+// idleAfter is how long an on-demand view keeps sampling after the last
+// frame was asked for.
+const idleAfter = 10 * time.Second
 
 // NewLive returns a Live; Run samples until its context ends.
 func NewLive(cfg LiveConfig) (*Live, error) {
@@ -278,7 +289,7 @@ func NewLive(cfg LiveConfig) (*Live, error) {
 		return nil, fmt.Errorf("ui: sample interval %v outside [50ms, 10s]", cfg.Interval)
 	}
 	return &Live{title: cfg.Title, sources: cfg.Sources, interval: cfg.Interval, timeout: max(cfg.Interval, time.Second),
-		gen: make(chan struct{}), wasUp: make([]bool, len(cfg.Sources))}, nil
+		onDemand: cfg.OnDemand, gen: make(chan struct{}), wasUp: make([]bool, len(cfg.Sources))}, nil
 }
 
 // Run samples every interval until ctx ends.
@@ -286,7 +297,9 @@ func (l *Live) Run(ctx context.Context) {
 	t := time.NewTicker(l.interval)
 	defer t.Stop()
 	for {
-		l.sampleOnce(ctx)
+		if !l.onDemand || time.Since(time.Unix(0, l.asked.Load())) < idleAfter {
+			l.sampleOnce(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -465,6 +478,7 @@ func str(m map[string]any, k string) string {
 // Frame returns the latest frame (nil before the first sample) and a
 // channel closed when the next one is ready.
 func (l *Live) Frame() (*Frame, <-chan struct{}) {
+	l.asked.Store(time.Now().UnixNano())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.frame, l.gen

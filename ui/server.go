@@ -151,7 +151,16 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "no live cluster in this process")
 		return
 	}
-	f, _ := h.cfg.Live.Frame()
+	f, next := h.cfg.Live.Frame()
+	if f == nil || time.Since(time.UnixMilli(f.T)) > 2*time.Second { // an idle on-demand view samples again from now: wait for a fresh frame
+		select {
+		case <-next:
+			f, _ = h.cfg.Live.Frame()
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if f == nil {
 		apiError(w, http.StatusServiceUnavailable, "no sample taken yet; retry in a second")
 		return

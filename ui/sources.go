@@ -99,7 +99,8 @@ func StartLive(ctx context.Context, title string, sources []NodeSource) (*Live, 
 func ForServe(name string, peers [][2]string) func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
 	return func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
 		self := LocalNode{Name: name, ID: n.Status().ID, Gatherer: g, Node: func() *node.Node { return n }}
-		live, _ := NewLive(LiveConfig{Title: "serve " + name, Sources: ServeSources(self, peers)}) // one source at least: no error
+		// On demand: a node nobody watches spends nothing on its view.
+		live, _ := NewLive(LiveConfig{Title: "serve " + name, Sources: ServeSources(self, peers), OnDemand: true}) // one source at least: no error
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); live.Run(ctx) }()
