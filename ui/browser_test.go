@@ -157,6 +157,7 @@ func TestBrowserLiveAndReplay(t *testing.T) {
 	old := later.Leaders[0]
 	id, _ := strconv.ParseUint(old[1:], 10, 64)
 	killed := time.Now()
+	live.Mark("fault", "kill "+old) // as failover --ui marks the faults it injects
 	if err := c.Kill(id); err != nil {
 		t.Fatal(err)
 	}

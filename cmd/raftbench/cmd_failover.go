@@ -85,6 +85,7 @@ OUT/failover.md.`,
 	f.register(c.Flags(), true)
 	c.Flags().StringVar(&f.out, "out", "", "output directory (required)")
 	c.Flags().StringVar(&fault, "fault", bench.FaultKill, "kill or partition the leader")
+	c.Flags().StringVar(&f.ui, "ui", "", "--target inproc: serve a live browser view of the cluster on this host:port during the run, the fault marked on its timeline")
 	c.Flags().DurationVar(&at, "at", 5*time.Second, "when to inject the fault, after the warm-up")
 	c.Flags().DurationVar(&dur, "for", 5*time.Second, "how long the fault lasts before the node restarts or the partition heals (0: until the end)")
 	return c
@@ -128,6 +129,15 @@ func failoverOnce(f *loadFlags, fc bench.FailoverConfig) (*bench.FailoverResult,
 	if !f.quiet {
 		printer = report.NewStderrProgress(os.Stderr)
 		sink = printer
+	}
+	if f.ui != "" {
+		view, err := startRunView(f.ui, t, sess.uiGatherer)
+		if err != nil {
+			return nil, err
+		}
+		defer view.close()
+		sink = withView(sink, view)
+		ft = markFaults(ft, view)
 	}
 	res, err := bench.Failover(ctx, fc, ft, sink)
 	if printer != nil {

@@ -275,11 +275,7 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 			return nil, err
 		}
 		defer view.close()
-		if sink != nil {
-			sink = sinks{sink, view}
-		} else {
-			sink = view
-		}
+		sink = withView(sink, view)
 	}
 	stopProfile, err := startProfiles(s.flags.cpuProfile, s.flags.memProfile)
 	if err != nil {

@@ -55,6 +55,45 @@ func (v *runView) close() {
 	v.stop()
 }
 
+// withView adds the view to a run's progress sink (nil: none).
+func withView(sink bench.ProgressSink, v *runView) bench.ProgressSink {
+	if sink == nil {
+		return v
+	}
+	return sinks{sink, v}
+}
+
+// faultMarker puts every fault a failover run injects on the view's
+// timeline before it is applied.
+type faultMarker struct {
+	bench.FaultTarget
+	live *ui.Live
+}
+
+func markFaults(t bench.FaultTarget, v *runView) bench.FaultTarget {
+	return faultMarker{FaultTarget: t, live: v.live}
+}
+
+func (m faultMarker) Kill(id uint64) error {
+	m.live.Mark("fault", fmt.Sprintf("kill n%d", id))
+	return m.FaultTarget.Kill(id)
+}
+
+func (m faultMarker) Restart(id uint64) error {
+	m.live.Mark("fault", fmt.Sprintf("restart n%d", id))
+	return m.FaultTarget.Restart(id)
+}
+
+func (m faultMarker) Isolate(id uint64) error {
+	m.live.Mark("fault", fmt.Sprintf("isolate n%d from the others", id))
+	return m.FaultTarget.Isolate(id)
+}
+
+func (m faultMarker) Heal() error {
+	m.live.Mark("fault", "heal the partition")
+	return m.FaultTarget.Heal()
+}
+
 // sinks fans one progress report out to several sinks.
 type sinks []bench.ProgressSink
 
