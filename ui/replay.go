@@ -16,7 +16,10 @@ const MaxReplaySteps = 500_000
 // Recording is one simulator run, step by step, with the simulator's own
 // report beside it so the viewer can be checked against it.
 type Recording struct {
-	Seed   uint64 `json:"seed"`
+	Seed uint64 `json:"seed"`
+	// Title names a recording that is not a simulator seed (an
+	// exploration counterexample).
+	Title  string `json:"title,omitempty"`
 	Params string `json:"params"`
 	// Steps are the run's events in order. A step's Nodes is nil when no
 	// node's state changed since the previous step (the viewer carries

@@ -151,7 +151,7 @@ async function sim(seeds) {
   try { rec = await getJSON("/ui/api/sim?seed=" + encodeURIComponent(seed)); }
   catch (e) { setConn(false, e.message); return; }
   setConn(true, "seed " + rec.seed);
-  $("title").textContent = "sim --seed " + rec.seed + " · " + rec.params.split("\n")[0];
+  $("title").textContent = rec.title || ("sim --seed " + rec.seed + " · " + rec.params.split("\n")[0]);
   new Replay(rec).start();
 }
 
@@ -177,7 +177,7 @@ class Replay {
     $("sim-events").textContent = this.n;
     $("scrub").max = Math.max(0, this.n - 1);
     $("report").textContent = [
-      "seed " + r.seed + ": " + (r.report.passed ? "passed" : "FAILED"),
+      (r.title || "seed " + r.seed) + ": " + (r.report.passed ? "passed" : "FAILED"),
       "events " + r.report.events + ", virtual time " + fmt(r.report.virtual_us / 1000) + " ms, client ops " + r.report.ops + ", trace hash " + r.report.trace_hash,
       r.report.failure ? "failure: " + r.report.failure.Kind + " — " + r.report.failure.Invariant + " at event " + r.report.failure.Event + "\n" + r.report.failure.Detail : "",
       "", "parameters:", r.params,
@@ -299,7 +299,9 @@ class Replay {
 
 function kindClass(s) {
   if (s.failure || /FAILURE/.test(s.text)) return "k-failure";
-  if (/fsync fails|torn|corrupt|lose|lost/.test(s.text)) return "k-disk";
+  if (/fsync fails|torn=true|lost=[1-9]|corruption|flip/.test(s.text)) return "k-disk";
+  if (/blocked by partition/.test(s.text)) return "k-partition";
+  if (/snapshot|conf change|transfer/.test(s.text)) return "k-config";
   return "k-" + s.kind;
 }
 
