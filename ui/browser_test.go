@@ -151,7 +151,7 @@ func TestBrowserLiveAndReplay(t *testing.T) {
 	first := waitLive(t, ctx, "three nodes, one leader", func(s liveState) bool { return s.Nodes == 3 && len(s.Leaders) == 1 && s.Commit > 0 })
 	later := waitLive(t, ctx, "commit index advancing", func(s liveState) bool { return s.Nodes == 3 && len(s.Leaders) == 1 && s.Commit > first.Commit })
 	t.Logf("leader %s, commit %d then %d", first.Leaders[0], first.Commit, later.Commit)
-	time.Sleep(2 * time.Second) // some chart history for the screenshot
+	time.Sleep(time.Second) // some chart history for the screenshot
 	shot(t, ctx, "live-cluster")
 
 	old := later.Leaders[0]
@@ -172,7 +172,7 @@ func TestBrowserLiveAndReplay(t *testing.T) {
 	if downRole != "down" {
 		t.Errorf("killed node %s shows role %q, want down", old, downRole)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(time.Second)
 	shot(t, ctx, "live-after-leader-kill")
 
 	// The replay, checked against a run of the same seed without a viewer.

@@ -34,14 +34,14 @@ func TestBrowserChaosRun(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL()+"chaos")); err != nil {
 		t.Fatal(err)
 	}
-	cfg := harness.Config{Bin: bin, Nodes: 3, Time: 3 * time.Second, Quiet: time.Second, Rate: 60, Concurrency: 6,
+	cfg := harness.Config{Bin: bin, Nodes: 3, Time: 2 * time.Second, Quiet: 500 * time.Millisecond, Rate: 60, Concurrency: 6,
 		Latency: 2 * time.Millisecond, Nemesis: []string{harness.NemesisPartition, harness.NemesisKill},
-		NemesisInterval: 600 * time.Millisecond, Seed: 3, Out: t.TempDir(), Observer: view}
+		NemesisInterval: 400 * time.Millisecond, Seed: 3, Out: t.TempDir(), Observer: view}
 	done := make(chan struct{})
 	var sum *harness.Summary
 	var runErr error
 	go func() { defer close(done); sum, runErr = harness.Run(context.Background(), cfg) }()
-	time.Sleep(2 * time.Second)
+	time.Sleep(1500 * time.Millisecond)
 	mid, err := chromedp.Run(ctx, chromedp.Text("#chaos-ops"))
 	if err != nil {
 		t.Fatal(err)

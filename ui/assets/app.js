@@ -92,7 +92,7 @@ function nodeCard(n) {
   if (conf.length) card.append(el("div", { class: "extra", text: "configuration: " + conf.join(" · ") }));
   if (s.progress) {
     const t = el("table", { class: "tbl progress" });
-    t.append(el("tr", {}, ...["peer", "match", "next", "state", "in-flight", "bytes", "active"].map((h) => el("th", { text: h }))));
+    t.append(el("tr", {}, ...["peer", "match", "next", "state", "msgs out", "bytes out", "active"].map((h) => el("th", { text: h }))));
     for (const [peer, p] of Object.entries(s.progress).sort((a, b) => a[0] - b[0])) {
       t.append(el("tr", {}, ...[peer, fmt(p.match), fmt(p.next), p.state, fmt(p.inflight_msgs), fmt(p.inflight_bytes), p.recent_active ? "yes" : "no"].map((v) => el("td", { text: v }))));
     }
