@@ -30,10 +30,10 @@ test: build vet
 
 # The main job: a 3-node in-process cluster, fsync on, 64 clients,
 # 128-byte values, ~30 s, live progress line, summary table and plots in
-# results/latest/.
+# results/latest/. `make bench UI=127.0.0.1:8080` also serves the live view.
 bench: build
 	$(BIN)/raftbench run --target inproc --nodes 3 --clients 64 --value-bytes 128 \
-		--warmup 3s --duration 30s --out results/latest
+		--warmup 3s --duration 30s --out results/latest $(if $(UI),--ui $(UI))
 
 chaos: build
 	./scripts/chaos.sh
