@@ -1,9 +1,14 @@
 // Package ui is raftbench's browser view: a live view of a running
 // cluster (every node's Raft state, per-follower progress, message and
 // fsync rates, throughput and latency over the last minute, leader changes
-// and faults on a timeline), a step-through replay of a simulator run, and
-// the history of a chaos run as it is recorded, with its verdict at the
-// end.
+// and faults on a timeline), a step-through replay of a simulator run or
+// of an exploration counterexample file, and the history of a chaos run
+// as it is recorded, with its verdict at the end.
+//
+// Entry points: ForServe (serve's /ui/), ClusterSources and StartLive
+// (run, failover --ui), RecordSim and RecordCounterexample into Replays
+// (sim --ui), Chaos as the harness's observer (chaos --ui); New builds
+// the handler, Listen serves it on its own address.
 //
 // Everything is served under one prefix, Prefix ("/ui/"), by one
 // http.Handler (Handler), so a server's authentication middleware covers

@@ -175,3 +175,41 @@ func TestQuantileDelta(t *testing.T) {
 		t.Errorf("no new observations: %v", q)
 	}
 }
+
+// TestRecordSimMatchesRun: recording a seed does not change its run
+// (same trace hash and event count as a run without an observer), every
+// event is a step, and every message a step delivers was sent before.
+func TestRecordSimMatchesRun(t *testing.T) {
+	for _, seed := range []uint64{3, 7} {
+		rec, res, err := RecordSim(seed, sim.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := sim.Run(seed, sim.Options{})
+		if res.TraceHash != plain.TraceHash || res.Stats.Events != plain.Stats.Events || uint64(len(rec.Steps)) != plain.Stats.Events {
+			t.Fatalf("seed %d: recorded run hash %x, %d events, %d steps; plain run %x, %d events",
+				seed, res.TraceHash, res.Stats.Events, len(rec.Steps), plain.TraceHash, plain.Stats.Events)
+		}
+		sent := map[uint64]int64{}
+		for i, st := range rec.Steps {
+			if st.No != uint64(i+1) {
+				t.Fatalf("seed %d: step %d numbered %d", seed, i, st.No)
+			}
+			for _, m := range st.Sent {
+				if m.DeliverAtUs < st.AtUs {
+					t.Errorf("seed %d: message %d delivered at %d before it was sent at %d", seed, m.ID, m.DeliverAtUs, st.AtUs)
+				}
+				sent[m.ID] = m.DeliverAtUs
+			}
+			if st.Msg != nil {
+				at, ok := sent[st.Msg.ID]
+				if !ok || at != st.AtUs {
+					t.Errorf("seed %d step %d: delivers message %d (sent: %v, due %d, now %d)", seed, st.No, st.Msg.ID, ok, at, st.AtUs)
+				}
+			}
+		}
+		if rec.Steps[0].Nodes == nil {
+			t.Errorf("seed %d: first step carries no node states", seed)
+		}
+	}
+}
