@@ -124,7 +124,9 @@ func (a *applier) Applying(e *raftpb.Entry) {
 
 // Restored is the driver's hook after a leader's snapshot replaced the
 // state; the published applied index follows after the batch.
-func (a *applier) Restored(raftpb.SnapshotMeta) {}
+func (a *applier) Restored(meta raftpb.SnapshotMeta) {
+	a.n.logger.Info("snapshot installed from the leader", "index", meta.Index, "term", meta.Term)
+}
 
 // Applied is the driver's hook after each committed entry: it answers
 // the proposal's waiter, if it is on this node.

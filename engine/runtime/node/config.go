@@ -72,6 +72,13 @@ type Config struct {
 	// SnapshotEvery takes a snapshot (sessions + state machine) after
 	// this many applied entries and compacts the log. Default 100000.
 	SnapshotEvery uint64
+	// SnapshotChunkBytes is the most snapshot data one message carries
+	// when a leader streams a snapshot to a follower (default 1 MiB; the
+	// TCP transport's frame limit must exceed it).
+	// SnapshotChunksInFlight bounds the unacknowledged chunks per
+	// follower (default 4).
+	SnapshotChunkBytes     int
+	SnapshotChunksInFlight int
 	// Limits. Requests beyond them fail fast with ErrBusy.
 	MaxPendingProposals int // default 8192
 	MaxPendingBytes     int // default 64 MiB (proposal payload bytes)
@@ -113,6 +120,8 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("one of Dir and Log is required")
 	case c.TickInterval < 0:
 		return bad("negative TickInterval")
+	case c.SnapshotChunkBytes < 0 || c.SnapshotChunksInFlight < 0:
+		return bad("negative SnapshotChunkBytes %d or SnapshotChunksInFlight %d", c.SnapshotChunkBytes, c.SnapshotChunksInFlight)
 	}
 	if c.Clock == nil {
 		c.Clock = RealClock()
@@ -123,6 +132,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = DefaultSnapshotEvery
 	}
+	setDefault(&c.SnapshotChunkBytes, driver.DefaultSnapshotChunkBytes)
+	setDefault(&c.SnapshotChunksInFlight, driver.DefaultSnapshotChunksInFlight)
 	setDefault(&c.MaxPendingProposals, DefaultMaxPendingProposals)
 	setDefault(&c.MaxPendingBytes, DefaultMaxPendingBytes)
 	setDefault(&c.MaxPendingReads, DefaultMaxPendingReads)
