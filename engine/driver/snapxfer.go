@@ -352,9 +352,10 @@ func (d *Driver) recvChunk(m *raftpb.Message) error {
 		}
 		return fmt.Errorf("%w: from %d: %w", ErrSnapshotTransfer, m.From, err)
 	}
-	if m.Term < d.core.Term() {
+	if term := max(d.core.Term(), x.inTerm()); m.Term < term {
+		// A deposed leader's: never let it replace a newer transfer.
 		x.stats.ChunksRejected++
-		return fmt.Errorf("%w: chunk from %d at term %d, ours is %d", ErrSnapshotTransfer, m.From, m.Term, d.core.Term())
+		return fmt.Errorf("%w: chunk from %d at term %d, ours is %d", ErrSnapshotTransfer, m.From, m.Term, term)
 	}
 	if x.cfg.MaxSnapshotBytes > 0 && c.Total > x.cfg.MaxSnapshotBytes {
 		x.stats.ChunksRejected++
@@ -431,6 +432,13 @@ func (d *Driver) recvChunk(m *raftpb.Message) error {
 	d.answerChunk(m, c.Meta, c.Total, in.next, false)
 	return d.core.Step(raftpb.Message{Type: raftpb.MsgSnap, From: m.From, To: m.To, Term: m.Term,
 		Snapshot: &raftpb.Snapshot{Meta: c.Meta, Data: data}})
+}
+
+func (x *transfers) inTerm() uint64 {
+	if x.in == nil {
+		return 0
+	}
+	return x.in.term
 }
 
 // expected is the offset this follower wants next for m's transfer.
