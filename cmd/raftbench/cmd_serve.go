@@ -82,6 +82,9 @@ cannot be reached or the URL is malformed.`,
 	f.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8001", "HTTP API listen address")
 	f.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "turn off fsync (benchmarks only: acknowledged writes can be lost)")
 	f.DurationVar(&cfg.TickInterval, "tick", 10*time.Millisecond, "Raft tick interval (election timeout is 10-20 ticks)")
+	f.Uint64Var(&cfg.SnapshotEvery, "snapshot-every", 0, "take a snapshot and compact the log every this many applied entries (0: 100000)")
+	f.IntVar(&cfg.SnapshotChunkBytes, "snapshot-chunk-bytes", 0, "most snapshot bytes per message when streaming a snapshot to a follower (0: 1 MiB)")
+	f.IntVar(&cfg.SnapshotChunksInFlight, "snapshot-chunks-in-flight", 0, "unacknowledged snapshot chunks per follower (0: 4)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return c
 }

@@ -39,7 +39,11 @@ type ServeConfig struct {
 	HTTPAddr      string
 	UnsafeNoFsync bool
 	TickInterval  time.Duration
-	Logger        *slog.Logger
+	// Snapshot policy and streaming (zero: the node's defaults).
+	SnapshotEvery          uint64
+	SnapshotChunkBytes     int
+	SnapshotChunksInFlight int
+	Logger                 *slog.Logger
 	// Ready, if set, is called once both listeners are bound (with
 	// NATS, raftAddr is the node's subject).
 	Ready func(httpAddr, raftAddr string)
@@ -185,7 +189,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	n, err := node.Start(node.Config{ID: id, Voters: voters, Dir: cfg.Dir, UnsafeNoFsync: cfg.UnsafeNoFsync,
 		Transport: tr, StateMachine: kv.NewStore(), TickInterval: cfg.TickInterval,
-		Registerer: reg, Logger: cfg.Logger})
+		SnapshotEvery: cfg.SnapshotEvery, SnapshotChunkBytes: cfg.SnapshotChunkBytes,
+		SnapshotChunksInFlight: cfg.SnapshotChunksInFlight,
+		Registerer:             reg, Logger: cfg.Logger})
 	if err != nil {
 		ln.Close()
 		tr.Close()
