@@ -106,12 +106,12 @@ func TestCheckerCatchesUnsafeLocalReads(t *testing.T) {
 // the history stays linearizable and the logs show installs.
 func TestSnapshotsStreamUnderFaults(t *testing.T) {
 	if testing.Short() {
-		t.Skip("spawns 5 processes for ~20 s")
+		t.Skip("spawns 5 processes for ~12 s")
 	}
 	bin := buildNode(t)
 	cfg := harness.Config{
-		Bin: bin, Args: []string{"--snapshot-every", "50", "--log-level", "info"}, Nodes: 5,
-		Time: 15 * time.Second, Quiet: 3 * time.Second,
+		Bin: bin, Args: []string{"--snapshot-every", "30", "--log-level", "info"}, Nodes: 5,
+		Time: 8 * time.Second, Quiet: 2 * time.Second,
 		Rate: 100, Concurrency: 10, Latency: 5 * time.Millisecond,
 		Nemesis:         []string{harness.NemesisPartition, harness.NemesisKill},
 		NemesisInterval: 2 * time.Second,
