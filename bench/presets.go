@@ -92,7 +92,7 @@ type WorkloadInfo struct {
 	// ValueSizes is the value size distribution ("fixed": ValueBytes).
 	ValueSizes ValueSizes `json:"value_sizes"`
 	Preload    bool       `json:"preload"`
-	Seed       uint64  `json:"seed"`
+	Seed       uint64     `json:"seed"`
 }
 
 // Info describes cfg's load.
