@@ -41,6 +41,7 @@ type ServeConfig struct {
 	TickInterval  time.Duration
 	// Snapshot policy and streaming (zero: the node's defaults).
 	SnapshotEvery          uint64
+	SnapshotLogRatio       float64
 	SnapshotChunkBytes     int
 	SnapshotChunksInFlight int
 	Logger                 *slog.Logger
@@ -189,7 +190,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	n, err := node.Start(node.Config{ID: id, Voters: voters, Dir: cfg.Dir, UnsafeNoFsync: cfg.UnsafeNoFsync,
 		Transport: tr, StateMachine: kv.NewStore(), TickInterval: cfg.TickInterval,
-		SnapshotEvery: cfg.SnapshotEvery, SnapshotChunkBytes: cfg.SnapshotChunkBytes,
+		SnapshotEvery: cfg.SnapshotEvery, SnapshotLogRatio: cfg.SnapshotLogRatio, SnapshotChunkBytes: cfg.SnapshotChunkBytes,
 		SnapshotChunksInFlight: cfg.SnapshotChunksInFlight,
 		Registerer:             reg, Logger: cfg.Logger})
 	if err != nil {

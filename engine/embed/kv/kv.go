@@ -319,6 +319,17 @@ func (s *Store) SnapshotView() (encode func() []byte) {
 	return s.Capture().Encode
 }
 
+// SnapshotViewAppend is SnapshotView whose encoder appends the snapshot
+// to prefix (reallocated once, to the exact size).
+func (s *Store) SnapshotViewAppend() (appendTo func(prefix []byte) []byte) {
+	v := s.Capture()
+	return func(prefix []byte) []byte {
+		var out []byte
+		v.once.Do(func() { out = appendSnapshot(prefix, v.data); v.close() })
+		return out
+	}
+}
+
 // View is the state captured by Capture, encoded on demand.
 type View struct {
 	s    *Store
@@ -353,9 +364,14 @@ func (v *View) close() {
 	v.s.views.Add(-1)
 }
 
-func encodeSnapshot(data map[string][]byte) []byte {
+func encodeSnapshot(data map[string][]byte) []byte { return appendSnapshot(nil, data) }
+
+// appendSnapshot appends the encoding of data to prefix. Keys are sorted
+// so equal stores encode alike (replicas' snapshots and the simulator's
+// state digests compare bytes).
+func appendSnapshot(prefix []byte, data map[string][]byte) []byte {
 	keys := make([]string, 0, len(data))
-	size := len(snapshotMagic) + binary.MaxVarintLen64
+	size := len(prefix) + len(snapshotMagic) + binary.MaxVarintLen64
 	for k, v := range data {
 		keys = append(keys, k)
 		size += len(k) + len(v) + uvarintLen(len(k)) + uvarintLen(len(v))
@@ -363,7 +379,7 @@ func encodeSnapshot(data map[string][]byte) []byte {
 	slices.Sort(keys)
 	// Sized exactly: growing a buffer of the whole state by appending
 	// copied it several times over.
-	b := make([]byte, 0, size)
+	b := append(make([]byte, 0, size), prefix...)
 	b = append(b, snapshotMagic...)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
