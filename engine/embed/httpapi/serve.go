@@ -50,6 +50,10 @@ type ServeConfig struct {
 	Ready func(httpAddr, raftAddr string)
 }
 
+// NATSSnapshotChunkBytes is the snapshot chunk size over NATS unless
+// ServeConfig.SnapshotChunkBytes says otherwise.
+const NATSSnapshotChunkBytes = 256 << 10
+
 // ParsePeers parses "n1=127.0.0.1:7001,n2=127.0.0.1:7002".
 func ParsePeers(s string) (map[string]string, error) {
 	peers := map[string]string{}
@@ -176,6 +180,11 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 			return err
 		}
 		tr, raftAddr = ntr, ntr.Subject()
+		if cfg.SnapshotChunkBytes == 0 {
+			// A publish carries at most the broker's max_payload (1 MiB
+			// by default): keep a chunk and its header well below it.
+			cfg.SnapshotChunkBytes = NATSSnapshotChunkBytes
+		}
 	} else {
 		ttr, err := transport.NewTCP(transport.TCPConfig{ID: id, Peers: addrs, Logger: cfg.Logger, Registerer: trReg})
 		if err != nil {
