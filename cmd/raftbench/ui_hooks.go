@@ -123,7 +123,6 @@ func waitInterrupt(url string) {
 	<-ctx.Done()
 }
 
-
 // uiRegistry returns the registry the view reads and the one the target
 // registers on: reg itself when it is a registry, a fresh one otherwise.
 func uiRegistry(reg prometheus.Registerer) (prometheus.Gatherer, prometheus.Registerer) {
