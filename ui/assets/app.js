@@ -106,8 +106,16 @@ function nodeCard(n) {
     for (const k of rows) t.append(el("tr", {}, el("td", { text: k }), el("td", { text: fmt((n.sent_per_s || {})[k]) }), el("td", { text: fmt((n.recv_per_s || {})[k]) })));
     card.append(t);
   }
+  // Fields this page does not know: objects as a small table each, the rest on one line.
   const more = Object.entries(s).filter(([k]) => !SHOWN.has(k) && !/joint|outgoing|incoming/.test(k));
-  if (more.length) card.append(el("div", { class: "extra", text: "more: " + more.map(([k, v]) => k + "=" + JSON.stringify(v)).join(" ") }));
+  const flat = more.filter(([, v]) => v === null || typeof v !== "object" || Array.isArray(v));
+  for (const [k, v] of more.filter(([, v]) => v !== null && typeof v === "object" && !Array.isArray(v))) {
+    const t = el("table", { class: "tbl more", "data-field": k });
+    t.append(el("tr", {}, el("th", { text: k.replace(/_/g, " "), colspan: "2" })));
+    for (const [kk, vv] of Object.entries(v)) t.append(el("tr", {}, el("td", { text: kk.replace(/_/g, " ") }), el("td", { text: typeof vv === "number" ? fmt(vv) : JSON.stringify(vv) })));
+    card.append(t);
+  }
+  if (flat.length) card.append(el("div", { class: "extra", text: "more: " + flat.map(([k, v]) => k + "=" + JSON.stringify(v)).join(" ") }));
   return card;
 }
 
