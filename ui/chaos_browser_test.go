@@ -41,10 +41,21 @@ func TestBrowserChaosRun(t *testing.T) {
 	var sum *harness.Summary
 	var runErr error
 	go func() { defer close(done); sum, runErr = harness.Run(context.Background(), cfg) }()
-	time.Sleep(1500 * time.Millisecond)
-	mid, err := chromedp.Run(ctx, chromedp.Text("#chaos-ops"))
-	if err != nil {
-		t.Fatal(err)
+	// While the run records, the page must show operations.
+	mid := "0"
+	for running := true; running && mid == "0"; {
+		select {
+		case <-done:
+			running = false
+		case <-time.After(200 * time.Millisecond):
+		}
+		var err error
+		if mid, err = chromedp.Run(ctx, chromedp.Text("#chaos-ops")); err != nil {
+			t.Fatal(err)
+		}
+		if !running {
+			mid = "0" // shown only after the end: not while recording
+		}
 	}
 	<-done
 	view.Finish(sum, runErr)
