@@ -49,7 +49,7 @@ func TestServeViewShowsWholeCluster(t *testing.T) {
 	for i := range 3 {
 		name := fmt.Sprintf("n%d", i+1)
 		cfg := httpapi.ServeConfig{Name: name, Peers: peers, Dir: t.TempDir(), HTTPAddr: web[i],
-			TickInterval: 10 * time.Millisecond, Extra: ui.ForServe(name, urls)}
+			TickInterval: 10 * time.Millisecond, Extra: ui.ForServe(name, urls, nil)}
 		go func() { errs <- httpapi.Serve(ctx, cfg) }()
 	}
 	defer func() {

@@ -46,13 +46,15 @@ func ParsePeerURLs(s string) ([][2]string, error) {
 
 // ServeSources are the sources of a serve node's view: this node first,
 // then every peer through its own view, all ordered by name.
-func ServeSources(self LocalNode, peers [][2]string) []NodeSource {
+func ServeSources(self LocalNode, peers [][2]string, client *http.Client) []NodeSource {
 	type named struct {
 		name string
 		src  NodeSource
 	}
 	all := []named{{self.Name, self}}
-	client := &http.Client{Timeout: 2 * time.Second}
+	if client == nil {
+		client = &http.Client{Timeout: 2 * time.Second}
+	}
 	for _, p := range peers {
 		if p[0] == self.Name {
 			continue
@@ -96,11 +98,13 @@ func StartLive(ctx context.Context, title string, sources []NodeSource) (*Live, 
 // ForServe is the hook (httpapi.ServeConfig.Extra) that gives a serve
 // node its view under Prefix: this node (name) and the peers at their
 // HTTP addresses, sampled from the node's start until its shutdown.
-func ForServe(name string, peers [][2]string) func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
+// client (nil: plain HTTP, 2 s timeout) reads the peers: where their API
+// requires TLS or a credential, it must carry them.
+func ForServe(name string, peers [][2]string, client *http.Client) func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
 	return func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
 		self := LocalNode{Name: name, ID: n.Status().ID, Gatherer: g, Node: func() *node.Node { return n }}
 		// On demand: a node nobody watches spends nothing on its view.
-		live, _ := NewLive(LiveConfig{Title: "serve " + name, Sources: ServeSources(self, peers), OnDemand: true}) // one source at least: no error
+		live, _ := NewLive(LiveConfig{Title: "serve " + name, Sources: ServeSources(self, peers, client), OnDemand: true}) // one source at least: no error
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); live.Run(ctx) }()

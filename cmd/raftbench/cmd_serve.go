@@ -82,7 +82,7 @@ cannot be reached or the URL is malformed.`,
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("serve: --ui-peers: %w", err)}
 				}
-				cfg.Extra = ui.ForServe(cfg.Name, others)
+				cfg.Extra = ui.ForServe(cfg.Name, others, nil)
 			} else if uiPeers != "" {
 				return &exitError{code: 2, err: fmt.Errorf("serve: --ui-peers with --no-ui")}
 			}
