@@ -25,6 +25,9 @@ var assets embed.FS
 // maxStreams bounds the live streams served at once.
 const maxStreams = 64
 
+// streamWriteTimeout bounds one write to a live stream.
+const streamWriteTimeout = 30 * time.Second
+
 // Config says what a view shows; any part may be nil.
 type Config struct {
 	// Live is the live cluster view (/ui/).
@@ -188,6 +191,11 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusInternalServerError, "streaming unsupported by this server")
 		return
 	}
+	// A server's write timeout would cut the stream: each write gets its
+	// own deadline instead, so a viewer that stops reading is still let go.
+	rc := http.NewResponseController(w)
+	extend := func() { rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) }
+	extend()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -202,6 +210,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return
 			}
+			extend()
 			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
 				return
 			}
@@ -215,6 +224,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-next:
 		case <-keepAlive.C:
+			extend()
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
 			}

@@ -213,3 +213,43 @@ func TestRecordSimMatchesRun(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamOutlivesWriteTimeout: a server with a short write timeout
+// (as a hardened serve has) does not cut the live stream.
+func TestStreamOutlivesWriteTimeout(t *testing.T) {
+	l, err := NewLive(LiveConfig{Sources: []NodeSource{&fakeSource{NodeSample{Name: "n1", Reachable: true,
+		Status: map[string]any{"role": "leader", "term": 1.0}}}}, Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	h := New(Config{Live: l})
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	defer h.Close()
+	resp, err := http.Get(srv.URL + "/ui/api/live/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("%s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	buf := make([]byte, 64<<10)
+	frames := 0
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		n, err := resp.Body.Read(buf)
+		if err != nil {
+			t.Fatalf("stream ended after %d frames: %v", frames, err)
+		}
+		frames += strings.Count(string(buf[:n]), "data: ")
+	}
+	if frames < 5 {
+		t.Errorf("%d frames in 1.5 s at 10 samples/s", frames)
+	}
+}
