@@ -100,6 +100,8 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		}
 		ccfg.Transport = f
 	case TransportNATS:
+		// Snapshot chunks must fit one publish (max_payload, 1 MiB by default).
+		ccfg.SnapshotChunkBytes = 256 << 10
 		if url == "" {
 			b, err := natsserver.Start(natsserver.Options{MaxPayload: 8 << 20})
 			if err != nil {
