@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/embed/cluster"
 	"github.com/raftbench/raftbench/engine/embed/kv"
 	"github.com/raftbench/raftbench/engine/runtime/node"
@@ -31,6 +32,9 @@ import (
 //	transport=nats  the NATS transport (engine/runtime/transport/nats) through an
 //	                embedded broker on 127.0.0.1, or the one at nats-url
 //	nats-url=URL    an existing broker (transport=nats only)
+//	lease-reads=true  reads from the leader's lease instead of ReadIndex
+//	                rounds (engine.Config.LeaseReads; all nodes share one
+//	                clock here, so the drift bound holds)
 func init() { Register("inproc", openInproc) }
 
 // Transports the inproc target can run over.
@@ -56,6 +60,7 @@ type transportStatser interface {
 
 func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	tr, url := TransportMem, ""
+	var lease bool
 	var unknown []string
 	for k, v := range cfg.Options {
 		switch k {
@@ -63,13 +68,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			tr = v
 		case "nats-url":
 			url = v
+		case "lease-reads":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: lease-reads=%q: want true or false", v)
+			}
+			lease = b
 		default:
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads)", unknown)
 	}
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
@@ -81,6 +92,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		Fsync:      cfg.Fsync,
 		Registerer: cfg.Registerer,
 		Logger:     cfg.Logger,
+		Engine:     engine.Config{LeaseReads: lease},
 	}
 	switch tr {
 	case TransportMem:

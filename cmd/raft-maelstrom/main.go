@@ -29,6 +29,8 @@ func run(args []string) error {
 	fs.DurationVar(&opts.TickInterval, "tick", 0, "Raft tick interval (default 10ms)")
 	fs.DurationVar(&opts.RequestTimeout, "request-timeout", 0, "time limit for one client request (default 800ms)")
 	fs.BoolVar(&opts.UnsafeNoFsync, "unsafe-no-fsync", false, "turn fsync off (benchmarks only: a crash loses acknowledged writes)")
+	fs.BoolVar(&opts.LeaseReads, "lease-reads", false, "answer reads from the leader's lease, without a quorum round (safe only while clocks drift less than --max-clock-drift)")
+	fs.Float64Var(&opts.MaxClockDrift, "max-clock-drift", 0, "--lease-reads: the largest relative difference between two nodes' clock rates the lease assumes (default 0.1)")
 	fs.BoolVar(&opts.UnsafeLocalReads, "unsafe-local-reads", false, "serve reads from local state without ReadIndex (NOT linearizable; for checker tests only)")
 	_ = fs.MarkHidden("unsafe-local-reads")
 	if err := fs.Parse(args); err != nil {

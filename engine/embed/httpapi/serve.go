@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/embed/kv"
 	"github.com/raftbench/raftbench/engine/runtime/node"
 	"github.com/raftbench/raftbench/engine/runtime/transport"
@@ -39,6 +40,12 @@ type ServeConfig struct {
 	HTTPAddr      string
 	UnsafeNoFsync bool
 	TickInterval  time.Duration
+	// LeaseReads answers linearizable reads from the leader's lease
+	// instead of a quorum round (engine.Config.LeaseReads), assuming no
+	// node's clock runs more than MaxClockDrift (default 0.1) slower or
+	// faster than another's.
+	LeaseReads    bool
+	MaxClockDrift float64
 	Logger        *slog.Logger
 	// Ready, if set, is called once both listeners are bound (with
 	// NATS, raftAddr is the node's subject).
@@ -185,6 +192,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	n, err := node.Start(node.Config{ID: id, Voters: voters, Dir: cfg.Dir, UnsafeNoFsync: cfg.UnsafeNoFsync,
 		Transport: tr, StateMachine: kv.NewStore(), TickInterval: cfg.TickInterval,
+		Engine:     engine.Config{LeaseReads: cfg.LeaseReads, MaxClockDrift: cfg.MaxClockDrift},
 		Registerer: reg, Logger: cfg.Logger})
 	if err != nil {
 		ln.Close()

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/driver"
@@ -21,6 +22,11 @@ const (
 type loopState struct {
 	ticker Ticker
 	ticks  uint64
+	// start is when the loop began: with lease reads the core is ticked
+	// once per TickInterval elapsed since then on the node's clock, so a
+	// stalled loop catches up every tick it missed before it answers a
+	// read (leaseTicks).
+	start time.Time
 
 	// props and friends are the inbox slices swapped out for this turn;
 	// reusing them keeps the steady state allocation-free.
@@ -52,7 +58,8 @@ type readRound struct {
 func (n *Node) run() {
 	defer n.wg.Done()
 	defer close(n.applyc)
-	ls := &loopState{ticker: n.clock.NewTicker(n.cfg.TickInterval), readRounds: make(map[uint64]*readRound)}
+	ls := &loopState{ticker: n.clock.NewTicker(n.cfg.TickInterval), readRounds: make(map[uint64]*readRound),
+		start: n.clock.Now()}
 	defer ls.ticker.Stop()
 	defer n.failReadRounds(ls, ErrStopped)
 	for {
@@ -61,7 +68,7 @@ func (n *Node) run() {
 			case <-n.wake:
 			case <-n.persistWake:
 			case <-ls.ticker.C():
-				n.tick(ls)
+				n.onTicker(ls)
 			case <-n.stopc:
 				return
 			}
@@ -69,6 +76,7 @@ func (n *Node) run() {
 			return
 		}
 		n.drainTicks(ls)
+		n.leaseTicks(ls)
 		if !n.completeDurable(ls) {
 			return
 		}
@@ -88,10 +96,36 @@ func (n *Node) drainTicks(ls *loopState) {
 	for i := 0; i < maxTicksPerTurn; i++ {
 		select {
 		case <-ls.ticker.C():
-			n.tick(ls)
+			n.onTicker(ls)
 		default:
 			return
 		}
+	}
+}
+
+// onTicker handles one ticker delivery: a tick, or with lease reads a
+// wake-up for leaseTicks, which counts ticks on the clock instead.
+func (n *Node) onTicker(ls *loopState) {
+	if !n.cfg.Engine.LeaseReads {
+		n.tick(ls)
+	}
+}
+
+// leaseTicks (lease reads only) ticks the core for every TickInterval of
+// the node's clock since the loop started. A leader's lease is counted in
+// ticks (engine.Config.LeaseReads): ticks the ticker dropped while the
+// loop was stalled would make the lease last longer in real time than the
+// followers' election timeout it relies on. Catching up before the inbox
+// is drained means a read is never judged by a clock that fell behind.
+// (A ticker only ever drops ticks; a follower that falls behind votes
+// later, which is safe, and catches up the same way.)
+func (n *Node) leaseTicks(ls *loopState) {
+	if !n.cfg.Engine.LeaseReads {
+		return
+	}
+	due := uint64(n.clock.Now().Sub(ls.start) / n.cfg.TickInterval)
+	for ls.ticks < due {
+		n.tick(ls)
 	}
 }
 
