@@ -48,6 +48,7 @@ type inprocTarget struct {
 	c         *cluster.Cluster
 	transport string
 	fsync     bool
+	lease     bool
 	broker    *natsserver.Server // embedded, or nil
 
 	mu  sync.Mutex
@@ -85,7 +86,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
 	}
-	t := &inprocTarget{transport: tr}
+	t := &inprocTarget{transport: tr, lease: lease}
 	ccfg := cluster.Config{
 		Nodes:      cfg.Nodes,
 		Dir:        cfg.Dir,
@@ -244,5 +245,8 @@ func (t *inprocTarget) Close() error {
 
 // Contract: quorum fsync (when on), leader answers after apply, ReadIndex reads.
 func (t *inprocTarget) Contract() Contract {
+	if t.lease {
+		return RaftContract(t.fsync, ReadsLease, "leader lease (thesis §6.4.1): (ElectionTicks-1)/(1+MaxClockDrift) ticks from a heartbeat round a quorum answered, ReadIndex round otherwise; linearizable while clock rates differ by at most MaxClockDrift (0.1)")
+	}
 	return RaftContract(t.fsync, ReadsReadIndex, "ReadIndex: one heartbeat-quorum round per loop turn for every queued read, answered once applied >= the read index")
 }
