@@ -60,9 +60,10 @@ type Config struct {
 	// The lease is only as safe as the clocks: it assumes that one tick
 	// on any node lasts at most 1+MaxClockDrift times as long (in real
 	// time) as one tick on any other, and that no node's ticks run ahead
-	// of or fall behind its clock (a runtime must tick a stalled leader
-	// for the time it missed, and a clock that jumps backwards on the
-	// leader or forwards on a follower breaks the bound).
+	// of its clock, nor the leader's lease clock behind it (a runtime whose
+	// ticks can fall behind reports its clock with Core.ClockTicks; a
+	// clock that jumps backwards on the leader or forwards on a follower
+	// breaks the bound).
 	LeaseReads bool
 	// MaxClockDrift is the clock-drift bound lease reads assume: the
 	// largest relative difference between the tick rates of any two

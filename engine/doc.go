@@ -57,7 +57,8 @@
 //     Config.LeaseTicks ticks ago answers ReadIndex in the next Ready,
 //     without a round (thesis §6.4.1). Safe only while tick rates differ
 //     by at most Config.MaxClockDrift between nodes and ticks follow the
-//     clock (the driver must tick a stalled node for the time it missed);
+//     clock (a driver whose ticks can fall behind reports its clock with
+//     ClockTicks before handing in reads);
 //     a node with lease reads grants no vote for its first ElectionTicks
 //     ticks after New, since it may have forgotten a leader it answered.
 //   - Membership (thesis §4.1, one voter at a time): ProposeConfChange

@@ -251,3 +251,27 @@ func TestLeaseSafeWithinDriftBound(t *testing.T) {
 		t.Error("a leader clock 2.5x slower than the bound allows did not overlap: the test has no teeth")
 	}
 }
+
+// TestClockTicksEndsLeaseNotTerm: a stalled driver that reports its clock
+// (ClockTicks) ends the lease at the real time; elections, counted in
+// Tick calls, are not hurried (no step-down, no campaign).
+func TestClockTicksEndsLeaseNotTerm(t *testing.T) {
+	cl := leaseCluster(t, nil)
+	l := cl.cores[1]
+	l.ClockTicks(l.reads.now - 1) // never moves the clock back
+	if !l.leaseHeld() {
+		t.Fatal("an older clock reading ended the lease")
+	}
+	l.ClockTicks(l.reads.leaseUntil)
+	if l.leaseHeld() {
+		t.Fatal("lease held past its end on the clock")
+	}
+	if l.Role() != Leader || l.electionElapsed != 0 && l.electionElapsed >= l.cfg.ElectionTicks {
+		t.Fatalf("clock reading changed elections: role %v elapsed %d", l.Role(), l.electionElapsed)
+	}
+	l.ReadIndex([]byte("r"))
+	cl.stabilize()
+	if rs := cl.reads[1]; len(rs) != 1 {
+		t.Fatalf("read after the lease went through a round: %v", rs)
+	}
+}

@@ -93,6 +93,18 @@ func (c *Core) heartbeatContext() []byte {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), r.seq)
 }
 
+// ClockTicks tells the core that ticks whole ticks of the node's clock
+// have passed since New. Lease reads count time in ticks; a driver whose
+// Tick calls can fall behind its clock (a ticker that drops ticks while
+// the node is stalled) must report the clock before handing the core
+// reads, or a stalled leader's lease would outlast the followers'
+// election timeouts in real time. Elections keep counting Tick calls: a
+// node whose ticks fall behind only votes and campaigns later, which is
+// safe. A value below what Tick already counted is ignored.
+func (c *Core) ClockTicks(ticks uint64) {
+	c.reads.now = max(c.reads.now, ticks)
+}
+
 // extendLease moves the lease to the latest round a quorum confirmed.
 func (c *Core) extendLease(confirmed uint64) {
 	r := &c.reads

@@ -22,10 +22,8 @@ const (
 type loopState struct {
 	ticker Ticker
 	ticks  uint64
-	// start is when the loop began: with lease reads the core is ticked
-	// once per TickInterval elapsed since then on the node's clock, so a
-	// stalled loop catches up every tick it missed before it answers a
-	// read (leaseTicks).
+	// start is when the loop began: with lease reads the core's lease
+	// clock is the node's clock since then (leaseClock).
 	start time.Time
 
 	// props and friends are the inbox slices swapped out for this turn;
@@ -68,7 +66,7 @@ func (n *Node) run() {
 			case <-n.wake:
 			case <-n.persistWake:
 			case <-ls.ticker.C():
-				n.onTicker(ls)
+				n.tick(ls)
 			case <-n.stopc:
 				return
 			}
@@ -76,7 +74,7 @@ func (n *Node) run() {
 			return
 		}
 		n.drainTicks(ls)
-		n.leaseTicks(ls)
+		n.leaseClock(ls)
 		if !n.completeDurable(ls) {
 			return
 		}
@@ -96,37 +94,26 @@ func (n *Node) drainTicks(ls *loopState) {
 	for i := 0; i < maxTicksPerTurn; i++ {
 		select {
 		case <-ls.ticker.C():
-			n.onTicker(ls)
+			n.tick(ls)
 		default:
 			return
 		}
 	}
 }
 
-// onTicker handles one ticker delivery: a tick, or with lease reads a
-// wake-up for leaseTicks, which counts ticks on the clock instead.
-func (n *Node) onTicker(ls *loopState) {
-	if !n.cfg.Engine.LeaseReads {
-		n.tick(ls)
-	}
-}
-
-// leaseTicks (lease reads only) ticks the core for every TickInterval of
-// the node's clock since the loop started. A leader's lease is counted in
-// ticks (engine.Config.LeaseReads): ticks the ticker dropped while the
-// loop was stalled would make the lease last longer in real time than the
-// followers' election timeout it relies on. Catching up before the inbox
-// is drained means a read is never judged by a clock that fell behind.
-// (A ticker only ever drops ticks; a follower that falls behind votes
-// later, which is safe, and catches up the same way.)
-func (n *Node) leaseTicks(ls *loopState) {
+// leaseClock (lease reads only) reports to the core how many ticks of
+// the node's clock have passed since the loop started (Core.ClockTicks):
+// the ticker drops ticks while the loop is stalled, and a leader's lease,
+// counted in ticks, would then last longer in real time than the
+// followers' election timeout it relies on. Reported before the inbox is
+// drained, so a read is never judged by a clock that fell behind.
+// Elections still count the ticker's ticks (falling behind only delays
+// them), so a stalled node does not campaign or step down on waking.
+func (n *Node) leaseClock(ls *loopState) {
 	if !n.cfg.Engine.LeaseReads {
 		return
 	}
-	due := uint64(n.clock.Now().Sub(ls.start) / n.cfg.TickInterval)
-	for ls.ticks < due {
-		n.tick(ls)
-	}
+	n.core.ClockTicks(uint64(n.clock.Now().Sub(ls.start) / n.cfg.TickInterval))
 }
 
 func (n *Node) tick(ls *loopState) {
