@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/embed/cluster"
@@ -45,11 +46,12 @@ const (
 )
 
 type inprocTarget struct {
-	c         *cluster.Cluster
-	transport string
-	fsync     bool
-	lease     bool
-	broker    *natsserver.Server // embedded, or nil
+	c               *cluster.Cluster
+	transport       string
+	fsync           bool
+	lease           bool
+	electionTimeout time.Duration
+	broker          *natsserver.Server // embedded, or nil
 
 	mu  sync.Mutex
 	trs []transportStatser // every transport built (NATS, TCP)
@@ -86,14 +88,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
 	}
-	t := &inprocTarget{transport: tr, lease: lease}
+	ticks, err := ElectionTicks(cfg.ElectionTimeout, node.DefaultTickInterval, engine.DefaultElectionTicks)
+	if err != nil {
+		return nil, fmt.Errorf("inproc target: %w", err)
+	}
+	t := &inprocTarget{transport: tr, lease: lease, electionTimeout: time.Duration(ticks) * node.DefaultTickInterval}
 	ccfg := cluster.Config{
-		Nodes:      cfg.Nodes,
-		Dir:        cfg.Dir,
-		Fsync:      cfg.Fsync,
-		Registerer: cfg.Registerer,
-		Logger:     cfg.Logger,
-		Engine:     engine.Config{LeaseReads: lease},
+		Nodes:        cfg.Nodes,
+		Dir:          cfg.Dir,
+		Fsync:        cfg.Fsync,
+		Registerer:   cfg.Registerer,
+		Logger:       cfg.Logger,
+		TickInterval: node.DefaultTickInterval,
+		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
 	}
 	switch tr {
 	case TransportMem:
@@ -185,6 +192,9 @@ func (t *inprocTarget) TransportStats() transport.Stats {
 	}
 	return sum
 }
+
+// ElectionTimeout implements TimedTarget.
+func (t *inprocTarget) ElectionTimeout() time.Duration { return t.electionTimeout }
 
 func (t *inprocTarget) Name() string {
 	if t.transport == TransportMem {
