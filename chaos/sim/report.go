@@ -97,6 +97,7 @@ func FaultSummary(s Stats) string {
 	row("membership changes committed: add / remove voter",
 		fmt.Sprintf("%d / %d", s.ConfChangesApplied[engine.AddVoter], s.ConfChangesApplied[engine.RemoveVoter]))
 	row("messages from outside the receiver's configuration (accepted, thesis §4.1)", s.MsgsFromNonMember)
+	row("reads answered from the leader's lease, no round trip (thesis §6.4.1)", s.LeaseReads)
 	for _, p := range s.Driver.Paths() {
 		row("driver: "+p.Name, p.Count)
 	}
