@@ -288,8 +288,8 @@ func (s *search) finish() {
 }
 
 // liveness runs a fault-free fair suffix from the end of path: messages
-// delivered in send order, writes synced, the lowest-numbered node times
-// out when nothing else can happen, one proposal at the leader. It
+// delivered in send order, writes synced, the node with the most
+// up-to-date log times out when nothing else can happen, one proposal at the leader. It
 // returns a violation unless a leader is elected and the proposal
 // commits within LivenessSteps actions.
 func (s *search) liveness(path []compact) *Violation {
@@ -348,16 +348,33 @@ func runFairSuffix(w *world, limit int) (int, bool) {
 			leader.drv.Tick()
 			w.drive(leader)
 		default:
-			for _, n := range w.n {
-				if n.core.Role() != engine.Leader {
-					a := Action{Kind: Timeout, Node: n.id}
-					_ = w.do(&a)
-					break
+			// The node with the most up-to-date log stands: any other
+			// could be refused forever (§5.4.1).
+			best := w.n[0]
+			for _, n := range w.n[1:] {
+				if upToDate(n, best) {
+					best = n
 				}
 			}
+			a := Action{Kind: Timeout, Node: best.id}
+			_ = w.do(&a)
 		}
 	}
 	return limit, false
+}
+
+// upToDate reports whether a's log is strictly more up to date than b's.
+func upToDate(a, b *node) bool {
+	lt := func(n *node) uint64 {
+		if len(n.view) == 0 {
+			return 0
+		}
+		return n.view[len(n.view)-1].Term
+	}
+	if lt(a) != lt(b) {
+		return lt(a) > lt(b)
+	}
+	return len(a.view) > len(b.view)
 }
 
 func pendingNode(w *world) *node {

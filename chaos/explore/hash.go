@@ -3,6 +3,7 @@ package explore
 import (
 	"reflect"
 	"slices"
+	"sync"
 )
 
 // hasher folds values into a 64-bit FNV-1a-style digest. Two global
@@ -68,6 +69,26 @@ var skipFields = map[string]bool{
 	"github.com/raftbench/raftbench/wal.MemLog.ctr":                        true,
 }
 
+// fieldCache holds, per struct type, the indexes of the fields hashed.
+// The search is single-goroutine, but tests may run searches in
+// parallel, hence the sync.Map.
+var fieldCache sync.Map // reflect.Type -> []int
+
+func hashedFields(t reflect.Type) []int {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.([]int)
+	}
+	prefix := t.PkgPath() + "." + t.Name() + "."
+	var idx []int
+	for i := 0; i < t.NumField(); i++ {
+		if !skipFields[prefix+t.Field(i).Name] {
+			idx = append(idx, i)
+		}
+	}
+	fieldCache.Store(t, idx)
+	return idx
+}
+
 // value hashes v deeply through exported and unexported fields alike
 // (reflection reads them; nothing is written). Functions are skipped:
 // the only ones reachable are a write's done callback, whose effect is
@@ -116,12 +137,7 @@ func (h *hasher) value(v reflect.Value) {
 		h.u64(1)
 		h.value(v.Elem())
 	case reflect.Struct:
-		t := v.Type()
-		prefix := t.PkgPath() + "." + t.Name() + "."
-		for i := 0; i < v.NumField(); i++ {
-			if skipFields[prefix+t.Field(i).Name] {
-				continue
-			}
+		for _, i := range hashedFields(v.Type()) {
 			h.value(v.Field(i))
 		}
 	case reflect.Map:
