@@ -233,4 +233,3 @@ func (w *world) do(a *Action) error {
 	w.checkState()
 	return nil
 }
-

@@ -47,8 +47,8 @@ type node struct {
 
 	durableWrites uint64 // this incarnation's writes reported durable
 	syncErr       error
-	commit        uint64      // highest commit index this incarnation
-	view          []entryMeta // the core's log, index i+1 at view[i]
+	commit        uint64            // highest commit index this incarnation
+	view          []entryMeta       // the core's log, index i+1 at view[i]
 	asked         map[uint64]uint64 // read id -> global commit when asked
 	readSeq       uint64
 }
