@@ -3,6 +3,7 @@ package explore
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -143,5 +144,29 @@ func TestReplayRoundTrip(t *testing.T) {
 	}
 	if len(steps) != 3 || steps[2].Nodes[1].Term != 1 || steps[2].Nodes[1].DurableTerm != 1 || len(steps[2].InFlight) != 2 {
 		t.Fatalf("steps: %+v", steps)
+	}
+}
+
+// TestCloneMatchesReplay: deep-copying a state and rebuilding it by
+// replaying its path give the same exploration, action for action.
+func TestCloneMatchesReplay(t *testing.T) {
+	cfg := Config{Nodes: 3, MaxDepth: 6, MaxInFlight: 4, MaxCrashes: 1, MaxProposals: 1, MaxReads: 1,
+		MaxDrops: 1, MaxTerm: 3, MaxStates: 200_000, Heartbeats: true}
+	for _, strategy := range []string{"bfs", "iddfs"} {
+		cfg.Strategy = strategy
+		byCopy, err := Run(cfg, Options{Copy: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byReplay, err := Run(cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := byCopy.Coverage, byReplay.Coverage
+		if a.States != b.States || a.Transitions != b.Transitions || !reflect.DeepEqual(a.NewByDepth, b.NewByDepth) {
+			t.Fatalf("%s: copy %d states %d transitions %v; replay %d states %d transitions %v",
+				strategy, a.States, a.Transitions, a.NewByDepth, b.States, b.Transitions, b.NewByDepth)
+		}
+		t.Logf("%s: %d states; copy %.2fs, replay %.2fs", strategy, a.States, a.Seconds, b.Seconds)
 	}
 }

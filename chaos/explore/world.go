@@ -96,6 +96,8 @@ type world struct {
 	applied   []entryMeta          // every index some node applied
 	msgTypes  [32]uint64           // messages delivered, by type (coverage; not hashed)
 
+	cell *cell
+
 	violation *Violation
 	// note collects what the current action did, for the trace.
 	note []string
@@ -118,7 +120,8 @@ func newWorld(cfg *Config) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &world{cfg: cfg, bugs: bugs, leaders: map[uint64]uint64{}, votes: map[[2]uint64]uint64{}}
+	w := &world{cfg: cfg, bugs: bugs, leaders: map[uint64]uint64{}, votes: map[[2]uint64]uint64{}, cell: &cell{}}
+	w.cell.w = w
 	for i := 0; i < cfg.Nodes; i++ {
 		n := &node{id: uint64(i + 1), log: wal.NewMemLog(wal.MemOptions{ManualSync: true})}
 		if err := w.start(n, raftpb.HardState{}, nil); err != nil {
@@ -155,17 +158,10 @@ func (w *world) start(n *node, hs raftpb.HardState, ents []raftpb.Entry) error {
 	}
 	inc := n.inc
 	n.durableWrites, n.syncErr = 0, nil
+	port := port{cell: w.cell, idx: int(n.id - 1), inc: inc}
 	n.drv, err = driver.New(driver.Config{
-		Core: c, Storage: storage{n}, Transport: transport{w: w, n: n, inc: inc},
-		OnDurable: func(err error) {
-			switch {
-			case n.inc != inc:
-			case err != nil:
-				n.syncErr = err
-			default:
-				n.durableWrites++
-			}
-		},
+		Core: c, Storage: port, Transport: port,
+		OnDurable: port.onDurable,
 		// Only term and vote are saved at once; a commit index that
 		// moved alone is re-learned from the leader after a crash.
 		CommitSaveTicks: 1 << 62,
@@ -186,39 +182,61 @@ func (w *world) start(n *node, hs raftpb.HardState, ents []raftpb.Entry) error {
 	return nil
 }
 
-// storage is the driver's Storage: the node's current MemLog.
-// Snapshots never occur in the explorer (no compaction), so WaitDurable
-// and SaveSnapshot are only the driver's safety net.
-type storage struct{ n *node }
-
-func (st storage) Submit(w driver.Write, done func(error)) error {
-	return st.n.log.Submit(wal.Write{Entries: w.Entries, HardState: w.HardState}, done)
+// cell points at the world being worked on. Every world cloned from
+// one initial world shares it, and so do the closures the driver hands
+// to the log (a write's done callback): they reach the node through the
+// cell, never through a pointer into one world, so a cloned world's
+// pending callbacks act on the clone once it is activated.
+type cell struct {
+	w    *world
+	flat map[reflect.Type]bool // the cloner's type cache (clone.go)
 }
 
-func (st storage) WaitDurable(k uint64) (uint64, error) {
-	st.n.log.SyncAll()
-	if st.n.syncErr != nil {
-		return st.n.durableWrites, st.n.syncErr
+// port is one node incarnation's Storage, Transport and OnDurable.
+// Messages and callbacks of a crashed incarnation change nothing.
+type port struct {
+	cell *cell
+	idx  int
+	inc  uint32
+}
+
+func (p port) node() *node { return p.cell.w.n[p.idx] }
+
+func (p port) onDurable(err error) {
+	n := p.node()
+	switch {
+	case n.inc != p.inc:
+	case err != nil:
+		n.syncErr = err
+	default:
+		n.durableWrites++
 	}
-	return st.n.durableWrites, nil
 }
 
-func (st storage) SaveSnapshot(s raftpb.Snapshot) error { return st.n.log.SaveSnapshot(s) }
-
-// transport puts a node's messages into the network; messages of a
-// crashed incarnation (a late done callback) are dropped.
-type transport struct {
-	w   *world
-	n   *node
-	inc uint32
+// Submit queues w in the node's MemLog (manual sync). Snapshots never
+// occur in the explorer (no compaction), so WaitDurable and
+// SaveSnapshot are only the driver's safety net.
+func (p port) Submit(w driver.Write, done func(error)) error {
+	return p.node().log.Submit(wal.Write{Entries: w.Entries, HardState: w.HardState}, done)
 }
 
-func (t transport) Send(msgs []raftpb.Message) {
-	if t.n.inc != t.inc {
+func (p port) WaitDurable(k uint64) (uint64, error) {
+	n := p.node()
+	n.log.SyncAll()
+	if n.syncErr != nil {
+		return n.durableWrites, n.syncErr
+	}
+	return n.durableWrites, nil
+}
+
+func (p port) SaveSnapshot(s raftpb.Snapshot) error { return p.node().log.SaveSnapshot(s) }
+
+func (p port) Send(msgs []raftpb.Message) {
+	if p.node().inc != p.inc {
 		return
 	}
 	for i := range msgs {
-		t.w.send(&msgs[i])
+		p.cell.w.send(&msgs[i])
 	}
 }
 

@@ -20,6 +20,7 @@ type exploreFlags struct {
 	replay   string
 	mermaid  string
 	quiet    bool
+	cloneBy  string
 }
 
 func init() {
@@ -74,11 +75,19 @@ Exit status: 0 no violation, 1 violation (or a replay that reproduces it),
 	fl.StringVar(&f.mermaid, "mermaid", "", "write the counterexample's Mermaid sequence diagram here")
 	fl.StringVar(&f.replay, "replay", "", "replay a counterexample file and show each step")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress line")
+	fl.StringVar(&f.cloneBy, "clone", "replay", "how a state is rebuilt for each child: copy (deep copy of the parent) or replay (its path from the initial state)")
 	addCommand(c)
 }
 
 func exploreRun(f exploreFlags) error {
 	opts := explore.Options{}
+	switch f.cloneBy {
+	case "copy":
+		opts.Copy = true
+	case "replay":
+	default:
+		return &exitError{code: 2, err: fmt.Errorf("--clone must be copy or replay, got %q", f.cloneBy)}
+	}
 	if !f.quiet {
 		opts.Progress = func(c explore.Coverage) {
 			fmt.Fprintf(os.Stderr, "\r%d states  %d transitions  depth %d  %.0f states/s  heap %d MiB   ",
