@@ -150,7 +150,7 @@ func TestReplayRoundTrip(t *testing.T) {
 // TestCloneMatchesReplay: deep-copying a state and rebuilding it by
 // replaying its path give the same exploration, action for action.
 func TestCloneMatchesReplay(t *testing.T) {
-	cfg := Config{Nodes: 3, MaxDepth: 6, MaxInFlight: 4, MaxCrashes: 1, MaxProposals: 1, MaxReads: 1,
+	cfg := Config{Nodes: 3, MaxDepth: 5, MaxInFlight: 4, MaxCrashes: 1, MaxProposals: 1, MaxReads: 1,
 		MaxDrops: 1, MaxTerm: 3, MaxStates: 200_000, Heartbeats: true}
 	for _, strategy := range []string{"bfs", "iddfs"} {
 		cfg.Strategy = strategy

@@ -93,6 +93,10 @@ type world struct {
 	leaders   map[uint64]uint64    // term -> the leader elected in it
 	votes     map[[2]uint64]uint64 // (voter, term) -> candidate granted
 	committed []entryMeta          // globally committed log
+	// commitTerm[i] is the term in which committed[i] was first seen
+	// committed: the committing leader's, as a leader learns of a commit
+	// before anyone it tells.
+	commitTerm []uint64
 	applied   []entryMeta          // every index some node applied
 	msgTypes  [32]uint64           // messages delivered, by type (coverage; not hashed)
 
@@ -307,8 +311,11 @@ func (w *world) onLeader(n *node) {
 	}
 	w.leaders[t] = n.id
 	for i, m := range w.committed {
+		if w.commitTerm[i] >= t {
+			continue // committed in this or a later term (§5.4: only earlier terms' commits bind)
+		}
 		if i >= len(n.view) || n.view[i] != m {
-			w.fail(InvLeaderComplete, "node %d became leader of term %d without committed entry %d (term %d)", n.id, t, i+1, m.Term)
+			w.fail(InvLeaderComplete, "node %d became leader of term %d without entry %d (term %d), committed in term %d", n.id, t, i+1, m.Term, w.commitTerm[i])
 			return
 		}
 	}
@@ -336,6 +343,7 @@ func (w *world) onCommit(n *node, c uint64) {
 			}
 		default:
 			w.committed = append(w.committed, n.view[i])
+			w.commitTerm = append(w.commitTerm, n.core.Term())
 		}
 	}
 }
@@ -483,6 +491,7 @@ func (w *world) stateHash() uint64 {
 	h.value(reflect.ValueOf(w.leaders))
 	h.value(reflect.ValueOf(w.votes))
 	h.value(reflect.ValueOf(w.committed))
+	h.value(reflect.ValueOf(w.commitTerm))
 	h.value(reflect.ValueOf(w.applied))
 	return h.sum()
 }
