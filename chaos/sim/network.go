@@ -36,23 +36,23 @@ func (s *Sim) send(m raftpb.Message) {
 		s.stats.SnapsSent++
 	}
 	faults := s.faultsOn()
-	if faults && m.Type == raftpb.MsgVoteResp && !m.Reject && s.r.Permille(s.p.BuggifyVotePermille) {
+	if faults && m.Type == raftpb.MsgVoteResp && !m.Reject && s.r.Permille(s.p.BuggifyVotePermille) && s.fault("buggify-crash") {
 		// Buggify: crash the voter right after its durable vote left, and
 		// bring it back fast, while the election is still running.
 		s.push(&event{at: s.now + s.r.Between(0, 3000), kind: evCrash, node: int(m.From - 1), aux: 2})
 	}
-	if faults && s.r.Permille(s.p.DropPermille) {
+	if faults && s.r.Permille(s.p.DropPermille) && s.fault("drop") {
 		s.stats.MsgsDropped++
 		return
 	}
 	copies := 1
-	if faults && s.r.Permille(s.p.DupPermille) {
+	if faults && s.r.Permille(s.p.DupPermille) && s.fault("duplicate") {
 		copies = 2
 		s.stats.MsgsDuplicated++
 	}
 	for i := 0; i < copies; i++ {
 		d := s.latency()
-		if faults && s.r.Permille(s.p.ReorderPermille) {
+		if faults && s.r.Permille(s.p.ReorderPermille) && s.fault("reorder") {
 			d += s.r.Between(0, s.p.ReorderMaxUs)
 			s.stats.MsgsReordered++
 		}
@@ -63,7 +63,7 @@ func (s *Sim) send(m raftpb.Message) {
 // sendClient carries a client request or answer (clients sit outside
 // the partitions, but a lossy link may lose either direction).
 func (s *Sim) sendClient(e *event) {
-	if s.faultsOn() && s.r.Permille(s.p.ClientDropPermille) {
+	if s.faultsOn() && s.r.Permille(s.p.ClientDropPermille) && s.fault("client-drop") {
 		s.stats.ClientMsgsDropped++
 		return
 	}

@@ -32,6 +32,9 @@ type Options struct {
 	MaxEvents uint64
 	// Trace keeps the event tail and diagram even when the run passes.
 	Trace bool
+	// Faults, if set, numbers every fault the run injects and may
+	// suppress some (the shrinker's hook, see shrink.go).
+	Faults *FaultFilter
 }
 
 // Defaults for Options.
