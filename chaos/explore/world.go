@@ -97,8 +97,8 @@ type world struct {
 	// committed: the committing leader's, as a leader learns of a commit
 	// before anyone it tells.
 	commitTerm []uint64
-	applied   []entryMeta          // every index some node applied
-	msgTypes  [32]uint64           // messages delivered, by type (coverage; not hashed)
+	applied    []entryMeta // every index some node applied
+	msgTypes   [32]uint64  // messages delivered, by type (coverage; not hashed)
 
 	cell *cell
 

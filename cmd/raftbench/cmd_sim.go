@@ -24,6 +24,8 @@ type simFlags struct {
 	viz       string
 	bugs      []string
 	quiet     bool
+	shrink    string
+	firstBad  bool
 }
 
 func init() {
@@ -46,6 +48,9 @@ Bug switches (--bug) need a binary built with -tags raftbugs.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			if (f.shrink != "" || f.firstBad) && cmd.Flags().Changed("seed") {
+				return simShrink(f, opts)
+			}
 			if cmd.Flags().Changed("seed") {
 				return simOne(f, opts)
 			}
@@ -61,6 +66,8 @@ Bug switches (--bug) need a binary built with -tags raftbugs.`,
 	fl.StringVar(&f.viz, "viz", "", "with --seed: write porcupine's HTML view of a non-linearizable key here")
 	fl.StringSliceVar(&f.bugs, "bug", nil, "switch on a known bug: "+strings.Join(sim.BugNames(), ", "))
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress line")
+	fl.StringVar(&f.shrink, "shrink", "", "with --seed: reduce the failing run's faults (delta debugging) and write the reduced trace and diagram here")
+	fl.BoolVar(&f.firstBad, "first-bad", false, "with --seed: report the earliest fault after which every continuation tried still fails")
 	addCommand(c)
 }
 
