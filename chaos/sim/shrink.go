@@ -86,8 +86,9 @@ func Shrink(seed uint64, opts Options, maxRuns int) (*ShrinkResult, error) {
 	}
 	for len(cur) >= 2 && r.Runs < maxRuns {
 		chunk := (len(cur) + n - 1) / n
-		removed := false
+		removed, tried := false, 0
 		for start := 0; start < len(cur) && r.Runs < maxRuns; start += chunk {
+			tried++
 			end := min(start+chunk, len(cur))
 			rest := append(slices.Clone(cur[:start]), cur[end:]...)
 			if test(rest) {
@@ -101,7 +102,8 @@ func Shrink(seed uint64, opts Options, maxRuns int) (*ShrinkResult, error) {
 			continue
 		}
 		if chunk == 1 {
-			r.OneMinimal = true
+			// Every single fault was tried and none could go.
+			r.OneMinimal = tried == len(cur)
 			break
 		}
 		n = min(2*n, len(cur))
