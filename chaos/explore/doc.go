@@ -46,7 +46,7 @@
 // Step:
 //
 //	{ "index": 3, "action": Action, "notes": ["n1 leader of term 2"],
-//	  "nodes": [ { "id": 1, "incarnation": 0, "role": "Leader", "term": 2, "vote": 1,
+//	  "nodes": [ { "id": 1, "incarnation": 0, "role": "leader", "term": 2, "vote": 1,
 //	               "leader": 1, "commit": 0, "applied": 0, "log_terms": [2],
 //	               "durable_last_index": 0, "durable_term": 2, "durable_vote": 1,
 //	               "pending_writes": 1 }, ... ],
