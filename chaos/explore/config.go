@@ -31,6 +31,11 @@ type Config struct {
 	Heartbeats bool `json:"heartbeats"`
 	// PreVote enables the core's pre-vote phase.
 	PreVote bool `json:"pre_vote"`
+	// AutoSync makes every WAL write durable when it is submitted (a
+	// disk without a volatile cache): no Sync actions, and a crash loses
+	// nothing. A much smaller space, for bugs that do not depend on when
+	// writes become durable.
+	AutoSync bool `json:"auto_sync,omitempty"`
 	// Invariants to check (names from InvariantNames); empty: all.
 	Invariants []string `json:"invariants,omitempty"`
 	// Bugs are bug switch names (sim.BugNames); need -tags raftbugs.

@@ -78,6 +78,23 @@ func TestCrashesAndFaultsExplored(t *testing.T) {
 	}
 }
 
+// TestAutoSync: with writes durable at once there is nothing to sync and
+// the space is smaller; still no violation.
+func TestAutoSync(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.AutoSync, cfg.MaxCrashes = true, 1
+	res, err := Run(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Counterexample != nil {
+		t.Fatalf("violation:\n%s", res.Counterexample.Text())
+	}
+	if res.Coverage.Actions["sync"] != 0 || res.Coverage.Actions["crash"] == 0 {
+		t.Fatalf("actions %v", res.Coverage.Actions)
+	}
+}
+
 func TestStateLimitStopsClearly(t *testing.T) {
 	cfg := tinyConfig()
 	cfg.MaxStates = 50

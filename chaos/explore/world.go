@@ -127,7 +127,7 @@ func newWorld(cfg *Config) (*world, error) {
 	w := &world{cfg: cfg, bugs: bugs, leaders: map[uint64]uint64{}, votes: map[[2]uint64]uint64{}, cell: &cell{}}
 	w.cell.w = w
 	for i := 0; i < cfg.Nodes; i++ {
-		n := &node{id: uint64(i + 1), log: wal.NewMemLog(wal.MemOptions{ManualSync: true})}
+		n := &node{id: uint64(i + 1), log: wal.NewMemLog(wal.MemOptions{ManualSync: !cfg.AutoSync})}
 		if err := w.start(n, raftpb.HardState{}, nil); err != nil {
 			return nil, err
 		}

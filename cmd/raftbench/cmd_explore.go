@@ -65,6 +65,7 @@ Exit status: 0 no violation, 1 violation (or a replay that reproduces it),
 	fl.IntVar(&f.cfg.MaxStates, "max-states", f.cfg.MaxStates, "distinct states kept (memory bound)")
 	fl.BoolVar(&f.cfg.Heartbeats, "heartbeats", f.cfg.Heartbeats, "enable the leader's heartbeat-timer action")
 	fl.BoolVar(&f.cfg.PreVote, "prevote", f.cfg.PreVote, "enable pre-vote")
+	fl.BoolVar(&f.cfg.AutoSync, "auto-sync", false, "every WAL write durable when submitted: no sync actions, crashes lose nothing (a smaller space)")
 	fl.BoolVar(&f.cfg.Liveness, "liveness", false, "from every state, a fault-free fair suffix must elect a leader and commit a write")
 	fl.IntVar(&f.cfg.LivenessSteps, "liveness-steps", 200, "actions allowed for that suffix")
 	fl.StringVar(&f.cfg.Strategy, "strategy", "bfs", "bfs (shortest counterexample) or iddfs (iterative deepening)")
