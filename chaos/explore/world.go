@@ -415,6 +415,16 @@ func (w *world) checkState() {
 	if w.violation != nil {
 		return
 	}
+	// A log changes only through Ready.Entries (appends, and conflicts
+	// overwritten by a leader's entries): a core whose log is shorter
+	// than what it handed out dropped entries silently (§5.3 keeps
+	// matching entries).
+	for _, n := range w.n {
+		if _, last := n.core.LogBounds(); last < uint64(len(n.view)) {
+			w.fail(InvLogMatching, "node %d's log shrank from %d to %d entries without a conflicting entry from a leader", n.id, len(n.view), last)
+			return
+		}
+	}
 	// Log matching: same index and term imply the same entry and the
 	// same prefix.
 	for a := 0; a < len(w.n); a++ {
