@@ -48,7 +48,10 @@ Bug switches (--bug) need a binary built with -tags raftbugs.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			if (f.shrink != "" || f.firstBad) && cmd.Flags().Changed("seed") {
+			if f.shrink != "" || f.firstBad {
+				if !cmd.Flags().Changed("seed") {
+					return &exitError{code: 2, err: fmt.Errorf("--shrink and --first-bad need --seed (one failing seed)")}
+				}
 				return simShrink(f, opts)
 			}
 			if cmd.Flags().Changed("seed") {
