@@ -2,7 +2,9 @@ package sim
 
 // FaultFilter numbers the faults a run injects, in the order the seed
 // draws them (message drops, duplicates and reorders, client message
-// drops, partitions, crashes, buggify crashes, fsync failures), and lets
+// drops, snapshot chunks cut, partitions, crashes, targeted (buggify)
+// crashes — after a vote, of a leader, mid snapshot transfer — and
+// fsync failures), and lets
 // a caller suppress any of them. A suppressed fault is still drawn (the
 // seed's random stream is consumed as before up to that point), it just
 // does not happen, so the run stays as close as it can to the original.
