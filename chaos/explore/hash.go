@@ -1,6 +1,7 @@
 package explore
 
 import (
+	"math"
 	"reflect"
 	"slices"
 	"sync"
@@ -106,6 +107,8 @@ func (h *hasher) value(v reflect.Value) {
 		h.u64(uint64(v.Int()))
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		h.u64(v.Uint())
+	case reflect.Float32, reflect.Float64:
+		h.u64(math.Float64bits(v.Float()))
 	case reflect.String:
 		h.bytes([]byte(v.String()))
 	case reflect.Slice:
