@@ -9,15 +9,23 @@ import (
 	"testing"
 )
 
-// firstFailingSeed finds the bug's first failing seed.
-func firstFailingSeed(t *testing.T, opts Options) uint64 {
+// failingSeed finds the bug's first failing seed, if any within
+// maxSeedsToCatch.
+func failingSeed(opts Options) (uint64, bool) {
 	for seed := uint64(1); seed <= maxSeedsToCatch; seed++ {
 		if Run(seed, opts).Failure != nil {
-			return seed
+			return seed, true
 		}
 	}
-	t.Fatalf("no failing seed within %d", maxSeedsToCatch)
-	return 0
+	return 0, false
+}
+
+func firstFailingSeed(t *testing.T, opts Options) uint64 {
+	seed, ok := failingSeed(opts)
+	if !ok {
+		t.Fatalf("no failing seed within %d", maxSeedsToCatch)
+	}
+	return seed
 }
 
 // TestShrinkOneMinimal: the shrinker's output still fails the same
@@ -61,7 +69,12 @@ func TestShrinkEveryBug(t *testing.T) {
 	for _, name := range BugNames() {
 		var opts Options
 		BugByName(name, &opts)
-		seed := firstFailingSeed(t, opts)
+		seed, ok := failingSeed(opts)
+		if !ok {
+			// TestBugsAreCaught reports it; the table says so.
+			fmt.Fprintf(&table, "| %s | — | not caught within %d seeds | | | | | |\n", name, maxSeedsToCatch)
+			continue
+		}
 		r, err := Shrink(seed, opts, 600)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
