@@ -25,11 +25,12 @@ bug driver-vote-not-saved --depth 14 --proposals 0 --crashes 1 --drops 0 --in-fl
 bug ack-before-persist --depth 14 --proposals 0 --crashes 1 --drops 0 --in-flight 4 --max-term 2
 bug driver-ack-before-sync --depth 14 --proposals 0 --crashes 1 --drops 0 --in-flight 4 --max-term 2
 bug driver-read-before-applied --depth 16 --proposals 0 --crashes 0 --reads 1 --heartbeats --drops 0 --in-flight 4 --max-term 2
-bug driver-session-window-short --depth 18 --proposals 2 --crashes 0 --drops 0 --dups 1 --in-flight 4 --max-term 2
-bug truncate-matching-entries --depth 18 --proposals 1 --crashes 0 --drops 0 --dups 1 --in-flight 4 --max-term 2
-bug vote-ignores-log --depth 16 --proposals 0 --crashes 0 --drops 0 --in-flight 6 --max-term 3
-bug read-index-without-quorum --depth 18 --proposals 0 --crashes 0 --reads 1 --drops 0 --in-flight 4 --max-term 3
-bug commit-prior-term-by-count --depth 24 --proposals 1 --crashes 1 --drops 0 --in-flight 4 --max-term 4
+bug vote-ignores-log --auto-sync --depth 14 --proposals 0 --crashes 0 --drops 0 --in-flight 6 --max-term 3
+bug truncate-matching-entries --auto-sync --depth 16 --proposals 1 --crashes 0 --drops 0 --dups 1 --in-flight 4 --max-term 2
+bug read-index-without-quorum --auto-sync --depth 16 --proposals 0 --crashes 0 --reads 1 --heartbeats --drops 0 --in-flight 4 --max-term 3
+bug driver-session-window-short --auto-sync --depth 18 --proposals 2 --crashes 0 --drops 0 --dups 1 --in-flight 4 --max-term 2
+# Not found within the budgets we could afford (see results/explore.md); bounded by --max-states.
+bug commit-prior-term-by-count --auto-sync --depth 22 --proposals 1 --crashes 0 --drops 1 --in-flight 4 --max-term 4
 
 # The simulator's shrinker on every bug's first failing seed.
 SIM_SHRINK_TABLE="$PWD/$out/shrink.md" go test -count=1 -tags raftbugs -run TestShrinkEveryBug -timeout 90m ./chaos/sim/
