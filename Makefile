@@ -7,7 +7,7 @@ GOFLAGS_T ?=
 RACE_PKGS := ./wal/... ./engine/runtime/node/... ./engine/embed/cluster/... ./engine/embed/httpapi/... ./engine/runtime/transport/... \
              ./engine/embed/kv/... ./chaos/check/... ./chaos/harness/... ./maelstrom/... ./bench/...
 
-.PHONY: all build test test-race test-short bench chaos chaos-teeth sim results fuzz clean vet
+.PHONY: all build test test-race test-short bench chaos chaos-teeth sim results fuzz clean vet explore
 
 all: build
 
@@ -25,7 +25,7 @@ vet:
 test: build vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
-	$(GO) test -count=1 -tags raftbugs -timeout 10m ./engine/ ./chaos/sim/
+	$(GO) test -count=1 -tags raftbugs -timeout 10m ./engine/ ./chaos/sim/ ./chaos/explore/
 	$(GO) test -count=1 -tags raftbugs -timeout 5m -run Failure ./ui/
 
 # The main job: a 3-node in-process cluster, fsync on, 64 clients,
@@ -48,6 +48,11 @@ sim: build
 
 results: build
 	./scripts/results.sh
+
+# The explorer's published runs (results/explore.md): the goal state space,
+# every known bug's shortest counterexample, and the simulator's shrink table.
+explore: build
+	./scripts/explore.sh
 
 fuzz:
 	./scripts/fuzz.sh

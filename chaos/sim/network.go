@@ -49,7 +49,7 @@ func (s *Sim) send(m raftpb.Message) {
 			s.stats.SnapTransferCrashes++
 			s.push(&event{at: s.now + s.r.Between(0, 2000), kind: evCrash, node: int(victim - 1), aux: 1})
 		}
-		if s.r.Permille(s.p.SnapCutPermille) {
+		if s.r.Permille(s.p.SnapCutPermille) && s.fault("snapshot-cut") {
 			s.stats.SnapChunksCut++
 			return
 		}
@@ -59,18 +59,18 @@ func (s *Sim) send(m raftpb.Message) {
 		// bring it back fast, while the election is still running.
 		s.push(&event{at: s.now + s.r.Between(0, 3000), kind: evCrash, node: int(m.From - 1), aux: 2})
 	}
-	if faults && s.r.Permille(s.p.DropPermille) {
+	if faults && s.r.Permille(s.p.DropPermille) && s.fault("drop") {
 		s.stats.MsgsDropped++
 		return
 	}
 	copies := 1
-	if faults && s.r.Permille(s.p.DupPermille) {
+	if faults && s.r.Permille(s.p.DupPermille) && s.fault("duplicate") {
 		copies = 2
 		s.stats.MsgsDuplicated++
 	}
 	for i := 0; i < copies; i++ {
 		d := s.latency()
-		if faults && s.r.Permille(s.p.ReorderPermille) {
+		if faults && s.r.Permille(s.p.ReorderPermille) && s.fault("reorder") {
 			d += s.r.Between(0, s.p.ReorderMaxUs)
 			s.stats.MsgsReordered++
 		}
@@ -85,7 +85,7 @@ func (s *Sim) send(m raftpb.Message) {
 // sendClient carries a client request or answer (clients sit outside
 // the partitions, but a lossy link may lose either direction).
 func (s *Sim) sendClient(e *event) {
-	if s.faultsOn() && s.r.Permille(s.p.ClientDropPermille) {
+	if s.faultsOn() && s.r.Permille(s.p.ClientDropPermille) && s.fault("client-drop") {
 		s.stats.ClientMsgsDropped++
 		return
 	}

@@ -131,7 +131,9 @@ func (s *Sim) dispatchPhase(e *event) {
 	switch e.kind {
 	case evPartition:
 		if s.faultsOn() {
-			s.tr.annotate(s.startPartition())
+			if s.fault("partition") {
+				s.tr.annotate(s.startPartition())
+			}
 			s.push(&event{at: s.now + s.r.Between(s.p.PartDurUs/2, s.p.PartDurUs*3/2), kind: evPartitionEnd})
 		}
 	case evPartitionEnd:
@@ -241,7 +243,7 @@ func (s *Sim) onSync(e *event) {
 		return
 	}
 	n.syncPending = false
-	fail := s.faultsOn() && s.r.Permille(s.p.FsyncFailPermille)
+	fail := s.faultsOn() && s.r.Permille(s.p.FsyncFailPermille) && s.fault("fsync-fail")
 	if fail {
 		s.tr.annotate("fsync fails")
 	}
@@ -274,7 +276,7 @@ func (s *Sim) onCrashEvent(e *event) {
 	}
 	n := s.nodes[s.victim()]
 	e.node = n.idx // for the trace
-	if !n.up {
+	if !n.up || !s.fault("crash") {
 		return
 	}
 	s.crash(n, s.drawCrashMode(n), "")
@@ -284,7 +286,7 @@ func (s *Sim) onCrashEvent(e *event) {
 // moment; the node comes back quickly.
 func (s *Sim) onTargetedCrash(e *event) {
 	n := s.nodes[e.node]
-	if !s.faultsOn() || !n.up || s.downCount() >= s.p.MaxDown {
+	if !s.faultsOn() || !n.up || s.downCount() >= s.p.MaxDown || !s.fault("buggify-crash") {
 		return
 	}
 	s.crash(n, s.drawCrashMode(n), "buggify")

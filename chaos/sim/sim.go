@@ -43,6 +43,9 @@ type Options struct {
 	// it must not keep the Step's slices beyond the call's return if it
 	// changes them.
 	Observer func(Step)
+	// Faults, if set, numbers every fault the run injects and may
+	// suppress some (the shrinker's hook, see shrink.go).
+	Faults *FaultFilter
 }
 
 // Defaults for Options.

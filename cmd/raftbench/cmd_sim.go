@@ -26,6 +26,8 @@ type simFlags struct {
 	bugs      []string
 	quiet     bool
 	ui        string
+	shrink    string
+	firstBad  bool
 }
 
 func init() {
@@ -51,6 +53,12 @@ Bug switches (--bug) need a binary built with -tags raftbugs.`,
 			if f.ui != "" && !cmd.Flags().Changed("seed") {
 				return &exitError{code: 2, err: fmt.Errorf("--ui needs --seed: the replay shows one run")}
 			}
+			if f.shrink != "" || f.firstBad {
+				if !cmd.Flags().Changed("seed") {
+					return &exitError{code: 2, err: fmt.Errorf("--shrink and --first-bad need --seed (one failing seed)")}
+				}
+				return simShrink(f, opts)
+			}
 			if cmd.Flags().Changed("seed") {
 				return simOne(f, opts)
 			}
@@ -67,6 +75,8 @@ Bug switches (--bug) need a binary built with -tags raftbugs.`,
 	fl.StringSliceVar(&f.bugs, "bug", nil, "switch on a known bug: "+strings.Join(sim.BugNames(), ", "))
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress line")
 	fl.StringVar(&f.ui, "ui", "", "with --seed: record every event and serve a step-through replay on this host:port until Ctrl-C")
+	fl.StringVar(&f.shrink, "shrink", "", "with --seed: reduce the failing run's faults (delta debugging) and write the reduced trace and diagram here")
+	fl.BoolVar(&f.firstBad, "first-bad", false, "with --seed: report the earliest fault after which every continuation tried still fails")
 	addCommand(c)
 }
 

@@ -18,6 +18,7 @@ var rootCmd = &cobra.Command{
   plot     redraw plots from saved results
   chaos    Maelstrom-style lin-kv test of node binaries under faults
   sim      deterministic simulation of the Raft core, replayable by seed
+  explore  exhaustive exploration of the Raft core and driver, shortest counterexamples
   serve    run one node over TCP with an HTTP API`,
 	SilenceUsage:  true,
 	SilenceErrors: true,

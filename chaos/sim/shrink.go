@@ -1,0 +1,194 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// ShrinkResult is a failing seed reduced by Shrink.
+type ShrinkResult struct {
+	Seed      uint64
+	Invariant string // the invariant every reduced run still fails
+	// Original and Reduced are the runs before and after; OriginalFaults
+	// and ReducedFaults the faults each injected.
+	Original, Reduced             Result
+	OriginalFaults, ReducedFaults int
+	// Kept lists the original run's fault numbers the reduced run keeps
+	// (every other fault the seed draws is suppressed), and KeptFaults
+	// what they were.
+	Kept       []int
+	KeptFaults []DrawnFault
+	// Runs counts the simulator runs the search took; OneMinimal says
+	// the search finished (removing any single kept fault makes the
+	// failure go away or change) rather than hitting MaxRuns.
+	Runs       int
+	OneMinimal bool
+}
+
+// ErrSeedPasses: Shrink was given a seed that does not fail.
+var ErrSeedPasses = errors.New("sim: the seed passes; nothing to shrink")
+
+// sameFailure: the run fails the same invariant.
+func sameFailure(res Result, kind, inv string) bool {
+	return res.Failure != nil && res.Failure.Kind == kind && res.Failure.Invariant == inv
+}
+
+// stillFails is the shrinker's test: the same invariant fails, no later
+// than at event by (so the reduced trace is never longer).
+func stillFails(res Result, kind, inv string, by uint64) bool {
+	return sameFailure(res, kind, inv) && res.Failure.Event <= by
+}
+
+// runKeeping runs seed with only the faults numbered in keep.
+func runKeeping(seed uint64, opts Options, keep []int) (Result, *FaultFilter) {
+	set := make(map[int]bool, len(keep))
+	for _, k := range keep {
+		set[k] = true
+	}
+	f := &FaultFilter{Keep: func(k int) bool { return set[k] }}
+	opts.Faults = f
+	return Run(seed, opts), f
+}
+
+// Shrink reduces a failing seed's fault schedule by delta debugging
+// (Zeller's ddmin) over the faults the seed injects: it looks for a
+// small set of them that, with every other fault suppressed, still
+// fails the same invariant, no later than the original run did.
+// maxRuns bounds the simulator runs (0: 2000).
+func Shrink(seed uint64, opts Options, maxRuns int) (*ShrinkResult, error) {
+	if maxRuns <= 0 {
+		maxRuns = 2000
+	}
+	all := &FaultFilter{}
+	o := opts
+	o.Faults = all
+	orig := Run(seed, o)
+	if orig.Failure == nil {
+		return nil, ErrSeedPasses
+	}
+	kind, inv := orig.Failure.Kind, orig.Failure.Invariant
+	r := &ShrinkResult{Seed: seed, Invariant: inv, Original: orig, OriginalFaults: all.Injected(), Runs: 1}
+	test := func(keep []int) bool {
+		r.Runs++
+		res, _ := runKeeping(seed, opts, keep)
+		return stillFails(res, kind, inv, orig.Failure.Event)
+	}
+	cur := make([]int, len(all.Drawn))
+	for i := range cur {
+		cur[i] = i
+	}
+	// ddmin: try removing chunks, halving the chunk size when nothing
+	// can go; finished at chunk size 1 (one-minimal).
+	n := 2
+	if test(nil) {
+		cur = nil // no fault needed at all
+	}
+	for len(cur) >= 2 && r.Runs < maxRuns {
+		chunk := (len(cur) + n - 1) / n
+		removed, tried := false, 0
+		for start := 0; start < len(cur) && r.Runs < maxRuns; start += chunk {
+			tried++
+			end := min(start+chunk, len(cur))
+			rest := append(slices.Clone(cur[:start]), cur[end:]...)
+			if test(rest) {
+				cur = rest
+				n = max(n-1, 2)
+				removed = true
+				break
+			}
+		}
+		if removed {
+			continue
+		}
+		if chunk == 1 {
+			// Every single fault was tried and none could go.
+			r.OneMinimal = tried == len(cur)
+			break
+		}
+		n = min(2*n, len(cur))
+	}
+	if len(cur) <= 1 && r.Runs < maxRuns {
+		r.OneMinimal = len(cur) == 0 || !test(nil)
+	}
+	red, f := runKeeping(seed, opts, cur)
+	r.Runs++
+	if !stillFails(red, kind, inv, orig.Failure.Event) {
+		return nil, fmt.Errorf("sim: shrink of seed %d: the reduced schedule no longer fails %s (nondeterminism?)", seed, inv)
+	}
+	r.Reduced, r.ReducedFaults, r.Kept = red, f.Injected(), cur
+	for _, k := range cur {
+		if k < len(all.Drawn) {
+			r.KeptFaults = append(r.KeptFaults, all.Drawn[k])
+		}
+	}
+	return r, nil
+}
+
+// FirstBad is the earliest point of a failing run after which every
+// continuation tried still fails.
+type FirstBad struct {
+	// Faults is the number of the seed's first faults kept; every later
+	// fault is suppressed (and, in the tries, some kept again).
+	Faults int
+	// Event is the event at which the last of those faults was drawn
+	// (0 when no fault is needed: the failure is inevitable from the
+	// start under this seed's scheduling).
+	Event uint64
+	Kind  string // that fault's kind
+	Tries int    // continuations tried at the reported point
+	Runs  int
+}
+
+// FindFirstBad looks for the smallest prefix of the seed's faults such
+// that the run still fails the same invariant when every later fault is
+// suppressed, and when each of tries random halves of the later faults
+// is kept instead (seedfall's "cause": after it, the failure no longer
+// depends on what the faults do). Binary search over the prefix length,
+// then the continuations are checked at the point found, moving later
+// until they all fail.
+func FindFirstBad(seed uint64, opts Options, tries int) (*FirstBad, error) {
+	all := &FaultFilter{}
+	o := opts
+	o.Faults = all
+	orig := Run(seed, o)
+	if orig.Failure == nil {
+		return nil, ErrSeedPasses
+	}
+	kind, inv := orig.Failure.Kind, orig.Failure.Invariant
+	total := len(all.Drawn)
+	fb := &FirstBad{Runs: 1, Tries: tries}
+	prefix := func(p int, extra func(k int) bool) bool {
+		fb.Runs++
+		f := &FaultFilter{Keep: func(k int) bool { return k < p || (extra != nil && k < total && extra(k)) }}
+		o := opts
+		o.Faults = f
+		return sameFailure(Run(seed, o), kind, inv)
+	}
+	lo, hi := 0, total // prefix(hi) fails (the original run)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if prefix(mid, nil) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	p := lo
+	r := newRNG(seed ^ 0x9e3779b97f4a7c15)
+	for ; p < total; p++ {
+		ok := true
+		for t := 0; t < tries && ok; t++ {
+			salt := r.Uint64()
+			ok = prefix(p, func(k int) bool { return (uint64(k)*0x9e3779b97f4a7c15^salt)>>63 == 1 })
+		}
+		if ok && prefix(p, nil) {
+			break
+		}
+	}
+	fb.Faults = p
+	if p > 0 && p <= total {
+		fb.Event, fb.Kind = all.Drawn[p-1].Event, all.Drawn[p-1].Kind
+	}
+	return fb, nil
+}
