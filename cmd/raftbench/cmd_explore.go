@@ -21,6 +21,7 @@ type exploreFlags struct {
 	mermaid  string
 	quiet    bool
 	cloneBy  string
+	ui       string
 }
 
 func init() {
@@ -75,6 +76,7 @@ Exit status: 0 no violation, 1 violation (or a replay that reproduces it),
 	fl.StringVar(&f.coverage, "coverage", "", "write the coverage as JSON here")
 	fl.StringVar(&f.mermaid, "mermaid", "", "write the counterexample's Mermaid sequence diagram here")
 	fl.StringVar(&f.replay, "replay", "", "replay a counterexample file and show each step")
+	fl.StringVar(&f.ui, "ui", "", "with --replay: serve a step-through view of the replay on this host:port until Ctrl-C")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress line")
 	fl.StringVar(&f.cloneBy, "clone", "replay", "how a state is rebuilt for each child: copy (deep copy of the parent) or replay (its path from the initial state)")
 	addCommand(c)
@@ -191,6 +193,11 @@ func exploreReplay(f exploreFlags) error {
 	fmt.Printf("replayed %d actions in %v\n", len(cx.Actions), time.Since(start).Round(time.Millisecond))
 	if err := writeCounterexample(exploreFlags{mermaid: f.mermaid}, cx); err != nil {
 		return err
+	}
+	if f.ui != "" {
+		if err := serveCounterexample(f.ui, f.replay, cx); err != nil {
+			return &exitError{code: 2, err: err}
+		}
 	}
 	if v == nil {
 		fmt.Printf("no violation: the file's %s did not reproduce on this build\n", cx.Violation.Invariant)

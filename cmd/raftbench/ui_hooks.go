@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftbench/raftbench/bench"
+	"github.com/raftbench/raftbench/chaos/explore"
 	"github.com/raftbench/raftbench/chaos/harness"
 	"github.com/raftbench/raftbench/engine/embed/cluster"
 	"github.com/raftbench/raftbench/ui"
@@ -131,4 +133,27 @@ func uiRegistry(reg prometheus.Registerer) (prometheus.Gatherer, prometheus.Regi
 	}
 	r := prometheus.NewRegistry()
 	return r, r
+}
+
+// serveCounterexample is `explore --replay FILE --ui ADDR`: the steps
+// replayed on this build, in the file's documented format, as a replay
+// view, until Ctrl-C.
+func serveCounterexample(addr, file string, cx *explore.Counterexample) error {
+	data, err := json.Marshal(cx)
+	if err != nil {
+		return err
+	}
+	rec, err := ui.RecordCounterexample(data, "explore --replay "+file)
+	if err != nil {
+		return err
+	}
+	replays := ui.NewReplays()
+	replays.Add(rec)
+	srv, err := ui.Listen(addr, ui.New(ui.Config{Replays: replays}))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	waitInterrupt(srv.URL() + "sim?seed=0")
+	return nil
 }
