@@ -54,7 +54,8 @@ func (s *Sim) applyBatch(n *simNode, b *driver.Batch) {
 type applyHooks struct {
 	s     *Sim
 	n     *simNode
-	first bool // the entry being applied is the first at its index anywhere
+	first  bool             // the entry being applied is the first at its index anywhere
+	before raftpb.ConfState // a conf entry's: the applied configuration it changes
 }
 
 // Applying: only committed entries are applied, in log order, and they
@@ -69,6 +70,9 @@ func (h *applyHooks) Applying(e *raftpb.Entry) {
 		return
 	}
 	h.first = s.chk.onApply(s, n, *e)
+	if h.first && e.Type == raftpb.EntryConfChange {
+		h.before = n.ap.ConfState()
+	}
 }
 
 // Applied answers the client waiting on this node, if any, and checks
@@ -81,8 +85,8 @@ func (h *applyHooks) Applied(r *driver.Result) {
 	switch r.Kind {
 	case driver.ConfChange:
 		if h.first {
-			s.stats.ConfChangesApplied[r.Conf.Type%3]++
-			s.tr.annotate("conf change committed: " + confString(r.Conf))
+			s.stats.Membership.count(r.Conf, h.before, r.ConfState)
+			s.tr.annotate("conf change committed: " + r.Conf.String() + " -> " + r.ConfState.String())
 		}
 	case driver.Malformed:
 		s.fail("harness", "bad entry", "node %d index %d: %v", n.id, r.Index, r.Err)
@@ -126,8 +130,12 @@ func (s *Sim) answer(n *simNode, r *driver.Result) {
 // in force, the session table and the KV store (what a snapshot holds).
 func (s *Sim) stateHash(n *simNode) uint64 {
 	b := n.hashBuf[:0]
-	for _, v := range n.ap.Voters() {
-		b = append(b, byte(v), byte(v>>8))
+	cs := n.ap.ConfState()
+	for _, l := range [][]uint64{cs.Voters, cs.VotersOutgoing, cs.Learners} {
+		for _, v := range l {
+			b = append(b, byte(v), byte(v>>8))
+		}
+		b = append(b, 0xff)
 	}
 	b = n.ap.AppendSessions(b)
 	b = append(b, n.store.Snapshot()...)
@@ -139,12 +147,6 @@ func (s *Sim) stateHash(n *simNode) uint64 {
 	return h
 }
 
-func confString(cc engine.ConfChange) string {
-	if cc.Type == engine.AddVoter {
-		return "add n" + itoa(cc.Node)
-	}
-	return "remove n" + itoa(cc.Node)
-}
 
 // onClientRequest is a node receiving a client's request: reads go
 // through ReadIndex, writes and cas are proposed (a follower forwards).

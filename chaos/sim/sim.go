@@ -102,7 +102,7 @@ type Stats struct {
 	ConfChangesProposed uint64
 	ConfChangesRefused  uint64    // by the core: change in progress, transfer in progress, ...
 	ConfChangesSkipped  uint64    // by the driver's strict check: it would leave too few voters up
-	ConfChangesApplied  [3]uint64 // committed, by engine.ConfChangeType (1 add, 2 remove)
+	Membership          MembershipStats // committed changes, by kind
 	MsgsFromNonMember   uint64    // delivered from a sender outside the receiver's configuration
 
 	// Driver paths (engine/driver, the runtime's code) the run took.
@@ -190,9 +190,7 @@ func (s *Stats) Add(o Stats) {
 	s.ConfChangesProposed += o.ConfChangesProposed
 	s.ConfChangesRefused += o.ConfChangesRefused
 	s.ConfChangesSkipped += o.ConfChangesSkipped
-	for i := range s.ConfChangesApplied {
-		s.ConfChangesApplied[i] += o.ConfChangesApplied[i]
-	}
+	s.Membership.add(o.Membership)
 	s.MsgsFromNonMember += o.MsgsFromNonMember
 	s.Driver.add(o.Driver)
 }

@@ -35,7 +35,7 @@ func TestSeedsPass(t *testing.T) {
 		"duplicated": total.MsgsDuplicated, "elections": total.Elections, "committed ops": total.LogOpsOK,
 		"snapshots taken": total.SnapsTaken, "snapshots sent": total.SnapsSent, "snapshots installed": total.SnapsInstalled,
 		"restarts from a snapshot": total.RestartsFromSnapshot, "transfers completed": total.TransfersCompleted,
-		"voters added": total.ConfChangesApplied[engine.AddVoter], "voters removed": total.ConfChangesApplied[engine.RemoveVoter],
+		"voters added": total.Membership.AddVoter, "members removed": total.Membership.Remove,
 	} {
 		if v == 0 {
 			t.Errorf("no %s in %d seeds: the fault schedule is not doing its job", name, seedsInTest)

@@ -222,7 +222,7 @@ func TestTCPSendDropsTooLargeUnknownInvalid(t *testing.T) {
 
 func TestTCPLargeFrames(t *testing.T) {
 	c := newTCPCluster(t, nil, 1, 2)
-	snap := &raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 9, Term: 2, Voters: []uint64{1, 2}},
+	snap := &raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 9, Term: 2, ConfState: raftpb.ConfState{Voters: []uint64{1, 2}}},
 		Data: bytes.Repeat([]byte("0123456789abcdef"), 300_000/16)} // > read buffer
 	c.tr[1].Send([]raftpb.Message{
 		{Type: raftpb.MsgSnap, From: 1, To: 2, Term: 2, Index: 1, Snapshot: snap},
