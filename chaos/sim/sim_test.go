@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
