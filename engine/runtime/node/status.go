@@ -22,6 +22,14 @@ type Status struct {
 	// FirstIndex is the first log index the core still holds in memory.
 	FirstIndex uint64 `json:"first_index"`
 	Stopped    bool   `json:"stopped"`
+	// Membership: the configuration in force in this node's log (both
+	// halves when Joint), its learners and the addresses it carries.
+	Voters         []uint64          `json:"voters"`
+	VotersOutgoing []uint64          `json:"voters_outgoing,omitempty"`
+	Learners       []uint64          `json:"learners,omitempty"`
+	Joint          bool              `json:"joint"`
+	AutoLeave      bool              `json:"auto_leave,omitempty"`
+	Addrs          map[uint64]string `json:"addrs,omitempty"`
 	// Progress is the leader's view of each follower (nil elsewhere).
 	Progress map[uint64]PeerProgress `json:"progress,omitempty"`
 }
@@ -48,11 +56,13 @@ func (n *Node) Status() Status {
 	var cs engine.Status
 	if err := n.do(ctx, func() { cs = n.core.Status() }); err != nil {
 		st.Stopped = n.isStopped()
+		confStatus(&st, n.AppliedConf())
 		return st
 	}
 	st.Term, st.Role, st.Leader, st.Commit = cs.Term, cs.Role, cs.Lead, cs.Commit
 	st.LastIndex, st.FirstIndex = cs.LastIndex, cs.FirstIndex
 	st.RoleName = cs.Role.String()
+	confStatus(&st, cs.Conf)
 	if cs.Progress != nil {
 		st.Progress = make(map[uint64]PeerProgress, len(cs.Progress))
 		for id, p := range cs.Progress {
