@@ -34,6 +34,7 @@ func newServeCmd() *cobra.Command {
   POST /kv/{key}/cas   {"from":"..","to":"..","create_if_missing":bool}
                        (204 done, 404 missing, 409 precondition failed)
   GET  /status         JSON status;  GET /metrics  Prometheus
+  /admin/...           membership (see raftbench member --help)
 
 Optional X-Client-Id / X-Seq headers make retried writes apply once.
 503 = definitely not done (retry), 504 = outcome unknown.
@@ -45,7 +46,10 @@ cannot be reached or the URL is malformed.`,
 		Example: `  raftbench serve --id n1 --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 \
       --data /tmp/n1 --http 127.0.0.1:8001
   raftbench serve --transport nats --nats-url nats://127.0.0.1:4222 --cluster demo \
-      --id n1 --peers n1,n2,n3 --data /tmp/n1 --http 127.0.0.1:8001`,
+      --id n1 --peers n1,n2,n3 --data /tmp/n1 --http 127.0.0.1:8001
+  # a fourth node joins the running cluster as a learner:
+  raftbench serve --id n4 --peers n4=127.0.0.1:7004 --data /tmp/n4 --http 127.0.0.1:8004 \
+      --join http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -83,5 +87,7 @@ cannot be reached or the URL is malformed.`,
 	f.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "turn off fsync (benchmarks only: acknowledged writes can be lost)")
 	f.DurationVar(&cfg.TickInterval, "tick", 10*time.Millisecond, "Raft tick interval (election timeout is 10-20 ticks)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringSliceVar(&cfg.Join, "join", nil, "HTTP URL(s) of members of a running cluster to join as a learner (--peers then names only this node)")
+	f.Uint64Var(&cfg.NodeID, "node-id", 0, "with --join: this node's Raft ID (default: one above every ID the cluster knows)")
 	return c
 }

@@ -237,3 +237,7 @@ func confStatus(st *Status, cs raftpb.ConfState) {
 	}
 	slices.Sort(st.Voters)
 }
+
+// BootstrapVoters returns the configuration this node was started with
+// (Config.Voters): what a node joining the cluster must start with too.
+func (n *Node) BootstrapVoters() []uint64 { return slices.Clone(n.cfg.Voters) }
