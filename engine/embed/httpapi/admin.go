@@ -256,9 +256,11 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, cc engine.ConfCh
 		s.fail(w, &engine.NotLeaderError{Leader: n.Leader()})
 		return
 	}
+	members := n.AppliedConf()
 	for _, st := range cc.Changes {
 		if st.Type == engine.RemoveVoter || st.Addr == "" {
-			if st.Type != engine.RemoveVoter && s.cfg.RequireAddr {
+			// A promotion keeps the address the learner was added with.
+			if st.Type != engine.RemoveVoter && s.cfg.RequireAddr && !members.IsMember(st.Node) {
 				s.badRequest(w, "node %d: addr is required (the other members must be able to reach it)", st.Node)
 				return
 			}

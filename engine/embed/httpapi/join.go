@@ -16,11 +16,22 @@ import (
 // joinState is what a node that joined a running cluster needs to
 // restart without asking it again: its ID, the cluster's bootstrap
 // configuration (the one its log starts from) and the members'
-// addresses. It is written to the data directory on the first join.
+// addresses. It is written to the data directory (beside the WAL, once
+// the WAL exists) on the first join.
 type joinState struct {
 	ID              uint64            `json:"id"`
 	BootstrapVoters []uint64          `json:"bootstrap_voters"`
 	Peers           map[uint64]string `json:"peers"`
+	fresh           bool              // fetched now, not yet saved
+}
+
+// save writes js to the data directory if it was fetched now.
+func (js joinState) save(dir string) error {
+	if !js.fresh {
+		return nil
+	}
+	b, _ := json.Marshal(js)
+	return os.WriteFile(filepath.Join(dir, joinFile), b, 0o644)
 }
 
 const joinFile = "join.json"
@@ -65,10 +76,7 @@ func prepareJoin(ctx context.Context, dir string, urls []string, id uint64, log 
 		if len(js.BootstrapVoters) == 0 {
 			return js, fmt.Errorf("%s reported no bootstrap configuration", u)
 		}
-		b, _ := json.Marshal(js)
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			return js, err
-		}
+		js.fresh = true
 		log.Info("joining", "via", u, "id", js.ID, "bootstrap_voters", js.BootstrapVoters)
 		return js, nil
 	}

@@ -173,8 +173,10 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		voters = append(voters, nid)
 	}
 	slices.Sort(voters)
+	var js joinState
 	if len(cfg.Join) > 0 {
-		js, err := prepareJoin(ctx, cfg.Dir, cfg.Join, cfg.NodeID, cfg.Logger)
+		var err error
+		js, err = prepareJoin(ctx, cfg.Dir, cfg.Join, cfg.NodeID, cfg.Logger)
 		if err != nil {
 			return err
 		}
@@ -216,6 +218,11 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		ln.Close()
 		tr.Close()
 		return err
+	}
+	if err := js.save(cfg.Dir); err != nil {
+		n.Stop()
+		ln.Close()
+		return fmt.Errorf("--join: save %s: %w", joinFile, err)
 	}
 	h, err := NewServer(Config{Node: n, Gatherer: reg, Logger: cfg.Logger, PeerAddrs: addrs, RequireAddr: cfg.Transport != "nats"})
 	if err != nil {
