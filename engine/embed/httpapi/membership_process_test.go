@@ -56,9 +56,12 @@ func TestMembershipGrowShrinkProcesses(t *testing.T) {
 			acked[k] = v
 		}
 	}
+	start := time.Now()
+	phase := func(what string) { t.Logf("%6.2fs %s", time.Since(start).Seconds(), what) }
 	put("start")
 	load := startHistoryLoad(ctx, []*Client{procs[0].client, procs[1].client, procs[2].client}, 6)
 
+	phase("joining")
 	// Two nodes join as learners.
 	var joiners []*proc
 	for i := 4; i <= 5; i++ {
@@ -89,6 +92,7 @@ func TestMembershipGrowShrinkProcesses(t *testing.T) {
 		return err == nil && slices.Equal(m.Learners, []uint64{4, 5})
 	})
 
+	phase("learners joined")
 	// Bad requests: refused, nothing changes.
 	l := leaderOf(procs)
 	before, _ := l.client.Members(ctx)
@@ -120,6 +124,7 @@ func TestMembershipGrowShrinkProcesses(t *testing.T) {
 		t.Fatalf("bad requests changed the configuration: %v -> %v", before, after)
 	}
 
+	phase("bad requests checked")
 	// Promote both once caught up.
 	for _, id := range []uint64{4, 5} {
 		var last error
@@ -143,6 +148,7 @@ func TestMembershipGrowShrinkProcesses(t *testing.T) {
 	procs = all
 	put("grown")
 
+	phase("promoted")
 	// Remove the leader, then one more original node: back to 3.
 	l = leaderOf(all)
 	removed := []*proc{l}
@@ -172,6 +178,7 @@ func TestMembershipGrowShrinkProcesses(t *testing.T) {
 	}
 	procs = rest
 	put("shrunk")
+	phase("shrunk")
 	// Transfer leadership to another voter.
 	l2 = leaderOf(rest)
 	var to *proc
@@ -184,9 +191,11 @@ func TestMembershipGrowShrinkProcesses(t *testing.T) {
 	if err := l2.client.Transfer(ctx, idOf(to)); err != nil {
 		t.Fatalf("transfer %s -> %s: %v", l2.name, to.name, err)
 	}
+	phase("transferred")
 	put("after-transfer")
 	load.finish(t, 20)
 
+	phase("history checked")
 	// Every acknowledged write is readable from every remaining member.
 	for _, p := range rest {
 		for k, v := range acked {
