@@ -86,6 +86,11 @@ func (h *applyHooks) Applied(r *driver.Result) {
 	case driver.ConfChange:
 		if h.first {
 			s.stats.Membership.count(r.Conf, h.before, r.ConfState)
+			if qa, qb, bad := disjointQuorums(h.before, r.ConfState); bad {
+				s.fail("safety", "no two disjoint majorities", "committed change %v at index %d goes from %v to %v: quorums %v and %v share no node",
+					r.Conf, r.Index, h.before, r.ConfState, qa, qb)
+				return
+			}
 			s.tr.annotate("conf change committed: " + r.Conf.String() + " -> " + r.ConfState.String())
 		}
 	case driver.Malformed:
