@@ -103,6 +103,9 @@ func (s *Sim) onConfChangeEvent() {
 		return
 	}
 	l := s.nodes[li]
+	if s.p.RichConfPermille > 0 && s.r.Permille(s.p.RichConfPermille) && s.onRichConfChange(l) {
+		return
+	}
 	st := l.core.Status()
 	up := 0
 	for _, v := range st.Voters {

@@ -102,3 +102,90 @@ func isQuorum(cs raftpb.ConfState, set []uint64) bool {
 	}
 	return len(cs.Voters) > 0
 }
+
+// drawMembership draws how often a membership event is one of the
+// richer changes (learners, joint consensus, removing the leader)
+// rather than a single voter added or removed. Drawn after every other
+// parameter, so earlier ones keep their meaning.
+func drawMembership(p *Params, r *rng) {
+	if p.ConfGapUs > 0 && r.Permille(700) {
+		p.RichConfPermille = int(r.Between(200, 800))
+	}
+}
+
+// onRichConfChange asks leader l for one of: add a learner, promote a
+// learner, replace a voter through a joint configuration (auto-leave or
+// explicit), leave an explicit joint configuration, or remove the leader
+// itself. Like onConfChangeEvent it never leaves fewer than MinVoters
+// voters and keeps a quorum of every half of the new configuration up
+// (the strict check). It reports whether it proposed or was refused
+// (false: nothing applicable, the caller falls back to a single change).
+func (s *Sim) onRichConfChange(l *simNode) bool {
+	cs := l.core.ConfState()
+	up := func(ids []uint64) int {
+		k := 0
+		for _, id := range ids {
+			if s.nodes[id-1].up {
+				k++
+			}
+		}
+		return k
+	}
+	var outsiders, learners []uint64
+	for _, n := range s.nodes {
+		switch {
+		case cs.IsLearner(n.id):
+			learners = append(learners, n.id)
+		case !cs.IsMember(n.id) && n.up:
+			outsiders = append(outsiders, n.id)
+		}
+	}
+	var options []engine.ConfChange
+	if cs.Joint() {
+		if !cs.AutoLeave {
+			options = append(options, engine.ConfChange{Leave: true})
+		}
+	} else {
+		if len(outsiders) > 0 {
+			options = append(options, engine.ConfChange{Changes: []engine.ConfChangeSingle{
+				{Type: engine.AddLearner, Node: outsiders[s.r.Intn(len(outsiders))]}}})
+		}
+		if len(learners) > 0 && up(cs.Voters) >= quorum(len(cs.Voters)+1) {
+			options = append(options, engine.Change(engine.AddVoter, learners[s.r.Intn(len(learners))]))
+		}
+		// Replace a voter: one in, one out, through a joint configuration.
+		if in := append(slices.Clone(outsiders), learners...); len(in) > 0 {
+			add := in[s.r.Intn(len(in))]
+			drop := cs.Voters[s.r.Intn(len(cs.Voters))]
+			next := append(slices.DeleteFunc(slices.Clone(cs.Voters), func(v uint64) bool { return v == drop }), add)
+			if s.nodes[add-1].up && up(next) >= quorum(len(next)) {
+				tr := engine.TransitionJoint
+				if s.r.Permille(300) {
+					tr = engine.TransitionJointExplicit
+				}
+				options = append(options, engine.ConfChange{Transition: tr, Changes: []engine.ConfChangeSingle{
+					{Type: engine.AddVoter, Node: add}, {Type: engine.RemoveVoter, Node: drop}}})
+			}
+		}
+		// Remove the leader itself (it steps down once that commits).
+		if len(cs.Voters) > MinVoters && slices.Contains(cs.Voters, l.id) && up(cs.Voters)-1 >= quorum(len(cs.Voters)-1) {
+			options = append(options, engine.Change(engine.RemoveVoter, l.id))
+		}
+	}
+	if len(options) == 0 {
+		return false
+	}
+	cc := options[s.r.Intn(len(options))]
+	if !s.advanceCommit(l, l.core.Status().Commit) {
+		return true
+	}
+	if err := l.core.ProposeConfChange(cc); err != nil {
+		s.stats.ConfChangesRefused++
+		s.tr.annotate("conf change " + cc.String() + " refused: " + err.Error())
+		return true
+	}
+	s.stats.ConfChangesProposed++
+	s.tr.annotate("leader n" + itoa(l.id) + " proposes " + cc.String())
+	s.drive(l)
+	return true
+}

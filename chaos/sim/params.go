@@ -103,6 +103,11 @@ type Params struct {
 	// ConfGapUs (mean) the leader is asked to add a non-voter or remove a
 	// voter, never below MinVoters voters (0: never).
 	ConfGapUs int64
+	// RichConfPermille of membership events are a learner added or
+	// promoted, a voter replaced through joint consensus, an explicit
+	// joint configuration left, or the leader removed (0: only single
+	// voter changes).
+	RichConfPermille int
 
 	// Phases.
 	FaultPhaseUs  int64
@@ -172,6 +177,7 @@ func drawFeatures(p *Params, r *rng) {
 	for i := 0; i < p.Spares; i++ {
 		p.TickSkewPermille = append(p.TickSkewPermille, int(r.Between(-150, 150)))
 	}
+	drawMembership(p, r)
 }
 
 func drawNetwork(p *Params, r *rng) {
@@ -246,8 +252,8 @@ func (p Params) String() string {
 		p.FsyncMinUs, p.FsyncMaxUs, p.FsyncSlowPermille, p.FsyncSlowMult, p.FsyncFailPermille)
 	fmt.Fprintf(&b, "clients: n=%d keys=%d think_max_us=%d timeout_us=%d attempts=%d read=%d‰ cas=%d‰\n",
 		p.Clients, p.Keys, p.ThinkMaxUs, p.ClientTimeoutUs, p.MaxAttempts, p.ReadPermille, p.CasPermille)
-	fmt.Fprintf(&b, "features: spares=%d snap_every=%d long_outage=%d‰ (>=%dus) transfer_gap_us=%d conf_gap_us=%d\n",
-		p.Spares, p.SnapEvery, p.LongOutagePermille, p.LongOutageMinUs, p.TransferGapUs, p.ConfGapUs)
+	fmt.Fprintf(&b, "features: spares=%d snap_every=%d long_outage=%d‰ (>=%dus) transfer_gap_us=%d conf_gap_us=%d rich_conf=%d‰\n",
+		p.Spares, p.SnapEvery, p.LongOutagePermille, p.LongOutageMinUs, p.TransferGapUs, p.ConfGapUs, p.RichConfPermille)
 	fmt.Fprintf(&b, "phases: fault_us=%d liveness_ticks=%d drain_us=%d", p.FaultPhaseUs, p.LivenessTicks, p.DrainUs)
 	return b.String()
 }
