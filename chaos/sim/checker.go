@@ -66,12 +66,15 @@ type checker struct {
 	votes map[voteKey]uint64
 	// maxCommitted is the highest index known committed.
 	maxCommitted uint64
+	// confEntries holds every configuration-change entry seen in a log.
+	confEntries map[logKey]bool
 }
 
 type voteKey struct{ voter, term uint64 }
 
 func newChecker() *checker {
-	return &checker{leaders: make(map[uint64]uint64), entries: make(map[logKey]logRec), votes: make(map[voteKey]uint64)}
+	return &checker{leaders: make(map[uint64]uint64), entries: make(map[logKey]logRec), votes: make(map[voteKey]uint64),
+		confEntries: make(map[logKey]bool)}
 }
 
 // onEntries checks and records entries a node's core just added to its
@@ -118,6 +121,12 @@ func (c *checker) onEntries(s *Sim, n *simNode, ents []raftpb.Entry) {
 		k := logKey{e.Index, e.Term}
 		if r, ok := c.entries[k]; !ok {
 			c.entries[k] = logRec{hash: m.hash, prevTerm: prev}
+			if e.Type == raftpb.EntryConfChange {
+				c.confEntries[k] = true
+				if c.onNewConfEntry(s, n, e); s.failure != nil {
+					return
+				}
+			}
 		} else if r.hash != m.hash || r.prevTerm != prev {
 			s.fail("safety", "log matching", "node %d: entry %d/t%d differs from another node's (data %x vs %x, prev term %d vs %d)",
 				n.id, e.Index, e.Term, m.hash, r.hash, prev, r.prevTerm)

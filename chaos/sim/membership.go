@@ -189,3 +189,37 @@ func (s *Sim) onRichConfChange(l *simNode) bool {
 	s.drive(l)
 	return true
 }
+
+// onNewConfEntry checks the rules a leader must follow when it appends
+// a configuration change (entry e, first seen in leader n's log):
+//
+//   - the previous configuration change in its log is committed
+//     (thesis §4.1; for joint consensus, §4.3: C_new is appended only
+//     once C_old,new is committed);
+//   - it has committed an entry of its own term (the single-server
+//     change bug, Ongaro 2015: a new leader's log may hold an
+//     uncommitted change of an earlier leader that a change based on
+//     a different configuration would contradict).
+//
+// Breaking either lets two configurations decide apart; the other
+// invariants catch the consequences only when a schedule lines them up.
+func (c *checker) onNewConfEntry(s *Sim, n *simNode, e raftpb.Entry) {
+	if n.core.Role() != roleLeader || e.Term != n.core.Term() {
+		return
+	}
+	commit := n.core.Status().Commit
+	for i := e.Index - 1; i > n.view.offset; i-- {
+		t, _ := n.view.termAt(i)
+		if c.confEntries[logKey{i, t}] {
+			if i > commit {
+				s.fail("safety", "one configuration change at a time", "leader %d appended a configuration change at %d/t%d while the one at %d/t%d is uncommitted (commit %d)",
+					n.id, e.Index, e.Term, i, t, commit)
+			}
+			break
+		}
+	}
+	if t, ok := n.view.termAt(commit); !ok || t != e.Term {
+		s.fail("safety", "configuration change after own-term commit", "leader %d of term %d appended a configuration change at %d before committing an entry of its term (commit %d has term %d)",
+			n.id, e.Term, e.Index, commit, t)
+	}
+}
