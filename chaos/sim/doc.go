@@ -36,7 +36,10 @@
 //     follower that falls behind installs the leader's MsgSnap from
 //     Ready.Snapshot through the driver), long outages that make followers fall behind,
 //     leadership transfers to a random voter (thesis §3.10), and
-//     single-server membership changes (thesis §4.1) that keep at least
+//     membership changes (single-server, thesis §4.1; and, drawn by
+//     membership.go, learners added and promoted, voters replaced
+//     through joint consensus (§4.3) left automatically or explicitly,
+//     the leader removed) that keep at least
 //     MinVoters voters and, like etcd's strict reconfiguration check, a
 //     quorum of the new configuration up. Spare nodes start outside the
 //     configuration; removed nodes keep running and receiving. A
