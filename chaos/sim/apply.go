@@ -52,8 +52,8 @@ func (s *Sim) applyBatch(n *simNode, b *driver.Batch) {
 
 // applyHooks is the checker's view of one node's applier.
 type applyHooks struct {
-	s     *Sim
-	n     *simNode
+	s      *Sim
+	n      *simNode
 	first  bool             // the entry being applied is the first at its index anywhere
 	before raftpb.ConfState // a conf entry's: the applied configuration it changes
 }
@@ -151,7 +151,6 @@ func (s *Sim) stateHash(n *simNode) uint64 {
 	}
 	return h
 }
-
 
 // onClientRequest is a node receiving a client's request: reads go
 // through ReadIndex, writes and cas are proposed (a follower forwards).

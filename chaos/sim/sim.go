@@ -100,10 +100,10 @@ type Stats struct {
 	TransfersRefused   uint64
 	// Membership (thesis §4.1).
 	ConfChangesProposed uint64
-	ConfChangesRefused  uint64    // by the core: change in progress, transfer in progress, ...
-	ConfChangesSkipped  uint64    // by the driver's strict check: it would leave too few voters up
+	ConfChangesRefused  uint64          // by the core: change in progress, transfer in progress, ...
+	ConfChangesSkipped  uint64          // by the driver's strict check: it would leave too few voters up
 	Membership          MembershipStats // committed changes, by kind
-	MsgsFromNonMember   uint64    // delivered from a sender outside the receiver's configuration
+	MsgsFromNonMember   uint64          // delivered from a sender outside the receiver's configuration
 
 	// Driver paths (engine/driver, the runtime's code) the run took.
 	Driver DriverStats

@@ -114,9 +114,9 @@ func setDefault[T int | time.Duration](p *T, v T) {
 // TCP is a Transport over TCP. See the package documentation for its
 // guarantees and the wire format above.
 type TCP struct {
-	cfg      TCPConfig
-	id       uint64
-	ln       net.Listener
+	cfg TCPConfig
+	id  uint64
+	ln  net.Listener
 	// peers is replaced, never modified, under peersMu (AddPeer,
 	// RemovePeer); readers load it without a lock.
 	peers    atomic.Pointer[map[uint64]*peer]
@@ -154,7 +154,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 	}
 	t := &TCP{
 		cfg: cfg, id: cfg.ID, ln: ln, log: cfg.Logger.With("node", cfg.ID),
-		done: make(chan struct{}),
+		done:    make(chan struct{}),
 		inbound: map[uint64]net.Conn{}, conns: map[net.Conn]struct{}{},
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
