@@ -100,7 +100,7 @@ func TestMembershipMeasure(t *testing.T) {
 	// Remove the leader, then one more original node.
 	l := leaderOf(all)
 	event("remove-leader", l.name)
-	if _, err := l.client.RemoveMember(ctx, idOf(l)); err != nil {
+	if err := retryConflict(ctx, func() error { _, err := l.client.RemoveMember(ctx, idOf(l)); return err }); err != nil {
 		t.Fatal(err)
 	}
 	rest := slices.DeleteFunc(slices.Clone(all), func(p *proc) bool { return p == l })
@@ -116,7 +116,7 @@ func TestMembershipMeasure(t *testing.T) {
 		}
 	}
 	event("remove", victim.name)
-	if _, err := l2.client.RemoveMember(ctx, idOf(victim)); err != nil {
+	if err := retryConflict(ctx, func() error { _, err := l2.client.RemoveMember(ctx, idOf(victim)); return err }); err != nil {
 		t.Fatal(err)
 	}
 	victim.kill()
@@ -135,7 +135,7 @@ func TestMembershipMeasure(t *testing.T) {
 		}
 		start := time.Now()
 		event("transfer", l2.name+"->"+to.name)
-		if err := l2.client.Transfer(ctx, idOf(to)); err != nil {
+		if err := retryConflict(ctx, func() error { return l2.client.Transfer(ctx, idOf(to)) }); err != nil {
 			t.Fatal(err)
 		}
 		took := time.Since(start)

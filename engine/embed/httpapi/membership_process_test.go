@@ -152,7 +152,7 @@ func TestMembershipGrowShrinkProcesses(t *testing.T) {
 	// Remove the leader, then one more original node: back to 3.
 	l = leaderOf(all)
 	removed := []*proc{l}
-	if _, err := l.client.RemoveMember(ctx, idOf(l)); err != nil {
+	if err := retryConflict(ctx, func() error { _, err := l.client.RemoveMember(ctx, idOf(l)); return err }); err != nil {
 		t.Fatalf("remove leader %s: %v", l.name, err)
 	}
 	rest := slices.DeleteFunc(slices.Clone(all), func(p *proc) bool { return p == l })
@@ -164,7 +164,7 @@ func TestMembershipGrowShrinkProcesses(t *testing.T) {
 			break
 		}
 	}
-	if _, err := l2.client.RemoveMember(ctx, idOf(victim)); err != nil {
+	if err := retryConflict(ctx, func() error { _, err := l2.client.RemoveMember(ctx, idOf(victim)); return err }); err != nil {
 		t.Fatalf("remove %s: %v", victim.name, err)
 	}
 	removed = append(removed, victim)
@@ -188,7 +188,7 @@ func TestMembershipGrowShrinkProcesses(t *testing.T) {
 			break
 		}
 	}
-	if err := l2.client.Transfer(ctx, idOf(to)); err != nil {
+	if err := retryConflict(ctx, func() error { return l2.client.Transfer(ctx, idOf(to)) }); err != nil {
 		t.Fatalf("transfer %s -> %s: %v", l2.name, to.name, err)
 	}
 	phase("transferred")
@@ -223,4 +223,17 @@ func idOf(p *proc) uint64 {
 	var id uint64
 	fmt.Sscanf(p.name, "n%d", &id)
 	return id
+}
+
+// retryConflict retries op while the leader answers 409: a change (or
+// a new leader's first commit) is still in progress, or a transfer is.
+func retryConflict(ctx context.Context, op func() error) error {
+	for {
+		err := op()
+		var ae *AdminError
+		if !errors.As(err, &ae) || ae.Code != http.StatusConflict || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
