@@ -75,17 +75,22 @@ func (s syncer) dir(path string) error {
 	return nil
 }
 
-// atomicWrite replaces dir/name with data: write a temporary file, fsync
-// it, rename it over the old one, fsync the directory. A crash leaves
-// either the old or the new content, never a mix.
-func (s syncer) atomicWrite(dir, name string, data []byte) error {
+// atomicWrite replaces dir/name with the concatenation of parts: write a
+// temporary file, fsync it, rename it over the old one, fsync the
+// directory. A crash leaves either the old or the new content, never a
+// mix. Parts let a large snapshot be written without joining them.
+func (s syncer) atomicWrite(dir, name string, parts ...[]byte) error {
 	path := filepath.Join(dir, name)
 	tmp := path + tmpSuffix
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	for _, p := range parts {
+		if _, err = f.Write(p); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = s.file(f)
 	}
@@ -154,8 +159,15 @@ func decodeHardState(path string, b []byte) (raftpb.HardState, error) {
 // conf is raftpb.AppendConfExtension's encoding; "RBSC" is written only
 // when it is not empty.
 func encodeSnapshot(s *raftpb.Snapshot) []byte {
+	head, data, tail := snapshotParts(s)
+	return append(append(head, data...), tail...)
+}
+
+// snapshotParts is the snapshot file as header, data (s.Data itself, not
+// a copy) and checksum, so saving a snapshot never copies the state.
+func snapshotParts(s *raftpb.Snapshot) (head, data, tail []byte) {
 	ext := raftpb.AppendConfExtension(nil, s.Meta.ConfState)
-	b := make([]byte, 0, 4+8+8+4+8*len(s.Meta.Voters)+4+len(ext)+8+len(s.Data)+4)
+	b := make([]byte, 0, 4+8+8+4+8*len(s.Meta.Voters)+4+len(ext)+8)
 	if len(ext) > 0 {
 		b = append(b, snapshotMagicConf...)
 	} else {
@@ -172,8 +184,8 @@ func encodeSnapshot(s *raftpb.Snapshot) []byte {
 		b = append(b, ext...)
 	}
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(s.Data)))
-	b = append(b, s.Data...)
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	crc := crc32.Update(crc32.Checksum(b, castagnoli), castagnoli, s.Data)
+	return b, s.Data, binary.LittleEndian.AppendUint32(nil, crc)
 }
 
 func decodeSnapshot(path string, b []byte) (raftpb.Snapshot, error) {
