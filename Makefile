@@ -7,7 +7,7 @@ GOFLAGS_T ?=
 RACE_PKGS := ./wal/... ./engine/runtime/node/... ./engine/embed/cluster/... ./engine/embed/httpapi/... ./engine/runtime/transport/... \
              ./engine/embed/kv/... ./chaos/check/... ./chaos/harness/... ./maelstrom/... ./bench/...
 
-.PHONY: all build test test-race test-short bench chaos chaos-teeth sim results fuzz clean vet explore
+.PHONY: all build test test-race test-short bench chaos chaos-teeth sim results fuzz clean vet explore membership
 
 all: build
 
@@ -37,6 +37,14 @@ bench: build
 
 chaos: build
 	./scripts/chaos.sh
+
+# Membership on real serve processes: the grow/shrink run under
+# `raftbench run --target tcp` with a checked history (results/membership),
+# then the membership nemesis (joins, promotions, removals, transfers,
+# kill -9) for 60 s. About 4 minutes.
+membership:
+	RAFTBENCH_MEMBERSHIP_OUT=$(CURDIR)/results/membership $(GO) test -count=1 -run TestMembershipMeasure -v -timeout 10m ./engine/embed/httpapi
+	RAFTBENCH_MEMBERSHIP_NEMESIS=60s $(GO) test -count=1 -run TestMembershipNemesis -v -timeout 10m ./engine/embed/httpapi
 
 # The chaos harness's detection table (broken designs caught, correct
 # nodes passed): results/chaos/teeth.md, about 30 minutes.

@@ -24,6 +24,15 @@ const (
 	// BugReadIndexWithoutQuorum answers ReadIndex at once, without the
 	// quorum round that proves leadership (thesis §6.4).
 	BugReadIndexWithoutQuorum
+	// BugConfChangeBeforeTermCommit lets a new leader append a membership
+	// change before it has committed an entry of its own term: the
+	// single-server change bug (Ongaro 2015), where two leaders' changes
+	// based on different configurations leave disjoint majorities.
+	BugConfChangeBeforeTermCommit
+	// BugJointLeaveEarly leaves a joint configuration as soon as entering
+	// it is appended, not once it has committed (thesis §4.3), so the new
+	// voters alone decide while the old ones may never have heard of them.
+	BugJointLeaveEarly
 
 	bugEnd
 )
@@ -40,6 +49,10 @@ func (b Bug) String() string {
 		return "truncate-matching-entries"
 	case BugReadIndexWithoutQuorum:
 		return "read-index-without-quorum"
+	case BugConfChangeBeforeTermCommit:
+		return "conf-change-before-term-commit"
+	case BugJointLeaveEarly:
+		return "joint-leave-early"
 	}
 	return fmt.Sprintf("Bug(%d)", uint32(b))
 }

@@ -43,7 +43,7 @@ func TestBugNames(t *testing.T) {
 			seen[s] = true
 		}
 	}
-	if len(seen) != 5 {
-		t.Fatalf("want 5 bugs, got %d", len(seen))
+	if len(seen) != 7 {
+		t.Fatalf("want 7 bugs, got %d", len(seen))
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -25,13 +26,13 @@ func TestConfChangeAddVoter(t *testing.T) {
 	cl.elect(1)
 	cl.addNode(4, []uint64{1, 2, 3, 4})
 	l := cl.cores[1]
-	if err := l.ProposeConfChange(ConfChange{Type: AddVoter, Node: 4}); err != nil {
+	if err := l.ProposeConfChange(Change(AddVoter, 4)); err != nil {
 		t.Fatal(err)
 	}
 	if got := l.Voters(); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
 		t.Fatalf("leader voters %v right after appending the change", got)
 	}
-	if err := l.ProposeConfChange(ConfChange{Type: AddVoter, Node: 5}); !errors.Is(err, ErrConfChangeInProgress) {
+	if err := l.ProposeConfChange(Change(AddVoter, 5)); !errors.Is(err, ErrConfChangeInProgress) {
 		t.Fatalf("second change while the first is uncommitted: %v", err)
 	}
 	cl.stabilize()
@@ -62,7 +63,7 @@ func TestConfChangeRemoveLeader(t *testing.T) {
 	cl := newCluster(t, 3, nil)
 	cl.elect(1)
 	l := cl.cores[1]
-	if err := l.ProposeConfChange(ConfChange{Type: RemoveVoter, Node: 1}); err != nil {
+	if err := l.ProposeConfChange(Change(RemoveVoter, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if l.Role() != Leader {
@@ -92,7 +93,7 @@ func TestConfChangeRemoveLeader(t *testing.T) {
 // reverts.
 func TestConfChangeRevertedOnTruncation(t *testing.T) {
 	f := newCore(t, 2, []uint64{1, 2, 3}, 0, nil, nil)
-	cc := raftpb.Entry{Term: 1, Index: 1, Type: raftpb.EntryConfChange, Data: ConfChange{Type: RemoveVoter, Node: 3}.Encode()}
+	cc := raftpb.Entry{Term: 1, Index: 1, Type: raftpb.EntryConfChange, Data: Change(RemoveVoter, 3).Encode()}
 	stepT(t, f, raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 1, Entries: []raftpb.Entry{cc}})
 	if got := f.Voters(); !slices.Equal(got, []uint64{1, 2}) {
 		t.Fatalf("voters after appending the change: %v", got)
@@ -106,12 +107,23 @@ func TestConfChangeRevertedOnTruncation(t *testing.T) {
 }
 
 func TestConfChangeCodec(t *testing.T) {
-	cc := ConfChange{Type: RemoveVoter, Node: 1 << 40}
-	got, err := DecodeConfChange(cc.Encode())
-	if err != nil || got != cc {
-		t.Fatalf("round trip: %+v %v", got, err)
+	for _, cc := range []ConfChange{
+		Change(RemoveVoter, 1<<40),
+		{Changes: []ConfChangeSingle{{Type: AddLearner, Node: 4, Addr: "127.0.0.1:7004"}, {Type: AddVoter, Node: 5}}, Transition: TransitionJointExplicit},
+		{Leave: true},
+	} {
+		got, err := DecodeConfChange(cc.Encode())
+		if err != nil || !reflect.DeepEqual(got, cc) {
+			t.Fatalf("round trip of %v: %+v %v", cc, got, err)
+		}
 	}
-	for _, bad := range [][]byte{nil, {1, 2}, append([]byte{9}, make([]byte, 8)...), append([]byte{1}, make([]byte, 8)...)} {
+	// The original single-voter encoding (type, node big-endian) still decodes.
+	if got, err := DecodeConfChange(append([]byte{2}, 0, 0, 0, 0, 0, 0, 0, 7)); err != nil || !reflect.DeepEqual(got, Change(RemoveVoter, 7)) {
+		t.Fatalf("legacy encoding: %+v %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, {1, 2}, append([]byte{9}, make([]byte, 8)...), append([]byte{1}, make([]byte, 8)...),
+		{confChangeVersion, 0, 0}, {confChangeVersion, 1, 1, 1, 2, 0}, {confChangeVersion, 6, 0}, {confChangeVersion, 0, 1, 9, 1, 0},
+		{confChangeVersion, 0, 2, 1, 1, 0, 3, 1, 0}} {
 		if _, err := DecodeConfChange(bad); !errors.Is(err, ErrBadConfChange) {
 			t.Errorf("decode %v: %v", bad, err)
 		}
@@ -120,7 +132,7 @@ func TestConfChangeCodec(t *testing.T) {
 
 // confEnt is a membership-change entry at index of term.
 func confEnt(index, term uint64, typ ConfChangeType, node uint64) raftpb.Entry {
-	return raftpb.Entry{Term: term, Index: index, Type: raftpb.EntryConfChange, Data: ConfChange{Type: typ, Node: node}.Encode()}
+	return raftpb.Entry{Term: term, Index: index, Type: raftpb.EntryConfChange, Data: Change(typ, node).Encode()}
 }
 
 // TestRemovedButUncommittedStillCampaigns pins thesis §4.1: "a server
@@ -190,7 +202,7 @@ func TestRemovedButUncommittedStillCampaigns(t *testing.T) {
 // harness persists every Ready at once), as after a crash.
 func (cl *cluster) restart(id uint64) {
 	old := cl.cores[id]
-	c, err := New(Config{ID: id, Voters: old.baseVoters, Seed: 2, PreVote: old.cfg.PreVote,
+	c, err := New(Config{ID: id, Voters: old.baseConf.Voters, Seed: 2, PreVote: old.cfg.PreVote,
 		CheckQuorum: old.cfg.CheckQuorum, HardState: old.hardState(),
 		Entries: slices.Clone(old.log.ents), Applied: old.log.applied})
 	if err != nil {
@@ -213,7 +225,7 @@ func TestRemovedLeaderWithLongestLogIsElected(t *testing.T) {
 	for _, id := range cl.ids {
 		cl.isolate(id)
 	}
-	if err := cl.cores[2].ProposeConfChange(ConfChange{Type: RemoveVoter, Node: 2}); err != nil {
+	if err := cl.cores[2].ProposeConfChange(Change(RemoveVoter, 2)); err != nil {
 		t.Fatal(err)
 	}
 	cl.stabilize()
@@ -254,7 +266,7 @@ func TestRemovedLeaderWithLongestLogIsElected(t *testing.T) {
 // sender, a sender equal to the receiver, or another receiver is an
 // error.
 func TestStepAcceptsSendersOutsideConfiguration(t *testing.T) {
-	snap := &raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 5, Term: 2, Voters: []uint64{1, 2, 9}}}
+	snap := &raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 5, Term: 2, ConfState: raftpb.ConfState{Voters: []uint64{1, 2, 9}}}}
 	for _, tc := range []struct {
 		name    string
 		in      raftpb.Message
@@ -328,7 +340,7 @@ func TestLaggingNodeCaughtUpByLeaderOutsideItsConfiguration(t *testing.T) {
 	cl.elect(1)
 	cl.addNode(4, []uint64{1, 2, 3})
 	cl.isolate(3)
-	if err := cl.cores[1].ProposeConfChange(ConfChange{Type: AddVoter, Node: 4}); err != nil {
+	if err := cl.cores[1].ProposeConfChange(Change(AddVoter, 4)); err != nil {
 		t.Fatal(err)
 	}
 	cl.stabilize()
@@ -368,7 +380,7 @@ func TestRemovedServerCannotDisrupt(t *testing.T) {
 	cl := newCluster(t, 4, func(c *Config) { c.PreVote, c.CheckQuorum = false, false })
 	cl.elect(1)
 	cl.isolate(4)
-	if err := cl.cores[1].ProposeConfChange(ConfChange{Type: RemoveVoter, Node: 4}); err != nil {
+	if err := cl.cores[1].ProposeConfChange(Change(RemoveVoter, 4)); err != nil {
 		t.Fatal(err)
 	}
 	cl.stabilize()

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
@@ -15,6 +16,13 @@ type Config struct {
 	// Voters lists the voting members, including ID, for a node that
 	// starts without a snapshot. Ignored when Snapshot carries Voters.
 	Voters []uint64
+	// Learners lists the non-voting members at start (with Voters; also
+	// ignored when Snapshot carries a configuration).
+	Learners []uint64
+	// MaxPromoteLag is how far, in entries, a learner's log may trail
+	// the leader's for a promotion to voter to be accepted. Default
+	// DefaultMaxPromoteLag.
+	MaxPromoteLag int
 
 	// ElectionTicks is the base election timeout in ticks; the actual
 	// timeout is drawn from [ElectionTicks, 2*ElectionTicks) (§5.2).
@@ -128,6 +136,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxUncommittedBytes == 0 {
 		c.MaxUncommittedBytes = DefaultMaxUncommittedBytes
 	}
+	if c.MaxPromoteLag == 0 {
+		c.MaxPromoteLag = DefaultMaxPromoteLag
+	}
 	if c.LeaseReads && c.MaxClockDrift == 0 {
 		c.MaxClockDrift = DefaultMaxClockDrift
 	}
@@ -187,9 +198,9 @@ func (c Config) Validate() error {
 			return bad("unknown bug %d", uint32(b))
 		}
 	}
-	voters := c.Voters
+	voters := append(slices.Clone(c.Voters), c.Learners...)
 	if c.Snapshot != nil && len(c.Snapshot.Voters) > 0 {
-		voters = c.Snapshot.Voters
+		voters = append(slices.Clone(c.Snapshot.Voters), c.Snapshot.Learners...)
 	}
 	if len(voters) == 0 {
 		return bad("no voters")
@@ -200,7 +211,7 @@ func (c Config) Validate() error {
 			return bad("voter ID 0")
 		}
 		if seen[v] {
-			return bad("duplicate voter %d", v)
+			return bad("duplicate member %d", v)
 		}
 		seen[v] = true
 	}

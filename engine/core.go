@@ -24,8 +24,9 @@ type Core struct {
 	role Role
 	lead uint64 // known leader of term, 0 if none
 
-	voters []uint64             // sorted, includes id if a voter
-	peers  []uint64             // sorted voters other than id: deterministic iteration
+	conf   raftpb.ConfState     // the latest configuration in the log, in force (thesis §4.1)
+	voters []uint64             // sorted voters of conf, both halves when joint; includes id if a voter
+	peers  []uint64             // sorted members (voters and learners) other than id: deterministic iteration
 	prs    map[uint64]*follower // leader's view of each peer
 
 	votes map[uint64]bool // (pre-)candidate: answers received
@@ -52,11 +53,12 @@ type Core struct {
 
 	bugs uint64
 
-	// Membership (thesis §4.1): voters = baseVoters (the configuration
+	// Membership (thesis §4.1, §4.3): conf = baseConf (the configuration
 	// at the log offset) changed by the conf entries at confIndexes.
-	baseVoters  []uint64
+	baseConf    raftpb.ConfState
 	confIndexes []uint64
 	pendingConf uint64 // index of the latest conf entry in the log
+	confGen     uint64 // bumped by every setConf
 }
 
 // follower is the leader's bookkeeping for one peer.
@@ -78,15 +80,15 @@ func New(cfg Config) (*Core, error) {
 	for _, b := range cfg.Bugs {
 		c.bugs |= 1 << b
 	}
-	voters := cfg.Voters
+	conf := raftpb.ConfState{Voters: cfg.Voters, Learners: cfg.Learners}
 	if cfg.Snapshot != nil {
 		c.log.offset, c.log.offsetTerm = cfg.Snapshot.Index, cfg.Snapshot.Term
 		if len(cfg.Snapshot.Voters) > 0 {
-			voters = cfg.Snapshot.Voters
+			conf = cfg.Snapshot.ConfState
 		}
 	}
-	c.setVoters(voters)
-	c.baseVoters = slices.Clone(c.voters)
+	c.setConf(conf)
+	c.baseConf = c.conf.Clone()
 	if err := c.loadRestartState(cfg); err != nil {
 		return nil, err
 	}
@@ -141,11 +143,16 @@ func (c *Core) loadRestartState(cfg Config) error {
 	return nil
 }
 
-func (c *Core) setVoters(voters []uint64) {
-	c.voters = slices.Clone(voters)
+// setConf installs cs as the configuration in force and derives the
+// voter and peer lists from it.
+func (c *Core) setConf(cs raftpb.ConfState) {
+	c.conf = cs.Clone()
+	c.confGen++
+	c.voters = append(slices.Clone(c.conf.Voters), c.conf.VotersOutgoing...)
 	slices.Sort(c.voters)
+	c.voters = slices.Compact(c.voters)
 	c.peers = c.peers[:0]
-	for _, v := range c.voters {
+	for _, v := range c.conf.Members() {
 		if v != c.id {
 			c.peers = append(c.peers, v)
 		}
@@ -169,8 +176,12 @@ func (c *Core) Leader() uint64 { return c.lead }
 // Role returns the current role.
 func (c *Core) Role() Role { return c.role }
 
-// Voters returns a copy of the current voting members.
+// Voters returns a copy of the current voting members (both halves of
+// a joint configuration).
 func (c *Core) Voters() []uint64 { return slices.Clone(c.voters) }
+
+// IsLearner reports whether id is a learner in the configuration in force.
+func (c *Core) IsLearner(id uint64) bool { return c.conf.IsLearner(id) }
 
 // LogBounds returns the first index still in memory (snapshot index + 1)
 // and the last index, without the allocations of Status (the simulator
@@ -201,7 +212,11 @@ type Status struct {
 	LastTerm        uint64 // term of the entry at LastIndex
 	Persisted       uint64 // highest index reported durable
 	LeadTransferee  uint64
-	Voters          []uint64
+	// Voters are every voter (both halves when joint); Conf is the whole
+	// configuration in force (incoming/outgoing voters, learners,
+	// addresses).
+	Voters []uint64
+	Conf   raftpb.ConfState
 	// Progress is the leader's view of each peer; nil on non-leaders.
 	Progress map[uint64]PeerProgress
 }
@@ -212,6 +227,7 @@ func (c *Core) Status() Status {
 		ID: c.id, Term: c.term, Vote: c.vote, Commit: c.log.committed, Applied: c.log.applied,
 		Lead: c.lead, Role: c.role, FirstIndex: c.log.offset + 1, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm(),
 		Persisted: c.log.persisted, LeadTransferee: c.leadTransferee, Voters: slices.Clone(c.voters),
+		Conf: c.conf.Clone(),
 	}
 	if c.role == Leader {
 		s.Progress = make(map[uint64]PeerProgress, len(c.prs))

@@ -61,12 +61,21 @@
 //     ClockTicks before handing in reads);
 //     a node with lease reads grants no vote for its first ElectionTicks
 //     ticks after New, since it may have forgotten a leader it answered.
-//   - Membership (thesis §4.1, one voter at a time): ProposeConfChange
-//     appends an EntryConfChange (ConfChange.Encode); every node uses the
-//     latest configuration in its log, committed or not. Config.Voters
-//     (or Snapshot.Voters) is the configuration at the start of the log;
+//   - Membership (thesis §4.1 one voter at a time, §4.3 joint consensus):
+//     ProposeConfChange appends an EntryConfChange (ConfChange.Encode);
+//     every node uses the latest configuration in its log (a
+//     raftpb.ConfState: voters, the outgoing voters of a joint
+//     configuration, learners, member addresses), committed or not. A
+//     change of more than one voter enters a joint configuration, which
+//     needs a majority of both halves for every decision and is left by
+//     the leader (auto-leave) once entering has committed. Learners get
+//     the log and snapshots but never vote or campaign; a learner is
+//     promoted only within Config.MaxPromoteLag entries of the leader. A
+//     change waits for the previous one to commit and for the leader's
+//     first commit in its term. Config.Voters/Learners (or
+//     Snapshot.ConfState) is the configuration at the start of the log;
 //     changes in Config.Entries are applied on top at restart. Compact
-//     records the configuration at the snapshot index in Meta.Voters.
+//     records the configuration at the snapshot index in Meta.ConfState.
 //     Step accepts messages from senders outside the configuration
 //     (a lagging node must follow a leader it has not seen added); a
 //     node whose own removal is in its log but uncommitted still

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"slices"
 
 	"github.com/raftbench/raftbench/engine/quorum"
 	"github.com/raftbench/raftbench/engine/raftpb"
@@ -48,8 +47,7 @@ func (c *Core) promotable() bool {
 	if c.isVoter(c.id) {
 		return true
 	}
-	_, ok := slices.BinarySearch(c.votersAt(c.log.committed), c.id)
-	return ok
+	return c.confAt(c.log.committed).IsVoter(c.id)
 }
 
 // tickLeader sends heartbeats, enforces check-quorum (thesis §6.2) and
@@ -85,7 +83,7 @@ func (c *Core) tickLeader() {
 // quorumActive reports whether a quorum (counting the leader) was heard
 // from since the last check, and starts a new check period.
 func (c *Core) quorumActive() bool {
-	_, _, res := quorum.Tally(c.voters, func(id uint64) (bool, bool) {
+	res := c.tally(func(id uint64) (bool, bool) {
 		if id == c.id {
 			return true, true
 		}
@@ -141,7 +139,10 @@ func (c *Core) becomePreCandidate() {
 		c.becomeCandidate(false)
 		return
 	}
-	for _, id := range c.peers {
+	for _, id := range c.voters {
+		if id == c.id {
+			continue
+		}
 		c.send(raftpb.Message{Type: raftpb.MsgPreVote, To: id, Term: c.term + 1,
 			Index: c.log.lastIndex(), LogTerm: c.log.lastTerm()})
 	}
@@ -164,7 +165,10 @@ func (c *Core) becomeCandidate(transfer bool) {
 	if transfer {
 		ctx = campaignTransfer
 	}
-	for _, id := range c.peers {
+	for _, id := range c.voters {
+		if id == c.id {
+			continue
+		}
 		c.sendAfterPersist(raftpb.Message{Type: raftpb.MsgVote, To: id,
 			Index: c.log.lastIndex(), LogTerm: c.log.lastTerm(), Context: ctx})
 	}
@@ -187,17 +191,19 @@ func (c *Core) becomeLeader() {
 	}
 	c.log.append(raftpb.Entry{Term: c.term, Index: next, Type: raftpb.EntryNoop})
 	// Entries of earlier terms may hold an uncommitted membership change:
-	// allow the next one only after this term's first commit (§4.1).
-	c.pendingConf = next
+	// allow the next one only after this term's first commit (§4.1; the
+	// single-server change bug, Ongaro 2015).
+	if !(bugsBuild && c.bug(BugConfChangeBeforeTermCommit)) {
+		c.pendingConf = next
+	}
 	c.maybeCommit()
 }
 
 func (c *Core) tallyVotes() quorum.VoteResult {
-	_, _, res := quorum.Tally(c.voters, func(id uint64) (bool, bool) {
+	return c.tally(func(id uint64) (bool, bool) {
 		g, ok := c.votes[id]
 		return g, ok
 	})
-	return res
 }
 
 // inLease reports whether we heard from a leader within the election

@@ -130,7 +130,7 @@ func TestLeaseGivenUpByTransfer(t *testing.T) {
 func TestLeaseNeedsRoundUnderNewConfiguration(t *testing.T) {
 	cl := leaseCluster(t, nil)
 	l := cl.cores[1]
-	if err := l.ProposeConfChange(ConfChange{Type: RemoveVoter, Node: 3}); err != nil {
+	if err := l.ProposeConfChange(Change(RemoveVoter, 3)); err != nil {
 		t.Fatal(err)
 	}
 	if l.leaseHeld() {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
@@ -151,9 +150,9 @@ func (c *Core) handleSnapshot(m raftpb.Message) {
 	c.log.restore(meta.Index, meta.Term)
 	c.confIndexes = nil
 	if len(meta.Voters) > 0 {
-		c.baseVoters = slices.Clone(meta.Voters)
+		c.baseConf = meta.ConfState.Clone()
 	}
-	c.changeVoters(c.baseVoters)
+	c.changeConf(c.baseConf)
 	c.pendingSnapshot = s
 	c.snapshot = s
 	c.ack(raftpb.Message{Type: raftpb.MsgAppResp, To: m.From, Index: meta.Index})
@@ -175,7 +174,7 @@ func (c *Core) Compact(snap raftpb.Snapshot) error {
 		c.compactConf(idx)
 		c.log.compact(idx, snap.Meta.Term)
 	}
-	snap.Meta.Voters = slices.Clone(c.baseVoters)
+	snap.Meta.ConfState = c.baseConf.Clone()
 	c.snapshot = &snap
 	c.check()
 	return nil

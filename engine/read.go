@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 
-	"github.com/raftbench/raftbench/engine/quorum"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
@@ -194,7 +193,7 @@ func (c *Core) committedInTerm() bool {
 // Alone, a leader that has committed in its term knows the cluster's
 // commit index: no round is needed.
 func (c *Core) startRead(req readRequest) {
-	if len(c.voters) == 1 {
+	if c.singleVoter() {
 		c.answerRead(req, c.log.committed)
 		return
 	}
@@ -222,7 +221,7 @@ func (r *readIndexState) commitInTerm(c *Core) {
 // advanceReads answers every read whose round a quorum has confirmed.
 func (c *Core) advanceReads() {
 	r := &c.reads
-	confirmed := quorum.CommittedIndex(c.voters, func(id uint64) uint64 {
+	confirmed := c.committedIndex(func(id uint64) uint64 {
 		if id == c.id {
 			return r.seq
 		}

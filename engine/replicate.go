@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 
-	"github.com/raftbench/raftbench/engine/quorum"
 	"github.com/raftbench/raftbench/engine/raftpb"
 	"github.com/raftbench/raftbench/engine/tracker"
 )
@@ -152,7 +151,7 @@ func (c *Core) appendFromLeader(ents []raftpb.Entry) {
 		truncated := ents[i].Index <= last
 		c.log.truncateAndAppend(ents[i:])
 		if truncated && len(c.confIndexes) > 0 && c.confIndexes[len(c.confIndexes)-1] >= ents[i].Index {
-			c.recomputeVoters() // an uncommitted change was replaced
+			c.recomputeConf() // an uncommitted change was replaced
 		}
 		c.onConfEntries(ents[i:])
 		return
@@ -228,7 +227,7 @@ func (c *Core) matchOf(id uint64) uint64 {
 // but only through an entry of the current term: older entries commit
 // with it, never by counting replicas (§5.4.2, Figure 8).
 func (c *Core) maybeCommit() bool {
-	idx := quorum.CommittedIndex(c.voters, c.matchOf)
+	idx := c.committedIndex(c.matchOf)
 	if idx <= c.log.committed {
 		return false
 	}
@@ -241,6 +240,7 @@ func (c *Core) maybeCommit() bool {
 	c.releaseUncommitted(old, idx)
 	c.reads.commitInTerm(c)
 	c.stepDownIfRemoved()
+	c.maybeAutoLeave()
 	return true
 }
 

@@ -16,7 +16,7 @@ import (
 // vote of ours can exist in a term our hard state never reached, since
 // votes leave only after their Ready is durable (§5.2).
 func TestRestartAfterCrashBetweenSnapshotAndHardState(t *testing.T) {
-	snap := &raftpb.SnapshotMeta{Index: 10, Term: 5, Voters: []uint64{1, 2, 3}}
+	snap := &raftpb.SnapshotMeta{Index: 10, Term: 5, ConfState: raftpb.ConfState{Voters: []uint64{1, 2, 3}}}
 	for _, tc := range []struct {
 		name     string
 		hs       raftpb.HardState

@@ -29,6 +29,10 @@ const (
 	hardStateMagic = "RBHS"
 	hardStateSize  = 4 + 3*8 + 4
 	snapshotMagic  = "RBSN"
+	// snapshotMagicConf marks a snapshot file whose voter list is
+	// followed by the rest of the configuration (joint state, learners,
+	// addresses); files with snapshotMagic stay readable.
+	snapshotMagicConf = "RBSC"
 	// maxSnapshotVoters bounds the voter list read from a snapshot file.
 	maxSnapshotVoters = 1 << 16
 )
@@ -150,6 +154,10 @@ func decodeHardState(path string, b []byte) (raftpb.HardState, error) {
 // Snapshot file layout:
 //
 //	"RBSN" | index u64 | term u64 | nVoters u32 | voters u64... | dataLen u64 | data | crc32c u32
+//	"RBSC" | index u64 | term u64 | nVoters u32 | voters u64... | confLen u32 | conf | dataLen u64 | data | crc32c u32
+//
+// conf is raftpb.AppendConfExtension's encoding; "RBSC" is written only
+// when it is not empty.
 func encodeSnapshot(s *raftpb.Snapshot) []byte {
 	head, data, tail := snapshotParts(s)
 	return append(append(head, data...), tail...)
@@ -158,13 +166,22 @@ func encodeSnapshot(s *raftpb.Snapshot) []byte {
 // snapshotParts is the snapshot file as header, data (s.Data itself, not
 // a copy) and checksum, so saving a snapshot never copies the state.
 func snapshotParts(s *raftpb.Snapshot) (head, data, tail []byte) {
-	b := make([]byte, 0, 4+8+8+4+8*len(s.Meta.Voters)+8)
-	b = append(b, snapshotMagic...)
+	ext := raftpb.AppendConfExtension(nil, s.Meta.ConfState)
+	b := make([]byte, 0, 4+8+8+4+8*len(s.Meta.Voters)+4+len(ext)+8)
+	if len(ext) > 0 {
+		b = append(b, snapshotMagicConf...)
+	} else {
+		b = append(b, snapshotMagic...)
+	}
 	b = binary.LittleEndian.AppendUint64(b, s.Meta.Index)
 	b = binary.LittleEndian.AppendUint64(b, s.Meta.Term)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Meta.Voters)))
 	for _, v := range s.Meta.Voters {
 		b = binary.LittleEndian.AppendUint64(b, v)
+	}
+	if len(ext) > 0 {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(ext)))
+		b = append(b, ext...)
 	}
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(s.Data)))
 	crc := crc32.Update(crc32.Checksum(b, castagnoli), castagnoli, s.Data)
@@ -175,7 +192,7 @@ func decodeSnapshot(path string, b []byte) (raftpb.Snapshot, error) {
 	bad := func(why string) (raftpb.Snapshot, error) {
 		return raftpb.Snapshot{}, fmt.Errorf("%w: %s: %s", ErrCorrupt, path, why)
 	}
-	if len(b) < 4+8+8+4+8+4 || string(b[:4]) != snapshotMagic {
+	if len(b) < 4+8+8+4+8+4 || (string(b[:4]) != snapshotMagic && string(b[:4]) != snapshotMagicConf) {
 		return bad(fmt.Sprintf("bad magic or size (%d bytes)", len(b)))
 	}
 	body := b[:len(b)-4]
@@ -197,6 +214,16 @@ func decodeSnapshot(path string, b []byte) (raftpb.Snapshot, error) {
 		}
 	}
 	rest = rest[8*nv:]
+	if string(b[:4]) == snapshotMagicConf {
+		cl := binary.LittleEndian.Uint32(rest)
+		if uint64(len(rest)) < 4+uint64(cl)+8 {
+			return bad(fmt.Sprintf("configuration length %d does not fit the file", cl))
+		}
+		if err := raftpb.DecodeConfExtension(rest[4:4+cl], &s.Meta.ConfState); err != nil {
+			return bad(err.Error())
+		}
+		rest = rest[4+cl:]
+	}
 	n := binary.LittleEndian.Uint64(rest)
 	if n != uint64(len(rest)-8) {
 		return bad(fmt.Sprintf("data length %d does not match the file", n))

@@ -234,7 +234,7 @@ func (s *memState) apply(it *item) int {
 		s.compactTo(it.index)
 	case opSnapshot:
 		snap := raftpb.Snapshot{Meta: it.snap.Meta, Data: slices.Clone(it.snap.Data)}
-		snap.Meta.Voters = slices.Clone(it.snap.Meta.Voters)
+		snap.Meta.ConfState = it.snap.Meta.ConfState.Clone()
 		s.snap = &snap
 		if snapshotPlan(&s.dur, snap.Meta) {
 			s.dur.resetTo(snap.Meta.Index + 1)

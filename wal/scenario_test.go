@@ -223,7 +223,7 @@ func TestCompactPrefix(t *testing.T) {
 
 func TestSnapshot(t *testing.T) {
 	snap := func(index, term uint64) raftpb.Snapshot {
-		return raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: index, Term: term, Voters: []uint64{1, 2, 3}},
+		return raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: index, Term: term, ConfState: raftpb.ConfState{Voters: []uint64{1, 2, 3}}},
 			Data: payload(index * 1000)}
 	}
 	checkSnap := func(t *testing.T, l Log, want raftpb.Snapshot) {

@@ -55,9 +55,10 @@ func (s *Sim) applyBatch(n *simNode, b *driver.Batch) {
 
 // applyHooks is the checker's view of one node's applier.
 type applyHooks struct {
-	s     *Sim
-	n     *simNode
-	first bool // the entry being applied is the first at its index anywhere
+	s      *Sim
+	n      *simNode
+	first  bool             // the entry being applied is the first at its index anywhere
+	before raftpb.ConfState // a conf entry's: the applied configuration it changes
 }
 
 // Applying: only committed entries are applied, in log order, and they
@@ -72,6 +73,9 @@ func (h *applyHooks) Applying(e *raftpb.Entry) {
 		return
 	}
 	h.first = s.chk.onApply(s, n, *e)
+	if h.first && e.Type == raftpb.EntryConfChange {
+		h.before = n.ap.ConfState()
+	}
 }
 
 // Applied answers the client waiting on this node, if any, and checks
@@ -84,8 +88,13 @@ func (h *applyHooks) Applied(r *driver.Result) {
 	switch r.Kind {
 	case driver.ConfChange:
 		if h.first {
-			s.stats.ConfChangesApplied[r.Conf.Type%3]++
-			s.tr.annotate("conf change committed: " + confString(r.Conf))
+			s.stats.Membership.count(r.Conf, h.before, r.ConfState)
+			if qa, qb, bad := disjointQuorums(h.before, r.ConfState); bad {
+				s.fail("safety", "no two disjoint majorities", "committed change %v at index %d goes from %v to %v: quorums %v and %v share no node",
+					r.Conf, r.Index, h.before, r.ConfState, qa, qb)
+				return
+			}
+			s.tr.annotate("conf change committed: " + r.Conf.String() + " -> " + r.ConfState.String())
 		}
 	case driver.Malformed:
 		s.fail("harness", "bad entry", "node %d index %d: %v", n.id, r.Index, r.Err)
@@ -129,8 +138,12 @@ func (s *Sim) answer(n *simNode, r *driver.Result) {
 // in force, the session table and the KV store (what a snapshot holds).
 func (s *Sim) stateHash(n *simNode) uint64 {
 	b := n.hashBuf[:0]
-	for _, v := range n.ap.Voters() {
-		b = append(b, byte(v), byte(v>>8))
+	cs := n.ap.ConfState()
+	for _, l := range [][]uint64{cs.Voters, cs.VotersOutgoing, cs.Learners} {
+		for _, v := range l {
+			b = append(b, byte(v), byte(v>>8))
+		}
+		b = append(b, 0xff)
 	}
 	b = n.ap.AppendSessions(b)
 	b = append(b, n.store.Snapshot()...)
@@ -140,13 +153,6 @@ func (s *Sim) stateHash(n *simNode) uint64 {
 		h = (h ^ uint64(c)) * 1099511628211
 	}
 	return h
-}
-
-func confString(cc engine.ConfChange) string {
-	if cc.Type == engine.AddVoter {
-		return "add n" + itoa(cc.Node)
-	}
-	return "remove n" + itoa(cc.Node)
 }
 
 // onClientRequest is a node receiving a client's request: reads go

@@ -54,9 +54,9 @@ type checker struct {
 	// committed late need not be on leaders of the terms in between).
 	commitTerm []uint64
 	applied    []entryMeta // index-1 → entry some node applied
-	// commitConf[index-1] is the voter set of the node that first saw
-	// the index committed (the leader whose quorum committed it).
-	commitConf [][]uint64
+	// commitConf[index-1] is the configuration of the node that first
+	// saw the index committed (the leader whose quorum committed it).
+	commitConf []*raftpb.ConfState
 	// stateHash[index-1] is the state machine digest after applying
 	// index (0: no node has reached it yet).
 	stateHash []uint64
@@ -66,12 +66,15 @@ type checker struct {
 	votes map[voteKey]uint64
 	// maxCommitted is the highest index known committed.
 	maxCommitted uint64
+	// confEntries holds every configuration-change entry seen in a log.
+	confEntries map[logKey]bool
 }
 
 type voteKey struct{ voter, term uint64 }
 
 func newChecker() *checker {
-	return &checker{leaders: make(map[uint64]uint64), entries: make(map[logKey]logRec), votes: make(map[voteKey]uint64)}
+	return &checker{leaders: make(map[uint64]uint64), entries: make(map[logKey]logRec), votes: make(map[voteKey]uint64),
+		confEntries: make(map[logKey]bool)}
 }
 
 // onEntries checks and records entries a node's core just added to its
@@ -118,6 +121,12 @@ func (c *checker) onEntries(s *Sim, n *simNode, ents []raftpb.Entry) {
 		k := logKey{e.Index, e.Term}
 		if r, ok := c.entries[k]; !ok {
 			c.entries[k] = logRec{hash: m.hash, prevTerm: prev}
+			if e.Type == raftpb.EntryConfChange {
+				c.confEntries[k] = true
+				if c.onNewConfEntry(s, n, e); s.failure != nil {
+					return
+				}
+			}
 		} else if r.hash != m.hash || r.prevTerm != prev {
 			s.fail("safety", "log matching", "node %d: entry %d/t%d differs from another node's (data %x vs %x, prev term %d vs %d)",
 				n.id, e.Index, e.Term, m.hash, r.hash, prev, r.prevTerm)
@@ -132,7 +141,7 @@ func (c *checker) onCommit(s *Sim, n *simNode, commit uint64) {
 		s.fail("safety", "state machine safety", "node %d commit %d beyond its log (last %d)", n.id, commit, n.view.last())
 		return
 	}
-	var voters []uint64
+	var conf *raftpb.ConfState
 	for i := max(n.commit, n.view.offset) + 1; i <= commit; i++ {
 		m, _ := n.view.at(i)
 		if !c.record(&c.committed, i, m) {
@@ -150,10 +159,11 @@ func (c *checker) onCommit(s *Sim, n *simNode, commit uint64) {
 			c.commitConf = append(c.commitConf, nil)
 		}
 		if c.commitConf[i-1] == nil {
-			if voters == nil {
-				voters = n.core.Voters()
+			if conf == nil {
+				cs := n.core.ConfState()
+				conf = &cs
 			}
-			c.commitConf[i-1] = voters
+			c.commitConf[i-1] = conf
 		}
 		c.maxCommitted = max(c.maxCommitted, i)
 		c.leadersHold(s, i, m, c.commitTerm[i-1])
@@ -277,26 +287,31 @@ func (c *checker) onInstall(s *Sim, n *simNode, meta raftpb.SnapshotMeta) bool {
 // onAck: an entry acknowledged to a client must be durable on a majority
 // of the configuration that committed it.
 func (c *checker) onAck(s *Sim, n *simNode, index, term uint64) {
-	var conf []uint64
-	if index <= uint64(len(c.commitConf)) {
-		conf = c.commitConf[index-1]
+	var conf raftpb.ConfState
+	if index <= uint64(len(c.commitConf)) && c.commitConf[index-1] != nil {
+		conf = *c.commitConf[index-1]
+	} else {
+		conf = n.core.ConfState()
 	}
-	if conf == nil {
-		conf = n.core.Voters()
-	}
-	have := 0
-	where := ""
-	for _, id := range conf {
-		o := s.nodes[id-1]
-		t, _ := o.durable.termAt(index)
-		if index <= o.durable.offset || t == term {
-			have++ // (a durable snapshot covering it counts)
+	for _, half := range [][]uint64{conf.Voters, conf.VotersOutgoing} {
+		if len(half) == 0 {
+			continue
 		}
-		where += fmt.Sprintf(" n%d:(%d,%d]@t%d", id, o.durable.offset, o.durable.last(), t)
-	}
-	if have < quorum(len(conf)) {
-		s.fail("safety", "ack durability", "node %d acknowledged %d/t%d to a client, but it is durable on only %d of voters %v (quorum %d); durable logs:%s",
-			n.id, index, term, have, conf, quorum(len(conf)), where)
+		have := 0
+		where := ""
+		for _, id := range half {
+			o := s.nodes[id-1]
+			t, _ := o.durable.termAt(index)
+			if index <= o.durable.offset || t == term {
+				have++ // (a durable snapshot covering it counts)
+			}
+			where += fmt.Sprintf(" n%d:(%d,%d]@t%d", id, o.durable.offset, o.durable.last(), t)
+		}
+		if have < quorum(len(half)) {
+			s.fail("safety", "ack durability", "node %d acknowledged %d/t%d to a client, but it is durable on only %d of voters %v (quorum %d, configuration %v); durable logs:%s",
+				n.id, index, term, have, half, quorum(len(half)), conf, where)
+			return
+		}
 	}
 }
 
@@ -364,21 +379,30 @@ func (c *checker) checkNode(s *Sim, n *simNode) {
 }
 
 // electedByQuorum: a new leader holds vote grants (its own included)
-// from a majority of the voters of its own configuration (§5.2; with
-// single-server changes every majority of the old and the new
-// configuration overlap, thesis §4.1).
+// from a majority of the voters of its own configuration, of each half
+// of a joint one (§5.2, thesis §4.3); a learner is never counted and
+// never leads.
 func (c *checker) electedByQuorum(s *Sim, n *simNode, term uint64) bool {
-	voters := n.core.Voters()
-	got := 0
-	for _, v := range voters {
-		if v == n.id || c.votes[voteKey{v, term}] == n.id {
-			got++
-		}
-	}
-	if got < quorum(len(voters)) {
-		s.fail("safety", "election quorum", "node %d leads term %d with %d grants from voters %v (quorum %d)",
-			n.id, term, got, voters, quorum(len(voters)))
+	cs := n.core.ConfState()
+	if cs.IsLearner(n.id) {
+		s.fail("safety", "learner never counted", "learner %d leads term %d (configuration %v)", n.id, term, cs)
 		return false
+	}
+	for _, voters := range [][]uint64{cs.Voters, cs.VotersOutgoing} {
+		if len(voters) == 0 {
+			continue
+		}
+		got := 0
+		for _, v := range voters {
+			if v == n.id || c.votes[voteKey{v, term}] == n.id {
+				got++
+			}
+		}
+		if got < quorum(len(voters)) {
+			s.fail("safety", "election quorum", "node %d leads term %d with %d grants from voters %v (quorum %d, configuration %v)",
+				n.id, term, got, voters, quorum(len(voters)), cs)
+			return false
+		}
 	}
 	return true
 }

@@ -36,7 +36,10 @@
 //     follower that falls behind installs the leader's MsgSnap from
 //     Ready.Snapshot through the driver), long outages that make followers fall behind,
 //     leadership transfers to a random voter (thesis §3.10), and
-//     single-server membership changes (thesis §4.1) that keep at least
+//     membership changes (single-server, thesis §4.1; and, drawn by
+//     membership.go, learners added and promoted, voters replaced
+//     through joint consensus (§4.3) left automatically or explicitly,
+//     the leader removed) that keep at least
 //     MinVoters voters and, like etcd's strict reconfiguration check, a
 //     quorum of the new configuration up. Spare nodes start outside the
 //     configuration; removed nodes keep running and receiving. A
@@ -46,7 +49,11 @@
 //     matching, leader completeness, state-machine safety, monotonic
 //     commit and term, the same state machine digest at every applied
 //     index on every node (through snapshot installs and restarts), a
-//     leader elected by a majority of its own configuration, a leader
+//     leader elected by a majority of its own configuration (of each
+//     half of a joint one; a learner never counts or leads), no two
+//     disjoint majorities across a committed configuration change, a
+//     change appended only once the previous one and an entry of the
+//     leader's term are committed (membership.go), a leader
 //     commits only its own term's entries
 //     (§5.4.2), a read index covers everything already committed (§6.4),
 //     a read is served only once its index is applied, only committed

@@ -103,6 +103,9 @@ func (s *Sim) onConfChangeEvent() {
 		return
 	}
 	l := s.nodes[li]
+	if s.p.RichConfPermille > 0 && s.r.Permille(s.p.RichConfPermille) && s.onRichConfChange(l) {
+		return
+	}
 	st := l.core.Status()
 	up := 0
 	for _, v := range st.Voters {
@@ -141,9 +144,9 @@ func (s *Sim) onConfChangeEvent() {
 	var cc engine.ConfChange
 	switch {
 	case len(adds) > 0 && (len(removes) == 0 || s.r.Permille(500)):
-		cc = engine.ConfChange{Type: engine.AddVoter, Node: adds[s.r.Intn(len(adds))]}
+		cc = engine.Change(engine.AddVoter, adds[s.r.Intn(len(adds))])
 	case len(removes) > 0:
-		cc = engine.ConfChange{Type: engine.RemoveVoter, Node: removes[s.r.Intn(len(removes))]}
+		cc = engine.Change(engine.RemoveVoter, removes[s.r.Intn(len(removes))])
 	default:
 		return
 	}
@@ -155,10 +158,10 @@ func (s *Sim) onConfChangeEvent() {
 	}
 	if err := l.core.ProposeConfChange(cc); err != nil {
 		s.stats.ConfChangesRefused++
-		s.tr.annotate("conf change " + confString(cc) + " refused: " + err.Error())
+		s.tr.annotate("conf change " + cc.String() + " refused: " + err.Error())
 		return
 	}
 	s.stats.ConfChangesProposed++
-	s.tr.annotate("leader n" + itoa(l.id) + " proposes " + confString(cc))
+	s.tr.annotate("leader n" + itoa(l.id) + " proposes " + cc.String())
 	s.drive(l)
 }

@@ -112,6 +112,11 @@ type Params struct {
 	// ConfGapUs (mean) the leader is asked to add a non-voter or remove a
 	// voter, never below MinVoters voters (0: never).
 	ConfGapUs int64
+	// RichConfPermille of membership events are a learner added or
+	// promoted, a voter replaced through joint consensus, an explicit
+	// joint configuration left, or the leader removed (0: only single
+	// voter changes).
+	RichConfPermille int
 
 	// Phases.
 	FaultPhaseUs  int64
@@ -186,6 +191,7 @@ func drawParams(seed uint64, r *rng) Params {
 	p.MaxUnsurePerKey = 10
 	drawFeatures(&p, r)
 	drawSnapStream(&p, r)
+	drawMembership(&p, r)
 	return p
 }
 
@@ -305,8 +311,8 @@ func (p Params) String() string {
 		p.FsyncMinUs, p.FsyncMaxUs, p.FsyncSlowPermille, p.FsyncSlowMult, p.FsyncFailPermille)
 	fmt.Fprintf(&b, "clients: n=%d keys=%d think_max_us=%d timeout_us=%d attempts=%d read=%d‰ cas=%d‰\n",
 		p.Clients, p.Keys, p.ThinkMaxUs, p.ClientTimeoutUs, p.MaxAttempts, p.ReadPermille, p.CasPermille)
-	fmt.Fprintf(&b, "features: spares=%d snap_every=%d long_outage=%d‰ (>=%dus) transfer_gap_us=%d conf_gap_us=%d\n",
-		p.Spares, p.SnapEvery, p.LongOutagePermille, p.LongOutageMinUs, p.TransferGapUs, p.ConfGapUs)
+	fmt.Fprintf(&b, "features: spares=%d snap_every=%d long_outage=%d‰ (>=%dus) transfer_gap_us=%d conf_gap_us=%d rich_conf=%d‰\n",
+		p.Spares, p.SnapEvery, p.LongOutagePermille, p.LongOutageMinUs, p.TransferGapUs, p.ConfGapUs, p.RichConfPermille)
 	fmt.Fprintf(&b, "reads: lease=%v max_clock_drift=%.3f\n", p.LeaseReads, p.MaxClockDrift)
 	fmt.Fprintf(&b, "snapshot stream: chunk_bytes=%d in_flight=%d cut=%d‰ crash=%d‰\n",
 		p.SnapChunkBytes, p.SnapChunksInFlight, p.SnapCutPermille, p.SnapCrashPermille)

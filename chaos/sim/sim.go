@@ -118,10 +118,10 @@ type Stats struct {
 	TransfersRefused   uint64
 	// Membership (thesis §4.1).
 	ConfChangesProposed uint64
-	ConfChangesRefused  uint64    // by the core: change in progress, transfer in progress, ...
-	ConfChangesSkipped  uint64    // by the driver's strict check: it would leave too few voters up
-	ConfChangesApplied  [3]uint64 // committed, by engine.ConfChangeType (1 add, 2 remove)
-	MsgsFromNonMember   uint64    // delivered from a sender outside the receiver's configuration
+	ConfChangesRefused  uint64          // by the core: change in progress, transfer in progress, ...
+	ConfChangesSkipped  uint64          // by the driver's strict check: it would leave too few voters up
+	Membership          MembershipStats // committed changes, by kind
+	MsgsFromNonMember   uint64          // delivered from a sender outside the receiver's configuration
 	// LeaseReads counts reads of a multi-voter cluster whose read index
 	// came back in the event that asked for it: answered from the
 	// leader's lease (thesis §6.4.1), no round trip.
@@ -216,9 +216,7 @@ func (s *Stats) Add(o Stats) {
 	s.ConfChangesProposed += o.ConfChangesProposed
 	s.ConfChangesRefused += o.ConfChangesRefused
 	s.ConfChangesSkipped += o.ConfChangesSkipped
-	for i := range s.ConfChangesApplied {
-		s.ConfChangesApplied[i] += o.ConfChangesApplied[i]
-	}
+	s.Membership.add(o.Membership)
 	s.MsgsFromNonMember += o.MsgsFromNonMember
 	s.Driver.add(o.Driver)
 }

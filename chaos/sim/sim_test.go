@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
@@ -35,7 +34,7 @@ func TestSeedsPass(t *testing.T) {
 		"duplicated": total.MsgsDuplicated, "elections": total.Elections, "committed ops": total.LogOpsOK,
 		"snapshots taken": total.SnapsTaken, "snapshots sent": total.SnapsSent, "snapshots installed": total.SnapsInstalled,
 		"restarts from a snapshot": total.RestartsFromSnapshot, "transfers completed": total.TransfersCompleted,
-		"voters added": total.ConfChangesApplied[engine.AddVoter], "voters removed": total.ConfChangesApplied[engine.RemoveVoter],
+		"voters added": total.Membership.AddVoter, "members removed": total.Membership.Remove,
 	} {
 		if v == 0 {
 			t.Errorf("no %s in %d seeds: the fault schedule is not doing its job", name, seedsInTest)
@@ -180,7 +179,8 @@ func TestCheckerAckDurability(t *testing.T) {
 	}
 	s.nodes[0].durable = logMirror{ents: []entryMeta{{term: 1}, {term: 2}}}
 	s.nodes[1].durable = logMirror{ents: []entryMeta{{term: 1}, {term: 1}}}
-	s.chk.commitConf = [][]uint64{{1, 2, 3}, {1, 2, 3}}
+	conf := &raftpb.ConfState{Voters: []uint64{1, 2, 3}}
+	s.chk.commitConf = []*raftpb.ConfState{conf, conf}
 	s.chk.onAck(s, s.nodes[0], 1, 1)
 	if s.failure != nil {
 		t.Fatalf("entry on 2 of 3 nodes: %v", s.failure)
@@ -245,5 +245,28 @@ func TestLogMirror(t *testing.T) {
 	l.compact(9, 2)
 	if l.offset != 9 || l.last() != 9 || l.offTerm != 2 {
 		t.Fatalf("snapshot beyond the log must reset it: (%d, %d] t%d", l.offset, l.last(), l.offTerm)
+	}
+}
+
+// TestDisjointQuorums: the "no two disjoint majorities" check refuses a
+// direct jump between configurations whose majorities need not overlap
+// and accepts the steps of single-server changes and joint consensus.
+func TestDisjointQuorums(t *testing.T) {
+	cs := func(in, out []uint64) raftpb.ConfState { return raftpb.ConfState{Voters: in, VotersOutgoing: out} }
+	old, joint, nw := cs([]uint64{1, 2, 3}, nil), cs([]uint64{1, 4, 5}, []uint64{1, 2, 3}), cs([]uint64{1, 4, 5}, nil)
+	for _, ok := range [][2]raftpb.ConfState{{old, joint}, {joint, nw}, {old, cs([]uint64{1, 2, 3, 4}, nil)},
+		{cs([]uint64{1, 2, 3, 4}, nil), cs([]uint64{1, 2, 4}, nil)}} {
+		if a, b, bad := disjointQuorums(ok[0], ok[1]); bad {
+			t.Errorf("%v -> %v: disjoint quorums %v %v reported", ok[0], ok[1], a, b)
+		}
+	}
+	for _, bad := range [][2]raftpb.ConfState{{old, nw}, {cs([]uint64{1, 2, 3}, nil), cs([]uint64{1, 2, 3, 4, 5}, nil)}} {
+		if _, _, found := disjointQuorums(bad[0], bad[1]); !found {
+			t.Errorf("%v -> %v: disjoint quorums not found", bad[0], bad[1])
+		}
+	}
+	// Learners never count.
+	if isQuorum(raftpb.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{4, 5}}, []uint64{1, 4, 5}) {
+		t.Error("learners counted toward a quorum")
 	}
 }

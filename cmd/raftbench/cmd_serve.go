@@ -41,6 +41,7 @@ func newServeCmd() *cobra.Command {
   GET  /status         JSON status;  GET /metrics  Prometheus
   GET  /ui/            read-only browser view of the cluster (--ui-peers names
                        the other nodes' HTTP addresses; --no-ui turns it off)
+  /admin/...           membership (see raftbench member --help)
 
 Optional X-Client-Id / X-Seq headers make retried writes apply once.
 503 = definitely not done (retry), 504 = outcome unknown.
@@ -52,7 +53,10 @@ cannot be reached or the URL is malformed.`,
 		Example: `  raftbench serve --id n1 --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 \
       --data /tmp/n1 --http 127.0.0.1:8001
   raftbench serve --transport nats --nats-url nats://127.0.0.1:4222 --cluster demo \
-      --id n1 --peers n1,n2,n3 --data /tmp/n1 --http 127.0.0.1:8001`,
+      --id n1 --peers n1,n2,n3 --data /tmp/n1 --http 127.0.0.1:8001
+  # a fourth node joins the running cluster as a learner:
+  raftbench serve --id n4 --peers n4=127.0.0.1:7004 --data /tmp/n4 --http 127.0.0.1:8004 \
+      --join http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -111,5 +115,7 @@ cannot be reached or the URL is malformed.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&uiPeers, "ui-peers", "", "the other nodes' HTTP addresses (name=http://host:port,...): the read-only browser view at /ui/ then shows the whole cluster")
 	f.BoolVar(&noUI, "no-ui", false, "do not serve the browser view at /ui/")
+	f.StringSliceVar(&cfg.Join, "join", nil, "HTTP URL(s) of members of a running cluster to join as a learner (--peers then names only this node)")
+	f.Uint64Var(&cfg.NodeID, "node-id", 0, "with --join: this node's Raft ID (default: one above every ID the cluster knows)")
 	return c
 }

@@ -20,10 +20,11 @@ type StateMachine interface {
 
 // ApplierConfig configures an Applier.
 type ApplierConfig struct {
-	// ID is this node; Voters the bootstrap configuration (the one in
-	// force before any snapshot or configuration entry).
-	ID     uint64
-	Voters []uint64
+	// ID is this node; Voters and Learners the bootstrap configuration
+	// (the one in force before any snapshot or configuration entry).
+	ID       uint64
+	Voters   []uint64
+	Learners []uint64
 	// StateMachine receives the commands.
 	StateMachine StateMachine
 	// MaxSessions bounds the session table (0: DefaultMaxSessions).
@@ -72,7 +73,8 @@ type Result struct {
 	Kind        Kind
 	Client, Seq uint64 // Applied, Duplicate, Expired
 	Output      []byte
-	Conf        engine.ConfChange // ConfChange
+	Conf        engine.ConfChange // ConfChange: the change
+	ConfState   raftpb.ConfState  // ConfChange: the applied configuration after it (shared; do not modify)
 	Err         error             // Malformed
 }
 
@@ -106,7 +108,7 @@ type Applier struct {
 	id       uint64
 	sm       StateMachine
 	sessions *sessionTable
-	voters   []uint64 // sorted; the configuration as of applied
+	conf     raftpb.ConfState // the configuration as of applied
 	applied  uint64
 	term     uint64 // term of the entry at applied
 	every    uint64
@@ -138,8 +140,8 @@ func NewApplier(cfg ApplierConfig) (*Applier, error) {
 	a := &Applier{id: cfg.ID, sm: cfg.StateMachine, sessions: newSessionTable(cfg.MaxSessions), every: cfg.SnapshotEvery,
 		logRatio: max(0, cfg.SnapshotLogRatio)}
 	a.sessions.forgetEarly = bugs.has(BugSessionWindowShort)
-	a.voters = slices.Sorted(slices.Values(cfg.Voters))
-	a.stagger = snapshotStagger(cfg.ID, a.voters, cfg.SnapshotEvery)
+	a.conf = raftpb.ConfState{Voters: cfg.Voters, Learners: cfg.Learners}.Clone()
+	a.stagger = snapshotStagger(cfg.ID, a.conf.Voters, cfg.SnapshotEvery)
 	a.scheduleFirstSnapshot()
 	return a, nil
 }
@@ -169,8 +171,17 @@ func (a *Applier) scheduleFirstSnapshot() {
 // Applied returns the applied index and the term of its entry.
 func (a *Applier) Applied() (index, term uint64) { return a.applied, a.term }
 
-// Voters returns the configuration in force at the applied index.
-func (a *Applier) Voters() []uint64 { return slices.Clone(a.voters) }
+// Voters returns the voters (both halves when joint) in force at the
+// applied index.
+func (a *Applier) Voters() []uint64 {
+	v := append(slices.Clone(a.conf.Voters), a.conf.VotersOutgoing...)
+	slices.Sort(v)
+	return slices.Compact(v)
+}
+
+// ConfState returns a copy of the configuration in force at the applied
+// index.
+func (a *Applier) ConfState() raftpb.ConfState { return a.conf.Clone() }
 
 // Stats returns the counters so far.
 func (a *Applier) Stats() ApplyStats {
@@ -217,14 +228,12 @@ func (a *Applier) applyOne(e *raftpb.Entry) Result {
 			r.Kind, r.Err = Malformed, err
 			return r
 		}
-		r.Kind, r.Conf = ConfChange, cc
-		i, found := slices.BinarySearch(a.voters, cc.Node)
-		switch {
-		case cc.Type == engine.AddVoter && !found:
-			a.voters = slices.Insert(a.voters, i, cc.Node)
-		case cc.Type == engine.RemoveVoter && found:
-			a.voters = slices.Delete(a.voters, i, i+1)
+		// The same rule as the core's: a change that does not apply
+		// leaves the configuration as it was, on every replica alike.
+		if next, err := engine.ApplyConfChange(a.conf, cc); err == nil {
+			a.conf = next
 		}
+		r.Kind, r.Conf, r.ConfState = ConfChange, cc, a.conf
 		return r
 	case len(e.Data) == 0:
 		r.Kind = Empty
@@ -262,7 +271,7 @@ func (a *Applier) Restore(s raftpb.Snapshot) error {
 		return fmt.Errorf("node %d: restore state machine from snapshot %d: %w", a.id, s.Meta.Index, err)
 	}
 	if len(s.Meta.Voters) > 0 {
-		a.voters = slices.Sorted(slices.Values(s.Meta.Voters))
+		a.conf = s.Meta.ConfState.Clone()
 	}
 	a.applied, a.term = s.Meta.Index, s.Meta.Term
 	a.stats.SnapshotsRestored++
@@ -287,7 +296,7 @@ func (a *Applier) SetSnapshotBytes(n uint64) { a.stateBytes = n }
 // followed by the state machine's own snapshot in Data. The next one is
 // due SnapshotEvery entries later.
 func (a *Applier) CaptureSnapshot() (meta raftpb.SnapshotMeta, sessions []byte) {
-	meta = raftpb.SnapshotMeta{Index: a.applied, Term: a.term, Voters: slices.Clone(a.voters)}
+	meta = raftpb.SnapshotMeta{Index: a.applied, Term: a.term, ConfState: a.conf.Clone()}
 	if a.every > 0 {
 		a.snapDue = a.applied + a.every
 	}

@@ -86,7 +86,7 @@ func TestApplierSnapshotCarriesAppliedConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := func(i uint64, typ engine.ConfChangeType, node uint64) raftpb.Entry {
-		return raftpb.Entry{Index: i, Term: 1, Type: raftpb.EntryConfChange, Data: engine.ConfChange{Type: typ, Node: node}.Encode()}
+		return raftpb.Entry{Index: i, Term: 1, Type: raftpb.EntryConfChange, Data: engine.Change(typ, node).Encode()}
 	}
 	b := Batch{Entries: []raftpb.Entry{
 		{Index: 1, Term: 1}, // leader no-op

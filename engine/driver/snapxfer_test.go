@@ -273,7 +273,7 @@ func TestRestartedFollowerStartsOver(t *testing.T) {
 // installed; a new leader's transfer replaces the old one.
 func TestChunkBadInput(t *testing.T) {
 	d, st, tr, _ := follower(t)
-	meta := raftpb.SnapshotMeta{Index: 50, Term: 2, Voters: []uint64{1, 2, 3}}
+	meta := raftpb.SnapshotMeta{Index: 50, Term: 2, ConfState: raftpb.ConfState{Voters: []uint64{1, 2, 3}}}
 	data := testData(300)
 	chunk := func(from, term, off, n uint64) raftpb.Message {
 		p := data[off : off+n]

@@ -88,3 +88,32 @@ func Tally(voters []uint64, vote func(id uint64) (granted, answered bool)) (gran
 	}
 	return granted, rejected, VotePending
 }
+
+// JointCommittedIndex is CommittedIndex over a joint configuration
+// (thesis §4.3): an index is committed only when a majority of incoming
+// and, if outgoing is not empty, a majority of outgoing acknowledged it.
+func JointCommittedIndex(incoming, outgoing []uint64, match func(id uint64) uint64) uint64 {
+	idx := CommittedIndex(incoming, match)
+	if len(outgoing) > 0 {
+		idx = min(idx, CommittedIndex(outgoing, match))
+	}
+	return idx
+}
+
+// JointTally is Tally over a joint configuration: won when both halves
+// are won, lost as soon as either is lost. An empty outgoing half does
+// not take part.
+func JointTally(incoming, outgoing []uint64, vote func(id uint64) (granted, answered bool)) VoteResult {
+	_, _, in := Tally(incoming, vote)
+	if len(outgoing) == 0 {
+		return in
+	}
+	_, _, out := Tally(outgoing, vote)
+	switch {
+	case in == VoteLost || out == VoteLost:
+		return VoteLost
+	case in == VoteWon && out == VoteWon:
+		return VoteWon
+	}
+	return VotePending
+}

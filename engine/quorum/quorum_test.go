@@ -134,3 +134,32 @@ func TestTallyMatchesOracle(t *testing.T) {
 		}
 	}
 }
+
+// TestJoint: a joint configuration commits only what a majority of each
+// half acknowledged, wins only with both halves and loses with either.
+func TestJoint(t *testing.T) {
+	in, out := []uint64{1, 4, 5}, []uint64{1, 2, 3}
+	match := map[uint64]uint64{1: 9, 2: 9, 3: 9, 4: 2, 5: 1}
+	if got := JointCommittedIndex(in, out, func(id uint64) uint64 { return match[id] }); got != 2 {
+		t.Fatalf("joint commit %d, want 2 (the incoming half's majority)", got)
+	}
+	if got := JointCommittedIndex(in, nil, func(id uint64) uint64 { return match[id] }); got != 2 {
+		t.Fatalf("simple commit %d, want 2", got)
+	}
+	votes := func(g map[uint64]bool) func(uint64) (bool, bool) {
+		return func(id uint64) (bool, bool) { v, ok := g[id]; return v, ok }
+	}
+	for _, c := range []struct {
+		g    map[uint64]bool
+		want VoteResult
+	}{
+		{map[uint64]bool{1: true, 2: true, 3: true}, VotePending},         // old half only
+		{map[uint64]bool{1: true, 2: true, 4: true}, VoteWon},             // both halves
+		{map[uint64]bool{1: true, 4: false, 5: false}, VoteLost},          // incoming half lost
+		{map[uint64]bool{1: true, 4: true, 2: false, 3: false}, VoteLost}, // outgoing half lost
+	} {
+		if got := JointTally(in, out, votes(c.g)); got != c.want {
+			t.Errorf("votes %v: %v, want %v", c.g, got, c.want)
+		}
+	}
+}

@@ -21,6 +21,8 @@ import (
 //	                                           the message's Term and Index)
 //	           type:u8  dataLen:uvarint  data[dataLen]
 //	snapshot = index term:uvarint  nVoters:uvarint voter{nVoters}:uvarint
+//	           confLen:uvarint  conf[confLen]  (AppendConfExtension: joint,
+//	                                           learners, addresses; empty if none)
 //	           dataLen:uvarint  data[dataLen]
 //
 //	flags: bit 0 Reject, bit 1 Snapshot present; other bits must be zero.
@@ -109,6 +111,8 @@ func MessageSize(m *Message) int {
 		for _, v := range s.Meta.Voters {
 			n += uvarintLen(v)
 		}
+		ext := len(AppendConfExtension(nil, s.Meta.ConfState))
+		n += uvarintLen(uint64(ext)) + ext
 		n += uvarintLen(uint64(len(s.Data))) + len(s.Data)
 	}
 	return n
@@ -154,6 +158,9 @@ func AppendMessage(b []byte, m *Message) []byte {
 		for _, v := range s.Meta.Voters {
 			b = binary.AppendUvarint(b, v)
 		}
+		ext := AppendConfExtension(nil, s.Meta.ConfState)
+		b = binary.AppendUvarint(b, uint64(len(ext)))
+		b = append(b, ext...)
 		b = binary.AppendUvarint(b, uint64(len(s.Data)))
 		b = append(b, s.Data...)
 	}
@@ -357,6 +364,11 @@ func (d *decoder) snapshot(lim Limits) *Snapshot {
 		s.Meta.Voters = make([]uint64, n)
 		for i := range s.Meta.Voters {
 			s.Meta.Voters[i] = d.uvarint()
+		}
+	}
+	if ext := d.bytes(maxVoters*(2*binary.MaxVarintLen64+maxAddrBytes), "configuration"); len(ext) > 0 && d.err == nil {
+		if err := DecodeConfExtension(ext, &s.Meta.ConfState); err != nil {
+			d.failf("snapshot configuration: %v", err)
 		}
 	}
 	if data := d.bytes(lim.MaxSnapshotBytes, "snapshot data"); len(data) > 0 {

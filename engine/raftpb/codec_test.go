@@ -77,14 +77,14 @@ func sampleMessages() []Message {
 		{Type: MsgReadIndex, To: 1, From: 2, Context: []byte{0, 0, 0, 1}},
 		{Type: MsgReadIndexResp, To: 2, From: 1, Term: 5, Index: 777, Context: []byte{0, 0, 0, 1}},
 		{Type: MsgSnap, To: 3, From: 1, Term: 6, Snapshot: &Snapshot{
-			Meta: SnapshotMeta{Index: 5000, Term: 6, Voters: []uint64{1, 2, 3}},
+			Meta: SnapshotMeta{Index: 5000, Term: 6, ConfState: ConfState{Voters: []uint64{1, 2, 3}}},
 			Data: bytes.Repeat([]byte("kv"), 1000),
 		}},
 		{Type: MsgSnap, To: 3, From: 1, Term: 6, Snapshot: &Snapshot{}}, // empty snapshot still present
 		{Type: MsgTimeoutNow, To: 2, From: 1, Term: 5},
 		{Type: MsgTransferLeader, To: 1, From: 2, Term: 5},
 		{Type: MsgApp, To: 2, From: 1, Term: 3, Index: 10, Entries: ents(3, 11, 64, 0)}, // all-empty data
-		ChunkMessage(1, 3, 6, SnapChunk{Meta: SnapshotMeta{Index: 5000, Term: 6, Voters: []uint64{1, 2, 3}},
+		ChunkMessage(1, 3, 6, SnapChunk{Meta: SnapshotMeta{Index: 5000, Term: 6, ConfState: ConfState{Voters: []uint64{1, 2, 3}}},
 			Offset: 1 << 20, Total: 3 << 20, Checksum: 0xdeadbeef, Data: bytes.Repeat([]byte("c"), 100)}),
 		{Type: MsgSnapChunkResp, To: 1, From: 3, Term: 6, Index: 1 << 20, Commit: 3 << 20, Reject: true,
 			Snapshot: &Snapshot{Meta: SnapshotMeta{Index: 5000, Term: 6}}},
@@ -201,9 +201,9 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"varint overflow", append(hdr(MsgApp)[:3], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f),
 			Limits{}, "overflow"},
 		{"truncated varint", append(hdr(MsgApp)[:3], 0x81), Limits{}, "truncated varint"},
-		// Cut off the last voter and the data length.
+		// Cut off the last voter, the configuration length and the data length.
 		{"voters beyond input", dropLast(AppendMessage(nil, &Message{Type: MsgSnap, Snapshot: &Snapshot{
-			Meta: SnapshotMeta{Voters: []uint64{1}}}}), 2), Limits{}, "voter count length 1 exceeds the 0 bytes left"},
+			Meta: SnapshotMeta{ConfState: ConfState{Voters: []uint64{1}}}}}), 3), Limits{}, "voter count length 1 exceeds the 0 bytes left"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -316,5 +316,29 @@ func BenchmarkDecodeHeartbeat(b *testing.B) {
 		if err := UnmarshalMessage(enc, &out, DefaultLimits); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestSnapshotConfigurationRoundTrip(t *testing.T) {
+	cs := ConfState{Voters: []uint64{1, 4, 5}, VotersOutgoing: []uint64{1, 2, 3}, Learners: []uint64{6}, AutoLeave: true,
+		Addrs: []PeerAddr{{ID: 4, Addr: "127.0.0.1:7004"}, {ID: 6, Addr: "127.0.0.1:7006"}}}
+	m := Message{Type: MsgSnap, To: 2, From: 1, Term: 3, Snapshot: &Snapshot{Meta: SnapshotMeta{Index: 9, Term: 3, ConfState: cs}, Data: []byte("x")}}
+	b := AppendMessage(nil, &m)
+	if len(b) != MessageSize(&m) {
+		t.Fatalf("MessageSize %d, encoded %d bytes", MessageSize(&m), len(b))
+	}
+	var got Message
+	if err := UnmarshalMessage(b, &got, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Snapshot.Meta.ConfState.Equal(cs) {
+		t.Fatalf("configuration %+v, want %+v", got.Snapshot.Meta.ConfState, cs)
+	}
+	// An extension that encodes nothing has no canonical form: refused.
+	if err := DecodeConfExtension([]byte{0, 0, 0, 0}, &ConfState{}); err == nil {
+		t.Fatal("empty extension accepted")
+	}
+	if err := DecodeConfExtension([]byte{0, 0, 2, 0}, &ConfState{}); err == nil {
+		t.Fatal("auto-leave flag 2 accepted")
 	}
 }

@@ -48,11 +48,12 @@ type HardState struct {
 func (hs HardState) IsEmpty() bool { return hs == HardState{} }
 
 // SnapshotMeta identifies a snapshot: the last log index and term it
-// covers and the voting members at that point.
+// covers and the configuration in force at that point (voters, joint
+// state, learners, addresses), which a node restarting from it must use.
 type SnapshotMeta struct {
-	Index  uint64
-	Term   uint64
-	Voters []uint64
+	Index uint64
+	Term  uint64
+	ConfState
 }
 
 // Snapshot is a state machine image covering the log up to Meta.Index.

@@ -59,6 +59,14 @@ type ServeConfig struct {
 	// for the HTTP server (pattern → handler; the browser view) and a
 	// function called at shutdown before the server drains.
 	Extra func(n *node.Node, g prometheus.Gatherer) (routes map[string]http.Handler, stop func())
+	// Join lists HTTP URLs of members of a running cluster (TCP only):
+	// the node starts from the cluster's bootstrap configuration and
+	// asks the leader to add it as a learner; an operator then promotes
+	// it. Peers then names only this node and its Raft address.
+	Join []string
+	// NodeID is the Raft ID of a joining node (0: one above every ID the
+	// cluster knows).
+	NodeID uint64
 }
 
 // NATSSnapshotChunkBytes is the snapshot chunk size over NATS unless
@@ -141,6 +149,12 @@ func (cfg *ServeConfig) Validate() error {
 		return errors.New("--nats-url and --cluster need --transport nats")
 	case !known || (!nats && cfg.Peers[cfg.Name] == ""):
 		return fmt.Errorf("--id %q is not one of the --peers", cfg.Name)
+	case len(cfg.Join) > 0 && nats:
+		return errors.New("--join works with --transport tcp only")
+	case len(cfg.Join) > 0 && len(cfg.Peers) != 1:
+		return errors.New("with --join, --peers names only this node (name=its Raft address); the cluster supplies the rest")
+	case len(cfg.Join) == 0 && cfg.NodeID != 0:
+		return errors.New("--node-id needs --join")
 	case cfg.Dir == "":
 		return errors.New("--data is required")
 	case cfg.HTTPAddr == "":
@@ -179,6 +193,20 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		voters = append(voters, nid)
 	}
 	slices.Sort(voters)
+	var js joinState
+	if len(cfg.Join) > 0 {
+		var err error
+		js, err = prepareJoin(ctx, cfg.Dir, cfg.Join, cfg.NodeID, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		self := addrs[id]
+		id, voters, addrs = js.ID, js.BootstrapVoters, map[uint64]string{}
+		for pid, a := range js.Peers {
+			addrs[pid] = a
+		}
+		addrs[id] = self
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	trReg := prometheus.WrapRegistererWith(prometheus.Labels{"node": fmt.Sprint(id)}, reg)
@@ -219,12 +247,17 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		tr.Close()
 		return err
 	}
+	if err := js.save(cfg.Dir); err != nil {
+		n.Stop()
+		ln.Close()
+		return fmt.Errorf("--join: save %s: %w", joinFile, err)
+	}
 	var extra map[string]http.Handler
 	stopExtra := func() {}
 	if cfg.Extra != nil {
 		extra, stopExtra = cfg.Extra(n, reg)
 	}
-	h, err := NewServer(Config{Node: n, Gatherer: reg, Logger: cfg.Logger, Extra: extra})
+	h, err := NewServer(Config{Node: n, Gatherer: reg, Logger: cfg.Logger, Extra: extra, PeerAddrs: addrs, RequireAddr: cfg.Transport != "nats"})
 	if err != nil {
 		stopExtra()
 		n.Stop()
@@ -237,6 +270,11 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	cfg.Logger.Info("serving", "name", cfg.Name, "id", id, "http", ln.Addr().String(), "raft", raftAddr)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String(), raftAddr)
+	}
+	joinCtx, stopJoin := context.WithCancel(ctx)
+	defer stopJoin()
+	if len(cfg.Join) > 0 && !n.AppliedConf().IsMember(id) {
+		go addSelf(joinCtx, cfg.Join, id, raftAddr, cfg.Logger)
 	}
 	var serveErr error
 	select {

@@ -34,6 +34,12 @@ type Config struct {
 	// Extra are more routes (pattern → handler) served by the same mux,
 	// behind whatever wraps the Server (the browser view under /ui/).
 	Extra map[string]http.Handler
+	// PeerAddrs are the Raft addresses this node was started with
+	// (--peers), reported by GET /admin/members for joining nodes.
+	PeerAddrs map[uint64]string
+	// RequireAddr refuses to add a member without an address (a TCP
+	// cluster cannot reach it otherwise).
+	RequireAddr bool
 }
 
 // Defaults.
@@ -67,6 +73,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("PUT /kv/{key}", s.put)
 	s.mux.HandleFunc("POST /kv/{key}/cas", s.cas)
 	s.mux.HandleFunc("GET /status", s.status)
+	s.registerAdmin()
 	if cfg.Gatherer != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: nil}))
 	}

@@ -53,7 +53,7 @@ type applier struct {
 
 func newApplier(n *Node) (*applier, error) {
 	da, err := driver.NewApplier(driver.ApplierConfig{
-		ID: n.cfg.ID, Voters: n.cfg.Voters, StateMachine: n.sm,
+		ID: n.cfg.ID, Voters: n.cfg.Voters, Learners: n.cfg.Learners, StateMachine: n.sm,
 		MaxSessions: n.cfg.MaxSessions, SnapshotEvery: n.cfg.SnapshotEvery,
 		SnapshotLogRatio: n.cfg.SnapshotLogRatio,
 	})
@@ -74,6 +74,7 @@ func (a *applier) run() {
 		case it, ok := <-a.n.applyc:
 			if !ok {
 				a.failWaiting(ErrStopped)
+				a.n.failConfWaits(indeterminate(ErrStopped))
 				return
 			}
 			if err := a.handle(&it); err != nil {
@@ -133,12 +134,20 @@ func (a *applier) Applying(e *raftpb.Entry) {
 // state; the published applied index follows after the batch.
 func (a *applier) Restored(meta raftpb.SnapshotMeta) {
 	a.n.logger.Info("snapshot installed from the leader", "index", meta.Index, "term", meta.Term)
+	a.n.setAppliedConf(meta.ConfState)
+	a.n.settleConfWaitsCoveredBy(meta.Index)
 }
 
 // Applied is the driver's hook after each committed entry: it answers
 // the proposal's waiter, if it is on this node.
 func (a *applier) Applied(r *driver.Result) {
 	n := a.n
+	if r.Kind == driver.ConfChange {
+		n.setAppliedConf(r.ConfState)
+	}
+	if n.conf.pending.Load() > 0 {
+		n.settleConfWait(r.Index, r.Term, r.ConfState, r.Kind == driver.ConfChange)
+	}
 	var res result
 	switch r.Kind {
 	case driver.Applied:

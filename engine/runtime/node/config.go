@@ -49,8 +49,13 @@ type SnapshotAppender interface {
 // Config configures one Node.
 type Config struct {
 	// ID is this node's Raft ID; Voters lists every voter including ID.
+	// A node joining a running cluster starts with the cluster's
+	// bootstrap Voters (without itself): the log, or a snapshot, then
+	// brings it to the configuration in force, which names it.
 	ID     uint64
 	Voters []uint64
+	// Learners lists non-voting members at bootstrap (usually none).
+	Learners []uint64
 
 	// Dir is the WAL directory (ignored when Log is set).
 	Dir string
@@ -169,6 +174,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.Logger = c.Logger.With("node", c.ID)
 	c.Engine.ID = c.ID
 	c.Engine.Voters = c.Voters
+	c.Engine.Learners = c.Learners
 	c.Engine.PreVote = c.Engine.PreVote || !c.DisablePreVote
 	c.Engine.CheckQuorum = c.Engine.CheckQuorum || !c.DisableCheckQuorum
 	c.Engine = c.Engine.WithDefaults()

@@ -62,7 +62,9 @@ func Definite(err error) bool {
 	case errors.Is(err, ErrBusy), errors.Is(err, ErrStopped),
 		errors.Is(err, ErrProposalBackpressure), errors.Is(err, engine.ErrTransferInProgress),
 		errors.Is(err, ErrLeaderChanged), errors.Is(err, ErrProposalDropped),
-		errors.Is(err, ErrBadRequest), errors.Is(err, engine.ErrEmptyProposal):
+		errors.Is(err, ErrBadRequest), errors.Is(err, engine.ErrEmptyProposal),
+		errors.Is(err, engine.ErrConfChangeInProgress), errors.Is(err, engine.ErrBadConfChange),
+		errors.Is(err, engine.ErrLearnerBehind):
 		return true
 	}
 	return false

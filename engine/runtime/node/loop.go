@@ -263,6 +263,7 @@ func (n *Node) failReadRounds(ls *loopState, err error) {
 // go to the apply goroutine before the local fsync completes.
 func (n *Node) handleReady(ls *loopState) error {
 	rd := n.drv.Ready()
+	n.syncPeers() // a new member's address before the messages to it
 	now := n.clock.Now()
 	if rd.SoftState != nil {
 		n.softState(ls, rd.SoftState)

@@ -70,6 +70,8 @@ type Node struct {
 
 	pub published // cheap status published by the loop
 
+	conf membership // applied configuration, change waiters, transport sync
+
 	leaderMu sync.Mutex
 	leaderCh chan struct{} // closed and replaced on every leader change
 
@@ -158,6 +160,8 @@ func Start(cfg Config) (*Node, error) {
 	}
 	applied, _ := ap.da.Applied()
 	n.pub.applied.Store(applied)
+	n.conf.init(ap.da.ConfState())
+	n.syncPeers()
 	if err := cfg.Transport.Start(n.receive); err != nil {
 		n.log.Close()
 		return nil, fmt.Errorf("node %d: start transport: %w", cfg.ID, err)

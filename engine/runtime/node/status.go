@@ -24,10 +24,17 @@ type Status struct {
 	FirstIndex uint64 `json:"first_index"`
 	Stopped    bool   `json:"stopped"`
 	// Vote is the node's vote in Term, LastTerm the term of its last
-	// entry, Voters its configuration's voters (not known when stopped).
-	Vote     uint64   `json:"vote"`
-	LastTerm uint64   `json:"last_term"`
-	Voters   []uint64 `json:"voters,omitempty"`
+	// entry.
+	Vote     uint64 `json:"vote"`
+	LastTerm uint64 `json:"last_term"`
+	// Membership: the configuration in force in this node's log (both
+	// halves when Joint), its learners and the addresses it carries.
+	Voters         []uint64          `json:"voters"`
+	VotersOutgoing []uint64          `json:"voters_outgoing,omitempty"`
+	Learners       []uint64          `json:"learners,omitempty"`
+	Joint          bool              `json:"joint"`
+	AutoLeave      bool              `json:"auto_leave,omitempty"`
+	Addrs          map[uint64]string `json:"addrs,omitempty"`
 	// Progress is the leader's view of each follower (nil elsewhere).
 	Progress map[uint64]PeerProgress `json:"progress,omitempty"`
 	// SnapshotTransfer is the streaming of snapshots to and from this
@@ -81,12 +88,14 @@ func (n *Node) Status() Status {
 	var xs driver.TransferStats
 	if err := n.do(ctx, func() { cs, xs = n.core.Status(), n.drv.TransferStats() }); err != nil {
 		st.Stopped = n.isStopped()
+		confStatus(&st, n.AppliedConf())
 		return st
 	}
 	st.Term, st.Role, st.Leader, st.Commit = cs.Term, cs.Role, cs.Lead, cs.Commit
 	st.LastIndex, st.FirstIndex = cs.LastIndex, cs.FirstIndex
 	st.Vote, st.LastTerm, st.Voters = cs.Vote, cs.LastTerm, cs.Voters
 	st.RoleName = cs.Role.String()
+	confStatus(&st, cs.Conf)
 	st.SnapshotTransfer = snapshotTransfer(xs)
 	if cs.Progress != nil {
 		st.Progress = make(map[uint64]PeerProgress, len(cs.Progress))

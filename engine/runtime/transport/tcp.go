@@ -114,15 +114,19 @@ func setDefault[T int | time.Duration](p *T, v T) {
 // TCP is a Transport over TCP. See the package documentation for its
 // guarantees and the wire format above.
 type TCP struct {
-	cfg      TCPConfig
-	id       uint64
-	ln       net.Listener
-	peers    map[uint64]*peer // fixed after NewTCP
+	cfg TCPConfig
+	id  uint64
+	ln  net.Listener
+	// peers is replaced, never modified, under peersMu (AddPeer,
+	// RemovePeer); readers load it without a lock.
+	peers    atomic.Pointer[map[uint64]*peer]
+	peersMu  sync.Mutex
 	counters counters
 	log      *slog.Logger
 
 	handler   Handler
 	startOnce sync.Once
+	started   bool // under peersMu: writers run for added peers
 	closed    atomic.Bool
 	closeOnce sync.Once
 	done      chan struct{}      // closed by Close
@@ -150,15 +154,17 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 	}
 	t := &TCP{
 		cfg: cfg, id: cfg.ID, ln: ln, log: cfg.Logger.With("node", cfg.ID),
-		peers: map[uint64]*peer{}, done: make(chan struct{}),
+		done:    make(chan struct{}),
 		inbound: map[uint64]net.Conn{}, conns: map[net.Conn]struct{}{},
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	peers := map[uint64]*peer{}
 	for id, addr := range cfg.Peers {
 		if id != cfg.ID {
-			t.peers[id] = newPeer(t, id, addr)
+			peers[id] = newPeer(t, id, addr)
 		}
 	}
+	t.peers.Store(&peers)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(NewStatsCollector(t.Stats)); err != nil {
 			ln.Close()
@@ -177,7 +183,7 @@ func (t *TCP) Stats() Stats { return t.counters.stats() }
 // QueuedMessages is the number of messages waiting in send queues.
 func (t *TCP) QueuedMessages() int {
 	n := 0
-	for _, p := range t.peers {
+	for _, p := range t.peerMap() {
 		n += p.q.Len()
 	}
 	return n
@@ -196,11 +202,15 @@ func (t *TCP) Start(h Handler) error {
 	t.startOnce.Do(func() {
 		err = nil
 		t.handler = h
-		t.wg.Add(1 + len(t.peers))
+		t.peersMu.Lock()
+		peers := t.peerMap()
+		t.wg.Add(1 + len(peers))
 		go t.acceptLoop()
-		for _, p := range t.peers {
+		for _, p := range peers {
 			go p.writeLoop()
 		}
+		t.started = true
+		t.peersMu.Unlock()
 	})
 	return err
 }
@@ -213,9 +223,10 @@ func (t *TCP) Send(msgs []raftpb.Message) {
 		t.counters.drop(DropClosed, uint64(len(msgs)))
 		return
 	}
+	peers := t.peerMap()
 	for i := range msgs {
 		m := &msgs[i]
-		p := t.peers[m.To]
+		p := peers[m.To]
 		switch {
 		case !m.Type.Valid() || m.From != t.id:
 			// The receiver would close the connection over either.
@@ -244,11 +255,14 @@ func (t *TCP) Close() error {
 			c.Close()
 		}
 		t.mu.Unlock()
-		for _, p := range t.peers {
+		t.peersMu.Lock() // no peer added or removed from here on
+		peers := t.peerMap()
+		for _, p := range peers {
 			p.closeConn()
 		}
+		t.peersMu.Unlock()
 		t.wg.Wait()
-		for _, p := range t.peers {
+		for _, p := range peers {
 			p.dropQueued(DropClosed)
 		}
 	})

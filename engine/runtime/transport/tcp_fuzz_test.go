@@ -30,8 +30,9 @@ func FuzzReadFrames(f *testing.F) {
 	f.Add(good[:len(good)-2])
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		tr := &TCP{id: 1, peers: map[uint64]*peer{3: {}}, log: slog.New(slog.DiscardHandler),
+		tr := &TCP{id: 1, log: slog.New(slog.DiscardHandler),
 			cfg: TCPConfig{MaxFrameBytes: 1 << 16, Limits: raftpb.DefaultLimits}}
+		tr.peers.Store(&map[uint64]*peer{3: {}})
 		delivered := 0
 		tr.handler = func(m raftpb.Message) {
 			if m.From != 3 || m.To != 1 || !m.Type.Valid() {

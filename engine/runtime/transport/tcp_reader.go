@@ -55,7 +55,7 @@ func (t *TCP) acceptLoop() {
 
 // maxInbound bounds accepted connections: each holds a read buffer, and
 // honest peers need one each (two briefly while they reconnect).
-func (t *TCP) maxInbound() int { return 2*len(t.peers) + 8 }
+func (t *TCP) maxInbound() int { return 2*len(t.peerMap()) + 8 }
 
 func (t *TCP) track(c net.Conn) bool {
 	t.mu.Lock()
@@ -145,7 +145,7 @@ func (t *TCP) readHandshake(br *bufio.Reader) (uint64, error) {
 		return 0, fmt.Errorf("%w: bad target ID in handshake", errFrame)
 	case to != t.id:
 		return 0, fmt.Errorf("%w: handshake addressed to node %d, this is node %d", errFrame, to, t.id)
-	case t.peers[from] == nil:
+	case t.peerMap()[from] == nil:
 		return 0, fmt.Errorf("%w: handshake from unknown node %d", errFrame, from)
 	}
 	return from, nil

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"net"
 	"runtime"
@@ -222,7 +223,7 @@ func TestTCPSendDropsTooLargeUnknownInvalid(t *testing.T) {
 
 func TestTCPLargeFrames(t *testing.T) {
 	c := newTCPCluster(t, nil, 1, 2)
-	snap := &raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 9, Term: 2, Voters: []uint64{1, 2}},
+	snap := &raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 9, Term: 2, ConfState: raftpb.ConfState{Voters: []uint64{1, 2}}},
 		Data: bytes.Repeat([]byte("0123456789abcdef"), 300_000/16)} // > read buffer
 	c.tr[1].Send([]raftpb.Message{
 		{Type: raftpb.MsgSnap, From: 1, To: 2, Term: 2, Index: 1, Snapshot: snap},
@@ -528,5 +529,65 @@ func BenchmarkTCPPingPong(b *testing.B) {
 	for range b.N {
 		tr[1].Send(ping)
 		<-pong
+	}
+}
+
+// TestTCPAddRemovePeer: a peer added at run time is dialled and accepted;
+// once removed, messages to it are dropped as unknown and its
+// connections are refused.
+func TestTCPAddRemovePeer(t *testing.T) {
+	recv := make(chan raftpb.Message, 16)
+	b, err := NewTCP(TCPConfig{ID: 2, Peers: map[uint64]string{2: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a, err := NewTCP(TCPConfig{ID: 1, Peers: map[uint64]string{1: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := b.Start(func(m raftpb.Message) { recv <- m }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(func(raftpb.Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	hb := []raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: 1}}
+	a.Send(hb)
+	if a.Stats().DroppedBy[DropUnknownPeer] != 1 {
+		t.Fatalf("send to a peer not yet added: %+v", a.Stats())
+	}
+	for _, bad := range []struct {
+		id   uint64
+		addr string
+	}{{0, "127.0.0.1:1"}, {1, "127.0.0.1:1"}, {3, "no-port"}} {
+		if err := a.AddPeer(bad.id, bad.addr); !errors.Is(err, ErrBadPeer) {
+			t.Errorf("AddPeer(%d, %q): %v", bad.id, bad.addr, err)
+		}
+	}
+	if err := a.AddPeer(2, b.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddPeer(1, a.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	a.Send(hb)
+	select {
+	case m := <-recv:
+		if m.From != 1 || m.Type != raftpb.MsgHeartbeat {
+			t.Fatalf("got %v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("message to an added peer not delivered")
+	}
+	a.RemovePeer(2)
+	if _, ok := a.Peers()[2]; ok {
+		t.Fatal("removed peer still listed")
+	}
+	before := a.Stats().DroppedBy[DropUnknownPeer]
+	a.Send(hb)
+	if a.Stats().DroppedBy[DropUnknownPeer] != before+1 {
+		t.Fatal("send to a removed peer not dropped as unknown")
 	}
 }

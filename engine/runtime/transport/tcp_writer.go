@@ -29,6 +29,7 @@ type peer struct {
 	id   uint64
 	addr string
 	q    *SendQueue
+	stop chan struct{} // closed when the peer is removed
 
 	// Owned by the writer goroutine.
 	cur     *outConn
@@ -48,7 +49,7 @@ type outConn struct {
 }
 
 func newPeer(t *TCP, id uint64, addr string) *peer {
-	return &peer{t: t, id: id, addr: addr, q: NewSendQueue(t.cfg.QueueLimit, t.cfg.QueueBytes)}
+	return &peer{t: t, id: id, addr: addr, q: NewSendQueue(t.cfg.QueueLimit, t.cfg.QueueBytes), stop: make(chan struct{})}
 }
 
 // enqueue adds a copy of m to the queue or says why it cannot.
@@ -79,8 +80,11 @@ func (p *peer) writeLoop() {
 		case <-p.q.Wake():
 		case <-p.t.done:
 			return
+		case <-p.stop:
+			p.dropQueued(DropUnknownPeer)
+			return
 		}
-		for !p.t.closed.Load() {
+		for !p.t.closed.Load() && !p.removed() {
 			batch := p.q.Take()
 			if batch == nil {
 				break
@@ -183,6 +187,8 @@ func (p *peer) sleepBackoff() bool {
 	case <-timer.C:
 		return true
 	case <-p.t.done:
+		return false
+	case <-p.stop:
 		return false
 	}
 }

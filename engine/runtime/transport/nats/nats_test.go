@@ -173,7 +173,7 @@ func TestOversize(t *testing.T) {
 	}
 	big := app(1, 2, 0, make([]byte, limit))
 	snap := raftpb.Message{Type: raftpb.MsgSnap, From: 1, To: 2, Term: 1,
-		Snapshot: &raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 10, Term: 1, Voters: []uint64{1, 2}}, Data: make([]byte, 2*limit)}}
+		Snapshot: &raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 10, Term: 1, ConfState: raftpb.ConfState{Voters: []uint64{1, 2}}}, Data: make([]byte, 2*limit)}}
 	c.tr[1].Send([]raftpb.Message{big, snap})
 	s := c.tr[1].Stats()
 	if s.DroppedBy[transport.DropTooLarge] != 2 {

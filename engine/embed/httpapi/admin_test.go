@@ -1,0 +1,89 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftbench/raftbench/engine/embed/cluster"
+)
+
+// TestAdminAPIInProcess covers the admin calls the process test cannot
+// time: a change while another is in progress (409), removing the last
+// voter (400), the joint endpoint end to end, malformed bodies (400),
+// and that none of the refusals changes the configuration.
+func TestAdminAPIInProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := cluster.StartInProc(ctx, cluster.Config{Nodes: 3, Dir: t.TempDir(), Fsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	l := c.Leader()
+	h, err := NewServer(Config{Node: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	cl := NewClient(ts.URL, ts.Client())
+	code := func(err error) int {
+		var ae *AdminError
+		if errors.As(err, &ae) {
+			return ae.Code
+		}
+		return 0
+	}
+	// An explicit joint configuration stays until left: every other
+	// change meanwhile is a 409.
+	var others []uint64
+	for _, id := range c.IDs() {
+		if id != l.ID() {
+			others = append(others, id)
+		}
+	}
+	r, err := cl.ChangeConf(ctx, ConfRequest{Transition: "joint-explicit", Changes: []ConfStep{{Type: "remove", ID: others[0]}}})
+	if err != nil || !r.Joint {
+		t.Fatalf("enter joint: %+v %v", r, err)
+	}
+	if _, err := cl.RemoveMember(ctx, others[1]); code(err) != http.StatusConflict {
+		t.Fatalf("change during a joint configuration: %v, want 409", err)
+	}
+	m, _ := cl.Members(ctx)
+	if !m.Joint || len(m.Voters) != 2 || len(m.VotersOutgoing) != 3 {
+		t.Fatalf("members while joint: %+v", m)
+	}
+	if r, err = cl.ChangeConf(ctx, ConfRequest{Leave: true}); err != nil || r.Joint || len(r.Voters) != 2 {
+		t.Fatalf("leave joint: %+v %v", r, err)
+	}
+	// Down to one voter, then removing it is refused.
+	if _, err := cl.RemoveMember(ctx, others[1]); err != nil {
+		t.Fatalf("remove to one voter: %v", err)
+	}
+	if _, err := cl.RemoveMember(ctx, l.ID()); code(err) != http.StatusBadRequest {
+		t.Fatalf("removing the last voter: %v, want 400", err)
+	}
+	if m, _ := cl.Members(ctx); !slices.Equal(m.Voters, []uint64{l.ID()}) {
+		t.Fatalf("refusal changed the configuration: %+v", m)
+	}
+	for name, body := range map[string]string{"not json": "{", "unknown field": `{"id":4,"bogus":1}`} {
+		resp, err := ts.Client().Post(ts.URL+AdminPrefix+"members", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: HTTP %d, want 400", name, resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, ts.URL+AdminPrefix+"members/abc", nil)
+	if resp, err := ts.Client().Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad node id: %v %v", resp, err)
+	}
+}
