@@ -35,7 +35,7 @@ var layerTable = []layer{
 	{
 		name: "storage",
 		why:  "the write-ahead log beside the core; it stores the core's wire types and knows nothing of its state machine",
-		pkgs: []string{"wal"},
+		pkgs: []string{"wal", "wal/errorfs"},
 	},
 	{
 		name: "driver",
