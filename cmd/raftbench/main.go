@@ -18,7 +18,8 @@ var rootCmd = &cobra.Command{
   plot     redraw plots from saved results
   chaos    Maelstrom-style lin-kv test of node binaries under faults
   sim      deterministic simulation of the Raft core, replayable by seed
-  serve    run one node over TCP with an HTTP API`,
+  serve    run one node over TCP with an HTTP API
+  certs    generate a development CA, node and client certificates`,
 	SilenceUsage:  true,
 	SilenceErrors: true,
 }
