@@ -154,11 +154,12 @@ func (s *Store) Identity() Identity {
 func (s *Store) NotAfter() time.Time { return s.cur.Load().leaf.NotAfter }
 
 // Watch polls the files every interval and reloads when any changed,
-// until ctx ends. Failed reloads go to onErr (nil: ignored) and are
-// retried at the next change.
+// until ctx ends. A failed reload is retried at the next check; one that
+// fails twice on the same files goes to onErr (nil: ignored).
 func (s *Store) Watch(ctx context.Context, interval time.Duration, onErr func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var failedAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -169,8 +170,14 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration, onErr func(er
 		if err != nil || !mt.After(s.cur.Load().modTime) {
 			continue
 		}
-		if err := s.Reload(); err != nil && onErr != nil {
-			onErr(err)
+		// Files replaced one by one (certificate, then key) are briefly
+		// inconsistent: a failure is reported only when the same
+		// generation of files fails twice in a row.
+		if err := s.Reload(); err != nil {
+			if mt.Equal(failedAt) && onErr != nil {
+				onErr(err)
+			}
+			failedAt = mt
 		}
 	}
 }
