@@ -96,12 +96,15 @@ type FailoverPoint struct {
 
 // FailoverResult is what a failover run measured.
 type FailoverResult struct {
-	Target    string  `json:"target"`
-	Fault     string  `json:"fault"`
-	AtS       float64 `json:"at_s"` // after the end of the warm-up
-	ForS      float64 `json:"for_s"`
-	OldLeader uint64  `json:"old_leader"`
-	NewLeader uint64  `json:"new_leader"`
+	Target string  `json:"target"`
+	Fault  string  `json:"fault"`
+	AtS    float64 `json:"at_s"` // after the end of the warm-up
+	ForS   float64 `json:"for_s"`
+	// ElectionTimeoutMs is the target's base election timeout (0: the
+	// target does not say).
+	ElectionTimeoutMs float64 `json:"election_timeout_ms"`
+	OldLeader         uint64  `json:"old_leader"`
+	NewLeader         uint64  `json:"new_leader"`
 	// NewLeaderMs: from the fault until another node leads in a higher
 	// term (polled every millisecond); -1 if none did.
 	NewLeaderMs float64 `json:"new_leader_ms"`
@@ -163,6 +166,9 @@ func Failover(ctx context.Context, cfg FailoverConfig, t FaultTarget, sink Progr
 		done <- runOut{s, err}
 	}()
 	res := &FailoverResult{Target: t.Name(), Fault: cfg.Fault, AtS: cfg.At.Seconds(), ForS: cfg.For.Seconds(), NewLeaderMs: -1, FirstWriteMs: -1}
+	if tt, ok := t.(TimedTarget); ok {
+		res.ElectionTimeoutMs = float64(tt.ElectionTimeout()) / float64(time.Millisecond)
+	}
 	var faultAt time.Time
 	var faultErr error
 	select {

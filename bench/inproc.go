@@ -10,7 +10,9 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
+	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/embed/cluster"
 	"github.com/raftbench/raftbench/engine/embed/kv"
 	"github.com/raftbench/raftbench/engine/runtime/node"
@@ -41,10 +43,11 @@ const (
 )
 
 type inprocTarget struct {
-	c         *cluster.Cluster
-	transport string
-	fsync     bool
-	broker    *natsserver.Server // embedded, or nil
+	c               *cluster.Cluster
+	transport       string
+	fsync           bool
+	electionTimeout time.Duration
+	broker          *natsserver.Server // embedded, or nil
 
 	mu  sync.Mutex
 	trs []transportStatser // every transport built (NATS, TCP)
@@ -74,13 +77,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
 	}
-	t := &inprocTarget{transport: tr}
+	ticks, err := ElectionTicks(cfg.ElectionTimeout, node.DefaultTickInterval, engine.DefaultElectionTicks)
+	if err != nil {
+		return nil, fmt.Errorf("inproc target: %w", err)
+	}
+	t := &inprocTarget{transport: tr, electionTimeout: time.Duration(ticks) * node.DefaultTickInterval}
 	ccfg := cluster.Config{
-		Nodes:      cfg.Nodes,
-		Dir:        cfg.Dir,
-		Fsync:      cfg.Fsync,
-		Registerer: cfg.Registerer,
-		Logger:     cfg.Logger,
+		Nodes:        cfg.Nodes,
+		Dir:          cfg.Dir,
+		Fsync:        cfg.Fsync,
+		Registerer:   cfg.Registerer,
+		Logger:       cfg.Logger,
+		TickInterval: node.DefaultTickInterval,
+		Engine:       engine.Config{ElectionTicks: ticks},
 	}
 	switch tr {
 	case TransportMem:
@@ -172,6 +181,9 @@ func (t *inprocTarget) TransportStats() transport.Stats {
 	}
 	return sum
 }
+
+// ElectionTimeout implements TimedTarget.
+func (t *inprocTarget) ElectionTimeout() time.Duration { return t.electionTimeout }
 
 func (t *inprocTarget) Name() string {
 	if t.transport == TransportMem {

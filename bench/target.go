@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -57,6 +58,32 @@ type TargetConfig struct {
 	// Options carries target-specific settings (for example endpoints or
 	// a binary path); unknown keys are an error.
 	Options map[string]string
+	// ElectionTimeout, when non-zero, is the base election timeout of
+	// every node (each system here fires an election after a random time
+	// between it and about twice it); zero keeps the target's documented
+	// default. Failover comparisons set it so every system waits alike.
+	ElectionTimeout time.Duration
+}
+
+// TimedTarget is a target that says which base election timeout its
+// nodes run with, so results can show whether systems were compared
+// with the same one.
+type TimedTarget interface {
+	Target
+	ElectionTimeout() time.Duration
+}
+
+// ElectionTicks converts a base election timeout to ticks of tick: def
+// when timeout is zero, otherwise timeout/tick, which must be a whole
+// number of at least 2 (a heartbeat every tick must fit inside it).
+func ElectionTicks(timeout, tick time.Duration, def int) (int, error) {
+	if timeout == 0 {
+		return def, nil
+	}
+	if timeout < 0 || timeout%tick != 0 || timeout/tick < 2 {
+		return 0, fmt.Errorf("election timeout %v: must be a positive multiple of the %v tick, at least 2 ticks", timeout, tick)
+	}
+	return int(timeout / tick), nil
 }
 
 // Factory builds a target; it returns once the cluster has a leader.

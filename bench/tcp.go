@@ -82,6 +82,9 @@ func openTCP(ctx context.Context, cfg TargetConfig) (Target, error) {
 			return nil, fmt.Errorf("tcp target: unknown option %q (known: endpoints, bin, tls, ca, token)", k)
 		}
 	}
+	if cfg.ElectionTimeout != 0 {
+		return nil, errors.New("tcp target: the election timeout is the serve processes' own setting; --election-timeout applies to in-process targets")
+	}
 	t := &tcpTarget{fsync: cfg.Fsync, ca: cfg.Options["ca"], token: cfg.Options["token"]}
 	switch cfg.Options["tls"] {
 	case "", "off":

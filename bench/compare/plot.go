@@ -30,6 +30,9 @@ func writePlots(dir string, r *Result) error {
 		return nil // nothing measured (the first run failed): no plots
 	}
 	cond := fmt.Sprintf("%d nodes, %d B values, %s", r.Nodes, r.ValueBytes, fs)
+	if r.Workload != nil {
+		cond = fmt.Sprintf("workload %s, %s", r.Workload.Name, cond)
+	}
 	charts := []struct {
 		name, title, ylabel string
 		logY, ceiling       bool

@@ -62,8 +62,8 @@ func WriteFailoverTable(w *bytes.Buffer, res *bench.FailoverResult) {
 		}
 		return bench.FormatMs(v) + " ms"
 	}
-	fmt.Fprintf(w, "| target | fault | old leader | new leader | time to new leader | time to first successful write | failed | unknown |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	fmt.Fprintf(w, "| %s | %s | %d | %d | %s | %s | %d | %d |\n\n", res.Target, res.Fault, res.OldLeader, res.NewLeader,
+	fmt.Fprintf(w, "| target | election timeout | fault | old leader | new leader | time to new leader | time to first successful write | failed | unknown |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %s | %s | %d | %d |\n\n", res.Target, electionTimeout(res), res.Fault, res.OldLeader, res.NewLeader,
 		ms(res.NewLeaderMs), ms(res.FirstWriteMs), res.Failed, res.Unknown)
 	fmt.Fprintf(w, "Time to new leader: until another node leads in a higher term (polled every millisecond). "+
 		"Time to first successful write: until the first write sent after the fault was answered. "+
@@ -160,8 +160,13 @@ func WriteFailoverComparison(w *bytes.Buffer, results []*bench.FailoverResult) {
 	if r0.ForS > 0 {
 		fmt.Fprintf(w, ", lasting %.1f s", r0.ForS)
 	}
-	fmt.Fprintf(w, "; one run per target, one after the other. Each target keeps its own documented election timeouts, "+
-		"so the times compare configurations as well as code.\n\n")
+	fmt.Fprintf(w, "; one run per target, one after the other. ")
+	if sameElectionTimeout(results) {
+		fmt.Fprintf(w, "Every target ran with the same base election timeout, %s, so the times compare code, not configurations.\n\n", electionTimeout(r0))
+	} else {
+		fmt.Fprintf(w, "The targets ran with different base election timeouts (see the table; `--election-timeout` sets one for all), "+
+			"so the times compare configurations as well as code.\n\n")
+	}
 	if env := r0.Summary.Environment; env != nil {
 		fmt.Fprintf(w, "Environment: %s.\n\n", env)
 	}
@@ -171,16 +176,35 @@ func WriteFailoverComparison(w *bytes.Buffer, results []*bench.FailoverResult) {
 		}
 		return bench.FormatMs(v)
 	}
-	fmt.Fprintf(w, "| target | new leader ms | first write ms | failed | unknown | ops/s before | ops/s after | p99 ms before | p99 ms during | p99 ms after |\n")
-	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "| target | election timeout | new leader ms | first write ms | failed | unknown | ops/s before | ops/s after | p99 ms before | p99 ms during | p99 ms after |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range results {
 		ph := map[string]bench.FailoverPhase{}
 		for _, p := range r.Phases {
 			ph[p.Name] = p
 		}
-		fmt.Fprintf(w, "| [%s](%s/failover.md) | %s | %s | %d | %d | %s | %s | %s | %s | %s |\n", r.Summary.Target, r.Summary.Target,
-			ms(r.NewLeaderMs), ms(r.FirstWriteMs), r.Failed, r.Unknown,
+		fmt.Fprintf(w, "| [%s](%s/failover.md) | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s |\n", r.Summary.Target, r.Summary.Target,
+			electionTimeout(r), ms(r.NewLeaderMs), ms(r.FirstWriteMs), r.Failed, r.Unknown,
 			bench.FormatCount(ph["before"].OpsPerSec), bench.FormatCount(ph["after"].OpsPerSec),
 			bench.FormatMs(ph["before"].LatencyMs.P99), bench.FormatMs(ph["during"].LatencyMs.P99), bench.FormatMs(ph["after"].LatencyMs.P99))
 	}
+}
+
+// electionTimeout is a result's base election timeout as a table cell.
+func electionTimeout(r *bench.FailoverResult) string {
+	if r.ElectionTimeoutMs <= 0 {
+		return "not stated"
+	}
+	return bench.FormatMs(r.ElectionTimeoutMs) + " ms"
+}
+
+// sameElectionTimeout reports whether every result states one and the
+// same base election timeout.
+func sameElectionTimeout(results []*bench.FailoverResult) bool {
+	for _, r := range results {
+		if r.ElectionTimeoutMs <= 0 || r.ElectionTimeoutMs != results[0].ElectionTimeoutMs {
+			return false
+		}
+	}
+	return true
 }

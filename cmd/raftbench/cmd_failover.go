@@ -29,10 +29,11 @@ leading in a higher term, polled every millisecond), the time to the first
 successful write sent after the fault, the requests that failed or were
 left unknown in between, and latency per phase (before the fault, during
 it up to that first write, after) from HDR histograms, and plots
-throughput and p99 per 100 ms around the fault. Targets: inproc (kill and
-partition); hashicorp, hashicorp-tuned (in-memory transport) and etcd
-(partition only: their nodes cannot be restarted here). Each target keeps
-its own documented timeouts. Several targets (--target inproc,etcd) run one
+throughput and p99 per 100 ms around the fault. Targets: inproc, etcd,
+hashicorp and hashicorp-tuned (in-memory transport), each able to kill,
+restart and partition a node. Each target keeps its own documented
+election timeout unless --election-timeout gives all the same one (the
+table states each). Several targets (--target inproc,etcd) run one
 after the other, each in OUT/<target>/, with a side-by-side table in
 OUT/failover.md.`,
 		Args: cobra.NoArgs,
@@ -120,7 +121,7 @@ func failoverOnce(f *loadFlags, fc bench.FailoverConfig) (*bench.FailoverResult,
 	defer cleanup()
 	ft, ok := t.(bench.FaultTarget)
 	if !ok {
-		return nil, usageError("--target %s cannot be failed over (it cannot kill or isolate its leader); use inproc, hashicorp or etcd", f.target)
+		return nil, usageError("--target %s cannot be failed over (it cannot kill or isolate its leader); use inproc, etcd or hashicorp", f.target)
 	}
 	fc.Run.Metrics = sess.metrics
 	var sink bench.ProgressSink

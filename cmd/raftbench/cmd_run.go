@@ -46,6 +46,7 @@ type loadFlags struct {
 	quiet       bool
 	cpuProfile  string
 	memProfile  string
+	election    time.Duration
 
 	fs *pflag.FlagSet
 }
@@ -76,6 +77,7 @@ func (f *loadFlags) register(fs *pflag.FlagSet, withLoop bool) {
 	fs.StringArrayVar(&f.targetOpts, "target-opt", nil, "target-specific option key=value (repeatable)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress line")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the load phase, warm-up included, to this file; in-process targets include the nodes")
+	fs.DurationVar(&f.election, "election-timeout", 0, "in-process targets: base election timeout of every node, for comparing systems alike (default: each target's documented one)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile (pprof, all allocations since start) to this file at the end")
 }
 
@@ -234,7 +236,7 @@ func (s *session) openTarget(ctx context.Context) (bench.Target, func(), error) 
 	defer cancel()
 	t, err := factory(octx, bench.TargetConfig{
 		Nodes: f.nodes, Dir: dir, Fsync: f.fsync, ValueBytes: f.valueBytes,
-		Registerer: reg, Options: opts,
+		Registerer: reg, Options: opts, ElectionTimeout: f.election,
 	})
 	if err != nil {
 		os.RemoveAll(dir)

@@ -27,13 +27,18 @@ func (t *Target) write(ctx context.Context, cmd kv.Command) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		l := n.cur.Load()
+		if l == nil {
+			continue // killed since it was seen leading
+		}
 		id := t.seq.Add(1)
 		data := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(cmd.Key)+len(cmd.Value)+len(cmd.From)+16), id)
 		data = kv.AppendCommand(data, cmd)
 		ch := n.waits.register(id)
-		if err := n.rn.Propose(ctx, data); err != nil {
+		if err := l.rn.Propose(ctx, data); err != nil {
 			n.waits.cancel(id)
-			if errors.Is(err, raft.ErrProposalDropped) {
+			// Dropped or stopped (killed): never appended, so retried.
+			if errors.Is(err, raft.ErrProposalDropped) || errors.Is(err, raft.ErrStopped) {
 				if err := peerutil.Sleep(ctx, t.stop, errClosed, time.Millisecond); err != nil {
 					return nil, err
 				}
@@ -74,7 +79,11 @@ func (t *Target) read(ctx context.Context, q []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		b := n.reads.join()
+		l := n.cur.Load()
+		if l == nil {
+			continue // killed since it was seen leading
+		}
+		b := l.reads.join()
 		select {
 		case <-b.done:
 		case <-ctx.Done():
@@ -82,16 +91,19 @@ func (t *Target) read(ctx context.Context, q []byte) ([]byte, error) {
 		case <-t.stop:
 			return nil, errClosed
 		}
-		if errors.Is(b.err, errReadRetry) || errors.Is(b.err, raft.ErrProposalDropped) {
+		if errors.Is(b.err, errReadRetry) || errors.Is(b.err, raft.ErrProposalDropped) || errors.Is(b.err, raft.ErrStopped) {
 			continue
 		}
 		if b.err != nil {
 			return nil, fmt.Errorf("etcd: read index: %w", b.err)
 		}
-		if err := n.applied.wait(ctx, t.stop, b.index); err != nil {
+		if err := l.applied.wait(ctx, t.stop, l.down, b.index); err != nil {
+			if errors.Is(err, errReadRetry) {
+				continue
+			}
 			return nil, err
 		}
-		return n.store.Query(q), nil
+		return l.store.Query(q), nil
 	}
 	return nil, fmt.Errorf("etcd: read index lost %d times", maxRetries)
 }
@@ -116,11 +128,11 @@ func (t *Target) waitLeader(ctx context.Context) (*node, error) {
 // ReadsFollowerLocal: a follower (round robin) answers from its own
 // state at once.
 func (t *Target) followerRead(q []byte) ([]byte, error) {
-	for i := 0; i < len(t.nodes); i++ {
+	for i := 0; i < 2*len(t.nodes); i++ {
 		n := t.nodes[t.nextFollower.Add(1)%uint64(len(t.nodes))]
-		if !n.isLeader.Load() || len(t.nodes) == 1 {
-			return n.store.Query(q), nil
+		if l := n.cur.Load(); l != nil && (!n.isLeader.Load() || len(t.nodes) == 1 || i >= len(t.nodes)) {
+			return l.store.Query(q), nil
 		}
 	}
-	return t.nodes[0].store.Query(q), nil
+	return nil, errors.New("etcd: no running node to read from")
 }

@@ -4,8 +4,9 @@
 //
 // Configuration of every node (raft.Config):
 //
-//	ElectionTick 10, HeartbeatTick 1, one Tick every 10 ms (so a leader
-//	heartbeats every 10 ms and elections time out after 100-200 ms),
+//	ElectionTick 10 (or TargetConfig.ElectionTimeout / 10 ms),
+//	HeartbeatTick 1, one Tick every 10 ms (so a leader heartbeats every
+//	10 ms and elections time out after 100-200 ms by default),
 //	MaxSizePerMsg 1 MiB, MaxInflightMsgs 256, CheckQuorum true,
 //	PreVote true, ReadOnlyOption ReadOnlySafe (the default: ReadIndex
 //	confirmed by a heartbeat round), AsyncStorageWrites false (the classic
@@ -26,8 +27,9 @@
 //     server); skipped, and not counted, when cfg.Fsync is false. Then
 //     raft.MemoryStorage gets
 //     the same entries and hard state. The file is append-only and not
-//     preallocated; it is never read back (the bench never restarts a
-//     node), so it exists only to pay the durability cost honestly.
+//     preallocated; it is never read back: MemoryStorage holds exactly
+//     what it made durable (it is filled only after the write and
+//     fdatasync), and a restarted node starts from that.
 //  2. send: messages go to the peers' inboxes, in-process buffered
 //     channels (capacity 4096); a full inbox drops the message and
 //     reports the peer unreachable, as a real transport would.
@@ -59,8 +61,13 @@
 // writes; its contract says local reads. It exists to show that compare's
 // correctness gate catches such a system (TestFollowerReadsAreCaught).
 //
-// Partitions (bench.FaultTarget): Isolate drops every message to and from
-// a node in send; Kill is refused (the nodes cannot restart here).
+// Faults (bench.FaultTarget): Isolate drops every message to and from a
+// node in send. Kill crashes a node: its raft.Node stops, its kv.Store and
+// read state (one "life") are dropped, messages to it are lost and its
+// waiting proposals end with an unknown outcome. Restart starts the next
+// life the way a process restarting from disk would: raft.RestartNode
+// over the same MemoryStorage, the state machine restored from the last
+// snapshot and the later committed entries applied again.
 //
 // Stats: Fsyncs and FsyncEntries (entries persisted by those fdatasyncs)
 // from the log files; AppendMsgs/AppendEntries from the MsgApp messages

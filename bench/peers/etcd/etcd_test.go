@@ -29,16 +29,16 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// TestLeaderStopKeepsAcknowledgedWrites stops the leader's raft node and
-// checks that the new leader serves every write the old one acknowledged.
+// TestLeaderStopKeepsAcknowledgedWrites kills the leader and checks that
+// the new leader serves every write the old one acknowledged.
 func TestLeaderStopKeepsAcknowledgedWrites(t *testing.T) {
 	tg := start(t, true)
 	defer tg.Close()
-	peertest.Failover(t, tg, tg.waitLeader, func(old *node) error {
-		old.rn.Stop() // its inbox fills and drops, like a dead peer's socket
-		old.isLeader.Store(false)
-		return nil
-	})
+	peertest.Failover(t, tg, tg.waitLeader, func(old *node) error { return tg.Kill(old.id) })
+}
+
+func TestKillRestart(t *testing.T) {
+	peertest.KillRestart(t, start(t, true))
 }
 
 func TestBadConfig(t *testing.T) {
@@ -56,4 +56,20 @@ func BenchmarkWrite64(b *testing.B) {
 
 func TestPartitionLeader(t *testing.T) {
 	peertest.Partition(t, start(t, true))
+}
+
+// TestReadsNeedQuorum checks the stated read contract (ReadIndex) by
+// behaviour, and that the check catches the deliberately unsafe
+// follower-local reads.
+func TestReadsNeedQuorum(t *testing.T) {
+	tg := start(t, true)
+	defer tg.Close()
+	if err := peertest.ReadsNeedQuorum(tg); err != nil {
+		t.Error(err)
+	}
+	unsafe := peertest.Start(t, peertest.Lookup(t, "etcd-follower-reads"), config(true)).(*Target)
+	defer unsafe.Close()
+	if err := peertest.ReadsNeedQuorum(unsafe); err == nil {
+		t.Error("follower-local reads passed the quorum check")
+	}
 }

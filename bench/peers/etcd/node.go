@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,32 +28,56 @@ const (
 	readIndexWait   = time.Second
 )
 
-// node is one etcd raft node, its storage, its state machine and the
-// client-side state (proposal waiters, read batches) that lives beside it.
+// node is one etcd raft node: what survives a crash (its durable
+// storage) and the current life, which a kill ends.
 type node struct {
 	id      uint64
 	t       *Target
-	rn      raft.Node
-	storage *raft.MemoryStorage
+	storage *raft.MemoryStorage // holds exactly what the log file made durable
 	log     *logFile
-	store   *kv.Store
 	inbox   chan *raftpb.Message
 
 	isLeader atomic.Bool
 	waits    *waitRegistry
-	applied  *appliedIndex
-	reads    *readBatcher
 
-	// Owned by the Ready loop.
+	lifeMu sync.Mutex           // serialises kill and restart
+	cur    atomic.Pointer[life] // nil while the node is down
+
+	// Owned by the current life's Ready loop (handed to the next life
+	// only after the last one's goroutines ended).
 	confState *raftpb.ConfState
 	snapIndex uint64
 	appliedIx uint64
 }
 
+// life is one run of a node, from start or restart to kill: the
+// raft.Node, the in-memory state machine and read state, and the three
+// goroutines that drive them. A kill loses all of it, as a crashed
+// process does; a restart rebuilds it from the durable storage.
+type life struct {
+	rn      raft.Node
+	store   *kv.Store
+	applied *appliedIndex
+	reads   *readBatcher
+	down    chan struct{} // closed by kill
+	wg      sync.WaitGroup
+}
+
+// start begins a life with rn and store (restored up to n.appliedIx).
+func (n *node) start(ctx context.Context, rn raft.Node, store *kv.Store) {
+	l := &life{rn: rn, store: store, applied: newAppliedIndex(), reads: newReadBatcher(), down: make(chan struct{})}
+	l.applied.set(n.appliedIx)
+	n.cur.Store(l)
+	l.wg.Add(3)
+	go n.run(l)
+	go n.receive(ctx, l)
+	go n.readLoop(ctx, l)
+}
+
 func (n *node) raftConfig(logger raft.Logger) *raft.Config {
 	return &raft.Config{
 		ID:              n.id,
-		ElectionTick:    electionTick,
+		ElectionTick:    n.t.electionTick,
 		HeartbeatTick:   heartbeatTick,
 		Storage:         n.storage,
 		MaxSizePerMsg:   maxSizePerMsg,
@@ -64,27 +89,29 @@ func (n *node) raftConfig(logger raft.Logger) *raft.Config {
 }
 
 // run is the classic Ready loop: persist, send, apply, Advance.
-func (n *node) run() {
-	defer n.t.wg.Done()
+func (n *node) run(l *life) {
+	defer l.wg.Done()
 	ticker := time.NewTicker(tickInterval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ticker.C:
-			n.rn.Tick()
-		case rd := <-n.rn.Ready():
-			if err := n.handleReady(&rd); err != nil {
+			l.rn.Tick()
+		case rd := <-l.rn.Ready():
+			if err := n.handleReady(l, &rd); err != nil {
 				n.t.fail(fmt.Errorf("etcd node %d: %w", n.id, err))
 				return
 			}
-			n.rn.Advance()
+			l.rn.Advance()
+		case <-l.down:
+			return
 		case <-n.t.stop:
 			return
 		}
 	}
 }
 
-func (n *node) handleReady(rd *raft.Ready) error {
+func (n *node) handleReady(l *life, rd *raft.Ready) error {
 	if rd.SoftState != nil {
 		n.observeSoftState(rd.SoftState)
 	}
@@ -109,17 +136,17 @@ func (n *node) handleReady(rd *raft.Ready) error {
 	if err := n.storage.Append(rd.Entries); err != nil {
 		return fmt.Errorf("append to storage: %w", err)
 	}
-	n.t.send(n, rd.Messages)
-	if err := n.applySnapshot(rd.Snapshot); err != nil {
+	n.t.send(n, l.rn, rd.Messages)
+	if err := n.applySnapshot(l, rd.Snapshot); err != nil {
 		return err
 	}
-	if err := n.applyEntries(rd.CommittedEntries); err != nil {
+	if err := n.applyEntries(l, rd.CommittedEntries); err != nil {
 		return err
 	}
 	for _, rs := range rd.ReadStates {
-		n.reads.resolve(string(rs.RequestCtx), rs.Index)
+		l.reads.resolve(string(rs.RequestCtx), rs.Index)
 	}
-	return n.maybeSnapshot()
+	return n.maybeSnapshot(l)
 }
 
 // observeSoftState tracks leadership; a node that stops leading fails
@@ -135,25 +162,25 @@ func (n *node) observeSoftState(ss *raft.SoftState) {
 	}
 }
 
-func (n *node) applySnapshot(snap *raftpb.Snapshot) error {
+func (n *node) applySnapshot(l *life, snap *raftpb.Snapshot) error {
 	if raft.IsEmptySnap(snap) {
 		return nil
 	}
-	if err := n.store.Restore(snap.GetData()); err != nil {
+	if err := l.store.Restore(snap.GetData()); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	md := snap.GetMetadata()
 	n.confState = md.GetConfState()
 	n.snapIndex, n.appliedIx = md.GetIndex(), md.GetIndex()
-	n.applied.set(n.appliedIx)
+	l.applied.set(n.appliedIx)
 	return nil
 }
 
-func (n *node) applyEntries(ents []*raftpb.Entry) error {
+func (n *node) applyEntries(l *life, ents []*raftpb.Entry) error {
 	for _, e := range ents {
 		switch e.GetType() {
 		case raftpb.EntryNormal:
-			if err := n.applyNormal(e.GetData()); err != nil {
+			if err := n.applyNormal(l.store, e.GetData()); err != nil {
 				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 			}
 		case raftpb.EntryConfChange:
@@ -161,25 +188,25 @@ func (n *node) applyEntries(ents []*raftpb.Entry) error {
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("decode conf change at %d: %w", e.GetIndex(), err)
 			}
-			n.confState = n.rn.ApplyConfChange(&cc)
+			n.confState = l.rn.ApplyConfChange(&cc)
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("decode conf change at %d: %w", e.GetIndex(), err)
 			}
-			n.confState = n.rn.ApplyConfChange(&cc)
+			n.confState = l.rn.ApplyConfChange(&cc)
 		}
 		n.appliedIx = e.GetIndex()
 	}
 	if len(ents) > 0 {
-		n.applied.set(n.appliedIx)
+		l.applied.set(n.appliedIx)
 	}
 	return nil
 }
 
 // applyNormal applies one proposal (request id + kv command). Empty
 // entries are the no-ops new leaders append.
-func (n *node) applyNormal(data []byte) error {
+func (n *node) applyNormal(store *kv.Store, data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
@@ -187,17 +214,17 @@ func (n *node) applyNormal(data []byte) error {
 		return fmt.Errorf("proposal of %d bytes has no request id", len(data))
 	}
 	id := binary.BigEndian.Uint64(data)
-	res := n.store.Apply(data[8:])
+	res := store.Apply(data[8:])
 	n.waits.trigger(id, result{res: res})
 	return nil
 }
 
 // maybeSnapshot compacts the in-memory log every snapCount entries.
-func (n *node) maybeSnapshot() error {
+func (n *node) maybeSnapshot(l *life) error {
 	if n.appliedIx-n.snapIndex < snapCount {
 		return nil
 	}
-	if _, err := n.storage.CreateSnapshot(n.appliedIx, n.confState, n.store.Snapshot()); err != nil {
+	if _, err := n.storage.CreateSnapshot(n.appliedIx, n.confState, l.store.Snapshot()); err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", n.appliedIx, err)
 	}
 	n.snapIndex = n.appliedIx
@@ -211,14 +238,16 @@ func (n *node) maybeSnapshot() error {
 }
 
 // receive feeds inbound messages to raft.
-func (n *node) receive(ctx context.Context) {
-	defer n.t.wg.Done()
+func (n *node) receive(ctx context.Context, l *life) {
+	defer l.wg.Done()
 	for {
 		select {
 		case m := <-n.inbox:
-			if err := n.rn.Step(ctx, m); err != nil {
-				return // stopped or cancelled: the target is closing
+			if err := l.rn.Step(ctx, m); err != nil {
+				return // stopped or cancelled: killed or the target is closing
 			}
+		case <-l.down:
+			return
 		case <-n.t.stop:
 			return
 		}
@@ -226,34 +255,40 @@ func (n *node) receive(ctx context.Context) {
 }
 
 // readLoop issues one ReadIndex per batch of waiting readers.
-func (n *node) readLoop(ctx context.Context) {
-	defer n.t.wg.Done()
+func (n *node) readLoop(ctx context.Context, l *life) {
+	defer l.wg.Done()
 	var seq uint64
 	for {
 		select {
-		case <-n.reads.wake:
+		case <-l.reads.wake:
+		case <-l.down:
+			if b := l.reads.take(); b != nil {
+				b.err = errReadRetry // the readers try the next leader
+				close(b.done)
+			}
+			return
 		case <-n.t.stop:
-			if b := n.reads.take(); b != nil {
+			if b := l.reads.take(); b != nil {
 				b.err = errClosed
 				close(b.done)
 			}
 			return
 		}
-		b := n.reads.take()
+		b := l.reads.take()
 		if b == nil {
 			continue
 		}
 		seq++
-		b.index, b.err = n.readIndex(ctx, seq)
+		b.index, b.err = n.readIndex(ctx, l, seq)
 		close(b.done)
 	}
 }
 
-func (n *node) readIndex(ctx context.Context, seq uint64) (uint64, error) {
+func (n *node) readIndex(ctx context.Context, l *life, seq uint64) (uint64, error) {
 	rctx := binary.BigEndian.AppendUint64(nil, seq)
-	ch := n.reads.expect(string(rctx))
-	defer n.reads.forget(string(rctx))
-	if err := n.rn.ReadIndex(ctx, rctx); err != nil {
+	ch := l.reads.expect(string(rctx))
+	defer l.reads.forget(string(rctx))
+	if err := l.rn.ReadIndex(ctx, rctx); err != nil {
 		return 0, err
 	}
 	timer := time.NewTimer(readIndexWait)
@@ -263,6 +298,8 @@ func (n *node) readIndex(ctx context.Context, seq uint64) (uint64, error) {
 		return idx, nil
 	case <-timer.C:
 		// Lost without notice (no leader, leader changed): readers retry.
+		return 0, errReadRetry
+	case <-l.down:
 		return 0, errReadRetry
 	case <-n.t.stop:
 		return 0, errClosed

@@ -54,9 +54,10 @@ var (
 
 // Target is an in-process etcd-io/raft cluster.
 type Target struct {
-	fsync    bool
-	nodes    []*node
-	isolated atomic.Uint64 // node cut off by Isolate (0: none)
+	fsync        bool
+	electionTick int
+	nodes        []*node
+	isolated     atomic.Uint64 // node cut off by Isolate (0: none)
 	// followerReads: Options["reads"] = ReadsFollowerLocal (deliberately
 	// unsafe): reads served from a follower's state without ReadIndex.
 	followerReads bool
@@ -67,10 +68,10 @@ type Target struct {
 	appendMsgs, appendEnts atomic.Uint64
 	leaderChanges          atomic.Uint64
 
+	logger    raft.Logger
 	ctx       context.Context
 	cancel    context.CancelFunc
 	stop      chan struct{}
-	wg        sync.WaitGroup
 	failOnce  sync.Once
 	failErr   atomic.Pointer[error]
 	closeOnce sync.Once
@@ -83,6 +84,10 @@ func New(ctx context.Context, cfg bench.TargetConfig) (*Target, error) {
 		return nil, err
 	}
 	t := &Target{fsync: cfg.Fsync, followerReads: cfg.Options["reads"] == ReadsFollowerLocal, stop: make(chan struct{})}
+	var err error
+	if t.electionTick, err = bench.ElectionTicks(cfg.ElectionTimeout, tickInterval, electionTick); err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	if err := t.start(cfg); err != nil {
 		t.Close()
@@ -118,7 +123,7 @@ func checkConfig(cfg bench.TargetConfig) error {
 }
 
 func (t *Target) start(cfg bench.TargetConfig) error {
-	logger := raftLogger(cfg.Logger)
+	t.logger = raftLogger(cfg.Logger)
 	peers := make([]raft.Peer, cfg.Nodes)
 	for i := range peers {
 		peers[i] = raft.Peer{ID: uint64(i + 1)}
@@ -134,22 +139,18 @@ func (t *Target) start(cfg bench.TargetConfig) error {
 		}
 		t.nodes = append(t.nodes, &node{
 			id: uint64(i + 1), t: t, storage: raft.NewMemoryStorage(), log: lf,
-			store: kv.NewStore(), inbox: make(chan *raftpb.Message, inboxCap),
-			waits: newWaitRegistry(), applied: newAppliedIndex(), reads: newReadBatcher(),
+			inbox: make(chan *raftpb.Message, inboxCap), waits: newWaitRegistry(),
 		})
 	}
 	for _, n := range t.nodes {
-		n.rn = raft.StartNode(n.raftConfig(logger), peers)
-		t.wg.Add(3)
-		go n.run()
-		go n.receive(t.ctx)
-		go n.readLoop(t.ctx)
+		n.start(t.ctx, raft.StartNode(n.raftConfig(t.logger), peers), kv.NewStore())
 	}
 	return nil
 }
 
-// send delivers a Ready's messages to the peers' inboxes.
-func (t *Target) send(from *node, msgs []*raftpb.Message) {
+// send delivers a Ready's messages (from the node whose raft.Node is
+// rn) to the peers' inboxes; a message to a node that is down is lost.
+func (t *Target) send(from *node, rn raft.Node, msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		to := m.GetTo()
 		if m.GetType() == raftpb.MsgApp {
@@ -159,19 +160,22 @@ func (t *Target) send(from *node, msgs []*raftpb.Message) {
 		if to < 1 || to > uint64(len(t.nodes)) {
 			continue // not a member; raft never addresses one
 		}
-		if iso := t.isolated.Load(); iso != 0 && (iso == to || iso == from.id) {
-			from.rn.ReportUnreachable(to) // a partition: the message is lost
+		if iso := t.isolated.Load(); (iso != 0 && (iso == to || iso == from.id)) || t.nodes[to-1].cur.Load() == nil {
+			rn.ReportUnreachable(to) // a partition or a dead peer: the message is lost
+			if m.GetType() == raftpb.MsgSnap {
+				rn.ReportSnapshot(to, raft.SnapshotFailure)
+			}
 			continue
 		}
 		select {
 		case t.nodes[to-1].inbox <- m:
 			if m.GetType() == raftpb.MsgSnap {
-				from.rn.ReportSnapshot(to, raft.SnapshotFinish)
+				rn.ReportSnapshot(to, raft.SnapshotFinish)
 			}
 		default:
-			from.rn.ReportUnreachable(to)
+			rn.ReportUnreachable(to)
 			if m.GetType() == raftpb.MsgSnap {
-				from.rn.ReportSnapshot(to, raft.SnapshotFailure)
+				rn.ReportSnapshot(to, raft.SnapshotFailure)
 			}
 		}
 	}
@@ -192,6 +196,9 @@ func (t *Target) failed() error {
 // Name implements bench.Target.
 func (t *Target) Name() string { return "etcd" }
 
+// ElectionTimeout implements bench.TimedTarget.
+func (t *Target) ElectionTimeout() time.Duration { return time.Duration(t.electionTick) * tickInterval }
+
 // Stats implements bench.Target.
 func (t *Target) Stats() bench.TargetStats {
 	return bench.TargetStats{
@@ -209,11 +216,13 @@ func (t *Target) Close() error {
 		t.cancel()
 		close(t.stop)
 		for _, n := range t.nodes {
-			if n.rn != nil {
-				n.rn.Stop()
+			n.lifeMu.Lock()
+			if l := n.cur.Load(); l != nil {
+				l.rn.Stop()
+				l.wg.Wait()
 			}
+			n.lifeMu.Unlock()
 		}
-		t.wg.Wait()
 		var errs []error
 		for _, n := range t.nodes {
 			n.waits.answerAll(result{err: errClosed})
@@ -256,15 +265,19 @@ const ReadsFollowerLocal = "follower-local"
 var _ bench.ContractTarget = (*Target)(nil)
 
 // The etcd target can isolate a node (its messages in and out dropped, as
-// a partition would) but not kill one: its nodes keep no log they could
-// restart from (the log file is never read back).
+// a partition would) and kill and restart one (see Kill).
 var _ bench.FaultTarget = (*Target)(nil)
 
-// Leader returns the node that leads in the highest term, by raft.Status.
+// Leader returns the running node that leads in the highest term, by
+// raft.Status.
 func (t *Target) Leader() (uint64, uint64) {
 	var id, term uint64
 	for _, n := range t.nodes {
-		st := n.rn.Status()
+		l := n.cur.Load()
+		if l == nil {
+			continue
+		}
+		st := l.rn.Status()
 		if st.RaftState == raft.StateLeader && st.GetTerm() > term {
 			id, term = n.id, st.GetTerm()
 		}
@@ -272,18 +285,81 @@ func (t *Target) Leader() (uint64, uint64) {
 	return id, term
 }
 
-// Kill is not supported: see the FaultTarget note above.
+// errKilled answers the proposals waiting on a node that was killed:
+// their entries may or may not survive.
+var errKilled = errors.New("etcd: node killed before the proposal applied; outcome unknown")
+
+// Kill crashes node id: its raft.Node stops, its in-memory state machine
+// and read state are lost, messages to it are dropped, and its waiting
+// proposals end with an unknown outcome. What it made durable (the log
+// file, mirrored in its MemoryStorage) survives for Restart.
 func (t *Target) Kill(id uint64) error {
-	return errors.New("etcd target: kill is not supported (its nodes cannot restart); use partition")
+	n, err := t.node(id)
+	if err != nil {
+		return err
+	}
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	l := n.cur.Swap(nil)
+	if l == nil {
+		return fmt.Errorf("etcd target: node %d is already down", id)
+	}
+	n.isLeader.Store(false)
+	close(l.down)
+	l.rn.Stop()
+	l.wg.Wait()
+	n.waits.answerAll(result{err: errKilled})
+	return nil
 }
 
-// Restart is not supported.
-func (t *Target) Restart(id uint64) error { return t.Kill(id) }
+// Restart brings a killed node back as a process restarting from its
+// durable state would (raft.RestartNode over the same storage): its state
+// machine is rebuilt from the last snapshot, and the committed entries
+// after it are applied again as raft hands them out (Config.Applied is
+// the snapshot's index). Messages that were in its inbox are lost.
+func (t *Target) Restart(id uint64) error {
+	n, err := t.node(id)
+	if err != nil {
+		return err
+	}
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	if n.cur.Load() != nil {
+		return fmt.Errorf("etcd target: node %d is running", id)
+	}
+	for len(n.inbox) > 0 {
+		<-n.inbox
+	}
+	store := kv.NewStore()
+	snap, err := n.storage.Snapshot()
+	if err != nil {
+		return fmt.Errorf("etcd target: node %d snapshot: %w", id, err)
+	}
+	n.confState, n.snapIndex, n.appliedIx = nil, 0, 0
+	if !raft.IsEmptySnap(snap) {
+		if err := store.Restore(snap.GetData()); err != nil {
+			return fmt.Errorf("etcd target: node %d restore: %w", id, err)
+		}
+		md := snap.GetMetadata()
+		n.confState, n.snapIndex, n.appliedIx = md.GetConfState(), md.GetIndex(), md.GetIndex()
+	}
+	cfg := n.raftConfig(t.logger)
+	cfg.Applied = n.appliedIx
+	n.start(t.ctx, raft.RestartNode(cfg), store)
+	return nil
+}
+
+func (t *Target) node(id uint64) (*node, error) {
+	if id < 1 || id > uint64(len(t.nodes)) {
+		return nil, fmt.Errorf("etcd target: no node %d", id)
+	}
+	return t.nodes[id-1], nil
+}
 
 // Isolate drops every message to and from node id until Heal.
 func (t *Target) Isolate(id uint64) error {
-	if id < 1 || id > uint64(len(t.nodes)) {
-		return fmt.Errorf("etcd target: no node %d", id)
+	if _, err := t.node(id); err != nil {
+		return err
 	}
 	t.isolated.Store(id)
 	return nil

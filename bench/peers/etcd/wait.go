@@ -84,7 +84,9 @@ func (a *appliedIndex) set(idx uint64) {
 	a.mu.Unlock()
 }
 
-func (a *appliedIndex) wait(ctx context.Context, stop <-chan struct{}, idx uint64) error {
+// wait returns nil once idx is applied, errReadRetry if the node goes
+// down first (the reader tries the next leader), errClosed on stop.
+func (a *appliedIndex) wait(ctx context.Context, stop, down <-chan struct{}, idx uint64) error {
 	for {
 		a.mu.Lock()
 		cur, ch := a.idx, a.ch
@@ -96,6 +98,8 @@ func (a *appliedIndex) wait(ctx context.Context, stop <-chan struct{}, idx uint6
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-down:
+			return errReadRetry
 		case <-stop:
 			return errClosed
 		}

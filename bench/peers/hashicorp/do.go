@@ -30,8 +30,9 @@ func (t *Target) write(ctx context.Context, c kv.Command) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		f := n.r.Apply(cmd, 0)
-		err = f.Error()
+		l := n.cur.Load()
+		f := l.r.Apply(cmd, 0)
+		err = l.await(f)
 		if err == nil {
 			b, ok := f.Response().([]byte)
 			if !ok {
@@ -77,24 +78,25 @@ func (t *Target) read(ctx context.Context, q []byte) ([]byte, error) {
 
 // readOn tries one read on n; ok false means "retry, leadership moved".
 func (t *Target) readOn(n *node, q []byte) (res []byte, ok bool, err error) {
-	if err := n.ensureBarrier(); err != nil {
+	l := n.cur.Load()
+	if err := n.ensureBarrier(l); err != nil {
 		return nil, false, retryableRead(err)
 	}
 	term := n.readyTerm.Load()
-	if err := n.r.VerifyLeader().Error(); err != nil {
+	if err := l.await(l.r.VerifyLeader()); err != nil {
 		return nil, false, retryableRead(err)
 	}
 	// Terms only grow and the verification began after readyTerm was
 	// loaded, so an unchanged term means it confirmed the barrier's term.
-	if n.r.CurrentTerm() != term {
+	if l.r.CurrentTerm() != term {
 		return nil, false, nil
 	}
-	return n.store.Query(q), true, nil
+	return l.store.Query(q), true, nil
 }
 
 // retryableRead maps leadership errors to nil (retry) and keeps others.
 func retryableRead(err error) error {
-	if notAppended(err) || errors.Is(err, raft.ErrLeadershipLost) {
+	if notAppended(err) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) || errors.Is(err, errKilled) {
 		return nil
 	}
 	return fmt.Errorf("hashicorp: read: %w", err)
@@ -103,8 +105,10 @@ func retryableRead(err error) error {
 // ensureBarrier makes sure this node, as leader of its current term, has
 // committed a barrier in that term, so its FSM holds every entry of
 // earlier terms (Raft thesis §6.4, step 1).
-func (n *node) ensureBarrier() error {
-	term := n.r.CurrentTerm()
+// A restarted node leads only in a later term, so readyTerm from an
+// earlier life never matches.
+func (n *node) ensureBarrier(l *life) error {
+	term := l.r.CurrentTerm()
 	if n.readyTerm.Load() == term {
 		return nil
 	}
@@ -113,7 +117,7 @@ func (n *node) ensureBarrier() error {
 	if n.readyTerm.Load() == term {
 		return nil
 	}
-	if err := n.r.Barrier(barrierTimeout).Error(); err != nil {
+	if err := l.await(l.r.Barrier(barrierTimeout)); err != nil {
 		return err
 	}
 	// The barrier was appended in term or later; if later, readyTerm no
@@ -126,11 +130,11 @@ func (n *node) ensureBarrier() error {
 // trying the last one seen first.
 func (t *Target) waitLeader(ctx context.Context) (*node, error) {
 	return peerutil.PollLeader(ctx, t.stop, errClosed, "hashicorp", leaderWait, func() (*node, bool, error) {
-		if n := t.leader.Load(); n != nil && n.r.State() == raft.Leader {
+		if n := t.leader.Load(); n != nil && n.cur.Load().r.State() == raft.Leader {
 			return n, true, nil
 		}
 		for _, n := range t.nodes {
-			if n.r.State() == raft.Leader {
+			if n.cur.Load().r.State() == raft.Leader {
 				t.leader.Store(n)
 				return n, true, nil
 			}

@@ -7,7 +7,8 @@
 //   - "hashicorp": raft.DefaultConfig() with only the timeouts lowered for
 //     an in-process/loopback cluster: HeartbeatTimeout 500 ms,
 //     ElectionTimeout 500 ms, LeaderLeaseTimeout 250 ms (defaults
-//     1 s / 1 s / 500 ms). Everything else is the library default:
+//     1 s / 1 s / 500 ms), or all three from TargetConfig.ElectionTimeout
+//     T when it is set (T, T, T/2). Everything else is the library default:
 //     MaxAppendEntries 64, BatchApplyCh false, CommitTimeout 50 ms,
 //     TrailingLogs 10240, SnapshotThreshold 8192, SnapshotInterval 120 s,
 //     pre-vote on, a plain FSM (one Apply call per entry).
@@ -56,6 +57,13 @@
 // ErrRaftShutdown after enqueue, ...) is returned as an error because the
 // write may or may not have happened. Reads are retried on any leadership
 // error, since they change nothing.
+//
+// Faults (bench.FaultTarget, in-memory transport only): Isolate cuts a
+// node's links both ways. Kill cuts them too (requests to it fail at once,
+// as to a dead process's port), shuts its raft down and drops its FSM;
+// Restart starts raft again over the same raft-wal and snapshot store with
+// a fresh FSM, which raft restores from the latest snapshot and the log,
+// and reconnects it.
 //
 // Stats: Fsyncs counts raft-wal segment fsyncs (0 when cfg.Fsync is false),
 // FsyncEntries the entries those appends carried (raft-wal's

@@ -48,13 +48,25 @@ func TestLeaderStopKeepsAcknowledgedWrites(t *testing.T) {
 	defer tg.Close()
 	peertest.Failover(t, tg, func(ctx context.Context) (*node, error) {
 		n, err := tg.waitLeader(ctx)
-		if err == nil && n.r.State() != raft.Leader {
+		if err == nil && n.cur.Load().r.State() != raft.Leader {
 			err = fmt.Errorf("%s stopped leading", n.id)
 		}
 		return n, err
 	}, func(old *node) error {
-		return old.r.Shutdown().Error()
+		id, _ := tg.Leader()
+		if tg.nodes[id-1] != old {
+			return fmt.Errorf("leader moved from %s", old.id)
+		}
+		return tg.Kill(id)
 	})
+}
+
+func TestKillRestart(t *testing.T) {
+	for _, name := range []string{"hashicorp", "hashicorp-tuned"} {
+		t.Run(name, func(t *testing.T) {
+			peertest.KillRestart(t, start(t, name, true, nil))
+		})
+	}
 }
 
 func TestBadConfig(t *testing.T) {
@@ -76,4 +88,18 @@ func BenchmarkWrite64(b *testing.B) {
 
 func TestPartitionLeader(t *testing.T) {
 	peertest.Partition(t, start(t, "hashicorp", true, nil))
+}
+
+// TestReadsNeedQuorum checks the stated read contract (ReadIndex: barrier
+// and VerifyLeader) by behaviour.
+func TestReadsNeedQuorum(t *testing.T) {
+	for _, name := range []string{"hashicorp", "hashicorp-tuned"} {
+		t.Run(name, func(t *testing.T) {
+			tg := start(t, name, true, nil)
+			defer tg.Close()
+			if err := peertest.ReadsNeedQuorum(tg); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package hashicorp
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,14 +30,21 @@ const (
 )
 
 // raftConfig returns the configuration a variant runs with; doc.go lists
-// every field that differs from raft.DefaultConfig.
-func raftConfig(id raft.ServerID, tuned bool, logger hclog.Logger) *raft.Config {
+// every field that differs from raft.DefaultConfig. A non-zero election
+// sets HeartbeatTimeout and ElectionTimeout to it (a follower starts an
+// election after a random time in [HeartbeatTimeout, 2*HeartbeatTimeout)
+// without contact) and LeaderLeaseTimeout to half of it, the proportions
+// of the defaults above.
+func raftConfig(id raft.ServerID, tuned bool, logger hclog.Logger, election time.Duration) *raft.Config {
 	c := raft.DefaultConfig()
 	c.LocalID = id
 	c.Logger = logger
 	c.HeartbeatTimeout = heartbeatTimeout
 	c.ElectionTimeout = electionTimeout
 	c.LeaderLeaseTimeout = leaderLeaseTimeout
+	if election > 0 {
+		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = election, election, election/2
+	}
 	if tuned {
 		c.MaxAppendEntries = 512
 		c.BatchApplyCh = true
@@ -51,15 +59,46 @@ func raftConfig(id raft.ServerID, tuned bool, logger hclog.Logger) *raft.Config 
 type node struct {
 	id    raft.ServerID
 	addr  raft.ServerAddress
-	r     *raft.Raft
 	log   *wal.WAL
+	snaps *raft.FileSnapshotStore
 	trans transport
-	store *kv.Store
+	conf  *raft.Config
+
+	lifeMu sync.Mutex // serialises kill and restart
+	cur    atomic.Pointer[life]
+	down   atomic.Bool // killed and not restarted
 
 	// readyTerm is the term in which this node, as leader, completed a
 	// Barrier: from then on its FSM holds every entry of earlier terms.
 	readyTerm atomic.Uint64
 	barrierMu sync.Mutex // one barrier at a time per node
+}
+
+// life is one run of a server, from start or restart to kill: the
+// raft.Raft and its in-memory FSM. A kill loses the FSM's state, as a
+// crashed process does; the next life rebuilds it from the snapshot
+// store and the log.
+type life struct {
+	r     *raft.Raft
+	store *kv.Store
+	down  chan struct{} // closed by Kill, before raft shuts down
+}
+
+// errKilled: the node was killed while the operation waited on it.
+var errKilled = errors.New("hashicorp: node killed while the operation waited")
+
+// await waits for f, or until l's node is killed: hashicorp/raft does not
+// answer a VerifyLeader or Apply future that is still queued for its main
+// loop when it shuts down, so waiting on f alone can block forever.
+func (l *life) await(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-l.down:
+		return errKilled
+	}
 }
 
 // transport is what both raft transports we use provide.

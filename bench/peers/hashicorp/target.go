@@ -40,6 +40,7 @@ const (
 type Target struct {
 	name  string
 	fsync bool
+	tuned bool
 	nodes []*node
 
 	leader        atomic.Pointer[node] // last node seen as leader; a hint
@@ -59,7 +60,7 @@ func New(ctx context.Context, name string, tuned bool, cfg bench.TargetConfig) (
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{name: name, fsync: cfg.Fsync, stop: make(chan struct{})}
+	t := &Target{name: name, fsync: cfg.Fsync, tuned: tuned, stop: make(chan struct{})}
 	if err := t.start(cfg, tuned, kind); err != nil {
 		t.Close()
 		return nil, err
@@ -81,6 +82,9 @@ func parseOptions(cfg bench.TargetConfig) (transportKind string, err error) {
 	}
 	if cfg.Dir == "" {
 		return "", errors.New("hashicorp: TargetConfig.Dir is empty")
+	}
+	if cfg.ElectionTimeout < 0 || (cfg.ElectionTimeout > 0 && cfg.ElectionTimeout < 10*time.Millisecond) {
+		return "", fmt.Errorf("hashicorp: election timeout %v: want 0 (default) or at least 10ms", cfg.ElectionTimeout)
 	}
 	transportKind = "inmem"
 	for k, v := range cfg.Options {
@@ -107,7 +111,7 @@ func (t *Target) start(cfg bench.TargetConfig, tuned bool, kind string) error {
 	}
 	var servers []raft.Server
 	for i, tr := range transports {
-		n := &node{id: raft.ServerID(fmt.Sprintf("n%d", i+1)), addr: tr.LocalAddr(), trans: tr, store: kv.NewStore()}
+		n := &node{id: raft.ServerID(fmt.Sprintf("n%d", i+1)), addr: tr.LocalAddr(), trans: tr}
 		t.nodes = append(t.nodes, n)
 		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: n.id, Address: n.addr})
 	}
@@ -117,29 +121,41 @@ func (t *Target) start(cfg bench.TargetConfig, tuned bool, kind string) error {
 		if err != nil {
 			return err
 		}
-		n.log = w
-		rc := raftConfig(n.id, tuned, logger)
-		var f raft.FSM = &fsm{store: n.store}
-		if tuned {
-			f = &batchingFSM{fsm{store: n.store}}
-		}
+		n.log, n.snaps = w, snaps
+		n.conf = raftConfig(n.id, tuned, logger, cfg.ElectionTimeout)
 		conf := raft.Configuration{Servers: servers}
-		if err := raft.BootstrapCluster(rc, w, w, snaps, n.trans, conf); err != nil {
+		if err := raft.BootstrapCluster(n.conf, w, w, snaps, n.trans, conf); err != nil {
 			return fmt.Errorf("hashicorp: bootstrap %s: %w", n.id, err)
 		}
-		if n.r, err = raft.NewRaft(rc, f, w, w, snaps, n.trans); err != nil {
-			return fmt.Errorf("hashicorp: start %s: %w", n.id, err)
+		if err := t.startLife(n); err != nil {
+			return err
 		}
-		t.wg.Add(1)
-		go t.watchLeadership(n)
 	}
 	return nil
 }
 
-// watchLeadership counts leadership acquisitions of one node.
-func (t *Target) watchLeadership(n *node) {
+// startLife starts raft on n's storage with a fresh FSM, which raft
+// fills from the latest snapshot and the log.
+func (t *Target) startLife(n *node) error {
+	l := &life{store: kv.NewStore(), down: make(chan struct{})}
+	var f raft.FSM = &fsm{store: l.store}
+	if t.tuned {
+		f = &batchingFSM{fsm{store: l.store}}
+	}
+	var err error
+	if l.r, err = raft.NewRaft(n.conf, f, n.log, n.log, n.snaps, n.trans); err != nil {
+		return fmt.Errorf("hashicorp: start %s: %w", n.id, err)
+	}
+	n.cur.Store(l)
+	t.wg.Add(1)
+	go t.watchLeadership(n, l)
+	return nil
+}
+
+// watchLeadership counts leadership acquisitions of one node's life.
+func (t *Target) watchLeadership(n *node, l *life) {
 	defer t.wg.Done()
-	ch := n.r.LeaderCh()
+	ch := l.r.LeaderCh()
 	for {
 		select {
 		case isLeader := <-ch:
@@ -155,6 +171,10 @@ func (t *Target) watchLeadership(n *node) {
 
 // Name implements bench.Target.
 func (t *Target) Name() string { return t.name }
+
+// ElectionTimeout implements bench.TimedTarget: the base after which a
+// follower without contact starts an election.
+func (t *Target) ElectionTimeout() time.Duration { return t.nodes[0].conf.HeartbeatTimeout }
 
 // Stats implements bench.Target.
 func (t *Target) Stats() bench.TargetStats {
@@ -172,11 +192,13 @@ func (t *Target) Close() error {
 		close(t.stop)
 		var errs []error
 		for _, n := range t.nodes {
-			if n.r != nil {
-				if err := n.r.Shutdown().Error(); err != nil {
+			n.lifeMu.Lock()
+			if l := n.cur.Load(); l != nil && !n.down.Load() {
+				if err := l.r.Shutdown().Error(); err != nil {
 					errs = append(errs, fmt.Errorf("shutdown %s: %w", n.id, err))
 				}
 			}
+			n.lifeMu.Unlock()
 		}
 		t.wg.Wait()
 		for _, n := range t.nodes {
@@ -198,58 +220,116 @@ func (t *Target) Close() error {
 // before a follower acks it; ApplyFuture answers after the leader's FSM
 // applied it; reads as ReadIndex (package doc).
 func (t *Target) Contract() bench.Contract {
-	return bench.RaftContract(t.fsync, bench.ReadsReadIndex, "Barrier once per leader term, then VerifyLeader (heartbeat quorum) per read, served on the leader")
+	return bench.RaftContract(t.fsync, bench.ReadsReadIndex, "Barrier once per leader term, then VerifyLeader (heartbeat quorum) per read, served on the leader; "+
+		"VerifyLeader also counts replies to appends already in flight when the read began, so its confirmation can predate the read by one round trip (safe while followers refuse votes as long as they hear from a leader)")
 }
 
 var _ bench.ContractTarget = (*Target)(nil)
 
-// The hashicorp target can isolate a node on the in-memory transport (its
-// links to and from every other node cut, as a partition would) but not
-// kill and restart one.
+// The hashicorp target can isolate, kill and restart a node on the
+// in-memory transport.
 var _ bench.FaultTarget = (*Target)(nil)
 
 // Leader returns the node that leads in the highest term.
 func (t *Target) Leader() (uint64, uint64) {
 	var id, term uint64
 	for i, n := range t.nodes {
-		if n.r.State() == raft.Leader && n.r.CurrentTerm() > term {
-			id, term = uint64(i+1), n.r.CurrentTerm()
+		r := n.cur.Load().r
+		if r.State() == raft.Leader && r.CurrentTerm() > term {
+			id, term = uint64(i+1), r.CurrentTerm()
 		}
 	}
 	return id, term
 }
 
-// Kill is not supported.
+// Kill crashes node id (1-based): its links are cut (peers' requests to
+// it fail at once, as to a dead process's port), raft is shut down and
+// its FSM's state is lost; its raft-wal and snapshot store stay for
+// Restart. In-memory transport only.
 func (t *Target) Kill(id uint64) error {
-	return errors.New(t.name + " target: kill is not supported (nodes cannot be restarted here); use partition")
+	n, iso, err := t.inmemNode(id)
+	if err != nil {
+		return err
+	}
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	if n.down.Load() {
+		return fmt.Errorf("%s target: node %d is already down", t.name, id)
+	}
+	n.down.Store(true)
+	t.cut(iso)
+	l := n.cur.Load()
+	close(l.down)
+	if err := l.r.Shutdown().Error(); err != nil {
+		return fmt.Errorf("%s target: shut down node %d: %w", t.name, id, err)
+	}
+	return nil
 }
 
-// Restart is not supported.
-func (t *Target) Restart(id uint64) error { return t.Kill(id) }
+// Restart brings a killed node back as a restarting process would:
+// raft.NewRaft over the same raft-wal and snapshot store with a fresh FSM
+// (restored from the latest snapshot; later entries are applied again as
+// raft learns they are committed), and its links restored.
+func (t *Target) Restart(id uint64) error {
+	n, iso, err := t.inmemNode(id)
+	if err != nil {
+		return err
+	}
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	if !n.down.Load() {
+		return fmt.Errorf("%s target: node %d is running", t.name, id)
+	}
+	if err := t.startLife(n); err != nil {
+		return err
+	}
+	n.down.Store(false)
+	for _, o := range t.nodes {
+		if ot, ok := o.trans.(*raft.InmemTransport); ok && ot != iso {
+			ot.Connect(iso.LocalAddr(), iso)
+			iso.Connect(ot.LocalAddr(), ot)
+		}
+	}
+	return nil
+}
 
 // Isolate cuts node id (1-based, as Leader numbers them) off from the others.
 func (t *Target) Isolate(id uint64) error {
+	_, iso, err := t.inmemNode(id)
+	if err != nil {
+		return err
+	}
+	t.cut(iso)
+	return nil
+}
+
+func (t *Target) inmemNode(id uint64) (*node, *raft.InmemTransport, error) {
 	if id < 1 || id > uint64(len(t.nodes)) {
-		return fmt.Errorf("%s target: no node %d", t.name, id)
+		return nil, nil, fmt.Errorf("%s target: no node %d", t.name, id)
 	}
-	iso, ok := t.nodes[id-1].trans.(*raft.InmemTransport)
+	n := t.nodes[id-1]
+	iso, ok := n.trans.(*raft.InmemTransport)
 	if !ok {
-		return fmt.Errorf("%s target: partitions need the inmem transport", t.name)
+		return nil, nil, fmt.Errorf("%s target: partitions and kills need the inmem transport", t.name)
 	}
+	return n, iso, nil
+}
+
+// cut disconnects iso from every other node, both ways.
+func (t *Target) cut(iso *raft.InmemTransport) {
 	iso.DisconnectAll()
 	for _, n := range t.nodes {
 		if it, ok := n.trans.(*raft.InmemTransport); ok && it != iso {
 			it.Disconnect(iso.LocalAddr())
 		}
 	}
-	return nil
 }
 
-// Heal reconnects every pair of nodes.
+// Heal reconnects every pair of running nodes.
 func (t *Target) Heal() error {
 	for _, a := range t.nodes {
 		for _, b := range t.nodes {
-			if a != b {
+			if a != b && !a.down.Load() && !b.down.Load() {
 				if at, ok := a.trans.(*raft.InmemTransport); ok {
 					at.Connect(b.trans.LocalAddr(), b.trans)
 				}

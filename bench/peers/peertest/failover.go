@@ -3,6 +3,7 @@ package peertest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,19 +86,7 @@ func Partition(t *testing.T, tg bench.FaultTarget) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// A write routed to the old leader may fail or be left unknown; the
-	// same write again (it is idempotent) must succeed on the new one.
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		res, err := tg.Do(ctx, bench.Request{Op: kv.OpWrite, Key: []byte("p1"), Value: []byte("y")})
-		cancel()
-		if err == nil && res.Status == kv.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no write succeeded with node %d isolated: %v", old, err)
-		}
-	}
+	writeUntilOK(t, tg, deadline, "p1", "y")
 	if err := tg.Heal(); err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +95,179 @@ func Partition(t *testing.T, tg bench.FaultTarget) {
 			t.Errorf("%s = %q after the partition healed, want %q", k, got.Value, v)
 		}
 	}
-	if err := tg.Kill(old); err == nil {
-		t.Log("kill supported")
-		_ = tg.Restart(old)
+}
+
+// KillRestart checks a target's bench.FaultTarget kill and restart: with
+// its leader killed another node leads in a higher term and serves
+// writes; the killed node restarts from its durable state, rejoins (it
+// takes part in electing a leader while another node is cut off) and,
+// once it leads, serves every write acknowledged before and after its
+// crash from its rebuilt state machine.
+func KillRestart(t *testing.T, tg bench.FaultTarget) {
+	const keys = 20
+	for i := 0; i < keys; i++ {
+		Do(t, tg, bench.Request{Op: kv.OpWrite, Key: []byte(fmt.Sprint("k", i)), Value: []byte("before")}, kv.StatusOK)
 	}
+	old, oldTerm := tg.Leader()
+	if old == 0 {
+		t.Fatal("no leader")
+	}
+	// Load in flight across the kill: every operation must come back
+	// (answered, failed or unknown), none may hang on the dead node.
+	stopLoad := make(chan struct{})
+	var load sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		load.Add(1)
+		go func() {
+			defer load.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stopLoad:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				req := bench.Request{Op: kv.OpRead, Key: []byte(fmt.Sprint("k", i%keys))}
+				if i%2 == 1 {
+					req = bench.Request{Op: kv.OpWrite, Key: []byte(fmt.Sprint("load", w)), Value: []byte("v")}
+				}
+				tg.Do(ctx, req)
+				cancel()
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := tg.Kill(old); err != nil {
+		t.Fatalf("kill %d: %v", old, err)
+	}
+	if err := tg.Kill(old); err == nil {
+		t.Errorf("killing node %d twice succeeded", old)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	waitLeader(t, tg, deadline, func(id, term uint64) bool { return id != old && term > oldTerm })
+	writeUntilOK(t, tg, deadline, "k0", "after")
+	close(stopLoad)
+	loadDone := make(chan struct{})
+	go func() { load.Wait(); close(loadDone) }()
+	select {
+	case <-loadDone:
+	case <-time.After(15 * time.Second):
+		t.Fatal("operations in flight at the kill never returned")
+	}
+	if err := tg.Restart(old); err != nil {
+		t.Fatalf("restart %d: %v", old, err)
+	}
+	if err := tg.Restart(old); err == nil {
+		t.Errorf("restarting running node %d succeeded", old)
+	}
+	// Move leadership by cutting the leader off until the restarted node
+	// leads: every election now needs it (one of the two others is cut).
+	for {
+		id, term := tg.Leader()
+		if id == old {
+			break
+		}
+		if id != 0 {
+			if err := tg.Isolate(id); err != nil {
+				t.Fatal(err)
+			}
+			waitLeader(t, tg, deadline, func(nid, nterm uint64) bool { return nid != id && nterm > term })
+			if err := tg.Heal(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted node %d never led", old)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 0; i < keys; i++ {
+		want := "before"
+		if i == 0 {
+			want = "after"
+		}
+		if got := Do(t, tg, bench.Request{Op: kv.OpRead, Key: []byte(fmt.Sprint("k", i))}, kv.StatusOK); string(got.Value) != want {
+			t.Errorf("k%d = %q on the restarted leader %d, want %q", i, got.Value, old, want)
+		}
+	}
+}
+
+// waitLeader polls tg.Leader until ok accepts it.
+func waitLeader(t *testing.T, tg bench.FaultTarget, deadline time.Time, ok func(id, term uint64) bool) {
+	t.Helper()
+	for {
+		if id, term := tg.Leader(); id != 0 && ok(id, term) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no acceptable leader before the deadline")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// writeUntilOK repeats an idempotent write until it succeeds: a write
+// routed to a node that just failed may fail or be left unknown.
+func writeUntilOK(t *testing.T, tg bench.Target, deadline time.Time, key, value string) {
+	t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		res, err := tg.Do(ctx, bench.Request{Op: kv.OpWrite, Key: []byte(key), Value: []byte(value)})
+		cancel()
+		if err == nil && res.Status == kv.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("write %s never succeeded: %v", key, err)
+		}
+	}
+}
+
+// ReadsNeedQuorum waits readSettle after cutting the leader off, for
+// messages already in flight to land, then gives reads readProbe: the
+// two together stay well below every target's election timeout (100 ms
+// or more), so no new leader can exist yet and an answer can only come
+// from a node that served the read without hearing from a quorum.
+const (
+	readSettle = 30 * time.Millisecond
+	readProbe  = 40 * time.Millisecond
+)
+
+// ReadsNeedQuorum checks the read contract "ReadIndex": a read is
+// answered only after a quorum confirmed the leader's leadership. It
+// isolates the leader and sends reads for readProbe; with ReadIndex they
+// cannot be answered (no quorum hears the leader, and no other node leads
+// yet), so an answer means the read skipped the quorum round (a local or
+// lease read). Replies to messages sent before the cut may still arrive
+// during readSettle; a system that counts such a reply (sent before the
+// read began) as confirming the read passes only because of the settle
+// time, which its contract must say. It returns what it saw; the
+// partition is healed before it returns.
+func ReadsNeedQuorum(tg bench.FaultTarget) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opWait)
+	defer cancel()
+	read := bench.Request{Op: kv.OpRead, Key: []byte("q0")}
+	if _, err := tg.Do(ctx, bench.Request{Op: kv.OpWrite, Key: read.Key, Value: []byte("x")}); err != nil {
+		return fmt.Errorf("write before the probe: %w", err)
+	}
+	if _, err := tg.Do(ctx, read); err != nil { // warms any per-term read state
+		return fmt.Errorf("read before the probe: %w", err)
+	}
+	leader, _ := tg.Leader()
+	if leader == 0 {
+		return fmt.Errorf("no leader")
+	}
+	if err := tg.Isolate(leader); err != nil {
+		return err
+	}
+	defer tg.Heal()
+	time.Sleep(readSettle)
+	probe, stop := context.WithTimeout(context.Background(), readProbe)
+	defer stop()
+	for probe.Err() == nil {
+		if res, err := tg.Do(probe, read); err == nil {
+			return fmt.Errorf("a read was answered (%q) %v after the leader %d was cut off: it did not wait for a quorum", res.Value, readProbe, leader)
+		}
+	}
+	return nil
 }
