@@ -39,6 +39,7 @@ func (s *securityFlags) register(c *cobra.Command) {
 	f.DurationVar(&s.limits.ReadHeaderTimeout, "read-header-timeout", httpapi.DefaultReadHeaderTimeout, "HTTP: time allowed to send the request headers")
 	f.DurationVar(&s.limits.ReadTimeout, "read-timeout", httpapi.DefaultReadTimeout, "HTTP: time allowed to send a whole request")
 	f.DurationVar(&s.limits.IdleTimeout, "idle-timeout", httpapi.DefaultIdleTimeout, "HTTP: keep-alive connections idle longer are closed")
+	f.DurationVar(&s.limits.WriteTimeout, "write-timeout", httpapi.DefaultWriteTimeout, "HTTP: time allowed from a request's headers to the end of its answer")
 }
 
 func (s *securityFlags) apply(cfg *httpapi.ServeConfig) error {

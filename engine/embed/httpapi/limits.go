@@ -19,6 +19,10 @@ type Limits struct {
 	// keep-alive connection between requests (default 60 s): a slow or
 	// silent client cannot hold a connection and its goroutine forever.
 	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// WriteTimeout bounds a request from its headers to the end of the
+	// answer (default 30 s, well above the request timeout), so a client
+	// that stops reading its answer does not pin the handler.
+	WriteTimeout time.Duration
 }
 
 // Defaults for Limits.
@@ -28,6 +32,7 @@ const (
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
 )
 
 func (l Limits) withDefaults() Limits {
@@ -45,6 +50,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = DefaultWriteTimeout
 	}
 	return l
 }

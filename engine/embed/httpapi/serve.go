@@ -250,7 +250,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		handler = Protect(h, cfg.Auth, cfg.Logger)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
-		IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
+		IdleTimeout: lim.IdleTimeout, WriteTimeout: lim.WriteTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
