@@ -15,7 +15,7 @@ import (
 const (
 	MaxClients    = 100_000
 	MaxWorkers    = 100_000
-	MaxKeys       = 10_000_000
+	MaxKeys       = 100_000_000
 	MaxValueBytes = 1 << 20
 	MaxRate       = 10_000_000
 	// DefaultOpenLoopWorkers bounds how many requests an open-loop run has
@@ -59,6 +59,9 @@ type RunConfig struct {
 	Workload   string
 	Mix        Mix
 	ValueBytes int
+	// ValueSizes, when not fixed, draws each written value's size
+	// (ValueBytes is then unused); the zero value is fixed.
+	ValueSizes ValueSizes
 	Keys       int
 	KeyDist    string
 	ZipfTheta  float64 // zipfian and latest skew in (0,1); 0 = DefaultZipfTheta

@@ -233,6 +233,9 @@ func (h *historyRecorder) dropBusy() {
 // run never wrote) keeps its bytes, quoted.
 func (h *historyRecorder) label(v []byte) string {
 	if i := h.wl.variant(v); i >= 0 {
+		if len(v) != len(h.wl.values[i]) { // a drawn size: a different value
+			return "v" + strconv.Itoa(i) + "/" + strconv.Itoa(len(v))
+		}
 		return "v" + strconv.Itoa(i)
 	}
 	return "raw:" + strconv.Quote(string(v))

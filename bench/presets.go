@@ -89,8 +89,10 @@ type WorkloadInfo struct {
 	Keys       int     `json:"keys"`
 	KeyBytes   int     `json:"key_bytes"`
 	ValueBytes int     `json:"value_bytes"`
-	Preload    bool    `json:"preload"`
-	Seed       uint64  `json:"seed"`
+	// ValueSizes is the value size distribution ("fixed": ValueBytes).
+	ValueSizes ValueSizes `json:"value_sizes"`
+	Preload    bool       `json:"preload"`
+	Seed       uint64     `json:"seed"`
 }
 
 // Info describes cfg's load.
@@ -98,6 +100,10 @@ func (c *RunConfig) Info() WorkloadInfo {
 	w := WorkloadInfo{
 		Name: c.Workload, Mix: c.Mix.String(), Fractions: c.Mix.Fractions(), Distribution: c.KeyDist,
 		Keys: c.Keys, KeyBytes: KeyBytes, ValueBytes: c.ValueBytes, Preload: c.Preload, Seed: c.Seed,
+		ValueSizes: c.ValueSizes,
+	}
+	if w.ValueSizes.Kind == "" {
+		w.ValueSizes.Kind = "fixed"
 	}
 	if w.Name == "" {
 		w.Name = WorkloadCustom

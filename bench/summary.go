@@ -107,6 +107,10 @@ type Summary struct {
 	// ended (this run's own load included; absent where unknown). Figures
 	// from a machine busy with other work are not comparable.
 	LoadAvg []float64 `json:"load_avg,omitempty"`
+	// PeakRSSBytes is the load generator process's peak resident set
+	// (the in-process target's nodes included) when the run ended; 0
+	// where unknown.
+	PeakRSSBytes uint64 `json:"peak_rss_bytes,omitempty"`
 	// Environment: CPU model, kernel, file system and disk of the data
 	// directory (set by the command that made the run).
 	Environment *Environment `json:"environment,omitempty"`
@@ -333,6 +337,26 @@ func FillEnvironment(s *Summary, args []string) {
 	s.Date = time.Now().UTC().Format(time.RFC3339)
 	s.Command = shellJoin(args)
 	s.LoadAvg = loadAvg()
+	s.PeakRSSBytes = peakRSS()
+}
+
+// peakRSS reads VmHWM from /proc/self/status; 0 where there is none.
+func peakRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				if kb, err := strconv.ParseUint(f[0], 10, 64); err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // loadAvg reads /proc/loadavg; nil where there is none.

@@ -103,7 +103,10 @@ type workload struct {
 	keys   int
 	dist   string
 	zipf   *zipf    // zipfian and latest; nil for uniform
-	values [][]byte // valueVariants read-only values
+	values [][]byte // valueVariants read-only values, of the largest size
+	// sizes draws each written value's length (a prefix of a variant).
+	sizes ValueSizes
+	fixed int
 	// inserted counts keys handed out to inserts: the key space is
 	// [0, keys+inserted). Latest draws back from its newest key.
 	inserted atomic.Int64
@@ -134,8 +137,9 @@ func newWorkload(cfg *RunConfig) *workload {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x76616c756573)) // "values"
 	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	w.sizes, w.fixed = cfg.ValueSizes, cfg.ValueBytes
 	for i := 0; i < valueVariants; i++ {
-		v := make([]byte, cfg.ValueBytes)
+		v := make([]byte, w.sizes.maxSize(cfg.ValueBytes))
 		// Printable letters, so values travel unescaped in HTTP bodies
 		// and JSON strings alike; variant i starts with its index so
 		// variants always differ.
@@ -149,7 +153,23 @@ func newWorkload(cfg *RunConfig) *workload {
 }
 
 // preloadValue is the value the load phase writes to key i.
-func (w *workload) preloadValue(i int) []byte { return w.values[i%valueVariants] }
+func (w *workload) preloadValue(i int) []byte {
+	v := w.values[i%valueVariants]
+	if w.sizes.Kind == "" || w.sizes.Kind == "fixed" {
+		return v
+	}
+	rng := rand.New(rand.NewPCG(uint64(i), 0x73697a6573)) // "sizes"
+	return v[:w.sizes.draw(rng, w.fixed)]
+}
+
+// value returns variant i at a size drawn from the run's distribution.
+func (g *generator) value(i int) []byte {
+	v := g.w.values[i]
+	if g.w.sizes.Kind == "" || g.w.sizes.Kind == "fixed" {
+		return v
+	}
+	return v[:g.w.sizes.draw(g.rng, g.w.fixed)]
+}
 
 // variant returns which of the run's values v is (0..valueVariants-1),
 // or -1 when it is none of them.
@@ -157,7 +177,7 @@ func (w *workload) variant(v []byte) int {
 	if len(v) == 0 {
 		return -1
 	}
-	if i := int(v[0] - '0'); i >= 0 && i < valueVariants && string(w.values[i]) == string(v) {
+	if i := int(v[0] - '0'); i >= 0 && i < valueVariants && len(v) <= len(w.values[i]) && string(w.values[i][:len(v)]) == string(v) {
 		return i
 	}
 	return -1
@@ -197,11 +217,11 @@ func (g *generator) next() (int, Request) {
 	req := Request{Op: opOrder[idx], Key: g.key[:]}
 	switch idx {
 	case opWrite, opInsert:
-		req.Value = g.w.values[g.rng.IntN(valueVariants)]
+		req.Value = g.value(g.rng.IntN(valueVariants))
 	case opCas:
 		a := g.rng.IntN(valueVariants)
 		b := (a + 1 + g.rng.IntN(valueVariants-1)) % valueVariants
-		req.From, req.Value = g.w.values[a], g.w.values[b]
+		req.From, req.Value = g.value(a), g.value(b)
 	}
 	return idx, req
 }
@@ -214,7 +234,7 @@ func (g *generator) modify(read Request, seen []byte) Request {
 	if a >= 0 {
 		b = (a + 1 + g.rng.IntN(valueVariants-1)) % valueVariants
 	}
-	return Request{Op: kv.OpCas, Key: read.Key, From: seen, Value: g.w.values[b]}
+	return Request{Op: kv.OpCas, Key: read.Key, From: seen, Value: g.value(b)}
 }
 
 // keyIndex draws an existing key's index by the run's distribution.

@@ -45,6 +45,13 @@ type Options struct {
 	MaxConcurrentRequests int
 	// UnsafeNoFsync turns fsync off (benchmarks only; loses data on crash).
 	UnsafeNoFsync bool
+	// SnapshotEvery is the applied entries between snapshots (0: the
+	// node's default, 100,000). Snapshots stream to followers in chunks
+	// sized to keep each line under MaxOutLineBytes, SnapshotChunksInFlight
+	// (0: 4) at a time.
+	SnapshotEvery          uint64
+	SnapshotLogRatio       float64 // see node.Config (negative: entries alone)
+	SnapshotChunksInFlight int
 	// UnsafeLocalReads serves reads from local state without ReadIndex.
 	// It is deliberately NOT linearizable and exists only to prove that
 	// the chaos checker catches stale reads.
@@ -260,6 +267,11 @@ func (s *Server) start(self string, names []string) error {
 		Transport:     s.tr,
 		StateMachine:  s.store,
 		TickInterval:  s.opts.TickInterval,
+		SnapshotEvery: s.opts.SnapshotEvery, SnapshotLogRatio: s.opts.SnapshotLogRatio,
+		// A chunk's data is base64 in the line (4/3) beside a few header
+		// fields: a third of the line limit leaves ample room.
+		SnapshotChunkBytes:     s.opts.MaxOutLineBytes / 3,
+		SnapshotChunksInFlight: s.opts.SnapshotChunksInFlight,
 		Engine: engine.Config{
 			// Base64 inflates by 4/3; keep a full MsgApp line well under
 			// MaxOutLineBytes.

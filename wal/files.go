@@ -80,17 +80,22 @@ func (s syncer) dir(path string) error {
 	return nil
 }
 
-// atomicWrite replaces dir/name with data: write a temporary file, fsync
-// it, rename it over the old one, fsync the directory. A crash leaves
-// either the old or the new content, never a mix.
-func (s syncer) atomicWrite(dir, name string, data []byte) error {
+// atomicWrite replaces dir/name with the concatenation of parts: write a
+// temporary file, fsync it, rename it over the old one, fsync the
+// directory. A crash leaves either the old or the new content, never a
+// mix. Parts let a large snapshot be written without joining them.
+func (s syncer) atomicWrite(dir, name string, parts ...[]byte) error {
 	path := filepath.Join(dir, name)
 	tmp := path + tmpSuffix
 	f, err := s.files().OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	for _, p := range parts {
+		if _, err = f.Write(p); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = s.file(f)
 	}
@@ -155,7 +160,14 @@ func decodeHardState(path string, b []byte) (raftpb.HardState, error) {
 //
 //	"RBSN" | index u64 | term u64 | nVoters u32 | voters u64... | dataLen u64 | data | crc32c u32
 func encodeSnapshot(s *raftpb.Snapshot) []byte {
-	b := make([]byte, 0, 4+8+8+4+8*len(s.Meta.Voters)+8+len(s.Data)+4)
+	head, data, tail := snapshotParts(s)
+	return append(append(head, data...), tail...)
+}
+
+// snapshotParts is the snapshot file as header, data (s.Data itself, not
+// a copy) and checksum, so saving a snapshot never copies the state.
+func snapshotParts(s *raftpb.Snapshot) (head, data, tail []byte) {
+	b := make([]byte, 0, 4+8+8+4+8*len(s.Meta.Voters)+8)
 	b = append(b, snapshotMagic...)
 	b = binary.LittleEndian.AppendUint64(b, s.Meta.Index)
 	b = binary.LittleEndian.AppendUint64(b, s.Meta.Term)
@@ -164,8 +176,8 @@ func encodeSnapshot(s *raftpb.Snapshot) []byte {
 		b = binary.LittleEndian.AppendUint64(b, v)
 	}
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(s.Data)))
-	b = append(b, s.Data...)
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	crc := crc32.Update(crc32.Checksum(b, castagnoli), castagnoli, s.Data)
+	return b, s.Data, binary.LittleEndian.AppendUint32(nil, crc)
 }
 
 func decodeSnapshot(path string, b []byte) (raftpb.Snapshot, error) {

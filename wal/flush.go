@@ -424,7 +424,8 @@ func (w *WAL) compact(upTo uint64) error {
 // saveSnapshot replaces the snapshot file (the commit point: Open
 // finishes the rest after a crash), then compacts or discards the log.
 func (w *WAL) saveSnapshot(s *raftpb.Snapshot) error {
-	if err := w.sy.atomicWrite(w.dir, snapshotName, encodeSnapshot(s)); err != nil {
+	head, data, tail := snapshotParts(s)
+	if err := w.sy.atomicWrite(w.dir, snapshotName, head, data, tail); err != nil {
 		return err
 	}
 	w.countOtherFsyncs(2)

@@ -32,10 +32,28 @@ func (s *Sim) send(m raftpb.Message) {
 	switch {
 	case m.Type == raftpb.MsgVoteResp && !m.Reject:
 		s.chk.onVoteGrant(s, m)
-	case m.Type == raftpb.MsgSnap:
-		s.stats.SnapsSent++
+	case m.Type == raftpb.MsgSnapChunk:
+		s.stats.SnapChunksSent++
+		if m.Index == 0 {
+			s.stats.SnapsSent++
+		}
 	}
 	faults := s.faultsOn()
+	if faults && (m.Type == raftpb.MsgSnapChunk || m.Type == raftpb.MsgSnapChunkResp) {
+		if m.Type == raftpb.MsgSnapChunk && s.r.Permille(s.p.SnapCrashPermille) {
+			// Crash one side mid-transfer, as the chunk leaves.
+			victim := m.From
+			if s.r.Permille(500) {
+				victim = m.To
+			}
+			s.stats.SnapTransferCrashes++
+			s.push(&event{at: s.now + s.r.Between(0, 2000), kind: evCrash, node: int(victim - 1), aux: 1})
+		}
+		if s.r.Permille(s.p.SnapCutPermille) {
+			s.stats.SnapChunksCut++
+			return
+		}
+	}
 	if faults && m.Type == raftpb.MsgVoteResp && !m.Reject && s.r.Permille(s.p.BuggifyVotePermille) {
 		// Buggify: crash the voter right after its durable vote left, and
 		// bring it back fast, while the election is still running.

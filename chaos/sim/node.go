@@ -126,6 +126,7 @@ func (s *Sim) newCore(n *simNode, hs raftpb.HardState, snap *raftpb.Snapshot, en
 	n.durableWrites, n.syncErr, n.syncPending = 0, nil, false
 	n.drv, err = driver.New(driver.Config{
 		Core: c, Storage: &simStorage{s: s, n: n, inc: inc}, Transport: simTransport{s: s, n: n, inc: inc},
+		Transfer: driver.TransferConfig{ChunkBytes: s.p.SnapChunkBytes, ChunksInFlight: s.p.SnapChunksInFlight},
 		OnDurable: func(err error) {
 			switch {
 			case n.inc != inc:

@@ -96,6 +96,15 @@ type Params struct {
 	// and must be caught up by MsgSnap.
 	LongOutagePermille int
 	LongOutageMinUs    int64
+	// Streamed snapshots: chunks of at most SnapChunkBytes, at most
+	// SnapChunksInFlight unacknowledged; under faults SnapCutPermille of
+	// chunks (and their answers) are lost on top of DropPermille, and
+	// SnapCrashPermille of chunks crash the sender or the receiver as
+	// the chunk leaves.
+	SnapChunkBytes     int
+	SnapChunksInFlight int
+	SnapCutPermille    int
+	SnapCrashPermille  int
 	// Leadership transfer (thesis §3.10): every TransferGapUs (mean) the
 	// leader is asked to hand over to a random voter (0: never).
 	TransferGapUs int64
@@ -137,6 +146,7 @@ func drawParams(seed uint64, r *rng) Params {
 	p.MaxOpsPerKey = 120
 	p.MaxUnsurePerKey = 10
 	drawFeatures(&p, r)
+	drawSnapStream(&p, r)
 	return p
 }
 
@@ -172,6 +182,16 @@ func drawFeatures(p *Params, r *rng) {
 	for i := 0; i < p.Spares; i++ {
 		p.TickSkewPermille = append(p.TickSkewPermille, int(r.Between(-150, 150)))
 	}
+}
+
+// drawSnapStream draws how snapshots stream (drawn after everything
+// else, so older seeds keep their meaning up to here). Chunks are small
+// so the simulator's small states still take several.
+func drawSnapStream(p *Params, r *rng) {
+	p.SnapChunkBytes = int(r.Between(8, 256))
+	p.SnapChunksInFlight = int(r.Between(1, 4))
+	p.SnapCutPermille = int(r.Between(0, 200))
+	p.SnapCrashPermille = int(r.Between(0, 40))
 }
 
 func drawNetwork(p *Params, r *rng) {
@@ -248,6 +268,8 @@ func (p Params) String() string {
 		p.Clients, p.Keys, p.ThinkMaxUs, p.ClientTimeoutUs, p.MaxAttempts, p.ReadPermille, p.CasPermille)
 	fmt.Fprintf(&b, "features: spares=%d snap_every=%d long_outage=%d‰ (>=%dus) transfer_gap_us=%d conf_gap_us=%d\n",
 		p.Spares, p.SnapEvery, p.LongOutagePermille, p.LongOutageMinUs, p.TransferGapUs, p.ConfGapUs)
+	fmt.Fprintf(&b, "snapshot stream: chunk_bytes=%d in_flight=%d cut=%d‰ crash=%d‰\n",
+		p.SnapChunkBytes, p.SnapChunksInFlight, p.SnapCutPermille, p.SnapCrashPermille)
 	fmt.Fprintf(&b, "phases: fault_us=%d liveness_ticks=%d drain_us=%d", p.FaultPhaseUs, p.LivenessTicks, p.DrainUs)
 	return b.String()
 }

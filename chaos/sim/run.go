@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/chaos/check"
+	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/wal"
 )
 
@@ -200,9 +201,12 @@ func (s *Sim) onDeliver(e *event) {
 	if !slices.Contains(n.core.Voters(), e.msg.From) {
 		s.stats.MsgsFromNonMember++ // thesis §4.1: processed all the same
 	}
-	if err := n.core.Step(e.msg); err != nil {
-		s.fail("harness", "step", "node %d rejected %v: %v", n.id, e.msg, err)
-		return
+	if err := n.drv.Step(e.msg); err != nil {
+		if !errors.Is(err, driver.ErrSnapshotTransfer) {
+			s.fail("harness", "step", "node %d rejected %v: %v", n.id, e.msg, err)
+			return
+		}
+		s.stats.SnapChunksRefused++ // reordered, duplicated or stale: refused and answered
 	}
 	s.drive(n)
 }

@@ -89,7 +89,11 @@ type Stats struct {
 
 	// Compaction and snapshots (§7).
 	SnapsTaken           uint64 // local snapshots + log compactions
-	SnapsSent            uint64 // MsgSnap sent by leaders
+	SnapsSent            uint64 // snapshot streams started (first chunk sent)
+	SnapChunksSent       uint64
+	SnapChunksCut        uint64 // chunks and answers lost to SnapCutPermille
+	SnapChunksRefused    uint64 // chunks the receiver refused (offset, stale, duplicate...)
+	SnapTransferCrashes  uint64 // crashes drawn as a chunk left
 	SnapsInstalled       uint64 // Ready.Snapshot installed by followers
 	RestartsFromSnapshot uint64
 	LongOutages          uint64 // crashes kept down long enough to fall behind
@@ -180,6 +184,10 @@ func (s *Stats) Add(o Stats) {
 	s.VirtualUs += o.VirtualUs
 	s.SnapsTaken += o.SnapsTaken
 	s.SnapsSent += o.SnapsSent
+	s.SnapChunksSent += o.SnapChunksSent
+	s.SnapChunksCut += o.SnapChunksCut
+	s.SnapChunksRefused += o.SnapChunksRefused
+	s.SnapTransferCrashes += o.SnapTransferCrashes
 	s.SnapsInstalled += o.SnapsInstalled
 	s.RestartsFromSnapshot += o.RestartsFromSnapshot
 	s.LongOutages += o.LongOutages

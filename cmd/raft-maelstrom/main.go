@@ -29,6 +29,9 @@ func run(args []string) error {
 	fs.DurationVar(&opts.TickInterval, "tick", 0, "Raft tick interval (default 10ms)")
 	fs.DurationVar(&opts.RequestTimeout, "request-timeout", 0, "time limit for one client request (default 800ms)")
 	fs.BoolVar(&opts.UnsafeNoFsync, "unsafe-no-fsync", false, "turn fsync off (benchmarks only: a crash loses acknowledged writes)")
+	fs.Uint64Var(&opts.SnapshotEvery, "snapshot-every", 0, "take a snapshot and compact the log every this many applied entries (default 100000)")
+	snapRatio := fs.Float64("snapshot-log-ratio", 1, "also wait for this many times the last snapshot's size of new log before the next snapshot (0: by --snapshot-every alone)")
+	fs.IntVar(&opts.SnapshotChunksInFlight, "snapshot-chunks-in-flight", 0, "unacknowledged snapshot chunks per follower (default 4; chunks are sized to the line limit)")
 	fs.BoolVar(&opts.UnsafeLocalReads, "unsafe-local-reads", false, "serve reads from local state without ReadIndex (NOT linearizable; for checker tests only)")
 	_ = fs.MarkHidden("unsafe-local-reads")
 	fs.BoolVar(&opts.TestFaults, "test-faults", false, "accept disk and clock fault-injection lines from the chaos harness (tests only)")
@@ -38,6 +41,10 @@ func run(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	opts.SnapshotLogRatio = *snapRatio
+	if *snapRatio <= 0 {
+		opts.SnapshotLogRatio = -1
 	}
 	level, err := parseLevel(*logLevel)
 	if err != nil {

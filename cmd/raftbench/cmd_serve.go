@@ -12,16 +12,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftbench/raftbench/engine/embed/httpapi"
+	"github.com/raftbench/raftbench/engine/runtime/node"
 )
 
 func init() { addCommand(newServeCmd()) }
 
 func newServeCmd() *cobra.Command {
 	var (
-		cfg      httpapi.ServeConfig
-		peers    string
-		logLevel string
-		sec      securityFlags
+		cfg       httpapi.ServeConfig
+		peers     string
+		logLevel  string
+		snapRatio float64
+		sec       securityFlags
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -69,6 +71,10 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("serve: --log-level %q: want debug, info, warn or error", logLevel)}
 			}
+			cfg.SnapshotLogRatio = snapRatio
+			if snapRatio <= 0 {
+				cfg.SnapshotLogRatio = -1 // the node's "entries alone"
+			}
 			if err := cfg.Validate(); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("serve: %w", err)}
 			}
@@ -95,6 +101,10 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 	f.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8001", "HTTP API listen address")
 	f.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "turn off fsync (benchmarks only: acknowledged writes can be lost)")
 	f.DurationVar(&cfg.TickInterval, "tick", 10*time.Millisecond, "Raft tick interval (election timeout is 10-20 ticks)")
+	f.Uint64Var(&cfg.SnapshotEvery, "snapshot-every", 0, "take a snapshot and compact the log every this many applied entries (0: 100000)")
+	f.Float64Var(&snapRatio, "snapshot-log-ratio", node.DefaultSnapshotLogRatio, "also wait for this many times the last snapshot's size of new log before the next snapshot (0: by --snapshot-every alone)")
+	f.IntVar(&cfg.SnapshotChunkBytes, "snapshot-chunk-bytes", 0, "most snapshot bytes per message when streaming a snapshot to a follower (0: 1 MiB)")
+	f.IntVar(&cfg.SnapshotChunksInFlight, "snapshot-chunks-in-flight", 0, "unacknowledged snapshot chunks per follower (0: 4)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	sec.register(c)
 	return c

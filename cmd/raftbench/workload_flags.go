@@ -17,6 +17,7 @@ type workloadFlags struct {
 	mix      string
 	dist     string
 	theta    float64
+	values   string
 	fs       *pflag.FlagSet
 }
 
@@ -27,6 +28,7 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 		" (a-f: YCSB's core workloads with a load phase; default: --mix with --distribution); compare takes a comma-separated list and writes each to OUT/<workload>/")
 	fs.StringVar(&w.mix, "mix", d.Mix.String(), "operation weights: write=W,read=R,cas=C[,insert=I,rmw=M] (not with --workload)")
 	fs.StringVar(&w.dist, "distribution", d.KeyDist, "key distribution: "+strings.Join(bench.Distributions, ", ")+" (overrides the workload's)")
+	fs.StringVar(&w.values, "value-dist", "fixed", "value size distribution: fixed (--value-bytes), uniform:MIN-MAX, or hist:SIZE:WEIGHT,... (recorded in summary.json)")
 	fs.Float64Var(&w.theta, "theta", bench.DefaultZipfTheta, "zipfian skew in (0, 1), for the zipfian and latest distributions")
 	prev := fs.GetNormalizeFunc()
 	fs.SetNormalizeFunc(func(f *pflag.FlagSet, name string) pflag.NormalizedName {
@@ -42,6 +44,11 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 
 // apply sets cfg's workload from the flags, or says clearly what is wrong.
 func (w *workloadFlags) apply(cfg *bench.RunConfig) error {
+	vs, err := bench.ParseValueSizes(w.values)
+	if err != nil {
+		return usageError("--value-dist: %v", err)
+	}
+	cfg.ValueSizes = vs
 	if w.fs.Changed("workload") {
 		p, err := bench.LookupWorkload(w.workload)
 		if err != nil {

@@ -32,6 +32,14 @@ type ApplierConfig struct {
 	// (0: never). The first one after a start or restore comes earlier by
 	// this node's stagger (see SnapshotDue).
 	SnapshotEvery uint64
+	// SnapshotLogRatio, when positive, also holds a snapshot back until
+	// the entry data applied since the last one is at least this many
+	// times the last snapshot's size (SetSnapshotBytes): a snapshot
+	// costs O(state), so taking one per O(state) bytes of log keeps its
+	// amortised cost per write constant however large the state grows
+	// (the reasoning of etcd's and CockroachDB's log truncation). Zero:
+	// by entry count alone.
+	SnapshotLogRatio float64
 	// Bugs switches on deliberate driver bugs (-tags raftbugs only).
 	Bugs []Bug
 }
@@ -104,7 +112,12 @@ type Applier struct {
 	every    uint64
 	stagger  uint64
 	snapDue  uint64 // applied index at which the next snapshot is due
-	stats    ApplyStats
+	// logRatio, logBytes (entry data applied since the last snapshot)
+	// and stateBytes (the last snapshot's size): the size trigger.
+	logRatio   float64
+	logBytes   uint64
+	stateBytes uint64
+	stats      ApplyStats
 	// result is reused for every Hooks.Applied call (no allocation per
 	// entry on the hot path).
 	result Result
@@ -122,7 +135,8 @@ func NewApplier(cfg ApplierConfig) (*Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Applier{id: cfg.ID, sm: cfg.StateMachine, sessions: newSessionTable(cfg.MaxSessions), every: cfg.SnapshotEvery}
+	a := &Applier{id: cfg.ID, sm: cfg.StateMachine, sessions: newSessionTable(cfg.MaxSessions), every: cfg.SnapshotEvery,
+		logRatio: max(0, cfg.SnapshotLogRatio)}
 	a.sessions.forgetEarly = bugs.has(BugSessionWindowShort)
 	a.voters = slices.Sorted(slices.Values(cfg.Voters))
 	a.stagger = snapshotStagger(cfg.ID, a.voters, cfg.SnapshotEvery)
@@ -184,6 +198,7 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 			return fmt.Errorf("%w: node %d applying %d after %d", ErrNotContiguous, a.id, e.Index, a.applied)
 		}
 		h.Applying(e)
+		a.logBytes += uint64(len(e.Data))
 		a.result = a.applyOne(e)
 		a.applied, a.term = e.Index, e.Term
 		h.Applied(&a.result)
@@ -251,13 +266,20 @@ func (a *Applier) Restore(s raftpb.Snapshot) error {
 	}
 	a.applied, a.term = s.Meta.Index, s.Meta.Term
 	a.stats.SnapshotsRestored++
+	a.logBytes, a.stateBytes = 0, uint64(len(s.Data))
 	a.scheduleFirstSnapshot()
 	return nil
 }
 
 // SnapshotDue reports whether the snapshot policy asks for a snapshot
 // at the applied index.
-func (a *Applier) SnapshotDue() bool { return a.applied > 0 && a.applied >= a.snapDue }
+func (a *Applier) SnapshotDue() bool {
+	return a.applied > 0 && a.applied >= a.snapDue && float64(a.logBytes) >= a.logRatio*float64(a.stateBytes)
+}
+
+// SetSnapshotBytes tells the size trigger how large the last snapshot
+// was (its Data).
+func (a *Applier) SetSnapshotBytes(n uint64) { a.stateBytes = n }
 
 // CaptureSnapshot starts a snapshot at the applied index: its metadata
 // carries the configuration in force there (what a node restarting from
@@ -270,6 +292,7 @@ func (a *Applier) CaptureSnapshot() (meta raftpb.SnapshotMeta, sessions []byte) 
 		a.snapDue = a.applied + a.every
 	}
 	a.stats.SnapshotsTaken++
+	a.logBytes = 0
 	return meta, a.sessions.appendSnapshot(nil)
 }
 

@@ -150,3 +150,38 @@ func TestApplierRefusesGaps(t *testing.T) {
 		t.Fatal("applied index 2 after 0")
 	}
 }
+
+// TestSnapshotSizeTrigger: with SnapshotLogRatio, a snapshot waits until
+// the entry data applied since the last one reaches ratio x its size.
+func TestSnapshotSizeTrigger(t *testing.T) {
+	a, err := NewApplier(ApplierConfig{ID: 1, Voters: []uint64{1}, StateMachine: &counterSM{}, SnapshotEvery: 2, SnapshotLogRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := uint64(0)
+	apply := func(n int) {
+		t.Helper()
+		var b Batch
+		for range n {
+			idx++
+			b.Entries = append(b.Entries, cmdEntry(idx, 7, idx, "0123456789"))
+		}
+		if err := a.Apply(&b, &recorder{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(2)
+	if !a.SnapshotDue() {
+		t.Fatal("no snapshot due with no size known yet")
+	}
+	a.CaptureSnapshot()
+	a.SetSnapshotBytes(1000) // the state is large: about 1000 bytes of log must pass first
+	apply(10)
+	if a.SnapshotDue() {
+		t.Fatal("snapshot due after far less log than the state's size")
+	}
+	apply(60)
+	if !a.SnapshotDue() {
+		t.Fatal("no snapshot due after more log than the state's size")
+	}
+}

@@ -29,6 +29,19 @@
 //     linearizability when MaxSessions is below the number of clients
 //     retrying), so MaxSessions must exceed the clients with requests in
 //     flight.
+//   - Snapshot streaming (snapxfer.go): the core's MsgSnap becomes a
+//     stream of MsgSnapChunk of at most TransferConfig.ChunkBytes, at
+//     most ChunksInFlight unacknowledged per follower, each with its
+//     offset, the total size, a done flag and a CRC-32C. The follower
+//     (Driver.Step) writes chunks in order to a SnapshotWriter, refuses a
+//     chunk at the wrong offset, of the wrong size, with a bad checksum
+//     or from a deposed leader (the leader rewinds to the offset it is
+//     told), and steps the snapshot into its core only once every byte
+//     arrived: a partial or corrupt transfer is never installed. A stalled
+//     stream resumes from the last acknowledged offset; another leader's
+//     or another snapshot's transfer restarts from 0. The bytes come from
+//     a SnapshotSource and go to a SnapshotSink (memory by default, a
+//     temporary file in the runtime).
 //   - ReadQueue answers a confirmed read only once applied has reached
 //     its read index (thesis §6.4).
 //   - The session entry header (AppendHeader, ParseEntry) is the format

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/raftpb"
@@ -55,6 +56,8 @@ type Config struct {
 	// incarnation of the same node, whose answers may still be in
 	// flight (the runtime uses a random number per start).
 	ReadNonce uint64
+	// Transfer sets how snapshots stream to followers in chunks.
+	Transfer TransferConfig
 	// Bugs switches on deliberate driver bugs (-tags raftbugs only).
 	Bugs []Bug
 }
@@ -105,6 +108,7 @@ type Driver struct {
 	inflight  []persistItem
 
 	stats Stats
+	xf    *transfers
 }
 
 // persistItem is one Ready's obligations once its write is durable.
@@ -140,6 +144,7 @@ func New(cfg Config) (*Driver, error) {
 	d := &Driver{
 		core: cfg.Core, st: cfg.Storage, tr: cfg.Transport, onDu: cfg.OnDurable, bugs: bugs,
 		commitSaveTicks: cfg.CommitSaveTicks, savedCommit: cfg.Core.Status().Commit,
+		xf: newTransfers(cfg.Transfer),
 	}
 	binary.LittleEndian.PutUint64(d.readPrefix[:8], cfg.Core.ID())
 	binary.LittleEndian.PutUint64(d.readPrefix[8:], cfg.ReadNonce)
@@ -153,6 +158,16 @@ func (d *Driver) Core() *engine.Core { return d.core }
 func (d *Driver) Tick() {
 	d.ticks++
 	d.core.Tick()
+	d.tickTransfers()
+}
+
+func hasSnap(msgs []raftpb.Message) bool {
+	for i := range msgs {
+		if msgs[i].Type == raftpb.MsgSnap {
+			return true
+		}
+	}
+	return false
 }
 
 // Stats returns the counters so far.
@@ -222,8 +237,12 @@ func (d *Driver) Handle(rd *engine.Ready) (Batch, error) {
 			return Batch{}, err
 		}
 	}
-	if len(rd.Messages) > 0 {
-		d.tr.Send(rd.Messages)
+	msgs := rd.Messages
+	if hasSnap(msgs) {
+		msgs = d.sendSnapshots(slices.Clone(msgs))
+	}
+	if len(msgs) > 0 {
+		d.tr.Send(msgs)
 	}
 	if err := d.persist(rd, hsSaved); err != nil {
 		return Batch{}, err

@@ -84,6 +84,10 @@ func sampleMessages() []Message {
 		{Type: MsgTimeoutNow, To: 2, From: 1, Term: 5},
 		{Type: MsgTransferLeader, To: 1, From: 2, Term: 5},
 		{Type: MsgApp, To: 2, From: 1, Term: 3, Index: 10, Entries: ents(3, 11, 64, 0)}, // all-empty data
+		ChunkMessage(1, 3, 6, SnapChunk{Meta: SnapshotMeta{Index: 5000, Term: 6, Voters: []uint64{1, 2, 3}},
+			Offset: 1 << 20, Total: 3 << 20, Checksum: 0xdeadbeef, Data: bytes.Repeat([]byte("c"), 100)}),
+		{Type: MsgSnapChunkResp, To: 1, From: 3, Term: 6, Index: 1 << 20, Commit: 3 << 20, Reject: true,
+			Snapshot: &Snapshot{Meta: SnapshotMeta{Index: 5000, Term: 6}}},
 	}
 }
 

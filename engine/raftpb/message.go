@@ -39,6 +39,15 @@ const (
 	MsgTimeoutNow
 	// MsgTransferLeader asks the leader to transfer leadership to From.
 	MsgTransferLeader
+	// MsgSnapChunk carries one bounded piece of a snapshot a leader
+	// streams to a follower (see SnapChunk for how its fields are used).
+	// The driver sends and receives it; the core never sees it.
+	MsgSnapChunk
+	// MsgSnapChunkResp answers MsgSnapChunk: Snapshot.Meta names the
+	// transfer, Index is the offset up to which the follower holds every
+	// byte, Reject says the chunk was refused (wrong offset, size or
+	// checksum) and the leader must resend from Index.
+	MsgSnapChunkResp
 
 	msgTypeEnd // sentinel: one past the last valid type
 )
@@ -50,6 +59,7 @@ var messageTypeNames = [...]string{
 	MsgHeartbeat: "MsgHeartbeat", MsgHeartbeatResp: "MsgHeartbeatResp",
 	MsgProp: "MsgProp", MsgReadIndex: "MsgReadIndex", MsgReadIndexResp: "MsgReadIndexResp",
 	MsgSnap: "MsgSnap", MsgTimeoutNow: "MsgTimeoutNow", MsgTransferLeader: "MsgTransferLeader",
+	MsgSnapChunk: "MsgSnapChunk", MsgSnapChunkResp: "MsgSnapChunkResp",
 }
 
 // Valid reports whether t is a known message type.
@@ -74,7 +84,7 @@ func AllMessageTypes() []MessageType {
 // IsResponse reports whether t answers another message.
 func (t MessageType) IsResponse() bool {
 	switch t {
-	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgReadIndexResp:
+	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgReadIndexResp, MsgSnapChunkResp:
 		return true
 	}
 	return false

@@ -45,6 +45,14 @@ type Config struct {
 	Transport func(id uint64, voters []uint64) (transport.Transport, error)
 	// NewStateMachine builds a node's state machine; default kv.NewStore.
 	NewStateMachine func(id uint64) node.StateMachine
+	// Snapshot policy and streaming, passed to every node (zero:
+	// node defaults): SnapshotEvery applied entries between snapshots,
+	// SnapshotChunkBytes per streamed chunk, SnapshotChunksInFlight
+	// unacknowledged chunks per follower.
+	SnapshotEvery          uint64
+	SnapshotLogRatio       float64
+	SnapshotChunkBytes     int
+	SnapshotChunksInFlight int
 	// NodeConfig, when set, may adjust each node's config before start
 	// (limits, snapshot interval, clock).
 	NodeConfig func(*node.Config)
@@ -141,6 +149,8 @@ func (c *Cluster) start(id uint64) error {
 		Transport: tr, StateMachine: sm,
 		TickInterval: c.cfg.TickInterval, Engine: c.cfg.Engine,
 		Registerer: c.cfg.Registerer, Logger: c.cfg.Logger,
+		SnapshotEvery: c.cfg.SnapshotEvery, SnapshotLogRatio: c.cfg.SnapshotLogRatio, SnapshotChunkBytes: c.cfg.SnapshotChunkBytes,
+		SnapshotChunksInFlight: c.cfg.SnapshotChunksInFlight,
 	}
 	if c.cfg.NodeConfig != nil {
 		c.cfg.NodeConfig(&ncfg)

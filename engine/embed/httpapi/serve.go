@@ -41,7 +41,12 @@ type ServeConfig struct {
 	HTTPAddr      string
 	UnsafeNoFsync bool
 	TickInterval  time.Duration
-	Logger        *slog.Logger
+	// Snapshot policy and streaming (zero: the node's defaults).
+	SnapshotEvery          uint64
+	SnapshotLogRatio       float64
+	SnapshotChunkBytes     int
+	SnapshotChunksInFlight int
+	Logger                 *slog.Logger
 	// TLSDir, when set, secures both listeners with the files `raftbench
 	// certs` wrote there (ca.pem, node-<id>.pem, node-<id>-key.pem):
 	// mutual TLS between nodes, HTTPS for the API (client certificates
@@ -62,6 +67,10 @@ type ServeConfig struct {
 	// NATS, raftAddr is the node's subject).
 	Ready func(httpAddr, raftAddr string)
 }
+
+// NATSSnapshotChunkBytes is the snapshot chunk size over NATS unless
+// ServeConfig.SnapshotChunkBytes says otherwise.
+const NATSSnapshotChunkBytes = 256 << 10
 
 // ParsePeers parses "n1=127.0.0.1:7001,n2=127.0.0.1:7002".
 func ParsePeers(s string) (map[string]string, error) {
@@ -205,6 +214,11 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 			return err
 		}
 		tr, raftAddr = ntr, ntr.Subject()
+		if cfg.SnapshotChunkBytes == 0 {
+			// A publish carries at most the broker's max_payload (1 MiB
+			// by default): keep a chunk and its header well below it.
+			cfg.SnapshotChunkBytes = NATSSnapshotChunkBytes
+		}
 	} else {
 		ttr, err := transport.NewTCP(transport.TCPConfig{ID: id, Peers: addrs, Logger: cfg.Logger, Registerer: trReg, TLS: certs})
 		if err != nil {
@@ -224,7 +238,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	n, err := node.Start(node.Config{ID: id, Voters: voters, Dir: cfg.Dir, UnsafeNoFsync: cfg.UnsafeNoFsync,
 		Transport: tr, StateMachine: kv.NewStore(), TickInterval: cfg.TickInterval,
-		Registerer: reg, Logger: cfg.Logger})
+		SnapshotEvery: cfg.SnapshotEvery, SnapshotLogRatio: cfg.SnapshotLogRatio, SnapshotChunkBytes: cfg.SnapshotChunkBytes,
+		SnapshotChunksInFlight: cfg.SnapshotChunksInFlight,
+		Registerer:             reg, Logger: cfg.Logger})
 	if err != nil {
 		ln.Close()
 		tr.Close()

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -212,17 +210,24 @@ func DecodeResult(b []byte) (Result, error) {
 
 // Store is the key-value state machine. Apply and Restore take the write
 // lock; Query takes the read lock, so reads can run beside each other.
+//
+// Layout (so the garbage collector's work and the memory per key stay
+// flat as keys grow): every record (key and value) lives in large
+// append-only slabs, and the index maps a 64-bit hash of the key to the
+// record's location, a map whose keys and values hold no pointers, which
+// the collector never scans. Keys whose hash collides with another key's
+// go to a small overflow map. See slab.go.
 type Store struct {
-	mu   sync.RWMutex
-	data map[string][]byte
-	// views counts snapshot views not yet encoded. They share value
-	// buffers with data, so while any is open a write replaces the
-	// buffer instead of overwriting it in place.
+	mu sync.RWMutex
+	t  table
+	// views counts snapshot views not yet encoded. They share the slabs,
+	// so while any is open a write appends a new record instead of
+	// overwriting the old value in place.
 	views atomic.Int32
 }
 
 // NewStore returns an empty store.
-func NewStore() *Store { return &Store{data: make(map[string][]byte)} }
+func NewStore() *Store { return &Store{t: newTable()} }
 
 // Apply executes a write or cas command and returns the encoded result.
 // A read command is answered too (it changes nothing), so a read that is
@@ -238,8 +243,14 @@ func (s *Store) Apply(cmd []byte) []byte {
 	return AppendResult(nil, s.applyLocked(c))
 }
 
+// applyLocked runs c; a returned Value aliases the slabs and must be
+// copied before the lock is released (AppendResult does).
 func (s *Store) applyLocked(c Command) Result {
-	cur, ok := s.data[string(c.Key)]
+	loc, ok := s.t.find(c.Key)
+	var cur []byte
+	if ok {
+		cur = s.t.value(loc)
+	}
 	switch c.Op {
 	case OpRead:
 		if !ok {
@@ -247,12 +258,12 @@ func (s *Store) applyLocked(c Command) Result {
 		}
 		return Result{Status: StatusOK, Value: cur}
 	case OpWrite:
-		s.set(c.Key, cur, ok, c.Value)
+		s.set(c.Key, loc, ok, cur, c.Value)
 		return Result{Status: StatusOK}
 	case OpCas:
 		if !ok {
 			if c.CreateIfMissing {
-				s.set(c.Key, cur, ok, c.Value)
+				s.set(c.Key, loc, ok, cur, c.Value)
 				return Result{Status: StatusOK}
 			}
 			return Result{Status: StatusNotFound}
@@ -260,23 +271,23 @@ func (s *Store) applyLocked(c Command) Result {
 		if !bytes.Equal(cur, c.From) {
 			return Result{Status: StatusMismatch}
 		}
-		s.set(c.Key, cur, ok, c.Value)
+		s.set(c.Key, loc, ok, cur, c.Value)
 		return Result{Status: StatusOK}
 	}
 	return Result{Status: StatusBadCommand}
 }
 
-// set stores a copy of value under key, whose current value is cur
-// (present if ok). A value of the same length is overwritten in place:
-// no allocation and no second map probe. That is safe because the
-// store's value buffers never leave it (reads and snapshots copy them),
-// except to an open snapshot view, which blocks it.
-func (s *Store) set(key, cur []byte, ok bool, value []byte) {
+// set stores value under key, whose record is at loc (present if ok)
+// with value cur. A value of the same length is overwritten in place:
+// no allocation, no index update. That is safe because the slabs never
+// leave the store (reads and snapshots copy), except to an open snapshot
+// view, which blocks it.
+func (s *Store) set(key []byte, loc uint64, ok bool, cur, value []byte) {
 	if ok && len(cur) == len(value) && s.views.Load() == 0 {
 		copy(cur, value)
 		return
 	}
-	s.data[string(key)] = bytes.Clone(value)
+	s.t.put(key, loc, ok, value, s.views.Load() == 0)
 }
 
 // Query answers a read command without changing state. Any other command
@@ -295,7 +306,15 @@ func (s *Store) Query(q []byte) []byte {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.data)
+	return s.t.len()
+}
+
+// MemoryBytes is the store's own memory: slabs (live records and
+// garbage) and an estimate of the index.
+func (s *Store) MemoryBytes() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.t.memoryBytes()
 }
 
 const snapshotMagic = "RBKV1"
@@ -305,25 +324,36 @@ const snapshotMagic = "RBKV1"
 func (s *Store) Snapshot() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return encodeSnapshot(s.data)
+	return s.t.frozen().appendSnapshot(nil)
 }
 
 // SnapshotView captures the state as it is now and returns a function
 // that encodes it, with the bytes Snapshot would have returned now. The
-// capture copies only the map (no sorting, no encoding), so the caller's
-// goroutine is held up briefly; encode may then run on any goroutine,
-// beside Apply. encode must be called: until then, writes allocate new
-// value buffers instead of reusing them (Capture also lets a caller
-// abandon the view).
+// capture copies only the pointer-free index (no sorting, no encoding),
+// so the caller's goroutine is held up briefly; encode may then run on
+// any goroutine, beside Apply. encode must be called: until then, writes
+// append new records instead of overwriting values in place (Capture
+// also lets a caller abandon the view).
 func (s *Store) SnapshotView() (encode func() []byte) {
 	return s.Capture().Encode
+}
+
+// SnapshotViewAppend is SnapshotView whose encoder appends the snapshot
+// to prefix (reallocated once, to the exact size).
+func (s *Store) SnapshotViewAppend() (appendTo func(prefix []byte) []byte) {
+	v := s.Capture()
+	return func(prefix []byte) []byte {
+		var out []byte
+		v.once.Do(func() { out = v.data.appendSnapshot(prefix); v.close() })
+		return out
+	}
 }
 
 // View is the state captured by Capture, encoded on demand.
 type View struct {
 	s    *Store
 	once sync.Once
-	data map[string][]byte
+	data *frozenTable
 	b    []byte
 }
 
@@ -331,7 +361,7 @@ type View struct {
 // the view must end with Encode or Release.
 func (s *Store) Capture() *View {
 	s.mu.RLock()
-	v := &View{s: s, data: maps.Clone(s.data)}
+	v := &View{s: s, data: s.t.frozen()}
 	s.views.Add(1)
 	s.mu.RUnlock()
 	return v
@@ -340,7 +370,7 @@ func (s *Store) Capture() *View {
 // Encode returns the captured state's snapshot bytes (encoded once) and
 // closes the view; after Release it returns nil.
 func (v *View) Encode() []byte {
-	v.once.Do(func() { v.b = encodeSnapshot(v.data); v.close() })
+	v.once.Do(func() { v.b = v.data.appendSnapshot(nil); v.close() })
 	return v.b
 }
 
@@ -354,26 +384,12 @@ func (v *View) close() {
 }
 
 func encodeSnapshot(data map[string][]byte) []byte {
-	keys := make([]string, 0, len(data))
-	size := len(snapshotMagic) + binary.MaxVarintLen64
+	t := newTable()
 	for k, v := range data {
-		keys = append(keys, k)
-		size += len(k) + len(v) + uvarintLen(len(k)) + uvarintLen(len(v))
+		loc, ok := t.find([]byte(k))
+		t.put([]byte(k), loc, ok, v, true)
 	}
-	slices.Sort(keys)
-	// Sized exactly: growing a buffer of the whole state by appending
-	// copied it several times over.
-	b := make([]byte, 0, size)
-	b = append(b, snapshotMagic...)
-	b = binary.AppendUvarint(b, uint64(len(keys)))
-	for _, k := range keys {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		v := data[k]
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
-	}
-	return b
+	return t.frozen().appendSnapshot(nil)
 }
 
 func uvarintLen(n int) int {
@@ -395,7 +411,7 @@ func (s *Store) Restore(snap []byte) error {
 		return fmt.Errorf("%w: snapshot key count", ErrMalformed)
 	}
 	rest = rest[k:]
-	data := make(map[string][]byte, n)
+	t := newTable()
 	for i := uint64(0); i < n; i++ {
 		var key, val []byte
 		var err error
@@ -405,13 +421,17 @@ func (s *Store) Restore(snap []byte) error {
 		if val, rest, err = readBytes(rest, MaxValueBytes); err != nil {
 			return fmt.Errorf("snapshot value %d: %w", i, err)
 		}
-		data[string(key)] = bytes.Clone(val)
+		loc, ok := t.find(key)
+		if ok {
+			return fmt.Errorf("%w: snapshot key %q twice", ErrMalformed, key)
+		}
+		t.put(key, loc, ok, val, true)
 	}
 	if len(rest) != 0 {
 		return fmt.Errorf("%w: %d trailing snapshot bytes", ErrMalformed, len(rest))
 	}
 	s.mu.Lock()
-	s.data = data
+	s.t = t
 	s.mu.Unlock()
 	return nil
 }

@@ -37,12 +37,15 @@ type servableRead struct {
 // machine, session table, configuration, snapshot policy) and its read
 // queue, and answers the waiting clients.
 type applier struct {
-	n       *Node
-	da      *driver.Applier
-	reads   *driver.ReadQueue[[]readReq]
-	snap    *raftpb.Snapshot // recovered at Start, until handed to the core
-	saving  atomic.Bool      // a snapshot save is in flight
-	expects []expectation    // sorted by index (stable)
+	n      *Node
+	da     *driver.Applier
+	reads  *driver.ReadQueue[[]readReq]
+	snap   *raftpb.Snapshot // recovered at Start, until handed to the core
+	saving atomic.Bool      // a snapshot save is in flight
+	// savedBytes is the size of the last snapshot saved in the
+	// background, for the size trigger (0: none since the last look).
+	savedBytes atomic.Uint64
+	expects    []expectation // sorted by index (stable)
 
 	// per-batch state for the hooks
 	commitAt, now time.Time
@@ -52,6 +55,7 @@ func newApplier(n *Node) (*applier, error) {
 	da, err := driver.NewApplier(driver.ApplierConfig{
 		ID: n.cfg.ID, Voters: n.cfg.Voters, StateMachine: n.sm,
 		MaxSessions: n.cfg.MaxSessions, SnapshotEvery: n.cfg.SnapshotEvery,
+		SnapshotLogRatio: n.cfg.SnapshotLogRatio,
 	})
 	if err != nil {
 		return nil, err
@@ -108,6 +112,9 @@ func (a *applier) handle(it *applyItem) error {
 		applied, _ := a.da.Applied()
 		a.reads.Servable(applied, a.serve)
 	}
+	if b := a.savedBytes.Swap(0); b > 0 {
+		a.da.SetSnapshotBytes(b)
+	}
 	if a.da.SnapshotDue() {
 		a.snapshot()
 	}
@@ -124,7 +131,9 @@ func (a *applier) Applying(e *raftpb.Entry) {
 
 // Restored is the driver's hook after a leader's snapshot replaced the
 // state; the published applied index follows after the batch.
-func (a *applier) Restored(raftpb.SnapshotMeta) {}
+func (a *applier) Restored(meta raftpb.SnapshotMeta) {
+	a.n.logger.Info("snapshot installed from the leader", "index", meta.Index, "term", meta.Term)
+}
 
 // Applied is the driver's hook after each committed entry: it answers
 // the proposal's waiter, if it is on this node.
@@ -217,9 +226,15 @@ func (a *applier) snapshot() {
 	start := n.clock.Now()
 	meta, sess := a.da.CaptureSnapshot()
 	var encode func() []byte
-	if v, ok := n.sm.(SnapshotViewer); ok {
+	switch v := n.sm.(type) {
+	case SnapshotAppender:
+		// The state is encoded straight after the sessions: one copy.
+		appendTo, prefix := v.SnapshotViewAppend(), sess
+		encode = func() []byte { return appendTo(prefix) }
+		sess = nil
+	case SnapshotViewer:
 		encode = v.SnapshotView()
-	} else {
+	default:
 		state := n.sm.Snapshot()
 		encode = func() []byte { return state }
 	}
@@ -228,9 +243,10 @@ func (a *applier) snapshot() {
 	go func() {
 		defer n.wg.Done()
 		defer a.saving.Store(false)
-		state := encode()
-		data := make([]byte, 0, len(sess)+len(state)) // one copy of the state, not a growing one
-		data = append(append(data, sess...), state...)
+		data := encode()
+		if sess != nil {
+			data = append(append(make([]byte, 0, len(sess)+len(data)), sess...), data...)
+		}
 		snap := raftpb.Snapshot{Meta: meta, Data: data}
 		saved, err := n.saveSnapshot(snap)
 		switch {
@@ -240,6 +256,7 @@ func (a *applier) snapshot() {
 		case err != nil || !saved:
 			return // stopping, or a newer snapshot from the leader is stored
 		}
+		a.savedBytes.Store(uint64(len(data)))
 		n.stats.snapshots.Add(1)
 		n.logger.Info("snapshot saved", "index", snap.Meta.Index, "bytes", len(data), "took", n.clock.Now().Sub(start))
 		n.post(func() {

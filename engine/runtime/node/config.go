@@ -39,6 +39,13 @@ type SnapshotViewer interface {
 	SnapshotView() (encode func() []byte)
 }
 
+// SnapshotAppender is SnapshotViewer whose encoder appends the state to
+// a prefix (the session table), sized once: the node then holds one
+// copy of the encoded state rather than two. kv.Store implements it.
+type SnapshotAppender interface {
+	SnapshotViewAppend() (appendTo func(prefix []byte) []byte)
+}
+
 // Config configures one Node.
 type Config struct {
 	// ID is this node's Raft ID; Voters lists every voter including ID.
@@ -72,6 +79,18 @@ type Config struct {
 	// SnapshotEvery takes a snapshot (sessions + state machine) after
 	// this many applied entries and compacts the log. Default 100000.
 	SnapshotEvery uint64
+	// SnapshotLogRatio also holds a snapshot back until the entry data
+	// applied since the last one is this many times the last snapshot's
+	// size, so snapshot work per write stays flat as the state grows
+	// (default 1; negative: by SnapshotEvery alone).
+	SnapshotLogRatio float64
+	// SnapshotChunkBytes is the most snapshot data one message carries
+	// when a leader streams a snapshot to a follower (default 1 MiB; the
+	// TCP transport's frame limit must exceed it).
+	// SnapshotChunksInFlight bounds the unacknowledged chunks per
+	// follower (default 4).
+	SnapshotChunkBytes     int
+	SnapshotChunksInFlight int
 	// Limits. Requests beyond them fail fast with ErrBusy.
 	MaxPendingProposals int // default 8192
 	MaxPendingBytes     int // default 64 MiB (proposal payload bytes)
@@ -87,6 +106,7 @@ type Config struct {
 const (
 	DefaultTickInterval        = 10 * time.Millisecond
 	DefaultSnapshotEvery       = 100000
+	DefaultSnapshotLogRatio    = 1.0
 	DefaultMaxPendingProposals = 8192
 	DefaultMaxPendingBytes     = 64 << 20
 	DefaultMaxPendingReads     = 8192
@@ -113,6 +133,8 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("one of Dir and Log is required")
 	case c.TickInterval < 0:
 		return bad("negative TickInterval")
+	case c.SnapshotChunkBytes < 0 || c.SnapshotChunksInFlight < 0:
+		return bad("negative SnapshotChunkBytes %d or SnapshotChunksInFlight %d", c.SnapshotChunkBytes, c.SnapshotChunksInFlight)
 	}
 	if c.Clock == nil {
 		c.Clock = RealClock()
@@ -123,6 +145,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = DefaultSnapshotEvery
 	}
+	switch {
+	case c.SnapshotLogRatio == 0:
+		c.SnapshotLogRatio = DefaultSnapshotLogRatio
+	case c.SnapshotLogRatio < 0:
+		c.SnapshotLogRatio = 0
+	}
+	setDefault(&c.SnapshotChunkBytes, driver.DefaultSnapshotChunkBytes)
+	setDefault(&c.SnapshotChunksInFlight, driver.DefaultSnapshotChunksInFlight)
 	setDefault(&c.MaxPendingProposals, DefaultMaxPendingProposals)
 	setDefault(&c.MaxPendingBytes, DefaultMaxPendingBytes)
 	setDefault(&c.MaxPendingReads, DefaultMaxPendingReads)

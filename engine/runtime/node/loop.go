@@ -151,9 +151,13 @@ func (n *Node) drainInbox(ls *loopState) {
 
 func (n *Node) step(m *raftpb.Message) {
 	n.m.recv[msgIdx(m.Type)].Inc()
-	if err := n.core.Step(*m); err != nil {
+	if err := n.drv.Step(*m); err != nil {
 		n.stats.stepErrors.Add(1)
-		n.logger.Debug("step rejected", "msg", m.String(), "err", err)
+		if errors.Is(err, driver.ErrSnapshotTransfer) {
+			n.logger.Warn("snapshot chunk refused", "from", m.From, "err", err)
+		} else {
+			n.logger.Debug("step rejected", "msg", m.String(), "err", err)
+		}
 	}
 }
 

@@ -142,7 +142,8 @@ func Start(cfg Config) (*Node, error) {
 		n.log.Close()
 		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
 	}
-	n.drv, err = driver.New(driver.Config{Core: n.core, Storage: walStorage{n}, Transport: sender{n}, OnDurable: n.onDurable, ReadNonce: n.clientID})
+	n.drv, err = driver.New(driver.Config{Core: n.core, Storage: walStorage{n}, Transport: sender{n}, OnDurable: n.onDurable, ReadNonce: n.clientID,
+		Transfer: driver.TransferConfig{ChunkBytes: cfg.SnapshotChunkBytes, ChunksInFlight: cfg.SnapshotChunksInFlight, Sink: n.snapshotSink()}})
 	if err != nil {
 		n.log.Close()
 		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)

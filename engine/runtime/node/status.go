@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/engine"
+	"github.com/raftbench/raftbench/engine/driver"
 	"github.com/raftbench/raftbench/wal"
 )
 
@@ -24,6 +25,32 @@ type Status struct {
 	Stopped    bool   `json:"stopped"`
 	// Progress is the leader's view of each follower (nil elsewhere).
 	Progress map[uint64]PeerProgress `json:"progress,omitempty"`
+	// SnapshotTransfer is the streaming of snapshots to and from this
+	// node (counters since start, and what is in progress now).
+	SnapshotTransfer SnapshotTransfer `json:"snapshot_transfer"`
+}
+
+// SnapshotTransfer reports snapshot streaming: as a leader (sends) and
+// as a follower (receives).
+type SnapshotTransfer struct {
+	SendsInProgress int    `json:"sends_in_progress"`
+	SendsStarted    uint64 `json:"sends_started"`
+	SendsCompleted  uint64 `json:"sends_completed"`
+	BytesSent       uint64 `json:"bytes_sent"`
+	Resends         uint64 `json:"resends"`
+	RecvInProgress  bool   `json:"recv_in_progress"`
+	RecvBytes       uint64 `json:"recv_bytes"` // of the transfer in progress
+	RecvTotal       uint64 `json:"recv_total"` // its size
+	RecvsCompleted  uint64 `json:"recvs_completed"`
+	BytesReceived   uint64 `json:"bytes_received"`
+	ChunksRejected  uint64 `json:"chunks_rejected"`
+}
+
+func snapshotTransfer(x driver.TransferStats) SnapshotTransfer {
+	return SnapshotTransfer{SendsInProgress: x.SendsInProgress, SendsStarted: x.SendsStarted,
+		SendsCompleted: x.SendsCompleted, BytesSent: x.BytesSent, Resends: x.Resends,
+		RecvInProgress: x.RecvInProgress, RecvBytes: x.RecvBytes, RecvTotal: x.RecvTotal,
+		RecvsCompleted: x.RecvsCompleted, BytesReceived: x.BytesReceived, ChunksRejected: x.ChunksRejected}
 }
 
 // PeerProgress is one follower's replication state as the leader sees it.
@@ -46,13 +73,15 @@ func (n *Node) Status() Status {
 	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	defer cancel()
 	var cs engine.Status
-	if err := n.do(ctx, func() { cs = n.core.Status() }); err != nil {
+	var xs driver.TransferStats
+	if err := n.do(ctx, func() { cs, xs = n.core.Status(), n.drv.TransferStats() }); err != nil {
 		st.Stopped = n.isStopped()
 		return st
 	}
 	st.Term, st.Role, st.Leader, st.Commit = cs.Term, cs.Role, cs.Lead, cs.Commit
 	st.LastIndex, st.FirstIndex = cs.LastIndex, cs.FirstIndex
 	st.RoleName = cs.Role.String()
+	st.SnapshotTransfer = snapshotTransfer(xs)
 	if cs.Progress != nil {
 		st.Progress = make(map[uint64]PeerProgress, len(cs.Progress))
 		for id, p := range cs.Progress {

@@ -1,0 +1,219 @@
+package kv
+
+import (
+	"bytes"
+	"encoding/binary"
+	"maps"
+	"slices"
+)
+
+// slabBytes is the size of a full-grown slab; a record larger than that
+// gets a slab of its own.
+const slabBytes = 1 << 20
+
+// table is the store's layout: records "uvarint klen | uvarint vlen |
+// key | value" appended to slabs, an index from a 64-bit FNV-1a hash of
+// the key to the record's location (slab<<32 | offset), and an overflow
+// map for keys whose hash another key already owns. Neither the index
+// nor the slabs list hold per-key pointers, so the collector's work does
+// not grow with the number of keys.
+type table struct {
+	slabs    [][]byte // append-only; a slab is never moved or shrunk
+	index    map[uint64]uint64
+	overflow map[string]uint64
+	live     uint64 // bytes of records the index points to
+	total    uint64 // bytes of all records in the slabs
+}
+
+func newTable() table { return table{index: make(map[uint64]uint64)} }
+
+// hashKey is the index's hash (a variable so tests can force collisions).
+var hashKey = fnv1a
+
+// compactFloor: slabs below this size are never compacted (a variable
+// so tests can reach compaction with little data).
+var compactFloor uint64 = 64 << 20
+
+func fnv1a(k []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range k {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// record returns the key and value of the record at loc (aliasing the slab).
+func recordAt(slabs [][]byte, loc uint64) (key, value []byte) {
+	b := slabs[loc>>32][uint32(loc):]
+	kl, n1 := binary.Uvarint(b)
+	vl, n2 := binary.Uvarint(b[n1:])
+	h := n1 + n2
+	return b[h : h+int(kl)], b[h+int(kl) : h+int(kl)+int(vl)]
+}
+
+func (t *table) value(loc uint64) []byte {
+	_, v := recordAt(t.slabs, loc)
+	return v
+}
+
+// find returns key's record location. When the key is absent, loc says
+// where put must record it: 0 for the index, 1 for the overflow map.
+func (t *table) find(key []byte) (loc uint64, ok bool) {
+	if len(t.overflow) > 0 {
+		if l, ok := t.overflow[string(key)]; ok {
+			return l, true
+		}
+	}
+	l, ok := t.index[hashKey(key)]
+	if !ok {
+		return 0, false
+	}
+	if k, _ := recordAt(t.slabs, l); bytes.Equal(k, key) {
+		return l, true
+	}
+	return 1, false // the hash belongs to another key
+}
+
+// put appends a record of key and value and points the index at it.
+// ok and loc are find's answer. compact allows rewriting the slabs when
+// garbage outweighs live records; the store passes false while a view is
+// open (the view would keep the old slabs alive beside the new ones).
+func (t *table) put(key []byte, loc uint64, ok bool, value []byte, compact bool) {
+	if ok {
+		k, v := recordAt(t.slabs, loc)
+		t.live -= recordLen(len(k), len(v))
+	}
+	nl := t.appendRecord(key, value)
+	t.live += recordLen(len(key), len(value))
+	switch {
+	case ok && len(t.overflow) > 0 && t.inOverflow(key):
+		t.overflow[string(key)] = nl
+	case ok || loc == 0:
+		t.index[hashKey(key)] = nl
+	default: // a new key whose hash another key owns
+		if t.overflow == nil {
+			t.overflow = make(map[string]uint64)
+		}
+		t.overflow[string(key)] = nl
+	}
+	if compact && t.total > compactFloor && t.total > 2*t.live {
+		t.compact()
+	}
+}
+
+func (t *table) inOverflow(key []byte) bool {
+	_, ok := t.overflow[string(key)]
+	return ok
+}
+
+func recordLen(kl, vl int) uint64 {
+	return uint64(uvarintLen(kl) + uvarintLen(vl) + kl + vl)
+}
+
+func (t *table) appendRecord(key, value []byte) uint64 {
+	n := int(recordLen(len(key), len(value)))
+	last := len(t.slabs) - 1
+	if last < 0 || cap(t.slabs[last])-len(t.slabs[last]) < n {
+		// Slabs grow from 4 KiB to slabBytes, so a small store (the
+		// simulator's, a fresh restore) does not cost a megabyte.
+		size := 4 << 10
+		if last >= 0 {
+			size = min(slabBytes, 2*cap(t.slabs[last]))
+		}
+		t.slabs = append(t.slabs, make([]byte, 0, max(size, n)))
+		last++
+	}
+	s := t.slabs[last]
+	off := len(s)
+	s = binary.AppendUvarint(s, uint64(len(key)))
+	s = binary.AppendUvarint(s, uint64(len(value)))
+	s = append(append(s, key...), value...)
+	t.slabs[last] = s
+	t.total += uint64(n)
+	return uint64(last)<<32 | uint64(off)
+}
+
+// compact rewrites every live record into fresh slabs.
+func (t *table) compact() {
+	old := t.frozen()
+	nt := newTable()
+	for h, l := range old.index {
+		k, v := recordAt(old.slabs, l)
+		nt.index[h] = nt.appendRecord(k, v)
+	}
+	for key, l := range old.overflow {
+		_, v := recordAt(old.slabs, l)
+		if nt.overflow == nil {
+			nt.overflow = make(map[string]uint64)
+		}
+		nt.overflow[key] = nt.appendRecord([]byte(key), v)
+	}
+	nt.live = nt.total
+	*t = nt
+}
+
+func (t *table) len() int { return len(t.index) + len(t.overflow) }
+
+func (t *table) memoryBytes() uint64 {
+	var n uint64
+	for _, s := range t.slabs {
+		n += uint64(cap(s))
+	}
+	// A Swiss-table entry of two uint64s plus control byte and load
+	// factor: about 20 bytes.
+	return n + 20*uint64(len(t.index)) + 64*uint64(len(t.overflow))
+}
+
+// frozenTable is a table as of a capture: its own copy of the index and
+// of the slab list (the slabs' bytes below their captured lengths never
+// change while a view is open, see Store.set).
+type frozenTable struct {
+	slabs    [][]byte
+	index    map[uint64]uint64
+	overflow map[string]uint64
+}
+
+func (t *table) frozen() *frozenTable {
+	f := &frozenTable{slabs: slices.Clone(t.slabs), index: maps.Clone(t.index), overflow: maps.Clone(t.overflow)}
+	for i := range f.slabs {
+		f.slabs[i] = f.slabs[i][:len(f.slabs[i]):len(f.slabs[i])]
+	}
+	return f
+}
+
+// appendSnapshot appends the snapshot encoding to prefix: magic, count,
+// then key/value pairs in key order. The sort is what the format needs:
+// equal states must encode to equal bytes (replicas' snapshots and the
+// simulator's state digests compare them), and a hash index has no order.
+func (f *frozenTable) appendSnapshot(prefix []byte) []byte {
+	locs := make([]uint64, 0, len(f.index)+len(f.overflow))
+	size := len(prefix) + len(snapshotMagic) + binary.MaxVarintLen64
+	add := func(l uint64) {
+		locs = append(locs, l)
+		k, v := recordAt(f.slabs, l)
+		size += int(recordLen(len(k), len(v)))
+	}
+	for _, l := range f.index {
+		add(l)
+	}
+	for _, l := range f.overflow {
+		add(l)
+	}
+	slices.SortFunc(locs, func(a, b uint64) int {
+		ka, _ := recordAt(f.slabs, a)
+		kb, _ := recordAt(f.slabs, b)
+		return bytes.Compare(ka, kb)
+	})
+	b := append(make([]byte, 0, size), prefix...)
+	b = append(b, snapshotMagic...)
+	b = binary.AppendUvarint(b, uint64(len(locs)))
+	for _, l := range locs {
+		k, v := recordAt(f.slabs, l)
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
