@@ -33,6 +33,9 @@ import (
 //	transport=nats  the NATS transport (engine/runtime/transport/nats) through an
 //	                embedded broker on 127.0.0.1, or the one at nats-url
 //	nats-url=URL    an existing broker (transport=nats only)
+//	lease-reads=true  reads from the leader's lease instead of ReadIndex
+//	                rounds (engine.Config.LeaseReads; all nodes share one
+//	                clock here, so the drift bound holds)
 func init() { Register("inproc", openInproc) }
 
 // Transports the inproc target can run over.
@@ -46,6 +49,7 @@ type inprocTarget struct {
 	c               *cluster.Cluster
 	transport       string
 	fsync           bool
+	lease           bool
 	electionTimeout time.Duration
 	broker          *natsserver.Server // embedded, or nil
 
@@ -59,6 +63,7 @@ type transportStatser interface {
 
 func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	tr, url := TransportMem, ""
+	var lease bool
 	var unknown []string
 	for k, v := range cfg.Options {
 		switch k {
@@ -66,13 +71,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			tr = v
 		case "nats-url":
 			url = v
+		case "lease-reads":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: lease-reads=%q: want true or false", v)
+			}
+			lease = b
 		default:
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads)", unknown)
 	}
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
@@ -81,7 +92,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inproc target: %w", err)
 	}
-	t := &inprocTarget{transport: tr, electionTimeout: time.Duration(ticks) * node.DefaultTickInterval}
+	t := &inprocTarget{transport: tr, lease: lease, electionTimeout: time.Duration(ticks) * node.DefaultTickInterval}
 	ccfg := cluster.Config{
 		Nodes:        cfg.Nodes,
 		Dir:          cfg.Dir,
@@ -89,7 +100,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		Registerer:   cfg.Registerer,
 		Logger:       cfg.Logger,
 		TickInterval: node.DefaultTickInterval,
-		Engine:       engine.Config{ElectionTicks: ticks},
+		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
 	}
 	switch tr {
 	case TransportMem:
@@ -100,6 +111,8 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		}
 		ccfg.Transport = f
 	case TransportNATS:
+		// Snapshot chunks must fit one publish (max_payload, 1 MiB by default).
+		ccfg.SnapshotChunkBytes = 256 << 10
 		if url == "" {
 			b, err := natsserver.Start(natsserver.Options{MaxPayload: 8 << 20})
 			if err != nil {
@@ -244,5 +257,8 @@ func (t *inprocTarget) Close() error {
 
 // Contract: quorum fsync (when on), leader answers after apply, ReadIndex reads.
 func (t *inprocTarget) Contract() Contract {
+	if t.lease {
+		return RaftContract(t.fsync, ReadsLease, "leader lease (thesis §6.4.1): (ElectionTicks-1)/(1+MaxClockDrift) ticks from a heartbeat round a quorum answered, ReadIndex round otherwise; linearizable while clock rates differ by at most MaxClockDrift (0.1)")
+	}
 	return RaftContract(t.fsync, ReadsReadIndex, "ReadIndex: one heartbeat-quorum round per loop turn for every queued read, answered once applied >= the read index")
 }

@@ -45,6 +45,34 @@ type Config struct {
 	// NotLeaderError instead of forwarding them to the leader.
 	DisableProposalForwarding bool
 
+	// LeaseReads lets a leader answer ReadIndex from its lease, without a
+	// quorum round (thesis §6.4.1). Once a quorum has answered a heartbeat
+	// round, no other leader can be elected for an election timeout,
+	// measured on the followers' clocks from when they received it: with
+	// CheckQuorum a follower that heard from its leader within an election
+	// timeout ignores vote requests, and a restarted node grants no vote
+	// for its first election timeout. The leader therefore holds a lease
+	// of LeaseTicks() of its own ticks, counted from when it sent the
+	// round. It gives the lease up for the term when it starts a
+	// leadership transfer, and after a membership change until a round
+	// sent under the new configuration is answered. Requires CheckQuorum.
+	//
+	// The lease is only as safe as the clocks: it assumes that one tick
+	// on any node lasts at most 1+MaxClockDrift times as long (in real
+	// time) as one tick on any other, and that no node's ticks run ahead
+	// of its clock, nor the leader's lease clock behind it (a runtime whose
+	// ticks can fall behind reports its clock with Core.ClockTicks; a
+	// clock that jumps backwards on the leader or forwards on a follower
+	// breaks the bound).
+	LeaseReads bool
+	// MaxClockDrift is the clock-drift bound lease reads assume: the
+	// largest relative difference between the tick rates of any two
+	// nodes (0.1: a tick may be up to 10% longer on one node than on
+	// another). Default 0.1 when LeaseReads is on; must be in [0, 10).
+	// LeaseTicks = floor((ElectionTicks-1) / (1+MaxClockDrift)) must
+	// exceed HeartbeatTicks, or a lease would lapse between two rounds.
+	MaxClockDrift float64
+
 	// Seed seeds the core's private PRNG (election jitter). The core has
 	// no other source of randomness.
 	Seed uint64
@@ -74,6 +102,7 @@ const (
 	DefaultMaxInflightMsgs     = 256
 	DefaultMaxInflightBytes    = 32 << 20
 	DefaultMaxUncommittedBytes = 64 << 20
+	DefaultMaxClockDrift       = 0.1
 )
 
 // ErrInvalidConfig wraps every Validate failure.
@@ -99,7 +128,24 @@ func (c Config) WithDefaults() Config {
 	if c.MaxUncommittedBytes == 0 {
 		c.MaxUncommittedBytes = DefaultMaxUncommittedBytes
 	}
+	if c.LeaseReads && c.MaxClockDrift == 0 {
+		c.MaxClockDrift = DefaultMaxClockDrift
+	}
 	return c
+}
+
+// LeaseTicks is how many of its own ticks a leader's lease lasts from the
+// heartbeat round that a quorum answered (thesis §6.4.1): a follower that
+// received the round ignores vote requests for ElectionTicks of its own
+// ticks, of which the first may be partial (so ElectionTicks-1 whole
+// ones), and the leader's ticks may be up to 1+MaxClockDrift times longer
+// than the follower's. 0 when LeaseReads is off.
+func (c Config) LeaseTicks() int {
+	if !c.LeaseReads {
+		return 0
+	}
+	c = c.WithDefaults()
+	return int(float64(c.ElectionTicks-1) / (1 + c.MaxClockDrift))
 }
 
 // Validate reports the first problem with c (after defaults), wrapped in
@@ -121,6 +167,17 @@ func (c Config) Validate() error {
 		return bad("byte limits must be positive")
 	case c.MaxInflightBytes < c.MaxMsgBytes:
 		return bad("MaxInflightBytes (%d) must be at least MaxMsgBytes (%d)", c.MaxInflightBytes, c.MaxMsgBytes)
+	}
+	if c.LeaseReads {
+		switch {
+		case !c.CheckQuorum:
+			return bad("LeaseReads needs CheckQuorum: without it a follower votes for a new leader while the old one's lease holds")
+		case !(c.MaxClockDrift >= 0 && c.MaxClockDrift < 10):
+			return bad("MaxClockDrift must be in [0, 10), got %v", c.MaxClockDrift)
+		case c.LeaseTicks() <= c.HeartbeatTicks:
+			return bad("lease of %d ticks ((ElectionTicks-1)/(1+MaxClockDrift) with ElectionTicks %d, MaxClockDrift %v) must exceed HeartbeatTicks (%d)",
+				c.LeaseTicks(), c.ElectionTicks, c.MaxClockDrift, c.HeartbeatTicks)
+		}
 	}
 	if len(c.Bugs) > 0 && !bugsBuild {
 		return bad("Bugs %v requested but this binary was built without the raftbugs tag", c.Bugs)

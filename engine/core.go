@@ -74,6 +74,7 @@ func New(cfg Config) (*Core, error) {
 		return nil, err
 	}
 	c := &Core{id: cfg.ID, cfg: cfg, rng: newSplitmix(cfg.Seed, cfg.ID)}
+	c.reads.leaseTicks = uint64(cfg.LeaseTicks())
 	for _, b := range cfg.Bugs {
 		c.bugs |= 1 << b
 	}

@@ -52,6 +52,15 @@
 //     follower; the response sets Reject when the follower's log ends
 //     below it (a MsgApp was lost), so a pipelining leader resends.
 //   - A ReadIndex heartbeat round uses Context for an 8-byte round number.
+//   - With Config.LeaseReads (needs CheckQuorum) every heartbeat is such a
+//     round, and a leader whose round a quorum answered less than
+//     Config.LeaseTicks ticks ago answers ReadIndex in the next Ready,
+//     without a round (thesis §6.4.1). Safe only while tick rates differ
+//     by at most Config.MaxClockDrift between nodes and ticks follow the
+//     clock (a driver whose ticks can fall behind reports its clock with
+//     ClockTicks before handing in reads);
+//     a node with lease reads grants no vote for its first ElectionTicks
+//     ticks after New, since it may have forgotten a leader it answered.
 //   - Membership (thesis §4.1, one voter at a time): ProposeConfChange
 //     appends an EntryConfChange (ConfChange.Encode); every node uses the
 //     latest configuration in its log, committed or not. Config.Voters

@@ -16,6 +16,7 @@ var campaignTransfer = []byte("raftbench/transfer")
 
 // Tick advances the logical clock by one tick.
 func (c *Core) Tick() {
+	c.reads.now++
 	if c.role == Leader {
 		c.tickLeader()
 	} else {
@@ -203,7 +204,17 @@ func (c *Core) tallyVotes() quorum.VoteResult {
 // timeout. With check-quorum on, such a node ignores vote requests from
 // higher terms, so a disruptive server cannot depose a live leader
 // (thesis §4.2.3).
+//
+// With lease reads, a node also counts as in lease for its first
+// election timeout after starting: it may have answered a leader's round
+// just before it crashed, and that leader's lease (thesis §6.4.1) relies
+// on it not voting for anyone else until an election timeout after that
+// answer. A restarted node has forgotten when it last heard from the
+// leader, so it waits a full timeout from its start.
 func (c *Core) inLease() bool {
+	if c.cfg.LeaseReads && c.reads.now < uint64(c.cfg.ElectionTicks) {
+		return true
+	}
 	return c.lead != 0 && c.electionElapsed < c.cfg.ElectionTicks
 }
 

@@ -29,26 +29,112 @@ type readRequest struct {
 // has echoed a round >= its own: those answers were sent after the read
 // was registered, so leadership held when it was. Rounds restart with
 // every term (reset), so answers to a deposed leader never count.
+//
+// With Config.LeaseReads the same rounds also carry the leader's lease
+// (thesis §6.4.1): every heartbeat starts a round, the tick it was sent
+// at is remembered, and once a quorum has echoed it the lease holds until
+// that tick plus Config.LeaseTicks.
 type readIndexState struct {
 	waitingCommit []readRequest // before the leader committed in its term
 	pending       []readRequest // waiting for their round's quorum
 	seq           uint64        // latest round
 	broadcastDue  bool          // a round started since the last heartbeat
+
+	// now counts this core's ticks since New: the lease's clock (the
+	// runtime's ticks, so the node's clock). It never resets.
+	now uint64
+	// Lease (LeaseReads only): rounds sent and not yet confirmed, oldest
+	// first; the lease holds while now < leaseUntil, and only under the
+	// configuration it was earned in (leaseConf) and while no
+	// leadership transfer was started in this term.
+	leaseTicks uint64 // Config.LeaseTicks
+	rounds     []leaseRound
+	leaseUntil uint64
+	leaseConf  uint64
+	leaseGone  bool
+}
+
+// leaseRound is a heartbeat round as the lease needs it: when it was sent
+// and under which configuration (the index of the latest conf entry).
+type leaseRound struct {
+	seq, tick, conf uint64
 }
 
 func (r *readIndexState) reset() {
 	r.waitingCommit, r.pending, r.broadcastDue = nil, nil, false
 	// seq keeps counting across terms: followers' readAck are reset
 	// with the follower map, and a stale echo is harmless either way.
+	r.rounds, r.leaseUntil, r.leaseConf, r.leaseGone = r.rounds[:0], 0, 0, false
 }
 
-// heartbeatContext returns the round to advertise, nil if no read waits.
-func (r *readIndexState) heartbeatContext() []byte {
-	if len(r.pending) == 0 {
+// heartbeatContext returns the round to advertise, nil if no read waits
+// and no lease is kept. With leases every heartbeat is a round; its send
+// tick is recorded (the lease counts from the send: a follower can only
+// have received it later).
+func (c *Core) heartbeatContext() []byte {
+	r := &c.reads
+	if c.cfg.LeaseReads {
+		if !r.broadcastDue {
+			r.seq++
+		}
+		// Rounds older than a lease can no longer extend it.
+		lease := uint64(r.leaseTicks)
+		n := 0
+		for n < len(r.rounds) && r.rounds[n].tick+lease <= r.now {
+			n++
+		}
+		if n > 0 {
+			r.rounds = r.rounds[:copy(r.rounds, r.rounds[n:])]
+		}
+		r.rounds = append(r.rounds, leaseRound{seq: r.seq, tick: r.now, conf: c.pendingConf})
+	} else if len(r.pending) == 0 {
 		return nil
 	}
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), r.seq)
 }
+
+// ClockTicks tells the core that ticks whole ticks of the node's clock
+// have passed since New. Lease reads count time in ticks; a driver whose
+// Tick calls can fall behind its clock (a ticker that drops ticks while
+// the node is stalled) must report the clock before handing the core
+// reads, or a stalled leader's lease would outlast the followers'
+// election timeouts in real time. Elections keep counting Tick calls: a
+// node whose ticks fall behind only votes and campaigns later, which is
+// safe. A value below what Tick already counted is ignored.
+func (c *Core) ClockTicks(ticks uint64) {
+	c.reads.now = max(c.reads.now, ticks)
+}
+
+// extendLease moves the lease to the latest round a quorum confirmed.
+func (c *Core) extendLease(confirmed uint64) {
+	r := &c.reads
+	n := 0
+	for n < len(r.rounds) && r.rounds[n].seq <= confirmed {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	latest := r.rounds[n-1]
+	if until := latest.tick + uint64(r.leaseTicks); until > r.leaseUntil || latest.conf != r.leaseConf {
+		r.leaseUntil, r.leaseConf = until, latest.conf
+	}
+	r.rounds = r.rounds[:copy(r.rounds, r.rounds[n:])]
+}
+
+// leaseHeld reports whether the leader may answer reads from its lease:
+// a quorum confirmed a round sent less than LeaseTicks ago, under the
+// current configuration, and no transfer was started in this term (a
+// transfer's MsgTimeoutNow makes its target campaign at once, and voters
+// grant it their vote even while they heard from us recently).
+func (c *Core) leaseHeld() bool {
+	r := &c.reads
+	return c.cfg.LeaseReads && !r.leaseGone && r.now < r.leaseUntil && r.leaseConf == c.pendingConf
+}
+
+// giveUpLease ends the lease for the rest of the term (a leadership
+// transfer is starting).
+func (r *readIndexState) giveUpLease() { r.leaseGone = true }
 
 func decodeReadSeq(ctx []byte) (uint64, bool) {
 	if len(ctx) != 8 {
@@ -87,6 +173,11 @@ func (c *Core) leaderRead(req readRequest) error {
 		// single voter too: after a restart its commit index is only what
 		// the hard state last saved, below entries it acknowledged.
 		r.waitingCommit = append(r.waitingCommit, req)
+		return nil
+	case c.leaseHeld():
+		// Thesis §6.4.1: no other leader can exist while the lease holds,
+		// so the commit index is the cluster's.
+		c.answerRead(req, c.log.committed)
 		return nil
 	}
 	c.startRead(req)
@@ -137,6 +228,9 @@ func (c *Core) advanceReads() {
 		}
 		return c.prs[id].readAck
 	})
+	if c.cfg.LeaseReads {
+		c.extendLease(confirmed)
+	}
 	n := 0
 	for n < len(r.pending) && r.pending[n].seq <= confirmed {
 		c.answerRead(r.pending[n], r.pending[n].index)

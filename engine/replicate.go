@@ -258,7 +258,7 @@ func (c *Core) releaseUncommitted(old, idx uint64) {
 // index it is known to match, so a follower never commits entries it may
 // not have (§5.3), and the latest ReadIndex round.
 func (c *Core) bcastHeartbeat() {
-	ctx := c.reads.heartbeatContext()
+	ctx := c.heartbeatContext()
 	for _, id := range c.peers {
 		f := c.prs[id]
 		c.send(raftpb.Message{Type: raftpb.MsgHeartbeat, To: id, Index: f.pr.Next - 1,
@@ -352,6 +352,7 @@ func (c *Core) transferTo(to uint64) error {
 		return nil
 	}
 	c.leadTransferee = to
+	c.reads.giveUpLease() // its MsgTimeoutNow overrides the voters' leases
 	c.electionElapsed = 0 // the abort deadline is one election timeout from now
 	if c.prs[to].pr.Match == c.log.lastIndex() {
 		c.send(raftpb.Message{Type: raftpb.MsgTimeoutNow, To: to})

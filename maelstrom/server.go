@@ -56,6 +56,11 @@ type Options struct {
 	// It is deliberately NOT linearizable and exists only to prove that
 	// the chaos checker catches stale reads.
 	UnsafeLocalReads bool
+	// LeaseReads answers reads from the leader's lease instead of a
+	// quorum round (engine.Config.LeaseReads), assuming clock rates
+	// differ by at most MaxClockDrift (default 0.1) between nodes.
+	LeaseReads    bool
+	MaxClockDrift float64
 	// TestFaults accepts fault-injection lines from the chaos harness
 	// (faults.go): the WAL writes through a fault-injecting file system
 	// and the node runs on an injectable clock. Tests only.
@@ -275,9 +280,11 @@ func (s *Server) start(self string, names []string) error {
 		Engine: engine.Config{
 			// Base64 inflates by 4/3; keep a full MsgApp line well under
 			// MaxOutLineBytes.
-			MaxMsgBytes: uint64(s.opts.MaxOutLineBytes) / 2,
-			PreVote:     true,
-			CheckQuorum: true,
+			MaxMsgBytes:   uint64(s.opts.MaxOutLineBytes) / 2,
+			PreVote:       true,
+			CheckQuorum:   true,
+			LeaseReads:    s.opts.LeaseReads,
+			MaxClockDrift: s.opts.MaxClockDrift,
 		},
 		Logger: s.log,
 	}

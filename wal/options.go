@@ -13,8 +13,13 @@ import (
 // takes its default.
 type Options struct {
 	// SegmentBytes is the target size of one segment file (default
-	// 16 MiB). tidwall keeps the tail segment in memory, so this is also
-	// roughly the WAL's resident memory.
+	// 4 MiB). tidwall keeps the tail segment in memory, so this is also
+	// roughly the WAL's resident memory. It grows that copy by append,
+	// copying every byte about four times as the segment fills; with
+	// 4 MiB the copying stays in cache: BenchmarkWriteCPU measured
+	// 0.85-1.45 µs of CPU per 128-byte entry against 1.73-2.42 µs with
+	// 16 MiB (1 MiB: 1.48-1.81, the extra rotations cost more than
+	// they save).
 	SegmentBytes int
 	// MaxQueueWrites bounds the writes waiting for the flusher (default
 	// 8192). Submit fails fast with ErrQueueFull beyond it.
@@ -61,7 +66,7 @@ type Options struct {
 
 // Defaults for zero Options fields.
 const (
-	DefaultSegmentBytes   = 16 << 20
+	DefaultSegmentBytes   = 4 << 20
 	DefaultMaxQueueWrites = 8192
 	DefaultMaxQueueBytes  = 64 << 20
 	DefaultMaxBatchBytes  = 8 << 20

@@ -28,6 +28,9 @@ func (s *Sim) applyBatch(n *simNode, b *driver.Batch) {
 			continue
 		}
 		delete(n.readWaiters, r.ID)
+		if req.readEvent == s.eventNo && len(n.core.Voters()) > 1 {
+			s.stats.LeaseReads++
+		}
 		s.chk.onReadIndex(s, n, r.Index, req.committedAtRequest)
 		n.reads.Add(r.Index, req)
 	}
@@ -156,6 +159,7 @@ func (s *Sim) onClientRequest(n *simNode, req *clientMsg) {
 			return
 		}
 		req.committedAtRequest = s.chk.maxCommitted
+		req.readEvent = s.eventNo
 		n.readWaiters[n.readSeq] = req
 	} else {
 		data := driver.AppendHeader(make([]byte, 0, driver.HeaderLen+len(req.cmd)), uint64(req.client)+1, req.seq)

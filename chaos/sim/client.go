@@ -27,6 +27,8 @@ type clientMsg struct {
 	// committedAtRequest: for a read, the highest index known committed
 	// when the node took the request.
 	committedAtRequest uint64
+	// readEvent is the event at which a read was handed to ReadIndex.
+	readEvent uint64
 	// answer
 	kind   replyKind
 	result []byte

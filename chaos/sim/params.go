@@ -121,6 +121,45 @@ type Params struct {
 	// MaxUnsurePerKey caps writes per key that are pending or ended
 	// indeterminate; beyond it the key only gets reads.
 	MaxUnsurePerKey int
+
+	// LeaseReads turns on the core's lease reads (thesis §6.4.1), drawn
+	// for half the seeds with CheckQuorum from a side stream of the seed
+	// (so the other parameters keep their meaning). MaxClockDrift is the
+	// bound the nodes are configured with: exactly the largest ratio of
+	// two nodes' tick intervals minus one, i.e. the skew drawn above is
+	// within it (Options.LeaseDriftUnderstated breaks that on purpose).
+	LeaseReads    bool
+	MaxClockDrift float64
+}
+
+// leaseStream is mixed into the seed for the lease-read draw.
+const leaseStream = 0x1ea5e0ead5
+
+// drawLease decides lease reads from a side stream of the seed and sets
+// the drift bound the drawn tick skews need. A seed whose bound leaves no
+// usable lease (engine.Config.Validate: more ticks than a heartbeat
+// interval) runs without lease reads.
+func drawLease(p *Params, force bool) {
+	r := newRNG(p.Seed ^ leaseStream)
+	p.LeaseReads = force || (p.CheckQuorum && r.Permille(500))
+	if !p.LeaseReads {
+		return
+	}
+	p.CheckQuorum = true
+	lo, hi := p.TickSkewPermille[0], p.TickSkewPermille[0]
+	for _, sk := range p.TickSkewPermille {
+		lo, hi = min(lo, sk), max(hi, sk)
+	}
+	p.MaxClockDrift = float64(1000+hi)/float64(1000+lo) - 1
+	if force {
+		// The nodes are told their clocks agree (0 would mean the default
+		// bound); the simulator makes a leader's ticks slow (onTick).
+		p.MaxClockDrift = 1e-9
+		return
+	}
+	if lease := int(float64(p.ElectionTicks-1) / (1 + p.MaxClockDrift)); lease <= p.HeartbeatTicks {
+		p.LeaseReads, p.MaxClockDrift = false, 0
+	}
 }
 
 // drawParams draws a run's parameters. The order of draws is part of the
@@ -268,6 +307,7 @@ func (p Params) String() string {
 		p.Clients, p.Keys, p.ThinkMaxUs, p.ClientTimeoutUs, p.MaxAttempts, p.ReadPermille, p.CasPermille)
 	fmt.Fprintf(&b, "features: spares=%d snap_every=%d long_outage=%d‰ (>=%dus) transfer_gap_us=%d conf_gap_us=%d\n",
 		p.Spares, p.SnapEvery, p.LongOutagePermille, p.LongOutageMinUs, p.TransferGapUs, p.ConfGapUs)
+	fmt.Fprintf(&b, "reads: lease=%v max_clock_drift=%.3f\n", p.LeaseReads, p.MaxClockDrift)
 	fmt.Fprintf(&b, "snapshot stream: chunk_bytes=%d in_flight=%d cut=%d‰ crash=%d‰\n",
 		p.SnapChunkBytes, p.SnapChunksInFlight, p.SnapCutPermille, p.SnapCrashPermille)
 	fmt.Fprintf(&b, "phases: fault_us=%d liveness_ticks=%d drain_us=%d", p.FaultPhaseUs, p.LivenessTicks, p.DrainUs)

@@ -10,11 +10,17 @@ import (
 )
 
 // BugByName resolves a bug switch name: an engine bug's String, a driver
-// bug's String (driver-...), or "forget-vote" (a restart that does not
-// reload the vote). It reports false for unknown names.
+// bug's String (driver-...), "forget-vote" (a restart that does not
+// reload the vote) or "lease-drift-understated" (lease reads with a
+// clock-drift bound the simulated clocks break; a configuration, so it
+// works in any build). It reports false for unknown names.
 func BugByName(name string, opts *Options) bool {
-	if name == "forget-vote" {
+	switch name {
+	case "forget-vote":
 		opts.ForgetVoteOnRestart = true
+		return true
+	case "lease-drift-understated":
+		opts.LeaseDriftUnderstated = true
 		return true
 	}
 	for _, b := range engine.AllBugs() {
@@ -38,7 +44,7 @@ func BugNames() []string {
 	for _, b := range engine.AllBugs() {
 		out = append(out, b.String())
 	}
-	out = append(out, "forget-vote")
+	out = append(out, "forget-vote", "lease-drift-understated")
 	for _, b := range driver.AllBugs() {
 		out = append(out, b.String())
 	}
@@ -93,6 +99,7 @@ func FaultSummary(s Stats) string {
 	row("membership changes committed: add / remove voter",
 		fmt.Sprintf("%d / %d", s.ConfChangesApplied[engine.AddVoter], s.ConfChangesApplied[engine.RemoveVoter]))
 	row("messages from outside the receiver's configuration (accepted, thesis §4.1)", s.MsgsFromNonMember)
+	row("reads answered from the leader's lease, no round trip (thesis §6.4.1)", s.LeaseReads)
 	for _, p := range s.Driver.Paths() {
 		row("driver: "+p.Name, p.Count)
 	}

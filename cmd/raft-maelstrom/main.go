@@ -29,6 +29,8 @@ func run(args []string) error {
 	fs.DurationVar(&opts.TickInterval, "tick", 0, "Raft tick interval (default 10ms)")
 	fs.DurationVar(&opts.RequestTimeout, "request-timeout", 0, "time limit for one client request (default 800ms)")
 	fs.BoolVar(&opts.UnsafeNoFsync, "unsafe-no-fsync", false, "turn fsync off (benchmarks only: a crash loses acknowledged writes)")
+	fs.BoolVar(&opts.LeaseReads, "lease-reads", false, "answer reads from the leader's lease, without a quorum round (safe only while clocks drift less than --max-clock-drift)")
+	fs.Float64Var(&opts.MaxClockDrift, "max-clock-drift", 0, "--lease-reads: the largest relative difference between two nodes' clock rates the lease assumes (default 0.1)")
 	fs.Uint64Var(&opts.SnapshotEvery, "snapshot-every", 0, "take a snapshot and compact the log every this many applied entries (default 100000)")
 	snapRatio := fs.Float64("snapshot-log-ratio", 1, "also wait for this many times the last snapshot's size of new log before the next snapshot (0: by --snapshot-every alone)")
 	fs.IntVar(&opts.SnapshotChunksInFlight, "snapshot-chunks-in-flight", 0, "unacknowledged snapshot chunks per follower (default 4; chunks are sized to the line limit)")

@@ -101,6 +101,8 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 	f.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8001", "HTTP API listen address")
 	f.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "turn off fsync (benchmarks only: acknowledged writes can be lost)")
 	f.DurationVar(&cfg.TickInterval, "tick", 10*time.Millisecond, "Raft tick interval (election timeout is 10-20 ticks)")
+	f.BoolVar(&cfg.LeaseReads, "lease-reads", false, "answer reads from the leader's lease, without a quorum round (safe only while clocks drift less than --max-clock-drift)")
+	f.Float64Var(&cfg.MaxClockDrift, "max-clock-drift", 0, "--lease-reads: the largest relative difference between two nodes' clock rates the lease assumes (default 0.1)")
 	f.Uint64Var(&cfg.SnapshotEvery, "snapshot-every", 0, "take a snapshot and compact the log every this many applied entries (0: 100000)")
 	f.Float64Var(&snapRatio, "snapshot-log-ratio", node.DefaultSnapshotLogRatio, "also wait for this many times the last snapshot's size of new log before the next snapshot (0: by --snapshot-every alone)")
 	f.IntVar(&cfg.SnapshotChunkBytes, "snapshot-chunk-bytes", 0, "most snapshot bytes per message when streaming a snapshot to a follower (0: 1 MiB)")

@@ -70,8 +70,10 @@ type TransferConfig struct {
 	// ChunksInFlight bounds the unacknowledged chunks per follower.
 	ChunksInFlight int
 	// RetryTicks: a leader whose transfer made no progress for this many
-	// ticks resends from the last acknowledged offset; a follower drops
-	// a partial transfer that saw nothing for 10 times as long.
+	// ticks resends from the last acknowledged offset, and gives the
+	// stream up after 10 times as long (the core's next MsgSnap resumes
+	// it); a follower drops a partial transfer that saw nothing for 10
+	// times as long.
 	RetryTicks uint64
 	// MaxSnapshotBytes refuses transfers announcing more (0: no bound
 	// beyond the sink's).
@@ -318,7 +320,16 @@ func (d *Driver) tickTransfers() {
 		if t.finished {
 			continue
 		}
-		if t.idle++; t.idle%x.cfg.RetryTicks == 0 {
+		if t.idle++; t.idle >= 10*x.cfg.RetryTicks {
+			// Nobody answers (the follower is down or gone): stop
+			// re-sending windows into the void. The core sends MsgSnap
+			// again when it probes, and the stream resumes where the
+			// follower is.
+			d.closeOut(t)
+			x.stats.SendsAborted++
+			continue
+		}
+		if t.idle%x.cfg.RetryTicks == 0 {
 			t.sent = t.acked
 			x.stats.Resends++
 			d.pump(t)

@@ -341,3 +341,26 @@ func TestChunkBadInput(t *testing.T) {
 		t.Errorf("stats %+v", fs)
 	}
 }
+
+// TestSilentFollowerStreamIsDropped: a follower that never answers does
+// not get windows re-sent forever; the stream is dropped after 10 retry
+// periods, and the core's next MsgSnap resumes it once the follower is back.
+func TestSilentFollowerStreamIsDropped(t *testing.T) {
+	n := newXferNet(t, TransferConfig{ChunkBytes: 1000, ChunksInFlight: 2, RetryTicks: 2})
+	data := testData(8000)
+	n.leaderWithSnapshot(data)
+	n.filter = func(m *raftpb.Message) bool { return m.Type != raftpb.MsgSnapChunkResp }
+	n.down[3] = false
+	n.tick(25)
+	ls := n.d[1].TransferStats()
+	if ls.SendsAborted == 0 {
+		t.Fatalf("stream to a silent follower never dropped: %+v", ls)
+	}
+	sent := ls.ChunksSent
+	n.tick(5)
+	n.filter = nil
+	n.tick(40)
+	if s := n.installed(); s == nil || !bytes.Equal(s.Data, data) {
+		t.Fatalf("not installed once the follower answered again (chunks sent %d, stats %+v)", sent, n.d[1].TransferStats())
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/embed/kv"
 	"github.com/raftbench/raftbench/engine/runtime/mtls"
 	"github.com/raftbench/raftbench/engine/runtime/node"
@@ -41,6 +42,12 @@ type ServeConfig struct {
 	HTTPAddr      string
 	UnsafeNoFsync bool
 	TickInterval  time.Duration
+	// LeaseReads answers linearizable reads from the leader's lease
+	// instead of a quorum round (engine.Config.LeaseReads), assuming no
+	// node's clock runs more than MaxClockDrift (default 0.1) slower or
+	// faster than another's.
+	LeaseReads    bool
+	MaxClockDrift float64
 	// Snapshot policy and streaming (zero: the node's defaults).
 	SnapshotEvery          uint64
 	SnapshotLogRatio       float64
@@ -238,6 +245,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	n, err := node.Start(node.Config{ID: id, Voters: voters, Dir: cfg.Dir, UnsafeNoFsync: cfg.UnsafeNoFsync,
 		Transport: tr, StateMachine: kv.NewStore(), TickInterval: cfg.TickInterval,
+		Engine:        engine.Config{LeaseReads: cfg.LeaseReads, MaxClockDrift: cfg.MaxClockDrift},
 		SnapshotEvery: cfg.SnapshotEvery, SnapshotLogRatio: cfg.SnapshotLogRatio, SnapshotChunkBytes: cfg.SnapshotChunkBytes,
 		SnapshotChunksInFlight: cfg.SnapshotChunksInFlight,
 		Registerer:             reg, Logger: cfg.Logger})

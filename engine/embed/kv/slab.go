@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"maps"
 	"slices"
@@ -187,11 +188,17 @@ func (t *table) frozen() *frozenTable {
 // equal states must encode to equal bytes (replicas' snapshots and the
 // simulator's state digests compare them), and a hash index has no order.
 func (f *frozenTable) appendSnapshot(prefix []byte) []byte {
-	locs := make([]uint64, 0, len(f.index)+len(f.overflow))
+	// Sorting compares a 16-byte big-endian key prefix held beside each
+	// location (no slab access, so no cache miss, for keys that differ
+	// there) and the full keys only on a tie.
+	type sortKey struct{ hi, lo, loc uint64 }
+	keys := make([]sortKey, 0, len(f.index)+len(f.overflow))
 	size := len(prefix) + len(snapshotMagic) + binary.MaxVarintLen64
 	add := func(l uint64) {
-		locs = append(locs, l)
 		k, v := recordAt(f.slabs, l)
+		var p [16]byte
+		copy(p[:], k)
+		keys = append(keys, sortKey{binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:]), l})
 		size += int(recordLen(len(k), len(v)))
 	}
 	for _, l := range f.index {
@@ -200,16 +207,22 @@ func (f *frozenTable) appendSnapshot(prefix []byte) []byte {
 	for _, l := range f.overflow {
 		add(l)
 	}
-	slices.SortFunc(locs, func(a, b uint64) int {
-		ka, _ := recordAt(f.slabs, a)
-		kb, _ := recordAt(f.slabs, b)
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		if c := cmp.Compare(a.hi, b.hi); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.lo, b.lo); c != 0 {
+			return c
+		}
+		ka, _ := recordAt(f.slabs, a.loc)
+		kb, _ := recordAt(f.slabs, b.loc)
 		return bytes.Compare(ka, kb)
 	})
 	b := append(make([]byte, 0, size), prefix...)
 	b = append(b, snapshotMagic...)
-	b = binary.AppendUvarint(b, uint64(len(locs)))
-	for _, l := range locs {
-		k, v := recordAt(f.slabs, l)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, sk := range keys {
+		k, v := recordAt(f.slabs, sk.loc)
 		b = binary.AppendUvarint(b, uint64(len(k)))
 		b = append(b, k...)
 		b = binary.AppendUvarint(b, uint64(len(v)))

@@ -72,6 +72,11 @@ type Config struct {
 	// Engine carries the core's tuning. ID, Voters and restart state are
 	// filled in by the node. Zero ElectionTicks means 10; PreVote and
 	// CheckQuorum are turned on unless DisablePreVote/DisableCheckQuorum.
+	// Engine.LeaseReads answers reads from the leader's lease (thesis
+	// §6.4.1); its clock is Clock (every TickInterval since the node
+	// started, reported to the core each loop turn), and it is safe only
+	// while no node's clock runs more than Engine.MaxClockDrift faster or
+	// slower than another's.
 	Engine             engine.Config
 	DisablePreVote     bool
 	DisableCheckQuorum bool

@@ -39,6 +39,12 @@
 //	   snapshots (staggered across voters, encoded and saved on a
 //	   background goroutine).
 //
+// Snapshots stream to lagging followers in chunks (the driver's
+// snapxfer): the loop goroutine writes incoming chunks to a temporary
+// file in the WAL directory (snapshot-recv-*.tmp, removed at start, so a
+// crash mid-transfer leaves the old state and the transfer restarts),
+// and Status reports transfers in progress.
+//
 // Under load, many client writes become one batch of entries, one fsync
 // and one AppendEntries per follower.
 //

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/driver"
@@ -21,6 +22,9 @@ const (
 type loopState struct {
 	ticker Ticker
 	ticks  uint64
+	// start is when the loop began: with lease reads the core's lease
+	// clock is the node's clock since then (leaseClock).
+	start time.Time
 
 	// props and friends are the inbox slices swapped out for this turn;
 	// reusing them keeps the steady state allocation-free.
@@ -52,7 +56,8 @@ type readRound struct {
 func (n *Node) run() {
 	defer n.wg.Done()
 	defer close(n.applyc)
-	ls := &loopState{ticker: n.clock.NewTicker(n.cfg.TickInterval), readRounds: make(map[uint64]*readRound)}
+	ls := &loopState{ticker: n.clock.NewTicker(n.cfg.TickInterval), readRounds: make(map[uint64]*readRound),
+		start: n.clock.Now()}
 	defer ls.ticker.Stop()
 	defer n.failReadRounds(ls, ErrStopped)
 	for {
@@ -69,6 +74,7 @@ func (n *Node) run() {
 			return
 		}
 		n.drainTicks(ls)
+		n.leaseClock(ls)
 		if !n.completeDurable(ls) {
 			return
 		}
@@ -93,6 +99,21 @@ func (n *Node) drainTicks(ls *loopState) {
 			return
 		}
 	}
+}
+
+// leaseClock (lease reads only) reports to the core how many ticks of
+// the node's clock have passed since the loop started (Core.ClockTicks):
+// the ticker drops ticks while the loop is stalled, and a leader's lease,
+// counted in ticks, would then last longer in real time than the
+// followers' election timeout it relies on. Reported before the inbox is
+// drained, so a read is never judged by a clock that fell behind.
+// Elections still count the ticker's ticks (falling behind only delays
+// them), so a stalled node does not campaign or step down on waking.
+func (n *Node) leaseClock(ls *loopState) {
+	if !n.cfg.Engine.LeaseReads {
+		return
+	}
+	n.core.ClockTicks(uint64(n.clock.Now().Sub(ls.start) / n.cfg.TickInterval))
 }
 
 func (n *Node) tick(ls *loopState) {

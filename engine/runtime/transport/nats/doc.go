@@ -29,11 +29,10 @@
 // A writer goroutine per destination takes everything queued for it and
 // packs as many frames as fit in the server's max_payload into each
 // publish, so under load many messages share one publish. A single
-// message that cannot fit (in practice a snapshot larger than
-// max_payload) is refused: dropped, counted as too_large and logged. The
-// leader keeps offering the snapshot and the follower stays behind until
-// the server's max_payload is raised above the snapshot's size (NATS
-// allows up to 64 MiB); snapshots are not split.
+// message that cannot fit is refused: dropped, counted as too_large and
+// logged. Snapshots travel as chunks (engine/driver), so the chunk size
+// (node.Config.SnapshotChunkBytes; `raftbench serve` and the inproc
+// target use 256 KiB over NATS) must stay below max_payload.
 //
 // The receiver checks the header (magic, version, to == this node, from a
 // configured peer) and that every message's From and To match it. Anything
