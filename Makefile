@@ -4,7 +4,7 @@ BIN       := bin
 GOFLAGS_T ?=
 # -race costs ~5-10x CPU; we run it on the packages where concurrency lives
 # and where the runtime stays affordable on 2 cores.
-RACE_PKGS := ./wal/... ./engine/runtime/node/... ./engine/embed/cluster/... ./engine/embed/httpapi/... ./engine/runtime/transport/... \
+RACE_PKGS := ./wal/... ./engine/runtime/node/... ./engine/runtime/mtls/... ./engine/embed/cluster/... ./engine/embed/httpapi/... ./engine/runtime/transport/... \
              ./engine/embed/kv/... ./chaos/check/... ./chaos/harness/... ./maelstrom/... ./bench/...
 
 .PHONY: all build test test-race test-short bench chaos chaos-teeth sim results fuzz clean vet explore membership

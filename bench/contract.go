@@ -43,6 +43,9 @@ type Contract struct {
 	Reads string `json:"reads"`
 	// ReadsDetail says how, in words.
 	ReadsDetail string `json:"reads_detail,omitempty"`
+	// Security says how traffic between nodes and from clients was
+	// protected, for targets with a network (plain or TLS).
+	Security string `json:"security,omitempty"`
 }
 
 // Class is the part of a contract two systems must share to be ranked

@@ -75,7 +75,10 @@ type Summary struct {
 	LateSends     uint64   `json:"late_sends,omitempty"`
 	MaxLateMs     float64  `json:"max_late_ms,omitempty"`
 
-	Fsync            bool     `json:"fsync"`
+	Fsync bool `json:"fsync"`
+	// Security is how the target's traffic was protected (targets with a
+	// network; plain mode says so).
+	Security         string   `json:"security,omitempty"`
 	LeaderChanges    uint64   `json:"leader_changes"`
 	FsyncsPerSec     *float64 `json:"fsyncs_per_s,omitempty"`
 	EntriesPerFsync  *float64 `json:"entries_per_fsync,omitempty"`
@@ -276,6 +279,7 @@ func (r *runner) summary() *Summary {
 		ThroughputOps: float64(tot.c.total()) / cfg.Duration.Seconds(),
 		LatencyMs:     latencyOf(tot.lat),
 		Fsync:         cfg.Fsync,
+		Security:      TargetContract(r.target).Security,
 		LeaderChanges: r.statsEnd.LeaderChanges - r.statsWarm.LeaderChanges,
 		Hist:          tot.lat,
 		SvcHist:       tot.svc,

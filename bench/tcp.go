@@ -2,6 +2,10 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +23,7 @@ import (
 
 	"github.com/raftbench/raftbench/engine/embed/httpapi"
 	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/mtls"
 )
 
 // The "tcp" target talks to a cluster of `raftbench serve` processes
@@ -34,7 +39,11 @@ import (
 // Options: "endpoints" (comma-separated base URLs of a running cluster;
 // without it the target starts TargetConfig.Nodes `raftbench serve`
 // processes on loopback ports, data in TargetConfig.Dir), "bin" (the
-// raftbench binary to start; default: this executable). Each node gets
+// raftbench binary to start; default: this executable), "tls" ("on":
+// the started cluster runs secured: a development PKI and token file in
+// TargetConfig.Dir, mutual TLS between nodes, HTTPS with a bearer token
+// from the clients; with endpoints it says the cluster is secured, and
+// "ca" and "token" name the CA file and the token). Each node gets
 // its own keep-alive connection pool (tcpMaxIdlePerNode idle connections).
 func init() { Register("tcp", openTCP) }
 
@@ -54,6 +63,9 @@ type tcpNode struct {
 
 type tcpTarget struct {
 	fsync    bool // as TargetConfig said: for a cluster given by endpoints, what the user says it runs with
+	secure   bool // mutual TLS between nodes, HTTPS and a token from clients
+	ca       string
+	token    string
 	nodes    []*tcpNode
 	pref     atomic.Int64 // index of the node to try first (the leader, when known)
 	leaderCh atomic.Uint64
@@ -66,14 +78,21 @@ type tcpTarget struct {
 
 func openTCP(ctx context.Context, cfg TargetConfig) (Target, error) {
 	for k := range cfg.Options {
-		if k != "endpoints" && k != "bin" {
-			return nil, fmt.Errorf("tcp target: unknown option %q (known: endpoints, bin)", k)
+		if k != "endpoints" && k != "bin" && k != "tls" && k != "ca" && k != "token" {
+			return nil, fmt.Errorf("tcp target: unknown option %q (known: endpoints, bin, tls, ca, token)", k)
 		}
 	}
 	if cfg.ElectionTimeout != 0 {
 		return nil, errors.New("tcp target: the election timeout is the serve processes' own setting; --election-timeout applies to in-process targets")
 	}
-	t := &tcpTarget{fsync: cfg.Fsync}
+	t := &tcpTarget{fsync: cfg.Fsync, ca: cfg.Options["ca"], token: cfg.Options["token"]}
+	switch cfg.Options["tls"] {
+	case "", "off":
+	case "on":
+		t.secure = true
+	default:
+		return nil, fmt.Errorf("tcp target: tls=%q: want on or off", cfg.Options["tls"])
+	}
 	var bases []string
 	if eps := cfg.Options["endpoints"]; eps != "" {
 		var err error
@@ -87,8 +106,17 @@ func openTCP(ctx context.Context, cfg TargetConfig) (Target, error) {
 			return nil, err
 		}
 	}
+	opts := httpapi.ClientOptions{MaxIdleConns: tcpMaxIdlePerNode, Token: t.token}
+	if t.secure {
+		tc, err := t.clientTLS()
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		opts.TLS = tc
+	}
 	for _, b := range bases {
-		t.nodes = append(t.nodes, &tcpNode{api: httpapi.NewClientWithOptions(b, httpapi.ClientOptions{MaxIdleConns: tcpMaxIdlePerNode})})
+		t.nodes = append(t.nodes, &tcpNode{api: httpapi.NewClientWithOptions(b, opts)})
 	}
 	sctx, cancel := context.WithTimeout(ctx, tcpStartTimeout)
 	defer cancel()
@@ -167,17 +195,26 @@ func (t *tcpTarget) startProcesses(cfg TargetConfig) ([]string, error) {
 		peers[i] = names[i] + "=" + addrs[i]
 	}
 	var bases []string
+	scheme, secArgs := "http://", []string(nil)
+	if t.secure {
+		var err error
+		if secArgs, err = t.writeSecurity(cfg); err != nil {
+			return nil, err
+		}
+		scheme = "https://"
+	}
 	for i, name := range names {
 		httpAddr := addrs[cfg.Nodes+i]
 		args := []string{"serve", "--id", name, "--peers", strings.Join(peers, ","),
 			"--data", filepath.Join(cfg.Dir, name), "--http", httpAddr, "--log-level", "warn"}
+		args = append(args, secArgs...)
 		if !cfg.Fsync {
 			args = append(args, "--unsafe-no-fsync")
 		}
 		if err := t.spawn(bin, args, filepath.Join(cfg.Dir, name+".log")); err != nil {
 			return nil, err
 		}
-		bases = append(bases, "http://"+httpAddr)
+		bases = append(bases, scheme+httpAddr)
 	}
 	return bases, nil
 }
@@ -393,5 +430,49 @@ func (t *tcpTarget) Close() error {
 
 // Contract: `raftbench serve` nodes; reads are ReadIndex reads on any node.
 func (t *tcpTarget) Contract() Contract {
-	return RaftContract(t.fsync, ReadsReadIndex, "ReadIndex on the node asked (a follower asks the leader for the read index), answered once applied >= it")
+	c := RaftContract(t.fsync, ReadsReadIndex, "ReadIndex on the node asked (a follower asks the leader for the read index), answered once applied >= it")
+	c.Security = "PLAIN: unauthenticated TCP between nodes, plain HTTP without authentication from clients"
+	if t.secure {
+		c.Security = "mutual TLS 1.3 between nodes (cluster CA, node identities checked); HTTPS with a bearer token from clients"
+	}
+	return c
+}
+
+// writeSecurity writes a development PKI and a token file into cfg.Dir
+// for a secured started cluster and returns serve's extra arguments.
+func (t *tcpTarget) writeSecurity(cfg TargetConfig) ([]string, error) {
+	dir := filepath.Join(cfg.Dir, "certs")
+	ids := make([]uint64, cfg.Nodes)
+	for i := range ids {
+		ids[i] = uint64(i + 1)
+	}
+	if _, err := mtls.WriteDev(dir, mtls.DevOptions{Nodes: ids, Force: true}); err != nil {
+		return nil, fmt.Errorf("tcp target: certificates: %w", err)
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	t.token, t.ca = hex.EncodeToString(b), mtls.CAFile(dir)
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("write bench "+t.token+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return []string{"--tls-dir", dir, "--auth-tokens", tokens}, nil
+}
+
+// clientTLS trusts the cluster CA (t.ca).
+func (t *tcpTarget) clientTLS() (*tls.Config, error) {
+	if t.ca == "" {
+		return nil, errors.New("tcp target: tls=on with endpoints needs ca=<CA file>")
+	}
+	pem, err := os.ReadFile(t.ca)
+	if err != nil {
+		return nil, fmt.Errorf("tcp target: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tcp target: %s holds no certificate", t.ca)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}, nil
 }

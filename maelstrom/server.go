@@ -61,7 +61,15 @@ type Options struct {
 	// differ by at most MaxClockDrift (default 0.1) between nodes.
 	LeaseReads    bool
 	MaxClockDrift float64
-	Logger        *slog.Logger
+	// TestFaults accepts fault-injection lines from the chaos harness
+	// (faults.go): the WAL writes through a fault-injecting file system
+	// and the node runs on an injectable clock. Tests only.
+	TestFaults bool
+	// OnStorageFailure, if set, is called once when the node stops
+	// itself because its WAL failed (raft-maelstrom exits: a node that
+	// cannot persist must not keep answering).
+	OnStorageFailure func(error)
+	Logger           *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -102,6 +110,7 @@ type Server struct {
 	store   *kv.Store
 	tempDir string
 	limits  raftpb.Limits
+	faults  *testFaults // nil unless Options.TestFaults
 }
 
 // Run serves the Maelstrom protocol on in/out until in ends or ctx is
@@ -172,6 +181,16 @@ func (s *Server) handleLine(line []byte) {
 		s.handleRaft(msg)
 	case "init":
 		s.handleInit(msg, h)
+	case FaultMessageType:
+		if s.faults == nil {
+			s.replyError(msg, h, CodeNotSupported, "fault injection is off (test-only flag)")
+			return
+		}
+		if err := s.faults.apply(msg.Body); err != nil {
+			s.log.Error("bad fault line", "err", err)
+			return
+		}
+		s.log.Warn("fault injected", "body", truncate(msg.Body, 200))
 	case "read", "write", "cas":
 		s.handleClient(msg, h)
 	default:
@@ -245,7 +264,7 @@ func (s *Server) start(self string, names []string) error {
 	s.self, s.names = self, slices.Clone(names)
 	s.tr = newRaftTransport(self, s.names, s.out, s.opts.MaxOutLineBytes, s.log)
 	s.store = kv.NewStore()
-	n, err := node.Start(node.Config{
+	ncfg := node.Config{
 		ID:            uint64(idx + 1),
 		Voters:        voters,
 		Dir:           dir,
@@ -268,11 +287,26 @@ func (s *Server) start(self string, names []string) error {
 			MaxClockDrift: s.opts.MaxClockDrift,
 		},
 		Logger: s.log,
-	})
+	}
+	if s.opts.TestFaults {
+		s.faults = newTestFaults()
+		ncfg.WALOptions.FS = s.faults.disk
+		ncfg.Clock = s.faults.clock
+	}
+	n, err := node.Start(ncfg)
 	if err != nil {
 		return err
 	}
 	s.node = n
+	if s.opts.OnStorageFailure != nil {
+		go func() {
+			<-n.Done()
+			if err := n.Err(); err != nil {
+				s.log.Error("node stopped: storage failure", "err", err)
+				s.opts.OnStorageFailure(err)
+			}
+		}()
+	}
 	return nil
 }
 

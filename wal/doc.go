@@ -41,6 +41,17 @@
 // every fsync is direct; Options.BlockingFsync forces that, and
 // Stats().FsyncOffload says whether the ring is available.
 //
+// # File system seam
+//
+// Every file the WAL writes, fsyncs, renames or removes goes through
+// Options.FS (vfs.go; default OSFS), and so does every segment append
+// (tidwall writes those itself, so the WAL hands each batch append to
+// FS.WriteSegment). wal/errorfs implements it to fail, shorten or delay
+// those operations and to simulate a power cut; its tests run the real
+// WAL and the node against EIO, ENOSPC, short writes and latency. A
+// failed write or fsync of any kind (ENOSPC included) stops the WAL as
+// described under "Crash guarantees".
+//
 // # On-disk format
 //
 //	<dir>/

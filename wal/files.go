@@ -43,14 +43,23 @@ const (
 type syncer struct {
 	off  bool
 	ring *ringSyncer // nil: blocking fsync syscalls
+	fs   FS          // every file the WAL writes, syncs, renames or removes
 }
 
-func (s syncer) file(f *os.File) error {
-	switch {
-	case s.off:
+// files returns the FS to write through (OSFS when none was set).
+func (s syncer) files() FS {
+	if s.fs == nil {
+		return OSFS{}
+	}
+	return s.fs
+}
+
+func (s syncer) file(f File) error {
+	if s.off {
 		return nil
-	case s.ring != nil:
-		return s.ring.Sync(f, false)
+	}
+	if osf, ok := f.(*os.File); ok && s.ring != nil {
+		return s.ring.Sync(osf, false)
 	}
 	return f.Sync()
 }
@@ -61,7 +70,7 @@ func (s syncer) dir(path string) error {
 	if s.off {
 		return nil
 	}
-	d, err := os.Open(path)
+	d, err := s.files().OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
@@ -82,7 +91,7 @@ func (s syncer) dir(path string) error {
 func (s syncer) atomicWrite(dir, name string, parts ...[]byte) error {
 	path := filepath.Join(dir, name)
 	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	f, err := s.files().OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
@@ -98,10 +107,10 @@ func (s syncer) atomicWrite(dir, name string, parts ...[]byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = s.files().Rename(tmp, path)
 	}
 	if err != nil {
-		_ = os.Remove(tmp)
+		_ = s.files().Remove(tmp)
 		return fmt.Errorf("wal: replace %s: %w", path, err)
 	}
 	return s.dir(dir)

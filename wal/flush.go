@@ -52,7 +52,7 @@ type flusher struct {
 	// it without taking tidwall's lock (fsync flushes the inode whatever
 	// the descriptor). tailSize is its size as of the last check; a
 	// mismatch after a write means tidwall rotated to a new segment.
-	tail     *os.File
+	tail     File
 	tailSize int64
 	batches  []item // reused by run
 
@@ -284,7 +284,11 @@ func (w *WAL) writeStaged(lone bool) (int64, time.Duration, error) {
 		f.batch.Write(f.base+uint64(k), f.buf[start:end])
 		written += int64(uvarintLen(uint64(end-start)) + end - start)
 	}
-	if err := w.tl.WriteBatch(&f.batch); err != nil {
+	tailPath := w.logDir
+	if f.tail != nil {
+		tailPath = f.tail.Name()
+	}
+	if err := w.sy.files().WriteSegment(tailPath, int(written), func() error { return w.tl.WriteBatch(&f.batch) }); err != nil {
 		return 0, 0, fmt.Errorf("wal: write entries %d..%d: %w", f.base, f.base+uint64(len(f.offs))-1, err)
 	}
 	f.tlLast = f.base + uint64(len(f.offs)) - 1
@@ -342,7 +346,7 @@ func (f *flusher) openTail(logDir string, sy syncer) error {
 	if len(segs) == 0 {
 		return fmt.Errorf("%w: %s holds no segment file", ErrCorrupt, logDir)
 	}
-	tail, err := os.Open(segs[len(segs)-1].path)
+	tail, err := sy.files().OpenFile(segs[len(segs)-1].path, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
@@ -480,7 +484,7 @@ func (w *WAL) dropSegmentsThrough(upTo uint64) error {
 		return err
 	}
 	for _, s := range segs[:k] {
-		if err := os.Remove(s.path); err != nil {
+		if err := w.sy.files().Remove(s.path); err != nil {
 			return fmt.Errorf("wal: compact log up to index %d: %w", upTo, err)
 		}
 	}
@@ -512,11 +516,11 @@ func (w *WAL) resetLog(next uint64) error {
 		return err
 	}
 	for _, s := range segs {
-		if err := os.Remove(s.path); err != nil {
+		if err := w.sy.files().Remove(s.path); err != nil {
 			return fmt.Errorf("wal: reset log: %w", err)
 		}
 	}
-	nf, err := os.OpenFile(filepath.Join(w.logDir, segmentName(next)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	nf, err := w.sy.files().OpenFile(filepath.Join(w.logDir, segmentName(next)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err == nil {
 		err = nf.Close()
 	}

@@ -52,6 +52,10 @@ type Options struct {
 	// power failure or kernel crash. FOR BENCHMARKS ONLY; never set it
 	// for a node whose data matters.
 	UnsafeNoFsync bool
+	// FS is the file system the WAL writes through (default OSFS). Tests
+	// and the chaos tools pass a fault-injecting one (wal/errorfs). The
+	// io_uring fsync offload is used only with OSFS.
+	FS FS
 	// Logger receives recovery events (a cut torn tail). Nil discards.
 	Logger *slog.Logger
 	// Registerer receives the WAL's Prometheus collectors; nil means no
@@ -91,6 +95,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxBatchBytes > o.MaxQueueBytes {
 		return o, fmt.Errorf("wal: MaxBatchBytes %d exceeds MaxQueueBytes %d", o.MaxBatchBytes, o.MaxQueueBytes)
+	}
+	if o.FS == nil {
+		o.FS = OSFS{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -154,7 +154,7 @@ func scanSegmentFile(s segment, last bool, t *termIndex, log *slog.Logger, sy sy
 		cerr.Reason += fmt.Sprintf("; a valid record follows at byte offset %d, so this is not a torn tail", q)
 		return cerr
 	}
-	f, err := os.OpenFile(s.path, os.O_WRONLY, 0)
+	f, err := sy.files().OpenFile(s.path, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}

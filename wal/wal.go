@@ -64,7 +64,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 		return nil, err
 	}
 	w := &WAL{dir: dir, logDir: filepath.Join(dir, logDirName), opts: opts,
-		sy: syncer{off: opts.UnsafeNoFsync}, log: opts.Logger, exited: make(chan struct{})}
+		sy: syncer{off: opts.UnsafeNoFsync, fs: opts.FS}, log: opts.Logger, exited: make(chan struct{})}
 	w.wake.L = &w.mu
 	w.lingerTimer = time.AfterFunc(time.Hour, func() {
 		w.mu.Lock()
@@ -102,7 +102,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 	}
 	w.sub = w.dur.clone()
 	w.subSnap = w.snap.Index
-	if !opts.UnsafeNoFsync && !opts.BlockingFsync {
+	if _, osfs := opts.FS.(OSFS); osfs && !opts.UnsafeNoFsync && !opts.BlockingFsync {
 		// Only the flusher fsyncs from here on, through the ring.
 		if r, err := newRingSyncer(); err == nil {
 			w.sy.ring = r
@@ -139,7 +139,7 @@ func prepareDir(dir string, sy syncer) error {
 	if err := checkEmptyDir(dir); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, logDirName), 0o750); err != nil {
+	if err := sy.files().MkdirAll(filepath.Join(dir, logDirName), 0o750); err != nil {
 		return err
 	}
 	if err := sy.dir(dir); err != nil {

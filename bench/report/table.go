@@ -46,6 +46,9 @@ func WriteTable(w io.Writer, s *bench.Summary) {
 	}
 	row("errors", errs)
 	row("leader changes", fmt.Sprint(s.LeaderChanges))
+	if s.Security != "" {
+		row("security", s.Security)
+	}
 	if s.Environment != nil {
 		row("environment", s.Environment.String())
 	}

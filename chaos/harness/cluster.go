@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,17 +29,22 @@ type cluster struct {
 	incarnation map[string]int
 	killed      map[string]bool
 	paused      map[string]bool
-	problems    []string
-	nProblems   int
-	protoErrs   int
-	crashes     int
+	diskFailed  map[string]bool // disk failed (eio, enospc) and not yet repaired
+	// diskStops counts disk-failed nodes that had stopped by themselves
+	// when the disk was repaired; diskRunning those still running (they
+	// had written nothing since the fault).
+	diskStops, diskRunning int
+	problems               []string
+	nProblems              int
+	protoErrs              int
+	crashes                int
 }
 
 func newCluster(cfg Config, dataDir string, net *network, clients *clientTable) *cluster {
 	return &cluster{
 		cfg: cfg, names: serverNames(cfg.Nodes), dataDir: dataDir, net: net, clients: clients,
 		procs: map[string]*proc{}, logs: map[string]*os.File{}, incarnation: map[string]int{},
-		killed: map[string]bool{}, paused: map[string]bool{},
+		killed: map[string]bool{}, paused: map[string]bool{}, diskFailed: map[string]bool{},
 	}
 }
 
@@ -232,8 +238,119 @@ func (c *cluster) pause(names []string, on bool) {
 	}
 }
 
+// faultLine sends a node one fault-injection line (see maelstrom's
+// faults.go for the format).
+func (c *cluster) faultLine(name string, body map[string]any) {
+	p := c.proc(name)
+	c.mu.Lock()
+	dead := c.killed[name]
+	c.mu.Unlock()
+	if p == nil || dead {
+		return // a node that is down has no disk or clock to disturb
+	}
+	c.sendFault(p, body)
+}
+
+func (c *cluster) sendFault(p *proc, body map[string]any) {
+	name := p.name
+	body["type"] = "raftbench_fault"
+	b, _ := json.Marshal(body)
+	line, _ := json.Marshal(envelope{Src: controlClient, Dest: name, Body: b})
+	if !p.deliver(append(line, '\n')) {
+		fmt.Fprintf(c.cfg.Log, "chaos: fault line to %s not delivered (node restarting or inbox full)\n", name)
+	}
+}
+
+// diskFault starts a disk fault on the named nodes. A failing disk
+// (eio, enospc) stops the node, documented behaviour: its exit is
+// expected, and the disk's repair restarts it on its data directory.
+func (c *cluster) diskFault(names []string, mode string) {
+	for _, name := range names {
+		if mode != DiskSlow {
+			p := c.proc(name)
+			c.mu.Lock()
+			if p == nil || c.killed[name] {
+				c.mu.Unlock()
+				continue // not running: nothing to fail
+			}
+			c.killed[name], c.diskFailed[name] = true, true
+			c.mu.Unlock()
+			p.expected.Store(true)
+			c.sendFault(p, map[string]any{"fault": "disk", "mode": mode})
+			continue
+		}
+		c.faultLine(name, map[string]any{"fault": "disk", "mode": mode})
+	}
+}
+
+// diskRepair ends the disk faults on the named nodes: a slow disk is
+// healthy again, a failed one is replaced and its node restarted.
+func (c *cluster) diskRepair(ctx context.Context, names []string) error {
+	var restart []string
+	for _, name := range names {
+		c.mu.Lock()
+		failed := c.diskFailed[name]
+		delete(c.diskFailed, name)
+		c.mu.Unlock()
+		if !failed {
+			c.faultLine(name, map[string]any{"fault": "disk", "mode": "ok"})
+			continue
+		}
+		if p := c.proc(name); p != nil {
+			select {
+			case <-p.done:
+				c.mu.Lock()
+				c.diskStops++
+				c.mu.Unlock()
+			default:
+				c.mu.Lock()
+				c.diskRunning++
+				c.mu.Unlock()
+				p.kill()
+			}
+		}
+		restart = append(restart, name)
+	}
+	return c.restart(ctx, restart)
+}
+
+// clockFault makes the named nodes' clocks jump or drift, or (mode
+// "ok") puts them right.
+func (c *cluster) clockFault(names []string, e Event) {
+	for _, name := range names {
+		body := map[string]any{"fault": "clock", "mode": e.Mode}
+		switch e.Mode {
+		case ClockJump:
+			body["offset_ms"] = e.OffsetMs
+		case ClockDrift:
+			body["rate"] = e.Rate
+		}
+		c.faultLine(name, body)
+	}
+}
+
 // healProcesses resumes paused nodes and restarts killed ones.
 func (c *cluster) healProcesses(ctx context.Context) error {
+	if c.cfg.processFaults() {
+		c.mu.Lock()
+		var failed []string
+		for n := range c.diskFailed {
+			failed = append(failed, n)
+		}
+		c.mu.Unlock()
+		if err := c.diskRepair(ctx, failed); err != nil {
+			return err
+		}
+		for _, n := range c.names {
+			c.mu.Lock()
+			dead := c.killed[n]
+			c.mu.Unlock()
+			if !dead {
+				c.faultLine(n, map[string]any{"fault": "disk", "mode": "ok"})
+				c.faultLine(n, map[string]any{"fault": "clock", "mode": "ok"})
+			}
+		}
+	}
 	c.mu.Lock()
 	var paused, killed []string
 	for n, on := range c.paused {

@@ -26,9 +26,15 @@ const (
 	NemesisPause     = "pause"
 	NemesisLoss      = "loss"
 	NemesisDup       = "dup"
+	// NemesisDisk makes one node's disk fail (EIO), fill (ENOSPC) or
+	// slow down; NemesisClock makes one node's clock jump or its ticks
+	// drift. Both need a node that accepts the harness's fault lines
+	// (raft-maelstrom --test-faults; Config.TestFaultsFlag).
+	NemesisDisk  = "disk"
+	NemesisClock = "clock"
 )
 
-var allNemeses = []string{NemesisPartition, NemesisKill, NemesisPause, NemesisLoss, NemesisDup}
+var allNemeses = []string{NemesisPartition, NemesisKill, NemesisPause, NemesisLoss, NemesisDup, NemesisDisk, NemesisClock}
 
 // Workloads accepted in Config.Workload.
 const (
@@ -133,7 +139,7 @@ type Config struct {
 	// NoReorder keeps each link FIFO even when delays vary.
 	NoReorder bool
 
-	Nemesis []string // any of partition, kill, pause, loss, dup
+	Nemesis []string // any of partition, kill, pause, loss, dup, disk, clock
 	// NemesisInterval is the mean time between one fault operation and
 	// the next of the same family (partitions; kills and pauses; loss and
 	// dup), each gap drawn from uniform(0, 2 × interval) as Jepsen's
@@ -154,6 +160,10 @@ type Config struct {
 	Seed int64  // drives the fault schedule and every random draw
 	Out  string // output directory (required)
 
+	// TestFaultsFlag is passed to every node when the disk or clock
+	// nemesis runs, to switch on its test-only fault injection. Default
+	// "--test-faults".
+	TestFaultsFlag string
 	// DataDirFlag is how a node is told its data directory, which
 	// survives a kill and restart. Default "--data-dir"; "-" passes none.
 	DataDirFlag string
@@ -190,6 +200,7 @@ func (c *Config) fillDefaults() {
 	setDefault(&c.LossFraction, 0.2)
 	setDefault(&c.DupFraction, 0.2)
 	setDefault(&c.DataDirFlag, "--data-dir")
+	setDefault(&c.TestFaultsFlag, "--test-faults")
 	setDefault(&c.CheckTimeout, 60*time.Second)
 	if c.Log == nil {
 		c.Log = io.Discard
@@ -338,4 +349,9 @@ func (c *Config) quiet() time.Duration { return max(c.Quiet, 0) }
 // within max(10 × mean latency, 1 s) is indeterminate.
 func (c *Config) ClientTimeout() time.Duration {
 	return max(10*c.Latency, time.Second)
+}
+
+// processFaults says whether the run sends fault lines to nodes.
+func (c *Config) processFaults() bool {
+	return contains(c.Nemesis, NemesisDisk) || contains(c.Nemesis, NemesisClock)
 }

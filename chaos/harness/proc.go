@@ -66,6 +66,9 @@ func startProc(env procEnv, name string, incarnation int) (*proc, error) {
 	if env.cfg.DataDirFlag != "-" {
 		args = append(args, env.cfg.DataDirFlag, env.dataDir)
 	}
+	if env.cfg.processFaults() {
+		args = append(args, env.cfg.TestFaultsFlag)
+	}
 	cmd := exec.Command(env.cfg.Bin, args...)
 	cmd.Stderr = env.logFile
 	setProcAttr(cmd)

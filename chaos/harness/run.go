@@ -26,19 +26,28 @@ type Summary struct {
 	Problems     []string `json:"problems,omitempty"` // first maxProblems
 	ProblemCount int      `json:"problem_count"`
 
-	Availability        float64           `json:"availability"` // ok / attempted
-	Ops                 OpCounts          `json:"ops"`
-	LatencyMs           Latency           `json:"latency_ms"` // of ok operations
-	ThroughputOpsPerSec float64           `json:"throughput_ops_per_s"`
-	MessagesPerOp       float64           `json:"messages_per_op"` // node-to-node messages / attempted op
-	Messages            NetStats          `json:"messages"`
-	StrayReplies        int64             `json:"stray_replies"` // answers after timeout, duplicates
-	ProtocolErrors      int               `json:"protocol_errors"`
-	UnexpectedExits     int               `json:"unexpected_exits"`
-	Nemesis             []Applied         `json:"nemesis"`
-	Keys                []check.KeyResult `json:"keys"`
-	CheckMs             float64           `json:"check_ms"`
-	DurationMs          float64           `json:"duration_ms"`
+	Availability        float64  `json:"availability"` // ok / attempted
+	Ops                 OpCounts `json:"ops"`
+	LatencyMs           Latency  `json:"latency_ms"` // of ok operations
+	ThroughputOpsPerSec float64  `json:"throughput_ops_per_s"`
+	MessagesPerOp       float64  `json:"messages_per_op"` // node-to-node messages / attempted op
+	Messages            NetStats `json:"messages"`
+	StrayReplies        int64    `json:"stray_replies"` // answers after timeout, duplicates
+	ProtocolErrors      int      `json:"protocol_errors"`
+	UnexpectedExits     int      `json:"unexpected_exits"`
+	// FaultCounts counts the faults started, by kind (and mode or
+	// partition shape).
+	FaultCounts map[string]int `json:"fault_counts,omitempty"`
+	// DiskFailedNodesStopped counts nodes whose disk failed (eio,
+	// enospc) and that had stopped themselves, as documented, by the time
+	// the disk was repaired; DiskFailedNodesRunning those still running
+	// (they had not written since the fault).
+	DiskFailedNodesStopped int               `json:"disk_failed_nodes_stopped,omitempty"`
+	DiskFailedNodesRunning int               `json:"disk_failed_nodes_running,omitempty"`
+	Nemesis                []Applied         `json:"nemesis"`
+	Keys                   []check.KeyResult `json:"keys"`
+	CheckMs                float64           `json:"check_ms"`
+	DurationMs             float64           `json:"duration_ms"`
 
 	Workload          WorkloadInfo `json:"workload"`
 	KillMode          string       `json:"kill_mode"`
@@ -220,6 +229,17 @@ func (r *run) apply(ctx context.Context, e Event) error {
 			return nil
 		}
 		return r.cluster.restart(ctx, e.Nodes)
+	case NemesisDisk:
+		if start {
+			r.cluster.diskFault(e.Nodes, e.Mode)
+			return nil
+		}
+		return r.cluster.diskRepair(ctx, e.Nodes)
+	case NemesisClock:
+		if !start {
+			e.Mode = "ok"
+		}
+		r.cluster.clockFault(e.Nodes, e)
 	case "heal":
 		r.net.heal()
 		return r.cluster.healProcesses(ctx)
@@ -248,6 +268,12 @@ func (r *run) summarize(history []check.Op, stray int64, applied []Applied) *Sum
 		s.NodeTargets = cfg.NodeTargets
 	}
 	s.Problems, s.ProblemCount, s.ProtocolErrors, s.UnexpectedExits = r.cluster.snapshot()
+	s.FaultCounts = faultCounts(applied)
+	if cfg.processFaults() {
+		r.cluster.mu.Lock()
+		s.DiskFailedNodesStopped, s.DiskFailedNodesRunning = r.cluster.diskStops, r.cluster.diskRunning
+		r.cluster.mu.Unlock()
+	}
 	if res.Err != nil {
 		s.Problems = append(s.Problems, "history invalid: "+res.Err.Error())
 	}
@@ -261,6 +287,25 @@ func (r *run) summarize(history []check.Op, stray int64, applied []Applied) *Sum
 	s.Valid = s.Linearizable && s.UnexpectedExits == 0 && s.ProtocolErrors == 0 &&
 		s.Ops.OKByKind["read"] > 0 && s.Ops.OKByKind["write"] > 0 && s.Ops.OKByKind["cas"] > 0
 	return s
+}
+
+// faultCounts counts the faults started, by kind and mode or shape
+// ("kill", "disk:eio", "clock:jump", "partition:majority", ...).
+func faultCounts(applied []Applied) map[string]int {
+	out := map[string]int{}
+	for _, a := range applied {
+		if a.Action != "start" {
+			continue
+		}
+		k := a.Kind
+		if a.Mode != "" {
+			k += ":" + a.Mode
+		} else if a.Shape != "" && a.Kind == NemesisPartition {
+			k += ":" + a.Shape
+		}
+		out[k]++
+	}
+	return out
 }
 
 func fillOpStats(s *Summary, history []check.Op, span time.Duration) {

@@ -25,6 +25,11 @@ type Event struct {
 	// does not receive.
 	Grudge   map[string][]string `json:"grudge,omitempty"`
 	Fraction float64             `json:"fraction,omitempty"` // loss and dup
+	// Mode of a disk fault (eio, enospc, slow) or clock fault (jump,
+	// drift); OffsetMs is a jump's size, Rate a drift's tick rate.
+	Mode     string  `json:"mode,omitempty"`
+	OffsetMs int64   `json:"offset_ms,omitempty"`
+	Rate     float64 `json:"rate,omitempty"`
 }
 
 func (e Event) String() string {
@@ -41,6 +46,15 @@ func (e Event) String() string {
 	}
 	if e.Fraction > 0 {
 		fmt.Fprintf(&b, " %.2f", e.Fraction)
+	}
+	if e.Mode != "" {
+		fmt.Fprintf(&b, " %s", e.Mode)
+	}
+	if e.OffsetMs != 0 {
+		fmt.Fprintf(&b, " %+dms", e.OffsetMs)
+	}
+	if e.Rate != 0 {
+		fmt.Fprintf(&b, " x%.2f", e.Rate)
 	}
 	return b.String()
 }
@@ -97,7 +111,7 @@ func Schedule(cfg Config) []Event {
 // (loss, dup), in that order, leaving out empty ones.
 func nemesisFamilies(chosen []string) [][]string {
 	var out [][]string
-	for _, fam := range [][]string{{NemesisPartition}, {NemesisKill, NemesisPause}, {NemesisLoss, NemesisDup}} {
+	for _, fam := range [][]string{{NemesisPartition}, {NemesisKill, NemesisPause}, {NemesisLoss, NemesisDup}, {NemesisDisk}, {NemesisClock}} {
 		var f []string
 		for _, n := range fam {
 			if contains(chosen, n) {
@@ -169,9 +183,35 @@ func drawFault(rng *rand.Rand, cfg Config, nodes []string, kind string) Event {
 		e.Fraction = cfg.LossFraction
 	case NemesisDup:
 		e.Fraction = cfg.DupFraction
+	case NemesisDisk:
+		// One node at a time: the fault under test is a disk failing,
+		// not a quorum losing its disks at once.
+		e.Shape, e.Nodes = TargetOne, drawNodes(rng, TargetOne, nodes)
+		e.Mode = []string{DiskEIO, DiskENOSPC, DiskSlow}[rng.IntN(3)]
+	case NemesisClock:
+		e.Shape, e.Nodes = TargetOne, drawNodes(rng, TargetOne, nodes)
+		if rng.IntN(2) == 0 {
+			e.Mode = ClockJump
+			e.OffsetMs = (1 + rng.Int64N(60)) * 1000
+			if rng.IntN(2) == 0 {
+				e.OffsetMs = -e.OffsetMs
+			}
+		} else {
+			e.Mode = ClockDrift
+			e.Rate = []float64{0.5, 2}[rng.IntN(2)]
+		}
 	}
 	return e
 }
+
+// Disk and clock fault modes.
+const (
+	DiskEIO    = "eio"    // every write and fsync fails: the node stops itself
+	DiskENOSPC = "enospc" // every write fails with ENOSPC: the node stops itself
+	DiskSlow   = "slow"   // 20 ms more per write and fsync
+	ClockJump  = "jump"   // the wall clock jumps by OffsetMs
+	ClockDrift = "drift"  // ticks run at Rate × real time
+)
 
 // majority is the smallest majority of n.
 func majority(n int) int { return n/2 + 1 }

@@ -36,6 +36,8 @@ func run(args []string) error {
 	fs.IntVar(&opts.SnapshotChunksInFlight, "snapshot-chunks-in-flight", 0, "unacknowledged snapshot chunks per follower (default 4; chunks are sized to the line limit)")
 	fs.BoolVar(&opts.UnsafeLocalReads, "unsafe-local-reads", false, "serve reads from local state without ReadIndex (NOT linearizable; for checker tests only)")
 	_ = fs.MarkHidden("unsafe-local-reads")
+	fs.BoolVar(&opts.TestFaults, "test-faults", false, "accept disk and clock fault-injection lines from the chaos harness (tests only)")
+	_ = fs.MarkHidden("test-faults")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,6 +53,13 @@ func run(args []string) error {
 		return err
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// A node whose disk failed has stopped; the process exits (status 3)
+	// so a supervisor sees it, rather than answering every request with
+	// an error. Acknowledged data is on disk; restart to recover.
+	opts.OnStorageFailure = func(err error) {
+		fmt.Fprintln(os.Stderr, "raft-maelstrom: storage failure, exiting:", err)
+		os.Exit(3)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// A signal closes stdin, which ends the read loop; Run then stops the

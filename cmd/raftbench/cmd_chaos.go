@@ -92,7 +92,7 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 	f.DurationVar(&cfg.Latency, "latency", 5*time.Millisecond, "mean one-way message latency")
 	f.StringVar(&cfg.LatencyDist, "latency-dist", harness.DistExponential, "latency distribution: constant, uniform, exponential")
 	f.BoolVar(&cfg.NoReorder, "no-reorder", false, "keep every link FIFO")
-	f.StringVar(&nemesis, "nemesis", "", "faults, comma-separated: partition,kill,pause,loss,dup (empty or none: no faults)")
+	f.StringVar(&nemesis, "nemesis", "", "faults, comma-separated: partition,kill,pause,loss,dup,disk,clock (empty or none: no faults; disk and clock need a node accepting --test-faults, as raft-maelstrom does)")
 	f.DurationVar(&cfg.NemesisInterval, "nemesis-interval", 10*time.Second, "mean time between fault operations of one family (each gap uniform 0..2x)")
 	f.StringVar(&partTargets, "partition-targets", "", "partition shapes to draw from (default all): one,minority-third,majority,majorities-ring,bridge")
 	f.StringVar(&nodeTargets, "node-targets", "", "nodes a kill or pause hits (default all): some,one,minority-third,minority,majority,all")

@@ -26,6 +26,7 @@ func newServeCmd() *cobra.Command {
 		snapRatio float64
 		uiPeers   string
 		noUI      bool
+		sec       securityFlags
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -49,7 +50,15 @@ Node IDs are assigned by sorting the --peers names, so every process must be
 given the same --peers list. Listens on 127.0.0.1 unless told otherwise.
 With --transport nats the nodes never connect to each other: each receives on
 the subject raftbench.<cluster>.node.<id>; serve fails at start if the broker
-cannot be reached or the URL is malformed.`,
+cannot be reached or the URL is malformed.
+
+Security (see "A secure cluster" in the README): --tls-dir points at the files
+'raftbench certs' wrote; the node then speaks mutual TLS to its peers (each
+certificate must name the node ID it claims) and HTTPS to clients. Certificates
+reload on SIGHUP and when the files change. --auth-tokens requires a bearer
+token (or, with --client-cert-role, a client certificate) for writes and
+/admin/; reads and /metrics stay open unless --protect-reads/--protect-metrics.
+Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 		Example: `  raftbench serve --id n1 --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 \
       --data /tmp/n1 --http 127.0.0.1:8001
   raftbench serve --transport nats --nats-url nats://127.0.0.1:4222 --cluster demo \
@@ -90,9 +99,13 @@ cannot be reached or the URL is malformed.`,
 			} else if uiPeers != "" {
 				return &exitError{code: 2, err: fmt.Errorf("serve: --ui-peers with --no-ui")}
 			}
+			if err := sec.apply(&cfg); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("serve: %w", err)}
+			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			cfg.Reload = reloadOnSIGHUP(ctx)
 			return httpapi.Serve(ctx, cfg)
 		},
 	}
@@ -117,5 +130,6 @@ cannot be reached or the URL is malformed.`,
 	f.BoolVar(&noUI, "no-ui", false, "do not serve the browser view at /ui/")
 	f.StringSliceVar(&cfg.Join, "join", nil, "HTTP URL(s) of members of a running cluster to join as a learner (--peers then names only this node)")
 	f.Uint64Var(&cfg.NodeID, "node-id", 0, "with --join: this node's Raft ID (default: one above every ID the cluster knows)")
+	sec.register(c)
 	return c
 }

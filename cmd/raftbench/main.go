@@ -19,7 +19,8 @@ var rootCmd = &cobra.Command{
   chaos    Maelstrom-style lin-kv test of node binaries under faults
   sim      deterministic simulation of the Raft core, replayable by seed
   explore  exhaustive exploration of the Raft core and driver, shortest counterexamples
-  serve    run one node over TCP with an HTTP API`,
+  serve    run one node over TCP with an HTTP API
+  certs    generate a development CA, node and client certificates`,
 	SilenceUsage:  true,
 	SilenceErrors: true,
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,8 +23,9 @@ import (
 // Client talks to one node's HTTP API. It is safe for concurrent use;
 // concurrent requests share its keep-alive connection pool.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string
 }
 
 // ClientOptions tunes the connections of a Client made by
@@ -41,6 +43,11 @@ type ClientOptions struct {
 	// Timeout bounds a whole request, answer body included (default: no
 	// bound beyond the caller's context).
 	Timeout time.Duration
+	// TLS configures HTTPS (an https:// base): the CA to trust and, for
+	// client-certificate authentication, the certificate to present.
+	TLS *tls.Config
+	// Token, if set, is sent as "Authorization: Bearer <token>".
+	Token string
 }
 
 // Defaults for ClientOptions.
@@ -75,8 +82,9 @@ func NewClientWithOptions(base string, o ClientOptions) *Client {
 		IdleConnTimeout:     90 * time.Second,
 		// The server never compresses; asking would only cost a header.
 		DisableCompression: true,
+		TLSClientConfig:    o.TLS,
 	}
-	return &Client{base: strings.TrimRight(base, "/"), hc: &http.Client{Transport: tr, Timeout: o.Timeout}}
+	return &Client{base: strings.TrimRight(base, "/"), hc: &http.Client{Transport: tr, Timeout: o.Timeout}, token: o.Token}
 }
 
 // Base is the node's base URL, as given to NewClient.
@@ -193,6 +201,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, s Ses
 	if s.ClientID != 0 {
 		req.Header.Set("X-Client-Id", strconv.FormatUint(s.ClientID, 10))
 		req.Header.Set("X-Seq", strconv.FormatUint(s.Seq, 10))
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	return c.hc.Do(req)
 }

@@ -13,6 +13,7 @@
 //	                      204 done, 404 key missing, 409 value differs from "from"
 //	GET  /status          node status JSON
 //	GET  /metrics         Prometheus text format
+//	GET  /security        how this node's traffic is protected (plain or TLS, auth)
 //
 // Writes may carry X-Client-Id and X-Seq (decimal, non-zero): a retried
 // request with the same pair is applied at most once and answered with
@@ -22,6 +23,15 @@
 // requests or bodies, 405 for a wrong method, 413 for an oversize body.
 // Followers serve everything: the core forwards proposals and read-index
 // requests to the leader.
+//
+// # Security
+//
+// Serve with TLSDir speaks HTTPS (and mutual TLS to its peers); Protect
+// (auth.go) puts a route-class policy in front of the handler: writes
+// and /admin/ need a bearer token or client certificate with the role,
+// reads, /metrics and /ui/ are open unless protected; 401 and 403 carry
+// the usual JSON error body. Limits (limits.go) bound connections,
+// header bytes and slow or idle clients. Tokens are never logged.
 //
 // # Client
 //

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/mtls"
 	"github.com/raftbench/raftbench/engine/runtime/node"
 	"github.com/raftbench/raftbench/engine/runtime/transport"
 	natstr "github.com/raftbench/raftbench/engine/runtime/transport/nats"
@@ -52,6 +54,22 @@ type ServeConfig struct {
 	SnapshotChunkBytes     int
 	SnapshotChunksInFlight int
 	Logger                 *slog.Logger
+	// TLSDir, when set, secures both listeners with the files `raftbench
+	// certs` wrote there (ca.pem, node-<id>.pem, node-<id>-key.pem):
+	// mutual TLS between nodes, HTTPS for the API (client certificates
+	// verified when offered). Empty: plain TCP and HTTP, for benchmarks;
+	// the log and GET /security say so.
+	TLSDir string
+	// TLSWatch, if positive, polls the certificate files at that period
+	// and reloads them when they change; Reload reloads on demand (the
+	// command sends SIGHUP there).
+	TLSWatch time.Duration
+	Reload   <-chan struct{}
+	// Auth, when set, protects the API (see AuthPolicy); nil leaves
+	// every route open.
+	Auth *AuthPolicy
+	// Limits bound the HTTP listener (zero: defaults).
+	Limits Limits
 	// Ready, if set, is called once both listeners are bound (with
 	// NATS, raftAddr is the node's subject).
 	Ready func(httpAddr, raftAddr string)
@@ -210,6 +228,22 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	trReg := prometheus.WrapRegistererWith(prometheus.Labels{"node": fmt.Sprint(id)}, reg)
+	var certs *mtls.Store
+	if cfg.TLSDir != "" {
+		var err error
+		if certs, err = mtls.Load(mtls.NodeFiles(cfg.TLSDir, id)); err != nil {
+			return fmt.Errorf("--tls-dir: %w", err)
+		}
+		if got := certs.Identity(); got.Node != id {
+			return fmt.Errorf("--tls-dir: %s is %s, but this node is %s", mtls.NodeFiles(cfg.TLSDir, id).Cert, got, mtls.NodeURI(id))
+		}
+		go reloadCerts(ctx, certs, cfg)
+	} else {
+		cfg.Logger.Warn("security: PLAIN mode: Raft traffic is unauthenticated TCP and the API is plain HTTP; use --tls-dir outside benchmarks")
+	}
+	if cfg.Auth == nil {
+		cfg.Logger.Warn("security: the HTTP API is open: anyone who reaches it may write; use --auth-tokens or client certificates")
+	}
 	var tr transport.Transport
 	raftAddr := addrs[id]
 	if cfg.Transport == "nats" {
@@ -225,16 +259,21 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 			cfg.SnapshotChunkBytes = NATSSnapshotChunkBytes
 		}
 	} else {
-		ttr, err := transport.NewTCP(transport.TCPConfig{ID: id, Peers: addrs, Logger: cfg.Logger, Registerer: trReg})
+		ttr, err := transport.NewTCP(transport.TCPConfig{ID: id, Peers: addrs, Logger: cfg.Logger, Registerer: trReg, TLS: certs})
 		if err != nil {
 			return err
 		}
 		tr = ttr
 	}
+	lim := cfg.Limits.withDefaults()
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		tr.Close()
 		return fmt.Errorf("--http %s: %w", cfg.HTTPAddr, err)
+	}
+	ln = LimitListener(ln, lim.MaxConns)
+	if certs != nil {
+		ln = tls.NewListener(ln, certs.ServerConfig(false))
 	}
 	n, err := node.Start(node.Config{ID: id, Voters: voters, Dir: cfg.Dir, UnsafeNoFsync: cfg.UnsafeNoFsync,
 		Transport: tr, StateMachine: kv.NewStore(), TickInterval: cfg.TickInterval,
@@ -257,17 +296,34 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if cfg.Extra != nil {
 		extra, stopExtra = cfg.Extra(n, reg)
 	}
-	h, err := NewServer(Config{Node: n, Gatherer: reg, Logger: cfg.Logger, Extra: extra, PeerAddrs: addrs, RequireAddr: cfg.Transport != "nats"})
+	sec := Security{Raft: "plain-tcp", HTTP: "plain-http", Auth: "none"}
+	if certs != nil {
+		sec.Raft, sec.HTTP = "mutual-tls", "https"
+	} else if cfg.Transport == "nats" {
+		sec.Raft = "nats-plain"
+	}
+	if cfg.Auth != nil {
+		sec.Auth = authSummary(cfg.Auth)
+	}
+	h, err := NewServer(Config{Node: n, Gatherer: reg, Logger: cfg.Logger, Extra: extra, PeerAddrs: addrs,
+		RequireAddr: cfg.Transport != "nats", Security: &sec})
 	if err != nil {
 		stopExtra()
 		n.Stop()
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	var handler http.Handler = h
+	if cfg.Auth != nil {
+		handler = Protect(h, cfg.Auth, cfg.Logger)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
+		IdleTimeout: lim.IdleTimeout, WriteTimeout: lim.WriteTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	cfg.Logger.Info("serving", "name", cfg.Name, "id", id, "http", ln.Addr().String(), "raft", raftAddr)
+	cfg.Logger.Info("serving", "name", cfg.Name, "id", id, "http", ln.Addr().String(), "raft", raftAddr,
+		"raft_security", sec.Raft, "http_security", sec.HTTP, "auth", sec.Auth)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String(), raftAddr)
 	}
@@ -292,4 +348,42 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		serveErr = nil
 	}
 	return errors.Join(serveErr, shutErr, stopErr)
+}
+
+// reloadCerts re-reads the node's certificates on cfg.Reload and, with
+// TLSWatch, when the files change, until ctx ends. A failed reload keeps
+// the loaded certificates and is logged.
+func reloadCerts(ctx context.Context, certs *mtls.Store, cfg ServeConfig) {
+	onErr := func(err error) {
+		cfg.Logger.Error("security: certificate reload failed; keeping the loaded ones", "err", err)
+	}
+	if cfg.TLSWatch > 0 {
+		go certs.Watch(ctx, cfg.TLSWatch, onErr)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cfg.Reload:
+			if err := certs.Reload(); err != nil {
+				onErr(err)
+				continue
+			}
+			cfg.Logger.Info("security: certificates reloaded", "not_after", certs.NotAfter())
+		}
+	}
+}
+
+// authSummary describes a policy for /security (no token material).
+func authSummary(p *AuthPolicy) string {
+	s := fmt.Sprintf("%d tokens, client certificates: %s", len(p.Tokens), p.ClientCertRole)
+	for _, c := range []struct {
+		on   bool
+		name string
+	}{{p.ProtectReads, "reads"}, {p.ProtectMetrics, "metrics"}, {p.ProtectUI, "ui"}} {
+		if c.on {
+			s += ", " + c.name + " protected"
+		}
+	}
+	return s
 }

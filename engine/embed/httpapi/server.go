@@ -40,6 +40,16 @@ type Config struct {
 	// RequireAddr refuses to add a member without an address (a TCP
 	// cluster cannot reach it otherwise).
 	RequireAddr bool
+	// Security, when set, is served at GET /security, so every result
+	// taken against this node can state whether it ran plain or secured.
+	Security *Security
+}
+
+// Security says how a node's traffic is protected.
+type Security struct {
+	Raft string `json:"raft"` // "mutual-tls", "plain-tcp" or "nats-plain"
+	HTTP string `json:"http"` // "https" or "plain-http"
+	Auth string `json:"auth"` // "none" or a summary of the policy
 }
 
 // Defaults.
@@ -74,6 +84,9 @@ func NewServer(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /kv/{key}/cas", s.cas)
 	s.mux.HandleFunc("GET /status", s.status)
 	s.registerAdmin()
+	if cfg.Security != nil {
+		s.mux.HandleFunc("GET /security", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, cfg.Security) })
+	}
 	if cfg.Gatherer != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: nil}))
 	}

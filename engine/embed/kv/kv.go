@@ -177,6 +177,12 @@ func readBytes(b []byte, limit uint64) (field, rest []byte, err error) {
 	if k <= 0 {
 		return nil, nil, fmt.Errorf("%w: bad length prefix", ErrMalformed)
 	}
+	// One command, one encoding: an overlong length prefix (0x80 0x00
+	// for 0) is refused, so equal commands are equal bytes.
+	var scratch [binary.MaxVarintLen64]byte
+	if binary.PutUvarint(scratch[:], n) != k {
+		return nil, nil, fmt.Errorf("%w: overlong length prefix", ErrMalformed)
+	}
 	if n > limit || n > uint64(len(b)-k) {
 		return nil, nil, fmt.Errorf("%w: length %d exceeds limit or input", ErrMalformed, n)
 	}

@@ -31,6 +31,15 @@
 // ahead, still never concurrently for one endpoint. Messages a Handler receives own
 // their memory (the TCP decoder copies out of its read buffer).
 //
+// # Authentication
+//
+// Plain TCP authenticates nothing: anything that reaches the port can
+// claim a peer's ID. With TCPConfig.TLS (an mtls.Store) every connection
+// is mutual TLS 1.3 with the cluster CA, and the certificate's identity
+// must be the node ID claimed (tls.go); refusals are counted by reason
+// (TCP.AuthRefusals, Stats.AuthRefused). Certificates reload without a
+// restart (mtls.Store.Reload, Watch). Plain mode stays for benchmarks.
+//
 // # What it must never do
 //
 // Block the caller of Send on I/O, grow any queue or buffer without a

@@ -18,6 +18,7 @@ import (
 //	raftbench_transport_connects_total, raftbench_transport_dial_failures_total
 //	raftbench_transport_reconnects_total (NATS: broker reconnections)
 //	raftbench_transport_connection_errors_total
+//	raftbench_transport_auth_refused_total (mutual TLS refusals)
 //	raftbench_transport_writes_total, raftbench_transport_frames_written_total
 //	  (frames_written / writes is the write coalescing ratio)
 func NewStatsCollector(stats func() Stats) prometheus.Collector {
@@ -44,6 +45,7 @@ var (
 		{desc("reconnects_total", "Reconnections to a message broker after the connection was lost (NATS transport)."), func(s *Stats) uint64 { return s.Reconnects }},
 		{desc("dial_failures_total", "Outbound dials that failed."), func(s *Stats) uint64 { return s.DialFailures }},
 		{desc("connection_errors_total", "Connections closed because of an error."), func(s *Stats) uint64 { return s.ConnErrors }},
+		{desc("auth_refused_total", "Inbound connections refused by mutual TLS (no or bad certificate, wrong identity)."), func(s *Stats) uint64 { return s.AuthRefused }},
 		{desc("writes_total", "Write calls on peer connections (normally one syscall each)."), func(s *Stats) uint64 { return s.Writes }},
 		{desc("frames_written_total", "Frames written; divided by writes_total it is the coalescing ratio."), func(s *Stats) uint64 { return s.FramesWritten }},
 	}

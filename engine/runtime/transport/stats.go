@@ -84,6 +84,7 @@ type Stats struct {
 	Reconnects    uint64 // broker reconnections after a lost connection (NATS)
 	DialFailures  uint64 // outbound dial or handshake failures
 	ConnErrors    uint64 // connections closed because of an error (either direction)
+	AuthRefused   uint64 // inbound connections refused by mutual TLS (see TCP.AuthRefusals)
 	Writes        uint64 // conn.Write calls (each normally one syscall)
 	FramesWritten uint64 // frames in those writes; FramesWritten/Writes is the coalescing ratio
 }
@@ -99,6 +100,7 @@ type counters struct {
 	connects      atomic.Uint64
 	dialFailures  atomic.Uint64
 	connErrors    atomic.Uint64
+	authRefused   atomic.Uint64
 	writes        atomic.Uint64
 	framesWritten atomic.Uint64
 }
@@ -148,6 +150,7 @@ func (c *counters) addTo(s *Stats) {
 	s.Connects += c.connects.Load()
 	s.DialFailures += c.dialFailures.Load()
 	s.ConnErrors += c.connErrors.Load()
+	s.AuthRefused += c.authRefused.Load()
 	s.Writes += c.writes.Load()
 	s.FramesWritten += c.framesWritten.Load()
 }

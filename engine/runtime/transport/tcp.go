@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
+	"github.com/raftbench/raftbench/engine/runtime/mtls"
 )
 
 // Wire format of a TCP connection (one direction only: the dialer writes,
@@ -61,6 +62,12 @@ type TCPConfig struct {
 	// Limits bound what a decoded message may carry. Default
 	// raftpb.DefaultLimits.
 	Limits raftpb.Limits
+	// TLS, when set, turns on mutual TLS (see tls.go): every connection
+	// is TLS 1.3, both ends present a certificate signed by the cluster
+	// CA, and the certificate's identity must be the node ID claimed.
+	// Nil is plain TCP (benchmarks; anything that reaches the port can
+	// claim to be a peer).
+	TLS *mtls.Store
 	// Logger receives connection events and errors. Default: discard.
 	Logger *slog.Logger
 	// Registerer, if non-nil, receives the transport's metrics (see
@@ -122,6 +129,7 @@ type TCP struct {
 	peers    atomic.Pointer[map[uint64]*peer]
 	peersMu  sync.Mutex
 	counters counters
+	refused  [numAuthReasons]atomic.Uint64
 	log      *slog.Logger
 
 	handler   Handler

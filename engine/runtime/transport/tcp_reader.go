@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -93,18 +94,35 @@ func (t *TCP) untrack(from uint64, c net.Conn) {
 }
 
 // serveConn reads one inbound connection until it ends or misbehaves.
-func (t *TCP) serveConn(c net.Conn) {
+func (t *TCP) serveConn(raw net.Conn) {
 	defer t.wg.Done()
+	c := raw
+	raw.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	var tc *tls.Conn
+	if t.cfg.TLS != nil {
+		if tc = t.acceptTLS(raw); tc == nil {
+			raw.Close()
+			t.untrack(0, raw)
+			return
+		}
+		c = tc
+	}
 	br := bufio.NewReaderSize(c, readBufBytes)
-	c.SetReadDeadline(time.Now().Add(t.cfg.DialTimeout))
 	from, err := t.readHandshake(br)
+	if err == nil && tc != nil {
+		if err = t.checkPeerIdentity(tc, from); err != nil {
+			raw.Close()
+			t.untrack(0, raw)
+			return
+		}
+	}
 	if err == nil {
-		c.SetReadDeadline(time.Time{})
-		t.bindInbound(from, c)
+		raw.SetDeadline(time.Time{})
+		t.bindInbound(from, raw)
 		err = t.readFrames(br, from)
 	}
-	c.Close()
-	t.untrack(from, c)
+	raw.Close()
+	t.untrack(from, raw)
 	// Log before counting: tests wait for the count, then read the log.
 	switch {
 	case t.closed.Load():

@@ -113,6 +113,9 @@ func (p *peer) ensureConn() bool {
 	p.dropConn()
 	d := net.Dialer{Timeout: p.t.cfg.DialTimeout}
 	c, err := d.DialContext(p.t.ctx, "tcp", p.addr)
+	if err == nil && p.t.cfg.TLS != nil {
+		c, err = p.dialTLS(c)
+	}
 	if err != nil {
 		p.t.counters.dialFailures.Add(1)
 		if !p.failing && !p.t.closed.Load() {

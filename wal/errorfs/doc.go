@@ -1,0 +1,18 @@
+// Package errorfs is a fault-injecting wal.FS for tests and chaos runs:
+// it passes every operation to the real file system unless a rule
+// matches, and then fails it (EIO, ENOSPC or any error), cuts a write
+// short, or delays it. It also remembers how much of each file the WAL
+// has fsynced, so PowerCut can throw away everything that was not, as a
+// power failure would.
+//
+// What PowerCut models: file contents past the last successful fsync of
+// that file are lost; a file created since its directory was last
+// fsynced disappears. Renames and removals are treated as durable when
+// they return (the WAL fsyncs the directory right after each anyway).
+// A segment that tidwall/wal rotated away from was fsynced by tidwall
+// before it created the next one, so it counts as synced.
+//
+// It must never be used outside tests and test-only fault injection: it
+// keeps per-file bookkeeping under one mutex and adds nothing a real
+// disk needs.
+package errorfs
