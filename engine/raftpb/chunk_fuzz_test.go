@@ -10,7 +10,7 @@ import (
 // chunk lies inside its total, says done exactly at the end, and
 // survives a round trip through ChunkMessage and the codec unchanged.
 func FuzzSnapChunk(f *testing.F) {
-	meta := SnapshotMeta{Index: 42, Term: 3, Voters: []uint64{1, 2, 3}}
+	meta := SnapshotMeta{Index: 42, Term: 3, ConfState: ConfState{Voters: []uint64{1, 2, 3}}}
 	for _, c := range []SnapChunk{
 		{Meta: meta, Offset: 0, Total: 10, Data: []byte("0123456789"), Done: true},
 		{Meta: meta, Offset: 4, Total: 10, Data: []byte("4567")},

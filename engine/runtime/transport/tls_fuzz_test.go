@@ -43,8 +43,9 @@ func FuzzTLSAccept(f *testing.F) {
 		if fuzzTLSErr != nil {
 			t.Fatal(fuzzTLSErr)
 		}
-		tr := &TCP{id: 1, peers: map[uint64]*peer{2: {}}, log: slog.New(slog.DiscardHandler),
+		tr := &TCP{id: 1, log: slog.New(slog.DiscardHandler),
 			cfg: TCPConfig{TLS: fuzzTLSStore, DialTimeout: time.Second}}
+		tr.peers.Store(&map[uint64]*peer{2: {}})
 		tr.ctx, tr.cancel = context.WithCancel(context.Background())
 		defer tr.cancel()
 		server, client := net.Pipe()
