@@ -58,6 +58,15 @@ type Log interface {
 	Close() error
 }
 
+// queueFull is ErrQueueFull: Submit refused a write only because the
+// queue is at its limit. Its Backpressure method tells a caller (the
+// driver) to submit the write again once earlier writes are durable,
+// rather than treat it as a storage failure.
+type queueFull struct{}
+
+func (queueFull) Error() string      { return "wal: write queue full" }
+func (queueFull) Backpressure() bool { return true }
+
 // Write is one unit of Submit.
 type Write struct {
 	Entries   []raftpb.Entry
@@ -66,14 +75,14 @@ type Write struct {
 
 // Sentinel errors. Errors with more context wrap these (use errors.Is).
 var (
-	ErrClosed        = errors.New("wal: closed")
-	ErrQueueFull     = errors.New("wal: write queue full")
-	ErrNotContiguous = errors.New("wal: entries are not contiguous with the log")
-	ErrCompacted     = errors.New("wal: index compacted away")
-	ErrOutOfRange    = errors.New("wal: index beyond last entry")
-	ErrCorrupt       = errors.New("wal: corrupt record")
-	ErrNotWAL        = errors.New("wal: directory is not a raftbench WAL")
-	ErrVersion       = errors.New("wal: unsupported format version")
-	ErrNoSnapshot    = errors.New("wal: no snapshot")
-	ErrTooLarge      = errors.New("wal: write exceeds batch byte limit")
+	ErrClosed              = errors.New("wal: closed")
+	ErrQueueFull     error = queueFull{}
+	ErrNotContiguous       = errors.New("wal: entries are not contiguous with the log")
+	ErrCompacted           = errors.New("wal: index compacted away")
+	ErrOutOfRange          = errors.New("wal: index beyond last entry")
+	ErrCorrupt             = errors.New("wal: corrupt record")
+	ErrNotWAL              = errors.New("wal: directory is not a raftbench WAL")
+	ErrVersion             = errors.New("wal: unsupported format version")
+	ErrNoSnapshot          = errors.New("wal: no snapshot")
+	ErrTooLarge            = errors.New("wal: write exceeds batch byte limit")
 )

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ func newPlotCmd() *cobra.Command {
 	var out string
 	var markdown bool
 	var linkBase string
+	var x string
 	c := &cobra.Command{
 		Use:   "plot DIR... [--out DIR]",
 		Short: "Redraw plots from saved results, overlaying several runs",
@@ -23,12 +25,24 @@ func newPlotCmd() *cobra.Command {
 summary.json) or a sweep directory (with sweep.json). One directory is
 redrawn in place unless --out is given; several are overlaid, one line per
 run or sweep, into --out (required then). Run and sweep directories cannot
-be mixed.`,
+be mixed.
+
+--x keys draws runs that differ only in their key count (the state-size
+series) as throughput and p99.9 against keys, each run a point and the
+medians joined, with a table (--markdown) of every run and each median's
+ratio to the smallest key count's.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, dirs []string) error {
-			return runPlot(cmd.OutOrStdout(), dirs, out, markdown, linkBase)
+			switch x {
+			case "time":
+				return runPlot(cmd.OutOrStdout(), dirs, out, markdown, linkBase)
+			case "keys":
+				return plotKeys(cmd.OutOrStdout(), dirs, out, markdown)
+			}
+			return usageError("--x %q: want time or keys", x)
 		},
 	}
+	c.Flags().StringVar(&x, "x", "time", "time: each run's plots over time (overlaid); keys: throughput and p99.9 against the runs' key counts")
 	c.Flags().StringVar(&out, "out", "", "output directory (default: the directory itself when there is one)")
 	c.Flags().BoolVar(&markdown, "markdown", false, "print a markdown table of the runs (for results/README.md)")
 	c.Flags().StringVar(&linkBase, "link-base", "", "with --markdown: make plot links relative to this directory (default: --out)")
@@ -148,3 +162,37 @@ func writeSweepMarkdown(w io.Writer, sw *bench.SweepResult) {
 }
 
 func init() { addCommand(newPlotCmd()) }
+
+// plotKeys is `plot --x keys`: the state-size series.
+func plotKeys(stdout io.Writer, dirs []string, out string, markdown bool) error {
+	if out == "" {
+		return usageError("--x keys needs --out DIR")
+	}
+	runs := make([]*report.RunResult, 0, len(dirs))
+	for _, d := range dirs {
+		if isSweepDir(d) {
+			return usageError("--x keys takes run directories, not sweeps (%s)", d)
+		}
+		rr, err := report.ReadResults(d)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, rr)
+	}
+	pts, err := report.KeysSeries(runs)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if err := report.KeysPlot(out, pts); err != nil {
+		return err
+	}
+	if markdown {
+		var md bytes.Buffer
+		report.WriteKeysTable(&md, pts)
+		stdout.Write(md.Bytes())
+	}
+	return nil
+}

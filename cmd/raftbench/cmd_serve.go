@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/raftbench/raftbench/engine/embed/httpapi"
+	"github.com/raftbench/raftbench/engine/runtime/mtls"
 	"github.com/raftbench/raftbench/engine/runtime/node"
 	"github.com/raftbench/raftbench/ui"
 )
@@ -95,7 +100,14 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("serve: --ui-peers: %w", err)}
 				}
-				cfg.Extra = ui.ForServe(cfg.Name, others, nil)
+				tlsDir := sec.tlsDir
+				cfg.Extra = func(n *node.Node, g prometheus.Gatherer) (map[string]http.Handler, func()) {
+					client, err := uiPeerClient(tlsDir, n.Status().ID)
+					if err != nil {
+						cfg.Logger.Warn("browser view: the other nodes' panels will show unreachable", "err", err)
+					}
+					return ui.ForServe(cfg.Name, others, client)(n, g)
+				}
 			} else if uiPeers != "" {
 				return &exitError{code: 2, err: fmt.Errorf("serve: --ui-peers with --no-ui")}
 			}
@@ -132,4 +144,32 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 	f.Uint64Var(&cfg.NodeID, "node-id", 0, "with --join: this node's Raft ID (default: one above every ID the cluster knows)")
 	sec.register(c)
 	return c
+}
+
+// uiPeerClient is how the browser view reads the other nodes' state:
+// plain HTTP without --tls-dir; with it, HTTPS trusting the cluster CA and
+// presenting this node's certificate, which the other nodes' auth grants
+// the admin role (so the view works with --protect-ui too). The
+// certificate is read once: after a rotation, restart the node or its
+// panels of the others show unreachable.
+func uiPeerClient(tlsDir string, id uint64) (*http.Client, error) {
+	if tlsDir == "" {
+		return nil, nil
+	}
+	f := mtls.NodeFiles(tlsDir, id)
+	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		return nil, fmt.Errorf("node certificate: %w", err)
+	}
+	caPEM, err := os.ReadFile(f.CA)
+	if err != nil {
+		return nil, fmt.Errorf("cluster CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("cluster CA %s: no certificate", f.CA)
+	}
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13},
+	}}, nil
 }

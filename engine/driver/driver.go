@@ -80,6 +80,33 @@ type Stats struct {
 	CommitSaves    uint64
 	// SnapshotsInstalled counts leader snapshots persisted (Ready.Snapshot).
 	SnapshotsInstalled uint64
+	// WritesDeferred counts writes the storage refused as backpressure
+	// (its queue full) and the driver queued to submit later, in order.
+	WritesDeferred uint64
+}
+
+// Backpressure is what a Storage error says when Submit refused a write
+// only because its queue is full: the write can be submitted again once
+// earlier writes are durable. Storage errors that mean this implement
+// it (wal.ErrQueueFull does); the driver then keeps the write, and every
+// later one, and submits them in order as room frees, instead of
+// failing. Raft's own flow control bounds how much can wait: a follower
+// gets no more than the leader's in-flight window, and a leader admits
+// no more than its uncommitted-entries budget.
+type Backpressure interface {
+	error
+	Backpressure() bool
+}
+
+func isBackpressure(err error) bool {
+	var b Backpressure
+	return errors.As(err, &b) && b.Backpressure()
+}
+
+// deferredWrite is a write the storage refused as backpressure.
+type deferredWrite struct {
+	w    Write
+	done func(error)
 }
 
 // Driver carries out the core's Readys: it decides what to persist and
@@ -93,6 +120,10 @@ type Driver struct {
 	tr   Transport
 	onDu func(error)
 	bugs bugSet
+	// deferred holds writes the storage refused as backpressure, in
+	// Submit order; while it is not empty every new write joins it.
+	deferred []deferredWrite
+	deferErr error // a deferred write's submission failed during Tick
 	// readPrefix starts every ReadIndex context: node id and ReadNonce.
 	readPrefix [16]byte
 
@@ -159,6 +190,9 @@ func (d *Driver) Tick() {
 	d.ticks++
 	d.core.Tick()
 	d.tickTransfers()
+	if len(d.deferred) > 0 && d.deferErr == nil {
+		d.deferErr = d.submitDeferred() // reported by the next Handle
+	}
 }
 
 func hasSnap(msgs []raftpb.Message) bool {
@@ -230,6 +264,12 @@ func (d *Driver) Ready() engine.Ready { return d.core.Ready() }
 // held back for durability leave from the write's done callback, or
 // from Release.
 func (d *Driver) Handle(rd *engine.Ready) (Batch, error) {
+	if d.deferErr != nil {
+		return Batch{}, d.deferErr
+	}
+	if err := d.submitDeferred(); err != nil {
+		return Batch{}, err
+	}
 	hsSaved := false
 	if rd.Snapshot != nil {
 		var err error
@@ -332,7 +372,7 @@ func (d *Driver) persist(rd *engine.Ready, hsSaved bool) error {
 				onDu(err)
 			}
 		}
-		if err := d.st.Submit(Write{Entries: rd.Entries, HardState: hs}, done); err != nil {
+		if err := d.submit(Write{Entries: rd.Entries, HardState: hs}, done); err != nil {
 			return fmt.Errorf("driver: submit: %w", err)
 		}
 		d.submitted++
@@ -387,7 +427,7 @@ func (d *Driver) installSnapshot(rd *engine.Ready) (hsSaved bool, err error) {
 	}
 	if rd.HardStateChanged {
 		hs := rd.HardState
-		if err := d.st.Submit(Write{HardState: &hs}, d.onDu); err != nil {
+		if err := d.submit(Write{HardState: &hs}, d.onDu); err != nil {
 			return false, fmt.Errorf("driver: submit hard state before snapshot %d: %w", rd.Snapshot.Meta.Index, err)
 		}
 		d.submitted++
@@ -410,10 +450,57 @@ func (d *Driver) drain() error {
 	if d.released >= d.submitted && len(d.inflight) == 0 {
 		return nil
 	}
+	for len(d.deferred) > 0 {
+		// Wait for everything the storage holds, which makes room.
+		durable, err := d.st.WaitDurable(d.submitted - uint64(len(d.deferred)))
+		if err != nil {
+			return fmt.Errorf("driver: wait for durable writes: %w", err)
+		}
+		d.Release(durable)
+		if err := d.submitDeferred(); err != nil {
+			return err
+		}
+	}
 	durable, err := d.st.WaitDurable(d.submitted)
 	if err != nil {
 		return fmt.Errorf("driver: wait for durable writes: %w", err)
 	}
 	d.Release(durable)
+	return nil
+}
+
+// submit hands w to the storage, or queues it behind earlier deferred
+// writes (or when the storage refuses it as backpressure): writes reach
+// the storage, and their done callbacks run, in Submit order either way.
+func (d *Driver) submit(w Write, done func(error)) error {
+	if len(d.deferred) == 0 {
+		err := d.st.Submit(w, done)
+		if err == nil || !isBackpressure(err) {
+			return err
+		}
+	}
+	d.deferred = append(d.deferred, deferredWrite{w: w, done: done})
+	d.stats.WritesDeferred++
+	return nil
+}
+
+// submitDeferred submits deferred writes, in order, until the storage
+// refuses one as backpressure again (it stays first) or none is left.
+// Handle and Tick call it, so a deferred write waits at most a tick.
+func (d *Driver) submitDeferred() error {
+	n := 0
+	for ; n < len(d.deferred); n++ {
+		q := d.deferred[n]
+		if err := d.st.Submit(q.w, q.done); err != nil {
+			if isBackpressure(err) {
+				break
+			}
+			return fmt.Errorf("driver: submit deferred write: %w", err)
+		}
+		d.deferred[n] = deferredWrite{}
+	}
+	if n > 0 {
+		d.deferred = append(d.deferred[:0], d.deferred[n:]...)
+	}
 	return nil
 }
