@@ -75,7 +75,8 @@ func median(v []float64) float64 {
 // KeysPlot draws throughput and p99.9 against the key count (log scale):
 // every run as a point, the medians joined by a line.
 func KeysPlot(dir string, pts []KeysPoint) error {
-	title := pts[0].Runs[0].Summary.Title()
+	s0 := pts[0].Runs[0].Summary
+	title := s0.Title() + ", mix " + s0.Workload.Mix
 	for _, c := range []struct {
 		name, ylabel string
 		logY         bool
@@ -92,6 +93,8 @@ func KeysPlot(dir string, pts []KeysPoint) error {
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 		if c.logY {
 			useLogY(p)
+		} else {
+			p.Y.Min = 0 // throughput from zero: the drop reads at its true size
 		}
 		var line, dots plotter.XYs
 		for _, pt := range pts {
