@@ -10,7 +10,9 @@
 // # Group commit
 //
 // Submit only validates and enqueues (bounded: Options.MaxQueueWrites and
-// MaxQueueBytes; ErrQueueFull fails fast). One flusher goroutine takes
+// MaxQueueBytes; ErrQueueFull fails fast and says Backpressure, so the
+// driver retries the write in order rather than treating it as a disk
+// failure). One flusher goroutine takes
 // everything queued (up to MaxBatchBytes), applies suffix replacements in
 // Submit order, writes all entries with one tidwall batch, fsyncs once,
 // saves the newest hard state if any write carried one, and then calls
