@@ -157,6 +157,11 @@ func TestRemovedButUncommittedStillCampaigns(t *testing.T) {
 		{"own removal committed: stays quiet", []uint64{1, 2, 3, 4},
 			[]raftpb.Entry{confEnt(1, 1, RemoveVoter, 1)}, 1, nil, 0},
 		{"never a member (a spare)", []uint64{2, 3, 4}, nil, 0, nil, 0},
+		// A learner never leads, even while the change that made it one
+		// looks uncommitted to it (simulator seed 3263: a lagging node
+		// whose latest configuration named it a learner won an election).
+		{"made a learner, uncommitted: stays quiet", []uint64{1, 2, 3, 4},
+			[]raftpb.Entry{confEnt(1, 1, RemoveVoter, 1), confEnt(2, 1, AddLearner, 1)}, 0, nil, 0},
 		{"added, then removal uncommitted", []uint64{2, 3, 4},
 			[]raftpb.Entry{confEnt(1, 1, AddVoter, 1), confEnt(2, 1, RemoveVoter, 1)}, 1, []uint64{2, 3, 4}, 2},
 	} {

@@ -47,7 +47,11 @@ func (c *Core) promotable() bool {
 	if c.isVoter(c.id) {
 		return true
 	}
-	return c.confAt(c.log.committed).IsVoter(c.id)
+	// A node whose own removal is still uncommitted (as far as it knows)
+	// may be needed by the old configuration's quorum to commit it, so it
+	// still campaigns; one the latest configuration names a learner does
+	// not: it is a member that must never lead or be counted.
+	return !c.conf.IsLearner(c.id) && c.confAt(c.log.committed).IsVoter(c.id)
 }
 
 // tickLeader sends heartbeats, enforces check-quorum (thesis §6.2) and
