@@ -105,7 +105,8 @@ type FailoverResult struct {
 	ElectionTimeoutMs float64 `json:"election_timeout_ms"`
 	OldLeader         uint64  `json:"old_leader"`
 	NewLeader         uint64  `json:"new_leader"`
-	// NewLeaderMs: from the fault until another node leads in a higher
+	// NewLeaderMs: from the fault (the moment Kill or Isolate returned)
+	// until another node leads in a higher
 	// term (polled every millisecond); -1 if none did.
 	NewLeaderMs float64 `json:"new_leader_ms"`
 	// FirstWriteMs: from the fault until the first successful write sent
@@ -202,13 +203,16 @@ func inject(ctx context.Context, cfg *FailoverConfig, t FaultTarget, at time.Tim
 		return time.Time{}, errors.New("failover: no leader at the fault time")
 	}
 	res.OldLeader = old
-	faultAt := time.Now()
 	var err error
 	if cfg.Fault == FaultKill {
 		err = t.Kill(old)
 	} else {
 		err = t.Isolate(old)
 	}
+	// The fault counts from the moment it is in effect: a write sent
+	// while Kill or Isolate was still running could reach the old leader
+	// and succeed, which is not a write after the fault.
+	faultAt := time.Now()
 	if err != nil {
 		return faultAt, fmt.Errorf("failover: %s node %d: %w", cfg.Fault, old, err)
 	}
