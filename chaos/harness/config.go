@@ -105,7 +105,7 @@ const (
 // Config describes one run. Zero fields take the defaults documented on
 // each; Run validates the rest and reports bad values as errors.
 type Config struct {
-	Bin   string   // the Maelstrom node binary (required)
+	Bin   string   // the Maelstrom node binary, or raftbench with Serve (required)
 	Args  []string // extra arguments for every node process
 	Nodes int      // servers n0..n(Nodes-1); default 5
 
@@ -167,6 +167,9 @@ type Config struct {
 	// DataDirFlag is how a node is told its data directory, which
 	// survives a kill and restart. Default "--data-dir"; "-" passes none.
 	DataDirFlag string
+	// Serve, when set, runs `raftbench serve` processes instead of
+	// Maelstrom node binaries (serve.go).
+	Serve *ServeTarget
 	// CheckTimeout bounds the linearizability search per key; default 60s.
 	CheckTimeout time.Duration
 	// Command is recorded in summary.json (how the run was started).
@@ -295,6 +298,7 @@ func (c *Config) validate() error {
 		bad("check-timeout: %v is negative", c.CheckTimeout)
 	}
 	errs = append(errs, c.validateNemeses()...)
+	errs = append(errs, c.validateServe()...)
 	return errors.Join(errs...)
 }
 

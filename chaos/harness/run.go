@@ -44,6 +44,8 @@ type Summary struct {
 	// (they had not written since the fault).
 	DiskFailedNodesStopped int               `json:"disk_failed_nodes_stopped,omitempty"`
 	DiskFailedNodesRunning int               `json:"disk_failed_nodes_running,omitempty"`
+	// Serve describes a serve cluster's run (Config.Serve).
+	Serve *ServeSummary `json:"serve,omitempty"`
 	Nemesis                []Applied         `json:"nemesis"`
 	Keys                   []check.KeyResult `json:"keys"`
 	CheckMs                float64           `json:"check_ms"`
@@ -269,6 +271,7 @@ func (r *run) summarize(history []check.Op, stray int64, applied []Applied) *Sum
 	}
 	s.Problems, s.ProblemCount, s.ProtocolErrors, s.UnexpectedExits = r.cluster.snapshot()
 	s.FaultCounts = faultCounts(applied)
+	s.Serve = r.cluster.serveSummary()
 	if cfg.processFaults() {
 		r.cluster.mu.Lock()
 		s.DiskFailedNodesStopped, s.DiskFailedNodesRunning = r.cluster.diskStops, r.cluster.diskRunning

@@ -31,6 +31,7 @@ func newChaosCmd() *cobra.Command {
 		concurrency string
 		verbose     bool
 		uiAddr      string
+		serveTarget string
 	)
 	c := &cobra.Command{
 		Use:   "chaos",
@@ -58,6 +59,9 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
   raftbench chaos --bin ./my-node --nodes 3 --nemesis kill --kill-mode wipe-data --out /tmp/c`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyServeTarget(&cfg, serveTarget, cmd.Flags().Changed("bin")); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("chaos: %w", err)}
+			}
 			cfg.Nemesis = harness.ParseNemeses(nemesis)
 			cfg.PartitionTargets = harness.ParseList(partTargets)
 			cfg.NodeTargets = harness.ParseList(nodeTargets)
@@ -104,6 +108,7 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 	f.StringVar(&cfg.DataDirFlag, "data-dir-flag", "--data-dir", `flag that gives a node its data directory ("-": none)`)
 	f.DurationVar(&cfg.CheckTimeout, "check-timeout", 60*time.Second, "linearizability search bound per key")
 	f.BoolVarP(&verbose, "verbose", "v", true, "print faults and phases to stderr")
+	f.StringVar(&serveTarget, "serve", "", "test raftbench serve processes instead of --bin: plain (TCP and HTTP, no auth) or secure (mutual TLS, HTTPS, tokens); --bin then defaults to this raftbench, --node-arg adds serve flags (e.g. --lease-reads); partitions cut the Raft TCP links")
 	f.StringVar(&uiAddr, "ui", "", "serve a browser view of the history as it is recorded (per-key timeline, faults, verdict) on this host:port; it stays up after the run until Ctrl-C")
 	c.AddCommand(newChaosReportCmd())
 	return c
