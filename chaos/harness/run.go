@@ -42,14 +42,14 @@ type Summary struct {
 	// enospc) and that had stopped themselves, as documented, by the time
 	// the disk was repaired; DiskFailedNodesRunning those still running
 	// (they had not written since the fault).
-	DiskFailedNodesStopped int               `json:"disk_failed_nodes_stopped,omitempty"`
-	DiskFailedNodesRunning int               `json:"disk_failed_nodes_running,omitempty"`
+	DiskFailedNodesStopped int `json:"disk_failed_nodes_stopped,omitempty"`
+	DiskFailedNodesRunning int `json:"disk_failed_nodes_running,omitempty"`
 	// Serve describes a serve cluster's run (Config.Serve).
-	Serve *ServeSummary `json:"serve,omitempty"`
-	Nemesis                []Applied         `json:"nemesis"`
-	Keys                   []check.KeyResult `json:"keys"`
-	CheckMs                float64           `json:"check_ms"`
-	DurationMs             float64           `json:"duration_ms"`
+	Serve      *ServeSummary     `json:"serve,omitempty"`
+	Nemesis    []Applied         `json:"nemesis"`
+	Keys       []check.KeyResult `json:"keys"`
+	CheckMs    float64           `json:"check_ms"`
+	DurationMs float64           `json:"duration_ms"`
 
 	Workload          WorkloadInfo `json:"workload"`
 	KillMode          string       `json:"kill_mode"`
