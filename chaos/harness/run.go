@@ -242,6 +242,8 @@ func (r *run) apply(ctx context.Context, e Event) error {
 			e.Mode = "ok"
 		}
 		r.cluster.clockFault(e.Nodes, e)
+	case NemesisLeaseBreak:
+		return r.leaseBreak(ctx, e, start)
 	case "heal":
 		r.net.heal()
 		return r.cluster.healProcesses(ctx)

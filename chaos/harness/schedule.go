@@ -111,7 +111,7 @@ func Schedule(cfg Config) []Event {
 // (loss, dup), in that order, leaving out empty ones.
 func nemesisFamilies(chosen []string) [][]string {
 	var out [][]string
-	for _, fam := range [][]string{{NemesisPartition}, {NemesisKill, NemesisPause}, {NemesisLoss, NemesisDup}, {NemesisDisk}, {NemesisClock}} {
+	for _, fam := range [][]string{{NemesisPartition}, {NemesisKill, NemesisPause}, {NemesisLoss, NemesisDup}, {NemesisDisk}, {NemesisClock}, {NemesisLeaseBreak}} {
 		var f []string
 		for _, n := range fam {
 			if contains(chosen, n) {
@@ -188,8 +188,14 @@ func drawFault(rng *rand.Rand, cfg Config, nodes []string, kind string) Event {
 		// not a quorum losing its disks at once.
 		e.Shape, e.Nodes = TargetOne, drawNodes(rng, TargetOne, nodes)
 		e.Mode = []string{DiskEIO, DiskENOSPC, DiskSlow}[rng.IntN(3)]
+	case NemesisLeaseBreak:
+		e.Mode, e.Rate = "slow-leader", cfg.LeaseBreakRate // the leader is found when it applies
 	case NemesisClock:
 		e.Shape, e.Nodes = TargetOne, drawNodes(rng, TargetOne, nodes)
+		if cfg.ClockBound > 0 {
+			drawBoundedClock(rng, cfg.ClockBound, &e)
+			break
+		}
 		if rng.IntN(2) == 0 {
 			e.Mode = ClockJump
 			e.OffsetMs = (1 + rng.Int64N(60)) * 1000

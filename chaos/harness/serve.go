@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/raftbench/raftbench/engine/embed/httpapi"
@@ -80,6 +81,25 @@ type serveCluster struct {
 	// faults posts fault commands (with adminToken in secure mode).
 	faults     *http.Client
 	adminToken string
+
+	mu          sync.Mutex
+	leaseVictim string // the leader a lease-break holds isolated
+	leaseBreaks []LeaseBreak
+}
+
+func (s *serveCluster) noteLeaseVictim(name string, at time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leaseVictim = name
+	s.leaseBreaks = append(s.leaseBreaks, LeaseBreak{AtMs: ms(at), Leader: name})
+}
+
+func (s *serveCluster) takeLeaseVictim() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.leaseVictim
+	s.leaseVictim = ""
+	return v
 }
 
 // serveTokenRoles are the tokens the harness writes in secure mode.
@@ -456,10 +476,19 @@ func (s *serveCluster) answer(env procEnv, p *proc, client string, reply map[str
 
 // validateServe refuses what a serve cluster cannot do.
 func (c *Config) validateServe() []error {
-	if c.Serve == nil {
-		return nil
-	}
 	var errs []error
+	if c.Serve == nil && contains(c.Nemesis, NemesisLeaseBreak) {
+		return []error{errors.New("nemesis: lease-break needs a serve cluster (--serve)")}
+	}
+	if !(c.LeaseBreakRate >= 0.01 && c.LeaseBreakRate <= 10) {
+		errs = append(errs, fmt.Errorf("lease-break-rate: %v is outside [0.01, 10]", c.LeaseBreakRate))
+	}
+	if !(c.ClockBound >= 0 && c.ClockBound < 10) {
+		errs = append(errs, fmt.Errorf("clock-bound: %v is outside [0, 10)", c.ClockBound))
+	}
+	if c.Serve == nil {
+		return errs
+	}
 	for _, n := range c.Nemesis {
 		if n == NemesisLoss || n == NemesisDup {
 			errs = append(errs, fmt.Errorf("nemesis: %s drops or repeats single messages, which a serve cluster's TCP links cannot (use partition)", n))
@@ -474,6 +503,8 @@ type ServeSummary struct {
 	Security string `json:"security"`
 	// RaftLinkCuts counts the Raft connections partitions closed.
 	RaftLinkCuts int `json:"raft_link_cuts"`
+	// LeaseBreaks are the leaders the lease-break nemesis isolated.
+	LeaseBreaks []LeaseBreak `json:"lease_breaks,omitempty"`
 }
 
 func (c *cluster) serveSummary() *ServeSummary {
@@ -484,6 +515,9 @@ func (c *cluster) serveSummary() *ServeSummary {
 		return nil
 	}
 	out := &ServeSummary{Security: "plain-tcp, plain-http, no auth", RaftLinkCuts: s.linkCuts()}
+	s.mu.Lock()
+	out.LeaseBreaks = append(out.LeaseBreaks, s.leaseBreaks...)
+	s.mu.Unlock()
 	if s.cfg.Serve.Secure {
 		out.Security = "mutual-tls, https, token auth (write token for the workload, admin for faults)"
 	}

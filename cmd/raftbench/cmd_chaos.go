@@ -96,7 +96,7 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 	f.DurationVar(&cfg.Latency, "latency", 5*time.Millisecond, "mean one-way message latency")
 	f.StringVar(&cfg.LatencyDist, "latency-dist", harness.DistExponential, "latency distribution: constant, uniform, exponential")
 	f.BoolVar(&cfg.NoReorder, "no-reorder", false, "keep every link FIFO")
-	f.StringVar(&nemesis, "nemesis", "", "faults, comma-separated: partition,kill,pause,loss,dup,disk,clock (empty or none: no faults; disk and clock need a node accepting --test-faults, as raft-maelstrom does)")
+	f.StringVar(&nemesis, "nemesis", "", "faults, comma-separated: partition,kill,pause,loss,dup,disk,clock,lease-break (empty or none: no faults; disk and clock need a node accepting --test-faults, as raft-maelstrom does)")
 	f.DurationVar(&cfg.NemesisInterval, "nemesis-interval", 10*time.Second, "mean time between fault operations of one family (each gap uniform 0..2x)")
 	f.StringVar(&partTargets, "partition-targets", "", "partition shapes to draw from (default all): one,minority-third,majority,majorities-ring,bridge")
 	f.StringVar(&nodeTargets, "node-targets", "", "nodes a kill or pause hits (default all): some,one,minority-third,minority,majority,all")
@@ -109,6 +109,8 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 	f.DurationVar(&cfg.CheckTimeout, "check-timeout", 60*time.Second, "linearizability search bound per key")
 	f.BoolVarP(&verbose, "verbose", "v", true, "print faults and phases to stderr")
 	f.StringVar(&serveTarget, "serve", "", "test raftbench serve processes instead of --bin: plain (TCP and HTTP, no auth) or secure (mutual TLS, HTTPS, tokens); --bin then defaults to this raftbench, --node-arg adds serve flags (e.g. --lease-reads); partitions cut the Raft TCP links")
+	f.Float64Var(&cfg.ClockBound, "clock-bound", 0, "keep clock faults within this drift bound (a lease's --max-clock-drift): drifts within 1/(1+b)..1+b, forward jumps only (0: any fault)")
+	f.Float64Var(&cfg.LeaseBreakRate, "lease-break-rate", 0.02, "lease-break nemesis: the rate the isolated leader's clock runs at (outside the lease's bound: stale reads expected with --lease-reads)")
 	f.StringVar(&uiAddr, "ui", "", "serve a browser view of the history as it is recorded (per-key timeline, faults, verdict) on this host:port; it stays up after the run until Ctrl-C")
 	c.AddCommand(newChaosReportCmd())
 	return c
