@@ -26,7 +26,7 @@ type Event struct {
 	Grudge   map[string][]string `json:"grudge,omitempty"`
 	Fraction float64             `json:"fraction,omitempty"` // loss and dup
 	// Mode of a disk fault (eio, enospc, slow) or clock fault (jump,
-	// drift); OffsetMs is a jump's size, Rate a drift's tick rate.
+	// drift); OffsetMs is a jump's size, Rate a drift's clock rate.
 	Mode     string  `json:"mode,omitempty"`
 	OffsetMs int64   `json:"offset_ms,omitempty"`
 	Rate     float64 `json:"rate,omitempty"`
@@ -216,7 +216,7 @@ const (
 	DiskENOSPC = "enospc" // every write fails with ENOSPC: the node stops itself
 	DiskSlow   = "slow"   // 20 ms more per write and fsync
 	ClockJump  = "jump"   // the wall clock jumps by OffsetMs
-	ClockDrift = "drift"  // ticks run at Rate × real time
+	ClockDrift = "drift"  // the clock (reading and ticks) runs at Rate × real time
 )
 
 // majority is the smallest majority of n.

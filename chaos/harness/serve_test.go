@@ -25,7 +25,11 @@ func serveChaos(t *testing.T, secure bool) Config {
 // but those whose disk failed (which must stop, as documented), and no
 // request refused for its credentials.
 func TestServeChaos(t *testing.T) {
-	for _, secure := range []bool{false, true} {
+	modes := []bool{false, true}
+	if raceEnabled {
+		modes = []bool{true} // the secure run covers the same gateway and proxy code
+	}
+	for _, secure := range modes {
 		name := map[bool]string{false: "plain", true: "secure"}[secure]
 		t.Run(name, func(t *testing.T) {
 			s := runOK(t, serveChaos(t, secure))
@@ -74,7 +78,7 @@ func TestLeaseBreakCaught(t *testing.T) {
 	run := func(t *testing.T, rate float64) *Summary {
 		return runOK(t, Config{
 			Bin: raftbenchBin, Serve: &ServeTarget{}, Args: []string{"--lease-reads"}, Nodes: 3,
-			Time: 7 * time.Second, Quiet: time.Second, Rate: 200, Concurrency: 12,
+			Time: 6 * time.Second, Quiet: time.Second, Rate: 200, Concurrency: 12,
 			Nemesis: []string{NemesisLeaseBreak}, NemesisInterval: 1500 * time.Millisecond,
 			LeaseBreakRate: rate, Seed: 3, Out: t.TempDir(), Log: testLog{t},
 		})

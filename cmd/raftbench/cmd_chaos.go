@@ -47,6 +47,15 @@ porcupine. --workload lin-kv-create adds create_if_not_exists to a tenth of
 the cas (an extension Maelstrom's workload never sends); the summary says
 which workload ran.
 
+--serve plain|secure tests raftbench serve processes instead (3-process
+clusters and up): clients go through the HTTP API, partitions cut the nodes'
+Raft TCP links (a proxy per directed link), kills, pauses, disk and clock
+faults as for node binaries (serve's test-only --test-faults is passed);
+secure runs mutual TLS between nodes, HTTPS and bearer tokens from a PKI the
+harness generates. Nemesis lease-break (serve only) isolates the leader with
+its clock slowed to --lease-break-rate: with --node-arg=--lease-reads the
+check must fail; --clock-bound keeps clock faults within a lease's bound.
+
 Output in --out: history.json, summary.json, logs/<node>.log and, when the
 check fails, linearizability.html. The same --seed gives the same faults.
 
@@ -56,7 +65,8 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 4 the run could not be completed.`,
 		Example: `  raftbench chaos --bin bin/raft-maelstrom --nodes 5 --time 60s --rate 100 \
       --concurrency 2n --nemesis partition,kill,pause --latency 5ms --seed 1 --out results/chaos/1
-  raftbench chaos --bin ./my-node --nodes 3 --nemesis kill --kill-mode wipe-data --out /tmp/c`,
+  raftbench chaos --bin ./my-node --nodes 3 --nemesis kill --kill-mode wipe-data --out /tmp/c
+  raftbench chaos --serve secure --nodes 3 --time 60s --nemesis partition,kill,disk,clock --out /tmp/s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyServeTarget(&cfg, serveTarget, cmd.Flags().Changed("bin")); err != nil {
