@@ -30,9 +30,9 @@ func TestMain(m *testing.M) {
 	raftbenchBin = filepath.Join(dir, "raftbench")
 	for bin, pkg := range map[string]string{
 		raftbenchBin: "github.com/raftbench/raftbench/cmd/raftbench",
-		toyBin:  "github.com/raftbench/raftbench/chaos/internal/toynode",
-		kvBin:   "github.com/raftbench/raftbench/chaos/internal/kvnodes",
-		raftBin: "github.com/raftbench/raftbench/cmd/raft-maelstrom",
+		toyBin:       "github.com/raftbench/raftbench/chaos/internal/toynode",
+		kvBin:        "github.com/raftbench/raftbench/chaos/internal/kvnodes",
+		raftBin:      "github.com/raftbench/raftbench/cmd/raft-maelstrom",
 	} {
 		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 		if err != nil {
