@@ -17,7 +17,7 @@ import (
 // Test-only node binaries, built once: the toy node, the kvnodes
 // designs (correct and broken lin-kv nodes written as an outsider
 // would), and the shipped raft-maelstrom.
-var toyBin, kvBin, raftBin, raftbenchBin string
+var toyBin, kvBin, raftBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "chaos-nodes-")
@@ -27,12 +27,10 @@ func TestMain(m *testing.M) {
 	toyBin = filepath.Join(dir, "toynode")
 	kvBin = filepath.Join(dir, "kvnodes")
 	raftBin = filepath.Join(dir, "raft-maelstrom")
-	raftbenchBin = filepath.Join(dir, "raftbench")
 	for bin, pkg := range map[string]string{
-		raftbenchBin: "github.com/raftbench/raftbench/cmd/raftbench",
-		toyBin:       "github.com/raftbench/raftbench/chaos/internal/toynode",
-		kvBin:        "github.com/raftbench/raftbench/chaos/internal/kvnodes",
-		raftBin:      "github.com/raftbench/raftbench/cmd/raft-maelstrom",
+		toyBin:  "github.com/raftbench/raftbench/chaos/internal/toynode",
+		kvBin:   "github.com/raftbench/raftbench/chaos/internal/kvnodes",
+		raftBin: "github.com/raftbench/raftbench/cmd/raft-maelstrom",
 	} {
 		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 		if err != nil {

@@ -1,17 +1,45 @@
 package harness
 
 import (
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
+
+var (
+	raftbenchOnce sync.Once
+	raftbenchBin  string
+	raftbenchErr  error
+)
+
+// serveBin builds raftbench once, next to the other test binaries.
+func serveBin(t *testing.T) string {
+	t.Helper()
+	raftbenchOnce.Do(func() {
+		bin := filepath.Join(filepath.Dir(raftBin), "raftbench")
+		out, err := exec.Command("go", "build", "-o", bin, "github.com/raftbench/raftbench/cmd/raftbench").CombinedOutput()
+		if err != nil {
+			raftbenchErr = err
+			t.Logf("%s", out)
+			return
+		}
+		raftbenchBin = bin
+	})
+	if raftbenchErr != nil {
+		t.Fatalf("building raftbench: %v", raftbenchErr)
+	}
+	return raftbenchBin
+}
 
 // serveChaos is the short chaos run of a 3-process serve cluster: every
 // fault a serve cluster takes (partitions of its Raft links, kills,
 // pauses, disk failures, clock jumps and drift) on a dense schedule.
 func serveChaos(t *testing.T, secure bool) Config {
 	return Config{
-		Bin: raftbenchBin, Serve: &ServeTarget{Secure: secure}, Nodes: 3,
+		Bin: serveBin(t), Serve: &ServeTarget{Secure: secure}, Nodes: 3,
 		Time: 6 * time.Second, Quiet: 2 * time.Second, Rate: 100, Concurrency: 6,
 		Nemesis:         []string{NemesisPartition, NemesisKill, NemesisPause, NemesisDisk, NemesisClock},
 		NemesisInterval: 700 * time.Millisecond, NodeTargets: []string{TargetOne, TargetMinority},
@@ -77,7 +105,7 @@ func TestLeaseBreakCaught(t *testing.T) {
 	// side four writers.
 	run := func(t *testing.T, rate float64) *Summary {
 		return runOK(t, Config{
-			Bin: raftbenchBin, Serve: &ServeTarget{}, Args: []string{"--lease-reads"}, Nodes: 3,
+			Bin: serveBin(t), Serve: &ServeTarget{}, Args: []string{"--lease-reads"}, Nodes: 3,
 			Time: 6 * time.Second, Quiet: time.Second, Rate: 200, Concurrency: 12,
 			Nemesis: []string{NemesisLeaseBreak}, NemesisInterval: 1500 * time.Millisecond,
 			LeaseBreakRate: rate, Seed: 3, Out: t.TempDir(), Log: testLog{t},
