@@ -32,6 +32,8 @@ type Status struct {
 	Voters         []uint64          `json:"voters"`
 	VotersOutgoing []uint64          `json:"voters_outgoing,omitempty"`
 	Learners       []uint64          `json:"learners,omitempty"`
+	// LearnersNext: voters being demoted, learners once Joint ends.
+	LearnersNext []uint64 `json:"learners_next,omitempty"`
 	Joint          bool              `json:"joint"`
 	AutoLeave      bool              `json:"auto_leave,omitempty"`
 	Addrs          map[uint64]string `json:"addrs,omitempty"`
