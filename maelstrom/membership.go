@@ -174,4 +174,3 @@ func (s *Server) removedError() error {
 	}
 	return fmt.Errorf("%s is not a member of the cluster's configuration (%v)", s.self, cs)
 }
-

@@ -42,15 +42,15 @@ type Summary struct {
 	// enospc) and that had stopped themselves, as documented, by the time
 	// the disk was repaired; DiskFailedNodesRunning those still running
 	// (they had not written since the fault).
-	DiskFailedNodesStopped int               `json:"disk_failed_nodes_stopped,omitempty"`
-	DiskFailedNodesRunning int               `json:"disk_failed_nodes_running,omitempty"`
-	Nemesis                []Applied         `json:"nemesis"`
+	DiskFailedNodesStopped int       `json:"disk_failed_nodes_stopped,omitempty"`
+	DiskFailedNodesRunning int       `json:"disk_failed_nodes_running,omitempty"`
+	Nemesis                []Applied `json:"nemesis"`
 	// Membership counts the membership nemesis's changes (performed,
 	// refused, skipped, unknown) and lists each one.
 	Membership *MembershipSummary `json:"membership,omitempty"`
-	Keys                   []check.KeyResult `json:"keys"`
-	CheckMs                float64           `json:"check_ms"`
-	DurationMs             float64           `json:"duration_ms"`
+	Keys       []check.KeyResult  `json:"keys"`
+	CheckMs    float64            `json:"check_ms"`
+	DurationMs float64            `json:"duration_ms"`
 
 	Workload          WorkloadInfo `json:"workload"`
 	KillMode          string       `json:"kill_mode"`
