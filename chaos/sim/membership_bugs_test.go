@@ -14,13 +14,13 @@ import (
 // with the append-time membership rule checks off (ConsequencesOnly), so
 // only the end-to-end invariants can catch them, and reports how many
 // seeds each took and which invariant caught it, or that none did within
-// the budget (SIM_MEMBERSHIP_SEEDS, default 200; the published figures
-// in results/membership.md use a larger budget). It fails only if a
+// the budget (SIM_MEMBERSHIP_SEEDS; make membership-sim runs 3000, the
+// figures in results/membership.md). It fails only if a
 // caught failure is not a safety or linearizability violation.
 func TestMembershipBugsConsequences(t *testing.T) {
-	budget := uint64(200)
-	if v, err := strconv.ParseUint(os.Getenv("SIM_MEMBERSHIP_SEEDS"), 10, 64); err == nil && v > 0 {
-		budget = v
+	budget, err := strconv.ParseUint(os.Getenv("SIM_MEMBERSHIP_SEEDS"), 10, 64)
+	if err != nil || budget == 0 {
+		t.Skip("set SIM_MEMBERSHIP_SEEDS (make membership-sim: 3000) to measure seeds-to-catch with the rule checks off")
 	}
 	var table strings.Builder
 	table.WriteString("| bug (rule checks off) | seeds run | first failing seed | caught by |\n| --- | ---: | ---: | --- |\n")
