@@ -20,7 +20,7 @@ func scriptedSim(t *testing.T, nodes, spares int, opts Options, script func(s *S
 	p.Nodes, p.Spares = nodes, spares
 	p.TickSkewPermille = make([]int, nodes+spares)
 	p.PreVote, p.CheckQuorum = true, true
-	p.PartGapUs, p.CrashGapUs = 1 << 50, 1 << 50
+	p.PartGapUs, p.CrashGapUs = 1<<50, 1<<50
 	p.DropPermille, p.DupPermille, p.ReorderPermille, p.ClientDropPermille, p.LatTailPermille = 0, 0, 0, 0, 0
 	p.FsyncFailPermille, p.FsyncSlowPermille, p.BuggifyVotePermille, p.BuggifyLeaderPermille, p.FlipPermille = 0, 0, 0, 0, 0
 	p.TransferGapUs, p.ConfGapUs, p.SnapEvery, p.SnapCutPermille, p.SnapCrashPermille = 0, 0, 0, 0, 0
