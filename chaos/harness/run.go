@@ -45,11 +45,14 @@ type Summary struct {
 	DiskFailedNodesStopped int `json:"disk_failed_nodes_stopped,omitempty"`
 	DiskFailedNodesRunning int `json:"disk_failed_nodes_running,omitempty"`
 	// Serve describes a serve cluster's run (Config.Serve).
-	Serve      *ServeSummary     `json:"serve,omitempty"`
-	Nemesis    []Applied         `json:"nemesis"`
-	Keys       []check.KeyResult `json:"keys"`
-	CheckMs    float64           `json:"check_ms"`
-	DurationMs float64           `json:"duration_ms"`
+	Serve   *ServeSummary `json:"serve,omitempty"`
+	Nemesis []Applied     `json:"nemesis"`
+	// Membership counts the membership nemesis's changes (performed,
+	// refused, skipped, unknown) and lists each one.
+	Membership *MembershipSummary `json:"membership,omitempty"`
+	Keys       []check.KeyResult  `json:"keys"`
+	CheckMs    float64            `json:"check_ms"`
+	DurationMs float64            `json:"duration_ms"`
 
 	Workload          WorkloadInfo `json:"workload"`
 	KillMode          string       `json:"kill_mode"`
@@ -126,6 +129,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := r.cluster.start(); err != nil {
 		return nil, err
 	}
+	if r.member != nil {
+		if err := r.member.preflight(ctx); err != nil {
+			return nil, err
+		}
+	}
 	applied := r.drive(ctx)
 	r.cluster.shutdown()
 	history, stray := r.table.snapshot()
@@ -145,6 +153,7 @@ type run struct {
 	net     *network
 	table   *clientTable
 	cluster *cluster
+	member  *memberNemesis // nil unless the membership nemesis runs
 }
 
 func newRun(cfg Config, dataDir string) *run {
@@ -158,6 +167,9 @@ func newRun(cfg Config, dataDir string) *run {
 	r.net = newNetwork(cfg, rand.New(rand.NewPCG(seed, 0x6e6574)), func(d delivery) { c.deliver(d) })
 	c = newCluster(cfg, dataDir, r.net, r.table)
 	r.cluster = c
+	if contains(cfg.Nemesis, NemesisMembership) {
+		r.member = newMemberNemesis(cfg, c, r.table)
+	}
 	return r
 }
 
@@ -165,6 +177,9 @@ func newRun(cfg Config, dataDir string) *run {
 // period; it returns when every client has finished its last operation.
 func (r *run) drive(ctx context.Context) []Applied {
 	r.start = time.Now()
+	if r.member != nil {
+		r.member.start = r.start
+	}
 	if r.cfg.Observer != nil {
 		r.cfg.Observer.Started(r.start)
 	}
@@ -244,9 +259,14 @@ func (r *run) apply(ctx context.Context, e Event) error {
 		r.cluster.clockFault(e.Nodes, e)
 	case NemesisLeaseBreak:
 		return r.leaseBreak(ctx, e, start)
+	case NemesisMembership:
+		return r.member.enqueue(ctx, e)
 	case "heal":
 		r.net.heal()
-		return r.cluster.healProcesses(ctx)
+		if err := r.cluster.healProcesses(ctx); err != nil || r.member == nil {
+			return err
+		}
+		return r.member.heal(ctx)
 	}
 	return nil
 }
@@ -274,6 +294,9 @@ func (r *run) summarize(history []check.Op, stray int64, applied []Applied) *Sum
 	s.Problems, s.ProblemCount, s.ProtocolErrors, s.UnexpectedExits = r.cluster.snapshot()
 	s.FaultCounts = faultCounts(applied)
 	s.Serve = r.cluster.serveSummary()
+	if r.member != nil {
+		s.Membership = r.member.result()
+	}
 	if cfg.processFaults() {
 		r.cluster.mu.Lock()
 		s.DiskFailedNodesStopped, s.DiskFailedNodesRunning = r.cluster.diskStops, r.cluster.diskRunning

@@ -493,6 +493,9 @@ func (c *Config) validateServe() []error {
 		if n == NemesisLoss || n == NemesisDup {
 			errs = append(errs, fmt.Errorf("nemesis: %s drops or repeats single messages, which a serve cluster's TCP links cannot (use partition)", n))
 		}
+		if n == NemesisMembership {
+			errs = append(errs, errors.New("nemesis: membership speaks the Maelstrom raftbench_member message, which serve processes do not take (serve's membership is its /admin/ API)"))
+		}
 	}
 	return errs
 }
