@@ -1,6 +1,7 @@
 package explore
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -106,10 +107,15 @@ func Run(cfg Config, opts Options) (*Result, error) {
 	s.cov.NewByDepth = []uint64{1}
 	if w.violation != nil {
 		s.cx = s.counterexample(0, w.violation)
-	} else if cfg.Strategy == "bfs" {
-		err = s.bfs()
 	} else {
-		err = s.iddfs()
+		switch cfg.Strategy {
+		case "bfs":
+			err = s.bfs()
+		case "dfs":
+			err = s.dfs()
+		default:
+			err = s.iddfs()
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -249,24 +255,8 @@ func (s *search) iddfs() error {
 		s.nodes = s.nodes[:1]
 		before := s.cov.States
 		s.cov.States, s.cov.NewByDepth = 1, []uint64{1}
-		var dfs func(i int32, w *world) error
-		stop := false
-		dfs = func(i int32, w *world) error {
-			if !s.opts.Copy {
-				w = nil
-			}
-			st, err := s.expand(i, w, limit, dfs)
-			if st {
-				stop = true
-			}
-			return err
-		}
-		w, err := newWorld(&s.cfg)
-		if err != nil {
-			return err
-		}
-		s.seen[w.stateHash()] = 0
-		if err := dfs(0, w); err != nil || stop {
+		stop, err := s.depthFirst(limit)
+		if err != nil || stop {
 			return err
 		}
 		if s.cov.States == before {
@@ -275,6 +265,48 @@ func (s *search) iddfs() error {
 	}
 	s.full = true
 	return nil
+}
+
+// dfs is one depth-first search to the depth bound. A state is expanded
+// again when reached by a shorter path than before (it has more depth
+// left), so a complete run covers exactly what BFS covers; stopped by
+// the state limit, it has reached the depth bound along many paths
+// instead of exhausting the shallow levels first.
+func (s *search) dfs() error {
+	stop, err := s.depthFirst(s.cfg.MaxDepth)
+	if err != nil || stop {
+		return err
+	}
+	s.full = true
+	return nil
+}
+
+// errStop unwinds a depth-first search once expand says stop (a
+// violation or the state limit): no ancestor may go on to its next child.
+var errStop = errors.New("explore: stop")
+
+func (s *search) depthFirst(limit int) (bool, error) {
+	var visit func(i int32, w *world) error
+	visit = func(i int32, w *world) error {
+		// The child's world is its state: its first child is built on it
+		// (copy mode clones it; replay mode replays the others).
+		stop, err := s.expand(i, w, limit, visit)
+		if err == nil && stop {
+			err = errStop
+		}
+		return err
+	}
+	w, err := newWorld(&s.cfg)
+	if err != nil {
+		return false, err
+	}
+	s.seen[w.stateHash()] = 0
+	switch err := visit(0, w); {
+	case errors.Is(err, errStop):
+		return true, nil
+	default:
+		return false, err
+	}
 }
 
 func (s *search) tick() {
@@ -300,6 +332,14 @@ func (s *search) sample() {
 
 func (s *search) finish() {
 	s.sample()
+	if s.cfg.Strategy == "dfs" {
+		// A depth-first search first meets many states by long paths:
+		// count each at the smallest depth it was reached.
+		s.cov.NewByDepth = make([]uint64, s.cov.DepthReached+1)
+		for _, d := range s.seen {
+			s.cov.NewByDepth[d]++
+		}
+	}
 	s.cov.Complete = s.full && s.cx == nil && s.cov.Stopped == ""
 	if s.cx != nil {
 		s.cov.Stopped = "violation: " + s.cx.Violation.Invariant

@@ -49,13 +49,18 @@ func TestIterativeDeepeningAgrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Strategy = "iddfs"
-	dfs, err := Run(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bfs.Coverage.States != dfs.Coverage.States {
-		t.Fatalf("bfs %d states, iddfs %d", bfs.Coverage.States, dfs.Coverage.States)
+	for _, strategy := range []string{"iddfs", "dfs"} {
+		cfg.Strategy = strategy
+		dfs, err := Run(cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bfs.Coverage.States != dfs.Coverage.States || !dfs.Coverage.Complete {
+			t.Fatalf("bfs %d states, %s %d (complete %v)", bfs.Coverage.States, strategy, dfs.Coverage.States, dfs.Coverage.Complete)
+		}
+		if strategy == "dfs" && !reflect.DeepEqual(bfs.Coverage.NewByDepth, dfs.Coverage.NewByDepth) {
+			t.Fatalf("states by smallest depth: bfs %v, dfs %v", bfs.Coverage.NewByDepth, dfs.Coverage.NewByDepth)
+		}
 	}
 }
 
@@ -169,7 +174,7 @@ func TestReplayRoundTrip(t *testing.T) {
 func TestCloneMatchesReplay(t *testing.T) {
 	cfg := Config{Nodes: 3, MaxDepth: 5, MaxInFlight: 4, MaxCrashes: 1, MaxProposals: 1, MaxReads: 1,
 		MaxDrops: 1, MaxTerm: 3, MaxStates: 200_000, Heartbeats: true}
-	for _, strategy := range []string{"bfs", "iddfs"} {
+	for _, strategy := range []string{"bfs", "iddfs", "dfs"} {
 		cfg.Strategy = strategy
 		byCopy, err := Run(cfg, Options{Copy: true})
 		if err != nil {

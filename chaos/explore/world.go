@@ -296,6 +296,12 @@ func (w *world) observe(n *node, rd *engine.Ready) {
 	}
 	switch c := rd.HardState.Commit; {
 	case c > n.commit:
+		// §5.4.2: a leader counts replicas only for entries of its own
+		// term; earlier entries commit with them (Figure 8 shows an entry
+		// committed by counting later overwritten).
+		if n.core.Role() == engine.Leader && c <= uint64(len(n.view)) && n.view[c-1].Term != n.core.Term() {
+			w.fail(InvLeaderOwnTerm, "leader %d of term %d advanced its commit index %d -> %d, to an entry of term %d", n.id, n.core.Term(), n.commit, c, n.view[c-1].Term)
+		}
 		w.onCommit(n, c)
 		n.commit = c
 	case c < n.commit:

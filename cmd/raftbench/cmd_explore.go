@@ -69,7 +69,7 @@ Exit status: 0 no violation, 1 violation (or a replay that reproduces it),
 	fl.BoolVar(&f.cfg.AutoSync, "auto-sync", false, "every WAL write durable when submitted: no sync actions, crashes lose nothing (a smaller space)")
 	fl.BoolVar(&f.cfg.Liveness, "liveness", false, "from every state, a fault-free fair suffix must elect a leader and commit a write")
 	fl.IntVar(&f.cfg.LivenessSteps, "liveness-steps", 200, "actions allowed for that suffix")
-	fl.StringVar(&f.cfg.Strategy, "strategy", "bfs", "bfs (shortest counterexample) or iddfs (iterative deepening)")
+	fl.StringVar(&f.cfg.Strategy, "strategy", "bfs", "bfs (shortest counterexample), iddfs (iterative deepening) or dfs (one depth-first search to the depth bound; reaches it before the state limit)")
 	fl.StringSliceVar(&f.cfg.Invariants, "invariant", nil, "check only these invariants: "+strings.Join(explore.InvariantNames(), ", "))
 	fl.StringSliceVar(&f.cfg.Bugs, "bug", nil, "switch on a known bug: "+strings.Join(sim.BugNames(), ", "))
 	fl.StringVar(&f.out, "out", "", "write a counterexample here (JSON, see chaos/explore's doc)")
