@@ -192,3 +192,22 @@ func TestCloneMatchesReplay(t *testing.T) {
 		t.Logf("%s: %d states; copy %.2fs, replay %.2fs", strategy, a.States, a.Seconds, b.Seconds)
 	}
 }
+
+// TestLeaderOwnTermQuiet: the schedule that makes a buggy leader commit
+// an earlier term's entry by counting (testdata, found with
+// commit-prior-term-by-count on) leaves the correct core's leader
+// waiting for its own entry: no violation.
+func TestLeaderOwnTermQuiet(t *testing.T) {
+	cx, err := ReadFile("testdata/commit-prior-term-by-count.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cx.Config.Bugs = nil
+	steps, v, err := Replay(cx)
+	if err != nil || v != nil {
+		t.Fatalf("correct core: violation %v, err %v", v, err)
+	}
+	if last := steps[len(steps)-1].Nodes[1]; last.Role != "leader" || last.Commit != 0 {
+		t.Fatalf("node 2 at the end: %+v (want a leader that has not committed the term-1 entry)", last)
+	}
+}

@@ -24,6 +24,78 @@ type ShrinkResult struct {
 	// failure go away or change) rather than hitting MaxRuns.
 	Runs       int
 	OneMinimal bool
+	// Tuning lists the schedule changes the reduced run makes to the
+	// seed's parameters (Tuned applies them), in the order found; the
+	// reduced run is Run(Seed) with opts.Tune = Tuned.
+	Tuning []string
+	Tuned  func(*Params)
+	// Deadline is the event by which every reduced run had to fail: the
+	// original's failure event, or the tuned schedule's if earlier.
+	Deadline uint64
+}
+
+// tuning is one change the schedule pass may make to a seed's drawn
+// parameters. Each keeps the same protocol and fault kinds; it makes
+// the run smaller (fewer clients and operations) or brings the faults
+// sooner (shorter gaps between crashes and partitions, slower clocks
+// so fewer ticks pass per unit of virtual time).
+type tuning struct {
+	name  string
+	apply func(*Params)
+}
+
+var tunings = []tuning{
+	{"one client", func(p *Params) { p.Clients = 1 }},
+	{"clients halved", func(p *Params) { p.Clients = max(1, p.Clients/2) }},
+	{"crash gap /4", func(p *Params) { p.CrashGapUs = max(p.CrashGapUs/4, 1000) }},
+	{"partition gap /4", func(p *Params) { p.PartGapUs = max(p.PartGapUs/4, 1000) }},
+	{"restart delay /4", func(p *Params) {
+		p.RestartMinUs, p.RestartMaxUs = max(p.RestartMinUs/4, 1000), max(p.RestartMaxUs/4, 1000)
+	}},
+	{"think time x4", func(p *Params) { p.ThinkMaxUs *= 4 }},
+	{"buggify x4", func(p *Params) {
+		p.BuggifyVotePermille, p.BuggifyLeaderPermille = min(1000, 4*p.BuggifyVotePermille), min(1000, 4*p.BuggifyLeaderPermille)
+	}},
+	{"election ticks min", func(p *Params) { p.ElectionTicks = 6 }},
+}
+
+// tuneSchedule is the shrinker's first pass: it greedily applies every
+// tuning under which the seed still fails the same invariant at an
+// earlier event, until none helps (at most rounds passes). Fault-level
+// delta debugging cannot shorten a run much by itself: most events are
+// ticks, deliveries and client traffic that happen whatever the faults,
+// and a failure needs its faults to come at their drawn virtual times.
+func tuneSchedule(seed uint64, opts Options, kind, inv string, at uint64, runs *int, maxRuns int) ([]string, []tuning, uint64) {
+	var names []string
+	var chosen []tuning
+	with := func(ts []tuning) func(*Params) {
+		return func(p *Params) {
+			for _, t := range ts {
+				t.apply(p)
+			}
+		}
+	}
+	for round := 0; round < 3; round++ {
+		better := false
+		for _, t := range tunings {
+			if *runs >= maxRuns/2 {
+				return names, chosen, at
+			}
+			try := append(slices.Clone(chosen), t)
+			o := opts
+			o.Tune = with(try)
+			*runs++
+			res := Run(seed, o)
+			if sameFailure(res, kind, inv) && res.Failure.Event < at {
+				chosen, at, better = try, res.Failure.Event, true
+				names = append(names, t.name)
+			}
+		}
+		if !better {
+			break
+		}
+	}
+	return names, chosen, at
 }
 
 // ErrSeedPasses: Shrink was given a seed that does not fail.
@@ -69,10 +141,32 @@ func Shrink(seed uint64, opts Options, maxRuns int) (*ShrinkResult, error) {
 	}
 	kind, inv := orig.Failure.Kind, orig.Failure.Invariant
 	r := &ShrinkResult{Seed: seed, Invariant: inv, Original: orig, OriginalFaults: all.Injected(), Runs: 1}
+	// Pass 1: a smaller schedule that fails sooner.
+	by := orig.Failure.Event
+	names, chosen, _ := tuneSchedule(seed, opts, kind, inv, by, &r.Runs, maxRuns)
+	if len(chosen) > 0 {
+		r.Tuning = names
+		r.Tuned = func(p *Params) {
+			for _, t := range chosen {
+				t.apply(p)
+			}
+		}
+		opts.Tune = r.Tuned
+		all = &FaultFilter{}
+		o = opts
+		o.Faults = all
+		tuned := Run(seed, o)
+		r.Runs++
+		if !stillFails(tuned, kind, inv, by) {
+			return nil, fmt.Errorf("sim: shrink of seed %d: the tuned schedule no longer fails %s (nondeterminism?)", seed, inv)
+		}
+		by = tuned.Failure.Event
+	}
+	// Pass 2: ddmin over the (tuned) run's faults.
 	test := func(keep []int) bool {
 		r.Runs++
 		res, _ := runKeeping(seed, opts, keep)
-		return stillFails(res, kind, inv, orig.Failure.Event)
+		return stillFails(res, kind, inv, by)
 	}
 	cur := make([]int, len(all.Drawn))
 	for i := range cur {
@@ -113,10 +207,10 @@ func Shrink(seed uint64, opts Options, maxRuns int) (*ShrinkResult, error) {
 	}
 	red, f := runKeeping(seed, opts, cur)
 	r.Runs++
-	if !stillFails(red, kind, inv, orig.Failure.Event) {
+	if !stillFails(red, kind, inv, by) {
 		return nil, fmt.Errorf("sim: shrink of seed %d: the reduced schedule no longer fails %s (nondeterminism?)", seed, inv)
 	}
-	r.Reduced, r.ReducedFaults, r.Kept = red, f.Injected(), cur
+	r.Reduced, r.ReducedFaults, r.Kept, r.Deadline = red, f.Injected(), cur, by
 	for _, k := range cur {
 		if k < len(all.Drawn) {
 			r.KeptFaults = append(r.KeptFaults, all.Drawn[k])
