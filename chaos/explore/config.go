@@ -46,6 +46,10 @@ type Config struct {
 	// state limit, it has reached the bound instead of only the shallow
 	// levels; complete, it covers what BFS covers).
 	Strategy string `json:"strategy,omitempty"`
+	// Symmetry identifies states that differ only by a renaming of the
+	// nodes (symmetry.go): one state per orbit is expanded. Not with
+	// reads (their contexts carry node ids inside bytes).
+	Symmetry bool `json:"symmetry,omitempty"`
 	// Liveness checks, from every state reached within the budgets, that
 	// a fault-free fair suffix elects a leader and commits a proposal.
 	Liveness bool `json:"liveness,omitempty"`
@@ -120,6 +124,12 @@ func (c *Config) Validate() error {
 	case "", "bfs", "iddfs", "dfs":
 	default:
 		return bad("unknown strategy %q (want bfs, iddfs or dfs)", c.Strategy)
+	}
+	if c.Symmetry && c.MaxReads > 0 {
+		return bad("symmetry cannot be used with reads (a read's context names its node)")
+	}
+	if c.Symmetry && c.Liveness {
+		return bad("symmetry cannot be used with liveness (the fair suffix breaks ties by node order)")
 	}
 	known := InvariantNames()
 	for _, inv := range c.Invariants {

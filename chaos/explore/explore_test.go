@@ -114,16 +114,18 @@ func TestStateLimitStopsClearly(t *testing.T) {
 
 func TestBadConfig(t *testing.T) {
 	for name, mut := range map[string]func(*Config){
-		"nodes":     func(c *Config) { c.Nodes = 2 },
-		"depth":     func(c *Config) { c.MaxDepth = 0 },
-		"deep":      func(c *Config) { c.MaxDepth = 65 },
-		"in-flight": func(c *Config) { c.MaxInFlight = 0 },
-		"crashes":   func(c *Config) { c.MaxCrashes = -1 },
-		"term":      func(c *Config) { c.MaxTerm = 1 },
-		"states":    func(c *Config) { c.MaxStates = 0 },
-		"strategy":  func(c *Config) { c.Strategy = "random" },
-		"invariant": func(c *Config) { c.Invariants = []string{"no-such-invariant"} },
-		"bug":       func(c *Config) { c.Bugs = []string{"no-such-bug"} },
+		"nodes":                  func(c *Config) { c.Nodes = 2 },
+		"depth":                  func(c *Config) { c.MaxDepth = 0 },
+		"deep":                   func(c *Config) { c.MaxDepth = 65 },
+		"in-flight":              func(c *Config) { c.MaxInFlight = 0 },
+		"crashes":                func(c *Config) { c.MaxCrashes = -1 },
+		"term":                   func(c *Config) { c.MaxTerm = 1 },
+		"states":                 func(c *Config) { c.MaxStates = 0 },
+		"strategy":               func(c *Config) { c.Strategy = "random" },
+		"symmetry with reads":    func(c *Config) { c.Symmetry, c.MaxReads = true, 1 },
+		"symmetry with liveness": func(c *Config) { c.Symmetry, c.Liveness = true, true },
+		"invariant":              func(c *Config) { c.Invariants = []string{"no-such-invariant"} },
+		"bug":                    func(c *Config) { c.Bugs = []string{"no-such-bug"} },
 	} {
 		cfg := tinyConfig()
 		mut(&cfg)

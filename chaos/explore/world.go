@@ -77,6 +77,7 @@ func (s *recordSM) Restore(state []byte) error {
 type inflight struct {
 	enc  []byte
 	hash uint64
+	msg  raftpb.Message // decoded, with Symmetry only (renaming needs the ids)
 }
 
 // world is the global state: nodes, network, budgets used, and the
@@ -252,6 +253,9 @@ func (w *world) send(m *raftpb.Message) {
 	h := newHasher()
 	h.bytes(enc)
 	w.net = append(w.net, inflight{enc: enc, hash: h.sum()})
+	if w.cfg.Symmetry {
+		decodeInflight(&w.net[len(w.net)-1])
+	}
 }
 
 func (w *world) fail(inv, format string, args ...any) {
@@ -488,8 +492,12 @@ func (w *world) crash(n *node) {
 	w.note = append(w.note, fmt.Sprintf("n%d restarts with term %d, durable log to %d", n.id, hs.Term, last))
 }
 
-// stateHash is the canonical digest of the global state.
+// stateHash is the canonical digest of the global state (of its orbit
+// under node renaming, with Symmetry).
 func (w *world) stateHash() uint64 {
+	if w.cfg.Symmetry {
+		return w.canonicalHash()
+	}
 	h := newHasher()
 	for _, n := range w.n {
 		h.u64(n.hash())
@@ -514,8 +522,11 @@ func (w *world) stateHash() uint64 {
 
 // hash digests one node: core, durable and pending log, the driver's
 // obligations relative to its write count, applier and reads.
-func (n *node) hash() uint64 {
-	h := newHasher()
+func (n *node) hash() uint64 { return n.hashUnder(nil) }
+
+// hashUnder is hash with node ids renamed by ren (nil: as they are).
+func (n *node) hashUnder(ren []uint64) uint64 {
+	h := &hasher{h: fnvOffset, ren: ren}
 	h.value(reflect.ValueOf(n.core).Elem())
 	h.value(reflect.ValueOf(n.log).Elem())
 	d := reflect.ValueOf(n.drv).Elem()
@@ -526,7 +537,25 @@ func (n *node) hash() uint64 {
 	for i := 0; i < infl.Len(); i++ {
 		it := infl.Index(i)
 		h.u64(it.FieldByName("seq").Uint() - released)
-		h.value(it.FieldByName("after"))
+		if ren == nil {
+			h.value(it.FieldByName("after"))
+		} else {
+			// Held-back messages leave together into the network (a
+			// multiset): their order is not state, and a renaming
+			// reorders them (peers are sent to in id order).
+			after := it.FieldByName("after")
+			sums := make([]uint64, after.Len())
+			for k := range sums {
+				sub := &hasher{h: fnvOffset, ren: ren}
+				sub.value(after.Index(k))
+				sums[k] = sub.h
+			}
+			slices.Sort(sums)
+			h.u64(uint64(len(sums)))
+			for _, x := range sums {
+				h.u64(x)
+			}
+		}
 		h.value(it.FieldByName("sent"))
 		h.value(it.FieldByName("index"))
 		h.value(it.FieldByName("term"))

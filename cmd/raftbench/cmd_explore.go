@@ -65,6 +65,7 @@ Exit status: 0 no violation, 1 violation (or a replay that reproduces it),
 	fl.IntVar(&f.cfg.MaxDups, "dups", f.cfg.MaxDups, "duplicated messages per path")
 	fl.IntVar(&f.cfg.MaxTerm, "max-term", f.cfg.MaxTerm, "no election timeout fires at or above this term")
 	fl.IntVar(&f.cfg.MaxStates, "max-states", f.cfg.MaxStates, "distinct states kept (memory bound)")
+	fl.BoolVar(&f.cfg.Symmetry, "symmetry", false, "identify states that differ only by a renaming of the nodes (not with --reads)")
 	fl.BoolVar(&f.cfg.Heartbeats, "heartbeats", f.cfg.Heartbeats, "enable the leader's heartbeat-timer action")
 	fl.BoolVar(&f.cfg.PreVote, "prevote", f.cfg.PreVote, "enable pre-vote")
 	fl.BoolVar(&f.cfg.AutoSync, "auto-sync", false, "every WAL write durable when submitted: no sync actions, crashes lose nothing (a smaller space)")
