@@ -171,11 +171,12 @@ func (h *hasher) value(v reflect.Value) {
 		h.value(v.Elem())
 	case reflect.Struct:
 		for _, f := range hashedFields(v.Type()) {
+			fv := v.Field(f.idx)
 			if f.ids != idNone && h.ren != nil {
-				h.idValue(f.ids, v.Field(f.idx))
+				h.idValue(f.ids, fv)
 				continue
 			}
-			h.value(v.Field(f.idx))
+			h.value(fv)
 		}
 	case reflect.Map:
 		if v.IsNil() {

@@ -27,7 +27,7 @@ func TestSymmetryEquivariant(t *testing.T) {
 	}
 	rng := rand.New(rand.NewSource(1))
 	kinds := map[Kind]int{}
-	for walk := 0; walk < 200; walk++ {
+	for walk := 0; walk < 80; walk++ {
 		w, err := newWorld(&cfg)
 		if err != nil {
 			t.Fatal(err)

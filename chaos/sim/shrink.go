@@ -57,6 +57,16 @@ var tunings = []tuning{
 		p.BuggifyVotePermille, p.BuggifyLeaderPermille = min(1000, 4*p.BuggifyVotePermille), min(1000, 4*p.BuggifyLeaderPermille)
 	}},
 	{"election ticks min", func(p *Params) { p.ElectionTicks = 6 }},
+	{"latency /4", func(p *Params) { p.LatMinUs, p.LatMaxUs = max(p.LatMinUs/4, 50), max(p.LatMaxUs/4, 100) }},
+	{"partitions /4 as long", func(p *Params) { p.PartDurUs = max(p.PartDurUs/4, 1000) }},
+	{"no leadership transfers", func(p *Params) { p.TransferGapUs = 0 }},
+	{"no membership changes", func(p *Params) { p.ConfGapUs = 0 }},
+	{"no compaction", func(p *Params) { p.SnapEvery = 0 }},
+	{"3 nodes", func(p *Params) {
+		if p.Spares == 0 && p.Nodes > 3 {
+			p.Nodes, p.MaxDown = 3, min(p.MaxDown, 1)
+		}
+	}},
 }
 
 // tuneSchedule is the shrinker's first pass: it greedily applies every
