@@ -267,19 +267,65 @@ func (s *search) iddfs() error {
 	return nil
 }
 
-// dfs is one depth-first search to the depth bound. A state is expanded
-// again when reached by a shorter path than before (it has more depth
-// left), so a complete run covers exactly what BFS covers; stopped by
-// the state limit, it has reached the depth bound along many paths
-// instead of exhausting the shallow levels first.
+// dfs reaches the depth bound under a state limit without crowding into
+// one corner of the space: breadth-first until the frontier holds
+// dfsFrontier states, then a depth-first search to the depth bound from
+// each frontier state, each with an equal share of the states left (a
+// plain depth-first search spends any limit below the first few
+// actions: the crash budget, say, is then tried from one state only). A
+// state is expanded again when reached by a shorter path than before
+// (it has more depth left), so a run that no share and no limit stopped
+// covers exactly what BFS covers.
 func (s *search) dfs() error {
-	stop, err := s.depthFirst(s.cfg.MaxDepth)
-	if err != nil || stop {
-		return err
+	frontier := []int32{0}
+	depth := 0
+	for ; depth < s.cfg.MaxDepth && len(frontier) > 0 && len(frontier) < dfsFrontier; depth++ {
+		var next []int32
+		for _, i := range frontier {
+			stop, err := s.expand(i, nil, s.cfg.MaxDepth, func(c int32, _ *world) error { next = append(next, c); return nil })
+			if err != nil || stop {
+				return err
+			}
+		}
+		frontier = next
+	}
+	cut := false
+	for k, i := range frontier {
+		share := uint64(max(1, (s.cfg.MaxStates-len(s.seen))/(len(frontier)-k)))
+		from := s.cov.States
+		var visit func(i int32, w *world) error
+		visit = func(i int32, w *world) error {
+			if s.cov.States-from >= share {
+				cut = true
+				return errShare
+			}
+			stop, err := s.expand(i, w, s.cfg.MaxDepth, visit)
+			if err == nil && stop {
+				err = errStop
+			}
+			return err
+		}
+		switch err := visit(i, nil); {
+		case errors.Is(err, errStop):
+			return nil
+		case err != nil && !errors.Is(err, errShare):
+			return err
+		}
+	}
+	if cut {
+		s.cov.Stopped = fmt.Sprintf("state limit: %d distinct states shared among %d subtrees at depth %d, some of them cut (raise --max-states or tighten the budgets)",
+			s.cfg.MaxStates, len(frontier), depth)
+		return nil
 	}
 	s.full = true
 	return nil
 }
+
+// dfsFrontier is how wide dfs lets the breadth-first start grow.
+const dfsFrontier = 2000
+
+// errShare ends one subtree of dfs: its share of the states is spent.
+var errShare = errors.New("explore: share spent")
 
 // errStop unwinds a depth-first search once expand says stop (a
 // violation or the state limit): no ancestor may go on to its next child.
