@@ -152,46 +152,107 @@ func Shrink(seed uint64, opts Options, maxRuns int) (*ShrinkResult, error) {
 	kind, inv := orig.Failure.Kind, orig.Failure.Invariant
 	r := &ShrinkResult{Seed: seed, Invariant: inv, Original: orig, OriginalFaults: all.Injected(), Runs: 1}
 	// Pass 1: a smaller schedule that fails sooner.
-	by := orig.Failure.Event
-	names, chosen, _ := tuneSchedule(seed, opts, kind, inv, by, &r.Runs, maxRuns)
+	names, chosen, _ := tuneSchedule(seed, opts, kind, inv, orig.Failure.Event, &r.Runs, maxRuns)
+	// Pass 2: ddmin over the faults, of the seed as drawn and, if pass 1
+	// found one, of the tuned schedule; the smaller result wins (a
+	// schedule that fails sooner sometimes needs more faults).
+	plain, err := ddminFaults(seed, opts, kind, inv, orig.Failure.Event, all.Drawn, &r.Runs, maxRuns-(maxRuns-r.Runs)/2*boolInt(len(chosen) > 0))
+	if err != nil {
+		return nil, err
+	}
+	best := plain
 	if len(chosen) > 0 {
-		r.Tuning = names
-		r.Tuned = func(p *Params) {
+		tune := func(p *Params) {
 			for _, t := range chosen {
 				t.apply(p)
 			}
 		}
-		opts.Tune = r.Tuned
-		all = &FaultFilter{}
-		o = opts
-		o.Faults = all
+		o := opts
+		o.Tune = tune
+		tall := &FaultFilter{}
+		o.Faults = tall
 		tuned := Run(seed, o)
 		r.Runs++
-		if !stillFails(tuned, kind, inv, by) {
+		if !stillFails(tuned, kind, inv, orig.Failure.Event) {
 			return nil, fmt.Errorf("sim: shrink of seed %d: the tuned schedule no longer fails %s (nondeterminism?)", seed, inv)
 		}
-		by = tuned.Failure.Event
+		o.Faults = nil
+		t, err := ddminFaults(seed, o, kind, inv, tuned.Failure.Event, tall.Drawn, &r.Runs, maxRuns)
+		if err != nil {
+			return nil, err
+		}
+		if t.better(plain, orig.Failure.Event) {
+			best = t
+			r.Tuning, r.Tuned = names, tune
+		}
 	}
-	// Pass 2: ddmin over the (tuned) run's faults.
+	r.Reduced, r.ReducedFaults, r.Kept, r.KeptFaults, r.OneMinimal, r.Deadline = best.red, best.injected, best.keep, best.kept, best.oneMinimal, best.by
+	return r, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// reduction is one ddmin result.
+type reduction struct {
+	keep       []int
+	kept       []DrawnFault
+	red        Result
+	injected   int
+	oneMinimal bool
+	by         uint64
+}
+
+// better ranks reductions by the shrink goals: at most 10 faults, at
+// most 10% of the original events; then fewer faults, then fewer events.
+func (a reduction) better(b reduction, orig uint64) bool {
+	miss := func(r reduction) int {
+		m := 0
+		if r.injected > 10 {
+			m++
+		}
+		if r.red.Failure.Event*10 > orig {
+			m++
+		}
+		return m
+	}
+	if ma, mb := miss(a), miss(b); ma != mb {
+		return ma < mb
+	}
+	if a.injected != b.injected {
+		return a.injected < b.injected
+	}
+	return a.red.Failure.Event < b.red.Failure.Event
+}
+
+// ddminFaults is Zeller's ddmin over a run's drawn faults: the smallest
+// set it finds that, every other fault suppressed, still fails the same
+// invariant by event by. It stops at maxRuns (counted in *runs).
+func ddminFaults(seed uint64, opts Options, kind, inv string, by uint64, drawn []DrawnFault, runs *int, maxRuns int) (reduction, error) {
 	test := func(keep []int) bool {
-		r.Runs++
+		*runs++
 		res, _ := runKeeping(seed, opts, keep)
 		return stillFails(res, kind, inv, by)
 	}
-	cur := make([]int, len(all.Drawn))
+	cur := make([]int, len(drawn))
 	for i := range cur {
 		cur[i] = i
 	}
+	var r reduction
 	// ddmin: try removing chunks, halving the chunk size when nothing
 	// can go; finished at chunk size 1 (one-minimal).
 	n := 2
 	if test(nil) {
 		cur = nil // no fault needed at all
 	}
-	for len(cur) >= 2 && r.Runs < maxRuns {
+	for len(cur) >= 2 && *runs < maxRuns {
 		chunk := (len(cur) + n - 1) / n
 		removed, tried := false, 0
-		for start := 0; start < len(cur) && r.Runs < maxRuns; start += chunk {
+		for start := 0; start < len(cur) && *runs < maxRuns; start += chunk {
 			tried++
 			end := min(start+chunk, len(cur))
 			rest := append(slices.Clone(cur[:start]), cur[end:]...)
@@ -207,23 +268,23 @@ func Shrink(seed uint64, opts Options, maxRuns int) (*ShrinkResult, error) {
 		}
 		if chunk == 1 {
 			// Every single fault was tried and none could go.
-			r.OneMinimal = tried == len(cur)
+			r.oneMinimal = tried == len(cur)
 			break
 		}
 		n = min(2*n, len(cur))
 	}
-	if len(cur) <= 1 && r.Runs < maxRuns {
-		r.OneMinimal = len(cur) == 0 || !test(nil)
+	if len(cur) <= 1 && *runs < maxRuns {
+		r.oneMinimal = len(cur) == 0 || !test(nil)
 	}
 	red, f := runKeeping(seed, opts, cur)
-	r.Runs++
+	*runs++
 	if !stillFails(red, kind, inv, by) {
-		return nil, fmt.Errorf("sim: shrink of seed %d: the reduced schedule no longer fails %s (nondeterminism?)", seed, inv)
+		return r, fmt.Errorf("sim: shrink of seed %d: the reduced schedule no longer fails %s (nondeterminism?)", seed, inv)
 	}
-	r.Reduced, r.ReducedFaults, r.Kept, r.Deadline = red, f.Injected(), cur, by
+	r.red, r.injected, r.keep, r.by = red, f.Injected(), cur, by
 	for _, k := range cur {
-		if k < len(all.Drawn) {
-			r.KeptFaults = append(r.KeptFaults, all.Drawn[k])
+		if k < len(drawn) {
+			r.kept = append(r.kept, drawn[k])
 		}
 	}
 	return r, nil
