@@ -9,9 +9,23 @@ mkdir -p "$out/bugs"
 go build -o bin/raftbench ./cmd/raftbench
 go build -tags raftbugs -o bin/raftbench-bugs ./cmd/raftbench
 
-# Goal: 3 nodes, 2 proposals, 1 crash, depth bound 20.
-bin/raftbench explore --quiet --depth 20 --crashes 1 --proposals 2 --max-term 2 --drops 0 \
-  --in-flight 3 --max-states 1100000 --coverage "$out/goal-coverage.json" | tee "$out/goal.txt"
+# Goal: 3 nodes, 2 proposals, 1 crash, depth 20. Depth-first to the bound (each of the
+# breadth-first start's 2000 frontier states gets an equal share of the state limit), with
+# and without node symmetry; and breadth-first with symmetry (the depth it exhausts).
+# `scripts/explore.sh goal` runs only these (about 10 minutes on a quiet 2-core machine).
+goal() {
+  name=$1; shift
+  /usr/bin/time -f "user %U s sys %S wall %e s maxrss %M KB" bin/raftbench explore --quiet --depth 20 --crashes 1 \
+    --proposals 2 --max-term 2 --drops 0 --in-flight 3 --max-states 1100000 \
+    --coverage "$out/$name-coverage.json" "$@" > "$out/$name.txt" 2>&1 || true
+  cat "$out/$name.txt"
+}
+goal goal-dfs-symmetry --strategy dfs --symmetry
+goal goal-dfs --strategy dfs
+if [ "${1:-}" = goal ]; then
+  exit 0
+fi
+goal goal-bfs-symmetry --symmetry
 
 # Each known bug, with the budgets its scenario needs (BFS: shortest counterexample).
 bug() {
@@ -35,3 +49,5 @@ bug commit-prior-term-by-count --depth 15 --proposals 0 --crashes 0 --drops 0 --
 
 # The simulator's shrinker on every bug's first failing seed.
 SIM_SHRINK_TABLE="$PWD/$out/shrink.md" go test -count=1 -tags raftbugs -run TestShrinkEveryBug -timeout 90m ./chaos/sim/
+# Why shrunk runs stay long: the event mix up to each failure.
+SIM_SHRINK_EVENTS="$PWD/$out/shrink-events.md" go test -count=1 -tags raftbugs -run TestShrinkEventMix -timeout 30m ./chaos/sim/
