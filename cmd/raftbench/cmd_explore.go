@@ -36,6 +36,9 @@ or duplicate an in-flight message, an election or heartbeat timeout, a WAL
 sync, a crash that loses unsynced writes (and restart), a client proposal or
 read — within the budgets below. Each distinct state is expanded once,
 breadth-first, so a violation comes with a shortest counterexample.
+--strategy dfs reaches the depth bound before the state limit (a bound, not
+an exhaustive search, when the limit stops it); --symmetry counts states that
+differ only by a renaming of the nodes once.
 
   raftbench explore [--nodes 3 --depth 20 --crashes 1 --proposals 2 ...]
   raftbench explore --bug vote-ignores-log --out cx.json --mermaid cx.md
