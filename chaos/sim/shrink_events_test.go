@@ -32,7 +32,7 @@ func TestShrinkEventMix(t *testing.T) {
 		for k := range m {
 			ks = append(ks, k)
 		}
-		sort.Slice(ks, func(i, j int) bool { return m[ks[i]] > m[ks[j]] })
+		sort.Slice(ks, func(i, j int) bool { return m[ks[i]] > m[ks[j]] || m[ks[i]] == m[ks[j]] && ks[i] < ks[j] })
 		var parts []string
 		for _, k := range ks {
 			parts = append(parts, fmt.Sprintf("%s %.0f%%", k, 100*float64(m[k])/float64(total)))
