@@ -27,6 +27,8 @@ if [ "${1:-}" = goal ]; then
   exit 0
 fi
 goal goal-bfs-symmetry --symmetry
+# Breadth-first with symmetry to exhaustion of depth 20 (about 13 minutes, 1.5 GB).
+EXPLORE_GOAL_STATES=8000000 goal goal-bfs20-symmetry --symmetry
 
 # Each known bug, with the budgets its scenario needs (BFS: shortest counterexample).
 bug() {
