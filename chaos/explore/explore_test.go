@@ -176,8 +176,11 @@ func TestReplayRoundTrip(t *testing.T) {
 func TestCloneMatchesReplay(t *testing.T) {
 	cfg := Config{Nodes: 3, MaxDepth: 5, MaxInFlight: 4, MaxCrashes: 1, MaxProposals: 1, MaxReads: 1,
 		MaxDrops: 1, MaxTerm: 3, MaxStates: 200_000, Heartbeats: true}
-	for _, strategy := range []string{"bfs", "iddfs", "dfs"} {
-		cfg.Strategy = strategy
+	for _, strategy := range []string{"bfs", "iddfs", "dfs", "bfs+symmetry"} {
+		cfg.Strategy, cfg.Symmetry, cfg.MaxReads = strategy, false, 1
+		if strategy == "bfs+symmetry" {
+			cfg.Strategy, cfg.Symmetry, cfg.MaxReads = "bfs", true, 0
+		}
 		byCopy, err := Run(cfg, Options{Copy: true})
 		if err != nil {
 			t.Fatal(err)
