@@ -45,7 +45,10 @@ type SnapshotFile struct {
 	size, n  uint64
 	unsynced uint64
 	err      error
-	closed   bool
+	closed   bool // the file is closed (finished or aborted)
+	finished bool // complete and fsynced
+	// installed: handed to the flusher or removed; nothing more to do
+	installed bool
 }
 
 // CreateSnapshot starts writing a snapshot of size data bytes at meta.
@@ -123,8 +126,18 @@ func (s *SnapshotFile) Write(p []byte) (int, error) {
 // stored meanwhile is dropped with ErrCompacted. The file is removed on
 // any error; a crash at any point leaves the old snapshot or the new one.
 func (s *SnapshotFile) Commit() error {
+	if err := s.Finish(); err != nil {
+		return err
+	}
+	return s.Install()
+}
+
+// Finish completes the file (checksum, fsync) without installing it:
+// Install does that later (a follower's snapshot is installed only when
+// its core says so). The file is removed on an error.
+func (s *SnapshotFile) Finish() error {
 	if s.closed {
-		return fmt.Errorf("wal: snapshot %d: already committed or aborted", s.meta.Index)
+		return fmt.Errorf("wal: snapshot %d: already finished or aborted", s.meta.Index)
 	}
 	err := s.err
 	if err == nil && s.n != s.size {
@@ -150,22 +163,41 @@ func (s *SnapshotFile) Commit() error {
 		err = fmt.Errorf("wal: close snapshot %d: %w", s.meta.Index, cerr)
 	}
 	s.closed = true
-	if err == nil {
-		err = s.w.installSnapshotFile(s.meta, s.path)
+	if err != nil {
+		_ = s.w.sy.files().Remove(s.path)
+		return err
 	}
+	s.finished = true
+	return nil
+}
+
+// Install installs a finished file (see Commit); on an error the file
+// is removed. Meta is the snapshot's metadata.
+func (s *SnapshotFile) Install() error {
+	if !s.finished || s.installed {
+		return fmt.Errorf("wal: snapshot %d: install needs a finished, uninstalled file", s.meta.Index)
+	}
+	s.installed = true
+	err := s.w.installSnapshotFile(s.meta, s.path)
 	if err != nil {
 		_ = s.w.sy.files().Remove(s.path)
 	}
 	return err
 }
 
-// Abort drops an unfinished snapshot and its file.
+// Meta is the metadata the file was created with.
+func (s *SnapshotFile) Meta() raftpb.SnapshotMeta { return s.meta }
+
+// Abort drops a snapshot that will not be installed, and its file.
 func (s *SnapshotFile) Abort() {
-	if s.closed {
+	if s.installed {
 		return
 	}
-	s.closed = true
-	_ = s.f.Close()
+	if !s.closed {
+		s.closed = true
+		_ = s.f.Close()
+	}
+	s.installed = true
 	_ = s.w.sy.files().Remove(s.path)
 }
 
@@ -198,17 +230,25 @@ func removeSnapshotLeftovers(dir string, sy syncer) error {
 
 // SnapshotData is the data of the stored snapshot, read from its file:
 // the leader streams it to followers and a node restores from it without
-// holding the image in memory.
+// holding the image in memory. It checks the file's checksum as the
+// data is read in order: the read that reaches the end fails with
+// ErrCorrupt if any byte differs, so a consumer that needs the whole
+// (a follower installing, a restore) never completes on damaged data.
+// Not safe for concurrent use.
 type SnapshotData struct {
 	Meta raftpb.SnapshotMeta
+	path string
 	f    *os.File
 	off  int64
 	size int64
+	crc  uint32 // over the header and data[:next]
+	next int64
+	want uint32
 }
 
-// OpenSnapshot opens the stored snapshot's data after verifying the
-// whole file's checksum (read streaming). The open file stays readable
-// even if a newer snapshot replaces it meanwhile.
+// OpenSnapshot opens the stored snapshot's data. Only the header is read
+// now (cheap on any goroutine). The open file stays readable even if a
+// newer snapshot replaces it meanwhile.
 func (w *WAL) OpenSnapshot() (*SnapshotData, error) {
 	w.mu.Lock()
 	has := w.snap.Index != 0
@@ -221,7 +261,7 @@ func (w *WAL) OpenSnapshot() (*SnapshotData, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wal: open snapshot: %w", err)
 	}
-	d, err := readSnapshotData(path, f)
+	d, err := openSnapshotData(path, f)
 	if err != nil {
 		_ = f.Close()
 		return nil, err
@@ -229,9 +269,8 @@ func (w *WAL) OpenSnapshot() (*SnapshotData, error) {
 	return d, nil
 }
 
-// readSnapshotData parses the header of a snapshot file and checks its
-// checksum over every byte, without holding the data.
-func readSnapshotData(path string, f *os.File) (*SnapshotData, error) {
+// openSnapshotData parses the header of a snapshot file.
+func openSnapshotData(path string, f *os.File) (*SnapshotData, error) {
 	bad := func(why string) (*SnapshotData, error) {
 		return nil, fmt.Errorf("%w: %s: %s", ErrCorrupt, path, why)
 	}
@@ -240,8 +279,8 @@ func readSnapshotData(path string, f *os.File) (*SnapshotData, error) {
 		return nil, err
 	}
 	fileSize := st.Size()
-	// The header is small: voters and the configuration extension are
-	// bounded; read what fits and decode it with the file's own decoder.
+	// The header is small (voters and the configuration extension are
+	// bounded): read what fits, decode it with the file's own decoder.
 	const maxHead = 1 << 20
 	head := make([]byte, min(fileSize, maxHead))
 	if _, err := io.ReadFull(f, head); err != nil {
@@ -255,27 +294,25 @@ func readSnapshotData(path string, f *os.File) (*SnapshotData, error) {
 	if uint64(fileSize) != uint64(hlen)+dataLen+4 {
 		return bad(fmt.Sprintf("data length %d does not match the file (%d bytes)", dataLen, fileSize))
 	}
-	crc := crc32.Checksum(head[:hlen], castagnoli)
-	sec := io.NewSectionReader(f, int64(hlen), int64(dataLen))
-	buf := make([]byte, 256<<10)
-	for {
-		k, err := sec.Read(buf)
-		crc = crc32.Update(crc, castagnoli, buf[:k])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("wal: read %s: %w", path, err)
-		}
-	}
 	var tail [4]byte
 	if _, err := f.ReadAt(tail[:], fileSize-4); err != nil {
 		return nil, fmt.Errorf("wal: read %s: %w", path, err)
 	}
-	if binary.LittleEndian.Uint32(tail[:]) != crc {
-		return bad("checksum mismatch")
+	return &SnapshotData{Meta: meta, path: path, f: f, off: int64(hlen), size: int64(dataLen),
+		crc: crc32.Checksum(head[:hlen], castagnoli), want: binary.LittleEndian.Uint32(tail[:])}, nil
+}
+
+// readSnapshotData opens a snapshot file's data and verifies its
+// checksum over every byte, streaming.
+func readSnapshotData(path string, f *os.File) (*SnapshotData, error) {
+	d, err := openSnapshotData(path, f)
+	if err != nil {
+		return nil, err
 	}
-	return &SnapshotData{Meta: meta, f: f, off: int64(hlen), size: int64(dataLen)}, nil
+	if _, err := io.Copy(io.Discard, d.Reader()); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // ReadAt reads data bytes at off (relative to the data's start).
@@ -283,20 +320,52 @@ func (d *SnapshotData) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 || off > d.size {
 		return 0, io.EOF
 	}
-	if rest := d.size - off; int64(len(p)) > rest {
-		n, err := d.f.ReadAt(p[:rest], d.off+off)
-		if err == nil {
-			err = io.EOF
-		}
-		return n, err
+	p = p[:min(int64(len(p)), d.size-off)]
+	n, err := d.f.ReadAt(p, d.off+off)
+	if err != nil && err != io.EOF {
+		return n, fmt.Errorf("wal: read %s: %w", d.path, err)
 	}
-	return d.f.ReadAt(p, d.off+off)
+	if off <= d.next && off+int64(n) > d.next {
+		d.crc = crc32.Update(d.crc, castagnoli, p[d.next-off:n])
+		d.next = off + int64(n)
+	}
+	if off+int64(n) == d.size {
+		if err := d.verify(); err != nil {
+			return 0, err
+		}
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// verify completes the checksum over any bytes not read in order yet
+// and compares it with the file's.
+func (d *SnapshotData) verify() error {
+	if d.next < d.size {
+		sec := io.NewSectionReader(d.f, d.off+d.next, d.size-d.next)
+		buf := make([]byte, 256<<10)
+		for {
+			k, err := sec.Read(buf)
+			d.crc = crc32.Update(d.crc, castagnoli, buf[:k])
+			d.next += int64(k)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("wal: read %s: %w", d.path, err)
+			}
+		}
+	}
+	if d.crc != d.want {
+		return fmt.Errorf("%w: %s: checksum mismatch", ErrCorrupt, d.path)
+	}
+	return nil
 }
 
 // Size is the number of data bytes.
 func (d *SnapshotData) Size() int64 { return d.size }
 
-// Reader reads the data from its start.
+// Reader reads the data from its start (checked like ReadAt).
 func (d *SnapshotData) Reader() io.Reader { return io.NewSectionReader(d, 0, d.size) }
 
 // Close releases the file.

@@ -69,6 +69,27 @@ func TestSnapshotWriteDoesNotBlockLog(t *testing.T) {
 	if n, err := d.ReadAt(part, d.Size()-4); n != 4 || err != io.EOF || !bytes.Equal(part[:4], data[len(data)-4:]) {
 		t.Fatalf("ReadAt at the end: %d, %v", n, err)
 	}
+
+	// Damage one data byte: reading to the end reports it, in order or not.
+	path := filepath.Join(dir, snapshotName)
+	b := mustRead(t, path)
+	b[len(b)-1000] ^= 1
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := w.OpenSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if _, err := io.ReadAll(d2.Reader()); !errorsIs(err, ErrCorrupt) {
+		t.Fatalf("reading a damaged snapshot: %v, want ErrCorrupt", err)
+	}
+	d3, _ := w.OpenSnapshot()
+	defer d3.Close()
+	if _, err := d3.ReadAt(part, d3.Size()-4); !errorsIs(err, ErrCorrupt) {
+		t.Fatalf("reading the end of a damaged snapshot: %v, want ErrCorrupt", err)
+	}
 }
 
 // Writing more or fewer bytes than announced, or a snapshot older than

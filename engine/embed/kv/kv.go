@@ -357,6 +357,16 @@ func (s *Store) SnapshotViewAppend() (appendTo func(prefix []byte) []byte) {
 	}
 }
 
+// SnapshotViewStream is SnapshotView for states too large to hold
+// encoded: size tells the encoding's exact size (sorting the keys) and
+// writeTo streams it (the bytes Snapshot would have returned at the
+// capture), both on any one goroutine, size first; release drops a view
+// that will not be written.
+func (s *Store) SnapshotViewStream() (size func() int64, writeTo func(io.Writer) (int64, error), release func()) {
+	v := s.Capture()
+	return v.Size, v.WriteTo, v.Release
+}
+
 // View is the state captured by Capture, encoded on demand.
 type View struct {
 	s    *Store
