@@ -90,11 +90,11 @@ sleep 2
 A2=$(field "$L" .applied)
 start "$F"
 T2=$(now)
-TFIRST= TINST= LA=
+TFIRST= TINST= LA= RSS0=0 LRSS0=0
 while true; do
 	S=$(status "$F")
 	RB=$(jq -r '.snapshot_transfer.recv_bytes + .snapshot_transfer.bytes_received' <<<"$S" 2>/dev/null || echo 0)
-	[ -z "$TFIRST" ] && [ "${RB:-0}" -gt 0 ] 2>/dev/null && TFIRST=$(now)
+	[ -z "$TFIRST" ] && [ "${RB:-0}" -gt 0 ] 2>/dev/null && { TFIRST=$(now); RSS0=$(rss "$F"); LRSS0=$(rss "$L"); }
 	DONE=$(jq -r '.snapshot_transfer.recvs_completed' <<<"$S" 2>/dev/null || echo 0)
 	[ -z "$TINST" ] && [ "${DONE:-0}" -ge 1 ] 2>/dev/null && TINST=$(now)
 	FA=$(jq -r .applied <<<"$S" 2>/dev/null || echo 0)
@@ -123,6 +123,7 @@ XFER_S=$(echo "$TINST - $TFIRST" | bc)
 	echo "restart_to_caught_up_seconds $(echo "$T3 - $T2" | bc)"
 	echo "chunks_rejected $(jq -r .snapshot_transfer.chunks_rejected <<<"$FS")"
 	echo "leader_sends_completed $(jq -r .snapshot_transfer.sends_completed <<<"$LS") resends $(jq -r .snapshot_transfer.resends <<<"$LS")"
+	echo "rss_at_first_chunk follower $(mib "$RSS0") MiB, leader $(mib "$LRSS0") MiB"
 	for n in n1 n2 n3; do
 		echo "$n peak_rss_bytes $(hwm $n) ($(mib "$(hwm $n)") MiB) rss_now $(mib "$(rss $n)") MiB$([ $n = "$F" ] && echo ' (follower: since its restart)')"
 	done
