@@ -2,7 +2,7 @@
 # The quick comparison recorded here: main before this round (BASE) vs this branch (NEW),
 # 10,000 vs 1,000,000 keys, write-only, 256 clients, 128 B values, in-process 3 nodes with
 # fsync on, 3 s warm-up + 15 s, alternating, two passes, with CPU profiles.
-#   BASE=/path/to/raftbench-base NEW=bin/raftbench results/snapshots/round2/state-size-quick/run.sh
+#   BASE=/abs/path/raftbench-base NEW=$PWD/bin/raftbench results/snapshots/round2/state-size-quick/run.sh
 set -u
 cd "$(dirname "$0")"
 for pass in 1 2; do
