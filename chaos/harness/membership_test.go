@@ -28,10 +28,15 @@ func TestMembershipNemesis(t *testing.T) {
 	if m == nil {
 		t.Fatal("summary has no membership section")
 	}
-	for _, op := range []string{MemberRemove, MemberAddLearner, MemberPromote} {
+	// A removal may time out on a busy machine and still happen (unknown);
+	// a learner added back proves one did.
+	for _, op := range []string{MemberAddLearner, MemberPromote} {
 		if m.Performed[op] == 0 {
 			t.Errorf("no %s performed: performed %v refused %v skipped %v unknown %v", op, m.Performed, m.Refused, m.Skipped, m.Unknown)
 		}
+	}
+	if m.Performed[MemberRemove]+m.Unknown[MemberRemove] == 0 {
+		t.Errorf("no removal attempted: performed %v unknown %v", m.Performed, m.Unknown)
 	}
 	if m.Final == nil || len(m.Final.Voters) != cfg.Nodes || len(m.Final.Learners) != 0 {
 		t.Errorf("after the heal: %+v, want all %d nodes voters", m.Final, cfg.Nodes)
