@@ -101,3 +101,22 @@ func TestMembershipTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestMembershipNemesisCatchesRemovedNodeServing: raft-maelstrom with
+// --unsafe-removed-reads (a node outside its configuration answers reads
+// from its local state, which no longer follows the log) must be caught
+// by the checker under the membership nemesis alone: the teeth of the
+// mode against the bug it exists for.
+func TestMembershipNemesisCatchesRemovedNodeServing(t *testing.T) {
+	cfg := Config{
+		Bin: raftBin, Args: []string{"--unsafe-removed-reads"}, Nodes: 3, Time: 8 * time.Second, Quiet: time.Second,
+		Rate: 200, Concurrency: 12, Latency: 2 * time.Millisecond,
+		Nemesis: []string{NemesisMembership}, NemesisInterval: time.Second,
+		Seed: 5, Out: t.TempDir(), Log: testLog{t},
+	}
+	s := runOK(t, cfg)
+	if s.Linearizable {
+		t.Fatalf("a removed node serving stale reads was not caught: verdict %s, membership %v", s.Verdict, s.Membership.Performed)
+	}
+	t.Logf("caught: verdict %s on key %s; membership performed %v", s.Verdict, s.BadKey, s.Membership.Performed)
+}
