@@ -51,5 +51,7 @@
 //
 // The package must never acknowledge a write before the runtime reports
 // it applied, and never answers a read except through ReadIndex (the
-// UnsafeLocalReads option exists only to prove the checker catches it).
+// UnsafeLocalReads option exists only to prove the checker catches it;
+// UnsafeRemovedReads, a removed node serving reads, likewise for the
+// membership nemesis).
 package maelstrom

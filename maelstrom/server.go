@@ -56,6 +56,12 @@ type Options struct {
 	// It is deliberately NOT linearizable and exists only to prove that
 	// the chaos checker catches stale reads.
 	UnsafeLocalReads bool
+	// UnsafeRemovedReads makes a node outside its configuration answer
+	// reads from its local state instead of refusing them: deliberately
+	// NOT linearizable (it no longer receives the log), it exists only to
+	// prove the chaos membership nemesis and checker catch a removed node
+	// that keeps serving.
+	UnsafeRemovedReads bool
 	// LeaseReads answers reads from the leader's lease instead of a
 	// quorum round (engine.Config.LeaseReads), assuming clock rates
 	// differ by at most MaxClockDrift (default 0.1) between nodes.
@@ -332,6 +338,13 @@ func (s *Server) handleClient(msg Message, h header) {
 		return
 	}
 	if err := s.removedError(); err != nil {
+		if s.opts.UnsafeRemovedReads && cmd.Op == kv.OpRead {
+			r, derr := kv.DecodeResult(s.store.Query(kv.AppendCommand(nil, cmd)))
+			if derr == nil {
+				s.replyResult(msg, h, cmd.Op, r)
+				return
+			}
+		}
 		s.replyError(msg, h, CodeTemporarilyUnavailable, err.Error())
 		return
 	}

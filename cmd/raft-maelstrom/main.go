@@ -36,6 +36,8 @@ func run(args []string) error {
 	fs.IntVar(&opts.SnapshotChunksInFlight, "snapshot-chunks-in-flight", 0, "unacknowledged snapshot chunks per follower (default 4; chunks are sized to the line limit)")
 	fs.BoolVar(&opts.UnsafeLocalReads, "unsafe-local-reads", false, "serve reads from local state without ReadIndex (NOT linearizable; for checker tests only)")
 	_ = fs.MarkHidden("unsafe-local-reads")
+	fs.BoolVar(&opts.UnsafeRemovedReads, "unsafe-removed-reads", false, "a node removed from the configuration answers reads from local state (NOT linearizable; for checker tests only)")
+	_ = fs.MarkHidden("unsafe-removed-reads")
 	fs.BoolVar(&opts.TestFaults, "test-faults", false, "accept disk and clock fault-injection lines from the chaos harness (tests only)")
 	_ = fs.MarkHidden("test-faults")
 	if err := fs.Parse(args); err != nil {
