@@ -36,6 +36,9 @@ import (
 //	lease-reads=true  reads from the leader's lease instead of ReadIndex
 //	                rounds (engine.Config.LeaseReads; all nodes share one
 //	                clock here, so the drift bound holds)
+//	batches-in-flight=N  node.Config.ProposalBatchesInFlight (uncommitted
+//	                proposal batches before new proposals wait for a
+//	                commit; -1: never wait; default the node's)
 func init() { Register("inproc", openInproc) }
 
 // Transports the inproc target can run over.
@@ -64,6 +67,7 @@ type transportStatser interface {
 func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	tr, url := TransportMem, ""
 	var lease bool
+	var batches int
 	var unknown []string
 	for k, v := range cfg.Options {
 		switch k {
@@ -77,13 +81,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: lease-reads=%q: want true or false", v)
 			}
 			lease = b
+		case "batches-in-flight":
+			b, err := strconv.Atoi(v)
+			if err != nil || b == 0 {
+				return nil, fmt.Errorf("inproc target: batches-in-flight=%q: want a non-zero integer (negative: never wait)", v)
+			}
+			batches = b
 		default:
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight)", unknown)
 	}
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
@@ -101,6 +111,9 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		Logger:       cfg.Logger,
 		TickInterval: node.DefaultTickInterval,
 		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
+	}
+	if batches != 0 {
+		ccfg.NodeConfig = func(nc *node.Config) { nc.ProposalBatchesInFlight = batches }
 	}
 	switch tr {
 	case TransportMem:

@@ -101,6 +101,16 @@ type Config struct {
 	// follower (default 4).
 	SnapshotChunkBytes     int
 	SnapshotChunksInFlight int
+	// ProposalBatchesInFlight is how many proposal batches a leader
+	// keeps appended but not yet committed before new proposals wait for
+	// the oldest to commit (default 2; negative: never wait). Requests
+	// that arrive one at a time (an open loop at a steady rate) then
+	// share one batch per commit instead of each crossing every
+	// goroutine of every replica alone, while two batches keep every
+	// follower's log busy (one being made durable, one queued). A wait
+	// never outlasts the commit it waits for, a tick of the clock or
+	// maxHeldProposals proposals.
+	ProposalBatchesInFlight int
 	// Limits. Requests beyond them fail fast with ErrBusy.
 	MaxPendingProposals int // default 8192
 	MaxPendingBytes     int // default 64 MiB (proposal payload bytes)
@@ -118,6 +128,8 @@ const (
 	DefaultSnapshotEvery       = 100000
 	DefaultSnapshotLogRatio    = 1.0
 	DefaultMaxPendingProposals = 8192
+	// DefaultProposalBatchesInFlight: see Config.ProposalBatchesInFlight.
+	DefaultProposalBatchesInFlight = 2
 	DefaultMaxPendingBytes     = 64 << 20
 	DefaultMaxPendingReads     = 8192
 	DefaultMaxInboxMessages    = 8192
@@ -164,6 +176,9 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.SnapshotChunkBytes, driver.DefaultSnapshotChunkBytes)
 	setDefault(&c.SnapshotChunksInFlight, driver.DefaultSnapshotChunksInFlight)
 	setDefault(&c.MaxPendingProposals, DefaultMaxPendingProposals)
+	if c.ProposalBatchesInFlight == 0 {
+		c.ProposalBatchesInFlight = DefaultProposalBatchesInFlight
+	}
 	setDefault(&c.MaxPendingBytes, DefaultMaxPendingBytes)
 	setDefault(&c.MaxPendingReads, DefaultMaxPendingReads)
 	setDefault(&c.MaxInboxMessages, DefaultMaxInboxMessages)

@@ -46,6 +46,10 @@ type Node struct {
 	propMu    sync.Mutex
 	props     []proposal
 	propBytes int
+	// propHeld: the loop leaves the queued proposals for a commit to
+	// come (holdProposals); new ones need not wake it until the queue
+	// is full enough to go anyway.
+	propHeld bool
 	inMu      sync.Mutex
 	msgs      []raftpb.Message
 	reads     []readReq
@@ -340,8 +344,11 @@ func (n *Node) enqueueProposal(clientID, seq uint64, data []byte, w *waiter) (wa
 	driver.AppendHeader(data[:0], clientID, seq)
 	n.props = append(n.props, proposal{key: key, data: data, w: w, gen: w.gen.Load()})
 	n.propBytes += len(data)
+	quiet := n.propHeld && !heldFull(len(n.props), n.propBytes)
 	n.propMu.Unlock()
-	n.notify()
+	if !quiet {
+		n.notify()
+	}
 	return key, nil
 }
 
