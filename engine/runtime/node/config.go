@@ -128,14 +128,15 @@ const (
 	DefaultSnapshotEvery       = 100000
 	DefaultSnapshotLogRatio    = 1.0
 	DefaultMaxPendingProposals = 8192
-	// DefaultProposalBatchesInFlight: see Config.ProposalBatchesInFlight.
-	DefaultProposalBatchesInFlight = 2
 	DefaultMaxPendingBytes     = 64 << 20
 	DefaultMaxPendingReads     = 8192
 	DefaultMaxInboxMessages    = 8192
 	// DefaultMaxSessions bounds the client session (dedup) table.
 	DefaultMaxSessions = driver.DefaultMaxSessions
 )
+
+// DefaultProposalBatchesInFlight: see Config.ProposalBatchesInFlight.
+const DefaultProposalBatchesInFlight = 2
 
 // ErrConfig wraps every configuration error.
 var ErrConfig = errors.New("node: invalid config")

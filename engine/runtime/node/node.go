@@ -46,15 +46,16 @@ type Node struct {
 	propMu    sync.Mutex
 	props     []proposal
 	propBytes int
-	// propHeld: the loop leaves the queued proposals for a commit to
-	// come (holdProposals); new ones need not wake it until the queue
-	// is full enough to go anyway.
-	propHeld bool
 	inMu      sync.Mutex
 	msgs      []raftpb.Message
 	reads     []readReq
 	ctrl      []func()
 	wake      chan struct{} // capacity 1: "the inbox is not empty"
+
+	// propHeld (under propMu): the loop leaves the queued proposals for
+	// a commit to come (holdProposals); new ones need not wake it until
+	// the queue is full enough to go anyway.
+	propHeld bool
 
 	readsInFlight atomic.Int64
 
