@@ -39,6 +39,8 @@ import (
 //	batches-in-flight=N  node.Config.ProposalBatchesInFlight (uncommitted
 //	                proposal batches before new proposals wait for a
 //	                commit; -1: never wait; default the node's)
+//	wal-segment-bytes=N  wal.Options.SegmentBytes of every node (default
+//	                wal.DefaultSegmentBytes), for A/B runs of that default
 func init() { Register("inproc", openInproc) }
 
 // Transports the inproc target can run over.
@@ -67,7 +69,7 @@ type transportStatser interface {
 func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	tr, url := TransportMem, ""
 	var lease bool
-	var batches int
+	var batches, segBytes int
 	var unknown []string
 	for k, v := range cfg.Options {
 		switch k {
@@ -87,13 +89,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: batches-in-flight=%q: want a non-zero integer (negative: never wait)", v)
 			}
 			batches = b
+		case "wal-segment-bytes":
+			b, err := strconv.Atoi(v)
+			if err != nil || b < 1<<16 {
+				return nil, fmt.Errorf("inproc target: wal-segment-bytes=%q: want a byte count >= 65536", v)
+			}
+			segBytes = b
 		default:
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes)", unknown)
 	}
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
@@ -112,8 +120,15 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		TickInterval: node.DefaultTickInterval,
 		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
 	}
-	if batches != 0 {
-		ccfg.NodeConfig = func(nc *node.Config) { nc.ProposalBatchesInFlight = batches }
+	if batches != 0 || segBytes != 0 {
+		ccfg.NodeConfig = func(nc *node.Config) {
+			if batches != 0 {
+				nc.ProposalBatchesInFlight = batches
+			}
+			if segBytes != 0 {
+				nc.WALOptions.SegmentBytes = segBytes
+			}
+		}
 	}
 	switch tr {
 	case TransportMem:
