@@ -38,7 +38,7 @@ import (
 //	                clock here, so the drift bound holds)
 //	batches-in-flight=N  node.Config.ProposalBatchesInFlight (uncommitted
 //	                proposal batches before new proposals wait for a
-//	                commit; -1: never wait; default the node's)
+//	                commit; default and -1: never wait)
 //	wal-segment-bytes=N  wal.Options.SegmentBytes of every node (default
 //	                wal.DefaultSegmentBytes), for A/B runs of that default
 func init() { Register("inproc", openInproc) }

@@ -94,7 +94,7 @@ for wl in ("default", "write-only"):
     print()
 
 print("## Open loop\n")
-for d in ("sweep", "sweep-nohold"):
+for d in ("sweep", "sweep-hold"):
     s = load(os.path.join(out, d, "sweep.json"))
     if s is None:
         print(f"- {d}: no sweep.json")

@@ -8,7 +8,8 @@
 #                  the disk floor before and after (compare.md: "of ceiling").
 #   write-only/    the same with the write-only workload over 1,000,000 keys.
 #   sweep/         the open-loop sweep (saturation, p99 at half saturation).
-#   sweep-nohold/  the same sweep with proposal holding off (A/B of the hold).
+#   sweep-hold/    the same sweep with proposal holding on (batches-in-flight=2,
+#                  off by default): its A/B.
 #   segments.md    the WAL segment size A/B (4 MiB default vs 16 MiB before),
 #                  alternating runs at 256 clients, fsync on and off.
 #   summary.md     the headline ratios read out of the files above.
@@ -49,7 +50,7 @@ done
 # --workers 1024: the open loop may have that many requests outstanding, so a
 # stall shows up as latency (from each request's intended time), not as a
 # generator that stops sending.
-for v in sweep:2 sweep-nohold:-1; do
+for v in sweep:-1 sweep-hold:2; do
 	dir=${v%%:*} hold=${v#*:}
 	echo "== open-loop sweep, batches-in-flight=$hold ($OUT/$dir)"
 	rm -rf "${OUT:?}/$dir"

@@ -101,15 +101,17 @@ type Config struct {
 	// follower (default 4).
 	SnapshotChunkBytes     int
 	SnapshotChunksInFlight int
-	// ProposalBatchesInFlight is how many proposal batches a leader
-	// keeps appended but not yet committed before new proposals wait for
-	// the oldest to commit (default 2; negative: never wait). Requests
-	// that arrive one at a time (an open loop at a steady rate) then
-	// share one batch per commit instead of each crossing every
-	// goroutine of every replica alone, while two batches keep every
-	// follower's log busy (one being made durable, one queued). A wait
-	// never outlasts the commit it waits for, a tick of the clock or
-	// maxHeldProposals proposals.
+	// ProposalBatchesInFlight, when positive, is how many proposal
+	// batches a leader keeps appended but not yet committed before new
+	// proposals wait for the oldest to commit (0, the default, or
+	// negative: never wait). Requests that arrive one at a time (an
+	// open loop at a steady rate) then share one batch per commit instead
+	// of each crossing every replica's loop alone. A wait never outlasts
+	// the commit it waits for, a tick of the clock or maxHeldProposals
+	// proposals. Off by default: a batch released by a commit reaches the
+	// followers just after they began their next fsync, so under a full
+	// pipeline the held proposals wait one flush cycle longer than they
+	// would have in the followers' queues (results/compare/NOTES.md).
 	ProposalBatchesInFlight int
 	// Limits. Requests beyond them fail fast with ErrBusy.
 	MaxPendingProposals int // default 8192
@@ -134,9 +136,6 @@ const (
 	// DefaultMaxSessions bounds the client session (dedup) table.
 	DefaultMaxSessions = driver.DefaultMaxSessions
 )
-
-// DefaultProposalBatchesInFlight: see Config.ProposalBatchesInFlight.
-const DefaultProposalBatchesInFlight = 2
 
 // ErrConfig wraps every configuration error.
 var ErrConfig = errors.New("node: invalid config")
@@ -177,9 +176,6 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.SnapshotChunkBytes, driver.DefaultSnapshotChunkBytes)
 	setDefault(&c.SnapshotChunksInFlight, driver.DefaultSnapshotChunksInFlight)
 	setDefault(&c.MaxPendingProposals, DefaultMaxPendingProposals)
-	if c.ProposalBatchesInFlight == 0 {
-		c.ProposalBatchesInFlight = DefaultProposalBatchesInFlight
-	}
 	setDefault(&c.MaxPendingBytes, DefaultMaxPendingBytes)
 	setDefault(&c.MaxPendingReads, DefaultMaxPendingReads)
 	setDefault(&c.MaxInboxMessages, DefaultMaxInboxMessages)
