@@ -106,6 +106,26 @@ for d in ("sweep", "sweep-hold"):
           f"{last.get('exploded') or '–'}), {fmt(100 * ratio(thr, peak), 0) if peak and thr else '–'}% of the "
           f"closed-loop peak {fmt(peak)} (default mix, fsync on, this run; goal >= 50%); p99 at half saturation "
           f"{fmt(s.get('p99_at_half_saturation_ms'), 2)} ms (goal < 5 ms).")
+tl = os.path.join(out, "tail-256", "timeline.csv")
+if os.path.exists(tl):
+    rows = []
+    with open(tl) as f:
+        next(f)
+        for line in f:
+            start, ops, errs, mean, mx, events = line.rstrip("\n").split(",", 5)
+            rows.append((int(start), int(ops), float(mean), float(mx), events))
+    sm = load(os.path.join(out, "tail-256", "summary.json")) or {}
+    lat = sm.get("latency_ms") or {}
+    print(f"\n## Tail at 256 clients, write-only, 1,000,000 keys\n\np99 {lat.get('p99')} ms, p99.9 {lat.get('p999')} ms; "
+          "the ten 10 ms buckets with the worst latency, and the GC cycles and snapshots seen from 100 ms before each bucket until its slowest answer:\n")
+    print("| bucket start ms | ops | mean ms | max ms | events around it |")
+    print("| ---: | ---: | ---: | ---: | --- |")
+    for r in sorted(rows, key=lambda r: -r[3])[:10]:
+        near = "; ".join(f"{x[0]} ms: {x[4]}" for x in rows if x[4] and r[0] - 100 <= x[0] <= r[0] + r[3])
+        print(f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.2f} | {near or '–'} |")
+    gcs = sum(1 for r in rows if "gc" in r[4])
+    snaps = sum(r[4].count("snapshot") for r in rows)
+    print(f"\nIn the whole run: {gcs} buckets with GC cycles ending, {snaps} snapshots.")
 seg = os.path.join(out, "segments.md")
 if os.path.exists(seg):
     print("\n## WAL segment size A/B\n")

@@ -10,6 +10,9 @@
 #   sweep/         the open-loop sweep (saturation, p99 at half saturation).
 #   sweep-hold/    the same sweep with proposal holding on (batches-in-flight=2,
 #                  off by default): its A/B.
+#   tail-256/      write-only over 1,000,000 keys at 256 clients with
+#                  timeline.csv (latency per 10 ms, GC cycles, snapshots): what
+#                  makes the tail.
 #   segments.md    the WAL segment size A/B (4 MiB default vs 16 MiB before),
 #                  alternating runs at 256 clients, fsync on and off.
 #   summary.md     the headline ratios read out of the files above.
@@ -57,6 +60,11 @@ for v in sweep:-1 sweep-hold:2; do
 	$B sweep --target inproc --nodes 3 --value-bytes 128 --workers 1024 --target-opt "batches-in-flight=$hold" \
 		--rates "$SWEEP_RATES" --warmup 1s --duration "$SWEEP_DURATION" --out "$OUT/$dir" --quiet
 done
+
+echo "== tail at 256 clients, write-only, 1M keys, with a timeline ($OUT/tail-256)"
+rm -rf "${OUT:?}/tail-256"
+$B run --target inproc --clients 256 --workload write-only --keys 1000000 --warmup 2s --duration "$((${DURATION%s} * 2))s" \
+	--timeline 10ms --quiet --out "$OUT/tail-256" >/dev/null
 
 echo "== WAL segment size A/B ($OUT/segments.md)"
 ab=$OUT/segments
