@@ -67,3 +67,8 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# The performance goals' figures on a quiet machine, about 11 minutes:
+# results/perf-goals/summary.md (scripts/perf-goals.sh says what runs).
+perf-goals: build
+	./scripts/perf-goals.sh
