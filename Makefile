@@ -70,5 +70,6 @@ clean:
 
 # The performance goals' figures on a quiet machine, about 11 minutes:
 # results/perf-goals/summary.md (scripts/perf-goals.sh says what runs).
+.PHONY: perf-goals
 perf-goals: build
 	./scripts/perf-goals.sh
