@@ -198,18 +198,17 @@ func (n *Node) drainInbox(ls *loopState) {
 }
 
 // holdProposals says whether the queued proposals wait for a commit
-// (Config.ProposalBatchesInFlight): only on a leader that already has
-// that many batches appended and uncommitted, and never past a tick of
-// the clock or a full queue. Caller holds propMu.
+// (Config.ProposalBatchesInFlight, off unless positive): only on a leader
+// that already has that many batches appended and uncommitted, and never
+// past a tick of the clock or a full queue. Caller holds propMu.
 //
-// Why: a request that arrives alone would otherwise be proposed alone
-// and cross the leader's loop, every follower's loop and log, and the
-// acks back, by itself; under a steady arrival rate that is a dozen
-// goroutine wake-ups and several syscalls per request, which is what
-// limited the open loop. While two batches are in flight the followers'
-// logs are busy anyway (one fsyncing, one queued): a proposal that
-// waits for the older batch to commit is made durable by the same
-// fsync it would have waited for in the follower's queue.
+// What it buys: a request that arrives alone is otherwise proposed alone
+// and crosses the leader's loop, every follower's loop and log, and the
+// acks back, by itself. What it costs: the commit that releases a held
+// batch was made by an ack sent as a follower began its next fsync, so
+// the batch reaches the follower too late for that fsync; under a full
+// pipeline held proposals wait one flush cycle more than they would in
+// the follower's queue. Measured in results/compare/NOTES.md (round 6).
 func (n *Node) holdProposals(ls *loopState) bool {
 	limit := n.cfg.ProposalBatchesInFlight
 	if limit <= 0 || len(n.props) == 0 {
