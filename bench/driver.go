@@ -294,6 +294,9 @@ func (r *runner) unsentSlots(recorded uint64) uint64 {
 // read-modify-write the read and then, if the key had a value, a cas from
 // it (the operation's result is the cas's; its latency covers both).
 func (r *runner) exec(ctx context.Context, id int, gen *generator, op int, req Request) (kv.Result, error) {
+	if op == opCas && r.hist != nil {
+		req = r.hist.casFrom(req)
+	}
 	res, err := r.do(ctx, id, req)
 	if op != opRMW || err != nil || res.Status != kv.StatusOK {
 		return res, err

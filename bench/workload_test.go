@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -285,5 +287,86 @@ func TestHistoryBoundsAndClosesQuietKeys(t *testing.T) {
 	h2.end(c, 1, Request{Op: kv.OpCas, Key: key, From: w.values[0], Value: w.values[2]}, kv.Result{Status: kv.StatusMismatch}, nil)
 	if hist := h2.history(); hist.Recorded != 0 || len(hist.DroppedKeys) != 1 || hist.DroppedKeys[0] != "k1" {
 		t.Fatalf("history %+v", hist)
+	}
+}
+
+// TestSampledWritesAreUnique: on sampled keys every written value (writes
+// and cas's new values) is unique in the run, so a read names the write it
+// saw; cas on sampled keys still succeed (their "from" is the key's last
+// known value), and the history of a correct store checks linearizable.
+func TestSampledWritesAreUnique(t *testing.T) {
+	f := newFake()
+	cfg := shortConfig()
+	cfg.Keys = 20
+	cfg.Clients = 8
+	cfg.Mix = Mix{Read: 0.4, Write: 0.3, Cas: 0.3}
+	cfg.History = &HistoryConfig{Keys: 20}
+	sum, err := Run(context.Background(), cfg, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	writes, cas, okCas, readsOfStamps := 0, 0, 0, 0
+	for _, op := range sum.History.Ops {
+		switch op.Kind {
+		case check.Write:
+			writes++
+		case check.Cas:
+			cas++
+			if op.Mismatch || op.Missing {
+				continue
+			}
+			okCas++
+		case check.Read:
+			if strings.HasPrefix(op.Value, "w") {
+				readsOfStamps++
+			}
+			continue
+		}
+		if !strings.HasPrefix(op.Value, "w") {
+			t.Fatalf("%v on sampled key %s wrote %q, not a stamped value", op.Kind, op.Key, op.Value)
+		}
+		if seen[op.Value] {
+			t.Fatalf("value %s written twice", op.Value)
+		}
+		seen[op.Value] = true
+	}
+	if writes == 0 || okCas == 0 || readsOfStamps == 0 {
+		t.Fatalf("history: %d writes, %d cas (%d succeeded), %d reads of stamped values", writes, cas, okCas, readsOfStamps)
+	}
+	if r := check.Check(sum.History.Ops, check.Options{}); !r.OK() {
+		t.Fatalf("history of a correct store checked %v (bad key %s)", r.Linearizable, r.BadKey)
+	}
+}
+
+// TestStampLabels: a stamped value's label names its number and length;
+// the same bytes cut short, or with other bytes after the stamp, are not
+// the written value; values too short for a stamp stay variants.
+func TestStampLabels(t *testing.T) {
+	cfg := DefaultRunConfig()
+	w := newWorkload(&cfg)
+	h := newHistoryRecorder(&HistoryConfig{Keys: 1}, 1, w)
+	key := []byte("k000000000000000")
+	tok := h.begin(key, kv.OpWrite)
+	a := h.stamp(tok, Request{Op: kv.OpWrite, Key: key, Value: w.values[2]})
+	b := h.stamp(tok, Request{Op: kv.OpWrite, Key: key, Value: w.values[2]})
+	la, lb := h.label(a.Value), h.label(b.Value)
+	if la != "w1/"+strconv.Itoa(len(w.values[2])) || lb == la {
+		t.Fatalf("labels %q, %q", la, lb)
+	}
+	if string(w.values[2][:1]) != "2" {
+		t.Fatal("stamp wrote into a shared variant")
+	}
+	if l := h.label(a.Value[:len(a.Value)-1]); l == la || l[0] != 'w' {
+		t.Fatalf("a cut-short value labelled %q", l)
+	}
+	other := bytes.Clone(a.Value)
+	other[len(other)-1] ^= 1
+	if l := h.label(other); !strings.HasPrefix(l, "raw:") {
+		t.Fatalf("a stamped value with other bytes labelled %q", l)
+	}
+	short := h.stamp(tok, Request{Op: kv.OpWrite, Key: key, Value: w.values[1][:maxStampBytes-1]})
+	if l := h.label(short.Value); l != "v1/"+strconv.Itoa(maxStampBytes-1) {
+		t.Fatalf("short value labelled %q", l)
 	}
 }

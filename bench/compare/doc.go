@@ -22,9 +22,11 @@
 //     clients' replicated writes), so each fsync-on figure can be read
 //     against what the disk allowed in that hour.
 //   - Correctness gate (unless Config.NoCheck): every run records the
-//     history of a sample of keys (bench.HistoryConfig) and chaos/check
-//     checks it with porcupine after the run (Config.CheckTimeout per
-//     key); a failing key's porcupine view is written beside the run's
+//     history of a sample of keys (bench.HistoryConfig; writes on them
+//     carry unique values) and chaos/check checks it after the run
+//     (exactly by its zones method when a key has no cas, else by
+//     porcupine's search within Config.CheckTimeout per key); a failing
+//     key's porcupine view is written beside the run's
 //     JSON. Every run records the contract its target states
 //     (bench.ContractTarget: durability, fsyncs per commit, where acks come
 //     from, ReadIndex / lease / local / log reads). A row is ranked (gets

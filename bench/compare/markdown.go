@@ -49,7 +49,7 @@ func writeMarkdown(path string, r *Result) error {
 		ofCeiling, ofCeilingSep = " of ceiling |", " ---: |"
 	}
 	fmt.Fprintf(&b, "**Correctness gate**: every run records the history of a sample of keys (bench.HistoryConfig) and "+
-		"chaos/check (porcupine) checks it; \"linearizable\" is the worst verdict over the row's runs and the operations checked. "+
+		"chaos/check checks it (writes on sampled keys carry unique values, so a read names the write it saw: keys without cas are decided exactly, others by porcupine's search); \"linearizable\" is the worst verdict over the row's runs and the operations checked. "+
 		"A row is ranked (gets \"vs best other\") only if its history is linearizable and its contract is the reference "+
 		"contract (%s), the one most systems state; the others say why not and are listed last, whatever their speed.\n\n",
 		orDash(r.ReferenceContract))

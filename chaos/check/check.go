@@ -47,11 +47,13 @@ type Event struct {
 
 // KeyResult is the verdict for one key.
 type KeyResult struct {
-	Key          string        `json:"key"`
-	Linearizable Verdict       `json:"linearizable"`
-	Ops          int           `json:"ops"`  // operations checked (OK and Info)
-	Info         int           `json:"info"` // of which indeterminate
-	Elapsed      time.Duration `json:"elapsed_ns"`
+	Key          string  `json:"key"`
+	Linearizable Verdict `json:"linearizable"`
+	Ops          int     `json:"ops"`  // operations checked (OK and Info)
+	Info         int     `json:"info"` // of which indeterminate
+	// Method decided the key: MethodZones or MethodSearch.
+	Method  string        `json:"method"`
+	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
 // Result is the verdict for a whole history.
@@ -141,19 +143,36 @@ func Check(history []Op, opts Options) Result {
 	return res
 }
 
-func checkKey(key string, ops []porcupine.Operation, timeout time.Duration, events []Event) (KeyResult, porcupine.LinearizationInfo) {
+// checkKey decides one key. A history of reads and uniquely valued
+// writes is decided exactly by checkZones, whatever its size; porcupine's
+// search then runs only to draw a failing key (and a disagreement, which
+// TestZonesAgreeWithSearch rules out, would make the key Unknown, never
+// a false verdict). Any other history goes to porcupine's search.
+func checkKey(key string, ops []Op, timeout time.Duration, events []Event) (KeyResult, porcupine.LinearizationInfo) {
 	t0 := time.Now()
-	kr := KeyResult{Key: key, Ops: len(ops)}
+	kr := KeyResult{Key: key, Ops: len(ops), Method: MethodSearch}
 	for _, op := range ops {
-		if op.Output.(output).unknown {
+		if op.Outcome == Info {
 			kr.Info++
 		}
 	}
-	verdict, info := porcupine.CheckOperationsVerbose(registerModel, ops, timeout)
-	switch verdict {
-	case porcupine.Ok:
+	if uniqueRegister(ops) {
+		kr.Method = MethodZones
+		if kr.Linearizable = checkZones(ops); kr.Linearizable == Linearizable {
+			kr.Elapsed = time.Since(t0)
+			return kr, porcupine.LinearizationInfo{}
+		}
+	}
+	verdict, info := porcupine.CheckOperationsVerbose(registerModel, searchOps(ops), timeout)
+	switch {
+	case kr.Method == MethodZones && verdict == porcupine.Ok:
+		kr.Linearizable = Unknown // the two methods disagree: decide nothing
+	case kr.Method == MethodZones:
+		// Not linearizable (zones); porcupine's info draws it, or its
+		// longest partial linearizations if its search timed out.
+	case verdict == porcupine.Ok:
 		kr.Linearizable = Linearizable
-	case porcupine.Illegal:
+	case verdict == porcupine.Illegal:
 		kr.Linearizable = NotLinearizable
 	default:
 		kr.Linearizable = Unknown
@@ -165,42 +184,51 @@ func checkKey(key string, ops []porcupine.Operation, timeout time.Duration, even
 	return kr, info
 }
 
-// partition turns ops into porcupine operations per key. Fail ops and
-// Info reads are dropped: neither changed the register. Info writes and
-// cas end after every operation of their key, so they may take effect
-// anywhere after their call.
-func partition(history []Op) (map[string][]porcupine.Operation, int) {
-	last := map[string]int64{}
-	for _, op := range history {
-		t := max(op.Call, last[op.Key])
-		if op.Outcome == OK {
-			t = max(t, op.Return)
-		}
-		last[op.Key] = t
-	}
-	byKey := map[string][]porcupine.Operation{}
+// partition groups the checkable operations by key. Fail ops and Info
+// reads are dropped: neither changed the register.
+func partition(history []Op) (map[string][]Op, int) {
+	byKey := map[string][]Op{}
 	dropped := 0
 	for _, op := range history {
 		if op.Outcome == Fail || (op.Outcome == Info && op.Kind == Read) {
 			dropped++
 			continue
 		}
+		byKey[op.Key] = append(byKey[op.Key], op)
+	}
+	return byKey, dropped
+}
+
+// searchOps turns one key's operations into porcupine's. Info writes and
+// cas end after every operation of the key, so they may take effect
+// anywhere after their call.
+func searchOps(ops []Op) []porcupine.Operation {
+	var last int64
+	for _, op := range ops {
+		t := max(op.Call, last)
+		if op.Outcome == OK {
+			t = max(t, op.Return)
+		}
+		last = t
+	}
+	out := make([]porcupine.Operation, 0, len(ops))
+	for _, op := range ops {
 		in := input{kind: op.Kind, value: op.Value, from: op.From, create: op.CreateIfMissing}
-		out := output{missing: op.Missing, mismatch: op.Mismatch, value: op.Value}
+		res := output{missing: op.Missing, mismatch: op.Mismatch, value: op.Value}
 		ret := op.Return
 		if op.Outcome == Info {
-			out = output{unknown: true}
-			ret = last[op.Key] + 1
+			res = output{unknown: true}
+			ret = last + 1
 		}
 		var meta interface{}
 		if op.Note != "" {
 			meta = op.Note
 		}
-		byKey[op.Key] = append(byKey[op.Key], porcupine.Operation{
-			ClientId: op.Client, Input: in, Call: op.Call, Output: out, Return: ret, Metadata: meta,
+		out = append(out, porcupine.Operation{
+			ClientId: op.Client, Input: in, Call: op.Call, Output: res, Return: ret, Metadata: meta,
 		})
 	}
-	return byKey, dropped
+	return out
 }
 
 func annotations(events []Event) []porcupine.Annotation {

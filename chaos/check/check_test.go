@@ -215,7 +215,8 @@ func TestCheckRejectsInvalidHistory(t *testing.T) {
 
 // A history whose search space is large: many concurrent writes of
 // distinct values and a read of a value nobody wrote, so porcupine must
-// exhaust every order before saying Illegal.
+// exhaust every order before saying Illegal. A cas keeps it from the
+// zones method (which decides it at once without the cas).
 func TestCheckTimeoutIsUnknown(t *testing.T) {
 	var h []Op
 	for i := 0; i < 24; i++ {
@@ -223,6 +224,10 @@ func TestCheckTimeoutIsUnknown(t *testing.T) {
 		h = append(h, r(100+i, string(rune('a'+(i+1)%24)), 0, 1000))
 	}
 	h = append(h, r(200, "zz", 0, 1000))
+	if res := Check(h, Options{Timeout: 20 * time.Millisecond}); res.Linearizable != NotLinearizable || res.Keys[0].Method != MethodZones {
+		t.Fatalf("without a cas: %s by %s, want not-linearizable by zones", res.Linearizable, res.Keys[0].Method)
+	}
+	h = append(h, Op{Client: 300, Kind: Cas, Key: "k", From: "none", Value: "x", Mismatch: true, Call: 0, Return: 1000, Outcome: OK})
 	res := Check(h, Options{Timeout: 20 * time.Millisecond})
 	if res.Linearizable != Unknown || res.BadKey != "k" {
 		t.Fatalf("got %s (bad key %q), want unknown at k", res.Linearizable, res.BadKey)
