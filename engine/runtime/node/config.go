@@ -107,8 +107,8 @@ type Config struct {
 	// negative: never wait). Requests that arrive one at a time (an
 	// open loop at a steady rate) then share one batch per commit instead
 	// of each crossing every replica's loop alone. A wait never outlasts
-	// the commit it waits for, a tick of the clock or maxHeldProposals
-	// proposals. Off by default: a batch released by a commit reaches the
+	// the commit it waits for, a tick of the clock, or 1,024 proposals
+	// (1 MiB) queued. Off by default: a batch released by a commit reaches the
 	// followers just after they began their next fsync, so under a full
 	// pipeline the held proposals wait one flush cycle longer than they
 	// would have in the followers' queues (results/compare/NOTES.md).
