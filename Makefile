@@ -7,7 +7,7 @@ GOFLAGS_T ?=
 RACE_PKGS := ./wal/... ./engine/runtime/node/... ./engine/runtime/mtls/... ./engine/embed/cluster/... ./engine/embed/httpapi/... ./engine/runtime/transport/... \
              ./engine/embed/kv/... ./chaos/check/... ./chaos/harness/... ./maelstrom/... ./bench/...
 
-.PHONY: all build test test-race test-short bench chaos chaos-teeth sim results fuzz clean vet explore membership
+.PHONY: all build test test-race test-short bench chaos chaos-teeth sim results fuzz clean vet explore membership membership-sim chaos-membership
 
 all: build
 
@@ -45,6 +45,16 @@ chaos: build
 membership:
 	RAFTBENCH_MEMBERSHIP_OUT=$(CURDIR)/results/membership $(GO) test -count=1 -run TestMembershipMeasure -v -timeout 10m ./engine/embed/httpapi
 	RAFTBENCH_MEMBERSHIP_NEMESIS=60s $(GO) test -count=1 -run TestMembershipNemesis -v -timeout 10m ./engine/embed/httpapi
+
+# The membership bugs with the simulator's append-time rule checks off
+# (only end-to-end invariants judge), 3000 seeds each, about 1 minute;
+# then `raftbench chaos` with the membership nemesis beside partitions and
+# kills on raft-maelstrom for 60 s (results/membership/chaos).
+membership-sim:
+	SIM_MEMBERSHIP_SEEDS=3000 SIM_MEMBERSHIP_TABLE=$(CURDIR)/results/membership/sim/consequences.md $(GO) test -count=1 -tags raftbugs -run TestMembershipBugsConsequences -v -timeout 30m ./chaos/sim/
+
+chaos-membership: build
+	$(BIN)/raftbench chaos --bin $(BIN)/raft-maelstrom --nodes 5 --time 60s --quiet 5s --nemesis membership,partition,kill --nemesis-interval 3s --latency 2ms --seed 1 --out $(CURDIR)/results/membership/chaos
 
 # The chaos harness's detection table (broken designs caught, correct
 # nodes passed): results/chaos/teeth.md, about 30 minutes.

@@ -22,6 +22,13 @@ const (
 	// AddLearner adds a non-voting member: it receives the log and
 	// snapshots but never counts toward a quorum or stands for election.
 	AddLearner ConfChangeType = 3
+	// DemoteVoter makes a voter a learner (etcd's LearnersNext). It
+	// always goes through a joint configuration: the node keeps voting in
+	// the outgoing half and becomes a learner when the joint
+	// configuration is left. A leader that demotes itself keeps leading
+	// through the joint phase and steps down once leaving commits, as a
+	// leader that removes itself does.
+	DemoteVoter ConfChangeType = 4
 )
 
 func (t ConfChangeType) String() string {
@@ -32,6 +39,8 @@ func (t ConfChangeType) String() string {
 		return "remove"
 	case AddLearner:
 		return "add-learner"
+	case DemoteVoter:
+		return "demote"
 	}
 	return fmt.Sprintf("ConfChangeType(%d)", uint8(t))
 }
@@ -217,7 +226,7 @@ func (cc ConfChange) validate() error {
 	seen := map[uint64]bool{}
 	for _, ch := range cc.Changes {
 		switch {
-		case ch.Type < AddVoter || ch.Type > AddLearner:
+		case ch.Type < AddVoter || ch.Type > DemoteVoter:
 			return bad("unknown step type %d", ch.Type)
 		case ch.Node == 0:
 			return bad("node 0")
@@ -245,16 +254,32 @@ func ApplyConfChange(cs raftpb.ConfState, cc ConfChange) (raftpb.ConfState, erro
 		if !cs.Joint() {
 			return bad("not in a joint configuration")
 		}
-		out.VotersOutgoing, out.AutoLeave = nil, false
+		for _, id := range out.LearnersNext {
+			out.Learners = insert(out.Learners, id)
+		}
+		out.VotersOutgoing, out.LearnersNext, out.AutoLeave = nil, nil, false
 		pruneAddrs(&out)
 		return out, nil
 	}
 	if cs.Joint() {
 		return cs, fmt.Errorf("%w: the joint configuration %v has not been left", ErrConfChangeInProgress, cs)
 	}
+	demote := false
 	for _, ch := range cc.Changes {
 		voter, learner := slices.Contains(out.Voters, ch.Node), slices.Contains(out.Learners, ch.Node)
 		switch ch.Type {
+		case DemoteVoter:
+			if learner {
+				return bad("node %d is already a learner", ch.Node)
+			}
+			if !voter {
+				return bad("node %d is not a voter", ch.Node)
+			}
+			// Out of the incoming voters now; a learner once the joint
+			// configuration (entered below) is left.
+			out.Voters = remove(out.Voters, ch.Node)
+			out.LearnersNext = insert(out.LearnersNext, ch.Node)
+			demote = true
 		case AddVoter:
 			if voter {
 				return bad("node %d is already a voter", ch.Node)
@@ -263,7 +288,7 @@ func ApplyConfChange(cs raftpb.ConfState, cc ConfChange) (raftpb.ConfState, erro
 			out.Voters = insert(out.Voters, ch.Node)
 		case AddLearner:
 			if voter {
-				return bad("node %d is a voter; remove it before adding it as a learner", ch.Node)
+				return bad("node %d is a voter; demote it to make it a learner", ch.Node)
 			}
 			if learner {
 				return bad("node %d is already a learner", ch.Node)
@@ -281,9 +306,12 @@ func ApplyConfChange(cs raftpb.ConfState, cc ConfChange) (raftpb.ConfState, erro
 		}
 	}
 	if len(out.Voters) == 0 {
+		if demote {
+			return bad("it would demote the last voter")
+		}
 		return bad("it would remove the last voter")
 	}
-	if cc.Transition != TransitionAuto || symmetricDiff(cs.Voters, out.Voters) > 1 {
+	if cc.Transition != TransitionAuto || demote || symmetricDiff(cs.Voters, out.Voters) > 1 {
 		out.VotersOutgoing = slices.Clone(cs.Voters)
 		out.AutoLeave = cc.Transition != TransitionJointExplicit
 	}

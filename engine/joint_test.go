@@ -189,13 +189,13 @@ func TestConfChangeBadRequests(t *testing.T) {
 	cl.elect(1)
 	l := cl.cores[1]
 	for name, cc := range map[string]ConfChange{
-		"unknown node":    Change(RemoveVoter, 9),
-		"already voter":   Change(AddVoter, 2),
-		"demote voter":    Change(AddLearner, 2),
-		"no steps":        {},
-		"node twice":      {Changes: steps(ConfChangeSingle{Type: AddVoter, Node: 4}, ConfChangeSingle{Type: RemoveVoter, Node: 4})},
-		"remove all":      {Changes: steps(ConfChangeSingle{Type: RemoveVoter, Node: 1}, ConfChangeSingle{Type: RemoveVoter, Node: 2}, ConfChangeSingle{Type: RemoveVoter, Node: 3})},
-		"leave non-joint": {Leave: true},
+		"unknown node":     Change(RemoveVoter, 9),
+		"already voter":    Change(AddVoter, 2),
+		"learner on voter": Change(AddLearner, 2),
+		"no steps":         {},
+		"node twice":       {Changes: steps(ConfChangeSingle{Type: AddVoter, Node: 4}, ConfChangeSingle{Type: RemoveVoter, Node: 4})},
+		"remove all":       {Changes: steps(ConfChangeSingle{Type: RemoveVoter, Node: 1}, ConfChangeSingle{Type: RemoveVoter, Node: 2}, ConfChangeSingle{Type: RemoveVoter, Node: 3})},
+		"leave non-joint":  {Leave: true},
 	} {
 		last := l.log.lastIndex()
 		if err := l.ProposeConfChange(cc); !errors.Is(err, ErrBadConfChange) {

@@ -39,6 +39,16 @@
 // catches up however large the state; --snapshot-every makes snapshots
 // frequent enough to exercise this in a short run.
 //
+// # Membership changes
+//
+// For the chaos harness's membership nemesis the node answers a
+// harness-specific message, raftbench_member (membership.go): status,
+// remove, add-learner, promote, demote and transfer, on the leader, with
+// definite errors for changes that do not apply or must wait. Every node
+// of init's node_ids keeps running whatever its membership; one outside
+// the configuration it has applied refuses client requests (code 11)
+// before proposing anything.
+//
 // The package must never acknowledge a write before the runtime reports
 // it applied, and never answers a read except through ReadIndex (the
 // UnsafeLocalReads option exists only to prove the checker catches it).

@@ -191,6 +191,8 @@ func (s *Server) handleLine(line []byte) {
 			return
 		}
 		s.log.Warn("fault injected", "body", truncate(msg.Body, 200))
+	case MemberMessageType:
+		s.handleMember(msg, h)
 	case "read", "write", "cas":
 		s.handleClient(msg, h)
 	default:
@@ -327,6 +329,10 @@ func (s *Server) handleClient(msg Message, h header) {
 	cmd, err := buildCommand(h.Type, &b)
 	if err != nil {
 		s.replyError(msg, h, CodeMalformedRequest, err.Error())
+		return
+	}
+	if err := s.removedError(); err != nil {
+		s.replyError(msg, h, CodeTemporarilyUnavailable, err.Error())
 		return
 	}
 	select {

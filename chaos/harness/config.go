@@ -34,7 +34,7 @@ const (
 	NemesisClock = "clock"
 )
 
-var allNemeses = []string{NemesisPartition, NemesisKill, NemesisPause, NemesisLoss, NemesisDup, NemesisDisk, NemesisClock}
+var allNemeses = []string{NemesisPartition, NemesisKill, NemesisPause, NemesisLoss, NemesisDup, NemesisDisk, NemesisClock, NemesisMembership}
 
 // Workloads accepted in Config.Workload.
 const (
@@ -309,6 +309,8 @@ func (c *Config) validateNemeses() []error {
 			errs = append(errs, fmt.Errorf("nemesis: %q given twice", n))
 		case n == NemesisPartition && c.Nodes < 2:
 			errs = append(errs, fmt.Errorf("nemesis: partition needs at least 2 nodes, have %d", c.Nodes))
+		case n == NemesisMembership && c.Nodes < 3:
+			errs = append(errs, fmt.Errorf("nemesis: membership needs at least 3 nodes, have %d", c.Nodes))
 		}
 		seen[n] = true
 	}

@@ -53,6 +53,13 @@
 //     data directory (KillKeepData) or an empty one (KillWipeData,
 //     Maelstrom's own process nemesis); at Config.Time everything heals
 //     and clients run Config.Quiet more;
+//   - with the membership nemesis (membership.go; nodes that answer the
+//     harness's raftbench_member message, as raft-maelstrom does, and at
+//     least 3 of them), also changes the configuration on its own staggered
+//     schedule: remove a voter, add it back as a learner, promote it, hand
+//     it the leadership, demote a voter (sometimes the leader), promote it
+//     back; a node that does not support the message makes Run fail before
+//     the workload, and the final heal makes every node a voter again;
 //   - stops every node, checks the history with chaos/check and writes
 //     Config.Out/{history.json, summary.json (verdict, numbers, the
 //     workload that ran, every fault with the time it was applied),

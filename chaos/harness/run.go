@@ -42,12 +42,15 @@ type Summary struct {
 	// enospc) and that had stopped themselves, as documented, by the time
 	// the disk was repaired; DiskFailedNodesRunning those still running
 	// (they had not written since the fault).
-	DiskFailedNodesStopped int               `json:"disk_failed_nodes_stopped,omitempty"`
-	DiskFailedNodesRunning int               `json:"disk_failed_nodes_running,omitempty"`
-	Nemesis                []Applied         `json:"nemesis"`
-	Keys                   []check.KeyResult `json:"keys"`
-	CheckMs                float64           `json:"check_ms"`
-	DurationMs             float64           `json:"duration_ms"`
+	DiskFailedNodesStopped int       `json:"disk_failed_nodes_stopped,omitempty"`
+	DiskFailedNodesRunning int       `json:"disk_failed_nodes_running,omitempty"`
+	Nemesis                []Applied `json:"nemesis"`
+	// Membership counts the membership nemesis's changes (performed,
+	// refused, skipped, unknown) and lists each one.
+	Membership *MembershipSummary `json:"membership,omitempty"`
+	Keys       []check.KeyResult  `json:"keys"`
+	CheckMs    float64            `json:"check_ms"`
+	DurationMs float64            `json:"duration_ms"`
 
 	Workload          WorkloadInfo `json:"workload"`
 	KillMode          string       `json:"kill_mode"`
@@ -124,6 +127,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := r.cluster.start(); err != nil {
 		return nil, err
 	}
+	if r.member != nil {
+		if err := r.member.preflight(ctx); err != nil {
+			return nil, err
+		}
+	}
 	applied := r.drive(ctx)
 	r.cluster.shutdown()
 	history, stray := r.table.snapshot()
@@ -143,6 +151,7 @@ type run struct {
 	net     *network
 	table   *clientTable
 	cluster *cluster
+	member  *memberNemesis // nil unless the membership nemesis runs
 }
 
 func newRun(cfg Config, dataDir string) *run {
@@ -156,6 +165,9 @@ func newRun(cfg Config, dataDir string) *run {
 	r.net = newNetwork(cfg, rand.New(rand.NewPCG(seed, 0x6e6574)), func(d delivery) { c.deliver(d) })
 	c = newCluster(cfg, dataDir, r.net, r.table)
 	r.cluster = c
+	if contains(cfg.Nemesis, NemesisMembership) {
+		r.member = newMemberNemesis(cfg, c, r.table)
+	}
 	return r
 }
 
@@ -163,6 +175,9 @@ func newRun(cfg Config, dataDir string) *run {
 // period; it returns when every client has finished its last operation.
 func (r *run) drive(ctx context.Context) []Applied {
 	r.start = time.Now()
+	if r.member != nil {
+		r.member.start = r.start
+	}
 	if r.cfg.Observer != nil {
 		r.cfg.Observer.Started(r.start)
 	}
@@ -240,9 +255,14 @@ func (r *run) apply(ctx context.Context, e Event) error {
 			e.Mode = "ok"
 		}
 		r.cluster.clockFault(e.Nodes, e)
+	case NemesisMembership:
+		return r.member.enqueue(ctx, e)
 	case "heal":
 		r.net.heal()
-		return r.cluster.healProcesses(ctx)
+		if err := r.cluster.healProcesses(ctx); err != nil || r.member == nil {
+			return err
+		}
+		return r.member.heal(ctx)
 	}
 	return nil
 }
@@ -269,6 +289,9 @@ func (r *run) summarize(history []check.Op, stray int64, applied []Applied) *Sum
 	}
 	s.Problems, s.ProblemCount, s.ProtocolErrors, s.UnexpectedExits = r.cluster.snapshot()
 	s.FaultCounts = faultCounts(applied)
+	if r.member != nil {
+		s.Membership = r.member.result()
+	}
 	if cfg.processFaults() {
 		r.cluster.mu.Lock()
 		s.DiskFailedNodesStopped, s.DiskFailedNodesRunning = r.cluster.diskStops, r.cluster.diskRunning

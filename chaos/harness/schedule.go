@@ -100,6 +100,10 @@ func Schedule(cfg Config) []Event {
 	var events []Event
 	for i, family := range nemesisFamilies(cfg.Nemesis) {
 		rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6e656d65736973+uint64(i))) // "nemesis"
+		if family[0] == NemesisMembership {
+			events = append(events, membershipSchedule(rng, cfg, nodes)...)
+			continue
+		}
 		events = append(events, familySchedule(rng, cfg, nodes, family)...)
 	}
 	sort.SliceStable(events, func(i, j int) bool { return events[i].AtMs < events[j].AtMs })
@@ -111,7 +115,7 @@ func Schedule(cfg Config) []Event {
 // (loss, dup), in that order, leaving out empty ones.
 func nemesisFamilies(chosen []string) [][]string {
 	var out [][]string
-	for _, fam := range [][]string{{NemesisPartition}, {NemesisKill, NemesisPause}, {NemesisLoss, NemesisDup}, {NemesisDisk}, {NemesisClock}} {
+	for _, fam := range [][]string{{NemesisPartition}, {NemesisKill, NemesisPause}, {NemesisLoss, NemesisDup}, {NemesisDisk}, {NemesisClock}, {NemesisMembership}} {
 		var f []string
 		for _, n := range fam {
 			if contains(chosen, n) {

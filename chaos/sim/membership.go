@@ -14,6 +14,7 @@ type MembershipStats struct {
 	Remove     uint64 // members removed
 	AddLearner uint64
 	Promote    uint64 // learners made voters
+	Demote     uint64 // voters made learners (through a joint configuration)
 	EnterJoint uint64 // changes that entered a joint configuration
 	LeaveJoint uint64
 }
@@ -37,6 +38,8 @@ func (m *MembershipStats) count(cc engine.ConfChange, before, after raftpb.ConfS
 			m.Remove++
 		case ch.Type == engine.AddLearner:
 			m.AddLearner++
+		case ch.Type == engine.DemoteVoter:
+			m.Demote++
 		}
 	}
 }
@@ -46,6 +49,7 @@ func (m *MembershipStats) add(o MembershipStats) {
 	m.Remove += o.Remove
 	m.AddLearner += o.AddLearner
 	m.Promote += o.Promote
+	m.Demote += o.Demote
 	m.EnterJoint += o.EnterJoint
 	m.LeaveJoint += o.LeaveJoint
 }
@@ -115,8 +119,8 @@ func drawMembership(p *Params, r *rng) {
 
 // onRichConfChange asks leader l for one of: add a learner, promote a
 // learner, replace a voter through a joint configuration (auto-leave or
-// explicit), leave an explicit joint configuration, or remove the leader
-// itself. Like onConfChangeEvent it never leaves fewer than MinVoters
+// explicit), leave an explicit joint configuration, remove the leader
+// itself, or demote a voter (the leader too) to a learner. Like onConfChangeEvent it never leaves fewer than MinVoters
 // voters and keeps a quorum of every half of the new configuration up
 // (the strict check). It reports whether it proposed or was refused
 // (false: nothing applicable, the caller falls back to a single change).
@@ -170,6 +174,14 @@ func (s *Sim) onRichConfChange(l *simNode) bool {
 		// Remove the leader itself (it steps down once that commits).
 		if len(cs.Voters) > MinVoters && slices.Contains(cs.Voters, l.id) && up(cs.Voters)-1 >= quorum(len(cs.Voters)-1) {
 			options = append(options, engine.Change(engine.RemoveVoter, l.id))
+		}
+		// Demote a voter, the leader included: joint, then a learner.
+		if len(cs.Voters) > MinVoters {
+			v := cs.Voters[s.r.Intn(len(cs.Voters))]
+			next := slices.DeleteFunc(slices.Clone(cs.Voters), func(x uint64) bool { return x == v })
+			if up(next) >= quorum(len(next)) {
+				options = append(options, engine.Change(engine.DemoteVoter, v))
+			}
 		}
 	}
 	if len(options) == 0 {

@@ -96,8 +96,8 @@ func FaultSummary(s Stats) string {
 		fmt.Sprintf("%d / %d / %d / %d", s.TransfersStarted, s.TransfersCompleted, s.TransfersAborted, s.TransfersRefused))
 	row("membership changes proposed / refused by the core / skipped (too few voters up)",
 		fmt.Sprintf("%d / %d / %d", s.ConfChangesProposed, s.ConfChangesRefused, s.ConfChangesSkipped))
-	row("membership changes committed: add voter / remove / add learner / promote",
-		fmt.Sprintf("%d / %d / %d / %d", s.Membership.AddVoter, s.Membership.Remove, s.Membership.AddLearner, s.Membership.Promote))
+	row("membership changes committed: add voter / remove / add learner / promote / demote",
+		fmt.Sprintf("%d / %d / %d / %d / %d", s.Membership.AddVoter, s.Membership.Remove, s.Membership.AddLearner, s.Membership.Promote, s.Membership.Demote))
 	row("joint configurations entered / left (auto-leave)", fmt.Sprintf("%d / %d", s.Membership.EnterJoint, s.Membership.LeaveJoint))
 	row("messages from outside the receiver's configuration (accepted, thesis §4.1)", s.MsgsFromNonMember)
 	row("reads answered from the leader's lease, no round trip (thesis §6.4.1)", s.LeaseReads)

@@ -43,6 +43,13 @@ type Options struct {
 	// it must not keep the Step's slices beyond the call's return if it
 	// changes them.
 	Observer func(Step)
+	// ConsequencesOnly turns off the membership rules checked when a
+	// leader appends a change (one change at a time, own-term commit
+	// first), so that a membership bug can only be caught by what it
+	// does: two leaders in a term, disjoint majorities, a lost or
+	// contradicted committed entry, a non-linearizable history. It
+	// measures how far the end-to-end invariants reach on their own.
+	ConsequencesOnly bool
 	// Faults, if set, numbers every fault the run injects and may
 	// suppress some (the shrinker's hook, see shrink.go).
 	Faults *FaultFilter

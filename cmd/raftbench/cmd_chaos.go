@@ -92,7 +92,7 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 	f.DurationVar(&cfg.Latency, "latency", 5*time.Millisecond, "mean one-way message latency")
 	f.StringVar(&cfg.LatencyDist, "latency-dist", harness.DistExponential, "latency distribution: constant, uniform, exponential")
 	f.BoolVar(&cfg.NoReorder, "no-reorder", false, "keep every link FIFO")
-	f.StringVar(&nemesis, "nemesis", "", "faults, comma-separated: partition,kill,pause,loss,dup,disk,clock (empty or none: no faults; disk and clock need a node accepting --test-faults, as raft-maelstrom does)")
+	f.StringVar(&nemesis, "nemesis", "", "faults, comma-separated: partition,kill,pause,loss,dup,disk,clock,membership (empty or none: no faults; disk and clock need a node accepting --test-faults, as raft-maelstrom does; membership (remove, add back as a learner, promote, transfer, demote) needs a node that answers the harness's raftbench_member message, as raft-maelstrom does, and at least 3 nodes)")
 	f.DurationVar(&cfg.NemesisInterval, "nemesis-interval", 10*time.Second, "mean time between fault operations of one family (each gap uniform 0..2x)")
 	f.StringVar(&partTargets, "partition-targets", "", "partition shapes to draw from (default all): one,minority-third,majority,majorities-ring,bridge")
 	f.StringVar(&nodeTargets, "node-targets", "", "nodes a kill or pause hits (default all): some,one,minority-third,minority,majority,all")
@@ -266,6 +266,9 @@ func printChaosSummary(s *harness.Summary, out string) {
 	fmt.Printf("workload       %s (%s; %s; %d threads per key, %d of them readers)\n",
 		s.Workload.Name, faithful, s.Workload.Values, s.Workload.ThreadsPerKey, s.Workload.ReadersPerKey)
 	fmt.Printf("faults         %d events (kill mode %s); check took %.0f ms\n", len(s.Nemesis), s.KillMode, s.CheckMs)
+	if m := s.Membership; m != nil {
+		fmt.Printf("membership     performed %v; refused %v; skipped %v; unknown %v\n", m.Performed, m.Refused, m.Skipped, m.Unknown)
+	}
 	for _, p := range s.Problems {
 		fmt.Printf("problem        %s\n", p)
 	}

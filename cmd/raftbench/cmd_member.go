@@ -42,6 +42,8 @@ take effect).
   add-learner ID ADDR  add a non-voting member; promote it once it has caught up
   promote ID           make a learner a voter (refused until it is within the
                        leader's lag bound; --wait retries for that long)
+  demote ID            make a voter a learner, through a joint configuration (the
+                       leader too: it leads until that is left, then steps down)
   remove ID            remove a voter or learner (the leader too: it steps down)
   transfer ID          hand leadership to voter ID`,
 		Example: `  raftbench member list --endpoint http://127.0.0.1:8001
@@ -125,6 +127,9 @@ take effect).
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
+		}),
+		run("demote ID", "Make a voter a learner", 1, func(ctx context.Context, c *httpapi.Client, ids []uint64, _ string) (any, error) {
+			return c.Demote(ctx, ids[0])
 		}),
 		run("remove ID", "Remove a member", 1, func(ctx context.Context, c *httpapi.Client, ids []uint64, _ string) (any, error) {
 			return c.RemoveMember(ctx, ids[0])

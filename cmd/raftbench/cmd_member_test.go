@@ -34,6 +34,7 @@ func TestMemberCommandErrors(t *testing.T) {
 		{[]string{"remove", "abc", "--endpoint", refuse.URL}, `node ID "abc"`},
 		{[]string{"remove", "9", "--endpoint", refuse.URL}, "refused: engine: invalid membership change: node 9 is not a member"},
 		{[]string{"remove", "9", "--endpoint", follower.URL + "," + refuse.URL}, "node 9 is not a member"},
+		{[]string{"demote", "9", "--endpoint", follower.URL + "," + refuse.URL}, "node 9 is not a member"},
 	} {
 		cmd := newMemberCmd()
 		cmd.SetArgs(c.args)

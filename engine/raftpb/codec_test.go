@@ -341,4 +341,15 @@ func TestSnapshotConfigurationRoundTrip(t *testing.T) {
 	if err := DecodeConfExtension([]byte{0, 0, 2, 0}, &ConfState{}); err == nil {
 		t.Fatal("auto-leave flag 2 accepted")
 	}
+	// A demotion in progress: learners-next travels after the addresses,
+	// and an encoding without it reads as before.
+	demoting := ConfState{Voters: []uint64{1, 2}, VotersOutgoing: []uint64{1, 2, 3}, LearnersNext: []uint64{3}, AutoLeave: true}
+	ext := AppendConfExtension(nil, demoting)
+	got2 := ConfState{Voters: []uint64{1, 2}}
+	if err := DecodeConfExtension(ext, &got2); err != nil || !got2.Equal(demoting) {
+		t.Fatalf("learners next: %+v, %v; want %+v", got2, err, demoting)
+	}
+	if err := DecodeConfExtension(append(AppendConfExtension(nil, ConfState{AutoLeave: true}), 0), &ConfState{}); err == nil {
+		t.Fatal("empty learners-next list accepted")
+	}
 }

@@ -17,6 +17,11 @@ import (
 // VotersOutgoing is empty. AutoLeave says the leader leaves the joint
 // configuration by itself as soon as entering it has committed.
 //
+// LearnersNext holds, in a joint configuration, outgoing voters that
+// become learners when it is left (a demotion, etcd's LearnersNext):
+// while joint they still vote in the outgoing half, so a node is never a
+// voter and a learner at once in one half.
+//
 // Addrs carries the network address of members that announced one with
 // the change that added them, so a new member's address reaches every
 // node through the log (and through snapshots). The core never reads
@@ -25,6 +30,7 @@ type ConfState struct {
 	Voters         []uint64
 	VotersOutgoing []uint64
 	Learners       []uint64
+	LearnersNext   []uint64
 	AutoLeave      bool
 	Addrs          []PeerAddr
 }
@@ -52,7 +58,7 @@ func (cs ConfState) IsMember(id uint64) bool { return cs.IsVoter(id) || cs.IsLea
 // Members returns every voter (both halves) and learner, sorted, once.
 func (cs ConfState) Members() []uint64 {
 	out := make([]uint64, 0, len(cs.Voters)+len(cs.VotersOutgoing)+len(cs.Learners))
-	out = append(append(append(out, cs.Voters...), cs.VotersOutgoing...), cs.Learners...)
+	out = append(append(append(append(out, cs.Voters...), cs.VotersOutgoing...), cs.Learners...), cs.LearnersNext...)
 	slices.Sort(out)
 	return slices.Compact(out)
 }
@@ -85,6 +91,7 @@ func (cs ConfState) Clone() ConfState {
 		Voters:         sortedClone(cs.Voters),
 		VotersOutgoing: sortedClone(cs.VotersOutgoing),
 		Learners:       sortedClone(cs.Learners),
+		LearnersNext:   sortedClone(cs.LearnersNext),
 		AutoLeave:      cs.AutoLeave,
 		Addrs:          slices.Clone(cs.Addrs),
 	}
@@ -105,7 +112,7 @@ func sortedClone(s []uint64) []uint64 {
 func (cs ConfState) Equal(o ConfState) bool {
 	a, b := cs.Clone(), o.Clone()
 	return slices.Equal(a.Voters, b.Voters) && slices.Equal(a.VotersOutgoing, b.VotersOutgoing) &&
-		slices.Equal(a.Learners, b.Learners) && a.AutoLeave == b.AutoLeave && slices.Equal(a.Addrs, b.Addrs)
+		slices.Equal(a.Learners, b.Learners) && slices.Equal(a.LearnersNext, b.LearnersNext) && a.AutoLeave == b.AutoLeave && slices.Equal(a.Addrs, b.Addrs)
 }
 
 func (cs ConfState) String() string {
@@ -118,6 +125,9 @@ func (cs ConfState) String() string {
 	}
 	if len(cs.Learners) > 0 {
 		s += fmt.Sprintf(" learners=%v", cs.Learners)
+	}
+	if len(cs.LearnersNext) > 0 {
+		s += fmt.Sprintf(" learners_next=%v", cs.LearnersNext)
 	}
 	return s
 }
@@ -138,6 +148,7 @@ var ErrMalformedConf = errors.New("raftpb: malformed configuration")
 //
 //	nOut:uvarint out{nOut}:uvarint  nLearners:uvarint learner{n}:uvarint
 //	autoLeave:u8  nAddrs:uvarint (id:uvarint addrLen:uvarint addr){nAddrs}
+//	[nNext:uvarint next{nNext}:uvarint]   (learners next; only when any)
 //
 // It appends nothing for a configuration that has only voters, so such
 // snapshots keep their old encoding.
@@ -158,11 +169,14 @@ func AppendConfExtension(b []byte, cs ConfState) []byte {
 		b = binary.AppendUvarint(b, uint64(len(a.Addr)))
 		b = append(b, a.Addr...)
 	}
+	if len(cs.LearnersNext) > 0 {
+		b = appendIDs(b, cs.LearnersNext)
+	}
 	return b
 }
 
 func (cs ConfState) hasExtension() bool {
-	return len(cs.VotersOutgoing) > 0 || len(cs.Learners) > 0 || cs.AutoLeave || len(cs.Addrs) > 0
+	return len(cs.VotersOutgoing) > 0 || len(cs.Learners) > 0 || len(cs.LearnersNext) > 0 || cs.AutoLeave || len(cs.Addrs) > 0
 }
 
 func appendIDs(b []byte, ids []uint64) []byte {
@@ -200,6 +214,12 @@ func DecodeConfExtension(b []byte, cs *ConfState) error {
 		}
 		cs.Addrs = append(cs.Addrs, PeerAddr{ID: id, Addr: string(d.b[d.off : d.off+int(l)])})
 		d.off += int(l)
+	}
+	if d.err == nil && d.off < len(d.b) {
+		cs.LearnersNext = d.ids("learners next")
+		if d.err == nil && len(cs.LearnersNext) == 0 {
+			d.fail("an empty learners-next list must be omitted")
+		}
 	}
 	if d.err == nil && d.off != len(d.b) {
 		d.fail(fmt.Sprintf("%d trailing bytes", len(d.b)-d.off))

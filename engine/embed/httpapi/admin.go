@@ -22,6 +22,8 @@ import (
 //	GET    /admin/members              the configuration and each member's role, address, progress
 //	POST   /admin/members              {"id", "addr", "learner"}: add a voter or a learner
 //	POST   /admin/members/{id}/promote  make a caught-up learner a voter
+//	POST   /admin/members/{id}/demote   make a voter a learner (through a joint configuration;
+//	                                    the leader leads through it and steps down once it is left)
 //	DELETE /admin/members/{id}         remove a member (the leader too: it steps down)
 //	POST   /admin/conf                 {"changes": [{"type", "id", "addr"}], "transition"}: several at once (joint consensus)
 //	POST   /admin/transfer             {"to"}: hand leadership to a voter
@@ -41,6 +43,7 @@ func (s *Server) registerAdmin() {
 	s.mux.HandleFunc("GET "+AdminPrefix+"members", s.adminMembers)
 	s.mux.HandleFunc("POST "+AdminPrefix+"members", s.adminAdd)
 	s.mux.HandleFunc("POST "+AdminPrefix+"members/{id}/promote", s.adminPromote)
+	s.mux.HandleFunc("POST "+AdminPrefix+"members/{id}/demote", s.adminDemote)
 	s.mux.HandleFunc("DELETE "+AdminPrefix+"members/{id}", s.adminRemove)
 	s.mux.HandleFunc("POST "+AdminPrefix+"conf", s.adminConf)
 	s.mux.HandleFunc("POST "+AdminPrefix+"transfer", s.adminTransfer)
@@ -66,6 +69,7 @@ type Members struct {
 	Voters          []uint64 `json:"voters"`
 	VotersOutgoing  []uint64 `json:"voters_outgoing,omitempty"`
 	Learners        []uint64 `json:"learners,omitempty"`
+	LearnersNext    []uint64 `json:"learners_next,omitempty"` // being demoted: learners once the joint configuration is left
 	Joint           bool     `json:"joint"`
 	Members         []Member `json:"members"`
 	BootstrapVoters []uint64 `json:"bootstrap_voters"`
@@ -92,7 +96,7 @@ type ConfRequest struct {
 }
 
 // ConfStep is one step of a ConfRequest; Type is "add-voter",
-// "add-learner" or "remove".
+// "add-learner", "remove" or "demote".
 type ConfStep struct {
 	Type string `json:"type"`
 	ID   uint64 `json:"id"`
@@ -109,6 +113,7 @@ type ConfResponse struct {
 	Voters         []uint64 `json:"voters"`
 	VotersOutgoing []uint64 `json:"voters_outgoing,omitempty"`
 	Learners       []uint64 `json:"learners,omitempty"`
+	LearnersNext   []uint64 `json:"learners_next,omitempty"`
 	Joint          bool     `json:"joint"`
 }
 
@@ -124,7 +129,7 @@ func (s *Server) members() Members {
 	n := s.cfg.Node
 	st := n.Status()
 	m := Members{ID: st.ID, Leader: st.Leader, Term: st.Term, LastIndex: st.LastIndex, Voters: st.Voters,
-		VotersOutgoing: st.VotersOutgoing, Learners: st.Learners, Joint: st.Joint,
+		VotersOutgoing: st.VotersOutgoing, Learners: st.Learners, LearnersNext: st.LearnersNext, Joint: st.Joint,
 		BootstrapVoters: n.BootstrapVoters(), Peers: map[uint64]string{}}
 	for id, a := range s.cfg.PeerAddrs {
 		m.Peers[id] = a
@@ -182,6 +187,32 @@ func (s *Server) adminPromote(w http.ResponseWriter, r *http.Request) {
 	s.change(w, r, engine.Change(engine.AddVoter, id))
 }
 
+// adminDemote makes a voter a learner. The change goes through a joint
+// configuration in which the node still votes in the outgoing half; it
+// is answered once that configuration is left. Demoting the leader is
+// allowed: it leads through the joint phase and steps down once leaving
+// commits (no transfer first), so the next leader comes from an
+// election among the remaining voters.
+func (s *Server) adminDemote(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.pathID(w, r)
+	if !ok {
+		return
+	}
+	st := s.cfg.Node.Status()
+	switch {
+	case slices.Contains(st.Learners, id):
+		s.badRequest(w, "node %d is already a learner", id)
+		return
+	case !slices.Contains(st.Voters, id):
+		s.badRequest(w, "node %d is not a voter (voters: %v)", id, st.Voters)
+		return
+	case len(st.Voters) == 1:
+		s.badRequest(w, "node %d is the last voter; it cannot be demoted", id)
+		return
+	}
+	s.change(w, r, engine.Change(engine.DemoteVoter, id))
+}
+
 func (s *Server) adminRemove(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.pathID(w, r)
 	if !ok {
@@ -215,8 +246,10 @@ func (s *Server) adminConf(w http.ResponseWriter, r *http.Request) {
 			typ = engine.AddLearner
 		case "remove":
 			typ = engine.RemoveVoter
+		case "demote":
+			typ = engine.DemoteVoter
 		default:
-			s.badRequest(w, "change type %q: want add-voter, add-learner or remove", st.Type)
+			s.badRequest(w, "change type %q: want add-voter, add-learner, remove or demote", st.Type)
 			return
 		}
 		cc.Changes = append(cc.Changes, engine.ConfChangeSingle{Type: typ, Node: st.ID, Addr: st.Addr})
@@ -258,9 +291,9 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, cc engine.ConfCh
 	}
 	members := n.AppliedConf()
 	for _, st := range cc.Changes {
-		if st.Type == engine.RemoveVoter || st.Addr == "" {
+		if st.Type == engine.RemoveVoter || st.Type == engine.DemoteVoter || st.Addr == "" {
 			// A promotion keeps the address the learner was added with.
-			if st.Type != engine.RemoveVoter && s.cfg.RequireAddr && !members.IsMember(st.Node) {
+			if (st.Type == engine.AddVoter || st.Type == engine.AddLearner) && s.cfg.RequireAddr && !members.IsMember(st.Node) {
 				s.badRequest(w, "node %d: addr is required (the other members must be able to reach it)", st.Node)
 				return
 			}
@@ -290,7 +323,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, cc engine.ConfCh
 }
 
 func confResponse(cs raftpb.ConfState) ConfResponse {
-	r := ConfResponse{Voters: cs.Voters, VotersOutgoing: cs.VotersOutgoing, Learners: cs.Learners, Joint: cs.Joint()}
+	r := ConfResponse{Voters: cs.Voters, VotersOutgoing: cs.VotersOutgoing, Learners: cs.Learners, LearnersNext: cs.LearnersNext, Joint: cs.Joint()}
 	if r.Voters == nil {
 		r.Voters = []uint64{}
 	}
@@ -342,6 +375,9 @@ func (m Members) String() string {
 	}
 	if len(m.Learners) > 0 {
 		s += fmt.Sprintf(", learners %v", m.Learners)
+	}
+	if len(m.LearnersNext) > 0 {
+		s += fmt.Sprintf(", being demoted %v", m.LearnersNext)
 	}
 	return s
 }

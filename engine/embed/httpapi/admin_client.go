@@ -57,6 +57,14 @@ func (c *Client) Promote(ctx context.Context, id uint64) (ConfResponse, error) {
 	return r, err
 }
 
+// Demote makes the voter id a learner (through a joint configuration;
+// answered once it is left).
+func (c *Client) Demote(ctx context.Context, id uint64) (ConfResponse, error) {
+	var r ConfResponse
+	err := c.admin(ctx, http.MethodPost, AdminPrefix+"members/"+strconv.FormatUint(id, 10)+"/demote", nil, &r)
+	return r, err
+}
+
 // RemoveMember removes id (voter or learner).
 func (c *Client) RemoveMember(ctx context.Context, id uint64) (ConfResponse, error) {
 	var r ConfResponse

@@ -87,3 +87,88 @@ func TestAdminAPIInProcess(t *testing.T) {
 		t.Fatalf("bad node id: %v %v", resp, err)
 	}
 }
+
+// TestAdminDemoteInProcess: POST /admin/members/{id}/demote on a
+// follower and on the leader (it leads through the joint configuration
+// and steps down once it is left; the next leader is elected), and the
+// bad requests (a learner, a non-member, the last voter: 400, nothing
+// changed).
+func TestAdminDemoteInProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := cluster.StartInProc(ctx, cluster.Config{Nodes: 3, Dir: t.TempDir(), Fsync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	clients := map[uint64]*Client{}
+	for _, id := range c.IDs() {
+		h, err := NewServer(Config{Node: c.Node(id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(h)
+		defer ts.Close()
+		clients[id] = NewClient(ts.URL, ts.Client())
+	}
+	code := func(err error) int {
+		var ae *AdminError
+		if errors.As(err, &ae) {
+			return ae.Code
+		}
+		return 0
+	}
+	l := c.Leader()
+	var follower uint64
+	for _, id := range c.IDs() {
+		if id != l.ID() {
+			follower = id
+		}
+	}
+	cl := clients[l.ID()]
+	r, err := cl.Demote(ctx, follower)
+	if err != nil || r.Joint || !slices.Equal(r.Learners, []uint64{follower}) || len(r.Voters) != 2 {
+		t.Fatalf("demote follower %d: %+v %v", follower, r, err)
+	}
+	before, _ := cl.Members(ctx)
+	for name, id := range map[string]uint64{"a learner": follower, "a non-member": 9} {
+		if _, err := cl.Demote(ctx, id); code(err) != http.StatusBadRequest {
+			t.Errorf("demote %s: %v, want 400", name, err)
+		}
+	}
+	// The leader demotes itself: answered once the joint configuration
+	// is left, then it steps down and one of the two voters leads.
+	old := l.ID()
+	if r, err := cl.Demote(ctx, old); err != nil || !slices.Contains(r.Learners, old) || slices.Contains(r.Voters, old) {
+		t.Fatalf("demote the leader: %+v %v", r, err)
+	}
+	var nl uint64
+	for ctx.Err() == nil {
+		if ld := c.Leader(); ld != nil && ld.ID() != old {
+			nl = ld.ID()
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if nl == 0 || nl == follower {
+		t.Fatalf("no new leader among the voters after demoting leader %d (got %d)", old, nl)
+	}
+	if c.Node(old).IsLeader() {
+		t.Fatal("demoted leader still leads")
+	}
+	// Down to one voter: demoting it is refused, nothing changes.
+	m, _ := clients[nl].Members(ctx)
+	if !slices.Equal(m.Voters, []uint64{nl}) || len(m.Learners) != 2 {
+		t.Fatalf("after demoting the leader: %+v (before: %+v)", m, before)
+	}
+	if _, err := clients[nl].Demote(ctx, nl); code(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "last voter") {
+		t.Fatalf("demote the last voter: %v, want 400 naming the last voter", err)
+	}
+	if m2, _ := clients[nl].Members(ctx); !slices.Equal(m2.Voters, m.Voters) || !slices.Equal(m2.Learners, m.Learners) {
+		t.Fatalf("refusal changed the configuration: %+v -> %+v", m, m2)
+	}
+	// Writes still commit on the one voter, and reach the learners.
+	if _, err := c.Propose(ctx, []byte("after-demotions")); err != nil {
+		t.Fatalf("write after the demotions: %v", err)
+	}
+}

@@ -39,17 +39,7 @@ func TestMembershipMeasure(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	raft, web := freePorts(t, 5), freePorts(t, 5)
-	var peers, urls []string
-	for i := 0; i < 3; i++ {
-		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raft[i]))
-	}
-	for _, w := range web {
-		urls = append(urls, "http://"+w)
-	}
-	procs := startServeProcs(t, bin, dir, web[:3], func(string) []string {
-		return []string{"--peers", strings.Join(peers, ",")}
-	})
+	procs, raft, web, urls := startMembershipProcs(t, bin, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	waitProcLeader(t, ctx, procs, nil)

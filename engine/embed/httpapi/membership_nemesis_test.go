@@ -38,17 +38,7 @@ func TestMembershipNemesis(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	raft, web := freePorts(t, 5), freePorts(t, 5)
-	var peers, urls []string
-	for i := 0; i < 3; i++ {
-		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raft[i]))
-	}
-	for _, w := range web {
-		urls = append(urls, "http://"+w)
-	}
-	procs := startServeProcs(t, bin, dir, web[:3], func(string) []string {
-		return []string{"--peers", strings.Join(peers, ",")}
-	})
+	procs, raft, web, urls := startMembershipProcs(t, bin, dir)
 	gen := map[int]int{} // slot -> data directory generation
 	for i := 4; i <= 5; i++ {
 		procs = append(procs, &proc{name: fmt.Sprintf("n%d", i), http: web[i-1], client: NewClient(urls[i-1], nil),

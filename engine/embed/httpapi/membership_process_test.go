@@ -27,18 +27,8 @@ func TestMembershipGrowShrinkProcesses(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	raft, web := freePorts(t, 5), freePorts(t, 5)
-	var peers []string
-	for i := 0; i < 3; i++ {
-		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raft[i]))
-	}
-	var urls []string
-	for _, w := range web[:3] {
-		urls = append(urls, "http://"+w)
-	}
-	procs := startServeProcs(t, bin, dir, web[:3], func(string) []string {
-		return []string{"--peers", strings.Join(peers, ","), "--tick", "5ms"}
-	})
+	procs, raft, web, urls := startMembershipProcs(t, bin, dir, "--tick", "5ms")
+	urls = urls[:3]
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	waitProcLeader(t, ctx, procs, nil)
@@ -236,4 +226,25 @@ func retryConflict(ctx context.Context, op func() error) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startMembershipProcs is the membership tests' common start: five
+// Raft and five HTTP ports, of which the first three run `raftbench
+// serve` as the bootstrap voters n1..n3 (through startServeProcs, with
+// extra flags); the last two are left for nodes that join. It returns
+// the started processes, every port and every HTTP URL.
+func startMembershipProcs(t *testing.T, bin, dir string, extra ...string) (procs []*proc, raft, web, urls []string) {
+	t.Helper()
+	raft, web = freePorts(t, 5), freePorts(t, 5)
+	var peers []string
+	for i := 0; i < 3; i++ {
+		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raft[i]))
+	}
+	for _, w := range web {
+		urls = append(urls, "http://"+w)
+	}
+	procs = startServeProcs(t, bin, dir, web[:3], func(string) []string {
+		return append([]string{"--peers", strings.Join(peers, ",")}, extra...)
+	})
+	return procs, raft, web, urls
 }

@@ -225,6 +225,7 @@ func (n *Node) syncPeers() {
 // confStatus fills Status's membership fields from the core's.
 func confStatus(st *Status, cs raftpb.ConfState) {
 	st.Voters, st.VotersOutgoing, st.Learners = cs.Voters, cs.VotersOutgoing, cs.Learners
+	st.LearnersNext = cs.LearnersNext
 	st.Joint, st.AutoLeave = cs.Joint(), cs.AutoLeave
 	if len(cs.Addrs) > 0 {
 		st.Addrs = make(map[uint64]string, len(cs.Addrs))

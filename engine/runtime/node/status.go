@@ -29,12 +29,14 @@ type Status struct {
 	LastTerm uint64 `json:"last_term"`
 	// Membership: the configuration in force in this node's log (both
 	// halves when Joint), its learners and the addresses it carries.
-	Voters         []uint64          `json:"voters"`
-	VotersOutgoing []uint64          `json:"voters_outgoing,omitempty"`
-	Learners       []uint64          `json:"learners,omitempty"`
-	Joint          bool              `json:"joint"`
-	AutoLeave      bool              `json:"auto_leave,omitempty"`
-	Addrs          map[uint64]string `json:"addrs,omitempty"`
+	Voters         []uint64 `json:"voters"`
+	VotersOutgoing []uint64 `json:"voters_outgoing,omitempty"`
+	Learners       []uint64 `json:"learners,omitempty"`
+	// LearnersNext: voters being demoted, learners once Joint ends.
+	LearnersNext []uint64          `json:"learners_next,omitempty"`
+	Joint        bool              `json:"joint"`
+	AutoLeave    bool              `json:"auto_leave,omitempty"`
+	Addrs        map[uint64]string `json:"addrs,omitempty"`
 	// Progress is the leader's view of each follower (nil elsewhere).
 	Progress map[uint64]PeerProgress `json:"progress,omitempty"`
 	// SnapshotTransfer is the streaming of snapshots to and from this

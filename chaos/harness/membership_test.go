@@ -1,0 +1,98 @@
+package harness
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMembershipNemesis runs raft-maelstrom under configuration changes
+// (remove, add back as a learner, promote, transfer, demote, promote),
+// partitions and kills: the history must be linearizable, the summary
+// must count the changes performed, and the final heal must leave every
+// node a voter.
+func TestMembershipNemesis(t *testing.T) {
+	cfg := Config{
+		Bin: raftBin, Nodes: 3, Time: 12 * time.Second, Quiet: 2 * time.Second,
+		Rate: 100, Concurrency: 6, Latency: 2 * time.Millisecond,
+		Nemesis:         []string{NemesisMembership, NemesisPartition, NemesisKill},
+		NemesisInterval: time.Second, NodeTargets: []string{TargetOne},
+		Seed: 3, Out: t.TempDir(), Log: testLog{t},
+	}
+	s := runOK(t, cfg)
+	if !s.Valid || !s.Linearizable || s.UnexpectedExits != 0 {
+		t.Fatalf("valid=%v verdict=%s exits=%d problems=%v", s.Valid, s.Verdict, s.UnexpectedExits, s.Problems)
+	}
+	m := s.Membership
+	if m == nil {
+		t.Fatal("summary has no membership section")
+	}
+	for _, op := range []string{MemberRemove, MemberAddLearner, MemberPromote} {
+		if m.Performed[op] == 0 {
+			t.Errorf("no %s performed: performed %v refused %v skipped %v unknown %v", op, m.Performed, m.Refused, m.Skipped, m.Unknown)
+		}
+	}
+	if m.Final == nil || len(m.Final.Voters) != cfg.Nodes || len(m.Final.Learners) != 0 {
+		t.Errorf("after the heal: %+v, want all %d nodes voters", m.Final, cfg.Nodes)
+	}
+	t.Logf("performed %v refused %v skipped %v unknown %v; faults %v", m.Performed, m.Refused, m.Skipped, m.Unknown, s.FaultCounts)
+}
+
+// TestMembershipNemesisNeedsSupport: a node that does not understand the
+// harness's membership message makes the run fail before the workload,
+// with a clear error, instead of reporting a run without changes.
+func TestMembershipNemesisNeedsSupport(t *testing.T) {
+	cfg := toyConfig(t, 1, NemesisMembership)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Run(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), "this node does not support membership changes") {
+		t.Fatalf("toy node under the membership nemesis: summary %v, error %v", s, err)
+	}
+	assertNoToyProcesses(t)
+	cfg.Nodes = 2
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "membership needs at least 3 nodes") {
+		t.Fatalf("2 nodes: %v", err)
+	}
+}
+
+// TestMembershipTargets: ops act on the node drawn, on the leader, or on
+// the nodes the nemesis took out, and are skipped when nothing applies.
+func TestMembershipTargets(t *testing.T) {
+	names := []string{"n0", "n1", "n2", "n3", "n4"}
+	st := &MemberStatus{Leader: "n1", Voters: []string{"n0", "n1", "n2", "n3"}, Learners: []string{"n4"}}
+	for _, c := range []struct {
+		e    Event
+		out  []string
+		want string
+	}{
+		{Event{Mode: MemberRemove, Nodes: []string{"n2"}}, nil, "n2"},
+		{Event{Mode: MemberDemote, Shape: "leader"}, nil, "n1"},
+		{Event{Mode: MemberRemove, Nodes: []string{"n4"}}, nil, "n3"}, // n4 is no voter: another one
+		{Event{Mode: MemberPromote}, []string{"n4"}, "n4"},
+		{Event{Mode: MemberAddLearner}, []string{"n4"}, ""}, // every node is a member
+		{Event{Mode: MemberTransfer}, []string{"n2"}, "n3"}, // n4 is no voter: the last voter in order
+	} {
+		got, why := resolveMemberTarget(c.e, st, c.out, names, 3)
+		if c.want == "" && got != "" || c.want != "" && got != c.want {
+			t.Errorf("%s %v (out %v): %q (%s), want %q", c.e.Mode, c.e.Nodes, c.out, got, why, c.want)
+		}
+	}
+	three := &MemberStatus{Leader: "n0", Voters: []string{"n0", "n1", "n2"}}
+	if got, why := resolveMemberTarget(Event{Mode: MemberRemove, Nodes: []string{"n1"}}, three, nil, names, 3); got != "" || !strings.Contains(why, "keeps at least 3") {
+		t.Errorf("remove below the floor: %q %q", got, why)
+	}
+	// The schedule is a function of the seed and cycles through the ops.
+	cfg := Config{Nodes: 5, Time: 30 * time.Second, NemesisInterval: time.Second, Nemesis: []string{NemesisMembership}, Seed: 4}
+	a, b := Schedule(cfg), Schedule(cfg)
+	if len(a) < 7 || len(a) != len(b) {
+		t.Fatalf("schedule: %d then %d events", len(a), len(b))
+	}
+	want := []string{MemberRemove, MemberAddLearner, MemberPromote, MemberTransfer, MemberDemote, MemberPromote}
+	for i := 0; i < 6; i++ {
+		if a[i].Mode != want[i] || a[i].Action != "change" || a[i].AtMs != b[i].AtMs {
+			t.Fatalf("event %d: %+v, want %s", i, a[i], want[i])
+		}
+	}
+}
