@@ -7,7 +7,7 @@ GOFLAGS_T ?=
 RACE_PKGS := ./wal/... ./engine/runtime/node/... ./engine/runtime/mtls/... ./engine/embed/cluster/... ./engine/embed/httpapi/... ./engine/runtime/transport/... \
              ./engine/embed/kv/... ./chaos/check/... ./chaos/harness/... ./maelstrom/... ./bench/...
 
-.PHONY: all build test test-race test-short bench chaos chaos-teeth sim results fuzz clean vet explore membership membership-sim chaos-membership
+.PHONY: all build test test-race test-short bench chaos chaos-teeth sim results fuzz clean vet explore membership membership-sim chaos-membership chaos-security
 
 all: build
 
@@ -60,6 +60,11 @@ chaos-membership: build
 # nodes passed): results/chaos/teeth.md, about 30 minutes.
 chaos-teeth:
 	./scripts/chaos-teeth.sh
+
+# Process-level faults on serve (plain and secure) and raft-maelstrom, lease
+# reads within and beyond their clock bound: results/security/, about 6 min.
+chaos-security: build
+	./scripts/chaos-security.sh
 
 sim: build
 	$(BIN)/raftbench sim --seeds 10000

@@ -46,7 +46,7 @@ var layerTable = []layer{
 	{
 		name: "runtime",
 		why:  "goroutines and real I/O around the driver: the node loop and the transports (the NATS transport and its embedded test broker are transports too: real I/O, no knowledge of the node)",
-		pkgs: []string{"engine/runtime/node", "engine/runtime/mtls", "engine/runtime/transport", "engine/runtime/transport/nats", "engine/runtime/transport/nats/natsserver"},
+		pkgs: []string{"engine/runtime/node", "engine/runtime/mtls", "engine/runtime/testfaults", "engine/runtime/transport", "engine/runtime/transport/nats", "engine/runtime/transport/nats/natsserver"},
 	},
 	{
 		name: "embedding",

@@ -24,5 +24,6 @@
 //
 // It must never import anything that runs a cluster for it: callers (the
 // commands) build the sources, the recordings and the chaos observer and
-// hand them in.
+// hand them in. (It reads chaos/explore's Counterexample type, the
+// exploration's file format, but never runs an exploration.)
 package ui

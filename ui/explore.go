@@ -1,57 +1,14 @@
 package ui
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/raftbench/raftbench/chaos/explore"
 	"github.com/raftbench/raftbench/chaos/sim"
 )
-
-// CounterexampleFormat is the exploration counterexample file format
-// this package reads (see `raftbench explore`'s documentation): a list
-// of actions and, for each, every node's state and the messages in
-// flight after it.
-const CounterexampleFormat = "raftbench-explore-counterexample/1"
-
-type cxFile struct {
-	Format    string       `json:"format"`
-	Violation *cxViolation `json:"violation"`
-	Steps     []cxStep     `json:"steps"`
-}
-
-type cxViolation struct {
-	Invariant string `json:"invariant"`
-	Detail    string `json:"detail"`
-}
-
-type cxStep struct {
-	Index     int          `json:"index"`
-	Action    *cxAction    `json:"action"`
-	Notes     []string     `json:"notes"`
-	Nodes     []cxNode     `json:"nodes"`
-	InFlight  []string     `json:"in_flight"`
-	Violation *cxViolation `json:"violation"`
-}
-
-type cxAction struct {
-	Kind string `json:"kind"`
-	Node int    `json:"node"`
-	Msg  string `json:"msg"`
-}
-
-type cxNode struct {
-	ID       uint64   `json:"id"`
-	Role     string   `json:"role"`
-	Term     uint64   `json:"term"`
-	Vote     uint64   `json:"vote"`
-	Leader   uint64   `json:"leader"`
-	Commit   uint64   `json:"commit"`
-	Applied  uint64   `json:"applied"`
-	LogTerms []uint64 `json:"log_terms"`
-}
 
 // cxStepUs is the virtual time an action takes in the replay, so that
 // messages animate between the action that sent them and the one that
@@ -75,19 +32,13 @@ func parseMsg(s string) (sim.StepMsg, error) {
 	return out, nil
 }
 
-// RecordCounterexample turns an exploration counterexample file into a
-// replay: one step per action (step 0 is the initial state), messages
-// in flight from the action that sent them to the one that delivered,
-// dropped or duplicated them, the violation on its step.
-func RecordCounterexample(data []byte, title string) (*Recording, error) {
-	var cx cxFile
-	if err := json.Unmarshal(data, &cx); err != nil {
-		return nil, fmt.Errorf("counterexample: %w", err)
-	}
-	if cx.Format != CounterexampleFormat {
-		return nil, fmt.Errorf("counterexample: format %q, this build reads %q", cx.Format, CounterexampleFormat)
-	}
-	if len(cx.Steps) == 0 {
+// RecordCounterexample turns an exploration counterexample (its steps,
+// as explore.Replay or explore.ReadFile give them) into a replay: one
+// step per action (step 0 is the initial state), messages in flight from
+// the action that sent them to the one that delivered, dropped or
+// duplicated them, the violation on its step.
+func RecordCounterexample(cx *explore.Counterexample, title string) (*Recording, error) {
+	if cx == nil || len(cx.Steps) == 0 {
 		return nil, fmt.Errorf("counterexample: no steps")
 	}
 	rec := &Recording{Title: title, Params: fmt.Sprintf("exploration counterexample, %d actions", len(cx.Steps)-1)}
@@ -145,7 +96,7 @@ func RecordCounterexample(data []byte, title string) (*Recording, error) {
 		s := sim.Step{No: uint64(i), AtUs: int64(i) * cxStepUs, Kind: "initial"}
 		text := fmt.Sprintf("#%d initial state", i)
 		if a := st.Action; a != nil {
-			s.Kind, s.Node = a.Kind, a.Node
+			s.Kind, s.Node = a.Kind.String(), int(a.Node)
 			text = fmt.Sprintf("#%d %s n%d", i, a.Kind, a.Node)
 			if a.Msg != "" {
 				text += " " + a.Msg
@@ -157,7 +108,7 @@ func RecordCounterexample(data []byte, title string) (*Recording, error) {
 		if j := took[i]; j >= 0 {
 			m := msgs[j].msg
 			s.Msg = &m
-			s.Delivered = st.Action.Kind == "deliver" || st.Action.Kind == "duplicate"
+			s.Delivered = st.Action.Kind == explore.Deliver || st.Action.Kind == explore.Duplicate
 		}
 		for _, j := range perStep[i] {
 			s.Sent = append(s.Sent, msgs[j].msg)
@@ -183,8 +134,14 @@ func RecordCounterexample(data []byte, title string) (*Recording, error) {
 	}
 	rec.Report.Events = uint64(len(rec.Steps))
 	rec.Report.VirtualUs = int64(len(rec.Steps)) * cxStepUs
-	rec.Report.Passed = cx.Violation == nil
-	if v := cx.Violation; v != nil {
+	// A file's violation is always set; a replay that no longer fails
+	// on this build has no step with one.
+	failed := false
+	for _, st := range cx.Steps {
+		failed = failed || st.Violation != nil
+	}
+	rec.Report.Passed = !failed
+	if v := cx.Violation; failed {
 		rec.Report.Failure = &sim.Failure{Kind: "safety", Invariant: v.Invariant, Detail: v.Detail, Event: uint64(len(cx.Steps) - 1)}
 		for _, s := range rec.Steps {
 			if s.Failure != nil {

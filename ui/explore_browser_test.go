@@ -1,13 +1,13 @@
 package ui_test
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/raftbench/raftbench/chaos/explore"
 	"github.com/raftbench/raftbench/ui"
 )
 
@@ -16,11 +16,11 @@ import (
 // node states beside it.
 func TestBrowserCounterexample(t *testing.T) {
 	ctx := browser(t)
-	data, err := os.ReadFile("testdata/explore-counterexample.json")
+	cx, err := explore.ReadFile("testdata/explore-counterexample.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := ui.RecordCounterexample(data, "explore --replay testdata/explore-counterexample.json")
+	rec, err := ui.RecordCounterexample(cx, "explore --replay testdata/explore-counterexample.json")
 	if err != nil {
 		t.Fatal(err)
 	}

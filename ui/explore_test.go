@@ -1,10 +1,10 @@
 package ui
 
 import (
-	"encoding/json"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/raftbench/raftbench/chaos/explore"
 )
 
 // TestRecordCounterexample reads a counterexample written by
@@ -12,20 +12,11 @@ import (
 // action after the initial state, each delivered message matched to the
 // action that sent it, the violation on the last step.
 func TestRecordCounterexample(t *testing.T) {
-	data, err := os.ReadFile("testdata/explore-counterexample.json")
+	raw, err := explore.ReadFile("testdata/explore-counterexample.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var raw struct {
-		Actions []struct {
-			Kind string `json:"kind"`
-			Msg  string `json:"msg"`
-		} `json:"actions"`
-	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		t.Fatal(err)
-	}
-	rec, err := RecordCounterexample(data, "explore --replay cx.json")
+	rec, err := RecordCounterexample(raw, "explore --replay cx.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +36,7 @@ func TestRecordCounterexample(t *testing.T) {
 			continue
 		}
 		a := raw.Actions[i-1]
-		if a.Kind == "deliver" {
+		if a.Kind == explore.Deliver {
 			if s.Msg == nil || !sent[s.Msg.ID] || !s.Delivered || !strings.HasPrefix(a.Msg, s.Msg.Type+" ") {
 				t.Errorf("step %d delivers %q: replay message %+v", i, a.Msg, s.Msg)
 			}
@@ -54,10 +45,10 @@ func TestRecordCounterexample(t *testing.T) {
 	if len(rec.Report.Final) != 3 || rec.Report.Final[0].Role != "leader" {
 		t.Errorf("final states %+v", rec.Report.Final)
 	}
-	for _, bad := range []string{`{}`, `{"format":"raftbench-explore-counterexample/1","steps":[]}`, `not json`,
-		`{"format":"raftbench-explore-counterexample/1","steps":[{"index":0,"nodes":[],"in_flight":["garbage"]}]}`} {
-		if _, err := RecordCounterexample([]byte(bad), "x"); err == nil {
-			t.Errorf("%s accepted", bad)
+	for _, bad := range []*explore.Counterexample{nil, {Format: explore.FormatVersion},
+		{Format: explore.FormatVersion, Steps: []explore.Step{{InFlight: []string{"garbage"}}}}} {
+		if _, err := RecordCounterexample(bad, "x"); err == nil {
+			t.Errorf("%+v accepted", bad)
 		}
 	}
 }

@@ -35,8 +35,9 @@
 // loops, appliers and clients. Otherwise, and while writes come one at
 // a time, it fsyncs directly: the ring's extra wake-ups cost 50-100 µs
 // per fsync on our VM (see offloadFsync in flush.go). The rarer fsyncs
-// (hard state, snapshot and directories) always use the ring when there
-// is one: they are few, and a snapshot's can last long. The data reaches
+// (hard state and directories) always use the ring when there is one.
+// A snapshot file's fsyncs are the writer's own, blocking, on its
+// goroutine: they must not hold the flusher's ring. The data reaches
 // the disk the same way; an error from the kernel fails the WAL exactly
 // like a failed fsync syscall. Where io_uring is missing or forbidden
 // (old kernels, container seccomp profiles, kernel.io_uring_disabled)
@@ -66,9 +67,20 @@
 //	    00000000000000000042    next segment, first index 42 ...
 //
 // Every integer is little-endian; every CRC is CRC-32C (Castagnoli) over
-// all bytes before it. hardstate and snapshot are replaced atomically:
-// write <name>.tmp, fsync it, rename over <name>, fsync <dir>. A missing
+// all bytes before it. hardstate is replaced atomically: write
+// <name>.tmp, fsync it, rename over <name>, fsync <dir>. A missing
 // hardstate means the zero HardState; a missing snapshot, none.
+//
+// A snapshot is written beside the log, not by it (snapfile.go):
+// CreateSnapshot opens snapshot.<n>.tmp, the caller streams the data
+// into it on its own goroutine (checksummed as it goes, fsynced every
+// 32 MiB and at the end), and only then does the flusher take over for
+// the cheap part: rename it over snapshot, fsync the directory (the
+// commit point), compact the log. Log writes never wait behind the
+// snapshot's bytes, and the log is truncated only after the snapshot
+// that covers it is durable. Open removes unfinished snapshot.*.tmp
+// files. OpenSnapshot serves the stored data from the file (the checksum
+// is checked as it is read: the read reaching the end fails on damage).
 //
 // A segment is a sequence of tidwall frames, one per entry, in index
 // order; the k-th frame of segment N holds index N+k:
@@ -132,7 +144,10 @@
 //   - Entries and hard state are made durable together before done, but
 //     not atomically: after a crash mid-commit the entries of a write may
 //     be present while its hard state is the previous one.
-//   - SaveSnapshot is atomic: the snapshot file is the commit point.
+//   - SaveSnapshot (and SnapshotFile.Commit) is atomic: the rename of a
+//     complete, fsynced file over snapshot is the commit point; a crash
+//     or a failed write or fsync before it leaves the old snapshot and
+//     the whole log.
 //   - Damage to a record that is not the torn tail is reported, at Open
 //     or (CRC check on every read) at Entries, never skipped. Damage to
 //     the very last record of the last segment is indistinguishable from

@@ -175,26 +175,32 @@ func encodeSnapshot(s *raftpb.Snapshot) []byte {
 // snapshotParts is the snapshot file as header, data (s.Data itself, not
 // a copy) and checksum, so saving a snapshot never copies the state.
 func snapshotParts(s *raftpb.Snapshot) (head, data, tail []byte) {
-	ext := raftpb.AppendConfExtension(nil, s.Meta.ConfState)
-	b := make([]byte, 0, 4+8+8+4+8*len(s.Meta.Voters)+4+len(ext)+8)
+	b := snapshotHead(s.Meta, uint64(len(s.Data)))
+	crc := crc32.Update(crc32.Checksum(b, castagnoli), castagnoli, s.Data)
+	return b, s.Data, binary.LittleEndian.AppendUint32(nil, crc)
+}
+
+// snapshotHead is the snapshot file's header, up to and including the
+// data length.
+func snapshotHead(meta raftpb.SnapshotMeta, dataLen uint64) []byte {
+	ext := raftpb.AppendConfExtension(nil, meta.ConfState)
+	b := make([]byte, 0, 4+8+8+4+8*len(meta.Voters)+4+len(ext)+8)
 	if len(ext) > 0 {
 		b = append(b, snapshotMagicConf...)
 	} else {
 		b = append(b, snapshotMagic...)
 	}
-	b = binary.LittleEndian.AppendUint64(b, s.Meta.Index)
-	b = binary.LittleEndian.AppendUint64(b, s.Meta.Term)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Meta.Voters)))
-	for _, v := range s.Meta.Voters {
+	b = binary.LittleEndian.AppendUint64(b, meta.Index)
+	b = binary.LittleEndian.AppendUint64(b, meta.Term)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(meta.Voters)))
+	for _, v := range meta.Voters {
 		b = binary.LittleEndian.AppendUint64(b, v)
 	}
 	if len(ext) > 0 {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(ext)))
 		b = append(b, ext...)
 	}
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(s.Data)))
-	crc := crc32.Update(crc32.Checksum(b, castagnoli), castagnoli, s.Data)
-	return b, s.Data, binary.LittleEndian.AppendUint32(nil, crc)
+	return binary.LittleEndian.AppendUint64(b, dataLen)
 }
 
 func decodeSnapshot(path string, b []byte) (raftpb.Snapshot, error) {
@@ -208,37 +214,48 @@ func decodeSnapshot(path string, b []byte) (raftpb.Snapshot, error) {
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(body):]) {
 		return bad("checksum mismatch")
 	}
-	var s raftpb.Snapshot
-	s.Meta.Index = binary.LittleEndian.Uint64(body[4:])
-	s.Meta.Term = binary.LittleEndian.Uint64(body[12:])
-	nv := binary.LittleEndian.Uint32(body[20:])
-	rest := body[24:]
+	meta, hlen, err := decodeSnapshotHead(body)
+	if err != nil {
+		return bad(err.Error())
+	}
+	n := binary.LittleEndian.Uint64(body[hlen-8:])
+	if n != uint64(len(body)-hlen) {
+		return bad(fmt.Sprintf("data length %d does not match the file", n))
+	}
+	return raftpb.Snapshot{Meta: meta, Data: append([]byte(nil), body[hlen:]...)}, nil
+}
+
+// decodeSnapshotHead decodes a snapshot file's header from b (the file
+// or a prefix of it) and returns its length, data length field included.
+func decodeSnapshotHead(b []byte) (meta raftpb.SnapshotMeta, hlen int, err error) {
+	if len(b) < 4+8+8+4+8 || (string(b[:4]) != snapshotMagic && string(b[:4]) != snapshotMagicConf) {
+		return meta, 0, fmt.Errorf("bad magic or size (%d bytes)", len(b))
+	}
+	meta.Index = binary.LittleEndian.Uint64(b[4:])
+	meta.Term = binary.LittleEndian.Uint64(b[12:])
+	nv := binary.LittleEndian.Uint32(b[20:])
+	rest := b[24:]
 	if nv > maxSnapshotVoters || uint64(len(rest)) < 8*uint64(nv)+8 {
-		return bad(fmt.Sprintf("voter count %d does not fit the file", nv))
+		return meta, 0, fmt.Errorf("voter count %d does not fit the file", nv)
 	}
 	if nv > 0 {
-		s.Meta.Voters = make([]uint64, nv)
-		for i := range s.Meta.Voters {
-			s.Meta.Voters[i] = binary.LittleEndian.Uint64(rest[8*i:])
+		meta.Voters = make([]uint64, nv)
+		for i := range meta.Voters {
+			meta.Voters[i] = binary.LittleEndian.Uint64(rest[8*i:])
 		}
 	}
 	rest = rest[8*nv:]
 	if string(b[:4]) == snapshotMagicConf {
 		cl := binary.LittleEndian.Uint32(rest)
 		if uint64(len(rest)) < 4+uint64(cl)+8 {
-			return bad(fmt.Sprintf("configuration length %d does not fit the file", cl))
+			return meta, 0, fmt.Errorf("configuration length %d does not fit the file", cl)
 		}
-		if err := raftpb.DecodeConfExtension(rest[4:4+cl], &s.Meta.ConfState); err != nil {
-			return bad(err.Error())
+		if err := raftpb.DecodeConfExtension(rest[4:4+cl], &meta.ConfState); err != nil {
+			return meta, 0, err
 		}
 		rest = rest[4+cl:]
 	}
-	n := binary.LittleEndian.Uint64(rest)
-	if n != uint64(len(rest)-8) {
-		return bad(fmt.Sprintf("data length %d does not match the file", n))
-	}
-	s.Data = append([]byte(nil), rest[8:]...)
-	return s, nil
+	return meta, len(b) - len(rest) + 8, nil
 }
 
 // readOptional reads a file that may legitimately be absent.

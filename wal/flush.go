@@ -31,6 +31,7 @@ type item struct {
 	hs      raftpb.HardState
 	index   uint64
 	snap    raftpb.Snapshot
+	path    string // opSnapshot: the complete, fsynced file to install
 	bytes   int
 	done    func(error)
 }
@@ -382,7 +383,7 @@ func (w *WAL) applyOp(it *item) error {
 	case opCompact:
 		return w.compact(it.index)
 	case opSnapshot:
-		return w.saveSnapshot(&it.snap)
+		return w.saveSnapshot(it.snap.Meta, it.path)
 	}
 	panic(fmt.Sprintf("wal: unknown op %d", it.kind))
 }
@@ -421,22 +422,29 @@ func (w *WAL) compact(upTo uint64) error {
 	return w.fl.openTail(w.logDir, w.sy)
 }
 
-// saveSnapshot replaces the snapshot file (the commit point: Open
-// finishes the rest after a crash), then compacts or discards the log.
-func (w *WAL) saveSnapshot(s *raftpb.Snapshot) error {
-	head, data, tail := snapshotParts(s)
-	if err := w.sy.atomicWrite(w.dir, snapshotName, head, data, tail); err != nil {
+// saveSnapshot installs a snapshot file written and fsynced beside the
+// log (SnapshotFile): rename it over the snapshot file and fsync the
+// directory (the commit point: Open finishes the rest after a crash),
+// then compact or discard the log. The image itself never passes
+// through the flusher, so log writes do not wait behind it.
+func (w *WAL) saveSnapshot(meta raftpb.SnapshotMeta, path string) error {
+	target := filepath.Join(w.dir, snapshotName)
+	if err := w.sy.files().Rename(path, target); err != nil {
+		_ = w.sy.files().Remove(path)
+		return fmt.Errorf("wal: install snapshot %d: %w", meta.Index, err)
+	}
+	if err := w.sy.dir(w.dir); err != nil {
 		return err
 	}
-	w.countOtherFsyncs(2)
+	w.countOtherFsyncs(1)
 	w.mu.Lock()
-	w.snap = s.Meta
-	discard := snapshotPlan(&w.dur, s.Meta)
+	w.snap = meta
+	discard := snapshotPlan(&w.dur, meta)
 	w.mu.Unlock()
 	if discard {
-		return w.resetLog(s.Meta.Index + 1)
+		return w.resetLog(meta.Index + 1)
 	}
-	return w.compactToSnapshot(s.Meta.Index)
+	return w.compactToSnapshot(meta.Index)
 }
 
 // compactToSnapshot drops the log prefix a stored snapshot covers (upTo

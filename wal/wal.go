@@ -185,14 +185,28 @@ func (w *WAL) loadState() error {
 			return err
 		}
 	}
-	s, ok, err := readSnapshotFile(w.dir)
-	if err != nil || !ok {
+	if err := removeSnapshotLeftovers(w.dir, w.sy); err != nil {
 		return err
 	}
-	if s.Meta.Index == 0 {
-		return fmt.Errorf("%w: %s: snapshot index 0", ErrCorrupt, filepath.Join(w.dir, snapshotName))
+	// Only the metadata is kept; the data is verified streaming, never
+	// held (Snapshot and OpenSnapshot read it when asked).
+	path = filepath.Join(w.dir, snapshotName)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	w.snap = s.Meta
+	if err != nil {
+		return err
+	}
+	d, err := readSnapshotData(path, f)
+	_ = f.Close()
+	if err != nil {
+		return err
+	}
+	if d.Meta.Index == 0 {
+		return fmt.Errorf("%w: %s: snapshot index 0", ErrCorrupt, path)
+	}
+	w.snap = d.Meta
 	return nil
 }
 
@@ -354,19 +368,25 @@ func (w *WAL) CompactPrefix(upTo uint64) error {
 }
 
 // SaveSnapshot implements Log. A snapshot older than the stored one is
-// rejected with ErrCompacted.
+// rejected with ErrCompacted. The file is written and fsynced on the
+// caller's goroutine (CreateSnapshot); the flusher only installs it.
 func (w *WAL) SaveSnapshot(s raftpb.Snapshot) error {
-	return w.submitOp(func() (item, bool, error) {
-		if s.Meta.Index == 0 {
-			return item{}, false, errors.New("wal: snapshot with index 0")
-		}
-		if s.Meta.Index < w.subSnap {
-			return item{}, false, fmt.Errorf("%w: snapshot at %d is older than the stored one at %d", ErrCompacted, s.Meta.Index, w.subSnap)
-		}
-		applySnapshot(&w.sub, s.Meta)
-		w.subSnap = s.Meta.Index
-		return item{kind: opSnapshot, snap: s}, true, nil
-	})
+	w.mu.Lock()
+	stale := s.Meta.Index != 0 && s.Meta.Index < w.subSnap
+	stored := w.subSnap
+	w.mu.Unlock()
+	if stale {
+		return fmt.Errorf("%w: snapshot at %d is older than the stored one at %d", ErrCompacted, s.Meta.Index, stored)
+	}
+	f, err := w.CreateSnapshot(s.Meta, uint64(len(s.Data)))
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(s.Data); err != nil {
+		f.Abort()
+		return err
+	}
+	return f.Commit()
 }
 
 // HardState implements Log.

@@ -37,3 +37,17 @@ func TestPlantedBugShortestCounterexample(t *testing.T) {
 		t.Fatalf("replay: violation %v, err %v", v, err)
 	}
 }
+
+// TestCommitPriorTermCaught: the 15-action shortest counterexample for
+// commit-prior-term-by-count (BFS, budgets in results/explore.md)
+// reproduces leader-commits-own-term on this build.
+func TestCommitPriorTermCaught(t *testing.T) {
+	cx, err := ReadFile("testdata/commit-prior-term-by-count.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v, err := Replay(cx)
+	if err != nil || v == nil || v.Invariant != InvLeaderOwnTerm || len(cx.Actions) != 15 {
+		t.Fatalf("replay of %d actions: violation %v, err %v", len(cx.Actions), v, err)
+	}
+}

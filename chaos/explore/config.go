@@ -40,9 +40,16 @@ type Config struct {
 	Invariants []string `json:"invariants,omitempty"`
 	// Bugs are bug switch names (sim.BugNames); need -tags raftbugs.
 	Bugs []string `json:"bugs,omitempty"`
-	// Strategy is "bfs" (default; shortest counterexamples) or "iddfs"
-	// (iterative deepening: memory for visited states only, no frontier).
+	// Strategy is "bfs" (default; shortest counterexamples), "iddfs"
+	// (iterative deepening: memory for visited states only, no frontier)
+	// or "dfs" (one depth-first search to the depth bound: stopped by the
+	// state limit, it has reached the bound instead of only the shallow
+	// levels; complete, it covers what BFS covers).
 	Strategy string `json:"strategy,omitempty"`
+	// Symmetry identifies states that differ only by a renaming of the
+	// nodes (symmetry.go): one state per orbit is expanded. Not with
+	// reads (their contexts carry node ids inside bytes).
+	Symmetry bool `json:"symmetry,omitempty"`
 	// Liveness checks, from every state reached within the budgets, that
 	// a fault-free fair suffix elects a leader and commits a proposal.
 	Liveness bool `json:"liveness,omitempty"`
@@ -53,24 +60,25 @@ type Config struct {
 // Invariant names, as accepted by Config.Invariants and reported in a
 // Violation.
 const (
-	InvElectionSafety   = "election-safety"       // at most one leader per term
-	InvOneVote          = "one-vote-per-term"     // a node grants one candidate per term
-	InvLogMatching      = "log-matching"          // same index and term: same entry and prefix
-	InvLeaderComplete   = "leader-completeness"   // a new leader holds every committed entry
-	InvStateMachine     = "state-machine-safety"  // one entry per committed or applied index
-	InvMonotonicCommit  = "monotonic-commit"      // a node's commit index never goes back
-	InvAckedDurable     = "acked-durable-quorum"  // an applied (answered) entry is durable on a majority
-	InvApplyCommitted   = "apply-only-committed"  // nothing beyond the commit index is applied
-	InvAtMostOnce       = "at-most-once-apply"    // a client (id, seq) takes effect once per node
-	InvReadCovers       = "read-covers-committed" // a read index covers what was committed when asked
-	InvReadAfterApplied = "read-after-applied"    // a read is served once its index is applied
-	InvLiveness         = "liveness"              // fault-free: a leader is elected and a write commits
+	InvElectionSafety   = "election-safety"         // at most one leader per term
+	InvOneVote          = "one-vote-per-term"       // a node grants one candidate per term
+	InvLogMatching      = "log-matching"            // same index and term: same entry and prefix
+	InvLeaderComplete   = "leader-completeness"     // a new leader holds every committed entry
+	InvStateMachine     = "state-machine-safety"    // one entry per committed or applied index
+	InvMonotonicCommit  = "monotonic-commit"        // a node's commit index never goes back
+	InvAckedDurable     = "acked-durable-quorum"    // an applied (answered) entry is durable on a majority
+	InvApplyCommitted   = "apply-only-committed"    // nothing beyond the commit index is applied
+	InvAtMostOnce       = "at-most-once-apply"      // a client (id, seq) takes effect once per node
+	InvReadCovers       = "read-covers-committed"   // a read index covers what was committed when asked
+	InvReadAfterApplied = "read-after-applied"      // a read is served once its index is applied
+	InvLeaderOwnTerm    = "leader-commits-own-term" // a leader's commit index advances only to an entry of its term
+	InvLiveness         = "liveness"                // fault-free: a leader is elected and a write commits
 )
 
 // InvariantNames lists every safety invariant the explorer checks.
 func InvariantNames() []string {
 	return []string{InvElectionSafety, InvOneVote, InvLogMatching, InvLeaderComplete, InvStateMachine,
-		InvMonotonicCommit, InvAckedDurable, InvApplyCommitted, InvAtMostOnce, InvReadCovers, InvReadAfterApplied}
+		InvMonotonicCommit, InvAckedDurable, InvApplyCommitted, InvAtMostOnce, InvReadCovers, InvReadAfterApplied, InvLeaderOwnTerm}
 }
 
 // ErrConfig wraps every configuration error.
@@ -113,9 +121,15 @@ func (c *Config) Validate() error {
 		return bad("liveness steps %d out of range [0, 100000]", c.LivenessSteps)
 	}
 	switch c.Strategy {
-	case "", "bfs", "iddfs":
+	case "", "bfs", "iddfs", "dfs":
 	default:
-		return bad("unknown strategy %q (want bfs or iddfs)", c.Strategy)
+		return bad("unknown strategy %q (want bfs, iddfs or dfs)", c.Strategy)
+	}
+	if c.Symmetry && c.MaxReads > 0 {
+		return bad("symmetry cannot be used with reads (a read's context names its node)")
+	}
+	if c.Symmetry && c.Liveness {
+		return bad("symmetry cannot be used with liveness (the fair suffix breaks ties by node order)")
 	}
 	known := InvariantNames()
 	for _, inv := range c.Invariants {

@@ -9,7 +9,10 @@
 // (canonical hash: every node's core, log, driver obligations, applier
 // and reads, the network as a multiset, budgets used, and the ghost
 // history the invariants need) is expanded once, breadth-first (so the
-// first counterexample is a shortest one) or by iterative deepening.
+// first counterexample is a shortest one), by iterative deepening, or by
+// one depth-first search to the depth bound (a run stopped by its state
+// limit then has reached that bound). With Config.Symmetry, states that
+// differ only by a renaming of the nodes are one state (symmetry.go).
 // After every action it checks the invariants of InvariantNames;
 // optionally, from every state, that a fault-free fair suffix elects a
 // leader and commits a write (Config.Liveness).

@@ -1,6 +1,7 @@
 package explore
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -106,10 +107,15 @@ func Run(cfg Config, opts Options) (*Result, error) {
 	s.cov.NewByDepth = []uint64{1}
 	if w.violation != nil {
 		s.cx = s.counterexample(0, w.violation)
-	} else if cfg.Strategy == "bfs" {
-		err = s.bfs()
 	} else {
-		err = s.iddfs()
+		switch cfg.Strategy {
+		case "bfs":
+			err = s.bfs()
+		case "dfs":
+			err = s.dfs()
+		default:
+			err = s.iddfs()
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -249,24 +255,8 @@ func (s *search) iddfs() error {
 		s.nodes = s.nodes[:1]
 		before := s.cov.States
 		s.cov.States, s.cov.NewByDepth = 1, []uint64{1}
-		var dfs func(i int32, w *world) error
-		stop := false
-		dfs = func(i int32, w *world) error {
-			if !s.opts.Copy {
-				w = nil
-			}
-			st, err := s.expand(i, w, limit, dfs)
-			if st {
-				stop = true
-			}
-			return err
-		}
-		w, err := newWorld(&s.cfg)
-		if err != nil {
-			return err
-		}
-		s.seen[w.stateHash()] = 0
-		if err := dfs(0, w); err != nil || stop {
+		stop, err := s.depthFirst(limit)
+		if err != nil || stop {
 			return err
 		}
 		if s.cov.States == before {
@@ -275,6 +265,94 @@ func (s *search) iddfs() error {
 	}
 	s.full = true
 	return nil
+}
+
+// dfs reaches the depth bound under a state limit without crowding into
+// one corner of the space: breadth-first until the frontier holds
+// dfsFrontier states, then a depth-first search to the depth bound from
+// each frontier state, each with an equal share of the states left (a
+// plain depth-first search spends any limit below the first few
+// actions: the crash budget, say, is then tried from one state only). A
+// state is expanded again when reached by a shorter path than before
+// (it has more depth left), so a run that no share and no limit stopped
+// covers exactly what BFS covers.
+func (s *search) dfs() error {
+	frontier := []int32{0}
+	depth := 0
+	for ; depth < s.cfg.MaxDepth && len(frontier) > 0 && len(frontier) < dfsFrontier; depth++ {
+		var next []int32
+		for _, i := range frontier {
+			stop, err := s.expand(i, nil, s.cfg.MaxDepth, func(c int32, _ *world) error { next = append(next, c); return nil })
+			if err != nil || stop {
+				return err
+			}
+		}
+		frontier = next
+	}
+	cut := false
+	for k, i := range frontier {
+		share := uint64(max(1, (s.cfg.MaxStates-len(s.seen))/(len(frontier)-k)))
+		from := s.cov.States
+		var visit func(i int32, w *world) error
+		visit = func(i int32, w *world) error {
+			if s.cov.States-from >= share {
+				cut = true
+				return errShare
+			}
+			stop, err := s.expand(i, w, s.cfg.MaxDepth, visit)
+			if err == nil && stop {
+				err = errStop
+			}
+			return err
+		}
+		switch err := visit(i, nil); {
+		case errors.Is(err, errStop):
+			return nil
+		case err != nil && !errors.Is(err, errShare):
+			return err
+		}
+	}
+	if cut {
+		s.cov.Stopped = fmt.Sprintf("state limit: %d distinct states shared among %d subtrees at depth %d, some of them cut (raise --max-states or tighten the budgets)",
+			s.cfg.MaxStates, len(frontier), depth)
+		return nil
+	}
+	s.full = true
+	return nil
+}
+
+// dfsFrontier is how wide dfs lets the breadth-first start grow.
+const dfsFrontier = 2000
+
+// errShare ends one subtree of dfs: its share of the states is spent.
+var errShare = errors.New("explore: share spent")
+
+// errStop unwinds a depth-first search once expand says stop (a
+// violation or the state limit): no ancestor may go on to its next child.
+var errStop = errors.New("explore: stop")
+
+func (s *search) depthFirst(limit int) (bool, error) {
+	var visit func(i int32, w *world) error
+	visit = func(i int32, w *world) error {
+		// The child's world is its state: its first child is built on it
+		// (copy mode clones it; replay mode replays the others).
+		stop, err := s.expand(i, w, limit, visit)
+		if err == nil && stop {
+			err = errStop
+		}
+		return err
+	}
+	w, err := newWorld(&s.cfg)
+	if err != nil {
+		return false, err
+	}
+	s.seen[w.stateHash()] = 0
+	switch err := visit(0, w); {
+	case errors.Is(err, errStop):
+		return true, nil
+	default:
+		return false, err
+	}
 }
 
 func (s *search) tick() {
@@ -300,6 +378,14 @@ func (s *search) sample() {
 
 func (s *search) finish() {
 	s.sample()
+	if s.cfg.Strategy == "dfs" {
+		// A depth-first search first meets many states by long paths:
+		// count each at the smallest depth it was reached.
+		s.cov.NewByDepth = make([]uint64, s.cov.DepthReached+1)
+		for _, d := range s.seen {
+			s.cov.NewByDepth[d]++
+		}
+	}
 	s.cov.Complete = s.full && s.cx == nil && s.cov.Stopped == ""
 	if s.cx != nil {
 		s.cov.Stopped = "violation: " + s.cx.Violation.Invariant

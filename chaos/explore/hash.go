@@ -15,6 +15,8 @@ type hasher struct {
 	// seen numbers the pointers met in one walk, so shared and cyclic
 	// structures (the session table's list) hash by shape, not address.
 	seen map[uintptr]uint64
+	// ren renames node ids (symmetry.go); nil hashes them as they are.
+	ren []uint64
 }
 
 const fnvOffset = 14695981039346656037
@@ -59,6 +61,9 @@ var skipFields = map[string]bool{
 	"github.com/raftbench/raftbench/engine.Core.heartbeatElapsed":          true,
 	"github.com/raftbench/raftbench/engine.Core.randomizedElectionTimeout": true,
 	"github.com/raftbench/raftbench/engine.Core.bugs":                      true,
+	// The read state's tick clock matters only with lease reads, which
+	// the explorer never turns on; it counts ticks like the timers.
+	"github.com/raftbench/raftbench/engine.readIndexState.now":             true,
 	"github.com/raftbench/raftbench/engine/tracker.Progress.SnapshotTicks": true,
 	"github.com/raftbench/raftbench/engine/tracker.Progress.RecentActive":  true,
 	"github.com/raftbench/raftbench/engine/driver.Applier.stats":           true,
@@ -73,21 +78,46 @@ var skipFields = map[string]bool{
 // fieldCache holds, per struct type, the indexes of the fields hashed.
 // The search is single-goroutine, but tests may run searches in
 // parallel, hence the sync.Map.
-var fieldCache sync.Map // reflect.Type -> []int
+var fieldCache sync.Map // reflect.Type -> []hashedField
 
-func hashedFields(t reflect.Type) []int {
+// hashedField is a struct field the hash reads, and whether it holds
+// node ids (renamed under symmetry).
+type hashedField struct {
+	idx int
+	ids idKind
+}
+
+func hashedFields(t reflect.Type) []hashedField {
 	if f, ok := fieldCache.Load(t); ok {
-		return f.([]int)
+		return f.([]hashedField)
 	}
-	prefix := t.PkgPath() + "." + t.Name() + "."
-	var idx []int
+	prefix := t.PkgPath() + "." + t.Name()
+	if i := len(prefix) - 1; i > 0 && prefix[i] == ']' {
+		// A generic type's name carries its arguments; the fields are
+		// keyed by the bare name.
+		if j := lastIndexByte(prefix, '['); j > 0 {
+			prefix = prefix[:j]
+		}
+	}
+	prefix += "."
+	var idx []hashedField
 	for i := 0; i < t.NumField(); i++ {
-		if !skipFields[prefix+t.Field(i).Name] {
-			idx = append(idx, i)
+		name := prefix + t.Field(i).Name
+		if !skipFields[name] {
+			idx = append(idx, hashedField{idx: i, ids: idFields[name]})
 		}
 	}
 	fieldCache.Store(t, idx)
 	return idx
+}
+
+func lastIndexByte(s string, c byte) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
 }
 
 // value hashes v deeply through exported and unexported fields alike
@@ -140,8 +170,13 @@ func (h *hasher) value(v reflect.Value) {
 		h.u64(1)
 		h.value(v.Elem())
 	case reflect.Struct:
-		for _, i := range hashedFields(v.Type()) {
-			h.value(v.Field(i))
+		for _, f := range hashedFields(v.Type()) {
+			fv := v.Field(f.idx)
+			if f.ids != idNone && h.ren != nil {
+				h.idValue(f.ids, fv)
+				continue
+			}
+			h.value(fv)
 		}
 	case reflect.Map:
 		if v.IsNil() {
@@ -153,7 +188,7 @@ func (h *hasher) value(v reflect.Value) {
 		for it.Next() {
 			// A fresh pointer numbering per entry: map order is random,
 			// so numbers handed out inside one must not leak out.
-			sub := &hasher{h: fnvOffset}
+			sub := &hasher{h: fnvOffset, ren: h.ren}
 			sub.value(it.Key())
 			sub.value(it.Value())
 			sums = append(sums, sub.h)

@@ -77,6 +77,7 @@ func (s *recordSM) Restore(state []byte) error {
 type inflight struct {
 	enc  []byte
 	hash uint64
+	msg  raftpb.Message // decoded, with Symmetry only (renaming needs the ids)
 }
 
 // world is the global state: nodes, network, budgets used, and the
@@ -252,6 +253,9 @@ func (w *world) send(m *raftpb.Message) {
 	h := newHasher()
 	h.bytes(enc)
 	w.net = append(w.net, inflight{enc: enc, hash: h.sum()})
+	if w.cfg.Symmetry {
+		decodeInflight(&w.net[len(w.net)-1])
+	}
 }
 
 func (w *world) fail(inv, format string, args ...any) {
@@ -296,6 +300,12 @@ func (w *world) observe(n *node, rd *engine.Ready) {
 	}
 	switch c := rd.HardState.Commit; {
 	case c > n.commit:
+		// §5.4.2: a leader counts replicas only for entries of its own
+		// term; earlier entries commit with them (Figure 8 shows an entry
+		// committed by counting later overwritten).
+		if n.core.Role() == engine.Leader && c <= uint64(len(n.view)) && n.view[c-1].Term != n.core.Term() {
+			w.fail(InvLeaderOwnTerm, "leader %d of term %d advanced its commit index %d -> %d, to an entry of term %d", n.id, n.core.Term(), n.commit, c, n.view[c-1].Term)
+		}
 		w.onCommit(n, c)
 		n.commit = c
 	case c < n.commit:
@@ -482,8 +492,12 @@ func (w *world) crash(n *node) {
 	w.note = append(w.note, fmt.Sprintf("n%d restarts with term %d, durable log to %d", n.id, hs.Term, last))
 }
 
-// stateHash is the canonical digest of the global state.
+// stateHash is the canonical digest of the global state (of its orbit
+// under node renaming, with Symmetry).
 func (w *world) stateHash() uint64 {
+	if w.cfg.Symmetry {
+		return w.canonicalHash()
+	}
 	h := newHasher()
 	for _, n := range w.n {
 		h.u64(n.hash())
@@ -508,23 +522,44 @@ func (w *world) stateHash() uint64 {
 
 // hash digests one node: core, durable and pending log, the driver's
 // obligations relative to its write count, applier and reads.
-func (n *node) hash() uint64 {
-	h := newHasher()
+func (n *node) hash() uint64 { return n.hashUnder(nil) }
+
+// hashUnder is hash with node ids renamed by ren (nil: as they are).
+func (n *node) hashUnder(ren []uint64) uint64 {
+	h := &hasher{h: fnvOffset, ren: ren}
 	h.value(reflect.ValueOf(n.core).Elem())
 	h.value(reflect.ValueOf(n.log).Elem())
 	d := reflect.ValueOf(n.drv).Elem()
-	released := d.FieldByName("released").Uint()
-	h.u64(d.FieldByName("submitted").Uint() - released)
-	infl := d.FieldByName("inflight")
+	released := d.Field(drvFields.released).Uint()
+	h.u64(d.Field(drvFields.submitted).Uint() - released)
+	infl := d.Field(drvFields.inflight)
 	h.u64(uint64(infl.Len()))
 	for i := 0; i < infl.Len(); i++ {
 		it := infl.Index(i)
-		h.u64(it.FieldByName("seq").Uint() - released)
-		h.value(it.FieldByName("after"))
-		h.value(it.FieldByName("sent"))
-		h.value(it.FieldByName("index"))
-		h.value(it.FieldByName("term"))
-		h.value(it.FieldByName("hasIndex"))
+		h.u64(it.Field(drvFields.seq).Uint() - released)
+		if ren == nil {
+			h.value(it.Field(drvFields.after))
+		} else {
+			// Held-back messages leave together into the network (a
+			// multiset): their order is not state, and a renaming
+			// reorders them (peers are sent to in id order).
+			after := it.Field(drvFields.after)
+			sums := make([]uint64, after.Len())
+			for k := range sums {
+				sub := &hasher{h: fnvOffset, ren: ren}
+				sub.value(after.Index(k))
+				sums[k] = sub.h
+			}
+			slices.Sort(sums)
+			h.u64(uint64(len(sums)))
+			for _, x := range sums {
+				h.u64(x)
+			}
+		}
+		h.value(it.Field(drvFields.sent))
+		h.value(it.Field(drvFields.index))
+		h.value(it.Field(drvFields.term))
+		h.value(it.Field(drvFields.hasIndex))
 	}
 	h.u64(n.durableWrites - released)
 	h.u64(uint64(n.inc))
@@ -536,6 +571,27 @@ func (n *node) hash() uint64 {
 	h.u64(n.commit)
 	return h.sum()
 }
+
+// drvFields are the driver fields node.hash reads, by index (looked up
+// by name once: FieldByName on every hash cost about 15% of a run).
+var drvFields = func() (f struct {
+	released, submitted, inflight, seq, after, sent, index, term, hasIndex int
+}) {
+	d := reflect.TypeOf(driver.Driver{})
+	idx := func(t reflect.Type, name string) int {
+		sf, ok := t.FieldByName(name)
+		if !ok || len(sf.Index) != 1 {
+			panic("explore: the driver has no field " + name + " (update node.hash)")
+		}
+		return sf.Index[0]
+	}
+	f.released, f.submitted, f.inflight = idx(d, "released"), idx(d, "submitted"), idx(d, "inflight")
+	sf, _ := d.FieldByName("inflight")
+	it := sf.Type.Elem()
+	f.seq, f.after, f.sent = idx(it, "seq"), idx(it, "after"), idx(it, "sent")
+	f.index, f.term, f.hasIndex = idx(it, "index"), idx(it, "term"), idx(it, "hasIndex")
+	return f
+}()
 
 // proposal encodes client proposal seq with the session header.
 func proposal(seq uint64) []byte {

@@ -22,6 +22,7 @@ type cluster struct {
 	dataDir string
 	net     *network
 	clients *clientTable
+	serve   *serveCluster // Config.Serve: ports, link proxies, gateways
 
 	mu          sync.Mutex
 	procs       map[string]*proc
@@ -30,6 +31,9 @@ type cluster struct {
 	killed      map[string]bool
 	paused      map[string]bool
 	diskFailed  map[string]bool // disk failed (eio, enospc) and not yet repaired
+	// diskFailedInc is the incarnation whose disk failed: a node a kill's
+	// stop restarted since then runs on a new disk already.
+	diskFailedInc map[string]int
 	// diskStops counts disk-failed nodes that had stopped by themselves
 	// when the disk was repaired; diskRunning those still running (they
 	// had written nothing since the fault).
@@ -45,6 +49,7 @@ func newCluster(cfg Config, dataDir string, net *network, clients *clientTable) 
 		cfg: cfg, names: serverNames(cfg.Nodes), dataDir: dataDir, net: net, clients: clients,
 		procs: map[string]*proc{}, logs: map[string]*os.File{}, incarnation: map[string]int{},
 		killed: map[string]bool{}, paused: map[string]bool{}, diskFailed: map[string]bool{},
+		diskFailedInc: map[string]int{},
 	}
 }
 
@@ -73,6 +78,16 @@ func (c *cluster) start() error {
 		c.logs[name] = f
 		c.mu.Unlock()
 	}
+	if c.cfg.Serve != nil {
+		s, err := newServeCluster(c.cfg, c.dataDir, c.names)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.serve = s
+		c.mu.Unlock()
+		c.net.onGrudge = s.setGrudge
+	}
 	for _, name := range c.names {
 		if _, err := c.spawn(name); err != nil {
 			return err
@@ -91,7 +106,7 @@ func (c *cluster) spawn(name string) (*proc, error) {
 	c.incarnation[name]++
 	env := procEnv{
 		cfg: c.cfg, nodes: c.names, dataDir: nodeDataDir(c.dataDir, name), logFile: c.logs[name],
-		route: c.route, protoErr: c.protoErr, crashed: c.crashed,
+		route: c.route, protoErr: c.protoErr, crashed: c.crashed, serve: c.serve,
 	}
 	inc := c.incarnation[name]
 	c.mu.Unlock()
@@ -274,6 +289,7 @@ func (c *cluster) diskFault(names []string, mode string) {
 				continue // not running: nothing to fail
 			}
 			c.killed[name], c.diskFailed[name] = true, true
+			c.diskFailedInc[name] = c.incarnation[name]
 			c.mu.Unlock()
 			p.expected.Store(true)
 			c.sendFault(p, map[string]any{"fault": "disk", "mode": mode})
@@ -290,11 +306,16 @@ func (c *cluster) diskRepair(ctx context.Context, names []string) error {
 	for _, name := range names {
 		c.mu.Lock()
 		failed := c.diskFailed[name]
+		restarted := c.incarnation[name] != c.diskFailedInc[name]
 		delete(c.diskFailed, name)
+		delete(c.diskFailedInc, name)
 		c.mu.Unlock()
 		if !failed {
 			c.faultLine(name, map[string]any{"fault": "disk", "mode": "ok"})
 			continue
+		}
+		if restarted {
+			continue // a kill's stop restarted it already, on a good disk
 		}
 		if p := c.proc(name); p != nil {
 			select {
@@ -309,6 +330,9 @@ func (c *cluster) diskRepair(ctx context.Context, names []string) error {
 				p.kill()
 			}
 		}
+		c.mu.Lock()
+		c.killed[name] = true // so restart starts it, whatever ran meanwhile
+		c.mu.Unlock()
 		restart = append(restart, name)
 	}
 	return c.restart(ctx, restart)
@@ -384,6 +408,9 @@ func (c *cluster) shutdown() {
 	c.mu.Lock()
 	for _, f := range c.logs {
 		f.Close()
+	}
+	if c.serve != nil {
+		c.serve.close()
 	}
 	c.mu.Unlock()
 }

@@ -34,7 +34,7 @@ const (
 	NemesisClock = "clock"
 )
 
-var allNemeses = []string{NemesisPartition, NemesisKill, NemesisPause, NemesisLoss, NemesisDup, NemesisDisk, NemesisClock, NemesisMembership}
+var allNemeses = []string{NemesisPartition, NemesisKill, NemesisPause, NemesisLoss, NemesisDup, NemesisDisk, NemesisClock, NemesisMembership, NemesisLeaseBreak}
 
 // Workloads accepted in Config.Workload.
 const (
@@ -105,7 +105,7 @@ const (
 // Config describes one run. Zero fields take the defaults documented on
 // each; Run validates the rest and reports bad values as errors.
 type Config struct {
-	Bin   string   // the Maelstrom node binary (required)
+	Bin   string   // the Maelstrom node binary, or raftbench with Serve (required)
 	Args  []string // extra arguments for every node process
 	Nodes int      // servers n0..n(Nodes-1); default 5
 
@@ -167,6 +167,17 @@ type Config struct {
 	// DataDirFlag is how a node is told its data directory, which
 	// survives a kill and restart. Default "--data-dir"; "-" passes none.
 	DataDirFlag string
+	// Serve, when set, runs `raftbench serve` processes instead of
+	// Maelstrom node binaries (serve.go).
+	Serve *ServeTarget
+	// ClockBound, when positive, keeps the clock nemesis within a lease
+	// read's stated bound (a MaxClockDrift): drifts only between
+	// 1/(1+bound) and 1+bound, jumps only forwards. LeaseBreakRate is the
+	// rate the lease-break nemesis sets on the leader's clock (default
+	// 0.02: far outside any bound; a rate within it makes the same
+	// targeted schedule a control that must stay linearizable).
+	ClockBound     float64
+	LeaseBreakRate float64
 	// CheckTimeout bounds the linearizability search per key; default 60s.
 	CheckTimeout time.Duration
 	// Command is recorded in summary.json (how the run was started).
@@ -202,6 +213,7 @@ func (c *Config) fillDefaults() {
 	setDefault(&c.DataDirFlag, "--data-dir")
 	setDefault(&c.TestFaultsFlag, "--test-faults")
 	setDefault(&c.CheckTimeout, 60*time.Second)
+	setDefault(&c.LeaseBreakRate, 0.02)
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
@@ -295,6 +307,7 @@ func (c *Config) validate() error {
 		bad("check-timeout: %v is negative", c.CheckTimeout)
 	}
 	errs = append(errs, c.validateNemeses()...)
+	errs = append(errs, c.validateServe()...)
 	return errors.Join(errs...)
 }
 
@@ -355,5 +368,5 @@ func (c *Config) ClientTimeout() time.Duration {
 
 // processFaults says whether the run sends fault lines to nodes.
 func (c *Config) processFaults() bool {
-	return contains(c.Nemesis, NemesisDisk) || contains(c.Nemesis, NemesisClock)
+	return contains(c.Nemesis, NemesisDisk) || contains(c.Nemesis, NemesisClock) || contains(c.Nemesis, NemesisLeaseBreak)
 }

@@ -85,6 +85,16 @@
 // killed, paused and stopped together, and a node also dies with the
 // harness.
 //
+// With Config.Serve the nodes are `raftbench serve` processes instead
+// (serve.go): clients reach them through the HTTP API (a gateway per node
+// turns each lin-kv request into the HTTP call), partitions cut proxied
+// Raft TCP links (linkproxy.go), kills, pauses, disk and clock faults work
+// as above through serve's test-only fault endpoint, and ServeTarget.Secure
+// runs the cluster with mutual TLS, HTTPS and bearer tokens from a PKI the
+// harness generates. The lease-break nemesis (leasebreak.go) isolates the
+// leader with its clock slowed beyond a lease's bound: the schedule that
+// must make lease reads fail the check.
+//
 // The harness must never make a run look better than it was: it never
 // retries an operation on a client's behalf, never drops an OK operation
 // from the history, and never turns an indeterminate answer into a

@@ -67,6 +67,9 @@ type network struct {
 	stats   NetStats
 	wake    chan struct{}
 	deliver func(d delivery)
+	// onGrudge, when set, also gets every partition (nil: healed); a
+	// serve cluster cuts its Raft links with it.
+	onGrudge func(g map[string][]string)
 }
 
 func newNetwork(cfg Config, rng *rand.Rand, deliver func(delivery)) *network {
@@ -186,6 +189,9 @@ func (n *network) setGrudge(g map[string][]string) {
 	n.mu.Lock()
 	n.grudge = m
 	n.mu.Unlock()
+	if n.onGrudge != nil {
+		n.onGrudge(g)
+	}
 }
 
 func (n *network) setLoss(f float64) { n.mu.Lock(); n.loss = f; n.mu.Unlock() }
@@ -195,6 +201,9 @@ func (n *network) heal() {
 	n.mu.Lock()
 	n.grudge, n.loss, n.dup = nil, 0, 0
 	n.mu.Unlock()
+	if n.onGrudge != nil {
+		n.onGrudge(nil)
+	}
 }
 
 func (n *network) snapshot() NetStats {

@@ -57,11 +57,15 @@ type procEnv struct {
 	route    func(p *proc, dest string, line []byte)
 	protoErr func(format string, args ...any)
 	crashed  func(p *proc, err error)
+	serve    *serveCluster // set when the run starts serve processes
 }
 
 // startProc spawns a node, sends it init and returns without waiting for
 // init_ok (use waitInit).
 func startProc(env procEnv, name string, incarnation int) (*proc, error) {
+	if env.serve != nil {
+		return startServeProc(env, env.serve, name, incarnation)
+	}
 	args := append([]string(nil), env.cfg.Args...)
 	if env.cfg.DataDirFlag != "-" {
 		args = append(args, env.cfg.DataDirFlag, env.dataDir)

@@ -42,9 +42,11 @@ type Summary struct {
 	// enospc) and that had stopped themselves, as documented, by the time
 	// the disk was repaired; DiskFailedNodesRunning those still running
 	// (they had not written since the fault).
-	DiskFailedNodesStopped int       `json:"disk_failed_nodes_stopped,omitempty"`
-	DiskFailedNodesRunning int       `json:"disk_failed_nodes_running,omitempty"`
-	Nemesis                []Applied `json:"nemesis"`
+	DiskFailedNodesStopped int `json:"disk_failed_nodes_stopped,omitempty"`
+	DiskFailedNodesRunning int `json:"disk_failed_nodes_running,omitempty"`
+	// Serve describes a serve cluster's run (Config.Serve).
+	Serve   *ServeSummary `json:"serve,omitempty"`
+	Nemesis []Applied     `json:"nemesis"`
 	// Membership counts the membership nemesis's changes (performed,
 	// refused, skipped, unknown) and lists each one.
 	Membership *MembershipSummary `json:"membership,omitempty"`
@@ -255,6 +257,8 @@ func (r *run) apply(ctx context.Context, e Event) error {
 			e.Mode = "ok"
 		}
 		r.cluster.clockFault(e.Nodes, e)
+	case NemesisLeaseBreak:
+		return r.leaseBreak(ctx, e, start)
 	case NemesisMembership:
 		return r.member.enqueue(ctx, e)
 	case "heal":
@@ -289,6 +293,7 @@ func (r *run) summarize(history []check.Op, stray int64, applied []Applied) *Sum
 	}
 	s.Problems, s.ProblemCount, s.ProtocolErrors, s.UnexpectedExits = r.cluster.snapshot()
 	s.FaultCounts = faultCounts(applied)
+	s.Serve = r.cluster.serveSummary()
 	if r.member != nil {
 		s.Membership = r.member.result()
 	}

@@ -26,7 +26,7 @@ type Event struct {
 	Grudge   map[string][]string `json:"grudge,omitempty"`
 	Fraction float64             `json:"fraction,omitempty"` // loss and dup
 	// Mode of a disk fault (eio, enospc, slow) or clock fault (jump,
-	// drift); OffsetMs is a jump's size, Rate a drift's tick rate.
+	// drift); OffsetMs is a jump's size, Rate a drift's clock rate.
 	Mode     string  `json:"mode,omitempty"`
 	OffsetMs int64   `json:"offset_ms,omitempty"`
 	Rate     float64 `json:"rate,omitempty"`
@@ -115,7 +115,7 @@ func Schedule(cfg Config) []Event {
 // (loss, dup), in that order, leaving out empty ones.
 func nemesisFamilies(chosen []string) [][]string {
 	var out [][]string
-	for _, fam := range [][]string{{NemesisPartition}, {NemesisKill, NemesisPause}, {NemesisLoss, NemesisDup}, {NemesisDisk}, {NemesisClock}, {NemesisMembership}} {
+	for _, fam := range [][]string{{NemesisPartition}, {NemesisKill, NemesisPause}, {NemesisLoss, NemesisDup}, {NemesisDisk}, {NemesisClock}, {NemesisMembership}, {NemesisLeaseBreak}} {
 		var f []string
 		for _, n := range fam {
 			if contains(chosen, n) {
@@ -192,8 +192,14 @@ func drawFault(rng *rand.Rand, cfg Config, nodes []string, kind string) Event {
 		// not a quorum losing its disks at once.
 		e.Shape, e.Nodes = TargetOne, drawNodes(rng, TargetOne, nodes)
 		e.Mode = []string{DiskEIO, DiskENOSPC, DiskSlow}[rng.IntN(3)]
+	case NemesisLeaseBreak:
+		e.Mode, e.Rate = "slow-leader", cfg.LeaseBreakRate // the leader is found when it applies
 	case NemesisClock:
 		e.Shape, e.Nodes = TargetOne, drawNodes(rng, TargetOne, nodes)
+		if cfg.ClockBound > 0 {
+			drawBoundedClock(rng, cfg.ClockBound, &e)
+			break
+		}
 		if rng.IntN(2) == 0 {
 			e.Mode = ClockJump
 			e.OffsetMs = (1 + rng.Int64N(60)) * 1000
@@ -214,7 +220,7 @@ const (
 	DiskENOSPC = "enospc" // every write fails with ENOSPC: the node stops itself
 	DiskSlow   = "slow"   // 20 ms more per write and fsync
 	ClockJump  = "jump"   // the wall clock jumps by OffsetMs
-	ClockDrift = "drift"  // ticks run at Rate × real time
+	ClockDrift = "drift"  // the clock (reading and ticks) runs at Rate × real time
 )
 
 // majority is the smallest majority of n.

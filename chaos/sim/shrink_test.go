@@ -40,9 +40,9 @@ func TestShrinkOneMinimal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("seed %d: %s; faults %d -> %d, events %d -> %d, %d runs, kept %v",
-		seed, r.Invariant, r.OriginalFaults, r.ReducedFaults, r.Original.Failure.Event, r.Reduced.Failure.Event, r.Runs, r.KeptFaults)
-	if !stillFails(r.Reduced, r.Original.Failure.Kind, r.Invariant, r.Original.Failure.Event) {
+	t.Logf("seed %d: %s; tuning %v; faults %d -> %d, events %d -> %d, %d runs, kept %v",
+		seed, r.Invariant, r.Tuning, r.OriginalFaults, r.ReducedFaults, r.Original.Failure.Event, r.Reduced.Failure.Event, r.Runs, r.KeptFaults)
+	if !stillFails(r.Reduced, r.Original.Failure.Kind, r.Invariant, r.Deadline) || r.Deadline > r.Original.Failure.Event {
 		t.Fatalf("reduced run: %v", r.Reduced.Failure)
 	}
 	if r.ReducedFaults > r.OriginalFaults {
@@ -54,9 +54,11 @@ func TestShrinkOneMinimal(t *testing.T) {
 	if !r.OneMinimal {
 		t.Fatalf("search stopped before one-minimality after %d runs", r.Runs)
 	}
+	tuned := opts
+	tuned.Tune = r.Tuned
 	for i := range r.Kept {
 		smaller := append(append([]int(nil), r.Kept[:i]...), r.Kept[i+1:]...)
-		if res, _ := runKeeping(seed, opts, smaller); stillFails(res, r.Original.Failure.Kind, r.Invariant, r.Original.Failure.Event) {
+		if res, _ := runKeeping(seed, tuned, smaller); stillFails(res, r.Original.Failure.Kind, r.Invariant, r.Deadline) {
 			t.Fatalf("without kept fault %d (%v) the run still fails: not one-minimal", r.Kept[i], r.KeptFaults[i])
 		}
 	}
@@ -69,17 +71,17 @@ func TestShrinkEveryBug(t *testing.T) {
 		t.Skip("set SIM_SHRINK_TABLE=file to run (make shrink)")
 	}
 	var table strings.Builder
-	table.WriteString("| bug | seed | invariant | faults before → after | events to failure before → after (%) | runs | one-minimal | first bad (faults kept, event, kind) |\n| --- | ---: | --- | ---: | ---: | ---: | --- | --- |\n")
+	table.WriteString("| bug | seed | invariant | faults before → after | events to failure before → after (%) | runs | one-minimal | first bad (faults kept, event, kind) | schedule tuning |\n| --- | ---: | --- | ---: | ---: | ---: | --- | --- | --- |\n")
 	for _, name := range BugNames() {
 		var opts Options
 		BugByName(name, &opts)
 		seed, ok := failingSeed(opts)
 		if !ok {
 			// TestBugsAreCaught reports it; the table says so.
-			fmt.Fprintf(&table, "| %s | — | not caught within %d seeds | | | | | |\n", name, maxSeedsToCatch)
+			fmt.Fprintf(&table, "| %s | — | not caught within %d seeds | | | | | | |\n", name, maxSeedsToCatch)
 			continue
 		}
-		r, err := Shrink(seed, opts, 600)
+		r, err := Shrink(seed, opts, 0) // the command's default cap (2000 runs)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
@@ -90,8 +92,9 @@ func TestShrinkEveryBug(t *testing.T) {
 			continue
 		}
 		before, after := r.Original.Failure.Event, r.Reduced.Failure.Event
-		fmt.Fprintf(&table, "| %s | %d | %s | %d → %d | %d → %d (%.1f%%) | %d | %v | %d, e%d, %s |\n", name, seed, r.Invariant,
-			r.OriginalFaults, r.ReducedFaults, before, after, 100*float64(after)/float64(before), r.Runs, r.OneMinimal, fb.Faults, fb.Event, fb.Kind)
+		fmt.Fprintf(&table, "| %s | %d | %s | %d → %d | %d → %d (%.1f%%) | %d | %v | %d, e%d, %s | %s |\n", name, seed, r.Invariant,
+			r.OriginalFaults, r.ReducedFaults, before, after, 100*float64(after)/float64(before), r.Runs, r.OneMinimal, fb.Faults, fb.Event, fb.Kind,
+			strings.Join(r.Tuning, ", "))
 	}
 	t.Logf("\n%s", table.String())
 	if err := os.WriteFile(os.Getenv("SIM_SHRINK_TABLE"), []byte(table.String()), 0o644); err != nil {

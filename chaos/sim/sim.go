@@ -53,6 +53,10 @@ type Options struct {
 	// Faults, if set, numbers every fault the run injects and may
 	// suppress some (the shrinker's hook, see shrink.go).
 	Faults *FaultFilter
+	// Tune, if set, changes the seed's drawn parameters before the run
+	// starts (the shrinker's schedule pass: fewer clients, faults sooner;
+	// see shrink.go). The result's Params are the tuned ones.
+	Tune func(*Params)
 }
 
 // Defaults for Options.
@@ -299,6 +303,9 @@ func Run(seed uint64, opts Options) (res Result) {
 	r := newRNG(seed)
 	p := drawParams(seed, r)
 	drawLease(&p, opts.LeaseDriftUnderstated)
+	if opts.Tune != nil {
+		opts.Tune(&p)
+	}
 	s := newSim(p, r, opts)
 	defer func() {
 		if v := recover(); v != nil {

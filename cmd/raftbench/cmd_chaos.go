@@ -31,6 +31,7 @@ func newChaosCmd() *cobra.Command {
 		concurrency string
 		verbose     bool
 		uiAddr      string
+		serveTarget string
 	)
 	c := &cobra.Command{
 		Use:   "chaos",
@@ -46,6 +47,15 @@ porcupine. --workload lin-kv-create adds create_if_not_exists to a tenth of
 the cas (an extension Maelstrom's workload never sends); the summary says
 which workload ran.
 
+--serve plain|secure tests raftbench serve processes instead (3-process
+clusters and up): clients go through the HTTP API, partitions cut the nodes'
+Raft TCP links (a proxy per directed link), kills, pauses, disk and clock
+faults as for node binaries (serve's test-only --test-faults is passed);
+secure runs mutual TLS between nodes, HTTPS and bearer tokens from a PKI the
+harness generates. Nemesis lease-break (serve only) isolates the leader with
+its clock slowed to --lease-break-rate: with --node-arg=--lease-reads the
+check must fail; --clock-bound keeps clock faults within a lease's bound.
+
 Output in --out: history.json, summary.json, logs/<node>.log and, when the
 check fails, linearizability.html. The same --seed gives the same faults.
 
@@ -55,9 +65,13 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 4 the run could not be completed.`,
 		Example: `  raftbench chaos --bin bin/raft-maelstrom --nodes 5 --time 60s --rate 100 \
       --concurrency 2n --nemesis partition,kill,pause --latency 5ms --seed 1 --out results/chaos/1
-  raftbench chaos --bin ./my-node --nodes 3 --nemesis kill --kill-mode wipe-data --out /tmp/c`,
+  raftbench chaos --bin ./my-node --nodes 3 --nemesis kill --kill-mode wipe-data --out /tmp/c
+  raftbench chaos --serve secure --nodes 3 --time 60s --nemesis partition,kill,disk,clock --out /tmp/s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyServeTarget(&cfg, serveTarget, cmd.Flags().Changed("bin")); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("chaos: %w", err)}
+			}
 			cfg.Nemesis = harness.ParseNemeses(nemesis)
 			cfg.PartitionTargets = harness.ParseList(partTargets)
 			cfg.NodeTargets = harness.ParseList(nodeTargets)
@@ -92,7 +106,7 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 	f.DurationVar(&cfg.Latency, "latency", 5*time.Millisecond, "mean one-way message latency")
 	f.StringVar(&cfg.LatencyDist, "latency-dist", harness.DistExponential, "latency distribution: constant, uniform, exponential")
 	f.BoolVar(&cfg.NoReorder, "no-reorder", false, "keep every link FIFO")
-	f.StringVar(&nemesis, "nemesis", "", "faults, comma-separated: partition,kill,pause,loss,dup,disk,clock,membership (empty or none: no faults; disk and clock need a node accepting --test-faults, as raft-maelstrom does; membership (remove, add back as a learner, promote, transfer, demote) needs a node that answers the harness's raftbench_member message, as raft-maelstrom does, and at least 3 nodes)")
+	f.StringVar(&nemesis, "nemesis", "", "faults, comma-separated: partition,kill,pause,loss,dup,disk,clock,membership,lease-break (empty or none: no faults; disk and clock need a node accepting --test-faults, as raft-maelstrom does; membership (remove, add back as a learner, promote, transfer, demote) needs a node that answers the harness's raftbench_member message, as raft-maelstrom does, and at least 3 nodes; lease-break needs --serve)")
 	f.DurationVar(&cfg.NemesisInterval, "nemesis-interval", 10*time.Second, "mean time between fault operations of one family (each gap uniform 0..2x)")
 	f.StringVar(&partTargets, "partition-targets", "", "partition shapes to draw from (default all): one,minority-third,majority,majorities-ring,bridge")
 	f.StringVar(&nodeTargets, "node-targets", "", "nodes a kill or pause hits (default all): some,one,minority-third,minority,majority,all")
@@ -104,6 +118,9 @@ otherwise invalid; 2 bad flags; 3 linearizability undecided (checker timeout);
 	f.StringVar(&cfg.DataDirFlag, "data-dir-flag", "--data-dir", `flag that gives a node its data directory ("-": none)`)
 	f.DurationVar(&cfg.CheckTimeout, "check-timeout", 60*time.Second, "linearizability search bound per key")
 	f.BoolVarP(&verbose, "verbose", "v", true, "print faults and phases to stderr")
+	f.StringVar(&serveTarget, "serve", "", "test raftbench serve processes instead of --bin: plain (TCP and HTTP, no auth) or secure (mutual TLS, HTTPS, tokens); --bin then defaults to this raftbench, --node-arg adds serve flags (e.g. --lease-reads); partitions cut the Raft TCP links")
+	f.Float64Var(&cfg.ClockBound, "clock-bound", 0, "keep clock faults within this drift bound (a lease's --max-clock-drift): drifts within 1/(1+b)..1+b, forward jumps only (0: any fault)")
+	f.Float64Var(&cfg.LeaseBreakRate, "lease-break-rate", 0.02, "lease-break nemesis: the rate the isolated leader's clock runs at (outside the lease's bound: stale reads expected with --lease-reads)")
 	f.StringVar(&uiAddr, "ui", "", "serve a browser view of the history as it is recorded (per-key timeline, faults, verdict) on this host:port; it stays up after the run until Ctrl-C")
 	c.AddCommand(newChaosReportCmd())
 	return c

@@ -18,6 +18,7 @@ import (
 	"github.com/raftbench/raftbench/engine/embed/httpapi"
 	"github.com/raftbench/raftbench/engine/runtime/mtls"
 	"github.com/raftbench/raftbench/engine/runtime/node"
+	"github.com/raftbench/raftbench/engine/runtime/testfaults"
 	"github.com/raftbench/raftbench/ui"
 )
 
@@ -32,6 +33,7 @@ func newServeCmd() *cobra.Command {
 		uiPeers   string
 		noUI      bool
 		sec       securityFlags
+		testFault bool
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -118,6 +120,9 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg.Reload = reloadOnSIGHUP(ctx)
+			if testFault {
+				cfg.TestFaults = testfaults.New()
+			}
 			return httpapi.Serve(ctx, cfg)
 		},
 	}
@@ -143,6 +148,8 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 	f.StringSliceVar(&cfg.Join, "join", nil, "HTTP URL(s) of members of a running cluster to join as a learner (--peers then names only this node)")
 	f.Uint64Var(&cfg.NodeID, "node-id", 0, "with --join: this node's Raft ID (default: one above every ID the cluster knows)")
 	sec.register(c)
+	f.BoolVar(&testFault, "test-faults", false, "tests only: the disk and clock obey POST /admin/test-fault (the chaos harness)")
+	_ = f.MarkHidden("test-faults")
 	return c
 }
 

@@ -29,6 +29,9 @@ func simShrink(f simFlags, opts sim.Options) error {
 			kept = append(kept, fmt.Sprintf("#%d %s at e%d", r.Kept[i], d.Kind, d.Event))
 		}
 		fmt.Printf("kept faults: %s\n", strings.Join(kept, ", "))
+		if len(r.Tuning) > 0 {
+			fmt.Printf("schedule tuned: %s\n", strings.Join(r.Tuning, ", "))
+		}
 		out, err := os.Create(f.shrink)
 		if err != nil {
 			return err
@@ -36,6 +39,9 @@ func simShrink(f simFlags, opts sim.Options) error {
 		fmt.Fprintf(out, "# Reduced run of seed %d\n\n", f.seed)
 		fmt.Fprintf(out, "`raftbench sim --seed %d --shrink FILE` rebuilds this run (deterministic). It keeps %d of the %d faults the seed injects (every other fault is suppressed) and still fails **%s**, at event %d instead of %d.\n\n",
 			f.seed, r.ReducedFaults, r.OriginalFaults, r.Invariant, after, before)
+		if len(r.Tuning) > 0 {
+			fmt.Fprintf(out, "The seed's drawn parameters are tuned first (a smaller schedule that fails sooner): %s. The parameters below are the tuned ones; fault numbers count the tuned run's draws.\n\n", strings.Join(r.Tuning, ", "))
+		}
 		fmt.Fprintf(out, "Kept faults (number in the seed's draw order, kind, event drawn): %s\n\n", strings.Join(kept, ", "))
 		if err := sim.WriteTrace(out, r.Reduced); err != nil {
 			out.Close()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -139,11 +138,7 @@ func uiRegistry(reg prometheus.Registerer) (prometheus.Gatherer, prometheus.Regi
 // replayed on this build, in the file's documented format, as a replay
 // view, until Ctrl-C.
 func serveCounterexample(addr, file string, cx *explore.Counterexample) error {
-	data, err := json.Marshal(cx)
-	if err != nil {
-		return err
-	}
-	rec, err := ui.RecordCounterexample(data, "explore --replay "+file)
+	rec, err := ui.RecordCounterexample(cx, "explore --replay "+file)
 	if err != nil {
 		return err
 	}

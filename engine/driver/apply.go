@@ -1,8 +1,10 @@
 package driver
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/raftbench/raftbench/engine"
@@ -41,6 +43,12 @@ type ApplierConfig struct {
 	// (the reasoning of etcd's and CockroachDB's log truncation). Zero:
 	// by entry count alone.
 	SnapshotLogRatio float64
+	// OpenSnapshot, when set, is where a Batch's snapshot that carries no
+	// Data is restored from (a runtime that keeps snapshots in files
+	// hands its core only their metadata): it opens the stored snapshot,
+	// which may be newer than meta (committed state further on) but
+	// never older, and returns its metadata, data and size.
+	OpenSnapshot func(meta raftpb.SnapshotMeta) (stored raftpb.SnapshotMeta, r io.ReadCloser, size uint64, err error)
 	// Bugs switches on deliberate driver bugs (-tags raftbugs only).
 	Bugs []Bug
 }
@@ -107,6 +115,7 @@ type ApplyStats struct {
 type Applier struct {
 	id       uint64
 	sm       StateMachine
+	open     func(raftpb.SnapshotMeta) (raftpb.SnapshotMeta, io.ReadCloser, uint64, error)
 	sessions *sessionTable
 	conf     raftpb.ConfState // the configuration as of applied
 	applied  uint64
@@ -137,7 +146,7 @@ func NewApplier(cfg ApplierConfig) (*Applier, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Applier{id: cfg.ID, sm: cfg.StateMachine, sessions: newSessionTable(cfg.MaxSessions), every: cfg.SnapshotEvery,
+	a := &Applier{id: cfg.ID, sm: cfg.StateMachine, open: cfg.OpenSnapshot, sessions: newSessionTable(cfg.MaxSessions), every: cfg.SnapshotEvery,
 		logRatio: max(0, cfg.SnapshotLogRatio)}
 	a.sessions.forgetEarly = bugs.has(BugSessionWindowShort)
 	a.conf = raftpb.ConfState{Voters: cfg.Voters, Learners: cfg.Learners}.Clone()
@@ -195,10 +204,17 @@ func (a *Applier) Stats() ApplyStats {
 // covers are skipped), calling h around each.
 func (a *Applier) Apply(b *Batch, h Hooks) error {
 	if b.Snapshot != nil && b.Snapshot.Meta.Index > a.applied {
-		if err := a.Restore(*b.Snapshot); err != nil {
+		meta := b.Snapshot.Meta
+		var err error
+		if b.Snapshot.Data == nil && a.open != nil {
+			meta, err = a.restoreStored(meta)
+		} else {
+			err = a.Restore(*b.Snapshot)
+		}
+		if err != nil {
 			return err
 		}
-		h.Restored(b.Snapshot.Meta)
+		h.Restored(meta)
 	}
 	for i := range b.Entries {
 		e := &b.Entries[i]
@@ -270,14 +286,58 @@ func (a *Applier) Restore(s raftpb.Snapshot) error {
 	if err := a.sm.Restore(rest); err != nil {
 		return fmt.Errorf("node %d: restore state machine from snapshot %d: %w", a.id, s.Meta.Index, err)
 	}
-	if len(s.Meta.Voters) > 0 {
-		a.conf = s.Meta.ConfState.Clone()
-	}
-	a.applied, a.term = s.Meta.Index, s.Meta.Term
-	a.stats.SnapshotsRestored++
-	a.logBytes, a.stateBytes = 0, uint64(len(s.Data))
-	a.scheduleFirstSnapshot()
+	a.restored(s.Meta, uint64(len(s.Data)))
 	return nil
+}
+
+// StreamRestorer is a StateMachine that restores from a stream, so a
+// large snapshot is never held in memory whole.
+type StreamRestorer interface {
+	RestoreFrom(r io.Reader) error
+}
+
+// RestoreFrom is Restore with the snapshot's data (size bytes) read from
+// r: the sessions, then the state machine's part, streamed to it if it
+// is a StreamRestorer (else read whole and given to Restore).
+func (a *Applier) RestoreFrom(meta raftpb.SnapshotMeta, r io.Reader, size uint64) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	if err := a.sessions.restoreSnapshotFrom(br); err != nil {
+		return fmt.Errorf("node %d: snapshot %d: %w", a.id, meta.Index, err)
+	}
+	var err error
+	if sr, ok := a.sm.(StreamRestorer); ok {
+		err = sr.RestoreFrom(br)
+	} else {
+		var rest []byte
+		if rest, err = io.ReadAll(br); err == nil {
+			err = a.sm.Restore(rest)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("node %d: restore state machine from snapshot %d: %w", a.id, meta.Index, err)
+	}
+	a.restored(meta, size)
+	return nil
+}
+
+// restoreStored restores the stored snapshot (OpenSnapshot) for meta.
+func (a *Applier) restoreStored(meta raftpb.SnapshotMeta) (raftpb.SnapshotMeta, error) {
+	stored, r, size, err := a.open(meta)
+	if err != nil {
+		return meta, fmt.Errorf("node %d: open snapshot %d: %w", a.id, meta.Index, err)
+	}
+	defer r.Close()
+	return stored, a.RestoreFrom(stored, r, size)
+}
+
+func (a *Applier) restored(meta raftpb.SnapshotMeta, size uint64) {
+	if len(meta.Voters) > 0 {
+		a.conf = meta.ConfState.Clone()
+	}
+	a.applied, a.term = meta.Index, meta.Term
+	a.stats.SnapshotsRestored++
+	a.logBytes, a.stateBytes = 0, size
+	a.scheduleFirstSnapshot()
 }
 
 // SnapshotDue reports whether the snapshot policy asks for a snapshot

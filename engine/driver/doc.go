@@ -23,7 +23,10 @@
 //     order so every replica evicts alike), tracks the configuration in
 //     force at the applied index, and says when a snapshot is due
 //     (staggered across voters) and what it carries: sessions, state
-//     machine, and that configuration in its metadata. A session evicted
+//     machine, and that configuration in its metadata. A snapshot is
+//     restored from its bytes or, streaming, from an io.Reader
+//     (RestoreFrom; ApplierConfig.OpenSnapshot for a runtime that keeps
+//     snapshots in files and hands its core only their metadata). A session evicted
 //     from a full table is forgotten: a retry of its last request is
 //     applied again as if new (the simulator shows this breaks
 //     linearizability when MaxSessions is below the number of clients

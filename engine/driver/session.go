@@ -1,9 +1,11 @@
 package driver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Entry data layout for a client command (every proposal a runtime makes):
@@ -223,13 +225,31 @@ var ErrBadSnapshot = errors.New("driver: malformed snapshot")
 // restoreSnapshot replaces the table from b and returns the rest of b
 // (the state machine's snapshot).
 func (t *sessionTable) restoreSnapshot(b []byte) ([]byte, error) {
-	if len(b) < len(snapMagic) || string(b[:len(snapMagic)]) != snapMagic {
-		return nil, fmt.Errorf("%w: bad magic", ErrBadSnapshot)
+	br := bytes.NewReader(b)
+	if err := t.restoreSnapshotFrom(br); err != nil {
+		return nil, err
 	}
-	r := reader{b: b[len(snapMagic):]}
+	return b[len(b)-br.Len():], nil
+}
+
+// byteReader is what the session table reads a snapshot from.
+type byteReader interface {
+	io.Reader
+	io.ByteReader
+}
+
+// restoreSnapshotFrom replaces the table with the one read from r,
+// which is left at the state machine's snapshot. On an error the table
+// is unchanged.
+func (t *sessionTable) restoreSnapshotFrom(br byteReader) error {
+	var magic [len(snapMagic)]byte
+	if _, err := io.ReadFull(br, magic[:]); err != nil || string(magic[:]) != snapMagic {
+		return fmt.Errorf("%w: bad magic", ErrBadSnapshot)
+	}
+	r := reader{r: br}
 	n := r.uvarint()
-	if n > maxSnapSessions || n > uint64(len(r.b)) {
-		return nil, fmt.Errorf("%w: %d sessions", ErrBadSnapshot, n)
+	if n > maxSnapSessions {
+		return fmt.Errorf("%w: %d sessions", ErrBadSnapshot, n)
 	}
 	nt := newSessionTable(t.max)
 	nt.forgetEarly, nt.evictions = t.forgetEarly, t.evictions
@@ -237,61 +257,68 @@ func (t *sessionTable) restoreSnapshot(b []byte) ([]byte, error) {
 		s := &session{id: r.u64(), maxSeq: r.u64(), window: r.u64(), lastIndex: r.u64()}
 		k := r.uvarint()
 		if k > resultSlots {
-			return nil, fmt.Errorf("%w: session %d has %d results", ErrBadSnapshot, s.id, k)
+			return fmt.Errorf("%w: session %d has %d results", ErrBadSnapshot, s.id, k)
 		}
 		for j := uint64(0); j < k && r.err == nil; j++ {
 			seq := r.u64()
 			res := r.bytes()
-			s.results[seq%resultSlots] = cachedResult{seq: seq, res: append([]byte{}, res...)}
+			s.results[seq%resultSlots] = cachedResult{seq: seq, res: res}
 		}
-		if _, dup := nt.m[s.id]; dup {
-			return nil, fmt.Errorf("%w: duplicate session %d", ErrBadSnapshot, s.id)
+		if _, dup := nt.m[s.id]; dup && r.err == nil {
+			return fmt.Errorf("%w: duplicate session %d", ErrBadSnapshot, s.id)
 		}
 		nt.m[s.id] = s
 		nt.pushBack(s)
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, r.err)
+		return fmt.Errorf("%w: %v", ErrBadSnapshot, r.err)
 	}
 	*t = *nt
-	return r.b, nil
+	return nil
 }
 
+// reader decodes the session table from a stream; the first error
+// sticks and later reads return zero values.
 type reader struct {
-	b   []byte
+	r   byteReader
+	b   [8]byte
 	err error
 }
 
 func (r *reader) u64() uint64 {
-	if r.err != nil || len(r.b) < 8 {
+	if r.err != nil {
+		return 0
+	}
+	if _, err := io.ReadFull(r.r, r.b[:]); err != nil {
 		r.err = errors.New("truncated")
 		return 0
 	}
-	v := binary.LittleEndian.Uint64(r.b)
-	r.b = r.b[8:]
-	return v
+	return binary.LittleEndian.Uint64(r.b[:])
 }
 
 func (r *reader) uvarint() uint64 {
 	if r.err != nil {
 		return 0
 	}
-	v, k := binary.Uvarint(r.b)
-	if k <= 0 {
+	v, err := binary.ReadUvarint(r.r)
+	if err != nil {
 		r.err = errors.New("bad varint")
 		return 0
 	}
-	r.b = r.b[k:]
 	return v
 }
 
+// bytes reads a length-prefixed field into a new slice that grows only
+// as data arrives, so a corrupt length cannot allocate wildly.
 func (r *reader) bytes() []byte {
 	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)) {
+	if r.err != nil {
+		return nil
+	}
+	var b bytes.Buffer
+	if k, err := io.CopyN(&b, r.r, int64(min(n, 1<<62))); err != nil || uint64(k) != n {
 		r.err = errors.New("truncated bytes")
 		return nil
 	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
+	return append([]byte{}, b.Bytes()...)
 }

@@ -272,3 +272,97 @@ func TestFaultAcrossSegmentRotation(t *testing.T) {
 	}
 	checkAcked(t, dir, all)
 }
+
+// A snapshot whose write or fsync fails is not installed: the stored
+// snapshot and the log stay as they were (the log is truncated only
+// after a snapshot is durable), the log keeps taking writes, and after a
+// power cut the old snapshot and every acknowledged entry are there. A
+// failed install (the rename, on the flusher) stops the WAL like any
+// failed log operation, with the same guarantee after reopening.
+func TestSnapshotFaultsKeepOldSnapshot(t *testing.T) {
+	cases := []struct {
+		name   string
+		rule   errorfs.Rule
+		sticky bool
+	}{
+		{"write-ENOSPC", errorfs.Rule{Op: errorfs.OpWrite, PathContains: "snapshot.", Err: errorfs.ENOSPC, After: 2}, false},
+		{"fsync-EIO", errorfs.Rule{Op: errorfs.OpSync, PathContains: "snapshot.", Err: errorfs.EIO}, false},
+		{"rename-EIO", errorfs.Rule{Op: errorfs.OpRename, PathContains: "snapshot.", Err: errorfs.EIO}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			efs := errorfs.New()
+			w := open(t, dir, efs, false)
+			a, err := appendN(t, w, 1, 60)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 10, Term: 1}, Data: []byte("old")}
+			if err := w.SaveSnapshot(old); err != nil {
+				t.Fatal(err)
+			}
+			efs.Inject(tc.rule)
+			f, err := w.CreateSnapshot(raftpb.SnapshotMeta{Index: 50, Term: 1}, 4<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chunk := make([]byte, 512<<10)
+			for i := 0; i < 8 && err == nil; i++ {
+				_, err = f.Write(chunk)
+			}
+			if err == nil {
+				err = f.Commit()
+			} else {
+				f.Abort()
+			}
+			if !errors.Is(err, syscall.EIO) && !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("snapshot under %v: %v", tc.rule, err)
+			}
+			efs.Clear()
+			if !tc.sticky {
+				if w.FirstIndex() != 11 {
+					t.Fatalf("log compacted to %d by a snapshot that failed", w.FirstIndex())
+				}
+				b, err := appendN(t, w, 61, 70)
+				if err != nil {
+					t.Fatalf("log write after a failed snapshot: %v", err)
+				}
+				for i := range b.acked {
+					a.acked[i] = true
+				}
+			}
+			_ = w.Close()
+			if err := efs.PowerCut(); err != nil {
+				t.Fatal(err)
+			}
+			r, err := wal.Open(dir, wal.Options{})
+			if err != nil {
+				t.Fatalf("reopen after fault: %v", err)
+			}
+			defer r.Close()
+			var hi uint64
+			for i := range a.acked {
+				hi = max(hi, i)
+			}
+			if r.FirstIndex() != 11 || r.LastIndex() < hi {
+				t.Fatalf("log [%d, %d] after the fault, want [11, >= %d]", r.FirstIndex(), r.LastIndex(), hi)
+			}
+			es, err := r.Entries(11, hi+1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range es {
+				if string(e.Data) != string(entry(e.Index).Data) {
+					t.Fatalf("entry %d = %q after the fault", e.Index, e.Data)
+				}
+			}
+			if s, err := r.Snapshot(); err != nil || s.Meta.Index != 10 || string(s.Data) != "old" {
+				t.Fatalf("snapshot after the fault: %+v %q %v", s.Meta, s.Data, err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, "snapshot.*.tmp")); len(left) != 0 {
+				t.Fatalf("unfinished snapshot files left: %v", left)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/raftbench/raftbench/engine/embed/kv"
 	"github.com/raftbench/raftbench/engine/runtime/mtls"
 	"github.com/raftbench/raftbench/engine/runtime/node"
+	"github.com/raftbench/raftbench/engine/runtime/testfaults"
 	"github.com/raftbench/raftbench/engine/runtime/transport"
 	natstr "github.com/raftbench/raftbench/engine/runtime/transport/nats"
 )
@@ -85,6 +86,12 @@ type ServeConfig struct {
 	// NodeID is the Raft ID of a joining node (0: one above every ID the
 	// cluster knows).
 	NodeID uint64
+	// TestFaults, tests only (serve --test-faults): the WAL writes
+	// through its fault-injecting disk, the node reads its clock, and
+	// POST /admin/test-fault (admin role under auth) takes a
+	// testfaults.Command. A disk fault that fails the WAL stops the node
+	// and Serve returns its error.
+	TestFaults *testfaults.Faults
 }
 
 // NATSSnapshotChunkBytes is the snapshot chunk size over NATS unless
@@ -275,12 +282,17 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if certs != nil {
 		ln = tls.NewListener(ln, certs.ServerConfig(false))
 	}
-	n, err := node.Start(node.Config{ID: id, Voters: voters, Dir: cfg.Dir, UnsafeNoFsync: cfg.UnsafeNoFsync,
+	ncfg := node.Config{ID: id, Voters: voters, Dir: cfg.Dir, UnsafeNoFsync: cfg.UnsafeNoFsync,
 		Transport: tr, StateMachine: kv.NewStore(), TickInterval: cfg.TickInterval,
 		Engine:        engine.Config{LeaseReads: cfg.LeaseReads, MaxClockDrift: cfg.MaxClockDrift},
 		SnapshotEvery: cfg.SnapshotEvery, SnapshotLogRatio: cfg.SnapshotLogRatio, SnapshotChunkBytes: cfg.SnapshotChunkBytes,
 		SnapshotChunksInFlight: cfg.SnapshotChunksInFlight,
-		Registerer:             reg, Logger: cfg.Logger})
+		Registerer:             reg, Logger: cfg.Logger}
+	if cfg.TestFaults != nil {
+		cfg.Logger.Warn("TEST FAULTS on: this node's disk and clock obey POST /admin/test-fault (tests only)")
+		ncfg.WALOptions.FS, ncfg.Clock = cfg.TestFaults.Disk, cfg.TestFaults.Clock
+	}
+	n, err := node.Start(ncfg)
 	if err != nil {
 		ln.Close()
 		tr.Close()
@@ -295,6 +307,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	stopExtra := func() {}
 	if cfg.Extra != nil {
 		extra, stopExtra = cfg.Extra(n, reg)
+	}
+	if cfg.TestFaults != nil {
+		extra = withTestFaultRoute(extra, cfg.TestFaults, cfg.Logger)
 	}
 	sec := Security{Raft: "plain-tcp", HTTP: "plain-http", Auth: "none"}
 	if certs != nil {

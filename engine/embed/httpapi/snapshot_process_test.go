@@ -140,7 +140,7 @@ func TestKillDuringSnapshotInstall(t *testing.T) {
 	f.kill()
 	time.Sleep(100 * time.Millisecond)
 	fdir := filepath.Join(dir, f.name)
-	partial, _ := filepath.Glob(filepath.Join(fdir, "snapshot-recv-*.tmp"))
+	partial, _ := filepath.Glob(filepath.Join(fdir, "snapshot.*.tmp"))
 	f.start(t, bin)
 	want, err := procs[leader].client.Status(ctx)
 	if err != nil {

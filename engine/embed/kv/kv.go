@@ -1,10 +1,12 @@
 package kv
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 )
@@ -355,12 +357,26 @@ func (s *Store) SnapshotViewAppend() (appendTo func(prefix []byte) []byte) {
 	}
 }
 
+// SnapshotViewStream is SnapshotView for states too large to hold
+// encoded: size tells the encoding's exact size (sorting the keys) and
+// writeTo streams it (the bytes Snapshot would have returned at the
+// capture), both on any one goroutine, size first; release drops a view
+// that will not be written.
+func (s *Store) SnapshotViewStream() (size func() int64, writeTo func(io.Writer) (int64, error), release func()) {
+	v := s.Capture()
+	return v.Size, v.WriteTo, v.Release
+}
+
 // View is the state captured by Capture, encoded on demand.
 type View struct {
 	s    *Store
 	once sync.Once
 	data *frozenTable
 	b    []byte
+	// keys and size: the sorted order and encoded size (prepare).
+	keys     []sortKey
+	size     int
+	prepared bool
 }
 
 // Capture is SnapshotView for callers that may drop the view unencoded:
@@ -378,6 +394,35 @@ func (s *Store) Capture() *View {
 func (v *View) Encode() []byte {
 	v.once.Do(func() { v.b = v.data.appendSnapshot(nil); v.close() })
 	return v.b
+}
+
+// Size is the exact size of the captured state's snapshot encoding.
+// It sorts the keys (once; WriteTo reuses the order), so call it where
+// Encode would be called, not on the apply path.
+func (v *View) Size() int64 {
+	v.prepare()
+	return int64(v.size)
+}
+
+func (v *View) prepare() {
+	if !v.prepared && v.data != nil {
+		v.keys, v.size = v.data.sorted()
+		v.prepared = true
+	}
+}
+
+// WriteTo writes the captured state's snapshot (the bytes Snapshot would
+// have returned at the capture) to w, streaming through a small buffer,
+// and closes the view.
+func (v *View) WriteTo(w io.Writer) (int64, error) {
+	n, err := int64(0), errors.New("kv: snapshot view already encoded or released")
+	v.once.Do(func() {
+		v.prepare()
+		n, err = v.data.writeSnapshot(w, v.keys)
+		v.keys = nil
+		v.close()
+	})
+	return n, err
 }
 
 // Release closes a view that will not be encoded; after Encode it does
@@ -408,36 +453,70 @@ func uvarintLen(n int) int {
 
 // Restore replaces the store's contents with a snapshot's.
 func (s *Store) Restore(snap []byte) error {
-	if !bytes.HasPrefix(snap, []byte(snapshotMagic)) {
+	return s.RestoreFrom(bytes.NewReader(snap))
+}
+
+// RestoreFrom replaces the store's contents with the snapshot read from
+// r, streaming: only one record is held outside the store at a time. On
+// an error the store is left as it was.
+func (s *Store) RestoreFrom(r io.Reader) error {
+	br, ok := r.(byteReader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 256<<10)
+	}
+	var magic [len(snapshotMagic)]byte
+	if _, err := io.ReadFull(br, magic[:]); err != nil || string(magic[:]) != snapshotMagic {
 		return fmt.Errorf("%w: snapshot magic", ErrMalformed)
 	}
-	rest := snap[len(snapshotMagic):]
-	n, k := binary.Uvarint(rest)
-	if k <= 0 || n > uint64(len(rest)) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
 		return fmt.Errorf("%w: snapshot key count", ErrMalformed)
 	}
-	rest = rest[k:]
 	t := newTable()
+	var key, val []byte
 	for i := uint64(0); i < n; i++ {
-		var key, val []byte
-		var err error
-		if key, rest, err = readBytes(rest, MaxKeyBytes); err != nil {
+		if key, err = readField(br, key, MaxKeyBytes); err != nil {
 			return fmt.Errorf("snapshot key %d: %w", i, err)
 		}
-		if val, rest, err = readBytes(rest, MaxValueBytes); err != nil {
+		if val, err = readField(br, val, MaxValueBytes); err != nil {
 			return fmt.Errorf("snapshot value %d: %w", i, err)
 		}
 		loc, ok := t.find(key)
 		if ok {
 			return fmt.Errorf("%w: snapshot key %q twice", ErrMalformed, key)
 		}
-		t.put(key, loc, ok, val, true)
+		t.put(key, loc, ok, val, true) // copies into the slabs
 	}
-	if len(rest) != 0 {
-		return fmt.Errorf("%w: %d trailing snapshot bytes", ErrMalformed, len(rest))
+	if _, err := br.ReadByte(); err != io.EOF {
+		return fmt.Errorf("%w: trailing snapshot bytes", ErrMalformed)
 	}
 	s.mu.Lock()
 	s.t = t
 	s.mu.Unlock()
 	return nil
+}
+
+type byteReader interface {
+	io.Reader
+	io.ByteReader
+}
+
+// readField reads one length-prefixed field into buf (reused), with the
+// same rules as readBytes.
+func readField(r byteReader, buf []byte, limit uint64) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return buf, fmt.Errorf("%w: bad length prefix", ErrMalformed)
+	}
+	if n > limit {
+		return buf, fmt.Errorf("%w: length %d exceeds limit", ErrMalformed, n)
+	}
+	if uint64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return buf, fmt.Errorf("%w: length %d exceeds input", ErrMalformed, n)
+	}
+	return buf, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"io"
 	"maps"
 	"slices"
 )
@@ -183,17 +184,18 @@ func (t *table) frozen() *frozenTable {
 	return f
 }
 
-// appendSnapshot appends the snapshot encoding to prefix: magic, count,
-// then key/value pairs in key order. The sort is what the format needs:
-// equal states must encode to equal bytes (replicas' snapshots and the
-// simulator's state digests compare them), and a hash index has no order.
-func (f *frozenTable) appendSnapshot(prefix []byte) []byte {
-	// Sorting compares a 16-byte big-endian key prefix held beside each
-	// location (no slab access, so no cache miss, for keys that differ
-	// there) and the full keys only on a tie.
-	type sortKey struct{ hi, lo, loc uint64 }
+// sortKey orders records by a 16-byte big-endian key prefix held beside
+// each location (no slab access, so no cache miss, for keys that differ
+// there), then by the full keys.
+type sortKey struct{ hi, lo, loc uint64 }
+
+// sorted returns the records in key order and the exact size of the
+// snapshot encoding. The sort is what the format needs: equal states
+// must encode to equal bytes (replicas' snapshots and the simulator's
+// state digests compare them), and a hash index has no order.
+func (f *frozenTable) sorted() ([]sortKey, int) {
 	keys := make([]sortKey, 0, len(f.index)+len(f.overflow))
-	size := len(prefix) + len(snapshotMagic) + binary.MaxVarintLen64
+	size := 0
 	add := func(l uint64) {
 		k, v := recordAt(f.slabs, l)
 		var p [16]byte
@@ -218,15 +220,74 @@ func (f *frozenTable) appendSnapshot(prefix []byte) []byte {
 		kb, _ := recordAt(f.slabs, b.loc)
 		return bytes.Compare(ka, kb)
 	})
-	b := append(make([]byte, 0, size), prefix...)
-	b = append(b, snapshotMagic...)
-	b = binary.AppendUvarint(b, uint64(len(keys)))
+	return keys, size + len(snapshotMagic) + uvarintLen(len(keys))
+}
+
+// appendSnapshot appends the snapshot encoding to prefix: magic, count,
+// then key/value pairs in key order.
+func (f *frozenTable) appendSnapshot(prefix []byte) []byte {
+	keys, size := f.sorted()
+	b := append(make([]byte, 0, len(prefix)+size), prefix...)
+	b = appendSnapshotHead(b, len(keys))
 	for _, sk := range keys {
-		k, v := recordAt(f.slabs, sk.loc)
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
+		b = f.appendPair(b, sk.loc)
 	}
 	return b
+}
+
+func appendSnapshotHead(b []byte, count int) []byte {
+	b = append(b, snapshotMagic...)
+	return binary.AppendUvarint(b, uint64(count))
+}
+
+func (f *frozenTable) appendPair(b []byte, loc uint64) []byte {
+	k, v := recordAt(f.slabs, loc)
+	b = binary.AppendUvarint(b, uint64(len(k)))
+	b = append(b, k...)
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// writeSnapshot writes the encoding of keys (from sorted) to w through
+// a small buffer: the image is never held in memory.
+func (f *frozenTable) writeSnapshot(w io.Writer, keys []sortKey) (int64, error) {
+	const bufBytes = 256 << 10
+	buf := appendSnapshotHead(make([]byte, 0, bufBytes+binary.MaxVarintLen64), len(keys))
+	var written int64
+	flush := func() error {
+		n, err := w.Write(buf)
+		written += int64(n)
+		buf = buf[:0]
+		return err
+	}
+	for _, sk := range keys {
+		k, v := recordAt(f.slabs, sk.loc)
+		if len(buf)+int(recordLen(len(k), len(v))) > bufBytes && len(buf) > 0 {
+			if err := flush(); err != nil {
+				return written, err
+			}
+		}
+		if int(recordLen(len(k), len(v))) > bufBytes {
+			// A record larger than the buffer goes out in its parts.
+			buf = binary.AppendUvarint(buf, uint64(len(k)))
+			buf = append(buf, k...)
+			buf = binary.AppendUvarint(buf, uint64(len(v)))
+			if err := flush(); err != nil {
+				return written, err
+			}
+			n, err := w.Write(v)
+			written += int64(n)
+			if err != nil {
+				return written, err
+			}
+			continue
+		}
+		buf = f.appendPair(buf, sk.loc)
+	}
+	if len(buf) > 0 {
+		if err := flush(); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
 }

@@ -55,7 +55,7 @@ func newApplier(n *Node) (*applier, error) {
 	da, err := driver.NewApplier(driver.ApplierConfig{
 		ID: n.cfg.ID, Voters: n.cfg.Voters, Learners: n.cfg.Learners, StateMachine: n.sm,
 		MaxSessions: n.cfg.MaxSessions, SnapshotEvery: n.cfg.SnapshotEvery,
-		SnapshotLogRatio: n.cfg.SnapshotLogRatio,
+		SnapshotLogRatio: n.cfg.SnapshotLogRatio, OpenSnapshot: n.openStoredFor(),
 	})
 	if err != nil {
 		return nil, err
@@ -223,10 +223,13 @@ func (a *applier) failWaiting(err error) {
 
 // snapshot captures sessions + state machine at the applied index (the
 // driver's policy says when, and which configuration it carries) and
-// saves it on a background goroutine, so the WAL's file write and fsyncs
-// never stall applying; at most one save runs at a time. A state machine
-// with SnapshotView is only captured here and encoded in the background
-// too. The core drops the covered log prefix once the snapshot is durable.
+// saves it on a background goroutine, so encoding, the file write and
+// its fsyncs never stall applying (nor the WAL's log writes: the WAL
+// only installs the finished file); at most one save runs at a time. A
+// SnapshotStreamer on the node's own WAL is streamed into the snapshot
+// file, never held encoded in memory; otherwise the state is encoded
+// (in the background too for a SnapshotViewer) and saved whole. The core
+// drops the covered log prefix once the snapshot is durable.
 func (a *applier) snapshot() {
 	n := a.n
 	if a.saving.Load() {
@@ -234,43 +237,58 @@ func (a *applier) snapshot() {
 	}
 	start := n.clock.Now()
 	meta, sess := a.da.CaptureSnapshot()
-	var encode func() []byte
-	switch v := n.sm.(type) {
-	case SnapshotAppender:
-		// The state is encoded straight after the sessions: one copy.
-		appendTo, prefix := v.SnapshotViewAppend(), sess
-		encode = func() []byte { return appendTo(prefix) }
-		sess = nil
-	case SnapshotViewer:
-		encode = v.SnapshotView()
-	default:
-		state := n.sm.Snapshot()
-		encode = func() []byte { return state }
+	// save stores the snapshot; data is the image when it was held in
+	// memory (nil when streamed).
+	var save func() (saved bool, bytes uint64, data []byte, err error)
+	if v, ok := n.sm.(SnapshotStreamer); ok && n.snapFiles != nil {
+		size, writeTo, release := v.SnapshotViewStream()
+		save = func() (bool, uint64, []byte, error) {
+			saved, bytes, err := n.streamSnapshot(meta, sess, size, writeTo, release)
+			return saved, bytes, nil, err
+		}
+	} else {
+		var encode func() []byte
+		switch v := n.sm.(type) {
+		case SnapshotAppender:
+			// The state is encoded straight after the sessions: one copy.
+			appendTo, prefix := v.SnapshotViewAppend(), sess
+			encode = func() []byte { return appendTo(prefix) }
+			sess = nil
+		case SnapshotViewer:
+			encode = v.SnapshotView()
+		default:
+			state := n.sm.Snapshot()
+			encode = func() []byte { return state }
+		}
+		prefix := sess
+		save = func() (bool, uint64, []byte, error) {
+			data := encode()
+			if prefix != nil {
+				data = append(append(make([]byte, 0, len(prefix)+len(data)), prefix...), data...)
+			}
+			saved, err := n.saveSnapshot(raftpb.Snapshot{Meta: meta, Data: data})
+			return saved, uint64(len(data)), data, err
+		}
 	}
 	a.saving.Store(true)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		defer a.saving.Store(false)
-		data := encode()
-		if sess != nil {
-			data = append(append(make([]byte, 0, len(sess)+len(data)), sess...), data...)
-		}
-		snap := raftpb.Snapshot{Meta: meta, Data: data}
-		saved, err := n.saveSnapshot(snap)
+		saved, bytes, data, err := save()
 		switch {
 		case err != nil && !n.isStopped():
-			n.fail(fmt.Errorf("%w: save snapshot at %d: %w", ErrStorage, snap.Meta.Index, err))
+			n.fail(fmt.Errorf("%w: save snapshot at %d: %w", ErrStorage, meta.Index, err))
 			return
 		case err != nil || !saved:
 			return // stopping, or a newer snapshot from the leader is stored
 		}
-		a.savedBytes.Store(uint64(len(data)))
+		a.savedBytes.Store(bytes)
 		n.stats.snapshots.Add(1)
-		n.logger.Info("snapshot saved", "index", snap.Meta.Index, "bytes", len(data), "took", n.clock.Now().Sub(start))
+		n.logger.Info("snapshot saved", "index", meta.Index, "bytes", bytes, "took", n.clock.Now().Sub(start))
 		n.post(func() {
-			if err := n.drv.Compact(snap); err != nil {
-				n.logger.Warn("core compaction refused", "index", snap.Meta.Index, "err", err)
+			if err := n.drv.Compact(n.coreSnapshot(meta, data)); err != nil {
+				n.logger.Warn("core compaction refused", "index", meta.Index, "err", err)
 			}
 		})
 	}()

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -44,6 +45,19 @@ type SnapshotViewer interface {
 // copy of the encoded state rather than two. kv.Store implements it.
 type SnapshotAppender interface {
 	SnapshotViewAppend() (appendTo func(prefix []byte) []byte)
+}
+
+// SnapshotStreamer is the StateMachine extension for states too large
+// to hold encoded in memory: the capture is cheap (on the apply
+// goroutine), then, on a background goroutine, size gives the encoding's
+// exact size and writeTo streams it into the WAL's snapshot file (the
+// bytes Snapshot would have returned at the capture); release drops a
+// view that will not be written. RestoreFrom restores from a stream
+// (the WAL's snapshot file, at a restart or after a leader's snapshot).
+// Used when the node runs on its own WAL (Dir). kv.Store implements it.
+type SnapshotStreamer interface {
+	SnapshotViewStream() (size func() int64, writeTo func(io.Writer) (int64, error), release func())
+	RestoreFrom(r io.Reader) error
 }
 
 // Config configures one Node.

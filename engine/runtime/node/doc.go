@@ -38,14 +38,20 @@
 //	   session table, applied configuration, snapshot policy): applies
 //	   entries in order, answers proposal waiters, serves reads from a
 //	   driver.ReadQueue once applied >= their read index, and takes
-//	   snapshots (staggered across voters, encoded and saved on a
-//	   background goroutine).
+//	   snapshots (staggered across voters, streamed into the WAL's
+//	   snapshot file by a background goroutine).
 //
-// Snapshots stream to lagging followers in chunks (the driver's
-// snapxfer): the loop goroutine writes incoming chunks to a temporary
-// file in the WAL directory (snapshot-recv-*.tmp, removed at start, so a
-// crash mid-transfer leaves the old state and the transfer restarts),
-// and Status reports transfers in progress.
+// On its own WAL (Dir) a node never holds a snapshot image in memory
+// (snapfiles.go): its own are streamed into a new snapshot file, which
+// the WAL's flusher only renames into place (log writes never wait
+// behind a snapshot); the core keeps only the metadata; chunks to
+// lagging followers (the driver's snapxfer) are read from the file; a
+// follower's loop goroutine writes incoming chunks straight into a new
+// snapshot file, installed when the core's Ready carries the snapshot,
+// and the apply goroutine restores from the file, streaming, as a
+// restart does. A crash mid-transfer leaves the old snapshot (the WAL
+// removes unfinished files when it opens) and the transfer restarts.
+// Status reports transfers in progress.
 //
 // Under load, many client writes become one batch of entries, one fsync
 // and one AppendEntries per follower.

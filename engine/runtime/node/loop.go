@@ -487,8 +487,15 @@ func (s walStorage) WaitDurable(k uint64) (uint64, error) {
 }
 
 // SaveSnapshot stores a leader's snapshot (a newer one of our own may
-// already be stored: then there is nothing to do).
+// already be stored: then there is nothing to do): the file it streamed
+// into, or its data.
 func (s walStorage) SaveSnapshot(snap raftpb.Snapshot) error {
+	if ok, err := s.n.installReceived(snap.Meta); ok || err != nil {
+		return err
+	}
+	if snap.Data == nil && s.n.snapFiles != nil {
+		return fmt.Errorf("snapshot %d carries no data and no received file holds it", snap.Meta.Index)
+	}
 	_, err := s.n.saveSnapshot(snap)
 	return err
 }

@@ -69,6 +69,12 @@ type Node struct {
 	// never goes backwards; savedSnap is the newest index stored.
 	snapMu    sync.Mutex
 	savedSnap uint64
+	// snapFiles is the WAL's file-based snapshot API when the node runs
+	// on its own WAL (snapfiles.go); nil: snapshots are held in memory.
+	// received is a follower's complete incoming snapshot file, waiting
+	// for the core's Ready to install it (loop goroutine only).
+	snapFiles snapshotFiles
+	received  *wal.SnapshotFile
 
 	applyc  chan applyItem
 	waiters *waiters
@@ -140,6 +146,9 @@ func Start(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node %d: open WAL: %w", cfg.ID, err)
 		}
 	}
+	if f, ok := n.log.(snapshotFiles); ok && cfg.Log == nil {
+		n.snapFiles = f
+	}
 	ap, ecfg, err := n.recover()
 	if err != nil {
 		n.log.Close()
@@ -149,8 +158,12 @@ func Start(cfg Config) (*Node, error) {
 		n.log.Close()
 		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
 	}
+	xfer := driver.TransferConfig{ChunkBytes: cfg.SnapshotChunkBytes, ChunksInFlight: cfg.SnapshotChunksInFlight}
+	if n.snapFiles != nil {
+		xfer.Source, xfer.Sink = fileSource{n}, fileSink{n}
+	}
 	n.drv, err = driver.New(driver.Config{Core: n.core, Storage: walStorage{n}, Transport: sender{n}, OnDurable: n.onDurable, ReadNonce: n.clientID,
-		Transfer: driver.TransferConfig{ChunkBytes: cfg.SnapshotChunkBytes, ChunksInFlight: cfg.SnapshotChunksInFlight, Sink: n.snapshotSink()}})
+		Transfer: xfer})
 	if err != nil {
 		n.log.Close()
 		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
@@ -199,15 +212,12 @@ func (n *Node) recover() (*applier, engine.Config, error) {
 	if err != nil {
 		return nil, ecfg, fmt.Errorf("node %d: %w", n.cfg.ID, err)
 	}
-	snap, err := n.log.Snapshot()
+	snap, err := n.restoreStored(ap)
 	switch {
 	case errors.Is(err, wal.ErrNoSnapshot):
 	case err != nil:
-		return nil, ecfg, fmt.Errorf("node %d: read snapshot: %w", n.cfg.ID, err)
+		return nil, ecfg, err
 	default:
-		if err := ap.da.Restore(snap); err != nil {
-			return nil, ecfg, err
-		}
 		ap.snap = &snap
 		n.savedSnap = snap.Meta.Index
 		meta := snap.Meta
@@ -233,6 +243,33 @@ func (n *Node) recover() (*applier, engine.Config, error) {
 		"first", first, "last", last, "snapshot", ecfg.Applied)
 	n.pub.lastIndex.Store(last)
 	return ap, ecfg, nil
+}
+
+// restoreStored restores the applier from the stored snapshot (streaming
+// from the file on the node's own WAL) and returns what the core keeps
+// of it; wal.ErrNoSnapshot if there is none.
+func (n *Node) restoreStored(ap *applier) (raftpb.Snapshot, error) {
+	if n.snapFiles == nil {
+		snap, err := n.log.Snapshot()
+		if err == nil {
+			err = ap.da.Restore(snap)
+		} else if !errors.Is(err, wal.ErrNoSnapshot) {
+			err = fmt.Errorf("node %d: read snapshot: %w", n.cfg.ID, err)
+		}
+		return snap, err
+	}
+	d, err := n.snapFiles.OpenSnapshot()
+	if err != nil {
+		if !errors.Is(err, wal.ErrNoSnapshot) {
+			err = fmt.Errorf("node %d: read snapshot: %w", n.cfg.ID, err)
+		}
+		return raftpb.Snapshot{}, err
+	}
+	defer d.Close()
+	if err := ap.da.RestoreFrom(d.Meta, d.Reader(), uint64(d.Size())); err != nil {
+		return raftpb.Snapshot{}, err
+	}
+	return raftpb.Snapshot{Meta: d.Meta}, nil
 }
 
 // saveSnapshot stores s in the WAL unless a newer one is already there;
