@@ -82,3 +82,9 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# The performance goals' figures on a quiet machine, about 11 minutes:
+# results/perf-goals/summary.md (scripts/perf-goals.sh says what runs).
+.PHONY: perf-goals
+perf-goals: build
+	./scripts/perf-goals.sh

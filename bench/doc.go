@@ -37,6 +37,10 @@
 //     in between, HDR latency per phase (before, during = up to that
 //     write, after; by intended send time) and a timeline in 100 ms bins,
 //     from a per-operation record (RunConfig.Observer) kept per worker.
+//   - Timeline (`run --timeline`) is another Observer: latency per fine
+//     bucket by intended send time, with the process's GC cycles and the
+//     in-process nodes' snapshots beside it, to tie a tail's stalls to
+//     what ran then.
 //   - Latencies go into HDR histograms (microseconds, 3 significant digits)
 //     striped over a few mutex-guarded shards; the collector swaps them out
 //     once a second, so workers never allocate per operation and never wait

@@ -36,6 +36,11 @@ import (
 //	lease-reads=true  reads from the leader's lease instead of ReadIndex
 //	                rounds (engine.Config.LeaseReads; all nodes share one
 //	                clock here, so the drift bound holds)
+//	batches-in-flight=N  node.Config.ProposalBatchesInFlight (uncommitted
+//	                proposal batches before new proposals wait for a
+//	                commit; default and -1: never wait)
+//	wal-segment-bytes=N  wal.Options.SegmentBytes of every node (default
+//	                wal.DefaultSegmentBytes), for A/B runs of that default
 func init() { Register("inproc", openInproc) }
 
 // Transports the inproc target can run over.
@@ -64,6 +69,7 @@ type transportStatser interface {
 func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	tr, url := TransportMem, ""
 	var lease bool
+	var batches, segBytes int
 	var unknown []string
 	for k, v := range cfg.Options {
 		switch k {
@@ -77,13 +83,25 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: lease-reads=%q: want true or false", v)
 			}
 			lease = b
+		case "batches-in-flight":
+			b, err := strconv.Atoi(v)
+			if err != nil || b == 0 {
+				return nil, fmt.Errorf("inproc target: batches-in-flight=%q: want a non-zero integer (negative: never wait)", v)
+			}
+			batches = b
+		case "wal-segment-bytes":
+			b, err := strconv.Atoi(v)
+			if err != nil || b < 1<<16 {
+				return nil, fmt.Errorf("inproc target: wal-segment-bytes=%q: want a byte count >= 65536", v)
+			}
+			segBytes = b
 		default:
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes)", unknown)
 	}
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
@@ -101,6 +119,16 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		Logger:       cfg.Logger,
 		TickInterval: node.DefaultTickInterval,
 		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
+	}
+	if batches != 0 || segBytes != 0 {
+		ccfg.NodeConfig = func(nc *node.Config) {
+			if batches != 0 {
+				nc.ProposalBatchesInFlight = batches
+			}
+			if segBytes != 0 {
+				nc.WALOptions.SegmentBytes = segBytes
+			}
+		}
 	}
 	switch tr {
 	case TransportMem:

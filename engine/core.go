@@ -188,6 +188,10 @@ func (c *Core) IsLearner(id uint64) bool { return c.conf.IsLearner(id) }
 // compares them with its mirror after every event).
 func (c *Core) LogBounds() (first, last uint64) { return c.log.offset + 1, c.log.lastIndex() }
 
+// Committed returns the commit index, without the allocations of Status
+// (a runtime paces its proposals by it).
+func (c *Core) Committed() uint64 { return c.log.committed }
+
 func (c *Core) hardState() raftpb.HardState {
 	return raftpb.HardState{Term: c.term, Vote: c.vote, Commit: c.log.committed}
 }

@@ -47,6 +47,7 @@ type loadFlags struct {
 	quiet       bool
 	cpuProfile  string
 	memProfile  string
+	timeline    time.Duration // run --timeline: bucket width of timeline.csv
 	election    time.Duration
 
 	fs *pflag.FlagSet
@@ -80,6 +81,7 @@ func (f *loadFlags) register(fs *pflag.FlagSet, withLoop bool) {
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the load phase, warm-up included, to this file; in-process targets include the nodes")
 	fs.DurationVar(&f.election, "election-timeout", 0, "in-process targets: base election timeout of every node, for comparing systems alike (default: each target's documented one)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile (pprof, all allocations since start) to this file at the end")
+	fs.DurationVar(&f.timeline, "timeline", 0, "with --out: write timeline.csv, latency over time in buckets of this width (e.g. 10ms) by intended send time, with GC cycles and (inproc) snapshots beside it")
 }
 
 func knownTargets() []string {
@@ -279,11 +281,19 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 		defer view.close()
 		sink = withView(sink, view)
 	}
+	var tl *bench.Timeline
+	if s.flags.timeline > 0 && out != "" {
+		tl = bench.NewTimeline(s.flags.timeline, t, cfg.Observer)
+		cfg.Observer = tl
+	}
 	stopProfile, err := startProfiles(s.flags.cpuProfile, s.flags.memProfile)
 	if err != nil {
 		return nil, err
 	}
 	sum, err := bench.Run(ctx, cfg, t, sink)
+	if tl != nil {
+		tl.Close()
+	}
 	if printer != nil {
 		printer.Finish()
 	}
@@ -302,6 +312,11 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 	if out != "" {
 		if err := report.WriteResults(out, sum); err != nil {
 			return nil, err
+		}
+		if tl != nil {
+			if err := tl.WriteCSV(filepath.Join(out, "timeline.csv")); err != nil {
+				return nil, fmt.Errorf("--timeline: %w", err)
+			}
 		}
 	}
 	return sum, nil

@@ -115,6 +115,18 @@ type Config struct {
 	// follower (default 4).
 	SnapshotChunkBytes     int
 	SnapshotChunksInFlight int
+	// ProposalBatchesInFlight, when positive, is how many proposal
+	// batches a leader keeps appended but not yet committed before new
+	// proposals wait for the oldest to commit (0, the default, or
+	// negative: never wait). Requests that arrive one at a time (an
+	// open loop at a steady rate) then share one batch per commit instead
+	// of each crossing every replica's loop alone. A wait never outlasts
+	// the commit it waits for, a tick of the clock, or 1,024 proposals
+	// (1 MiB) queued. Off by default: a batch released by a commit reaches the
+	// followers just after they began their next fsync, so under a full
+	// pipeline the held proposals wait one flush cycle longer than they
+	// would have in the followers' queues (results/compare/NOTES.md).
+	ProposalBatchesInFlight int
 	// Limits. Requests beyond them fail fast with ErrBusy.
 	MaxPendingProposals int // default 8192
 	MaxPendingBytes     int // default 64 MiB (proposal payload bytes)

@@ -14,7 +14,9 @@
 //	             inbox (bounded slices under one mutex, swapped per turn)
 //	                        │
 //	   loop goroutine (owns the core and the driver.Driver): each turn
-//	   drains ALL queued proposals (one core.Propose call), messages,
+//	   drains ALL queued proposals (one core.Propose call; with
+//	   Config.ProposalBatchesInFlight a leader may leave them queued until
+//	   a batch commits or a tick passes), messages,
 //	   reads (one ReadIndex per turn) and ticks, then takes one Ready and
 //	   hands it to Driver.Handle, which
 //	     1. sends rd.Messages to the transport at once (the leader's

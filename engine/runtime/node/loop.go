@@ -44,6 +44,12 @@ type loopState struct {
 	// expectKeys are the sessions this leader appended in this turn; the
 	// next Ready's last len(expectKeys) entries are theirs.
 	expectKeys []proposal
+
+	// batchEnds holds the last index of each proposal batch this leader
+	// appended that is not yet known committed, oldest first; heldAt is
+	// the tick at which the proposals now queued began to wait.
+	batchEnds []uint64
+	heldAt    uint64
 }
 
 // readRound is one batch of reads sharing a ReadIndex request.
@@ -139,6 +145,18 @@ func (n *Node) fail(err error) {
 	go n.Stop()
 }
 
+// Limits on proposals a leader holds back (holdProposals): past them
+// the queue goes out at once.
+const (
+	maxHeldProposals = 1024
+	maxHeldBytes     = 1 << 20
+)
+
+// heldFull says a held proposal queue is big enough to go anyway.
+func heldFull(props, bytes int) bool {
+	return props >= maxHeldProposals || bytes >= maxHeldBytes
+}
+
 // drainInbox hands every queued proposal, message, read and control
 // request to the core. Everything queued so far shares the next Ready.
 func (n *Node) drainInbox(ls *loopState) {
@@ -147,17 +165,26 @@ func (n *Node) drainInbox(ls *loopState) {
 	ls.reads, n.reads = n.reads, ls.reads[:0]
 	ls.ctrl, n.ctrl = n.ctrl, ls.ctrl[:0]
 	n.inMu.Unlock()
-	// Proposals are drained after messages: a proposal that raced with
-	// this turn's messages is still proposed in this turn.
-	n.propMu.Lock()
-	ls.props, n.props = n.props, ls.props[:0]
-	n.propBytes = 0
-	n.propMu.Unlock()
 
 	for i := range ls.msgs {
 		n.step(&ls.msgs[i])
 		ls.msgs[i] = raftpb.Message{} // drop references for the GC
 	}
+	// Proposals are drained after the messages were stepped: a proposal
+	// that raced with this turn's messages is still proposed in this
+	// turn, and the acks just stepped decide whether proposals wait.
+	n.propMu.Lock()
+	if n.holdProposals(ls) {
+		if !n.propHeld {
+			n.propHeld, ls.heldAt = true, ls.ticks
+		}
+		ls.props = ls.props[:0]
+	} else {
+		n.propHeld = false
+		ls.props, n.props = n.props, ls.props[:0]
+		n.propBytes = 0
+	}
+	n.propMu.Unlock()
 	if len(ls.props) > 0 {
 		n.proposeBatch(ls)
 	}
@@ -168,6 +195,41 @@ func (n *Node) drainInbox(ls *loopState) {
 		f()
 		ls.ctrl[i] = nil
 	}
+}
+
+// holdProposals says whether the queued proposals wait for a commit
+// (Config.ProposalBatchesInFlight, off unless positive): only on a leader
+// that already has that many batches appended and uncommitted, and never
+// past a tick of the clock or a full queue. Caller holds propMu.
+//
+// What it buys: a request that arrives alone is otherwise proposed alone
+// and crosses the leader's loop, every follower's loop and log, and the
+// acks back, by itself. What it costs: the commit that releases a held
+// batch was made by an ack sent as a follower began its next fsync, so
+// the batch reaches the follower too late for that fsync; under a full
+// pipeline held proposals wait one flush cycle more than they would in
+// the follower's queue. Measured in results/compare/NOTES.md (round 6).
+func (n *Node) holdProposals(ls *loopState) bool {
+	limit := n.cfg.ProposalBatchesInFlight
+	if limit <= 0 || len(n.props) == 0 {
+		return false
+	}
+	if n.core.Role() != engine.Leader {
+		ls.batchEnds = ls.batchEnds[:0]
+		return false
+	}
+	committed := n.core.Committed()
+	k := 0
+	for k < len(ls.batchEnds) && ls.batchEnds[k] <= committed {
+		k++
+	}
+	if k > 0 {
+		ls.batchEnds = append(ls.batchEnds[:0], ls.batchEnds[k:]...)
+	}
+	if len(ls.batchEnds) < limit || heldFull(len(n.props), n.propBytes) {
+		return false
+	}
+	return !n.propHeld || ls.ticks == ls.heldAt
 }
 
 func (n *Node) step(m *raftpb.Message) {
@@ -195,6 +257,10 @@ func (n *Node) proposeBatch(ls *loopState) {
 	if err == nil && n.core.Role() == engine.Leader {
 		for i := range ls.props {
 			ls.expectKeys = append(ls.expectKeys, proposal{key: ls.props[i].key, w: ls.props[i].w, gen: ls.props[i].gen})
+		}
+		if n.cfg.ProposalBatchesInFlight > 0 {
+			_, last := n.core.LogBounds()
+			ls.batchEnds = append(ls.batchEnds, last)
 		}
 	}
 	if err != nil {
@@ -309,6 +375,7 @@ func (n *Node) softState(ls *loopState, ss *engine.SoftState) {
 		n.leaderMu.Unlock()
 	}
 	ls.role, ls.lead = ss.Role, ss.Lead
+	ls.batchEnds = ls.batchEnds[:0]
 	n.pub.role.Store(uint32(ss.Role))
 	n.pub.lead.Store(ss.Lead)
 	n.m.role.Set(float64(ss.Role))

@@ -52,6 +52,11 @@ type Node struct {
 	ctrl      []func()
 	wake      chan struct{} // capacity 1: "the inbox is not empty"
 
+	// propHeld (under propMu): the loop leaves the queued proposals for
+	// a commit to come (holdProposals); new ones need not wake it until
+	// the queue is full enough to go anyway.
+	propHeld bool
+
 	readsInFlight atomic.Int64
 
 	// persistence: the WAL's done callbacks count completions here.
@@ -377,8 +382,11 @@ func (n *Node) enqueueProposal(clientID, seq uint64, data []byte, w *waiter) (wa
 	driver.AppendHeader(data[:0], clientID, seq)
 	n.props = append(n.props, proposal{key: key, data: data, w: w, gen: w.gen.Load()})
 	n.propBytes += len(data)
+	quiet := n.propHeld && !heldFull(len(n.props), n.propBytes)
 	n.propMu.Unlock()
-	n.notify()
+	if !quiet {
+		n.notify()
+	}
 	return key, nil
 }
 

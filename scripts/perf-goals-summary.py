@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Reads the files scripts/perf-goals.sh wrote and prints, as markdown, each
+performance goal with the figure that judges it (same-run ratios only)."""
+import json
+import os
+import sys
+
+out = sys.argv[1] if len(sys.argv) > 1 else "results/perf-goals"
+OURS = "raftbench"
+PEERS = ["hashicorp", "etcd"]
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def fmt(x, digits=0):
+    return "–" if x is None else f"{x:,.{digits}f}"
+
+
+def ratio(a, b):
+    return None if not a or not b else a / b
+
+
+def write_share(mix):
+    if isinstance(mix, str):  # "write=0.5,read=0.4,cas=0.1"
+        mix = {k: float(v) for k, v in (p.split("=") for p in mix.split(",") if "=" in p)}
+    w = sum(v for k, v in mix.items() if k in ("write", "cas", "insert", "rmw"))
+    t = sum(mix.values())
+    return w / t if t else 1.0
+
+
+def ceiling(r, clients):
+    floors = [f for f in r.get("disk_floor") or [] if f["writers"] == clients and f["files"] == f["nodes"]]
+    if not floors:
+        return None
+    return max(f["writes_per_s"] for f in floors) / write_share(r.get("mix") or "write=1")
+
+
+def one_write_us(r):
+    floors = [f for f in r.get("disk_floor") or [] if f["writers"] == 1 and f["files"] == f["nodes"]]
+    if not floors:
+        return None, None
+    best = min(floors, key=lambda f: f["mean_us"])
+    return best["p50_us"], best["mean_us"]
+
+
+print(f"# Performance goals, read from {out}\n")
+peak = None
+for wl in ("default", "write-only"):
+    r = load(os.path.join(out, wl, "compare.json"))
+    if r is None:
+        print(f"**{wl}**: no compare.json\n")
+        continue
+    rows = {(x["system"], x["clients"]): x for x in r["rows"]}
+    print(f"## {wl} ({r['keys']:,} keys), {r['date']}\n")
+    print("| clients | ours ops/s | best peer (fsync on) | ratio | ours p99 / p99.9 ms | peers' lowest p99 / p99.9 ms | lower tails | of ceiling | best peer fsync off ops/s | ours fsync on over it | ops/CPU-s ours fsync off | best peer fsync off ops/CPU-s | ratio |")
+    print("| ---: | ---: | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c in r["clients"]:
+        o = rows.get((OURS, c))
+        if o is None:
+            continue
+        if wl == "default":
+            peak = max(peak or 0, o["ops_median"])
+        peers = [rows[(p, c)] for p in PEERS if (p, c) in rows]
+        best = max(peers, key=lambda x: x["ops_median"], default=None)
+        p99 = min((x["p99_ms"] for x in peers), default=None)
+        p999 = min((x["p999_ms"] for x in peers), default=None)
+        lower = "yes" if p99 is not None and o["p99_ms"] < p99 and o["p999_ms"] < p999 else "no"
+        ceil = ceiling(r, c)
+        off = [rows[(p + ":nofsync", c)] for p in PEERS if (p + ":nofsync", c) in rows]
+        best_off = max(off, key=lambda x: x["ops_median"], default=None)
+        best_off_cpu = max((x["ops_per_cpu_s"] for x in off), default=None)
+        ours_off = rows.get((OURS + ":nofsync", c))
+        print("| %d | %s | %s %s | %s | %.3g / %.3g | %s / %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            c, fmt(o["ops_median"]), best["system"] if best else "–", fmt(best["ops_median"]) if best else "",
+            fmt(ratio(o["ops_median"], best and best["ops_median"]), 2) + "x",
+            o["p99_ms"], o["p999_ms"], fmt(p99, 2), fmt(p999, 2), lower,
+            fmt(100 * ratio(o["ops_median"], ceil), 0) + "%" if ceil else "–",
+            fmt(best_off["ops_median"]) if best_off else "–",
+            fmt(ratio(o["ops_median"], best_off and best_off["ops_median"]), 2) + "x",
+            fmt(ours_off["ops_per_cpu_s"]) if ours_off else "–", fmt(best_off_cpu),
+            fmt(ratio(ours_off and ours_off["ops_per_cpu_s"], best_off_cpu), 2) + "x"))
+    p50, mean = one_write_us(r)
+    o1 = rows.get((OURS, 1))
+    if p50 and o1:
+        print(f"\n1 client: our p50 {o1['p50_ms'] * 1000:.0f} µs against the disk floor's one write "
+              f"(every replica's log) p50 {p50:.0f} µs / mean {mean:.0f} µs: "
+              f"{o1['p50_ms'] * 1000 / p50:.2f}x the floor's p50 (goal <= 1.2x).")
+    print()
+
+print("## Open loop\n")
+for d in ("sweep", "sweep-hold"):
+    s = load(os.path.join(out, d, "sweep.json"))
+    if s is None:
+        print(f"- {d}: no sweep.json")
+        continue
+    sat = s.get("saturation") or {}
+    thr = sat.get("throughput_ops")
+    last = s["points"][-1] if s.get("points") else {}
+    how = (f"saturation {fmt(thr)} ops/s (the next rate exploded: {last.get('exploded')})" if s.get("saturated")
+           else f"not saturated up to {fmt(thr)} ops/s (the highest rate tried held; the true point is higher)")
+    print(f"- {d}: {how}, {fmt(100 * ratio(thr, peak), 0) if peak and thr else '–'}% of the "
+          f"closed-loop peak {fmt(peak)} (default mix, fsync on, this run; goal >= 50%); p99 at half saturation "
+          f"{fmt(s.get('p99_at_half_saturation_ms'), 2)} ms (goal < 5 ms).")
+tl = os.path.join(out, "tail-256", "timeline.csv")
+if os.path.exists(tl):
+    rows = []
+    with open(tl) as f:
+        next(f)
+        for line in f:
+            start, ops, errs, mean, mx, events = line.rstrip("\n").split(",", 5)
+            rows.append((int(start), int(ops), float(mean), float(mx), events))
+    sm = load(os.path.join(out, "tail-256", "summary.json")) or {}
+    lat = sm.get("latency_ms") or {}
+    print(f"\n## Tail at 256 clients, write-only, 1,000,000 keys\n\np99 {lat.get('p99')} ms, p99.9 {lat.get('p999')} ms; "
+          "the ten 10 ms buckets with the worst latency, and the GC cycles and snapshots seen from 100 ms before each bucket until its slowest answer:\n")
+    print("| bucket start ms | ops | mean ms | max ms | events around it |")
+    print("| ---: | ---: | ---: | ---: | --- |")
+    for r in sorted(rows, key=lambda r: -r[3])[:10]:
+        near = "; ".join(f"{x[0]} ms: {x[4]}" for x in rows if x[4] and r[0] - 100 <= x[0] <= r[0] + r[3])
+        print(f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.2f} | {near or '–'} |")
+    gcs = sum(1 for r in rows if "gc" in r[4])
+    snaps = sum(r[4].count("snapshot") for r in rows)
+    print(f"\nIn the whole run: {gcs} buckets with GC cycles ending, {snaps} snapshots.")
+seg = os.path.join(out, "segments.md")
+if os.path.exists(seg):
+    print("\n## WAL segment size A/B\n")
+    print(open(seg).read())
