@@ -44,8 +44,10 @@ start() {
 }
 status() { curl -s --max-time 2 "http://${HTTP[$1]}/status" || true; }
 field() { jq -r "$2" <<<"$(status "$1")" 2>/dev/null || echo 0; }
-hwm() { awk '/VmHWM/ {print $2 * 1024}' "/proc/${PID[$1]}/status"; }
-rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/${PID[$1]}/status"; }
+# kB from /proc as bytes, in shell arithmetic (awk prints big products
+# in exponent form or caps them).
+hwm() { echo $(( $(awk '/VmHWM/ {print $2}' "/proc/${PID[$1]}/status") * 1024 )); }
+rss() { echo $(( $(awk '/VmRSS/ {print $2}' "/proc/${PID[$1]}/status") * 1024 )); }
 mib() { echo $(( $1 / 1048576 )); }
 now() { date +%s.%N; }
 leader() { for n in n1 n2 n3; do [ "$(field $n .role)" = leader ] && { echo $n; return 0; }; done; return 0; }
