@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/raftbench/raftbench/maelstrom"
 )
 
 // The membership nemesis changes the cluster's configuration while the
@@ -139,18 +141,11 @@ type MemberChange struct {
 	Detail string  `json:"detail,omitempty"`
 }
 
-// MemberStatus is a node's answer to a membership request.
-type MemberStatus struct {
-	Leader         string   `json:"leader"`
-	Term           uint64   `json:"term"`
-	Voters         []string `json:"voters"`
-	VotersOutgoing []string `json:"voters_outgoing,omitempty"`
-	Learners       []string `json:"learners,omitempty"`
-	LearnersNext   []string `json:"learners_next,omitempty"`
-	Joint          bool     `json:"joint"`
-}
+// MemberStatus is a node's answer to a membership request: the body of
+// raftbench_member_ok, defined once by raft-maelstrom, which answers it.
+type MemberStatus = maelstrom.MemberStatus
 
-func (st *MemberStatus) isVoter(n string) bool {
+func isVoter(st *MemberStatus, n string) bool {
 	return slices.Contains(st.Voters, n) || slices.Contains(st.VotersOutgoing, n)
 }
 
@@ -414,7 +409,7 @@ func (m *memberNemesis) minVoters() int { return majority(len(m.cluster.names)) 
 // configuration st and the nodes out (taken out by this nemesis, oldest
 // first), or says why there is none.
 func resolveMemberTarget(e Event, st *MemberStatus, out, names []string, minVoters int) (string, string) {
-	member := func(n string) bool { return st.isVoter(n) || slices.Contains(st.Learners, n) }
+	member := func(n string) bool { return isVoter(st, n) || slices.Contains(st.Learners, n) }
 	switch e.Mode {
 	case MemberRemove, MemberDemote:
 		if len(st.Voters) <= minVoters {
@@ -424,7 +419,7 @@ func resolveMemberTarget(e Event, st *MemberStatus, out, names []string, minVote
 		if e.Shape != "leader" && len(e.Nodes) > 0 {
 			t = e.Nodes[0]
 		}
-		if !st.isVoter(t) {
+		if !isVoter(st, t) {
 			// The drawn node is already out: act on another voter.
 			v := slices.Clone(st.Voters)
 			sort.Strings(v)
@@ -449,7 +444,7 @@ func resolveMemberTarget(e Event, st *MemberStatus, out, names []string, minVote
 		// To the node most recently brought back, else any other voter.
 		cands := append(slices.Clone(out), names...)
 		for i := len(cands) - 1; i >= 0; i-- {
-			if n := cands[i]; st.isVoter(n) && n != st.Leader {
+			if n := cands[i]; isVoter(st, n) && n != st.Leader {
 				return n, ""
 			}
 		}
