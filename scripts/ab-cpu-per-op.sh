@@ -8,6 +8,7 @@
 # summary.json under OUT/runs/.
 #
 #   A=path/to/old/raftbench B=bin/raftbench scripts/ab-cpu-per-op.sh
+#   A_REV=<git revision> scripts/ab-cpu-per-op.sh   (builds A from that revision)
 #
 # PAIRS (default 2), DURATION (4s), WARMUP (2s), CLIENTS (64,256),
 # FSYNC ("false true"), WORKLOADS ("default write-only"), OUT
@@ -15,7 +16,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-A=${A:?A=old raftbench binary}
+if [[ -z ${A:-} && -n ${A_REV:-} ]]; then
+	src=$(mktemp -d)
+	trap 'rm -rf "$src"' EXIT
+	git archive "$A_REV" | tar -x -C "$src"
+	(cd "$src" && go build -o raftbench ./cmd/raftbench)
+	A=$src/raftbench
+fi
+A=${A:?A=old raftbench binary, or A_REV=git revision to build it from}
 B=${B:-bin/raftbench}
 PAIRS=${PAIRS:-2}
 DURATION=${DURATION:-4s}
