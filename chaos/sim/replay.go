@@ -92,8 +92,8 @@ type Script struct {
 	// Tuning names the changes made to the seed's drawn parameters (see
 	// ShrinkTrace), in order; none for the seed as drawn.
 	Tuning []string    `json:"tuning,omitempty"`
-	Boot  []uint64    `json:"boot"` // draws made while starting the cluster
-	Steps []TraceStep `json:"steps"`
+	Boot   []uint64    `json:"boot"` // draws made while starting the cluster
+	Steps  []TraceStep `json:"steps"`
 }
 
 // Record runs seed as Run does and also returns its event trace.
