@@ -77,6 +77,10 @@ type TraceStep struct {
 	// was a no-op.
 	Stale bool   `json:"stale,omitempty"`
 	What  string `json:"what"`
+	// At is the event's virtual time in the recorded run (µs): of the
+	// pending events with the step's identity, a replay takes the one
+	// scheduled closest to it.
+	At int64 `json:"at"`
 	// Draws are the random values handling the event drew.
 	Draws []uint64 `json:"draws,omitempty"`
 	// Suppress lists faults drawn while handling the step that do not
@@ -148,7 +152,7 @@ func (s *Sim) startTape() {
 // recordStep starts recording the event about to be handled.
 func (s *Sim) recordStep(e *event) {
 	sc := s.opts.record
-	sc.Steps = append(sc.Steps, TraceStep{Index: int(s.eventNo), Key: eventKey(e), Stale: s.stale(e), What: describeEvent(e)})
+	sc.Steps = append(sc.Steps, TraceStep{Index: int(s.eventNo), Key: eventKey(e), Stale: s.stale(e), What: describeEvent(e), At: e.at})
 	s.r.tap.cur = &sc.Steps[len(sc.Steps)-1].Draws
 }
 
@@ -205,8 +209,10 @@ func (s *Sim) pushPending(e *event) {
 	s.pending[k] = append(s.pending[k], e)
 }
 
-// takePending removes and returns the earliest pending event with the
-// step's identity and staleness, or nil.
+// takePending removes and returns the pending event with the step's
+// identity and staleness scheduled closest to the step's recorded time
+// (the earliest of equals), or nil. In a replay of the whole recording
+// that is the recorded event itself.
 func (s *Sim) takePending(st *TraceStep) *event {
 	list := s.pending[st.Key]
 	best := -1
@@ -214,7 +220,12 @@ func (s *Sim) takePending(st *TraceStep) *event {
 		if s.stale(e) != st.Stale {
 			continue
 		}
-		if best < 0 || e.at < list[best].at || (e.at == list[best].at && e.seq < list[best].seq) {
+		if best < 0 {
+			best = i
+			continue
+		}
+		d, bd := absDiff(e.at, st.At), absDiff(list[best].at, st.At)
+		if d < bd || (d == bd && (e.at < list[best].at || e.at == list[best].at && e.seq < list[best].seq)) {
 			best = i
 		}
 	}
@@ -333,4 +344,11 @@ func ReadScript(path string) (*Script, error) {
 		return nil, fmt.Errorf("%v (in %s)", err, path)
 	}
 	return f.Script, nil
+}
+
+func absDiff(a, b int64) int64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
 }

@@ -73,8 +73,9 @@ func (r *TraceShrinkResult) better(o *TraceShrinkResult) bool {
 // repeated while the fault pass removes something; the result replays
 // with ReplayScript. When the seed's own trace does not get within the
 // goals (MeetsGoals), the same is done to the seed run with one schedule
-// tuning at a time (the tunings under which the seed still fails the same
-// invariant, shortest run first, at most maxTuned of them), and the best
+// tuning at a time (the tunings that change the run and under which the
+// seed still fails the same invariant, shortest run first, at most
+// maxTuned of them), and the best
 // reduction is returned; it is always measured against the seed's own
 // run. maxRuns bounds the replays of each search (0: 20000).
 func ShrinkTrace(seed uint64, opts Options, maxRuns int) (*TraceShrinkResult, error) {
@@ -96,7 +97,7 @@ func ShrinkTrace(seed uint64, opts Options, maxRuns int) (*TraceShrinkResult, er
 		o.Tune, o.Faults, o.Trace, o.Observer = t.apply, nil, false, nil
 		res := Run(seed, o)
 		runs++
-		if sameFailure(res, best.Kind, best.Invariant) {
+		if sameFailure(res, best.Kind, best.Invariant) && res.TraceHash != best.Original.TraceHash {
 			cands = append(cands, cand{t.name, res.Failure.Event})
 		}
 	}
@@ -152,7 +153,7 @@ func shrinkRecorded(seed uint64, opts Options, tuning []string, maxRuns int) (*T
 		script, r.OneMinimal = r.shrinkSteps(script, quiet, maxRuns)
 		var changed bool
 		script, changed = r.shrinkFaults(script, quiet, maxRuns)
-		if !changed || round == 3 || r.Runs >= maxRuns {
+		if !changed || round == 9 || r.Runs >= maxRuns {
 			r.OneMinimal = r.OneMinimal && !changed && r.Runs < maxRuns
 			break
 		}

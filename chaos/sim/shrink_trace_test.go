@@ -17,7 +17,7 @@ import (
 // same run.
 func TestShrinkTraceOneMinimal(t *testing.T) {
 	var opts Options
-	BugByName("truncate-matching-entries", &opts)
+	BugByName("forget-vote", &opts)
 	seed := firstFailingSeed(t, opts)
 	r, err := ShrinkTrace(seed, opts, 0)
 	if err != nil {
@@ -32,6 +32,9 @@ func TestShrinkTraceOneMinimal(t *testing.T) {
 	}
 	if r.ReducedFaults > 10 || after*10 > before {
 		t.Fatalf("reduced to %d faults and %d of %d events: the goals are at most 10 faults and 10%%", r.ReducedFaults, after, before)
+	}
+	if len(r.Faults) == 0 {
+		t.Fatalf("the reduced trace injects no fault: pick a bug whose failure needs one, so the fault half of the spot check runs")
 	}
 	if !r.OneMinimal || int(after) != len(r.Script.Steps) {
 		t.Fatalf("one-minimal %v; %d steps, failure at event %d", r.OneMinimal, len(r.Script.Steps), after)
