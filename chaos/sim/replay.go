@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/raftbench/raftbench/chaos/check"
 )
@@ -172,7 +173,7 @@ func (s *Sim) stale(e *event) bool {
 
 // describeEvent is the event as the trace prints it, without its number.
 func describeEvent(e *event) string {
-	return traced{ev: e}.describe()
+	return strings.TrimPrefix(traced{ev: e}.describe(), "#0 ")
 }
 
 // eventKey is an event's identity across replays (see TraceStep.Key).

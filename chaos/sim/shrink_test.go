@@ -61,7 +61,7 @@ func TestShrinkEveryBug(t *testing.T) {
 		}
 		kinds := map[string]int{}
 		for _, st := range r.Script.Steps {
-			kinds[strings.Fields(st.What)[2]]++
+			kinds[strings.Fields(st.What)[1]]++
 		}
 		var mix []string
 		for k, n := range kinds {

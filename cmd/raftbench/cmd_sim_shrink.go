@@ -41,7 +41,7 @@ func simShrink(f simFlags, opts sim.Options) error {
 			return err
 		}
 		fmt.Fprintf(out, "# Reduced run of seed %d\n\n", f.seed)
-		fmt.Fprintf(out, "The seed's run fails **%s** at event %d after %d injected faults. The trace below keeps %d of its %d events, in their order, and %d faults, and fails the same invariant. It is replayed through the same cores, drivers, disks and checker: `raftbench sim --replay-trace %s` (with the same --bug flags). Events left out never happen (a message never delivered is still in flight when the run fails).\n\n",
+		fmt.Fprintf(out, "The seed's run fails **%s** at event %d after %d injected faults. The trace below keeps %d of its %d events, in their order, with %d injected faults, and fails the same invariant. It is replayed through the same cores, drivers, disks and checker: `raftbench sim --replay-trace %s` (with the same --bug flags). Events left out never happen (a message never delivered is still in flight when the run fails).\n\n",
 			r.Invariant, before, r.OriginalFaults, after, before, r.ReducedFaults, script)
 		if len(r.Tuning) > 0 {
 			fmt.Fprintf(out, "The seed's drawn parameters were tuned before recording (%s): the seed's own trace did not shrink within 10 faults and 10%% of its events. The tuned run fails the same invariant at event %d; the parameters below are the tuned ones.\n\n", strings.Join(r.Tuning, ", "), r.Recorded.Failure.Event)
