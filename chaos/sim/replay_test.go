@@ -29,14 +29,20 @@ func TestRecordReplaysExactly(t *testing.T) {
 	}
 }
 
-// TestReadScriptRejects: a file that is not a simulator script gets a
-// clear error.
+// TestReadScriptRejects: a file that is not a simulator script, or names
+// a schedule tuning that does not exist, gets a clear error.
 func TestReadScriptRejects(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.json")
 	if err := os.WriteFile(path, []byte(`{"format":"raftbench-explore-counterexample/1"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ReadScript(path); err == nil || !strings.Contains(err.Error(), "not a simulator script") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := os.WriteFile(path, []byte(`{"format":"raftbench-sim-script/1","seed":1,"tuning":["warp speed"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadScript(path); err == nil || !strings.Contains(err.Error(), `unknown schedule tuning "warp speed"`) {
 		t.Fatalf("err = %v", err)
 	}
 }

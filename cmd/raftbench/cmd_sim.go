@@ -44,6 +44,8 @@ linearizability check at the end.
 
   raftbench sim --seeds 1000 [--seed-start 1] [--parallel N]
   raftbench sim --seed 42 --trace out.md
+  raftbench sim --seed 9 --bug commit-prior-term-by-count --shrink out.md
+  raftbench sim --bug commit-prior-term-by-count --replay-trace out.md.json
 
 Bug switches (--bug) need a binary built with -tags raftbugs.`,
 		Args: cobra.NoArgs,
