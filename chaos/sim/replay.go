@@ -96,9 +96,12 @@ type Script struct {
 	Seed uint64 `json:"seed"`
 	// Tuning names the changes made to the seed's drawn parameters (see
 	// ShrinkTrace), in order; none for the seed as drawn.
-	Tuning []string    `json:"tuning,omitempty"`
-	Boot   []uint64    `json:"boot"` // draws made while starting the cluster
-	Steps  []TraceStep `json:"steps"`
+	Tuning []string `json:"tuning,omitempty"`
+	// Bugs names the bug switches the run had on (see BugByName), for
+	// the reader and for a replay that names none.
+	Bugs  []string    `json:"bugs,omitempty"`
+	Boot  []uint64    `json:"boot"` // draws made while starting the cluster
+	Steps []TraceStep `json:"steps"`
 }
 
 // Record runs seed as Run does and also returns its event trace.
@@ -295,7 +298,7 @@ func (sc *Script) Len() int { return len(sc.Steps) }
 // Subset returns the script made of the steps at positions keep (in
 // order).
 func (sc *Script) Subset(keep []int) *Script {
-	out := &Script{Seed: sc.Seed, Tuning: sc.Tuning, Boot: sc.Boot, Steps: make([]TraceStep, len(keep))}
+	out := &Script{Seed: sc.Seed, Tuning: sc.Tuning, Bugs: sc.Bugs, Boot: sc.Boot, Steps: make([]TraceStep, len(keep))}
 	for i, k := range keep {
 		out.Steps[i] = sc.Steps[k]
 	}

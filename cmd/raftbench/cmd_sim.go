@@ -45,7 +45,7 @@ linearizability check at the end.
   raftbench sim --seeds 1000 [--seed-start 1] [--parallel N]
   raftbench sim --seed 42 --trace out.md
   raftbench sim --seed 9 --bug commit-prior-term-by-count --shrink out.md
-  raftbench sim --bug commit-prior-term-by-count --replay-trace out.md.json
+  raftbench sim --replay-trace out.md.json
 
 Bug switches (--bug) need a binary built with -tags raftbugs.`,
 		Args: cobra.NoArgs,
@@ -83,7 +83,7 @@ Bug switches (--bug) need a binary built with -tags raftbugs.`,
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress line")
 	fl.StringVar(&f.ui, "ui", "", "with --seed: record every event and serve a step-through replay on this host:port until Ctrl-C")
 	fl.StringVar(&f.shrink, "shrink", "", "with --seed: reduce the failing run's event trace (delta debugging over its events and faults) and write the reduced trace and diagram here, the replayable script to FILE.json")
-	fl.StringVar(&f.replayTrace, "replay-trace", "", "replay a script written by --shrink (FILE.json); with --trace, write the run's trace")
+	fl.StringVar(&f.replayTrace, "replay-trace", "", "replay a script written by --shrink (FILE.json), with the bug switches it names unless --bug is given; with --trace, write the run's trace")
 	fl.BoolVar(&f.firstBad, "first-bad", false, "with --seed: report the earliest fault after which every continuation tried still fails")
 	addCommand(c)
 }

@@ -33,6 +33,7 @@ func simShrink(f simFlags, opts sim.Options) error {
 			fmt.Printf("schedule tuned before recording: %s (the seed's own trace did not shrink within 10 faults and 10%% of its events)\n", strings.Join(r.Tuning, ", "))
 		}
 		script := f.shrink + ".json"
+		r.Script.Bugs = f.bugs
 		if err := r.Script.WriteFile(script); err != nil {
 			return err
 		}
@@ -41,7 +42,7 @@ func simShrink(f simFlags, opts sim.Options) error {
 			return err
 		}
 		fmt.Fprintf(out, "# Reduced run of seed %d\n\n", f.seed)
-		fmt.Fprintf(out, "The seed's run fails **%s** at event %d after %d injected faults. The trace below keeps %d of its %d events, in their order, with %d injected faults, and fails the same invariant. It is replayed through the same cores, drivers, disks and checker: `raftbench sim --replay-trace %s` (with the same --bug flags). Events left out never happen (a message never delivered is still in flight when the run fails).\n\n",
+		fmt.Fprintf(out, "The seed's run fails **%s** at event %d after %d injected faults. The trace below keeps %d of its %d events, in their order, with %d injected faults, and fails the same invariant. It is replayed through the same cores, drivers, disks and checker: `raftbench sim --replay-trace %s` (the script names its bug switches; a binary built with -tags raftbugs). Events left out never happen (a message never delivered is still in flight when the run fails).\n\n",
 			r.Invariant, before, r.OriginalFaults, after, before, r.ReducedFaults, script)
 		if len(r.Tuning) > 0 {
 			fmt.Fprintf(out, "The seed's drawn parameters were tuned before recording (%s): the seed's own trace did not shrink within 10 faults and 10%% of its events. The tuned run fails the same invariant at event %d; the parameters below are the tuned ones.\n\n", strings.Join(r.Tuning, ", "), r.Recorded.Failure.Event)
@@ -72,11 +73,19 @@ func simShrink(f simFlags, opts sim.Options) error {
 	return nil
 }
 
-// simReplayTrace replays a script written by --shrink.
+// simReplayTrace replays a script written by --shrink, with the bug
+// switches the script names unless --bug names others.
 func simReplayTrace(f simFlags, opts sim.Options) error {
 	sc, err := sim.ReadScript(f.replayTrace)
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if len(f.bugs) == 0 && len(sc.Bugs) > 0 {
+		// The bug switches the script was recorded with.
+		f.bugs = sc.Bugs
+		if opts, err = f.options(); err != nil {
+			return &exitError{code: 2, err: err}
+		}
 	}
 	opts.Trace, opts.TraceEvents = true, 2000
 	res, played := sim.ReplayScript(sc, opts)
