@@ -8,7 +8,7 @@ out=results/explore
 mkdir -p "$out/bugs"
 
 # The simulator's trace shrinker on every bug's first failing seed (results/explore/shrink.md).
-# `scripts/explore.sh shrink` runs only this (about 3 minutes on a quiet 2-core machine).
+# `scripts/explore.sh shrink` runs only this (about 1 minute on a quiet 2-core machine).
 shrink() {
   SIM_SHRINK_TABLE="$PWD/$out/shrink.md" go test -count=1 -tags raftbugs -run TestShrinkEveryBug -v -timeout 60m ./chaos/sim/ \
     | grep -v '^=== RUN'

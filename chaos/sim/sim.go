@@ -54,8 +54,8 @@ type Options struct {
 	// suppress some (the shrinker's hook, see shrink.go).
 	Faults *FaultFilter
 	// Tune, if set, changes the seed's drawn parameters before the run
-	// starts (the shrinker's schedule pass: fewer clients, faults sooner;
-	// see shrink.go). The result's Params are the tuned ones.
+	// starts (fewer clients, faults sooner...: the tunings the trace
+	// shrinker may try, shrink.go). The result's Params are the tuned ones.
 	Tune func(*Params)
 
 	// record, script and played: see Record and ReplayScript.
