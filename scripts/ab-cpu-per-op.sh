@@ -8,7 +8,8 @@
 # summary.json under OUT/runs/.
 #
 #   A=path/to/old/raftbench B=bin/raftbench scripts/ab-cpu-per-op.sh
-#   A_REV=<git revision> scripts/ab-cpu-per-op.sh   (builds A from that revision)
+#   A_REV=<git revision> [B_REV=<git revision>] scripts/ab-cpu-per-op.sh
+#       (builds A, and B, from those revisions)
 #
 # PAIRS (default 2), DURATION (4s), WARMUP (2s), CLIENTS (64,256),
 # FSYNC ("false true"), WORKLOADS ("default write-only"), OUT
@@ -16,12 +17,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+builds=$(mktemp -d)
+trap 'rm -rf "$builds"' EXIT
+# build_rev REV NAME: builds cmd/raftbench at git revision REV into $builds/NAME.
+build_rev() {
+	mkdir -p "$builds/$2.src"
+	git archive "$1" | tar -x -C "$builds/$2.src"
+	(cd "$builds/$2.src" && go build -o "$builds/$2" ./cmd/raftbench)
+}
 if [[ -z ${A:-} && -n ${A_REV:-} ]]; then
-	src=$(mktemp -d)
-	trap 'rm -rf "$src"' EXIT
-	git archive "$A_REV" | tar -x -C "$src"
-	(cd "$src" && go build -o raftbench ./cmd/raftbench)
-	A=$src/raftbench
+	build_rev "$A_REV" a
+	A=$builds/a
+fi
+if [[ -z ${B:-} && -n ${B_REV:-} ]]; then
+	build_rev "$B_REV" b
+	B=$builds/b
 fi
 A=${A:?A=old raftbench binary, or A_REV=git revision to build it from}
 B=${B:-bin/raftbench}
@@ -69,7 +79,10 @@ EOF
 	done
 done
 
-python3 - "$rows" "$A" "$B" "$(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/ab.md" <<'EOF'
+a_label=$A b_label=$B
+[[ -n ${A_REV:-} ]] && a_label="revision $A_REV"
+[[ -n ${B_REV:-} ]] && b_label="revision $B_REV"
+python3 - "$rows" "$a_label" "$b_label" "$(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/ab.md" <<'EOF'
 import sys, collections
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 print(f"A = `{sys.argv[2]}`, B = `{sys.argv[3]}`; load average at the end: {sys.argv[4]}.\n")

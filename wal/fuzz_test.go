@@ -12,7 +12,9 @@ import (
 // lose or damage the whole records that were there, and must either
 // succeed (the tail was cut, or held valid records for the next
 // indexes) or report ErrCorrupt at an offset inside the appended bytes.
-// Reopening a log Open accepted must give the same log.
+// Reopening a log Open accepted must give the same log, and the WAL's
+// segment writer must continue it: an entry appended after the repair
+// reads back after another reopen.
 func FuzzOpenTail(f *testing.F) {
 	const n = 12
 	base := f.TempDir()
@@ -52,6 +54,13 @@ func FuzzOpenTail(f *testing.F) {
 		if err != nil || w.LastIndex() != last {
 			t.Fatalf("reopen: %v (last %d, was %d)", err, w.LastIndex(), last)
 		}
+		mustAppend(t, w, ents(last+1, last+1, 2))
+		_ = w.Close()
+		w, err = Open(dir, Options{SegmentBytes: 256, UnsafeNoFsync: true})
+		if err != nil || w.LastIndex() != last+1 {
+			t.Fatalf("reopen after an append: %v (last %d, want %d)", err, w.LastIndex(), last+1)
+		}
+		wantEntries(t, w, last+1, last+1, constTerm(2))
 		_ = w.Close()
 	})
 }
