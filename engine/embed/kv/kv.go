@@ -328,7 +328,13 @@ func (s *Store) MemoryBytes() uint64 {
 const snapshotMagic = "RBKV1"
 
 // Snapshot encodes the whole store, keys sorted, so equal stores have
-// equal snapshots.
+// equal snapshots: the canonical encoding, for digests that compare
+// replicas' states and for the in-memory snapshot path (small states).
+// The streamed snapshot (SnapshotViewStream) holds the same records in
+// slab order instead: the format (RBKV1: magic, count, then key/value
+// pairs) does not depend on the order, RestoreFrom accepts any order and
+// refuses a key listed twice, so only byte-for-byte comparison needs the
+// sort, and a background snapshot of a large state does not pay for it.
 func (s *Store) Snapshot() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -358,10 +364,11 @@ func (s *Store) SnapshotViewAppend() (appendTo func(prefix []byte) []byte) {
 }
 
 // SnapshotViewStream is SnapshotView for states too large to hold
-// encoded: size tells the encoding's exact size (sorting the keys) and
-// writeTo streams it (the bytes Snapshot would have returned at the
-// capture), both on any one goroutine, size first; release drops a view
-// that will not be written.
+// encoded: size tells the encoding's exact size (known at the capture,
+// no pass over the records) and writeTo streams the state as it was at
+// the capture, records in slab order (see Snapshot: the same records as
+// Snapshot's encoding, not sorted), on any one goroutine; release drops
+// a view that will not be written.
 func (s *Store) SnapshotViewStream() (size func() int64, writeTo func(io.Writer) (int64, error), release func()) {
 	v := s.Capture()
 	return v.Size, v.WriteTo, v.Release
@@ -373,10 +380,7 @@ type View struct {
 	once sync.Once
 	data *frozenTable
 	b    []byte
-	// keys and size: the sorted order and encoded size (prepare).
-	keys     []sortKey
-	size     int
-	prepared bool
+	size int // of the streamed encoding
 }
 
 // Capture is SnapshotView for callers that may drop the view unencoded:
@@ -384,6 +388,7 @@ type View struct {
 func (s *Store) Capture() *View {
 	s.mu.RLock()
 	v := &View{s: s, data: s.t.frozen()}
+	v.size = v.data.streamSize()
 	s.views.Add(1)
 	s.mu.RUnlock()
 	return v
@@ -396,30 +401,18 @@ func (v *View) Encode() []byte {
 	return v.b
 }
 
-// Size is the exact size of the captured state's snapshot encoding.
-// It sorts the keys (once; WriteTo reuses the order), so call it where
-// Encode would be called, not on the apply path.
-func (v *View) Size() int64 {
-	v.prepare()
-	return int64(v.size)
-}
+// Size is the exact size of what WriteTo writes (O(1): the live bytes
+// the table counts as it goes).
+func (v *View) Size() int64 { return int64(v.size) }
 
-func (v *View) prepare() {
-	if !v.prepared && v.data != nil {
-		v.keys, v.size = v.data.sorted()
-		v.prepared = true
-	}
-}
-
-// WriteTo writes the captured state's snapshot (the bytes Snapshot would
-// have returned at the capture) to w, streaming through a small buffer,
-// and closes the view.
+// WriteTo writes the state captured by the view to w, streaming through
+// a small buffer, the live records in slab order (no sort: memory is
+// read in order), and closes the view. It writes Size bytes; RestoreFrom
+// reads them back.
 func (v *View) WriteTo(w io.Writer) (int64, error) {
 	n, err := int64(0), errors.New("kv: snapshot view already encoded or released")
 	v.once.Do(func() {
-		v.prepare()
-		n, err = v.data.writeSnapshot(w, v.keys)
-		v.keys = nil
+		n, err = v.data.writeSnapshot(w, v.data.len(), v.data.inSlabOrder())
 		v.close()
 	})
 	return n, err

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"iter"
 	"maps"
 	"slices"
 )
@@ -169,19 +171,64 @@ func (t *table) memoryBytes() uint64 {
 
 // frozenTable is a table as of a capture: its own copy of the index and
 // of the slab list (the slabs' bytes below their captured lengths never
-// change while a view is open, see Store.set).
+// change while a view is open, see Store.set), and the live bytes.
 type frozenTable struct {
 	slabs    [][]byte
 	index    map[uint64]uint64
 	overflow map[string]uint64
+	live     uint64
 }
 
 func (t *table) frozen() *frozenTable {
-	f := &frozenTable{slabs: slices.Clone(t.slabs), index: maps.Clone(t.index), overflow: maps.Clone(t.overflow)}
+	f := &frozenTable{slabs: slices.Clone(t.slabs), index: maps.Clone(t.index), overflow: maps.Clone(t.overflow), live: t.live}
 	for i := range f.slabs {
 		f.slabs[i] = f.slabs[i][:len(f.slabs[i]):len(f.slabs[i])]
 	}
 	return f
+}
+
+func (f *frozenTable) len() int { return len(f.index) + len(f.overflow) }
+
+// streamSize is the exact size of the snapshot encoding, without a pass
+// over the records: a pair is encoded "uvarint klen | key | uvarint vlen
+// | value", the same bytes as the slab record "uvarint klen | uvarint
+// vlen | key | value", so the pairs together are the table's live bytes.
+func (f *frozenTable) streamSize() int {
+	return len(snapshotMagic) + uvarintLen(f.len()) + int(f.live)
+}
+
+// inSlabOrder yields the location of every live record, walking the
+// slabs from the first byte to the last: memory is read in order (no
+// sort, no random access into the slabs), and a record is live when the
+// index points at it. The walk also steps over garbage (records of
+// overwritten values), which compaction keeps below the live bytes
+// (Store.set) except while views are open.
+func (f *frozenTable) inSlabOrder() iter.Seq[uint64] {
+	return func(yield func(uint64) bool) {
+		for si, s := range f.slabs {
+			for off := 0; off < len(s); {
+				kl, n1 := binary.Uvarint(s[off:])
+				vl, n2 := binary.Uvarint(s[off+n1:])
+				h := off + n1 + n2
+				key := s[h : h+int(kl)]
+				loc := uint64(si)<<32 | uint64(off)
+				off = h + int(kl) + int(vl)
+				if l, ok := f.index[hashKey(key)]; ok && l == loc {
+					if !yield(loc) {
+						return
+					}
+					continue
+				}
+				if len(f.overflow) > 0 {
+					if l, ok := f.overflow[string(key)]; ok && l == loc {
+						if !yield(loc) {
+							return
+						}
+					}
+				}
+			}
+		}
+	}
 }
 
 // sortKey orders records by a 16-byte big-endian key prefix held beside
@@ -248,11 +295,13 @@ func (f *frozenTable) appendPair(b []byte, loc uint64) []byte {
 	return append(b, v...)
 }
 
-// writeSnapshot writes the encoding of keys (from sorted) to w through
-// a small buffer: the image is never held in memory.
-func (f *frozenTable) writeSnapshot(w io.Writer, keys []sortKey) (int64, error) {
+// writeSnapshot writes the encoding of the count records at locs to w
+// through a small buffer: the image is never held in memory. It fails
+// if locs yields another number of records than count (the size the
+// header and the caller's file were given).
+func (f *frozenTable) writeSnapshot(w io.Writer, count int, locs iter.Seq[uint64]) (int64, error) {
 	const bufBytes = 256 << 10
-	buf := appendSnapshotHead(make([]byte, 0, bufBytes+binary.MaxVarintLen64), len(keys))
+	buf := appendSnapshotHead(make([]byte, 0, bufBytes+binary.MaxVarintLen64), count)
 	var written int64
 	flush := func() error {
 		n, err := w.Write(buf)
@@ -260,8 +309,10 @@ func (f *frozenTable) writeSnapshot(w io.Writer, keys []sortKey) (int64, error) 
 		buf = buf[:0]
 		return err
 	}
-	for _, sk := range keys {
-		k, v := recordAt(f.slabs, sk.loc)
+	records := 0
+	for loc := range locs {
+		records++
+		k, v := recordAt(f.slabs, loc)
 		if len(buf)+int(recordLen(len(k), len(v))) > bufBytes && len(buf) > 0 {
 			if err := flush(); err != nil {
 				return written, err
@@ -282,7 +333,10 @@ func (f *frozenTable) writeSnapshot(w io.Writer, keys []sortKey) (int64, error) 
 			}
 			continue
 		}
-		buf = f.appendPair(buf, sk.loc)
+		buf = f.appendPair(buf, loc)
+	}
+	if records != count {
+		return written, fmt.Errorf("kv: snapshot view yielded %d records, its index holds %d", records, count)
 	}
 	if len(buf) > 0 {
 		if err := flush(); err != nil {
