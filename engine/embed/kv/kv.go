@@ -290,12 +290,19 @@ func (s *Store) applyLocked(c Command) Result {
 // no allocation, no index update. That is safe because the slabs never
 // leave the store (reads and snapshots copy), except to an open snapshot
 // view, which blocks it.
+//
+// Once no view is open, each write also folds a few of the index changes
+// made while one was (table.fold).
 func (s *Store) set(key []byte, loc uint64, ok bool, cur, value []byte) {
-	if ok && len(cur) == len(value) && s.views.Load() == 0 {
+	free := s.views.Load() == 0
+	if free && len(s.t.toFold) > 0 {
+		s.t.fold(foldStep)
+	}
+	if ok && len(cur) == len(value) && free {
 		copy(cur, value)
 		return
 	}
-	s.t.put(key, loc, ok, value, s.views.Load() == 0)
+	s.t.put(key, loc, ok, value, free)
 }
 
 // Query answers a read command without changing state. Any other command
@@ -338,13 +345,15 @@ const snapshotMagic = "RBKV1"
 func (s *Store) Snapshot() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.t.frozen().appendSnapshot(nil)
+	return s.t.frozenCopy().appendSnapshot(nil)
 }
 
 // SnapshotView captures the state as it is now and returns a function
 // that encodes it, with the bytes Snapshot would have returned now. The
-// capture copies only the pointer-free index (no sorting, no encoding),
-// so the caller's goroutine is held up briefly; encode may then run on
+// capture copies only the slab list and shares the index (see table:
+// no sorting, no encoding, nothing O(keys) unless another view is still
+// open, then the index is copied), so the caller's goroutine is held up
+// briefly; encode may then run on
 // any goroutine, beside Apply. encode must be called: until then, writes
 // append new records instead of overwriting values in place (Capture
 // also lets a caller abandon the view).
@@ -386,11 +395,11 @@ type View struct {
 // Capture is SnapshotView for callers that may drop the view unencoded:
 // the view must end with Encode or Release.
 func (s *Store) Capture() *View {
-	s.mu.RLock()
-	v := &View{s: s, data: s.t.frozen()}
+	s.mu.Lock()
+	v := &View{s: s, data: s.t.freeze(s.views.Load() > 0)}
 	v.size = v.data.streamSize()
 	s.views.Add(1)
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	return v
 }
 
@@ -433,7 +442,7 @@ func encodeSnapshot(data map[string][]byte) []byte {
 		loc, ok := t.find([]byte(k))
 		t.put([]byte(k), loc, ok, v, true)
 	}
-	return t.frozen().appendSnapshot(nil)
+	return t.frozenCopy().appendSnapshot(nil)
 }
 
 func uvarintLen(n int) int {

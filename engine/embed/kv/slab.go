@@ -21,10 +21,20 @@ const slabBytes = 1 << 20
 // map for keys whose hash another key already owns. Neither the index
 // nor the slabs list hold per-key pointers, so the collector's work does
 // not grow with the number of keys.
+//
+// A snapshot view shares the index instead of copying it (a copy is
+// O(keys) on the apply goroutine: ~90 ms at a million keys): while a view
+// is open the index is not written, index changes go to pending, which
+// lookups consult first, and once no view is open writes fold pending
+// back a few entries at a time (foldStep, Store.set), so no single write
+// pays for it.
 type table struct {
 	slabs    [][]byte // append-only; a slab is never moved or shrunk
 	index    map[uint64]uint64
+	pending  map[uint64]uint64 // index changes not yet in index
+	toFold   []uint64          // pending's hashes, in the order they came (some may be folded already)
 	overflow map[string]uint64
+	keys     int    // distinct keys
 	live     uint64 // bytes of records the index points to
 	total    uint64 // bytes of all records in the slabs
 }
@@ -33,6 +43,11 @@ func newTable() table { return table{index: make(map[uint64]uint64)} }
 
 // hashKey is the index's hash (a variable so tests can force collisions).
 var hashKey = fnv1a
+
+// foldStep is how many pending index changes each write folds back into
+// the index once no view is open: more than one, so pending drains
+// faster than writes fill it.
+const foldStep = 16
 
 // compactFloor: slabs below this size are never compacted (a variable
 // so tests can reach compaction with little data).
@@ -69,7 +84,7 @@ func (t *table) find(key []byte) (loc uint64, ok bool) {
 			return l, true
 		}
 	}
-	l, ok := t.index[hashKey(key)]
+	l, ok := t.lookup(hashKey(key))
 	if !ok {
 		return 0, false
 	}
@@ -79,14 +94,61 @@ func (t *table) find(key []byte) (loc uint64, ok bool) {
 	return 1, false // the hash belongs to another key
 }
 
+func (t *table) lookup(h uint64) (uint64, bool) {
+	if len(t.pending) > 0 {
+		if l, ok := t.pending[h]; ok {
+			return l, true
+		}
+	}
+	l, ok := t.index[h]
+	return l, ok
+}
+
+// setIndex points h at loc: in the index if no view shares it (free),
+// else in pending.
+func (t *table) setIndex(h, loc uint64, free bool) {
+	if !free {
+		if t.pending == nil {
+			t.pending = make(map[uint64]uint64)
+		}
+		if _, ok := t.pending[h]; !ok {
+			t.toFold = append(t.toFold, h)
+		}
+		t.pending[h] = loc
+		return
+	}
+	t.index[h] = loc
+	if len(t.pending) > 0 {
+		delete(t.pending, h)
+	}
+}
+
+// fold moves pending changes into the index, looking at n of them (n <
+// 0: all). Only when no view shares the index.
+func (t *table) fold(n int) {
+	for ; n != 0 && len(t.toFold) > 0; n-- {
+		h := t.toFold[len(t.toFold)-1]
+		t.toFold = t.toFold[:len(t.toFold)-1]
+		if l, ok := t.pending[h]; ok {
+			t.index[h] = l
+			delete(t.pending, h)
+		}
+	}
+	if len(t.toFold) == 0 {
+		t.pending, t.toFold = nil, nil // the map does not shrink: drop it
+	}
+}
+
 // put appends a record of key and value and points the index at it.
-// ok and loc are find's answer. compact allows rewriting the slabs when
-// garbage outweighs live records; the store passes false while a view is
-// open (the view would keep the old slabs alive beside the new ones).
-func (t *table) put(key []byte, loc uint64, ok bool, value []byte, compact bool) {
+// ok and loc are find's answer. free says no view is open: the index
+// may be written and the slabs compacted when garbage outweighs live
+// records (a view would keep the old slabs alive beside the new ones).
+func (t *table) put(key []byte, loc uint64, ok bool, value []byte, free bool) {
 	if ok {
 		k, v := recordAt(t.slabs, loc)
 		t.live -= recordLen(len(k), len(v))
+	} else {
+		t.keys++
 	}
 	nl := t.appendRecord(key, value)
 	t.live += recordLen(len(key), len(value))
@@ -94,14 +156,14 @@ func (t *table) put(key []byte, loc uint64, ok bool, value []byte, compact bool)
 	case ok && len(t.overflow) > 0 && t.inOverflow(key):
 		t.overflow[string(key)] = nl
 	case ok || loc == 0:
-		t.index[hashKey(key)] = nl
+		t.setIndex(hashKey(key), nl, free)
 	default: // a new key whose hash another key owns
 		if t.overflow == nil {
 			t.overflow = make(map[string]uint64)
 		}
 		t.overflow[string(key)] = nl
 	}
-	if compact && t.total > compactFloor && t.total > 2*t.live {
+	if free && t.total > compactFloor && t.total > 2*t.live {
 		t.compact()
 	}
 }
@@ -138,10 +200,13 @@ func (t *table) appendRecord(key, value []byte) uint64 {
 	return uint64(last)<<32 | uint64(off)
 }
 
-// compact rewrites every live record into fresh slabs.
+// compact rewrites every live record into fresh slabs. Only when no
+// view is open.
 func (t *table) compact() {
-	old := t.frozen()
+	t.fold(-1)
+	old := *t
 	nt := newTable()
+	nt.keys = old.keys
 	for h, l := range old.index {
 		k, v := recordAt(old.slabs, l)
 		nt.index[h] = nt.appendRecord(k, v)
@@ -157,7 +222,7 @@ func (t *table) compact() {
 	*t = nt
 }
 
-func (t *table) len() int { return len(t.index) + len(t.overflow) }
+func (t *table) len() int { return t.keys }
 
 func (t *table) memoryBytes() uint64 {
 	var n uint64
@@ -166,12 +231,13 @@ func (t *table) memoryBytes() uint64 {
 	}
 	// A Swiss-table entry of two uint64s plus control byte and load
 	// factor: about 20 bytes.
-	return n + 20*uint64(len(t.index)) + 64*uint64(len(t.overflow))
+	return n + 20*uint64(len(t.index)+len(t.pending)) + 64*uint64(len(t.overflow))
 }
 
-// frozenTable is a table as of a capture: its own copy of the index and
-// of the slab list (the slabs' bytes below their captured lengths never
-// change while a view is open, see Store.set), and the live bytes.
+// frozenTable is a table as of a capture: the index (shared with the
+// table, or a copy), its own copy of the slab list and of the overflow
+// map (the slabs' bytes below their captured lengths never change while
+// a view is open, see Store.set), and the live bytes.
 type frozenTable struct {
 	slabs    [][]byte
 	index    map[uint64]uint64
@@ -179,8 +245,31 @@ type frozenTable struct {
 	live     uint64
 }
 
-func (t *table) frozen() *frozenTable {
-	f := &frozenTable{slabs: slices.Clone(t.slabs), index: maps.Clone(t.index), overflow: maps.Clone(t.overflow), live: t.live}
+// freeze captures the table for a view, under the store's write lock.
+// The first view open shares the index (after folding what is pending:
+// the changes made while the previous view was open, at most that many);
+// a view opened while another is open gets a copy with the pending
+// changes applied.
+func (t *table) freeze(viewsOpen bool) *frozenTable {
+	if viewsOpen {
+		return t.frozenCopy()
+	}
+	t.fold(-1)
+	return t.frozenWith(t.index)
+}
+
+// frozenCopy captures the table without changing it (under the read
+// lock): an O(keys) copy of the index.
+func (t *table) frozenCopy() *frozenTable {
+	index := maps.Clone(t.index)
+	for h, l := range t.pending {
+		index[h] = l
+	}
+	return t.frozenWith(index)
+}
+
+func (t *table) frozenWith(index map[uint64]uint64) *frozenTable {
+	f := &frozenTable{slabs: slices.Clone(t.slabs), index: index, overflow: maps.Clone(t.overflow), live: t.live}
 	for i := range f.slabs {
 		f.slabs[i] = f.slabs[i][:len(f.slabs[i]):len(f.slabs[i])]
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -231,5 +232,62 @@ func TestRestoreRefusesDuplicateKeys(t *testing.T) {
 	}
 	if err := s.Restore(append(appendSnapshotHead(nil, 2), pairs[:len(pairs)*2/3]...)); err != nil {
 		t.Fatalf("unsorted keys: %v", err)
+	}
+}
+
+// TestViewSharesIndex: the first open view shares the index (no O(keys)
+// copy on the apply goroutine); writes while it is open go to pending and
+// are visible to reads at once; a second view opened meanwhile gets its
+// own merged copy; each view holds exactly the state at its capture; once
+// views close, puts fold pending back and the store is as if no view had
+// been open.
+func TestViewSharesIndex(t *testing.T) {
+	s, plain := NewStore(), NewStore()
+	both := func(cmd []byte) { s.Apply(cmd); plain.Apply(cmd) }
+	for i := range 1000 {
+		both(EncodeWrite([]byte(fmt.Sprintf("k%04d", i)), []byte("v1")))
+	}
+	at1 := s.Snapshot()
+	v1 := s.Capture()
+	if reflect.ValueOf(v1.data.index).UnsafePointer() != reflect.ValueOf(s.t.index).UnsafePointer() {
+		t.Fatal("the first view copied the index")
+	}
+	for i := range 500 {
+		both(EncodeWrite([]byte(fmt.Sprintf("k%04d", i)), []byte("v2")))
+		both(EncodeWrite([]byte(fmt.Sprintf("new%04d", i)), []byte("n")))
+	}
+	if len(s.t.pending) != 1000 || s.Len() != 1500 {
+		t.Fatalf("pending %d, len %d; want 1000, 1500", len(s.t.pending), s.Len())
+	}
+	if r := mustResult(t, s.Query(EncodeRead([]byte("k0007")))); string(r.Value) != "v2" {
+		t.Fatalf("k0007 = %q while a view is open, want v2", r.Value)
+	}
+	at2 := s.Snapshot()
+	v2 := s.Capture()
+	if reflect.ValueOf(v2.data.index).UnsafePointer() == reflect.ValueOf(s.t.index).UnsafePointer() {
+		t.Fatal("a second open view shares the index")
+	}
+	both(EncodeWrite([]byte("k0999"), []byte("v3")))
+	for _, c := range []struct {
+		v    *View
+		want []byte
+	}{{v1, at1}, {v2, at2}} {
+		var buf bytes.Buffer
+		if _, err := c.v.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		r := NewStore()
+		if err := r.Restore(buf.Bytes()); err != nil || !bytes.Equal(r.Snapshot(), c.want) {
+			t.Fatalf("a view's stream is not the state at its capture (%v)", err)
+		}
+	}
+	for i := range 200 { // writes (here in place) fold what is pending
+		both(EncodeWrite([]byte(fmt.Sprintf("k%04d", i)), []byte("v4")))
+	}
+	if s.t.pending != nil || s.t.toFold != nil {
+		t.Fatalf("%d changes still pending after the views closed", len(s.t.pending))
+	}
+	if !bytes.Equal(s.Snapshot(), plain.Snapshot()) || s.Len() != plain.Len() || len(s.t.index) != plain.Len() {
+		t.Fatal("the store differs from one that never had a view open")
 	}
 }
