@@ -15,8 +15,9 @@ import (
 // gets a slab of its own.
 const slabBytes = 1 << 20
 
-// table is the store's layout: records "uvarint klen | uvarint vlen |
-// key | value" appended to slabs, an index from a 64-bit FNV-1a hash of
+// table is the store's layout: records "state | uvarint klen | uvarint
+// vlen | key | value" appended to slabs (state: recordLive, or recordDead
+// once a later record of the key replaced it), an index from a 64-bit FNV-1a hash of
 // the key to the record's location (slab<<32 | offset), and an overflow
 // map for keys whose hash another key already owns. Neither the index
 // nor the slabs list hold per-key pointers, so the collector's work does
@@ -33,6 +34,9 @@ type table struct {
 	index    map[uint64]uint64
 	pending  map[uint64]uint64 // index changes not yet in index
 	toFold   []uint64          // pending's hashes, in the order they came (some may be folded already)
+	// unmarked: records replaced while a view was open (it may still read
+	// them as live), to be marked dead with the folding.
+	unmarked []uint64
 	overflow map[string]uint64
 	keys     int    // distinct keys
 	live     uint64 // bytes of records the index points to
@@ -43,6 +47,16 @@ func newTable() table { return table{index: make(map[uint64]uint64)} }
 
 // hashKey is the index's hash (a variable so tests can force collisions).
 var hashKey = fnv1a
+
+// A record's first byte says whether a later record of its key replaced
+// it. A record is marked dead only while no view is open, and every
+// replaced record is marked before the next view is captured (freeze),
+// so a view's walk over the slabs (inSlabOrder) knows which records were
+// live at its capture without asking the index.
+const (
+	recordLive byte = 0
+	recordDead byte = 1
+)
 
 // foldStep is how many pending index changes each write folds back into
 // the index once no view is open: more than one, so pending drains
@@ -64,7 +78,7 @@ func fnv1a(k []byte) uint64 {
 
 // record returns the key and value of the record at loc (aliasing the slab).
 func recordAt(slabs [][]byte, loc uint64) (key, value []byte) {
-	b := slabs[loc>>32][uint32(loc):]
+	b := slabs[loc>>32][uint32(loc)+1:]
 	kl, n1 := binary.Uvarint(b)
 	vl, n2 := binary.Uvarint(b[n1:])
 	h := n1 + n2
@@ -123,9 +137,16 @@ func (t *table) setIndex(h, loc uint64, free bool) {
 	}
 }
 
-// fold moves pending changes into the index, looking at n of them (n <
-// 0: all). Only when no view shares the index.
+// fold moves pending changes into the index and marks replaced records
+// dead, looking at n of each (n < 0: all). Only when no view is open.
 func (t *table) fold(n int) {
+	for i := n; i != 0 && len(t.unmarked) > 0; i-- {
+		t.markDead(t.unmarked[len(t.unmarked)-1])
+		t.unmarked = t.unmarked[:len(t.unmarked)-1]
+	}
+	if len(t.unmarked) == 0 {
+		t.unmarked = nil
+	}
 	for ; n != 0 && len(t.toFold) > 0; n-- {
 		h := t.toFold[len(t.toFold)-1]
 		t.toFold = t.toFold[:len(t.toFold)-1]
@@ -147,6 +168,11 @@ func (t *table) put(key []byte, loc uint64, ok bool, value []byte, free bool) {
 	if ok {
 		k, v := recordAt(t.slabs, loc)
 		t.live -= recordLen(len(k), len(v))
+		if free {
+			t.markDead(loc)
+		} else {
+			t.unmarked = append(t.unmarked, loc)
+		}
 	} else {
 		t.keys++
 	}
@@ -173,7 +199,13 @@ func (t *table) inOverflow(key []byte) bool {
 	return ok
 }
 
-func recordLen(kl, vl int) uint64 {
+func (t *table) markDead(loc uint64) { t.slabs[loc>>32][uint32(loc)] = recordDead }
+
+// recordLen is a record's size in the slabs: its state byte and its pair.
+func recordLen(kl, vl int) uint64 { return 1 + pairLen(kl, vl) }
+
+// pairLen is a key/value pair's size in the snapshot encoding.
+func pairLen(kl, vl int) uint64 {
 	return uint64(uvarintLen(kl) + uvarintLen(vl) + kl + vl)
 }
 
@@ -192,6 +224,7 @@ func (t *table) appendRecord(key, value []byte) uint64 {
 	}
 	s := t.slabs[last]
 	off := len(s)
+	s = append(s, recordLive)
 	s = binary.AppendUvarint(s, uint64(len(key)))
 	s = binary.AppendUvarint(s, uint64(len(value)))
 	s = append(append(s, key...), value...)
@@ -231,7 +264,7 @@ func (t *table) memoryBytes() uint64 {
 	}
 	// A Swiss-table entry of two uint64s plus control byte and load
 	// factor: about 20 bytes.
-	return n + 20*uint64(len(t.index)+len(t.pending)) + 64*uint64(len(t.overflow))
+	return n + 20*uint64(len(t.index)+len(t.pending)) + 64*uint64(len(t.overflow)) + 8*uint64(len(t.unmarked))
 }
 
 // frozenTable is a table as of a capture: the index (shared with the
@@ -243,6 +276,9 @@ type frozenTable struct {
 	index    map[uint64]uint64
 	overflow map[string]uint64
 	live     uint64
+	// exact: every record replaced before the capture is marked dead, so
+	// the walk needs no index lookups.
+	exact bool
 }
 
 // freeze captures the table for a view, under the store's write lock.
@@ -255,7 +291,9 @@ func (t *table) freeze(viewsOpen bool) *frozenTable {
 		return t.frozenCopy()
 	}
 	t.fold(-1)
-	return t.frozenWith(t.index)
+	f := t.frozenWith(t.index)
+	f.exact = true
+	return f
 }
 
 // frozenCopy captures the table without changing it (under the read
@@ -280,28 +318,40 @@ func (f *frozenTable) len() int { return len(f.index) + len(f.overflow) }
 
 // streamSize is the exact size of the snapshot encoding, without a pass
 // over the records: a pair is encoded "uvarint klen | key | uvarint vlen
-// | value", the same bytes as the slab record "uvarint klen | uvarint
-// vlen | key | value", so the pairs together are the table's live bytes.
+// | value", as many bytes as the slab record "state | uvarint klen |
+// uvarint vlen | key | value" less its state byte, so the pairs together
+// are the table's live bytes less one per key.
 func (f *frozenTable) streamSize() int {
-	return len(snapshotMagic) + uvarintLen(f.len()) + int(f.live)
+	return len(snapshotMagic) + uvarintLen(f.len()) + int(f.live) - f.len()
 }
 
 // inSlabOrder yields the location of every live record, walking the
 // slabs from the first byte to the last: memory is read in order (no
-// sort, no random access into the slabs), and a record is live when the
-// index points at it. The walk also steps over garbage (records of
-// overwritten values), which compaction keeps below the live bytes
-// (Store.set) except while views are open.
+// sort, no random access). A record is live unless marked dead (exact
+// views); a view captured while another was open asks the index. The
+// walk also steps over garbage (records of overwritten values), which
+// compaction keeps below the live bytes (Store.set) except while views
+// are open.
 func (f *frozenTable) inSlabOrder() iter.Seq[uint64] {
 	return func(yield func(uint64) bool) {
 		for si, s := range f.slabs {
 			for off := 0; off < len(s); {
-				kl, n1 := binary.Uvarint(s[off:])
-				vl, n2 := binary.Uvarint(s[off+n1:])
-				h := off + n1 + n2
+				state := s[off]
+				kl, n1 := binary.Uvarint(s[off+1:])
+				vl, n2 := binary.Uvarint(s[off+1+n1:])
+				h := off + 1 + n1 + n2
 				key := s[h : h+int(kl)]
 				loc := uint64(si)<<32 | uint64(off)
 				off = h + int(kl) + int(vl)
+				if state == recordDead {
+					continue
+				}
+				if f.exact {
+					if !yield(loc) {
+						return
+					}
+					continue
+				}
 				if l, ok := f.index[hashKey(key)]; ok && l == loc {
 					if !yield(loc) {
 						return
@@ -337,7 +387,7 @@ func (f *frozenTable) sorted() ([]sortKey, int) {
 		var p [16]byte
 		copy(p[:], k)
 		keys = append(keys, sortKey{binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:]), l})
-		size += int(recordLen(len(k), len(v)))
+		size += int(pairLen(len(k), len(v)))
 	}
 	for _, l := range f.index {
 		add(l)
@@ -402,12 +452,12 @@ func (f *frozenTable) writeSnapshot(w io.Writer, count int, locs iter.Seq[uint64
 	for loc := range locs {
 		records++
 		k, v := recordAt(f.slabs, loc)
-		if len(buf)+int(recordLen(len(k), len(v))) > bufBytes && len(buf) > 0 {
+		if len(buf)+int(pairLen(len(k), len(v))) > bufBytes && len(buf) > 0 {
 			if err := flush(); err != nil {
 				return written, err
 			}
 		}
-		if int(recordLen(len(k), len(v))) > bufBytes {
+		if int(pairLen(len(k), len(v))) > bufBytes {
 			// A record larger than the buffer goes out in its parts.
 			buf = binary.AppendUvarint(buf, uint64(len(k)))
 			buf = append(buf, k...)
