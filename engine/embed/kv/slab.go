@@ -30,10 +30,10 @@ const slabBytes = 1 << 20
 // back a few entries at a time (foldStep, Store.set), so no single write
 // pays for it.
 type table struct {
-	slabs    [][]byte // append-only; a slab is never moved or shrunk
-	index    map[uint64]uint64
-	pending  map[uint64]uint64 // index changes not yet in index
-	toFold   []uint64          // pending's hashes, in the order they came (some may be folded already)
+	slabs   [][]byte // append-only; a slab is never moved or shrunk
+	index   map[uint64]uint64
+	pending map[uint64]uint64 // index changes not yet in index
+	toFold  []uint64          // pending's hashes, in the order they came (some may be folded already)
 	// unmarked: records replaced while a view was open (it may still read
 	// them as live), to be marked dead with the folding.
 	unmarked []uint64
