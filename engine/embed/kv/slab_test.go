@@ -294,3 +294,41 @@ func TestViewSharesIndex(t *testing.T) {
 		t.Fatal("the store differs from one that never had a view open")
 	}
 }
+
+// BenchmarkApplyKeySpace writes 16-byte keys with 128-byte values drawn
+// uniformly from key spaces of 10k and 1M keys: "full" overwrites a key
+// space written once before the timer, "filling" starts empty, as a
+// short load run does (most writes of the 1M run are a key's first: an
+// append into new slab memory and index growth).
+func BenchmarkApplyKeySpace(b *testing.B) {
+	val := bytes.Repeat([]byte{1}, 128)
+	for _, n := range []int{10_000, 1_000_000} {
+		for _, full := range []bool{true, false} {
+			b.Run(fmt.Sprintf("keys=%d/full=%v", n, full), func(b *testing.B) {
+				s := NewStore()
+				key := []byte("k000000000000000")
+				cmd := func(i int) []byte {
+					copy(key[1:], fmt.Sprintf("%015d", i))
+					return EncodeWrite(key, val)
+				}
+				if full {
+					for i := range n {
+						s.Apply(cmd(i))
+					}
+				}
+				cmds := make([][]byte, 1<<20)
+				x := uint64(88172645463325252)
+				for i := range cmds {
+					x ^= x << 13
+					x ^= x >> 7
+					x ^= x << 17
+					cmds[i] = cmd(int(x % uint64(n)))
+				}
+				b.ResetTimer()
+				for i := 0; b.Loop(); i++ {
+					s.Apply(cmds[i%len(cmds)])
+				}
+			})
+		}
+	}
+}
