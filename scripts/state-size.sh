@@ -10,6 +10,9 @@
 # over the passes). About 4 minutes per pass on 2 cores.
 #
 # Env: KEYS (key counts, smallest first), PASSES (2), DURATION (20s), OUT,
+# PRELOAD=1: write every key once before the warm-up (--preload), so the
+# run measures a full key space rather than one filling during the run
+# (adds about 20 s per million keys per run),
 # BASE: another raftbench binary (e.g. one built from an older commit)
 # to run beside this one, same key count and pass, in alternating order
 # (results under state-size/base/, its own rows in ratios.md): an A/B in
@@ -21,6 +24,8 @@ OUT=${OUT:-results/snapshots/state-size}
 PASSES=${PASSES:-2}
 KEYS=${KEYS:-"10000 100000 1000000 10000000"}
 DURATION=${DURATION:-20s}
+PRELOAD_FLAG=()
+if [ -n "${PRELOAD:-}" ] && [ "${PRELOAD}" != 0 ]; then PRELOAD_FLAG=(--preload); fi
 BASE=${BASE:-}
 if [ -n "$BASE" ] && [ ! -x "$BASE" ]; then
 	echo "BASE=$BASE is not an executable" >&2
@@ -30,7 +35,7 @@ make build >/dev/null
 rm -rf "$OUT"/keys-* "$OUT"/base
 run() { # binary outdir keys
 	"$1" run --target inproc --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys "$3" \
-		--warmup 3s --duration "$DURATION" --quiet --out "$2" >/dev/null
+		--warmup 3s --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} --quiet --out "$2" >/dev/null
 }
 for pass in $(seq 1 "$PASSES"); do
 	order=$KEYS
