@@ -31,7 +31,7 @@ const slabBytes = 1 << 20
 // pays for it.
 type table struct {
 	slabs   [][]byte // append-only; a slab is never moved or shrunk
-	index   map[uint64]uint64
+	index   hindex
 	pending map[uint64]uint64 // index changes not yet in index
 	toFold  []uint64          // pending's hashes, in the order they came (some may be folded already)
 	// unmarked: records replaced while a view was open (it may still read
@@ -43,10 +43,18 @@ type table struct {
 	total    uint64 // bytes of all records in the slabs
 }
 
-func newTable() table { return table{index: make(map[uint64]uint64)} }
+func newTable() table { return table{index: newHindex(0)} }
 
 // hashKey is the index's hash (a variable so tests can force collisions).
 var hashKey = fnv1a
+
+// indexHash is hashKey never 0 (hindex's empty mark).
+func indexHash(k []byte) uint64 {
+	if h := hashKey(k); h != 0 {
+		return h
+	}
+	return 1
+}
 
 // A record's first byte says whether a later record of its key replaced
 // it. A record is marked dead only while no view is open, and every
@@ -98,7 +106,7 @@ func (t *table) find(key []byte) (loc uint64, ok bool) {
 			return l, true
 		}
 	}
-	l, ok := t.lookup(hashKey(key))
+	l, ok := t.lookup(indexHash(key))
 	if !ok {
 		return 0, false
 	}
@@ -114,8 +122,7 @@ func (t *table) lookup(h uint64) (uint64, bool) {
 			return l, true
 		}
 	}
-	l, ok := t.index[h]
-	return l, ok
+	return t.index.get(h)
 }
 
 // setIndex points h at loc: in the index if no view shares it (free),
@@ -131,7 +138,7 @@ func (t *table) setIndex(h, loc uint64, free bool) {
 		t.pending[h] = loc
 		return
 	}
-	t.index[h] = loc
+	t.index.set(h, loc)
 	if len(t.pending) > 0 {
 		delete(t.pending, h)
 	}
@@ -151,7 +158,7 @@ func (t *table) fold(n int) {
 		h := t.toFold[len(t.toFold)-1]
 		t.toFold = t.toFold[:len(t.toFold)-1]
 		if l, ok := t.pending[h]; ok {
-			t.index[h] = l
+			t.index.set(h, l)
 			delete(t.pending, h)
 		}
 	}
@@ -182,7 +189,7 @@ func (t *table) put(key []byte, loc uint64, ok bool, value []byte, free bool) {
 	case ok && len(t.overflow) > 0 && t.inOverflow(key):
 		t.overflow[string(key)] = nl
 	case ok || loc == 0:
-		t.setIndex(hashKey(key), nl, free)
+		t.setIndex(indexHash(key), nl, free)
 	default: // a new key whose hash another key owns
 		if t.overflow == nil {
 			t.overflow = make(map[string]uint64)
@@ -240,10 +247,11 @@ func (t *table) compact() {
 	old := *t
 	nt := newTable()
 	nt.keys = old.keys
-	for h, l := range old.index {
+	nt.index = newHindex(old.index.len())
+	old.index.each(func(h, l uint64) {
 		k, v := recordAt(old.slabs, l)
-		nt.index[h] = nt.appendRecord(k, v)
-	}
+		nt.index.set(h, nt.appendRecord(k, v))
+	})
 	for key, l := range old.overflow {
 		_, v := recordAt(old.slabs, l)
 		if nt.overflow == nil {
@@ -264,7 +272,7 @@ func (t *table) memoryBytes() uint64 {
 	}
 	// A Swiss-table entry of two uint64s plus control byte and load
 	// factor: about 20 bytes.
-	return n + 20*uint64(len(t.index)+len(t.pending)) + 64*uint64(len(t.overflow)) + 8*uint64(len(t.unmarked))
+	return n + t.index.memoryBytes() + 20*uint64(len(t.pending)) + 64*uint64(len(t.overflow)) + 8*uint64(len(t.unmarked))
 }
 
 // frozenTable is a table as of a capture: the index (shared with the
@@ -273,7 +281,7 @@ func (t *table) memoryBytes() uint64 {
 // a view is open, see Store.set), and the live bytes.
 type frozenTable struct {
 	slabs    [][]byte
-	index    map[uint64]uint64
+	index    hindex
 	overflow map[string]uint64
 	live     uint64
 	// exact: every record replaced before the capture is marked dead, so
@@ -299,14 +307,14 @@ func (t *table) freeze(viewsOpen bool) *frozenTable {
 // frozenCopy captures the table without changing it (under the read
 // lock): an O(keys) copy of the index.
 func (t *table) frozenCopy() *frozenTable {
-	index := maps.Clone(t.index)
+	index := t.index.clone()
 	for h, l := range t.pending {
-		index[h] = l
+		index.set(h, l)
 	}
 	return t.frozenWith(index)
 }
 
-func (t *table) frozenWith(index map[uint64]uint64) *frozenTable {
+func (t *table) frozenWith(index hindex) *frozenTable {
 	f := &frozenTable{slabs: slices.Clone(t.slabs), index: index, overflow: maps.Clone(t.overflow), live: t.live}
 	for i := range f.slabs {
 		f.slabs[i] = f.slabs[i][:len(f.slabs[i]):len(f.slabs[i])]
@@ -314,7 +322,7 @@ func (t *table) frozenWith(index map[uint64]uint64) *frozenTable {
 	return f
 }
 
-func (f *frozenTable) len() int { return len(f.index) + len(f.overflow) }
+func (f *frozenTable) len() int { return f.index.len() + len(f.overflow) }
 
 // streamSize is the exact size of the snapshot encoding, without a pass
 // over the records: a pair is encoded "uvarint klen | key | uvarint vlen
@@ -352,7 +360,7 @@ func (f *frozenTable) inSlabOrder() iter.Seq[uint64] {
 					}
 					continue
 				}
-				if l, ok := f.index[hashKey(key)]; ok && l == loc {
+				if l, ok := f.index.get(indexHash(key)); ok && l == loc {
 					if !yield(loc) {
 						return
 					}
@@ -380,7 +388,7 @@ type sortKey struct{ hi, lo, loc uint64 }
 // must encode to equal bytes (replicas' snapshots and the simulator's
 // state digests compare them), and a hash index has no order.
 func (f *frozenTable) sorted() ([]sortKey, int) {
-	keys := make([]sortKey, 0, len(f.index)+len(f.overflow))
+	keys := make([]sortKey, 0, f.len())
 	size := 0
 	add := func(l uint64) {
 		k, v := recordAt(f.slabs, l)
@@ -389,9 +397,7 @@ func (f *frozenTable) sorted() ([]sortKey, int) {
 		keys = append(keys, sortKey{binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:]), l})
 		size += int(pairLen(len(k), len(v)))
 	}
-	for _, l := range f.index {
-		add(l)
-	}
+	f.index.each(func(_, l uint64) { add(l) })
 	for _, l := range f.overflow {
 		add(l)
 	}

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestHashCollisions: with every key hashing alike, every key but the
@@ -249,7 +249,7 @@ func TestViewSharesIndex(t *testing.T) {
 	}
 	at1 := s.Snapshot()
 	v1 := s.Capture()
-	if reflect.ValueOf(v1.data.index).UnsafePointer() != reflect.ValueOf(s.t.index).UnsafePointer() {
+	if unsafe.SliceData(v1.data.index.slots) != unsafe.SliceData(s.t.index.slots) {
 		t.Fatal("the first view copied the index")
 	}
 	for i := range 500 {
@@ -264,7 +264,7 @@ func TestViewSharesIndex(t *testing.T) {
 	}
 	at2 := s.Snapshot()
 	v2 := s.Capture()
-	if reflect.ValueOf(v2.data.index).UnsafePointer() == reflect.ValueOf(s.t.index).UnsafePointer() {
+	if unsafe.SliceData(v2.data.index.slots) == unsafe.SliceData(s.t.index.slots) {
 		t.Fatal("a second open view shares the index")
 	}
 	if !v1.data.exact || v2.data.exact {
@@ -290,7 +290,7 @@ func TestViewSharesIndex(t *testing.T) {
 	if s.t.pending != nil || s.t.toFold != nil {
 		t.Fatalf("%d changes still pending after the views closed", len(s.t.pending))
 	}
-	if !bytes.Equal(s.Snapshot(), plain.Snapshot()) || s.Len() != plain.Len() || len(s.t.index) != plain.Len() {
+	if !bytes.Equal(s.Snapshot(), plain.Snapshot()) || s.Len() != plain.Len() || s.t.index.len() != plain.Len() {
 		t.Fatal("the store differs from one that never had a view open")
 	}
 }
