@@ -12,7 +12,7 @@
 # Env: KEYS (key counts, smallest first), PASSES (2), DURATION (20s), OUT,
 # PRELOAD=1: write every key once before the warm-up (--preload), so the
 # run measures a full key space rather than one filling during the run
-# (adds about 20 s per million keys per run),
+# (adds about 20 s per million keys per run; BASE must know --preload too),
 # BASE: another raftbench binary (e.g. one built from an older commit)
 # to run beside this one, same key count and pass, in alternating order
 # (results under state-size/base/, its own rows in ratios.md): an A/B in
