@@ -5,23 +5,76 @@
 # drifting machine shows up as disagreement between passes. Results in
 # results/snapshots/state-size/keys-<N>-pass-<P>/ (summary.json records
 # peak RSS); then `raftbench plot --x keys` draws throughput and p99.9
-# against keys. About 4 minutes per pass on 2 cores.
+# against keys, and ratios.md gives every key count's throughput, p99.9
+# and ops per CPU-second as ratios to the smallest key count's (means
+# over the passes). About 4 minutes per pass on 2 cores.
+#
+# Env: KEYS (key counts, smallest first), PASSES (2), DURATION (20s), OUT,
+# PRELOAD=1: write every key once before the warm-up (--preload), so the
+# run measures a full key space rather than one filling during the run
+# (adds about 20 s per million keys per run; BASE must know --preload too),
+# BASE: another raftbench binary (e.g. one built from an older commit)
+# to run beside this one, same key count and pass, in alternating order
+# (results under state-size/base/, its own rows in ratios.md): an A/B in
+# one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=bin/raftbench
-OUT=results/snapshots/state-size
+OUT=${OUT:-results/snapshots/state-size}
 PASSES=${PASSES:-2}
 KEYS=${KEYS:-"10000 100000 1000000 10000000"}
+DURATION=${DURATION:-20s}
+PRELOAD_FLAG=()
+if [ -n "${PRELOAD:-}" ] && [ "${PRELOAD}" != 0 ]; then PRELOAD_FLAG=(--preload); fi
+BASE=${BASE:-}
+if [ -n "$BASE" ] && [ ! -x "$BASE" ]; then
+	echo "BASE=$BASE is not an executable" >&2
+	exit 2
+fi
 make build >/dev/null
-rm -rf "$OUT"/keys-*
+rm -rf "$OUT"/keys-* "$OUT"/base
+run() { # binary outdir keys
+	"$1" run --target inproc --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys "$3" \
+		--warmup 3s --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} --quiet --out "$2" >/dev/null
+}
 for pass in $(seq 1 "$PASSES"); do
 	order=$KEYS
 	if [ $((pass % 2)) -eq 0 ]; then order=$(echo $KEYS | tr ' ' '\n' | tac | tr '\n' ' '); fi
 	for k in $order; do
-		d=$OUT/keys-$k-pass-$pass
+		if [ -n "$BASE" ] && [ $((pass % 2)) -eq 0 ]; then
+			echo "== $k keys, pass $pass, base"
+			run "$BASE" "$OUT/base/keys-$k-pass-$pass" "$k"
+		fi
 		echo "== $k keys, pass $pass"
-		$B run --target inproc --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys "$k" \
-			--warmup 3s --duration 20s --quiet --out "$d" >/dev/null
+		run "$B" "$OUT/keys-$k-pass-$pass" "$k"
+		if [ -n "$BASE" ] && [ $((pass % 2)) -eq 1 ]; then
+			echo "== $k keys, pass $pass, base"
+			run "$BASE" "$OUT/base/keys-$k-pass-$pass" "$k"
+		fi
 	done
 done
 $B plot "$OUT"/keys-* --x keys --out "$OUT" --markdown --link-base results
+python3 - "$OUT" <<'EOF' | tee "$OUT/ratios.md"
+import json, os, re, sys
+out = sys.argv[1]
+print("| binary | keys | passes | ops/s (mean) | ratio | p99.9 ms | ratio | ops per CPU-s | ratio | peak RSS MiB |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for label, d in (("this", out), ("base", os.path.join(out, "base"))):
+    if not os.path.isdir(d):
+        continue
+    runs = {}
+    for name in os.listdir(d):
+        m = re.fullmatch(r"keys-(\d+)-pass-(\d+)", name)
+        if m:
+            runs.setdefault(int(m.group(1)), []).append(json.load(open(os.path.join(d, name, "summary.json"))))
+    mean = lambda xs: sum(xs) / len(xs)
+    ref = None
+    for k in sorted(runs):
+        rs = runs[k]
+        row = (mean([r["throughput_ops"] for r in rs]), mean([r["latency_ms"]["p999"] for r in rs]),
+               mean([r["ops_per_cpu_second"] for r in rs]))
+        ref = ref or row
+        rss = max(r.get("peak_rss_bytes", 0) for r in rs) / 2**20
+        print(f"| {label} | {k:,} | {len(rs)} | {row[0]:,.0f} | {row[0]/ref[0]:.2f}x | {row[1]:.1f} | {row[1]/ref[1]:.2f}x "
+              f"| {row[2]:,.0f} | {row[2]/ref[2]:.2f}x | {rss:,.0f} |")
+EOF

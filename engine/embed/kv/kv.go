@@ -222,9 +222,14 @@ func DecodeResult(b []byte) (Result, error) {
 // Layout (so the garbage collector's work and the memory per key stay
 // flat as keys grow): every record (key and value) lives in large
 // append-only slabs, and the index maps a 64-bit hash of the key to the
-// record's location, a map whose keys and values hold no pointers, which
-// the collector never scans. Keys whose hash collides with another key's
-// go to a small overflow map. See slab.go.
+// record's location in a flat pointer-free table, which the collector
+// never scans. Keys whose hash collides with another key's
+// go to a small overflow map. See slab.go and hindex.go. Memory per
+// key: the record (a state byte, two uvarint lengths, key, value) plus
+// 21-43 bytes of index (16-byte slots, 3/8 to 3/4 full) and a little
+// slab slack, whatever the number of keys (182 bytes in all measured at
+// a million keys of 16 + 128 bytes); while a snapshot view is open, 16
+// more bytes per key written meanwhile.
 type Store struct {
 	mu sync.RWMutex
 	t  table
@@ -290,12 +295,19 @@ func (s *Store) applyLocked(c Command) Result {
 // no allocation, no index update. That is safe because the slabs never
 // leave the store (reads and snapshots copy), except to an open snapshot
 // view, which blocks it.
+//
+// Once no view is open, each write also folds a few of the index changes
+// made while one was (table.fold).
 func (s *Store) set(key []byte, loc uint64, ok bool, cur, value []byte) {
-	if ok && len(cur) == len(value) && s.views.Load() == 0 {
+	free := s.views.Load() == 0
+	if free && len(s.t.toFold) > 0 {
+		s.t.fold(foldStep)
+	}
+	if ok && len(cur) == len(value) && free {
 		copy(cur, value)
 		return
 	}
-	s.t.put(key, loc, ok, value, s.views.Load() == 0)
+	s.t.put(key, loc, ok, value, free)
 }
 
 // Query answers a read command without changing state. Any other command
@@ -328,17 +340,25 @@ func (s *Store) MemoryBytes() uint64 {
 const snapshotMagic = "RBKV1"
 
 // Snapshot encodes the whole store, keys sorted, so equal stores have
-// equal snapshots.
+// equal snapshots: the canonical encoding, for digests that compare
+// replicas' states and for the in-memory snapshot path (small states).
+// The streamed snapshot (SnapshotViewStream) holds the same records in
+// slab order instead: the format (RBKV1: magic, count, then key/value
+// pairs) does not depend on the order, RestoreFrom accepts any order and
+// refuses a key listed twice, so only byte-for-byte comparison needs the
+// sort, and a background snapshot of a large state does not pay for it.
 func (s *Store) Snapshot() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.t.frozen().appendSnapshot(nil)
+	return s.t.frozenCopy().appendSnapshot(nil)
 }
 
 // SnapshotView captures the state as it is now and returns a function
 // that encodes it, with the bytes Snapshot would have returned now. The
-// capture copies only the pointer-free index (no sorting, no encoding),
-// so the caller's goroutine is held up briefly; encode may then run on
+// capture copies only the slab list and shares the index (see table:
+// no sorting, no encoding, nothing O(keys) unless another view is still
+// open, then the index is copied), so the caller's goroutine is held up
+// briefly; encode may then run on
 // any goroutine, beside Apply. encode must be called: until then, writes
 // append new records instead of overwriting values in place (Capture
 // also lets a caller abandon the view).
@@ -358,10 +378,11 @@ func (s *Store) SnapshotViewAppend() (appendTo func(prefix []byte) []byte) {
 }
 
 // SnapshotViewStream is SnapshotView for states too large to hold
-// encoded: size tells the encoding's exact size (sorting the keys) and
-// writeTo streams it (the bytes Snapshot would have returned at the
-// capture), both on any one goroutine, size first; release drops a view
-// that will not be written.
+// encoded: size tells the encoding's exact size (known at the capture,
+// no pass over the records) and writeTo streams the state as it was at
+// the capture, records in slab order (see Snapshot: the same records as
+// Snapshot's encoding, not sorted), on any one goroutine; release drops
+// a view that will not be written.
 func (s *Store) SnapshotViewStream() (size func() int64, writeTo func(io.Writer) (int64, error), release func()) {
 	v := s.Capture()
 	return v.Size, v.WriteTo, v.Release
@@ -373,19 +394,17 @@ type View struct {
 	once sync.Once
 	data *frozenTable
 	b    []byte
-	// keys and size: the sorted order and encoded size (prepare).
-	keys     []sortKey
-	size     int
-	prepared bool
+	size int // of the streamed encoding
 }
 
 // Capture is SnapshotView for callers that may drop the view unencoded:
 // the view must end with Encode or Release.
 func (s *Store) Capture() *View {
-	s.mu.RLock()
-	v := &View{s: s, data: s.t.frozen()}
+	s.mu.Lock()
+	v := &View{s: s, data: s.t.freeze(s.views.Load() > 0)}
+	v.size = v.data.streamSize()
 	s.views.Add(1)
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	return v
 }
 
@@ -396,30 +415,18 @@ func (v *View) Encode() []byte {
 	return v.b
 }
 
-// Size is the exact size of the captured state's snapshot encoding.
-// It sorts the keys (once; WriteTo reuses the order), so call it where
-// Encode would be called, not on the apply path.
-func (v *View) Size() int64 {
-	v.prepare()
-	return int64(v.size)
-}
+// Size is the exact size of what WriteTo writes (O(1): the live bytes
+// the table counts as it goes).
+func (v *View) Size() int64 { return int64(v.size) }
 
-func (v *View) prepare() {
-	if !v.prepared && v.data != nil {
-		v.keys, v.size = v.data.sorted()
-		v.prepared = true
-	}
-}
-
-// WriteTo writes the captured state's snapshot (the bytes Snapshot would
-// have returned at the capture) to w, streaming through a small buffer,
-// and closes the view.
+// WriteTo writes the state captured by the view to w, streaming through
+// a small buffer, the live records in slab order (no sort: memory is
+// read in order), and closes the view. It writes Size bytes; RestoreFrom
+// reads them back.
 func (v *View) WriteTo(w io.Writer) (int64, error) {
 	n, err := int64(0), errors.New("kv: snapshot view already encoded or released")
 	v.once.Do(func() {
-		v.prepare()
-		n, err = v.data.writeSnapshot(w, v.keys)
-		v.keys = nil
+		n, err = v.data.writeSnapshot(w, v.data.len(), v.data.inSlabOrder())
 		v.close()
 	})
 	return n, err
@@ -440,7 +447,7 @@ func encodeSnapshot(data map[string][]byte) []byte {
 		loc, ok := t.find([]byte(k))
 		t.put([]byte(k), loc, ok, v, true)
 	}
-	return t.frozen().appendSnapshot(nil)
+	return t.frozenCopy().appendSnapshot(nil)
 }
 
 func uvarintLen(n int) int {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"iter"
 	"maps"
 	"slices"
 )
@@ -13,24 +15,62 @@ import (
 // gets a slab of its own.
 const slabBytes = 1 << 20
 
-// table is the store's layout: records "uvarint klen | uvarint vlen |
-// key | value" appended to slabs, an index from a 64-bit FNV-1a hash of
-// the key to the record's location (slab<<32 | offset), and an overflow
+// table is the store's layout: records "state | uvarint klen | uvarint
+// vlen | key | value" appended to slabs (state: recordLive, or recordDead
+// once a later record of the key replaced it), an index (hindex) from a
+// 64-bit FNV-1a hash of the key to the record's location (slab<<32 |
+// offset), and an overflow
 // map for keys whose hash another key already owns. Neither the index
 // nor the slabs list hold per-key pointers, so the collector's work does
 // not grow with the number of keys.
+//
+// A snapshot view shares the index instead of copying it (a copy is
+// O(keys) on the apply goroutine: ~70-90 ms of CPU at a million keys): while a view
+// is open the index is not written, index changes go to pending, which
+// lookups consult first, and once no view is open writes fold pending
+// back a few entries at a time (foldStep, Store.set), so no single write
+// pays for it.
 type table struct {
-	slabs    [][]byte // append-only; a slab is never moved or shrunk
-	index    map[uint64]uint64
+	slabs   [][]byte // append-only; a slab is never moved or shrunk
+	index   hindex
+	pending map[uint64]uint64 // index changes not yet in index
+	toFold  []uint64          // pending's hashes, in the order they came (some may be folded already)
+	// unmarked: records replaced while a view was open (it may still read
+	// them as live), to be marked dead with the folding.
+	unmarked []uint64
 	overflow map[string]uint64
+	keys     int    // distinct keys
 	live     uint64 // bytes of records the index points to
 	total    uint64 // bytes of all records in the slabs
 }
 
-func newTable() table { return table{index: make(map[uint64]uint64)} }
+func newTable() table { return table{index: newHindex(0)} }
 
 // hashKey is the index's hash (a variable so tests can force collisions).
 var hashKey = fnv1a
+
+// indexHash is hashKey never 0 (hindex's empty mark).
+func indexHash(k []byte) uint64 {
+	if h := hashKey(k); h != 0 {
+		return h
+	}
+	return 1
+}
+
+// A record's first byte says whether a later record of its key replaced
+// it. A record is marked dead only while no view is open, and every
+// replaced record is marked before the next view is captured (freeze),
+// so a view's walk over the slabs (inSlabOrder) knows which records were
+// live at its capture without asking the index.
+const (
+	recordLive byte = 0
+	recordDead byte = 1
+)
+
+// foldStep is how many pending index changes each write folds back into
+// the index once no view is open: more than one, so pending drains
+// faster than writes fill it.
+const foldStep = 16
 
 // compactFloor: slabs below this size are never compacted (a variable
 // so tests can reach compaction with little data).
@@ -47,7 +87,7 @@ func fnv1a(k []byte) uint64 {
 
 // record returns the key and value of the record at loc (aliasing the slab).
 func recordAt(slabs [][]byte, loc uint64) (key, value []byte) {
-	b := slabs[loc>>32][uint32(loc):]
+	b := slabs[loc>>32][uint32(loc)+1:]
 	kl, n1 := binary.Uvarint(b)
 	vl, n2 := binary.Uvarint(b[n1:])
 	h := n1 + n2
@@ -67,7 +107,7 @@ func (t *table) find(key []byte) (loc uint64, ok bool) {
 			return l, true
 		}
 	}
-	l, ok := t.index[hashKey(key)]
+	l, ok := t.lookup(indexHash(key))
 	if !ok {
 		return 0, false
 	}
@@ -77,14 +117,72 @@ func (t *table) find(key []byte) (loc uint64, ok bool) {
 	return 1, false // the hash belongs to another key
 }
 
+func (t *table) lookup(h uint64) (uint64, bool) {
+	if len(t.pending) > 0 {
+		if l, ok := t.pending[h]; ok {
+			return l, true
+		}
+	}
+	return t.index.get(h)
+}
+
+// setIndex points h at loc: in the index if no view shares it (free),
+// else in pending.
+func (t *table) setIndex(h, loc uint64, free bool) {
+	if !free {
+		if t.pending == nil {
+			t.pending = make(map[uint64]uint64)
+		}
+		if _, ok := t.pending[h]; !ok {
+			t.toFold = append(t.toFold, h)
+		}
+		t.pending[h] = loc
+		return
+	}
+	t.index.set(h, loc)
+	if len(t.pending) > 0 {
+		delete(t.pending, h)
+	}
+}
+
+// fold moves pending changes into the index and marks replaced records
+// dead, looking at n of each (n < 0: all). Only when no view is open.
+func (t *table) fold(n int) {
+	for i := n; i != 0 && len(t.unmarked) > 0; i-- {
+		t.markDead(t.unmarked[len(t.unmarked)-1])
+		t.unmarked = t.unmarked[:len(t.unmarked)-1]
+	}
+	if len(t.unmarked) == 0 {
+		t.unmarked = nil
+	}
+	for ; n != 0 && len(t.toFold) > 0; n-- {
+		h := t.toFold[len(t.toFold)-1]
+		t.toFold = t.toFold[:len(t.toFold)-1]
+		if l, ok := t.pending[h]; ok {
+			t.index.set(h, l)
+			delete(t.pending, h)
+		}
+	}
+	if len(t.toFold) == 0 {
+		t.pending, t.toFold = nil, nil // the map does not shrink: drop it
+	}
+}
+
 // put appends a record of key and value and points the index at it.
-// ok and loc are find's answer. compact allows rewriting the slabs when
-// garbage outweighs live records; the store passes false while a view is
-// open (the view would keep the old slabs alive beside the new ones).
-func (t *table) put(key []byte, loc uint64, ok bool, value []byte, compact bool) {
+// ok and loc are find's answer. free says no view is open: the index
+// may be written and the slabs compacted when garbage outweighs live
+// records (a view would keep the old slabs alive beside the new ones).
+func (t *table) put(key []byte, loc uint64, ok bool, value []byte, free bool) {
 	if ok {
 		k, v := recordAt(t.slabs, loc)
 		t.live -= recordLen(len(k), len(v))
+		if free {
+			t.markDead(loc)
+		} else {
+			t.unmarked = append(t.unmarked, loc)
+		}
+	} else {
+		t.keys++
 	}
 	nl := t.appendRecord(key, value)
 	t.live += recordLen(len(key), len(value))
@@ -92,14 +190,14 @@ func (t *table) put(key []byte, loc uint64, ok bool, value []byte, compact bool)
 	case ok && len(t.overflow) > 0 && t.inOverflow(key):
 		t.overflow[string(key)] = nl
 	case ok || loc == 0:
-		t.index[hashKey(key)] = nl
+		t.setIndex(indexHash(key), nl, free)
 	default: // a new key whose hash another key owns
 		if t.overflow == nil {
 			t.overflow = make(map[string]uint64)
 		}
 		t.overflow[string(key)] = nl
 	}
-	if compact && t.total > compactFloor && t.total > 2*t.live {
+	if free && t.total > compactFloor && t.total > 2*t.live {
 		t.compact()
 	}
 }
@@ -109,7 +207,13 @@ func (t *table) inOverflow(key []byte) bool {
 	return ok
 }
 
-func recordLen(kl, vl int) uint64 {
+func (t *table) markDead(loc uint64) { t.slabs[loc>>32][uint32(loc)] = recordDead }
+
+// recordLen is a record's size in the slabs: its state byte and its pair.
+func recordLen(kl, vl int) uint64 { return 1 + pairLen(kl, vl) }
+
+// pairLen is a key/value pair's size in the snapshot encoding.
+func pairLen(kl, vl int) uint64 {
 	return uint64(uvarintLen(kl) + uvarintLen(vl) + kl + vl)
 }
 
@@ -128,6 +232,7 @@ func (t *table) appendRecord(key, value []byte) uint64 {
 	}
 	s := t.slabs[last]
 	off := len(s)
+	s = append(s, recordLive)
 	s = binary.AppendUvarint(s, uint64(len(key)))
 	s = binary.AppendUvarint(s, uint64(len(value)))
 	s = append(append(s, key...), value...)
@@ -136,14 +241,18 @@ func (t *table) appendRecord(key, value []byte) uint64 {
 	return uint64(last)<<32 | uint64(off)
 }
 
-// compact rewrites every live record into fresh slabs.
+// compact rewrites every live record into fresh slabs. Only when no
+// view is open.
 func (t *table) compact() {
-	old := t.frozen()
+	t.fold(-1)
+	old := *t
 	nt := newTable()
-	for h, l := range old.index {
+	nt.keys = old.keys
+	nt.index = newHindex(old.index.len())
+	old.index.each(func(h, l uint64) {
 		k, v := recordAt(old.slabs, l)
-		nt.index[h] = nt.appendRecord(k, v)
-	}
+		nt.index.set(h, nt.appendRecord(k, v))
+	})
 	for key, l := range old.overflow {
 		_, v := recordAt(old.slabs, l)
 		if nt.overflow == nil {
@@ -155,7 +264,7 @@ func (t *table) compact() {
 	*t = nt
 }
 
-func (t *table) len() int { return len(t.index) + len(t.overflow) }
+func (t *table) len() int { return t.keys }
 
 func (t *table) memoryBytes() uint64 {
 	var n uint64
@@ -164,24 +273,110 @@ func (t *table) memoryBytes() uint64 {
 	}
 	// A Swiss-table entry of two uint64s plus control byte and load
 	// factor: about 20 bytes.
-	return n + 20*uint64(len(t.index)) + 64*uint64(len(t.overflow))
+	return n + t.index.memoryBytes() + 20*uint64(len(t.pending)) + 64*uint64(len(t.overflow)) + 8*uint64(len(t.unmarked))
 }
 
-// frozenTable is a table as of a capture: its own copy of the index and
-// of the slab list (the slabs' bytes below their captured lengths never
-// change while a view is open, see Store.set).
+// frozenTable is a table as of a capture: the index (shared with the
+// table, or a copy), its own copy of the slab list and of the overflow
+// map (the slabs' bytes below their captured lengths never change while
+// a view is open, see Store.set), and the live bytes.
 type frozenTable struct {
 	slabs    [][]byte
-	index    map[uint64]uint64
+	index    hindex
 	overflow map[string]uint64
+	live     uint64
+	// exact: every record replaced before the capture is marked dead, so
+	// the walk needs no index lookups.
+	exact bool
 }
 
-func (t *table) frozen() *frozenTable {
-	f := &frozenTable{slabs: slices.Clone(t.slabs), index: maps.Clone(t.index), overflow: maps.Clone(t.overflow)}
+// freeze captures the table for a view, under the store's write lock.
+// The first view open shares the index (after folding what is pending:
+// the changes made while the previous view was open, at most that many);
+// a view opened while another is open gets a copy with the pending
+// changes applied.
+func (t *table) freeze(viewsOpen bool) *frozenTable {
+	if viewsOpen {
+		return t.frozenCopy()
+	}
+	t.fold(-1)
+	f := t.frozenWith(t.index)
+	f.exact = true
+	return f
+}
+
+// frozenCopy captures the table without changing it (under the read
+// lock): an O(keys) copy of the index.
+func (t *table) frozenCopy() *frozenTable {
+	index := t.index.clone()
+	for h, l := range t.pending {
+		index.set(h, l)
+	}
+	return t.frozenWith(index)
+}
+
+func (t *table) frozenWith(index hindex) *frozenTable {
+	f := &frozenTable{slabs: slices.Clone(t.slabs), index: index, overflow: maps.Clone(t.overflow), live: t.live}
 	for i := range f.slabs {
 		f.slabs[i] = f.slabs[i][:len(f.slabs[i]):len(f.slabs[i])]
 	}
 	return f
+}
+
+func (f *frozenTable) len() int { return f.index.len() + len(f.overflow) }
+
+// streamSize is the exact size of the snapshot encoding, without a pass
+// over the records: a pair is encoded "uvarint klen | key | uvarint vlen
+// | value", as many bytes as the slab record "state | uvarint klen |
+// uvarint vlen | key | value" less its state byte, so the pairs together
+// are the table's live bytes less one per key.
+func (f *frozenTable) streamSize() int {
+	return len(snapshotMagic) + uvarintLen(f.len()) + int(f.live) - f.len()
+}
+
+// inSlabOrder yields the location of every live record, walking the
+// slabs from the first byte to the last: memory is read in order (no
+// sort, no random access). A record is live unless marked dead (exact
+// views); a view captured while another was open asks the index. The
+// walk also steps over garbage (records of overwritten values), which
+// compaction keeps below the live bytes (Store.set) except while views
+// are open.
+func (f *frozenTable) inSlabOrder() iter.Seq[uint64] {
+	return func(yield func(uint64) bool) {
+		for si, s := range f.slabs {
+			for off := 0; off < len(s); {
+				state := s[off]
+				kl, n1 := binary.Uvarint(s[off+1:])
+				vl, n2 := binary.Uvarint(s[off+1+n1:])
+				h := off + 1 + n1 + n2
+				key := s[h : h+int(kl)]
+				loc := uint64(si)<<32 | uint64(off)
+				off = h + int(kl) + int(vl)
+				if state == recordDead {
+					continue
+				}
+				if f.exact {
+					if !yield(loc) {
+						return
+					}
+					continue
+				}
+				if l, ok := f.index.get(indexHash(key)); ok && l == loc {
+					if !yield(loc) {
+						return
+					}
+					continue
+				}
+				if len(f.overflow) > 0 {
+					if l, ok := f.overflow[string(key)]; ok && l == loc {
+						if !yield(loc) {
+							return
+						}
+					}
+				}
+			}
+		}
+	}
 }
 
 // sortKey orders records by a 16-byte big-endian key prefix held beside
@@ -194,18 +389,16 @@ type sortKey struct{ hi, lo, loc uint64 }
 // must encode to equal bytes (replicas' snapshots and the simulator's
 // state digests compare them), and a hash index has no order.
 func (f *frozenTable) sorted() ([]sortKey, int) {
-	keys := make([]sortKey, 0, len(f.index)+len(f.overflow))
+	keys := make([]sortKey, 0, f.len())
 	size := 0
 	add := func(l uint64) {
 		k, v := recordAt(f.slabs, l)
 		var p [16]byte
 		copy(p[:], k)
 		keys = append(keys, sortKey{binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:]), l})
-		size += int(recordLen(len(k), len(v)))
+		size += int(pairLen(len(k), len(v)))
 	}
-	for _, l := range f.index {
-		add(l)
-	}
+	f.index.each(func(_, l uint64) { add(l) })
 	for _, l := range f.overflow {
 		add(l)
 	}
@@ -248,11 +441,13 @@ func (f *frozenTable) appendPair(b []byte, loc uint64) []byte {
 	return append(b, v...)
 }
 
-// writeSnapshot writes the encoding of keys (from sorted) to w through
-// a small buffer: the image is never held in memory.
-func (f *frozenTable) writeSnapshot(w io.Writer, keys []sortKey) (int64, error) {
+// writeSnapshot writes the encoding of the count records at locs to w
+// through a small buffer: the image is never held in memory. It fails
+// if locs yields another number of records than count (the size the
+// header and the caller's file were given).
+func (f *frozenTable) writeSnapshot(w io.Writer, count int, locs iter.Seq[uint64]) (int64, error) {
 	const bufBytes = 256 << 10
-	buf := appendSnapshotHead(make([]byte, 0, bufBytes+binary.MaxVarintLen64), len(keys))
+	buf := appendSnapshotHead(make([]byte, 0, bufBytes+binary.MaxVarintLen64), count)
 	var written int64
 	flush := func() error {
 		n, err := w.Write(buf)
@@ -260,14 +455,16 @@ func (f *frozenTable) writeSnapshot(w io.Writer, keys []sortKey) (int64, error) 
 		buf = buf[:0]
 		return err
 	}
-	for _, sk := range keys {
-		k, v := recordAt(f.slabs, sk.loc)
-		if len(buf)+int(recordLen(len(k), len(v))) > bufBytes && len(buf) > 0 {
+	records := 0
+	for loc := range locs {
+		records++
+		k, v := recordAt(f.slabs, loc)
+		if len(buf)+int(pairLen(len(k), len(v))) > bufBytes && len(buf) > 0 {
 			if err := flush(); err != nil {
 				return written, err
 			}
 		}
-		if int(recordLen(len(k), len(v))) > bufBytes {
+		if int(pairLen(len(k), len(v))) > bufBytes {
 			// A record larger than the buffer goes out in its parts.
 			buf = binary.AppendUvarint(buf, uint64(len(k)))
 			buf = append(buf, k...)
@@ -282,7 +479,10 @@ func (f *frozenTable) writeSnapshot(w io.Writer, keys []sortKey) (int64, error) 
 			}
 			continue
 		}
-		buf = f.appendPair(buf, sk.loc)
+		buf = f.appendPair(buf, loc)
+	}
+	if records != count {
+		return written, fmt.Errorf("kv: snapshot view yielded %d records, its index holds %d", records, count)
 	}
 	if len(buf) > 0 {
 		if err := flush(); err != nil {

@@ -50,9 +50,10 @@ type SnapshotAppender interface {
 // SnapshotStreamer is the StateMachine extension for states too large
 // to hold encoded in memory: the capture is cheap (on the apply
 // goroutine), then, on a background goroutine, size gives the encoding's
-// exact size and writeTo streams it into the WAL's snapshot file (the
-// bytes Snapshot would have returned at the capture); release drops a
-// view that will not be written. RestoreFrom restores from a stream
+// exact size and writeTo streams it into the WAL's snapshot file (an
+// encoding of the state at the capture that RestoreFrom accepts, not
+// necessarily Snapshot's bytes: kv.Store streams its records unsorted);
+// release drops a view that will not be written. RestoreFrom restores from a stream
 // (the WAL's snapshot file, at a restart or after a leader's snapshot).
 // Used when the node runs on its own WAL (Dir). kv.Store implements it.
 type SnapshotStreamer interface {
