@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # latency-attribution.sh: where a request's latency goes that no CPU profile
-# shows, from execution traces of three runs (about 1 minute on a quiet 2-core
-# machine; nothing else running). Writes $OUT (results/latency-attribution):
+# shows, from execution traces of three runs and a GC A/B (about 2 minutes on
+# a quiet 2-core machine; nothing else running). Writes $OUT
+# (results/latency-attribution):
 #
 #   one-client.md  1 client, write-only, 1,000,000 keys: how long the node
 #                  loops and WAL flushers wait for a P after each wake-up, and
 #                  how much of the time two or more goroutines sit in syscalls
 #                  (a blocking fsync keeps its P).
-#   open-40k.md    open loop at 40,000 ops/s (half the saturation point of the
+#   open-loop.md   open loop at 40,000 ops/s (half the saturation point of the
 #                  last quiet sweep), default mix: the same, plus what ran
 #                  around each of the worst 10 ms latency buckets.
 #   closed-256.md  256 clients, write-only, 1,000,000 keys: the same.
+#   gc-ab.md       is it the garbage collector? The open loop at $RATE again,
+#                  alternating GOGC=100 (the default) and GOGC=400 (a quarter
+#                  of the collections), two pairs, no trace: if the tail
+#                  falls with fewer collections, the GC's mark phases (one of
+#                  two Ps for tens of ms) and assists make it.
 #
 # Each file starts with the run's summary line. Traces are written to a
 # temporary directory and removed (KEEP=1 keeps them, for go tool trace).
@@ -51,6 +57,30 @@ one() { # name title run-args...
 }
 
 one one-client "1 client, write-only, 1,000,000 keys" --clients 1 --workload write-only --keys 1000000
-one open-40k "open loop, $RATE ops/s, default mix" --rate "$RATE" --workers 1024
+one open-loop "open loop, $RATE ops/s, default mix" --rate "$RATE" --workers 1024
 one closed-256 "256 clients, write-only, 1,000,000 keys" --clients 256 --workload write-only --keys 1000000
-echo "latency-attribution: $OUT/{one-client,open-40k,closed-256}.md"
+echo "== gc-ab: open loop at $RATE ops/s, GOGC=100 vs 400"
+{
+	echo "# Open loop at $RATE ops/s, default mix: GOGC=100 (default) vs GOGC=400, alternating"
+	echo
+	echo "Load average before: $(cut -d' ' -f1-3 /proc/loadavg). $DURATION each after 1 s warm-up, no trace."
+	echo
+	echo "| pair | GOGC | ops/s | p50 ms | p99 ms | p99.9 ms | cores |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for pair in 1 2; do
+		order="100 400"
+		[[ $pair == 2 ]] && order="400 100"
+		for gc in $order; do
+			GOGC=$gc $B run --target inproc --rate "$RATE" --workers 1024 --warmup 1s --duration "$DURATION" --quiet \
+				--out "$tmp/gc-$pair-$gc" >/dev/null
+			python3 - "$pair" "$gc" "$tmp/gc-$pair-$gc/summary.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[3]))
+l = d["latency_ms"]
+print(f"| {sys.argv[1]} | {sys.argv[2]} | {d['throughput_ops']:,.0f} | {l['p50']:.3g} | {l['p99']:.3g} | {l['p999']:.3g} | {d['process_cpu_cores']:.2f} |")
+PY
+		done
+	done
+} >"$OUT/gc-ab.md"
+tail -4 "$OUT/gc-ab.md"
+echo "latency-attribution: $OUT/{one-client,open-loop,closed-256,gc-ab}.md"
