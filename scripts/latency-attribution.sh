@@ -48,7 +48,7 @@ one() { # name title run-args...
 		echo "\`raftbench run $*\` (warm-up 1 s, $DURATION measured, execution trace of both), load average before: $load."
 		echo
 		echo '```'
-		grep -E 'throughput|latency ms|process CPU|entries per' "$tmp/$name.txt"
+		grep -E 'throughput|latency ms|service time|send lag|process CPU|entries per' "$tmp/$name.txt"
 		echo '```'
 		echo
 		"$tmp/tracestalls" -timeline "$tmp/$name/timeline.csv" -worst 5 "$tmp/$name.trace"
