@@ -77,7 +77,8 @@ echo "== gc-ab: open loop at $RATE ops/s, GOGC=100 vs 400"
 import json, sys
 d = json.load(open(sys.argv[3]))
 l = d["latency_ms"]
-print(f"| {sys.argv[1]} | {sys.argv[2]} | {d['throughput_ops']:,.0f} | {l['p50']:.3g} | {l['p99']:.3g} | {l['p999']:.3g} | {d['process_cpu_cores']:.2f} |")
+f = lambda v: f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+print(f"| {sys.argv[1]} | {sys.argv[2]} | {d['throughput_ops']:,.0f} | {f(l['p50'])} | {f(l['p99'])} | {f(l['p999'])} | {d['process_cpu_cores']:.2f} |")
 PY
 		done
 	done

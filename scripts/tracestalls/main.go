@@ -238,7 +238,10 @@ func (a *analysis) report(w io.Writer) {
 
 func slicesClone(x []span) []span { return append([]span(nil), x...) }
 
-// explain lists, for each of the worst timeline buckets, the long runs,
+// perBucket is how many spans explain lists per bucket (the longest).
+const perBucket = 12
+
+// explain lists, for each of the worst timeline buckets, the longest runs,
 // syscalls and GC phases from 50 ms before the bucket to its slowest
 // answer.
 func (a *analysis) explain(w io.Writer, path string, worst int, offset int64) error {
@@ -271,11 +274,18 @@ func (a *analysis) explain(w io.Writer, path string, worst int, offset int64) er
 	for _, b := range bs[:min(worst, len(bs))] {
 		from := int64(b.start*1e6) + offset - 50e6
 		to := int64((b.start+b.max)*1e6) + offset
-		fmt.Fprintf(w, "\n- bucket %.0f ms, slowest %.1f ms:\n", b.start, b.max)
+		var in []span
 		for _, s := range all {
 			if s.start+s.dur >= from && s.start <= to {
-				fmt.Fprintf(w, "  - %s at %.1f ms for %.2f ms: %s\n", s.kind, ms(s.start), ms(s.dur), s.what)
+				in = append(in, s)
 			}
+		}
+		fmt.Fprintf(w, "\n- bucket %.0f ms, slowest %.1f ms (%d spans, the %d longest in time order):\n", b.start, b.max, len(in), min(perBucket, len(in)))
+		sort.SliceStable(in, func(i, j int) bool { return in[i].dur > in[j].dur })
+		in = in[:min(perBucket, len(in))]
+		sort.SliceStable(in, func(i, j int) bool { return in[i].start < in[j].start })
+		for _, s := range in {
+			fmt.Fprintf(w, "  - %s at %.1f ms for %.2f ms: %s\n", s.kind, ms(s.start), ms(s.dur), s.what)
 		}
 	}
 	return nil
