@@ -37,12 +37,14 @@ type analysis struct {
 	sysBoth, sysOne int64              // time with >= 2 / exactly 1 goroutine in a syscall
 	waits           map[string][]int64 // runnable -> running, by goroutine role
 	runs, sys, gc   []span             // long runs, long syscalls, GC ranges
+	frozen          []span             // stretches with >= procs goroutines in syscalls
 }
 
 func main() {
 	worst := flag.Int("worst", 8, "how many of the worst timeline buckets to explain")
 	timeline := flag.String("timeline", "", "timeline.csv of the same run (run --timeline)")
 	offset := flag.Float64("offset", 0, "ms to add to the timeline's bucket starts to get trace time (the trace starts just before the load)")
+	procs := flag.Int("procs", 2, "GOMAXPROCS of the traced run: this many goroutines in syscalls hold every P")
 	minRun := flag.Duration("min-run", 0, "list uninterrupted runs at least this long (default 2ms)")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: tracestalls [flags] TRACE")
@@ -57,7 +59,7 @@ func main() {
 	if *minRun > 0 {
 		long = minRun.Nanoseconds()
 	}
-	a, err := analyze(flag.Arg(0), long)
+	a, err := analyze(flag.Arg(0), long, *procs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tracestalls:", err)
 		os.Exit(1)
@@ -71,7 +73,7 @@ func main() {
 	}
 }
 
-func analyze(path string, long int64) (*analysis, error) {
+func analyze(path string, long int64, procs int) (*analysis, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -88,6 +90,7 @@ func analyze(path string, long int64) (*analysis, error) {
 	runningAt := map[trace.GoID]trace.Time{}
 	syscallAt := map[trace.GoID]trace.Time{}
 	gcAt := map[string]trace.Time{}
+	var frozenAt trace.Time
 	for {
 		e, err := r.ReadEvent()
 		if err == io.EOF {
@@ -152,10 +155,16 @@ func analyze(path string, long int64) (*analysis, error) {
 		case trace.GoSyscall:
 			syscallAt[id] = now
 			role[id+1<<62] = frames(e, 2)
+			if len(syscallAt) == procs {
+				frozenAt = now
+			}
 		}
 		if from == trace.GoSyscall {
 			if t, ok := syscallAt[id]; ok && int64(now-t) >= long {
 				a.sys = append(a.sys, span{int64(t - t0), int64(now - t), "syscall", fmt.Sprintf("g%d %s", id, role[id+1<<62])})
+			}
+			if _, ok := syscallAt[id]; ok && len(syscallAt) == procs && frozenAt != 0 {
+				a.frozen = append(a.frozen, span{int64(frozenAt - t0), int64(now - frozenAt), "frozen", "every P's goroutine in a syscall"})
 			}
 			delete(syscallAt, id)
 		}
@@ -203,6 +212,20 @@ func ms(ns int64) float64 { return float64(ns) / 1e6 }
 func (a *analysis) report(w io.Writer) {
 	fmt.Fprintf(w, "trace: %.0f ms; two or more goroutines in syscalls %.1f%% of the time, exactly one %.1f%%\n\n",
 		ms(a.total), 100*float64(a.sysBoth)/float64(a.total), 100*float64(a.sysOne)/float64(a.total))
+	var long []int64
+	var longTotal int64
+	for _, f := range a.frozen {
+		if f.dur >= 1e6 {
+			long = append(long, f.dur)
+			longTotal += f.dur
+		}
+	}
+	sort.Slice(long, func(i, j int) bool { return long[i] < long[j] })
+	if len(long) > 0 {
+		fmt.Fprintf(w, "Stretches of 1 ms or more with at least as many goroutines in syscalls as there are Ps "+
+			"(every P held, unless sysmon took one back): %d, %.1f%% of the time, median %.2f ms, longest %.2f ms.\n\n",
+			len(long), 100*float64(longTotal)/float64(a.total), ms(long[len(long)/2]), ms(long[len(long)-1]))
+	}
 	fmt.Fprintln(w, "Waiting for a P after a wake-up, by where the goroutine blocks (roles with >= 100 wake-ups):")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| role | wake-ups | mean µs | p50 µs | p99 µs | max ms |")
