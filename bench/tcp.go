@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/raftbench/raftbench/engine/embed/httpapi"
 	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/engine/runtime/localports"
 	"github.com/raftbench/raftbench/engine/runtime/mtls"
 )
 
@@ -150,26 +150,6 @@ func parseEndpoints(s string) ([]string, error) {
 	return out, nil
 }
 
-// freePorts reserves n loopback ports by binding and releasing them.
-func freePorts(n int) ([]string, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	var addrs []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs, nil
-}
-
 // startProcesses starts cfg.Nodes `raftbench serve` processes. Names are
 // zero-padded (n01, n02, ...) so their sorted order, which serve uses to
 // assign Raft IDs, is their numeric order.
@@ -184,7 +164,7 @@ func (t *tcpTarget) startProcesses(cfg TargetConfig) ([]string, error) {
 			return nil, fmt.Errorf("tcp target: find raftbench binary: %w", err)
 		}
 	}
-	addrs, err := freePorts(2 * cfg.Nodes)
+	addrs, err := localports.Pick(2 * cfg.Nodes)
 	if err != nil {
 		return nil, fmt.Errorf("tcp target: reserve ports: %w", err)
 	}

@@ -45,8 +45,8 @@ var layerTable = []layer{
 	},
 	{
 		name: "runtime",
-		why:  "goroutines and real I/O around the driver: the node loop and the transports (the NATS transport and its embedded test broker are transports too: real I/O, no knowledge of the node)",
-		pkgs: []string{"engine/runtime/node", "engine/runtime/mtls", "engine/runtime/testfaults", "engine/runtime/transport", "engine/runtime/transport/nats", "engine/runtime/transport/nats/natsserver"},
+		why:  "goroutines and real I/O around the driver: the node loop and the transports (the NATS transport and its embedded test broker are transports too: real I/O, no knowledge of the node; localports picks loopback addresses for the local processes the tools start)",
+		pkgs: []string{"engine/runtime/node", "engine/runtime/localports", "engine/runtime/mtls", "engine/runtime/testfaults", "engine/runtime/transport", "engine/runtime/transport/nats", "engine/runtime/transport/nats/natsserver"},
 	},
 	{
 		name: "embedding",

@@ -123,10 +123,25 @@ func (c *Core) handleAppend(m raftpb.Message) {
 
 // ack queues an append response. It promises durability of what it
 // acknowledges, so it leaves only after this Ready is persisted.
+//
+// A success is cumulative: the leader takes the highest index a
+// follower matched (Progress.MaybeUpdate, Inflights.FreeLE). So when
+// the message queued just before it in this Ready is a success to the
+// same leader in the same term for no more than it covers, that one is
+// replaced: a follower that handled many AppendEntries in one turn
+// (one per leader Ready, tens under load) answers once, as they all
+// leave together after the same persist anyway.
 func (c *Core) ack(m raftpb.Message) {
 	if bugsBuild && c.bug(BugAckBeforePersist) {
 		c.send(m)
 		return
+	}
+	if n := len(c.msgsAfter); n > 0 && !m.Reject && (m.Term == 0 || m.Term == c.term) {
+		if prev := &c.msgsAfter[n-1]; prev.Type == raftpb.MsgAppResp && !prev.Reject &&
+			prev.To == m.To && prev.Term == c.term && prev.Index <= m.Index {
+			*prev = c.stamp(m)
+			return
+		}
 	}
 	c.sendAfterPersist(m)
 }

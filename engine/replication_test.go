@@ -373,3 +373,52 @@ func TestNotLeader(t *testing.T) {
 		t.Fatalf("empty: %v", err)
 	}
 }
+
+// TestAcksOfOneTurnAreCoalesced: a follower that handles several
+// AppendEntries before its next Ready answers the run of successes with
+// one ack for the highest index (acks are cumulative); a rejection in
+// between, or a new term, keeps its own message, and so does the ack
+// that follows it.
+func TestAcksOfOneTurnAreCoalesced(t *testing.T) {
+	voters := []uint64{1, 2, 3}
+	fol := newCore(t, 2, voters, 1, []uint64{1}, nil)
+	app := func(term, prev, prevTerm uint64, terms ...uint64) raftpb.Message {
+		es := make([]raftpb.Entry, len(terms))
+		for i, et := range terms {
+			es[i] = raftpb.Entry{Index: prev + 1 + uint64(i), Term: et, Data: []byte("x")}
+		}
+		return raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: term, Index: prev, LogTerm: prevTerm, Entries: es}
+	}
+	step(t, fol, app(1, 1, 1, 1))
+	step(t, fol, app(1, 2, 1, 1, 1))
+	step(t, fol, app(1, 4, 1, 1))
+	rd := takeReady(fol)
+	if got, want := msgsString(rd.MessagesAfterPersist), "MsgAppResp 2->1 t1 idx=5 lt=0 c=0"; got != want {
+		t.Fatalf("three successes in one turn: %s, want %s", got, want)
+	}
+	fol.Persisted(5, 1)
+	takeReady(fol)
+
+	// Success, rejection (a gap), success: three messages.
+	step(t, fol, app(1, 5, 1, 1))
+	step(t, fol, app(1, 9, 1, 1))
+	step(t, fol, app(1, 6, 1, 1))
+	rd = takeReady(fol)
+	if got, want := msgsString(rd.MessagesAfterPersist),
+		"MsgAppResp 2->1 t1 idx=6 lt=0 c=0; MsgAppResp 2->1 t1 idx=9 lt=1 c=0 reject hint=6; MsgAppResp 2->1 t1 idx=7 lt=0 c=0"; got != want {
+		t.Fatalf("success, reject, success: %s, want %s", got, want)
+	}
+	fol.Persisted(7, 1)
+	takeReady(fol)
+
+	// A new leader's term in the same turn: its ack is not folded into the old one's.
+	step(t, fol, app(1, 7, 1, 1))
+	newLeader := app(2, 8, 1, 2)
+	newLeader.From = 3
+	step(t, fol, newLeader)
+	rd = takeReady(fol)
+	if got, want := msgsString(rd.MessagesAfterPersist),
+		"MsgAppResp 2->1 t1 idx=8 lt=0 c=0; MsgAppResp 2->3 t2 idx=9 lt=0 c=0"; got != want {
+		t.Fatalf("two terms in one turn: %s, want %s", got, want)
+	}
+}

@@ -3,7 +3,7 @@
 // Raft's rules beyond "indexes are contiguous".
 //
 // Two implementations share the Log contract (api.go): WAL, on files,
-// built on github.com/tidwall/wal segments; and MemLog, in memory, for
+// in github.com/tidwall/wal's segment format; and MemLog, in memory, for
 // the deterministic simulator (no goroutines, no clock, simulated
 // crashes: LoseUnsynced, TearLast, FlipSynced, and FailNextSync).
 //
@@ -14,7 +14,8 @@
 // driver retries the write in order rather than treating it as a disk
 // failure). One flusher goroutine takes
 // everything queued (up to MaxBatchBytes), applies suffix replacements in
-// Submit order, writes all entries with one tidwall batch, fsyncs once,
+// Submit order, appends all entries to the tail segment with one write
+// (from its staging buffer, without further copies), fsyncs once,
 // saves the newest hard state if any write carried one, and then calls
 // every done callback in order. While it fsyncs, new writes queue up: the
 // next batch is larger by itself. After a commit of several writers it
@@ -47,9 +48,10 @@
 // # File system seam
 //
 // Every file the WAL writes, fsyncs, renames or removes goes through
-// Options.FS (vfs.go; default OSFS), and so does every segment append
-// (tidwall writes those itself, so the WAL hands each batch append to
-// FS.WriteSegment). wal/errorfs implements it to fail, shorten or delay
+// Options.FS (vfs.go; default OSFS), every segment append and rotation
+// included; tidwall's truncations (below) write their own files, and
+// the WAL reopens and fsyncs the tail through FS after each one.
+// wal/errorfs implements it to fail, shorten or delay
 // those operations and to simulate a power cut; its tests run the real
 // WAL and the node against EIO, ENOSPC, short writes and latency. A
 // failed write or fsync of any kind (ENOSPC included) stops the WAL as
@@ -62,7 +64,7 @@
 //	  hardstate             "RBHS" | term u64 | vote u64 | commit u64 | crc32c u32
 //	  snapshot              "RBSN" | index u64 | term u64 | nVoters u32 | voter u64 ...
 //	                               | dataLen u64 | data | crc32c u32
-//	  log/                  tidwall/wal segment files, owned by tidwall
+//	  log/                  segment files in tidwall/wal's format
 //	    00000000000000000001    segment whose first entry has index 1
 //	    00000000000000000042    next segment, first index 42 ...
 //
@@ -93,10 +95,21 @@
 //	                 +---------+--------+--------+-----------+------+-----------+
 //	                  \____________ covered by crc32c ______________/
 //
-// tidwall rotates to a new segment once the current one passes
-// Options.SegmentBytes; it fsyncs the old segment first, and the flusher
-// fsyncs the log directory whenever a new segment appeared. Truncations
-// (TruncateFront/TruncateBack) are tidwall's: write the surviving part
+// The flusher writes the segments itself, exactly as tidwall's writer
+// would (TestSegmentsMatchTidwallWriter compares them byte for byte): a
+// segment ends with the first frame that brings it to
+// Options.SegmentBytes or more, and the next is named after the index
+// that follows (tidwall creates that file as soon as a segment is full,
+// the WAL with the next write). It fsyncs the full segment before creating the next
+// (else a power cut could keep the new file and lose the old one's end:
+// a gap Open must call corruption), and fsyncs the log directory before
+// acknowledging a commit that created one. tidwall's writer is not used
+// because it keeps an image of the tail segment in memory, regrown by
+// append as the segment fills, and copies every entry twice more: a
+// quarter of the process's CPU under load, for a copy that nothing
+// reads (a node reads its log once, when it starts; Entries reads the
+// files). Truncations (TruncateFront/TruncateBack) are tidwall's, run
+// on a tidwall handle opened for the purpose: write the surviving part
 // of a segment to <segment>.START or .END (fsynced), remove the cut
 // segments, rename; tidwall finishes an interrupted one on open, and the
 // WAL fsyncs the directory afterwards. SaveSnapshot's compaction is

@@ -13,13 +13,10 @@ import (
 // takes its default.
 type Options struct {
 	// SegmentBytes is the target size of one segment file (default
-	// 4 MiB). tidwall keeps the tail segment in memory, so this is also
-	// roughly the WAL's resident memory. It grows that copy by append,
-	// copying every byte about four times as the segment fills; with
-	// 4 MiB the copying stays in cache: BenchmarkWriteCPU measured
-	// 0.85-1.45 µs of CPU per 128-byte entry against 1.73-2.42 µs with
-	// 16 MiB (1 MiB: 1.48-1.81, the extra rotations cost more than
-	// they save).
+	// 4 MiB): a segment ends with the first entry that brings it to this
+	// size or more. Each rotation costs an fsync of the full segment and
+	// of the directory; snapshots free the log one whole segment at a
+	// time.
 	SegmentBytes int
 	// MaxQueueWrites bounds the writes waiting for the flusher (default
 	// 8192). Submit fails fast with ErrQueueFull beyond it.

@@ -79,10 +79,10 @@ func listSegments(logDir string) ([]segment, error) {
 	return segs, nil
 }
 
-// tidwallOptions are the options every tidwall open uses: no fsync (the
-// flusher fsyncs once per group commit), empty logs allowed (compaction
-// and discards can empty it), zero-copy reads (we copy after checking
-// the CRC).
+// tidwallOptions are the options every tidwall open uses (recovery and
+// truncations; tidwall never writes entries): no fsync after its writes
+// (the WAL fsyncs what it must), empty logs allowed (compaction and
+// discards can empty it), zero-copy reads (the WAL checks every CRC).
 func tidwallOptions(segmentBytes int) *twal.Options {
 	return &twal.Options{
 		NoSync:           true,

@@ -13,10 +13,7 @@ import (
 // BenchmarkWriteCPU measures the CPU the WAL spends per entry, without
 // fsync (UnsafeNoFsync), for several segment sizes: one writer submits
 // batches of 64 entries of 128 bytes (a busy leader's Ready) and waits for
-// each. tidwall keeps the tail segment in one byte slice that grows by
-// append, so every segment byte is copied several times as it grows; the
-// size of the segment decides whether that copying happens in cache.
-// Reports process CPU µs per entry (rusage: includes the flusher) and
+// each. Reports process CPU µs per entry (rusage: includes the flusher) and
 // allocated bytes per entry.
 func BenchmarkWriteCPU(b *testing.B) {
 	const batch = 64

@@ -9,12 +9,12 @@ import (
 // FS is the seam every file the WAL writes, syncs, renames or removes
 // goes through, so tests and the chaos tools can make the disk fail
 // (wal/errorfs). Reads (recovery's scan, the marker, hard state and
-// snapshot files) use the os package directly: the faults that matter
-// for durability are on the write path. Options.FS nil means OSFS.
-//
-// Segment appends are special: tidwall/wal writes them through its own
-// file handles, so the WAL hands every batch append to WriteSegment,
-// which must run write (the append itself) or fail without running it.
+// snapshot files, the segments' records) use the os package directly:
+// the faults that matter for durability are on the write path.
+// Options.FS nil means OSFS. Segment appends are writes to a File opened
+// here (O_APPEND); the truncations that tidwall/wal performs itself
+// (see doc.go) bypass it, and the WAL reopens and fsyncs the tail
+// segment through it afterwards.
 type FS interface {
 	// OpenFile is os.OpenFile.
 	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
@@ -23,11 +23,6 @@ type FS interface {
 	Rename(oldpath, newpath string) error
 	// MkdirAll is os.MkdirAll.
 	MkdirAll(path string, perm fs.FileMode) error
-	// WriteSegment runs write, which appends n bytes to the segment file
-	// path (possibly rotating to a new segment), and returns its error.
-	// A fault-injecting FS may fail before running it, or run it and
-	// then damage what it wrote (a short write).
-	WriteSegment(path string, n int, write func() error) error
 }
 
 // File is the part of *os.File the WAL uses.
@@ -60,6 +55,3 @@ func (OSFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, ne
 
 // MkdirAll implements FS.
 func (OSFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
-
-// WriteSegment implements FS.
-func (OSFS) WriteSegment(_ string, _ int, write func() error) error { return write() }

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
-	twal "github.com/tidwall/wal"
 )
 
-// WAL is the file-backed Log: tidwall segments for entries, small files
-// for the hard state and snapshot, one flusher goroutine doing group
-// commit. See doc.go for the format and the crash guarantees.
+// WAL is the file-backed Log: segment files in tidwall/wal's format for
+// entries, small files for the hard state and snapshot, one flusher
+// goroutine doing group commit. See doc.go for the format and the crash
+// guarantees.
 type WAL struct {
 	dir, logDir string
 	opts        Options
@@ -25,13 +25,14 @@ type WAL struct {
 	met         *metrics
 	ctr         counters
 
-	// readMu serializes tidwall reads (tidwall's Read fills its segment
-	// cache under a read lock, so concurrent Reads race) and orders them
-	// against the flusher's truncations: the flusher shrinks dur while
-	// holding readMu, so a reader never sees an index that is being
-	// rewritten. Lock order: readMu, then mu.
+	// readMu orders reads of the segment files against the flusher's
+	// truncations, compactions and resets, which shrink dur and rename or
+	// remove segment files while holding it: a reader never sees an
+	// index that is being rewritten, nor a file half replaced. Appends
+	// need no lock: readers look only at durable indexes, which the
+	// flusher never rewrites in place. Lock order: readMu, then mu.
 	readMu sync.Mutex
-	tl     *twal.Log // replaced only by the flusher, under readMu
+	closed bool // under readMu
 
 	mu      sync.Mutex
 	wake    sync.Cond // signalled on enqueue and on close
@@ -82,21 +83,16 @@ func Open(dir string, opts Options) (*WAL, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w.tl, err = twal.Open(w.logDir, tidwallOptions(opts.SegmentBytes)); err != nil {
-		return nil, fmt.Errorf("wal: open %s: %w", w.logDir, err)
-	}
 	w.dur = terms
 	w.fl.tlFirst, w.fl.tlLast = terms.first, terms.last
 	if err := w.reconcileSnapshot(); err != nil {
-		_ = w.tl.Close()
+		_ = w.fl.closeTail()
 		return nil, err
 	}
 	if err := w.fl.openTail(w.logDir, w.sy); err != nil {
-		_ = w.tl.Close()
 		return nil, err
 	}
 	if w.met, err = newMetrics(opts.Registerer); err != nil {
-		_ = w.tl.Close()
 		_ = w.fl.closeTail()
 		return nil, fmt.Errorf("wal: register metrics: %w", err)
 	}
@@ -444,11 +440,13 @@ func checkRange(t *termIndex, lo, hi uint64) error {
 }
 
 // Entries implements Log. Every record is checksum-verified; the
-// returned entries share one freshly allocated data buffer.
+// returned entries share one freshly allocated data buffer. The records
+// are read from the segment files (the page cache, usually): a node
+// reads its log once, when it starts, so nothing keeps a copy of it.
 func (w *WAL) Entries(lo, hi uint64) ([]raftpb.Entry, error) {
 	w.readMu.Lock()
 	defer w.readMu.Unlock()
-	if w.tl == nil {
+	if w.closed {
 		return nil, ErrClosed
 	}
 	w.mu.Lock()
@@ -457,21 +455,55 @@ func (w *WAL) Entries(lo, hi uint64) ([]raftpb.Entry, error) {
 	if err != nil || lo == hi {
 		return nil, err
 	}
-	out := make([]raftpb.Entry, hi-lo)
-	total := 0
-	for i := range out {
-		rec, err := w.tl.Read(lo + uint64(i))
-		if err != nil {
-			return nil, fmt.Errorf("wal: read index %d: %w", lo+uint64(i), err)
-		}
-		if out[i], err = decodeRecordAt(rec, lo+uint64(i)); err != nil {
-			return nil, &CorruptError{File: w.segmentPath(lo + uint64(i)), Index: lo + uint64(i), Offset: -1,
-				Reason: err.Error() + " (found on read; offset unknown)"}
-		}
-		total += len(out[i].Data)
+	segs, err := listSegments(w.logDir)
+	if err != nil {
+		return nil, fmt.Errorf("wal: read [%d, %d): %w", lo, hi, err)
 	}
-	// Copy out of tidwall's segment buffer so callers hold no reference
-	// to it: one allocation for all data.
+	k := len(segs) - 1
+	for k > 0 && segs[k].start > lo {
+		k--
+	}
+	out := make([]raftpb.Entry, 0, hi-lo)
+	var datas [][]byte // each segment's bytes, until the data is copied out
+	total := 0
+	for next := lo; next < hi; k++ {
+		if k >= len(segs) || segs[k].start > next {
+			return nil, &CorruptError{File: w.logDir, Index: next, Offset: -1,
+				Reason: "no segment file holds this durable index (found on read)"}
+		}
+		data, err := os.ReadFile(segs[k].path)
+		if err != nil {
+			return nil, fmt.Errorf("wal: read index %d: %w", next, err)
+		}
+		datas = append(datas, data)
+		p := 0
+		for idx := segs[k].start; idx < hi && (k+1 >= len(segs) || idx < segs[k+1].start); idx++ {
+			if p >= len(data) {
+				if k+1 < len(segs) {
+					break // the next segment must start here; checked above
+				}
+				return nil, &CorruptError{File: segs[k].path, Index: idx, Offset: int64(p),
+					Reason: "the segment ends before this durable index (found on read)"}
+			}
+			rec, n, why := frameAt(data, p)
+			if why == "" && idx >= lo {
+				var e raftpb.Entry
+				if e, err = decodeRecordAt(rec, idx); err != nil {
+					why = err.Error()
+				} else {
+					out = append(out, e)
+					total += len(e.Data)
+				}
+			}
+			if why != "" {
+				return nil, &CorruptError{File: segs[k].path, Index: idx, Offset: int64(p), Reason: why + " (found on read)"}
+			}
+			p += n
+			next = idx + 1
+		}
+	}
+	// Copy out of the segments' bytes so callers hold no reference to
+	// them: one allocation for all data.
 	buf := make([]byte, 0, total)
 	for i := range out {
 		if out[i].Data == nil {
@@ -481,6 +513,7 @@ func (w *WAL) Entries(lo, hi uint64) ([]raftpb.Entry, error) {
 		buf = append(buf, out[i].Data...)
 		out[i].Data = buf[start:len(buf):len(buf)]
 	}
+	clear(datas)
 	return out, nil
 }
 
@@ -536,12 +569,9 @@ func (w *WAL) Close() error {
 	<-w.exited
 
 	w.readMu.Lock()
-	err := w.tl.Close()
-	w.tl = nil
+	w.closed = true
 	w.readMu.Unlock()
-	if cerr := w.fl.closeTail(); err == nil {
-		err = cerr
-	}
+	err := w.fl.closeTail()
 	if w.sy.ring != nil {
 		if cerr := w.sy.ring.Close(); err == nil {
 			err = cerr

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/raftbench/raftbench/engine/embed/httpapi"
+	"github.com/raftbench/raftbench/engine/runtime/localports"
 	"github.com/raftbench/raftbench/engine/runtime/mtls"
 )
 
@@ -109,15 +109,13 @@ func newServeCluster(cfg Config, dataDir string, names []string) (*serveCluster,
 	s := &serveCluster{cfg: cfg, names: names, raftAddr: map[string]string{}, httpAddr: map[string]string{},
 		links: map[[2]string]*linkProxy{}, work: map[string]*httpapi.Client{}, admin: map[string]*httpapi.Client{},
 		byID: map[uint64]string{}}
+	addrs, err := localports.Pick(2 * len(names))
+	if err != nil {
+		return nil, err
+	}
 	peers := map[string]string{}
-	for _, n := range names {
-		var err error
-		if s.raftAddr[n], err = freePort(); err != nil {
-			return nil, err
-		}
-		if s.httpAddr[n], err = freePort(); err != nil {
-			return nil, err
-		}
+	for i, n := range names {
+		s.raftAddr[n], s.httpAddr[n] = addrs[2*i], addrs[2*i+1]
 		peers[n] = s.raftAddr[n]
 	}
 	s.ids = httpapi.NodeIDs(peers)
@@ -196,16 +194,6 @@ func (s *serveCluster) writeSecurity(dataDir string) (*tls.Config, map[string]st
 		return nil, nil, err
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}, tokens, nil
-}
-
-// freePort returns a 127.0.0.1 address nobody listens on now.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // args are node name's serve arguments.

@@ -9,8 +9,9 @@
 // that file are lost; a file created since its directory was last
 // fsynced disappears. Renames and removals are treated as durable when
 // they return (the WAL fsyncs the directory right after each anyway).
-// A segment that tidwall/wal rotated away from was fsynced by tidwall
-// before it created the next one, so it counts as synced.
+// Every segment append, fsync and rotation of the WAL goes through it;
+// tidwall/wal's truncations write their files directly, and the WAL
+// reopens and fsyncs the tail through it right after each.
 //
 // It must never be used outside tests and test-only fault injection: it
 // keeps per-file bookkeeping under one mutex and adds nothing a real

@@ -18,7 +18,7 @@ import (
 // Op is a kind of file operation a rule can match.
 type Op uint8
 
-// Operation kinds. OpWrite covers File.Write and segment appends.
+// Operation kinds. OpWrite covers File.Write, segment appends included.
 const (
 	OpWrite Op = 1 << iota
 	OpSync
@@ -235,43 +235,6 @@ func (f *FS) MkdirAll(path string, perm fs.FileMode) error {
 		return err
 	}
 	return f.inner.MkdirAll(path, perm)
-}
-
-// WriteSegment implements wal.FS. A Short rule lets the append happen
-// and then cuts its second half off the file before failing.
-func (f *FS) WriteSegment(path string, n int, write func() error) error {
-	r, err := f.disturb(OpWrite, path)
-	if err != nil && !r.Short {
-		return err
-	}
-	if werr := write(); werr != nil {
-		return werr
-	}
-	if err != nil {
-		if st, serr := os.Stat(path); serr == nil && int64(n) <= st.Size() && f.newestIn(path) {
-			_ = os.Truncate(path, st.Size()-int64(n-n/2))
-		}
-		return err
-	}
-	// tidwall fsyncs a segment before rotating away from it.
-	if !f.newestIn(path) {
-		if st, serr := os.Stat(path); serr == nil {
-			f.mu.Lock()
-			f.synced[path] = st.Size()
-			f.mu.Unlock()
-		}
-	}
-	return nil
-}
-
-// newestIn says whether path is the last name in its directory (the
-// segment tidwall appends to).
-func (f *FS) newestIn(path string) bool {
-	des, err := os.ReadDir(filepath.Dir(path))
-	if err != nil || len(des) == 0 {
-		return true
-	}
-	return des[len(des)-1].Name() == filepath.Base(path)
 }
 
 // PowerCut makes the files look as after a power failure: every file
