@@ -78,6 +78,18 @@ func TestRunWorkloadFlagsRecordTheWorkload(t *testing.T) {
 		w.Fractions["read"] != 0.95 || w.Fractions["insert"] != 0.05 || s.OpsByOp["insert"] == 0 {
 		t.Fatalf("summary.json workload %+v, ops %v", w, s.OpsByOp)
 	}
+	// --preload gives a --mix workload the load phase: every key is in the
+	// state before the measured writes begin.
+	out3 := filepath.Join(t.TempDir(), "p")
+	if _, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--clients", "2", "--warmup", "0s", "--duration", "200ms",
+		"--mix", "write=1", "--preload", "--keys", "300", "--out", out3, "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(filepath.Join(out3, "summary.json"))
+	s = bench.Summary{}
+	if err := json.Unmarshal(b, &s); err != nil || !s.Workload.Preload || s.Workload.Keys != 300 {
+		t.Fatalf("--preload: workload %+v (%v)", s.Workload, err)
+	}
 	// A preset with another distribution says so in its name.
 	out2 := filepath.Join(t.TempDir(), "a")
 	if _, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--clients", "2", "--warmup", "0s", "--duration", "200ms",
@@ -116,6 +128,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{[]string{"--workload", "a", "--theta", "1"}, "--theta 1 out of range: the zipfian skew must be in (0, 1)"},
 		{[]string{"--workload", "a", "--theta", "0"}, "--theta 0 out of range"},
 		{[]string{"--distribution", "zipfian", "--theta", "-0.5"}, "--theta -0.5 out of range"},
+		{[]string{"--workload", "c", "--preload=false"}, "--preload=false: workload c needs its load phase"},
 		{[]string{"--distribution", "pareto"}, `--distribution: unknown key distribution "pareto" (known: uniform, zipfian, latest)`},
 	} {
 		_, err := execLoadCmd(t, newRunCmd, append([]string{"--target", "cmdtest"}, c.args...)...)

@@ -10,14 +10,16 @@ import (
 )
 
 // workloadFlags are the load-shape flags run, sweep and compare share:
-// --workload, --mix, --distribution and --theta (--key-dist and
-// --zipf-theta are older spellings of the last two).
+// --workload, --mix, --distribution, --theta (--key-dist and
+// --zipf-theta are older spellings of these two), --value-dist and
+// --preload.
 type workloadFlags struct {
 	workload string
 	mix      string
 	dist     string
 	theta    float64
 	values   string
+	preload  bool
 	fs       *pflag.FlagSet
 }
 
@@ -30,6 +32,7 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&w.dist, "distribution", d.KeyDist, "key distribution: "+strings.Join(bench.Distributions, ", ")+" (overrides the workload's)")
 	fs.StringVar(&w.values, "value-dist", "fixed", "value size distribution: fixed (--value-bytes), uniform:MIN-MAX, or hist:SIZE:WEIGHT,... (recorded in summary.json)")
 	fs.Float64Var(&w.theta, "theta", bench.DefaultZipfTheta, "zipfian skew in (0, 1), for the zipfian and latest distributions")
+	fs.BoolVar(&w.preload, "preload", false, "write every key once before the warm-up (YCSB's load phase, not measured), so the run starts with the whole key space in the state rather than filling it; the YCSB workloads a-f always do")
 	prev := fs.GetNormalizeFunc()
 	fs.SetNormalizeFunc(func(f *pflag.FlagSet, name string) pflag.NormalizedName {
 		switch name {
@@ -71,6 +74,12 @@ func (w *workloadFlags) apply(cfg *bench.RunConfig) error {
 	}
 	if w.fs.Changed("distribution") {
 		cfg.KeyDist = w.dist
+	}
+	if w.fs.Changed("preload") {
+		if !w.preload && cfg.Preload {
+			return usageError("--preload=false: workload %s needs its load phase (its reads and updates expect every record to exist)", cfg.Workload)
+		}
+		cfg.Preload = w.preload
 	}
 	found := false
 	for _, d := range bench.Distributions {
