@@ -6,6 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results/explore
 mkdir -p "$out/bugs"
+
+# The simulator's trace shrinker on every bug's first failing seed (results/explore/shrink.md).
+# `scripts/explore.sh shrink` runs only this (about 1 minute on a quiet 2-core machine).
+shrink() {
+  SIM_SHRINK_TABLE="$PWD/$out/shrink.md" go test -count=1 -tags raftbugs -run TestShrinkEveryBug -v -timeout 60m ./chaos/sim/ \
+    | grep -v '^=== RUN'
+}
+if [ "${1:-}" = shrink ]; then
+  shrink
+  exit 0
+fi
+
 go build -o bin/raftbench ./cmd/raftbench
 go build -tags raftbugs -o bin/raftbench-bugs ./cmd/raftbench
 
@@ -50,7 +62,6 @@ bug driver-session-window-short --auto-sync --depth 18 --proposals 2 --crashes 0
 # follower's ack for an entry of the previous term.
 bug commit-prior-term-by-count --depth 15 --proposals 0 --crashes 0 --drops 0 --dups 0 --in-flight 5 --max-term 2
 
-# The simulator's shrinker on every bug's first failing seed.
-SIM_SHRINK_TABLE="$PWD/$out/shrink.md" go test -count=1 -tags raftbugs -run TestShrinkEveryBug -timeout 90m ./chaos/sim/
-# Why shrunk runs stay long: the event mix up to each failure.
+shrink
+# The floor of fault-level shrinking (every fault suppressed): the event mix up to each failure.
 SIM_SHRINK_EVENTS="$PWD/$out/shrink-events.md" go test -count=1 -tags raftbugs -run TestShrinkEventMix -timeout 30m ./chaos/sim/

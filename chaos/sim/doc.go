@@ -66,6 +66,16 @@
 //     commits within a tick budget. The client history must then be
 //     linearizable (chaos/check). The checker's search is bounded in wall
 //     time (Options.CheckTimeout); an undecided check fails the run.
+//   - A run can be recorded as an event trace (Record: each handled
+//     event's identity and the random values drawn while handling it;
+//     recording does not change the run) and any subsequence of the
+//     trace replayed through the same cores, drivers, disks, clients and
+//     checker (ReplayScript, replay.go): the script orders the events,
+//     events it leaves out never happen. ShrinkTrace delta-debugs a
+//     failing seed's trace down to a one-minimal script that fails the
+//     same invariant (`raftbench sim --seed N --shrink FILE`, replayed by
+//     `--replay-trace`); FindFirstBad names the fault after which the
+//     seed's run always fails.
 //   - Deliberate bugs (Options.EngineBugs in the core, DriverBugs in the
 //     shared driver, ForgetVoteOnRestart) work only in binaries built
 //     with -tags raftbugs; they prove the checks bite (bugs_test.go

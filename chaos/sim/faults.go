@@ -1,5 +1,7 @@
 package sim
 
+import "slices"
+
 // FaultFilter numbers the faults a run injects, in the order the seed
 // draws them (message drops, duplicates and reorders, client message
 // drops, snapshot chunks cut, partitions, crashes, targeted (buggify)
@@ -20,6 +22,9 @@ type DrawnFault struct {
 	Kind  string
 	Event uint64 // the event being handled when it was drawn
 	Kept  bool
+	// Ordinal is the fault's order among those its event drew (in a
+	// replay of a script; see TraceStep.Suppress).
+	Ordinal int
 }
 
 // Injected counts the faults that happened.
@@ -36,12 +41,18 @@ func (f *FaultFilter) Injected() int {
 // fault is called where the seed has just decided to inject a fault of
 // kind; it reports whether the fault happens.
 func (s *Sim) fault(kind string) bool {
+	keep, ord := true, 0
+	if s.step != nil {
+		ord = s.stepFaults
+		s.stepFaults++
+		keep = !slices.Contains(s.step.Suppress, ord)
+	}
 	f := s.opts.Faults
 	if f == nil {
-		return true
+		return keep
 	}
 	k := len(f.Drawn)
-	keep := f.Keep == nil || f.Keep(k)
-	f.Drawn = append(f.Drawn, DrawnFault{Kind: kind, Event: s.eventNo, Kept: keep})
+	keep = keep && (f.Keep == nil || f.Keep(k))
+	f.Drawn = append(f.Drawn, DrawnFault{Kind: kind, Event: s.eventNo, Kept: keep, Ordinal: ord})
 	return keep
 }

@@ -6,12 +6,25 @@ import "math/bits"
 // passes BigCrush, and its stream is fixed by this code alone, so a seed
 // replays the same run on every Go release and platform. Only integer
 // arithmetic is used, never math.Log or other libm-dependent functions.
-type rng struct{ s uint64 }
+type rng struct {
+	s uint64
+	// tap, when set, records every value drawn (a run being recorded for
+	// the trace shrinker) or hands back recorded values (a replay); see
+	// replay.go.
+	tap *tape
+}
 
 func newRNG(seed uint64) *rng { return &rng{s: seed} }
 
 // Uint64 returns the next 64 random bits.
 func (r *rng) Uint64() uint64 {
+	if r.tap != nil {
+		return r.tap.draw(r)
+	}
+	return r.next()
+}
+
+func (r *rng) next() uint64 {
 	r.s += 0x9e3779b97f4a7c15
 	z := r.s
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9

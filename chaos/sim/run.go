@@ -27,6 +27,10 @@ func (s *Sim) push(e *event) {
 	if e.at < s.now {
 		e.at = s.now
 	}
+	if s.pending != nil {
+		s.pushPending(e)
+		return
+	}
 	if !s.q.push(e) {
 		s.fail("harness", "event queue full", "more than %d pending events", maxQueued)
 	}
@@ -88,6 +92,9 @@ func (s *Sim) loop() {
 		if s.eventNo > s.opts.MaxEvents {
 			s.fail("harness", "event budget", "run exceeded %d events", s.opts.MaxEvents)
 			return
+		}
+		if s.opts.record != nil {
+			s.recordStep(e)
 		}
 		s.tr.record(s.eventNo, e)
 		s.dispatch(e)

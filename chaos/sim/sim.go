@@ -54,9 +54,14 @@ type Options struct {
 	// suppress some (the shrinker's hook, see shrink.go).
 	Faults *FaultFilter
 	// Tune, if set, changes the seed's drawn parameters before the run
-	// starts (the shrinker's schedule pass: fewer clients, faults sooner;
-	// see shrink.go). The result's Params are the tuned ones.
+	// starts (fewer clients, faults sooner...: the tunings the trace
+	// shrinker may try, shrink.go). The result's Params are the tuned ones.
 	Tune func(*Params)
+
+	// record, script and played: see Record and ReplayScript.
+	record *Script
+	script *Script
+	played *[]int
 }
 
 // Defaults for Options.
@@ -293,6 +298,13 @@ type Sim struct {
 	sentNow   []StepMsg
 	delivered bool
 	msgSeq    uint64
+
+	// pending holds a replay's scheduled events by identity (replay.go).
+	pending map[uint64][]*event
+	// step is the script step being replayed, stepFaults the faults it
+	// has drawn so far.
+	step       *TraceStep
+	stepFaults int
 }
 
 // Run executes one seed to completion and checks it.
@@ -313,8 +325,13 @@ func Run(seed uint64, opts Options) (res Result) {
 			res = s.result()
 		}
 	}()
+	s.startTape()
 	s.bootstrap()
-	s.loop()
+	if s.opts.script != nil {
+		s.replayLoop()
+	} else {
+		s.loop()
+	}
 	if s.failure == nil {
 		s.checkHistory()
 	}

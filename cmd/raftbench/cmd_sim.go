@@ -28,6 +28,8 @@ type simFlags struct {
 	ui        string
 	shrink    string
 	firstBad  bool
+
+	replayTrace string
 }
 
 func init() {
@@ -42,6 +44,8 @@ linearizability check at the end.
 
   raftbench sim --seeds 1000 [--seed-start 1] [--parallel N]
   raftbench sim --seed 42 --trace out.md
+  raftbench sim --seed 9 --bug commit-prior-term-by-count --shrink out.md
+  raftbench sim --replay-trace out.md.json
 
 Bug switches (--bug) need a binary built with -tags raftbugs.`,
 		Args: cobra.NoArgs,
@@ -52,6 +56,9 @@ Bug switches (--bug) need a binary built with -tags raftbugs.`,
 			}
 			if f.ui != "" && !cmd.Flags().Changed("seed") {
 				return &exitError{code: 2, err: fmt.Errorf("--ui needs --seed: the replay shows one run")}
+			}
+			if f.replayTrace != "" {
+				return simReplayTrace(f, opts)
 			}
 			if f.shrink != "" || f.firstBad {
 				if !cmd.Flags().Changed("seed") {
@@ -75,7 +82,8 @@ Bug switches (--bug) need a binary built with -tags raftbugs.`,
 	fl.StringSliceVar(&f.bugs, "bug", nil, "switch on a known bug: "+strings.Join(sim.BugNames(), ", "))
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress line")
 	fl.StringVar(&f.ui, "ui", "", "with --seed: record every event and serve a step-through replay on this host:port until Ctrl-C")
-	fl.StringVar(&f.shrink, "shrink", "", "with --seed: reduce the failing run's faults (delta debugging) and write the reduced trace and diagram here")
+	fl.StringVar(&f.shrink, "shrink", "", "with --seed: reduce the failing run's event trace (delta debugging over its events and faults) and write the reduced trace and diagram here, the replayable script to FILE.json")
+	fl.StringVar(&f.replayTrace, "replay-trace", "", "replay a script written by --shrink (FILE.json), with the bug switches it names unless --bug is given; with --trace, write the run's trace")
 	fl.BoolVar(&f.firstBad, "first-bad", false, "with --seed: report the earliest fault after which every continuation tried still fails")
 	addCommand(c)
 }
