@@ -88,3 +88,10 @@ clean:
 .PHONY: perf-goals
 perf-goals: build
 	./scripts/perf-goals.sh
+
+# Where latency goes (waits for a P, long runs, GC, the worst buckets), from
+# execution traces, about 2 minutes on a quiet machine:
+# results/latency-attribution/ (scripts/latency-attribution.sh says what runs).
+.PHONY: latency-attribution
+latency-attribution: build
+	./scripts/latency-attribution.sh

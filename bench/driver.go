@@ -53,6 +53,10 @@ type runner struct {
 	wl     *workload
 	rec    *recorder
 	hist   *historyRecorder // nil unless cfg.History
+	// second is the collector's bucket for the second just ended, reused
+	// (three histograms of ~170 KB each: a new one every second was half a
+	// megabyte of garbage a second).
+	second *bucket
 
 	preloadTime time.Duration
 

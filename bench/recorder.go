@@ -215,6 +215,13 @@ func addSample(b *bucket, s *sample) {
 
 // swap takes every stripe's current second and merges it into into,
 // leaving the stripes recording into fresh buckets.
+//
+// It yields the P after each stripe: merging a second's histograms walks
+// their counts (7 ms for eight stripes holding 40,000 samples between
+// 0.3 and 5 ms, on this project's loaded 2-core machine), and a goroutine
+// that runs that long keeps whatever the cluster queued on its P waiting
+// (the scheduler preempts only after 10 ms): a stall of the system under
+// test that the generator itself made once a second.
 func (r *recorder) swap(into *bucket) {
 	for i := range r.stripes {
 		st := &r.stripes[i]
@@ -223,6 +230,7 @@ func (r *recorder) swap(into *bucket) {
 		st.mu.Unlock()
 		into.merge(r.spare[i])
 		r.spare[i].reset()
+		runtime.Gosched()
 	}
 }
 

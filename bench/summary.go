@@ -209,7 +209,11 @@ func latencyOf(h *hdr.Histogram) Latency {
 // interval turns the second ending at now into IntervalStats, feeds the
 // sink and the metrics, and keeps it for timeseries.csv.
 func (r *runner) interval(sec int, from, now time.Time) {
-	b := newBucket()
+	if r.second == nil {
+		r.second = newBucket()
+	}
+	b := r.second
+	b.reset()
 	r.rec.swap(b)
 	st := r.target.Stats()
 	dt := now.Sub(from).Seconds()

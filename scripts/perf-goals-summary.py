@@ -85,6 +85,22 @@ for wl in ("default", "write-only"):
             fmt(ratio(o["ops_median"], best_off and best_off["ops_median"]), 2) + "x",
             fmt(ours_off["ops_per_cpu_s"]) if ours_off else "–", fmt(best_off_cpu),
             fmt(ratio(ours_off and ours_off["ops_per_cpu_s"], best_off_cpu), 2) + "x"))
+    # Is 80% of the ceiling reachable on this machine's CPUs at all? With
+    # fsync off nothing waits for the disk: the throughput left is the CPU's.
+    # The cores that 80% of the ceiling would take at our fsync-off CPU cost
+    # per operation (nodes and load generator in one process) against the
+    # cores there are.
+    reach = []
+    for c in r["clients"]:
+        ceil, off = ceiling(r, c), rows.get((OURS + ":nofsync", c))
+        if c == 1 or not ceil or not off or not off.get("ops_per_cpu_s"):
+            continue
+        need = 0.8 * ceil / off["ops_per_cpu_s"]
+        reach.append(f"{c} clients: fsync off {fmt(off['ops_median'])} ops/s = {100 * off['ops_median'] / ceil:.0f}% "
+                     f"of the fsync-on ceiling {fmt(ceil)}; 80% of it would take {need:.1f} cores at "
+                     f"{fmt(off['ops_per_cpu_s'])} ops per CPU-second")
+    if reach:
+        print(f"\nWithout the disk (ours, fsync off; {os.cpu_count()} CPUs here): " + "; ".join(reach) + ".")
     p50, mean = one_write_us(r)
     o1 = rows.get((OURS, 1))
     if p50 and o1:

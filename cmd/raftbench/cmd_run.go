@@ -47,6 +47,7 @@ type loadFlags struct {
 	quiet       bool
 	cpuProfile  string
 	memProfile  string
+	trace       string // run --trace: an execution trace (runtime/trace) of the load phase
 	timeline    time.Duration // run --timeline: bucket width of timeline.csv
 	election    time.Duration
 
@@ -81,6 +82,7 @@ func (f *loadFlags) register(fs *pflag.FlagSet, withLoop bool) {
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the load phase, warm-up included, to this file; in-process targets include the nodes")
 	fs.DurationVar(&f.election, "election-timeout", 0, "in-process targets: base election timeout of every node, for comparing systems alike (default: each target's documented one)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile (pprof, all allocations since start) to this file at the end")
+	fs.StringVar(&f.trace, "trace", "", "write an execution trace (runtime/trace, for go tool trace) of the load phase, warm-up included, to this file; in-process targets include the nodes")
 	fs.DurationVar(&f.timeline, "timeline", 0, "with --out: write timeline.csv, latency over time in buckets of this width (e.g. 10ms) by intended send time, with GC cycles and (inproc) snapshots beside it")
 }
 
@@ -286,7 +288,7 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 		tl = bench.NewTimeline(s.flags.timeline, t, cfg.Observer)
 		cfg.Observer = tl
 	}
-	stopProfile, err := startProfiles(s.flags.cpuProfile, s.flags.memProfile)
+	stopProfile, err := startProfiles(s.flags.cpuProfile, s.flags.memProfile, s.flags.trace)
 	if err != nil {
 		return nil, err
 	}

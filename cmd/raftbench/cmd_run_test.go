@@ -245,3 +245,27 @@ func TestRunWritesProfiles(t *testing.T) {
 		t.Errorf("unwritable --cpuprofile: %v", err)
 	}
 }
+
+// --trace writes an execution trace of the run (go tool trace reads it); a
+// path that cannot be created is an error before any load runs.
+func TestRunWritesTrace(t *testing.T) {
+	dir := t.TempDir()
+	tr := filepath.Join(dir, "run.trace")
+	if _, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--clients", "4", "--warmup", "0s",
+		"--duration", "200ms", "--quiet", "--trace", tr); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An execution trace starts with "go 1.N trace" and a NUL.
+	if len(b) < 1024 || !strings.HasPrefix(string(b), "go 1.") || !strings.Contains(string(b[:16]), " trace\x00") {
+		t.Errorf("%s: %d bytes starting %q, not an execution trace", tr, len(b), b[:min(16, len(b))])
+	}
+	_, err = execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--duration", "100ms", "--quiet",
+		"--trace", filepath.Join(dir, "missing", "run.trace"))
+	if err == nil || !strings.Contains(err.Error(), "--trace") {
+		t.Errorf("unwritable --trace: %v", err)
+	}
+}

@@ -350,6 +350,15 @@ func (n *Node) handleReady(ls *loopState) error {
 		n.pub.lastIndex.Store(rd.Snapshot.Meta.Index)
 	}
 	n.m.readyEntries.Observe(float64(len(rd.Entries)))
+	// A leader's new proposals wake the apply goroutine too (their slots
+	// go with the item), even with nothing committed. Keep it: a goroutine
+	// woken last runs first, so this wake puts the leader's own WAL
+	// flusher, woken by the driver before it, behind the followers' loops
+	// that the MsgApps just woke; a flusher in a blocking fsync keeps its
+	// P, and the followers' fsyncs are the ones the commit waits for.
+	// Sending the slots only with the next commit instead lowered the
+	// 1-client throughput in six of six pairs (results/compare/NOTES.md,
+	// step 20).
 	if !b.Empty() || len(ls.expectKeys) > 0 {
 		item := applyItem{batch: b, commitAt: now}
 		item.reads = n.collectReads(ls, b.Reads)

@@ -1,0 +1,315 @@
+// Command tracestalls reads an execution trace of a raftbench run
+// (`raftbench run --trace FILE`) and says where a request's time went
+// that no profile shows: goroutines waiting for a P after being woken
+// (a blocking fsync keeps its P for the whole call), long uninterrupted
+// runs (a GC mark worker, a flusher paying a mark assist for a large
+// allocation), long syscalls, and GC phases. With a timeline.csv from
+// the same run (`--timeline`), it lists what ran around each of the
+// worst latency buckets.
+//
+//	go run . [-worst N] [-timeline timeline.csv] [-offset MS] TRACE
+//
+// It is a separate module so that the trace parser stays out of the
+// raftbench module's dependencies.
+package main
+
+import (
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/exp/trace"
+)
+
+// span is one interval (GC phases of at least 1 ms are kept) of the trace: times in ns since the first event.
+type span struct {
+	start, dur int64
+	kind, what string // kind: ran, syscall, gc
+}
+
+type analysis struct {
+	total           int64
+	sysBoth, sysOne int64              // time with >= 2 / exactly 1 goroutine in a syscall
+	waits           map[string][]int64 // runnable -> running, by goroutine role
+	runs, sys, gc   []span             // long runs, long syscalls, GC ranges
+	frozen          []span             // stretches with >= procs goroutines in syscalls
+}
+
+func main() {
+	worst := flag.Int("worst", 8, "how many of the worst timeline buckets to explain")
+	timeline := flag.String("timeline", "", "timeline.csv of the same run (run --timeline)")
+	offset := flag.Float64("offset", 0, "ms to add to the timeline's bucket starts to get trace time (the trace starts just before the load)")
+	procs := flag.Int("procs", 2, "GOMAXPROCS of the traced run: this many goroutines in syscalls hold every P")
+	minRun := flag.Duration("min-run", 0, "list uninterrupted runs at least this long (default 2ms)")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: tracestalls [flags] TRACE")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	long := int64(2e6)
+	if *minRun > 0 {
+		long = minRun.Nanoseconds()
+	}
+	a, err := analyze(flag.Arg(0), long, *procs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tracestalls:", err)
+		os.Exit(1)
+	}
+	a.report(os.Stdout)
+	if *timeline != "" {
+		if err := a.explain(os.Stdout, *timeline, *worst, int64(*offset*1e6)); err != nil {
+			fmt.Fprintln(os.Stderr, "tracestalls:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func analyze(path string, long int64, procs int) (*analysis, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := trace.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	a := &analysis{waits: map[string][]int64{}}
+	var t0, last trace.Time
+	role := map[trace.GoID]string{}
+	runnableAt := map[trace.GoID]trace.Time{}
+	runningAt := map[trace.GoID]trace.Time{}
+	syscallAt := map[trace.GoID]trace.Time{}
+	gcAt := map[string]trace.Time{}
+	var frozenAt trace.Time
+	for {
+		e, err := r.ReadEvent()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if t0 == 0 {
+			t0, last = e.Time(), e.Time()
+		}
+		now := e.Time()
+		a.total = int64(now - t0)
+		switch e.Kind() {
+		case trace.EventRangeBegin:
+			gcAt[e.Range().Name] = now
+			continue
+		case trace.EventRangeEnd:
+			name := e.Range().Name
+			if t, ok := gcAt[name]; ok && int64(now-t) >= 1e6 && (strings.Contains(name, "GC") || strings.Contains(name, "stop-the-world")) {
+				a.gc = append(a.gc, span{int64(t - t0), int64(now - t), "gc", name})
+			}
+			delete(gcAt, name)
+			continue
+		case trace.EventStateTransition:
+		default:
+			continue
+		}
+		st := e.StateTransition()
+		if st.Resource.Kind != trace.ResourceGoroutine {
+			continue
+		}
+		switch d := int64(now - last); {
+		case len(syscallAt) >= 2:
+			a.sysBoth += d
+		case len(syscallAt) == 1:
+			a.sysOne += d
+		}
+		last = now
+		id := st.Resource.Goroutine()
+		from, to := st.Goroutine()
+		if from == trace.GoRunning {
+			if t, ok := runningAt[id]; ok && int64(now-t) >= long {
+				a.runs = append(a.runs, span{int64(t - t0), int64(now - t), "ran", stopped(id, roleOf(role, id), frames(e, 2))})
+			}
+			delete(runningAt, id)
+			if to == trace.GoWaiting {
+				if s := frames(e, 1); s != "" {
+					role[id] = s
+				}
+			}
+		}
+		switch to {
+		case trace.GoRunning:
+			runningAt[id] = now
+			if t, ok := runnableAt[id]; ok && from == trace.GoRunnable {
+				a.waits[roleOf(role, id)] = append(a.waits[roleOf(role, id)], int64(now-t))
+			}
+			delete(runnableAt, id)
+		case trace.GoRunnable:
+			runnableAt[id] = now
+		case trace.GoSyscall:
+			syscallAt[id] = now
+			role[id+1<<62] = frames(e, 2)
+			if len(syscallAt) == procs {
+				frozenAt = now
+			}
+		}
+		if from == trace.GoSyscall {
+			if t, ok := syscallAt[id]; ok && int64(now-t) >= long {
+				a.sys = append(a.sys, span{int64(t - t0), int64(now - t), "syscall", fmt.Sprintf("g%d %s", id, role[id+1<<62])})
+			}
+			if _, ok := syscallAt[id]; ok && len(syscallAt) == procs && frozenAt != 0 {
+				a.frozen = append(a.frozen, span{int64(frozenAt - t0), int64(now - frozenAt), "frozen", "every P's goroutine in a syscall"})
+			}
+			delete(syscallAt, id)
+		}
+	}
+	return a, nil
+}
+
+func stopped(id trace.GoID, role, where string) string {
+	if where == "" {
+		return fmt.Sprintf("g%d %s", id, role)
+	}
+	return fmt.Sprintf("g%d %s (stopped in %s)", id, role, where)
+}
+
+// roleOf names a goroutine by where it last blocked; goroutines that
+// never blocked in user code (GC workers) have no name.
+func roleOf(role map[trace.GoID]string, id trace.GoID) string {
+	if s := role[id]; s != "" {
+		return s
+	}
+	return "(runtime: GC worker or never blocked)"
+}
+
+// frames is the first n user frames of e's stack.
+func frames(e trace.Event, n int) string {
+	var parts []string
+	for f := range e.Stack().Frames() {
+		fn := f.Func
+		if strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "internal/") || strings.HasPrefix(fn, "sync.") || strings.HasPrefix(fn, "syscall.") || strings.HasPrefix(fn, "os.") {
+			continue
+		}
+		if i := strings.LastIndex(fn, "/"); i >= 0 {
+			fn = fn[i+1:]
+		}
+		parts = append(parts, fn)
+		if len(parts) == n {
+			break
+		}
+	}
+	return strings.Join(parts, " < ")
+}
+
+func ms(ns int64) float64 { return float64(ns) / 1e6 }
+
+func (a *analysis) report(w io.Writer) {
+	fmt.Fprintf(w, "trace: %.0f ms; two or more goroutines in syscalls %.1f%% of the time, exactly one %.1f%%\n\n",
+		ms(a.total), 100*float64(a.sysBoth)/float64(a.total), 100*float64(a.sysOne)/float64(a.total))
+	var long []int64
+	var longTotal int64
+	for _, f := range a.frozen {
+		if f.dur >= 1e6 {
+			long = append(long, f.dur)
+			longTotal += f.dur
+		}
+	}
+	sort.Slice(long, func(i, j int) bool { return long[i] < long[j] })
+	if len(long) > 0 {
+		fmt.Fprintf(w, "Stretches of 1 ms or more with at least as many goroutines in syscalls as there are Ps "+
+			"(every P held, unless sysmon took one back): %d, %.1f%% of the time, median %.2f ms, longest %.2f ms.\n\n",
+			len(long), 100*float64(longTotal)/float64(a.total), ms(long[len(long)/2]), ms(long[len(long)-1]))
+	}
+	fmt.Fprintln(w, "Waiting for a P after a wake-up, by where the goroutine blocks (roles with >= 100 wake-ups):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| role | wake-ups | mean µs | p50 µs | p99 µs | max ms |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: |")
+	var roles []string
+	for k, v := range a.waits {
+		if len(v) >= 100 {
+			roles = append(roles, k)
+		}
+	}
+	sort.Strings(roles)
+	for _, k := range roles {
+		x := a.waits[k]
+		sort.Slice(x, func(i, j int) bool { return x[i] < x[j] })
+		var sum int64
+		for _, v := range x {
+			sum += v
+		}
+		fmt.Fprintf(w, "| %s | %d | %.1f | %.1f | %.1f | %.2f |\n", k, len(x), float64(sum)/float64(len(x))/1e3,
+			float64(x[len(x)/2])/1e3, float64(x[len(x)*99/100])/1e3, ms(x[len(x)-1]))
+	}
+	top := func(title string, x []span, n int) {
+		sort.Slice(x, func(i, j int) bool { return x[i].dur > x[j].dur })
+		fmt.Fprintf(w, "\n%s (%d in all; the %d longest):\n\n", title, len(x), min(n, len(x)))
+		for _, s := range x[:min(n, len(x))] {
+			fmt.Fprintf(w, "- at %.1f ms: %.2f ms %s\n", ms(s.start), ms(s.dur), s.what)
+		}
+	}
+	top("Uninterrupted runs", slicesClone(a.runs), 15)
+	top("Long syscalls", slicesClone(a.sys), 10)
+	top("GC phases", slicesClone(a.gc), 8)
+}
+
+func slicesClone(x []span) []span { return append([]span(nil), x...) }
+
+// perBucket is how many spans explain lists per bucket (the longest).
+const perBucket = 12
+
+// explain lists, for each of the worst timeline buckets, the longest runs,
+// syscalls and GC phases from 50 ms before the bucket to its slowest
+// answer.
+func (a *analysis) explain(w io.Writer, path string, worst int, offset int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	type bucket struct{ start, max float64 }
+	var bs []bucket
+	for i, r := range rows {
+		if i == 0 || len(r) < 5 {
+			continue
+		}
+		s, err1 := strconv.ParseFloat(r[0], 64)
+		m, err2 := strconv.ParseFloat(r[4], 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("%s line %d: not a timeline row", path, i+1)
+		}
+		bs = append(bs, bucket{s, m})
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].max > bs[j].max })
+	fmt.Fprintf(w, "\nThe %d worst buckets of %s, and what ran from 50 ms before each until its slowest answer:\n", min(worst, len(bs)), path)
+	all := append(append(append([]span(nil), a.runs...), a.sys...), a.gc...)
+	sort.Slice(all, func(i, j int) bool { return all[i].start < all[j].start })
+	for _, b := range bs[:min(worst, len(bs))] {
+		from := int64(b.start*1e6) + offset - 50e6
+		to := int64((b.start+b.max)*1e6) + offset
+		var in []span
+		for _, s := range all {
+			if s.start+s.dur >= from && s.start <= to {
+				in = append(in, s)
+			}
+		}
+		fmt.Fprintf(w, "\n- bucket %.0f ms, slowest %.1f ms (%d spans, the %d longest in time order):\n", b.start, b.max, len(in), min(perBucket, len(in)))
+		sort.SliceStable(in, func(i, j int) bool { return in[i].dur > in[j].dur })
+		in = in[:min(perBucket, len(in))]
+		sort.SliceStable(in, func(i, j int) bool { return in[i].start < in[j].start })
+		for _, s := range in {
+			fmt.Fprintf(w, "  - %s at %.1f ms for %.2f ms: %s\n", s.kind, ms(s.start), ms(s.dur), s.what)
+		}
+	}
+	return nil
+}
