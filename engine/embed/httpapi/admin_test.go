@@ -48,7 +48,13 @@ func TestAdminAPIInProcess(t *testing.T) {
 			others = append(others, id)
 		}
 	}
-	r, err := cl.ChangeConf(ctx, ConfRequest{Transition: "joint-explicit", Changes: []ConfStep{{Type: "remove", ID: others[0]}}})
+	// A new leader takes no change before its term's first commit (409
+	// meanwhile), and the cluster may have just elected it.
+	var r ConfResponse
+	err = retryConflict(ctx, func() (err error) {
+		r, err = cl.ChangeConf(ctx, ConfRequest{Transition: "joint-explicit", Changes: []ConfStep{{Type: "remove", ID: others[0]}}})
+		return err
+	})
 	if err != nil || !r.Joint {
 		t.Fatalf("enter joint: %+v %v", r, err)
 	}
