@@ -47,7 +47,7 @@ type loadFlags struct {
 	quiet       bool
 	cpuProfile  string
 	memProfile  string
-	trace       string // run --trace: an execution trace (runtime/trace) of the load phase
+	trace       string        // run --trace: an execution trace (runtime/trace) of the load phase
 	timeline    time.Duration // run --timeline: bucket width of timeline.csv
 	election    time.Duration
 
