@@ -473,7 +473,7 @@ func (c *Core) recomputeConf() {
 		if idx > c.log.lastIndex() {
 			break
 		}
-		e := &c.log.ents[idx-c.log.offset-1]
+		e := c.log.at(idx)
 		if e.Type != raftpb.EntryConfChange {
 			break
 		}
@@ -518,7 +518,7 @@ func (c *Core) confAt(index uint64) raftpb.ConfState {
 		if idx > index {
 			break
 		}
-		cs = applyEntry(cs, &c.log.ents[idx-c.log.offset-1], c.id)
+		cs = applyEntry(cs, c.log.at(idx), c.id)
 	}
 	return cs
 }
@@ -527,7 +527,7 @@ func (c *Core) confAt(index uint64) raftpb.ConfState {
 func (c *Core) compactConf(index uint64) {
 	n := 0
 	for n < len(c.confIndexes) && c.confIndexes[n] <= index {
-		c.baseConf = applyEntry(c.baseConf, &c.log.ents[c.confIndexes[n]-c.log.offset-1], c.id)
+		c.baseConf = applyEntry(c.baseConf, c.log.at(c.confIndexes[n]), c.id)
 		n++
 	}
 	c.confIndexes = c.confIndexes[n:]

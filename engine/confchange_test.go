@@ -209,7 +209,7 @@ func (cl *cluster) restart(id uint64) {
 	old := cl.cores[id]
 	c, err := New(Config{ID: id, Voters: old.baseConf.Voters, Seed: 2, PreVote: old.cfg.PreVote,
 		CheckQuorum: old.cfg.CheckQuorum, HardState: old.hardState(),
-		Entries: slices.Clone(old.log.ents), Applied: old.log.applied})
+		Entries: old.log.all(), Applied: old.log.applied})
 	if err != nil {
 		cl.t.Fatalf("restart %d: %v", id, err)
 	}

@@ -82,7 +82,7 @@ func New(cfg Config) (*Core, error) {
 	}
 	conf := raftpb.ConfState{Voters: cfg.Voters, Learners: cfg.Learners}
 	if cfg.Snapshot != nil {
-		c.log.offset, c.log.offsetTerm = cfg.Snapshot.Index, cfg.Snapshot.Term
+		c.log.offset, c.log.offsetTerm, c.log.last = cfg.Snapshot.Index, cfg.Snapshot.Term, cfg.Snapshot.Index
 		if len(cfg.Snapshot.Voters) > 0 {
 			conf = cfg.Snapshot.ConfState
 		}
@@ -92,7 +92,11 @@ func New(cfg Config) (*Core, error) {
 	if err := c.loadRestartState(cfg); err != nil {
 		return nil, err
 	}
-	c.onConfEntries(c.log.ents)
+	for lo := c.log.offset + 1; lo <= c.log.lastIndex(); { // block by block
+		ents, _ := c.log.slice(lo, c.log.lastIndex()+1, ^uint64(0))
+		c.onConfEntries(ents)
+		lo += uint64(len(ents))
+	}
 	c.becomeFollower(c.term, 0)
 	c.prevSoft = SoftState{Role: Follower}
 	// Compare with what is durable, so that a term adopted from the log
@@ -115,7 +119,7 @@ func (c *Core) loadRestartState(cfg Config) error {
 	if len(ents) > 0 && ents[0].Index != c.log.offset+1 {
 		return bad("restart entries start at %d, want %d", ents[0].Index, c.log.offset+1)
 	}
-	c.log.ents = slices.Clone(ents)
+	c.log.append(ents...) // copied into the log's own blocks
 	last := c.log.lastIndex()
 	hs := cfg.HardState
 	applied := max(cfg.Applied, c.log.offset)

@@ -235,7 +235,7 @@ func entsOf(terms ...uint64) []raftpb.Entry {
 
 func termsOf(c *Core) []uint64 {
 	var out []uint64
-	for _, e := range c.log.ents {
+	for _, e := range c.log.all() {
 		out = append(out, e.Term)
 	}
 	return out

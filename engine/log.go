@@ -6,6 +6,28 @@ import (
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
+// The log is kept in fixed-size blocks of logBlockLen entries on a grid
+// of absolute indexes (entry i sits in block (i-1)>>logBlockShift at
+// position (i-1)&logBlockMask), not in one contiguous slice. Why: with a
+// large state a snapshot takes seconds to write, so the log runs to 10^5
+// entries past the last snapshot; a contiguous slice then regrows by
+// doubling and every compaction copies the rest into a fresh array, each
+// a multi-megabyte pointer-holding allocation made (and paid for as GC
+// assist work) on the node's loop. With blocks an append fills the tail
+// block or allocates one block, compaction drops whole blocks and copies
+// at most one, and truncation copies at most one: the cost per entry does
+// not grow with the log's length.
+const (
+	logBlockShift = 12 // 4096 entries, 192 KiB per block
+	logBlockLen   = 1 << logBlockShift
+	logBlockMask  = logBlockLen - 1
+	// logFirstBlockCap is the first capacity of the block a log starts
+	// in: a small log (a short-lived or lightly loaded node, the
+	// simulator's thousands of cores) grows that block by doubling up
+	// to logBlockLen instead of allocating a full block.
+	logFirstBlockCap = 64
+)
+
 // raftLog is the core's in-memory copy of its whole uncompacted log plus
 // the cursors that say how far each piece has travelled to the driver.
 //
@@ -13,16 +35,23 @@ import (
 //
 //	offset <= applied <= applyHanded <= committed <= lastIndex
 //	persisted <= handed <= lastIndex
-//	ents[i].Index == offset+1+i
+//	len(blocks) == 0 exactly when lastIndex == offset; otherwise
+//	blocks[0] is block number offset>>logBlockShift (base), every block
+//	but the last holds logBlockLen positions, the last holds positions up
+//	to lastIndex, and positions before offset+1 in blocks[0] are zero
 //
 // Slices handed out (Ready.Entries, Ready.CommittedEntries, MsgApp
 // entries) are capped at their length and never written again: appends
-// only write past every handed-out length, truncation copies (copy on
-// truncate), compaction copies.
+// only write past every handed-out length, truncation copies the block it
+// cuts (copy on truncate), compaction copies the block it cuts. Blocks
+// are therefore never reused either: a dropped block may still be
+// referenced by a slice in flight, and becomes garbage when that dies.
 type raftLog struct {
 	offset     uint64 // index covered by the latest snapshot (first index - 1)
 	offsetTerm uint64 // term at offset
-	ents       []raftpb.Entry
+	last       uint64 // last index (offset when the log is empty)
+	base       uint64 // block number of blocks[0]
+	blocks     [][]raftpb.Entry
 
 	committed   uint64 // highest index known committed (§5.3)
 	persisted   uint64 // highest index the driver reported durable (Persisted)
@@ -31,13 +60,19 @@ type raftLog struct {
 	applied     uint64 // applyHanded as of the last Advance
 }
 
-func (l *raftLog) lastIndex() uint64 { return l.offset + uint64(len(l.ents)) }
+func (l *raftLog) lastIndex() uint64 { return l.last }
 
 func (l *raftLog) lastTerm() uint64 {
-	if len(l.ents) == 0 {
+	if l.last == l.offset {
 		return l.offsetTerm
 	}
-	return l.ents[len(l.ents)-1].Term
+	return l.at(l.last).Term
+}
+
+// at returns entry i, which must be in (offset, lastIndex]. The entry is
+// shared with slices handed out: read it, never write through it.
+func (l *raftLog) at(i uint64) *raftpb.Entry {
+	return &l.blocks[((i-1)>>logBlockShift)-l.base][(i-1)&logBlockMask]
 }
 
 // term returns the term of entry i; ok is false if i is compacted away or
@@ -46,10 +81,10 @@ func (l *raftLog) term(i uint64) (t uint64, ok bool) {
 	switch {
 	case i == l.offset:
 		return l.offsetTerm, true
-	case i < l.offset || i > l.lastIndex():
+	case i < l.offset || i > l.last:
 		return 0, false
 	}
-	return l.ents[i-l.offset-1].Term, true
+	return l.at(i).Term, true
 }
 
 func (l *raftLog) matchTerm(i, t uint64) bool {
@@ -65,23 +100,61 @@ func (l *raftLog) isUpToDate(index, term uint64) bool {
 }
 
 // slice returns entries [lo, hi) (both inside the log), stopping early
-// once maxBytes of payload are reached but always returning at least one
-// entry when lo < hi. The result is capped so appends cannot alias it.
+// once maxBytes of payload are reached or at the end of lo's block, but
+// always returning at least one entry when lo < hi. It never copies: the
+// callers (MsgApp building, CommittedEntries) take fewer entries than
+// asked and come back for the rest. The result is capped so appends
+// cannot alias it.
 func (l *raftLog) slice(lo, hi, maxBytes uint64) ([]raftpb.Entry, uint64) {
-	if lo <= l.offset || hi > l.lastIndex()+1 || lo > hi {
-		panic(fmt.Sprintf("engine: slice [%d,%d) outside log (%d,%d]", lo, hi, l.offset, l.lastIndex()))
+	l.checkRange(lo, hi)
+	if lo == hi {
+		return nil, 0
 	}
-	a, b := lo-l.offset-1, hi-l.offset-1
+	blk := l.blocks[((lo-1)>>logBlockShift)-l.base]
+	a := (lo - 1) & logBlockMask
+	b := a + min(hi-lo, logBlockLen-a)
 	var size uint64
 	for i := a; i < b; i++ {
-		n := uint64(len(l.ents[i].Data))
+		n := uint64(len(blk[i].Data))
 		if i > a && size+n > maxBytes {
 			b = i
 			break
 		}
 		size += n
 	}
-	return l.ents[a:b:b], size
+	return blk[a:b:b], size
+}
+
+// entries returns all of [lo, hi) (both inside the log), for a caller
+// that must take them at once (Ready.Entries: one write per Ready). It
+// shares the block when the range lies in one and copies only when the
+// range spans blocks (for a range of n entries, about n/logBlockLen of
+// the time). The result is capped so appends cannot alias it.
+func (l *raftLog) entries(lo, hi uint64) []raftpb.Entry {
+	l.checkRange(lo, hi)
+	if lo == hi {
+		return nil
+	}
+	if (lo-1)>>logBlockShift == (hi-2)>>logBlockShift {
+		blk := l.blocks[((lo-1)>>logBlockShift)-l.base]
+		a, b := (lo-1)&logBlockMask, (hi-2)&logBlockMask+1
+		return blk[a:b:b]
+	}
+	out := make([]raftpb.Entry, 0, hi-lo)
+	for lo < hi {
+		blk := l.blocks[((lo-1)>>logBlockShift)-l.base]
+		a := (lo - 1) & logBlockMask
+		b := a + min(hi-lo, logBlockLen-a)
+		out = append(out, blk[a:b]...)
+		lo += b - a
+	}
+	return out
+}
+
+func (l *raftLog) checkRange(lo, hi uint64) {
+	if lo <= l.offset || hi > l.last+1 || lo > hi {
+		panic(fmt.Sprintf("engine: slice [%d,%d) outside log (%d,%d]", lo, hi, l.offset, l.last))
+	}
 }
 
 // findConflictByTerm returns the largest index <= index whose term is <=
@@ -102,70 +175,158 @@ func (l *raftLog) findConflictByTerm(index, term uint64) (uint64, uint64) {
 	return l.offset, l.offsetTerm
 }
 
-// append adds entries at the end of the log.
+// append adds entries at the end of the log; the first must follow the
+// last index.
 func (l *raftLog) append(ents ...raftpb.Entry) {
-	if len(ents) > 0 && ents[0].Index != l.lastIndex()+1 {
-		panic(fmt.Sprintf("engine: append of index %d after last index %d", ents[0].Index, l.lastIndex()))
+	if len(ents) > 0 && ents[0].Index != l.last+1 {
+		panic(fmt.Sprintf("engine: append of index %d after last index %d", ents[0].Index, l.last))
 	}
-	l.ents = append(l.ents, ents...)
+	for len(ents) > 0 {
+		tail := l.tailWithRoom()
+		n := min(len(ents), cap(*tail)-len(*tail))
+		*tail = append(*tail, ents[:n]...)
+		l.last += uint64(n)
+		ents = ents[n:]
+	}
+}
+
+// appendOne adds e, whose Index must be lastIndex+1 (the leader's
+// proposal path: no variadic slice per entry).
+func (l *raftLog) appendOne(e raftpb.Entry) {
+	if e.Index != l.last+1 {
+		panic(fmt.Sprintf("engine: append of index %d after last index %d", e.Index, l.last))
+	}
+	tail := l.tailWithRoom()
+	*tail = append(*tail, e)
+	l.last++
+}
+
+// tailWithRoom returns the block that index lastIndex+1 goes in, with
+// capacity for at least one more entry: a new block when the tail is
+// full or the log is empty. Only the block a log starts in grows by
+// doubling from a small capacity; every later block is allocated whole,
+// since a log that has filled one block is likely to fill the next.
+func (l *raftLog) tailWithRoom() *[]raftpb.Entry {
+	next := l.last + 1
+	pos := int((next - 1) & logBlockMask)
+	if len(l.blocks) == 0 {
+		l.base = (next - 1) >> logBlockShift
+		// Positions before next in this block are never used: they stay
+		// zero (no Data kept alive).
+		l.blocks = append(l.blocks, make([]raftpb.Entry, pos, min(logBlockLen, pos+logFirstBlockCap)))
+	} else if pos == 0 {
+		l.blocks = append(l.blocks, make([]raftpb.Entry, 0, logBlockLen))
+	}
+	tail := &l.blocks[len(l.blocks)-1]
+	if len(*tail) == cap(*tail) {
+		// Grow the first block by doubling. The old array is dropped, not
+		// written, so slices handed out from it stay valid.
+		grown := make([]raftpb.Entry, len(*tail), min(logBlockLen, 2*cap(*tail)))
+		copy(grown, *tail)
+		*tail = grown
+	}
+	return tail
 }
 
 // truncateAndAppend replaces the suffix starting at ents[0].Index. The
-// kept prefix is copied into a fresh array so no handed-out slice changes.
+// kept part of the block cut is copied into a fresh block so no
+// handed-out slice changes.
 func (l *raftLog) truncateAndAppend(ents []raftpb.Entry) {
 	first := ents[0].Index
 	switch {
-	case first == l.lastIndex()+1:
-		l.ents = append(l.ents, ents...)
+	case first == l.last+1:
+		l.append(ents...)
 		return
 	case first <= l.committed:
 		panic(fmt.Sprintf("engine: truncating committed entry %d (commit %d)", first, l.committed))
-	case first <= l.offset || first > l.lastIndex()+1:
-		panic(fmt.Sprintf("engine: truncate at %d outside log (%d,%d]", first, l.offset, l.lastIndex()))
+	case first <= l.offset || first > l.last+1:
+		panic(fmt.Sprintf("engine: truncate at %d outside log (%d,%d]", first, l.offset, l.last))
 	}
-	keep := first - l.offset - 1
-	l.ents = append(l.ents[:keep:keep], ents...)
+	l.cut(first - 1)
+	l.append(ents...)
 	l.handed = min(l.handed, first-1)
 	l.persisted = min(l.persisted, first-1)
 }
 
 // truncateAfter drops entries after index (only used by a bug switch).
 func (l *raftLog) truncateAfter(index uint64) {
-	if index >= l.lastIndex() {
+	if index >= l.last {
 		return
 	}
-	keep := index - l.offset
-	l.ents = l.ents[:keep:keep]
+	l.cut(index)
 	l.handed = min(l.handed, index)
 	l.persisted = min(l.persisted, index)
+}
+
+// cut drops the entries after index (offset <= index < lastIndex). The
+// blocks wholly after it go; the block it falls in is copied up to index
+// (copy on truncate), so the next appends write into a fresh array.
+func (l *raftLog) cut(index uint64) {
+	keep := 0 // blocks kept unchanged
+	if index > l.offset {
+		keep = int((index-1)>>logBlockShift - l.base)
+	}
+	var part []raftpb.Entry
+	if index > l.offset && index&logBlockMask != 0 {
+		// index is not the last position of its block: keep that block's
+		// prefix, in a fresh array of the same capacity.
+		old := l.blocks[keep]
+		part = make([]raftpb.Entry, int((index-1)&logBlockMask)+1, cap(old))
+		copy(part, old)
+	} else if index > l.offset {
+		keep++ // index ends its block: keep the whole block as it is
+	}
+	clear(l.blocks[keep:])
+	l.blocks = l.blocks[:keep]
+	if part != nil {
+		l.blocks = append(l.blocks, part)
+	}
+	l.last = index
 }
 
 func (l *raftLog) commitTo(i uint64) bool {
 	if i <= l.committed {
 		return false
 	}
-	if i > l.lastIndex() {
-		panic(fmt.Sprintf("engine: commit %d beyond last index %d", i, l.lastIndex()))
+	if i > l.last {
+		panic(fmt.Sprintf("engine: commit %d beyond last index %d", i, l.last))
 	}
 	l.committed = i
 	return true
 }
 
-// compact drops entries up to and including index, copying the rest.
+// compact drops entries up to and including index (offset < index <=
+// lastIndex). Whole blocks before index are dropped; the entries after
+// index in its own block are copied into a fresh block (positions before
+// them left zero) so the dropped entries' Data can be collected. The old
+// block cannot be cleared in place: handed-out slices (a MsgApp still
+// queued, a batch being written) may still read it. The rest of the log
+// is not touched: compaction costs at most one block whatever the log's
+// length.
 func (l *raftLog) compact(index, term uint64) {
-	rest := l.ents[index-l.offset:]
-	// Keep the old capacity: a log compacted periodically then refills
-	// without re-growing by doubling (each doubling is a large, copied,
-	// GC-scanned allocation). The old array cannot be reused in place:
-	// handed-out slices still point into it.
-	l.ents = append(make([]raftpb.Entry, 0, max(cap(l.ents), 2*len(rest))), rest...)
+	if index >= l.last {
+		clear(l.blocks)
+		l.blocks = l.blocks[:0]
+	} else {
+		drop := int(index>>logBlockShift - l.base) // blocks wholly at or before index
+		n := copy(l.blocks, l.blocks[drop:])
+		clear(l.blocks[n:])
+		l.blocks = l.blocks[:n]
+		l.base = index >> logBlockShift
+		if pos := int(index & logBlockMask); pos > 0 {
+			old := l.blocks[0]
+			head := make([]raftpb.Entry, len(old), cap(old))
+			copy(head[pos:], old[pos:])
+			l.blocks[0] = head
+		}
+	}
 	l.offset, l.offsetTerm = index, term
 }
 
 // restore replaces the whole log by a snapshot's position (§7).
 func (l *raftLog) restore(index, term uint64) {
-	l.ents = nil
-	l.offset, l.offsetTerm = index, term
+	l.blocks = nil
+	l.offset, l.offsetTerm, l.last = index, term, index
 	l.committed, l.persisted, l.handed = index, index, index
 	l.applyHanded, l.applied = index, index
 }
@@ -179,5 +340,23 @@ func (l *raftLog) check() {
 	}
 	if l.persisted > l.handed || l.handed > last {
 		panic(fmt.Sprintf("engine: log invariant broken: persisted=%d handed=%d last=%d", l.persisted, l.handed, last))
+	}
+	l.checkBlocks()
+}
+
+// checkBlocks panics on broken block bookkeeping (the head and tail
+// blocks only: check runs on every Ready, so it stays O(1)).
+func (l *raftLog) checkBlocks() {
+	n := len(l.blocks)
+	if (n == 0) != (l.last == l.offset) {
+		panic(fmt.Sprintf("engine: log blocks broken: %d blocks for (%d,%d]", n, l.offset, l.last))
+	}
+	if n == 0 {
+		return
+	}
+	if l.base != l.offset>>logBlockShift || l.base+uint64(n-1) != (l.last-1)>>logBlockShift ||
+		len(l.blocks[n-1]) != int((l.last-1)&logBlockMask)+1 || (n > 1 && len(l.blocks[0]) != logBlockLen) {
+		panic(fmt.Sprintf("engine: log blocks broken: base=%d blocks=%d tail=%d for (%d,%d]",
+			l.base, n, len(l.blocks[n-1]), l.offset, l.last))
 	}
 }

@@ -216,7 +216,7 @@ func TestJointLeaveEarlyDisjointMajorities(t *testing.T) {
 // logData lists the normal entries' data in c's log.
 func logData(c *Core) []string {
 	var out []string
-	for _, e := range c.log.ents {
+	for _, e := range c.log.all() {
 		if e.Type == raftpb.EntryNormal {
 			out = append(out, string(e.Data))
 		}

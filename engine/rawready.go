@@ -72,7 +72,7 @@ func (c *Core) Ready() Ready {
 		rd.Snapshot, c.pendingSnapshot = c.pendingSnapshot, nil
 	}
 	if last := c.log.lastIndex(); c.log.handed < last {
-		rd.Entries, _ = c.log.slice(c.log.handed+1, last+1, ^uint64(0))
+		rd.Entries = c.log.entries(c.log.handed+1, last+1)
 		c.log.handed = last
 	}
 	rd.Messages, c.msgs = c.msgs, nil

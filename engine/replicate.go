@@ -41,7 +41,7 @@ func (c *Core) Propose(data ...[]byte) error {
 	idx := c.log.lastIndex()
 	for _, d := range data {
 		idx++
-		c.log.ents = append(c.log.ents, raftpb.Entry{Term: c.term, Index: idx, Type: raftpb.EntryNormal, Data: d})
+		c.log.appendOne(raftpb.Entry{Term: c.term, Index: idx, Type: raftpb.EntryNormal, Data: d})
 	}
 	c.uncommittedBytes += size
 	c.afterLeaderAppend()
@@ -80,7 +80,7 @@ func (c *Core) propose(ents []raftpb.Entry) error {
 	idx := c.log.lastIndex()
 	for i := range ents {
 		idx++
-		c.log.ents = append(c.log.ents, raftpb.Entry{Term: c.term, Index: idx, Type: raftpb.EntryNormal, Data: ents[i].Data})
+		c.log.appendOne(raftpb.Entry{Term: c.term, Index: idx, Type: raftpb.EntryNormal, Data: ents[i].Data})
 	}
 	c.uncommittedBytes += size
 	c.afterLeaderAppend()
@@ -249,7 +249,7 @@ func (c *Core) maybeCommit() bool {
 func (c *Core) releaseUncommitted(old, idx uint64) {
 	var n uint64
 	for i := max(old, c.log.offset) + 1; i <= idx; i++ {
-		n += uint64(len(c.log.ents[i-c.log.offset-1].Data))
+		n += uint64(len(c.log.at(i).Data))
 	}
 	c.uncommittedBytes -= min(n, c.uncommittedBytes)
 }
