@@ -115,7 +115,7 @@ func compareLog(t *testing.T, step string, rng *rand.Rand, l *raftLog, r *refLog
 				sum += uint64(len(e.Data))
 			}
 			// Fewer than asked only at maxBytes or at the end of lo's block.
-			blockEnd := (lo-1)|logBlockMask + 1
+			blockEnd := (lo - 1) | logBlockMask + 1
 			next := lo + uint64(len(got))
 			if sum != size || (next < hi && next != blockEnd+1 && sum+uint64(len(want[len(got)].Data)) <= max) {
 				t.Fatalf("%s: slice(%d,%d,%d) stopped at %d (size %d, reported %d)", step, lo, hi, max, next, sum, size)
