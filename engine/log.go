@@ -17,8 +17,12 @@ import (
 // block or allocates one block, compaction drops whole blocks and copies
 // at most one, and truncation copies at most one: the cost per entry does
 // not grow with the log's length.
+//
+// logBlockShift is set in log_blocks.go (4096 entries, 192 KiB per
+// block); the smalllogblocks build tag makes blocks of 8 entries so the
+// simulator's and the core tests' short logs cross block boundaries all
+// the time.
 const (
-	logBlockShift = 12 // 4096 entries, 192 KiB per block
 	logBlockLen   = 1 << logBlockShift
 	logBlockMask  = logBlockLen - 1
 	// logFirstBlockCap is the first capacity of the block a log starts

@@ -236,7 +236,7 @@ func TestLogBlocksMatchReference(t *testing.T) {
 // suffix copies only the block it cuts.
 func TestLogCompactDropsWholeBlocks(t *testing.T) {
 	var l raftLog
-	l.append(logEntries(1, 5*logBlockLen+10, 1)...)
+	l.append(logEntries(1, 5*logBlockLen+logBlockLen/2, 1)...)
 	third, tail := &l.blocks[2][0], &l.blocks[5][0]
 	l.committed, l.applyHanded, l.applied, l.handed, l.persisted = l.last, l.last, l.last, l.last, l.last
 	l.compact(2*logBlockLen+5, 1) // mid-block: that block is copied, later ones kept

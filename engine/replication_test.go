@@ -195,7 +195,8 @@ func TestPipeliningAndProbeFallback(t *testing.T) {
 // TestInflightWindow pins the in-flight limits: a follower in replicate
 // state gets at most MaxInflightMsgs unacked MsgApps and stops once
 // MaxInflightBytes are in flight; each MsgApp carries at most MaxMsgBytes
-// (always at least one entry).
+// (always at least one entry), and stops at the end of a block of the
+// in-memory log (wantMsgs -1: one message per block the entries span).
 func TestInflightWindow(t *testing.T) {
 	for _, tc := range []struct {
 		name                string
@@ -207,7 +208,7 @@ func TestInflightWindow(t *testing.T) {
 		{"message limit", 2, 1 << 20, 10, 10, 10, 2, 20}, // 10-byte batches of 1 entry each
 		{"byte limit", 100, 40, 20, 10, 10, 2, 40},       // 2 entries per msg, full at 40 B
 		{"one entry per msg when oversize", 3, 1000, 5, 5, 10, 3, 30},
-		{"unlimited window sends everything", 256, 1 << 20, 1 << 20, 10, 10, 1, 100},
+		{"unlimited window sends everything", 256, 1 << 20, 1 << 20, 10, 10, -1, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := leaderWithReplicatingFollower(t, func(cfg *Config) {
@@ -223,6 +224,11 @@ func TestInflightWindow(t *testing.T) {
 				if len(m.Entries) == 0 || (len(m.Entries) > 1 && m.PayloadBytes() > tc.maxMsgB) {
 					t.Fatalf("message over MaxMsgBytes: %v", m)
 				}
+			}
+			if tc.wantMsgs < 0 && len(apps) > 0 {
+				first := apps[0].Entries[0].Index
+				last := first + uint64(tc.proposals) - 1
+				tc.wantMsgs = int((last-1)>>logBlockShift-(first-1)>>logBlockShift) + 1
 			}
 			if len(apps) != tc.wantMsgs || bytes != tc.wantBytes {
 				t.Fatalf("sent %d msgs / %d bytes, want %d / %d", len(apps), bytes, tc.wantMsgs, tc.wantBytes)
