@@ -21,11 +21,14 @@ vet:
 
 # The whole suite: vet, every package's tests, the race detector on the
 # concurrent packages, and the simulator with each known Raft bug switched on
-# (build tag raftbugs: every bug must be caught). CI (.ci/run) calls this.
+# (build tag raftbugs: every bug must be caught), and the core and simulator
+# with 8-entry in-memory log blocks (build tag smalllogblocks: block
+# boundaries crossed all the time). CI (.ci/run) calls this.
 test: build vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
 	$(GO) test -count=1 -tags raftbugs -timeout 10m ./engine/ ./chaos/sim/ ./chaos/explore/
+	$(GO) test -count=1 -tags smalllogblocks -timeout 10m ./engine/ ./chaos/sim/
 	$(GO) test -count=1 -tags raftbugs -timeout 5m -run Failure ./ui/
 
 # The main job: a 3-node in-process cluster, fsync on, 64 clients,
