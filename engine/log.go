@@ -6,8 +6,8 @@ import (
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
-// The log is kept in fixed-size blocks of logBlockLen entries on a grid
-// of absolute indexes (entry i sits in block (i-1)>>logBlockShift at
+// The log is kept in blocks of up to logBlockLen entries on a grid of
+// absolute indexes (entry i belongs to block (i-1)>>logBlockShift at grid
 // position (i-1)&logBlockMask), not in one contiguous slice. Why: with a
 // large state a snapshot takes seconds to write, so the log runs to 10^5
 // entries past the last snapshot; a contiguous slice then regrows by
@@ -23,8 +23,8 @@ import (
 // simulator's and the core tests' short logs cross block boundaries all
 // the time.
 const (
-	logBlockLen   = 1 << logBlockShift
-	logBlockMask  = logBlockLen - 1
+	logBlockLen  = 1 << logBlockShift
+	logBlockMask = logBlockLen - 1
 	// logFirstBlockCap is the first capacity of the block a log starts
 	// in: a small log (a short-lived or lightly loaded node, the
 	// simulator's thousands of cores) grows that block by doubling up
@@ -40,9 +40,11 @@ const (
 //	offset <= applied <= applyHanded <= committed <= lastIndex
 //	persisted <= handed <= lastIndex
 //	len(blocks) == 0 exactly when lastIndex == offset; otherwise
-//	blocks[0] is block number offset>>logBlockShift (base), every block
-//	but the last holds logBlockLen positions, the last holds positions up
-//	to lastIndex, and positions before offset+1 in blocks[0] are zero
+//	blocks[0] is block number offset>>logBlockShift (base) and starts at
+//	entry offset+1 (grid position offset&logBlockMask: it holds no
+//	compacted entry), every other block starts at grid position 0, every
+//	block but the last is full to the end of its grid block, and the last
+//	ends at lastIndex
 //
 // Slices handed out (Ready.Entries, Ready.CommittedEntries, MsgApp
 // entries) are capped at their length and never written again: appends
@@ -56,6 +58,12 @@ type raftLog struct {
 	last       uint64 // last index (offset when the log is empty)
 	base       uint64 // block number of blocks[0]
 	blocks     [][]raftpb.Entry
+	// startCap is the capacity for the block an empty log starts next:
+	// when a compaction emptied the log, the number of entries it held
+	// (up to a block), since it will likely fill as far again before the
+	// next (so it is not regrown by doubling each time); else 0
+	// (logFirstBlockCap).
+	startCap int
 
 	committed   uint64 // highest index known committed (§5.3)
 	persisted   uint64 // highest index the driver reported durable (Persisted)
@@ -76,7 +84,21 @@ func (l *raftLog) lastTerm() uint64 {
 // at returns entry i, which must be in (offset, lastIndex]. The entry is
 // shared with slices handed out: read it, never write through it.
 func (l *raftLog) at(i uint64) *raftpb.Entry {
-	return &l.blocks[((i-1)>>logBlockShift)-l.base][(i-1)&logBlockMask]
+	b, p := l.locate(i)
+	return &l.blocks[b][p]
+}
+
+// locate returns where entry i (offset < i <= lastIndex) sits:
+// blocks[b][p]. blocks[0] starts at entry offset+1, not at its grid
+// block's start, so that a compaction copies only the live entries of
+// the block it cuts (and a log starting mid-block allocates no prefix).
+func (l *raftLog) locate(i uint64) (b, p int) {
+	b = int((i-1)>>logBlockShift - l.base)
+	p = int((i - 1) & logBlockMask)
+	if b == 0 {
+		p -= int(l.offset & logBlockMask)
+	}
+	return b, p
 }
 
 // term returns the term of entry i; ok is false if i is compacted away or
@@ -114,9 +136,9 @@ func (l *raftLog) slice(lo, hi, maxBytes uint64) ([]raftpb.Entry, uint64) {
 	if lo == hi {
 		return nil, 0
 	}
-	blk := l.blocks[((lo-1)>>logBlockShift)-l.base]
-	a := (lo - 1) & logBlockMask
-	b := a + min(hi-lo, logBlockLen-a)
+	bi, a := l.locate(lo)
+	blk := l.blocks[bi]
+	b := a + int(min(hi-lo, uint64(len(blk)-a)))
 	var size uint64
 	for i := a; i < b; i++ {
 		n := uint64(len(blk[i].Data))
@@ -140,17 +162,17 @@ func (l *raftLog) entries(lo, hi uint64) []raftpb.Entry {
 		return nil
 	}
 	if (lo-1)>>logBlockShift == (hi-2)>>logBlockShift {
-		blk := l.blocks[((lo-1)>>logBlockShift)-l.base]
-		a, b := (lo-1)&logBlockMask, (hi-2)&logBlockMask+1
-		return blk[a:b:b]
+		bi, a := l.locate(lo)
+		b := a + int(hi-lo)
+		return l.blocks[bi][a:b:b]
 	}
 	out := make([]raftpb.Entry, 0, hi-lo)
 	for lo < hi {
-		blk := l.blocks[((lo-1)>>logBlockShift)-l.base]
-		a := (lo - 1) & logBlockMask
-		b := a + min(hi-lo, logBlockLen-a)
+		bi, a := l.locate(lo)
+		blk := l.blocks[bi]
+		b := a + int(min(hi-lo, uint64(len(blk)-a)))
 		out = append(out, blk[a:b]...)
-		lo += b - a
+		lo += uint64(b - a)
 	}
 	return out
 }
@@ -207,25 +229,31 @@ func (l *raftLog) appendOne(e raftpb.Entry) {
 
 // tailWithRoom returns the block that index lastIndex+1 goes in, with
 // capacity for at least one more entry: a new block when the tail is
-// full or the log is empty. Only the block a log starts in grows by
-// doubling from a small capacity; every later block is allocated whole,
-// since a log that has filled one block is likely to fill the next.
+// full or the log is empty. A block that starts small grows by doubling,
+// up to the end of its grid block.
 func (l *raftLog) tailWithRoom() *[]raftpb.Entry {
 	next := l.last + 1
 	pos := int((next - 1) & logBlockMask)
 	if len(l.blocks) == 0 {
 		l.base = (next - 1) >> logBlockShift
-		// Positions before next in this block are never used: they stay
-		// zero (no Data kept alive).
-		l.blocks = append(l.blocks, make([]raftpb.Entry, pos, min(logBlockLen, pos+logFirstBlockCap)))
+		l.blocks = append(l.blocks, make([]raftpb.Entry, 0, min(logBlockLen-pos, max(l.startCap, logFirstBlockCap))))
+		l.startCap = 0
 	} else if pos == 0 {
-		l.blocks = append(l.blocks, make([]raftpb.Entry, 0, logBlockLen))
+		// Sized to the log's length so far: a log as long as a block gets
+		// whole blocks, a short one that just crosses a grid boundary
+		// does not allocate a whole block for a few entries.
+		l.blocks = append(l.blocks, make([]raftpb.Entry, 0, int(min(logBlockLen, max(logFirstBlockCap, 2*(l.last-l.offset))))))
 	}
 	tail := &l.blocks[len(l.blocks)-1]
 	if len(*tail) == cap(*tail) {
-		// Grow the first block by doubling. The old array is dropped, not
-		// written, so slices handed out from it stay valid.
-		grown := make([]raftpb.Entry, len(*tail), min(logBlockLen, 2*cap(*tail)))
+		// Grow the first block by doubling, up to the end of its grid
+		// block. The old array is dropped, not written, so slices handed
+		// out from it stay valid.
+		room := logBlockLen
+		if len(l.blocks) == 1 {
+			room -= int(l.offset & logBlockMask)
+		}
+		grown := make([]raftpb.Entry, len(*tail), min(room, 2*cap(*tail)))
 		copy(grown, *tail)
 		*tail = grown
 	}
@@ -267,18 +295,18 @@ func (l *raftLog) truncateAfter(index uint64) {
 // (copy on truncate), so the next appends write into a fresh array.
 func (l *raftLog) cut(index uint64) {
 	keep := 0 // blocks kept unchanged
-	if index > l.offset {
-		keep = int((index-1)>>logBlockShift - l.base)
-	}
 	var part []raftpb.Entry
-	if index > l.offset && index&logBlockMask != 0 {
-		// index is not the last position of its block: keep that block's
-		// prefix, in a fresh array of the same capacity.
-		old := l.blocks[keep]
-		part = make([]raftpb.Entry, int((index-1)&logBlockMask)+1, cap(old))
-		copy(part, old)
-	} else if index > l.offset {
-		keep++ // index ends its block: keep the whole block as it is
+	if index > l.offset {
+		b, p := l.locate(index)
+		if index&logBlockMask == 0 {
+			keep = b + 1 // index ends its block: keep the whole block as it is
+		} else {
+			// Keep that block's entries up to index, in a fresh array of
+			// the same capacity.
+			keep = b
+			part = make([]raftpb.Entry, p+1, cap(l.blocks[b]))
+			copy(part, l.blocks[b])
+		}
 	}
 	clear(l.blocks[keep:])
 	l.blocks = l.blocks[:keep]
@@ -301,35 +329,45 @@ func (l *raftLog) commitTo(i uint64) bool {
 
 // compact drops entries up to and including index (offset < index <=
 // lastIndex). Whole blocks before index are dropped; the entries after
-// index in its own block are copied into a fresh block (positions before
-// them left zero) so the dropped entries' Data can be collected. The old
-// block cannot be cleared in place: handed-out slices (a MsgApp still
-// queued, a batch being written) may still read it. The rest of the log
-// is not touched: compaction costs at most one block whatever the log's
-// length.
+// index in its own block are copied into a fresh, smaller block so the
+// dropped entries' Data can be collected. The old block cannot be cleared
+// in place: handed-out slices (a MsgApp still queued, a batch being
+// written) may still read it. The rest of the log is not touched:
+// compaction copies at most the live part of one block whatever the
+// log's length.
 func (l *raftLog) compact(index, term uint64) {
 	if index >= l.last {
+		l.startCap = int(min(l.last-l.offset, logBlockLen))
 		clear(l.blocks)
 		l.blocks = l.blocks[:0]
-	} else {
-		drop := int(index>>logBlockShift - l.base) // blocks wholly at or before index
-		n := copy(l.blocks, l.blocks[drop:])
-		clear(l.blocks[n:])
-		l.blocks = l.blocks[:n]
-		l.base = index >> logBlockShift
-		if pos := int(index & logBlockMask); pos > 0 {
-			old := l.blocks[0]
-			head := make([]raftpb.Entry, len(old), cap(old))
-			copy(head[pos:], old[pos:])
-			l.blocks[0] = head
+		l.offset, l.offsetTerm = index, term
+		return
+	}
+	drop := int(index>>logBlockShift - l.base) // blocks wholly at or before index
+	start := 0                                 // grid position of the new blocks[0][0]
+	if drop == 0 {
+		start = int(l.offset & logBlockMask)
+	}
+	n := copy(l.blocks, l.blocks[drop:])
+	clear(l.blocks[n:])
+	l.blocks = l.blocks[:n]
+	l.base = index >> logBlockShift
+	if dead := int(index&logBlockMask) - start; dead > 0 {
+		live := l.blocks[0][dead:]
+		c := len(live)
+		if n == 1 { // also the tail: leave room for appends, grown by doubling
+			c = min(logBlockLen-int(index&logBlockMask), max(2*len(live), logFirstBlockCap))
 		}
+		head := make([]raftpb.Entry, len(live), c)
+		copy(head, live)
+		l.blocks[0] = head
 	}
 	l.offset, l.offsetTerm = index, term
 }
 
 // restore replaces the whole log by a snapshot's position (§7).
 func (l *raftLog) restore(index, term uint64) {
-	l.blocks = nil
+	l.blocks, l.startCap = nil, 0
 	l.offset, l.offsetTerm, l.last = index, term, index
 	l.committed, l.persisted, l.handed = index, index, index
 	l.applyHanded, l.applied = index, index
@@ -358,8 +396,15 @@ func (l *raftLog) checkBlocks() {
 	if n == 0 {
 		return
 	}
+	start := int(l.offset & logBlockMask) // grid position of blocks[0][0]
+	tailStart := 0
+	if n == 1 {
+		tailStart = start
+	}
+	tail := l.blocks[n-1]
 	if l.base != l.offset>>logBlockShift || l.base+uint64(n-1) != (l.last-1)>>logBlockShift ||
-		len(l.blocks[n-1]) != int((l.last-1)&logBlockMask)+1 || (n > 1 && len(l.blocks[0]) != logBlockLen) {
+		len(tail) != int((l.last-1)&logBlockMask)+1-tailStart || cap(tail) > logBlockLen-tailStart ||
+		(n > 1 && len(l.blocks[0]) != logBlockLen-start) {
 		panic(fmt.Sprintf("engine: log blocks broken: base=%d blocks=%d tail=%d for (%d,%d]",
 			l.base, n, len(l.blocks[n-1]), l.offset, l.last))
 	}

@@ -90,12 +90,8 @@ func compareLog(t *testing.T, step string, rng *rand.Rand, l *raftLog, r *refLog
 	if got := l.all(); !slices.EqualFunc(got, r.ents, entryEqual) {
 		t.Fatalf("%s: entries differ from the model (%d vs %d)", step, len(got), len(r.ents))
 	}
-	if len(l.blocks) > 0 {
-		for i := range int(l.offset & logBlockMask) {
-			if e := l.blocks[0][i]; e.Data != nil || e.Index != 0 {
-				t.Fatalf("%s: position %d before the first entry still holds %+v", step, i, e)
-			}
-		}
+	if len(l.blocks) > 0 && l.blocks[0][0].Index != l.offset+1 {
+		t.Fatalf("%s: first block starts at %d, not at the first entry %d", step, l.blocks[0][0].Index, l.offset+1)
 	}
 	if r.last() > r.offset {
 		for range 8 {
@@ -244,8 +240,8 @@ func TestLogCompactDropsWholeBlocks(t *testing.T) {
 	if len(l.blocks) != 4 || &l.blocks[0][0] == third || &l.blocks[3][0] != tail {
 		t.Fatalf("compaction mid-block: %d blocks, head copied %v, tail kept %v", len(l.blocks), &l.blocks[0][0] != third, &l.blocks[3][0] == tail)
 	}
-	if l.blocks[0][4].Data != nil || l.blocks[0][5].Index != 2*logBlockLen+6 {
-		t.Fatalf("head block after compaction: dropped %+v, first %+v", l.blocks[0][4], l.blocks[0][5])
+	if len(l.blocks[0]) != logBlockLen-5 || cap(l.blocks[0]) != logBlockLen-5 || l.blocks[0][0].Index != 2*logBlockLen+6 {
+		t.Fatalf("head block after compaction: %d entries (cap %d), first %+v", len(l.blocks[0]), cap(l.blocks[0]), l.blocks[0][0])
 	}
 	fourth := &l.blocks[1][0]
 	l.compact(3*logBlockLen, 1) // block-aligned: nothing copied
@@ -263,5 +259,30 @@ func TestLogCompactDropsWholeBlocks(t *testing.T) {
 	}
 	if tm, _ := l.term(4*logBlockLen + 3); tm != 2 {
 		t.Fatalf("replacing entry has term %d", tm)
+	}
+	// A log that starts mid-block (after a snapshot) or is emptied by a
+	// compaction allocates only room for what it holds, not the block.
+	var r raftLog
+	r.restore(logBlockLen+logBlockLen/2, 1)
+	r.append(logEntries(r.last+1, 1, 1)...)
+	if len(r.blocks) != 1 || cap(r.blocks[0]) > logFirstBlockCap {
+		t.Fatalf("log starting mid-block: %d blocks, first cap %d", len(r.blocks), cap(r.blocks[0]))
+	}
+	r.committed, r.applyHanded, r.applied, r.handed, r.persisted = r.last, r.last, r.last, r.last, r.last
+	r.compact(r.last, 1)
+	r.append(logEntries(r.last+1, 2, 1)...)
+	r.check()
+	if cap(r.blocks[0]) > logFirstBlockCap {
+		t.Fatalf("small log refilled after a full compaction: first cap %d", cap(r.blocks[0]))
+	}
+	// A busy log emptied by a compaction starts again with its tail's
+	// capacity, not from logFirstBlockCap by doubling.
+	r.append(logEntries(r.last+1, 2*logBlockLen, 1)...)
+	r.committed, r.applyHanded, r.applied, r.handed, r.persisted = r.last, r.last, r.last, r.last, r.last
+	r.compact(r.last, 1)
+	r.append(logEntries(r.last+1, 1, 1)...)
+	r.check()
+	if want := logBlockLen - int(r.offset&logBlockMask); cap(r.blocks[0]) != want {
+		t.Fatalf("busy log refilled after a full compaction: first cap %d, want %d", cap(r.blocks[0]), want)
 	}
 }
