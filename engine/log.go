@@ -15,8 +15,8 @@ import (
 // a multi-megabyte pointer-holding allocation made (and paid for as GC
 // assist work) on the node's loop. With blocks an append fills the tail
 // block or allocates one block, compaction drops whole blocks and copies
-// at most one, and truncation copies at most one: the cost per entry does
-// not grow with the log's length.
+// the live part of at most one, and truncation copies at most one: the
+// cost per entry does not grow with the log's length.
 //
 // logBlockShift is set in log_blocks.go (4096 entries, 192 KiB per
 // block); the smalllogblocks build tag makes blocks of 8 entries so the
@@ -25,10 +25,10 @@ import (
 const (
 	logBlockLen  = 1 << logBlockShift
 	logBlockMask = logBlockLen - 1
-	// logFirstBlockCap is the first capacity of the block a log starts
-	// in: a small log (a short-lived or lightly loaded node, the
-	// simulator's thousands of cores) grows that block by doubling up
-	// to logBlockLen instead of allocating a full block.
+	// logFirstBlockCap is the smallest capacity a block starts with: a
+	// short log (a lightly loaded node, the simulator's thousands of
+	// cores) grows its blocks by doubling instead of allocating whole
+	// ones.
 	logFirstBlockCap = 64
 )
 
@@ -49,7 +49,8 @@ const (
 // Slices handed out (Ready.Entries, Ready.CommittedEntries, MsgApp
 // entries) are capped at their length and never written again: appends
 // only write past every handed-out length, truncation copies the block it
-// cuts (copy on truncate), compaction copies the block it cuts. Blocks
+// cuts (copy on truncate), compaction copies the live part of the block
+// it cuts. Blocks
 // are therefore never reused either: a dropped block may still be
 // referenced by a slice in flight, and becomes garbage when that dies.
 type raftLog struct {
