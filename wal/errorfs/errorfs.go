@@ -323,6 +323,16 @@ func (w *file) Sync() error {
 	return nil
 }
 
+// Writeback implements wal.WritebackFile: OpSync rules apply to it (it
+// is the first half of a sync), and it makes nothing durable, so
+// PowerCut still cuts the file back to its last fsync.
+func (w *file) Writeback(off, n int64, wait bool) (bool, error) {
+	if _, err := w.fs.disturb(OpSync, w.Name()); err != nil {
+		return true, err
+	}
+	return wal.Writeback(w.File, off, n, wait)
+}
+
 // String describes a rule for logs and summaries.
 func (r Rule) String() string {
 	s := r.Op.String()
@@ -341,4 +351,7 @@ func (r Rule) String() string {
 	return s
 }
 
-var _ io.Writer = (*file)(nil)
+var (
+	_ io.Writer         = (*file)(nil)
+	_ wal.WritebackFile = (*file)(nil)
+)
