@@ -18,7 +18,8 @@ import (
 // Op is a kind of file operation a rule can match.
 type Op uint8
 
-// Operation kinds. OpWrite covers File.Write, segment appends included.
+// Operation kinds. OpWrite covers File.Write, segment appends included;
+// OpSync covers File.Sync and range writeback (wal.WritebackFile).
 const (
 	OpWrite Op = 1 << iota
 	OpSync
@@ -60,6 +61,9 @@ type Rule struct {
 	Short bool
 	// Delay is slept before the operation (a slow disk).
 	Delay time.Duration
+	// Hold, if not nil, blocks the operation until it is closed (a disk
+	// that hangs; tests use it to stop an operation at a known point).
+	Hold <-chan struct{}
 	// After skips that many matching operations before the rule fires;
 	// Times bounds how often it fires (0: no bound).
 	After, Times int
@@ -163,6 +167,9 @@ func (f *FS) disturb(op Op, path string) (*Rule, error) {
 	}
 	if r.Delay > 0 {
 		time.Sleep(r.Delay)
+	}
+	if r.Hold != nil {
+		<-r.Hold
 	}
 	if r.Err == nil {
 		return r, nil
@@ -347,6 +354,9 @@ func (r Rule) String() string {
 	}
 	if r.Delay > 0 {
 		s += fmt.Sprintf(" +%v", r.Delay)
+	}
+	if r.Hold != nil {
+		s += " (held)"
 	}
 	return s
 }
