@@ -106,7 +106,8 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 	syscallAt := map[trace.GoID]trace.Time{}
 	gcAt := map[string]trace.Time{}
 	var frozenAt trace.Time
-	fsyncAt := map[trace.GoID]trace.Time{}   // in a log fsync since
+	fsyncAt := map[trace.GoID]trace.Time{}   // blocked in a log fsync since
+	fsyncAcc := map[trace.GoID]*span{}       // the log fsync in progress
 	snapSysAt := map[trace.GoID]trace.Time{} // in a snapshot file's syscall since
 	for {
 		e, err := r.ReadEvent()
@@ -149,16 +150,29 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 		last = now
 		id := st.Resource.Goroutine()
 		from, to := st.Goroutine()
+		// A log fsync is one blocking syscall, or through the ring a
+		// submit syscall, a park on the eventfd and its read: sum the
+		// blocked time of every block whose stack is in syncTail, until
+		// the goroutine blocks anywhere else.
 		if from == trace.GoRunning && (to == trace.GoSyscall || to == trace.GoWaiting) {
 			if inStack(e, "(*WAL).syncTail") {
+				if _, ok := fsyncAcc[id]; !ok {
+					fsyncAcc[id] = &span{start: int64(now - t0), kind: "fsync"}
+				}
 				fsyncAt[id] = now
-			} else if to == trace.GoSyscall && inStack(e, "(*SnapshotFile)") {
-				snapSysAt[id] = now
+			} else {
+				if f, ok := fsyncAcc[id]; ok {
+					a.fsyncs = append(a.fsyncs, *f)
+					delete(fsyncAcc, id)
+				}
+				if to == trace.GoSyscall && inStack(e, "(*SnapshotFile)") {
+					snapSysAt[id] = now
+				}
 			}
 		}
 		if (from == trace.GoSyscall || from == trace.GoWaiting) && to != from {
 			if t, ok := fsyncAt[id]; ok {
-				a.fsyncs = append(a.fsyncs, span{int64(t - t0), int64(now - t), "fsync", ""})
+				fsyncAcc[id].dur += int64(now - t)
 				delete(fsyncAt, id)
 			}
 			if t, ok := snapSysAt[id]; ok {
