@@ -590,8 +590,15 @@ func (w *WAL) dropSegmentsThrough(upTo uint64) error {
 	done := make(chan error, 1)
 	w.fl.removing = done
 	go func() { done <- w.removeSegments(upTo, paths) }()
+	if !segRemovalInBackground {
+		return w.waitRemover()
+	}
 	return nil
 }
+
+// segRemovalInBackground false makes the flusher wait for each removal
+// (benchmarks compare the two).
+var segRemovalInBackground = true
 
 // removeSegments is the remover: it deletes paths in order, then fsyncs
 // the log directory so the deletions are durable.

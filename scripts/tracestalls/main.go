@@ -151,12 +151,15 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 		id := st.Resource.Goroutine()
 		from, to := st.Goroutine()
 		// A log fsync is one blocking syscall, or through the ring a
-		// submit syscall, a park on the eventfd and its read: sum the
-		// blocked time of every block whose stack is in syncTail, until
-		// the goroutine blocks anywhere else.
+		// submit syscall, then a park on the eventfd and its read: sum
+		// the blocked time of those.
 		if from == trace.GoRunning && (to == trace.GoSyscall || to == trace.GoWaiting) {
 			if inStack(e, "(*WAL).syncTail") {
-				if _, ok := fsyncAcc[id]; !ok {
+				// A new fsync starts with anything but the eventfd's read.
+				if _, ok := fsyncAcc[id]; !ok || !inStack(e, "(*File).Read") {
+					if f, ok := fsyncAcc[id]; ok {
+						a.fsyncs = append(a.fsyncs, *f)
+					}
 					fsyncAcc[id] = &span{start: int64(now - t0), kind: "fsync"}
 				}
 				fsyncAt[id] = now
