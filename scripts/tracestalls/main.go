@@ -42,6 +42,7 @@ type analysis struct {
 	frozen          []span             // stretches with >= procs goroutines in syscalls
 	fsyncs          []span             // log fsyncs (syncTail), blocking or parked
 	snapIO          []span             // syscalls of a goroutine writing a snapshot file
+	removals        map[string][]int64 // unlinks of compacted log segments, by caller
 }
 
 // inStack says whether any frame of e's stack is in a function whose
@@ -98,7 +99,7 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &analysis{waits: map[string][]int64{}}
+	a := &analysis{waits: map[string][]int64{}, removals: map[string][]int64{}}
 	var t0, last trace.Time
 	role := map[trace.GoID]string{}
 	runnableAt := map[trace.GoID]trace.Time{}
@@ -109,6 +110,11 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 	fsyncAt := map[trace.GoID]trace.Time{}   // blocked in a log fsync since
 	fsyncAcc := map[trace.GoID]*span{}       // the log fsync in progress
 	snapSysAt := map[trace.GoID]trace.Time{} // in a snapshot file's syscall since
+	type removal struct {
+		at  trace.Time
+		who string
+	}
+	removeAt := map[trace.GoID]removal{} // unlinking a compacted segment since
 	for {
 		e, err := r.ReadEvent()
 		if err == io.EOF {
@@ -171,6 +177,14 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 				if to == trace.GoSyscall && inStack(e, "(*SnapshotFile)") {
 					snapSysAt[id] = now
 				}
+				if to == trace.GoSyscall && inStack(e, "Remove") {
+					switch {
+					case inStack(e, "(*WAL).removeSegments"):
+						removeAt[id] = removal{now, "a background remover (removeSegments)"}
+					case inStack(e, "(*WAL).dropSegmentsThrough"):
+						removeAt[id] = removal{now, "the flusher (dropSegmentsThrough)"}
+					}
+				}
 			}
 		}
 		if (from == trace.GoSyscall || from == trace.GoWaiting) && to != from {
@@ -181,6 +195,10 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 			if t, ok := snapSysAt[id]; ok {
 				a.snapIO = append(a.snapIO, span{int64(t - t0), int64(now - t), "snapshot", ""})
 				delete(snapSysAt, id)
+			}
+			if r, ok := removeAt[id]; ok {
+				a.removals[r.who] = append(a.removals[r.who], int64(now-r.at))
+				delete(removeAt, id)
 			}
 		}
 		if from == trace.GoRunning {
@@ -367,6 +385,20 @@ func (a *analysis) reportFsyncs(w io.Writer) {
 			q(0.5), q(0.9), q(0.99), q(0.999), ms(x[len(x)-1]), long)
 	}
 	fmt.Fprintln(w)
+	var whos []string
+	for who := range a.removals {
+		whos = append(whos, who)
+	}
+	sort.Strings(whos)
+	for _, who := range whos {
+		x := a.removals[who]
+		var sum, top int64
+		for _, d := range x {
+			sum += d
+			top = max(top, d)
+		}
+		fmt.Fprintf(w, "Compacted segments unlinked by %s: %d, %.1f ms in all, longest %.2f ms.\n\n", who, len(x), ms(sum), ms(top))
+	}
 }
 
 func slicesClone(x []span) []span { return append([]span(nil), x...) }
