@@ -365,7 +365,7 @@ func (a *analysis) reportFsyncs(w io.Writer) {
 			outside = append(outside, f.dur)
 		}
 	}
-	fmt.Fprintf(w, "Log fsyncs (the flusher's syncTail, blocking or parked on its ring); a snapshot file was being written %.1f%% of the time (%d windows):\n\n",
+	fmt.Fprintf(w, "\nLog fsyncs (the flusher's syncTail, blocking or parked on its ring); a snapshot file was being written %.1f%% of the time (%d windows):\n\n",
 		100*float64(snapTime)/float64(a.total), len(wins))
 	fmt.Fprintln(w, "| fsyncs | count | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | >= 10 ms |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

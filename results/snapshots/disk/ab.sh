@@ -5,7 +5,9 @@
 #
 #  1. traces (TRACE_PAIRS pairs, 1,000,000 keys, 1 s warm-up + 5 s): the
 #     log fsyncs' latency distribution, all of them and while a snapshot
-#     file was being written (scripts/tracestalls), and the longest
+#     file was being written (scripts/tracestalls), the unlinks of
+#     compacted segments and who made them (the flusher, with commits
+#     queued behind it, or the background remover), and the longest
 #     syscalls, into trace-<bin>-<pair>.md;
 #  2. scripts/state-size.sh with BASE (10,000 and 1,000,000 keys, PASSES
 #     alternating passes of DURATION): throughput and p99.9 at 1M keys as
@@ -42,7 +44,9 @@ trace_one() { # label binary pair
 	} >"$OUT/$name.md"
 	cp "$tmp/$name/summary.json" "$OUT/$name.summary.json"
 	rm -f "$tmp/$name.trace"
+	grep -E 'throughput|latency ms' "$OUT/$name.md"
 	grep -A5 '^| fsyncs' "$OUT/$name.md"
+	grep 'unlinked' "$OUT/$name.md" || true
 }
 if [[ ${SKIP_TRACE:-0} != 1 ]]; then
 	for pair in $(seq 1 "$TRACE_PAIRS"); do
