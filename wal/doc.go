@@ -52,8 +52,10 @@
 // included; tidwall's truncations (below) write their own files, and
 // the WAL reopens and fsyncs the tail through FS after each one.
 // wal/errorfs implements it to fail, shorten or delay
-// those operations and to simulate a power cut; its tests run the real
-// WAL and the node against EIO, ENOSPC, short writes and latency. A
+// those operations and to simulate a power cut (a snapshot file's range
+// writeback goes through File too, when it implements WritebackFile);
+// its tests run the real WAL and the node against EIO, ENOSPC, short
+// writes, latency and held operations. A
 // failed write or fsync of any kind (ENOSPC included) stops the WAL as
 // described under "Crash guarantees".
 //
