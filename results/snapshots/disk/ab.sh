@@ -11,11 +11,16 @@
 #     syscalls, into trace-<bin>-<pair>.md;
 #  2. scripts/state-size.sh with BASE (10,000 and 1,000,000 keys, PASSES
 #     alternating passes of DURATION): throughput and p99.9 at 1M keys as
-#     ratios to 10k keys, for both binaries, into state-size/ratios.md.
+#     ratios to 10k keys, for both binaries, into state-size/ratios.md;
+#  3. this tree at 1,000,000 keys with snapshot files unpaced and paced to
+#     PACE bytes/s (inproc option snapshot-write-rate), PACE_PAIRS
+#     alternating pairs of DURATION, into pace.md: does pacing help the
+#     tail enough to be the default?
 #
-# About 6 minutes on a quiet 2-core machine with the defaults.
+# About 7.5 minutes on a quiet 2-core machine with the defaults.
 # Env: BASE (required), OUT (results/snapshots/disk/run), TRACE_PAIRS (2),
-# PASSES (2), DURATION (10s), SKIP_TRACE=1, SKIP_STATE=1.
+# PASSES (2), DURATION (10s), PACE (67108864; 0 skips part 3),
+# PACE_PAIRS (2), SKIP_TRACE=1, SKIP_STATE=1.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 BASE=${BASE:?BASE=<raftbench binary to compare with>}
@@ -62,4 +67,30 @@ fi
 if [[ ${SKIP_STATE:-0} != 1 ]]; then
 	KEYS="10000 1000000" PASSES=${PASSES:-2} DURATION=${DURATION:-10s} BASE=$BASE OUT="$OUT/state-size" \
 		scripts/state-size.sh
+fi
+PACE=${PACE:-67108864}
+if [[ $PACE != 0 ]]; then
+	{
+		echo "# Snapshot files unpaced and paced to $PACE bytes/s: 1,000,000 keys, write-only, 256 clients, ${DURATION:-10s} each, alternating"
+		echo
+		echo "| pair | snapshot-write-rate | ops/s | p99 ms | p99.9 ms | max ms |"
+		echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+	} >"$OUT/pace.md"
+	for pair in $(seq 1 "${PACE_PAIRS:-2}"); do
+		order="0 $PACE"
+		((pair % 2)) || order="$PACE 0"
+		for rate in $order; do
+			echo "== pace $rate, pair $pair"
+			d="$OUT/pace/rate-$rate-pair-$pair"
+			bin/raftbench run --target inproc --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys 1000000 \
+				--warmup 3s --duration "${DURATION:-10s}" --quiet --target-opt snapshot-write-rate="$rate" --out "$d" >/dev/null
+			python3 - "$d/summary.json" "$pair" "$rate" >>"$OUT/pace.md" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+l = s["latency_ms"]
+print(f"| {sys.argv[2]} | {int(sys.argv[3]):,} | {s['throughput_ops']:,.0f} | {l['p99']:.1f} | {l['p999']:.1f} | {l['max']:.1f} |")
+PY
+		done
+	done
+	cat "$OUT/pace.md"
 fi
