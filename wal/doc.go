@@ -85,9 +85,10 @@
 // then does the flusher take over for the cheap part: rename it over
 // snapshot, fsync the directory (the commit point), compact the log.
 // Where range writeback is unavailable (not Linux, or a File without
-// it: see WritebackFile) the file is fsynced every 32 MiB instead. Log writes never wait behind the
-// snapshot's bytes, and the log is truncated only after the snapshot
-// that covers it is durable. Open removes unfinished snapshot.*.tmp
+// it: see WritebackFile) the file is fsynced every 32 MiB instead.
+// Options.SnapshotWriteRate can pace the writing (off by default). Log
+// writes never wait behind the snapshot's bytes, and the log is
+// truncated only after the snapshot that covers it is durable. Open removes unfinished snapshot.*.tmp
 // files. OpenSnapshot serves the stored data from the file (the checksum
 // is checked as it is read: the read reaching the end fails on damage).
 //
