@@ -65,8 +65,11 @@ type flusher struct {
 	lastWrites int
 
 	// removing delivers the result of the background removal of
-	// compacted segments in progress (dropSegmentsThrough); nil: none.
-	removing chan error
+	// compacted segments in progress (dropSegmentsThrough; it waits for
+	// any before it); nil: none. removeFrom: the first segment it does
+	// not remove.
+	removing   chan error
+	removeFrom uint64
 }
 
 // run is the flusher goroutine: take everything queued (up to
@@ -563,14 +566,11 @@ func (w *WAL) compactToSnapshot(upTo uint64) error {
 // rename and directory fsync are the commit point), readers already
 // stop at the new first index (dur) and never open a segment before the
 // one holding it (Entries), and Open removes or hides whatever a crash
-// left (reconcileSnapshot). Every flusher step that lists, renames or
-// removes segment files other than by appending waits for the remover
-// first (waitRemover); a failed removal stops the WAL like a failed
-// fsync (removerFailed).
+// left (reconcileSnapshot). Every other flusher step that lists,
+// renames or removes segment files other than by appending waits for
+// the remover first (waitRemover); a failed removal stops the WAL like
+// a failed fsync (removerFailed).
 func (w *WAL) dropSegmentsThrough(upTo uint64) error {
-	if err := w.waitRemover(); err != nil {
-		return err
-	}
 	segs, err := listSegments(w.logDir)
 	if err != nil {
 		return fmt.Errorf("wal: compact log up to index %d: %w", upTo, err)
@@ -579,17 +579,32 @@ func (w *WAL) dropSegmentsThrough(upTo uint64) error {
 	for k+1 < len(segs) && segs[k+1].start <= upTo+1 {
 		k++
 	}
-	if k == 0 {
+	var paths []string
+	for _, s := range segs[:k] {
+		// A removal still running owns the segments before removeFrom
+		// (the listing may still show them).
+		if w.fl.removing == nil || s.start >= w.fl.removeFrom {
+			paths = append(paths, s.path)
+		}
+	}
+	if len(paths) == 0 {
 		return nil
 	}
-	w.fl.tlFirst = segs[k].start
-	paths := make([]string, k)
-	for i, s := range segs[:k] {
-		paths[i] = s.path
-	}
-	done := make(chan error, 1)
+	w.fl.tlFirst, w.fl.removeFrom = segs[k].start, segs[k].start
+	// Chained after the removal in progress, if any, so the flusher
+	// never waits for it here (snapshots can come faster than a slow
+	// disk unlinks) and the order stays oldest first.
+	prev, done := w.fl.removing, make(chan error, 1)
 	w.fl.removing = done
-	go func() { done <- w.removeSegments(upTo, paths) }()
+	go func() {
+		if prev != nil {
+			if err := <-prev; err != nil {
+				done <- err // reported by the removal that failed
+				return
+			}
+		}
+		done <- w.removeSegments(upTo, paths)
+	}()
 	if !segRemovalInBackground {
 		return w.waitRemover()
 	}
