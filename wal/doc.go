@@ -129,9 +129,10 @@
 // deletions run on a background goroutine, not the flusher (an unlink
 // of a full segment took 3-4 ms on ext4, dozens per snapshot of a large
 // state, and commits queued behind them): readers already stop at the
-// new first index and never open an older segment, and every later
-// flusher step that lists, rewrites or removes segments first waits for
-// the remover, as do Open and Close.
+// new first index and never open an older segment; the next snapshot's
+// removal queues behind the one in progress, and every other flusher
+// step that rewrites or removes segments (truncations, a reset) first
+// waits for the remover, as do Open and Close.
 //
 // # Recovery on Open
 //
