@@ -41,6 +41,9 @@ import (
 //	                commit; default and -1: never wait)
 //	wal-segment-bytes=N  wal.Options.SegmentBytes of every node (default
 //	                wal.DefaultSegmentBytes), for A/B runs of that default
+//	snapshot-write-rate=N  wal.Options.SnapshotWriteRate of every node:
+//	                snapshot files written at most N bytes per second
+//	                (default 0: unpaced)
 func init() { Register("inproc", openInproc) }
 
 // Transports the inproc target can run over.
@@ -70,6 +73,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	tr, url := TransportMem, ""
 	var lease bool
 	var batches, segBytes int
+	var snapRate int64
 	var unknown []string
 	for k, v := range cfg.Options {
 		switch k {
@@ -95,13 +99,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-segment-bytes=%q: want a byte count >= 65536", v)
 			}
 			segBytes = b
+		case "snapshot-write-rate":
+			b, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || b < 0 {
+				return nil, fmt.Errorf("inproc target: snapshot-write-rate=%q: want bytes per second (0: unpaced)", v)
+			}
+			snapRate = b
 		default:
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate)", unknown)
 	}
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
@@ -120,8 +130,9 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		TickInterval: node.DefaultTickInterval,
 		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
 	}
-	if batches != 0 || segBytes != 0 {
+	if batches != 0 || segBytes != 0 || snapRate != 0 {
 		ccfg.NodeConfig = func(nc *node.Config) {
+			nc.WALOptions.SnapshotWriteRate = snapRate
 			if batches != 0 {
 				nc.ProposalBatchesInFlight = batches
 			}

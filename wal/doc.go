@@ -52,8 +52,10 @@
 // included; tidwall's truncations (below) write their own files, and
 // the WAL reopens and fsyncs the tail through FS after each one.
 // wal/errorfs implements it to fail, shorten or delay
-// those operations and to simulate a power cut; its tests run the real
-// WAL and the node against EIO, ENOSPC, short writes and latency. A
+// those operations and to simulate a power cut (a snapshot file's range
+// writeback goes through File too, when it implements WritebackFile);
+// its tests run the real WAL and the node against EIO, ENOSPC, short
+// writes, latency and held operations. A
 // failed write or fsync of any kind (ENOSPC included) stops the WAL as
 // described under "Crash guarantees".
 //
@@ -75,12 +77,18 @@
 //
 // A snapshot is written beside the log, not by it (snapfile.go):
 // CreateSnapshot opens snapshot.<n>.tmp, the caller streams the data
-// into it on its own goroutine (checksummed as it goes, fsynced every
-// 32 MiB and at the end), and only then does the flusher take over for
-// the cheap part: rename it over snapshot, fsync the directory (the
-// commit point), compact the log. Log writes never wait behind the
-// snapshot's bytes, and the log is truncated only after the snapshot
-// that covers it is durable. Open removes unfinished snapshot.*.tmp
+// into it on its own goroutine (checksummed as it goes, and written
+// back as it grows: every 1 MiB it starts the writeback of the new
+// bytes and waits for the step before, with sync_file_range, so the
+// file's dirty pages stay bounded and a log fsync's journal commit never
+// has a large image to write out first; fsynced at the end), and only
+// then does the flusher take over for the cheap part: rename it over
+// snapshot, fsync the directory (the commit point), compact the log.
+// Where range writeback is unavailable (not Linux, or a File without
+// it: see WritebackFile) the file is fsynced every 32 MiB instead.
+// Options.SnapshotWriteRate can pace the writing (off by default). Log
+// writes never wait behind the snapshot's bytes, and the log is
+// truncated only after the snapshot that covers it is durable. Open removes unfinished snapshot.*.tmp
 // files. OpenSnapshot serves the stored data from the file (the checksum
 // is checked as it is read: the read reaching the end fails on damage).
 //
@@ -117,7 +125,14 @@
 // wholly covers (oldest first, then fsyncs the directory) and leaves the
 // segment holding the first kept index untouched, its covered entries
 // hidden from readers; Open hides them again (see below). Rewriting that
-// segment would write and fsync up to SegmentBytes on the flusher.
+// segment would write and fsync up to SegmentBytes on the flusher. The
+// deletions run on a background goroutine, not the flusher (an unlink
+// of a full segment took 3-4 ms on ext4, dozens per snapshot of a large
+// state, and commits queued behind them): readers already stop at the
+// new first index and never open an older segment; the next snapshot's
+// removal queues behind the one in progress, and every other flusher
+// step that rewrites or removes segments (truncations, a reset) first
+// waits for the remover, as do Open and Close.
 //
 // # Recovery on Open
 //
@@ -169,6 +184,9 @@
 //   - After a failed write or fsync the WAL stops: every pending and
 //     later write gets the error (an fsync error may have dropped dirty
 //     pages, so nothing after it may be acknowledged). Reopen to recover.
+//     A failed background removal of covered segments (the unlink or
+//     the directory's fsync) stops it the same way, and Close returns
+//     it: it touched only entries a durable snapshot covers.
 //
 // The WAL must never acknowledge a write before it is durable, never
 // return an entry it has not verified, and never silently skip or drop a

@@ -49,6 +49,16 @@ type Options struct {
 	// power failure or kernel crash. FOR BENCHMARKS ONLY; never set it
 	// for a node whose data matters.
 	UnsafeNoFsync bool
+	// SnapshotWriteRate, if positive, paces the writing of snapshot
+	// files (CreateSnapshot: a node's own and those a follower receives)
+	// to at most this many bytes per second, so their bytes reach the
+	// disk spread out instead of in a burst that every log fsync of the
+	// moment has to wait behind (a virtual disk's cache flush carries all
+	// bytes written before it, whoever wrote them). 0 (the default):
+	// unpaced; the writer is then bounded only by the disk, through the
+	// step-by-step writeback (see doc.go). A paced snapshot takes
+	// longer, and the log it will compact grows meanwhile.
+	SnapshotWriteRate int64
 	// FS is the file system the WAL writes through (default OSFS). Tests
 	// and the chaos tools pass a fault-injecting one (wal/errorfs). The
 	// io_uring fsync offload is used only with OSFS.
@@ -72,7 +82,7 @@ const (
 
 // withDefaults fills zero fields and rejects impossible combinations.
 func (o Options) withDefaults() (Options, error) {
-	if o.SegmentBytes < 0 || o.MaxQueueWrites < 0 || o.MaxQueueBytes < 0 || o.MaxBatchBytes < 0 {
+	if o.SegmentBytes < 0 || o.MaxQueueWrites < 0 || o.MaxQueueBytes < 0 || o.MaxBatchBytes < 0 || o.SnapshotWriteRate < 0 {
 		return o, fmt.Errorf("wal: negative limit in options %+v", o)
 	}
 	if o.SegmentBytes == 0 {

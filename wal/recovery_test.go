@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
@@ -403,9 +404,17 @@ func TestSnapshotCompactionKeepsPartialSegment(t *testing.T) {
 		if _, err := l.Entries(upTo, upTo+1); !errorsIs(err, ErrCompacted) {
 			t.Fatalf("read of covered index %d: %v, want ErrCompacted", upTo, err)
 		}
-		now, err := listSegments(filepath.Join(dir, logDirName))
-		if err != nil {
-			t.Fatal(err)
+		// The covered segments are removed in the background: wait
+		// (bounded) for the remover.
+		var now []segment
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			now, err = listSegments(filepath.Join(dir, logDirName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if now[0].start == partial.start || time.Now().After(deadline) {
+				break
+			}
 		}
 		if now[0].start != partial.start {
 			t.Fatalf("first segment starts at %d, want %d (whole covered segments removed, partial kept)", now[0].start, partial.start)

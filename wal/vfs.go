@@ -55,3 +55,27 @@ func (OSFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, ne
 
 // MkdirAll implements FS.
 func (OSFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
+
+// WritebackFile is a File that can write a byte range of itself out to
+// the disk without a full fsync (Linux: sync_file_range(2)). An FS whose
+// files wrap others (wal/errorfs) implements it to pass the call on
+// (with Writeback) or to fail it.
+type WritebackFile interface {
+	File
+	// Writeback starts writing bytes [off, off+n) to the disk; with
+	// wait it first waits for any writeback of that range already
+	// running and then for the one it starts. It makes nothing durable
+	// (no metadata, no disk cache flush): only Sync does. ok false
+	// says the file cannot do it (the caller falls back to Sync).
+	Writeback(off, n int64, wait bool) (ok bool, err error)
+}
+
+// Writeback writes f's bytes [off, off+n) out as WritebackFile
+// describes, through f's own Writeback if it has one, else with
+// sync_file_range on a real file on Linux. ok false: not possible here.
+func Writeback(f File, off, n int64, wait bool) (ok bool, err error) {
+	if wf, is := f.(WritebackFile); is {
+		return wf.Writeback(off, n, wait)
+	}
+	return osWriteback(f, off, n, wait)
+}

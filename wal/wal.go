@@ -85,7 +85,11 @@ func Open(dir string, opts Options) (*WAL, error) {
 	}
 	w.dur = terms
 	w.fl.tlFirst, w.fl.tlLast = terms.first, terms.last
-	if err := w.reconcileSnapshot(); err != nil {
+	err = w.reconcileSnapshot()
+	if rerr := w.waitRemover(); err == nil {
+		err = rerr // Open finishes its own removals before it returns
+	}
+	if err != nil {
 		_ = w.fl.closeTail()
 		return nil, err
 	}
@@ -567,6 +571,7 @@ func (w *WAL) Close() error {
 	w.wake.Broadcast()
 	w.mu.Unlock()
 	<-w.exited
+	_ = w.waitRemover() // its error, if any, is w.failed now
 
 	w.readMu.Lock()
 	w.closed = true

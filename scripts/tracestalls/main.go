@@ -5,7 +5,9 @@
 // runs (a GC mark worker, a flusher paying a mark assist for a large
 // allocation), long syscalls, and GC phases. With a timeline.csv from
 // the same run (`--timeline`), it lists what ran around each of the
-// worst latency buckets.
+// worst latency buckets. Every run also reports the log fsyncs' latency
+// (the WAL flusher's syncTail, blocking or parked on its io_uring),
+// split by whether a snapshot file was being written at the time.
 //
 //	go run . [-worst N] [-timeline timeline.csv] [-offset MS] TRACE
 //
@@ -38,6 +40,20 @@ type analysis struct {
 	waits           map[string][]int64 // runnable -> running, by goroutine role
 	runs, sys, gc   []span             // long runs, long syscalls, GC ranges
 	frozen          []span             // stretches with >= procs goroutines in syscalls
+	fsyncs          []span             // log fsyncs (syncTail), blocking or parked
+	snapIO          []span             // syscalls of a goroutine writing a snapshot file
+	removals        map[string][]int64 // unlinks of compacted log segments, by caller
+}
+
+// inStack says whether any frame of e's stack is in a function whose
+// name contains sub.
+func inStack(e trace.Event, sub string) bool {
+	for f := range e.Stack().Frames() {
+		if strings.Contains(f.Func, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {
@@ -83,7 +99,7 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &analysis{waits: map[string][]int64{}}
+	a := &analysis{waits: map[string][]int64{}, removals: map[string][]int64{}}
 	var t0, last trace.Time
 	role := map[trace.GoID]string{}
 	runnableAt := map[trace.GoID]trace.Time{}
@@ -91,6 +107,14 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 	syscallAt := map[trace.GoID]trace.Time{}
 	gcAt := map[string]trace.Time{}
 	var frozenAt trace.Time
+	fsyncAt := map[trace.GoID]trace.Time{}   // blocked in a log fsync since
+	fsyncAcc := map[trace.GoID]*span{}       // the log fsync in progress
+	snapSysAt := map[trace.GoID]trace.Time{} // in a snapshot file's syscall since
+	type removal struct {
+		at  trace.Time
+		who string
+	}
+	removeAt := map[trace.GoID]removal{} // unlinking a compacted segment since
 	for {
 		e, err := r.ReadEvent()
 		if err == io.EOF {
@@ -132,6 +156,51 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 		last = now
 		id := st.Resource.Goroutine()
 		from, to := st.Goroutine()
+		// A log fsync is one blocking syscall, or through the ring a
+		// submit syscall, then a park on the eventfd and its read: sum
+		// the blocked time of those.
+		if from == trace.GoRunning && (to == trace.GoSyscall || to == trace.GoWaiting) {
+			if inStack(e, "(*WAL).syncTail") {
+				// A new fsync starts with anything but the eventfd's read.
+				if _, ok := fsyncAcc[id]; !ok || !inStack(e, "(*File).Read") {
+					if f, ok := fsyncAcc[id]; ok {
+						a.fsyncs = append(a.fsyncs, *f)
+					}
+					fsyncAcc[id] = &span{start: int64(now - t0), kind: "fsync"}
+				}
+				fsyncAt[id] = now
+			} else {
+				if f, ok := fsyncAcc[id]; ok {
+					a.fsyncs = append(a.fsyncs, *f)
+					delete(fsyncAcc, id)
+				}
+				if to == trace.GoSyscall && inStack(e, "(*SnapshotFile)") {
+					snapSysAt[id] = now
+				}
+				if to == trace.GoSyscall && inStack(e, "Remove") {
+					switch {
+					case inStack(e, "(*WAL).removeSegments"):
+						removeAt[id] = removal{now, "a background remover (removeSegments)"}
+					case inStack(e, "(*WAL).dropSegmentsThrough"):
+						removeAt[id] = removal{now, "the flusher (dropSegmentsThrough)"}
+					}
+				}
+			}
+		}
+		if (from == trace.GoSyscall || from == trace.GoWaiting) && to != from {
+			if t, ok := fsyncAt[id]; ok {
+				fsyncAcc[id].dur += int64(now - t)
+				delete(fsyncAt, id)
+			}
+			if t, ok := snapSysAt[id]; ok {
+				a.snapIO = append(a.snapIO, span{int64(t - t0), int64(now - t), "snapshot", ""})
+				delete(snapSysAt, id)
+			}
+			if r, ok := removeAt[id]; ok {
+				a.removals[r.who] = append(a.removals[r.who], int64(now-r.at))
+				delete(removeAt, id)
+			}
+		}
 		if from == trace.GoRunning {
 			if t, ok := runningAt[id]; ok && int64(now-t) >= long {
 				a.runs = append(a.runs, span{int64(t - t0), int64(now - t), "ran", stopped(id, roleOf(role, id), frames(e, 2))})
@@ -254,9 +323,82 @@ func (a *analysis) report(w io.Writer) {
 			fmt.Fprintf(w, "- at %.1f ms: %.2f ms %s\n", ms(s.start), ms(s.dur), s.what)
 		}
 	}
+	a.reportFsyncs(w)
 	top("Uninterrupted runs", slicesClone(a.runs), 15)
 	top("Long syscalls", slicesClone(a.sys), 10)
 	top("GC phases", slicesClone(a.gc), 8)
+}
+
+// snapGap joins a snapshot writer's syscalls into one "writing" window
+// when they are at most this far apart.
+const snapGap = 50e6
+
+// reportFsyncs prints the log fsyncs' latency distribution, all of them
+// and split by whether a snapshot file was being written (within
+// snapGap of one of its writer's syscalls).
+func (a *analysis) reportFsyncs(w io.Writer) {
+	if len(a.fsyncs) == 0 {
+		return
+	}
+	snaps := slicesClone(a.snapIO)
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i].start < snaps[j].start })
+	type window struct{ from, to int64 }
+	var wins []window
+	var snapTime int64
+	for _, s := range snaps {
+		if n := len(wins); n > 0 && s.start <= wins[n-1].to+snapGap {
+			wins[n-1].to = max(wins[n-1].to, s.start+s.dur)
+			continue
+		}
+		wins = append(wins, window{s.start, s.start + s.dur})
+	}
+	for _, x := range wins {
+		snapTime += x.to - x.from
+	}
+	var all, during, outside []int64
+	for _, f := range a.fsyncs {
+		all = append(all, f.dur)
+		i := sort.Search(len(wins), func(i int) bool { return wins[i].to >= f.start })
+		if i < len(wins) && wins[i].from <= f.start+f.dur {
+			during = append(during, f.dur)
+		} else {
+			outside = append(outside, f.dur)
+		}
+	}
+	fmt.Fprintf(w, "\nLog fsyncs (the flusher's syncTail, blocking or parked on its ring); a snapshot file was being written %.1f%% of the time (%d windows):\n\n",
+		100*float64(snapTime)/float64(a.total), len(wins))
+	fmt.Fprintln(w, "| fsyncs | count | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | >= 10 ms |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, row := range []struct {
+		name string
+		x    []int64
+	}{{"all", all}, {"while a snapshot is written", during}, {"otherwise", outside}} {
+		x := row.x
+		if len(x) == 0 {
+			fmt.Fprintf(w, "| %s | 0 | | | | | | |\n", row.name)
+			continue
+		}
+		sort.Slice(x, func(i, j int) bool { return x[i] < x[j] })
+		q := func(p float64) float64 { return ms(x[min(len(x)-1, int(p*float64(len(x))))]) }
+		long := len(x) - sort.Search(len(x), func(i int) bool { return x[i] >= 10e6 })
+		fmt.Fprintf(w, "| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %d |\n", row.name, len(x),
+			q(0.5), q(0.9), q(0.99), q(0.999), ms(x[len(x)-1]), long)
+	}
+	fmt.Fprintln(w)
+	var whos []string
+	for who := range a.removals {
+		whos = append(whos, who)
+	}
+	sort.Strings(whos)
+	for _, who := range whos {
+		x := a.removals[who]
+		var sum, top int64
+		for _, d := range x {
+			sum += d
+			top = max(top, d)
+		}
+		fmt.Fprintf(w, "Compacted segments unlinked by %s: %d, %.1f ms in all, longest %.2f ms.\n\n", who, len(x), ms(sum), ms(top))
+	}
 }
 
 func slicesClone(x []span) []span { return append([]span(nil), x...) }

@@ -1,7 +1,8 @@
 // Package errorfs is a fault-injecting wal.FS for tests and chaos runs:
 // it passes every operation to the real file system unless a rule
 // matches, and then fails it (EIO, ENOSPC or any error), cuts a write
-// short, or delays it. It also remembers how much of each file the WAL
+// short, delays it, or holds it until the test releases it. Range
+// writeback (wal.WritebackFile) counts as a sync. It also remembers how much of each file the WAL
 // has fsynced, so PowerCut can throw away everything that was not, as a
 // power failure would.
 //

@@ -18,7 +18,8 @@ import (
 // Op is a kind of file operation a rule can match.
 type Op uint8
 
-// Operation kinds. OpWrite covers File.Write, segment appends included.
+// Operation kinds. OpWrite covers File.Write, segment appends included;
+// OpSync covers File.Sync and range writeback (wal.WritebackFile).
 const (
 	OpWrite Op = 1 << iota
 	OpSync
@@ -60,6 +61,9 @@ type Rule struct {
 	Short bool
 	// Delay is slept before the operation (a slow disk).
 	Delay time.Duration
+	// Hold, if not nil, blocks the operation until it is closed (a disk
+	// that hangs; tests use it to stop an operation at a known point).
+	Hold <-chan struct{}
 	// After skips that many matching operations before the rule fires;
 	// Times bounds how often it fires (0: no bound).
 	After, Times int
@@ -163,6 +167,9 @@ func (f *FS) disturb(op Op, path string) (*Rule, error) {
 	}
 	if r.Delay > 0 {
 		time.Sleep(r.Delay)
+	}
+	if r.Hold != nil {
+		<-r.Hold
 	}
 	if r.Err == nil {
 		return r, nil
@@ -323,6 +330,16 @@ func (w *file) Sync() error {
 	return nil
 }
 
+// Writeback implements wal.WritebackFile: OpSync rules apply to it (it
+// is the first half of a sync), and it makes nothing durable, so
+// PowerCut still cuts the file back to its last fsync.
+func (w *file) Writeback(off, n int64, wait bool) (bool, error) {
+	if _, err := w.fs.disturb(OpSync, w.Name()); err != nil {
+		return true, err
+	}
+	return wal.Writeback(w.File, off, n, wait)
+}
+
 // String describes a rule for logs and summaries.
 func (r Rule) String() string {
 	s := r.Op.String()
@@ -338,7 +355,13 @@ func (r Rule) String() string {
 	if r.Delay > 0 {
 		s += fmt.Sprintf(" +%v", r.Delay)
 	}
+	if r.Hold != nil {
+		s += " (held)"
+	}
 	return s
 }
 
-var _ io.Writer = (*file)(nil)
+var (
+	_ io.Writer         = (*file)(nil)
+	_ wal.WritebackFile = (*file)(nil)
+)

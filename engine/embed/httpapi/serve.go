@@ -54,7 +54,10 @@ type ServeConfig struct {
 	SnapshotLogRatio       float64
 	SnapshotChunkBytes     int
 	SnapshotChunksInFlight int
-	Logger                 *slog.Logger
+	// SnapshotWriteRate paces the node's snapshot files to this many
+	// bytes per second (wal.Options.SnapshotWriteRate; 0: unpaced).
+	SnapshotWriteRate int64
+	Logger            *slog.Logger
 	// TLSDir, when set, secures both listeners with the files `raftbench
 	// certs` wrote there (ca.pem, node-<id>.pem, node-<id>-key.pem):
 	// mutual TLS between nodes, HTTPS for the API (client certificates
@@ -174,6 +177,8 @@ func (cfg *ServeConfig) Validate() error {
 		return errors.New("--nats-url and --cluster need --transport nats")
 	case !known || (!nats && cfg.Peers[cfg.Name] == ""):
 		return fmt.Errorf("--id %q is not one of the --peers", cfg.Name)
+	case cfg.SnapshotWriteRate < 0:
+		return fmt.Errorf("--snapshot-write-rate %d: want bytes per second (0: unpaced)", cfg.SnapshotWriteRate)
 	case len(cfg.Join) > 0 && nats:
 		return errors.New("--join works with --transport tcp only")
 	case len(cfg.Join) > 0 && len(cfg.Peers) != 1:
@@ -288,6 +293,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		SnapshotEvery: cfg.SnapshotEvery, SnapshotLogRatio: cfg.SnapshotLogRatio, SnapshotChunkBytes: cfg.SnapshotChunkBytes,
 		SnapshotChunksInFlight: cfg.SnapshotChunksInFlight,
 		Registerer:             reg, Logger: cfg.Logger}
+	ncfg.WALOptions.SnapshotWriteRate = cfg.SnapshotWriteRate
 	if cfg.TestFaults != nil {
 		cfg.Logger.Warn("TEST FAULTS on: this node's disk and clock obey POST /admin/test-fault (tests only)")
 		ncfg.WALOptions.FS, ncfg.Clock = cfg.TestFaults.Disk, cfg.TestFaults.Clock
