@@ -1,13 +1,8 @@
 package kv
 
 import (
-	"bytes"
-	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
-	"time"
 )
 
 // TestHindexMatchesMap: random sets (new hashes and overwrites, many
@@ -143,31 +138,4 @@ func TestZeroHash(t *testing.T) {
 	if s.Len() != 2 || len(s.t.overflow) != 1 {
 		t.Fatalf("len %d, overflow %d", s.Len(), len(s.t.overflow))
 	}
-}
-
-// BenchmarkInsertWorstWrite writes KV_KEYS (default 1,000,000) new keys
-// (16-byte keys, 128-byte values) into an empty store and reports the
-// slowest single write (max-ns) beside the mean: with a growth that
-// rehashes the whole index at once, the slowest write is that growth.
-func BenchmarkInsertWorstWrite(b *testing.B) {
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("KV_KEYS")); err == nil && v > 0 {
-		n = v
-	}
-	val := bytes.Repeat([]byte{1}, 128)
-	cmds := make([][]byte, n)
-	for i := range cmds {
-		cmds[i] = EncodeWrite([]byte(fmt.Sprintf("k%015d", i)), val)
-	}
-	var worst time.Duration
-	for b.Loop() {
-		s := NewStore()
-		for _, c := range cmds {
-			start := time.Now()
-			s.Apply(c)
-			worst = max(worst, time.Since(start))
-		}
-	}
-	b.ReportMetric(float64(worst.Nanoseconds()), "max-ns")
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/write")
 }
