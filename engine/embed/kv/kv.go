@@ -229,7 +229,8 @@ func DecodeResult(b []byte) (Result, error) {
 // 21-43 bytes of index (16-byte slots, 3/8 to 3/4 full) and a little
 // slab slack, whatever the number of keys (182 bytes in all measured at
 // a million keys of 16 + 128 bytes); while a snapshot view is open, 16
-// more bytes per key written meanwhile.
+// more bytes per key written meanwhile; while the index grows (moved
+// over a few entries per write), its old array too.
 type Store struct {
 	mu sync.RWMutex
 	t  table
