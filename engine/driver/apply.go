@@ -20,6 +20,22 @@ type StateMachine interface {
 	Restore(state []byte) error
 }
 
+// Prefetcher is an optional StateMachine extension for states larger
+// than the CPU's caches: before applying a batch's commands, the Applier
+// hands Prefetch up to PrefetchGroup of them at a time, in log order, then
+// applies them one by one as always. Prefetch must not change the state
+// or the results of the Apply calls that follow (it is a hint: it may
+// load the memory those commands will touch, so the misses overlap
+// instead of each Apply waiting for its own); it is given every command
+// about to be applied, including ones the session table will answer as
+// duplicates. It must not keep cmds, which alias the entries.
+type Prefetcher interface {
+	Prefetch(cmds [][]byte)
+}
+
+// PrefetchGroup is the most commands the Applier hands Prefetch at once.
+const PrefetchGroup = 32
+
 // ApplierConfig configures an Applier.
 type ApplierConfig struct {
 	// ID is this node; Voters and Learners the bootstrap configuration
@@ -132,6 +148,9 @@ type Applier struct {
 	// result is reused for every Hooks.Applied call (no allocation per
 	// entry on the hot path).
 	result Result
+	// pf is sm if it is a Prefetcher; cmds is the reused group handed to it.
+	pf   Prefetcher
+	cmds [][]byte
 }
 
 // ErrNotContiguous: committed entries skipped an index.
@@ -149,6 +168,7 @@ func NewApplier(cfg ApplierConfig) (*Applier, error) {
 	a := &Applier{id: cfg.ID, sm: cfg.StateMachine, open: cfg.OpenSnapshot, sessions: newSessionTable(cfg.MaxSessions), every: cfg.SnapshotEvery,
 		logRatio: max(0, cfg.SnapshotLogRatio)}
 	a.sessions.forgetEarly = bugs.has(BugSessionWindowShort)
+	a.pf, _ = cfg.StateMachine.(Prefetcher)
 	a.conf = raftpb.ConfState{Voters: cfg.Voters, Learners: cfg.Learners}.Clone()
 	a.stagger = snapshotStagger(cfg.ID, a.conf.Voters, cfg.SnapshotEvery)
 	a.scheduleFirstSnapshot()
@@ -216,6 +236,7 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 		}
 		h.Restored(meta)
 	}
+	prefetched := 0 // entries below it were handed to Prefetch
 	for i := range b.Entries {
 		e := &b.Entries[i]
 		if e.Index <= a.applied {
@@ -224,6 +245,9 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 		if e.Index != a.applied+1 {
 			return fmt.Errorf("%w: node %d applying %d after %d", ErrNotContiguous, a.id, e.Index, a.applied)
 		}
+		if a.pf != nil && i >= prefetched {
+			prefetched = a.prefetch(b.Entries, i)
+		}
 		h.Applying(e)
 		a.logBytes += uint64(len(e.Data))
 		a.result = a.applyOne(e)
@@ -231,6 +255,28 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 		h.Applied(&a.result)
 	}
 	return nil
+}
+
+// prefetch hands the Prefetcher the commands of entries[from:] up to
+// PrefetchGroup entries on, and returns the index after the last entry
+// looked at. A lone command is not worth a separate pass.
+func (a *Applier) prefetch(entries []raftpb.Entry, from int) int {
+	end := min(len(entries), from+PrefetchGroup)
+	for i := from; i < end; i++ {
+		e := &entries[i]
+		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+			continue
+		}
+		if _, _, cmd, err := ParseEntry(e.Data); err == nil {
+			a.cmds = append(a.cmds, cmd)
+		}
+	}
+	if len(a.cmds) > 1 {
+		a.pf.Prefetch(a.cmds)
+	}
+	clear(a.cmds) // the entries' data is not the Applier's to keep
+	a.cmds = a.cmds[:0]
+	return end
 }
 
 // applyOne applies one committed entry: a client command at most once

@@ -1,6 +1,8 @@
 package driver
 
 import (
+	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -183,5 +185,97 @@ func TestSnapshotSizeTrigger(t *testing.T) {
 	apply(60)
 	if !a.SnapshotDue() {
 		t.Fatal("no snapshot due after more log than the state's size")
+	}
+}
+
+// prefetchSM is counterSM that records what Prefetch was told and
+// checks each applied command was handed to it before, in order.
+type prefetchSM struct {
+	counterSM
+	t       *testing.T
+	pending []string // prefetched, not yet applied
+	groups  []int
+}
+
+func (p *prefetchSM) Prefetch(cmds [][]byte) {
+	if len(cmds) > PrefetchGroup {
+		p.t.Errorf("Prefetch given %d commands, at most %d", len(cmds), PrefetchGroup)
+	}
+	if len(p.pending) > 0 {
+		p.t.Errorf("Prefetch before %q (prefetched earlier) was applied", p.pending)
+	}
+	for _, c := range cmds {
+		p.pending = append(p.pending, string(c))
+	}
+	p.groups = append(p.groups, len(cmds))
+}
+
+func (p *prefetchSM) Apply(cmd []byte) []byte {
+	if len(p.pending) > 0 {
+		if p.pending[0] != string(cmd) {
+			p.t.Errorf("applying %q, next prefetched %q", cmd, p.pending[0])
+		}
+		p.pending = p.pending[1:]
+	}
+	return p.counterSM.Apply(cmd)
+}
+
+// TestApplierPrefetches: a Prefetcher is handed each batch's commands in
+// groups of at most PrefetchGroup, in log order, before they are applied
+// (duplicates included, configuration changes, no-ops and malformed
+// entries left out, a lone command not at all), and the results and the
+// state are those of the same state machine without Prefetch.
+func TestApplierPrefetches(t *testing.T) {
+	var entries []raftpb.Entry
+	for i := range uint64(100) {
+		idx := i + 1
+		switch {
+		case i == 10:
+			entries = append(entries, raftpb.Entry{Index: idx, Term: 1}) // no-op
+		case i == 20:
+			entries = append(entries, raftpb.Entry{Index: idx, Term: 1, Data: []byte{9}}) // malformed
+		case i == 40:
+			entries = append(entries, raftpb.Entry{Index: idx, Term: 1, Type: raftpb.EntryConfChange,
+				Data: engine.Change(engine.AddLearner, 9).Encode()})
+		case i%7 == 0 && i > 0:
+			entries = append(entries, cmdEntry(idx, i%5, i-1, fmt.Sprint("c", i-1))) // a retry
+		default:
+			entries = append(entries, cmdEntry(idx, i%5, i, fmt.Sprint("c", i)))
+		}
+	}
+	run := func(sm StateMachine) ([]Result, error) {
+		a, err := NewApplier(ApplierConfig{ID: 1, Voters: []uint64{1}, StateMachine: sm})
+		if err != nil {
+			return nil, err
+		}
+		var r recorder
+		// One entry, then a batch longer than three groups, then the rest.
+		for _, part := range [][]raftpb.Entry{entries[:1], entries[:70], entries[60:]} {
+			if err := a.Apply(&Batch{Entries: part}, &r); err != nil {
+				return nil, err
+			}
+		}
+		return r.results, nil
+	}
+	plain := &counterSM{}
+	want, err := run(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &prefetchSM{t: t}
+	got, err := run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) || string(p.log) != string(plain.log) {
+		t.Fatalf("results or state differ with Prefetch")
+	}
+	if len(p.pending) != 0 {
+		t.Fatalf("prefetched but never applied: %q", p.pending)
+	}
+	// Entries 2-70: groups from 2, 34, 66 (69 left out: 11, 21, 41 are
+	// not commands); entries 71-100: groups from 71 and 103.
+	if wantGroups := []int{30, 31, 5, 30}; !slices.Equal(p.groups, wantGroups) {
+		t.Fatalf("Prefetch groups %v, want %v", p.groups, wantGroups)
 	}
 }

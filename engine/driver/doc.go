@@ -17,7 +17,9 @@
 //     reads come back as a Batch.
 //   - Applier (owned by the goroutine that owns the state machine)
 //     applies a Batch: restores a newer snapshot first, applies
-//     committed entries contiguously, each client command at most once
+//     committed entries contiguously (telling a Prefetcher state machine
+//     each group of commands before applying it, so a large state's
+//     cache misses overlap), each client command at most once
 //     per (client id, seq) session (thesis §6.3: a window of the last 64
 //     seqs per client, the last 4 results, sessions evicted in applied
 //     order so every replica evicts alike), tracks the configuration in

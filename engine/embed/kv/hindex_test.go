@@ -36,6 +36,18 @@ func TestHindexMatchesMap(t *testing.T) {
 	}
 	check := func(x *hindex, want map[uint64]uint64) {
 		t.Helper()
+		checkHindex(t, x, want, draw)
+	}
+	check(&x, want)
+	check(&snap, snapWant)
+	if len(x.slots)*3 < x.len()*4 {
+		t.Fatalf("%d slots for %d entries: over 3/4 full", len(x.slots), x.len())
+	}
+}
+
+func checkHindex(t *testing.T, x *hindex, want map[uint64]uint64, draw func() uint64) {
+	t.Helper()
+	{
 		if x.len() != len(want) {
 			t.Fatalf("len %d, want %d", x.len(), len(want))
 		}
@@ -62,11 +74,51 @@ func TestHindexMatchesMap(t *testing.T) {
 			t.Fatalf("each visited %d, want %d", n, len(want))
 		}
 	}
-	check(&x, want)
-	check(&snap, snapWant)
-	if len(x.slots)*3 < x.len()*4 {
-		t.Fatalf("%d slots for %d entries: over 3/4 full", len(x.slots), x.len())
+}
+
+// TestHindexGrowsIncrementally: a growth moves only a few entries per
+// set, and while entries sit in the old array, gets, each, len and a
+// clone are right, overwrites of entries not moved yet are found (not
+// their old location) and not counted twice; plain move calls (the
+// store's in-place writes) finish a growth with no more sets.
+func TestHindexGrowsIncrementally(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	draw := func() uint64 { return r.Uint64() | 1 }
+	x, want := newHindex(0), map[uint64]uint64{}
+	var keys []uint64
+	growths := 0
+	for len(keys) < 40_000 {
+		wasMoving := x.moving()
+		h := draw()
+		x.set(h, 1)
+		want[h] = 1
+		keys = append(keys, h)
+		if x.moving() && !wasMoving {
+			growths++
+			if x.moved > moveStep {
+				t.Fatalf("growth to %d slots moved %d entries at once", len(x.slots), x.moved)
+			}
+			// Overwrite entries that are probably still in the old array
+			// (few enough that the growth is still moving).
+			for _, k := range keys[:len(x.old)/(2*moveStep)] {
+				want[k] = 2
+				x.set(k, 2)
+			}
+			if !x.moving() {
+				t.Fatalf("growth finished early")
+			}
+			checkHindex(t, &x, want, draw)
+			c := x.clone()
+			checkHindex(t, &c, want, draw)
+		}
 	}
+	if growths < 8 {
+		t.Fatalf("%d growths", growths)
+	}
+	for x.moving() {
+		x.move(moveStep)
+	}
+	checkHindex(t, &x, want, draw)
 }
 
 // A key whose hash is 0 (hindex's empty mark) is stored under 1 and

@@ -229,7 +229,8 @@ func DecodeResult(b []byte) (Result, error) {
 // 21-43 bytes of index (16-byte slots, 3/8 to 3/4 full) and a little
 // slab slack, whatever the number of keys (182 bytes in all measured at
 // a million keys of 16 + 128 bytes); while a snapshot view is open, 16
-// more bytes per key written meanwhile.
+// more bytes per key written meanwhile; while the index grows (moved
+// over a few entries per write), its old array too.
 type Store struct {
 	mu sync.RWMutex
 	t  table
@@ -297,11 +298,18 @@ func (s *Store) applyLocked(c Command) Result {
 // view, which blocks it.
 //
 // Once no view is open, each write also folds a few of the index changes
-// made while one was (table.fold).
+// made while one was (table.fold), and moves a few index entries of a
+// growth in progress (hindex.move).
 func (s *Store) set(key []byte, loc uint64, ok bool, cur, value []byte) {
 	free := s.views.Load() == 0
 	if free && len(s.t.toFold) > 0 {
 		s.t.fold(foldStep)
+	}
+	if free && s.t.index.moving() {
+		// An index growth finishes even when every write overwrites in
+		// place (no index set): until then lookups of entries not moved
+		// yet look in two arrays.
+		s.t.index.move(moveStep)
 	}
 	if ok && len(cur) == len(value) && free {
 		copy(cur, value)

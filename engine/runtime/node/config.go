@@ -18,7 +18,9 @@ import (
 // StateMachine is the replicated application. Apply and Restore are
 // called only from the node's apply goroutine, in log order; Query is
 // called from the apply goroutine too, after every entry up to the read's
-// index has been applied. kv.Store satisfies it.
+// index has been applied. kv.Store satisfies it. A StateMachine that is
+// also a driver.Prefetcher (kv.Store is) is handed each group of
+// committed commands before they are applied, to load what they touch.
 type StateMachine interface {
 	// Apply executes a committed command and returns its result. It must
 	// be deterministic: same commands in the same order, same results.
