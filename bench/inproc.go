@@ -41,6 +41,9 @@ import (
 //	                commit; default and -1: never wait)
 //	wal-segment-bytes=N  wal.Options.SegmentBytes of every node (default
 //	                wal.DefaultSegmentBytes), for A/B runs of that default
+//	wal-commit-delay=D  wal.Options.MaxCommitDelay of every node (default
+//	                wal.DefaultMaxCommitDelay; a negative duration turns the
+//	                linger off), for A/B runs of that default
 //	critical-path=FILE  record when each log index reaches each stage on
 //	                each node (node.Probe) and write the attribution of one
 //	                write's latency to its hops to FILE.md and FILE.json
@@ -80,6 +83,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	tr, url := TransportMem, ""
 	var lease bool
 	var batches, segBytes int
+	var commitDelay time.Duration
 	var unknown []string
 	var cp critPathOutput
 	cpAfter := 2 * time.Second
@@ -107,6 +111,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-segment-bytes=%q: want a byte count >= 65536", v)
 			}
 			segBytes = b
+		case "wal-commit-delay":
+			d, err := time.ParseDuration(v)
+			if err != nil || d == 0 {
+				return nil, fmt.Errorf("inproc target: wal-commit-delay=%q: want a non-zero duration (negative: no linger)", v)
+			}
+			commitDelay = d
 		case "critical-path":
 			cp.file = v
 		case "critical-path-after":
@@ -127,7 +137,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, critical-path, critical-path-after, critical-path-floor)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, wal-commit-delay, critical-path, critical-path-after, critical-path-floor)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -157,7 +167,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || cp.file != "" {
+	if batches != 0 || segBytes != 0 || commitDelay != 0 || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			if cp.rec != nil {
 				nc.Probe = cp.rec
@@ -167,6 +177,9 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			}
 			if segBytes != 0 {
 				nc.WALOptions.SegmentBytes = segBytes
+			}
+			if commitDelay != 0 {
+				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
 		}
 	}
