@@ -218,8 +218,8 @@ func (r *critPathRecorder) writeStarts(id uint64, n int) (starts []int64, writes
 		}
 		// The write covering i..j-1 was submitted when its last index was handed.
 		h := r.at(id, node.StageHanded, j-1)
-		s := max(h, prevDone)
-		if h == 0 || prevDone == 0 {
+		s := max(h, prevDone) // the window's first flush: from its hand-over
+		if h == 0 {
 			s = 0
 		}
 		for k := i; k < j; k++ {
