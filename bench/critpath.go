@@ -129,6 +129,17 @@ type CritPathReport struct {
 	Quorum  QuorumMakers  `json:"quorum"`
 	Batches BatchShape    `json:"batches"`
 	Floor   *DiskFloor    `json:"floor,omitempty"`
+	// WAL is each node's log fsyncs over the whole run (warm-up
+	// included), from its WAL's counters.
+	WAL []NodeFsyncs `json:"wal,omitempty"`
+}
+
+// NodeFsyncs is one node's WAL fsync count and mean fsync time.
+type NodeFsyncs struct {
+	Node        uint64  `json:"node"`
+	Flushes     uint64  `json:"flushes"`
+	Fsyncs      uint64  `json:"fsyncs"`
+	FsyncMeanUs float64 `json:"fsync_mean_us"`
 }
 
 // QuorumMakers counts which replica's report completed each write's
@@ -410,6 +421,20 @@ func (rep *CritPathReport) WriteMarkdown(w io.Writer, title string) error {
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f%% | %s |\n", h.Name, h.MeanUs, h.P50Us, h.P90Us, h.P99Us, h.OnPathMeanUs, share, h.What)
 	}
+	if len(rep.WAL) > 0 {
+		b.WriteString("\nEach WAL's own fsync time (the syscall alone, whole run): ")
+		for k, w := range rep.WAL {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			role := "follower"
+			if w.Node == rep.Leader {
+				role = "leader"
+			}
+			fmt.Fprintf(&b, "node %d (%s) %d fsyncs, mean %.0f µs", w.Node, role, w.Fsyncs, w.FsyncMeanUs)
+		}
+		b.WriteString(". The \"wal write\" hops above also hold the flusher's wake-up, its linger and the write.\n")
+	}
 	if f := rep.Floor; f != nil {
 		fmt.Fprintf(&b, "\nDisk floor, same directory, right after the run (%d writers, every replica's log, %d B records): mean %.0f µs, p50 %.0f µs, p99 %.0f µs, %.0f writes/s. Our mean write %.0f µs = %.2fx the floor's.\n",
 			f.Writers, f.RecordBytes, f.MeanUs, f.P50Us, f.P99Us, f.WritesPerSec, rep.Total.MeanUs, rep.Total.MeanUs/f.MeanUs)
@@ -427,6 +452,26 @@ type critPathOutput struct {
 	floorDir   string
 	nodes      int
 	valueBytes int
+	wal        []NodeFsyncs // taken before the cluster stops
+}
+
+// takeWALStats records each node's fsync counters (call before Stop).
+func (o *critPathOutput) takeWALStats(c interface {
+	IDs() []uint64
+	Node(uint64) *node.Node
+}) {
+	for _, id := range c.IDs() {
+		n := c.Node(id)
+		if n == nil {
+			continue
+		}
+		s := n.Stats()
+		w := NodeFsyncs{Node: id, Flushes: s.Flushes, Fsyncs: s.Fsyncs}
+		if s.Fsyncs > 0 {
+			w.FsyncMeanUs = float64(s.FsyncNanos) / 1e3 / float64(s.Fsyncs)
+		}
+		o.wal = append(o.wal, w)
+	}
 }
 
 // finish writes FILE.md and FILE.json; with floorUsers it first measures
@@ -436,6 +481,7 @@ func (o *critPathOutput) finish() error {
 	if err != nil {
 		return err
 	}
+	rep.WAL = o.wal
 	if o.floorUsers > 0 {
 		f, err := MeasureQuorumFloor(context.Background(), o.floorDir, FloorConfig{
 			Nodes: o.nodes, RecordBytes: o.valueBytes + 48, Writers: o.floorUsers, EveryReplica: true, Duration: 2 * time.Second,

@@ -332,6 +332,9 @@ func (t *inprocTarget) Stats() TargetStats {
 }
 
 func (t *inprocTarget) Close() error {
+	if t.critPath != nil {
+		t.critPath.takeWALStats(t.c)
+	}
 	err := t.c.Stop()
 	if t.broker != nil {
 		t.broker.Stop()
