@@ -2,6 +2,10 @@ package bench
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +97,48 @@ func TestCritPathNeedsAQuorumOfNodes(t *testing.T) {
 	r.Mark(1, node.StageProposed, 0, 2, time.Now())
 	if _, err := r.report(); err == nil {
 		t.Fatal("report without followers succeeded")
+	}
+}
+
+// TestInprocCriticalPath: the inproc target's critical-path option
+// records a short run and writes a report whose hops cover the writes
+// (with fsync off, so it stays fast; the floor needs fsync and is refused
+// without it).
+func TestInprocCriticalPath(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := filepath.Join(t.TempDir(), "cp")
+	if _, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{
+		"critical-path": out, "critical-path-floor": "4"}}); err == nil {
+		t.Fatal("critical-path-floor accepted with fsync off")
+	}
+	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), ValueBytes: 128, Options: map[string]string{
+		"critical-path": out, "critical-path-after": "0s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := shortConfig()
+	cfg.Clients = 4
+	cfg.Mix = Mix{Write: 1}
+	if _, err := Run(ctx, cfg, tg, nil); err != nil {
+		tg.Close()
+		t.Fatal(err)
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var rep CritPathReport
+	js, err := os.ReadFile(out + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Writes == 0 || rep.Quorum.Leader+rep.Quorum.Follower != rep.Writes || len(rep.Hops) != len(critPathHops) || len(rep.WAL) != 3 {
+		t.Fatalf("report: %d writes, quorum %+v, %d hops, %d WALs", rep.Writes, rep.Quorum, len(rep.Hops), len(rep.WAL))
+	}
+	if md, err := os.ReadFile(out + ".md"); err != nil || !strings.Contains(string(md), "| apply + reply |") {
+		t.Fatalf("markdown: %v\n%s", err, md)
 	}
 }
