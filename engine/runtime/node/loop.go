@@ -478,9 +478,12 @@ func (n *Node) completeDurable(ls *loopState) bool {
 		n.fail(*p)
 		return false
 	}
-	n.drv.Release(n.durable.Load())
+	durable := n.durable.Load()
+	n.drv.Release(durable)
 	if p := n.cfg.Probe; p != nil {
-		p.Mark(n.cfg.ID, StageReleased, 0, n.probeDurable.Load(), time.Now())
+		if last := n.probeWrites.released(durable); last != 0 {
+			p.Mark(n.cfg.ID, StageReleased, 0, last, time.Now())
+		}
 	}
 	return true
 }
@@ -490,8 +493,13 @@ func (n *Node) completeDurable(ls *loopState) bool {
 type walStorage struct{ n *Node }
 
 func (s walStorage) Submit(w driver.Write, done func(error)) error {
-	if p := s.n.cfg.Probe; p != nil && len(w.Entries) > 0 {
-		done = s.n.probeDone(p, w.Entries[len(w.Entries)-1].Index, done)
+	if p := s.n.cfg.Probe; p != nil {
+		var last uint64
+		if k := len(w.Entries); k > 0 {
+			last = w.Entries[k-1].Index
+			done = s.n.probeDone(p, last, done)
+		}
+		s.n.probeWrites.submitted(last)
 	}
 	return s.n.log.Submit(wal.Write{Entries: w.Entries, HardState: w.HardState}, done)
 }

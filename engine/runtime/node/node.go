@@ -64,9 +64,10 @@ type Node struct {
 	walErr      atomic.Pointer[error]
 	persistWake chan struct{}
 
-	// probeDurable is the last index of the latest completed WAL write,
-	// kept only while a Probe is set (StageReleased).
-	probeDurable atomic.Uint64
+	// probeWrites (loop goroutine, only while a Probe is set) pairs each
+	// WAL write carrying entries with its place in Submit order, so the
+	// loop knows which indexes a durable count releases (StageReleased).
+	probeWrites probeWrites
 
 	// snapMu orders the two writers of WAL snapshots (the apply
 	// goroutine's own, the loop's from the leader) so the stored snapshot

@@ -115,8 +115,40 @@ func (n *Node) probeDone(p Probe, last uint64, done func(error)) func(error) {
 	return func(err error) {
 		if err == nil {
 			p.Mark(n.cfg.ID, StageDurable, 0, last, time.Now())
-			n.probeDurable.Store(last)
 		}
 		done(err)
 	}
+}
+
+// probeWrites is owned by the loop goroutine: every WAL Submit counts
+// one (the done callbacks complete in Submit order, each adding one to
+// Node.durable), and those carrying entries remember their last index.
+type probeWrites struct {
+	submits uint64
+	pending []probeWrite
+}
+
+type probeWrite struct{ seq, last uint64 }
+
+// submitted records one Submit; last is 0 for a write without entries.
+func (w *probeWrites) submitted(last uint64) {
+	w.submits++
+	if last != 0 {
+		w.pending = append(w.pending, probeWrite{w.submits, last})
+	}
+}
+
+// released returns the last index of the newest write among the first
+// durable Submits not reported yet (0: none), and forgets them.
+func (w *probeWrites) released(durable uint64) uint64 {
+	var last uint64
+	k := 0
+	for k < len(w.pending) && w.pending[k].seq <= durable {
+		last = w.pending[k].last
+		k++
+	}
+	if k > 0 {
+		w.pending = append(w.pending[:0], w.pending[k:]...)
+	}
+	return last
 }
