@@ -62,9 +62,7 @@ func (r *critPathRecorder) Mark(id uint64, stage node.Stage, first, last uint64,
 		}
 		// The window starts after the indexes of this batch, so every
 		// recorded index has all its stages from the start.
-		if !r.lo.CompareAndSwap(0, last+1) {
-			return
-		}
+		r.lo.CompareAndSwap(0, last+1)
 		return
 	}
 	hi := lo + critPathWindow
