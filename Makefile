@@ -98,3 +98,10 @@ perf-goals: build
 .PHONY: latency-attribution
 latency-attribution: build
 	./scripts/latency-attribution.sh
+
+# One write's critical path, hop by hop (leader, followers, WALs, acks,
+# commit, apply), at 1/16/64 clients beside the disk floor, about 1.5
+# minutes on a quiet machine: results/latency-attribution/critical-path.md.
+.PHONY: critical-path
+critical-path: build
+	./scripts/critical-path.sh

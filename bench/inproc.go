@@ -44,6 +44,18 @@ import (
 //	snapshot-write-rate=N  wal.Options.SnapshotWriteRate of every node:
 //	                snapshot files written at most N bytes per second
 //	                (default 0: unpaced)
+//	wal-commit-delay=D  wal.Options.MaxCommitDelay of every node (default
+//	                wal.DefaultMaxCommitDelay; a negative duration turns the
+//	                linger off), for A/B runs of that default
+//	critical-path=FILE  record when each log index reaches each stage on
+//	                each node (node.Probe) and write the attribution of one
+//	                write's latency to its hops to FILE.md and FILE.json
+//	                when the target closes (critpath.go)
+//	critical-path-after=D  start recording D after the cluster started
+//	                (default 2s: past the warm-up); 100,000 indexes are kept
+//	critical-path-floor=N  also measure the every-replica disk floor with N
+//	                writers for 2 s after the cluster stopped (pass the
+//	                client count; fsync on only)
 func init() { Register("inproc", openInproc) }
 
 // Transports the inproc target can run over.
@@ -60,6 +72,7 @@ type inprocTarget struct {
 	lease           bool
 	electionTimeout time.Duration
 	broker          *natsserver.Server // embedded, or nil
+	critPath        *critPathOutput    // critical-path option, or nil
 
 	mu  sync.Mutex
 	trs []transportStatser // every transport built (NATS, TCP)
@@ -74,7 +87,10 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var lease bool
 	var batches, segBytes int
 	var snapRate int64
+	var commitDelay time.Duration
 	var unknown []string
+	var cp critPathOutput
+	cpAfter := 2 * time.Second
 	for k, v := range cfg.Options {
 		switch k {
 		case "transport":
@@ -105,13 +121,39 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: snapshot-write-rate=%q: want bytes per second (0: unpaced)", v)
 			}
 			snapRate = b
+		case "wal-commit-delay":
+			d, err := time.ParseDuration(v)
+			if err != nil || d == 0 {
+				return nil, fmt.Errorf("inproc target: wal-commit-delay=%q: want a non-zero duration (negative: no linger)", v)
+			}
+			commitDelay = d
+		case "critical-path":
+			cp.file = v
+		case "critical-path-after":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return nil, fmt.Errorf("inproc target: critical-path-after=%q: want a duration >= 0", v)
+			}
+			cpAfter = d
+		case "critical-path-floor":
+			k, err := strconv.Atoi(v)
+			if err != nil || k < 1 || k > MaxClients {
+				return nil, fmt.Errorf("inproc target: critical-path-floor=%q: want a writer count 1..%d", v, MaxClients)
+			}
+			cp.floorUsers = k
 		default:
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, wal-commit-delay, critical-path, critical-path-after, critical-path-floor)", unknown)
+	}
+	if cp.file == "" && cp.floorUsers > 0 {
+		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
+	}
+	if cp.floorUsers > 0 && !cfg.Fsync {
+		return nil, errors.New("inproc target: critical-path-floor needs fsync on")
 	}
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
@@ -130,14 +172,25 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		TickInterval: node.DefaultTickInterval,
 		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 {
+	if cp.file != "" {
+		cp.rec = newCritPathRecorder(cpAfter)
+		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
+		t.critPath = &cp
+	}
+	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
+			if cp.rec != nil {
+				nc.Probe = cp.rec
+			}
 			if batches != 0 {
 				nc.ProposalBatchesInFlight = batches
 			}
 			if segBytes != 0 {
 				nc.WALOptions.SegmentBytes = segBytes
+			}
+			if commitDelay != 0 {
+				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
 		}
 	}
@@ -290,9 +343,15 @@ func (t *inprocTarget) Stats() TargetStats {
 }
 
 func (t *inprocTarget) Close() error {
+	if t.critPath != nil {
+		t.critPath.takeWALStats(t.c)
+	}
 	err := t.c.Stop()
 	if t.broker != nil {
 		t.broker.Stop()
+	}
+	if t.critPath != nil && err == nil {
+		err = t.critPath.finish()
 	}
 	return err
 }

@@ -11,6 +11,10 @@
 #   A_REV=<git revision> [B_REV=<git revision>] scripts/ab-cpu-per-op.sh
 #       (builds A, and B, from those revisions)
 #
+#   B=bin/raftbench A=bin/raftbench B_OPTS="wal-commit-delay=-1ns" scripts/ab-cpu-per-op.sh
+#       (one binary, inproc target options per side: A_OPTS, B_OPTS, each
+#       space-separated key=value)
+#
 # PAIRS (default 2), DURATION (4s), WARMUP (2s), CLIENTS (64,256),
 # FSYNC ("false true"), WORKLOADS ("default write-only"), OUT
 # (results/ab-cpu-per-op). About 2 min per pair on 2 cores.
@@ -60,17 +64,19 @@ for pair in $(seq 1 "$PAIRS"); do
 		for fsync in $FSYNC; do
 			for c in ${CLIENTS//,/ }; do
 				for side in $order; do
-					bin=$A
-					[[ $side == B ]] && bin=$B
+					bin=$A side_opts=${A_OPTS:-}
+					[[ $side == B ]] && bin=$B side_opts=${B_OPTS:-}
+					opts=()
+					for o in $side_opts; do opts+=(--target-opt "$o"); done
 					d=$OUT/runs/$wl-fsync-$fsync-$c-pair-$pair-$side
 					"$bin" run --target inproc --workload "$wl" --keys "$keys" --clients "$c" --fsync="$fsync" \
-						--warmup "$WARMUP" --duration "$DURATION" --quiet --out "$d" >/dev/null
+						--warmup "$WARMUP" --duration "$DURATION" --quiet --out "$d" "${opts[@]}" >/dev/null
 					python3 - "$d/summary.json" "$wl" "$fsync" "$c" "$pair" "$side" "$(cut -d' ' -f1 /proc/loadavg)" >>"$rows" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))
 l = s["latency_ms"]
 print("\t".join(sys.argv[2:7] + [f"{s['throughput_ops']:.0f}", f"{l['p99']:.3g}", f"{l['p999']:.3g}",
-      f"{s.get('process_cpu_cores') or 0:.2f}", f"{s.get('ops_per_cpu_second') or 0:.0f}", sys.argv[7]]))
+      f"{s.get('process_cpu_cores') or 0:.2f}", f"{s.get('ops_per_cpu_second') or 0:.0f}", sys.argv[7], f"{l['p50']:.3g}"]))
 EOF
 					tail -1 "$rows"
 				done
@@ -79,27 +85,29 @@ EOF
 	done
 done
 
-a_label=$A b_label=$B
+a_label="$A ${A_OPTS:-}" b_label="$B ${B_OPTS:-}"
 [[ -n ${A_REV:-} ]] && a_label="revision $A_REV"
 [[ -n ${B_REV:-} ]] && b_label="revision $B_REV"
 python3 - "$rows" "$a_label" "$b_label" "$(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/ab.md" <<'EOF'
 import sys, collections
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 print(f"A = `{sys.argv[2]}`, B = `{sys.argv[3]}`; load average at the end: {sys.argv[4]}.\n")
-print("| workload | fsync | clients | pair | side | ops/s | p99 ms | p99.9 ms | cores | ops per CPU-second | load |")
-print("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| workload | fsync | clients | pair | side | ops/s | p50 ms | p99 ms | p99.9 ms | cores | ops per CPU-second | load |")
+print("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for r in rows:
-    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {int(r[5]):,} | {r[6]} | {r[7]} | {r[8]} | {int(r[9]):,} | {r[10]} |")
+    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {int(r[5]):,} | {r[11]} | {r[6]} | {r[7]} | {r[8]} | {int(r[9]):,} | {r[10]} |")
 by = collections.defaultdict(dict)
 for r in rows:
     by[(r[0], r[1], r[2])][(r[3], r[4])] = r
-print("\nB over A, per pair (throughput; ops per CPU-second):\n")
-print("| workload | fsync | clients | throughput B/A | ops per CPU-second B/A |")
-print("| --- | --- | ---: | --- | --- |")
+print("\nB over A, per pair (throughput; p50 and p99 latency; ops per CPU-second):\n")
+print("| workload | fsync | clients | throughput B/A | p50 B/A | p99 B/A | ops per CPU-second B/A |")
+print("| --- | --- | ---: | --- | --- | --- | --- |")
 for k, v in by.items():
     pairs = sorted({p for p, _ in v})
     t = [f"{int(v[(p,'B')][5]) / max(1, int(v[(p,'A')][5])):.2f}x" for p in pairs if (p,'A') in v and (p,'B') in v]
     c = [f"{int(v[(p,'B')][9]) / max(1, int(v[(p,'A')][9])):.2f}x" for p in pairs if (p,'A') in v and (p,'B') in v]
-    print(f"| {k[0]} | {k[1]} | {k[2]} | {' / '.join(t)} | {' / '.join(c)} |")
+    p50 = [f"{float(v[(p,'B')][11]) / max(1e-9, float(v[(p,'A')][11])):.2f}x" for p in pairs if (p,'A') in v and (p,'B') in v]
+    p99 = [f"{float(v[(p,'B')][6]) / max(1e-9, float(v[(p,'A')][6])):.2f}x" for p in pairs if (p,'A') in v and (p,'B') in v]
+    print(f"| {k[0]} | {k[1]} | {k[2]} | {' / '.join(t)} | {' / '.join(p50)} | {' / '.join(p99)} | {' / '.join(c)} |")
 EOF
 cat "$OUT/ab.md"

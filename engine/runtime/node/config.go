@@ -139,6 +139,11 @@ type Config struct {
 
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+
+	// Probe, when set, receives the time each log index reaches each
+	// Stage on this node (critical-path attribution in benchmarks; see
+	// Probe). Nil, the default, turns it off.
+	Probe Probe
 }
 
 // Defaults.

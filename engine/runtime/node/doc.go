@@ -89,6 +89,16 @@
 // take effect. Proposals are not failed early on a leader change unless
 // their log slot was provably taken by another entry.
 //
+// # Probe
+//
+// Config.Probe (nil by default: one nil check per site) receives the
+// time each log index reaches each Stage on this node: queued, proposed,
+// handed to the driver, durable, released to the core, a MsgApp received
+// and stepped (followers), an ack received and stepped (leader, per
+// follower), committed, returned to the client. Benchmarks pair the
+// stages of one index across the nodes to split a write's latency into
+// its hops (bench's inproc target, option critical-path).
+//
 // # Never
 //
 // The node never blocks its loop on fsync or on a client, never lets a

@@ -242,6 +242,9 @@ func (n *Node) step(m *raftpb.Message) {
 			n.logger.Debug("step rejected", "msg", m.String(), "err", err)
 		}
 	}
+	if p := n.cfg.Probe; p != nil {
+		n.probeMessage(p, m, true)
+	}
 }
 
 // proposeBatch proposes every drained command in one core call, so they
@@ -261,6 +264,9 @@ func (n *Node) proposeBatch(ls *loopState) {
 		if n.cfg.ProposalBatchesInFlight > 0 {
 			_, last := n.core.LogBounds()
 			ls.batchEnds = append(ls.batchEnds, last)
+		}
+		if p := n.cfg.Probe; p != nil {
+			n.probeProposed(p, ls.props)
 		}
 	}
 	if err != nil {
@@ -337,6 +343,12 @@ func (n *Node) handleReady(ls *loopState) error {
 	n.pub.term.Store(rd.HardState.Term)
 	n.pub.commit.Store(rd.HardState.Commit)
 	b, err := n.drv.Handle(&rd)
+	if p := n.cfg.Probe; p != nil && err == nil {
+		if k := len(rd.Entries); k > 0 {
+			p.Mark(n.cfg.ID, StageHanded, 0, rd.Entries[k-1].Index, now)
+		}
+		p.Mark(n.cfg.ID, StageCommitted, 0, rd.HardState.Commit, now)
+	}
 	switch {
 	case errors.Is(err, ErrStopped):
 		return err // stopping while the driver waited for the WAL
@@ -466,7 +478,13 @@ func (n *Node) completeDurable(ls *loopState) bool {
 		n.fail(*p)
 		return false
 	}
-	n.drv.Release(n.durable.Load())
+	durable := n.durable.Load()
+	n.drv.Release(durable)
+	if p := n.cfg.Probe; p != nil {
+		if last := n.probeWrites.released(durable); last != 0 {
+			p.Mark(n.cfg.ID, StageReleased, 0, last, time.Now())
+		}
+	}
 	return true
 }
 
@@ -475,6 +493,14 @@ func (n *Node) completeDurable(ls *loopState) bool {
 type walStorage struct{ n *Node }
 
 func (s walStorage) Submit(w driver.Write, done func(error)) error {
+	if p := s.n.cfg.Probe; p != nil {
+		var last uint64
+		if k := len(w.Entries); k > 0 {
+			last = w.Entries[k-1].Index
+			done = s.n.probeDone(p, last, done)
+		}
+		s.n.probeWrites.submitted(last)
+	}
 	return s.n.log.Submit(wal.Write{Entries: w.Entries, HardState: w.HardState}, done)
 }
 

@@ -64,6 +64,11 @@ type Node struct {
 	walErr      atomic.Pointer[error]
 	persistWake chan struct{}
 
+	// probeWrites (loop goroutine, only while a Probe is set) pairs each
+	// WAL write carrying entries with its place in Submit order, so the
+	// loop knows which indexes a durable count releases (StageReleased).
+	probeWrites probeWrites
+
 	// snapMu orders the two writers of WAL snapshots (the apply
 	// goroutine's own, the loop's from the leader) so the stored snapshot
 	// never goes backwards; savedSnap is the newest index stored.
@@ -340,6 +345,11 @@ func (n *Node) propose(ctx context.Context, abort <-chan struct{}, clientID, seq
 	var gaveUp error
 	select {
 	case r := <-w.ch:
+		if p := n.cfg.Probe; p != nil {
+			if i := w.probeIndex.Swap(0); i != 0 && r.err == nil {
+				p.Mark(n.cfg.ID, StageReturned, i, i, time.Now())
+			}
+		}
 		putWaiter(w)
 		return r.res, r.err
 	case <-ctx.Done():
@@ -443,6 +453,9 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 
 // receive is the transport's handler: queue, never block.
 func (n *Node) receive(m raftpb.Message) {
+	if p := n.cfg.Probe; p != nil {
+		n.probeMessage(p, &m, false)
+	}
 	n.inMu.Lock()
 	if len(n.msgs) >= n.cfg.MaxInboxMessages || n.isStopped() {
 		n.inMu.Unlock()

@@ -27,6 +27,9 @@ type waiter struct {
 	ch    chan result
 	start time.Time
 	gen   atomic.Uint64
+	// probeIndex is the log index the leader gave this proposal, kept
+	// only while a Probe is set (StageReturned).
+	probeIndex atomic.Uint64
 }
 
 var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan result, 1)} }}

@@ -1,0 +1,95 @@
+package node_test
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftbench/raftbench/engine/runtime/node"
+)
+
+// stageProbe keeps, per node and stage, the highest index reported and
+// the indexes reported one by one (queued, returned) with their times.
+type stageProbe struct {
+	mu   sync.Mutex
+	high map[[2]uint64]uint64
+	one  map[[2]uint64]map[uint64]time.Time
+}
+
+func (p *stageProbe) Mark(id uint64, s node.Stage, first, last uint64, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := [2]uint64{id, uint64(s)}
+	p.high[k] = max(p.high[k], last)
+	if first != 0 {
+		if first != last {
+			panic("per-index stage reported a range")
+		}
+		if p.one[k] == nil {
+			p.one[k] = map[uint64]time.Time{}
+		}
+		p.one[k][first] = at
+	}
+}
+
+// TestProbeReportsEveryStage: with a Probe set, every acknowledged write
+// is reported at every stage on the leader and on both followers (acks
+// under the follower's id), and the per-index stages name the write's
+// own index.
+func TestProbeReportsEveryStage(t *testing.T) {
+	p := &stageProbe{high: map[[2]uint64]uint64{}, one: map[[2]uint64]map[uint64]time.Time{}}
+	c := startCluster(t, 3, func(cfg *Config) { cfg.NodeConfig = func(nc *node.Config) { nc.Probe = p } })
+	for i := range 20 {
+		mustWrite(t, c, "k"+strconv.Itoa(i), "v")
+	}
+	lead := c.Leader().ID()
+	// A commit needs one follower's ack: give the other's time to arrive.
+	waitFor(t, "both followers' acks of the last write", 5*time.Second, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		var last uint64
+		for idx := range p.one[[2]uint64{lead, uint64(node.StageReturned)}] {
+			last = max(last, idx)
+		}
+		for _, id := range c.IDs() {
+			if id != lead && p.high[[2]uint64{id, uint64(node.StageAckStepped)}] < last {
+				return false
+			}
+		}
+		return true
+	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	queued := p.one[[2]uint64{lead, uint64(node.StageQueued)}]
+	returned := p.one[[2]uint64{lead, uint64(node.StageReturned)}]
+	if len(queued) < 20 || len(returned) < 20 {
+		t.Fatalf("leader %d reported %d queued and %d returned proposals, want 20 each", lead, len(queued), len(returned))
+	}
+	var last uint64
+	for idx, at := range returned {
+		q, ok := queued[idx]
+		if !ok || at.Before(q) {
+			t.Fatalf("index %d returned at %v, queued at %v (reported %v)", idx, at, q, ok)
+		}
+		last = max(last, idx)
+	}
+	for _, s := range []node.Stage{node.StageProposed, node.StageHanded, node.StageDurable, node.StageReleased, node.StageCommitted} {
+		if got := p.high[[2]uint64{lead, uint64(s)}]; got < last {
+			t.Errorf("leader: stage %v reached index %d, want >= %d", s, got, last)
+		}
+	}
+	for _, id := range c.IDs() {
+		if id == lead {
+			continue
+		}
+		for _, s := range []node.Stage{node.StageReceived, node.StageStepped, node.StageHanded, node.StageDurable, node.StageAckReceived, node.StageAckStepped} {
+			if got := p.high[[2]uint64{id, uint64(s)}]; got < last {
+				t.Errorf("follower %d: stage %v reached index %d, want >= %d", id, s, got, last)
+			}
+		}
+		if got := p.high[[2]uint64{id, uint64(node.StageProposed)}]; got != 0 {
+			t.Errorf("follower %d reported proposals up to %d", id, got)
+		}
+	}
+}
