@@ -44,13 +44,19 @@ func TestProbeReportsEveryStage(t *testing.T) {
 		mustWrite(t, c, "k"+strconv.Itoa(i), "v")
 	}
 	lead := c.Leader().ID()
-	// A commit needs one follower's ack: give the other's time to arrive.
-	waitFor(t, "both followers' acks of the last write", 5*time.Second, func() bool {
+	// A commit needs only a majority: one follower's ack and either the
+	// leader's own write or the other follower's ack. Give the third
+	// report of the last write (its ack, or the leader's own fsync
+	// reported to the core) time to arrive.
+	waitFor(t, "every replica's report of the last write", 5*time.Second, func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		var last uint64
 		for idx := range p.one[[2]uint64{lead, uint64(node.StageReturned)}] {
 			last = max(last, idx)
+		}
+		if p.high[[2]uint64{lead, uint64(node.StageReleased)}] < last {
+			return false
 		}
 		for _, id := range c.IDs() {
 			if id != lead && p.high[[2]uint64{id, uint64(node.StageAckStepped)}] < last {
