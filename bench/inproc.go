@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"sort"
@@ -44,6 +45,10 @@ import (
 //	snapshot-write-rate=N  wal.Options.SnapshotWriteRate of every node:
 //	                snapshot files written at most N bytes per second
 //	                (default 0: unpaced)
+//	snapshot-log-ratio=R  node.Config.SnapshotLogRatio of every node: a
+//	                snapshot waits for R times the last one's size of new
+//	                log (default node.DefaultSnapshotLogRatio; 0: by entry
+//	                count alone), for A/B runs of that default
 //	wal-commit-delay=D  wal.Options.MaxCommitDelay of every node (default
 //	                wal.DefaultMaxCommitDelay; a negative duration turns the
 //	                linger off), for A/B runs of that default
@@ -87,6 +92,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var lease bool
 	var batches, segBytes int
 	var snapRate int64
+	var snapRatio float64
 	var commitDelay time.Duration
 	var unknown []string
 	var cp critPathOutput
@@ -121,6 +127,15 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: snapshot-write-rate=%q: want bytes per second (0: unpaced)", v)
 			}
 			snapRate = b
+		case "snapshot-log-ratio":
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+				return nil, fmt.Errorf("inproc target: snapshot-log-ratio=%q: want a ratio >= 0", v)
+			}
+			snapRatio = r
+			if r == 0 {
+				snapRatio = -1 // the node's "entries alone"
+			}
 		case "wal-commit-delay":
 			d, err := time.ParseDuration(v)
 			if err != nil || d == 0 {
@@ -147,7 +162,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, wal-commit-delay, critical-path, critical-path-after, critical-path-floor)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, critical-path, critical-path-after, critical-path-floor)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -171,6 +186,8 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		Logger:       cfg.Logger,
 		TickInterval: node.DefaultTickInterval,
 		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
+		// Zero leaves the node's default.
+		SnapshotLogRatio: snapRatio,
 	}
 	if cp.file != "" {
 		cp.rec = newCritPathRecorder(cpAfter)

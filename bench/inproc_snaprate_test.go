@@ -25,3 +25,24 @@ func TestInprocSnapshotWriteRateOption(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInprocSnapshotLogRatioOption: the snapshot-log-ratio option takes
+// a ratio >= 0 and refuses anything else with a message naming it.
+func TestInprocSnapshotLogRatioOption(t *testing.T) {
+	ctx := context.Background()
+	for _, bad := range []string{"-1", "many", "NaN", "+Inf"} {
+		_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"snapshot-log-ratio": bad}})
+		if err == nil || !strings.Contains(err.Error(), "snapshot-log-ratio") {
+			t.Fatalf("snapshot-log-ratio=%s: %v, want an error naming the option", bad, err)
+		}
+	}
+	for _, good := range []string{"0", "2"} {
+		tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"snapshot-log-ratio": good}})
+		if err != nil {
+			t.Fatalf("snapshot-log-ratio=%s: %v", good, err)
+		}
+		if err := tg.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
