@@ -52,6 +52,10 @@ import (
 //	wal-commit-delay=D  wal.Options.MaxCommitDelay of every node (default
 //	                wal.DefaultMaxCommitDelay; a negative duration turns the
 //	                linger off), for A/B runs of that default
+//	wal-offload-lone=true  wal.Options.OffloadLoneFsyncs of every node:
+//	                a fsync that would hold the last P goes through the
+//	                io_uring even when writes come one at a time (default
+//	                false), for A/B runs of that default
 //	critical-path=FILE  record when each log index reaches each stage on
 //	                each node (node.Probe) and write the attribution of one
 //	                write's latency to its hops to FILE.md and FILE.json
@@ -94,6 +98,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRate int64
 	var snapRatio float64
 	var commitDelay time.Duration
+	var offloadLone bool
 	var unknown []string
 	var cp critPathOutput
 	cpAfter := 2 * time.Second
@@ -142,6 +147,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-commit-delay=%q: want a non-zero duration (negative: no linger)", v)
 			}
 			commitDelay = d
+		case "wal-offload-lone":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: wal-offload-lone=%q: want true or false", v)
+			}
+			offloadLone = b
 		case "critical-path":
 			cp.file = v
 		case "critical-path-after":
@@ -162,7 +173,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, critical-path, critical-path-after, critical-path-floor)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, critical-path, critical-path-after, critical-path-floor)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -194,7 +205,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || cp.file != "" {
+	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -209,6 +220,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			if commitDelay != 0 {
 				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
+			nc.WALOptions.OffloadLoneFsyncs = offloadLone
 		}
 	}
 	switch tr {
