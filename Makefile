@@ -108,7 +108,8 @@ critical-path: build
 
 # The open loop's p99 at half of saturation, and where it comes from (the
 # disk floor at that rate, a trace, the critical path, alternating runs of
-# candidate settings), about 4 minutes on a quiet machine:
+# candidate settings, the candidate in the closed loop), about 5 minutes on a
+# quiet machine:
 # results/open-loop/README.md (scripts/open-loop-p99.sh says what runs).
 .PHONY: open-loop-p99
 open-loop-p99: build

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # open-loop-p99.sh: the open loop's p99 at half of saturation, and where it
-# comes from (about 4 minutes on a quiet 2-core machine; run nothing else).
+# comes from (about 5 minutes on a quiet 2-core machine; run nothing else).
 # Writes $OUT (results/open-loop):
 #
 #   sweep/      the open-loop sweep of `make perf-goals` (default mix, fsync
@@ -23,7 +23,11 @@
 #                 against: the WAL's lone-fsync exception off
 #                 (wal-offload-lone=true), GOMAXPROCS=3 (a P stays free
 #                 while two fsyncs block), both, and snapshots deferred
-#                 (snapshot-log-ratio=50: their share of the tail).
+#                 (snapshot-log-ratio=50: their share of the tail);
+#               - what the candidate settings cost the closed loop: 1 and 64
+#                 clients, default against GOMAXPROCS=3 + wal-offload-lone,
+#                 alternating, 3 s each (the lone-fsync exception exists for
+#                 the 1-client p50).
 #
 # Environment: OUT, RATES (the sweep's), DURATION (4s), PAIRS (2), KEEP=1
 # keeps the trace. Needs bin/raftbench (make build).
@@ -76,6 +80,21 @@ mkdir -p "$tmp/ab"
 for n in $(seq "$PAIRS"); do
 	if ((n % 2)); then order=("${variants[@]}"); else order=(); for ((i = ${#variants[@]} - 1; i >= 0; i--)); do order+=("${variants[$i]}"); done; fi
 	for v in "${order[@]}"; do one "$v" "$n"; done
+done
+
+# The closed loop with the candidate: cl N CLIENTS SIDE
+cl() {
+	local n=$1 c=$2 side=$3 env=() opts=()
+	if [[ $side == candidate ]]; then env=(GOMAXPROCS=3) opts=(--target-opt wal-offload-lone=true); fi
+	echo "== closed loop, $c clients, $side ($n)" >&2
+	env "${env[@]}" $B run --target inproc --nodes 3 --value-bytes 128 --clients "$c" --warmup 1s --duration 3s --quiet \
+		"${opts[@]}" --out "$tmp/closed/$c-$side-$n" >/dev/null
+}
+mkdir -p "$tmp/closed"
+for n in $(seq "$PAIRS"); do
+	for c in 1 64; do
+		if ((n % 2)); then cl "$n" "$c" default; cl "$n" "$c" candidate; else cl "$n" "$c" candidate; cl "$n" "$c" default; fi
+	done
 done
 
 python3 - "$OUT" "$tmp" "$half" "$load0" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(($(date +%s) - t0))" "$PAIRS" "${variants[@]}" >"$OUT/README.md" <<'PY'
@@ -139,5 +158,17 @@ base = p99.get("default") or []
 if base:
     print("\np99 of each setting over the default's, round by round: " + "; ".join(
         f"{v} " + " / ".join(f"{x / b:.2f}x" for x, b in zip(p99[v], base)) for v in variants[1:] if v in p99) + ".")
+print("\n## The closed loop with GOMAXPROCS=3 + wal-offload-lone (the candidate) against the default, alternating\n")
+print("| clients | round | setting | ops/s | p50 ms | p99 ms | p99.9 ms | cores |")
+print("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+for c in (1, 64):
+    for n in range(1, pairs + 1):
+        for side in ("default", "candidate"):
+            d = os.path.join(tmp, "closed", f"{c}-{side}-{n}")
+            if not os.path.exists(os.path.join(d, "summary.json")):
+                continue
+            r = summ(d)
+            l = r["latency_ms"]
+            print(f"| {c} | {n} | {side} | {r['throughput_ops']:,.0f} | {f(l['p50'], 3)} | {f(l['p99'])} | {f(l['p999'])} | {f(r.get('process_cpu_cores'))} |")
 PY
 echo "open-loop-p99.sh: wrote $OUT/README.md ($(($(date +%s) - t0)) s)" >&2
