@@ -58,7 +58,7 @@ for v in sweep:-1 sweep-hold:2; do
 	echo "== open-loop sweep, batches-in-flight=$hold ($OUT/$dir)"
 	rm -rf "${OUT:?}/$dir"
 	$B sweep --target inproc --nodes 3 --value-bytes 128 --workers 1024 --target-opt "batches-in-flight=$hold" \
-		--rates "$SWEEP_RATES" --warmup 1s --duration "$SWEEP_DURATION" --out "$OUT/$dir" --quiet
+		--rates "$SWEEP_RATES" --warmup 1s --duration "$SWEEP_DURATION" --out "$OUT/$dir" --quiet --disk-floor 2s
 done
 
 echo "== tail at 256 clients, write-only, 1M keys, with a timeline ($OUT/tail-256)"
