@@ -7,7 +7,8 @@
 #                  clients: ours and both peers with fsync on and with fsync off,
 #                  the disk floor before and after (compare.md: "of ceiling").
 #   write-only/    the same with the write-only workload over 1,000,000 keys.
-#   sweep/         the open-loop sweep (saturation, p99 at half saturation).
+#   sweep/         the open-loop sweep (saturation, p99 at half saturation, and
+#                  the disk alone on the same schedule at that rate).
 #   sweep-hold/    the same sweep with proposal holding on (batches-in-flight=2,
 #                  off by default): its A/B.
 #   tail-256/      write-only over 1,000,000 keys at 256 clients with
