@@ -227,7 +227,9 @@ func (t *table) appendRecord(key, value []byte) uint64 {
 		if last >= 0 {
 			size = min(slabBytes, 2*cap(t.slabs[last]))
 		}
-		t.slabs = append(t.slabs, make([]byte, 0, max(size, n)))
+		slab := make([]byte, 0, max(size, n))
+		prefault(slab)
+		t.slabs = append(t.slabs, slab)
 		last++
 	}
 	s := t.slabs[last]
