@@ -52,7 +52,7 @@ echo "== open-loop sweep ($RATES), then the disk floor at half saturation" >&2
 rm -rf "$OUT/sweep"
 $B sweep "${common[@]}" --rates "$RATES" --disk-floor 3s --out "$OUT/sweep" >"$tmp/sweep.txt"
 cat "$tmp/sweep.txt" >&2
-half=$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1])).get('half_saturation_ops', 0) / 1000) * 1000)" "$OUT/sweep/sweep.json")
+half=$(python3 -c "import json,sys; h = json.load(open(sys.argv[1])).get('half_saturation_ops', 0); print(max(500, round(h / 500) * 500) if h else 0)" "$OUT/sweep/sweep.json")
 [[ $half -gt 0 ]] || { echo "open-loop-p99.sh: the sweep found no half-saturation rate" >&2; exit 1; }
 
 echo "== traced run at $half ops/s" >&2
