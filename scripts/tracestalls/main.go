@@ -111,7 +111,7 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 	syscallAt := map[trace.GoID]trace.Time{}
 	gcAt := map[string]trace.Time{}
 	var frozenAt, idleAt, noneAt trace.Time
-	noneSys := "" // the syscalls in progress when the process stopped
+	noneSys := ""                            // the syscalls in progress when the process stopped
 	fsyncAt := map[trace.GoID]trace.Time{}   // blocked in a log fsync since
 	fsyncAcc := map[trace.GoID]*span{}       // the log fsync in progress
 	snapSysAt := map[trace.GoID]trace.Time{} // in a snapshot file's syscall since
