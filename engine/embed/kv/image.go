@@ -12,11 +12,16 @@ import (
 // recordLive. A run of consecutive live records in a slab is already
 // its encoding, so writing a snapshot is copying runs of memory into a
 // buffer: no per-record encoding (RBKV1 puts each key's length before
-// the key, the slabs put both lengths first). The price is the state byte: one byte per key more than RBKV1's pairs
-// (147 instead of 146 bytes for a 16-byte key and a 128-byte value).
-// Restore accepts RBKV1 (older files, Store.Snapshot's canonical
-// encoding) and RBKV2; the order of records is free in both, a key
-// listed twice is refused.
+// the key, the slabs put both lengths first). The price is the state
+// byte: one byte per key more than RBKV1's pairs (147 instead of 146
+// bytes for a 16-byte key and a 128-byte value). Restore accepts RBKV1
+// (older files, Store.Snapshot's canonical encoding) and RBKV2; the
+// order of records is free in both, a key listed twice is refused. A
+// binary older than RBKV2 cannot read it (it stops with a malformed
+// snapshot error where it must restore one): a node that wrote an RBKV2
+// snapshot cannot go back to such a binary, and during a rolling
+// upgrade a node still on one stops if it is sent a snapshot by an
+// upgraded leader.
 const imageMagic = "RBKV2"
 
 // imageBufBytes is the buffer the runs are gathered in, one Write each.
