@@ -128,6 +128,21 @@ func TestSlabImageOfAFreshStore(t *testing.T) {
 	}
 }
 
+// TestSlabImageOfAnEmptyStore: magic and a zero count, restored to an
+// empty store.
+func TestSlabImageOfAnEmptyStore(t *testing.T) {
+	s := NewStore()
+	s.Apply(EncodeWrite([]byte("k"), []byte("v")))
+	v := NewStore().Capture()
+	var b bytes.Buffer
+	if n, err := v.WriteTo(&b); err != nil || n != v.Size() || string(b.Bytes()) != imageMagic+"\x00" {
+		t.Fatalf("WriteTo: %d bytes %q (Size %d), %v", n, b.Bytes(), v.Size(), err)
+	}
+	if err := s.Restore(b.Bytes()); err != nil || s.Len() != 0 {
+		t.Fatalf("restore: %v, %d keys", err, s.Len())
+	}
+}
+
 // TestSlabImageRefusesBadInput: a damaged image gets ErrMalformed and
 // the store is kept.
 func TestSlabImageRefusesBadInput(t *testing.T) {
