@@ -225,3 +225,33 @@ func BenchmarkSnapshotFormats(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRestoreFormats restores the same KV_KEYS-key state (default
+// 1,000,000 of 16 + 128 bytes) from RBKV1 pairs and from the slab image:
+// what a follower's install and a restart pay.
+func BenchmarkRestoreFormats(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("KV_KEYS")); err == nil && v > 0 {
+		n = v
+	}
+	s := NewStore()
+	val := bytes.Repeat([]byte{'v'}, 128)
+	key := make([]byte, 16)
+	for i := range n {
+		copy(key, fmt.Sprintf("k%015d", (i*7919)%n))
+		s.Apply(EncodeWrite(key, val))
+	}
+	var image bytes.Buffer
+	if _, err := s.Capture().WriteTo(&image); err != nil {
+		b.Fatal(err)
+	}
+	for format, data := range map[string][]byte{"pairs": s.Snapshot(), "image": image.Bytes()} {
+		b.Run("format="+format, func(b *testing.B) {
+			for b.Loop() {
+				if err := NewStore().RestoreFrom(bytes.NewReader(data)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
