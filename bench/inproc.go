@@ -59,12 +59,12 @@ import (
 //	                when the target closes (critpath.go)
 //	critical-path-after=D  start recording D after the cluster started
 //	                (default 2s: past the warm-up); 100,000 indexes are kept
-//	log=FILE        the nodes' log (info level: elections, snapshots saved
-//	                with their size and duration, installs) as text lines
-//	                to FILE, for runs whose node events matter
 //	critical-path-floor=N  also measure the every-replica disk floor with N
 //	                writers for 2 s after the cluster stopped (pass the
 //	                client count; fsync on only)
+//	log=FILE        the nodes' log (info level: elections, snapshots saved
+//	                with their size and duration, installs) as text lines
+//	                to FILE, for runs whose node events matter
 func init() { Register("inproc", openInproc) }
 
 // Transports the inproc target can run over.

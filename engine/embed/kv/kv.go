@@ -440,7 +440,7 @@ func (v *View) Size() int64 { return int64(v.size) }
 // in slab order (no sort: memory is read in order), and closes the view.
 // A view whose dead marks are exact (the only one open when captured:
 // every background snapshot) is written as a slab image (RBKV2, see
-// image.go): runs of live records straight from the slabs, no
+// image.go): runs of live records copied as the slabs hold them, no
 // per-record encoding; another one in RBKV1 through a small buffer. It
 // writes Size bytes; RestoreFrom reads either back.
 func (v *View) WriteTo(w io.Writer) (int64, error) {
