@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quiet-machine A/B of the slab-image snapshot encoding: this tree
-# against BASE_REV (default c570c6f, main before the slab image was
+# against BASE_REV (default 48a335e, main before the slab image was
 # merged; pass the main commit just before that merge), write-only, 256
 # clients, 128-byte values, 3 in-process nodes, fsync on, 10k and 1M
 # keys, PASSES alternating passes (scripts/state-size.sh with BASE), then
@@ -13,7 +13,7 @@
 #   results/snapshots/image-ab/ab.sh      (PASSES=4 DURATION=10s)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-BASE_REV=${BASE_REV:-c570c6f}
+BASE_REV=${BASE_REV:-48a335e}
 OUT=${OUT:-results/snapshots/image-ab/quiet}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
