@@ -27,8 +27,8 @@ const imageMagic = "RBKV2"
 // imageBufBytes is the buffer the runs are gathered in, one Write each.
 // Writing runs straight from the slabs (no copy in user space) was
 // measured slower in the cluster: the checksum and the kernel's copy
-// then read the slab from memory again after the walk, twice the CPU
-// in the file write per byte, while a buffer this size stays in cache
+// then read the slab from memory again after the walk (about twice the
+// CPU in the file write per byte), while a buffer this size stays in cache
 // for both.
 const imageBufBytes = 256 << 10
 
@@ -45,8 +45,9 @@ func (f *frozenTable) imageSize() int {
 
 // writeImage writes the slab image of an exact view to w: walks each
 // slab's record headers and copies every run of consecutive live
-// records to a buffer, handed to w whenever full. It fails if the walk finds another number of live records or
-// bytes than the view counted (the size the caller's file was given).
+// records to a buffer, handed to w whenever full. It fails if the walk
+// finds another number of live records or bytes than the view counted
+// (the size the caller's file was given).
 func (f *frozenTable) writeImage(w io.Writer) (int64, error) {
 	if !f.exact {
 		return 0, fmt.Errorf("kv: slab image of a view whose dead marks are not exact")
