@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -61,6 +62,9 @@ import (
 //	critical-path-floor=N  also measure the every-replica disk floor with N
 //	                writers for 2 s after the cluster stopped (pass the
 //	                client count; fsync on only)
+//	log=FILE        the nodes' log (info level: elections, snapshots saved
+//	                with their size and duration, installs) as text lines
+//	                to FILE, for runs whose node events matter
 func init() { Register("inproc", openInproc) }
 
 // Transports the inproc target can run over.
@@ -78,6 +82,7 @@ type inprocTarget struct {
 	electionTimeout time.Duration
 	broker          *natsserver.Server // embedded, or nil
 	critPath        *critPathOutput    // critical-path option, or nil
+	logFile         *os.File           // log option, or nil
 
 	mu  sync.Mutex
 	trs []transportStatser // every transport built (NATS, TCP)
@@ -96,6 +101,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var commitDelay time.Duration
 	var unknown []string
 	var cp critPathOutput
+	var logPath string
 	cpAfter := 2 * time.Second
 	for k, v := range cfg.Options {
 		switch k {
@@ -144,6 +150,11 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			commitDelay = d
 		case "critical-path":
 			cp.file = v
+		case "log":
+			if v == "" {
+				return nil, errors.New("inproc target: log=FILE: want a file name")
+			}
+			logPath = v
 		case "critical-path-after":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -162,7 +173,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, critical-path, critical-path-after, critical-path-floor)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -178,6 +189,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		return nil, fmt.Errorf("inproc target: %w", err)
 	}
 	t := &inprocTarget{transport: tr, lease: lease, electionTimeout: time.Duration(ticks) * node.DefaultTickInterval}
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, fmt.Errorf("inproc target: log: %w", err)
+		}
+		t.logFile = f
+		cfg.Logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		defer func() {
+			if t.c == nil { // not started
+				f.Close()
+			}
+		}()
+	}
 	ccfg := cluster.Config{
 		Nodes:        cfg.Nodes,
 		Dir:          cfg.Dir,
@@ -366,6 +390,9 @@ func (t *inprocTarget) Close() error {
 	err := t.c.Stop()
 	if t.broker != nil {
 		t.broker.Stop()
+	}
+	if t.logFile != nil {
+		err = errors.Join(err, t.logFile.Close())
 	}
 	if t.critPath != nil && err == nil {
 		err = t.critPath.finish()

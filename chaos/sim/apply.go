@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/raftbench/raftbench/engine"
@@ -192,7 +193,14 @@ func (s *Sim) onClientRequest(n *simNode, req *clientMsg) {
 // followers that fall behind.
 func (s *Sim) takeSnapshot(n *simNode) {
 	meta, sessions := n.ap.CaptureSnapshot()
-	snap := raftpb.Snapshot{Meta: meta, Data: append(sessions, n.store.Snapshot()...)}
+	// The state as a running node streams it (the slab image), so every
+	// install and every restart after a crash restores that encoding.
+	data := bytes.NewBuffer(sessions)
+	if _, err := n.store.Capture().WriteTo(data); err != nil {
+		s.fail("harness", "snapshot", "node %d at %d: %v", n.id, meta.Index, err)
+		return
+	}
+	snap := raftpb.Snapshot{Meta: meta, Data: data.Bytes()}
 	st := &simStorage{s: s, n: n, inc: n.inc}
 	if err := st.SaveSnapshot(snap); err != nil {
 		s.fail("harness", "save snapshot", "node %d at %d: %v", n.id, meta.Index, err)

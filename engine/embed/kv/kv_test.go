@@ -279,14 +279,20 @@ func TestSnapshotStreamRoundTrip(t *testing.T) {
 		s.Apply(EncodeWrite([]byte(fmt.Sprintf("key-%05d", i)), bytes.Repeat([]byte{'z'}, i%300)))
 	}
 	s.Apply(EncodeWrite([]byte("after-capture"), []byte("x"))) // not in the view
-	if v.Size() != int64(len(want)) {
-		t.Fatalf("Size() = %d, encoding has %d bytes", v.Size(), len(want))
+	// The slab image: the records of the sorted encoding plus a state
+	// byte each.
+	size := int64(len(want) + 5001)
+	if v.Size() != size {
+		t.Fatalf("Size() = %d, want %d (the encoding's %d bytes and a state byte per key)", v.Size(), size, len(want))
 	}
 	var buf bytes.Buffer
-	if n, err := v.WriteTo(iotest.TruncateWriter(&buf, 1<<40)); err != nil || n != int64(len(want)) {
-		t.Fatalf("WriteTo: %d bytes, %v; want %d", n, err, len(want))
+	if n, err := v.WriteTo(iotest.TruncateWriter(&buf, 1<<40)); err != nil || n != size {
+		t.Fatalf("WriteTo: %d bytes, %v; want %d", n, err, size)
 	}
 	streamed := buf.Bytes()
+	if string(streamed[:5]) != imageMagic {
+		t.Fatalf("streamed magic %q, want %q", streamed[:5], imageMagic)
+	}
 	r := NewStore()
 	if err := r.RestoreFrom(iotest.OneByteReader(bytes.NewReader(streamed))); err != nil {
 		t.Fatal(err)
