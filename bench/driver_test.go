@@ -106,6 +106,34 @@ func TestClosedLoopRun(t *testing.T) {
 	}
 }
 
+// The latency of each kind of operation is kept apart: reads of a target
+// whose writes take 2 ms must not look like writes.
+func TestLatencyByOperation(t *testing.T) {
+	f := newFake()
+	f.writeDelay = 2 * time.Millisecond
+	cfg := shortConfig()
+	cfg.Clients = 1
+	sum, err := Run(context.Background(), cfg, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, r, c := sum.LatencyByOpMs["write"], sum.LatencyByOpMs["read"], sum.LatencyByOpMs["cas"]
+	if len(sum.LatencyByOpMs) != 3 || w.P50 < 2 || c.P50 < 2 || r.P50 >= 1 {
+		t.Fatalf("latency by op %+v: want write and cas p50 >= 2 ms, read p50 < 1 ms", sum.LatencyByOpMs)
+	}
+	if sum.LatencyMs.Max != max(w.Max, r.Max, c.Max) {
+		t.Errorf("max %v is not the largest of the kinds' maxima %v %v %v", sum.LatencyMs.Max, w.Max, r.Max, c.Max)
+	}
+	only := shortConfig()
+	only.Mix = Mix{Write: 1}
+	if sum, err = Run(context.Background(), only, newFake(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := sum.LatencyByOpMs["write"]; len(sum.LatencyByOpMs) != 1 || !ok || l != sum.LatencyMs {
+		t.Errorf("write-only run: latency by op %+v, want write alone and equal to the whole %+v", sum.LatencyByOpMs, sum.LatencyMs)
+	}
+}
+
 func TestMissingKeysAreResults(t *testing.T) {
 	f := newFake()
 	cfg := shortConfig()
