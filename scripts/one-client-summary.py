@@ -90,6 +90,25 @@ for wl in ("default", "write-only"):
             ok = ours99 < min(p99) and ours999 < min(p999)
             print(f"| {k} | {ours99:.3f} | {min(p99):.3f} | {ours999:.3f} | {min(p999):.3f} | {'yes' if ok else 'no'} |")
     print()
+cp = load(os.path.join(out, "critical-path.json"))
+if cp:
+    print("## What each kind waits for (one probed run, default mix, [critical-path.md](critical-path.md))\n")
+    t = cp["total"]
+    print(f"Writes and cas ({cp['writes']:,} recorded): mean {t['mean_us']:.0f} µs, p50 {t['p50_us']:.0f}, p99 {t['p99_us']:.0f}; "
+          + "the largest hops on the critical path: " + ", ".join(
+              f"{h['name']} {h['on_path_mean_us']:.0f} µs" for h in sorted(cp["hops"], key=lambda h: -h["on_path_mean_us"])[:4]) + ".")
+    if cp.get("floor"):
+        f = cp["floor"]
+        print(f"Floor right after (1 writer, every replica's log): mean {f['mean_us']:.0f} µs, p50 {f['p50_us']:.0f} µs; "
+              f"our mean write = {t['mean_us'] / f['mean_us']:.2f}x, p50 = {t['p50_us'] / f['p50_us']:.2f}x.")
+    rd = cp.get("reads")
+    if rd:
+        print(f"\nReads ({rd['rounds']:,} ReadIndex rounds on node {rd['node']}), µs:\n")
+        print("| hop | mean | p50 | p90 | p99 | what |")
+        print("| --- | ---: | ---: | ---: | ---: | --- |")
+        for h in rd["hops"] + [rd["total"]]:
+            print(f"| {h['name']} | {h['mean_us']:.0f} | {h['p50_us']:.0f} | {h['p90_us']:.0f} | {h['p99_us']:.0f} | {h['what']} |")
+    print()
 load_txt = os.path.join(out, "load.txt")
 if os.path.exists(load_txt):
     print("Machine: " + "; ".join(l.strip() for l in open(load_txt)) + ".")

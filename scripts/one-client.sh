@@ -6,7 +6,8 @@
 # disk floor (bench.MeasureQuorumFloor, 1 writer) before and after, and writes
 # OUT/summary.md: each system's latency per kind of operation (write, read,
 # cas), our p50 per kind against the floor's one write, and our tails
-# against every peer's, overall and per kind.
+# against every peer's, overall and per kind; then one probed run of the
+# default mix (critical-path.md: a write's and a read's hops).
 #
 # Why per kind: at 1 client a read waits for a ReadIndex round (no disk), a
 # write or cas for a quorum's fsyncs; the mix's p50 blends them (with 40%
@@ -40,5 +41,10 @@ for wl in default write-only; do
 	"$BIN" compare --systems "$SYSTEMS" --workload "$wl" --keys "$keys" --clients 1 --repeat "$REPEAT" \
 		--warmup "$WARMUP" --duration "$DURATION" --disk-floor "$FLOOR" --out "$OUT/$wl"
 done
+# What a read and a write wait for, hop by hop (node.Probe and node.ReadProbe;
+# the probe's own cost is a few clock reads per hop), with the floor right after.
+"$BIN" run --target inproc --clients 1 --workload default --keys 100000 --warmup "$WARMUP" --duration "$DURATION" \
+	--quiet --out "$OUT/critical-path-run" --target-opt "critical-path=$OUT/critical-path" \
+	--target-opt critical-path-floor=1 >/dev/null
 echo "one-client: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/load.txt"
 python3 scripts/one-client-summary.py "$OUT" | tee "$OUT/summary.md"
