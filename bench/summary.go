@@ -67,7 +67,9 @@ type Summary struct {
 	LatencyMs Latency `json:"latency_ms"`
 	// LatencyByOpMs is LatencyMs for each kind of operation in the mix
 	// that got an answer ("write", "read", "cas", ...): a read waits for
-	// a ReadIndex round, a write for a quorum's fsyncs.
+	// a ReadIndex round, a write for a quorum's fsyncs. Absent from
+	// merged summaries (`raftbench merge` works from the HDR logs, which
+	// hold the whole run's histogram only).
 	LatencyByOpMs map[string]Latency `json:"latency_ms_by_op,omitempty"`
 	// ServiceLatencyMs (open loop only) is the raw time from actual send
 	// to answer, which hides queueing behind a stall.
