@@ -198,6 +198,20 @@ func newRecorder(workers int) *recorder {
 	return r
 }
 
+// expectKinds allocates each stripe's per-kind histograms for the kinds
+// the mix draws, before the run, so the first measured operation of a
+// kind does not allocate (a kind not announced still gets one then).
+func (r *recorder) expectKinds(f [numOps]float64) {
+	for i := range r.stripes {
+		b := r.stripes[i].total
+		for k, w := range f {
+			if w > 0 && b.byOp[k] == nil {
+				b.byOp[k] = newHist()
+			}
+		}
+	}
+}
+
 // sample is one finished operation.
 type sample struct {
 	op       int // slot: opWrite...opRMW
