@@ -56,7 +56,8 @@ import (
 //	critical-path=FILE  record when each log index reaches each stage on
 //	                each node (node.Probe) and write the attribution of one
 //	                write's latency to its hops to FILE.md and FILE.json
-//	                when the target closes (critpath.go)
+//	                when the target closes (critpath.go); with reads in
+//	                the mix, each ReadIndex round's hops too (node.ReadProbe)
 //	critical-path-after=D  start recording D after the cluster started
 //	                (default 2s: past the warm-up); 100,000 indexes are kept
 //	critical-path-floor=N  also measure the every-replica disk floor with N

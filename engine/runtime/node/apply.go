@@ -211,6 +211,13 @@ func (a *applier) checkExpects(e *raftpb.Entry) {
 
 // serve answers one read round whose index is applied.
 func (a *applier) serve(_ uint64, reads []readReq) {
+	if p := a.n.readProbe; p != nil && len(reads) > 0 {
+		// Before the answers: a client that has its answer may reuse
+		// its waiter.
+		if round := reads[0].w.probeIndex.Load(); round != 0 {
+			p.MarkRead(a.n.cfg.ID, round, ReadServed, time.Now())
+		}
+	}
 	for _, r := range reads {
 		r.w.ch <- result{res: a.n.sm.Query(r.query)}
 	}

@@ -97,7 +97,11 @@
 // and stepped (followers), an ack received and stepped (leader, per
 // follower), committed, returned to the client. Benchmarks pair the
 // stages of one index across the nodes to split a write's latency into
-// its hops (bench's inproc target, option critical-path).
+// its hops (bench's inproc target, option critical-path). A Probe that
+// also implements ReadProbe receives each ReadIndex round's ReadStages on
+// the node serving it (the oldest read queued, the ReadIndex issued, the
+// read state confirmed by a quorum, the reads answered by the apply
+// goroutine, the first returned to its client): what a read waits for.
 //
 // # Never
 //
