@@ -135,6 +135,9 @@ type Result struct {
 	Conf        engine.ConfChange // ConfChange: the change
 	ConfState   raftpb.ConfState  // ConfChange: the applied configuration after it (shared; do not modify)
 	Err         error             // Malformed
+	// Settled: Applied, and this command's Output was already given to
+	// SettleHooks.Settled before its batch was applied.
+	Settled bool
 }
 
 // Hooks observe applying; the runtime answers waiters from them, the
@@ -186,12 +189,15 @@ type Applier struct {
 	// pf is sm if it is a Prefetcher; cmds is the reused group handed to it.
 	pf   Prefetcher
 	cmds [][]byte
-	// blind is sm if it is a BlindResulter; batchClients (reused) holds
-	// the clients seen so far in the batch being settled.
-	blind        BlindResulter
-	batchClients map[uint64]struct{}
-	bugs         bugSet
-	lastBlind    []byte // BugSettleStateDependent only
+	// blind is sm if it is a BlindResulter. Reused per batch: seenFew and
+	// seenMany, the clients seen so far in the batch being settled (a
+	// slice while few); settled, the indexes settled, ascending.
+	blind     BlindResulter
+	seenFew   []uint64
+	seenMany  map[uint64]struct{}
+	settled   []uint64
+	bugs      bugSet
+	lastBlind []byte // BugSettleStateDependent only
 }
 
 // ErrNotContiguous: committed entries skipped an index.
@@ -279,8 +285,9 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 		}
 		h.Restored(meta)
 	}
+	settled := a.settled[:0]
 	if sh, ok := h.(SettleHooks); ok && a.blind != nil && len(b.Entries) > 0 {
-		a.settle(b.Entries, sh)
+		settled = a.settle(b.Entries, sh)
 	}
 	prefetched := 0 // entries below it were handed to Prefetch
 	for i := range b.Entries {
@@ -297,6 +304,9 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 		h.Applying(e)
 		a.logBytes += uint64(len(e.Data))
 		a.result = a.applyOne(e)
+		if len(settled) > 0 && settled[0] == e.Index {
+			a.result.Settled, settled = true, settled[1:]
+		}
 		a.applied, a.term = e.Index, e.Term
 		h.Applied(&a.result)
 	}
@@ -304,14 +314,14 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 }
 
 // settle calls h.Settled for the blind client commands among entries
-// that the session table will apply (see SettleHooks). It changes
-// nothing: Apply applies and records every entry in its turn as always.
-func (a *Applier) settle(entries []raftpb.Entry, h SettleHooks) {
-	if a.batchClients == nil {
-		a.batchClients = make(map[uint64]struct{})
+// that the session table will apply (see SettleHooks), and returns their
+// indexes. It changes nothing: Apply applies and records every entry in
+// its turn as always.
+func (a *Applier) settle(entries []raftpb.Entry, h SettleHooks) []uint64 {
+	a.seenFew, a.settled = a.seenFew[:0], a.settled[:0]
+	if len(a.seenMany) > 0 {
+		clear(a.seenMany)
 	}
-	seen := a.batchClients
-	defer clear(seen)
 	var r Result
 	for i := range entries {
 		e := &entries[i]
@@ -322,10 +332,9 @@ func (a *Applier) settle(entries []raftpb.Entry, h SettleHooks) {
 		if err != nil {
 			continue // Malformed in its turn; no session involved
 		}
-		if _, again := seen[client]; again {
+		if a.seenBefore(client) {
 			continue
 		}
-		seen[client] = struct{}{}
 		res, blind := a.blind.BlindResult(cmd)
 		if bugsBuild && a.bugs.has(BugSettleStateDependent) {
 			if blind {
@@ -340,9 +349,40 @@ func (a *Applier) settle(entries []raftpb.Entry, h SettleHooks) {
 		if v, _ := a.sessions.check(client, seq); v != verdictApply {
 			continue
 		}
-		r = Result{Index: e.Index, Term: e.Term, Kind: Applied, Client: client, Seq: seq, Output: res}
+		r = Result{Index: e.Index, Term: e.Term, Kind: Applied, Client: client, Seq: seq, Output: res, Settled: true}
 		h.Settled(&r)
+		a.settled = append(a.settled, e.Index)
 	}
+	return a.settled
+}
+
+// seenBefore reports whether client was seen before in the batch being
+// settled, and notes it: a slice scan while the batch has few clients,
+// a map beyond.
+func (a *Applier) seenBefore(client uint64) bool {
+	const few = 64
+	if a.seenMany == nil || len(a.seenMany) == 0 {
+		for _, c := range a.seenFew {
+			if c == client {
+				return true
+			}
+		}
+		if len(a.seenFew) < few {
+			a.seenFew = append(a.seenFew, client)
+			return false
+		}
+		if a.seenMany == nil {
+			a.seenMany = make(map[uint64]struct{}, 2*few)
+		}
+		for _, c := range a.seenFew {
+			a.seenMany[c] = struct{}{}
+		}
+	}
+	if _, ok := a.seenMany[client]; ok {
+		return true
+	}
+	a.seenMany[client] = struct{}{}
+	return false
 }
 
 // prefetch hands the Prefetcher the commands of entries[from:] up to

@@ -371,6 +371,11 @@ func TestApplierSettlesBlindCommands(t *testing.T) {
 			}
 		}
 	}
+	for _, res := range r.results {
+		if res.Settled != (res.Index == 7 || res.Index == 9) {
+			t.Fatalf("index %d applied with Settled %v", res.Index, res.Settled)
+		}
+	}
 	want := map[uint64]Kind{3: Duplicate, 4: Expired, 5: Empty, 6: Applied, 7: Applied, 8: Applied, 9: Applied, 10: Malformed, 11: Applied}
 	if !reflect.DeepEqual(kinds, want) {
 		t.Fatalf("applied kinds %v, want %v", kinds, want)
@@ -381,7 +386,27 @@ func TestApplierSettlesBlindCommands(t *testing.T) {
 	// Hooks without Settled get every answer from Applied, as before.
 	var plain recorder
 	next := Batch{Entries: []raftpb.Entry{cmdEntry(12, 12, 1, "w7")}}
-	if err := a.Apply(&next, &plain); err != nil || len(plain.results) != 1 || plain.results[0].Kind != Applied {
+	if err := a.Apply(&next, &plain); err != nil || len(plain.results) != 1 || plain.results[0].Kind != Applied || plain.results[0].Settled {
 		t.Fatalf("plain hooks: %v %+v", err, plain.results)
+	}
+	// A batch with more clients than the few the Applier tracks in a
+	// slice: each client's first entry is settled, a repeat is not, in
+	// this batch and the next.
+	for round := range 2 {
+		r = settleRecorder{}
+		var big Batch
+		index, _ := a.Applied()
+		for c := uint64(100); c < 300; c++ {
+			index++
+			big.Entries = append(big.Entries, cmdEntry(index, c, uint64(10+round), "w"))
+		}
+		index++
+		big.Entries = append(big.Entries, cmdEntry(index, 150, uint64(20+round), "w"))
+		if err := a.Apply(&big, &r); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.settled) != 200 || r.settled[199].Client != 299 {
+			t.Fatalf("round %d: settled %d of 200 first entries", round, len(r.settled))
+		}
 	}
 }

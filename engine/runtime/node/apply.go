@@ -175,6 +175,9 @@ func (a *applier) Applied(r *driver.Result) {
 	if a.now.IsZero() {
 		a.now = n.clock.Now()
 	}
+	if r.Settled {
+		return // answered by Settled
+	}
 	if w := n.waiters.take(waitKey{r.Client, r.Seq}); w != nil {
 		if !w.start.IsZero() {
 			n.m.proposeToCommit.Observe(a.commitAt.Sub(w.start).Seconds())
