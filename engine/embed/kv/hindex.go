@@ -40,7 +40,7 @@ func newHindex(n int) hindex {
 	for size*3 < n*4 {
 		size *= 2
 	}
-	return hindex{slots: make([]hslot, size), shift: shiftFor(size)}
+	return hindex{slots: newSlots(size), shift: shiftFor(size)}
 }
 
 func shiftFor(size int) uint {
@@ -149,7 +149,7 @@ func (x *hindex) move(n int) {
 func (x *hindex) grow() {
 	x.move(-1) // a growth still moving finishes first
 	x.old = x.slots
-	x.slots = make([]hslot, 2*len(x.old))
+	x.slots = newSlots(2 * len(x.old))
 	x.shift = shiftFor(len(x.slots))
 }
 
@@ -157,7 +157,8 @@ func (x *hindex) grow() {
 // shared, as it is never written.
 func (x *hindex) clone() hindex {
 	c := *x
-	c.slots = append([]hslot(nil), x.slots...)
+	c.slots = newSlots(len(x.slots))
+	copy(c.slots, x.slots)
 	return c
 }
 

@@ -312,8 +312,9 @@ func (s *Store) applyLocked(c Command) Result {
 // view, which blocks it.
 //
 // Once no view is open, each write also folds a few of the index changes
-// made while one was (table.fold), and moves a few index entries of a
-// growth in progress (hindex.move).
+// made while one was (table.fold), moves a few index entries of a
+// growth in progress (hindex.move) and a few records of a compaction in
+// progress (table.compactStep).
 func (s *Store) set(key []byte, loc uint64, ok bool, cur, value []byte) {
 	free := s.views.Load() == 0
 	if free && len(s.t.toFold) > 0 {
@@ -327,9 +328,13 @@ func (s *Store) set(key []byte, loc uint64, ok bool, cur, value []byte) {
 	}
 	if ok && len(cur) == len(value) && free {
 		copy(cur, value)
-		return
+	} else {
+		s.t.put(key, loc, ok, value, free)
 	}
-	s.t.put(key, loc, ok, value, free)
+	if free && s.t.compacting {
+		// After the write: a step may move the record loc and cur name.
+		s.t.compactStep(compactStepRecords)
+	}
 }
 
 // Query answers a read command without changing state. Any other command
