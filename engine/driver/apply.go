@@ -323,9 +323,17 @@ func (a *Applier) settle(entries []raftpb.Entry, h SettleHooks) []uint64 {
 		clear(a.seenMany)
 	}
 	var r Result
+	next := a.applied + 1
 	for i := range entries {
 		e := &entries[i]
-		if e.Index <= a.applied || e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+		if e.Index <= a.applied {
+			continue
+		}
+		if e.Index != next {
+			break // Apply will refuse the gap; settle nothing beyond it
+		}
+		next++
+		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
 			continue
 		}
 		client, seq, cmd, err := ParseEntry(e.Data)

@@ -383,9 +383,15 @@ func TestApplierSettlesBlindCommands(t *testing.T) {
 	if applied, _ := a.Applied(); applied != 11 {
 		t.Fatalf("applied %d, want 11", applied)
 	}
+	// Nothing past a gap in the indexes is settled (Apply refuses it).
+	r = settleRecorder{}
+	gap := Batch{Entries: []raftpb.Entry{cmdEntry(12, 20, 1, "w"), cmdEntry(14, 21, 1, "w")}}
+	if err := a.Apply(&gap, &r); err == nil || len(r.settled) != 1 || r.settled[0].Index != 12 {
+		t.Fatalf("gap: err %v, settled %+v", err, r.settled)
+	}
 	// Hooks without Settled get every answer from Applied, as before.
 	var plain recorder
-	next := Batch{Entries: []raftpb.Entry{cmdEntry(12, 12, 1, "w7")}}
+	next := Batch{Entries: []raftpb.Entry{cmdEntry(13, 12, 1, "w7")}}
 	if err := a.Apply(&next, &plain); err != nil || len(plain.results) != 1 || plain.results[0].Kind != Applied || plain.results[0].Settled {
 		t.Fatalf("plain hooks: %v %+v", err, plain.results)
 	}
