@@ -30,7 +30,8 @@ func TestInprocSettleBlindOption(t *testing.T) {
 				t.Fatalf("settle-blind=%s: write: %v %v", settle, r.Status, err)
 			}
 		}
-		settled := it.c.Leader().Stats().Settled
+		st := it.c.Leader().Stats()
+		settled := st.Settled + st.SettledAtCommit
 		if err := tg.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -416,3 +416,40 @@ func TestApplierSettlesBlindCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestApplierSettleCommitted: settling at commit takes the decision Apply
+// would take at the batch's start, but only when everything before the
+// batch is applied and Apply is not running; it never waits.
+func TestApplierSettleCommitted(t *testing.T) {
+	sm := &blindSM{}
+	a, err := NewApplier(ApplierConfig{ID: 1, Voters: []uint64{1}, StateMachine: sm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r settleRecorder
+	behind := []raftpb.Entry{cmdEntry(2, 7, 1, "w")}
+	if n := a.SettleCommitted(behind, &r); n != 0 || len(r.settled) != 0 {
+		t.Fatalf("settled %d with index 1 not applied", n)
+	}
+	batch := []raftpb.Entry{cmdEntry(1, 7, 1, "w"), cmdEntry(2, 8, 1, "c"), cmdEntry(3, 9, 1, "w"), cmdEntry(4, 7, 2, "w")}
+	a.mu.Lock() // Apply running
+	if n := a.SettleCommitted(batch, &r); n != 0 {
+		t.Fatalf("settled %d while Apply held the Applier", n)
+	}
+	a.mu.Unlock()
+	if n := a.SettleCommitted(batch, &r); n != 2 || r.settled[0].Index != 1 || r.settled[1].Index != 3 {
+		t.Fatalf("settled %d: %+v", n, r.settled)
+	}
+	if applied, _ := a.Applied(); applied != 0 || len(sm.log) != 0 {
+		t.Fatalf("settling applied something: applied %d, state %q", applied, sm.log)
+	}
+	var after settleRecorder
+	if err := a.Apply(&Batch{Entries: batch}, &after); err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range after.results {
+		if res.Kind != Applied || res.Settled != (res.Index == 1 || res.Index == 3) {
+			t.Fatalf("applied %+v", res)
+		}
+	}
+}
