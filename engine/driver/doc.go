@@ -36,11 +36,8 @@
 //     flight. With a BlindResulter state machine and SettleHooks, the
 //     commands whose result cannot depend on the state (a KV write) and
 //     that the session table will apply are settled (answerable) before
-//     any command of their batch is applied, or earlier, at commit, by
-//     the runtime's loop when the Applier is caught up and idle
-//     (SettleCommitted, the one method safe to call from another
-//     goroutine); they are still applied in their turn, and reads still
-//     wait for applied >= their read index.
+//     any command of their batch is applied; they are still applied in
+//     their turn, and reads still wait for applied >= their read index.
 //   - Snapshot streaming (snapxfer.go): the core's MsgSnap becomes a
 //     stream of MsgSnapChunk of at most TransferConfig.ChunkBytes, at
 //     most ChunksInFlight unacknowledged per follower, each with its

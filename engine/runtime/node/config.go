@@ -34,9 +34,8 @@ type StateMachine interface {
 
 // A StateMachine that is also a driver.BlindResulter (BlindResult: the
 // result a command has whatever the state, e.g. a KV write's ok) has such
-// commands answered once committed, before they are applied: by the loop
-// when the apply goroutine is caught up and idle, else when their batch
-// reaches the apply goroutine (driver.SettleCommitted, SettleHooks).
+// commands answered when their batch reaches the apply goroutine, before
+// the commands logged ahead of them are applied (driver.SettleHooks).
 
 // SnapshotViewer is an optional StateMachine extension for large states:
 // SnapshotView captures the state cheaply on the apply goroutine and

@@ -63,13 +63,10 @@
 // the leader only for entries it reported Persisted) and applied; a
 // blind command (the StateMachine is a driver.BlindResulter, e.g. a KV
 // write, whose result never depends on the state) that the session
-// table will apply is answered before it is applied: by the loop as soon
-// as it is committed when the apply goroutine has applied everything
-// before it and is idle (driver.Applier.SettleCommitted, the same
-// decision under the Applier's lock), else by the apply goroutine at its
-// batch's start (driver.SettleHooks). Reads still wait for applied >=
-// their read index, which covers every write answered before the read
-// began.
+// table will apply is answered at the start of its batch's apply, before
+// the commands logged ahead of it are applied (driver.SettleHooks).
+// Reads still wait for applied >= their read index, which covers every
+// write answered before the read began.
 // MessagesAfterPersist (vote grants, append acks) leave only after the
 // write carrying their Ready's hard state and entries completed. A WAL
 // failure stops the node (Err reports it); it never retries silently.

@@ -304,7 +304,7 @@ func (n *Node) ClientID() uint64 { return n.clientID }
 
 // Propose replicates cmd and returns the state machine's result once it is
 // applied locally (a blind command, see driver.BlindResulter, once it is
-// committed and settled to be applied). It uses the node's own session.
+// committed and about to be applied). It uses the node's own session.
 func (n *Node) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
 	return n.propose(ctx, nil, n.clientID, 0, cmd)
 }
