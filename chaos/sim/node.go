@@ -207,10 +207,6 @@ func (s *Sim) drive(n *simNode) {
 			s.fail("harness", "driver", "node %d: %v", n.id, err)
 			break
 		}
-		// As the runtime's loop does: blind commands settled at commit,
-		// then the batch applied (here at once, so the Applier is always
-		// caught up and SettleCommitted always runs).
-		n.ap.SettleCommitted(b.Entries, &n.hooks)
 		s.applyBatch(n, &b)
 	}
 	s.markDirty(n)

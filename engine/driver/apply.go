@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 
 	"github.com/raftbench/raftbench/engine"
 	"github.com/raftbench/raftbench/engine/raftpb"
@@ -46,10 +45,8 @@ const PrefetchGroup = 32
 type BlindResulter interface {
 	// BlindResult returns, with true, exactly the result Apply(cmd) will
 	// return whatever the state; false when the result depends on the
-	// state (a read, a compare-and-set). It must not read or change the
-	// state (it may be called concurrently with Apply, see
-	// SettleCommitted), must return a result the caller may keep, and
-	// must not keep cmd, which aliases the entry.
+	// state (a read, a compare-and-set). It must not change the state
+	// and must not keep cmd, which aliases the entry.
 	BlindResult(cmd []byte) (res []byte, ok bool)
 }
 
@@ -201,10 +198,6 @@ type Applier struct {
 	settled   []uint64
 	bugs      bugSet
 	lastBlind []byte // BugSettleStateDependent only
-	// mu is held by Apply and the restores, and tried by SettleCommitted
-	// (the one method another goroutine may call): it orders the session
-	// table's writes, applied and the settle scratch above.
-	mu sync.Mutex
 }
 
 // ErrNotContiguous: committed entries skipped an index.
@@ -279,15 +272,13 @@ func (a *Applier) Stats() ApplyStats {
 // applies b's committed entries in order (entries a snapshot already
 // covers are skipped), calling h around each.
 func (a *Applier) Apply(b *Batch, h Hooks) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if b.Snapshot != nil && b.Snapshot.Meta.Index > a.applied {
 		meta := b.Snapshot.Meta
 		var err error
 		if b.Snapshot.Data == nil && a.open != nil {
 			meta, err = a.restoreStored(meta)
 		} else {
-			err = a.restore(*b.Snapshot)
+			err = a.Restore(*b.Snapshot)
 		}
 		if err != nil {
 			return err
@@ -320,27 +311,6 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 		h.Applied(&a.result)
 	}
 	return nil
-}
-
-// SettleCommitted is the settling Apply does first (see SettleHooks),
-// done earlier, as soon as entries are committed, by the goroutine that
-// learns it (a runtime's loop) while the applying goroutine may be busy:
-// it settles only when the Applier has applied everything before entries
-// (entries[0] is applied+1) and is not applying now, so the session table
-// it asks is the one Apply will consult, and it never waits for the lock.
-// It returns how many commands it settled; Apply settles none of them
-// again only in the sense that their waiters are gone (Result.Settled is
-// still set). The only Applier method safe to call concurrently with the
-// others.
-func (a *Applier) SettleCommitted(entries []raftpb.Entry, h SettleHooks) int {
-	if a.blind == nil || len(entries) == 0 || !a.mu.TryLock() {
-		return 0
-	}
-	defer a.mu.Unlock()
-	if entries[0].Index != a.applied+1 {
-		return 0
-	}
-	return len(a.settle(entries, h))
 }
 
 // settle calls h.Settled for the blind client commands among entries
@@ -491,12 +461,6 @@ func (a *Applier) applyOne(e *raftpb.Entry) Result {
 // Restore replaces sessions, configuration and state machine with a
 // snapshot's (one this package's CaptureSnapshot data started).
 func (a *Applier) Restore(s raftpb.Snapshot) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.restore(s)
-}
-
-func (a *Applier) restore(s raftpb.Snapshot) error {
 	rest, err := a.sessions.restoreSnapshot(s.Data)
 	if err != nil {
 		return fmt.Errorf("node %d: snapshot %d: %w", a.id, s.Meta.Index, err)
@@ -518,12 +482,6 @@ type StreamRestorer interface {
 // r: the sessions, then the state machine's part, streamed to it if it
 // is a StreamRestorer (else read whole and given to Restore).
 func (a *Applier) RestoreFrom(meta raftpb.SnapshotMeta, r io.Reader, size uint64) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.restoreFrom(meta, r, size)
-}
-
-func (a *Applier) restoreFrom(meta raftpb.SnapshotMeta, r io.Reader, size uint64) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	if err := a.sessions.restoreSnapshotFrom(br); err != nil {
 		return fmt.Errorf("node %d: snapshot %d: %w", a.id, meta.Index, err)
@@ -551,7 +509,7 @@ func (a *Applier) restoreStored(meta raftpb.SnapshotMeta) (raftpb.SnapshotMeta, 
 		return meta, fmt.Errorf("node %d: open snapshot %d: %w", a.id, meta.Index, err)
 	}
 	defer r.Close()
-	return stored, a.restoreFrom(stored, r, size)
+	return stored, a.RestoreFrom(stored, r, size)
 }
 
 func (a *Applier) restored(meta raftpb.SnapshotMeta, size uint64) {

@@ -207,26 +207,6 @@ func (a *applier) Settled(r *driver.Result) {
 	}
 }
 
-// commitSettler answers, from the loop, the blind commands a Ready
-// committed, when the apply goroutine is caught up and idle
-// (driver.Applier.SettleCommitted): the same decision the apply
-// goroutine would take at the batch's start, one hand-off earlier.
-type commitSettler struct {
-	n  *Node
-	at time.Time
-}
-
-func (s commitSettler) Settled(r *driver.Result) {
-	n := s.n
-	if w := n.waiters.take(waitKey{r.Client, r.Seq}); w != nil {
-		n.stats.settledAtCommit.Add(1)
-		if !w.start.IsZero() {
-			n.m.proposeToCommit.Observe(s.at.Sub(w.start).Seconds())
-		}
-		w.ch <- result{res: r.Output}
-	}
-}
-
 func (a *applier) addExpects(x []expectation) {
 	outOfOrder := len(a.expects) > 0 && x[0].index < a.expects[len(a.expects)-1].index
 	a.expects = append(a.expects, x...)

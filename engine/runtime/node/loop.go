@@ -371,11 +371,6 @@ func (n *Node) handleReady(ls *loopState) error {
 	// Sending the slots only with the next commit instead lowered the
 	// 1-client throughput in six of six pairs (results/compare/NOTES.md,
 	// step 20).
-	if len(b.Entries) > 0 {
-		// Blind commands answered now if the apply goroutine is caught up
-		// and idle: the decision it would take at the batch's start.
-		n.settler.SettleCommitted(b.Entries, commitSettler{n, now})
-	}
 	if !b.Empty() || len(ls.expectKeys) > 0 {
 		item := applyItem{batch: b, commitAt: now}
 		item.reads = n.collectReads(ls, b.Reads)

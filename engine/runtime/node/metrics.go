@@ -26,15 +26,12 @@ type Stats struct {
 	Dropped       uint64 // inbound messages dropped (inbox full)
 	Snapshots     uint64 // snapshots taken
 	Settled       uint64 // blind commands answered at their batch's start, before applying (driver.SettleHooks)
-	// SettledAtCommit: blind commands answered by the loop as soon as they
-	// were committed (driver.Applier.SettleCommitted), not counted in Settled.
-	SettledAtCommit uint64
 }
 
 type statCounters struct {
 	appendMsgs, appendEntries, leaderChanges, proposals, rejected atomic.Uint64
 	busy, duplicates, dropped, snapshots, stepErrors, malformed   atomic.Uint64
-	entriesSubmitted, settled, settledAtCommit                    atomic.Uint64
+	entriesSubmitted, settled                                     atomic.Uint64
 }
 
 // msgIdx maps a message type to a small array index (0 for invalid).

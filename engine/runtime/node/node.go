@@ -35,9 +35,6 @@ type Node struct {
 	// goroutine (core is drv.Core()).
 	drv  *driver.Driver
 	core *engine.Core
-	// settler is the apply goroutine's driver.Applier, which the loop may
-	// call only through SettleCommitted.
-	settler *driver.Applier
 
 	// clientID is this node's own session for Propose; seq is its counter
 	// (assigned under propMu so the queue is in seq order).
@@ -184,7 +181,6 @@ func Start(cfg Config) (*Node, error) {
 		}
 		ap.snap = nil
 	}
-	n.settler = ap.da
 	applied, _ := ap.da.Applied()
 	n.pub.applied.Store(applied)
 	n.conf.init(ap.da.ConfState())
