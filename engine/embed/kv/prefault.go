@@ -10,7 +10,8 @@ import "unsafe"
 // call itself ~1 µs per page; the rest is the host backing a fresh guest
 // page, which stays). At a million keys while the key space fills,
 // first writes to slabs and index arrays were half of the process's page
-// faults. So new arrays are mapped up front. Populating only maps pages:
+// faults. So new arrays are mapped up front (full-size slabs, mapped
+// outside the heap, are populated by the mapping call itself). Populating only maps pages:
 // the array's contents do not change, so it may run beside writes to
 // the array.
 const (

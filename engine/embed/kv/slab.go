@@ -40,6 +40,9 @@ type table struct {
 	// slab (nil) once its live records are all copied to the tail.
 	slabs    [][]byte
 	slabLive []uint64 // per slab: bytes of its records the index points to
+	// mappings[i] owns slabs[i] when it lives outside the Go heap (nil
+	// for a heap slab); whoever reads a slab holds its mapping.
+	mappings []*slabMapping
 	index    hindex
 	pending  map[uint64]uint64 // index changes not yet in index
 	toFold   []uint64          // pending's hashes, in the order they came (some may be folded already)
@@ -106,6 +109,10 @@ func fnv1a(k []byte) uint64 {
 	}
 	return h
 }
+
+// slabMapping owns a slab mapped outside the Go heap (mapSlab); the
+// mapping is released once no table or view holds this.
+type slabMapping struct{ size int }
 
 // record returns the key and value of the record at loc (aliasing the slab).
 func recordAt(slabs [][]byte, loc uint64) (key, value []byte) {
@@ -251,10 +258,18 @@ func (t *table) appendRecord(key, value []byte) uint64 {
 		if last >= 0 {
 			size = min(slabBytes, 2*cap(t.slabs[last]))
 		}
-		slab := make([]byte, 0, max(size, n))
-		prefault(slab)
+		var slab []byte
+		var m *slabMapping
+		if size == slabBytes && n <= size {
+			slab, m = mapSlab(size)
+		}
+		if m == nil {
+			slab = make([]byte, 0, max(size, n))
+			prefault(slab)
+		}
 		t.slabs = append(t.slabs, slab)
 		t.slabLive = append(t.slabLive, 0)
+		t.mappings = append(t.mappings, m)
 		last++
 	}
 	s := t.slabs[last]
@@ -292,7 +307,7 @@ func (t *table) compactStep(n int) {
 		s := t.slabs[t.victim]
 		if t.victimOff >= len(s) {
 			t.total -= uint64(len(s))
-			t.slabs[t.victim], t.victim = nil, -1
+			t.slabs[t.victim], t.mappings[t.victim], t.victim = nil, nil, -1
 			continue
 		}
 		loc := uint64(t.victim)<<32 | uint64(t.victimOff)
@@ -358,6 +373,7 @@ func (t *table) memoryBytes() uint64 {
 // a view is open, see Store.set), and the live bytes.
 type frozenTable struct {
 	slabs    [][]byte
+	mappings []*slabMapping // keeps the slabs mapped while the view reads them
 	index    hindex
 	overflow map[string]uint64
 	live     uint64
@@ -392,7 +408,8 @@ func (t *table) frozenCopy() *frozenTable {
 }
 
 func (t *table) frozenWith(index hindex) *frozenTable {
-	f := &frozenTable{slabs: slices.Clone(t.slabs), index: index, overflow: maps.Clone(t.overflow), live: t.live}
+	f := &frozenTable{slabs: slices.Clone(t.slabs), mappings: slices.Clone(t.mappings), index: index,
+		overflow: maps.Clone(t.overflow), live: t.live}
 	for i := range f.slabs {
 		f.slabs[i] = f.slabs[i][:len(f.slabs[i]):len(f.slabs[i])]
 	}

@@ -1,0 +1,92 @@
+//go:build linux
+
+package kv
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// waitForMapped runs collections until at most want slabs are mapped
+// (cleanups run after the collection that finds their owner unreachable).
+func waitForMapped(t *testing.T, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for mappedSlabs.Load() > want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d slabs still mapped, want at most %d", mappedSlabs.Load(), want)
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestOffHeapSlabsLiveAsLongAsTheirReaders: full-size slabs are mapped
+// outside the heap; a snapshot view keeps the slabs it captured mapped
+// after the store dropped them (a restore, a compaction), through any
+// number of collections, and reads them correctly; once nothing holds
+// them they are unmapped.
+func TestOffHeapSlabsLiveAsLongAsTheirReaders(t *testing.T) {
+	defer func(f uint64) { compactFloor = f }(compactFloor)
+	compactFloor = 1 << 20
+	waitForMapped(t, 0) // other tests' stores
+	s := NewStore()
+	val := bytes.Repeat([]byte{'v'}, 200)
+	const keys = 40_000 // ~8.6 MiB of records: several full-size slabs
+	for i := range keys {
+		s.Apply(EncodeWrite([]byte(fmt.Sprintf("k%07d", i)), val))
+	}
+	if mappedSlabs.Load() < 4 {
+		t.Fatalf("%d slabs mapped outside the heap, want several", mappedSlabs.Load())
+	}
+	want := s.Snapshot()
+
+	// A view, then every key rewritten with another length (garbage the
+	// compaction reclaims once the view closes) and the store restored
+	// to something else: the view's slabs are held by nothing but it.
+	v := s.Capture()
+	short := []byte("s")
+	for i := range keys {
+		s.Apply(EncodeWrite([]byte(fmt.Sprintf("k%07d", i)), short))
+	}
+	if err := s.Restore(encodeSnapshot(map[string][]byte{"other": []byte("state")})); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		runtime.GC()
+	}
+	var streamed bytes.Buffer
+	if _, err := v.WriteTo(&streamed); err != nil {
+		t.Fatal(err)
+	}
+	r := NewStore()
+	if err := r.Restore(streamed.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Snapshot(), want) {
+		t.Fatal("the view read back other bytes than the state at its capture")
+	}
+	r = nil
+	s = nil
+	waitForMapped(t, 0)
+
+	// Compaction drops emptied slabs; they are unmapped too.
+	c := NewStore()
+	for i := range keys {
+		c.Apply(EncodeWrite([]byte(fmt.Sprintf("k%07d", i)), val))
+	}
+	peak := mappedSlabs.Load()
+	for round := range 6 {
+		for i := range keys {
+			c.Apply(EncodeWrite([]byte(fmt.Sprintf("k%07d", i)), bytes.Repeat([]byte{'w'}, 150+50*(round%2))))
+		}
+	}
+	waitForMapped(t, 3*peak)
+	if got := mustResult(t, c.Query(EncodeRead([]byte("k0000007")))); len(got.Value) != 200 {
+		t.Fatalf("k0000007 has %d bytes", len(got.Value))
+	}
+	runtime.KeepAlive(c)
+}
