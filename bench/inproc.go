@@ -53,6 +53,10 @@ import (
 //	wal-commit-delay=D  wal.Options.MaxCommitDelay of every node (default
 //	                wal.DefaultMaxCommitDelay; a negative duration turns the
 //	                linger off), for A/B runs of that default
+//	settle-blind=false  the KV store reports no command as blind
+//	                (driver.BlindResulter), so every write is answered
+//	                after its apply, not at its batch's start: for A/B
+//	                runs of that default
 //	critical-path=FILE  record when each log index reaches each stage on
 //	                each node (node.Probe) and write the attribution of one
 //	                write's latency to its hops to FILE.md and FILE.json
@@ -100,6 +104,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRate int64
 	var snapRatio float64
 	var commitDelay time.Duration
+	settleBlind := true
 	var unknown []string
 	var cp critPathOutput
 	var logPath string
@@ -149,6 +154,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-commit-delay=%q: want a non-zero duration (negative: no linger)", v)
 			}
 			commitDelay = d
+		case "settle-blind":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: settle-blind=%q: want true or false", v)
+			}
+			settleBlind = b
 		case "critical-path":
 			cp.file = v
 		case "log":
@@ -174,7 +185,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, settle-blind, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -213,6 +224,9 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
 		// Zero leaves the node's default.
 		SnapshotLogRatio: snapRatio,
+	}
+	if !settleBlind {
+		ccfg.NewStateMachine = func(uint64) node.StateMachine { return kvNoBlind{kv.NewStore()} }
 	}
 	if cp.file != "" {
 		cp.rec = newCritPathRecorder(cpAfter)
@@ -408,3 +422,9 @@ func (t *inprocTarget) Contract() Contract {
 	}
 	return RaftContract(t.fsync, ReadsReadIndex, "ReadIndex: one heartbeat-quorum round per loop turn for every queued read, answered once applied >= the read index")
 }
+
+// kvNoBlind is the KV store with every command reported state-dependent
+// (option settle-blind=false); its other methods are the store's.
+type kvNoBlind struct{ *kv.Store }
+
+func (kvNoBlind) BlindResult([]byte) ([]byte, bool) { return nil, false }

@@ -110,6 +110,17 @@ func (h *applyHooks) Applied(r *driver.Result) {
 	}
 }
 
+// Settled answers the client of a blind command before its batch is
+// applied (driver.SettleHooks); the checker sees the answer then, and the
+// entry's application and state check still follow in Applied.
+func (h *applyHooks) Settled(r *driver.Result) {
+	if h.s.failure == nil {
+		if h.s.answer(h.n, r) {
+			h.s.stats.Settled++
+		}
+	}
+}
+
 // Restored: a snapshot installed or restored gives the state every node
 // had at its index.
 func (h *applyHooks) Restored(meta raftpb.SnapshotMeta) {
@@ -119,20 +130,22 @@ func (h *applyHooks) Restored(meta raftpb.SnapshotMeta) {
 }
 
 // answer acknowledges a client command applied (or found applied) at r.
-func (s *Sim) answer(n *simNode, r *driver.Result) {
+// It reports whether a client was waiting.
+func (s *Sim) answer(n *simNode, r *driver.Result) bool {
 	k := waitKey{client: int(r.Client - 1), seq: r.Seq}
 	req := n.waiters[k]
 	if req == nil {
-		return
+		return false
 	}
 	delete(n.waiters, k)
 	// Acknowledging: the entry must be durable on a quorum (§5.3
 	// "committed").
 	s.chk.onAck(s, n, r.Index, r.Term)
 	if s.failure != nil {
-		return
+		return true
 	}
 	s.reply(n, req, replyOK, r.Output, r.Index)
+	return true
 }
 
 // stateHash is a digest of n's whole replicated state: the configuration

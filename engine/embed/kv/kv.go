@@ -259,6 +259,20 @@ func (s *Store) Apply(cmd []byte) []byte {
 	return AppendResult(nil, s.applyLocked(c))
 }
 
+// BlindResult is the result of a write, which does not depend on the
+// state (it always answers ok), so the runtime may answer it once it is
+// committed, before it is applied (driver.BlindResulter). Reads and cas
+// depend on the state; an undecodable command is left to Apply.
+func (s *Store) BlindResult(cmd []byte) ([]byte, bool) {
+	if len(cmd) == 0 || Op(cmd[0]) != OpWrite {
+		return nil, false
+	}
+	if _, err := DecodeCommand(cmd); err != nil {
+		return nil, false
+	}
+	return AppendResult(nil, Result{Status: StatusOK}), true
+}
+
 // applyLocked runs c; a returned Value aliases the slabs and must be
 // copied before the lock is released (AppendResult does).
 func (s *Store) applyLocked(c Command) Result {

@@ -322,3 +322,33 @@ func TestSnapshotStreamRoundTrip(t *testing.T) {
 		t.Fatal("a refused restore changed the store")
 	}
 }
+
+// TestBlindResultAgreesWithApply: a write's blind result is exactly what
+// Apply returns, whatever the state; reads, cas and undecodable commands
+// are not blind.
+func TestBlindResultAgreesWithApply(t *testing.T) {
+	s := NewStore()
+	for i, cmd := range [][]byte{
+		EncodeWrite([]byte("k"), []byte("v1")),
+		EncodeWrite([]byte("k"), []byte("v2")), // over an existing key
+		EncodeWrite([]byte("k"), nil),
+	} {
+		res, ok := s.BlindResult(cmd)
+		if !ok {
+			t.Fatalf("write %d is not blind", i)
+		}
+		if got := s.Apply(cmd); !bytes.Equal(got, res) {
+			t.Fatalf("write %d: blind result %v, Apply %v", i, res, got)
+		}
+	}
+	for name, cmd := range map[string][]byte{
+		"read":      EncodeRead([]byte("k")),
+		"cas":       EncodeCas([]byte("k"), nil, []byte("x"), true),
+		"truncated": EncodeWrite([]byte("k"), []byte("v"))[:4],
+		"empty":     nil,
+	} {
+		if _, ok := s.BlindResult(cmd); ok {
+			t.Fatalf("%s is blind", name)
+		}
+	}
+}

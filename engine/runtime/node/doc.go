@@ -60,7 +60,13 @@
 //
 // Nothing is acknowledged before it is durable on a quorum: a proposal's
 // waiter is answered only after its entry is committed (the core counts
-// the leader only for entries it reported Persisted) and applied.
+// the leader only for entries it reported Persisted) and applied; a
+// blind command (the StateMachine is a driver.BlindResulter, e.g. a KV
+// write, whose result never depends on the state) that the session
+// table will apply is answered at the start of its batch's apply, before
+// the commands logged ahead of it are applied (driver.SettleHooks).
+// Reads still wait for applied >= their read index, which covers every
+// write answered before the read began.
 // MessagesAfterPersist (vote grants, append acks) leave only after the
 // write carrying their Ready's hard state and entries completed. A WAL
 // failure stops the node (Err reports it); it never retries silently.

@@ -304,7 +304,8 @@ func (n *Node) ID() uint64 { return n.cfg.ID }
 func (n *Node) ClientID() uint64 { return n.clientID }
 
 // Propose replicates cmd and returns the state machine's result once it is
-// applied locally. It uses the node's own session.
+// applied locally (a blind command, see driver.BlindResulter, once it is
+// committed and about to be applied). It uses the node's own session.
 func (n *Node) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
 	return n.propose(ctx, nil, n.clientID, 0, cmd)
 }
