@@ -114,3 +114,11 @@ critical-path: build
 .PHONY: open-loop-p99
 open-loop-p99: build
 	./scripts/open-loop-p99.sh
+
+# The 1-client goals per kind of operation (write, read, cas): ours and both
+# peers at 1 client, default mix and write-only, repeats interleaved, the
+# disk floor's one write before and after, about 3 minutes on a quiet
+# machine: results/one-client/summary.md.
+.PHONY: one-client
+one-client: build
+	./scripts/one-client.sh

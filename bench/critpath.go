@@ -37,6 +37,109 @@ type critPathRecorder struct {
 	armAt  time.Time
 	lo     atomic.Uint64 // first recorded index; 0 until armed
 	stages [critPathNodes + 1][node.NumStages]critPathSlots
+
+	// ReadIndex rounds (node.ReadProbe), by node and round, issued after
+	// armAt; at most critPathWindow of them.
+	readMu sync.Mutex
+	reads  map[critPathRound]*[node.NumReadStages]int64
+}
+
+type critPathRound struct{ node, round uint64 }
+
+// MarkRead implements node.ReadProbe.
+func (r *critPathRecorder) MarkRead(id, round uint64, stage node.ReadStage, at time.Time) {
+	if stage >= node.NumReadStages {
+		return
+	}
+	ns := max(int64(at.Sub(r.base)), 1)
+	k := critPathRound{id, round}
+	r.readMu.Lock()
+	defer r.readMu.Unlock()
+	st := r.reads[k]
+	if st == nil {
+		// A round is recorded from its first stage (queued), once the
+		// warm-up delay has passed.
+		if stage != node.ReadQueued || at.Before(r.armAt) || len(r.reads) >= critPathWindow {
+			return
+		}
+		if r.reads == nil {
+			r.reads = make(map[critPathRound]*[node.NumReadStages]int64)
+		}
+		st = new([node.NumReadStages]int64)
+		r.reads[k] = st
+	}
+	if st[stage] == 0 {
+		st[stage] = ns
+	}
+}
+
+// critPathReadHops names the hops of a ReadIndex round, in path order.
+var critPathReadHops = []struct{ name, what string }{
+	{"read queue", "Read called → the loop drained it into a ReadIndex (waiting for a loop turn)"},
+	{"heartbeat round", "ReadIndex → the loop took the Ready with its read state (heartbeats out in that turn's Ready, the followers' loops answer, the leader's loop steps a quorum's answers)"},
+	{"apply wait", "read state handed to the apply goroutine → reads answered (its wake-up; applied >= the read index)"},
+	{"read reply", "answered → Read returned (client wake-up)"},
+}
+
+// readReport attributes the recorded rounds of the node that served the
+// most of them (the leader); nil when no round was complete.
+func (r *critPathRecorder) readReport() *CritPathReads {
+	r.readMu.Lock()
+	defer r.readMu.Unlock()
+	perNode := map[uint64]int{}
+	for k, st := range r.reads {
+		if complete(st[:]) {
+			perNode[k.node]++
+		}
+	}
+	var best uint64
+	for id, c := range perNode {
+		if best == 0 || c > perNode[best] {
+			best = id
+		}
+	}
+	if best == 0 {
+		return nil
+	}
+	vals := make([][]float64, len(critPathReadHops))
+	var totals []float64
+	out := &CritPathReads{Node: best}
+	for k, st := range r.reads {
+		if k.node != best || !complete(st[:]) {
+			continue
+		}
+		out.Rounds++
+		for h := range critPathReadHops {
+			vals[h] = append(vals[h], float64(st[h+1]-st[h])/1e3)
+		}
+		totals = append(totals, float64(st[node.ReadReturned]-st[node.ReadQueued])/1e3)
+	}
+	for h, x := range critPathReadHops {
+		hop := summarizeHop(x.name, x.what, vals[h])
+		hop.OnPathMeanUs = hop.MeanUs
+		out.Hops = append(out.Hops, hop)
+	}
+	out.Total = summarizeHop("total", "Read called → returned", totals)
+	out.Total.OnPathMeanUs = out.Total.MeanUs
+	return out
+}
+
+func complete(st []int64) bool {
+	for _, t := range st {
+		if t == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// CritPathReads is the attribution of the ReadIndex rounds one node
+// served: every round's hops are on its path.
+type CritPathReads struct {
+	Node   uint64        `json:"node"`
+	Rounds int           `json:"rounds"`
+	Hops   []CritPathHop `json:"hops"`
+	Total  CritPathHop   `json:"total"`
 }
 
 type critPathSlots struct {
@@ -130,6 +233,8 @@ type CritPathReport struct {
 	// WAL is each node's log fsyncs over the whole run (warm-up
 	// included), from its WAL's counters.
 	WAL []NodeFsyncs `json:"wal,omitempty"`
+	// Reads is the attribution of the ReadIndex rounds (nil: no read).
+	Reads *CritPathReads `json:"reads,omitempty"`
 }
 
 // NodeFsyncs is one node's WAL fsync count and mean fsync time.
@@ -384,6 +489,7 @@ func (r *critPathRecorder) report() (*CritPathReport, error) {
 		rep.Batches.FollowerWriteUs = float64(d0+d1) / 1e3 / float64(fWrites-2)
 	}
 	rep.Batches.LeaderFsyncMeanUs = rep.Hops[hopLeaderWALWrite].MeanUs
+	rep.Reads = r.readReport()
 	return rep, nil
 }
 
@@ -432,6 +538,17 @@ func (rep *CritPathReport) WriteMarkdown(w io.Writer, title string) error {
 			fmt.Fprintf(&b, "node %d (%s) %d fsyncs, mean %.0f µs", w.Node, role, w.Fsyncs, w.FsyncMeanUs)
 		}
 		b.WriteString(". The \"wal write\" hops above also hold the flusher's wake-up, its linger and the write.\n")
+	}
+	if rd := rep.Reads; rd != nil {
+		fmt.Fprintf(&b, "\nReads: %d ReadIndex rounds served by node %d (a round is every read one loop turn drained).\n\n", rd.Rounds, rd.Node)
+		b.WriteString("| hop | mean µs | p50 µs | p90 µs | p99 µs | share of the mean | what |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		for _, h := range append(slices.Clone(rd.Hops), rd.Total) {
+			share := 0.0
+			if rd.Total.MeanUs > 0 {
+				share = 100 * h.MeanUs / rd.Total.MeanUs
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %.0f | %.0f%% | %s |\n", h.Name, h.MeanUs, h.P50Us, h.P90Us, h.P99Us, share, h.What)
+		}
 	}
 	if f := rep.Floor; f != nil {
 		fmt.Fprintf(&b, "\nDisk floor, same directory, right after the run (%d writers, every replica's log, %d B records): mean %.0f µs, p50 %.0f µs, p99 %.0f µs, %.0f writes/s. Our mean write %.0f µs = %.2fx the floor's.\n",

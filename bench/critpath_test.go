@@ -87,6 +87,44 @@ func TestCritPathReport(t *testing.T) {
 	if err := rep.WriteMarkdown(&b, "t"); err != nil || !strings.Contains(b.String(), "| follower wal write | 265 |") {
 		t.Errorf("markdown (%v):\n%s", err, b.String())
 	}
+	if rep.Reads != nil {
+		t.Errorf("reads %+v without a read round", rep.Reads)
+	}
+}
+
+// TestCritPathReads: ReadIndex rounds are split into their hops on the
+// node that served most of them; incomplete rounds and rounds that began
+// before the warm-up delay are left out.
+func TestCritPathReads(t *testing.T) {
+	r := newCritPathRecorder(time.Millisecond)
+	base := r.base
+	at := func(us int) time.Time { return base.Add(time.Duration(us) * time.Microsecond) }
+	round := func(id, n uint64, start int, hops ...int) {
+		t := start
+		r.MarkRead(id, n, node.ReadQueued, at(t))
+		for k, h := range hops {
+			t += h
+			r.MarkRead(id, n, node.ReadIssued+node.ReadStage(k), at(t))
+		}
+	}
+	round(1, 1, 500, 1, 10, 2, 3)                 // before the warm-up delay: not recorded
+	round(1, 2, 2000, 2, 20, 4, 6)                // queue 2, round 20, apply 4, reply 6
+	round(1, 3, 3000, 4, 40, 8, 2)                // queue 4, round 40, apply 8, reply 2
+	round(1, 4, 4000, 1, 1)                       // never confirmed: incomplete
+	round(2, 1, 2000, 1, 1, 1, 1)                 // another node's single round
+	r.MarkRead(1, 2, node.ReadReturned, at(9000)) // a later report keeps the first
+	rd := r.readReport()
+	if rd == nil || rd.Node != 1 || rd.Rounds != 2 {
+		t.Fatalf("reads %+v, want node 1 with 2 complete rounds", rd)
+	}
+	for k, want := range []float64{3, 30, 6, 4} {
+		if h := rd.Hops[k]; h.MeanUs != want {
+			t.Errorf("%s: mean %v µs, want %v", h.Name, h.MeanUs, want)
+		}
+	}
+	if rd.Total.MeanUs != 43 {
+		t.Errorf("total %v µs, want 43", rd.Total.MeanUs)
+	}
 }
 
 // TestCritPathNeedsAQuorumOfNodes: a window without followers' writes is
@@ -119,7 +157,7 @@ func TestInprocCriticalPath(t *testing.T) {
 	}
 	cfg := shortConfig()
 	cfg.Clients = 4
-	cfg.Mix = Mix{Write: 1}
+	cfg.Mix = Mix{Write: 1, Read: 1}
 	if _, err := Run(ctx, cfg, tg, nil); err != nil {
 		tg.Close()
 		t.Fatal(err)
@@ -138,7 +176,10 @@ func TestInprocCriticalPath(t *testing.T) {
 	if rep.Writes == 0 || rep.Quorum.Leader+rep.Quorum.Follower != rep.Writes || len(rep.Hops) != len(critPathHops) || len(rep.WAL) != 3 {
 		t.Fatalf("report: %d writes, quorum %+v, %d hops, %d WALs", rep.Writes, rep.Quorum, len(rep.Hops), len(rep.WAL))
 	}
-	if md, err := os.ReadFile(out + ".md"); err != nil || !strings.Contains(string(md), "| apply + reply |") {
+	if rep.Reads == nil || rep.Reads.Rounds == 0 || len(rep.Reads.Hops) != len(critPathReadHops) || rep.Reads.Total.MeanUs <= 0 {
+		t.Fatalf("reads: %+v", rep.Reads)
+	}
+	if md, err := os.ReadFile(out + ".md"); err != nil || !strings.Contains(string(md), "| apply + reply |") || !strings.Contains(string(md), "| heartbeat round |") {
 		t.Fatalf("markdown: %v\n%s", err, md)
 	}
 }

@@ -25,6 +25,9 @@
 //     "write-only", which do not. A mix without insert and rmw draws
 //     exactly the requests it drew before they existed. Summary.Workload
 //     records the full load.
+//   - Summary.LatencyByOpMs keeps each kind of operation's latency apart
+//     (a read waits for a ReadIndex round, a write for a quorum's fsyncs;
+//     the mix's percentiles blend them).
 //   - With RunConfig.History, Run records every operation on a sample of
 //     keys, from the first request (load phase included), in bounded
 //     memory, for chaos/check (HistoryConfig says how, and why what it

@@ -33,6 +33,7 @@ func Run(ctx context.Context, cfg RunConfig, target Target, sink ProgressSink) (
 		wl:     newWorkload(&cfg),
 		rec:    newRecorder(cfg.workers()),
 	}
+	r.rec.expectKinds(cfg.Mix.fractions())
 	if cfg.History != nil {
 		r.hist = newHistoryRecorder(cfg.History, cfg.Keys, r.wl)
 	}

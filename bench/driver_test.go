@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -103,6 +104,34 @@ func TestClosedLoopRun(t *testing.T) {
 	if len(seen) == 0 || len(seen) != len(sum.Series) || seriesOps <= sum.Ops {
 		t.Errorf("progress got %d intervals with %d ops, series %d; want them to include warm-up beyond the %d measured",
 			len(seen), seriesOps, len(sum.Series), sum.Ops)
+	}
+}
+
+// The latency of each kind of operation is kept apart: reads of a target
+// whose writes take 2 ms must not look like writes.
+func TestLatencyByOperation(t *testing.T) {
+	f := newFake()
+	f.writeDelay = 2 * time.Millisecond
+	cfg := shortConfig()
+	cfg.Clients = 1
+	sum, err := Run(context.Background(), cfg, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, r, c := sum.LatencyByOpMs["write"], sum.LatencyByOpMs["read"], sum.LatencyByOpMs["cas"]
+	if len(sum.LatencyByOpMs) != 3 || w.P50 < 2 || c.P50 < 2 || r.P50 >= 1 {
+		t.Fatalf("latency by op %+v: want write and cas p50 >= 2 ms, read p50 < 1 ms", sum.LatencyByOpMs)
+	}
+	if sum.LatencyMs.Max != max(w.Max, r.Max, c.Max) {
+		t.Errorf("max %v is not the largest of the kinds' maxima %v %v %v", sum.LatencyMs.Max, w.Max, r.Max, c.Max)
+	}
+	only := shortConfig()
+	only.Mix = Mix{Write: 1}
+	if sum, err = Run(context.Background(), only, newFake(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := sum.LatencyByOpMs["write"]; len(sum.LatencyByOpMs) != 1 || !ok || l != sum.LatencyMs {
+		t.Errorf("write-only run: latency by op %+v, want write alone and equal to the whole %+v", sum.LatencyByOpMs, sum.LatencyMs)
 	}
 }
 
@@ -298,5 +327,23 @@ func TestPacerReleasesEverySlotOnceAndNeverEarly(t *testing.T) {
 		if len(early) > 0 {
 			t.Fatalf("rate %v: %d slots released early, first by %v", rate, len(early), early[0])
 		}
+	}
+}
+
+// BenchmarkRecordSample: what recording one measured operation costs the
+// generator, with each kind's latency kept apart (split) and without.
+func BenchmarkRecordSample(b *testing.B) {
+	for _, split := range []bool{false, true} {
+		b.Run(fmt.Sprintf("split=%v", split), func(b *testing.B) {
+			r := newRecorder(1)
+			r.stripes[0].total.splitOp = split
+			now := time.Now()
+			s := sample{intended: now, sent: now, done: now.Add(300 * time.Microsecond), measured: true}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				s.op = i % 3
+				r.record(0, &s)
+			}
+		})
 	}
 }

@@ -17,6 +17,8 @@ type fakeTarget struct {
 	stallAt  time.Time
 	stallFor time.Duration
 	failEach int // every failEach-th request fails as unavailable (0 = never)
+	// writeDelay: writes and cas take at least this long (reads do not).
+	writeDelay time.Duration
 
 	n      atomic.Uint64
 	writes atomic.Uint64
@@ -43,6 +45,9 @@ func (f *fakeTarget) Do(ctx context.Context, req Request) (kv.Result, error) {
 				return kv.Result{}, ctx.Err()
 			}
 		}
+	}
+	if f.writeDelay > 0 && req.Op != kv.OpRead {
+		time.Sleep(f.writeDelay)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -56,15 +57,23 @@ import (
 //	                a fsync that would hold the last P goes through the
 //	                io_uring even when writes come one at a time (default
 //	                false), for A/B runs of that default
+//	settle-blind=false  the KV store reports no command as blind
+//	                (driver.BlindResulter), so every write is answered
+//	                after its apply, not at its batch's start: for A/B
+//	                runs of that default
 //	critical-path=FILE  record when each log index reaches each stage on
 //	                each node (node.Probe) and write the attribution of one
 //	                write's latency to its hops to FILE.md and FILE.json
-//	                when the target closes (critpath.go)
+//	                when the target closes (critpath.go); with reads in
+//	                the mix, each ReadIndex round's hops too (node.ReadProbe)
 //	critical-path-after=D  start recording D after the cluster started
 //	                (default 2s: past the warm-up); 100,000 indexes are kept
 //	critical-path-floor=N  also measure the every-replica disk floor with N
 //	                writers for 2 s after the cluster stopped (pass the
 //	                client count; fsync on only)
+//	log=FILE        the nodes' log (info level: elections, snapshots saved
+//	                with their size and duration, installs) as text lines
+//	                to FILE, for runs whose node events matter
 func init() { Register("inproc", openInproc) }
 
 // Transports the inproc target can run over.
@@ -82,6 +91,7 @@ type inprocTarget struct {
 	electionTimeout time.Duration
 	broker          *natsserver.Server // embedded, or nil
 	critPath        *critPathOutput    // critical-path option, or nil
+	logFile         *os.File           // log option, or nil
 
 	mu  sync.Mutex
 	trs []transportStatser // every transport built (NATS, TCP)
@@ -99,8 +109,10 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRatio float64
 	var commitDelay time.Duration
 	var offloadLone bool
+	settleBlind := true
 	var unknown []string
 	var cp critPathOutput
+	var logPath string
 	cpAfter := 2 * time.Second
 	for k, v := range cfg.Options {
 		switch k {
@@ -153,8 +165,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-offload-lone=%q: want true or false", v)
 			}
 			offloadLone = b
+		case "settle-blind":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: settle-blind=%q: want true or false", v)
+			}
+			settleBlind = b
 		case "critical-path":
 			cp.file = v
+		case "log":
+			if v == "" {
+				return nil, errors.New("inproc target: log=FILE: want a file name")
+			}
+			logPath = v
 		case "critical-path-after":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -173,7 +196,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, critical-path, critical-path-after, critical-path-floor)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, settle-blind, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -189,6 +212,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		return nil, fmt.Errorf("inproc target: %w", err)
 	}
 	t := &inprocTarget{transport: tr, lease: lease, electionTimeout: time.Duration(ticks) * node.DefaultTickInterval}
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, fmt.Errorf("inproc target: log: %w", err)
+		}
+		t.logFile = f
+		cfg.Logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		defer func() {
+			if t.c == nil { // not started
+				f.Close()
+			}
+		}()
+	}
 	ccfg := cluster.Config{
 		Nodes:        cfg.Nodes,
 		Dir:          cfg.Dir,
@@ -199,6 +235,9 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
 		// Zero leaves the node's default.
 		SnapshotLogRatio: snapRatio,
+	}
+	if !settleBlind {
+		ccfg.NewStateMachine = func(uint64) node.StateMachine { return kvNoBlind{kv.NewStore()} }
 	}
 	if cp.file != "" {
 		cp.rec = newCritPathRecorder(cpAfter)
@@ -379,6 +418,9 @@ func (t *inprocTarget) Close() error {
 	if t.broker != nil {
 		t.broker.Stop()
 	}
+	if t.logFile != nil {
+		err = errors.Join(err, t.logFile.Close())
+	}
 	if t.critPath != nil && err == nil {
 		err = t.critPath.finish()
 	}
@@ -392,3 +434,9 @@ func (t *inprocTarget) Contract() Contract {
 	}
 	return RaftContract(t.fsync, ReadsReadIndex, "ReadIndex: one heartbeat-quorum round per loop turn for every queued read, answered once applied >= the read index")
 }
+
+// kvNoBlind is the KV store with every command reported state-dependent
+// (option settle-blind=false); its other methods are the store's.
+type kvNoBlind struct{ *kv.Store }
+
+func (kvNoBlind) BlindResult([]byte) ([]byte, bool) { return nil, false }

@@ -122,14 +122,33 @@ type bucket struct {
 	svc *hdr.Histogram // from actual send time: raw service time
 	lag *hdr.Histogram // open loop: actual minus intended send time
 	c   counters
+	// byOp (measured-window buckets only) splits lat by operation slot,
+	// each allocated when its first sample arrives: a mix whose kinds
+	// wait for different things (a read's ReadIndex round, a write's
+	// fsyncs) is only explained per kind.
+	byOp    [numOps]*hdr.Histogram
+	splitOp bool
 }
 
 func newBucket() *bucket { return &bucket{lat: newHist(), svc: newHist(), lag: newHist()} }
+
+// newTotalBucket is a bucket that also keeps the latency of each kind of
+// operation apart.
+func newTotalBucket() *bucket {
+	b := newBucket()
+	b.splitOp = true
+	return b
+}
 
 func (b *bucket) reset() {
 	b.lat.Reset()
 	b.svc.Reset()
 	b.lag.Reset()
+	for _, h := range b.byOp {
+		if h != nil {
+			h.Reset()
+		}
+	}
 	b.c = counters{}
 }
 
@@ -137,6 +156,17 @@ func (b *bucket) merge(o *bucket) {
 	b.lat.Merge(o.lat)
 	b.svc.Merge(o.svc)
 	b.lag.Merge(o.lag)
+	if b.splitOp {
+		for i, h := range o.byOp {
+			if h == nil {
+				continue
+			}
+			if b.byOp[i] == nil {
+				b.byOp[i] = newHist()
+			}
+			b.byOp[i].Merge(h)
+		}
+	}
 	b.c.add(&o.c)
 }
 
@@ -162,10 +192,24 @@ func newRecorder(workers int) *recorder {
 	r := &recorder{stripes: make([]stripe, n), spare: make([]*bucket, n)}
 	for i := range r.stripes {
 		r.stripes[i].cur = newBucket()
-		r.stripes[i].total = newBucket()
+		r.stripes[i].total = newTotalBucket()
 		r.spare[i] = newBucket()
 	}
 	return r
+}
+
+// expectKinds allocates each stripe's per-kind histograms for the kinds
+// the mix draws, before the run, so the first measured operation of a
+// kind does not allocate (a kind not announced still gets one then).
+func (r *recorder) expectKinds(f [numOps]float64) {
+	for i := range r.stripes {
+		b := r.stripes[i].total
+		for k, w := range f {
+			if w > 0 && b.byOp[k] == nil {
+				b.byOp[k] = newHist()
+			}
+		}
+	}
 }
 
 // sample is one finished operation.
@@ -211,6 +255,12 @@ func addSample(b *bucket, s *sample) {
 	b.c.status[s.res.Status]++
 	recordUs(b.lat, s.done.Sub(s.intended))
 	recordUs(b.svc, s.done.Sub(s.sent))
+	if b.splitOp {
+		if b.byOp[s.op] == nil {
+			b.byOp[s.op] = newHist()
+		}
+		recordUs(b.byOp[s.op], s.done.Sub(s.intended))
+	}
 }
 
 // swap takes every stripe's current second and merges it into into,
@@ -237,7 +287,7 @@ func (r *recorder) swap(into *bucket) {
 // totals merges every stripe's measured-window bucket. Call only after
 // all workers have stopped.
 func (r *recorder) totals() *bucket {
-	b := newBucket()
+	b := newTotalBucket()
 	for i := range r.stripes {
 		b.merge(r.stripes[i].total)
 	}

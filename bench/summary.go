@@ -65,6 +65,12 @@ type Summary struct {
 	// LatencyMs is from intended send time in the open loop (corrected
 	// for coordinated omission), from send time in the closed loop.
 	LatencyMs Latency `json:"latency_ms"`
+	// LatencyByOpMs is LatencyMs for each kind of operation in the mix
+	// that got an answer ("write", "read", "cas", ...): a read waits for
+	// a ReadIndex round, a write for a quorum's fsyncs. Absent from
+	// merged summaries (`raftbench merge` works from the HDR logs, which
+	// hold the whole run's histogram only).
+	LatencyByOpMs map[string]Latency `json:"latency_ms_by_op,omitempty"`
 	// ServiceLatencyMs (open loop only) is the raw time from actual send
 	// to answer, which hides queueing behind a stall.
 	ServiceLatencyMs *Latency `json:"service_latency_ms,omitempty"`
@@ -301,6 +307,12 @@ func (r *runner) summary() *Summary {
 	for i, name := range opNames {
 		if i < opInsert || f[i] > 0 {
 			s.OpsByOp[name] = tot.c.ops[i]
+		}
+		if h := tot.byOp[i]; h != nil && h.TotalCount() > 0 {
+			if s.LatencyByOpMs == nil {
+				s.LatencyByOpMs = map[string]Latency{}
+			}
+			s.LatencyByOpMs[name] = latencyOf(h)
 		}
 	}
 	if r.hist != nil {

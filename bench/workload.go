@@ -34,6 +34,10 @@ const (
 // opNames name the slots in summaries, metrics and tables.
 var opNames = [numOps]string{"write", "read", "cas", "insert", "rmw"}
 
+// OpNames lists the kinds of operation a mix can hold, in the order
+// summaries print them (the keys of Summary.OpsByOp and LatencyByOpMs).
+func OpNames() []string { return opNames[:] }
+
 // opOrder maps a mix slot to the kv operation of its (first) request.
 var opOrder = [numOps]kv.Op{kv.OpWrite, kv.OpRead, kv.OpCas, kv.OpWrite, kv.OpRead}
 

@@ -194,6 +194,14 @@ func checkResult(t *testing.T, res *Result) {
 	if f.OpsMedian <= s.OpsMedian || f.VsBestOther <= 1 || s.VsBestOther >= 1 {
 		t.Errorf("fast %+v vs slow %+v", f, s)
 	}
+	// The default mix's three kinds, each with its own latency.
+	for _, row := range res.Rows {
+		for _, op := range []string{"write", "read", "cas"} {
+			if l, ok := row.ByOp[op]; !ok || l.P50Ms <= 0 || l.P99Ms < l.P50Ms {
+				t.Errorf("%s/%d: %s latency %+v (present %v)", row.System, row.Clients, op, l, ok)
+			}
+		}
+	}
 }
 
 func checkFiles(t *testing.T, dir string, runs int) {
@@ -210,7 +218,8 @@ func checkFiles(t *testing.T, dir string, runs int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| slow | 1 |", "| fast | 4 |", "fsync **on for every system**", "ops/CPU-s"} {
+	for _, want := range []string{"| slow | 1 |", "| fast | 4 |", "fsync **on for every system**", "ops/CPU-s",
+		"**By operation**", "| system | clients | write | read | cas |"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("compare.md lacks %q:\n%s", want, md)
 		}

@@ -92,6 +92,7 @@ func writeMarkdown(path string, r *Result) error {
 		}
 		b.WriteString("\n")
 	}
+	writeByOp(&b, r)
 	writeContracts(&b, r)
 	writeFloor(&b, r)
 	fmt.Fprintf(&b, "\nPlots: [throughput vs clients](throughput_vs_clients.svg), [p99 vs clients](p99_vs_clients.svg). "+
@@ -100,6 +101,45 @@ func writeMarkdown(path string, r *Result) error {
 		return fmt.Errorf("compare: %w", err)
 	}
 	return nil
+}
+
+// writeByOp tabulates each kind of operation's latency, for mixes of more
+// than one kind: a read waits for a ReadIndex round (no disk), a write or
+// cas for a quorum's fsyncs, and the mix's percentiles blend the two (at
+// 1 client with 40% reads the mix's p50 is about the writes' 17th
+// percentile).
+func writeByOp(b *bytes.Buffer, r *Result) {
+	var ops []string
+	for _, op := range bench.OpNames() {
+		for _, row := range r.Rows {
+			if _, ok := row.ByOp[op]; ok {
+				ops = append(ops, op)
+				break
+			}
+		}
+	}
+	if len(ops) < 2 {
+		return
+	}
+	b.WriteString("\n**By operation** (p50 / p99 / p99.9 ms, medians over repeats):\n\n| system | clients |")
+	for _, op := range ops {
+		fmt.Fprintf(b, " %s |", op)
+	}
+	b.WriteString("\n| --- | ---: |" + strings.Repeat(" --- |", len(ops)) + "\n")
+	for _, row := range r.Rows {
+		if len(row.ByOp) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %d |", row.System, row.Clients)
+		for _, op := range ops {
+			if l, ok := row.ByOp[op]; ok {
+				fmt.Fprintf(b, " %.3f / %.3f / %.3f |", l.P50Ms, l.P99Ms, l.P999Ms)
+			} else {
+				b.WriteString(" – |")
+			}
+		}
+		b.WriteString("\n")
+	}
 }
 
 // writeFloor tabulates the disk floors: what the disk alone allows the

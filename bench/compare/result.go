@@ -32,7 +32,10 @@ type RunRecord struct {
 	Errors        uint64        `json:"errors"`
 	ThroughputOps float64       `json:"throughput_ops"`
 	LatencyMs     bench.Latency `json:"latency_ms"`
-	CPUCores      float64       `json:"cpu_cores"`
+	// LatencyByOpMs is LatencyMs for each kind of operation of the mix
+	// (bench.Summary.LatencyByOpMs).
+	LatencyByOpMs map[string]bench.Latency `json:"latency_ms_by_op,omitempty"`
+	CPUCores      float64                  `json:"cpu_cores"`
 	// CPUWindow is "measured" (warm-up excluded) or "whole run".
 	CPUWindow        string   `json:"cpu_window"`
 	OpsPerCPUSec     float64  `json:"ops_per_cpu_s"`
@@ -51,7 +54,7 @@ func newRunRecord(s Slot, sum *bench.Summary) RunRecord {
 	return RunRecord{
 		Repeat: s.Repeat, System: s.System, Target: TargetName(s.System), Clients: s.Clients,
 		Fsync: sum.Fsync, Ops: sum.Ops, Errors: sum.Errors, ThroughputOps: sum.ThroughputOps,
-		LatencyMs: sum.LatencyMs, LeaderChanges: sum.LeaderChanges, FsyncsPerSec: sum.FsyncsPerSec,
+		LatencyMs: sum.LatencyMs, LatencyByOpMs: sum.LatencyByOpMs, LeaderChanges: sum.LeaderChanges, FsyncsPerSec: sum.FsyncsPerSec,
 		EntriesPerFsync: sum.EntriesPerFsync, EntriesPerAppend: sum.EntriesPerAppend,
 	}
 }
@@ -85,7 +88,11 @@ type Row struct {
 	CPUCores        float64  `json:"cpu_cores"`
 	OpsPerCPUSec    float64  `json:"ops_per_cpu_s"`
 	EntriesPerFsync *float64 `json:"entries_per_fsync,omitempty"`
-	Errors          uint64   `json:"errors"`
+	// ByOp is P50Ms/P99Ms/P999Ms for each kind of operation of the mix
+	// (medians over the runs that had it): reads and writes wait for
+	// different things, so a mix's percentiles alone do not say which.
+	ByOp   map[string]OpLatency `json:"by_op,omitempty"`
+	Errors uint64               `json:"errors"`
 	// VsBestOther is OpsMedian over the best other ranked system's
 	// OpsMedian at the same client count (0 when there is none, and for
 	// every row that is not ranked: see Gate).
@@ -101,6 +108,13 @@ type Row struct {
 	// GateUnstated; "" for a ranked row. Unranked rows get no ratio and
 	// are listed after the ranked ones.
 	Gate string `json:"gate,omitempty"`
+}
+
+// OpLatency is one kind of operation's latency in a Row, in ms.
+type OpLatency struct {
+	P50Ms  float64 `json:"p50_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	P999Ms float64 `json:"p999_ms"`
 }
 
 // Result is compare.json.
@@ -227,6 +241,20 @@ func makeRow(system string, clients int, runs []RunRecord) Row {
 	if len(epf) > 0 {
 		m := median(epf)
 		row.EntriesPerFsync = &m
+	}
+	for _, op := range bench.OpNames() {
+		var p50, p99, p999 []float64
+		for _, rr := range runs {
+			if l, ok := rr.LatencyByOpMs[op]; ok {
+				p50, p99, p999 = append(p50, l.P50), append(p99, l.P99), append(p999, l.P999)
+			}
+		}
+		if len(p50) > 0 {
+			if row.ByOp == nil {
+				row.ByOp = map[string]OpLatency{}
+			}
+			row.ByOp[op] = OpLatency{P50Ms: median(p50), P99Ms: median(p99), P999Ms: median(p999)}
+		}
 	}
 	return row
 }

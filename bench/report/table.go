@@ -39,6 +39,13 @@ func WriteTable(w io.Writer, s *bench.Summary) {
 	} else {
 		row("latency ms", lat(s.LatencyMs))
 	}
+	if len(s.LatencyByOpMs) > 1 {
+		for _, op := range bench.OpNames() {
+			if l, ok := s.LatencyByOpMs[op]; ok {
+				row("  "+op, lat(l)+fmt.Sprintf("  mean %s", bench.FormatMs(l.Mean)))
+			}
+		}
+	}
 	row("results", fmt.Sprintf("ok %d, not found %d, cas mismatch %d", s.Results.OK, s.Results.NotFound, s.Results.Mismatch))
 	errs := fmt.Sprint(s.Errors)
 	if s.Errors > 0 {

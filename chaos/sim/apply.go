@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/raftbench/raftbench/engine"
@@ -109,6 +110,17 @@ func (h *applyHooks) Applied(r *driver.Result) {
 	}
 }
 
+// Settled answers the client of a blind command before its batch is
+// applied (driver.SettleHooks); the checker sees the answer then, and the
+// entry's application and state check still follow in Applied.
+func (h *applyHooks) Settled(r *driver.Result) {
+	if h.s.failure == nil {
+		if h.s.answer(h.n, r) {
+			h.s.stats.Settled++
+		}
+	}
+}
+
 // Restored: a snapshot installed or restored gives the state every node
 // had at its index.
 func (h *applyHooks) Restored(meta raftpb.SnapshotMeta) {
@@ -118,20 +130,22 @@ func (h *applyHooks) Restored(meta raftpb.SnapshotMeta) {
 }
 
 // answer acknowledges a client command applied (or found applied) at r.
-func (s *Sim) answer(n *simNode, r *driver.Result) {
+// It reports whether a client was waiting.
+func (s *Sim) answer(n *simNode, r *driver.Result) bool {
 	k := waitKey{client: int(r.Client - 1), seq: r.Seq}
 	req := n.waiters[k]
 	if req == nil {
-		return
+		return false
 	}
 	delete(n.waiters, k)
 	// Acknowledging: the entry must be durable on a quorum (§5.3
 	// "committed").
 	s.chk.onAck(s, n, r.Index, r.Term)
 	if s.failure != nil {
-		return
+		return true
 	}
 	s.reply(n, req, replyOK, r.Output, r.Index)
+	return true
 }
 
 // stateHash is a digest of n's whole replicated state: the configuration
@@ -192,7 +206,14 @@ func (s *Sim) onClientRequest(n *simNode, req *clientMsg) {
 // followers that fall behind.
 func (s *Sim) takeSnapshot(n *simNode) {
 	meta, sessions := n.ap.CaptureSnapshot()
-	snap := raftpb.Snapshot{Meta: meta, Data: append(sessions, n.store.Snapshot()...)}
+	// The state as a running node streams it (the slab image), so every
+	// install and every restart after a crash restores that encoding.
+	data := bytes.NewBuffer(sessions)
+	if _, err := n.store.Capture().WriteTo(data); err != nil {
+		s.fail("harness", "snapshot", "node %d at %d: %v", n.id, meta.Index, err)
+		return
+	}
+	snap := raftpb.Snapshot{Meta: meta, Data: data.Bytes()}
 	st := &simStorage{s: s, n: n, inc: n.inc}
 	if err := st.SaveSnapshot(snap); err != nil {
 		s.fail("harness", "save snapshot", "node %d at %d: %v", n.id, meta.Index, err)

@@ -101,6 +101,7 @@ func FaultSummary(s Stats) string {
 	row("joint configurations entered / left (auto-leave)", fmt.Sprintf("%d / %d", s.Membership.EnterJoint, s.Membership.LeaveJoint))
 	row("messages from outside the receiver's configuration (accepted, thesis §4.1)", s.MsgsFromNonMember)
 	row("reads answered from the leader's lease, no round trip (thesis §6.4.1)", s.LeaseReads)
+	row("writes answered before their batch was applied (blind commands)", s.Settled)
 	for _, p := range s.Driver.Paths() {
 		row("driver: "+p.Name, p.Count)
 	}

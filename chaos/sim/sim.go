@@ -142,6 +142,9 @@ type Stats struct {
 	// came back in the event that asked for it: answered from the
 	// leader's lease (thesis §6.4.1), no round trip.
 	LeaseReads uint64
+	// Settled counts writes answered before their batch was applied
+	// (blind commands, driver.SettleHooks).
+	Settled uint64
 
 	// Driver paths (engine/driver, the runtime's code) the run took.
 	Driver DriverStats
@@ -234,6 +237,7 @@ func (s *Stats) Add(o Stats) {
 	s.ConfChangesSkipped += o.ConfChangesSkipped
 	s.Membership.add(o.Membership)
 	s.MsgsFromNonMember += o.MsgsFromNonMember
+	s.Settled += o.Settled
 	s.Driver.add(o.Driver)
 }
 

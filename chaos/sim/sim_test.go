@@ -35,6 +35,7 @@ func TestSeedsPass(t *testing.T) {
 		"snapshots taken": total.SnapsTaken, "snapshots sent": total.SnapsSent, "snapshots installed": total.SnapsInstalled,
 		"restarts from a snapshot": total.RestartsFromSnapshot, "transfers completed": total.TransfersCompleted,
 		"voters added": total.Membership.AddVoter, "members removed": total.Membership.Remove,
+		"writes answered before applying": total.Settled,
 	} {
 		if v == 0 {
 			t.Errorf("no %s in %d seeds: the fault schedule is not doing its job", name, seedsInTest)

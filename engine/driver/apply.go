@@ -36,6 +36,41 @@ type Prefetcher interface {
 // PrefetchGroup is the most commands the Applier hands Prefetch at once.
 const PrefetchGroup = 32
 
+// BlindResulter is an optional StateMachine extension for commands whose
+// result does not depend on the state (a blind write: a KV put always
+// answers ok). With it, and Hooks that are also SettleHooks, the Applier
+// settles such commands before it applies any command of their batch
+// (see SettleHooks), so their answers need not wait behind the applying
+// of the commands logged before them.
+type BlindResulter interface {
+	// BlindResult returns, with true, exactly the result Apply(cmd) will
+	// return whatever the state; false when the result depends on the
+	// state (a read, a compare-and-set). It must not change the state
+	// and must not keep cmd, which aliases the entry.
+	BlindResult(cmd []byte) (res []byte, ok bool)
+}
+
+// SettleHooks is an optional Hooks extension. When the StateMachine is a
+// BlindResulter, Apply first walks the batch's entries about to be
+// applied and calls Settled for each client command that (1) the state
+// machine says is blind, (2) the session table will apply now (not a
+// duplicate, not expired), and (3) whose client has no earlier entry in
+// the batch (whose session record could change that verdict; records of
+// other clients can only evict the session, which still means "apply").
+// r.Kind is Applied and r.Output the blind result, which Apply records in
+// the session table unchanged when it applies the command in its turn,
+// with the usual Applying and Applied calls. Settled may answer the
+// client: the entry is committed (durable on a quorum, so a crash loses
+// nothing), it will be applied in its turn on every replica, and its
+// answer does not depend on anything applied before it. What it must not
+// do is let anything read the state on the strength of that answer: a
+// read is served only once applied >= its read index, and the read index
+// of any read begun after the answer covers the entry. r is valid only
+// during the call.
+type SettleHooks interface {
+	Settled(r *Result)
+}
+
 // ApplierConfig configures an Applier.
 type ApplierConfig struct {
 	// ID is this node; Voters and Learners the bootstrap configuration
@@ -100,6 +135,9 @@ type Result struct {
 	Conf        engine.ConfChange // ConfChange: the change
 	ConfState   raftpb.ConfState  // ConfChange: the applied configuration after it (shared; do not modify)
 	Err         error             // Malformed
+	// Settled: Applied, and this command's Output was already given to
+	// SettleHooks.Settled before its batch was applied.
+	Settled bool
 }
 
 // Hooks observe applying; the runtime answers waiters from them, the
@@ -151,6 +189,15 @@ type Applier struct {
 	// pf is sm if it is a Prefetcher; cmds is the reused group handed to it.
 	pf   Prefetcher
 	cmds [][]byte
+	// blind is sm if it is a BlindResulter. Reused per batch: seenFew and
+	// seenMany, the clients seen so far in the batch being settled (a
+	// slice while few); settled, the indexes settled, ascending.
+	blind     BlindResulter
+	seenFew   []uint64
+	seenMany  map[uint64]struct{}
+	settled   []uint64
+	bugs      bugSet
+	lastBlind []byte // BugSettleStateDependent only
 }
 
 // ErrNotContiguous: committed entries skipped an index.
@@ -169,6 +216,8 @@ func NewApplier(cfg ApplierConfig) (*Applier, error) {
 		logRatio: max(0, cfg.SnapshotLogRatio)}
 	a.sessions.forgetEarly = bugs.has(BugSessionWindowShort)
 	a.pf, _ = cfg.StateMachine.(Prefetcher)
+	a.blind, _ = cfg.StateMachine.(BlindResulter)
+	a.bugs = bugs
 	a.conf = raftpb.ConfState{Voters: cfg.Voters, Learners: cfg.Learners}.Clone()
 	a.stagger = snapshotStagger(cfg.ID, a.conf.Voters, cfg.SnapshotEvery)
 	a.scheduleFirstSnapshot()
@@ -236,6 +285,10 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 		}
 		h.Restored(meta)
 	}
+	settled := a.settled[:0]
+	if sh, ok := h.(SettleHooks); ok && a.blind != nil && len(b.Entries) > 0 {
+		settled = a.settle(b.Entries, sh)
+	}
 	prefetched := 0 // entries below it were handed to Prefetch
 	for i := range b.Entries {
 		e := &b.Entries[i]
@@ -251,10 +304,93 @@ func (a *Applier) Apply(b *Batch, h Hooks) error {
 		h.Applying(e)
 		a.logBytes += uint64(len(e.Data))
 		a.result = a.applyOne(e)
+		if len(settled) > 0 && settled[0] == e.Index {
+			a.result.Settled, settled = true, settled[1:]
+		}
 		a.applied, a.term = e.Index, e.Term
 		h.Applied(&a.result)
 	}
 	return nil
+}
+
+// settle calls h.Settled for the blind client commands among entries
+// that the session table will apply (see SettleHooks), and returns their
+// indexes. It changes nothing: Apply applies and records every entry in
+// its turn as always.
+func (a *Applier) settle(entries []raftpb.Entry, h SettleHooks) []uint64 {
+	a.seenFew, a.settled = a.seenFew[:0], a.settled[:0]
+	if len(a.seenMany) > 0 {
+		clear(a.seenMany)
+	}
+	var r Result
+	next := a.applied + 1
+	for i := range entries {
+		e := &entries[i]
+		if e.Index <= a.applied {
+			continue
+		}
+		if e.Index != next {
+			break // Apply will refuse the gap; settle nothing beyond it
+		}
+		next++
+		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+			continue
+		}
+		client, seq, cmd, err := ParseEntry(e.Data)
+		if err != nil {
+			continue // Malformed in its turn; no session involved
+		}
+		if a.seenBefore(client) {
+			continue
+		}
+		res, blind := a.blind.BlindResult(cmd)
+		if bugsBuild && a.bugs.has(BugSettleStateDependent) {
+			if blind {
+				a.lastBlind = res
+			} else if a.lastBlind != nil {
+				res, blind = a.lastBlind, true // the bug: the last blind result, as if every command were blind
+			}
+		}
+		if !blind {
+			continue
+		}
+		if v, _ := a.sessions.check(client, seq); v != verdictApply {
+			continue
+		}
+		r = Result{Index: e.Index, Term: e.Term, Kind: Applied, Client: client, Seq: seq, Output: res, Settled: true}
+		h.Settled(&r)
+		a.settled = append(a.settled, e.Index)
+	}
+	return a.settled
+}
+
+// seenBefore reports whether client was seen before in the batch being
+// settled, and notes it: a slice scan while the batch has few clients,
+// a map beyond.
+func (a *Applier) seenBefore(client uint64) bool {
+	const few = 64
+	if a.seenMany == nil || len(a.seenMany) == 0 {
+		for _, c := range a.seenFew {
+			if c == client {
+				return true
+			}
+		}
+		if len(a.seenFew) < few {
+			a.seenFew = append(a.seenFew, client)
+			return false
+		}
+		if a.seenMany == nil {
+			a.seenMany = make(map[uint64]struct{}, 2*few)
+		}
+		for _, c := range a.seenFew {
+			a.seenMany[c] = struct{}{}
+		}
+	}
+	if _, ok := a.seenMany[client]; ok {
+		return true
+	}
+	a.seenMany[client] = struct{}{}
+	return false
 }
 
 // prefetch hands the Prefetcher the commands of entries[from:] up to

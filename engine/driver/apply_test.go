@@ -279,3 +279,140 @@ func TestApplierPrefetches(t *testing.T) {
 		t.Fatalf("Prefetch groups %v, want %v", p.groups, wantGroups)
 	}
 }
+
+// blindSM is counterSM whose commands starting with 'w' are blind: they
+// always answer "ok" (and are still appended to the state).
+type blindSM struct{ counterSM }
+
+func (b *blindSM) Apply(cmd []byte) []byte {
+	out := b.counterSM.Apply(cmd)
+	if len(cmd) > 0 && cmd[0] == 'w' {
+		return []byte("ok")
+	}
+	return out
+}
+
+func (b *blindSM) BlindResult(cmd []byte) ([]byte, bool) {
+	if len(cmd) > 0 && cmd[0] == 'w' {
+		return []byte("ok"), true
+	}
+	return nil, false
+}
+
+// settleRecorder is recorder that also keeps what Settled saw, and when
+// (how many entries had been applied by then).
+type settleRecorder struct {
+	recorder
+	settled   []Result
+	atApplied []int
+}
+
+func (r *settleRecorder) Settled(res *Result) {
+	r.settled = append(r.settled, *res)
+	r.atApplied = append(r.atApplied, len(r.results))
+}
+
+// TestApplierSettlesBlindCommands: a batch's blind commands that the
+// session table will apply are settled before any of the batch is
+// applied, with the result Apply then gives; duplicates, expired seqs,
+// state-dependent commands and a client's second entry in the batch are
+// not; everything is still applied in order, exactly as without.
+func TestApplierSettlesBlindCommands(t *testing.T) {
+	sm := &blindSM{}
+	a, err := NewApplier(ApplierConfig{ID: 1, Voters: []uint64{1}, StateMachine: sm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r settleRecorder
+	first := Batch{Entries: []raftpb.Entry{cmdEntry(1, 7, 1, "w1"), cmdEntry(2, 9, 100, "w0")}}
+	if err := a.Apply(&first, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.settled) != 2 {
+		t.Fatalf("settled %d of the first batch's 2 new blind writes", len(r.settled))
+	}
+	r = settleRecorder{}
+	b := Batch{Entries: []raftpb.Entry{
+		cmdEntry(2, 9, 100, "w0"),                // already applied (index <= applied): skipped
+		cmdEntry(3, 7, 1, "w1"),                  // duplicate of index 1: not settled
+		cmdEntry(4, 9, 1, "w2"),                  // expired (100 - 1 >= 64): not settled
+		{Index: 5, Term: 1},                      // a leader's empty entry
+		cmdEntry(6, 8, 1, "c1"),                  // state-dependent: not settled
+		cmdEntry(7, 10, 1, "w3"),                 // settled
+		cmdEntry(8, 8, 2, "w4"),                  // client 8 has an earlier entry in the batch: not settled
+		cmdEntry(9, 11, 5, "w5"),                 // settled
+		{Index: 10, Term: 1, Data: []byte{1, 2}}, // malformed
+		cmdEntry(11, 10, 2, "w6"),                // client 10 again: not settled
+	}}
+	if err := a.Apply(&b, &r); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for i, s := range r.settled {
+		got = append(got, s.Index)
+		if r.atApplied[i] != 0 {
+			t.Fatalf("index %d settled after %d entries of its batch were applied, want before any", s.Index, r.atApplied[i])
+		}
+		if s.Kind != Applied || string(s.Output) != "ok" {
+			t.Fatalf("settled %+v, want Applied with the blind result", s)
+		}
+	}
+	if want := []uint64{7, 9}; !slices.Equal(got, want) {
+		t.Fatalf("settled indexes %v, want %v", got, want)
+	}
+	// Every entry is still applied in its turn, and each settled one
+	// with the result it was settled with.
+	kinds := map[uint64]Kind{}
+	for _, res := range r.results {
+		kinds[res.Index] = res.Kind
+		for _, s := range r.settled {
+			if s.Index == res.Index && (res.Kind != Applied || string(res.Output) != string(s.Output) || res.Client != s.Client || res.Seq != s.Seq) {
+				t.Fatalf("index %d settled as %+v, applied as %+v", s.Index, s, res)
+			}
+		}
+	}
+	for _, res := range r.results {
+		if res.Settled != (res.Index == 7 || res.Index == 9) {
+			t.Fatalf("index %d applied with Settled %v", res.Index, res.Settled)
+		}
+	}
+	want := map[uint64]Kind{3: Duplicate, 4: Expired, 5: Empty, 6: Applied, 7: Applied, 8: Applied, 9: Applied, 10: Malformed, 11: Applied}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Fatalf("applied kinds %v, want %v", kinds, want)
+	}
+	if applied, _ := a.Applied(); applied != 11 {
+		t.Fatalf("applied %d, want 11", applied)
+	}
+	// Nothing past a gap in the indexes is settled (Apply refuses it).
+	r = settleRecorder{}
+	gap := Batch{Entries: []raftpb.Entry{cmdEntry(12, 20, 1, "w"), cmdEntry(14, 21, 1, "w")}}
+	if err := a.Apply(&gap, &r); err == nil || len(r.settled) != 1 || r.settled[0].Index != 12 {
+		t.Fatalf("gap: err %v, settled %+v", err, r.settled)
+	}
+	// Hooks without Settled get every answer from Applied, as before.
+	var plain recorder
+	next := Batch{Entries: []raftpb.Entry{cmdEntry(13, 12, 1, "w7")}}
+	if err := a.Apply(&next, &plain); err != nil || len(plain.results) != 1 || plain.results[0].Kind != Applied || plain.results[0].Settled {
+		t.Fatalf("plain hooks: %v %+v", err, plain.results)
+	}
+	// A batch with more clients than the few the Applier tracks in a
+	// slice: each client's first entry is settled, a repeat is not, in
+	// this batch and the next.
+	for round := range 2 {
+		r = settleRecorder{}
+		var big Batch
+		index, _ := a.Applied()
+		for c := uint64(100); c < 300; c++ {
+			index++
+			big.Entries = append(big.Entries, cmdEntry(index, c, uint64(10+round), "w"))
+		}
+		index++
+		big.Entries = append(big.Entries, cmdEntry(index, 150, uint64(20+round), "w"))
+		if err := a.Apply(&big, &r); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.settled) != 200 || r.settled[199].Client != 299 {
+			t.Fatalf("round %d: settled %d of 200 first entries", round, len(r.settled))
+		}
+	}
+}

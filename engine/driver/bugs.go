@@ -31,6 +31,11 @@ const (
 	// BugSessionWindowShort makes the session table forget the seq just
 	// below a client's newest one, so its duplicate is applied again.
 	BugSessionWindowShort
+	// BugSettleStateDependent settles (answers before applying, see
+	// SettleHooks) commands whose result depends on the state too, with
+	// the last blind command's result, as a driver that did not ask the
+	// state machine would.
+	BugSettleStateDependent
 
 	bugEnd
 )
@@ -47,6 +52,8 @@ func (b Bug) String() string {
 		return "driver-read-before-applied"
 	case BugSessionWindowShort:
 		return "driver-session-window-short"
+	case BugSettleStateDependent:
+		return "driver-settle-state-dependent"
 	}
 	return fmt.Sprintf("driver.Bug(%d)", uint32(b))
 }

@@ -33,7 +33,11 @@
 //     applied again as if new (the simulator shows this breaks
 //     linearizability when MaxSessions is below the number of clients
 //     retrying), so MaxSessions must exceed the clients with requests in
-//     flight.
+//     flight. With a BlindResulter state machine and SettleHooks, the
+//     commands whose result cannot depend on the state (a KV write) and
+//     that the session table will apply are settled (answerable) before
+//     any command of their batch is applied; they are still applied in
+//     their turn, and reads still wait for applied >= their read index.
 //   - Snapshot streaming (snapxfer.go): the core's MsgSnap becomes a
 //     stream of MsgSnapChunk of at most TransferConfig.ChunkBytes, at
 //     most ChunksInFlight unacknowledged per follower, each with its

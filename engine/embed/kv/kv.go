@@ -259,6 +259,20 @@ func (s *Store) Apply(cmd []byte) []byte {
 	return AppendResult(nil, s.applyLocked(c))
 }
 
+// BlindResult is the result of a write, which does not depend on the
+// state (it always answers ok), so the runtime may answer it once it is
+// committed, before it is applied (driver.BlindResulter). Reads and cas
+// depend on the state; an undecodable command is left to Apply.
+func (s *Store) BlindResult(cmd []byte) ([]byte, bool) {
+	if len(cmd) == 0 || Op(cmd[0]) != OpWrite {
+		return nil, false
+	}
+	if _, err := DecodeCommand(cmd); err != nil {
+		return nil, false
+	}
+	return AppendResult(nil, Result{Status: StatusOK}), true
+}
+
 // applyLocked runs c; a returned Value aliases the slabs and must be
 // copied before the lock is released (AppendResult does).
 func (s *Store) applyLocked(c Command) Result {
@@ -358,10 +372,11 @@ const snapshotMagic = "RBKV1"
 // equal snapshots: the canonical encoding, for digests that compare
 // replicas' states and for the in-memory snapshot path (small states).
 // The streamed snapshot (SnapshotViewStream) holds the same records in
-// slab order instead: the format (RBKV1: magic, count, then key/value
-// pairs) does not depend on the order, RestoreFrom accepts any order and
-// refuses a key listed twice, so only byte-for-byte comparison needs the
-// sort, and a background snapshot of a large state does not pay for it.
+// slab order instead, as a slab image (RBKV2, image.go): neither format
+// (RBKV1: magic, count, then key/value pairs) depends on the order,
+// RestoreFrom accepts any order and refuses a key listed twice, so only
+// byte-for-byte comparison needs the sort, and a background snapshot of
+// a large state does not pay for it.
 func (s *Store) Snapshot() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -396,8 +411,8 @@ func (s *Store) SnapshotViewAppend() (appendTo func(prefix []byte) []byte) {
 // encoded: size tells the encoding's exact size (known at the capture,
 // no pass over the records) and writeTo streams the state as it was at
 // the capture, records in slab order (see Snapshot: the same records as
-// Snapshot's encoding, not sorted), on any one goroutine; release drops
-// a view that will not be written.
+// Snapshot's encoding, not sorted; a slab image, see View.WriteTo), on
+// any one goroutine; release drops a view that will not be written.
 func (s *Store) SnapshotViewStream() (size func() int64, writeTo func(io.Writer) (int64, error), release func()) {
 	v := s.Capture()
 	return v.Size, v.WriteTo, v.Release
@@ -418,6 +433,9 @@ func (s *Store) Capture() *View {
 	s.mu.Lock()
 	v := &View{s: s, data: s.t.freeze(s.views.Load() > 0)}
 	v.size = v.data.streamSize()
+	if v.data.exact {
+		v.size = v.data.imageSize()
+	}
 	s.views.Add(1)
 	s.mu.Unlock()
 	return v
@@ -434,14 +452,21 @@ func (v *View) Encode() []byte {
 // the table counts as it goes).
 func (v *View) Size() int64 { return int64(v.size) }
 
-// WriteTo writes the state captured by the view to w, streaming through
-// a small buffer, the live records in slab order (no sort: memory is
-// read in order), and closes the view. It writes Size bytes; RestoreFrom
-// reads them back.
+// WriteTo writes the state captured by the view to w, the live records
+// in slab order (no sort: memory is read in order), and closes the view.
+// A view whose dead marks are exact (the only one open when captured:
+// every background snapshot) is written as a slab image (RBKV2, see
+// image.go): runs of live records copied as the slabs hold them, no
+// per-record encoding; another one in RBKV1 through a small buffer. It
+// writes Size bytes; RestoreFrom reads either back.
 func (v *View) WriteTo(w io.Writer) (int64, error) {
 	n, err := int64(0), errors.New("kv: snapshot view already encoded or released")
 	v.once.Do(func() {
-		n, err = v.data.writeSnapshot(w, v.data.len(), v.data.inSlabOrder())
+		if v.data.exact {
+			n, err = v.data.writeImage(w)
+		} else {
+			n, err = v.data.writeSnapshot(w, v.data.len(), v.data.inSlabOrder())
+		}
 		v.close()
 	})
 	return n, err
@@ -487,7 +512,7 @@ func (s *Store) RestoreFrom(r io.Reader) error {
 		br = bufio.NewReaderSize(r, 256<<10)
 	}
 	var magic [len(snapshotMagic)]byte
-	if _, err := io.ReadFull(br, magic[:]); err != nil || string(magic[:]) != snapshotMagic {
+	if _, err := io.ReadFull(br, magic[:]); err != nil || string(magic[:]) != snapshotMagic && string(magic[:]) != imageMagic {
 		return fmt.Errorf("%w: snapshot magic", ErrMalformed)
 	}
 	n, err := binary.ReadUvarint(br)
@@ -495,7 +520,28 @@ func (s *Store) RestoreFrom(r io.Reader) error {
 		return fmt.Errorf("%w: snapshot key count", ErrMalformed)
 	}
 	t := newTable()
+	if string(magic[:]) == imageMagic {
+		err = restoreImage(br, &t, n)
+	} else {
+		err = restorePairs(br, &t, n)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return fmt.Errorf("%w: trailing snapshot bytes", ErrMalformed)
+	}
+	s.mu.Lock()
+	s.t = t
+	s.mu.Unlock()
+	return nil
+}
+
+// restorePairs reads n key/value pairs of an RBKV1 snapshot (after its
+// magic and count) from r into t.
+func restorePairs(br byteReader, t *table, n uint64) error {
 	var key, val []byte
+	var err error
 	for i := uint64(0); i < n; i++ {
 		if key, err = readField(br, key, MaxKeyBytes); err != nil {
 			return fmt.Errorf("snapshot key %d: %w", i, err)
@@ -509,12 +555,6 @@ func (s *Store) RestoreFrom(r io.Reader) error {
 		}
 		t.put(key, loc, ok, val, true) // copies into the slabs
 	}
-	if _, err := br.ReadByte(); err != io.EOF {
-		return fmt.Errorf("%w: trailing snapshot bytes", ErrMalformed)
-	}
-	s.mu.Lock()
-	s.t = t
-	s.mu.Unlock()
 	return nil
 }
 

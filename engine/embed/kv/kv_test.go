@@ -279,14 +279,20 @@ func TestSnapshotStreamRoundTrip(t *testing.T) {
 		s.Apply(EncodeWrite([]byte(fmt.Sprintf("key-%05d", i)), bytes.Repeat([]byte{'z'}, i%300)))
 	}
 	s.Apply(EncodeWrite([]byte("after-capture"), []byte("x"))) // not in the view
-	if v.Size() != int64(len(want)) {
-		t.Fatalf("Size() = %d, encoding has %d bytes", v.Size(), len(want))
+	// The slab image: the records of the sorted encoding plus a state
+	// byte each.
+	size := int64(len(want) + 5001)
+	if v.Size() != size {
+		t.Fatalf("Size() = %d, want %d (the encoding's %d bytes and a state byte per key)", v.Size(), size, len(want))
 	}
 	var buf bytes.Buffer
-	if n, err := v.WriteTo(iotest.TruncateWriter(&buf, 1<<40)); err != nil || n != int64(len(want)) {
-		t.Fatalf("WriteTo: %d bytes, %v; want %d", n, err, len(want))
+	if n, err := v.WriteTo(iotest.TruncateWriter(&buf, 1<<40)); err != nil || n != size {
+		t.Fatalf("WriteTo: %d bytes, %v; want %d", n, err, size)
 	}
 	streamed := buf.Bytes()
+	if string(streamed[:5]) != imageMagic {
+		t.Fatalf("streamed magic %q, want %q", streamed[:5], imageMagic)
+	}
 	r := NewStore()
 	if err := r.RestoreFrom(iotest.OneByteReader(bytes.NewReader(streamed))); err != nil {
 		t.Fatal(err)
@@ -314,5 +320,35 @@ func TestSnapshotStreamRoundTrip(t *testing.T) {
 	}
 	if !bytes.Equal(r.Snapshot(), want) {
 		t.Fatal("a refused restore changed the store")
+	}
+}
+
+// TestBlindResultAgreesWithApply: a write's blind result is exactly what
+// Apply returns, whatever the state; reads, cas and undecodable commands
+// are not blind.
+func TestBlindResultAgreesWithApply(t *testing.T) {
+	s := NewStore()
+	for i, cmd := range [][]byte{
+		EncodeWrite([]byte("k"), []byte("v1")),
+		EncodeWrite([]byte("k"), []byte("v2")), // over an existing key
+		EncodeWrite([]byte("k"), nil),
+	} {
+		res, ok := s.BlindResult(cmd)
+		if !ok {
+			t.Fatalf("write %d is not blind", i)
+		}
+		if got := s.Apply(cmd); !bytes.Equal(got, res) {
+			t.Fatalf("write %d: blind result %v, Apply %v", i, res, got)
+		}
+	}
+	for name, cmd := range map[string][]byte{
+		"read":      EncodeRead([]byte("k")),
+		"cas":       EncodeCas([]byte("k"), nil, []byte("x"), true),
+		"truncated": EncodeWrite([]byte("k"), []byte("v"))[:4],
+		"empty":     nil,
+	} {
+		if _, ok := s.BlindResult(cmd); ok {
+			t.Fatalf("%s is blind", name)
+		}
 	}
 }

@@ -169,10 +169,14 @@ func (a *applier) Applied(r *driver.Result) {
 		return
 	}
 	// Publish the applied index before answering, so a client that got
-	// its result never sees Applied() below its entry.
+	// its result here never sees Applied() below its entry (a blind
+	// command answered by Settled may, until this point).
 	n.pub.applied.Store(r.Index)
 	if a.now.IsZero() {
 		a.now = n.clock.Now()
+	}
+	if r.Settled {
+		return // answered by Settled
 	}
 	if w := n.waiters.take(waitKey{r.Client, r.Seq}); w != nil {
 		if !w.start.IsZero() {
@@ -180,6 +184,26 @@ func (a *applier) Applied(r *driver.Result) {
 			n.m.proposeToApply.Observe(a.now.Sub(w.start).Seconds())
 		}
 		w.ch <- res
+	}
+}
+
+// Settled is the driver's hook for a blind command the session table
+// will apply, before its batch is applied (driver.SettleHooks): the
+// entry is committed and its result cannot depend on the state, so its
+// waiter is answered now. Reads still wait for applied >= their read
+// index in this goroutine, so no read begun after this answer misses
+// the entry; only Applied() may briefly lag the answered index.
+func (a *applier) Settled(r *driver.Result) {
+	n := a.n
+	if a.now.IsZero() {
+		a.now = n.clock.Now()
+	}
+	if w := n.waiters.take(waitKey{r.Client, r.Seq}); w != nil {
+		n.stats.settled.Add(1)
+		if !w.start.IsZero() {
+			n.m.proposeToCommit.Observe(a.commitAt.Sub(w.start).Seconds())
+		}
+		w.ch <- result{res: r.Output}
 	}
 }
 
@@ -211,6 +235,13 @@ func (a *applier) checkExpects(e *raftpb.Entry) {
 
 // serve answers one read round whose index is applied.
 func (a *applier) serve(_ uint64, reads []readReq) {
+	if p := a.n.readProbe; p != nil && len(reads) > 0 {
+		// Before the answers: a client that has its answer may reuse
+		// its waiter.
+		if round := reads[0].w.probeIndex.Load(); round != 0 {
+			p.MarkRead(a.n.cfg.ID, round, ReadServed, time.Now())
+		}
+	}
 	for _, r := range reads {
 		r.w.ch <- result{res: a.n.sm.Query(r.query)}
 	}

@@ -32,6 +32,11 @@ type StateMachine interface {
 	Restore([]byte) error
 }
 
+// A StateMachine that is also a driver.BlindResulter (BlindResult: the
+// result a command has whatever the state, e.g. a KV write's ok) has such
+// commands answered when their batch reaches the apply goroutine, before
+// the commands logged ahead of them are applied (driver.SettleHooks).
+
 // SnapshotViewer is an optional StateMachine extension for large states:
 // SnapshotView captures the state cheaply on the apply goroutine and
 // returns the encoder, which the node runs on a background goroutine

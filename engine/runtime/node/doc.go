@@ -60,7 +60,13 @@
 //
 // Nothing is acknowledged before it is durable on a quorum: a proposal's
 // waiter is answered only after its entry is committed (the core counts
-// the leader only for entries it reported Persisted) and applied.
+// the leader only for entries it reported Persisted) and applied; a
+// blind command (the StateMachine is a driver.BlindResulter, e.g. a KV
+// write, whose result never depends on the state) that the session
+// table will apply is answered at the start of its batch's apply, before
+// the commands logged ahead of it are applied (driver.SettleHooks).
+// Reads still wait for applied >= their read index, which covers every
+// write answered before the read began.
 // MessagesAfterPersist (vote grants, append acks) leave only after the
 // write carrying their Ready's hard state and entries completed. A WAL
 // failure stops the node (Err reports it); it never retries silently.
@@ -97,7 +103,11 @@
 // and stepped (followers), an ack received and stepped (leader, per
 // follower), committed, returned to the client. Benchmarks pair the
 // stages of one index across the nodes to split a write's latency into
-// its hops (bench's inproc target, option critical-path).
+// its hops (bench's inproc target, option critical-path). A Probe that
+// also implements ReadProbe receives each ReadIndex round's ReadStages on
+// the node serving it (the oldest read queued, the ReadIndex issued, the
+// read state confirmed by a quorum, the reads answered by the apply
+// goroutine, the first returned to its client): what a read waits for.
 //
 // # Never
 //

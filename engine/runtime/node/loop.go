@@ -299,6 +299,9 @@ func (n *Node) readBatch(ls *loopState) {
 		n.answerReads(reads, nil, err)
 		return
 	}
+	if p := n.readProbe; p != nil {
+		n.probeReadIssued(p, ls.readSeq, reads)
+	}
 	ls.readRounds[ls.readSeq] = &readRound{reads: reads, tick: ls.ticks}
 }
 
@@ -416,6 +419,9 @@ func (n *Node) collectReads(ls *loopState, rs []driver.Read) []servableRead {
 		}
 		delete(ls.readRounds, r.ID)
 		out = append(out, servableRead{index: r.Index, reads: rr.reads})
+		if p := n.readProbe; p != nil {
+			p.MarkRead(n.cfg.ID, r.ID, ReadConfirmed, time.Now())
+		}
 	}
 	return out
 }

@@ -25,12 +25,13 @@ type Stats struct {
 	Duplicates    uint64 // committed requests not applied again (session dedup)
 	Dropped       uint64 // inbound messages dropped (inbox full)
 	Snapshots     uint64 // snapshots taken
+	Settled       uint64 // blind commands answered at their batch's start, before applying (driver.SettleHooks)
 }
 
 type statCounters struct {
 	appendMsgs, appendEntries, leaderChanges, proposals, rejected atomic.Uint64
 	busy, duplicates, dropped, snapshots, stepErrors, malformed   atomic.Uint64
-	entriesSubmitted                                              atomic.Uint64
+	entriesSubmitted, settled                                     atomic.Uint64
 }
 
 // msgIdx maps a message type to a small array index (0 for invalid).

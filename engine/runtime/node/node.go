@@ -68,6 +68,8 @@ type Node struct {
 	// WAL write carrying entries with its place in Submit order, so the
 	// loop knows which indexes a durable count releases (StageReleased).
 	probeWrites probeWrites
+	// readProbe is Config.Probe when it also implements ReadProbe.
+	readProbe ReadProbe
 
 	// snapMu orders the two writers of WAL snapshots (the apply
 	// goroutine's own, the loop's from the leader) so the stored snapshot
@@ -131,6 +133,9 @@ func Start(cfg Config) (*Node, error) {
 		applyc: make(chan applyItem, applyQueueLen), waiters: newWaiters(),
 		leaderCh: make(chan struct{}), stopc: make(chan struct{}), failed: make(chan struct{}),
 		clientID: randomClientID(),
+	}
+	if rp, ok := cfg.Probe.(ReadProbe); ok {
+		n.readProbe = rp
 	}
 	if n.m, err = newMetrics(cfg.Registerer, cfg.ID); err != nil {
 		return nil, err
@@ -299,7 +304,8 @@ func (n *Node) ID() uint64 { return n.cfg.ID }
 func (n *Node) ClientID() uint64 { return n.clientID }
 
 // Propose replicates cmd and returns the state machine's result once it is
-// applied locally. It uses the node's own session.
+// applied locally (a blind command, see driver.BlindResulter, once it is
+// committed and about to be applied). It uses the node's own session.
 func (n *Node) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
 	return n.propose(ctx, nil, n.clientID, 0, cmd)
 }
@@ -429,7 +435,11 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 		n.stats.busy.Add(1)
 		return nil, ErrBusy
 	}
-	w := getWaiter(time.Time{})
+	var start time.Time
+	if n.readProbe != nil {
+		start = time.Now()
+	}
+	w := getWaiter(start)
 	n.inMu.Lock()
 	if n.isStopped() {
 		n.inMu.Unlock()
@@ -442,6 +452,11 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 	n.notify()
 	select {
 	case r := <-w.ch:
+		if p := n.readProbe; p != nil {
+			if round := w.probeIndex.Swap(0); round != 0 && r.err == nil {
+				p.MarkRead(n.cfg.ID, round, ReadReturned, time.Now())
+			}
+		}
 		putWaiter(w)
 		return r.res, r.err
 	case <-ctx.Done():

@@ -72,6 +72,68 @@ type Probe interface {
 	Mark(node uint64, stage Stage, first, last uint64, at time.Time)
 }
 
+// ReadStage is a point on one ReadIndex round's way through the node that
+// serves it, reported to a Probe that also implements ReadProbe. A round
+// is every read the loop drained in one turn (they share one ReadIndex);
+// round numbers count per node from 1.
+type ReadStage uint8
+
+const (
+	// ReadQueued: the round's oldest read entered the node's queue (the
+	// time Read was called).
+	ReadQueued ReadStage = iota
+	// ReadIssued: the loop asked the core for the round's read index;
+	// the heartbeat round leaves with the Ready the loop takes next in
+	// the same turn.
+	ReadIssued
+	// ReadConfirmed: the loop took the Ready carrying the round's read
+	// state (a quorum answered the heartbeat round) and handed it to the
+	// apply goroutine.
+	ReadConfirmed
+	// ReadServed: the apply goroutine answered the round's reads (applied
+	// had reached their read index).
+	ReadServed
+	// ReadReturned: Read returned the answer to its client (the first of
+	// the round's reads to return).
+	ReadReturned
+	// NumReadStages counts the read stages.
+	NumReadStages
+)
+
+var readStageNames = [NumReadStages]string{"queued", "issued", "confirmed", "served", "returned"}
+
+func (s ReadStage) String() string {
+	if s < NumReadStages {
+		return readStageNames[s]
+	}
+	return "read-stage?"
+}
+
+// ReadProbe is what a Probe also implements to receive the stages of
+// each ReadIndex round (the node checks for it once, at Start): what a
+// read waits for, hop by hop. Like Mark, MarkRead is called from the
+// loop, the apply goroutine and client goroutines concurrently and must
+// not block.
+type ReadProbe interface {
+	MarkRead(node, round uint64, stage ReadStage, at time.Time)
+}
+
+// probeReadIssued reports a round the loop just sent to the core (loop
+// goroutine) and tags its reads' waiters with it, for the apply
+// goroutine's ReadServed and the clients' ReadReturned.
+func (n *Node) probeReadIssued(p ReadProbe, round uint64, reads []readReq) {
+	now := time.Now()
+	oldest := now
+	for _, r := range reads {
+		if !r.w.start.IsZero() && r.w.start.Before(oldest) {
+			oldest = r.w.start
+		}
+		r.w.probeIndex.Store(round)
+	}
+	p.MarkRead(n.cfg.ID, round, ReadQueued, oldest)
+	p.MarkRead(n.cfg.ID, round, ReadIssued, now)
+}
+
 // probeMessage reports an inbound MsgApp (follower) or MsgAppResp
 // (leader) at stage s (received or stepped).
 func (n *Node) probeMessage(p Probe, m *raftpb.Message, stepped bool) {

@@ -99,3 +99,59 @@ func TestProbeReportsEveryStage(t *testing.T) {
 		}
 	}
 }
+
+// readStageProbe is a stageProbe that also takes the ReadIndex rounds'
+// stages (node.ReadProbe), per node and round.
+type readStageProbe struct {
+	stageProbe
+	rounds map[[2]uint64]*[node.NumReadStages]time.Time
+}
+
+func (p *readStageProbe) MarkRead(id, round uint64, s node.ReadStage, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := [2]uint64{id, round}
+	if p.rounds[k] == nil {
+		p.rounds[k] = new([node.NumReadStages]time.Time)
+	}
+	if p.rounds[k][s].IsZero() {
+		p.rounds[k][s] = at
+	}
+}
+
+// TestReadProbeReportsEveryStage: with a Probe that also implements
+// ReadProbe, every read is reported on the node that served it at every
+// read stage, in path order, and a Probe without it still gets the
+// write stages alone.
+func TestReadProbeReportsEveryStage(t *testing.T) {
+	p := &readStageProbe{stageProbe: stageProbe{high: map[[2]uint64]uint64{}, one: map[[2]uint64]map[uint64]time.Time{}},
+		rounds: map[[2]uint64]*[node.NumReadStages]time.Time{}}
+	c := startCluster(t, 3, func(cfg *Config) { cfg.NodeConfig = func(nc *node.Config) { nc.Probe = p } })
+	mustWrite(t, c, "k", "v")
+	const reads = 10
+	for range reads {
+		if v, ok := mustRead(t, c, "k"); !ok || v != "v" {
+			t.Fatalf("read k = %q, %v", v, ok)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	complete := 0
+	for k, st := range p.rounds {
+		for s := node.ReadQueued; s < node.NumReadStages; s++ {
+			if st[s].IsZero() {
+				t.Fatalf("node %d round %d: no %v stage (stages %v)", k[0], k[1], s, st)
+			}
+			if s > node.ReadQueued && st[s].Before(st[s-1]) {
+				t.Errorf("node %d round %d: %v at %v before %v at %v", k[0], k[1], s, st[s], s-1, st[s-1])
+			}
+		}
+		complete++
+	}
+	if complete < reads {
+		t.Errorf("%d complete read rounds reported, want one per read (%d)", complete, reads)
+	}
+	if p.high[[2]uint64{c.Leader().ID(), uint64(node.StageReturned)}] == 0 {
+		t.Error("the write's stages were not reported beside the reads'")
+	}
+}

@@ -1,0 +1,17 @@
+#!/bin/bash
+# Alternating runs at 1 client, default mix (100k keys) and write-only (1M keys); one line per run with each kind's p50/p99/p99.9/mean in µs.
+B=${B:-bin/raftbench}; OUT=${OUT:-/tmp/mix-vs-write-only}; PAIRS=${PAIRS:-4}
+for p in $(seq 1 $PAIRS); do
+  order="default write-only"; ((p % 2 == 0)) && order="write-only default"
+  for wl in $order; do
+    keys=100000; [[ $wl == write-only ]] && keys=1000000
+    d=$OUT/$wl-$p
+    nice -n 5 $B run --clients 1 --workload $wl --keys $keys --warmup 1s --duration 4s --quiet --out $d $EXTRA >/dev/null 2>&1
+    python3 - $d/summary.json $wl $p "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
+import json,sys
+s=json.load(open(sys.argv[1])); by=s.get("latency_ms_by_op",{})
+f=lambda l: f"{l['p50']*1000:.0f}/{l['p99']*1000:.0f}/{l['p999']*1000:.0f}/mean {l['mean']*1000:.0f}"
+print(sys.argv[2], sys.argv[3], f"{s['throughput_ops']:.0f} ops/s", "all", f(s['latency_ms']), *(k+" "+f(v) for k,v in sorted(by.items())), "load", sys.argv[4])
+PY
+  done
+done
