@@ -19,11 +19,12 @@
 #                 goroutine ran (the process stopped) and which syscalls held
 #                 the Ps then, log fsync times, the worst 10 ms buckets;
 #               - one run with the critical-path probe (per-hop attribution);
-#               - alternating runs (A B C D E, then E D C B A) of the default
-#                 against: the WAL's lone-fsync exception off
-#                 (wal-offload-lone=true), GOMAXPROCS=3 (a P stays free
-#                 while two fsyncs block), both, and snapshots deferred
-#                 (snapshot-log-ratio=50: their share of the tail);
+#               - alternating runs (A..F, then F..A) of the default against:
+#                 the WAL's lone-fsync exception off (wal-offload-lone=true),
+#                 GOMAXPROCS=3 (a P stays free while two fsyncs block), both,
+#                 snapshots deferred (snapshot-log-ratio=50: their share of
+#                 the tail), and snapshot files paced to 32 MiB/s
+#                 (snapshot-write-rate=33554432);
 #               - what the candidate settings cost the closed loop: 1 and 64
 #                 clients, default against GOMAXPROCS=3 + wal-offload-lone,
 #                 alternating, 3 s each (the lone-fsync exception exists for
@@ -63,7 +64,7 @@ echo "== critical path at $half ops/s" >&2
 $B run "${common[@]}" --rate "$half" --target-opt "critical-path=$tmp/critpath" --target-opt critical-path-after=1500ms \
 	--out "$tmp/critrun" >/dev/null
 
-variants=(default lone-offload procs3 procs3+lone-offload snapshots-deferred)
+variants=(default lone-offload procs3 procs3+lone-offload snapshots-deferred snapshots-paced)
 # one VARIANT N: a run at $half with VARIANT's setting; summary in $tmp/ab/VARIANT-N.
 one() {
 	local v=$1 n=$2 env=() opts=()
@@ -72,6 +73,7 @@ one() {
 	procs3) env=(GOMAXPROCS=3) ;;
 	procs3+lone-offload) env=(GOMAXPROCS=3) opts=(--target-opt wal-offload-lone=true) ;;
 	snapshots-deferred) opts=(--target-opt snapshot-log-ratio=50) ;;
+	snapshots-paced) opts=(--target-opt snapshot-write-rate=33554432) ;;
 	esac
 	echo "== $v ($n) at $half ops/s" >&2
 	env "${env[@]}" $B run "${common[@]}" --rate "$half" "${opts[@]}" --out "$tmp/ab/$v-$n" >/dev/null
