@@ -106,6 +106,15 @@ latency-attribution: build
 critical-path: build
 	./scripts/critical-path.sh
 
+# The open loop's p99 at half of saturation, and where it comes from (the
+# disk floor at that rate, a trace, the critical path, alternating runs of
+# candidate settings, the candidate in the closed loop), about 5 minutes on a
+# quiet machine:
+# results/open-loop/README.md (scripts/open-loop-p99.sh says what runs).
+.PHONY: open-loop-p99
+open-loop-p99: build
+	./scripts/open-loop-p99.sh
+
 # The 1-client goals per kind of operation (write, read, cas): ours and both
 # peers at 1 client, default mix and write-only, repeats interleaved, the
 # disk floor's one write before and after, about 3 minutes on a quiet

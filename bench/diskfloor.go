@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // FloorConfig describes a disk floor measurement (MeasureQuorumFloor).
@@ -18,6 +21,11 @@ type FloorConfig struct {
 	// Writers are closed-loop clients: each starts its next write when
 	// the last one is durable on a quorum.
 	Writers int
+	// Rate, if positive, replaces the writers with an open loop: one
+	// write due every 1/Rate seconds on a fixed schedule, each write's
+	// latency counted from when it was due (a late submission counts as
+	// latency, as in the open-loop runs). Writers must then be 0.
+	Rate float64
 	// EveryReplica: every replica's log writes; otherwise only a
 	// quorum's (see DiskFloor).
 	EveryReplica bool
@@ -42,7 +50,8 @@ type DiskFloor struct {
 	Nodes       int     `json:"nodes"`
 	Quorum      int     `json:"quorum"`
 	Files       int     `json:"files"`
-	Writers     int     `json:"writers"`
+	Writers     int     `json:"writers,omitempty"`
+	Rate        float64 `json:"rate,omitempty"`
 	RecordBytes int     `json:"record_bytes"`
 	Writes      int     `json:"writes"`
 	DurationS   float64 `json:"duration_s"`
@@ -50,8 +59,11 @@ type DiskFloor struct {
 	MeanUs float64 `json:"mean_us"`
 	P50Us  float64 `json:"p50_us"`
 	P99Us  float64 `json:"p99_us"`
+	P999Us float64 `json:"p999_us"`
+	MaxUs  float64 `json:"max_us"`
 	// WritesPerSec is the writers' throughput: Writers / mean latency, as
-	// no client waits on anything but its writes.
+	// no client waits on anything but its writes; in an open loop, the
+	// writes made durable per second.
 	WritesPerSec float64 `json:"writes_per_s"`
 }
 
@@ -66,7 +78,11 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 		return nil, fmt.Errorf("disk floor: nodes %d out of range 1..15", cfg.Nodes)
 	case cfg.RecordBytes < 1 || cfg.RecordBytes > 1<<20:
 		return nil, fmt.Errorf("disk floor: record bytes %d out of range 1..1048576", cfg.RecordBytes)
-	case cfg.Writers < 1 || cfg.Writers > MaxClients:
+	case cfg.Rate < 0 || cfg.Rate > 1e7:
+		return nil, fmt.Errorf("disk floor: rate %v out of range 0..10000000", cfg.Rate)
+	case cfg.Rate > 0 && cfg.Writers != 0:
+		return nil, fmt.Errorf("disk floor: writers %d with a rate: an open loop has no writers", cfg.Writers)
+	case cfg.Rate == 0 && (cfg.Writers < 1 || cfg.Writers > MaxClients):
 		return nil, fmt.Errorf("disk floor: writers %d out of range 1..%d", cfg.Writers, MaxClients)
 	case cfg.Duration <= 0:
 		return nil, fmt.Errorf("disk floor: duration %v must be positive", cfg.Duration)
@@ -97,7 +113,11 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 			logsDone.Wait()
 			return nil, fmt.Errorf("disk floor: %w", err)
 		}
-		logs[i] = make(chan uint64, cfg.Writers) // a writer has one write outstanding
+		depth := cfg.Writers // a writer has one write outstanding
+		if cfg.Rate > 0 {
+			depth = 1 << 16 // the schedule does not wait for the disk
+		}
+		logs[i] = make(chan uint64, depth)
 		logsDone.Add(1)
 		go func() {
 			defer logsDone.Done()
@@ -113,7 +133,15 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 	start := time.Now()
 	end := start.Add(cfg.Duration)
 	var writers sync.WaitGroup
-	errs := make([]error, cfg.Writers)
+	errs := make([]error, max(cfg.Writers, 1))
+	if cfg.Rate > 0 {
+		q.open(h)
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			errs[0] = openLoopWrites(ctx, cfg.Rate, start, end, logs, q)
+		}()
+	}
 	for w := range cfg.Writers {
 		writers.Add(1)
 		go func() {
@@ -157,12 +185,47 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 		return nil, fmt.Errorf("disk floor: %w", runErr)
 	}
 	mean := h.Mean()
+	perSec := float64(cfg.Writers) * 1e6 / mean
+	if cfg.Rate > 0 {
+		perSec = float64(h.TotalCount()) / elapsed.Seconds()
+	}
 	return &DiskFloor{
-		Nodes: cfg.Nodes, Quorum: quorum, Files: files, Writers: cfg.Writers, RecordBytes: cfg.RecordBytes,
+		Nodes: cfg.Nodes, Quorum: quorum, Files: files, Writers: cfg.Writers, Rate: cfg.Rate, RecordBytes: cfg.RecordBytes,
 		Writes: int(h.TotalCount()), DurationS: elapsed.Seconds(), MeanUs: mean,
 		P50Us: float64(h.ValueAtQuantile(50)), P99Us: float64(h.ValueAtQuantile(99)),
-		WritesPerSec: float64(cfg.Writers) * 1e6 / mean,
+		P999Us: float64(h.ValueAtQuantile(99.9)), MaxUs: float64(h.Max()),
+		WritesPerSec: perSec,
 	}, nil
+}
+
+// openLoopWrites submits write k to every log at start + k/rate until end
+// and then waits until a quorum has made the last one durable. Submitting
+// never waits for the disk; a submission the process made late still
+// counts from its due time (q.open records every write's latency).
+func openLoopWrites(ctx context.Context, rate float64, start, end time.Time, logs []chan uint64, q *floorQuorum) error {
+	sl := newSleeper()
+	defer sl.close()
+	var last uint64
+	for k := uint64(0); ; k++ {
+		due := start.Add(time.Duration(float64(k) * 1e9 / rate))
+		if !due.Before(end) {
+			break
+		}
+		for wait := time.Until(due); wait >= 20*time.Microsecond; wait = time.Until(due) {
+			sl.sleep(wait, ctx.Done())
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		last = q.due(due)
+		for _, l := range logs {
+			l <- last
+		}
+	}
+	if last == 0 {
+		return nil
+	}
+	return q.wait(ctx, last)
 }
 
 // groupCommit makes the writes queued on seqs durable in f: it takes
@@ -203,6 +266,37 @@ type floorQuorum struct {
 	last   []uint64
 	quorum int
 	err    error
+
+	// Open loop only (open): each write's due time, from write
+	// firstDue on, and the latency of each write a quorum made durable.
+	hist      *hdr.Histogram
+	dueTimes  []time.Time
+	firstDue  uint64 // the write dueTimes[0] is for
+	committed uint64 // every write up to here is durable on a quorum
+}
+
+// open makes q record, into h, each write's latency from its due time
+// (the writes' seqs must come from due, in order).
+func (q *floorQuorum) open(h *hdr.Histogram) {
+	q.mu.Lock()
+	q.hist, q.firstDue = h, 1
+	q.mu.Unlock()
+}
+
+// due numbers the next write of an open loop and notes when it was due.
+func (q *floorQuorum) due(t time.Time) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.dueTimes = append(q.dueTimes, t)
+	return q.firstDue + uint64(len(q.dueTimes)) - 1
+}
+
+// quorumLast is the last write a quorum of logs has made durable.
+func (q *floorQuorum) quorumLast() uint64 {
+	var buf [15]uint64 // at most 15 logs
+	l := append(buf[:0], q.last...)
+	slices.Sort(l)
+	return l[len(l)-q.quorum]
 }
 
 func newFloorQuorum(files, quorum int) *floorQuorum {
@@ -215,6 +309,20 @@ func (q *floorQuorum) durable(i int, last uint64, err error) {
 	q.mu.Lock()
 	q.err = errors.Join(q.err, err)
 	q.last[i] = last
+	if q.hist != nil && err == nil {
+		if c := q.quorumLast(); c > q.committed {
+			now := time.Now()
+			for s := q.committed + 1; s <= c; s++ {
+				recordUs(q.hist, now.Sub(q.dueTimes[s-q.firstDue]))
+			}
+			q.committed = c
+			// Forget the due times of durable writes, in chunks.
+			if drop := int(c - q.firstDue + 1); drop >= 4096 && drop*2 >= len(q.dueTimes) {
+				q.dueTimes = append(q.dueTimes[:0], q.dueTimes[drop:]...)
+				q.firstDue += uint64(drop)
+			}
+		}
+	}
 	q.mu.Unlock()
 	q.cond.Broadcast()
 }

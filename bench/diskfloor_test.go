@@ -60,6 +60,8 @@ func TestMeasureQuorumFloorBadInput(t *testing.T) {
 		{func(c *FloorConfig) { c.RecordBytes = 0 }, "", "record bytes 0"},
 		{func(c *FloorConfig) { c.Writers = 0 }, "", "writers 0"},
 		{func(c *FloorConfig) { c.Duration = 0 }, "", "duration 0s"},
+		{func(c *FloorConfig) { c.Rate = 1000 }, "", "an open loop has no writers"},
+		{func(c *FloorConfig) { c.Rate = -1 }, "", "rate -1"},
 		{func(*FloorConfig) {}, "/nonexistent/raftbench-floor", "no such file"},
 	} {
 		cfg := ok
@@ -85,5 +87,48 @@ func TestMeasureQuorumFloorStopsOnCancel(t *testing.T) {
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("took %v to stop", time.Since(start))
+	}
+}
+
+func TestMeasureQuorumFloorOpenLoop(t *testing.T) {
+	const rate, dur = 2000.0, 300 * time.Millisecond
+	f, err := MeasureQuorumFloor(context.Background(), t.TempDir(), FloorConfig{Nodes: 3, RecordBytes: 144, Rate: rate, EveryReplica: true, Duration: dur})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Rate != rate || f.Writers != 0 || f.Files != 3 || f.Quorum != 2 {
+		t.Fatalf("floor describes the wrong setup: %+v", f)
+	}
+	// Every write due in the window is counted, late or not: the schedule
+	// has rate x duration slots.
+	if want := int(rate * dur.Seconds()); f.Writes != want {
+		t.Fatalf("open loop made %d writes durable, want the schedule's %d: %+v", f.Writes, want, f)
+	}
+	if f.MeanUs < 1 || f.P50Us > f.P99Us || f.P99Us > f.P999Us || f.P999Us > f.MaxUs || f.WritesPerSec <= 0 {
+		t.Fatalf("implausible open-loop floor: %+v", f)
+	}
+}
+
+func TestFloorQuorumCountsFromDueTime(t *testing.T) {
+	h := newHist()
+	q := newFloorQuorum(3, 2)
+	q.open(h)
+	t0 := time.Now().Add(-10 * time.Millisecond)
+	for i := range 3 {
+		if s := q.due(t0.Add(time.Duration(i) * time.Millisecond)); s != uint64(i+1) {
+			t.Fatalf("write %d numbered %d", i+1, s)
+		}
+	}
+	q.durable(0, 3, nil) // one log is not a quorum
+	if h.TotalCount() != 0 {
+		t.Fatalf("a single log's durability counted %d writes", h.TotalCount())
+	}
+	q.durable(2, 2, nil) // now writes 1 and 2 are on two logs
+	if h.TotalCount() != 2 || h.Min() < 8000 {
+		t.Fatalf("after a quorum of 2: %d writes, min %d µs (want 2 writes, >= 8 ms since due)", h.TotalCount(), h.Min())
+	}
+	q.durable(1, 3, nil)
+	if h.TotalCount() != 3 {
+		t.Fatalf("after a quorum of 3: %d writes, want 3", h.TotalCount())
 	}
 }

@@ -8,10 +8,11 @@
 //     sending when its last request answered) or open-loop (RunConfig.Rate
 //     requests per second on a fixed schedule: slot k is due at
 //     start+k/rate; a pacer releases due slots to whichever of
-//     RunConfig.Workers is free). Open-loop latency counts from the intended
-//     send time, so a stall shows up as latency instead of vanishing (no
-//     coordinated omission); the raw service time and the generator's own
-//     send lag are kept beside it.
+//     RunConfig.Workers is free, waking at most once per 100 µs and then
+//     releasing every slot due, never one early). Open-loop latency counts
+//     from the intended send time, so a stall shows up as latency instead
+//     of vanishing (no coordinated omission); the raw service time and the
+//     generator's own send lag are kept beside it.
 //   - The load is a workload: a Mix of write (update), read, cas, insert
 //     (a write to a key never written) and rmw (a read, then a cas from
 //     the value read; one operation whose latency covers both), over keys
@@ -72,8 +73,9 @@
 //     (NewMetrics), never on the global one.
 //   - MeasureQuorumFloor measures the disk, not a target: what it alone
 //     allows N clients' writes replicated to a quorum of log files (group
-//     commit per file), the floor under every fsync-on target's figures
-//     on that disk.
+//     commit per file), or, with FloorConfig.Rate, writes on an open loop's
+//     fixed schedule counted from their due times: the floor under every
+//     fsync-on target's figures on that disk.
 //
 // The package must never record figures from the warm-up in a summary,
 // drop an operation it sent (or should have sent) from the counts, or

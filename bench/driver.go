@@ -209,10 +209,14 @@ func (r *runner) record(id int, s *sample) {
 // every worker is busy, slots wait in the channel and go out late; their
 // latency still counts from when they were due, so a stalled target
 // shows up as latency instead of vanishing (coordinated omission).
+//
+// Above 1/pacerQuantum requests per second it wakes once a quantum and
+// releases every slot due by then.
 func (r *runner) pace(done <-chan struct{}, slots chan<- uint64) {
 	defer close(slots)
 	sl := newSleeper()
 	defer sl.close()
+	var woke time.Time
 	for k := uint64(0); ; k++ {
 		due := r.intended(k)
 		if !due.Before(r.end) {
@@ -221,14 +225,23 @@ func (r *runner) pace(done <-chan struct{}, slots chan<- uint64) {
 		for {
 			wait := time.Until(due)
 			if wait < 20*time.Microsecond {
-				break
+				break // due, or overdue after a stall: release it now
+			}
+			if rest := time.Until(woke.Add(pacerQuantum)); rest > wait {
+				wait = rest
 			}
 			select {
 			case <-done:
 				return
 			default:
 			}
+			target := time.Now().Add(wait)
 			sl.sleep(wait, done)
+			// An early wake-up (the sleeper may wake early) is not a
+			// quantum's start: only a punctual one holds the next back.
+			if now := time.Now(); !now.Before(target.Add(-20 * time.Microsecond)) {
+				woke = now
+			}
 		}
 		select {
 		case slots <- k:
@@ -237,6 +250,16 @@ func (r *runner) pace(done <-chan struct{}, slots chan<- uint64) {
 		}
 	}
 }
+
+// pacerQuantum is the open-loop pacer's shortest sleep. Each sleep costs
+// a timer syscall and two goroutine wake-ups (sleeper), and the pacer
+// shares the cores with the cluster it measures: waking once or twice per
+// slot, it was 12% of the process's CPU at 20,000 requests per second
+// (9% in timerfd_settime alone). Waking at most once a quantum releases a
+// slot up to a quantum after it was due; that lateness counts as latency
+// like any other (latency is measured from the due time), so it costs
+// the measured figures at most a quantum, against a p99 in milliseconds.
+const pacerQuantum = 100 * time.Microsecond
 
 // openWorker sends the slots the pacer releases.
 func (r *runner) openWorker(ctx context.Context, id int, gen *generator, slots <-chan uint64) {

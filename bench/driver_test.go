@@ -289,6 +289,47 @@ func (nopTarget) Do(context.Context, Request) (kv.Result, error) {
 func (nopTarget) Stats() TargetStats { return TargetStats{} }
 func (nopTarget) Close() error       { return nil }
 
+// The pacer releases every slot once, in order, and never before it is
+// due (but for the 20 µs it does not sleep for): a slot sent early would
+// make its latency, counted from the due time, look shorter than it was.
+// At a rate above one slot per quantum it wakes once a quantum, so slots
+// go out in groups; each still counts from its own due time.
+func TestPacerReleasesEverySlotOnceAndNeverEarly(t *testing.T) {
+	for _, rate := range []float64{2000, 200_000} {
+		r := &runner{cfg: RunConfig{Rate: rate}}
+		r.start = time.Now()
+		r.end = r.start.Add(100 * time.Millisecond)
+		slots := make(chan uint64, 1<<16)
+		done := make(chan struct{})
+		var got []uint64
+		var early []time.Duration
+		finished := make(chan struct{})
+		go func() {
+			defer close(finished)
+			for k := range slots {
+				if d := time.Until(r.intended(k)); d > 20*time.Microsecond {
+					early = append(early, d)
+				}
+				got = append(got, k)
+			}
+		}()
+		r.pace(done, slots)
+		<-finished
+		want := r.slotsBefore(r.end)
+		if uint64(len(got)) != want {
+			t.Fatalf("rate %v: %d slots released, want %d", rate, len(got), want)
+		}
+		for i, k := range got {
+			if k != uint64(i) {
+				t.Fatalf("rate %v: slot %d released as the %dth", rate, k, i)
+			}
+		}
+		if len(early) > 0 {
+			t.Fatalf("rate %v: %d slots released early, first by %v", rate, len(early), early[0])
+		}
+	}
+}
+
 // BenchmarkRecordSample: what recording one measured operation costs the
 // generator, with each kind's latency kept apart (split) and without.
 func BenchmarkRecordSample(b *testing.B) {

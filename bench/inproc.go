@@ -53,6 +53,10 @@ import (
 //	wal-commit-delay=D  wal.Options.MaxCommitDelay of every node (default
 //	                wal.DefaultMaxCommitDelay; a negative duration turns the
 //	                linger off), for A/B runs of that default
+//	wal-offload-lone=true  wal.Options.OffloadLoneFsyncs of every node:
+//	                a fsync that would hold the last P goes through the
+//	                io_uring even when writes come one at a time (default
+//	                false), for A/B runs of that default
 //	settle-blind=false  the KV store reports no command as blind
 //	                (driver.BlindResulter), so every write is answered
 //	                after its apply, not at its batch's start: for A/B
@@ -104,6 +108,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRate int64
 	var snapRatio float64
 	var commitDelay time.Duration
+	var offloadLone bool
 	settleBlind := true
 	var unknown []string
 	var cp critPathOutput
@@ -154,6 +159,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-commit-delay=%q: want a non-zero duration (negative: no linger)", v)
 			}
 			commitDelay = d
+		case "wal-offload-lone":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: wal-offload-lone=%q: want true or false", v)
+			}
+			offloadLone = b
 		case "settle-blind":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -185,7 +196,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, settle-blind, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, settle-blind, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -233,7 +244,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || cp.file != "" {
+	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -248,6 +259,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			if commitDelay != 0 {
 				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
+			nc.WALOptions.OffloadLoneFsyncs = offloadLone
 		}
 	}
 	switch tr {

@@ -46,3 +46,20 @@ func TestInprocSnapshotLogRatioOption(t *testing.T) {
 		}
 	}
 }
+
+// TestInprocWALOffloadLoneOption: wal-offload-lone takes a boolean and
+// refuses anything else with a message naming it.
+func TestInprocWALOffloadLoneOption(t *testing.T) {
+	ctx := context.Background()
+	_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-offload-lone": "sometimes"}})
+	if err == nil || !strings.Contains(err.Error(), "wal-offload-lone") {
+		t.Fatalf("wal-offload-lone=sometimes: %v, want an error naming the option", err)
+	}
+	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-offload-lone": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

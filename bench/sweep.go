@@ -65,11 +65,16 @@ type SweepResult struct {
 	HalfSaturationOps     float64 `json:"half_saturation_ops,omitempty"`
 	P99AtHalfSaturationMs float64 `json:"p99_at_half_saturation_ms,omitempty"`
 	HalfSaturationNote    string  `json:"half_saturation_note,omitempty"`
-	GitCommit             string  `json:"git_commit"`
-	GoVersion             string  `json:"go_version"`
-	CPUs                  int     `json:"cpus"`
-	Date                  string  `json:"date"`
-	Command               string  `json:"command"`
+	// HalfSaturationFloor, if measured (sweep --disk-floor), is what the
+	// disk alone gives an open loop of writes at the half-saturation rate
+	// (MeasureQuorumFloor with Rate, every replica's log): the p99 no
+	// system on this disk could go below with every replica writing.
+	HalfSaturationFloor *DiskFloor `json:"half_saturation_floor,omitempty"`
+	GitCommit           string     `json:"git_commit"`
+	GoVersion           string     `json:"go_version"`
+	CPUs                int        `json:"cpus"`
+	Date                string     `json:"date"`
+	Command             string     `json:"command"`
 }
 
 // ParseRates parses "1000,2000,5000" (also "2k", "1.5k"); rates must be

@@ -136,6 +136,11 @@ for d in ("sweep", "sweep-hold"):
     print(f"- {d}: {how}, {fmt(100 * ratio(thr, peak), 0) if peak and thr else '–'}% of the "
           f"closed-loop peak {fmt(peak)} (default mix, fsync on, this run; goal >= 50%); p99 at half saturation "
           f"{fmt(s.get('p99_at_half_saturation_ms'), 2)} ms (goal < 5 ms).")
+    fl = s.get("half_saturation_floor")
+    if fl:
+        print(f"  The disk alone at that rate ({fmt(fl['rate'])} writes/s on the same schedule, every replica's log, "
+              f"a write durable on {fl['quorum']} of {fl['files']}): p50 {fl['p50_us'] / 1000:.2f} ms, "
+              f"p99 {fl['p99_us'] / 1000:.2f} ms, p99.9 {fl['p999_us'] / 1000:.2f} ms.")
 tl = os.path.join(out, "tail-256", "timeline.csv")
 if os.path.exists(tl):
     rows = []

@@ -7,7 +7,8 @@
 #                  clients: ours and both peers with fsync on and with fsync off,
 #                  the disk floor before and after (compare.md: "of ceiling").
 #   write-only/    the same with the write-only workload over 1,000,000 keys.
-#   sweep/         the open-loop sweep (saturation, p99 at half saturation).
+#   sweep/         the open-loop sweep (saturation, p99 at half saturation, and
+#                  the disk alone on the same schedule at that rate).
 #   sweep-hold/    the same sweep with proposal holding on (batches-in-flight=2,
 #                  off by default): its A/B.
 #   tail-256/      write-only over 1,000,000 keys at 256 clients with
@@ -58,7 +59,7 @@ for v in sweep:-1 sweep-hold:2; do
 	echo "== open-loop sweep, batches-in-flight=$hold ($OUT/$dir)"
 	rm -rf "${OUT:?}/$dir"
 	$B sweep --target inproc --nodes 3 --value-bytes 128 --workers 1024 --target-opt "batches-in-flight=$hold" \
-		--rates "$SWEEP_RATES" --warmup 1s --duration "$SWEEP_DURATION" --out "$OUT/$dir" --quiet
+		--rates "$SWEEP_RATES" --warmup 1s --duration "$SWEEP_DURATION" --out "$OUT/$dir" --quiet --disk-floor 2s
 done
 
 echo "== tail at 256 clients, write-only, 1M keys, with a timeline ($OUT/tail-256)"

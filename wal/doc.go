@@ -37,6 +37,9 @@
 // a time, it fsyncs directly: the ring's extra wake-ups cost 50-100 µs
 // per fsync on our VM (see offloadFsync in flush.go). The rarer fsyncs
 // (hard state and directories) always use the ring when there is one.
+// Options.OffloadLoneFsyncs drops the one-at-a-time exception: with
+// several WALs in one process, two lone fsyncs can hold both Ps of a
+// 2-CPU machine while load that does not wait for them keeps arriving.
 // A snapshot file's fsyncs are the writer's own, blocking, on its
 // goroutine: they must not hold the flusher's ring. The data reaches
 // the disk the same way; an error from the kernel fails the WAL exactly

@@ -185,6 +185,14 @@ func offloadFsync(inFlight, procs int, alone func() bool) bool {
 	return inFlight >= procs && !alone()
 }
 
+// writesAlone says whether this WAL's writes come one at a time (this
+// commit and the one before carried a single write, nothing is queued),
+// which lets its fsync block on the last P (offloadFsync); never with
+// Options.OffloadLoneFsyncs.
+func (w *WAL) writesAlone(lone bool) bool {
+	return lone && w.fl.lastWrites <= 1 && w.ctr.queueDepth.Load() == 0 && !w.opts.OffloadLoneFsyncs
+}
+
 func (w *WAL) failedErr() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -376,8 +384,7 @@ func (w *WAL) syncTail(lone bool) error {
 	}
 	sy := w.sy
 	n := fsyncsInFlight.Add(1)
-	alone := func() bool { return lone && f.lastWrites <= 1 && w.ctr.queueDepth.Load() == 0 }
-	if !offloadFsync(int(n), runtime.GOMAXPROCS(0), alone) {
+	if !offloadFsync(int(n), runtime.GOMAXPROCS(0), func() bool { return w.writesAlone(lone) }) {
 		sy.ring = nil
 	}
 	err := sy.file(f.tail)

@@ -44,6 +44,15 @@ type Options struct {
 	// (see "Fsync offload" in doc.go). Durability is the same either way.
 	// Stats().FsyncOffload says whether the ring is available.
 	BlockingFsync bool
+	// OffloadLoneFsyncs hands a segment fsync to the io_uring whenever it
+	// would occupy the last P, even while this WAL's writes come one at a
+	// time (by default those fsync directly: the ring's wake-ups cost a
+	// lone writer 50-100 µs). For several WALs in one process under load
+	// that arrives on its own schedule (an in-process cluster driven by an
+	// open loop), where two lone fsyncs can hold every P while requests
+	// keep arriving; see "Fsync offload" in doc.go. No effect without the
+	// ring.
+	OffloadLoneFsyncs bool
 	// UnsafeNoFsync turns off EVERY fsync (segments, hard state,
 	// snapshot, directories). Acknowledged writes are then lost on a
 	// power failure or kernel crash. FOR BENCHMARKS ONLY; never set it

@@ -140,3 +140,31 @@ func TestOffloadFsyncDecision(t *testing.T) {
 		}
 	}
 }
+
+// OffloadLoneFsyncs takes away the one-at-a-time exception: a lone
+// write's fsync then goes through the ring like any other that would
+// take the last P.
+func TestOffloadLoneFsyncsOption(t *testing.T) {
+	for _, c := range []struct {
+		opt, lone, want bool
+	}{
+		{false, true, true},
+		{false, false, false},
+		{true, true, false},
+		{true, false, false},
+	} {
+		w, err := Open(t.TempDir(), Options{OffloadLoneFsyncs: c.opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.writesAlone(c.lone); got != c.want {
+			t.Errorf("OffloadLoneFsyncs %v, lone %v: writesAlone = %v, want %v", c.opt, c.lone, got, c.want)
+		}
+		if got := offloadFsync(2, 2, func() bool { return w.writesAlone(c.lone) }); got != !c.want {
+			t.Errorf("OffloadLoneFsyncs %v, lone %v: offload with 2 in flight on 2 Ps = %v, want %v", c.opt, c.lone, got, !c.want)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -143,6 +143,12 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	if _, err := execLoadCmd(t, newSweepCmd, "--target", "cmdtest", "--rates", "100"); err == nil || !strings.Contains(err.Error(), "--out DIR is required") {
 		t.Errorf("sweep without --out: %v", err)
 	}
+	if _, err := execLoadCmd(t, newSweepCmd, "--target", "cmdtest", "--rates", "100", "--out", t.TempDir(), "--disk-floor", "-1s"); err == nil || !strings.Contains(err.Error(), "--disk-floor -1s") {
+		t.Errorf("sweep with a negative --disk-floor: %v", err)
+	}
+	if _, err := execLoadCmd(t, newSweepCmd, "--target", "cmdtest", "--rates", "100", "--out", t.TempDir(), "--fsync=false", "--disk-floor", "1s"); err == nil || !strings.Contains(err.Error(), "--disk-floor needs fsync on") {
+		t.Errorf("sweep --disk-floor without fsync: %v", err)
+	}
 	if _, err := execLoadCmd(t, newPlotCmd, t.TempDir(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "needs --out") {
 		t.Errorf("plot overlay without --out: %v", err)
 	}
@@ -196,7 +202,7 @@ func TestRunWithMakeBenchFlags(t *testing.T) {
 func TestSweepWritesEveryRate(t *testing.T) {
 	out := t.TempDir()
 	stdout, err := execLoadCmd(t, newSweepCmd, "--target", "cmdtest", "--rates", "200,400", "--warmup", "0s",
-		"--duration", "300ms", "--workers", "4", "--out", out, "--quiet")
+		"--duration", "300ms", "--workers", "4", "--out", out, "--quiet", "--disk-floor", "200ms", "--data-dir", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +220,13 @@ func TestSweepWritesEveryRate(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "offered/s") {
 		t.Errorf("sweep table missing:\n%s", stdout)
+	}
+	// The disk floor at half the highest rate held, on the same schedule.
+	if fl := sw.HalfSaturationFloor; fl == nil || fl.Rate != sw.HalfSaturationOps || fl.Writes == 0 || fl.Files != 3 {
+		t.Errorf("sweep.json half_saturation_floor: %+v (half saturation %v)", fl, sw.HalfSaturationOps)
+	}
+	if !strings.Contains(stdout, "the disk alone at 200 writes/s") {
+		t.Errorf("sweep table lacks the disk floor:\n%s", stdout)
 	}
 	if _, err := execLoadCmd(t, newPlotCmd, out); err != nil {
 		t.Fatalf("plot sweep dir: %v", err)

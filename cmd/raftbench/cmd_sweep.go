@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,7 @@ import (
 func newSweepCmd() *cobra.Command {
 	f := &loadFlags{}
 	var rates string
+	var floor time.Duration
 	c := &cobra.Command{
 		Use:   "sweep --rates R1,R2,... --out DIR [flags]",
 		Short: "Open-loop runs at increasing rates until latency explodes",
@@ -25,7 +27,10 @@ started cluster, writing every run to DIR/rate-<R>/, and stops at the first
 rate that explodes. Stopping rule: ` + bench.SweepRule + `.
 
 DIR/sweep.json records every point, the saturation throughput and the p99
-at half of it; DIR/latency_vs_throughput.{png,svg} draws the curve.`,
+at half of it; DIR/latency_vs_throughput.{png,svg} draws the curve. With
+--disk-floor D (fsync on) it then measures for D what the disk alone gives
+an open loop of writes at the half-saturation rate, every replica's log in
+--data-dir written and fsynced (the floor under that p99).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rs, err := bench.ParseRates(rates)
@@ -40,16 +45,23 @@ at half of it; DIR/latency_vs_throughput.{png,svg} draws the curve.`,
 			if err != nil {
 				return err
 			}
-			return runSweep(cmd.OutOrStdout(), f, cfg, rs)
+			if floor < 0 || floor > time.Minute {
+				return usageError("--disk-floor %v: want 0 (skip) up to 1m", floor)
+			}
+			if floor > 0 && !f.fsync {
+				return usageError("--disk-floor needs fsync on")
+			}
+			return runSweep(cmd.OutOrStdout(), f, cfg, rs, floor)
 		},
 	}
 	f.register(c.Flags(), false)
 	c.Flags().StringVar(&rates, "rates", "", "increasing offered rates in ops/s, e.g. 1000,2000,5000,10k")
 	c.Flags().StringVar(&f.out, "out", "", "output directory (required)")
+	c.Flags().DurationVar(&floor, "disk-floor", 0, "after the sweep, measure for this long the open-loop disk floor at the half-saturation rate (every replica's log, fsync on, in --data-dir); 0 skips")
 	return c
 }
 
-func runSweep(stdout io.Writer, f *loadFlags, base bench.RunConfig, rates []float64) error {
+func runSweep(stdout io.Writer, f *loadFlags, base bench.RunConfig, rates []float64, floor time.Duration) error {
 	ctx, stop := signalContext()
 	defer stop()
 	sess, err := newSession(f)
@@ -69,6 +81,16 @@ func runSweep(stdout io.Writer, f *loadFlags, base bench.RunConfig, rates []floa
 	res, err := bench.Sweep(ctx, base, rates, run, os.Stderr)
 	if err != nil {
 		return err
+	}
+	if floor > 0 && res.HalfSaturationOps > 0 {
+		fmt.Fprintf(os.Stderr, "sweep: disk floor, open loop at %.0f writes/s for %v\n", res.HalfSaturationOps, floor)
+		fl, err := bench.MeasureQuorumFloor(ctx, f.dataDir, bench.FloorConfig{
+			Nodes: f.nodes, RecordBytes: floorRecordBytes(base), Rate: res.HalfSaturationOps, EveryReplica: true, Duration: floor,
+		})
+		if err != nil {
+			return err
+		}
+		res.HalfSaturationFloor = fl
 	}
 	if err := report.WriteSweep(f.out, res); err != nil {
 		return err
@@ -95,6 +117,20 @@ func writeSweepTable(w io.Writer, res *bench.SweepResult) {
 		fmt.Fprintf(w, "  saturation: %.0f ops/s (offered %.0f); p99 at half of it (%.0f ops/s): %.3f ms (%s)\n",
 			res.Saturation.ThroughputOps, res.Saturation.Rate, res.HalfSaturationOps, res.P99AtHalfSaturationMs, res.HalfSaturationNote)
 	}
+	if res.Saturation != nil && !res.Saturated {
+		fmt.Fprintf(w, "  p99 at half of the highest rate held (%.0f ops/s): %.3f ms (%s)\n",
+			res.HalfSaturationOps, res.P99AtHalfSaturationMs, res.HalfSaturationNote)
+	}
+	if fl := res.HalfSaturationFloor; fl != nil {
+		fmt.Fprintf(w, "  the disk alone at %.0f writes/s (open loop, %d logs, a write durable on %d, %d B records): p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms\n",
+			fl.Rate, fl.Files, fl.Quorum, fl.RecordBytes, fl.P50Us/1000, fl.P99Us/1000, fl.P999Us/1000)
+	}
+}
+
+// floorRecordBytes is about one client write's log record: the value, the
+// key and the entry's framing and session header.
+func floorRecordBytes(cfg bench.RunConfig) int {
+	return max(cfg.ValueBytes, 1) + 48
 }
 
 func init() { addCommand(newSweepCmd()) }

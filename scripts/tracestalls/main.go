@@ -43,6 +43,10 @@ type analysis struct {
 	fsyncs          []span             // log fsyncs (syncTail), blocking or parked
 	snapIO          []span             // syscalls of a goroutine writing a snapshot file
 	removals        map[string][]int64 // unlinks of compacted log segments, by caller
+	// idle: stretches in which a goroutine was runnable while fewer
+	// goroutines ran than there are Ps (a P held by a syscall, or not yet
+	// handed on); none: the same with nothing running at all.
+	idle, none []span
 }
 
 // inStack says whether any frame of e's stack is in a function whose
@@ -106,7 +110,8 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 	runningAt := map[trace.GoID]trace.Time{}
 	syscallAt := map[trace.GoID]trace.Time{}
 	gcAt := map[string]trace.Time{}
-	var frozenAt trace.Time
+	var frozenAt, idleAt, noneAt trace.Time
+	noneSys := ""                            // the syscalls in progress when the process stopped
 	fsyncAt := map[trace.GoID]trace.Time{}   // blocked in a log fsync since
 	fsyncAcc := map[trace.GoID]*span{}       // the log fsync in progress
 	snapSysAt := map[trace.GoID]trace.Time{} // in a snapshot file's syscall since
@@ -237,6 +242,32 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 			}
 			delete(syscallAt, id)
 		}
+		// Waiting work with a P's worth of running missing.
+		waiting, running := len(runnableAt) > 0, len(runningAt)
+		switch {
+		case waiting && running < procs && idleAt == 0:
+			idleAt = now
+		case (!waiting || running >= procs) && idleAt != 0:
+			if int64(now-idleAt) >= 1e6 {
+				a.idle = append(a.idle, span{int64(idleAt - t0), int64(now - idleAt), "idle", "work waiting, a P not running it"})
+			}
+			idleAt = 0
+		}
+		switch {
+		case waiting && running == 0 && noneAt == 0:
+			noneAt, noneSys = now, ""
+			var held []string
+			for g := range syscallAt {
+				held = append(held, role[g+1<<62])
+			}
+			sort.Strings(held)
+			noneSys = strings.Join(held, "; ")
+		case (!waiting || running > 0) && noneAt != 0:
+			if int64(now-noneAt) >= 1e6 {
+				a.none = append(a.none, span{int64(noneAt - t0), int64(now - noneAt), "stopped", "in syscalls: " + noneSys})
+			}
+			noneAt = 0
+		}
 	}
 	return a, nil
 }
@@ -294,6 +325,39 @@ func (a *analysis) report(w io.Writer) {
 		fmt.Fprintf(w, "Stretches of 1 ms or more with at least as many goroutines in syscalls as there are Ps "+
 			"(every P held, unless sysmon took one back): %d, %.1f%% of the time, median %.2f ms, longest %.2f ms.\n\n",
 			len(long), 100*float64(longTotal)/float64(a.total), ms(long[len(long)/2]), ms(long[len(long)-1]))
+	}
+	for _, st := range []struct {
+		spans []span
+		what  string
+	}{
+		{a.idle, "a goroutine runnable while fewer goroutines ran than there are Ps (a P held in a syscall or not yet handed on)"},
+		{a.none, "a goroutine runnable while none ran at all (the process stopped)"},
+	} {
+		var total, longest int64
+		for _, s := range st.spans {
+			total += s.dur
+			longest = max(longest, s.dur)
+		}
+		fmt.Fprintf(w, "Stretches of 1 ms or more with %s: %d, %.1f%% of the time, longest %.2f ms.\n\n",
+			st.what, len(st.spans), 100*float64(total)/float64(max(a.total, 1)), ms(longest))
+	}
+	if len(a.none) > 0 {
+		bySys := map[string][2]int64{}
+		for _, s := range a.none {
+			c := bySys[s.what]
+			bySys[s.what] = [2]int64{c[0] + 1, c[1] + s.dur}
+		}
+		keys := make([]string, 0, len(bySys))
+		for k := range bySys {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintln(w, "The stopped stretches by what held the Ps when they began:")
+		fmt.Fprintln(w)
+		for _, k := range keys {
+			fmt.Fprintf(w, "- %s: %d, %.1f ms in all\n", k, bySys[k][0], ms(bySys[k][1]))
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "Waiting for a P after a wake-up, by where the goroutine blocks (roles with >= 100 wake-ups):")
 	fmt.Fprintln(w)
