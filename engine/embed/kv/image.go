@@ -149,11 +149,9 @@ func restoreImage(r byteReader, t *table, n uint64) error {
 		if val, err = readN(r, val, vl); err != nil {
 			return fmt.Errorf("snapshot value %d: %w", i, err)
 		}
-		loc, ok := t.find(key)
-		if ok {
-			return fmt.Errorf("%w: snapshot key %q twice", ErrMalformed, key)
+		if err := t.restoreRecord(key, val); err != nil {
+			return err
 		}
-		t.put(key, loc, ok, val, true) // copies into the slabs
 	}
 	return nil
 }

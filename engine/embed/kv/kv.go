@@ -537,6 +537,17 @@ func (s *Store) RestoreFrom(r io.Reader) error {
 	return nil
 }
 
+// restoreRecord adds a snapshot's record to the table being restored
+// (copied into the slabs); a key listed twice is refused.
+func (t *table) restoreRecord(key, val []byte) error {
+	loc, ok := t.find(key)
+	if ok {
+		return fmt.Errorf("%w: snapshot key %q twice", ErrMalformed, key)
+	}
+	t.put(key, loc, ok, val, true)
+	return nil
+}
+
 // restorePairs reads n key/value pairs of an RBKV1 snapshot (after its
 // magic and count) from r into t.
 func restorePairs(br byteReader, t *table, n uint64) error {
@@ -549,11 +560,9 @@ func restorePairs(br byteReader, t *table, n uint64) error {
 		if val, err = readField(br, val, MaxValueBytes); err != nil {
 			return fmt.Errorf("snapshot value %d: %w", i, err)
 		}
-		loc, ok := t.find(key)
-		if ok {
-			return fmt.Errorf("%w: snapshot key %q twice", ErrMalformed, key)
+		if err := t.restoreRecord(key, val); err != nil {
+			return err
 		}
-		t.put(key, loc, ok, val, true) // copies into the slabs
 	}
 	return nil
 }
