@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"testing/iotest"
 )
@@ -186,18 +184,9 @@ func TestSlabImageRefusesBadInput(t *testing.T) {
 // garbage between live ones) as RBKV1 pairs and as the slab image, to
 // io.Discard: the user-space CPU of one background snapshot.
 func BenchmarkSnapshotFormats(b *testing.B) {
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("KV_KEYS")); err == nil && v > 0 {
-		n = v
-	}
+	n := keyCount(1_000_000)
 	for _, garbage := range []bool{false, true} {
-		s := NewStore()
-		val := bytes.Repeat([]byte{'v'}, 128)
-		key := make([]byte, 16)
-		for i := range n {
-			copy(key, fmt.Sprintf("k%015d", (i*7919)%n))
-			s.Apply(EncodeWrite(key, val))
-		}
+		s, val, key := filledStore(n)
 		if garbage {
 			v := s.Capture()
 			for i := 0; i < n; i += 3 {
@@ -230,17 +219,8 @@ func BenchmarkSnapshotFormats(b *testing.B) {
 // 1,000,000 of 16 + 128 bytes) from RBKV1 pairs and from the slab image:
 // what a follower's install and a restart pay.
 func BenchmarkRestoreFormats(b *testing.B) {
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("KV_KEYS")); err == nil && v > 0 {
-		n = v
-	}
-	s := NewStore()
-	val := bytes.Repeat([]byte{'v'}, 128)
-	key := make([]byte, 16)
-	for i := range n {
-		copy(key, fmt.Sprintf("k%015d", (i*7919)%n))
-		s.Apply(EncodeWrite(key, val))
-	}
+	n := keyCount(1_000_000)
+	s, _, _ := filledStore(n)
 	var image bytes.Buffer
 	if _, err := s.Capture().WriteTo(&image); err != nil {
 		b.Fatal(err)

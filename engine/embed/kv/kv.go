@@ -582,12 +582,5 @@ func readField(r byteReader, buf []byte, limit uint64) ([]byte, error) {
 	if n > limit {
 		return buf, fmt.Errorf("%w: length %d exceeds limit", ErrMalformed, n)
 	}
-	if uint64(cap(buf)) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return buf, fmt.Errorf("%w: length %d exceeds input", ErrMalformed, n)
-	}
-	return buf, nil
+	return readN(r, buf, n)
 }

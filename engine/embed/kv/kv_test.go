@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"testing/iotest"
 )
@@ -351,4 +353,27 @@ func TestBlindResultAgreesWithApply(t *testing.T) {
 			t.Fatalf("%s is blind", name)
 		}
 	}
+}
+
+// keyCount is KV_KEYS if set (a positive integer), else def: the size of
+// the large-store tests and benchmarks.
+func keyCount(def int) int {
+	if v, err := strconv.Atoi(os.Getenv("KV_KEYS")); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// filledStore is a store of n keys of 16 bytes ("k%015d", written in a
+// scattered order) with 128-byte values, and that value and a key buffer
+// for the caller's further writes.
+func filledStore(n int) (s *Store, val, key []byte) {
+	s = NewStore()
+	val = bytes.Repeat([]byte{'v'}, 128)
+	key = make([]byte, 16)
+	for i := range n {
+		copy(key, fmt.Sprintf("k%015d", (i*7919)%n))
+		s.Apply(EncodeWrite(key, val))
+	}
+	return s, val, key
 }

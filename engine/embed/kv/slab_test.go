@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,9 +80,7 @@ func TestMemoryPerKey(t *testing.T) {
 	if testing.Short() {
 		n = 20_000
 	}
-	if v, err := strconv.Atoi(os.Getenv("KV_KEYS")); err == nil && v > 0 {
-		n = v
-	}
+	n = keyCount(n)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -129,17 +125,8 @@ func BenchmarkSnapshotEncode(b *testing.B) {
 // the slabs hold garbage as under load): the work of one background
 // snapshot.
 func BenchmarkSnapshotStream(b *testing.B) {
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("KV_KEYS")); err == nil && v > 0 {
-		n = v
-	}
-	s := NewStore()
-	val := bytes.Repeat([]byte{'v'}, 128)
-	key := make([]byte, 16)
-	for i := range n {
-		copy(key, fmt.Sprintf("k%015d", (i*7919)%n))
-		s.Apply(EncodeWrite(key, val))
-	}
+	n := keyCount(1_000_000)
+	s, val, key := filledStore(n)
 	v := s.Capture()
 	for i := 0; i < n; i += 2 {
 		copy(key, fmt.Sprintf("k%015d", i))
