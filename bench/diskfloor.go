@@ -65,7 +65,26 @@ type DiskFloor struct {
 	// no client waits on anything but its writes; in an open loop, the
 	// writes made durable per second.
 	WritesPerSec float64 `json:"writes_per_s"`
+	// The disk's stalls: stretches in which at least one log's fsync took
+	// StallFsync or longer (overlapping slow fsyncs of several logs are
+	// one stretch). A disk that throttles its I/O (a virtual disk's rate
+	// limiter) shows them at a fixed spacing, whatever writes to it, and
+	// every write in flight then waits as long: they set the tails of
+	// anything on that disk, not only of this floor.
+	Stalls int `json:"stalls"`
+	// StallMs is the stretches' total length, StallP50Ms their median
+	// length, and StallSpacingMs the median time from one stretch's
+	// start to the next's (0 with fewer than two).
+	StallMs        float64 `json:"stall_ms"`
+	StallP50Ms     float64 `json:"stall_p50_ms"`
+	StallSpacingMs float64 `json:"stall_spacing_ms"`
 }
+
+// StallFsync is the fsync duration from which the floor counts a disk
+// stall: several times a lone fsync's latency on the disks we measure
+// (0.2-0.5 ms), well under the 10-15 ms stretches a throttled virtual
+// disk shows.
+const StallFsync = 5 * time.Millisecond
 
 // MeasureQuorumFloor measures DiskFloor for cfg.Duration in a fresh
 // directory under dir (removed afterwards). For its duration it raises
@@ -102,6 +121,7 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 		defer runtime.GOMAXPROCS(procs)
 	}
 	q := newFloorQuorum(files, quorum)
+	var stalls stallLog
 	logs := make([]chan uint64, files)
 	var logsDone sync.WaitGroup
 	for i := range logs {
@@ -122,7 +142,7 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 		go func() {
 			defer logsDone.Done()
 			defer f.Close()
-			groupCommit(f, logs[i], cfg.RecordBytes, func(last uint64, err error) { q.durable(i, last, err) })
+			groupCommit(f, logs[i], cfg.RecordBytes, &stalls, func(last uint64, err error) { q.durable(i, last, err) })
 		}()
 	}
 
@@ -189,13 +209,69 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 	if cfg.Rate > 0 {
 		perSec = float64(h.TotalCount()) / elapsed.Seconds()
 	}
-	return &DiskFloor{
+	fl := &DiskFloor{
 		Nodes: cfg.Nodes, Quorum: quorum, Files: files, Writers: cfg.Writers, Rate: cfg.Rate, RecordBytes: cfg.RecordBytes,
 		Writes: int(h.TotalCount()), DurationS: elapsed.Seconds(), MeanUs: mean,
 		P50Us: float64(h.ValueAtQuantile(50)), P99Us: float64(h.ValueAtQuantile(99)),
 		P999Us: float64(h.ValueAtQuantile(99.9)), MaxUs: float64(h.Max()),
 		WritesPerSec: perSec,
-	}, nil
+	}
+	fl.Stalls, fl.StallMs, fl.StallP50Ms, fl.StallSpacingMs = stalls.summary()
+	return fl, nil
+}
+
+// stallLog collects the logs' slow fsyncs (StallFsync or longer).
+type stallLog struct {
+	mu    sync.Mutex
+	spans [][2]time.Time // start, end
+}
+
+func (l *stallLog) add(start, end time.Time) {
+	if end.Sub(start) < StallFsync {
+		return
+	}
+	l.mu.Lock()
+	l.spans = append(l.spans, [2]time.Time{start, end})
+	l.mu.Unlock()
+}
+
+// summary merges overlapping slow fsyncs into stretches and returns
+// their count, total and median length, and the median spacing of
+// their starts, in ms.
+func (l *stallLog) summary() (n int, totalMs, p50Ms, spacingMs float64) {
+	l.mu.Lock()
+	spans := slices.Clone(l.spans)
+	l.mu.Unlock()
+	slices.SortFunc(spans, func(a, b [2]time.Time) int { return a[0].Compare(b[0]) })
+	var merged [][2]time.Time
+	for _, s := range spans {
+		if k := len(merged) - 1; k >= 0 && !s[0].After(merged[k][1]) {
+			if s[1].After(merged[k][1]) {
+				merged[k][1] = s[1]
+			}
+			continue
+		}
+		merged = append(merged, s)
+	}
+	if len(merged) == 0 {
+		return 0, 0, 0, 0
+	}
+	lengths := make([]float64, len(merged))
+	for i, s := range merged {
+		lengths[i] = float64(s[1].Sub(s[0]).Microseconds()) / 1000
+		totalMs += lengths[i]
+	}
+	slices.Sort(lengths)
+	p50Ms = lengths[len(lengths)/2]
+	if len(merged) > 1 {
+		gaps := make([]float64, len(merged)-1)
+		for i := 1; i < len(merged); i++ {
+			gaps[i-1] = float64(merged[i][0].Sub(merged[i-1][0]).Microseconds()) / 1000
+		}
+		slices.Sort(gaps)
+		spacingMs = gaps[len(gaps)/2]
+	}
+	return len(merged), totalMs, p50Ms, spacingMs
 }
 
 // openLoopWrites submits write k to every log at start + k/rate until end
@@ -230,8 +306,8 @@ func openLoopWrites(ctx context.Context, rate float64, start, end time.Time, log
 
 // groupCommit makes the writes queued on seqs durable in f: it takes
 // every write queued, writes their records with one write, fsyncs, and
-// reports the last write it covered.
-func groupCommit(f *os.File, seqs <-chan uint64, recordBytes int, done func(last uint64, err error)) {
+// reports the last write it covered. Slow fsyncs go to stalls.
+func groupCommit(f *os.File, seqs <-chan uint64, recordBytes int, stalls *stallLog, done func(last uint64, err error)) {
 	var buf []byte
 	for s := range seqs {
 		n, last := 1, s
@@ -252,7 +328,9 @@ func groupCommit(f *os.File, seqs <-chan uint64, recordBytes int, done func(last
 		}
 		_, err := f.Write(buf[:n*recordBytes])
 		if err == nil {
+			t0 := time.Now()
 			err = f.Sync()
+			stalls.add(t0, time.Now())
 		}
 		done(last, err)
 	}

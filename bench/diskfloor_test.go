@@ -132,3 +132,28 @@ func TestFloorQuorumCountsFromDueTime(t *testing.T) {
 		t.Fatalf("after a quorum of 3: %d writes, want 3", h.TotalCount())
 	}
 }
+
+// The floor's stall record merges overlapping slow fsyncs of several logs
+// into one stretch, ignores fsyncs under StallFsync, and reports the
+// median spacing of the stretches' starts.
+func TestStallLogMergesOverlapsAndMeasuresSpacing(t *testing.T) {
+	var l stallLog
+	t0 := time.Unix(1000, 0)
+	ms := func(v float64) time.Time { return t0.Add(time.Duration(v * float64(time.Millisecond))) }
+	// Stretch 1: two logs stalled 0-12 and 3-14 ms (one stretch, 14 ms).
+	l.add(ms(0), ms(12))
+	l.add(ms(3), ms(14))
+	// A fast fsync in between is not a stall.
+	l.add(ms(50), ms(50.4))
+	// Stretch 2 at 100 ms (12 ms), stretch 3 at 200 ms (13 ms), added out of order.
+	l.add(ms(200), ms(213))
+	l.add(ms(100), ms(112))
+	n, total, p50, spacing := l.summary()
+	if n != 3 || total != 14+12+13 || p50 != 13 || spacing != 100 {
+		t.Fatalf("summary = %d stalls, %v ms total, p50 %v ms, spacing %v ms; want 3, 39, 13, 100", n, total, p50, spacing)
+	}
+	var empty stallLog
+	if n, total, p50, spacing := empty.summary(); n != 0 || total != 0 || p50 != 0 || spacing != 0 {
+		t.Fatalf("empty summary = %d, %v, %v, %v; want zeros", n, total, p50, spacing)
+	}
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Reads the compare runs scripts/tails.sh wrote and prints, as markdown, our
+p99 and p99.9 against every peer's per workload and client count (each
+repeat, and the medians over repeats), each system's fsyncs per second, and
+the disk floor's tails and stalls at the same concurrency."""
+import json
+import os
+import statistics
+import sys
+
+out = sys.argv[1] if len(sys.argv) > 1 else "results/tails"
+OURS = "raftbench"
+ROWS = (("default", (1, 16)), ("write-only", (16, 64)))
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+print(f"# Tails against the peers (read from {out})\n")
+print("Each row: one `raftbench compare` run (repeats interleaved across systems). "
+      "\"lower\" means our median is below every peer's median. The floor is "
+      "bench.MeasureQuorumFloor at the same number of writers (no Raft, no CPU work: "
+      "records appended and fsynced, a write durable on 2 of 3 logs), before and after the runs; "
+      "its stalls are stretches of fsyncs of 5 ms or longer (bench.StallFsync): count, median "
+      "length and median spacing of their starts. A tail at or above the floor's own is the disk's.\n")
+if os.path.exists(os.path.join(out, "load.txt")):
+    with open(os.path.join(out, "load.txt")) as f:
+        print("Load: " + "; ".join(l.strip() for l in f if l.strip()) + "\n")
+for wl, counts in ROWS:
+    r = load(os.path.join(out, wl, "compare.json"))
+    if r is None:
+        print(f"**{wl}**: no compare.json\n")
+        continue
+    print(f"## {wl} ({r['keys']:,} keys), {r['date']}\n")
+    for c in counts:
+        runs = [x for x in r["runs"] if x["clients"] == c and x.get("fsync")]
+        if not runs:
+            continue
+        systems = []
+        for x in runs:
+            if x["system"] not in systems:
+                systems.append(x["system"])
+        print(f"### {c} client{'s' if c > 1 else ''}\n")
+        print("| system | repeat | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | fsyncs/s |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for x in sorted(runs, key=lambda x: (systems.index(x["system"]), x["repeat"])):
+            l = x["latency_ms"]
+            print(f"| {x['system']} | {x['repeat']} | {x['throughput_ops']:,.0f} | {l['p50']:.3f} | "
+                  f"{l['p99']:.3f} | {l['p999']:.2f} | {l['max']:.2f} | {x.get('fsyncs_per_s') or 0:,.0f} |")
+        medians = {}
+        for s in systems:
+            xs = [x for x in runs if x["system"] == s]
+            medians[s] = (med([x["latency_ms"]["p99"] for x in xs]), med([x["latency_ms"]["p999"] for x in xs]),
+                          med([x["throughput_ops"] for x in xs]))
+        print()
+        for s in systems:
+            p99, p999, ops = medians[s]
+            print(f"- {s}: median ops/s {ops:,.0f}, p99 {p99:.3f} ms, p99.9 {p999:.2f} ms")
+        if OURS in medians and len(medians) > 1:
+            o99, o999, _ = medians[OURS]
+            peers = [v for k, v in medians.items() if k != OURS]
+            b99, b999 = min(p[0] for p in peers), min(p[1] for p in peers)
+            print(f"- ours against the peers' lowest medians: p99 {o99:.3f} vs {b99:.3f} ms "
+                  f"({'lower' if o99 < b99 else 'NOT lower'}), p99.9 {o999:.2f} vs {b999:.2f} ms "
+                  f"({'lower' if o999 < b999 else 'NOT lower'})")
+        for fl in r.get("disk_floor") or []:
+            if fl.get("writers") != c:
+                continue
+            print(f"- floor {fl['when']}, {fl['files']} logs writing: p50 {fl['p50_us'] / 1000:.2f}, "
+                  f"p99 {fl['p99_us'] / 1000:.2f}, p99.9 {fl['p999_us'] / 1000:.2f}, max {fl['max_us'] / 1000:.2f} ms, "
+                  f"{fl['writes_per_s']:,.0f} writes/s; stalls: {fl.get('stalls', 0)} in {fl['duration_s']:.1f} s, "
+                  f"median {fl.get('stall_p50_ms', 0):.1f} ms, every {fl.get('stall_spacing_ms', 0):.0f} ms")
+        print()
