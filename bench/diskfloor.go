@@ -29,8 +29,19 @@ type FloorConfig struct {
 	// EveryReplica: every replica's log writes; otherwise only a
 	// quorum's (see DiskFloor).
 	EveryReplica bool
-	Duration     time.Duration
+	// Overwrite writes each log into a file of OverwriteBytes filled with
+	// zeros and fsynced beforehand, from its start and again from its start
+	// when full, and makes each write durable with fdatasync: no write
+	// changes the file's size or block map, so on a journaling file system
+	// (ext4) an fdatasync flushes the data alone, without a journal commit
+	// (what preallocating logs, as etcd's WAL does, buys). Otherwise each
+	// log appends and fsyncs, as our WAL does.
+	Overwrite bool
+	Duration  time.Duration
 }
+
+// OverwriteBytes is the size of each log file in FloorConfig.Overwrite.
+const OverwriteBytes = 16 << 20
 
 // DiskFloor is what the disk alone allows replicated writes: Writers
 // clients write records to the logs of Nodes replicas in one file system,
@@ -50,6 +61,7 @@ type DiskFloor struct {
 	Nodes       int     `json:"nodes"`
 	Quorum      int     `json:"quorum"`
 	Files       int     `json:"files"`
+	Overwrite   bool    `json:"overwrite,omitempty"`
 	Writers     int     `json:"writers,omitempty"`
 	Rate        float64 `json:"rate,omitempty"`
 	RecordBytes int     `json:"record_bytes"`
@@ -126,6 +138,11 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 	var logsDone sync.WaitGroup
 	for i := range logs {
 		f, err := os.Create(filepath.Join(tmp, fmt.Sprintf("log%d", i)))
+		if err == nil && cfg.Overwrite {
+			if err = fillZeros(f, OverwriteBytes); err != nil {
+				_ = f.Close()
+			}
+		}
 		if err != nil {
 			for _, l := range logs[:i] {
 				close(l)
@@ -142,7 +159,11 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 		go func() {
 			defer logsDone.Done()
 			defer f.Close()
-			groupCommit(f, logs[i], cfg.RecordBytes, &stalls, func(last uint64, err error) { q.durable(i, last, err) })
+			var ring int64 // append
+			if cfg.Overwrite {
+				ring = OverwriteBytes
+			}
+			groupCommit(f, ring, logs[i], cfg.RecordBytes, &stalls, func(last uint64, err error) { q.durable(i, last, err) })
 		}()
 	}
 
@@ -210,7 +231,7 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 		perSec = float64(h.TotalCount()) / elapsed.Seconds()
 	}
 	fl := &DiskFloor{
-		Nodes: cfg.Nodes, Quorum: quorum, Files: files, Writers: cfg.Writers, Rate: cfg.Rate, RecordBytes: cfg.RecordBytes,
+		Nodes: cfg.Nodes, Quorum: quorum, Files: files, Overwrite: cfg.Overwrite, Writers: cfg.Writers, Rate: cfg.Rate, RecordBytes: cfg.RecordBytes,
 		Writes: int(h.TotalCount()), DurationS: elapsed.Seconds(), MeanUs: mean,
 		P50Us: float64(h.ValueAtQuantile(50)), P99Us: float64(h.ValueAtQuantile(99)),
 		P999Us: float64(h.ValueAtQuantile(99.9)), MaxUs: float64(h.Max()),
@@ -306,9 +327,13 @@ func openLoopWrites(ctx context.Context, rate float64, start, end time.Time, log
 
 // groupCommit makes the writes queued on seqs durable in f: it takes
 // every write queued, writes their records with one write, fsyncs, and
-// reports the last write it covered. Slow fsyncs go to stalls.
-func groupCommit(f *os.File, seqs <-chan uint64, recordBytes int, stalls *stallLog, done func(last uint64, err error)) {
+// reports the last write it covered. Slow fsyncs go to stalls. With ring
+// > 0 it overwrites the first ring bytes of the zero-filled file instead
+// of appending (from its start again when a batch would pass ring) and
+// fdatasyncs.
+func groupCommit(f *os.File, ring int64, seqs <-chan uint64, recordBytes int, stalls *stallLog, done func(last uint64, err error)) {
 	var buf []byte
+	var off int64
 	for s := range seqs {
 		n, last := 1, s
 	take:
@@ -326,10 +351,23 @@ func groupCommit(f *os.File, seqs <-chan uint64, recordBytes int, stalls *stallL
 		if cap(buf) < n*recordBytes {
 			buf = make([]byte, n*recordBytes)
 		}
-		_, err := f.Write(buf[:n*recordBytes])
+		var err error
+		if ring > 0 {
+			if off+int64(n*recordBytes) > ring {
+				off = 0
+			}
+			_, err = f.WriteAt(buf[:n*recordBytes], off)
+			off += int64(n * recordBytes)
+		} else {
+			_, err = f.Write(buf[:n*recordBytes])
+		}
 		if err == nil {
 			t0 := time.Now()
-			err = f.Sync()
+			if ring > 0 {
+				err = dataSync(f)
+			} else {
+				err = f.Sync()
+			}
 			stalls.add(t0, time.Now())
 		}
 		done(last, err)
@@ -440,4 +478,16 @@ func (q *floorQuorum) wait(ctx context.Context, s uint64) error {
 		}
 		q.cond.Wait()
 	}
+}
+
+// fillZeros writes n zero bytes to f from its start and fsyncs it, so
+// later writes within them overwrite allocated, written blocks.
+func fillZeros(f *os.File, n int) error {
+	zeros := make([]byte, 1<<20)
+	for off := 0; off < n; off += len(zeros) {
+		if _, err := f.WriteAt(zeros[:min(len(zeros), n-off)], int64(off)); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
 }

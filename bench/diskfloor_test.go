@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -155,5 +156,97 @@ func TestStallLogMergesOverlapsAndMeasuresSpacing(t *testing.T) {
 	var empty stallLog
 	if n, total, p50, spacing := empty.summary(); n != 0 || total != 0 || p50 != 0 || spacing != 0 {
 		t.Fatalf("empty summary = %d, %v, %v, %v; want zeros", n, total, p50, spacing)
+	}
+}
+
+func TestMeasureQuorumFloorOverwrite(t *testing.T) {
+	dir := t.TempDir()
+	f, err := MeasureQuorumFloor(context.Background(), dir, FloorConfig{Nodes: 3, RecordBytes: 176, Writers: 4, EveryReplica: true, Overwrite: true, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Overwrite || f.Files != 3 {
+		t.Fatalf("floor describes the wrong setup: %+v", f)
+	}
+	checkFloorFigures(t, f)
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("measurement left files behind: %v", left)
+	}
+}
+
+// In overwrite mode a log never grows its file: batches go from the start
+// of the zero-filled ring, back to its start when one would pass its end.
+func TestGroupCommitOverwriteStaysInRing(t *testing.T) {
+	const ring, rec = 1000, 100
+	f, err := os.Create(t.TempDir() + "/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := fillZeros(f, ring); err != nil {
+		t.Fatal(err)
+	}
+	seqs := make(chan uint64, 1)
+	var last uint64
+	var stalls stallLog
+	done := make(chan struct{})
+	go func() {
+		groupCommit(f, ring, seqs, rec, &stalls, func(l uint64, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			last = l
+		})
+		close(done)
+	}()
+	for s := uint64(1); s <= 25; s++ { // 2,500 bytes through a 1,000-byte ring
+		seqs <- s
+	}
+	close(seqs)
+	<-done
+	if last != 25 {
+		t.Fatalf("last durable write %d, want 25", last)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != ring {
+		t.Fatalf("file grew to %d bytes, want the ring's %d", st.Size(), ring)
+	}
+}
+
+// BenchmarkDiskFloorWriteModes measures the every-replica disk floor (3
+// logs, a write durable on 2) appending and fsyncing, as our WAL writes,
+// against overwriting zero-filled files and fdatasyncing
+// (FloorConfig.Overwrite), at 1, 16 and 64 writers, 2 s each, the two
+// modes alternating: the tails and the disk's stalls (StallFsync) each
+// way of writing gets from the same disk. With -count N the pairs repeat.
+// Not a Go benchmark of ns/op (one iteration is one measurement): run with
+// -benchtime 1x. Scripts/tails.sh runs it.
+func BenchmarkDiskFloorWriteModes(b *testing.B) {
+	for _, writers := range []int{1, 16, 64} {
+		for _, overwrite := range []bool{false, true} {
+			mode := "append-fsync"
+			if overwrite {
+				mode = "overwrite-fdatasync"
+			}
+			b.Run(fmt.Sprintf("writers=%d/%s", writers, mode), func(b *testing.B) {
+				for range b.N {
+					f, err := MeasureQuorumFloor(context.Background(), b.TempDir(), FloorConfig{
+						Nodes: 3, RecordBytes: 176, Writers: writers, EveryReplica: true, Overwrite: overwrite,
+						Duration: 2 * time.Second,
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(f.WritesPerSec, "writes/s")
+					b.ReportMetric(f.P99Us/1000, "p99-ms")
+					b.ReportMetric(f.P999Us/1000, "p99.9-ms")
+					b.ReportMetric(float64(f.Stalls)/f.DurationS, "stalls/s")
+					b.ReportMetric(f.StallSpacingMs, "stall-spacing-ms")
+				}
+			})
+		}
 	}
 }

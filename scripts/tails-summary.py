@@ -80,3 +80,23 @@ for wl, counts in ROWS:
                   f"{fl['writes_per_s']:,.0f} writes/s; stalls: {fl.get('stalls', 0)} in {fl['duration_s']:.1f} s, "
                   f"median {fl.get('stall_p50_ms', 0):.1f} ms, every {fl.get('stall_spacing_ms', 0):.0f} ms")
         print()
+
+modes = os.path.join(out, "floor-modes.txt")
+if os.path.exists(modes):
+    print("## The floor written two ways (BenchmarkDiskFloorWriteModes, passes alternating)\n")
+    print("Every replica's log (3), a write durable on 2, 2 s each: appending and fsyncing (our WAL's way) "
+          "against overwriting zero-filled files and fdatasyncing (no journal commit per write on ext4).\n")
+    print("| pass | writers | mode | writes/s | p99 ms | p99.9 ms | stalls/s | stall spacing ms |")
+    print("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    with open(modes) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) < 4:
+                continue
+            pass_ = fields[0].split("=")[1]
+            name = fields[1].split("/")
+            writers, mode = name[1].split("=")[1], name[2].rsplit("-", 1)[0]
+            m = {fields[i + 1]: fields[i] for i in range(3, len(fields) - 1, 2)}
+            print(f"| {pass_} | {writers} | {mode} | {float(m.get('writes/s', 0)):,.0f} | {m.get('p99-ms', '–')} | "
+                  f"{m.get('p99.9-ms', '–')} | {m.get('stalls/s', '–')} | {m.get('stall-spacing-ms', '–')} |")
+    print()

@@ -10,7 +10,12 @@
 # apart). Writes OUT/summary.md: per row and repeat each system's
 # throughput, p99, p99.9 and fsyncs per second, the medians over repeats,
 # and the floor's tails at that concurrency, so a tail that is the disk's
-# own is visible as such.
+# own is visible as such. Last, the every-replica floor written two ways,
+# alternating, three passes (BenchmarkDiskFloorWriteModes, about 40 s):
+# appending and fsyncing, as our WAL does, against overwriting zero-filled
+# files and fdatasyncing (FloorConfig.Overwrite, as preallocating logs do),
+# at 1, 16 and 64 writers: whether the disk's stalls and tails depend on how
+# a log writes (OUT/floor-modes.txt, tabled in the summary).
 #
 # Environment: BIN (bin/raftbench), OUT (results/tails), REPEAT (3),
 # WARMUP (2s), DURATION (4s), SYSTEMS (raftbench,hashicorp,etcd), SMALL=1 (a
@@ -38,5 +43,15 @@ run() { # workload keys clients
 }
 run default 100000 1,16
 run write-only 1000000 16,64
+modes=$(mktemp)
+trap 'rm -f "$modes"' EXIT
+go test -c -o "$modes" ./bench/
+: >"$OUT/floor-modes.txt"
+passes=3
+[[ ${SMALL:-0} == 1 ]] && passes=1
+for pass in $(seq 1 "$passes"); do
+	"$modes" -test.run '^$' -test.bench 'BenchmarkDiskFloorWriteModes' -test.benchtime 1x |
+		sed -n "s/^Benchmark/pass=$pass Benchmark/p" | tee -a "$OUT/floor-modes.txt"
+done
 echo "tails: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/load.txt"
 python3 scripts/tails-summary.py "$OUT" | tee "$OUT/summary.md"
