@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -84,6 +85,9 @@ type DiskFloor struct {
 	// every write in flight then waits as long: they set the tails of
 	// anything on that disk, not only of this floor.
 	Stalls int `json:"stalls"`
+	// FsyncsPerSec counts every log's fsyncs (fdatasyncs with Overwrite):
+	// the rate the disk was asked to flush at, to set beside a system's own.
+	FsyncsPerSec float64 `json:"fsyncs_per_s"`
 	// StallMs is the stretches' total length, StallP50Ms their median
 	// length, and StallSpacingMs the median time from one stretch's
 	// start to the next's (0 with fewer than two).
@@ -238,16 +242,19 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 		WritesPerSec: perSec,
 	}
 	fl.Stalls, fl.StallMs, fl.StallP50Ms, fl.StallSpacingMs = stalls.summary()
+	fl.FsyncsPerSec = float64(stalls.fsyncs.Load()) / elapsed.Seconds()
 	return fl, nil
 }
 
 // stallLog collects the logs' slow fsyncs (StallFsync or longer).
 type stallLog struct {
-	mu    sync.Mutex
-	spans [][2]time.Time // start, end
+	fsyncs atomic.Int64 // every fsync, slow or not
+	mu     sync.Mutex
+	spans  [][2]time.Time // start, end
 }
 
 func (l *stallLog) add(start, end time.Time) {
+	l.fsyncs.Add(1)
 	if end.Sub(start) < StallFsync {
 		return
 	}

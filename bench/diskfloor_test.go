@@ -245,8 +245,34 @@ func BenchmarkDiskFloorWriteModes(b *testing.B) {
 					b.ReportMetric(f.P999Us/1000, "p99.9-ms")
 					b.ReportMetric(float64(f.Stalls)/f.DurationS, "stalls/s")
 					b.ReportMetric(f.StallSpacingMs, "stall-spacing-ms")
+					b.ReportMetric(f.FsyncsPerSec, "fsyncs/s")
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkDiskFloorStallsByRate asks whether the disk's stalls depend on
+// how fast it is asked to flush: the every-replica floor (3 logs, append
+// and fsync) in an open loop at rising rates, 2 s each, reporting the
+// fsyncs per second it made and the stalls per second it saw. A throttle
+// with an I/O budget stalls only above some rate; a disk that stalls on a
+// clock of its own stalls at every rate. Run with -benchtime 1x.
+func BenchmarkDiskFloorStallsByRate(b *testing.B) {
+	for _, rate := range []float64{300, 1000, 2000, 3000, 5000} {
+		b.Run(fmt.Sprintf("rate=%.0f", rate), func(b *testing.B) {
+			for range b.N {
+				f, err := MeasureQuorumFloor(context.Background(), b.TempDir(), FloorConfig{
+					Nodes: 3, RecordBytes: 176, Rate: rate, EveryReplica: true, Duration: 2 * time.Second,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(f.FsyncsPerSec, "fsyncs/s")
+				b.ReportMetric(f.P999Us/1000, "p99.9-ms")
+				b.ReportMetric(float64(f.Stalls)/f.DurationS, "stalls/s")
+				b.ReportMetric(f.StallSpacingMs, "stall-spacing-ms")
+			}
+		})
 	}
 }

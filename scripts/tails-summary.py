@@ -81,6 +81,17 @@ for wl, counts in ROWS:
                   f"median {fl.get('stall_p50_ms', 0):.1f} ms, every {fl.get('stall_spacing_ms', 0):.0f} ms")
         print()
 
+def bench_lines(path):
+    """(pass, sub-benchmark name parts, {unit: value}) of each go test -bench line."""
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) < 4:
+                continue
+            name = fields[1].split("/")
+            yield fields[0].split("=")[1], name, {fields[i + 1]: fields[i] for i in range(3, len(fields) - 1, 2)}
+
+
 modes = os.path.join(out, "floor-modes.txt")
 if os.path.exists(modes):
     print("## The floor written two ways (BenchmarkDiskFloorWriteModes, passes alternating)\n")
@@ -88,15 +99,20 @@ if os.path.exists(modes):
           "against overwriting zero-filled files and fdatasyncing (no journal commit per write on ext4).\n")
     print("| pass | writers | mode | writes/s | p99 ms | p99.9 ms | stalls/s | stall spacing ms |")
     print("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
-    with open(modes) as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) < 4:
-                continue
-            pass_ = fields[0].split("=")[1]
-            name = fields[1].split("/")
-            writers, mode = name[1].split("=")[1], name[2].rsplit("-", 1)[0]
-            m = {fields[i + 1]: fields[i] for i in range(3, len(fields) - 1, 2)}
-            print(f"| {pass_} | {writers} | {mode} | {float(m.get('writes/s', 0)):,.0f} | {m.get('p99-ms', '–')} | "
-                  f"{m.get('p99.9-ms', '–')} | {m.get('stalls/s', '–')} | {m.get('stall-spacing-ms', '–')} |")
+    for pass_, name, m in bench_lines(modes):
+        writers, mode = name[1].split("=")[1], name[2].rsplit("-", 1)[0]
+        print(f"| {pass_} | {writers} | {mode} | {float(m.get('writes/s', 0)):,.0f} | {m.get('p99-ms', '–')} | "
+              f"{m.get('p99.9-ms', '–')} | {m.get('stalls/s', '–')} | {m.get('stall-spacing-ms', '–')} |")
+    print()
+rates = os.path.join(out, "floor-rates.txt")
+if os.path.exists(rates):
+    print("## The disk's stalls by rate (BenchmarkDiskFloorStallsByRate)\n")
+    print("Every replica's log, append and fsync, open loop at each rate for 2 s. Stalls at every rate: "
+          "the disk's own clock; only above some fsyncs/s: an I/O budget (set it beside each system's fsyncs/s above).\n")
+    print("| writes/s offered | fsyncs/s | p99.9 ms | stalls/s | stall spacing ms |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for _, name, m in bench_lines(rates):
+        rate = name[1].split("=")[1].rsplit("-", 1)[0]
+        print(f"| {rate} | {float(m.get('fsyncs/s', 0)):,.0f} | {m.get('p99.9-ms', '–')} | "
+              f"{m.get('stalls/s', '–')} | {m.get('stall-spacing-ms', '–')} |")
     print()

@@ -15,7 +15,10 @@
 # appending and fsyncing, as our WAL does, against overwriting zero-filled
 # files and fdatasyncing (FloorConfig.Overwrite, as preallocating logs do),
 # at 1, 16 and 64 writers: whether the disk's stalls and tails depend on how
-# a log writes (OUT/floor-modes.txt, tabled in the summary).
+# a log writes (OUT/floor-modes.txt, tabled in the summary); then the same
+# floor in an open loop at rising rates (BenchmarkDiskFloorStallsByRate,
+# about 10 s): whether the stalls come from an I/O budget (only above some
+# rate) or from a clock of the disk's own (at every rate).
 #
 # Environment: BIN (bin/raftbench), OUT (results/tails), REPEAT (3),
 # WARMUP (2s), DURATION (4s), SYSTEMS (raftbench,hashicorp,etcd), SMALL=1 (a
@@ -53,5 +56,7 @@ for pass in $(seq 1 "$passes"); do
 	"$modes" -test.run '^$' -test.bench 'BenchmarkDiskFloorWriteModes' -test.benchtime 1x |
 		sed -n "s/^Benchmark/pass=$pass Benchmark/p" | tee -a "$OUT/floor-modes.txt"
 done
+"$modes" -test.run '^$' -test.bench 'BenchmarkDiskFloorStallsByRate' -test.benchtime 1x |
+	sed -n "s/^Benchmark/pass=1 Benchmark/p" | tee "$OUT/floor-rates.txt"
 echo "tails: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/load.txt"
 python3 scripts/tails-summary.py "$OUT" | tee "$OUT/summary.md"
