@@ -116,3 +116,16 @@ if os.path.exists(rates):
         print(f"| {rate} | {float(m.get('fsyncs/s', 0)):,.0f} | {m.get('p99.9-ms', '–')} | "
               f"{m.get('stalls/s', '–')} | {m.get('stall-spacing-ms', '–')} |")
     print()
+pauses = os.path.join(out, "machine-pauses.txt")
+if os.path.exists(pauses):
+    print("## The machine's own pauses (BenchmarkMachinePauses)\n")
+    print("Threads spinning on the clock for 2 s; a pause is a stretch of 3 ms or more in which every spinner "
+          "stood still at once (with 1 thread: any such stretch, the guest's own scheduler included). Pauses "
+          "at a fixed spacing with nothing else running are the host throttling the machine: everything in it, "
+          "disk waits included, stops for their length.\n")
+    print("| when | spinning threads | pauses/s | median length ms | median spacing ms |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for when, name, m in bench_lines(pauses):
+        threads = name[1].split("=")[1].rsplit("-", 1)[0]
+        print(f"| {when} | {threads} | {m.get('pauses/s', '–')} | {m.get('pause-ms', '–')} | {m.get('pause-spacing-ms', '–')} |")
+    print()

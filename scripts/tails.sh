@@ -18,7 +18,11 @@
 # a log writes (OUT/floor-modes.txt, tabled in the summary); then the same
 # floor in an open loop at rising rates (BenchmarkDiskFloorStallsByRate,
 # about 10 s): whether the stalls come from an I/O budget (only above some
-# rate) or from a clock of the disk's own (at every rate).
+# rate) or from a clock of the disk's own (at every rate). Before and
+# after everything, BenchmarkMachinePauses (about 8 s): stretches in which
+# threads spinning on the clock all stood still at once, which a virtual
+# machine whose host throttles its CPU time shows at the throttle's period
+# (OUT/machine-pauses.txt).
 #
 # Environment: BIN (bin/raftbench), OUT (results/tails), REPEAT (3),
 # WARMUP (2s), DURATION (4s), SYSTEMS (raftbench,hashicorp,etcd), SMALL=1 (a
@@ -39,6 +43,15 @@ fi
 [[ -x $BIN ]] || { echo "tails.sh: $BIN missing; run make build" >&2; exit 2; }
 mkdir -p "$OUT"
 echo "tails: load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/load.txt"
+modes=$(mktemp)
+trap 'rm -f "$modes"' EXIT
+go test -c -o "$modes" ./bench/
+pauses() { # when
+	"$modes" -test.run '^$' -test.bench 'BenchmarkMachinePauses' -test.benchtime 1x |
+		sed -n "s/^Benchmark/pass=$1 Benchmark/p" | tee -a "$OUT/machine-pauses.txt"
+}
+: >"$OUT/machine-pauses.txt"
+pauses before
 run() { # workload keys clients
 	rm -rf "${OUT:?}/$1"
 	"$BIN" compare --systems "$SYSTEMS" --workload "$1" --keys "$2" --clients "$3" --repeat "$REPEAT" \
@@ -46,9 +59,6 @@ run() { # workload keys clients
 }
 run default 100000 1,16
 run write-only 1000000 16,64
-modes=$(mktemp)
-trap 'rm -f "$modes"' EXIT
-go test -c -o "$modes" ./bench/
 : >"$OUT/floor-modes.txt"
 passes=3
 [[ ${SMALL:-0} == 1 ]] && passes=1
@@ -58,5 +68,6 @@ for pass in $(seq 1 "$passes"); do
 done
 "$modes" -test.run '^$' -test.bench 'BenchmarkDiskFloorStallsByRate' -test.benchtime 1x |
 	sed -n "s/^Benchmark/pass=1 Benchmark/p" | tee "$OUT/floor-rates.txt"
+pauses after
 echo "tails: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/load.txt"
 python3 scripts/tails-summary.py "$OUT" | tee "$OUT/summary.md"
