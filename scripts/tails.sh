@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tails.sh: our p99 and p99.9 against both peers' in the rows where the
 # tail goal ("lower than every peer at every client count") was missed,
-# for a quiet machine (about 5 minutes on 2 cores; nothing else running):
+# for a quiet machine (about 5.5 minutes on 2 cores; nothing else running):
 # the default mix (100,000 keys) at 1 and 16 clients and write-only
 # (1,000,000 keys) at 16 and 64, each system REPEAT times interleaved
 # (`raftbench compare`), with the disk floor at the same client counts
@@ -11,7 +11,7 @@
 # throughput, p99, p99.9 and fsyncs per second, the medians over repeats,
 # and the floor's tails at that concurrency, so a tail that is the disk's
 # own is visible as such. Last, the every-replica floor written two ways,
-# alternating, three passes (BenchmarkDiskFloorWriteModes, about 40 s):
+# alternating, two passes (BenchmarkDiskFloorWriteModes, about 26 s):
 # appending and fsyncing, as our WAL does, against overwriting zero-filled
 # files and fdatasyncing (FloorConfig.Overwrite, as preallocating logs do),
 # at 1, 16 and 64 writers: whether the disk's stalls and tails depend on how
@@ -60,7 +60,7 @@ run() { # workload keys clients
 run default 100000 1,16
 run write-only 1000000 16,64
 : >"$OUT/floor-modes.txt"
-passes=3
+passes=2
 [[ ${SMALL:-0} == 1 ]] && passes=1
 for pass in $(seq 1 "$passes"); do
 	"$modes" -test.run '^$' -test.bench 'BenchmarkDiskFloorWriteModes' -test.benchtime 1x |
