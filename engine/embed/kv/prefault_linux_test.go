@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -62,7 +63,8 @@ func TestNewArraysAreMappedUpFront(t *testing.T) {
 	}
 	// An index array above the synchronous size is mapped on its own
 	// goroutine: wait for it rather than time it.
-	grown := newSlots(4 << 20 / int(unsafe.Sizeof(hslot{})))
+	grown, mem := newSlots(4 << 20 / int(unsafe.Sizeof(hslot{})))
+	defer runtime.KeepAlive(mem) // mapped while this reads it
 	asBytes := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(grown))), len(grown)*int(unsafe.Sizeof(hslot{})))
 	for tries := 0; ; tries++ {
 		r, n := residentPages(t, asBytes)
@@ -95,31 +97,43 @@ func threadCPU(b *testing.B) time.Duration {
 // BenchmarkFreshPages is the cost prefault saves, in CPU time per 4 KiB
 // page of fresh anonymous memory: "touch" writes one byte per page (a
 // page fault each), "populate" maps the range in one call and then
-// writes the same bytes. Each iteration maps 64 MiB of its own so every
+// writes the same bytes, "huge-pages" does the same in a range mapped
+// as slabs are (mapAligned: transparent huge pages where the kernel has
+// them). Each iteration maps 64 MiB of its own so every
 // page is fresh. On a virtual machine part of the first-write cost is
 // the host's (backing a guest page it has not backed yet) and stays.
 func BenchmarkFreshPages(b *testing.B) {
 	const size = 64 << 20
 	page := unix.Getpagesize()
-	for _, mode := range []string{"touch", "populate"} {
+	for _, mode := range []string{"touch", "populate", "huge-pages"} {
 		b.Run(mode, func(b *testing.B) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			var cpu time.Duration
 			for range b.N {
-				m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
-				if err != nil {
-					b.Fatal(err)
+				var m []byte
+				if mode == "huge-pages" {
+					// As slabs and large index arrays are mapped.
+					if m = mapAligned(size); m == nil {
+						b.Fatal("mapAligned refused")
+					}
+				} else {
+					var err error
+					if m, err = unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE); err != nil {
+						b.Fatal(err)
+					}
 				}
 				start := threadCPU(b)
-				if mode == "populate" {
+				if mode != "touch" {
 					populate(m)
 				}
 				for i := 0; i < size; i += page {
 					m[i] = 1
 				}
 				cpu += threadCPU(b) - start
-				if err := unix.Munmap(m); err != nil {
+				if mode == "huge-pages" {
+					unmap(mappedRegion{m, new(atomic.Int64)})
+				} else if err := unix.Munmap(m); err != nil {
 					b.Fatal(err)
 				}
 			}
