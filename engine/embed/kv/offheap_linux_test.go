@@ -16,10 +16,17 @@ import (
 // (cleanups run after the collection that finds their owner unreachable).
 func waitForMapped(t *testing.T, want int64) {
 	t.Helper()
+	waitForUnmapped(t, &mappedSlabs, "slabs", want)
+}
+
+// waitForUnmapped runs collections until count (of mappings of one
+// kind, named what) is at most want.
+func waitForUnmapped(t *testing.T, count *atomic.Int64, what string, want int64) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for mappedSlabs.Load() > want {
+	for count.Load() > want {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d slabs still mapped, want at most %d", mappedSlabs.Load(), want)
+			t.Fatalf("%d %s still mapped, want at most %d", count.Load(), what, want)
 		}
 		runtime.GC()
 		time.Sleep(time.Millisecond)
@@ -100,18 +107,7 @@ func TestOffHeapSlabsLiveAsLongAsTheirReaders(t *testing.T) {
 // is unmapped. A build whose index copies do not carry the arrays'
 // owners unmaps the array under the view and crashes here.
 func TestOffHeapIndexLivesAsLongAsItsReaders(t *testing.T) {
-	waitForIndexArrays := func(want int64) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for mappedIndexArrays.Load() > want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d index arrays still mapped, want at most %d", mappedIndexArrays.Load(), want)
-			}
-			runtime.GC()
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitForIndexArrays(0) // other tests' stores
+	waitForUnmapped(t, &mappedIndexArrays, "index arrays", 0) // other tests' stores
 	s := NewStore()
 	const keys = 100_000 // an index of 262,144 slots: 4 MiB
 	for i := range keys {
@@ -133,7 +129,7 @@ func TestOffHeapIndexLivesAsLongAsItsReaders(t *testing.T) {
 	}
 	v.Release()
 	v, s = nil, nil
-	waitForIndexArrays(0)
+	waitForUnmapped(t, &mappedIndexArrays, "index arrays", 0)
 }
 
 // TestMappedMemoryIsHugePageAligned: slabs and large index arrays start
