@@ -74,10 +74,11 @@ const hugePageBytes = 2 << 20
 // 2 MiB huge page costs about as much as a few small ones: mapping and
 // filling a 2 MiB slab took about 0.13 ms instead of 3-4 ms. Where huge
 // pages are off or none is free, the kernel uses small pages and
-// nothing else changes. (Where the kernel's THP defrag setting makes
-// it compact memory to find a huge page for an madvised range, that
-// cost falls on the write that opens a slab; "defer+madvise" or
-// "madvise" with free memory, the common case, do not stall.)
+// nothing else changes. (On a host whose memory is too fragmented to
+// have a free huge page, the kernel's THP defrag settings "always",
+// "defer+madvise" and "madvise" make it compact memory synchronously
+// for an madvised range: that cost falls on the write that opens a
+// slab.)
 func mapAligned(size int) []byte {
 	// Map a huge page more than asked, then unmap the unaligned head
 	// and the tail: what is left starts on a boundary.
