@@ -1,8 +1,10 @@
 #!/bin/bash
 # The KV's insert cost at two revisions, alternating: BenchmarkPrefetchFill
 # (1M new keys in random order, Prefetch per group of 32, as the applier
-# does while a key space fills) and BenchmarkFreshPages (CPU per 4 KiB page
-# of fresh memory: faulted, populated, huge-page mapped). The fill
+# does while a key space fills), BenchmarkApplyBatchKeySpace's prefetch
+# mode at 1M keys (overwrites of a full key space, as the applier does
+# them) and BenchmarkFreshPages (CPU per 4 KiB page of fresh memory:
+# faulted, populated, huge-page mapped). The fill
 # benchmark is defined in this file's revision's test and copied into the
 # base's tree, so the base needs only the exported API.
 # Env: BASE (revision, default 1a9f730: before huge-page slabs), PAIRS (3),
@@ -31,15 +33,16 @@ head=$(git rev-parse --short HEAD)
 {
 	echo "# KV insert cost: $head against $BASE, alternating ($(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
 	echo
-	echo "| pair | revision | fill ns per insert | fresh page: touch cpu-ns | populate cpu-ns | huge-pages cpu-ns |"
-	echo "| ---: | --- | ---: | ---: | ---: | ---: |"
+	echo "| pair | revision | fill ns per insert | overwrite ns (1M keys, prefetch) | fresh page: touch cpu-ns | populate cpu-ns | huge-pages cpu-ns |"
+	echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"
 	for i in $(seq 1 "$PAIRS"); do
 		for side in base head; do
 			rev=$BASE; [ $side = head ] && rev=$head
 			fill=$("$tmp/kv-$side.test" -test.run XXX -test.bench 'PrefetchFill$' -test.benchtime 3x | awk '/ns\/write/{for(k=1;k<=NF;k++) if($k=="ns/write") print $(k-1)}')
+			over=$("$tmp/kv-$side.test" -test.run XXX -test.bench 'ApplyBatchKeySpace/keys=1000000/prefetch' -test.benchtime 20000x | awk '/ns\/write/{for(k=1;k<=NF;k++) if($k=="ns/write") print $(k-1)}')
 			pages=$("$tmp/kv-$side.test" -test.run XXX -test.bench 'FreshPages' -test.benchtime 3x | awk '/cpu-ns\/page/{for(k=1;k<=NF;k++) if($k=="cpu-ns/page") printf "%s ", $(k-1)}')
 			set -- $pages
-			echo "| $i | $rev | $fill | ${1:-} | ${2:-} | ${3:-–} |"
+			echo "| $i | $rev | $fill | $over | ${1:-} | ${2:-} | ${3:-–} |"
 		done
 	done
 } | tee "$OUT/README.md"
