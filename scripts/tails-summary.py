@@ -72,6 +72,19 @@ for wl, counts in ROWS:
             print(f"- ours against the peers' lowest medians: p99 {o99:.3f} vs {b99:.3f} ms "
                   f"({'lower' if o99 < b99 else 'NOT lower'}), p99.9 {o999:.2f} vs {b999:.2f} ms "
                   f"({'lower' if o999 < b999 else 'NOT lower'})")
+        every = [fl for fl in (r.get("disk_floor") or []) if fl.get("writers") == c and fl.get("files") == fl.get("nodes")]
+        if OURS in medians and every:
+            lo = min(fl["p999_us"] for fl in every) / 1000
+            hi = max(fl["p999_us"] for fl in every) / 1000
+            o999 = medians[OURS][1]
+            if o999 <= lo:
+                verdict = "at or below every floor sample's: the disk's own tail"
+            elif o999 <= hi:
+                verdict = "within the floor samples' range: the disk's own tail, as far as two samples tell"
+            else:
+                verdict = "above every floor sample's: part of it is ours"
+            print(f"- our median p99.9 {o999:.2f} ms against the floor's (every replica's log) "
+                  f"{lo:.2f}-{hi:.2f} ms: {verdict}")
         for fl in r.get("disk_floor") or []:
             if fl.get("writers") != c:
                 continue
