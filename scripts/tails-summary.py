@@ -31,7 +31,7 @@ print("Each row: one `raftbench compare` run (repeats interleaved across systems
       "bench.MeasureQuorumFloor at the same number of writers (no Raft, no CPU work: "
       "records appended and fsynced, a write durable on 2 of 3 logs), before and after the runs; "
       "its stalls are stretches of fsyncs of 5 ms or longer (bench.StallFsync): count, median "
-      "length and median spacing of their starts. A tail at or above the floor's own is the disk's.\n")
+      "length and median spacing of their starts. A tail of ours at or below the floor's own at the same concurrency is the disk's.\n")
 if os.path.exists(os.path.join(out, "load.txt")):
     with open(os.path.join(out, "load.txt")) as f:
         print("Load: " + "; ".join(l.strip() for l in f if l.strip()) + "\n")
