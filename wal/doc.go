@@ -48,6 +48,21 @@
 // every fsync is direct; Options.BlockingFsync forces that, and
 // Stats().FsyncOffload says whether the ring is available.
 //
+// # Preallocated segments
+//
+// With Options.PreallocateSegments each segment after the first is a file
+// filled with zeros beforehand (segment.spare in the WAL's directory, made
+// and fsynced by a background goroutine while the previous segment fills,
+// renamed into log/ at the rotation), written in place and synced with
+// fdatasync: on ext4 an append's fsync also commits the journal (the
+// file's size and block map changed), an in-place write's fdatasync only
+// flushes the data. A segment's unused zeros are cut before anything else
+// reads the file (at its rotation, before a truncation, at Close), and
+// Open cuts those a crash left by parsing the last segment's frames up to
+// the last record that decodes (a record may end in zero bytes, so zeros
+// are never simply trimmed); anything but zeros after it is a torn tail,
+// as without the option. Off by default.
+//
 // # File system seam
 //
 // Every file the WAL writes, fsyncs, renames or removes goes through
@@ -69,6 +84,7 @@
 //	  hardstate             "RBHS" | term u64 | vote u64 | commit u64 | crc32c u32
 //	  snapshot              "RBSN" | index u64 | term u64 | nVoters u32 | voter u64 ...
 //	                               | dataLen u64 | data | crc32c u32
+//	  segment.spare         PreallocateSegments only: the next segment, zero-filled
 //	  log/                  segment files in tidwall/wal's format
 //	    00000000000000000001    segment whose first entry has index 1
 //	    00000000000000000042    next segment, first index 42 ...

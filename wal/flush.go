@@ -2,7 +2,10 @@ package wal
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -60,6 +63,14 @@ type flusher struct {
 	rotated  bool
 	batches  []item // reused by run
 
+	// prealloc says tail is a preallocated segment (PreallocateSegments):
+	// written in place at tailSize, synced with fdatasync, its zero tail
+	// cut (cutTail) before it is closed. spare delivers the path of the
+	// next preallocated file being made, or "" if making it failed; nil:
+	// none being made.
+	prealloc bool
+	spare    chan string
+
 	// lastWrites is how many writes the previous commit completed; the
 	// next take lingers (up to MaxCommitDelay) until as many are queued.
 	lastWrites int
@@ -78,6 +89,7 @@ type flusher struct {
 // the next, larger batch: batches grow by themselves under load.
 func (w *WAL) run() {
 	defer close(w.exited)
+	w.makeSpare()
 	for {
 		batch := w.take(w.fl.batches[:0])
 		if len(batch) == 0 {
@@ -341,7 +353,13 @@ func (w *WAL) appendTail(frames []byte) error {
 		return nil
 	}
 	f := &w.fl
-	n, err := f.tail.Write(frames)
+	var n int
+	var err error
+	if wa, ok := f.tail.(io.WriterAt); ok && f.prealloc {
+		n, err = wa.WriteAt(frames, f.tailSize)
+	} else {
+		n, err = f.tail.Write(frames)
+	}
 	f.tailSize += int64(n)
 	if err == nil && n != len(frames) {
 		err = fmt.Errorf("short write to %s: %d of %d bytes", f.tail.Name(), n, len(frames))
@@ -357,6 +375,12 @@ func (w *WAL) appendTail(frames []byte) error {
 // of the directory, before the commit is acknowledged.
 func (w *WAL) rotate(next uint64) error {
 	f := &w.fl
+	if f.prealloc {
+		if err := f.tail.Truncate(f.tailSize); err != nil {
+			return fmt.Errorf("wal: cut preallocated tail of %s: %w", f.tail.Name(), err)
+		}
+		f.prealloc = false
+	}
 	if err := w.sy.file(f.tail); err != nil {
 		return fmt.Errorf("wal: fsync %s: %w", f.tail.Name(), err)
 	}
@@ -365,11 +389,136 @@ func (w *WAL) rotate(next uint64) error {
 		return err
 	}
 	path := filepath.Join(w.logDir, segmentName(next))
+	if nf := w.takeSpare(path); nf != nil {
+		f.tail, f.tailSize, f.rotated, f.prealloc = nf, 0, true, true
+		return nil
+	}
 	nf, err := w.sy.files().OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("wal: create segment %s: %w", path, err)
 	}
 	f.tail, f.tailSize, f.rotated = nf, 0, true
+	return nil
+}
+
+// spareName is the preallocated file made for the next segment, in the
+// WAL's directory (outside log/, so nothing takes it for a segment);
+// Open removes one left by a crash.
+const spareName = "segment.spare"
+
+// makeSpare starts making the next preallocated segment file, if the
+// option is on and none is being made.
+func (w *WAL) makeSpare() {
+	f := &w.fl
+	if !w.opts.PreallocateSegments || f.spare != nil {
+		return
+	}
+	ch := make(chan string, 1)
+	f.spare = ch
+	path := filepath.Join(w.dir, spareName)
+	// A segment ends with the frame that reaches SegmentBytes: room for
+	// a usual last frame; a larger one extends the file as an append does.
+	size := w.opts.SegmentBytes + min(w.opts.SegmentBytes, 1<<20)
+	fsys, off := w.sy.files(), w.sy.off
+	go func() {
+		err := writeSpare(fsys, path, size, off)
+		if err != nil {
+			_ = fsys.Remove(path)
+			w.log.Warn("wal: preallocating the next segment failed; it will be created empty", "err", err)
+			path = ""
+		}
+		ch <- path
+	}()
+}
+
+// writeSpare creates path filled with size zero bytes and, unless off,
+// fsyncs it (blocking, on the caller's goroutine: never the flusher's
+// ring).
+func writeSpare(fsys FS, path string, size int, off bool) error {
+	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	sf, err := fsys.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	zeros := make([]byte, 1<<20)
+	for left := size; left > 0 && err == nil; left -= len(zeros) {
+		_, err = sf.Write(zeros[:min(left, len(zeros))])
+	}
+	if err == nil && !off {
+		err = sf.Sync()
+	}
+	if cerr := sf.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// takeSpare renames the ready preallocated file to path and opens it for
+// writing in place, or returns nil (no spare ready, or it cannot be used:
+// the caller creates the segment as usual). It starts the next spare.
+func (w *WAL) takeSpare(path string) File {
+	f := &w.fl
+	if f.spare == nil {
+		w.makeSpare()
+		return nil
+	}
+	var spare string
+	select {
+	case spare = <-f.spare:
+		f.spare = nil
+	default:
+		return nil // still being made: used at the next rotation
+	}
+	defer w.makeSpare()
+	if spare == "" {
+		return nil
+	}
+	fsys := w.sy.files()
+	if err := fsys.Rename(spare, path); err != nil {
+		_ = fsys.Remove(spare)
+		return nil
+	}
+	nf, err := fsys.OpenFile(path, os.O_WRONLY, 0)
+	if err == nil {
+		if _, ok := nf.(io.WriterAt); ok {
+			return nf
+		}
+		_ = nf.Close()
+	}
+	// Unusable: remove it so the caller can create the segment.
+	_ = fsys.Remove(path)
+	return nil
+}
+
+// dropSpare waits for a spare being made and removes it (Close).
+func (w *WAL) dropSpare() {
+	if w.fl.spare == nil {
+		return
+	}
+	if p := <-w.fl.spare; p != "" {
+		_ = w.sy.files().Remove(p)
+	}
+	w.fl.spare = nil
+}
+
+// cutTail cuts a preallocated tail segment back to its data and fsyncs
+// it, so that the file holds only whole frames before anything else
+// (tidwall, a reopen) reads it.
+func (w *WAL) cutTail() error {
+	f := &w.fl
+	if !f.prealloc || f.tail == nil {
+		return nil
+	}
+	f.prealloc = false
+	if err := f.tail.Truncate(f.tailSize); err != nil {
+		return fmt.Errorf("wal: cut preallocated tail of %s: %w", f.tail.Name(), err)
+	}
+	if err := w.sy.file(f.tail); err != nil {
+		return fmt.Errorf("wal: fsync %s: %w", f.tail.Name(), err)
+	}
+	w.countOtherFsyncs(1)
 	return nil
 }
 
@@ -387,7 +536,12 @@ func (w *WAL) syncTail(lone bool) error {
 	if !offloadFsync(int(n), runtime.GOMAXPROCS(0), func() bool { return w.writesAlone(lone) }) {
 		sy.ring = nil
 	}
-	err := sy.file(f.tail)
+	var err error
+	if f.prealloc && !f.rotated {
+		err = sy.data(f.tail)
+	} else {
+		err = sy.file(f.tail)
+	}
 	fsyncsInFlight.Add(-1)
 	if err != nil {
 		return fmt.Errorf("wal: fsync %s: %w", f.tail.Name(), err)
@@ -427,7 +581,7 @@ func (f *flusher) openTail(logDir string, sy syncer) error {
 		_ = tail.Close()
 		return fmt.Errorf("wal: fsync %s: %w", tail.Name(), err)
 	}
-	f.tail, f.tailSize, f.rotated = tail, st.Size(), false
+	f.tail, f.tailSize, f.rotated, f.prealloc = tail, st.Size(), false, false
 	return sy.dir(logDir)
 }
 
@@ -504,6 +658,9 @@ func (w *WAL) compact(upTo uint64) error {
 // replaced) and reopened by the caller (openTail). Caller holds readMu,
 // so no reader looks at files being renamed or removed.
 func (w *WAL) withTidwall(op func(*twal.Log) error) error {
+	if err := w.cutTail(); err != nil {
+		return err
+	}
 	if err := w.fl.closeTail(); err != nil {
 		return err
 	}
@@ -679,6 +836,7 @@ func (w *WAL) resetLog(next uint64) error {
 	w.mu.Lock()
 	w.dur.resetTo(next)
 	w.mu.Unlock()
+	w.fl.prealloc = false // the tail is removed below
 	if err := w.fl.closeTail(); err != nil {
 		return err
 	}

@@ -45,6 +45,30 @@ func impls(segmentBytes int) []impl {
 			},
 		},
 		{
+			name: "WAL-preallocated",
+			fresh: func(t *testing.T) Log {
+				dir := t.TempDir()
+				w, err := Open(dir, Options{SegmentBytes: segmentBytes, PreallocateSegments: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = w.Close() })
+				return w
+			},
+			restart: func(t *testing.T, l Log) Log {
+				w := l.(*WAL)
+				if err := w.Close(); err != nil {
+					t.Fatalf("close: %v", err)
+				}
+				w2, err := Open(w.dir, w.opts)
+				if err != nil {
+					t.Fatalf("reopen: %v", err)
+				}
+				t.Cleanup(func() { _ = w2.Close() })
+				return w2
+			},
+		},
+		{
 			name:  "MemLog",
 			fresh: func(t *testing.T) Log { return NewMemLog(MemOptions{}) },
 			restart: func(t *testing.T, l Log) Log {

@@ -18,6 +18,20 @@ type Options struct {
 	// of the directory; snapshots free the log one whole segment at a
 	// time.
 	SegmentBytes int
+	// PreallocateSegments writes each segment after the first into a file
+	// filled with zeros beforehand (SegmentBytes and up to 1 MiB more, fsynced, made by
+	// a background goroutine while the previous segment fills, renamed
+	// into place at the rotation), overwriting it in place, and makes
+	// each commit durable with fdatasync. Such a write changes neither
+	// the file's size nor its block map, so on a journaling file system
+	// (ext4) the sync flushes the data alone instead of also committing
+	// the journal. A segment's zero tail is cut before any other code
+	// reads the file: when the segment is closed (rotation, truncation,
+	// Close), and by Open after a crash, which tells a zero tail (cut
+	// quietly) from a torn one (cut with a warning) by parsing the frames.
+	// If a spare is not ready at a rotation, or cannot be made, the new
+	// segment is created empty and appended to, as without the option.
+	PreallocateSegments bool
 	// MaxQueueWrites bounds the writes waiting for the flusher (default
 	// 8192). Submit fails fast with ErrQueueFull beyond it.
 	MaxQueueWrites int

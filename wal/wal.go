@@ -79,7 +79,10 @@ func Open(dir string, opts Options) (*WAL, error) {
 	if err := w.loadState(); err != nil {
 		return nil, err
 	}
-	terms, err := recoverLog(w.logDir, opts.SegmentBytes, w.log, w.sy)
+	if err := w.sy.files().Remove(filepath.Join(dir, spareName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("wal: remove leftover %s: %w", spareName, err)
+	}
+	terms, err := recoverLog(w.logDir, opts.SegmentBytes, opts.PreallocateSegments, w.log, w.sy)
 	if err != nil {
 		return nil, err
 	}
@@ -576,7 +579,11 @@ func (w *WAL) Close() error {
 	w.readMu.Lock()
 	w.closed = true
 	w.readMu.Unlock()
-	err := w.fl.closeTail()
+	w.dropSpare()
+	err := w.cutTail()
+	if cerr := w.fl.closeTail(); err == nil {
+		err = cerr
+	}
 	if w.sy.ring != nil {
 		if cerr := w.sy.ring.Close(); err == nil {
 			err = cerr
