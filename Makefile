@@ -126,7 +126,8 @@ one-client: build
 # Our p99 / p99.9 against both peers' where the tail goal was missed
 # (default mix at 1 and 16 clients, write-only 1M keys at 16 and 64),
 # repeats interleaved, with the disk floor's tails and stalls at the same
-# concurrency, about 5.5 minutes on a quiet machine: results/tails/summary.md.
+# concurrency, and preallocated WAL segments A/B'd at 16 clients, about 6.5
+# minutes on a quiet machine: results/tails/summary.md.
 .PHONY: tails
 tails: build
 	./scripts/tails.sh

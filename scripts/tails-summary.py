@@ -142,3 +142,25 @@ if os.path.exists(pauses):
         threads = name[1].split("=")[1].rsplit("-", 1)[0]
         print(f"| {when} | {threads} | {m.get('pauses/s', '–')} | {m.get('pause-ms', '–')} | {m.get('pause-spacing-ms', '–')} |")
     print()
+ab = os.path.join(out, "prealloc-ab")
+if os.path.isdir(ab):
+    print("## Preallocated WAL segments (wal-preallocate), write-only 1M keys, 16 clients, alternating\n")
+    print("| pair | side | ops/s | p50 ms | p99 ms | p99.9 ms | max ms |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    by = {}
+    for name in sorted(os.listdir(ab), key=lambda n: (int(n.split("-")[1]), n)):
+        sm = load(os.path.join(ab, name, "summary.json"))
+        if sm is None:
+            continue
+        side, pair = name.split("-")
+        l = sm["latency_ms"]
+        by.setdefault(pair, {})[side] = sm
+        print(f"| {pair} | {side} | {sm['throughput_ops']:,.0f} | {l['p50']:.3f} | {l['p99']:.3f} | {l['p999']:.2f} | {l['max']:.2f} |")
+    print()
+    for pair, sides in sorted(by.items()):
+        if "on" in sides and "off" in sides:
+            a, b = sides["off"], sides["on"]
+            r = lambda k: b["latency_ms"][k] / a["latency_ms"][k]
+            print(f"- pair {pair}, on / off: throughput {b['throughput_ops'] / a['throughput_ops']:.2f}x, "
+                  f"p50 {r('p50'):.2f}x, p99 {r('p99'):.2f}x, p99.9 {r('p999'):.2f}x")
+    print()

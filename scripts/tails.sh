@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tails.sh: our p99 and p99.9 against both peers' in the rows where the
 # tail goal ("lower than every peer at every client count") was missed,
-# for a quiet machine (about 5.5 minutes on 2 cores; nothing else running):
+# for a quiet machine (about 6.5 minutes on 2 cores; nothing else running):
 # the default mix (100,000 keys) at 1 and 16 clients and write-only
 # (1,000,000 keys) at 16 and 64, each system REPEAT times interleaved
 # (`raftbench compare`), with the disk floor at the same client counts
@@ -22,7 +22,10 @@
 # after everything, BenchmarkMachinePauses (about 8 s): stretches in which
 # threads spinning on the clock all stood still at once, which a virtual
 # machine whose host throttles its CPU time shows at the throttle's period
-# (OUT/machine-pauses.txt).
+# (OUT/machine-pauses.txt). And ours with and without preallocated WAL
+# segments (inproc option wal-preallocate=true, wal.Options.
+# PreallocateSegments), write-only 1M keys at 16 clients, PAIRS alternating
+# pairs (default 3, about 45 s; OUT/prealloc-ab/).
 #
 # Environment: BIN (bin/raftbench), OUT (results/tails), REPEAT (3),
 # WARMUP (2s), DURATION (4s), SYSTEMS (raftbench,hashicorp,etcd), SMALL=1 (a
@@ -68,6 +71,19 @@ for pass in $(seq 1 "$passes"); do
 done
 "$modes" -test.run '^$' -test.bench 'BenchmarkDiskFloorStallsByRate' -test.benchtime 1x |
 	sed -n "s/^Benchmark/pass=1 Benchmark/p" | tee "$OUT/floor-rates.txt"
+pairs=${PAIRS:-3}
+[[ ${SMALL:-0} == 1 ]] && pairs=1
+rm -rf "${OUT:?}/prealloc-ab"
+mkdir -p "$OUT/prealloc-ab"
+for pair in $(seq 1 "$pairs"); do
+	order="off on"
+	((pair % 2 == 0)) && order="on off"
+	for side in $order; do
+		"$BIN" run --target inproc --workload write-only --keys 1000000 --clients 16 --warmup "$WARMUP" \
+			--duration "$DURATION" --quiet --target-opt "wal-preallocate=$([[ $side == on ]] && echo true || echo false)" \
+			--out "$OUT/prealloc-ab/$side-$pair" >/dev/null
+	done
+done
 pauses after
 echo "tails: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/load.txt"
 python3 scripts/tails-summary.py "$OUT" | tee "$OUT/summary.md"

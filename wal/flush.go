@@ -433,7 +433,10 @@ func (w *WAL) makeSpare() {
 
 // writeSpare creates path filled with size zero bytes and, unless off,
 // fsyncs it (blocking, on the caller's goroutine: never the flusher's
-// ring).
+// ring). Each 1 MiB written is sent to the disk at once and the one
+// before waited for (range writeback, as snapshot files do), so the
+// final fsync is small and the log's syncs never queue behind megabytes
+// of zeros.
 func writeSpare(fsys FS, path string, size int, off bool) error {
 	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -442,9 +445,17 @@ func writeSpare(fsys FS, path string, size int, off bool) error {
 	if err != nil {
 		return err
 	}
-	zeros := make([]byte, 1<<20)
-	for left := size; left > 0 && err == nil; left -= len(zeros) {
-		_, err = sf.Write(zeros[:min(left, len(zeros))])
+	const step = 1 << 20
+	zeros := make([]byte, step)
+	ranged := !off
+	for at := 0; at < size && err == nil; at += step {
+		n := min(size-at, step)
+		if _, err = sf.Write(zeros[:n]); err != nil || !ranged {
+			continue
+		}
+		if ranged, err = Writeback(sf, int64(at), int64(n), false); err == nil && ranged && at >= step {
+			_, err = Writeback(sf, int64(at-step), step, true)
+		}
 	}
 	if err == nil && !off {
 		err = sf.Sync()
