@@ -406,6 +406,9 @@ func (w *WAL) rotate(next uint64) error {
 // Open removes one left by a crash.
 const spareName = "segment.spare"
 
+// spareSlack is how far past SegmentBytes a spare is zero-filled.
+const spareSlack = 64 << 10
+
 // makeSpare starts making the next preallocated segment file, if the
 // option is on and none is being made.
 func (w *WAL) makeSpare() {
@@ -417,8 +420,10 @@ func (w *WAL) makeSpare() {
 	f.spare = ch
 	path := filepath.Join(w.dir, spareName)
 	// A segment ends with the frame that reaches SegmentBytes: room for
-	// a usual last frame; a larger one extends the file as an append does.
-	size := w.opts.SegmentBytes + min(w.opts.SegmentBytes, 1<<20)
+	// a usual last batch; a larger one extends the file as an append
+	// does. Kept small: the rotation cuts what is left unused, and freed
+	// blocks cost the file system (and a discard on disks mounted so).
+	size := w.opts.SegmentBytes + min(w.opts.SegmentBytes, spareSlack)
 	fsys, off := w.sy.files(), w.sy.off
 	go func() {
 		err := writeSpare(fsys, path, size, off)

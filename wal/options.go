@@ -19,7 +19,7 @@ type Options struct {
 	// time.
 	SegmentBytes int
 	// PreallocateSegments writes each segment after the first into a file
-	// filled with zeros beforehand (SegmentBytes and up to 1 MiB more, fsynced, made by
+	// filled with zeros beforehand (SegmentBytes and 64 KiB more, fsynced, made by
 	// a background goroutine while the previous segment fills, renamed
 	// into place at the rotation), overwriting it in place, and makes
 	// each commit durable with fdatasync. Such a write changes neither
