@@ -61,6 +61,10 @@ import (
 //	                (driver.BlindResulter), so every write is answered
 //	                after its apply, not at its batch's start: for A/B
 //	                runs of that default
+//	yield-to-clients=false  node.Config.NoYieldToClients: a leader
+//	                woken by client requests alone takes its turn at once
+//	                instead of first letting the clients already runnable
+//	                queue theirs; for A/B runs of that default
 //	critical-path=FILE  record when each log index reaches each stage on
 //	                each node (node.Probe) and write the attribution of one
 //	                write's latency to its hops to FILE.md and FILE.json
@@ -110,6 +114,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var commitDelay time.Duration
 	var offloadLone bool
 	settleBlind := true
+	yieldToClients := true
 	var unknown []string
 	var cp critPathOutput
 	var logPath string
@@ -171,6 +176,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: settle-blind=%q: want true or false", v)
 			}
 			settleBlind = b
+		case "yield-to-clients":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: yield-to-clients=%q: want true or false", v)
+			}
+			yieldToClients = b
 		case "critical-path":
 			cp.file = v
 		case "log":
@@ -196,7 +207,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, settle-blind, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, settle-blind, yield-to-clients, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -244,7 +255,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || cp.file != "" {
+	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || !yieldToClients || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -260,6 +271,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
 			nc.WALOptions.OffloadLoneFsyncs = offloadLone
+			nc.NoYieldToClients = !yieldToClients
 		}
 	}
 	switch tr {
