@@ -29,6 +29,11 @@ type hindex struct {
 	// being moved into slots; old[:moved] are moved. Never written.
 	old   []hslot
 	moved int
+	// slotsMem and oldMem own slots and old where they are mapped
+	// outside the heap (large arrays: newSlots), else nil. They travel
+	// with the arrays (an index shared with a view is copied by value),
+	// so an array stays mapped while any index holding it is reachable.
+	slotsMem, oldMem *offHeapMapping
 }
 
 type hslot struct{ h, loc uint64 }
@@ -40,7 +45,8 @@ func newHindex(n int) hindex {
 	for size*3 < n*4 {
 		size *= 2
 	}
-	return hindex{slots: newSlots(size), shift: shiftFor(size)}
+	slots, mem := newSlots(size)
+	return hindex{slots: slots, slotsMem: mem, shift: shiftFor(size)}
 }
 
 func shiftFor(size int) uint {
@@ -141,15 +147,15 @@ func (x *hindex) move(n int) {
 		}
 	}
 	if x.moved == len(x.old) {
-		x.old, x.moved = nil, 0
+		x.old, x.oldMem, x.moved = nil, nil, 0
 	}
 }
 
 // grow doubles the array; the entries move over later (move).
 func (x *hindex) grow() {
 	x.move(-1) // a growth still moving finishes first
-	x.old = x.slots
-	x.slots = newSlots(2 * len(x.old))
+	x.old, x.oldMem = x.slots, x.slotsMem
+	x.slots, x.slotsMem = newSlots(2 * len(x.old))
 	x.shift = shiftFor(len(x.slots))
 }
 
@@ -157,7 +163,7 @@ func (x *hindex) grow() {
 // shared, as it is never written.
 func (x *hindex) clone() hindex {
 	c := *x
-	c.slots = newSlots(len(x.slots))
+	c.slots, c.slotsMem = newSlots(len(x.slots))
 	copy(c.slots, x.slots)
 	return c
 }

@@ -4,7 +4,10 @@ package kv
 
 import "sync/atomic"
 
-// mapSlab: slabs live on the heap where the mapping calls are not used.
-func mapSlab(int) ([]byte, *slabMapping) { return nil, nil }
+// mapSlab and mapIndexArray: slabs and index arrays live on the heap
+// where the mapping calls are not used.
+func mapSlab(int) ([]byte, *offHeapMapping) { return nil, nil }
 
-var mappedSlabs atomic.Int64
+func mapIndexArray(int) ([]byte, *offHeapMapping) { return nil, nil }
+
+var mappedSlabs, mappedIndexArrays atomic.Int64

@@ -10,8 +10,11 @@ import "unsafe"
 // call itself ~1 µs per page; the rest is the host backing a fresh guest
 // page, which stays). At a million keys while the key space fills,
 // first writes to slabs and index arrays were half of the process's page
-// faults. So new arrays are mapped up front (full-size slabs, mapped
-// outside the heap, are populated by the mapping call itself). Populating only maps pages:
+// faults. So new arrays are mapped up front; the largest (full-size slabs,
+// index arrays of a huge page or more) are also mapped outside the heap
+// on huge-page boundaries (mapAligned), where with transparent huge pages
+// the same test costs 2.4 µs per 4 KiB page against 7.7 µs populated
+// small pages (loaded machine). Populating only maps pages:
 // the array's contents do not change, so it may run beside writes to
 // the array.
 const (
@@ -37,9 +40,15 @@ func prefault(b []byte) {
 	}
 }
 
-// newSlots allocates an index array, its pages mapped up front.
-func newSlots(n int) []hslot {
+// newSlots allocates a zeroed index array, its pages mapped up front:
+// outside the heap if it is at least a huge page (mapIndexArray; then
+// with the mapping that owns it), else on the heap (owner nil).
+func newSlots(n int) ([]hslot, *offHeapMapping) {
+	size := n * int(unsafe.Sizeof(hslot{}))
+	if b, m := mapIndexArray(size); m != nil {
+		return unsafe.Slice((*hslot)(unsafe.Pointer(unsafe.SliceData(b))), n), m
+	}
 	s := make([]hslot, n)
-	prefault(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), n*int(unsafe.Sizeof(hslot{}))))
-	return s
+	prefault(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), size))
+	return s, nil
 }

@@ -11,9 +11,10 @@ import (
 	"slices"
 )
 
-// slabBytes is the size of a full-grown slab; a record larger than that
-// gets a slab of its own.
-const slabBytes = 1 << 20
+// slabBytes is the size of a full-grown slab (one transparent huge
+// page where slabs are mapped outside the heap: see mapAligned); a
+// record larger than that gets a slab of its own.
+const slabBytes = 2 << 20
 
 // table is the store's layout: records "state | uvarint klen | uvarint
 // vlen | key | value" appended to slabs (state: recordLive, or recordDead
@@ -42,7 +43,7 @@ type table struct {
 	slabLive []uint64 // per slab: bytes of its records the index points to
 	// mappings[i] owns slabs[i] when it lives outside the Go heap (nil
 	// for a heap slab); whoever reads a slab holds its mapping.
-	mappings []*slabMapping
+	mappings []*offHeapMapping
 	index    hindex
 	pending  map[uint64]uint64 // index changes not yet in index
 	toFold   []uint64          // pending's hashes, in the order they came (some may be folded already)
@@ -110,9 +111,11 @@ func fnv1a(k []byte) uint64 {
 	return h
 }
 
-// slabMapping owns a slab mapped outside the Go heap (mapSlab); the
-// mapping is released once no table or view holds this.
-type slabMapping struct{ size int }
+// offHeapMapping owns memory mapped outside the Go heap: a slab
+// (mapSlab) or an index array (newSlots). The mapping is released once
+// nothing holds this: every table, view and index that uses the memory
+// keeps its owner beside it.
+type offHeapMapping struct{ size int }
 
 // record returns the key and value of the record at loc (aliasing the slab).
 func recordAt(slabs [][]byte, loc uint64) (key, value []byte) {
@@ -259,7 +262,7 @@ func (t *table) appendRecord(key, value []byte) uint64 {
 			size = min(slabBytes, 2*cap(t.slabs[last]))
 		}
 		var slab []byte
-		var m *slabMapping
+		var m *offHeapMapping
 		if size == slabBytes && n <= size {
 			slab, m = mapSlab(size)
 		}
@@ -373,7 +376,7 @@ func (t *table) memoryBytes() uint64 {
 // a view is open, see Store.set), and the live bytes.
 type frozenTable struct {
 	slabs    [][]byte
-	mappings []*slabMapping // keeps the slabs mapped while the view reads them
+	mappings []*offHeapMapping // keeps the slabs mapped while the view reads them
 	index    hindex
 	overflow map[string]uint64
 	live     uint64
