@@ -57,6 +57,10 @@ import (
 //	                a fsync that would hold the last P goes through the
 //	                io_uring even when writes come one at a time (default
 //	                false), for A/B runs of that default
+//	wal-preallocate=true  wal.Options.PreallocateSegments of every node:
+//	                segments written into files of zeros prepared ahead,
+//	                commits inside one made durable with fdatasync
+//	                (default false), for A/B runs of that option
 //	settle-blind=false  the KV store reports no command as blind
 //	                (driver.BlindResulter), so every write is answered
 //	                after its apply, not at its batch's start: for A/B
@@ -112,7 +116,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRate int64
 	var snapRatio float64
 	var commitDelay time.Duration
-	var offloadLone bool
+	var offloadLone, preallocate bool
 	settleBlind := true
 	yieldToClients := true
 	var unknown []string
@@ -170,6 +174,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-offload-lone=%q: want true or false", v)
 			}
 			offloadLone = b
+		case "wal-preallocate":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: wal-preallocate=%q: want true or false", v)
+			}
+			preallocate = b
 		case "settle-blind":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -207,7 +217,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, settle-blind, yield-to-clients, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, wal-preallocate, settle-blind, yield-to-clients, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -255,7 +265,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || !yieldToClients || cp.file != "" {
+	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || preallocate || !yieldToClients || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -271,6 +281,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
 			nc.WALOptions.OffloadLoneFsyncs = offloadLone
+			nc.WALOptions.PreallocateSegments = preallocate
 			nc.NoYieldToClients = !yieldToClients
 		}
 	}

@@ -63,3 +63,18 @@ func TestInprocWALOffloadLoneOption(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestInprocWALPreallocateOption(t *testing.T) {
+	ctx := context.Background()
+	_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-preallocate": "maybe"}})
+	if err == nil || !strings.Contains(err.Error(), "wal-preallocate") {
+		t.Fatalf("wal-preallocate=maybe: %v, want an error naming the option", err)
+	}
+	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-preallocate": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

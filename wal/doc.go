@@ -62,6 +62,20 @@
 // failed write or fsync of any kind (ENOSPC included) stops the WAL as
 // described under "Crash guarantees".
 //
+// # Preallocated segments
+//
+// With Options.PreallocateSegments each segment after the first one a
+// WAL opens is written into a file of zeros prepared (written and
+// fsynced) on a goroutine of its own and renamed into the log at the
+// rotation; commits inside it are made durable with fdatasync, since
+// no file size changes and the file system need not commit its
+// journal. Zeros after the last record exist only in the last segment:
+// a rotation cuts them before the full segment's fsync, closing cuts
+// them, and Open cuts them after a crash like a torn tail (logged at
+// Info when all the cut bytes are zeros). A rotation never waits for a
+// spare: without a ready one it creates the segment as usual.
+// prealloc.go has the details.
+//
 // # On-disk format
 //
 //	<dir>/

@@ -60,6 +60,12 @@ type flusher struct {
 	rotated  bool
 	batches  []item // reused by run
 
+	// padded says the tail is a preallocated segment: zeros after
+	// tailSize, written and fsynced before it was installed (prealloc.go);
+	// spare delivers the next one being prepared (nil: none).
+	padded bool
+	spare  chan spareResult
+
 	// lastWrites is how many writes the previous commit completed; the
 	// next take lingers (up to MaxCommitDelay) until as many are queued.
 	lastWrites int
@@ -357,6 +363,11 @@ func (w *WAL) appendTail(frames []byte) error {
 // of the directory, before the commit is acknowledged.
 func (w *WAL) rotate(next uint64) error {
 	f := &w.fl
+	// A preallocated tail's zeros go before its last fsync, so the
+	// cut is durable before the next segment exists.
+	if err := f.cutPadding(); err != nil {
+		return err
+	}
 	if err := w.sy.file(f.tail); err != nil {
 		return fmt.Errorf("wal: fsync %s: %w", f.tail.Name(), err)
 	}
@@ -365,11 +376,22 @@ func (w *WAL) rotate(next uint64) error {
 		return err
 	}
 	path := filepath.Join(w.logDir, segmentName(next))
+	if spare, ok := w.takeSpare(); ok {
+		nf, err := w.openSpareAsSegment(spare, path)
+		if err != nil {
+			return err
+		}
+		f.tail, f.tailSize, f.rotated, f.padded = nf, 0, true, true
+		w.ctr.preallocated.Add(1)
+		w.prepareSpare()
+		return nil
+	}
 	nf, err := w.sy.files().OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("wal: create segment %s: %w", path, err)
 	}
 	f.tail, f.tailSize, f.rotated = nf, 0, true
+	w.prepareSpare()
 	return nil
 }
 
@@ -387,7 +409,17 @@ func (w *WAL) syncTail(lone bool) error {
 	if !offloadFsync(int(n), runtime.GOMAXPROCS(0), func() bool { return w.writesAlone(lone) }) {
 		sy.ring = nil
 	}
-	err := sy.file(f.tail)
+	var err error
+	if f.padded && !f.rotated {
+		// Inside a preallocated segment only the data changed (see
+		// prealloc.go); a new segment's first commit syncs it whole.
+		err = sy.data(f.tail)
+		if !w.sy.off {
+			w.ctr.datasyncs.Add(1)
+		}
+	} else {
+		err = sy.file(f.tail)
+	}
 	fsyncsInFlight.Add(-1)
 	if err != nil {
 		return fmt.Errorf("wal: fsync %s: %w", f.tail.Name(), err)
@@ -431,11 +463,18 @@ func (f *flusher) openTail(logDir string, sy syncer) error {
 	return sy.dir(logDir)
 }
 
+// closeTail closes the tail segment, first cutting a preallocated one's
+// zeros (not fsynced: Open cuts them too; see prealloc.go), so whatever
+// reads the file next (tidwall's truncations, the next Open) sees only
+// records.
 func (f *flusher) closeTail() error {
 	if f.tail == nil {
 		return nil
 	}
-	err := f.tail.Close()
+	err := f.cutPadding()
+	if cerr := f.tail.Close(); err == nil {
+		err = cerr
+	}
 	f.tail = nil
 	return err
 }

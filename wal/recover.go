@@ -168,6 +168,13 @@ func scanSegmentFile(s segment, last bool, t *termIndex, log *slog.Logger, sy sy
 	if err != nil {
 		return fmt.Errorf("wal: cut torn tail of %s: %w", s.path, err)
 	}
+	if allZero(data[good:]) {
+		// A preallocated segment's zeros (Options.PreallocateSegments),
+		// or a file a crash extended: nothing was written there.
+		log.Info("wal: cut zeros after the last record of the last segment",
+			"file", s.path, "offset", good, "dropped_bytes", len(data)-good, "last_index", t.last)
+		return nil
+	}
 	log.Warn("wal: cut torn tail of last segment",
 		"file", s.path, "offset", good, "dropped_bytes", len(data)-good,
 		"last_index", t.last, "reason", cerr.Reason)
@@ -226,4 +233,13 @@ func validRecordAfter(data []byte, from int, minIndex uint64) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -110,6 +110,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 			w.log.Debug("wal: io_uring fsync offload unavailable, using blocking fsync", "err", err)
 		}
 	}
+	w.prepareSpare()
 	go w.run()
 	return w, nil
 }
@@ -186,6 +187,9 @@ func (w *WAL) loadState() error {
 		}
 	}
 	if err := removeSnapshotLeftovers(w.dir, w.sy); err != nil {
+		return err
+	}
+	if err := removeSpareLeftovers(w.dir, w.sy); err != nil {
 		return err
 	}
 	// Only the metadata is kept; the data is verified streaming, never
@@ -572,6 +576,7 @@ func (w *WAL) Close() error {
 	w.mu.Unlock()
 	<-w.exited
 	_ = w.waitRemover() // its error, if any, is w.failed now
+	w.dropSpare()
 
 	w.readMu.Lock()
 	w.closed = true

@@ -1,0 +1,31 @@
+//go:build linux
+
+package wal
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// fdatasync makes f's data durable (fdatasync(2)).
+func fdatasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			if serr = unix.Fdatasync(int(fd)); serr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+	}
+	return nil
+}
