@@ -739,7 +739,14 @@ func (w *WAL) resetLog(next uint64) error {
 	}
 	w.fl.tlFirst, w.fl.tlLast = next, next-1
 	w.countOtherFsyncs(2)
-	return w.fl.openTail(w.logDir, w.sy)
+	if err := w.fl.openTail(w.logDir, w.sy); err != nil {
+		return err
+	}
+	if err := w.preallocateEmptyTail(false); err != nil {
+		return err
+	}
+	w.prepareSpare()
+	return nil
 }
 
 func (w *WAL) countOtherFsyncs(n uint64) {

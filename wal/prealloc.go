@@ -35,7 +35,9 @@ import (
 // zeros, and cuts zeros after the last whole record of the last segment
 // like any torn tail (scanSegmentFile; Info, not Warn, when the cut
 // bytes are all zeros). The first segment after Open is appended to as
-// before; the spare for the next one is prepared at once. A rotation
+// before unless it is empty (a new log: it is replaced by zeros at once,
+// see preallocateEmptyTail); the spare for the next one is prepared at
+// once. A rotation
 // whose spare is not ready yet creates a segment as without the option
 // (the flusher never waits for zeros), and the spare serves the next.
 // Open removes spare files a crash left behind.
@@ -123,6 +125,46 @@ func (w *WAL) takeSpare() (string, bool) {
 	default:
 		return "", false
 	}
+}
+
+// preallocateEmptyTail puts a file of zeros in place of an empty tail
+// segment (a new log, or one a snapshot reset), so a short-lived or
+// lightly loaded WAL does not append to its whole first segment. With
+// wait (Open) it writes the file itself; else (the flusher) it uses a
+// ready spare or leaves the tail as it is. Failing to write zeros only
+// costs the optimisation; failing to install them fails like any write.
+func (w *WAL) preallocateEmptyTail(wait bool) error {
+	f := &w.fl
+	if !w.opts.PreallocateSegments || f.tail == nil || f.tailSize != 0 || f.padded {
+		return nil
+	}
+	var spare string
+	if wait {
+		spare = filepath.Join(w.dir, fmt.Sprintf("segment.%d.spare.tmp", spareSeq.Add(1)))
+		sy := w.sy
+		sy.ring = nil
+		if err := writeSpare(sy, spare, w.opts.SegmentBytes+spareSlack(w.opts.SegmentBytes)); err != nil {
+			w.log.Warn("wal: no preallocated segment", "err", err)
+			return nil
+		}
+	} else if s, ok := w.takeSpare(); ok {
+		spare = s
+	} else {
+		return nil
+	}
+	name := f.tail.Name()
+	if err := f.closeTail(); err != nil {
+		return err
+	}
+	nf, err := w.openSpareAsSegment(spare, name)
+	if err != nil {
+		return err
+	}
+	// rotated: the first commit fsyncs the file whole and the directory
+	// (the rename over the empty segment).
+	f.tail, f.tailSize, f.rotated, f.padded = nf, 0, true, true
+	w.ctr.preallocated.Add(1)
+	return nil
 }
 
 // dropSpare waits for a spare in preparation and removes it (Close).

@@ -110,6 +110,10 @@ func Open(dir string, opts Options) (*WAL, error) {
 			w.log.Debug("wal: io_uring fsync offload unavailable, using blocking fsync", "err", err)
 		}
 	}
+	if err := w.preallocateEmptyTail(true); err != nil {
+		_ = w.fl.closeTail()
+		return nil, err
+	}
 	w.prepareSpare()
 	go w.run()
 	return w, nil
