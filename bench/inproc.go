@@ -58,12 +58,17 @@ import (
 //	                io_uring even when writes come one at a time (default
 //	                false), for A/B runs of that default
 //	wal-preallocate=true  wal.Options.PreallocateSegments of every node:
-//	                segments written in place into zero-filled files and
-//	                synced with fdatasync (for A/B runs; default off)
+//	                segments written into files of zeros prepared ahead,
+//	                commits inside one made durable with fdatasync
+//	                (default false), for A/B runs of that option
 //	settle-blind=false  the KV store reports no command as blind
 //	                (driver.BlindResulter), so every write is answered
 //	                after its apply, not at its batch's start: for A/B
 //	                runs of that default
+//	yield-to-clients=false  node.Config.NoYieldToClients: a leader
+//	                woken by client requests alone takes its turn at once
+//	                instead of first letting the clients already runnable
+//	                queue theirs; for A/B runs of that default
 //	critical-path=FILE  record when each log index reaches each stage on
 //	                each node (node.Probe) and write the attribution of one
 //	                write's latency to its hops to FILE.md and FILE.json
@@ -111,8 +116,9 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRate int64
 	var snapRatio float64
 	var commitDelay time.Duration
-	var offloadLone, prealloc bool
+	var offloadLone, preallocate bool
 	settleBlind := true
+	yieldToClients := true
 	var unknown []string
 	var cp critPathOutput
 	var logPath string
@@ -173,13 +179,19 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			if err != nil {
 				return nil, fmt.Errorf("inproc target: wal-preallocate=%q: want true or false", v)
 			}
-			prealloc = b
+			preallocate = b
 		case "settle-blind":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return nil, fmt.Errorf("inproc target: settle-blind=%q: want true or false", v)
 			}
 			settleBlind = b
+		case "yield-to-clients":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: yield-to-clients=%q: want true or false", v)
+			}
+			yieldToClients = b
 		case "critical-path":
 			cp.file = v
 		case "log":
@@ -205,7 +217,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, wal-preallocate, settle-blind, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, wal-preallocate, settle-blind, yield-to-clients, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -253,7 +265,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || prealloc || cp.file != "" {
+	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || preallocate || !yieldToClients || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -269,7 +281,8 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
 			nc.WALOptions.OffloadLoneFsyncs = offloadLone
-			nc.WALOptions.PreallocateSegments = prealloc
+			nc.WALOptions.PreallocateSegments = preallocate
+			nc.NoYieldToClients = !yieldToClients
 		}
 	}
 	switch tr {

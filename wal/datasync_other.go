@@ -4,5 +4,5 @@ package wal
 
 import "os"
 
-// fdatasync falls back to fsync where fdatasync is not available.
+// fdatasync: where fdatasync(2) is not used, a full fsync.
 func fdatasync(f *os.File) error { return f.Sync() }

@@ -48,21 +48,6 @@
 // every fsync is direct; Options.BlockingFsync forces that, and
 // Stats().FsyncOffload says whether the ring is available.
 //
-// # Preallocated segments
-//
-// With Options.PreallocateSegments each segment after the first is a file
-// filled with zeros beforehand (segment.spare in the WAL's directory, made
-// and fsynced by a background goroutine while the previous segment fills,
-// renamed into log/ at the rotation), written in place and synced with
-// fdatasync: on ext4 an append's fsync also commits the journal (the
-// file's size and block map changed), an in-place write's fdatasync only
-// flushes the data. A segment's unused zeros are cut before anything else
-// reads the file (at its rotation, before a truncation, at Close), and
-// Open cuts those a crash left by parsing the last segment's frames up to
-// the last record that decodes (a record may end in zero bytes, so zeros
-// are never simply trimmed); anything but zeros after it is a torn tail,
-// as without the option. Off by default.
-//
 // # File system seam
 //
 // Every file the WAL writes, fsyncs, renames or removes goes through
@@ -77,6 +62,21 @@
 // failed write or fsync of any kind (ENOSPC included) stops the WAL as
 // described under "Crash guarantees".
 //
+// # Preallocated segments
+//
+// With Options.PreallocateSegments each new segment is written into a
+// file of zeros prepared (written and fsynced) on a goroutine of its own
+// and renamed into the log at the rotation (an empty tail at Open, a new
+// log's, is replaced by one at once; a partly written one is appended
+// to until it is full); commits inside it are made durable with fdatasync, since
+// no file size changes and the file system need not commit its
+// journal. Zeros after the last record exist only in the last segment:
+// a rotation cuts them before the full segment's fsync, closing cuts
+// them, and Open cuts them after a crash like a torn tail (logged at
+// Info when all the cut bytes are zeros). A rotation never waits for a
+// spare: without a ready one it creates the segment as usual.
+// prealloc.go has the details.
+//
 // # On-disk format
 //
 //	<dir>/
@@ -84,7 +84,6 @@
 //	  hardstate             "RBHS" | term u64 | vote u64 | commit u64 | crc32c u32
 //	  snapshot              "RBSN" | index u64 | term u64 | nVoters u32 | voter u64 ...
 //	                               | dataLen u64 | data | crc32c u32
-//	  segment.spare         PreallocateSegments only: the next segment, zero-filled
 //	  log/                  segment files in tidwall/wal's format
 //	    00000000000000000001    segment whose first entry has index 1
 //	    00000000000000000042    next segment, first index 42 ...

@@ -64,24 +64,6 @@ func (s syncer) file(f File) error {
 	return f.Sync()
 }
 
-// data makes f's data durable with fdatasync (through the ring when the
-// flusher has one): for writes that change neither the file's size nor
-// its block map (PreallocateSegments). A File that is not an *os.File is
-// synced with its Sync.
-func (s syncer) data(f File) error {
-	if s.off {
-		return nil
-	}
-	osf, ok := f.(*os.File)
-	if !ok {
-		return f.Sync()
-	}
-	if s.ring != nil {
-		return s.ring.Sync(osf, true)
-	}
-	return fdatasync(osf)
-}
-
 // dir fsyncs a directory so that creations, renames and removals in it
 // survive a power loss.
 func (s syncer) dir(path string) error {

@@ -2,10 +2,7 @@ package wal
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -63,13 +60,11 @@ type flusher struct {
 	rotated  bool
 	batches  []item // reused by run
 
-	// prealloc says tail is a preallocated segment (PreallocateSegments):
-	// written in place at tailSize, synced with fdatasync, its zero tail
-	// cut (cutTail) before it is closed. spare delivers the path of the
-	// next preallocated file being made, or "" if making it failed; nil:
-	// none being made.
-	prealloc bool
-	spare    chan string
+	// padded says the tail is a preallocated segment: zeros after
+	// tailSize, written and fsynced before it was installed (prealloc.go);
+	// spare delivers the next one being prepared (nil: none).
+	padded bool
+	spare  chan spareResult
 
 	// lastWrites is how many writes the previous commit completed; the
 	// next take lingers (up to MaxCommitDelay) until as many are queued.
@@ -89,7 +84,6 @@ type flusher struct {
 // the next, larger batch: batches grow by themselves under load.
 func (w *WAL) run() {
 	defer close(w.exited)
-	w.makeSpare()
 	for {
 		batch := w.take(w.fl.batches[:0])
 		if len(batch) == 0 {
@@ -353,13 +347,7 @@ func (w *WAL) appendTail(frames []byte) error {
 		return nil
 	}
 	f := &w.fl
-	var n int
-	var err error
-	if wa, ok := f.tail.(io.WriterAt); ok && f.prealloc {
-		n, err = wa.WriteAt(frames, f.tailSize)
-	} else {
-		n, err = f.tail.Write(frames)
-	}
+	n, err := f.tail.Write(frames)
 	f.tailSize += int64(n)
 	if err == nil && n != len(frames) {
 		err = fmt.Errorf("short write to %s: %d of %d bytes", f.tail.Name(), n, len(frames))
@@ -375,11 +363,10 @@ func (w *WAL) appendTail(frames []byte) error {
 // of the directory, before the commit is acknowledged.
 func (w *WAL) rotate(next uint64) error {
 	f := &w.fl
-	if f.prealloc {
-		if err := f.tail.Truncate(f.tailSize); err != nil {
-			return fmt.Errorf("wal: cut preallocated tail of %s: %w", f.tail.Name(), err)
-		}
-		f.prealloc = false
+	// A preallocated tail's zeros go before its last fsync, so the
+	// cut is durable before the next segment exists.
+	if err := f.cutPadding(); err != nil {
+		return err
 	}
 	if err := w.sy.file(f.tail); err != nil {
 		return fmt.Errorf("wal: fsync %s: %w", f.tail.Name(), err)
@@ -389,8 +376,14 @@ func (w *WAL) rotate(next uint64) error {
 		return err
 	}
 	path := filepath.Join(w.logDir, segmentName(next))
-	if nf := w.takeSpare(path); nf != nil {
-		f.tail, f.tailSize, f.rotated, f.prealloc = nf, 0, true, true
+	if spare, ok := w.takeSpare(); ok {
+		nf, err := w.openSpareAsSegment(spare, path)
+		if err != nil {
+			return err
+		}
+		f.tail, f.tailSize, f.rotated, f.padded = nf, 0, true, true
+		w.ctr.preallocated.Add(1)
+		w.prepareSpare()
 		return nil
 	}
 	nf, err := w.sy.files().OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
@@ -398,143 +391,7 @@ func (w *WAL) rotate(next uint64) error {
 		return fmt.Errorf("wal: create segment %s: %w", path, err)
 	}
 	f.tail, f.tailSize, f.rotated = nf, 0, true
-	return nil
-}
-
-// spareName is the preallocated file made for the next segment, in the
-// WAL's directory (outside log/, so nothing takes it for a segment);
-// Open removes one left by a crash.
-const spareName = "segment.spare"
-
-// spareSlack is how far past SegmentBytes a spare is zero-filled.
-const spareSlack = 64 << 10
-
-// makeSpare starts making the next preallocated segment file, if the
-// option is on and none is being made.
-func (w *WAL) makeSpare() {
-	f := &w.fl
-	if !w.opts.PreallocateSegments || f.spare != nil {
-		return
-	}
-	ch := make(chan string, 1)
-	f.spare = ch
-	path := filepath.Join(w.dir, spareName)
-	// A segment ends with the frame that reaches SegmentBytes: room for
-	// a usual last batch; a larger one extends the file as an append
-	// does. Kept small: the rotation cuts what is left unused, and freed
-	// blocks cost the file system (and a discard on disks mounted so).
-	size := w.opts.SegmentBytes + min(w.opts.SegmentBytes, spareSlack)
-	fsys, off := w.sy.files(), w.sy.off
-	go func() {
-		err := writeSpare(fsys, path, size, off)
-		if err != nil {
-			_ = fsys.Remove(path)
-			w.log.Warn("wal: preallocating the next segment failed; it will be created empty", "err", err)
-			path = ""
-		}
-		ch <- path
-	}()
-}
-
-// writeSpare creates path filled with size zero bytes and, unless off,
-// fsyncs it (blocking, on the caller's goroutine: never the flusher's
-// ring). Each 1 MiB written is sent to the disk at once and the one
-// before waited for (range writeback, as snapshot files do), so the
-// final fsync is small and the log's syncs never queue behind megabytes
-// of zeros.
-func writeSpare(fsys FS, path string, size int, off bool) error {
-	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	sf, err := fsys.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-	if err != nil {
-		return err
-	}
-	const step = 1 << 20
-	zeros := make([]byte, step)
-	ranged := !off
-	for at := 0; at < size && err == nil; at += step {
-		n := min(size-at, step)
-		if _, err = sf.Write(zeros[:n]); err != nil || !ranged {
-			continue
-		}
-		if ranged, err = Writeback(sf, int64(at), int64(n), false); err == nil && ranged && at >= step {
-			_, err = Writeback(sf, int64(at-step), step, true)
-		}
-	}
-	if err == nil && !off {
-		err = sf.Sync()
-	}
-	if cerr := sf.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// takeSpare renames the ready preallocated file to path and opens it for
-// writing in place, or returns nil (no spare ready, or it cannot be used:
-// the caller creates the segment as usual). It starts the next spare.
-func (w *WAL) takeSpare(path string) File {
-	f := &w.fl
-	if f.spare == nil {
-		w.makeSpare()
-		return nil
-	}
-	var spare string
-	select {
-	case spare = <-f.spare:
-		f.spare = nil
-	default:
-		return nil // still being made: used at the next rotation
-	}
-	defer w.makeSpare()
-	if spare == "" {
-		return nil
-	}
-	fsys := w.sy.files()
-	if err := fsys.Rename(spare, path); err != nil {
-		_ = fsys.Remove(spare)
-		return nil
-	}
-	nf, err := fsys.OpenFile(path, os.O_WRONLY, 0)
-	if err == nil {
-		if _, ok := nf.(io.WriterAt); ok {
-			return nf
-		}
-		_ = nf.Close()
-	}
-	// Unusable: remove it so the caller can create the segment.
-	_ = fsys.Remove(path)
-	return nil
-}
-
-// dropSpare waits for a spare being made and removes it (Close).
-func (w *WAL) dropSpare() {
-	if w.fl.spare == nil {
-		return
-	}
-	if p := <-w.fl.spare; p != "" {
-		_ = w.sy.files().Remove(p)
-	}
-	w.fl.spare = nil
-}
-
-// cutTail cuts a preallocated tail segment back to its data and fsyncs
-// it, so that the file holds only whole frames before anything else
-// (tidwall, a reopen) reads it.
-func (w *WAL) cutTail() error {
-	f := &w.fl
-	if !f.prealloc || f.tail == nil {
-		return nil
-	}
-	f.prealloc = false
-	if err := f.tail.Truncate(f.tailSize); err != nil {
-		return fmt.Errorf("wal: cut preallocated tail of %s: %w", f.tail.Name(), err)
-	}
-	if err := w.sy.file(f.tail); err != nil {
-		return fmt.Errorf("wal: fsync %s: %w", f.tail.Name(), err)
-	}
-	w.countOtherFsyncs(1)
+	w.prepareSpare()
 	return nil
 }
 
@@ -553,8 +410,13 @@ func (w *WAL) syncTail(lone bool) error {
 		sy.ring = nil
 	}
 	var err error
-	if f.prealloc && !f.rotated {
+	if f.padded && !f.rotated {
+		// Inside a preallocated segment only the data changed (see
+		// prealloc.go); a new segment's first commit syncs it whole.
 		err = sy.data(f.tail)
+		if !w.sy.off {
+			w.ctr.datasyncs.Add(1)
+		}
 	} else {
 		err = sy.file(f.tail)
 	}
@@ -597,15 +459,22 @@ func (f *flusher) openTail(logDir string, sy syncer) error {
 		_ = tail.Close()
 		return fmt.Errorf("wal: fsync %s: %w", tail.Name(), err)
 	}
-	f.tail, f.tailSize, f.rotated, f.prealloc = tail, st.Size(), false, false
+	f.tail, f.tailSize, f.rotated = tail, st.Size(), false
 	return sy.dir(logDir)
 }
 
+// closeTail closes the tail segment, first cutting a preallocated one's
+// zeros (not fsynced: Open cuts them too; see prealloc.go), so whatever
+// reads the file next (tidwall's truncations, the next Open) sees only
+// records.
 func (f *flusher) closeTail() error {
 	if f.tail == nil {
 		return nil
 	}
-	err := f.tail.Close()
+	err := f.cutPadding()
+	if cerr := f.tail.Close(); err == nil {
+		err = cerr
+	}
 	f.tail = nil
 	return err
 }
@@ -674,9 +543,6 @@ func (w *WAL) compact(upTo uint64) error {
 // replaced) and reopened by the caller (openTail). Caller holds readMu,
 // so no reader looks at files being renamed or removed.
 func (w *WAL) withTidwall(op func(*twal.Log) error) error {
-	if err := w.cutTail(); err != nil {
-		return err
-	}
 	if err := w.fl.closeTail(); err != nil {
 		return err
 	}
@@ -852,7 +718,6 @@ func (w *WAL) resetLog(next uint64) error {
 	w.mu.Lock()
 	w.dur.resetTo(next)
 	w.mu.Unlock()
-	w.fl.prealloc = false // the tail is removed below
 	if err := w.fl.closeTail(); err != nil {
 		return err
 	}
@@ -874,7 +739,14 @@ func (w *WAL) resetLog(next uint64) error {
 	}
 	w.fl.tlFirst, w.fl.tlLast = next, next-1
 	w.countOtherFsyncs(2)
-	return w.fl.openTail(w.logDir, w.sy)
+	if err := w.fl.openTail(w.logDir, w.sy); err != nil {
+		return err
+	}
+	if err := w.preallocateEmptyTail(false); err != nil {
+		return err
+	}
+	w.prepareSpare()
+	return nil
 }
 
 func (w *WAL) countOtherFsyncs(n uint64) {

@@ -20,54 +20,9 @@ type impl struct {
 
 func impls(segmentBytes int) []impl {
 	return []impl{
-		{
-			name: "WAL",
-			fresh: func(t *testing.T) Log {
-				dir := t.TempDir()
-				w, err := Open(dir, Options{SegmentBytes: segmentBytes})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = w.Close() })
-				return w
-			},
-			restart: func(t *testing.T, l Log) Log {
-				w := l.(*WAL)
-				if err := w.Close(); err != nil {
-					t.Fatalf("close: %v", err)
-				}
-				w2, err := Open(w.dir, w.opts)
-				if err != nil {
-					t.Fatalf("reopen: %v", err)
-				}
-				t.Cleanup(func() { _ = w2.Close() })
-				return w2
-			},
-		},
-		{
-			name: "WAL-preallocated",
-			fresh: func(t *testing.T) Log {
-				dir := t.TempDir()
-				w, err := Open(dir, Options{SegmentBytes: segmentBytes, PreallocateSegments: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = w.Close() })
-				return w
-			},
-			restart: func(t *testing.T, l Log) Log {
-				w := l.(*WAL)
-				if err := w.Close(); err != nil {
-					t.Fatalf("close: %v", err)
-				}
-				w2, err := Open(w.dir, w.opts)
-				if err != nil {
-					t.Fatalf("reopen: %v", err)
-				}
-				t.Cleanup(func() { _ = w2.Close() })
-				return w2
-			},
-		},
+		walImpl("WAL", Options{SegmentBytes: segmentBytes}),
+		// Every scenario again with preallocated segments (prealloc.go).
+		walImpl("WAL-preallocated", Options{SegmentBytes: segmentBytes, PreallocateSegments: true}),
 		{
 			name:  "MemLog",
 			fresh: func(t *testing.T) Log { return NewMemLog(MemOptions{}) },
@@ -78,6 +33,33 @@ func impls(segmentBytes int) []impl {
 				}
 				return m
 			},
+		},
+	}
+}
+
+func walImpl(name string, opts Options) impl {
+	return impl{
+		name: name,
+		fresh: func(t *testing.T) Log {
+			dir := t.TempDir()
+			w, err := Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = w.Close() })
+			return w
+		},
+		restart: func(t *testing.T, l Log) Log {
+			w := l.(*WAL)
+			if err := w.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			w2, err := Open(w.dir, w.opts)
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			t.Cleanup(func() { _ = w2.Close() })
+			return w2
 		},
 	}
 }

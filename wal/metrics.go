@@ -20,11 +20,16 @@ type Stats struct {
 	MaxBatchEntries uint64 // most entries one group commit carried
 	QueueDepth      int    // writes waiting for the flusher right now
 	FsyncOffload    bool   // fsyncs may go through io_uring (see Options.BlockingFsync)
+	// PreallocatedSegments counts segments started in a prepared file of
+	// zeros (Options.PreallocateSegments), Datasyncs the commits made
+	// durable with fdatasync inside one.
+	PreallocatedSegments, Datasyncs uint64
 }
 
 // counters backs Stats; written by the flusher, read by anyone.
 type counters struct {
 	writes, entries, bytes, flushes, fsyncs, otherFsyncs, fsyncNanos, maxBatch atomic.Uint64
+	preallocated, datasyncs                                                    atomic.Uint64
 	queueDepth                                                                 atomic.Int64
 }
 
@@ -33,7 +38,8 @@ func (c *counters) snapshot() Stats {
 		Writes: c.writes.Load(), Entries: c.entries.Load(), Bytes: c.bytes.Load(),
 		Flushes: c.flushes.Load(), Fsyncs: c.fsyncs.Load(), OtherFsyncs: c.otherFsyncs.Load(),
 		FsyncNanos: c.fsyncNanos.Load(), MaxBatchEntries: c.maxBatch.Load(),
-		QueueDepth: int(c.queueDepth.Load()),
+		QueueDepth:           int(c.queueDepth.Load()),
+		PreallocatedSegments: c.preallocated.Load(), Datasyncs: c.datasyncs.Load(),
 	}
 }
 

@@ -18,20 +18,6 @@ type Options struct {
 	// of the directory; snapshots free the log one whole segment at a
 	// time.
 	SegmentBytes int
-	// PreallocateSegments writes each segment after the first into a file
-	// filled with zeros beforehand (SegmentBytes and 64 KiB more, fsynced, made by
-	// a background goroutine while the previous segment fills, renamed
-	// into place at the rotation), overwriting it in place, and makes
-	// each commit durable with fdatasync. Such a write changes neither
-	// the file's size nor its block map, so on a journaling file system
-	// (ext4) the sync flushes the data alone instead of also committing
-	// the journal. A segment's zero tail is cut before any other code
-	// reads the file: when the segment is closed (rotation, truncation,
-	// Close), and by Open after a crash, which tells a zero tail (cut
-	// quietly) from a torn one (cut with a warning) by parsing the frames.
-	// If a spare is not ready at a rotation, or cannot be made, the new
-	// segment is created empty and appended to, as without the option.
-	PreallocateSegments bool
 	// MaxQueueWrites bounds the writes waiting for the flusher (default
 	// 8192). Submit fails fast with ErrQueueFull beyond it.
 	MaxQueueWrites int
@@ -67,6 +53,15 @@ type Options struct {
 	// keep arriving; see "Fsync offload" in doc.go. No effect without the
 	// ring.
 	OffloadLoneFsyncs bool
+	// PreallocateSegments writes each new segment into a file of zeros
+	// prepared (written and fsynced) beforehand on a goroutine of its
+	// own, and makes a commit inside it durable with fdatasync instead of
+	// fsync: no file size changes, so no journal commit per fsync (see
+	// prealloc.go). The on-disk format is unchanged once a segment is
+	// full or the WAL closed; a crash can leave zeros after the last
+	// segment's records, which Open cuts like a torn tail. Costs a
+	// segment's worth of extra disk writes (the zeros) per segment.
+	PreallocateSegments bool
 	// UnsafeNoFsync turns off EVERY fsync (segments, hard state,
 	// snapshot, directories). Acknowledged writes are then lost on a
 	// power failure or kernel crash. FOR BENCHMARKS ONLY; never set it

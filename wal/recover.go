@@ -96,22 +96,14 @@ func tidwallOptions(segmentBytes int) *twal.Options {
 }
 
 // recoverLog brings logDir into a state tidwall will open and returns
-// the index range and terms of every verified record. With prealloc
-// (Options.PreallocateSegments) it first cuts a preallocated segment's
-// unused zeros (cutZeroTail): tidwall would take each zero byte for an
-// empty frame.
+// the index range and terms of every verified record.
 //
 // Pass 1 lets tidwall finish an interrupted TruncateFront/TruncateBack
 // (its .START/.END files). tidwall then refuses an incomplete final
 // frame with ErrCorrupt (tidwall/wal#21); that case, like every other,
 // is judged by pass 2, which verifies every record of every segment and
 // cuts a torn tail off the last one.
-func recoverLog(logDir string, segmentBytes int, prealloc bool, log *slog.Logger, sy syncer) (termIndex, error) {
-	if prealloc {
-		if err := cutZeroTail(logDir, log, sy); err != nil {
-			return termIndex{}, err
-		}
-	}
+func recoverLog(logDir string, segmentBytes int, log *slog.Logger, sy syncer) (termIndex, error) {
 	tl, err := twal.Open(logDir, tidwallOptions(segmentBytes))
 	if err == nil {
 		err = tl.Close()
@@ -140,61 +132,6 @@ func recoverLog(logDir string, segmentBytes int, prealloc bool, log *slog.Logger
 		}
 	}
 	return t, nil
-}
-
-// cutZeroTail cuts the zeros after the last whole record of the last
-// segment: the unused part of a preallocated segment (Options.
-// PreallocateSegments) the WAL had no chance to cut before a crash. Only
-// if every byte after the last record that decodes is zero: anything
-// else is left for the scan (a torn tail, or damage it reports). The end
-// of the data is found by parsing frames from the start, never by
-// trimming zeros, since a record may end in zero bytes.
-func cutZeroTail(logDir string, log *slog.Logger, sy syncer) error {
-	segs, err := listSegments(logDir)
-	if err != nil || len(segs) == 0 {
-		return err // no segment: recoverLog reports it
-	}
-	s := segs[len(segs)-1]
-	data, err := os.ReadFile(s.path)
-	if err != nil {
-		return err
-	}
-	end := 0
-	for end < len(data) {
-		rec, n, why := frameAt(data, end)
-		if why != "" {
-			break
-		}
-		if _, err := decodeRecord(rec); err != nil {
-			break
-		}
-		end += n
-	}
-	if end == len(data) {
-		return nil
-	}
-	for _, b := range data[end:] {
-		if b != 0 {
-			return nil
-		}
-	}
-	f, err := sy.files().OpenFile(s.path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Truncate(int64(end))
-	if err == nil {
-		err = sy.file(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("wal: cut preallocated tail of %s: %w", s.path, err)
-	}
-	log.Info("wal: cut the unused preallocated tail of the last segment",
-		"file", s.path, "offset", end, "zero_bytes", len(data)-end)
-	return nil
 }
 
 // scanSegmentFile verifies every record of one segment, appending them
@@ -230,6 +167,13 @@ func scanSegmentFile(s segment, last bool, t *termIndex, log *slog.Logger, sy sy
 	}
 	if err != nil {
 		return fmt.Errorf("wal: cut torn tail of %s: %w", s.path, err)
+	}
+	if allZero(data[good:]) {
+		// A preallocated segment's zeros (Options.PreallocateSegments),
+		// or a file a crash extended: nothing was written there.
+		log.Info("wal: cut zeros after the last record of the last segment",
+			"file", s.path, "offset", good, "dropped_bytes", len(data)-good, "last_index", t.last)
+		return nil
 	}
 	log.Warn("wal: cut torn tail of last segment",
 		"file", s.path, "offset", good, "dropped_bytes", len(data)-good,
@@ -289,4 +233,13 @@ func validRecordAfter(data []byte, from int, minIndex uint64) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

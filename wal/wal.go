@@ -79,10 +79,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 	if err := w.loadState(); err != nil {
 		return nil, err
 	}
-	if err := w.sy.files().Remove(filepath.Join(dir, spareName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("wal: remove leftover %s: %w", spareName, err)
-	}
-	terms, err := recoverLog(w.logDir, opts.SegmentBytes, opts.PreallocateSegments, w.log, w.sy)
+	terms, err := recoverLog(w.logDir, opts.SegmentBytes, w.log, w.sy)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +110,11 @@ func Open(dir string, opts Options) (*WAL, error) {
 			w.log.Debug("wal: io_uring fsync offload unavailable, using blocking fsync", "err", err)
 		}
 	}
+	if err := w.preallocateEmptyTail(true); err != nil {
+		_ = w.fl.closeTail()
+		return nil, err
+	}
+	w.prepareSpare()
 	go w.run()
 	return w, nil
 }
@@ -189,6 +191,9 @@ func (w *WAL) loadState() error {
 		}
 	}
 	if err := removeSnapshotLeftovers(w.dir, w.sy); err != nil {
+		return err
+	}
+	if err := removeSpareLeftovers(w.dir, w.sy); err != nil {
 		return err
 	}
 	// Only the metadata is kept; the data is verified streaming, never
@@ -575,15 +580,12 @@ func (w *WAL) Close() error {
 	w.mu.Unlock()
 	<-w.exited
 	_ = w.waitRemover() // its error, if any, is w.failed now
+	w.dropSpare()
 
 	w.readMu.Lock()
 	w.closed = true
 	w.readMu.Unlock()
-	w.dropSpare()
-	err := w.cutTail()
-	if cerr := w.fl.closeTail(); err == nil {
-		err = cerr
-	}
+	err := w.fl.closeTail()
 	if w.sy.ring != nil {
 		if cerr := w.sy.ring.Close(); err == nil {
 			err = cerr

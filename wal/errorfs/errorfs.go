@@ -76,8 +76,9 @@ type Stats struct {
 	Failed  map[Op]uint64 // failed operations by kind
 	Short   uint64        // writes cut short
 	Delayed uint64        // operations delayed
-	// PowerCuts, TruncatedBytes and RemovedFiles count PowerCut's work.
-	PowerCuts, TruncatedBytes, RemovedFiles uint64
+	// PowerCuts, TruncatedBytes, ZeroedBytes and RemovedFiles count
+	// PowerCut's work.
+	PowerCuts, TruncatedBytes, ZeroedBytes, RemovedFiles uint64
 }
 
 // FS is the fault-injecting file system. The zero value is not usable;
@@ -89,7 +90,10 @@ type FS struct {
 	rules   []*Rule
 	synced  map[string]int64 // size at the last successful fsync
 	created map[string]bool  // created since its directory was last fsynced
-	st      Stats
+	// overwritten: byte ranges [from, to) below the synced size written
+	// since the file's last successful fsync (files not opened O_APPEND)
+	overwritten map[string][][2]int64
+	st          Stats
 }
 
 var _ wal.FS = (*FS)(nil)
@@ -97,7 +101,7 @@ var _ wal.FS = (*FS)(nil)
 // New returns an FS over the real file system with no rules.
 func New() *FS {
 	return &FS{inner: wal.OSFS{}, synced: map[string]int64{}, created: map[string]bool{},
-		st: Stats{Failed: map[Op]uint64{}}}
+		overwritten: map[string][][2]int64{}, st: Stats{Failed: map[Op]uint64{}}}
 }
 
 // Inject adds a rule; rules are tried in the order added, first match wins.
@@ -197,7 +201,7 @@ func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (wal.File, error)
 		f.synced[name] = 0
 	}
 	f.mu.Unlock()
-	return &file{File: inner, fs: f}, nil
+	return &file{File: inner, fs: f, appending: flag&os.O_APPEND != 0}, nil
 }
 
 // Remove implements wal.FS.
@@ -211,6 +215,7 @@ func (f *FS) Remove(name string) error {
 	f.mu.Lock()
 	delete(f.synced, name)
 	delete(f.created, name)
+	delete(f.overwritten, name)
 	f.mu.Unlock()
 	return nil
 }
@@ -232,6 +237,12 @@ func (f *FS) Rename(oldpath, newpath string) error {
 	delete(f.synced, oldpath)
 	delete(f.created, oldpath)
 	delete(f.created, newpath)
+	if r, ok := f.overwritten[oldpath]; ok {
+		f.overwritten[newpath] = r
+	} else {
+		delete(f.overwritten, newpath)
+	}
+	delete(f.overwritten, oldpath)
 	f.mu.Unlock()
 	return nil
 }
@@ -245,9 +256,11 @@ func (f *FS) MkdirAll(path string, perm fs.FileMode) error {
 }
 
 // PowerCut makes the files look as after a power failure: every file
-// the FS saw is cut back to its size at its last successful fsync, and
-// files created since their directory's last fsync are removed. Call it
-// with the WAL closed or abandoned (its flusher stopped).
+// the FS saw is cut back to its size at its last successful fsync, the
+// bytes written over its synced part since then are zeroed (lost: what
+// a preallocated segment held before, wal.Options.PreallocateSegments),
+// and files created since their directory's last fsync are removed.
+// Call it with the WAL closed or abandoned (its flusher stopped).
 func (f *FS) PowerCut() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -262,6 +275,16 @@ func (f *FS) PowerCut() error {
 		delete(f.synced, path)
 	}
 	clear(f.created)
+	for path, ranges := range f.overwritten {
+		if err := zeroRanges(path, ranges, f.synced[path]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		for _, r := range ranges {
+			f.st.ZeroedBytes += uint64(min(r[1], f.synced[path]) - r[0])
+		}
+	}
+	clear(f.overwritten)
 	for path, size := range f.synced {
 		st, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) || (err == nil && st.IsDir()) {
@@ -282,27 +305,68 @@ func (f *FS) PowerCut() error {
 	return errors.Join(errs...)
 }
 
+// zeroRanges writes zeros over ranges of path below size.
+func zeroRanges(path string, ranges [][2]int64, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	for _, r := range ranges {
+		if n := min(r[1], size) - r[0]; n > 0 {
+			if _, err := f.WriteAt(make([]byte, n), r[0]); err != nil {
+				_ = f.Close()
+				return err
+			}
+		}
+	}
+	return f.Close()
+}
+
 // file wraps one open file: it applies write and sync rules and records
-// the size reached by each successful fsync.
+// the size reached by each successful fsync, and what was written over
+// the synced part since (appending: opened O_APPEND, so never).
 type file struct {
 	wal.File
-	fs *FS
+	fs        *FS
+	appending bool
 }
 
 func (w *file) Write(p []byte) (int, error) {
-	r, err := w.fs.disturb(OpWrite, w.Name())
-	if err == nil {
-		return w.File.Write(p)
-	}
-	if r.Short {
-		n, werr := w.File.Write(p[:len(p)/2])
-		if werr != nil {
-			return n, werr
+	var off int64 = -1
+	if sk, ok := w.File.(io.Seeker); ok && !w.appending {
+		if o, err := sk.Seek(0, io.SeekCurrent); err == nil {
+			off = o
 		}
-		return n, err
 	}
-	return 0, err
+	r, err := w.fs.disturb(OpWrite, w.Name())
+	var n int
+	if err == nil {
+		n, err = w.File.Write(p)
+	} else if r.Short {
+		var werr error
+		if n, werr = w.File.Write(p[:len(p)/2]); werr != nil {
+			err = werr
+		}
+	}
+	if off >= 0 && n > 0 {
+		w.fs.noteOverwrite(w.Name(), off, off+int64(n))
+	}
+	return n, err
 }
+
+// noteOverwrite records that [from, to) of name was written; the part
+// below the synced size is lost by a power cut until the next fsync.
+func (f *FS) noteOverwrite(name string, from, to int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if synced := f.synced[name]; from < synced {
+		f.overwritten[name] = append(f.overwritten[name], [2]int64{from, min(to, synced)})
+	}
+}
+
+// Datasync is fdatasync as the WAL uses it (wal's datasyncer): in this
+// model the same as Sync (data and size both durable).
+func (w *file) Datasync() error { return w.Sync() }
 
 func (w *file) Sync() error {
 	if _, err := w.fs.disturb(OpSync, w.Name()); err != nil {
@@ -327,6 +391,7 @@ func (w *file) Sync() error {
 		return nil
 	}
 	w.fs.synced[name] = st.Size()
+	delete(w.fs.overwritten, name)
 	return nil
 }
 

@@ -21,7 +21,12 @@ func entry(i uint64) raftpb.Entry {
 
 func open(t *testing.T, dir string, efs wal.FS, unsafe bool) *wal.WAL {
 	t.Helper()
-	w, err := wal.Open(dir, wal.Options{FS: efs, SegmentBytes: 4 << 10, UnsafeNoFsync: unsafe})
+	return openWith(t, dir, wal.Options{FS: efs, SegmentBytes: 4 << 10, UnsafeNoFsync: unsafe})
+}
+
+func openWith(t *testing.T, dir string, opts wal.Options) *wal.WAL {
+	t.Helper()
+	w, err := wal.Open(dir, opts)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

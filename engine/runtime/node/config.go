@@ -135,6 +135,10 @@ type Config struct {
 	// pipeline the held proposals wait one flush cycle longer than they
 	// would have in the followers' queues (results/compare/NOTES.md).
 	ProposalBatchesInFlight int
+	// NoYieldToClients turns off the leader's yield before a turn that
+	// only client requests woke (see yieldsToClients in loop.go), so
+	// every proposal takes the first loop turn it can: for A/B runs.
+	NoYieldToClients bool
 	// Limits. Requests beyond them fail fast with ErrBusy.
 	MaxPendingProposals int // default 8192
 	MaxPendingBytes     int // default 64 MiB (proposal payload bytes)

@@ -54,7 +54,10 @@
 // Status reports transfers in progress.
 //
 // Under load, many client writes become one batch of entries, one fsync
-// and one AppendEntries per follower.
+// and one AppendEntries per follower. A leader woken by client requests
+// alone first yields its P once (runtime.Gosched), so clients answered
+// together, already runnable, queue their next requests into the same
+// turn; Config.NoYieldToClients turns that off.
 //
 // # Durability rules
 //

@@ -98,3 +98,52 @@ func TestHeldProposalsWaitAtMostATick(t *testing.T) {
 		t.Fatal("the leader stepped down during the test: it shows nothing")
 	}
 }
+
+// TestYieldToClientsKeepsEveryWrite: with the leader's yield to clients
+// on (the default) and off, concurrent writers and readers see every
+// acknowledged write, and the replicas converge. It also logs the
+// entries per AppendEntries of each (the yield's purpose; a timing
+// figure, so not asserted).
+func TestYieldToClientsKeepsEveryWrite(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoYieldToClients=%v", off), func(t *testing.T) {
+			c := startCluster(t, 3, func(cfg *Config) {
+				cfg.Fsync = false
+				cfg.NodeConfig = func(nc *node.Config) { nc.NoYieldToClients = off }
+			})
+			mustWrite(t, c, "warm", "up")
+			before := c.Leader().Stats()
+			stop := make(chan struct{})
+			var readers sync.WaitGroup
+			for r := 0; r < 4; r++ {
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if got, ok := mustRead(t, c, "warm"); !ok || got != "up" {
+							t.Errorf("read warm = %q (found %v), want up", got, ok)
+							return
+						}
+					}
+				}()
+			}
+			acked := writeConcurrently(t, c, "y", 32, 20)
+			close(stop)
+			readers.Wait()
+			if len(acked) != 32*20 {
+				t.Fatalf("%d writes acknowledged, want %d", len(acked), 32*20)
+			}
+			after := c.Leader().Stats()
+			if msgs := after.AppendMsgs - before.AppendMsgs; msgs > 0 {
+				t.Logf("entries per AppendEntries: %.2f", float64(after.AppendEntries-before.AppendEntries)/float64(msgs))
+			}
+			checkReadable(t, c, acked)
+			waitConverged(t, c)
+		})
+	}
+}
