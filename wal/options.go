@@ -60,7 +60,8 @@ type Options struct {
 	// prealloc.go). The on-disk format is unchanged once a segment is
 	// full or the WAL closed; a crash can leave zeros after the last
 	// segment's records, which Open cuts like a torn tail. Costs a
-	// segment's worth of extra disk writes (the zeros) per segment.
+	// segment's worth of extra disk writes (the zeros) per segment. No
+	// effect with UnsafeNoFsync.
 	PreallocateSegments bool
 	// UnsafeNoFsync turns off EVERY fsync (segments, hard state,
 	// snapshot, directories). Acknowledged writes are then lost on a

@@ -62,11 +62,15 @@ type spareResult struct {
 // abandoned WAL in the same process is still writing.
 var spareSeq atomic.Uint64
 
+// preallocating: the option is on and fsyncs are (with UnsafeNoFsync
+// there is no journal commit to save, only zeros to write).
+func (w *WAL) preallocating() bool { return w.opts.PreallocateSegments && !w.sy.off }
+
 // prepareSpare starts writing the next spare segment file, unless one is
 // already being prepared or the option is off. Flusher (and Open).
 func (w *WAL) prepareSpare() {
 	f := &w.fl
-	if !w.opts.PreallocateSegments || f.spare != nil {
+	if !w.preallocating() || f.spare != nil {
 		return
 	}
 	ch := make(chan spareResult, 1)
@@ -135,7 +139,7 @@ func (w *WAL) takeSpare() (string, bool) {
 // costs the optimisation; failing to install them fails like any write.
 func (w *WAL) preallocateEmptyTail(wait bool) error {
 	f := &w.fl
-	if !w.opts.PreallocateSegments || f.tail == nil || f.tailSize != 0 || f.padded {
+	if !w.preallocating() || f.tail == nil || f.tailSize != 0 || f.padded {
 		return nil
 	}
 	var spare string
