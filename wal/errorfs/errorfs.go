@@ -258,7 +258,7 @@ func (f *FS) MkdirAll(path string, perm fs.FileMode) error {
 // PowerCut makes the files look as after a power failure: every file
 // the FS saw is cut back to its size at its last successful fsync, the
 // bytes written over its synced part since then are zeroed (lost: what
-// a preallocated segment held before, wal.Options.PreallocateSegments),
+// a preallocated segment held before: wal/prealloc.go),
 // and files created since their directory's last fsync are removed.
 // Call it with the WAL closed or abandoned (its flusher stopped).
 func (f *FS) PowerCut() error {
@@ -362,6 +362,30 @@ func (f *FS) noteOverwrite(name string, from, to int64) {
 	if synced := f.synced[name]; from < synced {
 		f.overwritten[name] = append(f.overwritten[name], [2]int64{from, min(to, synced)})
 	}
+}
+
+// Truncate passes the cut on and lowers the file's synced size to it:
+// whatever lay past it is gone, and a power cut before the next fsync
+// must not bring back bytes written there since (the model keeps the
+// smaller size; the WAL never relies on a cut it did not fsync).
+func (w *file) Truncate(size int64) error {
+	if err := w.File.Truncate(size); err != nil {
+		return err
+	}
+	name := w.Name()
+	w.fs.mu.Lock()
+	defer w.fs.mu.Unlock()
+	if n, ok := w.fs.synced[name]; ok && n > size {
+		w.fs.synced[name] = size
+	}
+	kept := w.fs.overwritten[name][:0]
+	for _, r := range w.fs.overwritten[name] {
+		if r[0] < size {
+			kept = append(kept, [2]int64{r[0], min(r[1], size)})
+		}
+	}
+	w.fs.overwritten[name] = kept
+	return nil
 }
 
 // Datasync is fdatasync as the WAL uses it (wal's datasyncer): in this
