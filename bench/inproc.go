@@ -57,10 +57,10 @@ import (
 //	                a fsync that would hold the last P goes through the
 //	                io_uring even when writes come one at a time (default
 //	                false), for A/B runs of that default
-//	wal-preallocate=false  wal.Options.AppendSegments of every node:
-//	                segments appended, each commit fsynced, instead of
-//	                written into files of zeros prepared ahead with
-//	                fdatasync (default true), for A/B runs of that default
+//	wal-preallocate=true  wal.Options.PreallocateSegments of every node:
+//	                segments written into files of zeros prepared ahead,
+//	                commits inside one made durable with fdatasync
+//	                (default false), for A/B runs of that option
 //	settle-blind=false  the KV store reports no command as blind
 //	                (driver.BlindResulter), so every write is answered
 //	                after its apply, not at its batch's start: for A/B
@@ -116,8 +116,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRate int64
 	var snapRatio float64
 	var commitDelay time.Duration
-	var offloadLone bool
-	preallocate := true
+	var offloadLone, preallocate bool
 	settleBlind := true
 	yieldToClients := true
 	var unknown []string
@@ -266,7 +265,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || !preallocate || !yieldToClients || cp.file != "" {
+	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || preallocate || !yieldToClients || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -282,7 +281,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
 			nc.WALOptions.OffloadLoneFsyncs = offloadLone
-			nc.WALOptions.AppendSegments = !preallocate
+			nc.WALOptions.PreallocateSegments = preallocate
 			nc.NoYieldToClients = !yieldToClients
 		}
 	}

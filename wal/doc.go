@@ -64,7 +64,7 @@
 //
 // # Preallocated segments
 //
-// Unless Options.AppendSegments, each new segment is written into a
+// With Options.PreallocateSegments each new segment is written into a
 // file of zeros prepared (written and fsynced) on a goroutine of its own
 // and renamed into the log at the rotation (an empty tail at Open, a new
 // log's, is replaced by one at once; a partly written one is appended
