@@ -226,10 +226,9 @@ func DecodeResult(b []byte) (Result, error) {
 // never scans. Keys whose hash collides with another key's
 // go to a small overflow map. Full-size slabs (2 MiB) and index arrays of
 // 2 MiB or more are mapped outside the Go heap, so a large store does not
-// raise the collector's heap goal, and on huge-page boundaries, so the
-// kernel can back them with transparent huge pages, which cost far less
-// per byte to get fresh than small pages (offheap_linux.go). See slab.go
-// and hindex.go. Memory per
+// raise the collector's heap goal, and on huge-page boundaries, without
+// asking for transparent huge pages (askHugePages in offheap_linux.go
+// says why). See slab.go and hindex.go. Memory per
 // key: the record (a state byte, two uvarint lengths, key, value) plus
 // 21-43 bytes of index (16-byte slots, 3/8 to 3/4 full) and a little
 // slab slack, whatever the number of keys (182 bytes in all measured at

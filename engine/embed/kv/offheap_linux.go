@@ -25,7 +25,7 @@ import (
 // holds it (each keeps its slabs' mappings beside the slabs): a record's
 // bytes are read only through a table or view that holds its slab.
 func mapSlab(size int) ([]byte, *offHeapMapping) {
-	b := mapAligned(size)
+	b := mapAligned(size, askHugePages)
 	if b == nil {
 		return nil, nil
 	}
@@ -47,7 +47,7 @@ func mapIndexArray(size int) ([]byte, *offHeapMapping) {
 		return nil, nil
 	}
 	size = (size + hugePageBytes - 1) &^ (hugePageBytes - 1)
-	b := mapAligned(size)
+	b := mapAligned(size, askHugePages)
 	if b == nil {
 		return nil, nil
 	}
@@ -65,9 +65,20 @@ func mapIndexArray(size int) ([]byte, *offHeapMapping) {
 // arm64 (with 4 KiB base pages), the alignment mapAligned gives.
 const hugePageBytes = 2 << 20
 
+// askHugePages: the store's mappings do not ask for transparent huge
+// pages (MADV_HUGEPAGE). They make filling a key space cheaper per insert
+// (BenchmarkPrefetchFill: 0.58-0.68x the CPU), but in the 3-node
+// cluster at a million keys, four alternating pairs with huge pages on
+// and off (same binary, the system's THP setting switched) showed no
+// direction in throughput, CPU per write or p99.9, and a higher maximum
+// latency with them in 4 of 4 (49-79 ms against 26-50): a huge page's
+// first fault zeroes 2 MiB on the writer's path. The mappings stay
+// aligned, so a kernel set to use huge pages always still can.
+const askHugePages = false
+
 // mapAligned maps size bytes of anonymous memory starting on a
-// hugePageBytes boundary and asks for transparent huge pages there; nil
-// if the kernel refuses the mapping. Why huge pages: measured on the
+// hugePageBytes boundary, with huge asking for transparent huge pages
+// there; nil if the kernel refuses the mapping. Why huge pages: measured on the
 // 2-core VM the project's figures come from (BenchmarkFreshPages), each
 // fresh 4 KiB page costs microseconds at its first write even when
 // populated up front (the host backing a fresh guest page), while a
@@ -79,7 +90,7 @@ const hugePageBytes = 2 << 20
 // "defer+madvise" and "madvise" make it compact memory synchronously
 // for an madvised range: that cost falls on the write that opens a
 // slab.)
-func mapAligned(size int) []byte {
+func mapAligned(size int, huge bool) []byte {
 	// Map a huge page more than asked, then unmap the unaligned head
 	// and the tail: what is left starts on a boundary.
 	span := uintptr(size) + hugePageBytes
@@ -96,7 +107,9 @@ func mapAligned(size int) []byte {
 		_ = unix.MunmapPtr(unsafe.Add(p, start-base+uintptr(size)), tail)
 	}
 	b := unsafe.Slice((*byte)(unsafe.Add(p, start-base)), size)
-	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
+	if huge {
+		_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
+	}
 	return b
 }
 

@@ -137,7 +137,7 @@ func TestOffHeapIndexLivesAsLongAsItsReaders(t *testing.T) {
 // and are fully usable.
 func TestMappedMemoryIsHugePageAligned(t *testing.T) {
 	for _, size := range []int{slabBytes, 3 * hugePageBytes} {
-		b := mapAligned(size)
+		b := mapAligned(size, size == slabBytes)
 		if b == nil {
 			t.Skip("the kernel refused an anonymous mapping")
 		}

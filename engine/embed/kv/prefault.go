@@ -12,9 +12,10 @@ import "unsafe"
 // first writes to slabs and index arrays were half of the process's page
 // faults. So new arrays are mapped up front; the largest (full-size slabs,
 // index arrays of a huge page or more) are also mapped outside the heap
-// on huge-page boundaries (mapAligned), where with transparent huge pages
-// the same test costs 0.26-0.41 µs per 4 KiB page against 5.7-7.6 µs for
-// populated small pages (results/snapshots/kv-memory/hugepage-ab). Populating only maps pages:
+// on huge-page boundaries (mapAligned). With transparent huge pages the
+// same test costs 0.26-0.41 µs per 4 KiB page against 5.7-7.6 µs for
+// populated small pages (results/snapshots/kv-memory/hugepage-ab), but
+// the store does not ask for them: see askHugePages. Populating only maps pages:
 // the array's contents do not change, so it may run beside writes to
 // the array.
 const (

@@ -98,9 +98,9 @@ func cpuTime(b *testing.B, who int) time.Duration {
 // BenchmarkFreshPages is the cost prefault saves, in CPU time per 4 KiB
 // page of fresh anonymous memory: "touch" writes one byte per page (a
 // page fault each), "populate" maps the range in one call and then
-// writes the same bytes, "huge-pages" does the same in a range mapped
-// as slabs are (mapAligned: transparent huge pages where the kernel has
-// them). Each iteration maps 64 MiB of its own so every
+// writes the same bytes, "huge-pages" does the same in a range aligned
+// as slabs are that asks for transparent huge pages (mapAligned with
+// huge; the store itself does not: askHugePages). Each iteration maps 64 MiB of its own so every
 // page is fresh. On a virtual machine part of the first-write cost is
 // the host's (backing a guest page it has not backed yet) and stays.
 func BenchmarkFreshPages(b *testing.B) {
@@ -115,7 +115,7 @@ func BenchmarkFreshPages(b *testing.B) {
 				var m []byte
 				if mode == "huge-pages" {
 					// As slabs and large index arrays are mapped.
-					if m = mapAligned(size); m == nil {
+					if m = mapAligned(size, true); m == nil {
 						b.Fatal("mapAligned refused")
 					}
 				} else {

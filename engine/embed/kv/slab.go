@@ -12,8 +12,8 @@ import (
 )
 
 // slabBytes is the size of a full-grown slab (one transparent huge
-// page where slabs are mapped outside the heap: see mapAligned); a
-// record larger than that gets a slab of its own.
+// page's size: see mapAligned); a record larger than that gets a slab
+// of its own.
 const slabBytes = 2 << 20
 
 // table is the store's layout: records "state | uvarint klen | uvarint
