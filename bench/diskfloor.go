@@ -13,6 +13,8 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/raftbench/raftbench/wal"
 )
 
 // FloorConfig describes a disk floor measurement (MeasureQuorumFloor).
@@ -371,7 +373,7 @@ func groupCommit(f *os.File, ring int64, seqs <-chan uint64, recordBytes int, st
 		if err == nil {
 			t0 := time.Now()
 			if ring > 0 {
-				err = dataSync(f)
+				err = wal.Fdatasync(f)
 			} else {
 				err = f.Sync()
 			}

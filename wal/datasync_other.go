@@ -4,5 +4,5 @@ package wal
 
 import "os"
 
-// fdatasync: where fdatasync(2) is not used, a full fsync.
-func fdatasync(f *os.File) error { return f.Sync() }
+// Fdatasync: where fdatasync(2) is not used, a full fsync.
+func Fdatasync(f *os.File) error { return f.Sync() }

@@ -75,16 +75,23 @@ func (w *WAL) prepareSpare() {
 	}
 	ch := make(chan spareResult, 1)
 	f.spare = ch
-	path := filepath.Join(w.dir, fmt.Sprintf("segment.%d.spare.tmp", spareSeq.Add(1)))
-	size := w.opts.SegmentBytes + spareSlack(w.opts.SegmentBytes)
-	sy := w.sy
-	sy.ring = nil // the ring is the flusher's: this fsync blocks its own goroutine
-	go func() { ch <- spareResult{path, writeSpare(sy, path, size)} }()
+	go func() { ch <- w.writeSpare() }()
 }
 
-// writeSpare writes size zeros to a new file at path and fsyncs it; on
+// writeSpare writes a new spare segment file in the WAL directory: a
+// segment's size plus spareSlack of zeros, fsynced (blocking, on the
+// caller's goroutine: the ring is the flusher's). On failure it removes
+// what it wrote.
+func (w *WAL) writeSpare() spareResult {
+	path := filepath.Join(w.dir, fmt.Sprintf("segment.%d.spare.tmp", spareSeq.Add(1)))
+	sy := w.sy
+	sy.ring = nil
+	return spareResult{path, writeZeros(sy, path, w.opts.SegmentBytes+spareSlack(w.opts.SegmentBytes))}
+}
+
+// writeZeros writes size zeros to a new file at path and fsyncs it; on
 // failure it removes what it wrote.
-func writeSpare(sy syncer, path string, size int) error {
+func writeZeros(sy syncer, path string, size int) error {
 	f, err := sy.files().OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
@@ -144,13 +151,12 @@ func (w *WAL) preallocateEmptyTail(wait bool) error {
 	}
 	var spare string
 	if wait {
-		spare = filepath.Join(w.dir, fmt.Sprintf("segment.%d.spare.tmp", spareSeq.Add(1)))
-		sy := w.sy
-		sy.ring = nil
-		if err := writeSpare(sy, spare, w.opts.SegmentBytes+spareSlack(w.opts.SegmentBytes)); err != nil {
-			w.log.Warn("wal: no preallocated segment", "err", err)
+		r := w.writeSpare()
+		if r.err != nil {
+			w.log.Warn("wal: no preallocated segment", "err", r.err)
 			return nil
 		}
+		spare = r.path
 	} else if s, ok := w.takeSpare(); ok {
 		spare = s
 	} else {
@@ -241,7 +247,7 @@ func (s syncer) data(f File) error {
 		if s.ring != nil {
 			return s.ring.Sync(osf, true)
 		}
-		return fdatasync(osf)
+		return Fdatasync(osf)
 	}
 	if d, ok := f.(datasyncer); ok {
 		return d.Datasync()
