@@ -258,7 +258,9 @@ func (w *WAL) fail(cause error) error {
 // state, publish the new durable state.
 func (w *WAL) commitWrites(ws []item) error {
 	f := &w.fl
-	f.lastCommit = time.Now()
+	if w.opts.MinSyncInterval > 0 {
+		f.lastCommit = time.Now()
+	}
 	f.buf, f.offs, f.terms = f.buf[:0], f.offs[:0], f.terms[:0]
 	var hs *raftpb.HardState
 	for k := range ws {
