@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,24 +17,36 @@ import (
 // --wal-append-segments.
 func TestServeWALPreallocate(t *testing.T) {
 	for _, appendSegs := range []bool{false, true} {
-		size := serveOneWrite(t, appendSegs)
+		size, _ := serveWrites(t, ServeConfig{AppendSegments: appendSegs}, 1)
 		if preallocated := size >= wal.DefaultSegmentBytes; preallocated == appendSegs {
 			t.Fatalf("append segments %v: the tail segment has %d bytes", appendSegs, size)
 		}
 	}
 }
 
-// serveOneWrite runs a one-node serve, writes a key and returns the size
-// of its log's last segment file.
-func serveOneWrite(t *testing.T, appendSegs bool) int64 {
+// TestServeWALMinSyncInterval: a node `raftbench serve
+// --wal-min-sync-interval` runs spaces its log's commits: writes made
+// one after another take at least the interval each after the first
+// (one interval less: the clock starts after the first write).
+func TestServeWALMinSyncInterval(t *testing.T) {
+	const writes, interval = 6, 100 * time.Millisecond
+	if _, took := serveWrites(t, ServeConfig{MinSyncInterval: interval}, writes); took < (writes-2)*interval {
+		t.Fatalf("%d writes one after another took %v with commits %v apart", writes, took, interval)
+	}
+}
+
+// serveWrites runs a one-node serve configured as base, writes keys
+// one after another (n writes) and returns the size of its log's last
+// segment file and how long the writes took.
+func serveWrites(t *testing.T, base ServeConfig, n int) (int64, time.Duration) {
 	dir := t.TempDir()
 	raft, web := freePorts(t, 1), freePorts(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
-	cfg := ServeConfig{Name: "n1", Peers: map[string]string{"n1": raft[0]}, Dir: dir, HTTPAddr: web[0],
-		AppendSegments: appendSegs}
+	cfg := base
+	cfg.Name, cfg.Peers, cfg.Dir, cfg.HTTPAddr = "n1", map[string]string{"n1": raft[0]}, dir, web[0]
 	go func() { errc <- Serve(runCtx, cfg) }()
 	defer func() {
 		stop()
@@ -46,6 +59,13 @@ func serveOneWrite(t *testing.T, appendSegs bool) int64 {
 	if err := retryDefinite(ctx, func() error { return procs[0].client.Put(ctx, "k", []byte("v"), Session{}) }); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
+	for i := 1; i < n; i++ {
+		if err := procs[0].client.Put(ctx, fmt.Sprintf("k%d", i), []byte("v"), Session{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	took := time.Since(start)
 	segs, err := filepath.Glob(filepath.Join(dir, "log", "*"))
 	if err != nil || len(segs) == 0 {
 		t.Fatalf("no segment in %s: %v", dir, err)
@@ -54,5 +74,5 @@ func serveOneWrite(t *testing.T, appendSegs bool) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.Size()
+	return st.Size(), took
 }

@@ -61,7 +61,11 @@ type ServeConfig struct {
 	// fsynced, instead of into files of zeros prepared ahead with
 	// fdatasync (wal.Options.AppendSegments).
 	AppendSegments bool
-	Logger         *slog.Logger
+	// MinSyncInterval starts a group commit no sooner than this long
+	// after the previous one (wal.Options.MinSyncInterval; 0: at once),
+	// for disks that stall above a budget of flushes per second.
+	MinSyncInterval time.Duration
+	Logger          *slog.Logger
 	// TLSDir, when set, secures both listeners with the files `raftbench
 	// certs` wrote there (ca.pem, node-<id>.pem, node-<id>-key.pem):
 	// mutual TLS between nodes, HTTPS for the API (client certificates
@@ -299,6 +303,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		Registerer:             reg, Logger: cfg.Logger}
 	ncfg.WALOptions.SnapshotWriteRate = cfg.SnapshotWriteRate
 	ncfg.WALOptions.AppendSegments = cfg.AppendSegments
+	ncfg.WALOptions.MinSyncInterval = cfg.MinSyncInterval
 	if cfg.TestFaults != nil {
 		cfg.Logger.Warn("TEST FAULTS on: this node's disk and clock obey POST /admin/test-fault (tests only)")
 		ncfg.WALOptions.FS, ncfg.Clock = cfg.TestFaults.Disk, cfg.TestFaults.Clock
