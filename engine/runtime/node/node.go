@@ -333,6 +333,29 @@ func (n *Node) ProposeSessionUntil(ctx context.Context, abort <-chan struct{}, c
 	return n.propose(ctx, abort, clientID, seq, cmd)
 }
 
+// ProposalHeaderLen is the room ProposeFramedUntil needs before the
+// command: the node writes the session header there.
+const ProposalHeaderLen = driver.HeaderLen
+
+// ProposeFramedUntil is ProposeSessionUntil for a command the caller
+// placed after ProposalHeaderLen bytes of room (framed[ProposalHeaderLen:]
+// is the command): the node writes the session header into that room
+// and keeps framed itself as the log entry's data, where
+// ProposeSessionUntil allocates the entry and copies the command into
+// it. framed becomes the node's: the log, the WAL and the transport may
+// read it after the call returns, so the caller must not change it or
+// pass it to another propose call (a retry passes the command,
+// framed[ProposalHeaderLen:], to ProposeSessionUntil, which copies it).
+func (n *Node) ProposeFramedUntil(ctx context.Context, abort <-chan struct{}, clientID, seq uint64, framed []byte) ([]byte, error) {
+	if clientID == 0 || seq == 0 {
+		return nil, fmt.Errorf("%w: client id and seq must be non-zero", ErrBadRequest)
+	}
+	if len(framed) < ProposalHeaderLen {
+		return nil, fmt.Errorf("%w: %d bytes framed, less than the %d-byte header room", ErrBadRequest, len(framed), ProposalHeaderLen)
+	}
+	return n.proposeData(ctx, abort, clientID, seq, framed)
+}
+
 func (n *Node) propose(ctx context.Context, abort <-chan struct{}, clientID, seq uint64, cmd []byte) ([]byte, error) {
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("%w: empty command", ErrBadRequest)
@@ -340,9 +363,20 @@ func (n *Node) propose(ctx context.Context, abort <-chan struct{}, clientID, seq
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := getWaiter(n.clock.Now())
 	data := make([]byte, driver.HeaderLen, driver.HeaderLen+len(cmd))
-	data = append(data, cmd...)
+	return n.proposeData(ctx, abort, clientID, seq, append(data, cmd...))
+}
+
+// proposeData proposes data, the command after driver.HeaderLen bytes
+// that enqueueProposal fills in, and waits for its outcome.
+func (n *Node) proposeData(ctx context.Context, abort <-chan struct{}, clientID, seq uint64, data []byte) ([]byte, error) {
+	if len(data) == driver.HeaderLen {
+		return nil, fmt.Errorf("%w: empty command", ErrBadRequest)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	w := getWaiter(n.clock.Now())
 	key, err := n.enqueueProposal(clientID, seq, data, w)
 	if err != nil {
 		putWaiter(w) // never registered
