@@ -49,6 +49,7 @@ type applier struct {
 
 	// per-batch state for the hooks
 	commitAt, now time.Time
+	settled       uint64 // waiters answered by Settled, added to the node's count once per batch
 }
 
 func newApplier(n *Node) (*applier, error) {
@@ -96,7 +97,12 @@ func (a *applier) handle(it *applyItem) error {
 	}
 	if !it.batch.Empty() {
 		a.commitAt, a.now = it.commitAt, time.Time{}
-		if err := a.da.Apply(&it.batch, a); err != nil {
+		err := a.da.Apply(&it.batch, a)
+		if a.settled > 0 {
+			n.stats.settled.Add(a.settled)
+			a.settled = 0
+		}
+		if err != nil {
 			return err
 		}
 		applied, _ := a.da.Applied()
@@ -199,7 +205,7 @@ func (a *applier) Settled(r *driver.Result) {
 		a.now = n.clock.Now()
 	}
 	if w := n.waiters.take(waitKey{r.Client, r.Seq}); w != nil {
-		n.stats.settled.Add(1)
+		a.settled++
 		if !w.start.IsZero() {
 			n.m.proposeToCommit.Observe(a.commitAt.Sub(w.start).Seconds())
 		}

@@ -378,7 +378,10 @@ func (n *Node) handleReady(ls *loopState) error {
 	if rd.SoftState != nil {
 		n.softState(ls, rd.SoftState)
 	}
-	n.pub.term.Store(rd.HardState.Term)
+	if rd.HardState.Term != n.pub.term.Load() {
+		// Only on a change: a store dirties the readers' cache line.
+		n.pub.term.Store(rd.HardState.Term)
+	}
 	n.pub.commit.Store(rd.HardState.Commit)
 	b, err := n.drv.Handle(&rd)
 	if p := n.cfg.Probe; p != nil && err == nil {
@@ -428,10 +431,8 @@ func (n *Node) softState(ls *loopState, ss *engine.SoftState) {
 		n.m.leaderChanges.Inc()
 		// Outstanding read rounds may never be answered by the new leader.
 		n.failReadRounds(ls, ErrLeaderChanged)
-		n.leaderMu.Lock()
-		close(n.leaderCh)
-		n.leaderCh = make(chan struct{})
-		n.leaderMu.Unlock()
+		next := make(chan struct{})
+		close(*n.leaderCh.Swap(&next))
 	}
 	ls.role, ls.lead = ss.Role, ss.Lead
 	ls.batchEnds = ls.batchEnds[:0]

@@ -90,8 +90,11 @@ type Node struct {
 
 	conf membership // applied configuration, change waiters, transport sync
 
-	leaderMu sync.Mutex
-	leaderCh chan struct{} // closed and replaced on every leader change
+	// leaderCh is closed and replaced on every leader change (by the
+	// loop: the new one stored before the old is closed). A pointer read
+	// without a lock: every proposal takes it (LeaderChanged), and a
+	// mutex there was one more cache line all clients wrote.
+	leaderCh atomic.Pointer[chan struct{}]
 
 	stopc    chan struct{}
 	stopOnce sync.Once
@@ -102,10 +105,26 @@ type Node struct {
 }
 
 // published is what the loop and apply goroutine expose without locks.
+//
+// Each writer's fields have their own cache line: every client request
+// reads role and term (IsLeader, Term) from any core, and when they
+// shared a line with the indexes the loop stores on every Ready and the
+// apply goroutine on every entry, each of those stores took the line
+// from the readers and each read took it back.
 type published struct {
-	term, lead, commit, applied, lastIndex atomic.Uint64
-	role                                   atomic.Uint32
+	_          [cacheLine]byte // apart from the Node's fields before it
+	term, lead atomic.Uint64   // the loop, on a term or leader change
+	role       atomic.Uint32
+	_          [cacheLine]byte // a full line between groups: the Node need not be line-aligned
+	commit     atomic.Uint64   // the loop, every Ready
+	lastIndex  atomic.Uint64
+	_          [cacheLine]byte
+	applied    atomic.Uint64 // the apply goroutine, every entry
+	_          [cacheLine]byte
 }
+
+// cacheLine is the CPU cache line size assumed for padding.
+const cacheLine = 64
 
 // proposal is a command waiting in the inbox.
 type proposal struct {
@@ -131,9 +150,11 @@ func Start(cfg Config) (*Node, error) {
 		cfg: cfg, sm: cfg.StateMachine, clock: cfg.Clock, logger: cfg.Logger,
 		wake: make(chan struct{}, 1), persistWake: make(chan struct{}, 1),
 		applyc: make(chan applyItem, applyQueueLen), waiters: newWaiters(),
-		leaderCh: make(chan struct{}), stopc: make(chan struct{}), failed: make(chan struct{}),
+		stopc: make(chan struct{}), failed: make(chan struct{}),
 		clientID: randomClientID(),
 	}
+	first := make(chan struct{})
+	n.leaderCh.Store(&first)
 	if rp, ok := cfg.Probe.(ReadProbe); ok {
 		n.readProbe = rp
 	}
@@ -560,9 +581,7 @@ func (n *Node) post(f func()) bool {
 // LeaderChanged returns a channel closed at the next leader change seen
 // by this node (taken before checking Leader, it cannot miss one).
 func (n *Node) LeaderChanged() <-chan struct{} {
-	n.leaderMu.Lock()
-	defer n.leaderMu.Unlock()
-	return n.leaderCh
+	return *n.leaderCh.Load()
 }
 
 // TransferLeadership asks the leader to hand leadership to node to
