@@ -433,6 +433,9 @@ func (n *Node) softState(ls *loopState, ss *engine.SoftState) {
 		n.failReadRounds(ls, ErrLeaderChanged)
 		next := make(chan struct{})
 		close(*n.leaderCh.Swap(&next))
+		// After the close: a proposer registering after this walk
+		// passed its shard sees the old channel closed.
+		n.waiters.failUntilLeaderChange(indeterminate(ErrLeaderChanged))
 	}
 	ls.role, ls.lead = ss.Role, ss.Lead
 	ls.batchEnds = ls.batchEnds[:0]

@@ -398,25 +398,44 @@ func (n *Node) proposeData(ctx context.Context, abort <-chan struct{}, clientID,
 		return nil, err
 	}
 	w := getWaiter(n.clock.Now())
+	// abort is usually this node's own LeaderChanged() channel, shared
+	// by every proposer on the node: waiting on it would take its lock
+	// twice per proposal from every client goroutine. Then the loop
+	// answers the waiter itself at the change (failLeaderChangeWaiters),
+	// and after registering the proposer only looks (without a lock)
+	// whether the change already happened, which the loop's walk of the
+	// registry may have missed.
+	own := abort != nil && abort == n.LeaderChanged()
+	w.untilLeaderChange = own
 	key, err := n.enqueueProposal(clientID, seq, data, w)
 	if err != nil {
 		putWaiter(w) // never registered
 		return nil, err
 	}
 	var gaveUp error
-	select {
-	case r := <-w.ch:
-		if p := n.cfg.Probe; p != nil {
-			if i := w.probeIndex.Swap(0); i != 0 && r.err == nil {
-				p.Mark(n.cfg.ID, StageReturned, i, i, time.Now())
-			}
+	if own {
+		select {
+		case <-abort:
+			gaveUp = indeterminate(ErrLeaderChanged)
+		default:
+			abort = nil // answered through w.ch at the change
 		}
-		putWaiter(w)
-		return r.res, r.err
-	case <-ctx.Done():
-		gaveUp = ctxError(ctx.Err())
-	case <-abort:
-		gaveUp = indeterminate(ErrLeaderChanged)
+	}
+	if gaveUp == nil {
+		select {
+		case r := <-w.ch:
+			if p := n.cfg.Probe; p != nil {
+				if i := w.probeIndex.Swap(0); i != 0 && r.err == nil {
+					p.Mark(n.cfg.ID, StageReturned, i, i, time.Now())
+				}
+			}
+			putWaiter(w)
+			return r.res, r.err
+		case <-ctx.Done():
+			gaveUp = ctxError(ctx.Err())
+		case <-abort:
+			gaveUp = indeterminate(ErrLeaderChanged)
+		}
 	}
 	if n.waiters.take(key) == nil {
 		// Completed concurrently: report the real outcome.

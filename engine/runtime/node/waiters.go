@@ -30,6 +30,10 @@ type waiter struct {
 	// probeIndex is the log index the leader gave this proposal, kept
 	// only while a Probe is set (StageReturned).
 	probeIndex atomic.Uint64
+	// untilLeaderChange: the proposer gives up at this node's next
+	// leader change, and the loop answers it then (set before the
+	// waiter is registered, read under the registry's shard lock).
+	untilLeaderChange bool
 }
 
 var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan result, 1)} }}
@@ -39,6 +43,7 @@ func getWaiter(now time.Time) *waiter {
 	w := waiterPool.Get().(*waiter)
 	w.gen.Add(1)
 	w.start = now
+	w.untilLeaderChange = false
 	return w
 }
 
@@ -105,6 +110,22 @@ func (ws *waiters) takeIf(k waitKey, w *waiter, gen uint64) bool {
 	}
 	delete(s.m, k)
 	return true
+}
+
+// failUntilLeaderChange completes with err every waiter registered to
+// give up at a leader change (waiter.untilLeaderChange).
+func (ws *waiters) failUntilLeaderChange(err error) {
+	for i := range ws.shards {
+		s := &ws.shards[i]
+		s.mu.Lock()
+		for k, w := range s.m {
+			if w.untilLeaderChange {
+				w.ch <- result{err: err}
+				delete(s.m, k)
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // failAll completes every waiter with err (used at Stop).
