@@ -112,6 +112,21 @@ func (ws *waiters) takeIf(k waitKey, w *waiter, gen uint64) bool {
 	return true
 }
 
+// empty reports whether no waiter is registered (at some moment during
+// the call).
+func (ws *waiters) empty() bool {
+	for i := range ws.shards {
+		s := &ws.shards[i]
+		s.mu.Lock()
+		n := len(s.m)
+		s.mu.Unlock()
+		if n > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // failUntilLeaderChange completes with err every waiter registered to
 // give up at a leader change (waiter.untilLeaderChange).
 func (ws *waiters) failUntilLeaderChange(err error) {
