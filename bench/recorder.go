@@ -119,7 +119,7 @@ const lateThreshold = time.Millisecond
 // bucket is what one second (or a whole run) of recording produces.
 type bucket struct {
 	lat *hdr.Histogram // from intended send time (open loop) or send time
-	svc *hdr.Histogram // from actual send time: raw service time (open loop only; see service)
+	svc *hdr.Histogram // from actual send time: raw service time
 	lag *hdr.Histogram // open loop: actual minus intended send time
 	c   counters
 	// byOp (measured-window buckets only) splits lat by operation slot,
@@ -131,17 +131,6 @@ type bucket struct {
 }
 
 func newBucket() *bucket { return &bucket{lat: newHist(), svc: newHist(), lag: newHist()} }
-
-// service is the service-time histogram: svc in an open loop; in a closed
-// loop a request is sent at its intended time, so its service time is its
-// latency, and lat is recorded alone (one histogram record per sample
-// fewer on the generator's hot path).
-func (b *bucket) service(openLoop bool) *hdr.Histogram {
-	if openLoop {
-		return b.svc
-	}
-	return b.lat
-}
 
 // newTotalBucket is a bucket that also keeps the latency of each kind of
 // operation apart.
@@ -265,9 +254,7 @@ func addSample(b *bucket, s *sample) {
 	b.c.ops[s.op]++
 	b.c.status[s.res.Status]++
 	recordUs(b.lat, s.done.Sub(s.intended))
-	if s.openLoop {
-		recordUs(b.svc, s.done.Sub(s.sent))
-	}
+	recordUs(b.svc, s.done.Sub(s.sent))
 	if b.splitOp {
 		if b.byOp[s.op] == nil {
 			b.byOp[s.op] = newHist()
