@@ -40,7 +40,13 @@ type FloorConfig struct {
 	// (what preallocating logs, as etcd's WAL does, buys). Otherwise each
 	// log appends and fsyncs, as our WAL does.
 	Overwrite bool
-	Duration  time.Duration
+	// SyncInterval, if positive, spaces each log's fsyncs at least this
+	// far apart (from one's start to the next's): writes queue meanwhile
+	// and the next fsync covers them all. It asks whether a disk that
+	// stalls above some rate of flushes (an I/O budget) gives lower tails
+	// to fewer, larger flushes.
+	SyncInterval time.Duration
+	Duration     time.Duration
 }
 
 // OverwriteBytes is the size of each log file in FloorConfig.Overwrite.
@@ -169,7 +175,7 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 			if cfg.Overwrite {
 				ring = OverwriteBytes
 			}
-			groupCommit(f, ring, logs[i], cfg.RecordBytes, &stalls, func(last uint64, err error) { q.durable(i, last, err) })
+			groupCommit(f, ring, cfg.SyncInterval, logs[i], cfg.RecordBytes, &stalls, func(last uint64, err error) { q.durable(i, last, err) })
 		}()
 	}
 
@@ -340,10 +346,14 @@ func openLoopWrites(ctx context.Context, rate float64, start, end time.Time, log
 // > 0 it overwrites the first ring bytes of the zero-filled file instead
 // of appending (from its start again when a batch would pass ring) and
 // fdatasyncs.
-func groupCommit(f *os.File, ring int64, seqs <-chan uint64, recordBytes int, stalls *stallLog, done func(last uint64, err error)) {
+func groupCommit(f *os.File, ring int64, interval time.Duration, seqs <-chan uint64, recordBytes int, stalls *stallLog, done func(last uint64, err error)) {
 	var buf []byte
 	var off int64
+	var lastSync time.Time
 	for s := range seqs {
+		if wait := interval - time.Since(lastSync); interval > 0 && wait > 0 {
+			time.Sleep(wait)
+		}
 		n, last := 1, s
 	take:
 		for {
@@ -372,6 +382,7 @@ func groupCommit(f *os.File, ring int64, seqs <-chan uint64, recordBytes int, st
 		}
 		if err == nil {
 			t0 := time.Now()
+			lastSync = t0
 			if ring > 0 {
 				err = wal.Fdatasync(f)
 			} else {

@@ -191,7 +191,7 @@ func TestGroupCommitOverwriteStaysInRing(t *testing.T) {
 	var stalls stallLog
 	done := make(chan struct{})
 	go func() {
-		groupCommit(f, ring, seqs, rec, &stalls, func(l uint64, err error) {
+		groupCommit(f, ring, 0, seqs, rec, &stalls, func(l uint64, err error) {
 			if err != nil {
 				t.Error(err)
 			}
@@ -274,5 +274,32 @@ func BenchmarkDiskFloorStallsByRate(b *testing.B) {
 				b.ReportMetric(f.StallSpacingMs, "stall-spacing-ms")
 			}
 		})
+	}
+}
+
+// BenchmarkDiskFloorSyncInterval asks whether fewer, larger flushes give
+// the disk lower tails at one offered rate: the every-replica floor (3
+// logs, append and fsync) in an open loop, each log's fsyncs spaced at
+// least FloorConfig.SyncInterval apart (0: back to back, as group commit
+// does), 2 s each, passes alternating. Run with -benchtime 1x.
+func BenchmarkDiskFloorSyncInterval(b *testing.B) {
+	for _, rate := range []float64{5000, 70000} {
+		for _, iv := range []time.Duration{0, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond} {
+			b.Run(fmt.Sprintf("rate=%.0f/interval=%v", rate, iv), func(b *testing.B) {
+				for range b.N {
+					f, err := MeasureQuorumFloor(context.Background(), b.TempDir(), FloorConfig{
+						Nodes: 3, RecordBytes: 176, Rate: rate, EveryReplica: true, SyncInterval: iv, Duration: 2 * time.Second,
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(f.FsyncsPerSec, "fsyncs/s")
+					b.ReportMetric(f.P50Us/1000, "p50-ms")
+					b.ReportMetric(f.P99Us/1000, "p99-ms")
+					b.ReportMetric(f.P999Us/1000, "p99.9-ms")
+					b.ReportMetric(float64(f.Stalls)/f.DurationS, "stalls/s")
+				}
+			})
+		}
 	}
 }

@@ -53,6 +53,10 @@ import (
 //	wal-commit-delay=D  wal.Options.MaxCommitDelay of every node (default
 //	                wal.DefaultMaxCommitDelay; a negative duration turns the
 //	                linger off), for A/B runs of that default
+//	wal-min-sync-interval=D  wal.Options.MinSyncInterval of every node:
+//	                a group commit starts no sooner than D after the
+//	                previous one (default 0: as soon as writes are
+//	                queued), for A/B runs on disks with a flush budget
 //	wal-offload-lone=true  wal.Options.OffloadLoneFsyncs of every node:
 //	                a fsync that would hold the last P goes through the
 //	                io_uring even when writes come one at a time (default
@@ -117,6 +121,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRatio float64
 	var commitDelay time.Duration
 	var offloadLone, preallocate bool
+	var minSyncInterval time.Duration
 	settleBlind := true
 	yieldToClients := true
 	var unknown []string
@@ -168,6 +173,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-commit-delay=%q: want a non-zero duration (negative: no linger)", v)
 			}
 			commitDelay = d
+		case "wal-min-sync-interval":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return nil, fmt.Errorf("inproc target: wal-min-sync-interval=%q: want a duration >= 0", v)
+			}
+			minSyncInterval = d
 		case "wal-offload-lone":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -217,7 +228,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-offload-lone, wal-preallocate, settle-blind, yield-to-clients, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-preallocate, settle-blind, yield-to-clients, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -281,6 +292,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
 			nc.WALOptions.OffloadLoneFsyncs = offloadLone
+			nc.WALOptions.MinSyncInterval = minSyncInterval
 			nc.WALOptions.PreallocateSegments = preallocate
 			nc.NoYieldToClients = !yieldToClients
 		}

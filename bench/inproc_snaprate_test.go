@@ -78,3 +78,23 @@ func TestInprocWALPreallocateOption(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInprocWALMinSyncIntervalOption: wal-min-sync-interval takes a
+// duration of zero or more and refuses anything else with a message
+// naming it.
+func TestInprocWALMinSyncIntervalOption(t *testing.T) {
+	ctx := context.Background()
+	for _, bad := range []string{"soon", "-1ms"} {
+		_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-min-sync-interval": bad}})
+		if err == nil || !strings.Contains(err.Error(), "wal-min-sync-interval") {
+			t.Fatalf("wal-min-sync-interval=%s: %v, want an error naming the option", bad, err)
+		}
+	}
+	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-min-sync-interval": "1ms"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -3,6 +3,7 @@ package wal
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -69,6 +70,8 @@ type flusher struct {
 	// lastWrites is how many writes the previous commit completed; the
 	// next take lingers (up to MaxCommitDelay) until as many are queued.
 	lastWrites int
+	// lastCommit is when the last group commit started (MinSyncInterval).
+	lastCommit time.Time
 
 	// removing delivers the result of the background removal of
 	// compacted segments in progress (dropSegmentsThrough; it waits for
@@ -106,6 +109,7 @@ func (w *WAL) take(dst []item) []item {
 		w.wake.Wait()
 	}
 	w.linger()
+	w.spaceCommits()
 	n, bytes := 0, 0
 	for n < len(w.queue) && (n == 0 || bytes+w.queue[n].bytes <= w.opts.MaxBatchBytes) {
 		bytes += w.queue[n].bytes
@@ -133,6 +137,28 @@ func (w *WAL) linger() {
 	w.lingerTimer.Reset(w.opts.MaxCommitDelay)
 	w.wakeAt = want
 	for len(w.queue) < want && !w.closing && w.qBytes < w.opts.MaxBatchBytes && time.Now().Before(deadline) {
+		w.wake.Wait()
+	}
+	w.wakeAt = 1
+	w.lingerTimer.Stop()
+}
+
+// spaceCommits waits, with Options.MinSyncInterval, until that long
+// after the last group commit started, the batch byte limit is reached,
+// or the WAL closes. Caller holds mu; the wait releases it.
+func (w *WAL) spaceCommits() {
+	iv := w.opts.MinSyncInterval
+	if iv <= 0 || w.sy.off || w.fl.lastCommit.IsZero() {
+		return
+	}
+	wait := iv - time.Since(w.fl.lastCommit)
+	if wait <= 0 {
+		return
+	}
+	deadline := time.Now().Add(wait)
+	w.lingerTimer.Reset(wait)
+	w.wakeAt = math.MaxInt // only the timer, the byte limit or Close wake us
+	for !w.closing && w.qBytes < w.opts.MaxBatchBytes && time.Now().Before(deadline) {
 		w.wake.Wait()
 	}
 	w.wakeAt = 1
@@ -232,6 +258,9 @@ func (w *WAL) fail(cause error) error {
 // state, publish the new durable state.
 func (w *WAL) commitWrites(ws []item) error {
 	f := &w.fl
+	if w.opts.MinSyncInterval > 0 {
+		f.lastCommit = time.Now()
+	}
 	f.buf, f.offs, f.terms = f.buf[:0], f.offs[:0], f.terms[:0]
 	var hs *raftpb.HardState
 	for k := range ws {

@@ -36,6 +36,15 @@ type Options struct {
 	// only after commits of two or more writes, and ends as soon as as
 	// many are queued (Postgres's commit_delay, made adaptive).
 	MaxCommitDelay time.Duration
+	// MinSyncInterval, if positive, starts a group commit no sooner than
+	// this long after the previous one started: writes queue meanwhile
+	// and the next fsync carries them all. For disks that stall once
+	// asked for more flushes per second than a budget allows (the
+	// provisioned operations of a cloud volume, a throttled virtual
+	// disk): fewer, larger flushes, each write waiting at most this much
+	// longer. 0 (the default): a commit starts as soon as writes are
+	// queued (and MaxCommitDelay allows).
+	MinSyncInterval time.Duration
 	// BlockingFsync makes the flusher always fsync with plain blocking
 	// syscalls. By default, where the kernel allows io_uring (Linux 5.1+,
 	// not forbidden by seccomp or kernel.io_uring_disabled), an fsync that
@@ -101,7 +110,7 @@ const (
 
 // withDefaults fills zero fields and rejects impossible combinations.
 func (o Options) withDefaults() (Options, error) {
-	if o.SegmentBytes < 0 || o.MaxQueueWrites < 0 || o.MaxQueueBytes < 0 || o.MaxBatchBytes < 0 || o.SnapshotWriteRate < 0 {
+	if o.SegmentBytes < 0 || o.MaxQueueWrites < 0 || o.MaxQueueBytes < 0 || o.MaxBatchBytes < 0 || o.SnapshotWriteRate < 0 || o.MinSyncInterval < 0 {
 		return o, fmt.Errorf("wal: negative limit in options %+v", o)
 	}
 	if o.SegmentBytes == 0 {

@@ -89,20 +89,51 @@ func (w *WAL) writeSpare() spareResult {
 	return spareResult{path, writeZeros(sy, path, w.opts.SegmentBytes+spareSlack(w.opts.SegmentBytes))}
 }
 
-// writeZeros writes size zeros to a new file at path and fsyncs it; on
-// failure it removes what it wrote.
+// spareStepBytes: a spare's zeros are written out in steps of this
+// size (range writeback, as snapshot files are: see snapWritebackBytes),
+// each step started once written and the one before it waited for, so
+// at most two steps of zeros are ever queued at the disk. Written whole
+// and then fsynced, a spare put its 5 MiB in the disk's queue at once;
+// the three replicas of a cluster rotate at about the same index, and
+// every log fdatasync of that moment waited behind 15 MiB of zeros
+// (56-91 ms in a trace at 64 clients, the p99.9 of the run).
+var spareStepBytes = 256 << 10
+
+// writeZeros writes size zeros to a new file at path, step by step
+// (spareStepBytes), and fsyncs it; on failure it removes what it wrote.
+// Where range writeback is unavailable the zeros are written whole and
+// the fsync writes them out.
 func writeZeros(sy syncer, path string, size int) error {
 	f, err := sy.files().OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
-	zeros := make([]byte, min(size, 1<<20))
-	for left := size; left > 0 && err == nil; left -= len(zeros) {
-		var n int
-		n, err = f.Write(zeros[:min(left, len(zeros))])
-		if err == nil && n != min(left, len(zeros)) {
+	zeros := make([]byte, min(size, spareStepBytes))
+	stepwise := !sy.off
+	var waitFrom, waitTo int64 // the step being written out, not yet waited for
+	for off := 0; off < size && err == nil; {
+		n := min(size-off, len(zeros))
+		var w int
+		w, err = f.Write(zeros[:n])
+		if err == nil && w != n {
 			err = fmt.Errorf("short write to %s", path)
 		}
+		if err != nil {
+			break
+		}
+		if stepwise {
+			var ok bool
+			ok, err = Writeback(f, int64(off), int64(n), false)
+			if err == nil && ok && waitTo > waitFrom {
+				_, err = Writeback(f, waitFrom, waitTo-waitFrom, true)
+			}
+			stepwise = ok
+			waitFrom, waitTo = int64(off), int64(off+n)
+		}
+		off += n
+	}
+	if err == nil && stepwise && waitTo > waitFrom {
+		_, err = Writeback(f, waitFrom, waitTo-waitFrom, true)
 	}
 	if err == nil {
 		err = sy.file(f)

@@ -134,3 +134,95 @@ func TestPreallocatedTailSurvivesCrash(t *testing.T) {
 	defer r.Close()
 	wantEntries(t, r, 1, next+49, constTerm(1))
 }
+
+// stepRecorder is an FS whose files record, at every Write and Sync,
+// how many of their bytes were written but not yet waited for by range
+// writeback (wal.WritebackFile with wait), passing every call on to the
+// real file.
+type stepRecorder struct {
+	OSFS
+	maxUnwaited, writes, syncs int64
+	unwaitedAtSync             int64
+}
+
+type stepFile struct {
+	*os.File
+	r               *stepRecorder
+	written, waited int64
+}
+
+func (r *stepRecorder) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &stepFile{File: f, r: r}, nil
+}
+
+func (f *stepFile) Write(p []byte) (int, error) {
+	// Before this write lands: what earlier writes left unwaited.
+	f.r.maxUnwaited = max(f.r.maxUnwaited, f.written-f.waited)
+	f.r.writes++
+	n, err := f.File.Write(p)
+	f.written += int64(n)
+	return n, err
+}
+
+func (f *stepFile) Writeback(off, n int64, wait bool) (bool, error) {
+	ok, err := osWriteback(f.File, off, n, wait)
+	if ok && err == nil && wait && off == f.waited {
+		f.waited = off + n
+	}
+	return ok, err
+}
+
+func (f *stepFile) Sync() error {
+	f.r.syncs++
+	f.r.unwaitedAtSync = max(f.r.unwaitedAtSync, f.written-f.waited)
+	return f.File.Sync()
+}
+
+// TestSpareZerosWrittenOutStepByStep: a spare segment's zeros reach the
+// disk in steps (spareStepBytes), never more than two steps written and
+// not waited for, and all of them waited for before its one fsync: so a
+// log fdatasync never finds a whole segment of zeros queued before it.
+// The spare is the full size and all zeros.
+func TestSpareZerosWrittenOutStepByStep(t *testing.T) {
+	defer func(n int) { spareStepBytes = n }(spareStepBytes)
+	spareStepBytes = 64 << 10
+	rec := &stepRecorder{}
+	dir := t.TempDir()
+	var sy syncer
+	sy.fs = rec
+	path := filepath.Join(dir, "segment.1.spare.tmp")
+	const size = 1<<20 + 5000
+	if err := writeZeros(sy, path, size); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := osWriteback(mustOpen(t, path), 0, 1, false); !ok {
+		t.Skip("no range writeback on this file system")
+	}
+	if rec.writes < size/int64(spareStepBytes) {
+		t.Fatalf("%d writes for %d bytes in %d-byte steps", rec.writes, size, spareStepBytes)
+	}
+	if rec.maxUnwaited > 2*int64(spareStepBytes) {
+		t.Fatalf("%d bytes written and not waited for at a write: more than two steps of %d", rec.maxUnwaited, spareStepBytes)
+	}
+	if rec.syncs != 1 || rec.unwaitedAtSync != 0 {
+		t.Fatalf("%d fsyncs, %d bytes not waited for at the fsync; want 1 and 0", rec.syncs, rec.unwaitedAtSync)
+	}
+	data := mustRead(t, path)
+	if len(data) != size || !allZero(data) {
+		t.Fatalf("spare: %d bytes (want %d), all zeros %v", len(data), size, allZero(data))
+	}
+}
+
+func mustOpen(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -176,4 +177,51 @@ func TestUnsafeNoFsyncStillDurableOnClose(t *testing.T) {
 func fileSize(t *testing.T, path string) int64 {
 	t.Helper()
 	return int64(len(mustRead(t, path)))
+}
+
+// TestMinSyncIntervalSpacesCommits: with Options.MinSyncInterval, writes
+// submitted one after another in a steady stream are committed in
+// groups no closer together than the interval (so far fewer fsyncs than
+// writes), every write completes, and the log reads back whole; without
+// it, the same stream is committed as it comes. A negative interval is
+// refused.
+func TestMinSyncIntervalSpacesCommits(t *testing.T) {
+	if _, err := Open(t.TempDir(), Options{MinSyncInterval: -time.Millisecond}); err == nil {
+		t.Fatal("Open accepted a negative MinSyncInterval")
+	}
+	const writes, gap, interval = 60, time.Millisecond, 20 * time.Millisecond
+	stream := func(iv time.Duration) (fsyncs uint64, took time.Duration) {
+		w, err := Open(t.TempDir(), Options{MinSyncInterval: iv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		mustAppend(t, w, ents(1, 1, 1))
+		before := w.Stats()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := uint64(2); i < 2+writes; i++ {
+			wg.Add(1)
+			if err := w.Submit(Write{Entries: ents(i, i, 1)}, func(err error) {
+				if err != nil {
+					t.Error(err)
+				}
+				wg.Done()
+			}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(gap)
+		}
+		wg.Wait()
+		took = time.Since(start)
+		wantLog(t, w, 1, 1+writes, func(uint64) uint64 { return 1 })
+		return w.Stats().Fsyncs - before.Fsyncs, took
+	}
+	spaced, took := stream(interval)
+	if most := uint64(took/interval) + 2; spaced > most {
+		t.Fatalf("%d fsyncs in %v with a %v interval: at most %d expected", spaced, took, interval, most)
+	}
+	if unspaced, _ := stream(0); unspaced <= spaced {
+		t.Fatalf("%d fsyncs without an interval, %d with one: the interval grouped nothing", unspaced, spaced)
+	}
 }
