@@ -9,7 +9,7 @@
 # Writes OUT/256/ab.md and OUT/1/ab.md (per run and per pair: throughput,
 # p50, p99, p99.9, ops per CPU-second; B over A).
 #
-#   A_REV=d0ae972 scripts/cpu-per-op-quiet.sh
+#   A_REV=M^1 B_REV=M scripts/cpu-per-op-quiet.sh   (M: the merge of the change)
 #
 # About 4 minutes on a quiet 2-core machine (two builds, 18 runs).
 set -euo pipefail
