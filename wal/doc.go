@@ -66,9 +66,10 @@
 //
 // With Options.PreallocateSegments each new segment is written into a
 // file of zeros prepared (written out in 256 KiB steps, as snapshot
-// files are, then fsynced) on a goroutine of its own and renamed into the log at the rotation (an empty tail at Open, a new
-// log's, is replaced by one at once; a partly written one is appended
-// to until it is full); commits inside it are made durable with fdatasync, since
+// files are, then fsynced) on a goroutine of its own and renamed into
+// the log at the rotation (an empty tail at Open, a new log's, is
+// replaced by one at once; a partly written one is appended to until it
+// is full); commits inside it are made durable with fdatasync, since
 // no file size changes and the file system need not commit its
 // journal. Zeros after the last record exist only in the last segment:
 // a rotation cuts them before the full segment's fsync, closing cuts
