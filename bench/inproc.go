@@ -61,10 +61,10 @@ import (
 //	                a fsync that would hold the last P goes through the
 //	                io_uring even when writes come one at a time (default
 //	                false), for A/B runs of that default
-//	wal-preallocate=true  wal.Options.PreallocateSegments of every node:
-//	                segments written into files of zeros prepared ahead,
-//	                commits inside one made durable with fdatasync
-//	                (default false), for A/B runs of that option
+//	wal-preallocate=false  wal.Options.AppendSegments of every node:
+//	                segments appended, each commit fsynced, instead of
+//	                written into files of zeros prepared ahead with
+//	                fdatasync (default true), for A/B runs of that default
 //	settle-blind=false  the KV store reports no command as blind
 //	                (driver.BlindResulter), so every write is answered
 //	                after its apply, not at its batch's start: for A/B
@@ -120,7 +120,8 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRate int64
 	var snapRatio float64
 	var commitDelay time.Duration
-	var offloadLone, preallocate bool
+	var offloadLone bool
+	preallocate := true
 	var minSyncInterval time.Duration
 	settleBlind := true
 	yieldToClients := true
@@ -276,7 +277,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || preallocate || !yieldToClients || cp.file != "" {
+	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || offloadLone || !preallocate || !yieldToClients || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -293,7 +294,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			}
 			nc.WALOptions.OffloadLoneFsyncs = offloadLone
 			nc.WALOptions.MinSyncInterval = minSyncInterval
-			nc.WALOptions.PreallocateSegments = preallocate
+			nc.WALOptions.AppendSegments = !preallocate
 			nc.NoYieldToClients = !yieldToClients
 		}
 	}

@@ -70,7 +70,7 @@ func TestInprocWALPreallocateOption(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "wal-preallocate") {
 		t.Fatalf("wal-preallocate=maybe: %v, want an error naming the option", err)
 	}
-	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-preallocate": "true"}})
+	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-preallocate": "false"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 )
 
 const (
-	crashChildEnv    = "RAFTBENCH_WAL_CRASH_CHILD_DIR"
-	crashPreallocEnv = "RAFTBENCH_WAL_CRASH_CHILD_PREALLOCATE" // the child writes preallocated segments
+	crashChildEnv  = "RAFTBENCH_WAL_CRASH_CHILD_DIR"
+	crashAppendEnv = "RAFTBENCH_WAL_CRASH_CHILD_APPEND" // the child appends its segments (Options.AppendSegments)
 )
 
 // crashTerm is the deterministic term of entry i in the crash test.
@@ -37,7 +37,7 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process for TestCrashKill")
 	}
-	w, err := Open(dir, Options{SegmentBytes: 2048, PreallocateSegments: os.Getenv(crashPreallocEnv) != ""})
+	w, err := Open(dir, Options{SegmentBytes: 2048, AppendSegments: os.Getenv(crashAppendEnv) != ""})
 	if err != nil {
 		fmt.Printf("OPEN-ERROR %v\n", err)
 		os.Exit(3)
@@ -106,8 +106,8 @@ func TestCrashKill(t *testing.T) {
 		delay := time.Duration(5_000+rng.IntN(120_000)) * time.Microsecond
 		// Every other child runs on one P, where its fsyncs go through
 		// the io_uring offload (offloadFsync); the others fsync directly.
-		// Two kills in four write preallocated segments, so the same log
-		// is reopened in both modes after crashes in either.
+		// Two kills in four append their segments, so the same log is
+		// reopened in both modes after crashes in either.
 		a, h := runAndKill(t, dir, delay, k%2 == 1, k%4 >= 2)
 		acked, ackedCommit = max(acked, a), max(ackedCommit, h)
 		verifyAfterCrash(t, dir, acked, ackedCommit)
@@ -118,14 +118,14 @@ func TestCrashKill(t *testing.T) {
 // runAndKill starts the child, kills it after delay (measured from its
 // first acknowledgement, or from start if delay is short) and returns
 // the highest acknowledged index and hard-state commit.
-func runAndKill(t *testing.T, dir string, delay time.Duration, oneP, prealloc bool) (acked, commit uint64) {
+func runAndKill(t *testing.T, dir string, delay time.Duration, oneP, appendSegs bool) (acked, commit uint64) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
 	if oneP {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
 	}
-	if prealloc {
-		cmd.Env = append(cmd.Env, crashPreallocEnv+"=1")
+	if appendSegs {
+		cmd.Env = append(cmd.Env, crashAppendEnv+"=1")
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

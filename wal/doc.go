@@ -64,7 +64,7 @@
 //
 // # Preallocated segments
 //
-// With Options.PreallocateSegments each new segment is written into a
+// Unless Options.AppendSegments, each new segment is written into a
 // file of zeros prepared (written out in 256 KiB steps, as snapshot
 // files are, then fsynced) on a goroutine of its own and renamed into
 // the log at the rotation (an empty tail at Open, a new log's, is

@@ -21,8 +21,8 @@ type impl struct {
 func impls(segmentBytes int) []impl {
 	return []impl{
 		walImpl("WAL", Options{SegmentBytes: segmentBytes}),
-		// Every scenario again with preallocated segments (prealloc.go).
-		walImpl("WAL-preallocated", Options{SegmentBytes: segmentBytes, PreallocateSegments: true}),
+		// Every scenario again with appended segments (prealloc.go).
+		walImpl("WAL-appending", Options{SegmentBytes: segmentBytes, AppendSegments: true}),
 		{
 			name:  "MemLog",
 			fresh: func(t *testing.T) Log { return NewMemLog(MemOptions{}) },

@@ -21,7 +21,8 @@ type Stats struct {
 	QueueDepth      int    // writes waiting for the flusher right now
 	FsyncOffload    bool   // fsyncs may go through io_uring (see Options.BlockingFsync)
 	// PreallocatedSegments counts segments started in a prepared file of
-	// zeros (Options.PreallocateSegments), Datasyncs the commits made
+	// zeros (prealloc.go; not with Options.AppendSegments), Datasyncs
+	// the commits made
 	// durable with fdatasync inside one.
 	PreallocatedSegments, Datasyncs uint64
 }

@@ -62,16 +62,17 @@ type Options struct {
 	// keep arriving; see "Fsync offload" in doc.go. No effect without the
 	// ring.
 	OffloadLoneFsyncs bool
-	// PreallocateSegments writes each new segment into a file of zeros
-	// prepared (written and fsynced) beforehand on a goroutine of its
-	// own, and makes a commit inside it durable with fdatasync instead of
-	// fsync: no file size changes, so no journal commit per fsync (see
-	// prealloc.go). The on-disk format is unchanged once a segment is
-	// full or the WAL closed; a crash can leave zeros after the last
-	// segment's records, which Open cuts like a torn tail. Costs a
-	// segment's worth of extra disk writes (the zeros) per segment. No
-	// effect with UnsafeNoFsync.
-	PreallocateSegments bool
+	// AppendSegments writes every segment by appending to a file that
+	// grows, each commit fsynced. By default each new segment is instead
+	// written into a file of zeros prepared (written out step by step, then fsynced)
+	// beforehand on a goroutine of its own, and a commit inside it is made
+	// durable with fdatasync: no file size changes, so no journal commit
+	// per fsync (see prealloc.go). The on-disk format is the same once a
+	// segment is full or the WAL closed; a crash can leave zeros after the
+	// last segment's records, which Open cuts like a torn tail. The
+	// default costs a segment's worth of extra disk writes (the zeros)
+	// per segment. With UnsafeNoFsync segments are always appended.
+	AppendSegments bool
 	// UnsafeNoFsync turns off EVERY fsync (segments, hard state,
 	// snapshot, directories). Acknowledged writes are then lost on a
 	// power failure or kernel crash. FOR BENCHMARKS ONLY; never set it

@@ -7,14 +7,15 @@ import (
 	"sync/atomic"
 )
 
-// Preallocated segments (Options.PreallocateSegments).
+// Preallocated segments (the default; Options.AppendSegments turns them
+// off).
 //
 // An append that grows a file changes its size, so its fsync must also
 // commit the file system's journal: on ext4 about 3 device writes per
 // fsync instead of 2, and measured on the project's VM the disk alone
 // (bench.MeasureQuorumFloor, 3 logs, 16 writers) did 1.23-2.1x the
 // writes per second into zero-filled files with fdatasync than appending
-// with fsync. So, with the option on, each new segment is a spare file
+// with fsync. So each new segment is a spare file
 // prepared beforehand on a goroutine of its own: zeros written up to
 // SegmentBytes plus spareSlack and fsynced (its size is durable),
 // then, at a rotation, renamed into the log directory under the
@@ -62,12 +63,13 @@ type spareResult struct {
 // abandoned WAL in the same process is still writing.
 var spareSeq atomic.Uint64
 
-// preallocating: the option is on and fsyncs are (with UnsafeNoFsync
-// there is no journal commit to save, only zeros to write).
-func (w *WAL) preallocating() bool { return w.opts.PreallocateSegments && !w.sy.off }
+// preallocating: segments are not appended (Options.AppendSegments) and
+// fsyncs are on (with UnsafeNoFsync there is no journal commit to save,
+// only zeros to write).
+func (w *WAL) preallocating() bool { return !w.opts.AppendSegments && !w.sy.off }
 
 // prepareSpare starts writing the next spare segment file, unless one is
-// already being prepared or the option is off. Flusher (and Open).
+// already being prepared or segments are appended. Flusher (and Open).
 func (w *WAL) prepareSpare() {
 	f := &w.fl
 	if !w.preallocating() || f.spare != nil {

@@ -30,15 +30,15 @@ func segmentTails(t *testing.T, dir string) []int {
 	return tails
 }
 
-// TestPreallocatedSegments: with Options.PreallocateSegments, segments
-// after the first start in prepared files of zeros (counted in Stats),
+// TestPreallocatedSegments: by default segments start in prepared files
+// of zeros (counted in Stats),
 // commits inside them use fdatasync, only the tail ever holds zeros
 // after its records (a rotation cuts them before the next segment
 // exists), Close leaves exact segments and no spare file, and the log
-// reads back whole with the option off (the format is unchanged).
+// reads back whole with Options.AppendSegments (the format is the same).
 func TestPreallocatedSegments(t *testing.T) {
 	dir := t.TempDir()
-	w, err := Open(dir, Options{SegmentBytes: 32 << 10, PreallocateSegments: true})
+	w, err := Open(dir, Options{SegmentBytes: 32 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestPreallocatedSegments(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, spareTmpPattern)); len(left) > 0 {
 		t.Fatalf("spare files left after Close: %v", left)
 	}
-	r, err := Open(dir, Options{SegmentBytes: 32 << 10})
+	r, err := Open(dir, Options{SegmentBytes: 32 << 10, AppendSegments: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestPreallocatedSegments(t *testing.T) {
 // zeros are cut, the spare is removed, and the log takes writes again.
 func TestPreallocatedTailSurvivesCrash(t *testing.T) {
 	dir := t.TempDir()
-	w, err := Open(dir, Options{SegmentBytes: 16 << 10, PreallocateSegments: true})
+	w, err := Open(dir, Options{SegmentBytes: 16 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestPreallocatedTailSurvivesCrash(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(crashed, spareTmpPattern)); len(left) == 0 {
 		t.Fatal("no spare file in the crashed copy")
 	}
-	r, err := Open(crashed, Options{SegmentBytes: 16 << 10, PreallocateSegments: true})
+	r, err := Open(crashed, Options{SegmentBytes: 16 << 10})
 	if err != nil {
 		t.Fatalf("open after crash: %v", err)
 	}
@@ -127,7 +127,7 @@ func TestPreallocatedTailSurvivesCrash(t *testing.T) {
 	if _, err := os.Stat(crashed); err != nil {
 		t.Fatal(err)
 	}
-	r, err = Open(crashed, Options{SegmentBytes: 16 << 10})
+	r, err = Open(crashed, Options{SegmentBytes: 16 << 10, AppendSegments: true})
 	if err != nil {
 		t.Fatal(err)
 	}

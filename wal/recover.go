@@ -169,7 +169,7 @@ func scanSegmentFile(s segment, last bool, t *termIndex, log *slog.Logger, sy sy
 		return fmt.Errorf("wal: cut torn tail of %s: %w", s.path, err)
 	}
 	if allZero(data[good:]) {
-		// A preallocated segment's zeros (Options.PreallocateSegments),
+		// A preallocated segment's zeros (prealloc.go),
 		// or a file a crash extended: nothing was written there.
 		log.Info("wal: cut zeros after the last record of the last segment",
 			"file", s.path, "offset", good, "dropped_bytes", len(data)-good, "last_index", t.last)

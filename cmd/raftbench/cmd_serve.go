@@ -143,7 +143,7 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 	f.IntVar(&cfg.SnapshotChunkBytes, "snapshot-chunk-bytes", 0, "most snapshot bytes per message when streaming a snapshot to a follower (0: 1 MiB)")
 	f.IntVar(&cfg.SnapshotChunksInFlight, "snapshot-chunks-in-flight", 0, "unacknowledged snapshot chunks per follower (0: 4)")
 	f.Int64Var(&cfg.SnapshotWriteRate, "snapshot-write-rate", 0, "write snapshot files (own and received) at most this many bytes per second, spreading their disk traffic beside the log's fsyncs (0: unpaced)")
-	f.BoolVar(&cfg.PreallocateSegments, "wal-preallocate", false, "write the log's segments into files of zeros prepared ahead and make commits inside one durable with fdatasync (no journal commit per fsync; a segment's worth of extra writes per segment)")
+	f.BoolVar(&cfg.AppendSegments, "wal-append-segments", false, "write the log's segments by appending, each commit fsynced, instead of into files of zeros prepared ahead with commits made durable by fdatasync (the default: no journal commit per fsync, a segment's worth of extra writes per segment)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&uiPeers, "ui-peers", "", "the other nodes' HTTP addresses (name=http://host:port,...): the read-only browser view at /ui/ then shows the whole cluster")
 	f.BoolVar(&noUI, "no-ui", false, "do not serve the browser view at /ui/")

@@ -83,7 +83,7 @@ func TestPreallocatedSegmentsNeverLoseAcknowledged(t *testing.T) {
 		t.Run(rule.String(), func(t *testing.T) {
 			dir := t.TempDir()
 			efs := errorfs.New()
-			w := openWith(t, dir, wal.Options{FS: efs, SegmentBytes: 4 << 10, PreallocateSegments: true})
+			w := openWith(t, dir, wal.Options{FS: efs, SegmentBytes: 4 << 10})
 			acked := map[uint64]bool{}
 			efs.Inject(rule)
 			var failed error

@@ -10,10 +10,22 @@ import (
 	"github.com/raftbench/raftbench/wal"
 )
 
-// TestServeWALPreallocate: `raftbench serve --wal-preallocate` reaches
-// the node's WAL: the log's segment is a preallocated file of zeros
-// (SegmentBytes and more) holding the written key's entry.
+// TestServeWALPreallocate: a node `raftbench serve` runs writes its log
+// into preallocated segments (a file of zeros of SegmentBytes and more
+// holding the written key's entry), and into appended ones with
+// --wal-append-segments.
 func TestServeWALPreallocate(t *testing.T) {
+	for _, appendSegs := range []bool{false, true} {
+		size := serveOneWrite(t, appendSegs)
+		if preallocated := size >= wal.DefaultSegmentBytes; preallocated == appendSegs {
+			t.Fatalf("append segments %v: the tail segment has %d bytes", appendSegs, size)
+		}
+	}
+}
+
+// serveOneWrite runs a one-node serve, writes a key and returns the size
+// of its log's last segment file.
+func serveOneWrite(t *testing.T, appendSegs bool) int64 {
 	dir := t.TempDir()
 	raft, web := freePorts(t, 1), freePorts(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -21,7 +33,7 @@ func TestServeWALPreallocate(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	cfg := ServeConfig{Name: "n1", Peers: map[string]string{"n1": raft[0]}, Dir: dir, HTTPAddr: web[0],
-		PreallocateSegments: true}
+		AppendSegments: appendSegs}
 	go func() { errc <- Serve(runCtx, cfg) }()
 	defer func() {
 		stop()
@@ -42,7 +54,5 @@ func TestServeWALPreallocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Size() < wal.DefaultSegmentBytes {
-		t.Fatalf("the tail segment has %d bytes: not preallocated", st.Size())
-	}
+	return st.Size()
 }

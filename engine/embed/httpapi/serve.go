@@ -57,11 +57,11 @@ type ServeConfig struct {
 	// SnapshotWriteRate paces the node's snapshot files to this many
 	// bytes per second (wal.Options.SnapshotWriteRate; 0: unpaced).
 	SnapshotWriteRate int64
-	// PreallocateSegments writes the log's segments into files of zeros
-	// prepared ahead, commits inside one made durable with fdatasync
-	// (wal.Options.PreallocateSegments).
-	PreallocateSegments bool
-	Logger              *slog.Logger
+	// AppendSegments writes the log's segments by appending, each commit
+	// fsynced, instead of into files of zeros prepared ahead with
+	// fdatasync (wal.Options.AppendSegments).
+	AppendSegments bool
+	Logger         *slog.Logger
 	// TLSDir, when set, secures both listeners with the files `raftbench
 	// certs` wrote there (ca.pem, node-<id>.pem, node-<id>-key.pem):
 	// mutual TLS between nodes, HTTPS for the API (client certificates
@@ -298,7 +298,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		SnapshotChunksInFlight: cfg.SnapshotChunksInFlight,
 		Registerer:             reg, Logger: cfg.Logger}
 	ncfg.WALOptions.SnapshotWriteRate = cfg.SnapshotWriteRate
-	ncfg.WALOptions.PreallocateSegments = cfg.PreallocateSegments
+	ncfg.WALOptions.AppendSegments = cfg.AppendSegments
 	if cfg.TestFaults != nil {
 		cfg.Logger.Warn("TEST FAULTS on: this node's disk and clock obey POST /admin/test-fault (tests only)")
 		ncfg.WALOptions.FS, ncfg.Clock = cfg.TestFaults.Disk, cfg.TestFaults.Clock
