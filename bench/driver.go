@@ -92,7 +92,14 @@ func (r *runner) run(parent context.Context) (*Summary, error) {
 		wg.Add(1)
 		go func(id int) {
 			defer wg.Done()
-			r.worker(ctx, id, slots)
+			// Each worker its own child context: a request blocked in the
+			// target waits on ctx.Done(), and one Done channel shared by
+			// every worker is a lock all of them take twice per request
+			// (clients of a real system are separate processes). The
+			// parent's cancel still reaches every child.
+			wctx, wcancel := context.WithCancel(ctx)
+			defer wcancel()
+			r.worker(wctx, id, slots)
 		}(i)
 	}
 	done := make(chan struct{})

@@ -411,9 +411,9 @@ func (t *inprocTarget) Do(ctx context.Context, req Request) (kv.Result, error) {
 	case kv.OpRead:
 		res, err = t.c.Read(ctx, kv.EncodeRead(req.Key))
 	case kv.OpWrite:
-		res, err = t.c.Propose(ctx, kv.EncodeWrite(req.Key, req.Value))
+		res, err = t.c.ProposeFramed(ctx, framedCommand(kv.Command{Op: kv.OpWrite, Key: req.Key, Value: req.Value}))
 	case kv.OpCas:
-		res, err = t.c.Propose(ctx, kv.EncodeCas(req.Key, req.From, req.Value, false))
+		res, err = t.c.ProposeFramed(ctx, framedCommand(kv.Command{Op: kv.OpCas, Key: req.Key, From: req.From, Value: req.Value}))
 	default:
 		return kv.Result{}, fmt.Errorf("inproc: unknown op %v", req.Op)
 	}
@@ -421,6 +421,13 @@ func (t *inprocTarget) Do(ctx context.Context, req Request) (kv.Result, error) {
 		return kv.Result{}, nodeError(err)
 	}
 	return kv.DecodeResult(res)
+}
+
+// framedCommand encodes c after the room the node's session header
+// takes, so the entry is allocated once (cluster.ProposeFramed).
+func framedCommand(c kv.Command) []byte {
+	b := make([]byte, node.ProposalHeaderLen, node.ProposalHeaderLen+kv.EncodedLen(c))
+	return kv.AppendCommand(b, c)
 }
 
 // nodeError tags a node error with the driver's kinds: definite

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/raftbench/raftbench/engine"
@@ -16,6 +17,24 @@ import (
 // node.ErrBusy is returned at once (backpressure). A returned error is
 // definite only if node.Definite says so.
 func (c *Cluster) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
+	return c.propose(ctx, cmd, nil)
+}
+
+// ProposeFramed is Propose for a command placed after
+// node.ProposalHeaderLen bytes of room in framed, which the cluster then
+// owns (see node.ProposeFramedUntil): the first attempt proposes framed
+// itself, with no copy of the command; a retry copies it. The caller must
+// not change or reuse framed after the call.
+func (c *Cluster) ProposeFramed(ctx context.Context, framed []byte) ([]byte, error) {
+	if len(framed) < node.ProposalHeaderLen {
+		return nil, fmt.Errorf("%w: %d bytes framed, less than the %d-byte header room", node.ErrBadRequest, len(framed), node.ProposalHeaderLen)
+	}
+	return c.propose(ctx, framed[node.ProposalHeaderLen:], framed)
+}
+
+// propose runs one session request for cmd; framed, if not nil, is cmd
+// with the header room before it, given to the first attempt.
+func (c *Cluster) propose(ctx context.Context, cmd, framed []byte) ([]byte, error) {
 	s := c.slots.Get().(*session)
 	seq := s.next
 	s.next++
@@ -26,6 +45,12 @@ func (c *Cluster) Propose(ctx context.Context, cmd []byte) ([]byte, error) {
 		abort := n.LeaderChanged()
 		if !n.IsLeader() {
 			return nil, node.ErrLeaderChanged
+		}
+		if framed != nil {
+			// Only once: that node's log may keep framed.
+			f := framed
+			framed = nil
+			return n.ProposeFramedUntil(ctx, abort, s.id, seq, f)
 		}
 		return n.ProposeSessionUntil(ctx, abort, s.id, seq, cmd)
 	})

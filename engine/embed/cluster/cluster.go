@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,8 +68,13 @@ type Cluster struct {
 	net    *transport.MemNetwork
 	voters []uint64
 
-	mu      sync.RWMutex
-	nodes   map[uint64]*node.Node // nil entry: killed
+	mu    sync.RWMutex
+	nodes map[uint64]*node.Node // nil entry: killed
+	// running is the running nodes in voter order, replaced (under mu)
+	// whenever nodes changes: Leader reads it without the lock, since
+	// every request calls Leader and a read lock taken by every client
+	// goroutine is a cache line they all write.
+	running atomic.Pointer[[]*node.Node]
 	sms     map[uint64]node.StateMachine
 	retired node.Stats // counters of stopped node incarnations
 
@@ -164,8 +170,20 @@ func (c *Cluster) start(id uint64) error {
 	}
 	c.mu.Lock()
 	c.nodes[id], c.sms[id] = n, sm
+	c.publishRunning()
 	c.mu.Unlock()
 	return nil
+}
+
+// publishRunning replaces running from nodes; c.mu must be held.
+func (c *Cluster) publishRunning() {
+	running := make([]*node.Node, 0, len(c.voters))
+	for _, id := range c.voters {
+		if n := c.nodes[id]; n != nil {
+			running = append(running, n)
+		}
+	}
+	c.running.Store(&running)
 }
 
 // Network returns the in-memory network, for partitions in tests.
@@ -191,12 +209,13 @@ func (c *Cluster) StateMachine(id uint64) node.StateMachine {
 // Leader returns the running node that believes it leads in the highest
 // term, or nil.
 func (c *Cluster) Leader() *node.Node {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	running := c.running.Load()
+	if running == nil {
+		return nil
+	}
 	var best *node.Node
-	for _, id := range c.voters {
-		n := c.nodes[id]
-		if n != nil && n.IsLeader() && (best == nil || n.Term() > best.Term()) {
+	for _, n := range *running {
+		if n.IsLeader() && (best == nil || n.Term() > best.Term()) {
 			best = n
 		}
 	}
@@ -249,6 +268,7 @@ func (c *Cluster) Kill(id uint64) error {
 	c.mu.Lock()
 	n := c.nodes[id]
 	c.nodes[id] = nil
+	c.publishRunning()
 	c.mu.Unlock()
 	if n == nil {
 		return fmt.Errorf("cluster: node %d is not running", id)
@@ -312,6 +332,7 @@ func (c *Cluster) Stop() error {
 			c.nodes[id] = nil
 		}
 	}
+	c.publishRunning()
 	c.mu.Unlock()
 	var errs []error
 	for _, n := range nodes {

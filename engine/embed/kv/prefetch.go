@@ -59,10 +59,10 @@ func (s *Store) ApplyBatch(cmds [][]byte, results [][]byte) [][]byte {
 		for _, cmd := range g {
 			c, err := DecodeCommand(cmd)
 			if err != nil {
-				results = append(results, AppendResult(nil, Result{Status: StatusBadCommand}))
+				results = append(results, encodeResult(Result{Status: StatusBadCommand}))
 				continue
 			}
-			results = append(results, AppendResult(nil, s.applyLocked(c)))
+			results = append(results, encodeResult(s.applyLocked(c)))
 		}
 		s.mu.Unlock()
 	}

@@ -67,7 +67,8 @@
 // blind command (the StateMachine is a driver.BlindResulter, e.g. a KV
 // write, whose result never depends on the state) that the session
 // table will apply is answered at the start of its batch's apply, before
-// the commands logged ahead of it are applied (driver.SettleHooks).
+// the commands logged ahead of it are applied (driver.SettleHooks); a
+// follower with no waiter registered skips that pass.
 // Reads still wait for applied >= their read index, which covers every
 // write answered before the read began.
 // MessagesAfterPersist (vote grants, append acks) leave only after the
@@ -86,7 +87,12 @@
 // configuration in force at their index. Propose uses the node's own random
 // session; ProposeSession is for callers that retry, and
 // ProposeSessionUntil(ctx, n.LeaderChanged(), ...) lets them give up on a
-// deposed leader (indefinitely) and retry the same session elsewhere.
+// deposed leader (indefinitely) and retry the same session elsewhere;
+// with the node's own channel the proposer does not wait on it (every
+// proposer would share its lock): the loop answers such waiters itself
+// at the change. ProposeFramedUntil is the same for a command placed
+// after ProposalHeaderLen bytes of room, which the node fills with the
+// session header and keeps as the entry (one allocation per proposal).
 //
 // # Errors
 //

@@ -90,8 +90,11 @@ type Node struct {
 
 	conf membership // applied configuration, change waiters, transport sync
 
-	leaderMu sync.Mutex
-	leaderCh chan struct{} // closed and replaced on every leader change
+	// leaderCh is closed and replaced on every leader change (by the
+	// loop: the new one stored before the old is closed). A pointer read
+	// without a lock: every proposal takes it (LeaderChanged), and a
+	// mutex there was one more cache line all clients wrote.
+	leaderCh atomic.Pointer[chan struct{}]
 
 	stopc    chan struct{}
 	stopOnce sync.Once
@@ -102,10 +105,26 @@ type Node struct {
 }
 
 // published is what the loop and apply goroutine expose without locks.
+//
+// Each writer's fields have their own cache line: every client request
+// reads role and term (IsLeader, Term) from any core, and when they
+// shared a line with the indexes the loop stores on every Ready and the
+// apply goroutine on every entry, each of those stores took the line
+// from the readers and each read took it back.
 type published struct {
-	term, lead, commit, applied, lastIndex atomic.Uint64
-	role                                   atomic.Uint32
+	_          [cacheLine]byte // apart from the Node's fields before it
+	term, lead atomic.Uint64   // the loop, on a term or leader change
+	role       atomic.Uint32
+	_          [cacheLine]byte // a full line between groups: the Node need not be line-aligned
+	commit     atomic.Uint64   // the loop, every Ready
+	lastIndex  atomic.Uint64
+	_          [cacheLine]byte
+	applied    atomic.Uint64 // the apply goroutine, every entry
+	_          [cacheLine]byte
 }
+
+// cacheLine is the CPU cache line size assumed for padding.
+const cacheLine = 64
 
 // proposal is a command waiting in the inbox.
 type proposal struct {
@@ -131,9 +150,11 @@ func Start(cfg Config) (*Node, error) {
 		cfg: cfg, sm: cfg.StateMachine, clock: cfg.Clock, logger: cfg.Logger,
 		wake: make(chan struct{}, 1), persistWake: make(chan struct{}, 1),
 		applyc: make(chan applyItem, applyQueueLen), waiters: newWaiters(),
-		leaderCh: make(chan struct{}), stopc: make(chan struct{}), failed: make(chan struct{}),
+		stopc: make(chan struct{}), failed: make(chan struct{}),
 		clientID: randomClientID(),
 	}
+	first := make(chan struct{})
+	n.leaderCh.Store(&first)
 	if rp, ok := cfg.Probe.(ReadProbe); ok {
 		n.readProbe = rp
 	}
@@ -333,6 +354,29 @@ func (n *Node) ProposeSessionUntil(ctx context.Context, abort <-chan struct{}, c
 	return n.propose(ctx, abort, clientID, seq, cmd)
 }
 
+// ProposalHeaderLen is the room ProposeFramedUntil needs before the
+// command: the node writes the session header there.
+const ProposalHeaderLen = driver.HeaderLen
+
+// ProposeFramedUntil is ProposeSessionUntil for a command the caller
+// placed after ProposalHeaderLen bytes of room (framed[ProposalHeaderLen:]
+// is the command): the node writes the session header into that room
+// and keeps framed itself as the log entry's data, where
+// ProposeSessionUntil allocates the entry and copies the command into
+// it. framed becomes the node's: the log, the WAL and the transport may
+// read it after the call returns, so the caller must not change it or
+// pass it to another propose call (a retry passes the command,
+// framed[ProposalHeaderLen:], to ProposeSessionUntil, which copies it).
+func (n *Node) ProposeFramedUntil(ctx context.Context, abort <-chan struct{}, clientID, seq uint64, framed []byte) ([]byte, error) {
+	if clientID == 0 || seq == 0 {
+		return nil, fmt.Errorf("%w: client id and seq must be non-zero", ErrBadRequest)
+	}
+	if len(framed) < ProposalHeaderLen {
+		return nil, fmt.Errorf("%w: %d bytes framed, less than the %d-byte header room", ErrBadRequest, len(framed), ProposalHeaderLen)
+	}
+	return n.proposeData(ctx, abort, clientID, seq, framed)
+}
+
 func (n *Node) propose(ctx context.Context, abort <-chan struct{}, clientID, seq uint64, cmd []byte) ([]byte, error) {
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("%w: empty command", ErrBadRequest)
@@ -340,28 +384,58 @@ func (n *Node) propose(ctx context.Context, abort <-chan struct{}, clientID, seq
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := getWaiter(n.clock.Now())
 	data := make([]byte, driver.HeaderLen, driver.HeaderLen+len(cmd))
-	data = append(data, cmd...)
+	return n.proposeData(ctx, abort, clientID, seq, append(data, cmd...))
+}
+
+// proposeData proposes data, the command after driver.HeaderLen bytes
+// that enqueueProposal fills in, and waits for its outcome.
+func (n *Node) proposeData(ctx context.Context, abort <-chan struct{}, clientID, seq uint64, data []byte) ([]byte, error) {
+	if len(data) == driver.HeaderLen {
+		return nil, fmt.Errorf("%w: empty command", ErrBadRequest)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	w := getWaiter(n.clock.Now())
+	// abort is usually this node's own LeaderChanged() channel, shared
+	// by every proposer on the node: waiting on it would take its lock
+	// twice per proposal from every client goroutine. Then the loop
+	// answers the waiter itself at the change (failLeaderChangeWaiters),
+	// and after registering the proposer only looks (without a lock)
+	// whether the change already happened, which the loop's walk of the
+	// registry may have missed.
+	own := abort != nil && abort == n.LeaderChanged()
+	w.untilLeaderChange = own
 	key, err := n.enqueueProposal(clientID, seq, data, w)
 	if err != nil {
 		putWaiter(w) // never registered
 		return nil, err
 	}
 	var gaveUp error
-	select {
-	case r := <-w.ch:
-		if p := n.cfg.Probe; p != nil {
-			if i := w.probeIndex.Swap(0); i != 0 && r.err == nil {
-				p.Mark(n.cfg.ID, StageReturned, i, i, time.Now())
-			}
+	if own {
+		select {
+		case <-abort:
+			gaveUp = indeterminate(ErrLeaderChanged)
+		default:
+			abort = nil // answered through w.ch at the change
 		}
-		putWaiter(w)
-		return r.res, r.err
-	case <-ctx.Done():
-		gaveUp = ctxError(ctx.Err())
-	case <-abort:
-		gaveUp = indeterminate(ErrLeaderChanged)
+	}
+	if gaveUp == nil {
+		select {
+		case r := <-w.ch:
+			if p := n.cfg.Probe; p != nil {
+				if i := w.probeIndex.Swap(0); i != 0 && r.err == nil {
+					p.Mark(n.cfg.ID, StageReturned, i, i, time.Now())
+				}
+			}
+			putWaiter(w)
+			return r.res, r.err
+		case <-ctx.Done():
+			gaveUp = ctxError(ctx.Err())
+		case <-abort:
+			gaveUp = indeterminate(ErrLeaderChanged)
+		}
 	}
 	if n.waiters.take(key) == nil {
 		// Completed concurrently: report the real outcome.
@@ -526,9 +600,7 @@ func (n *Node) post(f func()) bool {
 // LeaderChanged returns a channel closed at the next leader change seen
 // by this node (taken before checking Leader, it cannot miss one).
 func (n *Node) LeaderChanged() <-chan struct{} {
-	n.leaderMu.Lock()
-	defer n.leaderMu.Unlock()
-	return n.leaderCh
+	return *n.leaderCh.Load()
 }
 
 // TransferLeadership asks the leader to hand leadership to node to

@@ -30,6 +30,10 @@ type waiter struct {
 	// probeIndex is the log index the leader gave this proposal, kept
 	// only while a Probe is set (StageReturned).
 	probeIndex atomic.Uint64
+	// untilLeaderChange: the proposer gives up at this node's next
+	// leader change, and the loop answers it then (set before the
+	// waiter is registered, read under the registry's shard lock).
+	untilLeaderChange bool
 }
 
 var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan result, 1)} }}
@@ -39,6 +43,7 @@ func getWaiter(now time.Time) *waiter {
 	w := waiterPool.Get().(*waiter)
 	w.gen.Add(1)
 	w.start = now
+	w.untilLeaderChange = false
 	return w
 }
 
@@ -56,7 +61,10 @@ type waiters struct {
 	shards [waiterShards]struct {
 		mu sync.Mutex
 		m  map[waitKey]*waiter
-		_  [40]byte // keep shards on separate cache lines
+		// n is len(m), stored under mu, so empty() reads every shard
+		// without taking its lock (on the same line as mu: no line more).
+		n atomic.Int32
+		_ [36]byte // keep shards on separate cache lines
 	}
 }
 
@@ -79,6 +87,7 @@ func (ws *waiters) add(k waitKey, w *waiter) bool {
 		return false
 	}
 	s.m[k] = w
+	s.n.Store(int32(len(s.m)))
 	return true
 }
 
@@ -89,6 +98,7 @@ func (ws *waiters) take(k waitKey) *waiter {
 	w := s.m[k]
 	if w != nil {
 		delete(s.m, k)
+		s.n.Store(int32(len(s.m)))
 	}
 	s.mu.Unlock()
 	return w
@@ -104,7 +114,37 @@ func (ws *waiters) takeIf(k waitKey, w *waiter, gen uint64) bool {
 		return false
 	}
 	delete(s.m, k)
+	s.n.Store(int32(len(s.m)))
 	return true
+}
+
+// empty reports whether no waiter was registered in any shard as the
+// call looked at it. Without locks: at one entry per batch, 32 shard
+// locks per batch cost a follower as much as the settling pass it skips.
+func (ws *waiters) empty() bool {
+	for i := range ws.shards {
+		if ws.shards[i].n.Load() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// failUntilLeaderChange completes with err every waiter registered to
+// give up at a leader change (waiter.untilLeaderChange).
+func (ws *waiters) failUntilLeaderChange(err error) {
+	for i := range ws.shards {
+		s := &ws.shards[i]
+		s.mu.Lock()
+		for k, w := range s.m {
+			if w.untilLeaderChange {
+				w.ch <- result{err: err}
+				delete(s.m, k)
+			}
+		}
+		s.n.Store(int32(len(s.m)))
+		s.mu.Unlock()
+	}
 }
 
 // failAll completes every waiter with err (used at Stop).
@@ -116,6 +156,7 @@ func (ws *waiters) failAll(err error) {
 			w.ch <- result{err: err}
 			delete(s.m, k)
 		}
+		s.n.Store(0)
 		s.mu.Unlock()
 	}
 }

@@ -35,3 +35,37 @@ func TestTakeIfIgnoresEarlierGenerationOfRecycledWaiter(t *testing.T) {
 		t.Fatal("key still registered after takeIf")
 	}
 }
+
+// empty follows every way a waiter enters and leaves the registry.
+func TestWaitersEmptyFollowsRegistrations(t *testing.T) {
+	ws := newWaiters()
+	if !ws.empty() {
+		t.Fatal("a new registry is not empty")
+	}
+	k1, k2 := waitKey{clientID: 1, seq: 1}, waitKey{clientID: 2, seq: 9}
+	w1, w2 := getWaiter(time.Time{}), getWaiter(time.Time{})
+	ws.add(k1, w1)
+	if ws.empty() {
+		t.Fatal("empty with one waiter registered")
+	}
+	ws.add(k2, w2)
+	if ws.take(k1) != w1 || ws.empty() {
+		t.Fatal("take: wrong waiter, or empty with one left")
+	}
+	if !ws.takeIf(k2, w2, w2.gen.Load()) || !ws.empty() {
+		t.Fatal("takeIf did not leave the registry empty")
+	}
+	w1.untilLeaderChange = true
+	ws.add(k1, w1)
+	ws.add(k2, w2)
+	ws.failUntilLeaderChange(ErrLeaderChanged)
+	if ws.empty() {
+		t.Fatal("empty although a waiter without untilLeaderChange is registered")
+	}
+	<-w1.ch
+	ws.failAll(ErrStopped)
+	<-w2.ch
+	if !ws.empty() {
+		t.Fatal("not empty after failAll")
+	}
+}
