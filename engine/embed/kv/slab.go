@@ -58,12 +58,9 @@ type table struct {
 	// reclaimed; victim is the slab being emptied (its records from
 	// victimOff on not looked at yet), -1 when one is to be chosen.
 	compacting bool
-	// spare: the next full-size slab, being mapped and its pages
-	// populated on a goroutine of its own (fullSlab); nil when none is.
-	spare     chan spareSlab
-	victim    int
-	victimOff int
-	looked    uint64 // records compaction has looked at (the per-write bound's test)
+	victim     int
+	victimOff  int
+	looked     uint64 // records compaction has looked at (the per-write bound's test)
 }
 
 func newTable() table { return table{index: newHindex(0)} }
@@ -267,7 +264,7 @@ func (t *table) appendRecord(key, value []byte) uint64 {
 		var slab []byte
 		var m *offHeapMapping
 		if size == slabBytes && n <= size {
-			slab, m = t.fullSlab()
+			slab, m = mapSlab(size)
 		}
 		if m == nil {
 			slab = make([]byte, 0, max(size, n))
@@ -287,50 +284,6 @@ func (t *table) appendRecord(key, value []byte) uint64 {
 	t.slabs[last] = s
 	t.total += uint64(n)
 	return uint64(last)<<32 | uint64(off)
-}
-
-// spareSlab is a full-size slab prepared off the writer's path, or
-// nothing (m nil) if the kernel refused the mapping.
-type spareSlab struct {
-	b []byte
-	m *offHeapMapping
-}
-
-// fullSlab returns a new full-size slab outside the heap (nil if the
-// kernel refuses one): the spare prepared since the last one was taken
-// if it is ready, else one mapped here; and starts preparing the next.
-// Why: the first write to each fresh page of a slab costs microseconds
-// (see mapAligned), about 3-4 ms per slab on the project's VM even when
-// populated up front, and while a key space fills that fell on the
-// applier once per slab (every ~100 ms at a million keys filling at
-// 100k writes/s). A spare populated on its own goroutine takes it off
-// the writer's path. At most one spare exists per table (2 MiB), made
-// only once the table has needed a full-size slab; a table dropped
-// with a spare leaves it to the mapping's cleanup.
-func (t *table) fullSlab() ([]byte, *offHeapMapping) {
-	var b []byte
-	var m *offHeapMapping
-	if t.spare != nil {
-		select {
-		case s := <-t.spare:
-			b, m, t.spare = s.b, s.m, nil
-		default:
-		}
-	}
-	if m == nil {
-		if b, m = mapSlab(slabBytes); m == nil {
-			return nil, nil
-		}
-	}
-	if t.spare == nil {
-		ch := make(chan spareSlab, 1)
-		t.spare = ch
-		go func() {
-			b, m := mapSlab(slabBytes)
-			ch <- spareSlab{b, m}
-		}()
-	}
-	return b, m
 }
 
 // compactStep looks at up to n records of the victim slab (choosing one
