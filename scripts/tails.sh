@@ -23,8 +23,8 @@
 # threads spinning on the clock all stood still at once, which a virtual
 # machine whose host throttles its CPU time shows at the throttle's period
 # (OUT/machine-pauses.txt). And ours with and without preallocated WAL
-# segments (inproc option wal-preallocate=true, wal.Options.
-# PreallocateSegments), write-only 1M keys at 16 clients, PAIRS alternating
+# segments (the default; off: inproc option wal-preallocate=false,
+# wal.Options.AppendSegments), write-only 1M keys at 16 clients, PAIRS alternating
 # pairs (default 3, about 45 s; OUT/prealloc-ab/).
 #
 # Environment: BIN (bin/raftbench), OUT (results/tails), REPEAT (3),
