@@ -77,16 +77,16 @@ func (w *WAL) prepareSpare() {
 	}
 	ch := make(chan spareResult, 1)
 	f.spare = ch
-	go func() { ch <- w.writeSpare() }()
+	sy := w.sy // read here: Open may still set w.sy.ring after this
+	go func() { ch <- w.writeSpare(sy) }()
 }
 
 // writeSpare writes a new spare segment file in the WAL directory: a
 // segment's size plus spareSlack of zeros, fsynced (blocking, on the
 // caller's goroutine: the ring is the flusher's). On failure it removes
-// what it wrote.
-func (w *WAL) writeSpare() spareResult {
+// what it wrote. sy is the WAL's syncer as its caller saw it.
+func (w *WAL) writeSpare(sy syncer) spareResult {
 	path := filepath.Join(w.dir, fmt.Sprintf("segment.%d.spare.tmp", spareSeq.Add(1)))
-	sy := w.sy
 	sy.ring = nil
 	return spareResult{path, writeZeros(sy, path, w.opts.SegmentBytes+spareSlack(w.opts.SegmentBytes))}
 }
@@ -184,7 +184,7 @@ func (w *WAL) preallocateEmptyTail(wait bool) error {
 	}
 	var spare string
 	if wait {
-		r := w.writeSpare()
+		r := w.writeSpare(w.sy)
 		if r.err != nil {
 			w.log.Warn("wal: no preallocated segment", "err", r.err)
 			return nil
