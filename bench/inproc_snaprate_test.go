@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 // TestInprocSnapshotWriteRateOption: the snapshot-write-rate option
@@ -90,11 +93,27 @@ func TestInprocWALMinSyncIntervalOption(t *testing.T) {
 			t.Fatalf("wal-min-sync-interval=%s: %v, want an error naming the option", bad, err)
 		}
 	}
-	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-min-sync-interval": "1ms"}})
+	// Set alone, it reaches the nodes: writes one after another are
+	// committed about the interval apart (a bound with slack: a write is
+	// durable on two of three spaced logs).
+	const writes, interval = 5, 100 * time.Millisecond
+	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: true, Options: map[string]string{"wal-min-sync-interval": interval.String()}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	for i := range writes {
+		if r, err := tg.Do(wctx, Request{Op: kv.OpWrite, Key: []byte{byte(i)}, Value: []byte("v")}); err != nil || r.Status != kv.StatusOK {
+			t.Fatalf("write: %v %v", r.Status, err)
+		}
+	}
+	took := time.Since(start)
 	if err := tg.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if took < (writes-2)*interval {
+		t.Fatalf("%d writes one after another took %v with commits %v apart", writes, took, interval)
 	}
 }
