@@ -551,8 +551,8 @@ func (rep *CritPathReport) WriteMarkdown(w io.Writer, title string) error {
 		}
 	}
 	if f := rep.Floor; f != nil {
-		fmt.Fprintf(&b, "\nDisk floor, same directory, right after the run (%d writers, every replica's log, %d B records): mean %.0f µs, p50 %.0f µs, p99 %.0f µs, %.0f writes/s. Our mean write %.0f µs = %.2fx the floor's.\n",
-			f.Writers, f.RecordBytes, f.MeanUs, f.P50Us, f.P99Us, f.WritesPerSec, rep.Total.MeanUs, rep.Total.MeanUs/f.MeanUs)
+		fmt.Fprintf(&b, "\nDisk floor, same directory, right after the run (%d writers, every replica's log, %d B records, %s: the faster of the two ways of writing a log): mean %.0f µs, p50 %.0f µs, p99 %.0f µs, %.0f writes/s. Our mean write %.0f µs = %.2fx the floor's.\n",
+			f.Writers, f.RecordBytes, f.Way(), f.MeanUs, f.P50Us, f.P99Us, f.WritesPerSec, rep.Total.MeanUs, rep.Total.MeanUs/f.MeanUs)
 	}
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
@@ -598,9 +598,9 @@ func (o *critPathOutput) finish() error {
 	}
 	rep.WAL = o.wal
 	if o.floorUsers > 0 {
-		f, err := MeasureQuorumFloor(context.Background(), o.floorDir, FloorConfig{
+		f, _, err := MeasureBetterFloor(context.Background(), o.floorDir, FloorConfig{
 			Nodes: o.nodes, RecordBytes: o.valueBytes + 48, Writers: o.floorUsers, EveryReplica: true, Duration: 2 * time.Second,
-		})
+		}, MoreWrites)
 		if err != nil {
 			return err
 		}

@@ -110,6 +110,43 @@ type DiskFloor struct {
 // disk shows.
 const StallFsync = 5 * time.Millisecond
 
+// MeasureBetterFloor measures cfg's floor both ways a log can be written
+// (appended with fsync, then overwriting a preallocated file with
+// fdatasync: FloorConfig.Overwrite, whatever cfg says) and returns the one
+// better prefers, then the other. Which way the disk does faster depends
+// on the disk and the load, and a system may write its log either way, so
+// a floor set against a system's figures is the better of the two.
+func MeasureBetterFloor(ctx context.Context, dir string, cfg FloorConfig, better func(a, b *DiskFloor) bool) (best, other *DiskFloor, err error) {
+	cfg.Overwrite = false
+	appended, err := MeasureQuorumFloor(ctx, dir, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Overwrite = true
+	overwritten, err := MeasureQuorumFloor(ctx, dir, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if better(overwritten, appended) {
+		return overwritten, appended, nil
+	}
+	return appended, overwritten, nil
+}
+
+// MoreWrites prefers the floor with more writes per second (closed loop).
+func MoreWrites(a, b *DiskFloor) bool { return a.WritesPerSec > b.WritesPerSec }
+
+// LowerP99 prefers the floor with the lower p99 (open loop at one rate).
+func LowerP99(a, b *DiskFloor) bool { return a.P99Us < b.P99Us }
+
+// Way names how a floor's logs were written.
+func (f *DiskFloor) Way() string {
+	if f.Overwrite {
+		return "overwrite + fdatasync"
+	}
+	return "append + fsync"
+}
+
 // MeasureQuorumFloor measures DiskFloor for cfg.Duration in a fresh
 // directory under dir (removed afterwards). For its duration it raises
 // GOMAXPROCS above the number of logs: a goroutine blocked in fsync keeps

@@ -303,3 +303,32 @@ func BenchmarkDiskFloorSyncInterval(b *testing.B) {
 		}
 	}
 }
+
+// MeasureBetterFloor measures both ways of writing the logs whatever the
+// config says, and hands back the one its preference picks first.
+func TestMeasureBetterFloorMeasuresBothWays(t *testing.T) {
+	cfg := FloorConfig{Nodes: 3, RecordBytes: 144, Writers: 2, EveryReplica: true, Overwrite: true, Duration: 150 * time.Millisecond}
+	for _, c := range []struct {
+		name   string
+		better func(a, b *DiskFloor) bool
+	}{
+		{"more writes", MoreWrites},
+		{"lower p99", LowerP99},
+		{"append always", func(a, _ *DiskFloor) bool { return !a.Overwrite }},
+		{"overwrite always", func(a, _ *DiskFloor) bool { return a.Overwrite }},
+	} {
+		best, other, err := MeasureBetterFloor(context.Background(), t.TempDir(), cfg, c.better)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFloorFigures(t, best)
+		checkFloorFigures(t, other)
+		if best.Overwrite == other.Overwrite {
+			t.Fatalf("%s: both floors written the same way (%s)", c.name, best.Way())
+		}
+		if c.better(other, best) {
+			t.Errorf("%s: kept %s (%.0f writes/s, p99 %.0f µs) over %s (%.0f writes/s, p99 %.0f µs)", c.name,
+				best.Way(), best.WritesPerSec, best.P99Us, other.Way(), other.WritesPerSec, other.P99Us)
+		}
+	}
+}

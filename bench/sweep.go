@@ -67,14 +67,17 @@ type SweepResult struct {
 	HalfSaturationNote    string  `json:"half_saturation_note,omitempty"`
 	// HalfSaturationFloor, if measured (sweep --disk-floor), is what the
 	// disk alone gives an open loop of writes at the half-saturation rate
-	// (MeasureQuorumFloor with Rate, every replica's log): the p99 no
-	// system on this disk could go below with every replica writing.
-	HalfSaturationFloor *DiskFloor `json:"half_saturation_floor,omitempty"`
-	GitCommit           string     `json:"git_commit"`
-	GoVersion           string     `json:"go_version"`
-	CPUs                int        `json:"cpus"`
-	Date                string     `json:"date"`
-	Command             string     `json:"command"`
+	// (MeasureBetterFloor with Rate, every replica's log, the way of
+	// writing the logs with the lower p99): the p99 no system on this disk
+	// could go below with every replica writing. HalfSaturationFloorOther
+	// is the other way's.
+	HalfSaturationFloor      *DiskFloor `json:"half_saturation_floor,omitempty"`
+	HalfSaturationFloorOther *DiskFloor `json:"half_saturation_floor_other,omitempty"`
+	GitCommit                string     `json:"git_commit"`
+	GoVersion                string     `json:"go_version"`
+	CPUs                     int        `json:"cpus"`
+	Date                     string     `json:"date"`
+	Command                  string     `json:"command"`
 }
 
 // ParseRates parses "1000,2000,5000" (also "2k", "1.5k"); rates must be

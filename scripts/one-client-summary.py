@@ -42,7 +42,16 @@ for wl in ("default", "write-only"):
         by = x.get("latency_ms_by_op") or {}
         print(f"| {x['order']} | {x['system']} | {x['throughput_ops']:,.0f} | {trio(x['latency_ms'])} | "
               + " | ".join(trio(by.get(k)) for k in kinds) + " |")
-    floors = {f["when"]: f for f in r.get("disk_floor") or [] if f["writers"] == 1 and f["files"] == f["nodes"]}
+    # The floor is measured two ways (logs appended with fsync; overwriting a
+    # preallocated file with fdatasync); the yardstick is the way whose
+    # samples average the lower p50: what the disk allows whichever way a
+    # system writes.
+    ways = {}
+    for f in r.get("disk_floor") or []:
+        if f["writers"] == 1 and f["files"] == f["nodes"]:
+            ways.setdefault(bool(f.get("overwrite")), {})[f["when"]] = f
+    floors = min(ways.values(), key=lambda fs: sum(f["p50_us"] for f in fs.values()) / len(fs), default={})
+    way = "overwrite + fdatasync" if floors and next(iter(floors.values())).get("overwrite") else "append + fsync"
     rows = {x["system"]: x for x in r["rows"] if x["clients"] == 1}
     o = rows.get(OURS)
     if o is None:
@@ -61,7 +70,7 @@ for wl in ("default", "write-only"):
         p50s = [f["p50_us"] for f in floors.values()]
         floor = sum(p50s) / len(p50s)
         desc = ", ".join(f"{w} {f['p50_us']:.0f} (mean {f['mean_us']:.0f})" for w, f in floors.items())
-        print(f"\nFloor's one write, p50 µs: {desc}; their average {floor:.0f} µs is the yardstick "
+        print(f"\nFloor's one write ({way}, the way with the lower p50), p50 µs: {desc}; their average {floor:.0f} µs is the yardstick "
               f"(the better of the two, {min(p50s):.0f} µs, is what compare's ceiling uses).\n")
         print("| our p50 of | µs | over the floor | goal |")
         print("| --- | ---: | ---: | --- |")

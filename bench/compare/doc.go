@@ -19,8 +19,10 @@
 //   - With fsync on (and Config.DiskFloor > 0), the disk floor is measured
 //     before and after the runs at every client count
 //     (bench.MeasureQuorumFloor: what the disk alone allows that many
-//     clients' replicated writes), so each fsync-on figure can be read
-//     against what the disk allowed in that hour.
+//     clients' replicated writes), each way a log can be written (appended
+//     and fsynced; overwriting a preallocated file with fdatasync), so each
+//     fsync-on figure can be read against what the disk allowed in that
+//     hour, whichever way a system writes: the ceiling is the better way's.
 //   - Correctness gate (unless Config.NoCheck): every run records the
 //     history of a sample of keys (bench.HistoryConfig; writes on them
 //     carry unique values) and chaos/check checks it after the run

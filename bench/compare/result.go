@@ -314,13 +314,19 @@ func Redraw(dir string) (*Result, error) {
 }
 
 // floorCeiling is the most ops/s the disk allows clients on this mix:
-// the better sample's writes/s with files logs writing, divided by the
+// the best sample's writes/s with files logs writing, whichever way its
+// logs were written and whether before or after the runs, divided by the
 // mix's write+cas share (reads counted as free). 0 when not measured.
 func (r *Result) floorCeiling(clients, files int) float64 {
+	return r.floorCeilingOf(clients, files, func(FloorSample) bool { return true })
+}
+
+// floorCeilingOf is floorCeiling over the samples keep accepts.
+func (r *Result) floorCeilingOf(clients, files int, keep func(FloorSample) bool) float64 {
 	share := r.writeShare()
 	best := 0.0
 	for _, f := range r.DiskFloor {
-		if f.Writers == clients && f.Files == files {
+		if f.Writers == clients && f.Files == files && keep(f) {
 			best = max(best, f.WritesPerSec)
 		}
 	}

@@ -110,7 +110,7 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up of each run (excluded from figures)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured duration of each run")
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory of each run's data (default: system temp dir); put it on the disk you mean to measure")
-	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long per sample (before and after the runs, at every client count, with a quorum's and with every replica's log writing) what the disk alone allows the clients' writes, in --data-dir; 0 skips")
+	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long per sample (before and after the runs, at every client count, with a quorum's and with every replica's log writing, each log appended with fsync and overwriting a preallocated file with fdatasync) what the disk alone allows the clients' writes, in --data-dir; 0 skips")
 	fs.StringVar(&f.out, "out", "", "output directory (required)")
 	fs.BoolVar(&f.check, "check", true, "record each run's history on a sample of keys and check it for linearizability (porcupine); a row that fails, or whose contract differs from the others', is marked and never ranked (false: every row unchecked, none ranked)")
 	fs.IntVar(&f.checkKeys, "check-keys", 0, fmt.Sprintf("keys sampled for the check (every keys/N-th key, key 0 included; 0: a hundredth of --keys, at least %d, at most %d)", bench.DefaultHistoryKeys, bench.MaxDefaultHistoryKeys))
