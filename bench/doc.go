@@ -75,7 +75,11 @@
 //     allows N clients' writes replicated to a quorum of log files (group
 //     commit per file), or, with FloorConfig.Rate, writes on an open loop's
 //     fixed schedule counted from their due times: the floor under every
-//     fsync-on target's figures on that disk.
+//     fsync-on target's figures on that disk. Logs are appended and
+//     fsynced, or (FloorConfig.Overwrite) overwrite a preallocated file
+//     with fdatasync; MeasureBetterFloor measures both and keeps the better,
+//     as every figure rated against the floor must (a system may write its
+//     log either way).
 //
 // The package must never record figures from the warm-up in a summary,
 // drop an operation it sent (or should have sent) from the counts, or
