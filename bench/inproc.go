@@ -65,6 +65,10 @@ import (
 //	                segments appended, each commit fsynced, instead of
 //	                written into files of zeros prepared ahead with
 //	                fdatasync (default true), for A/B runs of that default
+//	kv-huge-pages=true  kv.Options.HugePages of every node's store: its
+//	                full-size slabs and large index arrays ask for
+//	                transparent huge pages (default false), for A/B runs
+//	                of that default
 //	settle-blind=false  the KV store reports no command as blind
 //	                (driver.BlindResulter), so every write is answered
 //	                after its apply, not at its batch's start: for A/B
@@ -124,6 +128,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	preallocate := true
 	var minSyncInterval time.Duration
 	settleBlind := true
+	var kvOpts kv.Options
 	yieldToClients := true
 	var unknown []string
 	var cp critPathOutput
@@ -192,6 +197,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-preallocate=%q: want true or false", v)
 			}
 			preallocate = b
+		case "kv-huge-pages":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: kv-huge-pages=%q: want true or false", v)
+			}
+			kvOpts.HugePages = b
 		case "settle-blind":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -269,8 +280,11 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		// Zero leaves the node's default.
 		SnapshotLogRatio: snapRatio,
 	}
-	if !settleBlind {
-		ccfg.NewStateMachine = func(uint64) node.StateMachine { return kvNoBlind{kv.NewStore()} }
+	switch {
+	case !settleBlind:
+		ccfg.NewStateMachine = func(uint64) node.StateMachine { return kvNoBlind{kv.NewStoreWith(kvOpts)} }
+	case kvOpts != kv.Options{}:
+		ccfg.NewStateMachine = func(uint64) node.StateMachine { return kv.NewStoreWith(kvOpts) }
 	}
 	if cp.file != "" {
 		cp.rec = newCritPathRecorder(cpAfter)

@@ -117,3 +117,35 @@ func TestInprocWALMinSyncIntervalOption(t *testing.T) {
 		t.Fatalf("%d writes one after another took %v with commits %v apart", writes, took, interval)
 	}
 }
+
+// TestInprocKVHugePagesOption: kv-huge-pages reaches every node's store
+// (and only when set), and a bad value is refused naming the option.
+func TestInprocKVHugePagesOption(t *testing.T) {
+	ctx := context.Background()
+	if _, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"kv-huge-pages": "sometimes"}}); err == nil || !strings.Contains(err.Error(), "kv-huge-pages") {
+		t.Fatalf("kv-huge-pages=sometimes: %v, want an error naming the option", err)
+	}
+	for _, c := range []struct {
+		opts map[string]string
+		want bool
+	}{{nil, false}, {map[string]string{"kv-huge-pages": "true"}, true}, {map[string]string{"kv-huge-pages": "true", "settle-blind": "false"}, true}} {
+		tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: c.opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := tg.(*inprocTarget)
+		for _, id := range in.c.IDs() {
+			sm := in.c.StateMachine(id)
+			if nb, ok := sm.(kvNoBlind); ok {
+				sm = nb.Store
+			}
+			s, ok := sm.(*kv.Store)
+			if !ok || s.Options().HugePages != c.want {
+				t.Errorf("options %v: node %d's state machine %T, huge pages %v; want a *kv.Store with %v", c.opts, id, sm, ok && s.Options().HugePages, c.want)
+			}
+		}
+		if err := tg.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

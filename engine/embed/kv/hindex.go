@@ -34,19 +34,22 @@ type hindex struct {
 	// with the arrays (an index shared with a view is copied by value),
 	// so an array stays mapped while any index holding it is reachable.
 	slotsMem, oldMem *offHeapMapping
+	// huge: arrays mapped outside the heap ask for transparent huge
+	// pages (Options.HugePages).
+	huge bool
 }
 
 type hslot struct{ h, loc uint64 }
 
 const hindexMinSlots = 16
 
-func newHindex(n int) hindex {
+func newHindex(n int, huge bool) hindex {
 	size := hindexMinSlots
 	for size*3 < n*4 {
 		size *= 2
 	}
-	slots, mem := newSlots(size)
-	return hindex{slots: slots, slotsMem: mem, shift: shiftFor(size)}
+	slots, mem := newSlots(size, huge)
+	return hindex{slots: slots, slotsMem: mem, shift: shiftFor(size), huge: huge}
 }
 
 func shiftFor(size int) uint {
@@ -155,7 +158,7 @@ func (x *hindex) move(n int) {
 func (x *hindex) grow() {
 	x.move(-1) // a growth still moving finishes first
 	x.old, x.oldMem = x.slots, x.slotsMem
-	x.slots, x.slotsMem = newSlots(2 * len(x.old))
+	x.slots, x.slotsMem = newSlots(2*len(x.old), x.huge)
 	x.shift = shiftFor(len(x.slots))
 }
 
@@ -163,7 +166,7 @@ func (x *hindex) grow() {
 // shared, as it is never written.
 func (x *hindex) clone() hindex {
 	c := *x
-	c.slots, c.slotsMem = newSlots(len(x.slots))
+	c.slots, c.slotsMem = newSlots(len(x.slots), x.huge)
 	copy(c.slots, x.slots)
 	return c
 }

@@ -11,7 +11,7 @@ import (
 // independent of later sets.
 func TestHindexMatchesMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	x, want := newHindex(0), map[uint64]uint64{}
+	x, want := newHindex(0, false), map[uint64]uint64{}
 	draw := func() uint64 {
 		switch r.IntN(3) {
 		case 0:
@@ -84,7 +84,7 @@ func checkHindex(t *testing.T, x *hindex, want map[uint64]uint64, draw func() ui
 func TestHindexGrowsIncrementally(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	draw := func() uint64 { return r.Uint64() | 1 }
-	x, want := newHindex(0), map[uint64]uint64{}
+	x, want := newHindex(0, false), map[uint64]uint64{}
 	var keys []uint64
 	growths := 0
 	for len(keys) < 40_000 {

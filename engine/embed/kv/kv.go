@@ -256,8 +256,8 @@ func DecodeResult(b []byte) (Result, error) {
 // go to a small overflow map. Full-size slabs (2 MiB) and index arrays of
 // 2 MiB or more are mapped outside the Go heap, so a large store does not
 // raise the collector's heap goal, and on huge-page boundaries, without
-// asking for transparent huge pages (askHugePages in offheap_linux.go
-// says why). See slab.go and hindex.go. Memory per
+// asking for transparent huge pages unless Options.HugePages says so
+// (offheap_linux.go says why). See slab.go and hindex.go. Memory per
 // key: the record (a state byte, two uvarint lengths, key, value) plus
 // 21-43 bytes of index (16-byte slots, 3/8 to 3/4 full) and a little
 // slab slack, whatever the number of keys (182 bytes in all measured at
@@ -271,10 +271,32 @@ type Store struct {
 	// so while any is open a write appends a new record instead of
 	// overwriting the old value in place.
 	views atomic.Int32
+	opts  Options
 }
 
-// NewStore returns an empty store.
-func NewStore() *Store { return &Store{t: newTable()} }
+// Options tune a store's memory; the zero value is the default.
+type Options struct {
+	// HugePages asks the kernel for transparent huge pages
+	// (MADV_HUGEPAGE) for the store's full-size slabs and large index
+	// arrays (Linux; the system's THP setting must be "madvise" or
+	// "always"). With 4 KiB pages a store much larger than the CPU's TLB
+	// reach (a few MiB) takes a TLB miss on most index probes and record
+	// reads, and each fresh page its own fault; with huge pages a 2 MiB
+	// slab is one page. The cost: a huge page's first fault maps and
+	// zeroes 2 MiB at once, on the goroutine that opens the slab.
+	HugePages bool
+}
+
+// NewStore returns an empty store with the default options.
+func NewStore() *Store { return NewStoreWith(Options{}) }
+
+// NewStoreWith returns an empty store with opts.
+func NewStoreWith(opts Options) *Store {
+	return &Store{t: newTable(opts.HugePages), opts: opts}
+}
+
+// Options returns the options the store was made with.
+func (s *Store) Options() Options { return s.opts }
 
 // Apply executes a write or cas command and returns the encoded result.
 // A read command is answered too (it changes nothing), so a read that is
@@ -513,7 +535,7 @@ func (v *View) close() {
 }
 
 func encodeSnapshot(data map[string][]byte) []byte {
-	t := newTable()
+	t := newTable(false)
 	for k, v := range data {
 		loc, ok := t.find([]byte(k))
 		t.put([]byte(k), loc, ok, v, true)
@@ -550,7 +572,7 @@ func (s *Store) RestoreFrom(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("%w: snapshot key count", ErrMalformed)
 	}
-	t := newTable()
+	t := newTable(s.opts.HugePages)
 	if string(magic[:]) == imageMagic {
 		err = restoreImage(br, &t, n)
 	} else {

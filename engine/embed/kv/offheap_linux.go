@@ -24,8 +24,8 @@ import (
 // The mapping is unmapped by a cleanup once no table and no snapshot view
 // holds it (each keeps its slabs' mappings beside the slabs): a record's
 // bytes are read only through a table or view that holds its slab.
-func mapSlab(size int) ([]byte, *offHeapMapping) {
-	b := mapAligned(size, askHugePages)
+func mapSlab(size int, huge bool) ([]byte, *offHeapMapping) {
+	b := mapAligned(size, huge)
 	if b == nil {
 		return nil, nil
 	}
@@ -42,12 +42,12 @@ func mapSlab(size int) ([]byte, *offHeapMapping) {
 // owns it; nil below a huge page (those stay on the heap) or if the
 // kernel refuses. Its pages are mapped on a goroutine of its own (see
 // prefaultSyncMaxBytes).
-func mapIndexArray(size int) ([]byte, *offHeapMapping) {
+func mapIndexArray(size int, huge bool) ([]byte, *offHeapMapping) {
 	if size < hugePageBytes {
 		return nil, nil
 	}
 	size = (size + hugePageBytes - 1) &^ (hugePageBytes - 1)
-	b := mapAligned(size, askHugePages)
+	b := mapAligned(size, huge)
 	if b == nil {
 		return nil, nil
 	}
@@ -65,16 +65,16 @@ func mapIndexArray(size int) ([]byte, *offHeapMapping) {
 // arm64 (with 4 KiB base pages), the alignment mapAligned gives.
 const hugePageBytes = 2 << 20
 
-// askHugePages: the store's mappings do not ask for transparent huge
-// pages (MADV_HUGEPAGE). They make filling a key space cheaper per insert
-// (BenchmarkPrefetchFill: 0.58-0.68x the CPU), but in the 3-node
-// cluster at a million keys, four alternating pairs with huge pages on
-// and off (same binary, the system's THP setting switched) showed no
-// direction in throughput, CPU per write or p99.9, and a higher maximum
-// latency with them in 4 of 4 (49-79 ms against 26-50): a huge page's
-// first fault zeroes 2 MiB on the writer's path. The mappings stay
-// aligned, so a kernel set to use huge pages always still can.
-const askHugePages = false
+// By default (Options.HugePages false) the store's mappings do not ask
+// for transparent huge pages (MADV_HUGEPAGE). They make filling a key
+// space cheaper per insert (BenchmarkPrefetchFill: 0.58-0.68x the CPU),
+// but in the 3-node cluster at a million keys, four alternating pairs
+// with huge pages on and off (same binary, the system's THP setting
+// switched) showed no direction in throughput, CPU per write or p99.9,
+// and a higher maximum latency with them in 4 of 4 (49-79 ms against
+// 26-50): a huge page's first fault zeroes 2 MiB on the writer's path.
+// The mappings stay aligned, so a kernel set to use huge pages always
+// still can.
 
 // mapAligned maps size bytes of anonymous memory starting on a
 // hugePageBytes boundary, with huge asking for transparent huge pages

@@ -5,7 +5,10 @@ package kv
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,4 +157,79 @@ func TestMappedMemoryIsHugePageAligned(t *testing.T) {
 		}
 		unmap(mappedRegion{b, new(atomic.Int64)})
 	}
+}
+
+// TestHugePagesOption: with Options.HugePages a store's full-size slabs
+// and its large index arrays are mapped asking for transparent huge pages
+// (their mappings carry the kernel's "hg" flag in /proc/self/smaps), and
+// without it none of them is; either way the store reads back what it
+// was given, a restore included.
+func TestHugePagesOption(t *testing.T) {
+	val := bytes.Repeat([]byte{7}, 128)
+	for _, huge := range []bool{false, true} {
+		s := NewStoreWith(Options{HugePages: huge})
+		const n = 200_000 // 28 MiB of records, an index array over 2 MiB
+		for i := range n {
+			s.Apply(EncodeWrite([]byte(fmt.Sprintf("k%07d", i)), val))
+		}
+		s.mu.RLock()
+		var regions [][]byte
+		for _, slab := range s.t.slabs {
+			if cap(slab) == slabBytes {
+				regions = append(regions, slab[:1])
+			}
+		}
+		slots := s.t.index.slots
+		if s.t.index.slotsMem != nil {
+			regions = append(regions, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(slots))), 1))
+		}
+		s.mu.RUnlock()
+		if len(regions) < 3 || s.t.index.slotsMem == nil {
+			t.Fatalf("huge=%v: %d regions, index outside the heap %v: want full-size slabs and a mapped index", huge, len(regions), s.t.index.slotsMem != nil)
+		}
+		for _, r := range regions {
+			flagged, err := mappingAsksHugePages(uintptr(unsafe.Pointer(unsafe.SliceData(r))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if flagged != huge {
+				t.Fatalf("huge=%v: a mapping at %p asks for huge pages: %v", huge, unsafe.SliceData(r), flagged)
+			}
+		}
+		restored := NewStoreWith(Options{HugePages: huge})
+		if err := restored.Restore(s.Snapshot()); err != nil {
+			t.Fatal(err)
+		}
+		if restored.t.huge != huge || restored.t.index.huge != huge {
+			t.Fatalf("huge=%v: a restored table asks %v, its index %v", huge, restored.t.huge, restored.t.index.huge)
+		}
+		for _, i := range []int{0, n / 2, n - 1} {
+			r, err := DecodeResult(restored.Query(EncodeRead([]byte(fmt.Sprintf("k%07d", i)))))
+			if err != nil || r.Status != StatusOK || !bytes.Equal(r.Value, val) {
+				t.Fatalf("huge=%v: key %d after restore: %+v %v", huge, i, r, err)
+			}
+		}
+		runtime.KeepAlive(s)
+	}
+}
+
+// mappingAsksHugePages reports whether the mapping holding addr has the
+// "hg" (MADV_HUGEPAGE) flag in /proc/self/smaps.
+func mappingAsksHugePages(addr uintptr) (bool, error) {
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return false, err
+	}
+	inside := false
+	for _, line := range strings.Split(string(b), "\n") {
+		var lo, hi uintptr
+		if n, _ := fmt.Sscanf(line, "%x-%x", &lo, &hi); n == 2 && strings.Contains(line[:strings.IndexByte(line, ' ')], "-") {
+			inside = lo <= addr && addr < hi
+			continue
+		}
+		if inside && strings.HasPrefix(line, "VmFlags:") {
+			return slices.Contains(strings.Fields(line)[1:], "hg"), nil
+		}
+	}
+	return false, fmt.Errorf("no mapping in /proc/self/smaps holds %#x", addr)
 }

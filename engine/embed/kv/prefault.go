@@ -15,7 +15,7 @@ import "unsafe"
 // on huge-page boundaries (mapAligned). With transparent huge pages the
 // same test costs 0.26-0.41 µs per 4 KiB page against 5.7-7.6 µs for
 // populated small pages (results/snapshots/kv-memory/hugepage-ab), but
-// the store does not ask for them: see askHugePages. Populating only maps pages:
+// the store asks for them only with Options.HugePages (offheap_linux.go). Populating only maps pages:
 // the array's contents do not change, so it may run beside writes to
 // the array.
 const (
@@ -44,9 +44,9 @@ func prefault(b []byte) {
 // newSlots allocates a zeroed index array, its pages mapped up front:
 // outside the heap if it is at least a huge page (mapIndexArray; then
 // with the mapping that owns it), else on the heap (owner nil).
-func newSlots(n int) ([]hslot, *offHeapMapping) {
+func newSlots(n int, huge bool) ([]hslot, *offHeapMapping) {
 	size := n * int(unsafe.Sizeof(hslot{}))
-	if b, m := mapIndexArray(size); m != nil {
+	if b, m := mapIndexArray(size, huge); m != nil {
 		return unsafe.Slice((*hslot)(unsafe.Pointer(unsafe.SliceData(b))), n), m
 	}
 	s := make([]hslot, n)

@@ -49,7 +49,7 @@ func TestNewArraysAreMappedUpFront(t *testing.T) {
 	}
 
 	var tbl table
-	tbl.index = newHindex(0)
+	tbl.index = newHindex(0, false)
 	val := bytes.Repeat([]byte{7}, 128)
 	key := func(i int) []byte { return []byte(fmt.Sprintf("k%015d", i)) }
 	i := 0
@@ -63,7 +63,7 @@ func TestNewArraysAreMappedUpFront(t *testing.T) {
 	}
 	// An index array above the synchronous size is mapped on its own
 	// goroutine: wait for it rather than time it.
-	grown, mem := newSlots(4 << 20 / int(unsafe.Sizeof(hslot{})))
+	grown, mem := newSlots(4<<20/int(unsafe.Sizeof(hslot{})), false)
 	defer runtime.KeepAlive(mem) // mapped while this reads it
 	asBytes := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(grown))), len(grown)*int(unsafe.Sizeof(hslot{})))
 	for tries := 0; ; tries++ {
@@ -100,7 +100,7 @@ func cpuTime(b *testing.B, who int) time.Duration {
 // page fault each), "populate" maps the range in one call and then
 // writes the same bytes, "huge-pages" does the same in a range aligned
 // as slabs are that asks for transparent huge pages (mapAligned with
-// huge; the store itself does not: askHugePages). Each iteration maps 64 MiB of its own so every
+// huge; the store itself does only with Options.HugePages). Each iteration maps 64 MiB of its own so every
 // page is fresh. On a virtual machine part of the first-write cost is
 // the host's (backing a guest page it has not backed yet) and stays.
 func BenchmarkFreshPages(b *testing.B) {

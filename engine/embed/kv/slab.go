@@ -61,9 +61,12 @@ type table struct {
 	victim     int
 	victimOff  int
 	looked     uint64 // records compaction has looked at (the per-write bound's test)
+	// huge: full-size slabs ask for transparent huge pages
+	// (Options.HugePages).
+	huge bool
 }
 
-func newTable() table { return table{index: newHindex(0)} }
+func newTable(huge bool) table { return table{index: newHindex(0, huge), huge: huge} }
 
 // hashKey is the index's hash (a variable so tests can force collisions).
 var hashKey = fnv1a
@@ -264,7 +267,7 @@ func (t *table) appendRecord(key, value []byte) uint64 {
 		var slab []byte
 		var m *offHeapMapping
 		if size == slabBytes && n <= size {
-			slab, m = mapSlab(size)
+			slab, m = mapSlab(size, t.huge)
 		}
 		if m == nil {
 			slab = make([]byte, 0, max(size, n))
