@@ -9,6 +9,7 @@
 # and ops per CPU-second as ratios to the smallest key count's (means
 # over the passes). About 4 minutes per pass on 2 cores.
 #
+# The max column lists each pass's slowest operation (in pass order).
 # Env: KEYS (key counts, smallest first), PASSES (2), DURATION (20s), OUT,
 # PRELOAD=1: write every key once before the warm-up (--preload), so the
 # run measures a full key space rather than one filling during the run
@@ -16,7 +17,9 @@
 # BASE: another raftbench binary (e.g. one built from an older commit)
 # to run beside this one, same key count and pass, in alternating order
 # (results under state-size/base/, its own rows in ratios.md): an A/B in
-# one run.
+# one run. OPTS and BASE_OPTS: inproc target options (space-separated
+# key=value) for this binary's runs and the base's; BASE_OPTS alone makes
+# the base this same binary with those options (an A/B of one setting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=bin/raftbench
@@ -27,15 +30,20 @@ DURATION=${DURATION:-20s}
 PRELOAD_FLAG=()
 if [ -n "${PRELOAD:-}" ] && [ "${PRELOAD}" != 0 ]; then PRELOAD_FLAG=(--preload); fi
 BASE=${BASE:-}
+OPTS=${OPTS:-}
+BASE_OPTS=${BASE_OPTS:-}
+if [ -z "$BASE" ] && [ -n "$BASE_OPTS" ]; then BASE=$B; fi
 if [ -n "$BASE" ] && [ ! -x "$BASE" ]; then
 	echo "BASE=$BASE is not an executable" >&2
 	exit 2
 fi
 make build >/dev/null
 rm -rf "$OUT"/keys-* "$OUT"/base
-run() { # binary outdir keys
+run() { # binary outdir keys options
+	local opt=()
+	for o in $4; do opt+=(--target-opt "$o"); done
 	"$1" run --target inproc --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys "$3" \
-		--warmup 3s --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} --quiet --out "$2" >/dev/null
+		--warmup 3s --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} ${opt[@]+"${opt[@]}"} --quiet --out "$2" >/dev/null
 }
 for pass in $(seq 1 "$PASSES"); do
 	order=$KEYS
@@ -43,13 +51,13 @@ for pass in $(seq 1 "$PASSES"); do
 	for k in $order; do
 		if [ -n "$BASE" ] && [ $((pass % 2)) -eq 0 ]; then
 			echo "== $k keys, pass $pass, base"
-			run "$BASE" "$OUT/base/keys-$k-pass-$pass" "$k"
+			run "$BASE" "$OUT/base/keys-$k-pass-$pass" "$k" "$BASE_OPTS"
 		fi
 		echo "== $k keys, pass $pass"
-		run "$B" "$OUT/keys-$k-pass-$pass" "$k"
+		run "$B" "$OUT/keys-$k-pass-$pass" "$k" "$OPTS"
 		if [ -n "$BASE" ] && [ $((pass % 2)) -eq 1 ]; then
 			echo "== $k keys, pass $pass, base"
-			run "$BASE" "$OUT/base/keys-$k-pass-$pass" "$k"
+			run "$BASE" "$OUT/base/keys-$k-pass-$pass" "$k" "$BASE_OPTS"
 		fi
 	done
 done
@@ -57,8 +65,8 @@ $B plot "$OUT"/keys-* --x keys --out "$OUT" --markdown --link-base results
 python3 - "$OUT" <<'EOF' | tee "$OUT/ratios.md"
 import json, os, re, sys
 out = sys.argv[1]
-print("| binary | keys | passes | ops/s (mean) | ratio | p99.9 ms | ratio | ops per CPU-s | ratio | peak RSS MiB |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| binary | keys | passes | ops/s (mean) | ratio | p99.9 ms | ratio | ops per CPU-s | ratio | peak RSS MiB | max ms per pass |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 for label, d in (("this", out), ("base", os.path.join(out, "base"))):
     if not os.path.isdir(d):
         continue
@@ -75,6 +83,7 @@ for label, d in (("this", out), ("base", os.path.join(out, "base"))):
                mean([r["ops_per_cpu_second"] for r in rs]))
         ref = ref or row
         rss = max(r.get("peak_rss_bytes", 0) for r in rs) / 2**20
+        maxes = " / ".join(f"{r['latency_ms']['max']:.0f}" for r in rs)
         print(f"| {label} | {k:,} | {len(rs)} | {row[0]:,.0f} | {row[0]/ref[0]:.2f}x | {row[1]:.1f} | {row[1]/ref[1]:.2f}x "
-              f"| {row[2]:,.0f} | {row[2]/ref[2]:.2f}x | {rss:,.0f} |")
+              f"| {row[2]:,.0f} | {row[2]/ref[2]:.2f}x | {rss:,.0f} | {maxes} |")
 EOF
