@@ -375,6 +375,12 @@ func (w *WAL) writeStaged(lone bool) (int64, time.Duration, error) {
 		return 0, 0, fmt.Errorf("wal: write entries %d..%d: %w", f.base, last, err)
 	}
 	f.tlLast = last
+	if w.sy.off {
+		// No fsync to time: at one write per commit (1 client, fsync
+		// off) the two clock reads were 1.3% of the process's CPU.
+		f.rotated = false
+		return int64(len(f.buf)), 0, nil
+	}
 	start := time.Now()
 	if err := w.syncTail(lone); err != nil {
 		return 0, 0, err

@@ -166,3 +166,38 @@ func TestSetLeadingTakesAwayTheLoneException(t *testing.T) {
 		}
 	}
 }
+
+// The log fsyncs' count and time are accounted with fsyncs on, and stay
+// zero with UnsafeNoFsync (whose commits take no clock reads); every
+// commit is counted either way.
+func TestFsyncTimeAccountedOnlyWithFsyncs(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		w, err := Open(t.TempDir(), Options{UnsafeNoFsync: off})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := uint64(1); i <= 3; i++ {
+			done := make(chan error, 1)
+			e := []raftpb.Entry{{Index: i, Term: 1, Data: []byte("x")}}
+			if err := w.Submit(Write{Entries: e}, func(err error) { done <- err }); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		st := w.Stats()
+		if st.Flushes != 3 {
+			t.Errorf("fsync off %v: %d flushes, want 3", off, st.Flushes)
+		}
+		if synced := !off; (st.Fsyncs == 3) != synced || (st.FsyncNanos > 0) != synced {
+			t.Errorf("fsync off %v: %d fsyncs taking %d ns", off, st.Fsyncs, st.FsyncNanos)
+		}
+		if got := w.LastIndex(); got != 3 {
+			t.Errorf("fsync off %v: last index %d, want 3", off, got)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
