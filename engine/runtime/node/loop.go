@@ -451,11 +451,11 @@ func (n *Node) handleReady(ls *loopState) error {
 	return nil
 }
 
-// softState reacts to a role or leader change.
 // leadingLog is a Log that wants to know whether its node leads
 // (wal.WAL.SetLeading: how it fsyncs).
 type leadingLog interface{ SetLeading(bool) }
 
+// softState reacts to a role or leader change.
 func (n *Node) softState(ls *loopState, ss *engine.SoftState) {
 	if ss.Lead != ls.lead {
 		n.stats.leaderChanges.Add(1)
