@@ -220,23 +220,17 @@ func offloadFsync(inFlight, procs int, alone func() bool) bool {
 // writesAlone says whether this WAL's writes come one at a time (this
 // commit and the one before carried a single write, nothing is queued),
 // which lets its fsync block on the last P (offloadFsync); never with
-// Options.OffloadLoneFsyncs.
+// Options.OffloadLoneFsyncs, nor while leading with OffloadLeaderFsyncs.
 func (w *WAL) writesAlone(lone bool) bool {
-	return lone && w.fl.lastWrites <= 1 && w.ctr.queueDepth.Load() == 0 && !w.opts.OffloadLoneFsyncs && !w.leading.Load()
+	return lone && w.fl.lastWrites <= 1 && w.ctr.queueDepth.Load() == 0 && !w.opts.OffloadLoneFsyncs &&
+		!(w.opts.OffloadLeaderFsyncs && w.leading.Load())
 }
 
-// SetLeading tells the WAL whether the node that owns it leads. A
-// leader's writes never count as coming one at a time (writesAlone): its
-// fsync goes through the ring whenever it would take the last P. With
-// several nodes in one process (an in-process cluster on 2 CPUs), the
-// leader's lone fsync blocking on the last P while a follower's holds
-// the other stops every other goroutine, the followers' loops that must
-// take the next append and fsync it included, until one returns or
-// sysmon takes a P back; the leader's own fsync is rarely the one the
-// commit waits for (its followers' two usually complete first), so the
-// ring's extra wake-ups cost it little. A node alone in its process
-// has one fsync in flight at a time: its leader's fsyncs change only at
-// GOMAXPROCS=1, where they now leave the P to its loop and transport.
+// SetLeading tells the WAL whether the node that owns it leads; with
+// Options.OffloadLeaderFsyncs a leader's writes never count as coming
+// one at a time (writesAlone), so its fsync goes through the ring
+// whenever it would take the last P. The node calls it at each role
+// change.
 func (w *WAL) SetLeading(on bool) { w.leading.Store(on) }
 
 func (w *WAL) failedErr() error {

@@ -142,27 +142,33 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
-// SetLeading takes away the one-at-a-time exception while the node
-// leads: a leader's lone fsync goes through the ring rather than take
-// the last P, and blocks again once the node follows; an fsync that
-// leaves a P free blocks either way.
+// With OffloadLeaderFsyncs, SetLeading takes away the one-at-a-time
+// exception while the node leads: a leader's lone fsync goes through the
+// ring rather than take the last P, and blocks again once the node
+// follows; an fsync that leaves a P free blocks either way. Without the
+// option, leading changes nothing.
 func TestSetLeadingTakesAwayTheLoneException(t *testing.T) {
-	w, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	for _, leading := range []bool{false, true, false} {
-		w.SetLeading(leading)
-		alone := func() bool { return w.writesAlone(true) }
-		if got := alone(); got == leading {
-			t.Errorf("leading %v: a lone write counts as alone = %v", leading, got)
+	for _, opt := range []bool{false, true} {
+		w, err := Open(t.TempDir(), Options{OffloadLeaderFsyncs: opt})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if got := offloadFsync(2, 2, alone); got != leading {
-			t.Errorf("leading %v: offload of a lone fsync with 2 in flight on 2 Ps = %v, want %v", leading, got, leading)
+		for _, leading := range []bool{false, true, false} {
+			w.SetLeading(leading)
+			offload := opt && leading
+			alone := func() bool { return w.writesAlone(true) }
+			if got := alone(); got == offload {
+				t.Errorf("option %v, leading %v: a lone write counts as alone = %v", opt, leading, got)
+			}
+			if got := offloadFsync(2, 2, alone); got != offload {
+				t.Errorf("option %v, leading %v: offload of a lone fsync with 2 in flight on 2 Ps = %v, want %v", opt, leading, got, offload)
+			}
+			if offloadFsync(1, 2, alone) {
+				t.Errorf("option %v, leading %v: an fsync that leaves a P free was offloaded", opt, leading)
+			}
 		}
-		if offloadFsync(1, 2, alone) {
-			t.Errorf("leading %v: an fsync that leaves a P free was offloaded", leading)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
