@@ -61,6 +61,10 @@ import (
 //	                a fsync that would hold the last P goes through the
 //	                io_uring even when writes come one at a time (default
 //	                false), for A/B runs of that default
+//	wal-offload-leader=true  wal.Options.OffloadLeaderFsyncs of every
+//	                node: the leader's fsync that would hold the last P
+//	                goes through the io_uring even when its writes come
+//	                one at a time (default false), for A/B runs
 //	wal-preallocate=false  wal.Options.AppendSegments of every node:
 //	                segments appended, each commit fsynced, instead of
 //	                written into files of zeros prepared ahead with
@@ -124,7 +128,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRate int64
 	var snapRatio float64
 	var commitDelay time.Duration
-	var offloadLone bool
+	var offloadLone, offloadLeader bool
 	preallocate := true
 	var minSyncInterval time.Duration
 	settleBlind := true
@@ -191,6 +195,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-offload-lone=%q: want true or false", v)
 			}
 			offloadLone = b
+		case "wal-offload-leader":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: wal-offload-leader=%q: want true or false", v)
+			}
+			offloadLeader = b
 		case "wal-preallocate":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -240,7 +250,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-preallocate, settle-blind, yield-to-clients, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-preallocate, settle-blind, yield-to-clients, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -291,7 +301,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || !preallocate || !yieldToClients || cp.file != "" {
+	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || !preallocate || !yieldToClients || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -307,6 +317,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
 			nc.WALOptions.OffloadLoneFsyncs = offloadLone
+			nc.WALOptions.OffloadLeaderFsyncs = offloadLeader
 			nc.WALOptions.MinSyncInterval = minSyncInterval
 			nc.WALOptions.AppendSegments = !preallocate
 			nc.NoYieldToClients = !yieldToClients

@@ -40,6 +40,11 @@
 // Options.OffloadLoneFsyncs drops the one-at-a-time exception: with
 // several WALs in one process, two lone fsyncs can hold both Ps of a
 // 2-CPU machine while load that does not wait for them keeps arriving.
+// Options.OffloadLeaderFsyncs drops it only while the node leads
+// (WAL.SetLeading, which the node calls at each role change): in an
+// in-process cluster on 2 CPUs the leader's lone fsync and a follower's
+// hold both Ps while the other follower's loop must take the next
+// append, and the commit seldom waits for the leader's own fsync.
 // A snapshot file's fsyncs are the writer's own, blocking, on its
 // goroutine: they must not hold the flusher's ring. The data reaches
 // the disk the same way; an error from the kernel fails the WAL exactly

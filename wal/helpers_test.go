@@ -141,3 +141,69 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// With OffloadLeaderFsyncs, SetLeading takes away the one-at-a-time
+// exception while the node leads: a leader's lone fsync goes through the
+// ring rather than take the last P, and blocks again once the node
+// follows; an fsync that leaves a P free blocks either way. Without the
+// option, leading changes nothing.
+func TestSetLeadingTakesAwayTheLoneException(t *testing.T) {
+	for _, opt := range []bool{false, true} {
+		w, err := Open(t.TempDir(), Options{OffloadLeaderFsyncs: opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, leading := range []bool{false, true, false} {
+			w.SetLeading(leading)
+			offload := opt && leading
+			alone := func() bool { return w.writesAlone(true) }
+			if got := alone(); got == offload {
+				t.Errorf("option %v, leading %v: a lone write counts as alone = %v", opt, leading, got)
+			}
+			if got := offloadFsync(2, 2, alone); got != offload {
+				t.Errorf("option %v, leading %v: offload of a lone fsync with 2 in flight on 2 Ps = %v, want %v", opt, leading, got, offload)
+			}
+			if offloadFsync(1, 2, alone) {
+				t.Errorf("option %v, leading %v: an fsync that leaves a P free was offloaded", opt, leading)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The log fsyncs' count and time are accounted with fsyncs on, and stay
+// zero with UnsafeNoFsync (whose commits take no clock reads); every
+// commit is counted either way.
+func TestFsyncTimeAccountedOnlyWithFsyncs(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		w, err := Open(t.TempDir(), Options{UnsafeNoFsync: off})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := uint64(1); i <= 3; i++ {
+			done := make(chan error, 1)
+			e := []raftpb.Entry{{Index: i, Term: 1, Data: []byte("x")}}
+			if err := w.Submit(Write{Entries: e}, func(err error) { done <- err }); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		st := w.Stats()
+		if st.Flushes != 3 {
+			t.Errorf("fsync off %v: %d flushes, want 3", off, st.Flushes)
+		}
+		if synced := !off; (st.Fsyncs == 3) != synced || (st.FsyncNanos > 0) != synced {
+			t.Errorf("fsync off %v: %d fsyncs taking %d ns", off, st.Fsyncs, st.FsyncNanos)
+		}
+		if got := w.LastIndex(); got != 3 {
+			t.Errorf("fsync off %v: last index %d, want 3", off, got)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

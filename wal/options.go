@@ -62,6 +62,16 @@ type Options struct {
 	// keep arriving; see "Fsync offload" in doc.go. No effect without the
 	// ring.
 	OffloadLoneFsyncs bool
+	// OffloadLeaderFsyncs drops the one-at-a-time exception while the
+	// node that owns the WAL leads (SetLeading): a leader's fsync goes
+	// through the io_uring whenever it would occupy the last P. Followers
+	// keep the exception. For several nodes in one process: their
+	// leader's lone fsync and a follower's can hold both Ps of a 2-CPU
+	// machine while the other follower's loop must take the next append;
+	// the commit seldom waits for the leader's own fsync, so the ring
+	// costs it less than those waits when fsyncs are slow (a loaded
+	// disk), and more when they are fast. No effect without the ring.
+	OffloadLeaderFsyncs bool
 	// AppendSegments writes every segment by appending to a file that
 	// grows, each commit fsynced. By default each new segment is instead
 	// written into a file of zeros prepared (written out step by step, then fsynced)

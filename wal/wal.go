@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
@@ -24,6 +25,8 @@ type WAL struct {
 	log         *slog.Logger
 	met         *metrics
 	ctr         counters
+	// leading: the node that owns this WAL leads (SetLeading).
+	leading atomic.Bool
 
 	// readMu orders reads of the segment files against the flusher's
 	// truncations, compactions and resets, which shrink dur and rename or

@@ -451,6 +451,10 @@ func (n *Node) handleReady(ls *loopState) error {
 	return nil
 }
 
+// leadingLog is a Log that wants to know whether its node leads
+// (wal.WAL.SetLeading: how it fsyncs).
+type leadingLog interface{ SetLeading(bool) }
+
 // softState reacts to a role or leader change.
 func (n *Node) softState(ls *loopState, ss *engine.SoftState) {
 	if ss.Lead != ls.lead {
@@ -463,6 +467,11 @@ func (n *Node) softState(ls *loopState, ss *engine.SoftState) {
 		// After the close: a proposer registering after this walk
 		// passed its shard sees the old channel closed.
 		n.waiters.failUntilLeaderChange(indeterminate(ErrLeaderChanged))
+	}
+	if ss.Role != ls.role {
+		if l, ok := n.log.(leadingLog); ok {
+			l.SetLeading(ss.Role == engine.Leader)
+		}
 	}
 	ls.role, ls.lead = ss.Role, ss.Lead
 	ls.batchEnds = ls.batchEnds[:0]
