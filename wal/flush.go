@@ -70,9 +70,6 @@ type flusher struct {
 	// lastWrites is how many writes the previous commit completed; the
 	// next take lingers (up to MaxCommitDelay) until as many are queued.
 	lastWrites int
-	// lingerRest is how many more commits start without lingering,
-	// after a linger that ran to its deadline (see linger).
-	lingerRest int
 	// lastCommit is when the last group commit started (MinSyncInterval).
 	lastCommit time.Time
 
@@ -132,25 +129,22 @@ func (w *WAL) take(dst []item) []item {
 // writes are queued again, MaxCommitDelay has passed, or the batch byte
 // limit is reached. Caller holds mu; the wait releases it.
 //
-// It pays off when the writers come back together as soon as their
-// commit completes (writers looping on Submit: the first of two
-// alternating cohorts waits for the second). When one runs to its
-// deadline instead, the writes that would have made the count were not
-// coming back so soon, and the writes already queued waited for
-// nothing: the next lingerRestAfterMiss commits start at once. A Raft
-// node is such a writer: its writes are the loop's Readies (the leader
-// gathers a burst of proposals into one) and a follower's appends, each
-// commit's writers come back only after a quorum round and the
-// clients, and a linger at 64 clients ran to its deadline in about two
-// of three commits, the disk idle meanwhile (results/compare/NOTES.md,
-// round 12).
+// It waits only while at least half of those writes are missing. The
+// writes already queued pay the whole wait; a missing write that
+// arrives during it saves a whole commit (it would have waited for the
+// fsync the flusher started without it), and a commit takes several
+// times MaxCommitDelay. With two alternating cohorts of writers looping
+// on Submit (half queued, half about to return) it waits as before. A
+// Raft node's writes are the loop's Readies (a leader gathers a burst
+// of proposals into one) and a follower's appends, and at 64 clients
+// most of a commit's writes were queued at once while the rest came
+// back only after a quorum round and the clients: lingers for the last
+// one or two of three or four writes ran to their deadline in about two
+// commits of three, holding the queued writes and the log's disk idle
+// for nothing (results/compare/NOTES.md, round 12).
 func (w *WAL) linger() {
 	want := w.fl.lastWrites
-	if want < 2 || w.opts.MaxCommitDelay < 0 || len(w.queue) >= want {
-		return
-	}
-	if w.fl.lingerRest > 0 {
-		w.fl.lingerRest--
+	if want < 2 || w.opts.MaxCommitDelay < 0 || 2*len(w.queue) > want {
 		return
 	}
 	w.ctr.lingers.Add(1)
@@ -162,18 +156,10 @@ func (w *WAL) linger() {
 	}
 	if len(w.queue) < want && !w.closing && w.qBytes < w.opts.MaxBatchBytes {
 		w.ctr.lingersRunOut.Add(1)
-		w.fl.lingerRest = lingerRestAfterMiss
 	}
 	w.wakeAt = 1
 	w.lingerTimer.Stop()
 }
-
-// lingerRestAfterMiss is how many commits after a linger that ran to its
-// deadline start without lingering. Lingers that keep running out then
-// cost one commit in seventeen what they cost every commit; writers
-// that come back together lose the linger for as many commits after a
-// rare miss.
-const lingerRestAfterMiss = 16
 
 // spaceCommits waits, with Options.MinSyncInterval, until that long
 // after the last group commit started, the batch byte limit is reached,

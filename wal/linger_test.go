@@ -6,89 +6,120 @@ import (
 	"time"
 )
 
-// commitTwo makes the flusher's next commit carry exactly the two writes
-// from and from+1 (queued together behind a lone write that holds the
-// flusher), so the commit after it may linger for two.
-func commitTwo(t *testing.T, w *WAL, from uint64) {
+// commitThen makes the flusher commit the n writes from+1..from+n
+// together (queued behind the write from, which holds the flusher), and
+// submits the next k writes from the last one's done callback, so the
+// flusher's next take finds exactly k queued after a commit of n. It
+// returns the Stats taken once the holding write was committed (a
+// linger before it is not the one under test) and the next free index.
+func commitThen(t *testing.T, w *WAL, from uint64, n, k int) (Stats, uint64) {
 	t.Helper()
 	release := blockFlusher(t, w, from)
+	before := w.Stats()
 	var wg sync.WaitGroup
-	for i := from + 1; i <= from+2; i++ {
-		wg.Add(1)
-		if err := w.Submit(Write{Entries: ents(i, i, 1)}, func(err error) {
-			if err != nil {
-				t.Error(err)
+	wg.Add(n + k)
+	done := func(err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		wg.Done()
+	}
+	next := from + 1 + uint64(n)
+	for i := from + 1; i < next; i++ {
+		cb := done
+		if i == next-1 {
+			cb = func(err error) {
+				for j := next; j < next+uint64(k); j++ {
+					if err := w.Submit(Write{Entries: ents(j, j, 1)}, done); err != nil {
+						t.Error(err)
+						wg.Done()
+					}
+				}
+				done(err)
 			}
-			wg.Done()
-		}); err != nil {
+		}
+		if err := w.Submit(Write{Entries: ents(i, i, 1)}, cb); err != nil {
 			t.Fatal(err)
 		}
 	}
 	release()
 	wg.Wait()
+	return before, next + uint64(k)
 }
 
-// A linger that runs to its deadline is followed by lingerRestAfterMiss
-// commits that start at once; lingers that reach their count go on.
-func TestLingerRestsAfterRunningOut(t *testing.T) {
-	t.Run("running out", func(t *testing.T) {
-		w, err := Open(t.TempDir(), Options{MaxCommitDelay: 2 * time.Millisecond})
-		if err != nil {
+// The flusher lingers after a commit of n writes only while at least
+// half of n are missing: with k queued, it waits iff 2k <= n, and a
+// linger nobody ends runs to the delay.
+func TestLingerOnlyWhileHalfAreMissing(t *testing.T) {
+	w, err := Open(t.TempDir(), Options{MaxCommitDelay: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	next := uint64(1)
+	for _, c := range []struct {
+		n, k   int
+		linger bool
+	}{
+		{n: 3, k: 2, linger: false},
+		{n: 4, k: 3, linger: false},
+		{n: 8, k: 5, linger: false},
+		{n: 2, k: 1, linger: true},
+		{n: 4, k: 2, linger: true},
+		{n: 8, k: 4, linger: true},
+		{n: 8, k: 8, linger: false}, // all back: nothing to wait for
+	} {
+		var before Stats
+		before, next = commitThen(t, w, next, c.n, c.k)
+		st := w.Stats()
+		lingers, ranOut := st.Lingers-before.Lingers, st.LingersRunOut-before.LingersRunOut
+		want := uint64(0)
+		if c.linger {
+			want = 1
+		}
+		if lingers != want || ranOut != want {
+			t.Errorf("%d writes queued after a commit of %d: %d lingers, %d ran out; want %d and %d", c.k, c.n, lingers, ranOut, want, want)
+		}
+	}
+	wantLog(t, w, 1, next-1, constTerm(1))
+}
+
+// A linger ends as soon as the writes it waits for are queued, not at
+// its delay.
+func TestLingerEndsOnTheCount(t *testing.T) {
+	// A delay no test run reaches: the linger must end on the count.
+	w, err := Open(t.TempDir(), Options{MaxCommitDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	_, next := commitThen(t, w, 1, 2, 0)
+	const rounds = 5
+	for r := range rounds {
+		// The first write of a pair starts a linger (one of two
+		// queued); the second, submitted once it lingers, ends it.
+		var wg sync.WaitGroup
+		wg.Add(2)
+		done := func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			wg.Done()
+		}
+		if err := w.Submit(Write{Entries: ents(next, next, 1)}, done); err != nil {
 			t.Fatal(err)
 		}
-		defer w.Close()
-		// Each round: a commit of two writes, then a lone write, which
-		// would linger for a second one that never comes.
-		rounds := lingerRestAfterMiss + 2
-		next := uint64(1)
-		for range rounds {
-			commitTwo(t, w, next)
-			mustAppend(t, w, ents(next+3, next+3, 1))
-			next += 4
+		for w.Stats().Lingers != uint64(r+1) {
+			time.Sleep(100 * time.Microsecond)
 		}
-		// The first lone write lingers and runs out; the next
-		// lingerRestAfterMiss start at once; the one after lingers again.
-		if st := w.Stats(); st.Lingers != 2 || st.LingersRunOut != 2 {
-			t.Fatalf("%d lone writes after commits of two: %d lingers, %d ran out; want 2 and 2", rounds, st.Lingers, st.LingersRunOut)
-		}
-		wantLog(t, w, 1, next-1, constTerm(1))
-	})
-	t.Run("reaching the count", func(t *testing.T) {
-		// A delay no test run reaches: every linger ends on the count.
-		w, err := Open(t.TempDir(), Options{MaxCommitDelay: time.Hour})
-		if err != nil {
+		if err := w.Submit(Write{Entries: ents(next+1, next+1, 1)}, done); err != nil {
 			t.Fatal(err)
 		}
-		defer w.Close()
-		commitTwo(t, w, 1)
-		next := uint64(4)
-		const rounds = 5
-		for r := range rounds {
-			// The first write of the pair starts a linger; the second,
-			// submitted once the flusher lingers, ends it.
-			var wg sync.WaitGroup
-			wg.Add(2)
-			done := func(err error) {
-				if err != nil {
-					t.Error(err)
-				}
-				wg.Done()
-			}
-			if err := w.Submit(Write{Entries: ents(next, next, 1)}, done); err != nil {
-				t.Fatal(err)
-			}
-			for w.Stats().Lingers != uint64(r+1) {
-				time.Sleep(100 * time.Microsecond)
-			}
-			if err := w.Submit(Write{Entries: ents(next+1, next+1, 1)}, done); err != nil {
-				t.Fatal(err)
-			}
-			wg.Wait()
-			next += 2
-		}
-		if st := w.Stats(); st.Lingers != rounds || st.LingersRunOut != 0 {
-			t.Fatalf("%d lingers, %d ran out; want %d and 0", st.Lingers, st.LingersRunOut, rounds)
-		}
-		wantLog(t, w, 1, next-1, constTerm(1))
-	})
+		wg.Wait()
+		next += 2
+	}
+	if st := w.Stats(); st.Lingers != rounds || st.LingersRunOut != 0 {
+		t.Fatalf("%d lingers, %d ran out; want %d and 0", st.Lingers, st.LingersRunOut, rounds)
+	}
+	wantLog(t, w, 1, next-1, constTerm(1))
 }
