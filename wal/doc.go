@@ -18,10 +18,9 @@
 // (from its staging buffer, without further copies), fsyncs once,
 // saves the newest hard state if any write carried one, and then calls
 // every done callback in order. While it fsyncs, new writes queue up: the
-// next batch is larger by itself. After a commit of several writers,
-// while at least half of as many are still missing, it waits up to
-// MaxCommitDelay for them, so concurrent writers share one fsync
-// instead of alternating between two. LastIndex and
+// next batch is larger by itself. After a commit of several writers it
+// waits up to MaxCommitDelay for as many to return, so concurrent writers
+// share one fsync instead of alternating between two. LastIndex and
 // Entries show only durable entries. UnsafeNoFsync turns off every fsync,
 // for benchmarks only.
 //

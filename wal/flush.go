@@ -128,23 +128,9 @@ func (w *WAL) take(dst []item) []item {
 // linger waits, after a commit of several writers, until as many
 // writes are queued again, MaxCommitDelay has passed, or the batch byte
 // limit is reached. Caller holds mu; the wait releases it.
-//
-// It waits only while at least half of those writes are missing. The
-// writes already queued pay the whole wait; a missing write that
-// arrives during it saves a whole commit (it would have waited for the
-// fsync the flusher started without it), and a commit takes several
-// times MaxCommitDelay. With two alternating cohorts of writers looping
-// on Submit (half queued, half about to return) it waits as before. A
-// Raft node's writes are the loop's Readies (a leader gathers a burst
-// of proposals into one) and a follower's appends, and at 64 clients
-// most of a commit's writes were queued at once while the rest came
-// back only after a quorum round and the clients: lingers for the last
-// one or two of three or four writes ran to their deadline in about two
-// commits of three, holding the queued writes and the log's disk idle
-// for nothing (results/compare/NOTES.md, round 12).
 func (w *WAL) linger() {
 	want := w.fl.lastWrites
-	if want < 2 || w.opts.MaxCommitDelay < 0 || 2*len(w.queue) > want {
+	if want < 2 || w.opts.MaxCommitDelay < 0 || len(w.queue) >= want {
 		return
 	}
 	w.ctr.lingers.Add(1)

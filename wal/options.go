@@ -33,10 +33,8 @@ type Options struct {
 	// negative disables). Without it, concurrent writers settle into two
 	// cohorts that alternate fsyncs, each carrying half of them; with
 	// it, they share one. A lone writer never waits: the delay applies
-	// only after commits of two or more writes, only while at least half
-	// of as many are missing (the queued ones pay the wait, an arrival
-	// saves a commit), and ends as soon as as many are queued
-	// (Postgres's commit_delay, made adaptive).
+	// only after commits of two or more writes, and ends as soon as as
+	// many are queued (Postgres's commit_delay, made adaptive).
 	MaxCommitDelay time.Duration
 	// MinSyncInterval, if positive, starts a group commit no sooner than
 	// this long after the previous one started: writes queue meanwhile
