@@ -81,6 +81,11 @@ import (
 //	                woken by client requests alone takes its turn at once
 //	                instead of first letting the clients already runnable
 //	                queue theirs; for A/B runs of that default
+//	follower-apply-yield=false  node.Config.NoFollowerApplyYield: an
+//	                apply goroutine with nobody to answer (a follower's)
+//	                applies at once instead of first yielding its P to
+//	                the goroutines already runnable; for A/B runs of that
+//	                default
 //	critical-path=FILE  record when each log index reaches each stage on
 //	                each node (node.Probe) and write the attribution of one
 //	                write's latency to its hops to FILE.md and FILE.json
@@ -134,6 +139,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	settleBlind := true
 	var kvOpts kv.Options
 	yieldToClients := true
+	followerApplyYield := true
 	var unknown []string
 	var cp critPathOutput
 	var logPath string
@@ -225,6 +231,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: yield-to-clients=%q: want true or false", v)
 			}
 			yieldToClients = b
+		case "follower-apply-yield":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: follower-apply-yield=%q: want true or false", v)
+			}
+			followerApplyYield = b
 		case "critical-path":
 			cp.file = v
 		case "log":
@@ -250,7 +262,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-preallocate, settle-blind, yield-to-clients, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-preallocate, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -301,7 +313,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || !preallocate || !yieldToClients || cp.file != "" {
+	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || !preallocate || !yieldToClients || !followerApplyYield || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -321,6 +333,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			nc.WALOptions.MinSyncInterval = minSyncInterval
 			nc.WALOptions.AppendSegments = !preallocate
 			nc.NoYieldToClients = !yieldToClients
+			nc.NoFollowerApplyYield = !followerApplyYield
 		}
 	}
 	switch tr {

@@ -133,11 +133,15 @@ func (w *WAL) linger() {
 	if want < 2 || w.opts.MaxCommitDelay < 0 || len(w.queue) >= want {
 		return
 	}
+	w.ctr.lingers.Add(1)
 	deadline := time.Now().Add(w.opts.MaxCommitDelay)
 	w.lingerTimer.Reset(w.opts.MaxCommitDelay)
 	w.wakeAt = want
 	for len(w.queue) < want && !w.closing && w.qBytes < w.opts.MaxBatchBytes && time.Now().Before(deadline) {
 		w.wake.Wait()
+	}
+	if len(w.queue) < want && !w.closing && w.qBytes < w.opts.MaxBatchBytes {
+		w.ctr.lingersRunOut.Add(1)
 	}
 	w.wakeAt = 1
 	w.lingerTimer.Stop()

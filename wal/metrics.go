@@ -25,12 +25,16 @@ type Stats struct {
 	// the commits made
 	// durable with fdatasync inside one.
 	PreallocatedSegments, Datasyncs uint64
+	// Lingers counts the waits for writers before a commit
+	// (Options.MaxCommitDelay), LingersRunOut those that reached the
+	// delay without the writes they waited for.
+	Lingers, LingersRunOut uint64
 }
 
 // counters backs Stats; written by the flusher, read by anyone.
 type counters struct {
 	writes, entries, bytes, flushes, fsyncs, otherFsyncs, fsyncNanos, maxBatch atomic.Uint64
-	preallocated, datasyncs                                                    atomic.Uint64
+	preallocated, datasyncs, lingers, lingersRunOut                            atomic.Uint64
 	queueDepth                                                                 atomic.Int64
 }
 
@@ -41,6 +45,7 @@ func (c *counters) snapshot() Stats {
 		FsyncNanos: c.fsyncNanos.Load(), MaxBatchEntries: c.maxBatch.Load(),
 		QueueDepth:           int(c.queueDepth.Load()),
 		PreallocatedSegments: c.preallocated.Load(), Datasyncs: c.datasyncs.Load(),
+		Lingers: c.lingers.Load(), LingersRunOut: c.lingersRunOut.Load(),
 	}
 }
 

@@ -139,6 +139,10 @@ type Config struct {
 	// only client requests woke (see yieldsToClients in loop.go), so
 	// every proposal takes the first loop turn it can: for A/B runs.
 	NoYieldToClients bool
+	// NoFollowerApplyYield turns off the yield of an apply goroutine with
+	// nobody to answer (a follower's, usually) before each batch (see
+	// applier.handle), so it applies as soon as it runs: for A/B runs.
+	NoFollowerApplyYield bool
 	// Limits. Requests beyond them fail fast with ErrBusy.
 	MaxPendingProposals int // default 8192
 	MaxPendingBytes     int // default 64 MiB (proposal payload bytes)

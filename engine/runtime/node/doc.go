@@ -57,7 +57,11 @@
 // and one AppendEntries per follower. A leader woken by client requests
 // alone first yields its P once (runtime.Gosched), so clients answered
 // together, already runnable, queue their next requests into the same
-// turn; Config.NoYieldToClients turns that off.
+// turn; Config.NoYieldToClients turns that off. An apply goroutine with
+// nobody to answer (a follower's) yields its P once before each batch, so
+// the goroutines on a write's critical path that are runnable (the
+// leader's clients, loops, flushers) run first; Config.NoFollowerApplyYield
+// turns that off.
 //
 // # Durability rules
 //

@@ -26,12 +26,13 @@ type Stats struct {
 	Dropped       uint64 // inbound messages dropped (inbox full)
 	Snapshots     uint64 // snapshots taken
 	Settled       uint64 // blind commands answered at their batch's start, before applying (driver.SettleHooks)
+	ApplyYields   uint64 // batches applied with nobody to answer, after yielding the P (Config.NoFollowerApplyYield)
 }
 
 type statCounters struct {
 	appendMsgs, appendEntries, leaderChanges, proposals, rejected atomic.Uint64
 	busy, duplicates, dropped, snapshots, stepErrors, malformed   atomic.Uint64
-	entriesSubmitted, settled                                     atomic.Uint64
+	entriesSubmitted, settled, applyYields                        atomic.Uint64
 }
 
 // msgIdx maps a message type to a small array index (0 for invalid).

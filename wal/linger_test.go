@@ -1,0 +1,123 @@
+package wal
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// commitThen makes the flusher commit the n writes from+1..from+n
+// together (queued behind the write from, which holds the flusher), and
+// submits the next k writes from the last one's done callback, so the
+// flusher's next take finds exactly k queued after a commit of n. It
+// returns the Stats taken once the holding write was committed (a
+// linger before it is not the one under test) and the next free index.
+func commitThen(t *testing.T, w *WAL, from uint64, n, k int) (Stats, uint64) {
+	t.Helper()
+	release := blockFlusher(t, w, from)
+	before := w.Stats()
+	var wg sync.WaitGroup
+	wg.Add(n + k)
+	done := func(err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		wg.Done()
+	}
+	next := from + 1 + uint64(n)
+	for i := from + 1; i < next; i++ {
+		cb := done
+		if i == next-1 {
+			cb = func(err error) {
+				for j := next; j < next+uint64(k); j++ {
+					if err := w.Submit(Write{Entries: ents(j, j, 1)}, done); err != nil {
+						t.Error(err)
+						wg.Done()
+					}
+				}
+				done(err)
+			}
+		}
+		if err := w.Submit(Write{Entries: ents(i, i, 1)}, cb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release()
+	wg.Wait()
+	return before, next + uint64(k)
+}
+
+// The flusher lingers after a commit of n writes while fewer than n are
+// queued, and Stats counts each linger and each that ran to its delay
+// (here all: nobody submits during them).
+func TestLingerCounts(t *testing.T) {
+	w, err := Open(t.TempDir(), Options{MaxCommitDelay: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	next := uint64(1)
+	for _, c := range []struct {
+		n, k   int
+		linger bool
+	}{
+		{n: 3, k: 2, linger: true},
+		{n: 4, k: 3, linger: true},
+		{n: 2, k: 1, linger: true},
+		{n: 8, k: 8, linger: false}, // all back: nothing to wait for
+		{n: 2, k: 3, linger: false},
+	} {
+		var before Stats
+		before, next = commitThen(t, w, next, c.n, c.k)
+		st := w.Stats()
+		lingers, ranOut := st.Lingers-before.Lingers, st.LingersRunOut-before.LingersRunOut
+		want := uint64(0)
+		if c.linger {
+			want = 1
+		}
+		if lingers != want || ranOut != want {
+			t.Errorf("%d writes queued after a commit of %d: %d lingers, %d ran out; want %d and %d", c.k, c.n, lingers, ranOut, want, want)
+		}
+	}
+	wantLog(t, w, 1, next-1, constTerm(1))
+}
+
+// A linger ends as soon as the writes it waits for are queued, not at
+// its delay.
+func TestLingerEndsOnTheCount(t *testing.T) {
+	// A delay no test run reaches: the linger must end on the count.
+	w, err := Open(t.TempDir(), Options{MaxCommitDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	_, next := commitThen(t, w, 1, 2, 0)
+	const rounds = 5
+	for r := range rounds {
+		// The first write of a pair starts a linger (one of two
+		// queued); the second, submitted once it lingers, ends it.
+		var wg sync.WaitGroup
+		wg.Add(2)
+		done := func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			wg.Done()
+		}
+		if err := w.Submit(Write{Entries: ents(next, next, 1)}, done); err != nil {
+			t.Fatal(err)
+		}
+		for w.Stats().Lingers != uint64(r+1) {
+			time.Sleep(100 * time.Microsecond)
+		}
+		if err := w.Submit(Write{Entries: ents(next+1, next+1, 1)}, done); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		next += 2
+	}
+	if st := w.Stats(); st.Lingers != rounds || st.LingersRunOut != 0 {
+		t.Fatalf("%d lingers, %d ran out; want %d and 0", st.Lingers, st.LingersRunOut, rounds)
+	}
+	wantLog(t, w, 1, next-1, constTerm(1))
+}
