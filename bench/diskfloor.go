@@ -140,8 +140,11 @@ func MoreWrites(a, b *DiskFloor) bool { return a.WritesPerSec > b.WritesPerSec }
 func LowerP99(a, b *DiskFloor) bool { return a.P99Us < b.P99Us }
 
 // Way names how a floor's logs were written.
-func (f *DiskFloor) Way() string {
-	if f.Overwrite {
+func (f *DiskFloor) Way() string { return FloorWay(f.Overwrite) }
+
+// FloorWay names a way of writing the floor's logs (FloorConfig.Overwrite).
+func FloorWay(overwrite bool) string {
+	if overwrite {
 		return "overwrite + fdatasync"
 	}
 	return "append + fsync"

@@ -235,7 +235,7 @@ func measureFloor(ctx context.Context, cfg *Config, res *Result, when string) er
 				}
 				res.DiskFloor = append(res.DiskFloor, FloorSample{When: when, DiskFloor: *f})
 				fmt.Fprintf(cfg.Log, "disk floor (%s the runs, %d clients, %d of %d logs writing, %s): %.0f writes/s, %.0f µs mean\n",
-					when, c, f.Files, f.Nodes, floorWayName(overwrite), f.WritesPerSec, f.MeanUs)
+					when, c, f.Files, f.Nodes, bench.FloorWay(overwrite), f.WritesPerSec, f.MeanUs)
 			}
 		}
 	}
@@ -252,14 +252,6 @@ func measureFloor(ctx context.Context, cfg *Config, res *Result, when string) er
 // better of the two: the ceiling is what the disk allows whichever way a
 // system writes its log, not what the way we chose allows.
 var floorWays = []bool{false, true}
-
-// floorWayName names a floor sample's way of writing its logs.
-func floorWayName(overwrite bool) string {
-	if overwrite {
-		return "overwrite + fdatasync"
-	}
-	return "append + fsync"
-}
 
 // floorKinds lists the disk floor kinds measured per client count: only
 // the quorum's logs writing, then every replica's (when that differs).

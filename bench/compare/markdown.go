@@ -194,7 +194,7 @@ func writeFloor(b *bytes.Buffer, r *Result) {
 				}
 				return bench.FormatCount(v)
 			}
-			fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", c, floorWayName(overwrite), cell(f0.Quorum), cell(every), ceiling(f0.Quorum), ceiling(every))
+			fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", c, bench.FloorWay(overwrite), cell(f0.Quorum), cell(every), ceiling(f0.Quorum), ceiling(every))
 		}
 	}
 }
