@@ -58,6 +58,11 @@ for wl in ("default", "write-only"):
         continue
     rows = {(x["system"], x["clients"]): x for x in r["rows"]}
     print(f"## {wl} ({r['keys']:,} keys), {r['date']}\n")
+    n = r.get("repeat", 1)
+    if n > 1:
+        print(f"Every figure is the median over {n} interleaved runs of each system at each client count.\n")
+    else:
+        print("Every figure is from one run of each system at each client count.\n")
     print("| clients | ours ops/s | best peer (fsync on) | ratio | ours p99 / p99.9 ms | peers' lowest p99 / p99.9 ms | lower tails | of ceiling | best peer fsync off ops/s | ours fsync on over it | ops/CPU-s ours fsync off | best peer fsync off ops/CPU-s | ratio |")
     print("| ---: | ---: | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c in r["clients"]:
