@@ -86,7 +86,7 @@ fuzz:
 clean:
 	rm -rf $(BIN)
 
-# The performance goals' figures on a quiet machine, about 12 minutes:
+# The performance goals' figures on a quiet machine, about 25 minutes:
 # results/perf-goals/summary.md (scripts/perf-goals.sh says what runs).
 .PHONY: perf-goals
 perf-goals: build
