@@ -9,7 +9,9 @@
 # and ops per CPU-second as ratios to the smallest key count's (means
 # over the passes). About 4 minutes per pass on 2 cores.
 #
-# The max column lists each pass's slowest operation (in pass order).
+# The max column lists each pass's slowest operation (in pass order), and
+# "ratio per pass" each pass's throughput over the same pass at the
+# smallest key count (the runs closest in time).
 # Env: KEYS (key counts, smallest first), PASSES (2), DURATION (20s), OUT,
 # PRELOAD=1: write every key once before the warm-up (--preload), so the
 # run measures a full key space rather than one filling during the run
@@ -65,25 +67,31 @@ $B plot "$OUT"/keys-* --x keys --out "$OUT" --markdown --link-base results
 python3 - "$OUT" <<'EOF' | tee "$OUT/ratios.md"
 import json, os, re, sys
 out = sys.argv[1]
-print("| binary | keys | passes | ops/s (mean) | ratio | p99.9 ms | ratio | ops per CPU-s | ratio | peak RSS MiB | max ms per pass |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+print("| binary | keys | passes | ops/s (mean) | ratio | ratio per pass | p99.9 ms | ratio | ops per CPU-s | ratio | peak RSS MiB | max ms per pass |")
+print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |")
 for label, d in (("this", out), ("base", os.path.join(out, "base"))):
     if not os.path.isdir(d):
         continue
-    runs = {}
+    runs = {}  # keys -> {pass: summary}
     for name in os.listdir(d):
         m = re.fullmatch(r"keys-(\d+)-pass-(\d+)", name)
         if m:
-            runs.setdefault(int(m.group(1)), []).append(json.load(open(os.path.join(d, name, "summary.json"))))
+            runs.setdefault(int(m.group(1)), {})[int(m.group(2))] = json.load(open(os.path.join(d, name, "summary.json")))
     mean = lambda xs: sum(xs) / len(xs)
-    ref = None
+    ref = ref_passes = None
     for k in sorted(runs):
-        rs = runs[k]
+        passes = runs[k]
+        rs = [passes[p] for p in sorted(passes)]
         row = (mean([r["throughput_ops"] for r in rs]), mean([r["latency_ms"]["p999"] for r in rs]),
                mean([r["ops_per_cpu_second"] for r in rs]))
         ref = ref or row
+        ref_passes = ref_passes or passes
+        # Each pass against the same pass of the smallest key count: the
+        # runs closest in time, so the spread shows the machine's drift.
+        per_pass = " / ".join(f"{passes[p]['throughput_ops'] / ref_passes[p]['throughput_ops']:.2f}"
+                              for p in sorted(passes) if p in ref_passes)
         rss = max(r.get("peak_rss_bytes", 0) for r in rs) / 2**20
         maxes = " / ".join(f"{r['latency_ms']['max']:.0f}" for r in rs)
-        print(f"| {label} | {k:,} | {len(rs)} | {row[0]:,.0f} | {row[0]/ref[0]:.2f}x | {row[1]:.1f} | {row[1]/ref[1]:.2f}x "
+        print(f"| {label} | {k:,} | {len(rs)} | {row[0]:,.0f} | {row[0]/ref[0]:.2f}x | {per_pass} | {row[1]:.1f} | {row[1]/ref[1]:.2f}x "
               f"| {row[2]:,.0f} | {row[2]/ref[2]:.2f}x | {rss:,.0f} | {maxes} |")
 EOF
