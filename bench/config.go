@@ -68,6 +68,13 @@ type RunConfig struct {
 	// Preload writes every key 0..Keys-1 once before the warm-up (YCSB's
 	// load phase), so reads find records; not measured.
 	Preload bool
+	// AfterPreload, when set, is called once before the warm-up starts,
+	// after the preload if there is one; an error ends the run.
+	// `raftbench run` starts its CPU profile and execution trace there,
+	// so that a preloaded run's profile covers the load it measures and
+	// not the writing of every key (at a million keys, half the
+	// profile).
+	AfterPreload func() error
 	// Observer, when set, sees every finished operation (the failover
 	// measurement's per-operation record).
 	Observer Observer

@@ -44,6 +44,11 @@ func Run(ctx context.Context, cfg RunConfig, target Target, sink ProgressSink) (
 		}
 		r.preloadTime = time.Since(t0)
 	}
+	if cfg.AfterPreload != nil {
+		if err := cfg.AfterPreload(); err != nil {
+			return nil, err
+		}
+	}
 	return r.run(ctx)
 }
 

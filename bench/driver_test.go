@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -345,5 +346,46 @@ func BenchmarkRecordSample(b *testing.B) {
 				r.record(0, &s)
 			}
 		})
+	}
+}
+
+// AfterPreload runs once, after every key was written by the preload and
+// before any measured (or warm-up) operation: what `raftbench run`'s
+// profiles rely on to leave the preload out.
+func TestAfterPreloadRunsBetweenPreloadAndLoad(t *testing.T) {
+	for _, preload := range []bool{true, false} {
+		f := newFake()
+		cfg := shortConfig()
+		cfg.Keys, cfg.Preload = 500, preload
+		calls, atCall := 0, uint64(0)
+		cfg.AfterPreload = func() error {
+			calls++
+			atCall = f.n.Load()
+			return nil
+		}
+		sum, err := Run(context.Background(), cfg, f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := uint64(0)
+		if preload {
+			want = uint64(cfg.Keys)
+		}
+		if calls != 1 || atCall != want {
+			t.Errorf("preload %v: AfterPreload called %d times, after %d requests; want once, after %d", preload, calls, atCall, want)
+		}
+		if sum.Ops == 0 || f.n.Load() <= want {
+			t.Errorf("preload %v: no load ran after AfterPreload (%d ops, %d requests)", preload, sum.Ops, f.n.Load())
+		}
+	}
+	f := newFake()
+	cfg := shortConfig()
+	stop := errors.New("profile could not start")
+	cfg.AfterPreload = func() error { return stop }
+	if _, err := Run(context.Background(), cfg, f, nil); !errors.Is(err, stop) {
+		t.Fatalf("Run returned %v, want AfterPreload's error", err)
+	}
+	if n := f.n.Load(); n != 0 {
+		t.Fatalf("%d requests ran after AfterPreload failed, want none", n)
 	}
 }

@@ -79,10 +79,10 @@ func (f *loadFlags) register(fs *pflag.FlagSet, withLoop bool) {
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory for the target's data (default: a temporary directory, removed afterwards); put it on the disk you mean to measure")
 	fs.StringArrayVar(&f.targetOpts, "target-opt", nil, "target-specific option key=value (repeatable)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live progress line")
-	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the load phase, warm-up included, to this file; in-process targets include the nodes")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the load, warm-up included and --preload's writes not, to this file; in-process targets include the nodes")
 	fs.DurationVar(&f.election, "election-timeout", 0, "in-process targets: base election timeout of every node, for comparing systems alike (default: each target's documented one)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile (pprof, all allocations since start) to this file at the end")
-	fs.StringVar(&f.trace, "trace", "", "write an execution trace (runtime/trace, for go tool trace) of the load phase, warm-up included, to this file; in-process targets include the nodes")
+	fs.StringVar(&f.trace, "trace", "", "write an execution trace (runtime/trace, for go tool trace) of the load, warm-up included and --preload's writes not, to this file; in-process targets include the nodes")
 	fs.DurationVar(&f.timeline, "timeline", 0, "with --out: write timeline.csv, latency over time in buckets of this width (e.g. 10ms) by intended send time, with GC cycles and (inproc) snapshots beside it")
 }
 
@@ -288,10 +288,11 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 		tl = bench.NewTimeline(s.flags.timeline, t, cfg.Observer)
 		cfg.Observer = tl
 	}
-	stopProfile, err := startProfiles(s.flags.cpuProfile, s.flags.memProfile, s.flags.trace)
+	prof, err := openProfiles(s.flags.cpuProfile, s.flags.memProfile, s.flags.trace)
 	if err != nil {
 		return nil, err
 	}
+	cfg.AfterPreload = prof.start
 	sum, err := bench.Run(ctx, cfg, t, sink)
 	if tl != nil {
 		tl.Close()
@@ -302,7 +303,7 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 	if err == nil {
 		printTransportStats(os.Stderr, t, sum)
 	}
-	if perr := stopProfile(); err == nil {
+	if perr := prof.stop(); err == nil {
 		err = perr
 	}
 	if err != nil {

@@ -243,8 +243,9 @@ func TestSweepWritesEveryRate(t *testing.T) {
 	}
 }
 
-// --cpuprofile and --memprofile write profiles (gzipped, as pprof's are); a path
-// that cannot be created is an error before any load runs.
+// --cpuprofile and --memprofile write profiles (gzipped, as pprof's are),
+// with --preload too (the CPU profile then starts after the preload); a
+// path that cannot be created is an error before any load runs.
 func TestRunWritesProfiles(t *testing.T) {
 	dir := t.TempDir()
 	cpu, mem := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "mem.pprof")
@@ -252,7 +253,12 @@ func TestRunWritesProfiles(t *testing.T) {
 		"--duration", "300ms", "--quiet", "--cpuprofile", cpu, "--memprofile", mem); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{cpu, mem} {
+	cpuPreload := filepath.Join(dir, "cpu-preload.pprof")
+	if _, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--clients", "4", "--warmup", "0s",
+		"--duration", "300ms", "--keys", "200", "--preload", "--quiet", "--cpuprofile", cpuPreload); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{cpu, mem, cpuPreload} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)

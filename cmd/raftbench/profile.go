@@ -9,52 +9,80 @@ import (
 	"runtime/trace"
 )
 
-// startProfiles starts a CPU profile into cpuPath and an execution trace
-// into tracePath (each if set); the returned
-// stop ends it and writes the allocation profile to memPath (if set).
-func startProfiles(cpuPath, memPath, tracePath string) (stop func() error, err error) {
-	var cpu, tr *os.File
+// profiles are the files --cpuprofile, --trace and --memprofile name. The
+// CPU profile and trace files are created before the run, so a bad path
+// fails at once; both start when the load starts (after --preload, whose
+// writes of every key would otherwise be half of a preloaded run's
+// profile at a million keys) and stop when it ends, and the allocation
+// profile is written then.
+type profiles struct {
+	memPath string
+	cpu, tr *os.File
+	started bool
+}
+
+func openProfiles(cpuPath, memPath, tracePath string) (*profiles, error) {
+	p := &profiles{memPath: memPath}
+	var err error
 	if tracePath != "" {
-		if tr, err = os.Create(tracePath); err != nil {
-			return nil, fmt.Errorf("--trace: %w", err)
-		}
-		if err := trace.Start(tr); err != nil {
-			tr.Close()
+		if p.tr, err = os.Create(tracePath); err != nil {
 			return nil, fmt.Errorf("--trace: %w", err)
 		}
 	}
 	if cpuPath != "" {
-		if cpu, err = os.Create(cpuPath); err != nil {
-			return nil, fmt.Errorf("--cpuprofile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(cpu); err != nil {
-			cpu.Close()
-			if tr != nil {
-				trace.Stop()
-				tr.Close()
+		if p.cpu, err = os.Create(cpuPath); err != nil {
+			if p.tr != nil {
+				p.tr.Close()
 			}
 			return nil, fmt.Errorf("--cpuprofile: %w", err)
 		}
 	}
-	return func() error {
-		var errs []error
-		if tr != nil {
+	return p, nil
+}
+
+// start begins the execution trace and the CPU profile (each if asked).
+func (p *profiles) start() error {
+	if p.tr != nil {
+		if err := trace.Start(p.tr); err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+	}
+	if p.cpu != nil {
+		if err := pprof.StartCPUProfile(p.cpu); err != nil {
+			if p.tr != nil {
+				trace.Stop()
+			}
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+	}
+	p.started = true
+	return nil
+}
+
+// stop ends what start began, closes the files and writes the allocation
+// profile (if asked); it is also the cleanup of a run that never started.
+func (p *profiles) stop() error {
+	var errs []error
+	if p.tr != nil {
+		if p.started {
 			trace.Stop()
-			if err := tr.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("--trace: %w", err))
-			}
 		}
-		if cpu != nil {
+		if err := p.tr.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("--trace: %w", err))
+		}
+	}
+	if p.cpu != nil {
+		if p.started {
 			pprof.StopCPUProfile()
-			if err := cpu.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("--cpuprofile: %w", err))
-			}
 		}
-		if memPath != "" {
-			errs = append(errs, writeAllocProfile(memPath))
+		if err := p.cpu.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("--cpuprofile: %w", err))
 		}
-		return errors.Join(errs...)
-	}, nil
+	}
+	if p.memPath != "" {
+		errs = append(errs, writeAllocProfile(p.memPath))
+	}
+	return errors.Join(errs...)
 }
 
 func writeAllocProfile(path string) error {
