@@ -1,6 +1,9 @@
 package kv
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // Applying a command to a large store costs two dependent cache (and
 // TLB) misses: the key's index slot, then its record, whose key is
@@ -8,12 +11,17 @@ import "encoding/binary"
 // be skipped: the index holds 64-bit hashes, and two keys may share one,
 // so the key must be compared, and an overwrite writes the record anyway.
 // One command at a time, the CPU waits for each miss in turn. Given the
-// next few commands (a Raft batch commits many at once), the loads of
-// all their slots can be issued back to back, then the loads of all
-// their records: independent loads the CPU keeps in flight together
+// next few commands (a Raft batch commits many at once), the fetches of
+// all their slots can be issued back to back, then the fetches of all
+// their records: independent misses the CPU keeps in flight together
 // (group prefetching, as in hash joins), so the applies that follow
 // find both in the cache. Prefetch and ApplyBatch do this; neither
-// changes what a command does.
+// changes what a command does. Where the CPU has prefetch instructions
+// (amd64, arm64) the records are asked for with them rather than loaded:
+// a load that misses holds up what follows it until its line arrives, so
+// only the misses within the CPU's reorder window overlapped.
+// BenchmarkApplyBatchKeySpace, 1M keys: 204-278 ns per write with
+// prefetch instructions, 303-367 with loads, 711-829 without either.
 
 // PrefetchGroup is how many commands Prefetch touches together: enough to
 // keep the CPU's outstanding misses busy, few enough that what the first
@@ -73,26 +81,90 @@ func (s *Store) ApplyBatch(cmds [][]byte, results [][]byte) [][]byte {
 // cannot be a valid one (DecodeCommand decides the rest when it is
 // applied).
 func commandKey(cmd []byte) ([]byte, bool) {
+	key, _, ok := commandShape(cmd)
+	return key, ok
+}
+
+// commandShape is commandKey, and the length of the value the command's
+// record will hold if it finds one: a write's new value (the old one
+// usually has its length), a cas's expected value, 0 for a read.
+func commandShape(cmd []byte) (key []byte, valueLen int, ok bool) {
 	if len(cmd) < 3 {
-		return nil, false
+		return nil, 0, false
 	}
 	n, k := binary.Uvarint(cmd[2:])
 	if k <= 0 || n > uint64(len(cmd)-2-k) {
-		return nil, false
+		return nil, 0, false
 	}
-	return cmd[2+k : 2+k+int(n)], true
+	end := 2 + k + int(n)
+	key = cmd[2+k : end]
+	if Op(cmd[0]) != OpRead {
+		if v, k := binary.Uvarint(cmd[end:]); k > 0 && v <= uint64(len(cmd)-end-k) {
+			valueLen = int(v)
+		}
+	}
+	return key, valueLen, true
 }
 
-// touch loads the index slots, then the records, of cmds' keys, a group
-// of PrefetchGroup at a time, and returns a sum of what it read so the
-// compiler keeps the loads (it is never inlined, so the result counts as
-// used).
+// recordPrefetchLines caps how many cache lines of one record touch asks
+// for: the header, the key and the start of the value; the CPU's own
+// stream prefetcher follows a longer value's copy.
+const recordPrefetchLines = 8
+
+// touch brings the index slots, then the records, of cmds' keys into the
+// caches, a group of PrefetchGroup at a time. With prefetch instructions
+// (hardwarePrefetch) nothing waits for a record: the slots are asked for
+// back to back, then each record's lines (the slot's location and the
+// record's expected size), and the CPU fetches them all together while
+// touch returns and the applies begin. Only the slot reads wait (the
+// first for its line, the rest mostly found arrived). Without them, the
+// same is done with loads (touchByLoads). It returns a sum of what it
+// read so the compiler keeps the loads (it is never inlined, so the
+// result counts as used).
 //
 //go:noinline
 func (t *table) touch(cmds [][]byte) uint64 {
 	if t.total+t.index.memoryBytes() < prefetchFloor {
 		return 0
 	}
+	if !hardwarePrefetch {
+		return t.touchByLoads(cmds)
+	}
+	var hs [PrefetchGroup]uint64
+	var sizes [PrefetchGroup]uint64
+	slots := t.index.slots
+	for len(cmds) > 0 {
+		g := cmds[:min(len(cmds), PrefetchGroup)]
+		cmds = cmds[len(g):]
+		n := 0
+		for _, cmd := range g {
+			if key, vl, ok := commandShape(cmd); ok {
+				hs[n], sizes[n] = indexHash(key), recordLen(len(key), vl)
+				n++
+			}
+		}
+		for _, h := range hs[:n] {
+			prefetchLines(uintptr(unsafe.Pointer(&slots[t.index.home(h)])), 1)
+		}
+		for i, h := range hs[:n] {
+			loc, ok := t.lookup(h)
+			if !ok {
+				continue
+			}
+			start := uintptr(unsafe.Pointer(unsafe.SliceData(t.slabs[loc>>32]))) + uintptr(uint32(loc))
+			first, last := start&^63, (start+uintptr(sizes[i])-1)&^63
+			prefetchLines(first, min(int((last-first)/64)+1, recordPrefetchLines))
+		}
+	}
+	return 0
+}
+
+// touchByLoads is touch with loads, where there is no prefetch
+// instruction: the home slots' loads are independent and issued back to
+// back; each record needs its slot (now cached), then its first line,
+// then (from the lengths there) its other lines, but the records do not
+// depend on each other, so the CPU overlaps what its reorder window holds.
+func (t *table) touchByLoads(cmds [][]byte) uint64 {
 	var hs [PrefetchGroup]uint64
 	var sum uint64
 	slots := t.index.slots
@@ -106,13 +178,9 @@ func (t *table) touch(cmds [][]byte) uint64 {
 				n++
 			}
 		}
-		// The home slots: independent loads, issued back to back.
 		for _, h := range hs[:n] {
 			sum += slots[t.index.home(h)].h
 		}
-		// The records: each needs its slot (now cached), then its
-		// first line, then (from the lengths there) its other lines;
-		// the records do not depend on each other.
 		for _, h := range hs[:n] {
 			loc, ok := t.lookup(h)
 			if !ok {

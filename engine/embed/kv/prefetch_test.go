@@ -33,8 +33,10 @@ func randomCommands(rng *rand.Rand, n, keys int) [][]byte {
 	return cmds
 }
 
-// TestApplyBatchMatchesApply: a store fed by ApplyBatch, and one fed by
-// Prefetch before each Apply, give every command the result sequential
+// TestApplyBatchMatchesApply: a store fed by ApplyBatch, one fed by
+// Prefetch before each Apply, and one touched by loads instead of
+// prefetch instructions (touchByLoads, touch's fallback) before each
+// Apply, give every command the result sequential
 // Apply gives it and end in the same state, through keys repeated within
 // a batch, cas, reads, bad commands, index growth in the middle of a
 // batch (the stores start empty), snapshot views opened and released
@@ -54,7 +56,7 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 			prefetchFloor = 0      // and touch even the smallest store
 			for seed := range uint64(20) {
 				rng := rand.New(rand.NewPCG(seed, 7))
-				seq, batched, hinted := NewStore(), NewStore(), NewStore()
+				seq, batched, hinted, loaded := NewStore(), NewStore(), NewStore(), NewStore()
 				keys := 10 + rng.IntN(3000)
 				var views []*View
 				var wg sync.WaitGroup
@@ -65,17 +67,23 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 						want = append(want, seq.Apply(c))
 					}
 					got := batched.ApplyBatch(cmds, nil)
-					var hintedGot [][]byte
+					var hintedGot, loadedGot [][]byte
 					for i := 0; i < len(cmds); i += PrefetchGroup {
 						g := cmds[i:min(len(cmds), i+PrefetchGroup)]
 						hinted.Prefetch(g)
 						for _, c := range g {
 							hintedGot = append(hintedGot, hinted.Apply(c))
 						}
+						loaded.mu.RLock()
+						loaded.t.touchByLoads(g)
+						loaded.mu.RUnlock()
+						for _, c := range g {
+							loadedGot = append(loadedGot, loaded.Apply(c))
+						}
 					}
 					for i := range cmds {
-						if !bytes.Equal(got[i], want[i]) || !bytes.Equal(hintedGot[i], want[i]) {
-							t.Fatalf("seed %d round %d command %d: batch %x, prefetched %x, sequential %x", seed, round, i, got[i], hintedGot[i], want[i])
+						if !bytes.Equal(got[i], want[i]) || !bytes.Equal(hintedGot[i], want[i]) || !bytes.Equal(loadedGot[i], want[i]) {
+							t.Fatalf("seed %d round %d command %d: batch %x, prefetched %x, touched by loads %x, sequential %x", seed, round, i, got[i], hintedGot[i], loadedGot[i], want[i])
 						}
 					}
 					switch rng.IntN(4) {
@@ -102,11 +110,41 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 				for _, v := range views {
 					v.Release()
 				}
-				if w := seq.Snapshot(); !bytes.Equal(batched.Snapshot(), w) || !bytes.Equal(hinted.Snapshot(), w) {
+				if w := seq.Snapshot(); !bytes.Equal(batched.Snapshot(), w) || !bytes.Equal(hinted.Snapshot(), w) || !bytes.Equal(loaded.Snapshot(), w) {
 					t.Fatalf("seed %d: states differ after the rounds", seed)
 				}
 			}
 		})
+	}
+}
+
+// TestCommandShape: the key and the expected record value length touch
+// reads from a command: a write's value, a cas's expected value, none for
+// a read; a command whose key cannot be read is refused, one whose value
+// length cannot be read keeps its key with length 0.
+func TestCommandShape(t *testing.T) {
+	w := EncodeWrite([]byte("key"), bytes.Repeat([]byte{'v'}, 300))
+	for _, c := range []struct {
+		name    string
+		cmd     []byte
+		key     string
+		vl      int
+		decodes bool
+	}{
+		{"write", w, "key", 300, true},
+		{"cas", EncodeCas([]byte("k"), []byte("from!"), []byte("to"), false), "k", 5, true},
+		{"read", EncodeRead([]byte("rk")), "rk", 0, true},
+		{"empty key", EncodeWrite(nil, []byte("v")), "", 1, true},
+		{"value length cut", w[:6], "key", 0, true},
+		{"value length past the end", w[:len(w)-1], "key", 0, true},
+		{"too short", []byte{byte(OpWrite), 0}, "", 0, false},
+		{"key past the end", []byte{byte(OpWrite), 0, 9, 'a'}, "", 0, false},
+		{"bad key length", []byte{byte(OpWrite), 0, 0x80}, "", 0, false},
+	} {
+		key, vl, ok := commandShape(c.cmd)
+		if ok != c.decodes || string(key) != c.key || vl != c.vl {
+			t.Errorf("%s: commandShape = %q, %d, %v; want %q, %d, %v", c.name, key, vl, ok, c.key, c.vl, c.decodes)
+		}
 	}
 }
 
@@ -133,7 +171,8 @@ func TestPrefetchIgnoresBadCommands(t *testing.T) {
 // BenchmarkApplyBatchKeySpace is BenchmarkApplyKeySpace (full key space,
 // random 16-byte keys, 128-byte values) applied one command at a time,
 // with Prefetch on each group of 32 before applying it (as the node's
-// applier does), and with ApplyBatch over groups of 32.
+// applier does), the same with Prefetch's loads instead of prefetch
+// instructions, and with ApplyBatch over groups of 32.
 func BenchmarkApplyBatchKeySpace(b *testing.B) {
 	val := bytes.Repeat([]byte{1}, 128)
 	for _, n := range []int{10_000, 1_000_000} {
@@ -155,7 +194,7 @@ func BenchmarkApplyBatchKeySpace(b *testing.B) {
 			cmds[i] = cmd(int(x % uint64(n)))
 		}
 		const group = PrefetchGroup
-		for _, mode := range []string{"single", "prefetch", "batch"} {
+		for _, mode := range []string{"single", "prefetch", "prefetch-by-loads", "batch"} {
 			b.Run(fmt.Sprintf("keys=%d/%s", n, mode), func(b *testing.B) {
 				var results [][]byte
 				i := 0
@@ -172,6 +211,13 @@ func BenchmarkApplyBatchKeySpace(b *testing.B) {
 						}
 					case "prefetch":
 						s.Prefetch(g)
+						for _, c := range g {
+							s.Apply(c)
+						}
+					case "prefetch-by-loads": // touch's fallback, where there is no prefetch instruction
+						s.mu.RLock()
+						s.t.touchByLoads(g)
+						s.mu.RUnlock()
 						for _, c := range g {
 							s.Apply(c)
 						}
