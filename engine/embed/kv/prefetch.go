@@ -77,17 +77,12 @@ func (s *Store) ApplyBatch(cmds [][]byte, results [][]byte) [][]byte {
 	return results
 }
 
-// commandKey is the key of an encoded command, or false if the command
+// commandShape is the key of an encoded command, or false if the command
 // cannot be a valid one (DecodeCommand decides the rest when it is
-// applied).
-func commandKey(cmd []byte) ([]byte, bool) {
-	key, _, ok := commandShape(cmd)
-	return key, ok
-}
-
-// commandShape is commandKey, and the length of the value the command's
-// record will hold if it finds one: a write's new value (the old one
-// usually has its length), a cas's expected value, 0 for a read.
+// applied), and the length of the value the key's record holds if the
+// command finds one, as far as the command tells: a write's new value
+// (the old one usually has its length), a cas's expected value, 0 for a
+// read.
 func commandShape(cmd []byte) (key []byte, valueLen int, ok bool) {
 	if len(cmd) < 3 {
 		return nil, 0, false
@@ -104,6 +99,23 @@ func commandShape(cmd []byte) (key []byte, valueLen int, ok bool) {
 		}
 	}
 	return key, valueLen, true
+}
+
+// groupShapes takes the next group of up to PrefetchGroup commands off
+// *cmds and puts the index hash of each decodable one's key in hs and the
+// size of the record it expects (commandShape) in sizes; it returns how
+// many it put.
+func groupShapes(cmds *[][]byte, hs, sizes *[PrefetchGroup]uint64) int {
+	g := (*cmds)[:min(len(*cmds), PrefetchGroup)]
+	*cmds = (*cmds)[len(g):]
+	n := 0
+	for _, cmd := range g {
+		if key, vl, ok := commandShape(cmd); ok {
+			hs[n], sizes[n] = indexHash(key), recordLen(len(key), vl)
+			n++
+		}
+	}
+	return n
 }
 
 // recordPrefetchLines caps how many cache lines of one record touch asks
@@ -130,19 +142,10 @@ func (t *table) touch(cmds [][]byte) uint64 {
 	if !hardwarePrefetch {
 		return t.touchByLoads(cmds)
 	}
-	var hs [PrefetchGroup]uint64
-	var sizes [PrefetchGroup]uint64
+	var hs, sizes [PrefetchGroup]uint64
 	slots := t.index.slots
 	for len(cmds) > 0 {
-		g := cmds[:min(len(cmds), PrefetchGroup)]
-		cmds = cmds[len(g):]
-		n := 0
-		for _, cmd := range g {
-			if key, vl, ok := commandShape(cmd); ok {
-				hs[n], sizes[n] = indexHash(key), recordLen(len(key), vl)
-				n++
-			}
-		}
+		n := groupShapes(&cmds, &hs, &sizes)
 		for _, h := range hs[:n] {
 			prefetchLines(uintptr(unsafe.Pointer(&slots[t.index.home(h)])), 1)
 		}
@@ -165,19 +168,11 @@ func (t *table) touch(cmds [][]byte) uint64 {
 // then (from the lengths there) its other lines, but the records do not
 // depend on each other, so the CPU overlaps what its reorder window holds.
 func (t *table) touchByLoads(cmds [][]byte) uint64 {
-	var hs [PrefetchGroup]uint64
+	var hs, sizes [PrefetchGroup]uint64
 	var sum uint64
 	slots := t.index.slots
 	for len(cmds) > 0 {
-		g := cmds[:min(len(cmds), PrefetchGroup)]
-		cmds = cmds[len(g):]
-		n := 0
-		for _, cmd := range g {
-			if key, ok := commandKey(cmd); ok {
-				hs[n] = indexHash(key)
-				n++
-			}
-		}
+		n := groupShapes(&cmds, &hs, &sizes)
 		for _, h := range hs[:n] {
 			sum += slots[t.index.home(h)].h
 		}
