@@ -80,6 +80,11 @@
 //     with fdatasync; MeasureBetterFloor measures both and keeps the better,
 //     as every figure rated against the floor must (a system may write its
 //     log either way).
+//   - MeasureMemoryFloor does the same for memory (`run --memory-floor`,
+//     at the state's size, StateSizer): a dependent read missing every
+//     cache, the same within a cache, a page's first write. It bounds
+//     nothing; held beside a state-size ratio it says how much of a large
+//     state's cost is the machine's memory.
 //
 // The package must never record figures from the warm-up in a summary,
 // drop an operation it sent (or should have sent) from the counts, or

@@ -491,6 +491,18 @@ func (t *inprocTarget) Stats() TargetStats {
 	}
 }
 
+// StateBytes sums the memory of the running nodes' state machines that
+// report it (the KV store's slabs and index: kv.Store.MemoryBytes).
+func (t *inprocTarget) StateBytes() uint64 {
+	var n uint64
+	for _, id := range t.c.IDs() {
+		if m, ok := t.c.StateMachine(id).(interface{ MemoryBytes() uint64 }); ok {
+			n += m.MemoryBytes()
+		}
+	}
+	return n
+}
+
 func (t *inprocTarget) Close() error {
 	if t.critPath != nil {
 		t.critPath.takeWALStats(t.c)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
 func TestInprocTargetSmoke(t *testing.T) {
@@ -32,6 +34,12 @@ func TestInprocTargetSmoke(t *testing.T) {
 	}
 	if sum.EntriesPerFsync == nil || *sum.EntriesPerFsync <= 0 || sum.FsyncsPerSec == nil {
 		t.Errorf("fsync figures missing: %v %v", sum.EntriesPerFsync, sum.FsyncsPerSec)
+	}
+	// Every node applied the writes: three stores' memory, each more
+	// than an empty store's.
+	empty := kv.NewStore().MemoryBytes()
+	if n := tg.(StateSizer).StateBytes(); n <= 3*empty {
+		t.Errorf("StateBytes %d after %d writes, want more than 3 empty stores' %d", n, sum.Results.OK, 3*empty)
 	}
 	mfs, err := reg.Gather()
 	if err != nil || len(mfs) == 0 {

@@ -117,6 +117,12 @@ type Summary struct {
 	// (the in-process target's nodes included) when the run ended; 0
 	// where unknown.
 	PeakRSSBytes uint64 `json:"peak_rss_bytes,omitempty"`
+	// StateBytes is the memory the target's state machines held at the
+	// end of the load, summed over the nodes (targets that report it:
+	// StateSizer); MemoryFloor, with `run --memory-floor`, what this
+	// machine's memory costs a state of that size (MeasureMemoryFloor).
+	StateBytes  uint64       `json:"state_bytes,omitempty"`
+	MemoryFloor *MemoryFloor `json:"memory_floor,omitempty"`
 	// Environment: CPU model, kernel, file system and disk of the data
 	// directory (set by the command that made the run).
 	Environment *Environment `json:"environment,omitempty"`

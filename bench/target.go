@@ -34,6 +34,14 @@ type Target interface {
 	Close() error
 }
 
+// StateSizer is an optional Target extension: the memory its nodes'
+// state machines hold, summed over the nodes (0 if it cannot tell).
+// Run records it in Summary.StateBytes at the end of the load, and
+// `run --memory-floor` measures the machine's memory at that size.
+type StateSizer interface {
+	StateBytes() uint64
+}
+
 // TargetStats are cumulative counters a target reports, summed over its
 // nodes. The driver takes differences between samples.
 type TargetStats struct {

@@ -22,6 +22,10 @@
 # one run. OPTS and BASE_OPTS: inproc target options (space-separated
 # key=value) for this binary's runs and the base's; BASE_OPTS alone makes
 # the base this same binary with those options (an A/B of one setting).
+# Each run also measures the memory floor at its state's size (`run
+# --memory-floor`: a random read that misses the caches, a page's first
+# write), shown beside the ratios: how much of a large state's cost is
+# the machine's memory (a binary that lacks the flag runs without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=bin/raftbench
@@ -44,6 +48,7 @@ rm -rf "$OUT"/keys-* "$OUT"/base
 run() { # binary outdir keys options
 	local opt=()
 	for o in $4; do opt+=(--target-opt "$o"); done
+	if "$1" run --help 2>&1 | grep -q -- --memory-floor; then opt+=(--memory-floor); fi
 	"$1" run --target inproc --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys "$3" \
 		--warmup 3s --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} ${opt[@]+"${opt[@]}"} --quiet --out "$2" >/dev/null
 }
@@ -67,8 +72,8 @@ $B plot "$OUT"/keys-* --x keys --out "$OUT" --markdown --link-base results
 python3 - "$OUT" <<'EOF' | tee "$OUT/ratios.md"
 import json, os, re, sys
 out = sys.argv[1]
-print("| binary | keys | passes | ops/s (mean) | ratio | ratio per pass | p99.9 ms | ratio | ops per CPU-s | ratio | peak RSS MiB | max ms per pass |")
-print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+print("| binary | keys | passes | ops/s (mean) | ratio | ratio per pass | p99.9 ms | ratio | ops per CPU-s | ratio | peak RSS MiB | state MiB | random read ns | first write µs/page | max ms per pass |")
+print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 for label, d in (("this", out), ("base", os.path.join(out, "base"))):
     if not os.path.isdir(d):
         continue
@@ -92,6 +97,13 @@ for label, d in (("this", out), ("base", os.path.join(out, "base"))):
                               for p in sorted(passes) if p in ref_passes)
         rss = max(r.get("peak_rss_bytes", 0) for r in rs) / 2**20
         maxes = " / ".join(f"{r['latency_ms']['max']:.0f}" for r in rs)
+        # The state's size and the memory floor at it (means over the
+        # passes that have them; "–" for a binary without them).
+        state = [r["state_bytes"] / 2**20 for r in rs if r.get("state_bytes")]
+        floors = [r["memory_floor"] for r in rs if r.get("memory_floor")]
+        state = f"{mean(state):,.0f}" if state else "–"
+        read = f"{mean([f['random_read_ns'] for f in floors]):.0f}" if floors else "–"
+        fault = f"{mean([f['first_write_us_per_page'] for f in floors]):.1f}" if floors else "–"
         print(f"| {label} | {k:,} | {len(rs)} | {row[0]:,.0f} | {row[0]/ref[0]:.2f}x | {per_pass} | {row[1]:.1f} | {row[1]/ref[1]:.2f}x "
-              f"| {row[2]:,.0f} | {row[2]/ref[2]:.2f}x | {rss:,.0f} | {maxes} |")
+              f"| {row[2]:,.0f} | {row[2]/ref[2]:.2f}x | {rss:,.0f} | {state} | {read} | {fault} | {maxes} |")
 EOF

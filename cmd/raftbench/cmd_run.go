@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,6 +50,7 @@ type loadFlags struct {
 	memProfile  string
 	trace       string        // run --trace: an execution trace (runtime/trace) of the load phase
 	timeline    time.Duration // run --timeline: bucket width of timeline.csv
+	memoryFloor bool          // run --memory-floor: measure the memory floor at the state's size after the run
 	election    time.Duration
 
 	fs *pflag.FlagSet
@@ -263,11 +265,17 @@ func (s *session) openTarget(ctx context.Context) (bench.Target, func(), error) 
 // runOnce opens a target, runs cfg against it, and writes the results
 // to out (if set). It is one rate of a sweep, or the whole of `run`.
 func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) (*bench.Summary, error) {
-	t, cleanup, err := s.openTarget(ctx)
+	t, closeTarget, err := s.openTarget(ctx)
 	if err != nil {
 		return nil, err
 	}
+	var closeOnce sync.Once
+	cleanup := func() { closeOnce.Do(closeTarget) }
 	defer cleanup()
+	sizer, _ := t.(bench.StateSizer)
+	if s.flags.memoryFloor && sizer == nil {
+		return nil, usageError("--memory-floor: the %s target does not report its state's size", s.flags.target)
+	}
 	cfg.Metrics = s.metrics
 	var sink bench.ProgressSink
 	var printer *report.ProgressPrinter
@@ -309,9 +317,24 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 	if err != nil {
 		return nil, err
 	}
+	if sizer != nil {
+		sum.StateBytes = sizer.StateBytes()
+	}
 	bench.FillEnvironment(sum, os.Args)
 	env := bench.DescribeEnvironment(s.flags.dataDir)
 	sum.Environment = &env
+	if s.flags.memoryFloor {
+		// After the target is gone (its memory released, nothing else
+		// running) and after FillEnvironment read the peak RSS, which
+		// the floor's own mapping would raise.
+		cleanup()
+		mf, err := bench.MeasureMemoryFloor(max(int64(sum.StateBytes), bench.MinMemoryFloorBytes))
+		if err != nil {
+			return nil, err
+		}
+		sum.MemoryFloor = &mf
+		printMemoryFloor(os.Stderr, mf)
+	}
 	if out != "" {
 		if err := report.WriteResults(out, sum); err != nil {
 			return nil, err
@@ -351,7 +374,18 @@ PNG/SVG plots.`,
 	f.register(c.Flags(), true)
 	c.Flags().StringVar(&f.out, "out", "", "directory for summary.json, timeseries.csv, histograms and plots")
 	c.Flags().StringVar(&f.ui, "ui", "", "--target inproc: serve a live browser view of the cluster on this host:port during the run")
+	c.Flags().BoolVar(&f.memoryFloor, "memory-floor", false, "targets that report their state's size (inproc): after the run, measure what this machine's memory costs a state that size (a random read missing the caches, a page's first write) and record it in summary.json")
 	return c
+}
+
+// printMemoryFloor prints the memory floor measured after a run.
+func printMemoryFloor(w io.Writer, f bench.MemoryFloor) {
+	fmt.Fprintf(w, "memory floor over %.0f MiB (the state's size): a random read %.0f ns (%.0f ns within %d KiB); a page's first write %.1f µs",
+		float64(f.Bytes)/(1<<20), f.RandomReadNs, f.CachedReadNs, f.CachedBytes>>10, f.FirstWriteUsPerPage)
+	if f.PopulatedUsPerPage > 0 {
+		fmt.Fprintf(w, " (%.1f µs mapped in one call)", f.PopulatedUsPerPage)
+	}
+	fmt.Fprintln(w)
 }
 
 func runRun(stdout io.Writer, f *loadFlags, cfg bench.RunConfig) error {

@@ -298,3 +298,47 @@ func TestRunWritesTrace(t *testing.T) {
 		t.Errorf("unwritable --trace: %v", err)
 	}
 }
+
+// sizedTestTarget is loadTestTarget reporting its store's memory
+// (bench.StateSizer), as the inproc target does.
+type sizedTestTarget struct{ loadTestTarget }
+
+func (t *sizedTestTarget) Name() string { return "cmdtest-sized" }
+func (t *sizedTestTarget) StateBytes() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.store.MemoryBytes()
+}
+
+func init() {
+	bench.Register("cmdtest-sized", func(ctx context.Context, cfg bench.TargetConfig) (bench.Target, error) {
+		return &sizedTestTarget{loadTestTarget{store: kv.NewStore()}}, nil
+	})
+}
+
+func TestRunMemoryFloor(t *testing.T) {
+	if _, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest", "--duration", "100ms", "--warmup", "0s", "--quiet", "--memory-floor"); err == nil ||
+		!strings.Contains(err.Error(), "does not report its state's size") {
+		t.Errorf("--memory-floor on a target without a state size: %v, want a clear error", err)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	if _, err := execLoadCmd(t, newRunCmd, "--target", "cmdtest-sized", "--clients", "4", "--keys", "2000", "--mix", "write=1",
+		"--duration", "200ms", "--warmup", "0s", "--quiet", "--memory-floor", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s bench.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.StateBytes == 0 {
+		t.Errorf("summary.json state_bytes missing: %+v", s)
+	}
+	f := s.MemoryFloor
+	if f == nil || f.Bytes < bench.MinMemoryFloorBytes || f.Bytes < int64(s.StateBytes) || f.RandomReadNs <= 0 || f.CachedReadNs <= 0 || f.FirstWriteUsPerPage <= 0 {
+		t.Errorf("summary.json memory_floor: %+v (state %d bytes)", f, s.StateBytes)
+	}
+}
