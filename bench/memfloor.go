@@ -34,8 +34,11 @@ type MemoryFloor struct {
 	// FirstWriteUsPerPage is the cost of the first write to each page of
 	// freshly mapped memory, page by page (each a page fault), over
 	// FirstWriteBytes; PopulatedUsPerPage the cost per page of having the
-	// kernel map a fresh range in one call first (MADV_POPULATE_WRITE,
-	// Linux 5.14+; 0 where unavailable), as the KV store maps its slabs.
+	// kernel map a fresh range in one call (MADV_POPULATE_WRITE, Linux
+	// 5.14+; 0 where unavailable), as the KV store maps its slabs, and
+	// then writing each page once: under a hypervisor that builds its own
+	// page tables for the guest the first write still costs the
+	// hypervisor's work after the guest kernel has mapped the page.
 	FirstWriteUsPerPage float64 `json:"first_write_us_per_page"`
 	PopulatedUsPerPage  float64 `json:"populated_us_per_page,omitempty"`
 	FirstWriteBytes     int64   `json:"first_write_bytes"`
@@ -90,10 +93,10 @@ func MeasureMemoryFloor(bytes int64) (MemoryFloor, error) {
 	f.FirstWriteUsPerPage = perPage(time.Since(start), first, page)
 	if rest := region[first:]; len(rest) >= page {
 		start = time.Now()
-		if populated(rest) {
+		ok := populated(rest)
+		touchPages(rest, page)
+		if ok {
 			f.PopulatedUsPerPage = perPage(time.Since(start), len(rest), page)
-		} else {
-			touchPages(rest, page)
 		}
 	}
 	rng := rand.New(rand.NewPCG(uint64(bytes), 0x6d656d666c6f6f72))

@@ -383,7 +383,7 @@ func printMemoryFloor(w io.Writer, f bench.MemoryFloor) {
 	fmt.Fprintf(w, "memory floor over %.0f MiB (the state's size): a random read %.0f ns (%.0f ns within %d KiB); a page's first write %.1f µs",
 		float64(f.Bytes)/(1<<20), f.RandomReadNs, f.CachedReadNs, f.CachedBytes>>10, f.FirstWriteUsPerPage)
 	if f.PopulatedUsPerPage > 0 {
-		fmt.Fprintf(w, " (%.1f µs mapped in one call)", f.PopulatedUsPerPage)
+		fmt.Fprintf(w, " (%.1f µs mapped in one call, then written)", f.PopulatedUsPerPage)
 	}
 	fmt.Fprintln(w)
 }
