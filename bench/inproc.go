@@ -488,6 +488,7 @@ func (t *inprocTarget) Stats() TargetStats {
 		AppendMsgs:    s.AppendMsgs,
 		AppendEntries: s.AppendEntries,
 		LeaderChanges: s.LeaderChanges,
+		Snapshots:     s.Snapshots, SnapshotsCounted: true,
 	}
 }
 

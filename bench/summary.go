@@ -89,6 +89,12 @@ type Summary struct {
 	FsyncsPerSec     *float64 `json:"fsyncs_per_s,omitempty"`
 	EntriesPerFsync  *float64 `json:"entries_per_fsync,omitempty"`
 	EntriesPerAppend *float64 `json:"entries_per_append,omitempty"`
+	// Snapshots is how many snapshots the target's nodes took during the
+	// measured window (summed over the nodes; nil where the target does
+	// not count them: TargetStats.SnapshotsCounted). Short runs at a
+	// modest rate can end before a system's first snapshot while another
+	// system writes several: compare their tails with this beside them.
+	Snapshots *uint64 `json:"snapshots,omitempty"`
 	// ProcessCPUCores is the CPU this process (load generator and, for
 	// in-process targets, the whole cluster) used over the measured
 	// window, in cores; OpsPerCPUSecond divides ops by that CPU time.
@@ -330,6 +336,10 @@ func (r *runner) summary() *Summary {
 		}
 	}
 	d, w := r.statsEnd, r.statsWarm
+	if d.SnapshotsCounted {
+		n := d.Snapshots - w.Snapshots
+		s.Snapshots = &n
+	}
 	if d.Fsyncs > w.Fsyncs {
 		s.FsyncsPerSec = ptr(float64(d.Fsyncs-w.Fsyncs) / cfg.Duration.Seconds())
 		s.EntriesPerFsync = ptr(float64(d.FsyncEntries-w.FsyncEntries) / float64(d.Fsyncs-w.Fsyncs))

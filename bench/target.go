@@ -50,6 +50,13 @@ type TargetStats struct {
 	AppendMsgs    uint64 // AppendEntries messages sent
 	AppendEntries uint64 // entries carried by them
 	LeaderChanges uint64
+	// Snapshots counts the snapshots the nodes took of their state (to
+	// compact their logs; to a file or in memory), where the target
+	// counts them (SnapshotsCounted); a run that takes none where
+	// another system takes several does less work, which short runs
+	// hide.
+	Snapshots        uint64
+	SnapshotsCounted bool
 }
 
 // TargetConfig says what cluster to build.

@@ -49,10 +49,18 @@ func (f *fakeTarget) Do(ctx context.Context, req bench.Request) (kv.Result, erro
 	return kv.DecodeResult(res)
 }
 
+// Stats: three entries per fsync; "fast" counts a snapshot every
+// writesPerSnapshot writes, "slow" does not count its snapshots.
 func (f *fakeTarget) Stats() bench.TargetStats {
 	w := f.writes.Load()
-	return bench.TargetStats{Fsyncs: w, FsyncEntries: 3 * w}
+	s := bench.TargetStats{Fsyncs: w, FsyncEntries: 3 * w}
+	if f.name == "fast" {
+		s.Snapshots, s.SnapshotsCounted = w/writesPerSnapshot, true
+	}
+	return s
 }
+
+const writesPerSnapshot = 10
 
 func (f *fakeTarget) Close() error { f.closed.Store(true); return nil }
 
@@ -214,6 +222,21 @@ func checkResult(t *testing.T, res *Result) {
 	if f.OpsMedian <= s.OpsMedian || f.VsBestOther <= 1 || s.VsBestOther >= 1 {
 		t.Errorf("fast %+v vs slow %+v", f, s)
 	}
+	// Snapshots are counted in the measured window where the system
+	// counts them, and left out (not 0) where it does not.
+	for _, row := range res.Rows {
+		switch {
+		case row.System == "fast" && (row.Snapshots == nil || *row.Snapshots <= 0):
+			t.Errorf("fast/%d: snapshots %v, want a positive count", row.Clients, row.Snapshots)
+		case row.System == "slow" && row.Snapshots != nil:
+			t.Errorf("slow/%d: snapshots %v, want none recorded (not counted)", row.Clients, *row.Snapshots)
+		}
+	}
+	for _, r := range res.Runs {
+		if r.System == "fast" && r.Snapshots != nil && float64(*r.Snapshots) > float64(r.Ops)/writesPerSnapshot+2 {
+			t.Errorf("run %d: %d snapshots for %d operations: the warm-up's were counted", r.Order, *r.Snapshots, r.Ops)
+		}
+	}
 	// The default mix's three kinds, each with its own latency.
 	for _, row := range res.Rows {
 		for _, op := range []string{"write", "read", "cas"} {
@@ -239,7 +262,7 @@ func checkFiles(t *testing.T, dir string, runs int) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"| slow | 1 |", "| fast | 4 |", "fsync **on for every system**", "ops/CPU-s",
-		"**By operation**", "| system | clients | write | read | cas |"} {
+		"**By operation**", "| system | clients | write | read | cas |", "| entries/fsync | snapshots | vs best other |"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("compare.md lacks %q:\n%s", want, md)
 		}

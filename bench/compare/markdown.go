@@ -42,7 +42,9 @@ func writeMarkdown(path string, r *Result) error {
 		fmt.Fprintf(&b, "Command: `%s`\n\n", r.Command)
 	}
 	fmt.Fprintf(&b, "Latencies are medians over repeats of each run's percentile; CPU cores is this process's "+
-		"CPU time (nodes and load generator) per wall second in the measured window.\n\n")
+		"CPU time (nodes and load generator) per wall second in the measured window; snapshots, the median "+
+		"number the nodes took in it (to a file or in memory; a system whose first snapshot comes later than "+
+		"the run's end does less work than one that writes several, which a short run's tails hide).\n\n")
 	floors := len(r.DiskFloor) > 0
 	ofCeiling, ofCeilingSep := "", ""
 	if floors {
@@ -53,12 +55,16 @@ func writeMarkdown(path string, r *Result) error {
 		"A row is ranked (gets \"vs best other\") only if its history is linearizable and its contract is the reference "+
 		"contract (%s), the one most systems state; the others say why not and are listed last, whatever their speed.\n\n",
 		orDash(r.ReferenceContract))
-	fmt.Fprintln(&b, "| system | clients | ops/s median | ops/s min | p50 ms | p99 ms | p99.9 ms | CPU cores | ops/CPU-s | entries/fsync | vs best other | errors | linearizable | contract |"+ofCeiling)
-	fmt.Fprintln(&b, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"+ofCeilingSep)
+	fmt.Fprintln(&b, "| system | clients | ops/s median | ops/s min | p50 ms | p99 ms | p99.9 ms | CPU cores | ops/CPU-s | entries/fsync | snapshots | vs best other | errors | linearizable | contract |"+ofCeiling)
+	fmt.Fprintln(&b, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"+ofCeilingSep)
 	for _, row := range r.Rows {
 		epf := "–"
 		if row.EntriesPerFsync != nil {
 			epf = strconv.FormatFloat(*row.EntriesPerFsync, 'f', 1, 64)
+		}
+		snaps := "–"
+		if row.Snapshots != nil {
+			snaps = strconv.FormatFloat(*row.Snapshots, 'f', -1, 64)
 		}
 		vs := "–"
 		if row.VsBestOther > 0 {
@@ -79,9 +85,9 @@ func writeMarkdown(path string, r *Result) error {
 		case "not-linearizable":
 			lin = "**NO**"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %.3f | %.3f | %.3f | %.2f | %s | %s | %s | %d | %s | %s |",
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %.3f | %.3f | %.3f | %.2f | %s | %s | %s | %s | %d | %s | %s |",
 			system, row.Clients, bench.FormatCount(row.OpsMedian), bench.FormatCount(row.OpsMin), row.P50Ms, row.P99Ms,
-			row.P999Ms, row.CPUCores, bench.FormatCount(row.OpsPerCPUSec), epf, vs, row.Errors, lin, row.Contract)
+			row.P999Ms, row.CPUCores, bench.FormatCount(row.OpsPerCPUSec), epf, snaps, vs, row.Errors, lin, row.Contract)
 		if floors {
 			// fsync-off systems are not bound by the disk: no ratio.
 			if c := r.floorCeiling(row.Clients, r.DiskFloor[0].Nodes); c > 0 && SystemFsync(row.System, r.Fsync) {

@@ -43,6 +43,9 @@ type RunRecord struct {
 	FsyncsPerSec     *float64 `json:"fsyncs_per_s,omitempty"`
 	EntriesPerFsync  *float64 `json:"entries_per_fsync,omitempty"`
 	EntriesPerAppend *float64 `json:"entries_per_append,omitempty"`
+	// Snapshots the nodes took in the measured window (nil: the system
+	// does not count them).
+	Snapshots *uint64 `json:"snapshots,omitempty"`
 	// Contract is what the system states it promises (nil: unstated).
 	Contract *bench.Contract `json:"contract,omitempty"`
 	// Check is the linearizability check of the run's sampled keys (nil:
@@ -55,7 +58,7 @@ func newRunRecord(s Slot, sum *bench.Summary) RunRecord {
 		Repeat: s.Repeat, System: s.System, Target: TargetName(s.System), Clients: s.Clients,
 		Fsync: sum.Fsync, Ops: sum.Ops, Errors: sum.Errors, ThroughputOps: sum.ThroughputOps,
 		LatencyMs: sum.LatencyMs, LatencyByOpMs: sum.LatencyByOpMs, LeaderChanges: sum.LeaderChanges, FsyncsPerSec: sum.FsyncsPerSec,
-		EntriesPerFsync: sum.EntriesPerFsync, EntriesPerAppend: sum.EntriesPerAppend,
+		EntriesPerFsync: sum.EntriesPerFsync, EntriesPerAppend: sum.EntriesPerAppend, Snapshots: sum.Snapshots,
 	}
 }
 
@@ -88,6 +91,9 @@ type Row struct {
 	CPUCores        float64  `json:"cpu_cores"`
 	OpsPerCPUSec    float64  `json:"ops_per_cpu_s"`
 	EntriesPerFsync *float64 `json:"entries_per_fsync,omitempty"`
+	// Snapshots is the median over the runs of the snapshots the
+	// system's nodes took in the measured window (nil: not counted).
+	Snapshots *float64 `json:"snapshots,omitempty"`
 	// ByOp is P50Ms/P99Ms/P999Ms for each kind of operation of the mix
 	// (medians over the runs that had it): reads and writes wait for
 	// different things, so a mix's percentiles alone do not say which.
@@ -231,16 +237,23 @@ func makeRow(system string, clients int, runs []RunRecord) Row {
 		CPUCores:     median(pick(func(rr RunRecord) float64 { return rr.CPUCores })),
 		OpsPerCPUSec: median(pick(func(rr RunRecord) float64 { return rr.OpsPerCPUSec })),
 	}
-	var epf []float64
+	var epf, snaps []float64
 	for _, rr := range runs {
 		row.Errors += rr.Errors
 		if rr.EntriesPerFsync != nil {
 			epf = append(epf, *rr.EntriesPerFsync)
 		}
+		if rr.Snapshots != nil {
+			snaps = append(snaps, float64(*rr.Snapshots))
+		}
 	}
 	if len(epf) > 0 {
 		m := median(epf)
 		row.EntriesPerFsync = &m
+	}
+	if len(snaps) > 0 {
+		m := median(snaps)
+		row.Snapshots = &m
 	}
 	for _, op := range bench.OpNames() {
 		var p50, p99, p999 []float64

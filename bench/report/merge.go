@@ -136,6 +136,9 @@ func Merge(in []*MergeInput) (*bench.Summary, error) {
 	m.Results = bench.Results{}
 	m.FsyncsPerSec, m.EntriesPerFsync, m.EntriesPerAppend = nil, nil, nil
 	m.ServiceLatencyMs, m.ScheduleLagMs, m.History = nil, nil, nil
+	// Per cluster, not per generator: generators may share one cluster
+	// or each drive its own, so no sum or maximum is right.
+	m.Snapshots, m.StateBytes, m.MemoryFloor = nil, 0, nil
 	m.Hist, m.SvcHist = in[0].Lat.Clone(), nil
 	m.Hist.Reset()
 	if in[0].Svc != nil {

@@ -53,6 +53,12 @@ func WriteTable(w io.Writer, s *bench.Summary) {
 	}
 	row("errors", errs)
 	row("leader changes", fmt.Sprint(s.LeaderChanges))
+	if s.Snapshots != nil {
+		row("snapshots", fmt.Sprintf("%d (taken by the nodes in the measured window)", *s.Snapshots))
+	}
+	if s.StateBytes > 0 {
+		row("state", fmt.Sprintf("%.1f MiB (the nodes' state machines at the end)", float64(s.StateBytes)/(1<<20)))
+	}
 	if s.Security != "" {
 		row("security", s.Security)
 	}

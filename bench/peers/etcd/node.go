@@ -228,6 +228,7 @@ func (n *node) maybeSnapshot(l *life) error {
 		return fmt.Errorf("create snapshot at %d: %w", n.appliedIx, err)
 	}
 	n.snapIndex = n.appliedIx
+	n.t.snapshots.Add(1)
 	if n.appliedIx <= catchUpEntries {
 		return nil
 	}

@@ -67,6 +67,7 @@ type Target struct {
 	fsyncs, fsyncEntries   atomic.Uint64
 	appendMsgs, appendEnts atomic.Uint64
 	leaderChanges          atomic.Uint64
+	snapshots              atomic.Uint64 // maybeSnapshot's, every node
 
 	logger    raft.Logger
 	ctx       context.Context
@@ -207,6 +208,7 @@ func (t *Target) Stats() bench.TargetStats {
 		AppendMsgs:    t.appendMsgs.Load(),
 		AppendEntries: t.appendEnts.Load(),
 		LeaderChanges: t.leaderChanges.Load(),
+		Snapshots:     t.snapshots.Load(), SnapshotsCounted: true,
 	}
 }
 

@@ -3,6 +3,7 @@ package hashicorp
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -11,7 +12,8 @@ import (
 
 // fsm adapts kv.Store to raft.FSM: one Apply per committed command.
 type fsm struct {
-	store *kv.Store
+	store     *kv.Store
+	snapshots *atomic.Uint64 // the target's count of snapshots taken
 }
 
 func (f *fsm) Apply(l *raft.Log) interface{} {
@@ -22,6 +24,7 @@ func (f *fsm) Apply(l *raft.Log) interface{} {
 // it, on another goroutine beside Apply (the FSMSnapshot contract), as
 // our engine does with the same store.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.snapshots.Add(1)
 	return snapshot{view: f.store.Capture()}, nil
 }
 

@@ -47,6 +47,7 @@ type Target struct {
 	syncs         atomic.Uint64
 	entries       entryCounter
 	leaderChanges atomic.Uint64
+	snapshots     atomic.Uint64 // FSM snapshots raft asked for, every node
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -138,9 +139,9 @@ func (t *Target) start(cfg bench.TargetConfig, tuned bool, kind string) error {
 // fills from the latest snapshot and the log.
 func (t *Target) startLife(n *node) error {
 	l := &life{store: kv.NewStore(), down: make(chan struct{})}
-	var f raft.FSM = &fsm{store: l.store}
+	var f raft.FSM = &fsm{store: l.store, snapshots: &t.snapshots}
 	if t.tuned {
-		f = &batchingFSM{fsm{store: l.store}}
+		f = &batchingFSM{fsm{store: l.store, snapshots: &t.snapshots}}
 	}
 	var err error
 	if l.r, err = raft.NewRaft(n.conf, f, n.log, n.log, n.snaps, n.trans); err != nil {
@@ -178,7 +179,7 @@ func (t *Target) ElectionTimeout() time.Duration { return t.nodes[0].conf.Heartb
 
 // Stats implements bench.Target.
 func (t *Target) Stats() bench.TargetStats {
-	s := bench.TargetStats{LeaderChanges: t.leaderChanges.Load()}
+	s := bench.TargetStats{LeaderChanges: t.leaderChanges.Load(), Snapshots: t.snapshots.Load(), SnapshotsCounted: true}
 	if t.fsync {
 		s.Fsyncs = t.syncs.Load()
 		s.FsyncEntries = t.entries.entries.Load()
