@@ -174,6 +174,17 @@ for wl in ("default", "write-only"):
                      f"{fmt(off['ops_per_cpu_s'])} ops per CPU-second")
     if reach:
         print(f"\nWithout the disk (ours, fsync off; {os.cpu_count()} CPUs here): " + "; ".join(reach) + ".")
+    # The tails compare work done in the same window: a system whose first
+    # snapshot comes after the run's end has written none, ours may have
+    # written several (medians over the repeats, every node's).
+    snaps = []
+    for c in r["clients"]:
+        cells = [f"{name} {rows[(name, c)]['snapshots']:g}" for name in [OURS] + PEERS
+                 if (name, c) in rows and rows[(name, c)].get("snapshots") is not None]
+        if cells:
+            snaps.append(f"{c} clients: " + ", ".join(cells))
+    if snaps:
+        print("\nSnapshots taken in the measured window (fsync on, every node): " + "; ".join(snaps) + ".")
     p50, mean, way = one_write_us(r)
     o1 = rows.get((OURS, 1))
     if p50 and o1:
