@@ -1,8 +1,8 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 	"unsafe"
@@ -74,7 +74,7 @@ const (
 // memory and takes about a second per gigabyte plus the reads' time
 // (memoryFloorReads at RandomReadNs each).
 func MeasureMemoryFloor(bytes int64) (MemoryFloor, error) {
-	if bytes < MinMemoryFloorBytes || bytes > maxMemoryFloorBytes {
+	if bytes < MinMemoryFloorBytes || bytes > maxMemoryFloorBytes || bytes > math.MaxInt {
 		return MemoryFloor{}, fmt.Errorf("memory floor over %d bytes: want %d to %d", bytes, int64(MinMemoryFloorBytes), int64(maxMemoryFloorBytes))
 	}
 	page := pageSize()
@@ -123,9 +123,6 @@ func touchPages(b []byte, page int) {
 	}
 }
 
-// errNoLines: a region too small for one cache line.
-var errNoLines = errors.New("memory floor: region smaller than a cache line")
-
 // chase links up to maxLines cache lines of region into one cycle in
 // random order, a random line from each of as many equal strata, and
 // follows the links memoryFloorReads times: each read's address comes
@@ -135,7 +132,7 @@ func chase(region []byte, maxLines int, rng *rand.Rand) float64 {
 	const line = 64
 	total := len(region) / line
 	if total == 0 {
-		panic(errNoLines)
+		return 0 // no line to read (MeasureMemoryFloor's regions are at least MinMemoryFloorBytes)
 	}
 	n := min(total, maxLines)
 	stride := total / n // lines per stratum
