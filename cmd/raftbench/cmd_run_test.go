@@ -47,6 +47,20 @@ func init() {
 	})
 }
 
+// readSummary reads dir/summary.json.
+func readSummary(t *testing.T, dir string) bench.Summary {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s bench.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // execLoadCmd runs a fresh command (flags do not leak between tests).
 func execLoadCmd(t *testing.T, mk func() *cobra.Command, args ...string) (string, error) {
 	t.Helper()
@@ -65,14 +79,7 @@ func TestRunWorkloadFlagsRecordTheWorkload(t *testing.T) {
 		"--workload", "D", "--theta", "0.7", "--keys", "200", "--out", out, "--quiet"); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s bench.Summary
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatal(err)
-	}
+	s := readSummary(t, out)
 	w := s.Workload
 	if w.Name != "d" || w.Distribution != "latest" || w.Theta != 0.7 || !w.Preload || w.Keys != 200 ||
 		w.Fractions["read"] != 0.95 || w.Fractions["insert"] != 0.05 || s.OpsByOp["insert"] == 0 {
@@ -85,10 +92,8 @@ func TestRunWorkloadFlagsRecordTheWorkload(t *testing.T) {
 		"--mix", "write=1", "--preload", "--keys", "300", "--out", out3, "--quiet"); err != nil {
 		t.Fatal(err)
 	}
-	b, _ = os.ReadFile(filepath.Join(out3, "summary.json"))
-	s = bench.Summary{}
-	if err := json.Unmarshal(b, &s); err != nil || !s.Workload.Preload || s.Workload.Keys != 300 {
-		t.Fatalf("--preload: workload %+v (%v)", s.Workload, err)
+	if s = readSummary(t, out3); !s.Workload.Preload || s.Workload.Keys != 300 {
+		t.Fatalf("--preload: workload %+v", s.Workload)
 	}
 	// A preset with another distribution says so in its name.
 	out2 := filepath.Join(t.TempDir(), "a")
@@ -96,10 +101,8 @@ func TestRunWorkloadFlagsRecordTheWorkload(t *testing.T) {
 		"--workload", "a", "--distribution", "uniform", "--keys", "50", "--out", out2, "--quiet"); err != nil {
 		t.Fatal(err)
 	}
-	b, _ = os.ReadFile(filepath.Join(out2, "summary.json"))
-	s = bench.Summary{}
-	if err := json.Unmarshal(b, &s); err != nil || s.Workload.Name != "a/uniform" || s.Workload.Theta != 0 {
-		t.Fatalf("workload %+v (%v)", s.Workload, err)
+	if s = readSummary(t, out2); s.Workload.Name != "a/uniform" || s.Workload.Theta != 0 {
+		t.Fatalf("workload %+v", s.Workload)
 	}
 }
 
@@ -167,14 +170,7 @@ func TestRunWithMakeBenchFlags(t *testing.T) {
 	if !strings.Contains(stdout, "cmdtest, 3 nodes, 64 clients, 128 B values, fsync on") || !strings.Contains(stdout, "throughput") {
 		t.Errorf("summary table missing:\n%s", stdout)
 	}
-	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s bench.Summary
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatal(err)
-	}
+	s := readSummary(t, out)
 	if s.Clients != 64 || s.KeyDist != "zipfian" || s.Seed != 3 || s.Ops == 0 || s.Command == "" {
 		t.Errorf("summary.json: %+v", s)
 	}
@@ -326,14 +322,7 @@ func TestRunMemoryFloor(t *testing.T) {
 		"--duration", "200ms", "--warmup", "0s", "--quiet", "--memory-floor", "--out", out); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s bench.Summary
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatal(err)
-	}
+	s := readSummary(t, out)
 	if s.StateBytes == 0 {
 		t.Errorf("summary.json state_bytes missing: %+v", s)
 	}
