@@ -36,8 +36,9 @@ type Target interface {
 
 // StateSizer is an optional Target extension: the memory its nodes'
 // state machines hold, summed over the nodes (0 if it cannot tell).
-// Run records it in Summary.StateBytes at the end of the load, and
-// `run --memory-floor` measures the machine's memory at that size.
+// `raftbench run` records it in Summary.StateBytes at the end of the
+// load, and with --memory-floor measures the machine's memory at that
+// size.
 type StateSizer interface {
 	StateBytes() uint64
 }
