@@ -28,12 +28,19 @@ func TestMembershipNemesis(t *testing.T) {
 	if m == nil {
 		t.Fatal("summary has no membership section")
 	}
-	// A removal may time out on a busy machine and still happen (unknown);
-	// a learner added back proves one did.
-	for _, op := range []string{MemberAddLearner, MemberPromote} {
-		if m.Performed[op] == 0 {
-			t.Errorf("no %s performed: performed %v refused %v skipped %v unknown %v", op, m.Performed, m.Refused, m.Skipped, m.Unknown)
-		}
+	// A removal or an add-learner may time out on a busy machine (its
+	// node killed or cut off before it answered) and still happen
+	// (unknown): a learner added back proves a removal did, and a
+	// promotion with no demotion performed proves a learner was added
+	// (seed 3's add-learner went unanswered in one CI run of many, and
+	// the promotion of the node it added followed at once).
+	learnerAdded := m.Performed[MemberAddLearner] > 0 ||
+		(m.Unknown[MemberAddLearner] > 0 && m.Performed[MemberPromote] > 0 && m.Performed[MemberDemote] == 0)
+	if !learnerAdded {
+		t.Errorf("no add-learner performed: performed %v refused %v skipped %v unknown %v", m.Performed, m.Refused, m.Skipped, m.Unknown)
+	}
+	if m.Performed[MemberPromote] == 0 {
+		t.Errorf("no promote performed: performed %v refused %v skipped %v unknown %v", m.Performed, m.Refused, m.Skipped, m.Unknown)
 	}
 	if m.Performed[MemberRemove]+m.Unknown[MemberRemove] == 0 {
 		t.Errorf("no removal attempted: performed %v unknown %v", m.Performed, m.Unknown)
