@@ -45,10 +45,17 @@ if [ -n "$BASE" ] && [ ! -x "$BASE" ]; then
 fi
 make build >/dev/null
 rm -rf "$OUT"/keys-* "$OUT"/base
+# Which binaries measure the memory floor (asked once each, not per run).
+has_floor() { "$1" run --help 2>&1 | grep -q -- --memory-floor && echo 1 || echo 0; }
+FLOOR_B=$(has_floor "$B")
+FLOOR_BASE=0
+if [ -n "$BASE" ]; then FLOOR_BASE=$(has_floor "$BASE"); fi
 run() { # binary outdir keys options
 	local opt=()
 	for o in $4; do opt+=(--target-opt "$o"); done
-	if "$1" run --help 2>&1 | grep -q -- --memory-floor; then opt+=(--memory-floor); fi
+	local floor=$FLOOR_B
+	if [ "$1" != "$B" ]; then floor=$FLOOR_BASE; fi
+	if [ "$floor" = 1 ]; then opt+=(--memory-floor); fi
 	"$1" run --target inproc --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys "$3" \
 		--warmup 3s --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} ${opt[@]+"${opt[@]}"} --quiet --out "$2" >/dev/null
 }
