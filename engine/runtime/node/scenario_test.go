@@ -263,12 +263,23 @@ func TestMinorityPartitionCannotCommit(t *testing.T) {
 	mustWrite(t, c, "x", "1")
 	old := c.Leader()
 	c.Network().Isolate(old.ID())
-	before := old.Applied()
+	// A write is answered once committed, which may be before the node's
+	// applied index counts it (blind writes are answered ahead of their
+	// apply), and acknowledgements already delivered may still advance
+	// the commit index: let the isolated node settle before taking the
+	// baseline, so only the minority write could move it.
+	waitFor(t, "the isolated node to apply what it committed", 5*time.Second, func() bool {
+		return old.Applied() >= old.Status().Commit
+	})
+	before, commitBefore := old.Applied(), old.Status().Commit
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	_, err := old.Propose(ctx, kv.EncodeWrite([]byte("x"), []byte("minority")))
 	cancel()
 	if err == nil {
 		t.Fatal("an isolated leader committed a write")
+	}
+	if commit := old.Status().Commit; commit != commitBefore {
+		t.Fatalf("isolated node advanced its commit index %d -> %d", commitBefore, commit)
 	}
 	if old.Applied() != before {
 		t.Fatalf("isolated node applied entries %d -> %d", before, old.Applied())
