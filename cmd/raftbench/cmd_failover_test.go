@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,14 +19,7 @@ func TestFailoverOnInproc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(out, "failover.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res bench.FailoverResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := readJSON[bench.FailoverResult](t, filepath.Join(out, "failover.json"))
 	if res.Fault != "partition" || res.OldLeader == 0 || res.NewLeader == 0 || res.NewLeader == res.OldLeader ||
 		res.NewLeaderMs <= 0 || res.FirstWriteMs <= 0 || len(res.Phases) != 3 || len(res.Timeline) == 0 {
 		t.Fatalf("failover.json: %+v", res)

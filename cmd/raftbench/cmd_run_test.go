@@ -50,15 +50,21 @@ func init() {
 // readSummary reads dir/summary.json.
 func readSummary(t *testing.T, dir string) bench.Summary {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	return readJSON[bench.Summary](t, filepath.Join(dir, "summary.json"))
+}
+
+// readJSON reads the JSON file at path into a T.
+func readJSON[T any](t *testing.T, path string) T {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s bench.Summary
-	if err := json.Unmarshal(b, &s); err != nil {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return v
 }
 
 // execLoadCmd runs a fresh command (flags do not leak between tests).
