@@ -65,6 +65,11 @@ import (
 //	                node: the leader's fsync that would hold the last P
 //	                goes through the io_uring even when its writes come
 //	                one at a time (default false), for A/B runs
+//	wal-recycle-segments=N  wal.Options.RecycleSegments of every node:
+//	                how many compacted segment files each log keeps to
+//	                reuse as new segments instead of writing zeros
+//	                (default wal.DefaultRecycleSegments; 0 or negative:
+//	                none), for A/B runs of that default
 //	wal-preallocate=false  wal.Options.AppendSegments of every node:
 //	                segments appended, each commit fsynced, instead of
 //	                written into files of zeros prepared ahead with
@@ -129,7 +134,7 @@ type transportStatser interface {
 func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	tr, url := TransportMem, ""
 	var lease bool
-	var batches, segBytes int
+	var batches, segBytes, recycleSegs int
 	var snapRate int64
 	var snapRatio float64
 	var commitDelay time.Duration
@@ -168,6 +173,15 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-segment-bytes=%q: want a byte count >= 65536", v)
 			}
 			segBytes = b
+		case "wal-recycle-segments":
+			b, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: wal-recycle-segments=%q: want a count (negative: none)", v)
+			}
+			if b == 0 {
+				b = -1 // 0 here means none, not the WAL's default
+			}
+			recycleSegs = b
 		case "snapshot-write-rate":
 			b, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || b < 0 {
@@ -262,7 +276,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-preallocate, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -313,7 +327,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || !preallocate || !yieldToClients || !followerApplyYield || cp.file != "" {
+	if batches != 0 || segBytes != 0 || recycleSegs != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || !preallocate || !yieldToClients || !followerApplyYield || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -325,6 +339,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			if segBytes != 0 {
 				nc.WALOptions.SegmentBytes = segBytes
 			}
+			nc.WALOptions.RecycleSegments = recycleSegs
 			if commitDelay != 0 {
 				nc.WALOptions.MaxCommitDelay = commitDelay
 			}

@@ -30,7 +30,8 @@ func crashTerm(i uint64) uint64 { return 1 + i/97 }
 // TestCrashChild is not a test on its own: TestCrashKill re-executes the
 // test binary with only this test selected and crashChildEnv set. It
 // appends (pipelined Submits, so group commit and segment rotation are
-// exercised), compacts now and then, and prints "A <index>" for every
+// exercised), compacts now and then (by CompactPrefix and by snapshots,
+// whose covered segments are recycled), and prints "A <index>" for every
 // acknowledged entry and "H <commit>" for every acknowledged hard state.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashChildEnv)
@@ -71,7 +72,17 @@ func TestCrashChild(t *testing.T) {
 			fmt.Printf("SUBMIT-ERROR %d %v\n", i, err)
 			os.Exit(5)
 		}
-		if i%300 == 0 && i > 200 {
+		switch {
+		case i%600 == 0:
+			// A snapshot's compaction: its covered segments are recycled
+			// as later segments (unless the child appends), so kills land
+			// while a recycled tail holds old records.
+			meta := raftpb.SnapshotMeta{Index: i - 200, Term: crashTerm(i - 200)}
+			if err := w.SaveSnapshot(raftpb.Snapshot{Meta: meta}); err != nil {
+				fmt.Printf("SNAPSHOT-ERROR %v\n", err)
+				os.Exit(6)
+			}
+		case i%300 == 0 && i > 200:
 			if err := w.CompactPrefix(i - 200); err != nil {
 				fmt.Printf("COMPACT-ERROR %v\n", err)
 				os.Exit(6)
@@ -112,7 +123,7 @@ func TestCrashKill(t *testing.T) {
 		acked, ackedCommit = max(acked, a), max(ackedCommit, h)
 		verifyAfterCrash(t, dir, acked, ackedCommit)
 	}
-	t.Logf("%d kills, %d entries acknowledged in total, %d torn tails cut", kills, acked, tornCuts.Load())
+	t.Logf("%d kills, %d entries acknowledged in total, %d torn tails cut, %d recycled tails' old records cut", kills, acked, tornCuts.Load(), recycledCuts.Load())
 }
 
 // runAndKill starts the child, kills it after delay (measured from its
@@ -168,15 +179,19 @@ func runAndKill(t *testing.T, dir string, delay time.Duration, oneP, appendSegs 
 	return acked, commit
 }
 
-var tornCuts atomic.Int64
+var tornCuts, recycledCuts atomic.Int64
 
-// countingHandler counts recovery warnings (torn tails cut).
+// countingHandler counts what recovery cut: torn tails, recycled
+// segments' old records.
 type countingHandler struct{}
 
 func (countingHandler) Enabled(context.Context, slog.Level) bool { return true }
 func (countingHandler) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "torn tail") {
+	switch {
+	case strings.Contains(r.Message, "torn tail"):
 		tornCuts.Add(1)
+	case strings.Contains(r.Message, "recycled segment's old records"):
+		recycledCuts.Add(1)
 	}
 	return nil
 }

@@ -83,6 +83,19 @@
 // spare: without a ready one it creates the segment as usual.
 // prealloc.go has the details.
 //
+// Zeros double the disk's writes for the log, so the segments a
+// snapshot's compaction frees are not deleted but kept (up to
+// Options.RecycleSegments) and used as later segments instead of new
+// zeros: already allocated and written, their old frames are
+// overwritten from offset 0. Their old records all have indexes below
+// the segment's first, so recovery, which accepts only a checksummed
+// record holding exactly the next index, never reads them as log, and
+// cuts them like a preallocated tail's zeros (Info: "cut a recycled
+// segment's old records"); damage to an acknowledged record is still
+// reported, because records written after it carry higher indexes.
+// Files a suffix truncation removes are never recycled. recycle.go has
+// the argument in full.
+//
 // # On-disk format
 //
 //	<dir>/

@@ -422,13 +422,13 @@ func (w *WAL) rotate(next uint64) error {
 		return err
 	}
 	path := filepath.Join(w.logDir, segmentName(next))
-	if spare, ok := w.takeSpare(); ok {
+	if spare, ok := w.takeSpare(); ok && w.spareFits(spare, next) {
 		nf, err := w.openSpareAsSegment(spare, path)
 		if err != nil {
 			return err
 		}
 		f.tail, f.tailSize, f.rotated, f.padded = nf, 0, true, true
-		w.ctr.preallocated.Add(1)
+		w.countSpareUsed(spare)
 		w.prepareSpare()
 		return nil
 	}
@@ -707,11 +707,12 @@ func (w *WAL) dropSegmentsThrough(upTo uint64) error {
 // (benchmarks compare the two).
 var segRemovalInBackground = true
 
-// removeSegments is the remover: it deletes paths in order, then fsyncs
-// the log directory so the deletions are durable.
+// removeSegments is the remover: it takes paths out of the log in order
+// (recycled as spares or deleted: retireSegment), then fsyncs the log
+// directory so that is durable.
 func (w *WAL) removeSegments(upTo uint64, paths []string) error {
 	for _, p := range paths {
-		if err := w.sy.files().Remove(p); err != nil {
+		if err := w.retireSegment(p, upTo); err != nil {
 			return w.removerFailed(fmt.Errorf("wal: compact log up to index %d: %w", upTo, err))
 		}
 	}

@@ -25,6 +25,11 @@ type Stats struct {
 	// the commits made
 	// durable with fdatasync inside one.
 	PreallocatedSegments, Datasyncs uint64
+	// RecycledSegments counts the preallocated segments that were a
+	// compacted segment's file rather than new zeros (recycle.go);
+	// RecycledRefused the recycled files dropped because they could hold
+	// an index of the segment they were to become (never expected).
+	RecycledSegments, RecycledRefused uint64
 	// Lingers counts the waits for writers before a commit
 	// (Options.MaxCommitDelay), LingersRunOut those that reached the
 	// delay without the writes they waited for.
@@ -35,6 +40,7 @@ type Stats struct {
 type counters struct {
 	writes, entries, bytes, flushes, fsyncs, otherFsyncs, fsyncNanos, maxBatch atomic.Uint64
 	preallocated, datasyncs, lingers, lingersRunOut                            atomic.Uint64
+	recycled, recycledRefused                                                  atomic.Uint64
 	queueDepth                                                                 atomic.Int64
 }
 
@@ -45,6 +51,7 @@ func (c *counters) snapshot() Stats {
 		FsyncNanos: c.fsyncNanos.Load(), MaxBatchEntries: c.maxBatch.Load(),
 		QueueDepth:           int(c.queueDepth.Load()),
 		PreallocatedSegments: c.preallocated.Load(), Datasyncs: c.datasyncs.Load(),
+		RecycledSegments: c.recycled.Load(), RecycledRefused: c.recycledRefused.Load(),
 		Lingers: c.lingers.Load(), LingersRunOut: c.lingersRunOut.Load(),
 	}
 }

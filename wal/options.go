@@ -83,6 +83,14 @@ type Options struct {
 	// default costs a segment's worth of extra disk writes (the zeros)
 	// per segment. With UnsafeNoFsync segments are always appended.
 	AppendSegments bool
+	// RecycleSegments is how many segment files a snapshot's compaction
+	// frees the WAL keeps, instead of deleting them, to become later
+	// segments in place of new files of zeros (recycle.go): the disk then
+	// takes the log's bytes once instead of twice. 0 means
+	// DefaultRecycleSegments; negative, none (every spare is zeros). The
+	// kept files cost that much disk space beside the log (at most
+	// RecycleSegments segments). No effect with AppendSegments.
+	RecycleSegments int
 	// UnsafeNoFsync turns off EVERY fsync (segments, hard state,
 	// snapshot, directories). Acknowledged writes are then lost on a
 	// power failure or kernel crash. FOR BENCHMARKS ONLY; never set it
@@ -117,6 +125,10 @@ const (
 	DefaultMaxQueueBytes  = 64 << 20
 	DefaultMaxBatchBytes  = 8 << 20
 	DefaultMaxCommitDelay = 200 * time.Microsecond
+	// DefaultRecycleSegments: enough for a large state's compaction
+	// (a log as long as a 128 MiB state in 4 MiB segments) to feed the
+	// rotations until the next one.
+	DefaultRecycleSegments = 32
 )
 
 // withDefaults fills zero fields and rejects impossible combinations.
@@ -129,6 +141,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxCommitDelay == 0 {
 		o.MaxCommitDelay = DefaultMaxCommitDelay
+	}
+	switch {
+	case o.RecycleSegments == 0:
+		o.RecycleSegments = DefaultRecycleSegments
+	case o.RecycleSegments < 0:
+		o.RecycleSegments = 0
 	}
 	if o.MaxQueueWrites == 0 {
 		o.MaxQueueWrites = DefaultMaxQueueWrites

@@ -41,7 +41,9 @@ import (
 // once. A rotation
 // whose spare is not ready yet creates a segment as without the option
 // (the flusher never waits for zeros), and the spare serves the next.
-// Open removes spare files a crash left behind.
+// Open removes spare files a crash left behind. A spare is a compacted
+// segment instead of zeros whenever a snapshot has freed one
+// (recycle.go).
 
 // spareSlack: the last frame of a segment may end past SegmentBytes (a
 // segment ends with the first frame that reaches it), by up to one
@@ -53,10 +55,14 @@ func spareSlack(segmentBytes int) int { return min(segmentBytes/4, 1<<20) }
 // spareTmpPattern names the spare files in the WAL directory.
 const spareTmpPattern = "segment.*.spare.tmp"
 
-// spareResult is a prepared spare: its path, or why it could not be made.
+// spareResult is a prepared spare: its path, or why it could not be
+// made. recycled: a compacted segment (recycle.go), whose records all
+// have indexes <= staleBelow; else zeros.
 type spareResult struct {
-	path string
-	err  error
+	path       string
+	err        error
+	recycled   bool
+	staleBelow uint64
 }
 
 // spareSeq numbers spare files so a new one never collides with one an
@@ -68,8 +74,9 @@ var spareSeq atomic.Uint64
 // only zeros to write).
 func (w *WAL) preallocating() bool { return !w.opts.AppendSegments && !w.sy.off }
 
-// prepareSpare starts writing the next spare segment file, unless one is
-// already being prepared or segments are appended. Flusher (and Open).
+// prepareSpare starts preparing the next spare segment file, unless one
+// is already being prepared or segments are appended: a recycled
+// segment if there is one, else a file of zeros. Flusher (and Open).
 func (w *WAL) prepareSpare() {
 	f := &w.fl
 	if !w.preallocating() || f.spare != nil {
@@ -77,6 +84,9 @@ func (w *WAL) prepareSpare() {
 	}
 	ch := make(chan spareResult, 1)
 	f.spare = ch
+	if w.takeRecycled(ch) {
+		return
+	}
 	sy := w.sy // read here: Open may still set w.sy.ring after this
 	go func() { ch <- w.writeSpare(sy) }()
 }
@@ -88,7 +98,7 @@ func (w *WAL) prepareSpare() {
 func (w *WAL) writeSpare(sy syncer) spareResult {
 	path := filepath.Join(w.dir, fmt.Sprintf("segment.%d.spare.tmp", spareSeq.Add(1)))
 	sy.ring = nil
-	return spareResult{path, writeZeros(sy, path, w.opts.SegmentBytes+spareSlack(w.opts.SegmentBytes))}
+	return spareResult{path: path, err: writeZeros(sy, path, w.opts.SegmentBytes+spareSlack(w.opts.SegmentBytes))}
 }
 
 // spareStepBytes: a spare's zeros are written out in steps of this
@@ -153,21 +163,21 @@ func writeZeros(sy syncer, path string, size int) error {
 // takeSpare returns a prepared spare's path if one is ready, without
 // waiting; a failed preparation is logged and dropped (the rotation then
 // creates the segment, and the next spare is prepared after it).
-func (w *WAL) takeSpare() (string, bool) {
+func (w *WAL) takeSpare() (spareResult, bool) {
 	f := &w.fl
 	if f.spare == nil {
-		return "", false
+		return spareResult{}, false
 	}
 	select {
 	case r := <-f.spare:
 		f.spare = nil
 		if r.err != nil {
 			w.log.Warn("wal: no preallocated segment", "err", r.err)
-			return "", false
+			return spareResult{}, false
 		}
-		return r.path, true
+		return r, true
 	default:
-		return "", false
+		return spareResult{}, false
 	}
 }
 
@@ -182,20 +192,27 @@ func (w *WAL) preallocateEmptyTail(wait bool) error {
 	if !w.preallocating() || f.tail == nil || f.tailSize != 0 || f.padded {
 		return nil
 	}
-	var spare string
+	var spare spareResult
 	if wait {
-		r := w.writeSpare(w.sy)
-		if r.err != nil {
-			w.log.Warn("wal: no preallocated segment", "err", r.err)
+		spare = w.writeSpare(w.sy)
+		if spare.err != nil {
+			w.log.Warn("wal: no preallocated segment", "err", spare.err)
 			return nil
 		}
-		spare = r.path
 	} else if s, ok := w.takeSpare(); ok {
 		spare = s
 	} else {
 		return nil
 	}
 	name := f.tail.Name()
+	if start, ok := segmentStart(name); !ok || !w.spareFits(spare, start) {
+		if ok {
+			w.prepareSpare()
+		} else {
+			_ = w.sy.files().Remove(spare.path)
+		}
+		return nil
+	}
 	if err := f.closeTail(); err != nil {
 		return err
 	}
@@ -206,8 +223,16 @@ func (w *WAL) preallocateEmptyTail(wait bool) error {
 	// rotated: the first commit fsyncs the file whole and the directory
 	// (the rename over the empty segment).
 	f.tail, f.tailSize, f.rotated, f.padded = nf, 0, true, true
-	w.ctr.preallocated.Add(1)
+	w.countSpareUsed(spare)
 	return nil
+}
+
+// countSpareUsed counts a segment started in a spare.
+func (w *WAL) countSpareUsed(spare spareResult) {
+	w.ctr.preallocated.Add(1)
+	if spare.recycled {
+		w.ctr.recycled.Add(1)
+	}
 }
 
 // dropSpare waits for a spare in preparation and removes it (Close).
@@ -224,11 +249,11 @@ func (w *WAL) dropSpare() {
 }
 
 // openSpareAsSegment renames a prepared spare to the segment path and
-// opens it for writing from offset 0 (not O_APPEND: the zeros are
-// overwritten).
-func (w *WAL) openSpareAsSegment(spare, path string) (File, error) {
-	if err := w.sy.files().Rename(spare, path); err != nil {
-		_ = w.sy.files().Remove(spare)
+// opens it for writing from offset 0 (not O_APPEND: the zeros, or a
+// recycled segment's old frames, are overwritten).
+func (w *WAL) openSpareAsSegment(spare spareResult, path string) (File, error) {
+	if err := w.sy.files().Rename(spare.path, path); err != nil {
+		_ = w.sy.files().Remove(spare.path)
 		return nil, fmt.Errorf("wal: install preallocated segment %s: %w", path, err)
 	}
 	nf, err := w.sy.files().OpenFile(path, os.O_WRONLY, 0)

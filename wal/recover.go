@@ -42,6 +42,17 @@ type segment struct {
 // segmentName mirrors tidwall's naming: the first index, 20 digits.
 func segmentName(index uint64) string { return fmt.Sprintf("%020d", index) }
 
+// segmentStart is the first index of the segment file at path, read
+// from its name (segmentName).
+func segmentStart(path string) (uint64, bool) {
+	name := filepath.Base(path)
+	if len(name) != 20 {
+		return 0, false
+	}
+	idx, err := strconv.ParseUint(name, 10, 64)
+	return idx, err == nil && idx > 0
+}
+
 // listSegments returns the plain segment files of logDir in index order.
 // A leftover .START/.END file means tidwall could not finish an
 // interrupted truncation: that is reported, not guessed around.
@@ -175,6 +186,13 @@ func scanSegmentFile(s segment, last bool, t *termIndex, log *slog.Logger, sy sy
 			"file", s.path, "offset", good, "dropped_bytes", len(data)-good, "last_index", t.last)
 		return nil
 	}
+	if _, old := wellFormedRecordAfter(data, good, func(i uint64) bool { return i < s.start }); old {
+		// A recycled segment's old frames (recycle.go), and possibly a
+		// torn last write before them.
+		log.Info("wal: cut a recycled segment's old records after the last record of the last segment",
+			"file", s.path, "offset", good, "dropped_bytes", len(data)-good, "last_index", t.last)
+		return nil
+	}
 	log.Warn("wal: cut torn tail of last segment",
 		"file", s.path, "offset", good, "dropped_bytes", len(data)-good,
 		"last_index", t.last, "reason", cerr.Reason)
@@ -221,14 +239,25 @@ func frameAt(data []byte, p int) (payload []byte, n int, why string) {
 // log. It resynchronizes byte by byte because a damaged length prefix
 // loses the framing; the cheap length check rejects almost every offset
 // before a CRC is computed.
+//
+// Records with lower indexes do not count: a recycled segment's old
+// frames (recycle.go) are well formed and all below the segment's first
+// index.
 func validRecordAfter(data []byte, from int, minIndex uint64) (int, bool) {
+	return wellFormedRecordAfter(data, from, func(i uint64) bool { return i > minIndex })
+}
+
+// wellFormedRecordAfter returns the offset of the first well-formed
+// record (framed, checksummed) at or after byte from whose index
+// satisfies want.
+func wellFormedRecordAfter(data []byte, from int, want func(index uint64) bool) (int, bool) {
 	for q := from; q < len(data); q++ {
 		rec, _, why := frameAt(data, q)
 		if why != "" || len(rec) < recOverhead ||
 			uint64(binary.LittleEndian.Uint32(rec[17:])) != uint64(len(rec)-recOverhead) {
 			continue
 		}
-		if e, err := decodeRecord(rec); err == nil && e.Index > minIndex {
+		if e, err := decodeRecord(rec); err == nil && want(e.Index) {
 			return q, true
 		}
 	}

@@ -25,6 +25,8 @@ type WAL struct {
 	log         *slog.Logger
 	met         *metrics
 	ctr         counters
+	// recycled holds compacted segments kept as spares (recycle.go).
+	recycled recyclePool
 	// leading: the node that owns this WAL leads (SetLeading).
 	leading atomic.Bool
 
@@ -584,6 +586,7 @@ func (w *WAL) Close() error {
 	<-w.exited
 	_ = w.waitRemover() // its error, if any, is w.failed now
 	w.dropSpare()
+	w.dropRecycled()
 
 	w.readMu.Lock()
 	w.closed = true

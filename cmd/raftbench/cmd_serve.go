@@ -144,6 +144,7 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 	f.IntVar(&cfg.SnapshotChunksInFlight, "snapshot-chunks-in-flight", 0, "unacknowledged snapshot chunks per follower (0: 4)")
 	f.Int64Var(&cfg.SnapshotWriteRate, "snapshot-write-rate", 0, "write snapshot files (own and received) at most this many bytes per second, spreading their disk traffic beside the log's fsyncs (0: unpaced)")
 	f.BoolVar(&cfg.AppendSegments, "wal-append-segments", false, "write the log's segments by appending, each commit fsynced, instead of into files of zeros prepared ahead with commits made durable by fdatasync (the default: no journal commit per fsync, a segment's worth of extra writes per segment)")
+	f.IntVar(&cfg.RecycleSegments, "wal-recycle-segments", 0, "keep up to this many of the segment files a snapshot frees and reuse them as new segments instead of writing new files of zeros, so the disk takes the log's bytes once (0: the WAL's default, 32; negative: none, every new segment is zeros)")
 	f.DurationVar(&cfg.MinSyncInterval, "wal-min-sync-interval", 0, "start a log commit no sooner than this after the previous one, so one fsync carries more writes: for disks that stall above a budget of flushes per second (each write waits up to this much longer; 0: commit at once)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&uiPeers, "ui-peers", "", "the other nodes' HTTP addresses (name=http://host:port,...): the read-only browser view at /ui/ then shows the whole cluster")

@@ -61,7 +61,11 @@ func TestSegmentRemovalOffTheCommitPath(t *testing.T) {
 		t.Fatalf("only %d segments: too few for the test", len(before))
 	}
 	hold := make(chan struct{})
-	efs.Inject(errorfs.Rule{Op: errorfs.OpRemove, PathContains: string(filepath.Separator) + "log" + string(filepath.Separator), Hold: hold})
+	// A covered segment leaves the log by a rename (kept as a spare,
+	// wal.Options.RecycleSegments) or an unlink: hold both.
+	for _, op := range []errorfs.Op{errorfs.OpRemove, errorfs.OpRename} {
+		efs.Inject(errorfs.Rule{Op: op, PathContains: string(filepath.Separator) + "log" + string(filepath.Separator), Hold: hold})
+	}
 	if err := within(t, "SaveSnapshot", func() error {
 		return w.SaveSnapshot(raftpb.Snapshot{Meta: raftpb.SnapshotMeta{Index: 900, Term: 1}, Data: []byte("state")})
 	}); err != nil {
@@ -137,22 +141,28 @@ func TestSegmentRemovalOffTheCommitPath(t *testing.T) {
 }
 
 // TestSegmentRemovalFaultStopsWAL fails the background removal of
-// covered segments: the failure is reported (logged, then every later
+// covered segments (an unlink, or the rename that keeps one for reuse):
+// the failure is reported (logged, then every later
 // write and Close get it), writes acknowledged before stay durable
 // across a power cut, and a reopen on a healthy disk finishes the
 // removal.
 func TestSegmentRemovalFaultStopsWAL(t *testing.T) {
+	inLog := string(filepath.Separator) + "log" + string(filepath.Separator)
 	for _, tc := range []struct {
 		name, says string
 		rule       errorfs.Rule
+		recycle    int // wal.Options.RecycleSegments
 	}{
-		{"remove-EIO", "compact log up to index 900", errorfs.Rule{Op: errorfs.OpRemove, PathContains: string(filepath.Separator) + "log" + string(filepath.Separator), Err: errorfs.EIO, After: 1}},
-		{"dir-fsync-EIO", "fsync directory", errorfs.Rule{Op: errorfs.OpSync, PathContains: string(filepath.Separator) + "log", Err: errorfs.EIO, Times: 1}},
+		// Without recycling every covered segment is unlinked; with it
+		// (the default) they are renamed out of the log to be reused.
+		{"remove-EIO", "compact log up to index 900", errorfs.Rule{Op: errorfs.OpRemove, PathContains: inLog, Err: errorfs.EIO, After: 1}, -1},
+		{"recycle-rename-EIO", "compact log up to index 900", errorfs.Rule{Op: errorfs.OpRename, PathContains: inLog, Err: errorfs.EIO, After: 1}, 0},
+		{"dir-fsync-EIO", "fsync directory", errorfs.Rule{Op: errorfs.OpSync, PathContains: string(filepath.Separator) + "log", Err: errorfs.EIO, Times: 1}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			efs := errorfs.New()
-			w := open(t, dir, efs, false)
+			w := openWith(t, dir, wal.Options{FS: efs, SegmentBytes: 4 << 10, RecycleSegments: tc.recycle})
 			a, err := appendN(t, w, 1, 1000)
 			if err != nil {
 				t.Fatal(err)

@@ -61,6 +61,10 @@ type ServeConfig struct {
 	// fsynced, instead of into files of zeros prepared ahead with
 	// fdatasync (wal.Options.AppendSegments).
 	AppendSegments bool
+	// RecycleSegments is wal.Options.RecycleSegments: how many segment
+	// files a snapshot frees are kept to become later segments instead
+	// of new files of zeros (0: the WAL's default; negative: none).
+	RecycleSegments int
 	// MinSyncInterval starts a group commit no sooner than this long
 	// after the previous one (wal.Options.MinSyncInterval; 0: at once),
 	// for disks that stall above a budget of flushes per second.
@@ -303,6 +307,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		Registerer:             reg, Logger: cfg.Logger}
 	ncfg.WALOptions.SnapshotWriteRate = cfg.SnapshotWriteRate
 	ncfg.WALOptions.AppendSegments = cfg.AppendSegments
+	ncfg.WALOptions.RecycleSegments = cfg.RecycleSegments
 	ncfg.WALOptions.MinSyncInterval = cfg.MinSyncInterval
 	if cfg.TestFaults != nil {
 		cfg.Logger.Warn("TEST FAULTS on: this node's disk and clock obey POST /admin/test-fault (tests only)")

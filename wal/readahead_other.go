@@ -1,0 +1,6 @@
+//go:build !linux
+
+package wal
+
+// readAhead has no portable page-cache hint outside Linux.
+func readAhead(File) {}
