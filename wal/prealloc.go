@@ -160,7 +160,7 @@ func writeZeros(sy syncer, path string, size int) error {
 	return nil
 }
 
-// takeSpare returns a prepared spare's path if one is ready, without
+// takeSpare returns the prepared spare if one is ready, without
 // waiting; a failed preparation is logged and dropped (the rotation then
 // creates the segment, and the next spare is prepared after it).
 func (w *WAL) takeSpare() (spareResult, bool) {
