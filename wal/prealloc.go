@@ -57,12 +57,12 @@ const spareTmpPattern = "segment.*.spare.tmp"
 
 // spareResult is a prepared spare: its path, or why it could not be
 // made. recycled: a compacted segment (recycle.go), whose records all
-// have indexes <= staleBelow; else zeros.
+// have indexes <= oldUpTo; else zeros.
 type spareResult struct {
-	path       string
-	err        error
-	recycled   bool
-	staleBelow uint64
+	path     string
+	err      error
+	recycled bool
+	oldUpTo  uint64
 }
 
 // spareSeq numbers spare files so a new one never collides with one an

@@ -11,7 +11,7 @@ import (
 // A spare of zeros costs a segment's worth of disk writes per segment:
 // the log's bytes are written twice. Measured on the project's VM
 // (write-only, 256 clients, 3 in-process nodes on one disk), the zeros
-// were about a third of every byte the disk took and their share of
+// were a third to a half of every byte the disk took, and their share of
 // every cache flush made each log fdatasync wait for them. But a
 // snapshot already frees whole segment files that are exactly what a
 // spare must be: allocated, written (no unwritten extents, so a commit
@@ -26,7 +26,7 @@ import (
 //
 // Why the old bytes after the last new frame are safe. Every old record
 // has an index at most the compaction point it was recycled at
-// (staleBelow), and a recycled file is used only for a segment whose
+// (oldUpTo), and a recycled file is used only for a segment whose
 // first index is above that (rotate and preallocateEmptyTail check, and
 // drop the file otherwise): so every old record's index is below every
 // index the segment holds. Recovery accepts a frame only if its record
@@ -44,10 +44,10 @@ import (
 // indexes the log reaches again.
 
 // recycledFile is a compacted segment kept as a spare: every record in
-// it has an index <= staleBelow.
+// it has an index <= oldUpTo.
 type recycledFile struct {
-	path       string
-	staleBelow uint64
+	path    string
+	oldUpTo uint64
 }
 
 // recyclePool holds the recycled spares, newest last. The remover fills
@@ -103,7 +103,7 @@ func (w *WAL) retireSegment(path string, upTo uint64) error {
 		if err := w.sy.files().Rename(path, spare); err != nil {
 			return err
 		}
-		w.recycled.put(recycledFile{path: spare, staleBelow: upTo})
+		w.recycled.put(recycledFile{path: spare, oldUpTo: upTo})
 		return nil
 	}
 	return w.sy.files().Remove(path)
@@ -119,7 +119,7 @@ func (w *WAL) takeRecycled(ch chan<- spareResult) bool {
 	if !ok {
 		return false
 	}
-	ch <- spareResult{path: r.path, staleBelow: r.staleBelow, recycled: true}
+	ch <- spareResult{path: r.path, oldUpTo: r.oldUpTo, recycled: true}
 	return true
 }
 
@@ -134,12 +134,12 @@ func (w *WAL) dropRecycled() {
 // start: a recycled file only above every index it may hold. One that
 // does not fit is removed (counted in Stats.RecycledRefused).
 func (w *WAL) spareFits(spare spareResult, start uint64) bool {
-	if !spare.recycled || start > spare.staleBelow {
+	if !spare.recycled || start > spare.oldUpTo {
 		return true
 	}
 	w.ctr.recycledRefused.Add(1)
 	w.log.Warn("wal: recycled segment not used: it may hold indexes at or above the new segment's",
-		"file", spare.path, "stale_below", spare.staleBelow, "segment_start", start)
+		"file", spare.path, "old_up_to", spare.oldUpTo, "segment_start", start)
 	_ = w.sy.files().Remove(spare.path)
 	return false
 }

@@ -227,7 +227,7 @@ func TestRecycledTailSurvivesCrash(t *testing.T) {
 
 // TestRecycledFileNeverOverlapsItsSegment: a recycled file becomes a
 // segment only if that segment's first index is above every index the
-// file may hold (staleBelow); at the boundary it is refused, removed and
+// file may hold (oldUpTo); at the boundary it is refused, removed and
 // counted. Then, with a pooled file that claims indexes far above the
 // log, every later segment is still written and read back whole.
 func TestRecycledFileNeverOverlapsItsSegment(t *testing.T) {
@@ -242,7 +242,7 @@ func TestRecycledFileNeverOverlapsItsSegment(t *testing.T) {
 		if err := os.WriteFile(p, make([]byte, recycleSegBytes), 0o640); err != nil {
 			t.Fatal(err)
 		}
-		return spareResult{path: p, recycled: true, staleBelow: 100}
+		return spareResult{path: p, recycled: true, oldUpTo: 100}
 	}
 	if s := spare(); !w.spareFits(s, 101) {
 		t.Fatal("a recycled file whose indexes are all below the segment's was refused")
@@ -265,7 +265,7 @@ func TestRecycledFileNeverOverlapsItsSegment(t *testing.T) {
 	if err := os.WriteFile(p, make([]byte, recycleSegBytes), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	w.recycled.put(recycledFile{path: p, staleBelow: 1 << 40})
+	w.recycled.put(recycledFile{path: p, oldUpTo: 1 << 40})
 	next := uint64(1)
 	for deadline := time.Now().Add(10 * time.Second); w.Stats().RecycledRefused < 2; next += 10 {
 		mustAppend(t, w, ents(next, next+9, 1))
