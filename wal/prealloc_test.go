@@ -30,6 +30,23 @@ func segmentTails(t *testing.T, dir string) []int {
 	return tails
 }
 
+// closeLeavesExactSegments closes w and checks that every segment in
+// dir ends with its last record and no spare file is left.
+func closeLeavesExactSegments(t *testing.T, w *WAL, dir string) {
+	t.Helper()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range segmentTails(t, dir) {
+		if n != 0 {
+			t.Fatalf("after Close a segment has %d bytes after its last record", n)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, spareTmpPattern)); len(left) > 0 {
+		t.Fatalf("spare files left after Close: %v", left)
+	}
+}
+
 // TestPreallocatedSegments: by default segments start in prepared files
 // of zeros (counted in Stats),
 // commits inside them use fdatasync, only the tail ever holds zeros
@@ -64,17 +81,7 @@ func TestPreallocatedSegments(t *testing.T) {
 			st.PreallocatedSegments, st.Datasyncs, sawPadding)
 	}
 	wantEntries(t, w, 1, last, constTerm(1))
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range segmentTails(t, dir) {
-		if n != 0 {
-			t.Fatalf("after Close a segment has %d bytes after its last record", n)
-		}
-	}
-	if left, _ := filepath.Glob(filepath.Join(dir, spareTmpPattern)); len(left) > 0 {
-		t.Fatalf("spare files left after Close: %v", left)
-	}
+	closeLeavesExactSegments(t, w, dir)
 	r, err := Open(dir, Options{SegmentBytes: 32 << 10, AppendSegments: true})
 	if err != nil {
 		t.Fatal(err)

@@ -132,17 +132,7 @@ func TestCompactedSegmentsBecomeSegments(t *testing.T) {
 	}
 	tailState(t, dir) // every segment before the tail exact
 	wantLog(t, w, 501, last, constTerm(1))
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range segmentTails(t, dir) {
-		if n != 0 {
-			t.Fatalf("after Close a segment has %d bytes after its last record", n)
-		}
-	}
-	if left, _ := filepath.Glob(filepath.Join(dir, spareTmpPattern)); len(left) > 0 {
-		t.Fatalf("spare files left after Close: %v", left)
-	}
+	closeLeavesExactSegments(t, w, dir)
 	r, err := Open(dir, Options{SegmentBytes: recycleSegBytes, AppendSegments: true})
 	if err != nil {
 		t.Fatal(err)
