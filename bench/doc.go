@@ -43,8 +43,10 @@
 //     from a per-operation record (RunConfig.Observer) kept per worker.
 //   - Timeline (`run --timeline`) is another Observer: latency per fine
 //     bucket by intended send time, with the process's GC cycles and the
-//     in-process nodes' snapshots beside it, to tie a tail's stalls to
-//     what ran then.
+//     in-process nodes' snapshots beside it (each as a window, from its
+//     capture until installed: node.Stats.SnapshotSaving, polled), to tie
+//     a tail's stalls to what ran then; summary.json's snapshot_windows
+//     compares the measured time inside those windows with the rest.
 //   - Latencies go into HDR histograms (microseconds, 3 significant digits)
 //     striped over a few mutex-guarded shards; the collector swaps them out
 //     once a second, so workers never allocate per operation and never wait

@@ -129,6 +129,9 @@ type Summary struct {
 	// machine's memory costs a state of that size (MeasureMemoryFloor).
 	StateBytes  uint64       `json:"state_bytes,omitempty"`
 	MemoryFloor *MemoryFloor `json:"memory_floor,omitempty"`
+	// SnapshotWindows (run --timeline, in-process targets): the run
+	// inside and outside the windows in which a node wrote a snapshot.
+	SnapshotWindows *SnapshotWindows `json:"snapshot_windows,omitempty"`
 	// Environment: CPU model, kernel, file system and disk of the data
 	// directory (set by the command that made the run).
 	Environment *Environment `json:"environment,omitempty"`

@@ -239,20 +239,31 @@ if os.path.exists(tl):
     with open(tl) as f:
         next(f)
         for line in f:
-            start, ops, errs, mean, mx, events = line.rstrip("\n").split(",", 5)
-            rows.append((int(start), int(ops), float(mean), float(mx), events))
+            fields = line.rstrip("\n").split(",")
+            if len(fields) == 6:  # a timeline.csv from before the saving column
+                fields.insert(5, "")
+            start, ops, errs, mean, mx, saving = fields[:6]
+            rows.append((int(start), int(ops), float(mean), float(mx), ",".join(fields[6:]), saving))
     sm = load(os.path.join(out, "tail-256", "summary.json")) or {}
     lat = sm.get("latency_ms") or {}
     print(f"\n## Tail at 256 clients, write-only, 1,000,000 keys\n\np99 {lat.get('p99')} ms, p99.9 {lat.get('p999')} ms; "
-          "the ten 10 ms buckets with the worst latency, and the GC cycles and snapshots seen from 100 ms before each bucket until its slowest answer:\n")
+          "the ten 10 ms buckets with the worst latency, and the GC cycles and snapshots seen from 100 ms before each bucket until its slowest answer (and whether the bucket was inside a node's snapshot window, from the capture until installed):\n")
     print("| bucket start ms | ops | mean ms | max ms | events around it |")
     print("| ---: | ---: | ---: | ---: | --- |")
     for r in sorted(rows, key=lambda r: -r[3])[:10]:
-        near = "; ".join(f"{x[0]} ms: {x[4]}" for x in rows if x[4] and r[0] - 100 <= x[0] <= r[0] + r[3])
-        print(f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.2f} | {near or '–'} |")
+        near = [f"{x[0]} ms: {x[4]}" for x in rows if x[4] and r[0] - 100 <= x[0] <= r[0] + r[3]]
+        if r[5]:
+            near.insert(0, f"inside node {r[5]}'s snapshot window")
+        print(f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.2f} | {'; '.join(near) or '–'} |")
     gcs = sum(1 for r in rows if "gc" in r[4])
-    snaps = sum(r[4].count("snapshot") for r in rows)
+    snaps = sum(r[4].count("snapshot taken") for r in rows)
     print(f"\nIn the whole run: {gcs} buckets with GC cycles ending, {snaps} snapshots.")
+    sw = sm.get("snapshot_windows")
+    if sw:
+        print(f"Snapshot windows (some node writing a snapshot, from its capture until installed): "
+              f"{100 * sw['share']:.0f}% of the measured time, {fmt(sw['ops_per_s_inside'])} ops/s inside against "
+              f"{fmt(sw['ops_per_s_outside'])} outside; {sw['worst_inside']} of the {sw['worst']} slowest "
+              f"{sw['bucket_ms']:g} ms buckets inside.")
 seg = os.path.join(out, "segments.md")
 if os.path.exists(seg):
     print("\n## WAL segment size A/B\n")

@@ -13,6 +13,7 @@
 # "ratio per pass" each pass's throughput over the same pass at the
 # smallest key count (the runs closest in time).
 # Env: KEYS (key counts, smallest first), PASSES (2), DURATION (20s), OUT,
+# TIMELINE (see below),
 # PRELOAD=1: write every key once before the warm-up (--preload), so the
 # run measures a full key space rather than one filling during the run
 # (adds about 20 s per million keys per run; BASE must know --preload too),
@@ -26,6 +27,10 @@
 # --memory-floor`: a random read that misses the caches, a page's first
 # write), shown beside the ratios: how much of a large state's cost is
 # the machine's memory (a binary that lacks the flag runs without it).
+# TIMELINE=10ms: also record each run's timeline (`run --timeline`) and
+# show, per key count, the share of the measured time some node was
+# writing a snapshot and the throughput inside those windows and outside
+# them (off by default: the timeline observes every operation).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=bin/raftbench
@@ -35,6 +40,8 @@ KEYS=${KEYS:-"10000 100000 1000000 10000000"}
 DURATION=${DURATION:-20s}
 PRELOAD_FLAG=()
 if [ -n "${PRELOAD:-}" ] && [ "${PRELOAD}" != 0 ]; then PRELOAD_FLAG=(--preload); fi
+TIMELINE_FLAG=()
+if [ -n "${TIMELINE:-}" ]; then TIMELINE_FLAG=(--timeline "$TIMELINE"); fi
 BASE=${BASE:-}
 OPTS=${OPTS:-}
 BASE_OPTS=${BASE_OPTS:-}
@@ -57,7 +64,8 @@ run() { # binary outdir keys options
 	if [ "$1" != "$B" ]; then floor=$FLOOR_BASE; fi
 	if [ "$floor" = 1 ]; then opt+=(--memory-floor); fi
 	"$1" run --target inproc --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys "$3" \
-		--warmup 3s --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} ${opt[@]+"${opt[@]}"} --quiet --out "$2" >/dev/null
+		--warmup 3s --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} \
+		${TIMELINE_FLAG[@]+"${TIMELINE_FLAG[@]}"} ${opt[@]+"${opt[@]}"} --quiet --out "$2" >/dev/null
 }
 for pass in $(seq 1 "$PASSES"); do
 	order=$KEYS
@@ -79,8 +87,8 @@ $B plot "$OUT"/keys-* --x keys --out "$OUT" --markdown --link-base results
 python3 - "$OUT" <<'EOF' | tee "$OUT/ratios.md"
 import json, os, re, sys
 out = sys.argv[1]
-print("| binary | keys | passes | ops/s (mean) | ratio | ratio per pass | p99.9 ms | ratio | ops per CPU-s | ratio | peak RSS MiB | state MiB | random read ns | first write µs/page | max ms per pass |")
-print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+print("| binary | keys | passes | ops/s (mean) | ratio | ratio per pass | p99.9 ms | ratio | ops per CPU-s | ratio | peak RSS MiB | state MiB | random read ns | first write µs/page | max ms per pass | snapshot windows: time, ops/s inside / outside, slowest inside |")
+print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
 for label, d in (("this", out), ("base", os.path.join(out, "base"))):
     if not os.path.isdir(d):
         continue
@@ -111,6 +119,12 @@ for label, d in (("this", out), ("base", os.path.join(out, "base"))):
         state = f"{mean(state):,.0f}" if state else "–"
         read = f"{mean([f['random_read_ns'] for f in floors]):.0f}" if floors else "–"
         fault = f"{mean([f['first_write_us_per_page'] for f in floors]):.1f}" if floors else "–"
+        # With TIMELINE: the snapshot windows (means over the passes).
+        sws = [r["snapshot_windows"] for r in rs if r.get("snapshot_windows")]
+        windows = "–"
+        if sws:
+            windows = (f"{100 * mean([w['share'] for w in sws]):.0f}%, {mean([w['ops_per_s_inside'] for w in sws]):,.0f} / "
+                       f"{mean([w['ops_per_s_outside'] for w in sws]):,.0f}, {sum(w['worst_inside'] for w in sws)} of {sum(w['worst'] for w in sws)}")
         print(f"| {label} | {k:,} | {len(rs)} | {row[0]:,.0f} | {row[0]/ref[0]:.2f}x | {per_pass} | {row[1]:.1f} | {row[1]/ref[1]:.2f}x "
-              f"| {row[2]:,.0f} | {row[2]/ref[2]:.2f}x | {rss:,.0f} | {state} | {read} | {fault} | {maxes} |")
+              f"| {row[2]:,.0f} | {row[2]/ref[2]:.2f}x | {rss:,.0f} | {state} | {read} | {fault} | {maxes} | {windows} |")
 EOF

@@ -320,6 +320,11 @@ func (s *session) runOnce(ctx context.Context, cfg bench.RunConfig, out string) 
 	if sizer != nil {
 		sum.StateBytes = sizer.StateBytes()
 	}
+	if tl != nil {
+		if sum.SnapshotWindows = tl.SnapshotWindows(); sum.SnapshotWindows != nil {
+			printSnapshotWindows(os.Stderr, *sum.SnapshotWindows)
+		}
+	}
 	bench.FillEnvironment(sum, os.Args)
 	env := bench.DescribeEnvironment(s.flags.dataDir)
 	sum.Environment = &env
@@ -386,6 +391,11 @@ func printMemoryFloor(w io.Writer, f bench.MemoryFloor) {
 		fmt.Fprintf(w, " (%.1f µs mapped in one call, then written)", f.PopulatedUsPerPage)
 	}
 	fmt.Fprintln(w)
+}
+
+func printSnapshotWindows(w io.Writer, sw bench.SnapshotWindows) {
+	fmt.Fprintf(w, "snapshot windows (a node writing a snapshot, %g ms buckets): %.0f%% of the measured time, %.0f ops/s inside, %.0f outside; %d of the %d slowest buckets inside\n",
+		sw.BucketMs, 100*sw.Share, sw.OpsPerSecInside, sw.OpsPerSecOutside, sw.WorstInside, sw.Worst)
 }
 
 func runRun(stdout io.Writer, f *loadFlags, cfg bench.RunConfig) error {

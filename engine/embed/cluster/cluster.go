@@ -319,6 +319,7 @@ func addStats(a, b node.Stats) node.Stats {
 	a.Duplicates += b.Duplicates
 	a.Dropped += b.Dropped
 	a.Snapshots += b.Snapshots
+	a.SnapshotSaving = a.SnapshotSaving || b.SnapshotSaving // any node
 	return a
 }
 

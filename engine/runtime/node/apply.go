@@ -340,10 +340,12 @@ func (a *applier) snapshot() {
 		}
 	}
 	a.saving.Store(true)
+	n.stats.snapshotSaving.Store(true)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		defer a.saving.Store(false)
+		defer n.stats.snapshotSaving.Store(false)
 		saved, bytes, data, err := save()
 		switch {
 		case err != nil && !n.isStopped():

@@ -136,3 +136,44 @@ func TestSingleNodeFsyncFailureAcksNothing(t *testing.T) {
 	}
 	checkReadable(t, c, acked)
 }
+
+// TestStatsShowASnapshotBeingSaved: Stats.SnapshotSaving is true from
+// the capture until the snapshot is installed (here held at its file's
+// fsync), and false again once Snapshots counts it.
+func TestStatsShowASnapshotBeingSaved(t *testing.T) {
+	efs := errorfs.New()
+	hold := make(chan struct{})
+	efs.Inject(errorfs.Rule{Op: errorfs.OpSync, PathContains: "snapshot.", Hold: hold})
+	c := startCluster(t, 1, func(cfg *Config) {
+		cfg.NodeConfig = func(nc *node.Config) { nc.WALOptions.FS = efs; nc.SnapshotEvery = 20 }
+	})
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(hold)
+		}
+	}
+	t.Cleanup(release) // before the cluster's cleanup stops the node, which waits for the save
+	n := c.Node(1)
+	for i := 0; i < 30; i++ {
+		if err := proposeTo(n, fmt.Sprintf("k%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStats := func(what string, ok func(node.Stats) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok(n.Stats()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: stats %+v", what, n.Stats())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitStats("a snapshot held at its fsync is not shown as being saved",
+		func(s node.Stats) bool { return s.SnapshotSaving && s.Snapshots == 0 })
+	release()
+	waitStats("a saved snapshot is still shown as being saved",
+		func(s node.Stats) bool { return !s.SnapshotSaving && s.Snapshots >= 1 })
+}

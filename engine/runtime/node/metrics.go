@@ -9,8 +9,8 @@ import (
 	"github.com/raftbench/raftbench/engine/raftpb"
 )
 
-// Stats are cumulative counters since Start; the load generator takes
-// differences between samples.
+// Stats are cumulative counters since Start (the load generator takes
+// differences between samples), and SnapshotSaving, a state.
 type Stats struct {
 	Fsyncs        uint64 // fsync calls by this node's WAL
 	FsyncEntries  uint64 // entries written by this node's WAL
@@ -27,12 +27,17 @@ type Stats struct {
 	Snapshots     uint64 // snapshots taken
 	Settled       uint64 // blind commands answered at their batch's start, before applying (driver.SettleHooks)
 	ApplyYields   uint64 // batches applied with nobody to answer, after yielding the P (Config.NoFollowerApplyYield)
+	// SnapshotSaving: a snapshot of this node's state is being written
+	// to its file now (from the capture until it is installed or
+	// dropped), so timelines can show the whole window, not only its end.
+	SnapshotSaving bool
 }
 
 type statCounters struct {
 	appendMsgs, appendEntries, leaderChanges, proposals, rejected atomic.Uint64
 	busy, duplicates, dropped, snapshots, stepErrors, malformed   atomic.Uint64
 	entriesSubmitted, settled, applyYields                        atomic.Uint64
+	snapshotSaving                                                atomic.Bool
 }
 
 // msgIdx maps a message type to a small array index (0 for invalid).
