@@ -126,9 +126,14 @@ const (
 	DefaultMaxBatchBytes  = 8 << 20
 	DefaultMaxCommitDelay = 200 * time.Microsecond
 	// DefaultRecycleSegments: enough for a large state's compaction
-	// (a log as long as a 128 MiB state in 4 MiB segments) to feed the
-	// rotations until the next one.
-	DefaultRecycleSegments = 32
+	// (a log as long as a 1 GiB state in 4 MiB segments) to feed the
+	// rotations until the next one. A pool smaller than what one
+	// compaction frees leaves the rest of the rotations to files of
+	// zeros: 32 (a 128 MiB state) cost a million-key state (~170 MiB of
+	// log per snapshot, ~43 segments) 10% of its throughput
+	// (results/compare/NOTES.md, round 18). Kept files never hold more
+	// disk than the log they came from did before its compaction.
+	DefaultRecycleSegments = 256
 )
 
 // withDefaults fills zero fields and rejects impossible combinations.
