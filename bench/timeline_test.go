@@ -31,14 +31,7 @@ func TestTimelineBucketsByIntendedTime(t *testing.T) {
 	runtime.GC()
 	time.Sleep(30 * time.Millisecond) // the watcher polls every 5 ms
 	tl.Close()
-	path := filepath.Join(t.TempDir(), "timeline.csv")
-	if err := tl.WriteCSV(path); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := writeTimelineCSV(t, tl)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	want := []string{
 		"start_ms,ops,errors,mean_ms,max_ms,saving,events",
@@ -102,14 +95,7 @@ func TestTimelineSnapshotWindows(t *testing.T) {
 		}
 		tl.Observe(0, ObservedOp{Intended: at(ms), Done: at(ms + lat)})
 	}
-	path := filepath.Join(t.TempDir(), "timeline.csv")
-	if err := tl.WriteCSV(path); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := writeTimelineCSV(t, tl)
 	text := string(b)
 	for _, want := range []string{"snapshot begun by node 2", "snapshot taken by node 2", "snapshot taken by node 1"} {
 		if !strings.Contains(text, want) {
@@ -151,6 +137,21 @@ func TestTimelineSnapshotWindows(t *testing.T) {
 	if NewTimeline(0, nil, nil).SnapshotWindows() != nil {
 		t.Error("a timeline without nodes reported snapshot windows")
 	}
+}
+
+// writeTimelineCSV writes tl's timeline.csv in a temporary directory
+// and returns its bytes.
+func writeTimelineCSV(t *testing.T, tl *Timeline) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "timeline.csv")
+	if err := tl.WriteCSV(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 type countingObserver struct{ n, started int }
