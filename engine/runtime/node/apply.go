@@ -38,11 +38,10 @@ type servableRead struct {
 // machine, session table, configuration, snapshot policy) and its read
 // queue, and answers the waiting clients.
 type applier struct {
-	n      *Node
-	da     *driver.Applier
-	reads  *driver.ReadQueue[[]readReq]
-	snap   *raftpb.Snapshot // recovered at Start, until handed to the core
-	saving atomic.Bool      // a snapshot save is in flight
+	n     *Node
+	da    *driver.Applier
+	reads *driver.ReadQueue[[]readReq]
+	snap  *raftpb.Snapshot // recovered at Start, until handed to the core
 	// savedBytes is the size of the last snapshot saved in the
 	// background, for the size trigger (0: none since the last look).
 	savedBytes atomic.Uint64
@@ -301,7 +300,7 @@ func (a *applier) failWaiting(err error) {
 // drops the covered log prefix once the snapshot is durable.
 func (a *applier) snapshot() {
 	n := a.n
-	if a.saving.Load() {
+	if n.stats.snapshotSaving.Load() {
 		return
 	}
 	start := n.clock.Now()
@@ -339,12 +338,10 @@ func (a *applier) snapshot() {
 			return saved, uint64(len(data)), data, err
 		}
 	}
-	a.saving.Store(true)
 	n.stats.snapshotSaving.Store(true)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		defer a.saving.Store(false)
 		defer n.stats.snapshotSaving.Store(false)
 		saved, bytes, data, err := save()
 		switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -147,13 +148,7 @@ func TestStatsShowASnapshotBeingSaved(t *testing.T) {
 	c := startCluster(t, 1, func(cfg *Config) {
 		cfg.NodeConfig = func(nc *node.Config) { nc.WALOptions.FS = efs; nc.SnapshotEvery = 20 }
 	})
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(hold)
-		}
-	}
+	release := sync.OnceFunc(func() { close(hold) })
 	t.Cleanup(release) // before the cluster's cleanup stops the node, which waits for the save
 	n := c.Node(1)
 	for i := 0; i < 30; i++ {

@@ -37,7 +37,9 @@ type statCounters struct {
 	appendMsgs, appendEntries, leaderChanges, proposals, rejected atomic.Uint64
 	busy, duplicates, dropped, snapshots, stepErrors, malformed   atomic.Uint64
 	entriesSubmitted, settled, applyYields                        atomic.Uint64
-	snapshotSaving                                                atomic.Bool
+	// snapshotSaving: a snapshot save is in flight (the applier starts
+	// no other meanwhile; Stats reports it).
+	snapshotSaving atomic.Bool
 }
 
 // msgIdx maps a message type to a small array index (0 for invalid).
