@@ -50,6 +50,10 @@ import (
 //	                snapshot waits for R times the last one's size of new
 //	                log (default node.DefaultSnapshotLogRatio; 0: by entry
 //	                count alone), for A/B runs of that default
+//	resident-log-ratio=R  node.Config.ResidentLogRatio of every node: the
+//	                applied log kept in memory, in times the last
+//	                snapshot's size (default node.DefaultResidentLogRatio;
+//	                0: the whole log since the last snapshot)
 //	wal-commit-delay=D  wal.Options.MaxCommitDelay of every node (default
 //	                wal.DefaultMaxCommitDelay; a negative duration turns the
 //	                linger off), for A/B runs of that default
@@ -136,7 +140,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var lease bool
 	var batches, segBytes, recycleSegs int
 	var snapRate int64
-	var snapRatio float64
+	var snapRatio, residentRatio float64
 	var commitDelay time.Duration
 	var offloadLone, offloadLeader bool
 	preallocate := true
@@ -196,6 +200,15 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			snapRatio = r
 			if r == 0 {
 				snapRatio = -1 // the node's "entries alone"
+			}
+		case "resident-log-ratio":
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+				return nil, fmt.Errorf("inproc target: resident-log-ratio=%q: want a ratio >= 0", v)
+			}
+			residentRatio = r
+			if r == 0 {
+				residentRatio = -1 // the node's "whole log in memory"
 			}
 		case "wal-commit-delay":
 			d, err := time.ParseDuration(v)
@@ -276,7 +289,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -315,6 +328,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		Engine:       engine.Config{ElectionTicks: ticks, LeaseReads: lease},
 		// Zero leaves the node's default.
 		SnapshotLogRatio: snapRatio,
+		ResidentLogRatio: residentRatio,
 	}
 	switch {
 	case !settleBlind:

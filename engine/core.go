@@ -83,6 +83,7 @@ func New(cfg Config) (*Core, error) {
 	conf := raftpb.ConfState{Voters: cfg.Voters, Learners: cfg.Learners}
 	if cfg.Snapshot != nil {
 		c.log.offset, c.log.offsetTerm, c.log.last = cfg.Snapshot.Index, cfg.Snapshot.Term, cfg.Snapshot.Index
+		c.log.snapshotted = cfg.Snapshot.Index
 		if len(cfg.Snapshot.Voters) > 0 {
 			conf = cfg.Snapshot.ConfState
 		}

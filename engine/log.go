@@ -37,7 +37,7 @@ const (
 //
 // Invariants (checked by check):
 //
-//	offset <= applied <= applyHanded <= committed <= lastIndex
+//	snapshotted <= offset <= applied <= applyHanded <= committed <= lastIndex
 //	persisted <= handed <= lastIndex
 //	len(blocks) == 0 exactly when lastIndex == offset; otherwise
 //	blocks[0] is block number offset>>logBlockShift (base) and starts at
@@ -54,11 +54,14 @@ const (
 // are therefore never reused either: a dropped block may still be
 // referenced by a slice in flight, and becomes garbage when that dies.
 type raftLog struct {
-	offset     uint64 // index covered by the latest snapshot (first index - 1)
+	offset     uint64 // first index - 1: covered by a snapshot or dropped once applied (Core.DropApplied)
 	offsetTerm uint64 // term at offset
-	last       uint64 // last index (offset when the log is empty)
-	base       uint64 // block number of blocks[0]
-	blocks     [][]raftpb.Entry
+	// snapshotted is the index of the latest snapshot the log was
+	// restarted from, compacted to or restored from (<= offset).
+	snapshotted uint64
+	last        uint64 // last index (offset when the log is empty)
+	base        uint64 // block number of blocks[0]
+	blocks      [][]raftpb.Entry
 	// startCap is the capacity for the block an empty log starts next:
 	// when a compaction emptied the log, the number of entries it held
 	// (up to a block), since it will likely fill as far again before the
@@ -369,7 +372,7 @@ func (l *raftLog) compact(index, term uint64) {
 // restore replaces the whole log by a snapshot's position (§7).
 func (l *raftLog) restore(index, term uint64) {
 	l.blocks, l.startCap = nil, 0
-	l.offset, l.offsetTerm, l.last = index, term, index
+	l.offset, l.offsetTerm, l.last, l.snapshotted = index, term, index, index
 	l.committed, l.persisted, l.handed = index, index, index
 	l.applyHanded, l.applied = index, index
 }
@@ -377,9 +380,9 @@ func (l *raftLog) restore(index, term uint64) {
 // check panics on a broken cursor invariant.
 func (l *raftLog) check() {
 	last := l.lastIndex()
-	if !(l.offset <= l.applied && l.applied <= l.applyHanded && l.applyHanded <= l.committed && l.committed <= last) {
-		panic(fmt.Sprintf("engine: log invariant broken: offset=%d applied=%d applyHanded=%d commit=%d last=%d",
-			l.offset, l.applied, l.applyHanded, l.committed, last))
+	if !(l.snapshotted <= l.offset && l.offset <= l.applied && l.applied <= l.applyHanded && l.applyHanded <= l.committed && l.committed <= last) {
+		panic(fmt.Sprintf("engine: log invariant broken: snapshotted=%d offset=%d applied=%d applyHanded=%d commit=%d last=%d",
+			l.snapshotted, l.offset, l.applied, l.applyHanded, l.committed, last))
 	}
 	if l.persisted > l.handed || l.handed > last {
 		panic(fmt.Sprintf("engine: log invariant broken: persisted=%d handed=%d last=%d", l.persisted, l.handed, last))

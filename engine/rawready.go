@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/raftbench/raftbench/engine/raftpb"
+	"github.com/raftbench/raftbench/engine/tracker"
 )
 
 // HasReady reports whether Ready would return any work. It is false while
@@ -162,20 +163,95 @@ func (c *Core) handleSnapshot(m raftpb.Message) {
 // up to snap.Meta.Index (at most the applied index): the in-memory prefix
 // is dropped and snap is kept to send to followers that need it. Calling
 // it with the snapshot a node restarted from just keeps the snapshot.
+// A snapshot below the log's first index (entries DropApplied dropped)
+// is kept too, once it is not older than the latest one: its term cannot
+// be checked against entries no longer held.
 func (c *Core) Compact(snap raftpb.Snapshot) error {
 	idx := snap.Meta.Index
-	if idx < c.log.offset || idx > c.log.applied {
-		return fmt.Errorf("%w: index %d outside [%d, applied %d]", ErrBadSnapshot, idx, c.log.offset, c.log.applied)
+	if idx > c.log.applied {
+		return fmt.Errorf("%w: index %d beyond applied %d", ErrBadSnapshot, idx, c.log.applied)
 	}
-	if t, ok := c.log.term(idx); !ok || t != snap.Meta.Term {
-		return fmt.Errorf("%w: term %d at index %d, log has %d", ErrBadSnapshot, snap.Meta.Term, idx, t)
+	if floor := max(c.snapshotIndex(), c.log.snapshotted); idx < floor {
+		return fmt.Errorf("%w: index %d older than the latest snapshot's %d", ErrBadSnapshot, idx, floor)
+	}
+	if idx >= c.log.offset {
+		if t, ok := c.log.term(idx); !ok || t != snap.Meta.Term {
+			return fmt.Errorf("%w: term %d at index %d, log has %d", ErrBadSnapshot, snap.Meta.Term, idx, t)
+		}
 	}
 	if idx > c.log.offset {
 		c.compactConf(idx)
 		c.log.compact(idx, snap.Meta.Term)
 	}
+	c.log.snapshotted = idx
+	// Without a configuration entry between idx and the log's start
+	// (DropApplied never drops one), the base configuration is the one
+	// in force at idx.
 	snap.Meta.ConfState = c.baseConf.Clone()
 	c.snapshot = &snap
 	c.check()
 	return nil
+}
+
+// snapshotIndex is the index of the latest snapshot given to Compact or
+// received from a leader (0: none).
+func (c *Core) snapshotIndex() uint64 {
+	if c.snapshot == nil {
+		return 0
+	}
+	return c.snapshot.Meta.Index
+}
+
+// DropApplied drops the in-memory entries up to index without a snapshot
+// there, and returns the log's new first index - 1. The core keeps
+// applied entries only to send them to followers; the driver's log holds
+// them durably (a restart replays them), so a long interval between
+// snapshots need not mean as long a log in memory. A follower that needs
+// dropped entries gets the latest snapshot when it covers them, or waits
+// for a fresher one (SnapshotWanted). index is lowered to the applied
+// index, below the first configuration entry still in the log (a
+// snapshot's configuration is the base one, which only Compact moves),
+// to the snapshot a follower is being sent (it continues from the
+// entries after it), and nothing is dropped while a follower waits for a
+// fresh snapshot (it would have to wait for another).
+func (c *Core) DropApplied(index uint64) uint64 {
+	index = min(index, c.log.applied)
+	if len(c.confIndexes) > 0 {
+		index = min(index, c.confIndexes[0]-1)
+	}
+	if c.role == Leader {
+		for _, id := range c.peers {
+			pr := c.prs[id].pr
+			if pr.State == tracker.StateSnapshot {
+				index = min(index, pr.PendingSnapshot)
+			}
+		}
+		if c.SnapshotWanted() != 0 {
+			return c.log.offset
+		}
+	}
+	if index <= c.log.offset {
+		return c.log.offset
+	}
+	t, _ := c.log.term(index)
+	c.log.compact(index, t)
+	c.check()
+	return index
+}
+
+// SnapshotWanted returns, on a leader with a follower that needs entries
+// DropApplied dropped while the latest snapshot is older than them, the
+// index a new snapshot must reach (the log's first index - 1); else 0.
+// The driver asks the state machine for a snapshot at or past it and
+// passes it to Compact; the follower is then sent it.
+func (c *Core) SnapshotWanted() uint64 {
+	if c.role != Leader || c.snapshotIndex() >= c.log.offset {
+		return 0
+	}
+	for _, id := range c.peers {
+		if pr := c.prs[id].pr; pr.State != tracker.StateSnapshot && pr.Next <= c.log.offset {
+			return c.log.offset
+		}
+	}
+	return 0
 }

@@ -280,6 +280,9 @@ func (c *Core) wantsAppend(f *follower) bool {
 	if pr.IsPaused() {
 		return false
 	}
+	if pr.Next <= c.log.offset && c.snapshotIndex() < c.log.offset {
+		return false // it needs a fresher snapshot than the latest (SnapshotWanted)
+	}
 	last := c.log.lastIndex()
 	if pr.State == tracker.StateProbe {
 		return pr.Match < last || f.sentCommit < c.log.committed
@@ -320,10 +323,6 @@ func (c *Core) sendAppend(id uint64, f *follower) {
 }
 
 func (c *Core) sendSnapshot(id uint64, f *follower) {
-	if c.snapshot == nil {
-		panic(fmt.Sprintf("engine: follower %d needs entries before %d but no snapshot was given to Compact "+
-			"(after restarting from a snapshot, pass it to Compact)", id, c.log.offset+1))
-	}
 	c.send(raftpb.Message{Type: raftpb.MsgSnap, To: id, Snapshot: c.snapshot})
 	f.pr.BecomeSnapshot(c.snapshot.Meta.Index)
 	f.sentCommit = c.log.committed

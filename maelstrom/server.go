@@ -51,6 +51,7 @@ type Options struct {
 	// (0: 4) at a time.
 	SnapshotEvery          uint64
 	SnapshotLogRatio       float64 // see node.Config (negative: entries alone)
+	ResidentLogRatio       float64 // see node.Config (negative: the whole log in memory)
 	SnapshotChunksInFlight int
 	// UnsafeLocalReads serves reads from local state without ReadIndex.
 	// It is deliberately NOT linearizable and exists only to prove that
@@ -280,7 +281,7 @@ func (s *Server) start(self string, names []string) error {
 		Transport:     s.tr,
 		StateMachine:  s.store,
 		TickInterval:  s.opts.TickInterval,
-		SnapshotEvery: s.opts.SnapshotEvery, SnapshotLogRatio: s.opts.SnapshotLogRatio,
+		SnapshotEvery: s.opts.SnapshotEvery, SnapshotLogRatio: s.opts.SnapshotLogRatio, ResidentLogRatio: s.opts.ResidentLogRatio,
 		// A chunk's data is base64 in the line (4/3) beside a few header
 		// fields: a third of the line limit leaves ample room.
 		SnapshotChunkBytes:     s.opts.MaxOutLineBytes / 3,

@@ -139,12 +139,14 @@ func (s *Sim) newCore(n *simNode, hs raftpb.HardState, snap *raftpb.Snapshot, en
 				n.durableWrites++
 			}
 		},
-		ReadNonce: uint64(inc),
-		Bugs:      s.opts.DriverBugs,
+		ReadNonce:          uint64(inc),
+		KeepAppliedEntries: uint64(s.p.KeepApplied),
+		Bugs:               s.opts.DriverBugs,
 	})
 	if err != nil {
 		return err
 	}
+	n.drv.SetResidentLogBytes(uint64(s.p.ResidentBytes))
 	if n.reads, err = driver.NewReadQueue[*clientMsg](s.opts.DriverBugs); err != nil {
 		return err
 	}
@@ -202,10 +204,15 @@ func (s *Sim) drive(n *simNode) {
 		if !s.observe(n, &rd) {
 			break
 		}
+		drops := n.drv.Stats().LogDrops
 		b, err := n.drv.Handle(&rd)
 		if err != nil {
 			s.fail("harness", "driver", "node %d: %v", n.id, err)
 			break
+		}
+		s.stats.LogDrops += n.drv.Stats().LogDrops - drops
+		if b.SnapshotWanted != 0 {
+			s.stats.SnapshotWantedAsks++
 		}
 		s.applyBatch(n, &b)
 	}

@@ -91,6 +91,7 @@ func FaultSummary(s Stats) string {
 	row("crashes drawn mid-transfer", s.SnapTransferCrashes)
 	row("snapshots installed by followers", s.SnapsInstalled)
 	row("restarts from a snapshot", s.RestartsFromSnapshot)
+	row("applied log dropped from memory / fresh snapshots asked for", fmt.Sprintf("%d / %d", s.LogDrops, s.SnapshotWantedAsks))
 	row("long outages (node kept down to fall behind)", s.LongOutages)
 	row("leadership transfers started / completed / aborted / refused",
 		fmt.Sprintf("%d / %d / %d / %d", s.TransfersStarted, s.TransfersCompleted, s.TransfersAborted, s.TransfersRefused))

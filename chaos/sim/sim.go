@@ -126,7 +126,12 @@ type Stats struct {
 	SnapTransferCrashes  uint64 // crashes drawn as a chunk left
 	SnapsInstalled       uint64 // Ready.Snapshot installed by followers
 	RestartsFromSnapshot uint64
-	LongOutages          uint64 // crashes kept down long enough to fall behind
+	// The resident log (Params.ResidentBytes): drops of applied entries
+	// from a core's memory, and batches in which a leader asked for a
+	// fresh snapshot for a follower behind the dropped entries.
+	LogDrops           uint64
+	SnapshotWantedAsks uint64
+	LongOutages        uint64 // crashes kept down long enough to fall behind
 	// Leadership transfer (thesis §3.10).
 	TransfersStarted   uint64
 	TransfersCompleted uint64 // the target won the next election
@@ -226,6 +231,8 @@ func (s *Stats) Add(o Stats) {
 	s.SnapChunksRefused += o.SnapChunksRefused
 	s.SnapTransferCrashes += o.SnapTransferCrashes
 	s.SnapsInstalled += o.SnapsInstalled
+	s.LogDrops += o.LogDrops
+	s.SnapshotWantedAsks += o.SnapshotWantedAsks
 	s.RestartsFromSnapshot += o.RestartsFromSnapshot
 	s.LongOutages += o.LongOutages
 	s.TransfersStarted += o.TransfersStarted

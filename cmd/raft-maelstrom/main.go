@@ -33,6 +33,7 @@ func run(args []string) error {
 	fs.Float64Var(&opts.MaxClockDrift, "max-clock-drift", 0, "--lease-reads: the largest relative difference between two nodes' clock rates the lease assumes (default 0.1)")
 	fs.Uint64Var(&opts.SnapshotEvery, "snapshot-every", 0, "take a snapshot and compact the log every this many applied entries (default 100000)")
 	snapRatio := fs.Float64("snapshot-log-ratio", 1, "also wait for this many times the last snapshot's size of new log before the next snapshot (0: by --snapshot-every alone)")
+	residentRatio := fs.Float64("resident-log-ratio", 1, "keep about this many times the last snapshot's size of applied log in memory; the rest only on disk (0: the whole log since the last snapshot)")
 	fs.IntVar(&opts.SnapshotChunksInFlight, "snapshot-chunks-in-flight", 0, "unacknowledged snapshot chunks per follower (default 4; chunks are sized to the line limit)")
 	fs.BoolVar(&opts.UnsafeLocalReads, "unsafe-local-reads", false, "serve reads from local state without ReadIndex (NOT linearizable; for checker tests only)")
 	_ = fs.MarkHidden("unsafe-local-reads")
@@ -49,6 +50,10 @@ func run(args []string) error {
 	opts.SnapshotLogRatio = *snapRatio
 	if *snapRatio <= 0 {
 		opts.SnapshotLogRatio = -1
+	}
+	opts.ResidentLogRatio = *residentRatio
+	if *residentRatio <= 0 {
+		opts.ResidentLogRatio = -1
 	}
 	level, err := parseLevel(*logLevel)
 	if err != nil {

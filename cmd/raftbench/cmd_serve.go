@@ -26,14 +26,14 @@ func init() { addCommand(newServeCmd()) }
 
 func newServeCmd() *cobra.Command {
 	var (
-		cfg       httpapi.ServeConfig
-		peers     string
-		logLevel  string
-		snapRatio float64
-		uiPeers   string
-		noUI      bool
-		sec       securityFlags
-		testFault bool
+		cfg                      httpapi.ServeConfig
+		peers                    string
+		logLevel                 string
+		snapRatio, residentRatio float64
+		uiPeers                  string
+		noUI                     bool
+		sec                      securityFlags
+		testFault                bool
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -91,6 +91,10 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 			if snapRatio <= 0 {
 				cfg.SnapshotLogRatio = -1 // the node's "entries alone"
 			}
+			cfg.ResidentLogRatio = residentRatio
+			if residentRatio <= 0 {
+				cfg.ResidentLogRatio = -1 // the node's "whole log in memory"
+			}
 			if err := cfg.Validate(); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("serve: %w", err)}
 			}
@@ -139,6 +143,7 @@ Without --tls-dir everything is plain (benchmarks) and the log says so.`,
 	f.BoolVar(&cfg.LeaseReads, "lease-reads", false, "answer reads from the leader's lease, without a quorum round (safe only while clocks drift less than --max-clock-drift)")
 	f.Float64Var(&cfg.MaxClockDrift, "max-clock-drift", 0, "--lease-reads: the largest relative difference between two nodes' clock rates the lease assumes (default 0.1)")
 	f.Uint64Var(&cfg.SnapshotEvery, "snapshot-every", 0, "take a snapshot and compact the log every this many applied entries (0: 100000)")
+	f.Float64Var(&residentRatio, "resident-log-ratio", node.DefaultResidentLogRatio, "keep about this many times the last snapshot's size of applied log in memory; the rest only on disk (0: the whole log since the last snapshot)")
 	f.Float64Var(&snapRatio, "snapshot-log-ratio", node.DefaultSnapshotLogRatio, "also wait for this many times the last snapshot's size of new log before the next snapshot (0: by --snapshot-every alone)")
 	f.IntVar(&cfg.SnapshotChunkBytes, "snapshot-chunk-bytes", 0, "most snapshot bytes per message when streaming a snapshot to a follower (0: 1 MiB)")
 	f.IntVar(&cfg.SnapshotChunksInFlight, "snapshot-chunks-in-flight", 0, "unacknowledged snapshot chunks per follower (0: 4)")

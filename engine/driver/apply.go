@@ -182,7 +182,11 @@ type Applier struct {
 	logRatio   float64
 	logBytes   uint64
 	stateBytes uint64
-	stats      ApplyStats
+	// wanted is the index the core asked a snapshot to reach
+	// (Batch.SnapshotWanted); captured, the applied index of the latest
+	// CaptureSnapshot.
+	wanted, captured uint64
+	stats            ApplyStats
 	// result is reused for every Hooks.Applied call (no allocation per
 	// entry on the hot path).
 	result Result
@@ -272,6 +276,7 @@ func (a *Applier) Stats() ApplyStats {
 // applies b's committed entries in order (entries a snapshot already
 // covers are skipped), calling h around each.
 func (a *Applier) Apply(b *Batch, h Hooks) error {
+	a.wanted = max(a.wanted, b.SnapshotWanted)
 	if b.Snapshot != nil && b.Snapshot.Meta.Index > a.applied {
 		meta := b.Snapshot.Meta
 		var err error
@@ -523,10 +528,18 @@ func (a *Applier) restored(meta raftpb.SnapshotMeta, size uint64) {
 }
 
 // SnapshotDue reports whether the snapshot policy asks for a snapshot
-// at the applied index.
+// at the applied index, or the core asked for one that the latest does
+// not reach (a follower needs entries the leader dropped from memory).
 func (a *Applier) SnapshotDue() bool {
+	if a.wanted > a.captured && a.applied >= a.wanted {
+		return true
+	}
 	return a.applied > 0 && a.applied >= a.snapDue && float64(a.logBytes) >= a.logRatio*float64(a.stateBytes)
 }
+
+// StateBytes is the size of the latest snapshot taken or restored, as
+// told by SetSnapshotBytes or the restore (0: none yet).
+func (a *Applier) StateBytes() uint64 { return a.stateBytes }
 
 // SetSnapshotBytes tells the size trigger how large the last snapshot
 // was (its Data).
@@ -543,7 +556,7 @@ func (a *Applier) CaptureSnapshot() (meta raftpb.SnapshotMeta, sessions []byte) 
 		a.snapDue = a.applied + a.every
 	}
 	a.stats.SnapshotsTaken++
-	a.logBytes = 0
+	a.logBytes, a.captured = 0, a.applied
 	return meta, a.sessions.appendSnapshot(nil)
 }
 

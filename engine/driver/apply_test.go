@@ -416,3 +416,45 @@ func TestApplierSettlesBlindCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestApplierTakesWantedSnapshots: a batch asking for a snapshot at an
+// index (a follower needs entries the leader dropped from memory) makes
+// one due once applied reaches it, whatever SnapshotEvery says, and only
+// until one is captured there.
+func TestApplierTakesWantedSnapshots(t *testing.T) {
+	a, err := NewApplier(ApplierConfig{ID: 1, Voters: []uint64{1}, StateMachine: &counterSM{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := uint64(0)
+	apply := func(n int, wanted uint64) {
+		t.Helper()
+		b := Batch{SnapshotWanted: wanted}
+		for range n {
+			idx++
+			b.Entries = append(b.Entries, cmdEntry(idx, 7, idx, "x"))
+		}
+		if err := a.Apply(&b, &recorder{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(3, 5)
+	if a.SnapshotDue() {
+		t.Fatal("snapshot due at 3, asked for at 5")
+	}
+	apply(2, 0)
+	if !a.SnapshotDue() {
+		t.Fatal("no snapshot due at 5, asked for at 5")
+	}
+	if meta, _ := a.CaptureSnapshot(); meta.Index != 5 {
+		t.Fatalf("captured at %d, want 5", meta.Index)
+	}
+	apply(1, 5) // the leader asks again until the snapshot reaches its core
+	if a.SnapshotDue() {
+		t.Fatal("snapshot due again after one was captured at the asked index")
+	}
+	apply(0, 6)
+	if !a.SnapshotDue() {
+		t.Fatal("no snapshot due when asked for one at the applied index 6")
+	}
+}

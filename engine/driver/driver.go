@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -58,12 +59,21 @@ type Config struct {
 	ReadNonce uint64
 	// Transfer sets how snapshots stream to followers in chunks.
 	Transfer TransferConfig
+	// KeepAppliedEntries is how many applied entries stay in the core's
+	// memory when the resident log limit (SetResidentLogBytes) drops the
+	// rest: a follower that far behind still gets entries, not a
+	// snapshot. Zero means DefaultKeepAppliedEntries.
+	KeepAppliedEntries uint64
 	// Bugs switches on deliberate driver bugs (-tags raftbugs only).
 	Bugs []Bug
 }
 
 // DefaultCommitSaveTicks is Config.CommitSaveTicks' default.
 const DefaultCommitSaveTicks = 100
+
+// DefaultKeepAppliedEntries is Config.KeepAppliedEntries' default: about
+// half a second of a busy cluster's writes, a few MiB of small entries.
+const DefaultKeepAppliedEntries = 50000
 
 // ErrConfig wraps every configuration error.
 var ErrConfig = errors.New("driver: invalid config")
@@ -78,6 +88,9 @@ type Stats struct {
 	// the subset saved only because the commit index moved.
 	HardStateSaves uint64
 	CommitSaves    uint64
+	// LogDrops counts drops of applied entries from the core's memory
+	// (SetResidentLogBytes).
+	LogDrops uint64
 	// SnapshotsInstalled counts leader snapshots persisted (Ready.Snapshot).
 	SnapshotsInstalled uint64
 	// WritesDeferred counts writes the storage refused as backpressure
@@ -140,6 +153,11 @@ type Driver struct {
 
 	stats Stats
 	xf    *transfers
+
+	// The resident log (SetResidentLogBytes): entry data applied since
+	// the last drop, the limit that triggers one (0: never), and how
+	// many applied entries a drop keeps.
+	residentBytes, residentLimit, keepApplied uint64
 }
 
 // persistItem is one Ready's obligations once its write is durable.
@@ -175,11 +193,41 @@ func New(cfg Config) (*Driver, error) {
 	d := &Driver{
 		core: cfg.Core, st: cfg.Storage, tr: cfg.Transport, onDu: cfg.OnDurable, bugs: bugs,
 		commitSaveTicks: cfg.CommitSaveTicks, savedCommit: cfg.Core.Status().Commit,
-		xf: newTransfers(cfg.Transfer),
+		xf: newTransfers(cfg.Transfer), keepApplied: cmp.Or(cfg.KeepAppliedEntries, DefaultKeepAppliedEntries),
 	}
 	binary.LittleEndian.PutUint64(d.readPrefix[:8], cfg.Core.ID())
 	binary.LittleEndian.PutUint64(d.readPrefix[8:], cfg.ReadNonce)
 	return d, nil
+}
+
+// SetResidentLogBytes bounds the applied log the core keeps in memory:
+// once this many bytes of entry data were applied since the last drop,
+// the core drops all but the last KeepAppliedEntries applied entries
+// (engine.Core.DropApplied). Zero (the default) never drops: the log in
+// memory then runs from the latest snapshot. The runtime sets it from
+// the latest snapshot's size, so snapshots can be rarer than the memory
+// a log as long as their interval would take.
+func (d *Driver) SetResidentLogBytes(n uint64) { d.residentLimit = n }
+
+// dropApplied counts the data of newly applied entries and drops the
+// applied log from memory past the resident limit.
+func (d *Driver) dropApplied(committed []raftpb.Entry) {
+	if d.residentLimit == 0 || len(committed) == 0 {
+		return
+	}
+	for i := range committed {
+		d.residentBytes += uint64(len(committed[i].Data))
+	}
+	if d.residentBytes < d.residentLimit {
+		return
+	}
+	d.residentBytes = 0
+	if last := committed[len(committed)-1].Index; last > d.keepApplied {
+		before, _ := d.core.LogBounds()
+		if after := d.core.DropApplied(last - d.keepApplied); after >= before {
+			d.stats.LogDrops++
+		}
+	}
 }
 
 // Core returns the driven core (for Step, Propose and queries).
@@ -244,10 +292,17 @@ type Batch struct {
 	Entries []raftpb.Entry
 	// Reads were confirmed in this Ready.
 	Reads []Read
+	// SnapshotWanted, when non-zero, asks for a snapshot at or past this
+	// index (engine.Core.SnapshotWanted): a follower needs entries the
+	// leader dropped from memory.
+	SnapshotWanted uint64
 }
 
-// Empty reports whether the batch carries nothing to apply or serve.
-func (b *Batch) Empty() bool { return b.Snapshot == nil && len(b.Entries) == 0 && len(b.Reads) == 0 }
+// Empty reports whether the batch carries nothing to apply, serve or
+// act on.
+func (b *Batch) Empty() bool {
+	return b.Snapshot == nil && len(b.Entries) == 0 && len(b.Reads) == 0 && b.SnapshotWanted == 0
+}
 
 // Ready takes the core's next Ready. The caller may look at it (soft
 // state, new entries) and must then pass it to Handle before taking
@@ -288,7 +343,9 @@ func (d *Driver) Handle(rd *engine.Ready) (Batch, error) {
 		return Batch{}, err
 	}
 	d.core.Advance(*rd)
-	b := Batch{Snapshot: rd.Snapshot, Entries: rd.CommittedEntries, Reads: d.readsOf(rd.ReadStates)}
+	d.dropApplied(rd.CommittedEntries)
+	b := Batch{Snapshot: rd.Snapshot, Entries: rd.CommittedEntries, Reads: d.readsOf(rd.ReadStates),
+		SnapshotWanted: d.core.SnapshotWanted()}
 	if bugsBuild && d.bugs.has(BugApplyUncommitted) && len(rd.Entries) > 0 {
 		// The bug: the new entries go to the applier as if committed.
 		b.Entries = append(append([]raftpb.Entry(nil), rd.CommittedEntries...), rd.Entries...)

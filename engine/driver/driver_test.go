@@ -236,3 +236,47 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("NewApplier without a state machine: %v", err)
 	}
 }
+
+// TestResidentLogDrops: once the data of the entries applied since the
+// last drop reaches the resident limit, the core keeps only the last
+// KeepAppliedEntries applied entries in memory; without a limit it keeps
+// them all.
+func TestResidentLogDrops(t *testing.T) {
+	for _, limit := range []uint64{0, 50} {
+		core, err := engine.New(engine.Config{ID: 1, Voters: []uint64{1, 2, 3}, ElectionTicks: 10, HeartbeatTicks: 1, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &fakeStorage{}
+		var durable uint64
+		d, err := New(Config{Core: core, Storage: st, Transport: &fakeTransport{}, KeepAppliedEntries: 2,
+			OnDurable: func(err error) { durable++ }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SetResidentLogBytes(limit)
+		var ents []raftpb.Entry
+		for i := uint64(1); i <= 10; i++ {
+			ents = append(ents, raftpb.Entry{Index: i, Term: 2, Data: []byte("0123456789")})
+		}
+		if err := core.Step(raftpb.Message{Type: raftpb.MsgApp, From: 2, To: 1, Term: 2, Entries: ents, Commit: 10}); err != nil {
+			t.Fatal(err)
+		}
+		batches := handleAll(t, d)
+		st.syncAll()
+		d.Release(durable)
+		var applied int
+		for _, b := range append(batches, handleAll(t, d)...) {
+			applied += len(b.Entries)
+		}
+		first, _ := core.LogBounds()
+		switch {
+		case applied != 10:
+			t.Fatalf("limit %d: %d entries applied, want 10", limit, applied)
+		case limit == 0 && (first != 1 || d.Stats().LogDrops != 0):
+			t.Fatalf("no limit: first index %d, %d drops; want the whole log kept", first, d.Stats().LogDrops)
+		case limit > 0 && (first != 9 || d.Stats().LogDrops != 1):
+			t.Fatalf("limit %d: first index %d, %d drops; want 9 (the last 2 applied kept), 1 drop", limit, first, d.Stats().LogDrops)
+		}
+	}
+}

@@ -52,6 +52,7 @@ type Config struct {
 	// unacknowledged chunks per follower.
 	SnapshotEvery          uint64
 	SnapshotLogRatio       float64
+	ResidentLogRatio       float64
 	SnapshotChunkBytes     int
 	SnapshotChunksInFlight int
 	// NodeConfig, when set, may adjust each node's config before start
@@ -155,7 +156,7 @@ func (c *Cluster) start(id uint64) error {
 		Transport: tr, StateMachine: sm,
 		TickInterval: c.cfg.TickInterval, Engine: c.cfg.Engine,
 		Registerer: c.cfg.Registerer, Logger: c.cfg.Logger,
-		SnapshotEvery: c.cfg.SnapshotEvery, SnapshotLogRatio: c.cfg.SnapshotLogRatio, SnapshotChunkBytes: c.cfg.SnapshotChunkBytes,
+		SnapshotEvery: c.cfg.SnapshotEvery, SnapshotLogRatio: c.cfg.SnapshotLogRatio, ResidentLogRatio: c.cfg.ResidentLogRatio, SnapshotChunkBytes: c.cfg.SnapshotChunkBytes,
 		SnapshotChunksInFlight: c.cfg.SnapshotChunksInFlight,
 	}
 	if c.cfg.NodeConfig != nil {

@@ -52,6 +52,7 @@ type ServeConfig struct {
 	// Snapshot policy and streaming (zero: the node's defaults).
 	SnapshotEvery          uint64
 	SnapshotLogRatio       float64
+	ResidentLogRatio       float64
 	SnapshotChunkBytes     int
 	SnapshotChunksInFlight int
 	// SnapshotWriteRate paces the node's snapshot files to this many
@@ -302,7 +303,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	ncfg := node.Config{ID: id, Voters: voters, Dir: cfg.Dir, UnsafeNoFsync: cfg.UnsafeNoFsync,
 		Transport: tr, StateMachine: kv.NewStore(), TickInterval: cfg.TickInterval,
 		Engine:        engine.Config{LeaseReads: cfg.LeaseReads, MaxClockDrift: cfg.MaxClockDrift},
-		SnapshotEvery: cfg.SnapshotEvery, SnapshotLogRatio: cfg.SnapshotLogRatio, SnapshotChunkBytes: cfg.SnapshotChunkBytes,
+		SnapshotEvery: cfg.SnapshotEvery, SnapshotLogRatio: cfg.SnapshotLogRatio, ResidentLogRatio: cfg.ResidentLogRatio, SnapshotChunkBytes: cfg.SnapshotChunkBytes,
 		SnapshotChunksInFlight: cfg.SnapshotChunksInFlight,
 		Registerer:             reg, Logger: cfg.Logger}
 	ncfg.WALOptions.SnapshotWriteRate = cfg.SnapshotWriteRate

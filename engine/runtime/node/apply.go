@@ -45,6 +45,9 @@ type applier struct {
 	// savedBytes is the size of the last snapshot saved in the
 	// background, for the size trigger (0: none since the last look).
 	savedBytes atomic.Uint64
+	// stateBytes is the snapshot size last published as the resident
+	// log limit (Node.residentLog).
+	stateBytes uint64
 	expects    []expectation // sorted by index (stable)
 
 	// per-batch state for the hooks
@@ -145,6 +148,10 @@ func (a *applier) handle(it *applyItem) error {
 	}
 	if b := a.savedBytes.Swap(0); b > 0 {
 		a.da.SetSnapshotBytes(b)
+	}
+	if sb := a.da.StateBytes(); sb != a.stateBytes {
+		a.stateBytes = sb
+		n.residentLog.Store(uint64(n.cfg.ResidentLogRatio * float64(sb)))
 	}
 	if a.da.SnapshotDue() {
 		a.snapshot()

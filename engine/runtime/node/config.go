@@ -116,6 +116,20 @@ type Config struct {
 	// size, so snapshot work per write stays flat as the state grows
 	// (default 1; negative: by SnapshotEvery alone).
 	SnapshotLogRatio float64
+	// ResidentLogRatio bounds the applied log the core keeps in memory
+	// to about this many times the last snapshot's size (plus the last
+	// driver.DefaultKeepAppliedEntries applied entries): the rest stays
+	// only in the node's log on disk (a restart replays it), and a
+	// follower that needs it gets a snapshot (a fresh one if the latest
+	// is older). So SnapshotLogRatio can make snapshots rarer without the
+	// memory of a log as long as their interval. Default 1; negative: the
+	// whole log since the last snapshot stays in memory.
+	ResidentLogRatio float64
+	// KeepAppliedEntries is how many of the latest applied entries a
+	// drop keeps in memory (default driver.DefaultKeepAppliedEntries): a
+	// follower at most that far behind still gets entries, not a
+	// snapshot.
+	KeepAppliedEntries uint64
 	// SnapshotChunkBytes is the most snapshot data one message carries
 	// when a leader streams a snapshot to a follower (default 1 MiB; the
 	// TCP transport's frame limit must exceed it).
@@ -164,6 +178,7 @@ const (
 	DefaultTickInterval        = 10 * time.Millisecond
 	DefaultSnapshotEvery       = 100000
 	DefaultSnapshotLogRatio    = 1.0
+	DefaultResidentLogRatio    = 1.0
 	DefaultMaxPendingProposals = 8192
 	DefaultMaxPendingBytes     = 64 << 20
 	DefaultMaxPendingReads     = 8192
@@ -207,6 +222,12 @@ func (c Config) withDefaults() (Config, error) {
 		c.SnapshotLogRatio = DefaultSnapshotLogRatio
 	case c.SnapshotLogRatio < 0:
 		c.SnapshotLogRatio = 0
+	}
+	switch {
+	case c.ResidentLogRatio == 0:
+		c.ResidentLogRatio = DefaultResidentLogRatio
+	case c.ResidentLogRatio < 0:
+		c.ResidentLogRatio = 0
 	}
 	setDefault(&c.SnapshotChunkBytes, driver.DefaultSnapshotChunkBytes)
 	setDefault(&c.SnapshotChunksInFlight, driver.DefaultSnapshotChunksInFlight)

@@ -410,7 +410,13 @@ func (n *Node) handleReady(ls *loopState) error {
 		n.pub.term.Store(rd.HardState.Term)
 	}
 	n.pub.commit.Store(rd.HardState.Commit)
+	if limit := n.residentLog.Load(); limit > 0 {
+		n.drv.SetResidentLogBytes(limit)
+	}
 	b, err := n.drv.Handle(&rd)
+	if n.residentLog.Load() > 0 {
+		n.stats.logDrops.Store(n.drv.Stats().LogDrops)
+	}
 	if p := n.cfg.Probe; p != nil && err == nil {
 		if k := len(rd.Entries); k > 0 {
 			p.Mark(n.cfg.ID, StageHanded, 0, rd.Entries[k-1].Index, now)

@@ -85,6 +85,11 @@ type Node struct {
 
 	applyc  chan applyItem
 	waiters *waiters
+	// residentLog is the driver's resident log limit in bytes
+	// (Config.ResidentLogRatio times the latest snapshot's size),
+	// published by the apply goroutine, which knows that size, for the
+	// loop, which owns the driver.
+	residentLog atomic.Uint64
 
 	pub published // cheap status published by the loop
 
@@ -194,7 +199,7 @@ func Start(cfg Config) (*Node, error) {
 		xfer.Source, xfer.Sink = fileSource{n}, fileSink{n}
 	}
 	n.drv, err = driver.New(driver.Config{Core: n.core, Storage: walStorage{n}, Transport: sender{n}, OnDurable: n.onDurable, ReadNonce: n.clientID,
-		Transfer: xfer})
+		Transfer: xfer, KeepAppliedEntries: cfg.KeepAppliedEntries})
 	if err != nil {
 		n.log.Close()
 		return nil, fmt.Errorf("node %d: %w", cfg.ID, err)
@@ -235,8 +240,14 @@ func randomClientID() uint64 {
 
 // recover loads hard state, snapshot and log from the WAL, restores the
 // state machine from the snapshot and builds the core's restart config.
-// Committed entries after the snapshot are replayed through the normal
-// apply path (the core hands them out again since Applied = snapshot).
+// The entries known committed (up to the durable hard state's commit
+// index) are replayed into the state machine here, a chunk at a time,
+// and the core starts at the index they reach, holding only the rest:
+// the log since the last snapshot can be SnapshotLogRatio times the
+// state's size, and a restart holds at most a chunk of it more than a
+// running node does (which keeps about ResidentLogRatio of it). The
+// stored snapshot is then older than the core's log; a follower that
+// needs entries before it gets a fresh one (engine.Core.SnapshotWanted).
 func (n *Node) recover() (*applier, engine.Config, error) {
 	ecfg := n.cfg.Engine
 	ap, err := newApplier(n)
@@ -257,6 +268,9 @@ func (n *Node) recover() (*applier, engine.Config, error) {
 	}
 	ecfg.HardState = n.log.HardState()
 	first, last := n.log.FirstIndex(), n.log.LastIndex()
+	if err := n.replayCommitted(ap, &ecfg, &first, min(ecfg.HardState.Commit, last)); err != nil {
+		return nil, ecfg, err
+	}
 	if last >= first {
 		if ecfg.Entries, err = n.log.Entries(first, last+1); err != nil {
 			return nil, ecfg, fmt.Errorf("node %d: read log [%d, %d]: %w", n.cfg.ID, first, last, err)
@@ -275,6 +289,45 @@ func (n *Node) recover() (*applier, engine.Config, error) {
 	n.pub.lastIndex.Store(last)
 	return ap, ecfg, nil
 }
+
+// replayChunk is how many entries recovery reads and applies at a time.
+const replayChunk = 8192
+
+// replayCommitted applies the committed entries after the snapshot,
+// (*first-1, commit], and moves the core's start (ecfg's snapshot
+// position and *first) past them.
+func (n *Node) replayCommitted(ap *applier, ecfg *engine.Config, first *uint64, commit uint64) error {
+	applied := ecfg.Applied
+	if commit <= applied || *first > applied+1 {
+		return nil // nothing committed to replay, or a log that does not follow the snapshot (the core reports it)
+	}
+	for lo := applied + 1; lo <= commit; {
+		hi := min(lo+replayChunk, commit+1)
+		ents, err := n.log.Entries(lo, hi)
+		if err != nil {
+			return fmt.Errorf("node %d: read log [%d, %d]: %w", n.cfg.ID, lo, hi-1, err)
+		}
+		if err := ap.da.Apply(&driver.Batch{Entries: ents}, replayHooks{}); err != nil {
+			return fmt.Errorf("node %d: replay log [%d, %d]: %w", n.cfg.ID, lo, hi-1, err)
+		}
+		lo = hi
+	}
+	index, term := ap.da.Applied()
+	ecfg.Snapshot = &raftpb.SnapshotMeta{Index: index, Term: term, ConfState: ap.da.ConfState()}
+	ecfg.Applied, *first = index, index+1
+	if ap.snap != nil && ap.snap.Meta.Index < index {
+		ap.snap = nil // older than the core's log: not given to Compact
+	}
+	return nil
+}
+
+// replayHooks are the applier's hooks during recovery: no client waits
+// yet, and the configuration reached is read from the applier after.
+type replayHooks struct{}
+
+func (replayHooks) Applying(*raftpb.Entry)       {}
+func (replayHooks) Applied(*driver.Result)       {}
+func (replayHooks) Restored(raftpb.SnapshotMeta) {}
 
 // restoreStored restores the applier from the stored snapshot (streaming
 // from the file on the node's own WAL) and returns what the core keeps

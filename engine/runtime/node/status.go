@@ -137,7 +137,7 @@ func (n *Node) Stats() Stats {
 		LeaderChanges: n.stats.leaderChanges.Load(), Proposals: n.stats.proposals.Load(),
 		Rejected: n.stats.rejected.Load(), Busy: n.stats.busy.Load(), Duplicates: n.stats.duplicates.Load(),
 		Dropped: n.stats.dropped.Load(), Snapshots: n.stats.snapshots.Load(),
-		Settled: n.stats.settled.Load(), ApplyYields: n.stats.applyYields.Load(),
+		Settled: n.stats.settled.Load(), ApplyYields: n.stats.applyYields.Load(), LogDrops: n.stats.logDrops.Load(),
 		SnapshotSaving: n.stats.snapshotSaving.Load(),
 	}
 	ws := n.walStats()
