@@ -29,23 +29,26 @@ func TestInprocSnapshotWriteRateOption(t *testing.T) {
 	}
 }
 
-// TestInprocSnapshotLogRatioOption: the snapshot-log-ratio option takes
-// a ratio >= 0 and refuses anything else with a message naming it.
+// TestInprocSnapshotLogRatioOption: the snapshot-log-ratio and
+// resident-log-ratio options take a ratio >= 0 and refuse anything else
+// with a message naming the option.
 func TestInprocSnapshotLogRatioOption(t *testing.T) {
 	ctx := context.Background()
-	for _, bad := range []string{"-1", "many", "NaN", "+Inf"} {
-		_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"snapshot-log-ratio": bad}})
-		if err == nil || !strings.Contains(err.Error(), "snapshot-log-ratio") {
-			t.Fatalf("snapshot-log-ratio=%s: %v, want an error naming the option", bad, err)
+	for _, opt := range []string{"snapshot-log-ratio", "resident-log-ratio"} {
+		for _, bad := range []string{"-1", "many", "NaN", "+Inf"} {
+			_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{opt: bad}})
+			if err == nil || !strings.Contains(err.Error(), opt) {
+				t.Fatalf("%s=%s: %v, want an error naming the option", opt, bad, err)
+			}
 		}
-	}
-	for _, good := range []string{"0", "2"} {
-		tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"snapshot-log-ratio": good}})
-		if err != nil {
-			t.Fatalf("snapshot-log-ratio=%s: %v", good, err)
-		}
-		if err := tg.Close(); err != nil {
-			t.Fatal(err)
+		for _, good := range []string{"0", "2"} {
+			tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{opt: good}})
+			if err != nil {
+				t.Fatalf("%s=%s: %v", opt, good, err)
+			}
+			if err := tg.Close(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
