@@ -216,7 +216,8 @@ type Status struct {
 	Commit, Applied uint64
 	Lead            uint64
 	Role            Role
-	FirstIndex      uint64 // first index still in memory (snapshot index + 1)
+	FirstIndex      uint64 // first index still in memory (past SnapshotIndex once applied entries were dropped)
+	SnapshotIndex   uint64 // the latest snapshot's index (restarted from, compacted to or installed)
 	LastIndex       uint64
 	LastTerm        uint64 // term of the entry at LastIndex
 	Persisted       uint64 // highest index reported durable
@@ -234,7 +235,7 @@ type Status struct {
 func (c *Core) Status() Status {
 	s := Status{
 		ID: c.id, Term: c.term, Vote: c.vote, Commit: c.log.committed, Applied: c.log.applied,
-		Lead: c.lead, Role: c.role, FirstIndex: c.log.offset + 1, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm(),
+		Lead: c.lead, Role: c.role, FirstIndex: c.log.offset + 1, SnapshotIndex: c.log.snapshotted, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm(),
 		Persisted: c.log.persisted, LeadTransferee: c.leadTransferee, Voters: slices.Clone(c.voters),
 		Conf: c.conf.Clone(),
 	}

@@ -127,7 +127,7 @@ func (n *simNode) state() NodeState {
 	if n.up && n.core != nil {
 		cs := n.core.Status()
 		st.Role, st.Term, st.Vote, st.Lead = cs.Role.String(), cs.Term, cs.Vote, cs.Lead
-		st.Commit, st.Applied, st.LastIndex, st.Snapshot = cs.Commit, cs.Applied, cs.LastIndex, cs.FirstIndex-1
+		st.Commit, st.Applied, st.LastIndex, st.Snapshot = cs.Commit, cs.Applied, cs.LastIndex, cs.SnapshotIndex
 		st.Voters = cs.Voters
 	}
 	return st
