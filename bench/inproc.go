@@ -192,23 +192,18 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: snapshot-write-rate=%q: want bytes per second (0: unpaced)", v)
 			}
 			snapRate = b
-		case "snapshot-log-ratio":
+		case "snapshot-log-ratio", "resident-log-ratio":
 			r, err := strconv.ParseFloat(v, 64)
 			if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
-				return nil, fmt.Errorf("inproc target: snapshot-log-ratio=%q: want a ratio >= 0", v)
+				return nil, fmt.Errorf("inproc target: %s=%q: want a ratio >= 0", k, v)
 			}
-			snapRatio = r
 			if r == 0 {
-				snapRatio = -1 // the node's "entries alone"
+				r = -1 // the node's "off": snapshots by entries alone, the whole log in memory
 			}
-		case "resident-log-ratio":
-			r, err := strconv.ParseFloat(v, 64)
-			if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
-				return nil, fmt.Errorf("inproc target: resident-log-ratio=%q: want a ratio >= 0", v)
-			}
-			residentRatio = r
-			if r == 0 {
-				residentRatio = -1 // the node's "whole log in memory"
+			if k == "snapshot-log-ratio" {
+				snapRatio = r
+			} else {
+				residentRatio = r
 			}
 		case "wal-commit-delay":
 			d, err := time.ParseDuration(v)

@@ -123,7 +123,7 @@ type Config struct {
 	SnapshotLogRatio float64
 	// ResidentLogRatio bounds the applied log the core keeps in memory
 	// to about this many times the last snapshot's size (plus the last
-	// driver.DefaultKeepAppliedEntries applied entries): the rest stays
+	// KeepAppliedEntries applied entries): the rest stays
 	// only in the node's log on disk (a restart replays it), and a
 	// follower that needs it gets a snapshot (a fresh one if the latest
 	// is older). So SnapshotLogRatio can make snapshots rarer without the
