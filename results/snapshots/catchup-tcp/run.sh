@@ -28,8 +28,10 @@ DATA=${DATA:-${TMPDIR:-/tmp}/catchup-tcp}
 [ -x "$BIN" ] || make build >/dev/null
 KEYS=$(( (SIZE_MIB * 1048576 + VALUE_BYTES - 1) / VALUE_BYTES ))
 # Snapshots come every EVERY entries once the new log is as large as the
-# last snapshot (--snapshot-log-ratio 1): at EVERY, 2, 4, 8 and 16 x
-# EVERY, so the last one of the load covers every key.
+# last snapshot (--snapshot-log-ratio 1, not the default 4): at EVERY, 2,
+# 4, 8 and 16 x EVERY, so the last one of the load covers every key. The
+# whole log since it stays in memory (--resident-log-ratio 0), so the
+# leader's first log index says when a snapshot covers every key.
 EVERY=$(( (KEYS + 15) / 16 ))
 rm -rf "$DATA" "$OUT"; mkdir -p "$DATA" "$OUT"
 exec > >(tee "$OUT/console.txt") 2>&1
@@ -39,7 +41,7 @@ declare -A HTTP=([n1]=127.0.0.1:18101 [n2]=127.0.0.1:18102 [n3]=127.0.0.1:18103)
 declare -A PID
 start() {
 	"$BIN" serve --id "$1" --peers $PEERS --data "$DATA/$1" --http "${HTTP[$1]}" --no-ui \
-		--snapshot-every "$EVERY" --snapshot-chunk-bytes "$CHUNK_BYTES" --tick 50ms --log-level info >>"$OUT/$1.log" 2>&1 &
+		--snapshot-every "$EVERY" --snapshot-log-ratio 1 --resident-log-ratio 0 --snapshot-chunk-bytes "$CHUNK_BYTES" --tick 50ms --log-level info >>"$OUT/$1.log" 2>&1 &
 	PID[$1]=$!
 }
 status() { curl -s --max-time 2 "http://${HTTP[$1]}/status" || true; }
