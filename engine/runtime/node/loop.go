@@ -410,11 +410,12 @@ func (n *Node) handleReady(ls *loopState) error {
 		n.pub.term.Store(rd.HardState.Term)
 	}
 	n.pub.commit.Store(rd.HardState.Commit)
-	if limit := n.residentLog.Load(); limit > 0 {
-		n.drv.SetResidentLogBytes(limit)
+	resident := n.residentLog.Load()
+	if resident > 0 {
+		n.drv.SetResidentLogBytes(resident)
 	}
 	b, err := n.drv.Handle(&rd)
-	if n.residentLog.Load() > 0 {
+	if resident > 0 {
 		n.stats.logDrops.Store(n.drv.Stats().LogDrops)
 	}
 	if p := n.cfg.Probe; p != nil && err == nil {
