@@ -95,6 +95,9 @@ import (
 //	                applies at once instead of first yielding its P to
 //	                the goroutines already runnable; for A/B runs of that
 //	                default
+//	lazy-commit=false  node.Config.DisableLazyCommit: the leader sends
+//	                each follower every new commit index in a message of
+//	                its own; for A/B runs of that default
 //	critical-path=FILE  record when each log index reaches each stage on
 //	                each node (node.Probe) and write the attribution of one
 //	                write's latency to its hops to FILE.md and FILE.json
@@ -149,6 +152,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var kvOpts kv.Options
 	yieldToClients := true
 	followerApplyYield := true
+	lazyCommit := true
 	var unknown []string
 	var cp critPathOutput
 	var logPath string
@@ -259,6 +263,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: follower-apply-yield=%q: want true or false", v)
 			}
 			followerApplyYield = b
+		case "lazy-commit":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: lazy-commit=%q: want true or false", v)
+			}
+			lazyCommit = b
 		case "critical-path":
 			cp.file = v
 		case "log":
@@ -284,7 +294,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, lazy-commit, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -336,7 +346,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || recycleSegs != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || !preallocate || !yieldToClients || !followerApplyYield || cp.file != "" {
+	if batches != 0 || segBytes != 0 || recycleSegs != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || !preallocate || !yieldToClients || !followerApplyYield || !lazyCommit || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -358,6 +368,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			nc.WALOptions.AppendSegments = !preallocate
 			nc.NoYieldToClients = !yieldToClients
 			nc.NoFollowerApplyYield = !followerApplyYield
+			nc.DisableLazyCommit = !lazyCommit
 		}
 	}
 	switch tr {

@@ -78,3 +78,44 @@ func TestInprocFollowerApplyYieldOption(t *testing.T) {
 		}
 	}
 }
+
+// TestInprocLazyCommitOption: lazy-commit takes a boolean and reaches the
+// nodes. One write at a time, the leader sends each follower one MsgApp
+// per write with it on (the commit index rides on the next one) and two
+// with it off (the entry, then its commit in a message of its own).
+func TestInprocLazyCommitOption(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"lazy-commit": "mostly"}}); err == nil || !strings.Contains(err.Error(), "lazy-commit") {
+		t.Fatalf("lazy-commit=mostly: %v, want an error naming the option", err)
+	}
+	const writes = 40
+	for _, lazy := range []string{"true", "false"} {
+		tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"lazy-commit": lazy}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tg.Do(ctx, Request{Op: kv.OpWrite, Key: []byte("first"), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // heartbeats settle the first write's commit
+		before := tg.(*inprocTarget).c.Stats()
+		for i := range writes {
+			if r, err := tg.Do(ctx, Request{Op: kv.OpWrite, Key: []byte{byte(i)}, Value: []byte("v")}); err != nil || r.Status != kv.StatusOK {
+				t.Fatalf("lazy-commit=%s: write: %v %v", lazy, r.Status, err)
+			}
+		}
+		after := tg.(*inprocTarget).c.Stats()
+		msgs, ents := after.AppendMsgs-before.AppendMsgs, after.AppendEntries-before.AppendEntries
+		// 2 followers: lazy 2 MsgApps per write, eager 3-4 (a follower
+		// whose ack completed the commit is told it in a message of its own;
+		// the other too unless the next write came first).
+		perWrite := float64(msgs) / writes
+		if ents < 2*writes || (lazy == "true") != (perWrite < 2.5) {
+			t.Fatalf("lazy-commit=%s: %d MsgApps (%.1f per write) carrying %d entries for %d writes", lazy, msgs, perWrite, ents, writes)
+		}
+		if err := tg.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

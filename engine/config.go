@@ -52,6 +52,16 @@ type Config struct {
 	// DisableProposalForwarding makes followers refuse proposals with a
 	// NotLeaderError instead of forwarding them to the leader.
 	DisableProposalForwarding bool
+	// LazyCommit makes a leader tell a follower of a new commit index
+	// with the next entries or heartbeat it sends that follower, not in a
+	// message of its own, unless the follower waits for that index (it
+	// forwarded the proposal, or asked for the read index). Why: one
+	// request at a time, every write otherwise costs each follower a
+	// second message and a second turn of its loop just to learn that the
+	// entry it stored is committed. Safety does not depend on when a
+	// follower learns the commit index; with LazyCommit a follower
+	// applies up to HeartbeatTicks later than it could.
+	LazyCommit bool
 
 	// LeaseReads lets a leader answer ReadIndex from its lease, without a
 	// quorum round (thesis §6.4.1). Once a quorum has answered a heartbeat

@@ -65,7 +65,11 @@ type Core struct {
 type follower struct {
 	pr         *tracker.Progress
 	sentCommit uint64 // commit index last advertised in a MsgApp
-	readAck    uint64 // highest ReadIndex round this peer confirmed
+	// commitWanted (Config.LazyCommit) is the highest index this peer
+	// waits to learn is committed: the last entry of a proposal it
+	// forwarded, or a read index it was answered.
+	commitWanted uint64
+	readAck      uint64 // highest ReadIndex round this peer confirmed
 }
 
 // New creates a Core from cfg (defaults applied, then validated) and its

@@ -30,7 +30,9 @@
 // sends further MsgApps without waiting for acks, up to an in-flight
 // window in messages and bytes. The leader counts itself toward a commit
 // quorum only for entries it has Persisted. Entries of an earlier term are
-// never committed by counting replicas (§5.4.2).
+// never committed by counting replicas (§5.4.2). With Config.LazyCommit a
+// follower learns a new commit index from the next MsgApp or heartbeat,
+// and from a message of its own only when it waits for it.
 //
 // Details of the contract as built:
 //

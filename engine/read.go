@@ -250,4 +250,8 @@ func (c *Core) answerRead(req readRequest, index uint64) {
 		return
 	}
 	c.send(raftpb.Message{Type: raftpb.MsgReadIndexResp, To: req.from, Index: index, Context: req.ctx})
+	if f := c.prs[req.from]; f != nil {
+		// It serves the read once it has applied index.
+		f.commitWanted = max(f.commitWanted, index)
+	}
 }

@@ -285,9 +285,21 @@ func (c *Core) wantsAppend(f *follower) bool {
 	}
 	last := c.log.lastIndex()
 	if pr.State == tracker.StateProbe {
-		return pr.Match < last || f.sentCommit < c.log.committed
+		return pr.Match < last || c.commitDue(f)
 	}
-	return pr.Next <= last || (f.sentCommit < c.log.committed && pr.Match == last)
+	return pr.Next <= last || (pr.Match == last && c.commitDue(f))
+}
+
+// commitDue reports whether f, which has every entry, should get a
+// message carrying nothing but the commit index: when it has not been
+// told the latest one and, with Config.LazyCommit, only while it waits
+// for an index it has not been told is committed (otherwise the next
+// entries or heartbeat carry it).
+func (c *Core) commitDue(f *follower) bool {
+	if f.sentCommit >= c.log.committed {
+		return false
+	}
+	return !c.cfg.LazyCommit || f.commitWanted > f.sentCommit
 }
 
 // sendAppend streams MsgApps to one peer: one probe in probe state; in

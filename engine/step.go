@@ -173,7 +173,9 @@ func (c *Core) stepLeader(m raftpb.Message) {
 	case raftpb.MsgProp:
 		// Refusals are not reported to a remote proposer; its client times
 		// out and retries, as for a lost message.
-		_ = c.propose(m.Entries)
+		if c.propose(m.Entries) == nil && f != nil {
+			f.commitWanted = c.log.lastIndex() // its client waits for the commit
+		}
 	case raftpb.MsgReadIndex:
 		c.leaderRead(readRequest{from: m.From, ctx: m.Context})
 	case raftpb.MsgTransferLeader:

@@ -31,6 +31,10 @@ type Config struct {
 	Heartbeats bool `json:"heartbeats"`
 	// PreVote enables the core's pre-vote phase.
 	PreVote bool `json:"pre_vote"`
+	// LazyCommit sets engine.Config.LazyCommit (the runtime's default):
+	// followers learn a commit index with the next entries or heartbeat
+	// unless they wait for it.
+	LazyCommit bool `json:"lazy_commit,omitempty"`
 	// AutoSync makes every WAL write durable when it is submitted (a
 	// disk without a volatile cache): no Sync actions, and a crash loses
 	// nothing. A much smaller space, for bugs that do not depend on when

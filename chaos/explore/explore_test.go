@@ -65,20 +65,23 @@ func TestIterativeDeepeningAgrees(t *testing.T) {
 }
 
 // TestCrashesAndFaultsExplored runs every action kind on the correct
-// core without a violation, liveness included.
+// core without a violation, liveness included, with the commit index
+// sent eagerly and lazily (engine.Config.LazyCommit).
 func TestCrashesAndFaultsExplored(t *testing.T) {
-	cfg := Config{Nodes: 3, MaxDepth: 5, MaxInFlight: 4, MaxCrashes: 1, MaxProposals: 1, MaxReads: 1,
-		MaxDrops: 1, MaxDups: 1, MaxTerm: 3, MaxStates: 200_000, Heartbeats: true, Liveness: true}
-	res, err := Run(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Counterexample != nil {
-		t.Fatalf("violation in the correct core:\n%s", res.Counterexample.Text())
-	}
-	for _, k := range []string{"deliver", "drop", "duplicate", "timeout", "sync", "crash"} {
-		if res.Coverage.Actions[k] == 0 {
-			t.Errorf("action %s never taken: %v", k, res.Coverage.Actions)
+	for _, lazy := range []bool{false, true} {
+		cfg := Config{Nodes: 3, MaxDepth: 5, MaxInFlight: 4, MaxCrashes: 1, MaxProposals: 1, MaxReads: 1,
+			MaxDrops: 1, MaxDups: 1, MaxTerm: 3, MaxStates: 200_000, Heartbeats: true, Liveness: true, LazyCommit: lazy}
+		res, err := Run(cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Counterexample != nil {
+			t.Fatalf("lazy commit %v: violation in the correct core:\n%s", lazy, res.Counterexample.Text())
+		}
+		for _, k := range []string{"deliver", "drop", "duplicate", "timeout", "sync", "crash"} {
+			if res.Coverage.Actions[k] == 0 {
+				t.Errorf("lazy commit %v: action %s never taken: %v", lazy, k, res.Coverage.Actions)
+			}
 		}
 	}
 }

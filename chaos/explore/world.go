@@ -149,7 +149,7 @@ func (w *world) voters() []uint64 {
 func (w *world) start(n *node, hs raftpb.HardState, ents []raftpb.Entry) error {
 	c, err := engine.New(engine.Config{
 		ID: n.id, Voters: w.voters(), ElectionTicks: electionTicks, HeartbeatTicks: 1,
-		PreVote: w.cfg.PreVote, Seed: 1, HardState: hs, Entries: ents, Bugs: w.bugs.EngineBugs,
+		PreVote: w.cfg.PreVote, LazyCommit: w.cfg.LazyCommit, Seed: 1, HardState: hs, Entries: ents, Bugs: w.bugs.EngineBugs,
 	})
 	if err != nil {
 		return err

@@ -97,8 +97,9 @@ func (s *Sim) newCore(n *simNode, hs raftpb.HardState, snap *raftpb.Snapshot, en
 		ElectionTicks: s.p.ElectionTicks, HeartbeatTicks: s.p.HeartbeatTicks,
 		PreVote: s.p.PreVote, CheckQuorum: s.p.CheckQuorum,
 		LeaseReads: s.p.LeaseReads, MaxClockDrift: s.p.MaxClockDrift,
-		Seed:      s.r.Fork(),
-		HardState: hs, Entries: ents,
+		LazyCommit: s.p.LazyCommit,
+		Seed:       s.r.Fork(),
+		HardState:  hs, Entries: ents,
 		Bugs: s.opts.EngineBugs,
 	}
 	n.store = kv.NewStore()

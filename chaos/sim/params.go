@@ -111,6 +111,10 @@ type Params struct {
 	// that fall further behind need a snapshot, fresh or not.
 	ResidentBytes int
 	KeepApplied   int
+	// LazyCommit (engine.Config.LazyCommit, the runtime's default): a
+	// follower learns a commit index with the next entries or heartbeat
+	// unless it waits for it.
+	LazyCommit bool
 	// Leadership transfer (thesis §3.10): every TransferGapUs (mean) the
 	// leader is asked to hand over to a random voter (0: never).
 	TransferGapUs int64
@@ -198,6 +202,7 @@ func drawParams(seed uint64, r *rng) Params {
 	drawFeatures(&p, r)
 	drawSnapStream(&p, r)
 	drawResidentLog(&p, newRNG(seed^residentLogSalt))
+	p.LazyCommit = newRNG(seed ^ lazyCommitSalt).Permille(500)
 	drawMembership(&p, r)
 	return p
 }
@@ -261,6 +266,10 @@ func drawResidentLog(p *Params, r *rng) {
 
 // residentLogSalt seeds drawResidentLog's stream ("resident").
 const residentLogSalt = 0x7265736964656e74
+
+// lazyCommitSalt seeds LazyCommit's draw ("lazycomm"), a stream of its
+// own for the same reason.
+const lazyCommitSalt = 0x6c617a79636f6d6d
 
 func drawNetwork(p *Params, r *rng) {
 	switch r.Pick(40, 40, 20) {
@@ -340,6 +349,7 @@ func (p Params) String() string {
 	fmt.Fprintf(&b, "snapshot stream: chunk_bytes=%d in_flight=%d cut=%d‰ crash=%d‰\n",
 		p.SnapChunkBytes, p.SnapChunksInFlight, p.SnapCutPermille, p.SnapCrashPermille)
 	fmt.Fprintf(&b, "resident log: bytes=%d keep_applied=%d\n", p.ResidentBytes, p.KeepApplied)
+	fmt.Fprintf(&b, "lazy commit: %v\n", p.LazyCommit)
 	fmt.Fprintf(&b, "phases: fault_us=%d liveness_ticks=%d drain_us=%d", p.FaultPhaseUs, p.LivenessTicks, p.DrainUs)
 	return b.String()
 }

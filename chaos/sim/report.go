@@ -93,6 +93,7 @@ func FaultSummary(s Stats) string {
 	row("restarts from a snapshot", s.RestartsFromSnapshot)
 	row("applied log dropped from memory / fresh snapshots asked for", fmt.Sprintf("%d / %d", s.LogDrops, s.SnapshotWantedAsks))
 	row("long outages (node kept down to fall behind)", s.LongOutages)
+	row("runs whose followers learn the commit index lazily", s.LazyCommitRuns)
 	row("leadership transfers started / completed / aborted / refused",
 		fmt.Sprintf("%d / %d / %d / %d", s.TransfersStarted, s.TransfersCompleted, s.TransfersAborted, s.TransfersRefused))
 	row("membership changes proposed / refused by the core / skipped (too few voters up)",

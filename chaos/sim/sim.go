@@ -131,6 +131,7 @@ type Stats struct {
 	// fresh snapshot for a follower behind the dropped entries.
 	LogDrops           uint64
 	SnapshotWantedAsks uint64
+	LazyCommitRuns     uint64 // runs with Params.LazyCommit (1 or 0 per run)
 	LongOutages        uint64 // crashes kept down long enough to fall behind
 	// Leadership transfer (thesis §3.10).
 	TransfersStarted   uint64
@@ -233,6 +234,7 @@ func (s *Stats) Add(o Stats) {
 	s.SnapsInstalled += o.SnapsInstalled
 	s.LogDrops += o.LogDrops
 	s.SnapshotWantedAsks += o.SnapshotWantedAsks
+	s.LazyCommitRuns += o.LazyCommitRuns
 	s.RestartsFromSnapshot += o.RestartsFromSnapshot
 	s.LongOutages += o.LongOutages
 	s.TransfersStarted += o.TransfersStarted
@@ -330,6 +332,9 @@ func Run(seed uint64, opts Options) (res Result) {
 		opts.Tune(&p)
 	}
 	s := newSim(p, r, opts)
+	if p.LazyCommit {
+		s.stats.LazyCommitRuns = 1
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			s.fail("panic", "core or driver panicked", "%v\n%s", v, debug.Stack())

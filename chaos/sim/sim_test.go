@@ -37,6 +37,7 @@ func TestSeedsPass(t *testing.T) {
 		"voters added": total.Membership.AddVoter, "members removed": total.Membership.Remove,
 		"writes answered before applying": total.Settled,
 		"applied log dropped from memory": total.LogDrops, "fresh snapshots asked for": total.SnapshotWantedAsks,
+		"runs with lazy commit": total.LazyCommitRuns,
 	} {
 		if v == 0 {
 			t.Errorf("no %s in %d seeds: the fault schedule is not doing its job", name, seedsInTest)

@@ -71,6 +71,7 @@ Exit status: 0 no violation, 1 violation (or a replay that reproduces it),
 	fl.BoolVar(&f.cfg.Symmetry, "symmetry", false, "identify states that differ only by a renaming of the nodes (not with --reads)")
 	fl.BoolVar(&f.cfg.Heartbeats, "heartbeats", f.cfg.Heartbeats, "enable the leader's heartbeat-timer action")
 	fl.BoolVar(&f.cfg.PreVote, "prevote", f.cfg.PreVote, "enable pre-vote")
+	fl.BoolVar(&f.cfg.LazyCommit, "lazy-commit", f.cfg.LazyCommit, "followers learn a commit index with the next entries or heartbeat unless they wait for it (the runtime's default)")
 	fl.BoolVar(&f.cfg.AutoSync, "auto-sync", false, "every WAL write durable when submitted: no sync actions, crashes lose nothing (a smaller space)")
 	fl.BoolVar(&f.cfg.Liveness, "liveness", false, "from every state, a fault-free fair suffix must elect a leader and commit a write")
 	fl.IntVar(&f.cfg.LivenessSteps, "liveness-steps", 200, "actions allowed for that suffix")

@@ -97,8 +97,12 @@ type Config struct {
 	Clock        Clock
 	TickInterval time.Duration
 	// Engine carries the core's tuning. ID, Voters and restart state are
-	// filled in by the node. Zero ElectionTicks means 10; PreVote and
-	// CheckQuorum are turned on unless DisablePreVote/DisableCheckQuorum.
+	// filled in by the node. Zero ElectionTicks means 10; PreVote,
+	// CheckQuorum and LazyCommit are turned on unless DisablePreVote,
+	// DisableCheckQuorum or DisableLazyCommit (a follower learns a commit
+	// index with the next entries or heartbeat, unless it waits for it:
+	// engine.Config.LazyCommit; the runtime's measurement is in
+	// results/compare/NOTES.md, round 20).
 	// Engine.LeaseReads answers reads from the leader's lease (thesis
 	// §6.4.1); its clock is Clock (every TickInterval since the node
 	// started, reported to the core each loop turn), and it is safe only
@@ -107,6 +111,7 @@ type Config struct {
 	Engine             engine.Config
 	DisablePreVote     bool
 	DisableCheckQuorum bool
+	DisableLazyCommit  bool
 
 	// SnapshotEvery takes a snapshot (sessions + state machine) after
 	// this many applied entries and compacts the log. Default 100000.
@@ -250,6 +255,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.Engine.Learners = c.Learners
 	c.Engine.PreVote = c.Engine.PreVote || !c.DisablePreVote
 	c.Engine.CheckQuorum = c.Engine.CheckQuorum || !c.DisableCheckQuorum
+	c.Engine.LazyCommit = c.Engine.LazyCommit || !c.DisableLazyCommit
 	c.Engine = c.Engine.WithDefaults()
 	return c, nil
 }
