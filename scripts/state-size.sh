@@ -13,7 +13,11 @@
 # "ratio per pass" each pass's throughput over the same pass at the
 # smallest key count (the runs closest in time).
 # Env: KEYS (key counts, smallest first), PASSES (2), DURATION (20s), OUT,
-# TIMELINE (see below),
+# TIMELINE (see below), WARMUP (3s; with PRELOAD, 60s measures the steady
+# state: a fresh log's segments are written as zeros before their first
+# use until the first snapshot's compaction frees segments to recycle,
+# which at 1M keys and the default snapshot-log-ratio 4 takes ~600 MiB
+# of log per node, 30-40 s here, against well under a second at 10k),
 # PRELOAD=1: write every key once before the warm-up (--preload), so the
 # run measures a full key space rather than one filling during the run
 # (adds about 20 s per million keys per run; BASE must know --preload too),
@@ -38,6 +42,7 @@ OUT=${OUT:-results/snapshots/state-size}
 PASSES=${PASSES:-2}
 KEYS=${KEYS:-"10000 100000 1000000 10000000"}
 DURATION=${DURATION:-20s}
+WARMUP=${WARMUP:-3s}
 PRELOAD_FLAG=()
 if [ -n "${PRELOAD:-}" ] && [ "${PRELOAD}" != 0 ]; then PRELOAD_FLAG=(--preload); fi
 TIMELINE_FLAG=()
@@ -64,7 +69,7 @@ run() { # binary outdir keys options
 	if [ "$1" != "$B" ]; then floor=$FLOOR_BASE; fi
 	if [ "$floor" = 1 ]; then opt+=(--memory-floor); fi
 	"$1" run --target inproc --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys "$3" \
-		--warmup 3s --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} \
+		--warmup "$WARMUP" --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} \
 		${TIMELINE_FLAG[@]+"${TIMELINE_FLAG[@]}"} ${opt[@]+"${opt[@]}"} --quiet --out "$2" >/dev/null
 }
 for pass in $(seq 1 "$PASSES"); do
