@@ -157,18 +157,26 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var cp critPathOutput
 	var logPath string
 	cpAfter := 2 * time.Second
+	// The options that take true or false, and what each sets.
+	boolOptions := map[string]*bool{
+		"lease-reads": &lease, "wal-offload-lone": &offloadLone, "wal-offload-leader": &offloadLeader,
+		"wal-preallocate": &preallocate, "kv-huge-pages": &kvOpts.HugePages, "settle-blind": &settleBlind,
+		"yield-to-clients": &yieldToClients, "follower-apply-yield": &followerApplyYield, "lazy-commit": &lazyCommit,
+	}
 	for k, v := range cfg.Options {
+		if p, ok := boolOptions[k]; ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("inproc target: %s=%q: want true or false", k, v)
+			}
+			*p = b
+			continue
+		}
 		switch k {
 		case "transport":
 			tr = v
 		case "nats-url":
 			url = v
-		case "lease-reads":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("inproc target: lease-reads=%q: want true or false", v)
-			}
-			lease = b
 		case "batches-in-flight":
 			b, err := strconv.Atoi(v)
 			if err != nil || b == 0 {
@@ -221,54 +229,6 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-min-sync-interval=%q: want a duration >= 0", v)
 			}
 			minSyncInterval = d
-		case "wal-offload-lone":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("inproc target: wal-offload-lone=%q: want true or false", v)
-			}
-			offloadLone = b
-		case "wal-offload-leader":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("inproc target: wal-offload-leader=%q: want true or false", v)
-			}
-			offloadLeader = b
-		case "wal-preallocate":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("inproc target: wal-preallocate=%q: want true or false", v)
-			}
-			preallocate = b
-		case "kv-huge-pages":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("inproc target: kv-huge-pages=%q: want true or false", v)
-			}
-			kvOpts.HugePages = b
-		case "settle-blind":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("inproc target: settle-blind=%q: want true or false", v)
-			}
-			settleBlind = b
-		case "yield-to-clients":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("inproc target: yield-to-clients=%q: want true or false", v)
-			}
-			yieldToClients = b
-		case "follower-apply-yield":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("inproc target: follower-apply-yield=%q: want true or false", v)
-			}
-			followerApplyYield = b
-		case "lazy-commit":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("inproc target: lazy-commit=%q: want true or false", v)
-			}
-			lazyCommit = b
 		case "critical-path":
 			cp.file = v
 		case "log":
