@@ -65,6 +65,32 @@ func TestStripesMergeToTheSameHistogram(t *testing.T) {
 	}
 }
 
+// A closed loop sends each request when it is intended, so its service
+// times are its latencies: the recorder keeps one histogram for both and
+// the service figures read it; an open loop keeps service time apart.
+func TestServiceTimeRecordedOnlyWhereItDiffers(t *testing.T) {
+	base := time.Now()
+	closed, open := newBucket(), newBucket()
+	for i := range 100 {
+		d := time.Duration(100+i) * time.Microsecond
+		addSample(closed, &sample{intended: base, sent: base, done: base.Add(d)})
+		// Sent 1 ms late: latency from the intended time, service from the send.
+		addSample(open, &sample{intended: base, sent: base.Add(time.Millisecond), done: base.Add(time.Millisecond + d), openLoop: true})
+	}
+	if closed.svc.TotalCount() != 0 {
+		t.Errorf("closed loop recorded %d service samples, want none (they equal the latencies)", closed.svc.TotalCount())
+	}
+	if closed.service() != closed.lat {
+		t.Error("a closed loop's service() is not its latency histogram")
+	}
+	if got := open.service(); got != open.svc || got.TotalCount() != 100 {
+		t.Fatalf("open loop service() has %d samples, want its own 100", got.TotalCount())
+	}
+	if lat, svc := open.lat.ValueAtPercentile(50), open.service().ValueAtPercentile(50); lat-svc < 900 {
+		t.Errorf("open loop p50 latency %d µs, service %d µs: want the 1 ms lag between them", lat, svc)
+	}
+}
+
 func TestClosedLoopRun(t *testing.T) {
 	f := newFake()
 	cfg := shortConfig()
@@ -101,6 +127,12 @@ func TestClosedLoopRun(t *testing.T) {
 	var seriesOps uint64
 	for _, is := range seen {
 		seriesOps += is.Ops
+		if is.Ops > 0 && (is.SvcP50 != is.P50 || is.SvcP99 != is.P99) {
+			t.Errorf("second %d: service p50/p99 %v/%v, want the latency's %v/%v in a closed loop", is.Second, is.SvcP50, is.SvcP99, is.P50, is.P99)
+		}
+	}
+	if sum.SvcHist == nil || !sum.SvcHist.Equals(sum.Hist) {
+		t.Error("a closed loop's service histogram differs from its latency histogram")
 	}
 	if len(seen) == 0 || len(seen) != len(sum.Series) || seriesOps <= sum.Ops {
 		t.Errorf("progress got %d intervals with %d ops, series %d; want them to include warm-up beyond the %d measured",

@@ -84,7 +84,7 @@ func (m *Metrics) observe(b *bucket, is *IntervalStats) {
 		p     float64
 	}{{"0.5", 50}, {"0.9", 90}, {"0.99", 99}, {"0.999", 99.9}, {"1", 100}} {
 		m.latency.WithLabelValues(q.label).Set(float64(b.lat.ValueAtPercentile(q.p)) / 1e6)
-		m.service.WithLabelValues(q.label).Set(float64(b.svc.ValueAtPercentile(q.p)) / 1e6)
+		m.service.WithLabelValues(q.label).Set(float64(b.service().ValueAtPercentile(q.p)) / 1e6)
 	}
 	m.opsPerSec.Set(is.OpsPerSec)
 	if is.Warmup {

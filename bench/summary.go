@@ -253,8 +253,8 @@ func (r *runner) interval(sec int, from, now time.Time) {
 		P99:           usToMs(b.lat.ValueAtPercentile(99)),
 		P999:          usToMs(b.lat.ValueAtPercentile(99.9)),
 		Max:           usToMs(b.lat.Max()),
-		SvcP50:        usToMs(b.svc.ValueAtPercentile(50)),
-		SvcP99:        usToMs(b.svc.ValueAtPercentile(99)),
+		SvcP50:        usToMs(b.service().ValueAtPercentile(50)),
+		SvcP99:        usToMs(b.service().ValueAtPercentile(99)),
 		LeaderChanges: st.LeaderChanges - r.statsStart.LeaderChanges,
 		OpenLoop:      r.cfg.OpenLoop(),
 	}
@@ -307,7 +307,7 @@ func (r *runner) summary() *Summary {
 		Security:      TargetContract(r.target).Security,
 		LeaderChanges: r.statsEnd.LeaderChanges - r.statsWarm.LeaderChanges,
 		Hist:          tot.lat,
-		SvcHist:       tot.svc,
+		SvcHist:       tot.service(),
 		Series:        r.series,
 	}
 	if cfg.OpenLoop() {
