@@ -187,8 +187,8 @@ type Applier struct {
 	// CaptureSnapshot.
 	wanted, captured uint64
 	stats            ApplyStats
-	// result is reused for every Hooks.Applied call (no allocation per
-	// entry on the hot path).
+	// result is reused for every Hooks.Applied and SettleHooks.Settled
+	// call (no allocation per entry or batch on the hot path).
 	result Result
 	// pf is sm if it is a Prefetcher; cmds is the reused group handed to it.
 	pf   Prefetcher
@@ -327,7 +327,7 @@ func (a *Applier) settle(entries []raftpb.Entry, h SettleHooks) []uint64 {
 	if len(a.seenMany) > 0 {
 		clear(a.seenMany)
 	}
-	var r Result
+	r := &a.result // the apply loop after settle overwrites it
 	next := a.applied + 1
 	for i := range entries {
 		e := &entries[i]
@@ -362,8 +362,8 @@ func (a *Applier) settle(entries []raftpb.Entry, h SettleHooks) []uint64 {
 		if v, _ := a.sessions.check(client, seq); v != verdictApply {
 			continue
 		}
-		r = Result{Index: e.Index, Term: e.Term, Kind: Applied, Client: client, Seq: seq, Output: res, Settled: true}
-		h.Settled(&r)
+		*r = Result{Index: e.Index, Term: e.Term, Kind: Applied, Client: client, Seq: seq, Output: res, Settled: true}
+		h.Settled(r)
 		a.settled = append(a.settled, e.Index)
 	}
 	return a.settled

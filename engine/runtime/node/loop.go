@@ -549,7 +549,11 @@ func (n *Node) send(msgs []raftpb.Message) {
 // driver sent the messages that waited for the write: count, wake.
 func (n *Node) onDurable(err error) {
 	if err != nil {
-		n.walErr.CompareAndSwap(nil, &err)
+		// A copy whose address is kept: taking err's own address moved
+		// the parameter to the heap on every call, ~1.6% of a 1-client
+		// run's CPU in allocations for a nil error.
+		failed := err
+		n.walErr.CompareAndSwap(nil, &failed)
 	}
 	n.durable.Add(1)
 	select {

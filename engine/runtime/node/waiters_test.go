@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -67,5 +68,23 @@ func TestWaitersEmptyFollowsRegistrations(t *testing.T) {
 	<-w2.ch
 	if !ws.empty() {
 		t.Fatal("not empty after failAll")
+	}
+}
+
+// TestOnDurableDoesNotAllocate: the WAL's done callback runs once per
+// durable write on every node; a nil error must cost no allocation (the
+// error's address is kept only when there is one).
+func TestOnDurableDoesNotAllocate(t *testing.T) {
+	n := &Node{persistWake: make(chan struct{}, 1)}
+	if a := testing.AllocsPerRun(100, func() { n.onDurable(nil) }); a != 0 {
+		t.Fatalf("%v allocations per onDurable(nil), want 0", a)
+	}
+	if n.durable.Load() != 101 {
+		t.Fatalf("durable = %d, want 101 counted", n.durable.Load())
+	}
+	failure := errors.New("disk gone")
+	n.onDurable(failure)
+	if p := n.walErr.Load(); p == nil || *p != failure {
+		t.Fatalf("walErr = %v, want the failure kept", p)
 	}
 }
