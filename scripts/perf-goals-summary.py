@@ -76,12 +76,21 @@ def per_repeat(r):
     def peers_of(c, k, suffix=""):
         return [runs[(p + suffix, c, k)] for p in PEERS if (p + suffix, c, k) in runs]
 
+    ceil_of = {c: ceiling(r, c) for c in r["clients"]}
+
     def ratio3(c, k):
         o, ps = runs.get((OURS, c, k)), peers_of(c, k)
         if not o or not ps:
             return None
-        x = o["throughput_ops"] / max(p["throughput_ops"] for p in ps)
-        return x >= 3, f"{x:.2f}x"
+        best = max(p["throughput_ops"] for p in ps)
+        x = o["throughput_ops"] / best
+        # Our design, like the ceiling's, makes every write durable on
+        # every replica's log on this one disk, so it cannot run above the
+        # ceiling: when the better peer did more than a third of it, 3x was
+        # out of reach in that pass, whatever we did.
+        ceil = ceil_of.get(c)
+        beyond = f", 3x = {3 * best / ceil:.0%} of the ceiling" if ceil and 3 * best > ceil else ""
+        return x >= 3, f"{x:.2f}x{beyond}"
 
     def tails(c, k):
         o, ps = runs.get((OURS, c, k)), peers_of(c, k)
