@@ -34,15 +34,28 @@ def write_share(mix):
     return w / t if t else 1.0
 
 
-def ceiling(r, clients):
-    floors = [f for f in r.get("disk_floor") or [] if f["writers"] == clients and f["files"] == f["nodes"]]
+def ceiling(r, clients, repeat=None):
+    """The every-replica ceiling in ops/s: the best floor sample before or
+    after the runs, or with repeat, the one measured right before that
+    pass's runs (compare --floor-each-pass; None when there is none)."""
+    floors = [f for f in r.get("disk_floor") or [] if f["writers"] == clients and f["files"] == f["nodes"]
+              and (f.get("when") == "pass") == (repeat is not None) and f.get("repeat", 0) == (repeat or 0)]
     if not floors:
         return None
     return max(f["writes_per_s"] for f in floors) / write_share(r.get("mix") or "write=1")
 
 
+def pass_floor_p50(r, repeat):
+    """The one-write p50 (µs) of the floor measured right before a pass's
+    1-client runs, the better way's; None without pass floors."""
+    floors = [f for f in r.get("disk_floor") or [] if f["writers"] == 1 and f["files"] == f["nodes"]
+              and f.get("when") == "pass" and f.get("repeat") == repeat]
+    return min((f["p50_us"] for f in floors), default=None)
+
+
 def one_write_us(r):
-    floors = [f for f in r.get("disk_floor") or [] if f["writers"] == 1 and f["files"] == f["nodes"]]
+    floors = [f for f in r.get("disk_floor") or [] if f["writers"] == 1 and f["files"] == f["nodes"]
+              and f.get("when") != "pass"]
     if not floors:
         return None, None, None
     best = min(floors, key=lambda f: f["mean_us"])  # of both ways of writing the logs
@@ -53,9 +66,12 @@ def p50_per_repeat(r, floor_p50_us):
     """Our 1-client p50 over the floor's, in each repeat (empty with one)."""
     xs = sorted((x["repeat"], x["latency_ms"]["p50"]) for x in r.get("runs") or []
                 if x["system"] == OURS and x["clients"] == 1)
-    if len(xs) < 2:
-        return ""
-    return "; per repeat " + " / ".join(f"{p * 1000 / floor_p50_us:.2f}x" for _, p in xs)
+    line = "" if len(xs) < 2 else "; per repeat " + " / ".join(f"{p * 1000 / floor_p50_us:.2f}x" for _, p in xs)
+    same = [(p, pass_floor_p50(r, k)) for k, p in xs]
+    if same and all(f for _, f in same):
+        line += ("; against the floor's one write measured right before each pass (the same minute) "
+                 + " / ".join(f"{p * 1000 / f:.2f}x (its p50 {f:.0f} µs)" for p, f in same))
+    return line
 
 
 def per_repeat(r):
@@ -76,7 +92,8 @@ def per_repeat(r):
     def peers_of(c, k, suffix=""):
         return [runs[(p + suffix, c, k)] for p in PEERS if (p + suffix, c, k) in runs]
 
-    ceil_of = {c: ceiling(r, c) for c in r["clients"]}
+    def ceil_of(c, k):
+        return ceiling(r, c, k) or ceiling(r, c)
 
     def ratio3(c, k):
         o, ps = runs.get((OURS, c, k)), peers_of(c, k)
@@ -87,8 +104,9 @@ def per_repeat(r):
         # Our design, like the ceiling's, makes every write durable on
         # every replica's log on this one disk, so it cannot run above the
         # ceiling: when the better peer did more than a third of it, 3x was
-        # out of reach in that pass, whatever we did.
-        ceil = ceil_of.get(c)
+        # out of reach in that pass, whatever we did (the pass's own
+        # ceiling where it was measured).
+        ceil = ceil_of(c, k)
         beyond = f", 3x = {3 * best / ceil:.0%} of the ceiling" if ceil and 3 * best > ceil else ""
         return x >= 3, f"{x:.2f}x{beyond}"
 
@@ -115,13 +133,23 @@ def per_repeat(r):
         x = o["ops_per_cpu_s"] / max(p["ops_per_cpu_s"] or 0 for p in ps)
         return x >= 2, f"{x:.2f}x"
 
+    def ceil80(c, k):
+        o, ceil = runs.get((OURS, c, k)), ceiling(r, c, k)
+        if not o or not ceil:
+            return None
+        x = o["throughput_ops"] / ceil
+        return x >= 0.8, f"{x:.0%}"
+
+    passes = any(f.get("when") == "pass" for f in r.get("disk_floor") or [])
     print(f"\nPer repeat (each goal within one pass of the interleaving; ms are p99/p99.9, ours vs the peers' lowest):\n")
-    print("| clients | ≥ 3x the better peer | p99 and p99.9 below every peer | fsync on over the best peer's fsync off | ops/CPU-s ≥ 2x (fsync off) |")
-    print("| ---: | --- | --- | --- | --- |")
+    print("| clients | ≥ 3x the better peer | p99 and p99.9 below every peer | fsync on over the best peer's fsync off | ops/CPU-s ≥ 2x (fsync off) |"
+          + (" ≥ 80% of the ceiling measured right before the pass |" if passes else ""))
+    print("| ---: | --- | --- | --- | --- |" + (" --- |" if passes else ""))
     for c in r["clients"]:
         big = c >= 64
         print(f"| {c} | {cell(c, ratio3) if big else '(64, 256 only)'} | {cell(c, tails)} | "
-              f"{cell(c, over_off) if big else '(64, 256 only)'} | {cell(c, cpu2)} |")
+              f"{cell(c, over_off) if big else '(64, 256 only)'} | {cell(c, cpu2)} |"
+              + ((f" {cell(c, ceil80)} |" if c >= 16 else " (16-256 only) |") if passes else ""))
 
 
 print(f"# Performance goals, read from {out}\n")
@@ -160,7 +188,8 @@ for wl in ("default", "write-only"):
             c, fmt(o["ops_median"]), best["system"] if best else "–", fmt(best["ops_median"]) if best else "",
             fmt(ratio(o["ops_median"], best and best["ops_median"]), 2) + "x",
             o["p99_ms"], o["p999_ms"], fmt(p99, 2), fmt(p999, 2), lower,
-            fmt(100 * ratio(o["ops_median"], ceil), 0) + "%" if ceil else "–",
+            (fmt(100 * ratio(o["ops_median"], ceil), 0) + "%" if ceil else "–")
+            + (f" ({100 * o['of_pass_ceiling']:.0f}% of its pass's)" if o.get("of_pass_ceiling") else ""),
             fmt(best_off["ops_median"]) if best_off else "–",
             fmt(ratio(o["ops_median"], best_off and best_off["ops_median"]), 2) + "x",
             fmt(ours_off["ops_per_cpu_s"]) if ours_off else "–", fmt(best_off_cpu),

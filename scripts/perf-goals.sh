@@ -7,7 +7,9 @@
 #                  clients: ours and both peers with fsync on and with fsync off,
 #                  REPEAT interleaved runs of each (every figure the median over
 #                  them, as compare reports by default), the disk floor before
-#                  and after (compare.md: "of ceiling").
+#                  and after (compare.md: "of ceiling") and every
+#                  replica's floor again right before each pass's runs at
+#                  each client count ("of pass ceiling": the same minute).
 #   write-only/    the same with the write-only workload over 1,000,000 keys.
 #   sweep/         the open-loop sweep (saturation, p99 at half saturation, and
 #                  the disk alone on the same schedule at that rate).

@@ -44,7 +44,15 @@ type Config struct {
 	// alone allows the clients' writes (bench.MeasureQuorumFloor, in
 	// DataDir), the ceiling of the usual design's figures. 0 skips it.
 	DiskFloor time.Duration
-	Out       string
+	// FloorEachPass, with DiskFloor, also measures the every-replica floor
+	// (both ways of writing a log) at each client count right before each
+	// repeat's runs at that count (FloorSample.When FloorPass, Repeat
+	// set). A disk whose speed drifts between the runs (this project's
+	// alternates between two speeds within minutes) is then rated in the
+	// same minute as the runs it is set against: Row.OfPassCeiling. Adds
+	// 2 × DiskFloor per repeat and client count.
+	FloorEachPass bool
+	Out           string
 	// NoCheck turns off the correctness gate's history: runs are not
 	// checked, so every row is "unchecked" and none is ranked.
 	NoCheck bool
@@ -184,6 +192,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	slots := Schedule(cfg.Systems, cfg.Clients, cfg.Repeat)
 	var runErr error
 	for i, s := range slots {
+		if cfg.FloorEachPass && cfg.FloorSamples() > 0 && (i == 0 || slots[i-1].Repeat != s.Repeat || slots[i-1].Clients != s.Clients) {
+			if runErr = measureFloorAt(ctx, &cfg, res, FloorPass, s.Repeat, s.Clients, []bool{true}); runErr != nil {
+				break
+			}
+		}
 		r, sum, err := runOne(ctx, &cfg, s, i+1)
 		if err != nil {
 			runErr = fmt.Errorf("compare: run %d/%d (%s, %d clients, repeat %d): %w",
@@ -219,24 +232,42 @@ func measureFloor(ctx context.Context, cfg *Config, res *Result, when string) er
 	if cfg.FloorSamples() == 0 {
 		return nil
 	}
+	for _, c := range cfg.Clients {
+		if err := measureFloorAt(ctx, cfg, res, when, 0, c, cfg.floorKinds()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FloorPass is FloorSample.When for a floor measured right before one
+// repeat's runs at one client count (Config.FloorEachPass).
+const FloorPass = "pass"
+
+// measureFloorAt measures the floor kinds (every replica's logs writing,
+// or a quorum's) at one client count, both ways of writing a log, and
+// adds the samples to res; repeat is set for a FloorPass sample.
+func measureFloorAt(ctx context.Context, cfg *Config, res *Result, when string, repeat, clients int, kinds []bool) error {
 	dir := cfg.DataDir
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	for _, c := range cfg.Clients {
-		for _, every := range cfg.floorKinds() {
-			for _, overwrite := range floorWays {
-				f, err := bench.MeasureQuorumFloor(ctx, dir, bench.FloorConfig{
-					Nodes: cfg.Nodes, RecordBytes: floorRecordBytes(cfg.Load.ValueBytes), Writers: c,
-					EveryReplica: every, Overwrite: overwrite, Duration: cfg.DiskFloor,
-				})
-				if err != nil {
-					return fmt.Errorf("compare: %s the runs: %w", when, err)
-				}
-				res.DiskFloor = append(res.DiskFloor, FloorSample{When: when, DiskFloor: *f})
-				fmt.Fprintf(cfg.Log, "disk floor (%s the runs, %d clients, %d of %d logs writing, %s): %.0f writes/s, %.0f µs mean\n",
-					when, c, f.Files, f.Nodes, bench.FloorWay(overwrite), f.WritesPerSec, f.MeanUs)
+	for _, every := range kinds {
+		for _, overwrite := range floorWays {
+			f, err := bench.MeasureQuorumFloor(ctx, dir, bench.FloorConfig{
+				Nodes: cfg.Nodes, RecordBytes: floorRecordBytes(cfg.Load.ValueBytes), Writers: clients,
+				EveryReplica: every, Overwrite: overwrite, Duration: cfg.DiskFloor,
+			})
+			where := when + " the runs"
+			if when == FloorPass {
+				where = fmt.Sprintf("before repeat %d's runs", repeat)
 			}
+			if err != nil {
+				return fmt.Errorf("compare: disk floor %s: %w", where, err)
+			}
+			res.DiskFloor = append(res.DiskFloor, FloorSample{When: when, Repeat: repeat, DiskFloor: *f})
+			fmt.Fprintf(cfg.Log, "disk floor (%s, %d clients, %d of %d logs writing, %s): %.0f writes/s, %.0f µs mean\n",
+				where, clients, f.Files, f.Nodes, bench.FloorWay(overwrite), f.WritesPerSec, f.MeanUs)
 		}
 	}
 	return nil
@@ -268,7 +299,11 @@ func (c *Config) FloorSamples() int {
 	if !c.Fsync || c.DiskFloor <= 0 {
 		return 0
 	}
-	return 2 * len(c.Clients) * len(c.floorKinds()) * len(floorWays) // before and after the runs
+	n := 2 * len(c.Clients) * len(c.floorKinds()) * len(floorWays) // before and after the runs
+	if c.FloorEachPass {
+		n += c.Repeat * len(c.Clients) * len(floorWays) // every replica's logs, before each pass at each count
+	}
+	return n
 }
 
 func (c *Config) defaults() {

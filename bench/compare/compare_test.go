@@ -402,3 +402,111 @@ func TestTransportSystems(t *testing.T) {
 		t.Error("raftbench:udp accepted")
 	}
 }
+
+// TestFloorEachPass: with FloorEachPass the every-replica floor is
+// measured at each client count right before each repeat's runs there
+// (both ways of writing a log), each run is rated against its own pass's
+// ceiling (Row.OfPassCeiling, the median over the row's runs), and the
+// before/after ceiling ("of ceiling") is left as it was.
+func TestFloorEachPass(t *testing.T) {
+	out := t.TempDir()
+	load := bench.DefaultRunConfig()
+	load.Warmup, load.Duration, load.Keys, load.ValueBytes = 50*time.Millisecond, 300*time.Millisecond, 100, 16
+	var log bytes.Buffer
+	cfg := Config{
+		Systems: []string{"slow", "fast"}, Clients: []int{1, 4}, Repeat: 2, Nodes: 3, Fsync: true,
+		Load: load, DataDir: t.TempDir(), DiskFloor: 50 * time.Millisecond, FloorEachPass: true, Out: out, Log: &log,
+		Open: func(ctx context.Context, system string, tc bench.TargetConfig) (bench.Target, error) {
+			return &fakeTarget{name: system, delay: 200 * time.Microsecond, store: kv.NewStore()}, nil
+		},
+	}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.DiskFloor) != cfg.FloorSamples() || cfg.FloorSamples() != 16+8 {
+		t.Fatalf("%d floor samples, FloorSamples() %d, want 24 (16 before and after, 8 before the passes)", len(res.DiskFloor), cfg.FloorSamples())
+	}
+	// The log: each pass's two floor lines come right before its runs.
+	var kinds []string
+	for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		switch {
+		case strings.Contains(line, "'s runs,"):
+			kinds = append(kinds, "pass")
+		case strings.HasPrefix(line, "disk floor"):
+			kinds = append(kinds, "floor")
+		default:
+			kinds = append(kinds, "run")
+		}
+	}
+	want := slices.Repeat([]string{"floor"}, 8)
+	for range 4 { // 2 repeats x 2 client counts
+		want = append(want, "pass", "pass", "run", "run")
+	}
+	want = append(want, slices.Repeat([]string{"floor"}, 8)...)
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("log order %v, want %v:\n%s", kinds, want, log.String())
+	}
+	for _, f := range res.DiskFloor {
+		if f.When == FloorPass && (f.Repeat < 1 || f.Repeat > 2 || f.Files != 3) {
+			t.Errorf("pass sample %+v: want repeat 1 or 2 with every replica's log", f)
+		}
+	}
+	check := func(res *Result) {
+		t.Helper()
+		for _, row := range res.Rows {
+			var xs []float64
+			for _, rr := range res.Runs {
+				if rr.System == row.System && rr.Clients == row.Clients {
+					xs = append(xs, rr.ThroughputOps/res.passCeiling(row.Clients, 3, rr.Repeat))
+				}
+			}
+			if got := row.OfPassCeiling; got <= 0 || math.Abs(got-median(xs)) > 1e-9 {
+				t.Errorf("%s at %d clients: of pass ceiling %v, want the median of %v", row.System, row.Clients, got, xs)
+			}
+		}
+		md, err := os.ReadFile(filepath.Join(out, "compare.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []string{" of ceiling | of pass ceiling |", fmt.Sprintf(" %.0f%% |\n", 100*res.Rows[0].OfPassCeiling),
+			"| clients | ops/s ceiling per pass (1, 2, ...) |", fmt.Sprintf("| 4 | %s / %s |",
+				bench.FormatCount(res.passCeiling(4, 3, 1)), bench.FormatCount(res.passCeiling(4, 3, 2)))} {
+			if !bytes.Contains(md, []byte(w)) {
+				t.Errorf("compare.md lacks %q:\n%s", w, md)
+			}
+		}
+	}
+	check(res)
+	again, err := Redraw(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(again)
+}
+
+// The pass samples rate only their own pass: the before/after ceiling
+// ignores them, and each pass's ceiling is its own samples' best way.
+func TestPassCeilingsStayApart(t *testing.T) {
+	sample := func(when string, repeat int, overwrite bool, perSec float64) FloorSample {
+		return FloorSample{When: when, Repeat: repeat, DiskFloor: bench.DiskFloor{Nodes: 3, Quorum: 2, Files: 3, Writers: 4, Overwrite: overwrite, WritesPerSec: perSec}}
+	}
+	r := &Result{Mix: "write=1", Fsync: true, DiskFloor: []FloorSample{
+		sample("before", 0, false, 100), sample("after", 0, true, 120),
+		sample(FloorPass, 1, false, 1000), sample(FloorPass, 1, true, 900),
+		sample(FloorPass, 2, false, 50), sample(FloorPass, 2, true, 60),
+	}}
+	if got := r.floorCeiling(4, 3); got != 120 {
+		t.Errorf("before/after ceiling %v, want 120 (the pass samples are not among them)", got)
+	}
+	if a, b, none := r.passCeiling(4, 3, 1), r.passCeiling(4, 3, 2), r.passCeiling(4, 3, 3); a != 1000 || b != 60 || none != 0 {
+		t.Errorf("pass ceilings %v / %v / %v, want 1000 / 60 / 0", a, b, none)
+	}
+	runs := []RunRecord{{Repeat: 1, ThroughputOps: 500}, {Repeat: 2, ThroughputOps: 45}}
+	if got := r.ofPassCeiling("raftbench", 4, runs); math.Abs(got-0.625) > 1e-9 { // median of 0.5 and 0.75
+		t.Errorf("of pass ceiling %v, want 0.625", got)
+	}
+	if got := r.ofPassCeiling("raftbench"+NoFsyncSuffix, 4, runs); got != 0 {
+		t.Errorf("an fsync-off system was rated against the disk: %v", got)
+	}
+}

@@ -23,6 +23,11 @@
 //     and fsynced; overwriting a preallocated file with fdatasync), so each
 //     fsync-on figure can be read against what the disk allowed in that
 //     hour, whichever way a system writes: the ceiling is the better way's.
+//     With Config.FloorEachPass the every-replica floor is measured again
+//     right before each repeat's runs at each client count, and each run
+//     is rated against its own pass's ceiling (Row.OfPassCeiling): a disk
+//     whose speed changes within minutes is then set against the runs of
+//     the same minute, not the best moment before or after all of them.
 //   - Correctness gate (unless Config.NoCheck): every run records the
 //     history of a sample of keys (bench.HistoryConfig; writes on them
 //     carry unique values) and chaos/check checks it after the run

@@ -45,10 +45,13 @@ func writeMarkdown(path string, r *Result) error {
 		"CPU time (nodes and load generator) per wall second in the measured window; snapshots, the median "+
 		"number the nodes took in it (to a file or in memory; a system whose first snapshot comes later than "+
 		"the run's end does less work than one that writes several, which a short run's tails hide).\n\n")
-	floors := len(r.DiskFloor) > 0
+	floors, passFloors := len(r.DiskFloor) > 0, r.hasPassFloors()
 	ofCeiling, ofCeilingSep := "", ""
 	if floors {
 		ofCeiling, ofCeilingSep = " of ceiling |", " ---: |"
+	}
+	if passFloors {
+		ofCeiling, ofCeilingSep = ofCeiling+" of pass ceiling |", ofCeilingSep+" ---: |"
 	}
 	fmt.Fprintf(&b, "**Correctness gate**: every run records the history of a sample of keys (bench.HistoryConfig) and "+
 		"chaos/check checks it (writes on sampled keys carry unique values, so a read names the write it saw: keys without cas are decided exactly, others by porcupine's search); \"linearizable\" is the worst verdict over the row's runs and the operations checked. "+
@@ -92,6 +95,13 @@ func writeMarkdown(path string, r *Result) error {
 			// fsync-off systems are not bound by the disk: no ratio.
 			if c := r.floorCeiling(row.Clients, r.DiskFloor[0].Nodes); c > 0 && SystemFsync(row.System, r.Fsync) {
 				fmt.Fprintf(&b, " %.0f%% |", 100*row.OpsMedian/c)
+			} else {
+				b.WriteString(" – |")
+			}
+		}
+		if passFloors {
+			if row.OfPassCeiling > 0 {
+				fmt.Fprintf(&b, " %.0f%% |", 100*row.OfPassCeiling)
 			} else {
 				b.WriteString(" – |")
 			}
@@ -180,7 +190,7 @@ func writeFloor(b *bytes.Buffer, r *Result) {
 				var means []string
 				best := 0.0
 				for _, f := range r.DiskFloor {
-					if f.Writers == c && f.Files == files && way(f) {
+					if f.Writers == c && f.Files == files && way(f) && f.When != FloorPass {
 						means = append(means, strconv.FormatFloat(f.MeanUs, 'f', 0, 64))
 						best = max(best, f.WritesPerSec)
 					}
@@ -202,6 +212,31 @@ func writeFloor(b *bytes.Buffer, r *Result) {
 			}
 			fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", c, bench.FloorWay(overwrite), cell(f0.Quorum), cell(every), ceiling(f0.Quorum), ceiling(every))
 		}
+	}
+	writePassFloors(b, r)
+}
+
+// writePassFloors lists the every-replica ceiling measured right before
+// each pass's runs (Config.FloorEachPass), which "of pass ceiling" uses.
+func writePassFloors(b *bytes.Buffer, r *Result) {
+	if !r.hasPassFloors() {
+		return
+	}
+	every := r.DiskFloor[0].Nodes
+	fmt.Fprintf(b, "\nThe every-replica ceiling measured again right before each pass's runs at each client count "+
+		"(both ways, the better one; \"of pass ceiling\" above is the median over a row's runs of each run's ops/s over "+
+		"its own pass's ceiling, so a disk that changes speed between the runs is rated in the same minute):\n\n")
+	b.WriteString("| clients | ops/s ceiling per pass (1, 2, ...) |\n| ---: | --- |\n")
+	for _, c := range r.Clients {
+		var cells []string
+		for k := 1; k <= r.Repeat; k++ {
+			if v := r.passCeiling(c, every, k); v > 0 {
+				cells = append(cells, bench.FormatCount(v))
+			} else {
+				cells = append(cells, "–")
+			}
+		}
+		fmt.Fprintf(b, "| %d | %s |\n", c, strings.Join(cells, " / "))
 	}
 }
 

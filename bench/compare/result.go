@@ -14,9 +14,11 @@ import (
 )
 
 // FloorSample is one disk floor measurement; When is "before" or
-// "after" the runs.
+// "after" the runs, or FloorPass: right before repeat Repeat's runs at
+// its client count (Config.FloorEachPass).
 type FloorSample struct {
-	When string `json:"when"`
+	When   string `json:"when"`
+	Repeat int    `json:"repeat,omitempty"`
 	bench.DiskFloor
 }
 
@@ -114,6 +116,12 @@ type Row struct {
 	// GateUnstated; "" for a ranked row. Unranked rows get no ratio and
 	// are listed after the ranked ones.
 	Gate string `json:"gate,omitempty"`
+	// OfPassCeiling, with floors measured before each pass
+	// (Config.FloorEachPass) and fsync on, is the median over the row's
+	// runs of the run's ops/s over its own pass's every-replica ceiling:
+	// a same-minute ratio, where "of ceiling" sets the median against the
+	// best sample before or after all the runs. 0 when not measured.
+	OfPassCeiling float64 `json:"of_pass_ceiling,omitempty"`
 }
 
 // OpLatency is one kind of operation's latency in a Row, in ms.
@@ -149,7 +157,9 @@ type Result struct {
 	Environment *bench.Environment `json:"environment,omitempty"`
 
 	// DiskFloor: what the disk alone allows the clients' writes, measured
-	// before and after the runs (fsync on only; see Config.DiskFloor).
+	// before and after the runs, and with Config.FloorEachPass before each
+	// pass's runs at each client count (fsync on only; see
+	// Config.DiskFloor).
 	DiskFloor []FloorSample `json:"disk_floor,omitempty"`
 
 	Runs []RunRecord `json:"runs"` // in schedule order
@@ -187,7 +197,9 @@ func (r *Result) aggregate(systems []string, clients []int) {
 				}
 			}
 			if len(runs) > 0 {
-				r.Rows = append(r.Rows, makeRow(s, c, runs))
+				row := makeRow(s, c, runs)
+				row.OfPassCeiling = r.ofPassCeiling(s, c, runs)
+				r.Rows = append(r.Rows, row)
 			}
 		}
 	}
@@ -330,12 +342,24 @@ func Redraw(dir string) (*Result, error) {
 // the best sample's writes/s with files logs writing, whichever way its
 // logs were written and whether before or after the runs, divided by the
 // mix's write+cas share (reads counted as free). 0 when not measured.
+// The samples of each pass (FloorPass) are not among them: they rate
+// their own pass's runs (passCeiling).
 func (r *Result) floorCeiling(clients, files int) float64 {
 	return r.floorCeilingOf(clients, files, func(FloorSample) bool { return true })
 }
 
 // floorCeilingOf is floorCeiling over the samples keep accepts.
 func (r *Result) floorCeilingOf(clients, files int, keep func(FloorSample) bool) float64 {
+	return r.ceilingOf(clients, files, func(f FloorSample) bool { return f.When != FloorPass && keep(f) })
+}
+
+// passCeiling is floorCeiling from the samples measured right before
+// repeat's runs at clients (Config.FloorEachPass); 0 when there are none.
+func (r *Result) passCeiling(clients, files, repeat int) float64 {
+	return r.ceilingOf(clients, files, func(f FloorSample) bool { return f.When == FloorPass && f.Repeat == repeat })
+}
+
+func (r *Result) ceilingOf(clients, files int, keep func(FloorSample) bool) float64 {
 	share := r.writeShare()
 	best := 0.0
 	for _, f := range r.DiskFloor {
@@ -347,6 +371,33 @@ func (r *Result) floorCeilingOf(clients, files int, keep func(FloorSample) bool)
 		return 0
 	}
 	return best / share
+}
+
+// hasPassFloors says whether floors were measured before each pass.
+func (r *Result) hasPassFloors() bool {
+	for _, f := range r.DiskFloor {
+		if f.When == FloorPass {
+			return true
+		}
+	}
+	return false
+}
+
+// ofPassCeiling is Row.OfPassCeiling for system's runs at clients.
+func (r *Result) ofPassCeiling(system string, clients int, runs []RunRecord) float64 {
+	if len(r.DiskFloor) == 0 || !SystemFsync(system, r.Fsync) {
+		return 0
+	}
+	var xs []float64
+	for _, rr := range runs {
+		if c := r.passCeiling(clients, r.DiskFloor[0].Nodes, rr.Repeat); c > 0 {
+			xs = append(xs, rr.ThroughputOps/c)
+		}
+	}
+	if len(xs) == 0 {
+		return 0
+	}
+	return median(xs)
 }
 
 // writeShare is the fraction of operations that append to the log

@@ -19,24 +19,25 @@ import (
 )
 
 type compareFlags struct {
-	systems    string
-	redraw     string
-	clients    string
-	repeat     int
-	nodes      int
-	fsync      bool
-	valueBytes int
-	wl         workloadFlags
-	keys       int
-	seed       uint64
-	warmup     time.Duration
-	duration   time.Duration
-	dataDir    string
-	diskFloor  time.Duration
-	out        string
-	check      bool
-	checkKeys  int
-	checkTime  time.Duration
+	systems       string
+	redraw        string
+	clients       string
+	repeat        int
+	nodes         int
+	fsync         bool
+	valueBytes    int
+	wl            workloadFlags
+	keys          int
+	seed          uint64
+	warmup        time.Duration
+	duration      time.Duration
+	dataDir       string
+	diskFloor     time.Duration
+	floorEachPass bool
+	out           string
+	check         bool
+	checkKeys     int
+	checkTime     time.Duration
 }
 
 func newCompareCmd() *cobra.Command {
@@ -53,7 +54,9 @@ min, p50, p99, p99.9, CPU cores, ops per CPU-second, entries per fsync) and
 plots of throughput and p99 against clients. With fsync on it also measures
 the disk floor before and after the runs: how long a quorum of concurrent
 append+fsyncs takes on the data directory's disk, which bounds every
-system's one-client figure.
+system's one-client figure; and (--floor-each-pass) every replica's floor
+again right before each repeat's runs at each client count, so each run is
+also rated against the disk of its own minute ("of pass ceiling").
 
 Systems: raftbench (our engine, the inproc target; raftbench:tcp and
 raftbench:nats run it over TCP on loopback and over an embedded NATS broker), hashicorp,
@@ -111,6 +114,7 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured duration of each run")
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory of each run's data (default: system temp dir); put it on the disk you mean to measure")
 	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long per sample (before and after the runs, at every client count, with a quorum's and with every replica's log writing, each log appended with fsync and overwriting a preallocated file with fdatasync) what the disk alone allows the clients' writes, in --data-dir; 0 skips")
+	fs.BoolVar(&f.floorEachPass, "floor-each-pass", true, "with --disk-floor, also measure every replica's floor at each client count right before each repeat's runs there, so each run is rated against the disk in the same minute (\"of pass ceiling\"; adds 2 samples per repeat and client count)")
 	fs.StringVar(&f.out, "out", "", "output directory (required)")
 	fs.BoolVar(&f.check, "check", true, "record each run's history on a sample of keys and check it for linearizability (porcupine); a row that fails, or whose contract differs from the others', is marked and never ranked (false: every row unchecked, none ranked)")
 	fs.IntVar(&f.checkKeys, "check-keys", 0, fmt.Sprintf("keys sampled for the check (every keys/N-th key, key 0 included; 0: a hundredth of --keys, at least %d, at most %d)", bench.DefaultHistoryKeys, bench.MaxDefaultHistoryKeys))
@@ -148,7 +152,7 @@ func (f *compareFlags) config() (compare.Config, error) {
 	load.Warmup, load.Duration = f.warmup, f.duration
 	cfg := compare.Config{
 		Systems: systems, Clients: clients, Repeat: f.repeat, Nodes: f.nodes, Fsync: f.fsync,
-		Load: load, DataDir: f.dataDir, DiskFloor: f.diskFloor, Out: f.out, Log: os.Stderr,
+		Load: load, DataDir: f.dataDir, DiskFloor: f.diskFloor, FloorEachPass: f.floorEachPass, Out: f.out, Log: os.Stderr,
 		NoCheck: !f.check, History: &bench.HistoryConfig{Keys: f.checkKeys}, CheckTimeout: f.checkTime,
 	}
 	if f.checkKeys < 0 || f.checkTime <= 0 {
