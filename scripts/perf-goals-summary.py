@@ -63,7 +63,9 @@ def one_write_us(r):
 
 
 def p50_per_repeat(r, floor_p50_us):
-    """Our 1-client p50 over the floor's, in each repeat (empty with one)."""
+    """Our 1-client p50 over the floor's, in each repeat (none with one
+    repeat), then against the floor measured right before each pass where
+    compare measured one (--floor-each-pass)."""
     xs = sorted((x["repeat"], x["latency_ms"]["p50"]) for x in r.get("runs") or []
                 if x["system"] == OURS and x["clients"] == 1)
     line = "" if len(xs) < 2 else "; per repeat " + " / ".join(f"{p * 1000 / floor_p50_us:.2f}x" for _, p in xs)
