@@ -16,6 +16,9 @@ const (
 	ReadsLocal = "local"
 	// ReadsLog: a read is a log entry, committed like a write.
 	ReadsLog = "log"
+	// ReadsStore: a single state machine answers at once; only the floor
+	// target, which keeps one copy of the state, can.
+	ReadsStore = "store"
 )
 
 // Durability contracts.
@@ -39,7 +42,7 @@ type Contract struct {
 	FsyncsPerCommit string `json:"fsyncs_per_commit"`
 	// Acks says where a write's answer comes from, in words.
 	Acks string `json:"acks"`
-	// Reads is ReadsReadIndex, ReadsLease, ReadsLocal or ReadsLog.
+	// Reads is ReadsReadIndex, ReadsLease, ReadsLocal, ReadsLog or ReadsStore.
 	Reads string `json:"reads"`
 	// ReadsDetail says how, in words.
 	ReadsDetail string `json:"reads_detail,omitempty"`

@@ -1,0 +1,433 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/wal"
+)
+
+// The floor target: what the disk allows the clients' writes, measured
+// through the same harness as every system.
+//
+// compare's disk floor (MeasureQuorumFloor) drives the logs with writers
+// of its own: no load generator, no request encoding, no histograms, no
+// state machine, and GOMAXPROCS raised so a blocked fsync never waits for
+// a P. On a machine with few CPUs that leaves out everything a closed
+// loop spends between one write becoming durable and the next arriving,
+// which no system can skip. The floor target is the other bound: the
+// smallest replicated state machine that can stand in for a system under
+// `run` and `compare`. Each write or cas is encoded as a record and
+// queued, in one order, to every one of Nodes logs on the data directory's
+// disk; one goroutine per log takes everything queued, writes it with one
+// write and makes it durable with one fsync (group commit); once a
+// majority of the logs hold a write durable it is applied to one kv.Store
+// in log order and answered. Reads are served by that store with no round
+// trip. No leader, no messages, no consensus, no snapshots, no recovery:
+// nothing survives a restart, and it is never a system to use. A system's
+// row over the floor target's row in the same run says what its own work
+// costs; the floor target's row over the disk floor says what the harness
+// and the machine cost any system.
+func init() { Register("floor", openFloor) }
+
+// floorTarget is the floor target (see above).
+type floorTarget struct {
+	quorum int
+	fsync  bool
+	store  *kv.Store
+
+	// submitMu gives every write one place in every log.
+	submitMu sync.Mutex
+	next     uint64 // the last write's sequence number (the first is 1)
+	logs     []*floorLog
+
+	applyMu   sync.Mutex
+	pending   []floorOp // writes committed+1 ... not yet applied, in order
+	durable   []uint64  // per log: every write up to here is durable in it
+	committed uint64    // every write up to here is durable on a majority
+	applied   uint64    // every write up to here is applied and answered
+	failed    error     // a log could not write: nothing more is answered
+	wake      chan struct{}
+	exited    chan struct{}
+
+	closeOnce sync.Once
+	fsyncs    atomic.Uint64
+	entries   atomic.Uint64
+}
+
+// floorOp is a write waiting to be applied and answered.
+type floorOp struct {
+	cmd  []byte
+	done chan []byte // capacity 1: the applier never blocks
+}
+
+// floorLog is one replica's log: records queued by Do, written and
+// fsynced by run.
+type floorLog struct {
+	t     *floorTarget
+	i     int
+	f     *os.File
+	ring  int64 // overwrite: the preallocated file's size (0: append)
+	fsync bool
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	buf     []byte // records queued, each a uvarint length and the command
+	n       int    // records in buf
+	last    uint64 // the last queued write's sequence number
+	closing bool
+	off     int64 // overwrite: where the next write goes (run only)
+
+	// Linger (commit-delay, the WAL's MaxCommitDelay rule): after a
+	// commit of k >= 2 records, the next waits up to delay until k are
+	// queued. add wakes run once n reaches wakeAt.
+	delay  time.Duration
+	wakeAt int
+	timer  *time.Timer
+
+	started bool          // run was started (exited will close)
+	exited  chan struct{} // closed when run returns
+}
+
+// floorRingBytes is each log's preallocated file with the default
+// log-writes=overwrite (the disk floor's OverwriteBytes).
+const floorRingBytes = OverwriteBytes
+
+func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
+	overwrite := true
+	delay := wal.DefaultMaxCommitDelay
+	for k, v := range cfg.Options {
+		switch k {
+		case "commit-delay":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > time.Second {
+				return nil, fmt.Errorf("floor target: commit-delay=%q: want a duration from 0 (no linger) to 1s", v)
+			}
+			delay = d
+		case "log-writes":
+			switch v {
+			case "overwrite":
+			case "append":
+				overwrite = false
+			default:
+				return nil, fmt.Errorf("floor target: log-writes=%q: want overwrite (a preallocated file overwritten, fdatasync) or append (fsync)", v)
+			}
+		default:
+			return nil, fmt.Errorf("floor target: unknown option %q (known: log-writes, commit-delay)", k)
+		}
+	}
+	nodes := max(cfg.Nodes, 1)
+	if nodes > 15 {
+		return nil, fmt.Errorf("floor target: nodes %d out of range 1..15", nodes)
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("floor target: no data directory")
+	}
+	t := newFloorTarget(nodes, cfg.Fsync)
+	for i := range nodes {
+		f, err := os.Create(filepath.Join(cfg.Dir, fmt.Sprintf("floor-log-%d", i)))
+		if err == nil && overwrite {
+			if err = fillZeros(f, floorRingBytes); err != nil {
+				_ = f.Close()
+			}
+		}
+		if err != nil {
+			_ = t.Close()
+			return nil, fmt.Errorf("floor target: %w", err)
+		}
+		l := &floorLog{t: t, i: i, f: f, fsync: cfg.Fsync, exited: make(chan struct{}), delay: delay, wakeAt: 1}
+		if overwrite {
+			l.ring = floorRingBytes
+		}
+		l.cond.L = &l.mu
+		t.logs = append(t.logs, l)
+	}
+	for _, l := range t.logs {
+		l.started = true
+		go l.run()
+	}
+	return t, nil
+}
+
+// newFloorTarget returns a floor target of nodes logs with its applier
+// running and no log yet.
+func newFloorTarget(nodes int, fsync bool) *floorTarget {
+	t := &floorTarget{quorum: nodes/2 + 1, fsync: fsync, store: kv.NewStore(), durable: make([]uint64, nodes),
+		wake: make(chan struct{}, 1), exited: make(chan struct{})}
+	go t.applier()
+	return t
+}
+
+func (t *floorTarget) Name() string { return "floor" }
+
+// Contract: durable on a majority of the logs like a Raft commit, but
+// with no leader and one store, so reads need no round trip.
+func (t *floorTarget) Contract() Contract {
+	c := Contract{Durability: DurabilityNone, FsyncsPerCommit: "none",
+		Acks:        "applied to the one store once a majority of the logs hold it written (not fsynced)",
+		Reads:       ReadsStore,
+		ReadsDetail: "the one store answers at once: no leader to confirm, no replica to lag"}
+	if t.fsync {
+		c.Durability = DurabilityQuorumFsync
+		c.FsyncsPerCommit = "a majority of the logs, each by its own group commit; no leader, every log counts alike"
+		c.Acks = "applied to the one store once a majority of the logs hold it durable"
+	}
+	return c
+}
+
+func (t *floorTarget) Do(ctx context.Context, req Request) (kv.Result, error) {
+	var cmd []byte
+	switch req.Op {
+	case kv.OpRead:
+		return kv.DecodeResult(t.store.Query(kv.EncodeRead(req.Key)))
+	case kv.OpWrite:
+		cmd = kv.EncodeWrite(req.Key, req.Value)
+	case kv.OpCas:
+		cmd = kv.EncodeCas(req.Key, req.From, req.Value, false)
+	default:
+		return kv.Result{}, fmt.Errorf("floor target: unknown op %v", req.Op)
+	}
+	done := make(chan []byte, 1)
+	t.submitMu.Lock()
+	t.applyMu.Lock()
+	err := t.failed
+	if err == nil {
+		t.pending = append(t.pending, floorOp{cmd: cmd, done: done})
+	}
+	t.applyMu.Unlock()
+	if err != nil {
+		t.submitMu.Unlock()
+		return kv.Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	t.next++
+	for _, l := range t.logs {
+		l.add(t.next, cmd)
+	}
+	t.submitMu.Unlock()
+	select {
+	case res, ok := <-done:
+		if !ok {
+			// Queued but never durable on a majority: it may still be in
+			// a log, so it may or may not count as written.
+			return kv.Result{}, fmt.Errorf("%w: floor target stopped: %w", ErrIndeterminate, t.failure())
+		}
+		return kv.DecodeResult(res)
+	case <-ctx.Done():
+		return kv.Result{}, ctx.Err()
+	}
+}
+
+func (t *floorTarget) failure() error {
+	t.applyMu.Lock()
+	defer t.applyMu.Unlock()
+	return t.failed
+}
+
+// add queues the record of write seq.
+func (l *floorLog) add(seq uint64, cmd []byte) {
+	l.mu.Lock()
+	l.buf = binary.AppendUvarint(l.buf, uint64(len(cmd)))
+	l.buf = append(l.buf, cmd...)
+	l.n++
+	l.last = seq
+	if l.n == l.wakeAt {
+		l.cond.Signal()
+	}
+	l.mu.Unlock()
+}
+
+// run is the log's group commit: take every queued record, one write,
+// one fsync, report, repeat.
+func (l *floorLog) run() {
+	defer close(l.exited)
+	var spare []byte
+	lastN := 0
+	for {
+		l.mu.Lock()
+		for l.n == 0 && !l.closing {
+			l.cond.Wait()
+		}
+		if l.n == 0 {
+			l.mu.Unlock()
+			return
+		}
+		l.linger(lastN)
+		buf, n, last := l.buf, l.n, l.last
+		lastN = n
+		l.buf, l.n = spare[:0], 0
+		l.mu.Unlock()
+		err := l.write(buf)
+		spare = buf
+		if err == nil && l.fsync {
+			l.t.fsyncs.Add(1)
+			l.t.entries.Add(uint64(n))
+		}
+		l.t.durableIn(l.i, last, err)
+		if err != nil {
+			return
+		}
+	}
+}
+
+// linger waits, up to delay, until as many records as the last commit
+// had are queued (the WAL's rule). Caller holds mu; the wait releases it.
+func (l *floorLog) linger(want int) {
+	if want < 2 || l.delay <= 0 || l.n >= want {
+		return
+	}
+	deadline := time.Now().Add(l.delay)
+	if l.timer == nil {
+		l.timer = time.AfterFunc(l.delay, func() {
+			l.mu.Lock()
+			l.cond.Signal()
+			l.mu.Unlock()
+		})
+	} else {
+		l.timer.Reset(l.delay)
+	}
+	l.wakeAt = want
+	for l.n < want && !l.closing && time.Now().Before(deadline) {
+		l.cond.Wait()
+	}
+	l.wakeAt = 1
+	l.timer.Stop()
+}
+
+func (l *floorLog) write(b []byte) error {
+	var err error
+	if l.ring > 0 {
+		if l.off+int64(len(b)) > l.ring {
+			l.off = 0
+		}
+		_, err = l.f.WriteAt(b, l.off)
+		l.off += int64(len(b))
+	} else {
+		_, err = l.f.Write(b)
+	}
+	switch {
+	case err != nil || !l.fsync:
+	case l.ring > 0:
+		err = wal.Fdatasync(l.f)
+	default:
+		err = l.f.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("log %d: %w", l.i, err)
+	}
+	return nil
+}
+
+// durableIn records that log i holds every write up to last durable (or
+// failed) and wakes the applier when a majority's position moved.
+func (t *floorTarget) durableIn(i int, last uint64, err error) {
+	t.applyMu.Lock()
+	if err != nil {
+		if t.failed == nil {
+			t.failed = err
+		}
+	} else {
+		t.durable[i] = last
+	}
+	var positions [15]uint64
+	p := positions[:len(t.durable)]
+	copy(p, t.durable)
+	slices.Sort(p)
+	moved := false
+	if q := p[len(p)-t.quorum]; q > t.committed {
+		t.committed, moved = q, true
+	}
+	t.applyMu.Unlock()
+	if moved || err != nil {
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// applier applies committed writes in order and answers them; once a log
+// failed or the target closed it answers the rest with a closed channel.
+func (t *floorTarget) applier() {
+	defer close(t.exited)
+	var batch []floorOp
+	for range t.wake {
+		t.applyMu.Lock()
+		n := int(t.committed - t.applied)
+		batch = append(batch[:0], t.pending[:n]...)
+		rest := copy(t.pending, t.pending[n:])
+		clear(t.pending[rest:])
+		t.pending = t.pending[:rest]
+		t.applied = t.committed
+		failed := t.failed
+		var abandoned []floorOp
+		if failed != nil {
+			abandoned, t.pending = t.pending, nil
+		}
+		t.applyMu.Unlock()
+		for _, op := range batch {
+			op.done <- t.store.Apply(op.cmd)
+		}
+		clear(batch)
+		for _, op := range abandoned {
+			close(op.done)
+		}
+		if failed != nil {
+			return
+		}
+	}
+}
+
+func (t *floorTarget) Stats() TargetStats {
+	return TargetStats{Fsyncs: t.fsyncs.Load(), FsyncEntries: t.entries.Load(), SnapshotsCounted: true}
+}
+
+// StateBytes is the one store's memory (the floor keeps one copy of the
+// state, where a system keeps one per node).
+func (t *floorTarget) StateBytes() uint64 { return t.store.MemoryBytes() }
+
+// Close stops the logs after what is queued is written, then the applier;
+// a write still unanswered then gets an indeterminate error.
+func (t *floorTarget) Close() error {
+	t.closeOnce.Do(func() {
+		t.closeLogs()
+		t.applyMu.Lock()
+		if t.failed == nil {
+			t.failed = errors.New("closed")
+		}
+		t.applyMu.Unlock()
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+		<-t.exited
+	})
+	return nil
+}
+
+// closeLogs stops every log goroutine once its queue is written and
+// closes the files.
+func (t *floorTarget) closeLogs() {
+	for _, l := range t.logs {
+		l.mu.Lock()
+		l.closing = true
+		l.cond.Broadcast()
+		l.mu.Unlock()
+	}
+	for _, l := range t.logs {
+		if l.started {
+			<-l.exited
+		}
+		if l.f != nil {
+			_ = l.f.Close()
+		}
+	}
+}

@@ -1,0 +1,207 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftbench/raftbench/chaos/check"
+	"github.com/raftbench/raftbench/engine/embed/kv"
+)
+
+// TestFloorTargetServesTheLoad: the floor target under the load
+// generator answers every operation, its history is linearizable, it
+// counts its fsyncs, and after Close every log holds every write it
+// answered, as records in answer order.
+func TestFloorTargetServesTheLoad(t *testing.T) {
+	for _, way := range []string{"append", "overwrite"} {
+		t.Run(way, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			dir := t.TempDir()
+			tg, err := openFloor(ctx, TargetConfig{Nodes: 3, Dir: dir, Fsync: true, Options: map[string]string{"log-writes": way}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := shortConfig()
+			cfg.Clients = 8
+			cfg.History = &HistoryConfig{Keys: 50}
+			sum, err := Run(ctx, cfg, tg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tg.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if sum.Ops == 0 || sum.Errors != 0 || sum.Results.OK == 0 || sum.OpsByOp["write"] == 0 || sum.OpsByOp["read"] == 0 {
+				t.Fatalf("ops %d errors %d %v results %+v by op %v", sum.Ops, sum.Errors, sum.ErrorsByKind, sum.Results, sum.OpsByOp)
+			}
+			if r := check.Check(sum.History.Ops, check.Options{}); !r.OK() {
+				t.Fatalf("history checked %v (bad key %s)", r.Linearizable, r.BadKey)
+			}
+			st := tg.Stats()
+			if st.Fsyncs == 0 || st.FsyncEntries < st.Fsyncs || !st.SnapshotsCounted {
+				t.Fatalf("stats %+v", st)
+			}
+			if c := TargetContract(tg); c.Durability != DurabilityQuorumFsync || c.Reads != ReadsStore {
+				t.Fatalf("contract %+v", c)
+			}
+			if way != "append" {
+				return
+			}
+			// Every log holds the same records, at least one per write
+			// or cas answered (the warm-up's and the preload's too).
+			var first []byte
+			for i := range 3 {
+				b, err := os.ReadFile(filepath.Join(dir, "floor-log-"+string(rune('0'+i))))
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for rest := b; len(rest) > 0; n++ {
+					l, k := binary.Uvarint(rest)
+					if k <= 0 || uint64(len(rest)-k) < l {
+						t.Fatalf("log %d: record %d cut short", i, n)
+					}
+					if _, err := kv.DecodeCommand(rest[k : k+int(l)]); err != nil {
+						t.Fatalf("log %d: record %d: %v", i, n, err)
+					}
+					rest = rest[k+int(l):]
+				}
+				if answered := sum.OpsByOp["write"] + sum.OpsByOp["cas"]; uint64(n) < answered {
+					t.Fatalf("log %d holds %d records, %d writes and cas answered", i, n, answered)
+				}
+				if i == 0 {
+					first = b
+				} else if !bytes.Equal(b, first) {
+					t.Fatalf("log %d differs from log 0", i)
+				}
+			}
+		})
+	}
+}
+
+// TestFloorTargetAnswersOnAMajority: a write is answered once a majority
+// of the logs report it durable, not before, and writes are answered in
+// their log order.
+func TestFloorTargetAnswersOnAMajority(t *testing.T) {
+	tg := newFloorTarget(3, true)
+	defer tg.Close()
+	for i := range 3 {
+		l := &floorLog{t: tg, i: i, exited: make(chan struct{}), wakeAt: 1}
+		l.cond.L = &l.mu
+		tg.logs = append(tg.logs, l) // never run: the test reports durability itself
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	answered := make(chan string, 2)
+	do := func(key string, want uint64) {
+		go func() {
+			_, err := tg.Do(ctx, Request{Op: kv.OpWrite, Key: []byte(key), Value: []byte("v")})
+			if err != nil {
+				answered <- "error: " + err.Error()
+				return
+			}
+			answered <- key
+		}()
+		for { // wait until queued in every log
+			tg.logs[2].mu.Lock()
+			queued := tg.logs[2].last
+			tg.logs[2].mu.Unlock()
+			if queued == want {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	do("a", 1)
+	do("b", 2)
+	quiet := func(what string) {
+		select {
+		case k := <-answered:
+			t.Fatalf("%s: %s answered", what, k)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	tg.durableIn(0, 2, nil)
+	quiet("one log of three durable")
+	tg.durableIn(1, 1, nil)
+	if k := <-answered; k != "a" {
+		t.Fatalf("after two logs hold write 1: %s answered", k)
+	}
+	quiet("write 2 on one log")
+	tg.durableIn(2, 2, nil)
+	if k := <-answered; k != "b" {
+		t.Fatalf("after two logs hold write 2: %s answered", k)
+	}
+	res, err := tg.Do(ctx, Request{Op: kv.OpRead, Key: []byte("b")})
+	if err != nil || res.Status != kv.StatusOK || string(res.Value) != "v" {
+		t.Fatalf("read b: %+v %v", res, err)
+	}
+}
+
+// TestFloorTargetLogFailure: a log that cannot write fails the writes
+// waiting on it with an indeterminate error and every later one with
+// "unavailable"; nothing hangs.
+func TestFloorTargetLogFailure(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tg, err := openFloor(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: true, Options: map[string]string{"log-writes": "append"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	w := func() error {
+		_, err := tg.Do(ctx, Request{Op: kv.OpWrite, Key: []byte("k"), Value: []byte("v")})
+		return err
+	}
+	if err := w(); err != nil {
+		t.Fatal(err)
+	}
+	ft := tg.(*floorTarget)
+	_ = ft.logs[1].f.Close() // its next write fails
+	if err := w(); !errors.Is(err, ErrIndeterminate) && !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("write over a failed log: %v", err)
+	}
+	if err := w(); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "log 1") {
+		t.Fatalf("write after the failure: %v", err)
+	}
+}
+
+func TestFloorTargetOptions(t *testing.T) {
+	ctx := context.Background()
+	for name, cfg := range map[string]TargetConfig{
+		"unknown option":    {Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"x": "y"}},
+		"bad log-writes":    {Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"log-writes": "sideways"}},
+		"bad commit-delay":  {Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"commit-delay": "-1ms"}},
+		"long commit-delay": {Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"commit-delay": "2s"}},
+		"too many nodes":    {Nodes: 16, Dir: t.TempDir()},
+		"no directory":      {Nodes: 3},
+		"missing directory": {Nodes: 3, Dir: filepath.Join(t.TempDir(), "nope")},
+	} {
+		if tg, err := openFloor(ctx, cfg); err == nil {
+			tg.Close()
+			t.Errorf("%s: accepted", name)
+		} else if !strings.HasPrefix(err.Error(), "floor target: ") {
+			t.Errorf("%s: error %q does not say which target", name, err)
+		}
+	}
+	tg, err := openFloor(ctx, TargetConfig{Nodes: 1, Dir: t.TempDir(), Options: map[string]string{"commit-delay": "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.Do(ctx, Request{Op: kv.OpCas, Key: []byte("k"), From: []byte("a"), Value: []byte("b")})
+	if err != nil || res.Status != kv.StatusNotFound {
+		t.Errorf("cas on a missing key: %+v %v", res, err)
+	}
+	if c := TargetContract(tg); c.Durability != DurabilityNone {
+		t.Errorf("fsync off, contract %+v", c)
+	}
+	tg.Close()
+}
