@@ -82,6 +82,13 @@
 //     with fdatasync; MeasureBetterFloor measures both and keeps the better,
 //     as every figure rated against the floor must (a system may write its
 //     log either way).
+//   - The floor target ("floor", floortarget.go) is the disk floor as a
+//     system under load: each write or cas appended in one order to every
+//     one of Nodes group-committed logs, applied to one store and answered
+//     once a majority of the logs hold it durable; reads answered by that
+//     store at once. No consensus, never a system to use: beside a system in
+//     one compare it says what the load generator, the CPUs and the disk
+//     leave any design, and what the system's own work costs.
 //   - MeasureMemoryFloor does the same for memory (`run --memory-floor`,
 //     at the state's size, StateSizer): a dependent read missing every
 //     cache, the same within a cache, a page's first write. It bounds

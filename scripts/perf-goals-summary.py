@@ -214,6 +214,28 @@ for wl in ("default", "write-only"):
                      f"{fmt(off['ops_per_cpu_s'])} ops per CPU-second")
     if reach:
         print(f"\nWithout the disk (ours, fsync off; {os.cpu_count()} CPUs here): " + "; ".join(reach) + ".")
+    # The floor target (bench/floortarget.go): the smallest replicated state
+    # machine under the same harness, no consensus, one store, reads with no
+    # round trip. What it reaches of the ceiling is what the load generator,
+    # the two CPUs and the disk leave any design; ours over it, what our own
+    # work costs (on the default mix its reads are free, ours take a
+    # ReadIndex round: compare write-only for like with like).
+    fl = []
+    for c in r["clients"]:
+        f, o, ceil = rows.get(("floor", c)), rows.get((OURS, c)), ceiling(r, c)
+        if not f:
+            continue
+        cell = f"{c} clients {fmt(f['ops_median'])} ops/s"
+        if ceil:
+            cell += f" = {100 * f['ops_median'] / ceil:.0f}% of the ceiling"
+        if f.get("of_pass_ceiling"):
+            cell += f" ({100 * f['of_pass_ceiling']:.0f}% of its pass's)"
+        if o:
+            cell += f", ours {fmt(ratio(o['ops_median'], f['ops_median']), 2)}x it"
+        fl.append(cell)
+    if fl:
+        print("\nThe floor target (a majority of group-committed logs and one store under the same load "
+              "generator, no consensus): " + "; ".join(fl) + ".")
     # The tails compare work done in the same window: a system whose first
     # snapshot comes after the run's end has written none, ours may have
     # written several (medians over the repeats, every node's).
