@@ -283,7 +283,8 @@ var critPathHops = []struct{ name, what string }{
 	{"ack to leader", "durable → the ack in the leader's inbox"},
 	{"ack loop", "ack in the inbox → stepped by the leader's loop"},
 	{"commit", "the quorum's second report (leader released or ack stepped) → a Ready carries the commit"},
-	{"apply + reply", "committed → Propose returned (apply goroutine, answer, client wake-up)"},
+	{"apply", "committed → the apply goroutine answered it (the hand-over to the apply goroutine, its wake-up, the batch's work before this answer)"},
+	{"reply", "answered → Propose returned (the client goroutine's wake-up)"},
 }
 
 const (
@@ -300,7 +301,8 @@ const (
 	hopAckToLeader
 	hopAckLoop
 	hopCommit
-	hopApplyReply
+	hopApply
+	hopReply
 )
 
 // flushGap: done callbacks of one WAL flush run back to back on its
@@ -387,7 +389,8 @@ func (r *critPathRecorder) report() (*CritPathReport, error) {
 		g := func(id uint64, s node.Stage) int64 { return r.at(id, s, i) }
 		q, p, h := g(leader, node.StageQueued), g(leader, node.StageProposed), g(leader, node.StageHanded)
 		ld, lr, c, ret := g(leader, node.StageDurable), g(leader, node.StageReleased), g(leader, node.StageCommitted), g(leader, node.StageReturned)
-		if q == 0 || p == 0 || h == 0 || ld == 0 || lr == 0 || c == 0 || ret == 0 || lStart[i] == 0 {
+		ans := g(leader, node.StageAnswered)
+		if q == 0 || p == 0 || h == 0 || ld == 0 || lr == 0 || c == 0 || ans == 0 || ret == 0 || lStart[i] == 0 {
 			continue
 		}
 		complete := true
@@ -426,7 +429,8 @@ func (r *critPathRecorder) report() (*CritPathReport, error) {
 		slices.Sort(reports)
 		qt := reports[1]
 		add(hopCommit, qt, c)
-		add(hopApplyReply, c, ret)
+		add(hopApply, c, ans)
+		add(hopReply, ans, ret)
 		totals = append(totals, us(q, ret))
 		if fs[0].as < lr && fs[1].as < lr {
 			rep.Quorum.FollowersBeforeOwn++
@@ -453,7 +457,8 @@ func (r *critPathRecorder) report() (*CritPathReport, error) {
 			onPath[hopAckLoop] += us(x.ar, x.as)
 		}
 		onPath[hopCommit] += us(qt, c)
-		onPath[hopApplyReply] += us(c, ret)
+		onPath[hopApply] += us(c, ans)
+		onPath[hopReply] += us(ans, ret)
 	}
 	if rep.Writes == 0 {
 		return nil, fmt.Errorf("critical path: no write in the window was seen at every stage")

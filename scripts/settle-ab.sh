@@ -8,7 +8,7 @@
 #   1. PAIRS pairs of scripts/ab-cpu-per-op.sh (throughput, p50/p99/p99.9,
 #      CPU per operation; B/A per pair);
 #   2. CP_PAIRS pairs of scripts/critical-path.sh at 64 clients, off then
-#      on (then on then off), keeping each run's "apply + reply" hop and
+#      on (then on then off), keeping each run's "apply" and "reply" hops and
 #      total (mean and p50/p99, µs).
 # About 4 minutes on a quiet 2-core machine with the defaults. Writes
 # $OUT/settle-ab.md, $OUT/ab.md and the raw runs under $OUT.
@@ -44,7 +44,7 @@ for line in open(md):
     m = re.match(r"^## (\S+) .*: ([\d,]+) ops/s", line)
     if m:
         wl, ops = m.group(1), m.group(2).replace(",", "")
-    m = re.match(r"^\| (apply \+ reply|total) \| (\d+) \| (\d+) \| \d+ \| (\d+) \|", line)
+    m = re.match(r"^\| (apply|reply|total) \| (\d+) \| (\d+) \| \d+ \| (\d+) \|", line)
     if m and wl:
         print("\t".join([wl, side, pair, m.group(1), m.group(2), m.group(3), m.group(4), ops, load]))
 PY
@@ -59,7 +59,7 @@ print(f"its apply), B = the default (blind writes settled before the batch is ap
 print("## Throughput, latency and CPU per operation (scripts/ab-cpu-per-op.sh, alternating pairs)\n")
 ab = open(sys.argv[2]).read()
 print(ab[ab.index("B over A"):] if "B over A" in ab else ab)
-print("\n## The apply + reply hop and the total (scripts/critical-path.sh, alternating)\n")
+print("\n## The apply and reply hops and the total (scripts/critical-path.sh, alternating)\n")
 print("| workload | settle | pair | hop | mean µs | p50 µs | p99 µs | ops/s | load |")
 print("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
 for r in rows:

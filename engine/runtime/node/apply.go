@@ -227,6 +227,7 @@ func (a *applier) Applied(r *driver.Result) {
 			n.m.proposeToCommit.Observe(a.commitAt.Sub(w.start).Seconds())
 			n.m.proposeToApply.Observe(a.now.Sub(w.start).Seconds())
 		}
+		a.markAnswered(w)
 		w.ch <- res
 	}
 }
@@ -247,7 +248,19 @@ func (a *applier) Settled(r *driver.Result) {
 		if !w.start.IsZero() {
 			n.m.proposeToCommit.Observe(a.commitAt.Sub(w.start).Seconds())
 		}
+		a.markAnswered(w)
 		w.ch <- result{res: r.Output}
+	}
+}
+
+// markAnswered reports StageAnswered to the Probe, if any, for the
+// proposal w waits on; before the answer, since once answered its client
+// may reuse w.
+func (a *applier) markAnswered(w *waiter) {
+	if p := a.n.cfg.Probe; p != nil {
+		if i := w.probeIndex.Load(); i != 0 {
+			p.Mark(a.n.cfg.ID, StageAnswered, i, i, time.Now())
+		}
 	}
 }
 

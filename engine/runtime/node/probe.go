@@ -42,6 +42,9 @@ const (
 	StageAckStepped
 	// StageCommitted: the loop took a Ready whose commit index covers it.
 	StageCommitted
+	// StageAnswered: the apply goroutine handed the proposal's result to
+	// its waiting client (per index, on the node it was proposed to).
+	StageAnswered
 	// StageReturned: Propose returned its result to the client (per
 	// index, on the node it was proposed to).
 	StageReturned
@@ -50,7 +53,7 @@ const (
 )
 
 var stageNames = [NumStages]string{"queued", "proposed", "handed", "durable", "released", "received",
-	"stepped", "ack-received", "ack-stepped", "committed", "returned"}
+	"stepped", "ack-received", "ack-stepped", "committed", "answered", "returned"}
 
 func (s Stage) String() string {
 	if s < NumStages {
@@ -64,7 +67,7 @@ func (s Stage) String() string {
 // hops between goroutines and replicas (Config.Probe; nil, the default,
 // costs one nil check per site). Mark is called from the loop, the WAL's
 // flusher, the transport's delivery and client goroutines concurrently,
-// and must not block. For StageQueued and StageReturned first == last,
+// and must not block. For StageQueued, StageAnswered and StageReturned first == last,
 // the index of one proposal; for every other stage first is 0 and the
 // stage now covers every index up to last (the probe keeps the first
 // time it saw each index).

@@ -72,11 +72,15 @@ func TestProbeReportsEveryStage(t *testing.T) {
 	if len(queued) < 20 || len(returned) < 20 {
 		t.Fatalf("leader %d reported %d queued and %d returned proposals, want 20 each", lead, len(queued), len(returned))
 	}
+	answered := p.one[[2]uint64{lead, uint64(node.StageAnswered)}]
 	var last uint64
 	for idx, at := range returned {
 		q, ok := queued[idx]
 		if !ok || at.Before(q) {
 			t.Fatalf("index %d returned at %v, queued at %v (reported %v)", idx, at, q, ok)
+		}
+		if a, ok := answered[idx]; !ok || a.Before(q) || at.Before(a) {
+			t.Fatalf("index %d answered at %v (reported %v), queued at %v, returned at %v", idx, a, ok, q, at)
 		}
 		last = max(last, idx)
 	}
