@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +32,10 @@ import (
 // disk; one goroutine per log takes everything queued, writes it with one
 // write and makes it durable with one fsync (group commit); once a
 // majority of the logs hold a write durable it is applied to one kv.Store
-// in log order and answered. Reads are served by that store with no round
-// trip. No leader, no messages, no consensus, no snapshots, no recovery:
+// in log order and answered (with the option stores=N, N-1 more copies
+// of the state each apply every committed write on a goroutine of their
+// own, as followers do, and nobody waits for them). Reads are served by
+// the first store with no round trip. No leader, no messages, no consensus, no snapshots, no recovery:
 // nothing survives a restart, and it is never a system to use. A system's
 // row over the floor target's row in the same run says what its own work
 // costs; the floor target's row over the disk floor says what the harness
@@ -58,6 +61,11 @@ type floorTarget struct {
 	failed    error     // a log could not write: nothing more is answered
 	wake      chan struct{}
 	exited    chan struct{}
+
+	// replicas are the extra copies of the state (option stores), each
+	// applying every committed write on a goroutine of its own, as a
+	// follower does; nobody waits for them.
+	replicas []*floorReplica
 
 	closeOnce sync.Once
 	fsyncs    atomic.Uint64
@@ -105,6 +113,7 @@ const floorRingBytes = OverwriteBytes
 func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 	overwrite := true
 	delay := wal.DefaultMaxCommitDelay
+	stores := 1
 	for k, v := range cfg.Options {
 		switch k {
 		case "commit-delay":
@@ -113,6 +122,12 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("floor target: commit-delay=%q: want a duration from 0 (no linger) to 1s", v)
 			}
 			delay = d
+		case "stores":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 15 {
+				return nil, fmt.Errorf("floor target: stores=%q: want 1 to 15 copies of the state", v)
+			}
+			stores = n
 		case "log-writes":
 			switch v {
 			case "overwrite":
@@ -122,7 +137,7 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("floor target: log-writes=%q: want overwrite (a preallocated file overwritten, fdatasync) or append (fsync)", v)
 			}
 		default:
-			return nil, fmt.Errorf("floor target: unknown option %q (known: log-writes, commit-delay)", k)
+			return nil, fmt.Errorf("floor target: unknown option %q (known: log-writes, commit-delay, stores)", k)
 		}
 	}
 	nodes := max(cfg.Nodes, 1)
@@ -132,7 +147,11 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("floor target: no data directory")
 	}
+	if stores > nodes {
+		return nil, fmt.Errorf("floor target: stores=%d: more copies of the state than nodes (%d)", stores, nodes)
+	}
 	t := newFloorTarget(nodes, cfg.Fsync)
+	t.startReplicas(stores - 1)
 	for i := range nodes {
 		f, err := os.Create(filepath.Join(cfg.Dir, fmt.Sprintf("floor-log-%d", i)))
 		if err == nil && overwrite {
@@ -373,6 +392,15 @@ func (t *floorTarget) applier() {
 			abandoned, t.pending = t.pending, nil
 		}
 		t.applyMu.Unlock()
+		if len(t.replicas) > 0 && len(batch) > 0 {
+			cmds := make([][]byte, len(batch))
+			for i, op := range batch {
+				cmds[i] = op.cmd
+			}
+			for _, r := range t.replicas {
+				r.batches <- cmds
+			}
+		}
 		for _, op := range batch {
 			op.done <- t.store.Apply(op.cmd)
 		}
@@ -386,13 +414,42 @@ func (t *floorTarget) applier() {
 	}
 }
 
+// floorReplica is an extra copy of the state (option stores).
+type floorReplica struct {
+	store   *kv.Store
+	batches chan [][]byte // closed by Close once the applier exited
+	exited  chan struct{}
+}
+
+// startReplicas starts n extra copies of the state.
+func (t *floorTarget) startReplicas(n int) {
+	for range n {
+		r := &floorReplica{store: kv.NewStore(), batches: make(chan [][]byte, 1024), exited: make(chan struct{})}
+		t.replicas = append(t.replicas, r)
+		go func() {
+			defer close(r.exited)
+			for cmds := range r.batches {
+				for _, c := range cmds {
+					r.store.Apply(c)
+				}
+			}
+		}()
+	}
+}
+
 func (t *floorTarget) Stats() TargetStats {
 	return TargetStats{Fsyncs: t.fsyncs.Load(), FsyncEntries: t.entries.Load(), SnapshotsCounted: true}
 }
 
-// StateBytes is the one store's memory (the floor keeps one copy of the
-// state, where a system keeps one per node).
-func (t *floorTarget) StateBytes() uint64 { return t.store.MemoryBytes() }
+// StateBytes is the stores' memory (one copy of the state unless the
+// option stores asks for more; a system keeps one per node).
+func (t *floorTarget) StateBytes() uint64 {
+	n := t.store.MemoryBytes()
+	for _, r := range t.replicas {
+		n += r.store.MemoryBytes()
+	}
+	return n
+}
 
 // Close stops the logs after what is queued is written, then the applier;
 // a write still unanswered then gets an indeterminate error.
@@ -409,6 +466,10 @@ func (t *floorTarget) Close() error {
 		default:
 		}
 		<-t.exited
+		for _, r := range t.replicas {
+			close(r.batches)
+			<-r.exited
+		}
 	})
 	return nil
 }

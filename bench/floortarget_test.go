@@ -182,6 +182,8 @@ func TestFloorTargetOptions(t *testing.T) {
 		"bad commit-delay":  {Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"commit-delay": "-1ms"}},
 		"long commit-delay": {Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"commit-delay": "2s"}},
 		"too many nodes":    {Nodes: 16, Dir: t.TempDir()},
+		"no stores":         {Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"stores": "0"}},
+		"stores over nodes": {Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"stores": "4"}},
 		"no directory":      {Nodes: 3},
 		"missing directory": {Nodes: 3, Dir: filepath.Join(t.TempDir(), "nope")},
 	} {
@@ -204,4 +206,39 @@ func TestFloorTargetOptions(t *testing.T) {
 		t.Errorf("fsync off, contract %+v", c)
 	}
 	tg.Close()
+}
+
+// TestFloorTargetStores: with stores=3 every copy of the state applies
+// every committed write: after Close the three hold the same state.
+func TestFloorTargetStores(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tg, err := openFloor(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: false, Options: map[string]string{"stores": "3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := shortConfig()
+	cfg.Clients = 8
+	if _, err := Run(ctx, cfg, tg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ft := tg.(*floorTarget)
+	if len(ft.replicas) != 2 {
+		t.Fatalf("%d extra copies, want 2", len(ft.replicas))
+	}
+	want := ft.store.Snapshot()
+	if ft.store.Len() == 0 {
+		t.Fatal("no key written")
+	}
+	for i, r := range ft.replicas {
+		if got := r.store.Snapshot(); !bytes.Equal(got, want) {
+			t.Fatalf("copy %d holds %d keys, the first store %d", i+1, r.store.Len(), ft.store.Len())
+		}
+	}
+	if n, one := tg.(StateSizer).StateBytes(), ft.store.MemoryBytes(); n < 3*one {
+		t.Fatalf("StateBytes %d, want the three copies' (%d each)", n, one)
+	}
 }
