@@ -378,6 +378,7 @@ func (t *floorTarget) durableIn(i int, last uint64, err error) {
 func (t *floorTarget) applier() {
 	defer close(t.exited)
 	var batch []floorOp
+	var results [][]byte
 	for range t.wake {
 		t.applyMu.Lock()
 		n := int(t.committed - t.applied)
@@ -392,7 +393,9 @@ func (t *floorTarget) applier() {
 			abandoned, t.pending = t.pending, nil
 		}
 		t.applyMu.Unlock()
-		if len(t.replicas) > 0 && len(batch) > 0 {
+		if len(batch) > 0 {
+			// Applied a group at a time with its index slots and records
+			// prefetched (kv.Store.ApplyBatch), as our Applier does.
 			cmds := make([][]byte, len(batch))
 			for i, op := range batch {
 				cmds[i] = op.cmd
@@ -400,9 +403,11 @@ func (t *floorTarget) applier() {
 			for _, r := range t.replicas {
 				r.batches <- cmds
 			}
-		}
-		for _, op := range batch {
-			op.done <- t.store.Apply(op.cmd)
+			results = t.store.ApplyBatch(cmds, results[:0])
+			for i, op := range batch {
+				op.done <- results[i]
+			}
+			clear(results)
 		}
 		clear(batch)
 		for _, op := range abandoned {
@@ -428,10 +433,10 @@ func (t *floorTarget) startReplicas(n int) {
 		t.replicas = append(t.replicas, r)
 		go func() {
 			defer close(r.exited)
+			var results [][]byte
 			for cmds := range r.batches {
-				for _, c := range cmds {
-					r.store.Apply(c)
-				}
+				results = r.store.ApplyBatch(cmds, results[:0])
+				clear(results)
 			}
 		}()
 	}
