@@ -66,9 +66,10 @@ func (s Stage) String() string {
 // an opt-in tracing hook for attributing one write's latency to the
 // hops between goroutines and replicas (Config.Probe; nil, the default,
 // costs one nil check per site). Mark is called from the loop, the WAL's
-// flusher, the transport's delivery and client goroutines concurrently,
-// and must not block. For StageQueued, StageAnswered and StageReturned first == last,
-// the index of one proposal; for every other stage first is 0 and the
+// flusher, the transport's delivery, the apply goroutine and client
+// goroutines concurrently, and must not block. For StageQueued,
+// StageAnswered and StageReturned first == last, the index of one
+// proposal; for every other stage first is 0 and the
 // stage now covers every index up to last (the probe keeps the first
 // time it saw each index).
 type Probe interface {
