@@ -27,6 +27,10 @@
 # one run. OPTS and BASE_OPTS: inproc target options (space-separated
 # key=value) for this binary's runs and the base's; BASE_OPTS alone makes
 # the base this same binary with those options (an A/B of one setting).
+# BASE_TARGET (inproc): the base's target; BASE_TARGET=floor
+# BASE_OPTS="stores=3" runs the floor target with three copies of the
+# state beside this binary's cluster (no consensus, no snapshots: what
+# three copies of the state cost on this machine whatever runs above them).
 # Each run also measures the memory floor at its state's size (`run
 # --memory-floor`: a random read that misses the caches, a page's first
 # write), shown beside the ratios: how much of a large state's cost is
@@ -50,7 +54,8 @@ if [ -n "${TIMELINE:-}" ]; then TIMELINE_FLAG=(--timeline "$TIMELINE"); fi
 BASE=${BASE:-}
 OPTS=${OPTS:-}
 BASE_OPTS=${BASE_OPTS:-}
-if [ -z "$BASE" ] && [ -n "$BASE_OPTS" ]; then BASE=$B; fi
+BASE_TARGET=${BASE_TARGET:-inproc}
+if [ -z "$BASE" ] && { [ -n "$BASE_OPTS" ] || [ "$BASE_TARGET" != inproc ]; }; then BASE=$B; fi
 if [ -n "$BASE" ] && [ ! -x "$BASE" ]; then
 	echo "BASE=$BASE is not an executable" >&2
 	exit 2
@@ -62,13 +67,13 @@ has_floor() { "$1" run --help 2>&1 | grep -q -- --memory-floor && echo 1 || echo
 FLOOR_B=$(has_floor "$B")
 FLOOR_BASE=0
 if [ -n "$BASE" ]; then FLOOR_BASE=$(has_floor "$BASE"); fi
-run() { # binary outdir keys options
+run() { # binary outdir keys options [target]
 	local opt=()
 	for o in $4; do opt+=(--target-opt "$o"); done
 	local floor=$FLOOR_B
 	if [ "$1" != "$B" ]; then floor=$FLOOR_BASE; fi
 	if [ "$floor" = 1 ]; then opt+=(--memory-floor); fi
-	"$1" run --target inproc --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys "$3" \
+	"$1" run --target "${5:-inproc}" --nodes 3 --mix write=1 --clients 256 --value-bytes 128 --keys "$3" \
 		--warmup "$WARMUP" --duration "$DURATION" ${PRELOAD_FLAG[@]+"${PRELOAD_FLAG[@]}"} \
 		${TIMELINE_FLAG[@]+"${TIMELINE_FLAG[@]}"} ${opt[@]+"${opt[@]}"} --quiet --out "$2" >/dev/null
 }
@@ -78,23 +83,25 @@ for pass in $(seq 1 "$PASSES"); do
 	for k in $order; do
 		if [ -n "$BASE" ] && [ $((pass % 2)) -eq 0 ]; then
 			echo "== $k keys, pass $pass, base"
-			run "$BASE" "$OUT/base/keys-$k-pass-$pass" "$k" "$BASE_OPTS"
+			run "$BASE" "$OUT/base/keys-$k-pass-$pass" "$k" "$BASE_OPTS" "$BASE_TARGET"
 		fi
 		echo "== $k keys, pass $pass"
 		run "$B" "$OUT/keys-$k-pass-$pass" "$k" "$OPTS"
 		if [ -n "$BASE" ] && [ $((pass % 2)) -eq 1 ]; then
 			echo "== $k keys, pass $pass, base"
-			run "$BASE" "$OUT/base/keys-$k-pass-$pass" "$k" "$BASE_OPTS"
+			run "$BASE" "$OUT/base/keys-$k-pass-$pass" "$k" "$BASE_OPTS" "$BASE_TARGET"
 		fi
 	done
 done
 $B plot "$OUT"/keys-* --x keys --out "$OUT" --markdown --link-base results
-python3 - "$OUT" <<'EOF' | tee "$OUT/ratios.md"
+python3 - "$OUT" "$BASE_TARGET" "$BASE_OPTS" <<'EOF' | tee "$OUT/ratios.md"
 import json, os, re, sys
 out = sys.argv[1]
+# The base's row label names its target when it is not our cluster.
+base_label = "base" if sys.argv[2] == "inproc" else f"base: {sys.argv[2]} {sys.argv[3]}".strip()
 print("| binary | keys | passes | ops/s (mean) | ratio | ratio per pass | p99.9 ms | ratio | ops per CPU-s | ratio | peak RSS MiB | state MiB | random read ns | first write µs/page | max ms per pass | snapshot windows: time, ops/s inside / outside, slowest inside |")
 print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
-for label, d in (("this", out), ("base", os.path.join(out, "base"))):
+for label, d in (("this", out), (base_label, os.path.join(out, "base"))):
     if not os.path.isdir(d):
         continue
     runs = {}  # keys -> {pass: summary}

@@ -379,7 +379,7 @@ PNG/SVG plots.`,
 	f.register(c.Flags(), true)
 	c.Flags().StringVar(&f.out, "out", "", "directory for summary.json, timeseries.csv, histograms and plots")
 	c.Flags().StringVar(&f.ui, "ui", "", "--target inproc: serve a live browser view of the cluster on this host:port during the run")
-	c.Flags().BoolVar(&f.memoryFloor, "memory-floor", false, "targets that report their state's size (inproc): after the run, measure what this machine's memory costs a state that size (a random read missing the caches, a page's first write) and record it in summary.json")
+	c.Flags().BoolVar(&f.memoryFloor, "memory-floor", false, "targets that report their state's size (inproc, floor): after the run, measure what this machine's memory costs a state that size (a random read missing the caches, a page's first write) and record it in summary.json")
 	return c
 }
 
