@@ -18,11 +18,12 @@
 // (from its staging buffer, without further copies), fsyncs once,
 // saves the newest hard state if any write carried one, and then calls
 // every done callback in order. While it fsyncs, new writes queue up: the
-// next batch is larger by itself. After a commit of several writers it
-// waits up to MaxCommitDelay for as many to return, so concurrent writers
-// share one fsync instead of alternating between two. LastIndex and
-// Entries show only durable entries. UnsafeNoFsync turns off every fsync,
-// for benchmarks only.
+// next batch is larger by itself. After a commit of several records
+// (entries, whichever writes carried them) it waits up to MaxCommitDelay
+// for as many to be queued again, so concurrent writers share one fsync
+// instead of alternating between two. LastIndex and Entries show only
+// durable entries. UnsafeNoFsync turns off every fsync, for benchmarks
+// only.
 //
 // # Fsync offload
 //

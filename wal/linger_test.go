@@ -14,37 +14,59 @@ import (
 // linger before it is not the one under test) and the next free index.
 func commitThen(t *testing.T, w *WAL, from uint64, n, k int) (Stats, uint64) {
 	t.Helper()
+	return commitSizesThen(t, w, from, ones(n), ones(k))
+}
+
+// commitSizesThen is commitThen with writes of several entries: the
+// committed writes carry committed[i] entries each, the queued ones
+// queued[j].
+func commitSizesThen(t *testing.T, w *WAL, from uint64, committed, queued []int) (Stats, uint64) {
+	t.Helper()
 	release := blockFlusher(t, w, from)
 	before := w.Stats()
 	var wg sync.WaitGroup
-	wg.Add(n + k)
+	wg.Add(len(committed) + len(queued))
 	done := func(err error) {
 		if err != nil {
 			t.Error(err)
 		}
 		wg.Done()
 	}
-	next := from + 1 + uint64(n)
-	for i := from + 1; i < next; i++ {
+	next := from + 1
+	for i, size := range committed {
 		cb := done
-		if i == next-1 {
+		if i == len(committed)-1 {
+			at := next + uint64(size)
 			cb = func(err error) {
-				for j := next; j < next+uint64(k); j++ {
-					if err := w.Submit(Write{Entries: ents(j, j, 1)}, done); err != nil {
+				for _, qs := range queued {
+					if err := w.Submit(Write{Entries: ents(at, at+uint64(qs)-1, 1)}, done); err != nil {
 						t.Error(err)
 						wg.Done()
 					}
+					at += uint64(qs)
 				}
 				done(err)
 			}
 		}
-		if err := w.Submit(Write{Entries: ents(i, i, 1)}, cb); err != nil {
+		if err := w.Submit(Write{Entries: ents(next, next+uint64(size)-1, 1)}, cb); err != nil {
 			t.Fatal(err)
 		}
+		next += uint64(size)
 	}
 	release()
 	wg.Wait()
-	return before, next + uint64(k)
+	for _, qs := range queued {
+		next += uint64(qs)
+	}
+	return before, next
+}
+
+func ones(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
 }
 
 // The flusher lingers after a commit of n writes while fewer than n are
@@ -77,6 +99,44 @@ func TestLingerCounts(t *testing.T) {
 		}
 		if lingers != want || ranOut != want {
 			t.Errorf("%d writes queued after a commit of %d: %d lingers, %d ran out; want %d and %d", c.k, c.n, lingers, ranOut, want, want)
+		}
+	}
+	wantLog(t, w, 1, next-1, constTerm(1))
+}
+
+// The linger counts records (entries), not writes: a node hands its log
+// one write per Ready, so the same commands arrive as one write one time
+// and several the next. Counted in writes, the first two cases would not
+// linger (one write committed) and the last two would (fewer writes
+// queued than committed).
+func TestLingerCountsRecords(t *testing.T) {
+	w, err := Open(t.TempDir(), Options{MaxCommitDelay: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	next := uint64(1)
+	for _, c := range []struct {
+		committed, queued []int
+		linger            bool
+	}{
+		{committed: []int{6}, queued: []int{2, 2}, linger: true},
+		{committed: []int{6}, queued: []int{5}, linger: true},
+		{committed: []int{1, 1, 1}, queued: []int{4}, linger: false},
+		{committed: []int{2, 3}, queued: []int{3, 2}, linger: false},
+		{committed: []int{2, 3}, queued: []int{1, 1, 1, 1}, linger: true},
+	} {
+		var before Stats
+		before, next = commitSizesThen(t, w, next, c.committed, c.queued)
+		st := w.Stats()
+		lingers, ranOut := st.Lingers-before.Lingers, st.LingersRunOut-before.LingersRunOut
+		want := uint64(0)
+		if c.linger {
+			want = 1
+		}
+		if lingers != want || ranOut != want {
+			t.Errorf("writes of %v entries queued after a commit of %v: %d lingers, %d ran out; want %d and %d",
+				c.queued, c.committed, lingers, ranOut, want, want)
 		}
 	}
 	wantLog(t, w, 1, next-1, constTerm(1))

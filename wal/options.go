@@ -28,13 +28,17 @@ type Options struct {
 	// 8 MiB). A single write larger than this fails with ErrTooLarge.
 	MaxBatchBytes int
 	// MaxCommitDelay bounds how long the flusher waits, after a group
-	// commit that completed several writers, for that many writes to be
-	// queued again before it starts the next commit (default 200µs,
-	// negative disables). Without it, concurrent writers settle into two
-	// cohorts that alternate fsyncs, each carrying half of them; with
-	// it, they share one. A lone writer never waits: the delay applies
-	// only after commits of two or more writes, and ends as soon as as
-	// many are queued (Postgres's commit_delay, made adaptive).
+	// commit of several records (entries; a write without entries counts
+	// one), for that many records to be queued again before it starts
+	// the next commit (default 200µs, negative disables). Without it,
+	// concurrent writers settle into two cohorts that alternate fsyncs,
+	// each carrying half of them; with it, they share one. It counts
+	// records rather than writes because a caller's writes are its own
+	// batches (a Raft node's one per Ready): the same commands come as
+	// two writes one time and three the next. A lone record never
+	// waits: the delay applies only after commits of two or more, and
+	// ends as soon as as many are queued (Postgres's commit_delay, made
+	// adaptive).
 	MaxCommitDelay time.Duration
 	// MinSyncInterval, if positive, starts a group commit no sooner than
 	// this long after the previous one started: writes queue meanwhile

@@ -39,23 +39,24 @@ type WAL struct {
 	readMu sync.Mutex
 	closed bool // under readMu
 
-	mu      sync.Mutex
-	wake    sync.Cond // signalled on enqueue and on close
-	queue   []item    // accepted, not yet taken by the flusher
-	qBytes  int       // sum of queue[i].bytes
-	sub     termIndex // the log with every accepted Submit applied, in order
-	dur     termIndex // the durable log: what Entries/Term/LastIndex show
-	subSnap uint64    // index of the newest accepted snapshot
-	hs      raftpb.HardState
-	snap    raftpb.SnapshotMeta // zero if none
-	closing bool
-	failed  error // sticky: set by the first I/O failure
-	exited  chan struct{}
+	mu       sync.Mutex
+	wake     sync.Cond // signalled on enqueue and on close
+	queue    []item    // accepted, not yet taken by the flusher
+	qBytes   int       // sum of queue[i].bytes
+	qRecords int       // sum of queue[i].records(): what the linger counts
+	sub      termIndex // the log with every accepted Submit applied, in order
+	dur      termIndex // the durable log: what Entries/Term/LastIndex show
+	subSnap  uint64    // index of the newest accepted snapshot
+	hs       raftpb.HardState
+	snap     raftpb.SnapshotMeta // zero if none
+	closing  bool
+	failed   error // sticky: set by the first I/O failure
+	exited   chan struct{}
 	// lingerTimer wakes the flusher when a commit delay ends.
 	lingerTimer *time.Timer
-	// wakeAt is the queue length at which enqueue wakes the flusher: 1
-	// when it is idle, the expected cohort size while it lingers, so
-	// writers arriving one by one do not wake it for nothing.
+	// wakeAt is the number of queued records at which enqueue wakes the
+	// flusher: 1 when it is idle, the expected cohort size while it
+	// lingers, so writers arriving one by one do not wake it for nothing.
 	wakeAt int
 
 	fl flusher // owned by the flusher goroutine
@@ -303,9 +304,10 @@ func (w *WAL) admit(bytes int) error {
 func (w *WAL) enqueue(it item) {
 	w.queue = append(w.queue, it)
 	w.qBytes += it.bytes
+	w.qRecords += it.records()
 	w.ctr.queueDepth.Store(int64(len(w.queue)))
 	w.met.setQueueDepth(len(w.queue))
-	if len(w.queue) >= w.wakeAt || w.qBytes >= w.opts.MaxBatchBytes {
+	if w.qRecords >= w.wakeAt || w.qBytes >= w.opts.MaxBatchBytes {
 		w.wake.Signal()
 	}
 }
