@@ -138,8 +138,8 @@ func (w *WAL) take(dst []item) []item {
 // in writes, a cohort split across two fsyncs stays split: the first
 // part's count is reached while the rest is still on its way. Counted in
 // records, the linger holds the fsync until the commands of the last
-// commit are back (results/compare/NOTES.md, round 23: 1.1-1.4x the
-// throughput of a closed loop at 16 and 64 clients).
+// commit are back (results/compare/NOTES.md, round 23: a closed loop's
+// throughput 1.26-1.54x at 16 clients and 1.01-1.15x at 64, write-only).
 func (w *WAL) linger() {
 	want := w.fl.lastRecords
 	if want < 2 || w.opts.MaxCommitDelay < 0 || w.qRecords >= want {
