@@ -30,9 +30,9 @@ type Stats struct {
 	// RecycledRefused the recycled files dropped because they could hold
 	// an index of the segment they were to become (never expected).
 	RecycledSegments, RecycledRefused uint64
-	// Lingers counts the waits for writers before a commit
+	// Lingers counts the waits for records before a commit
 	// (Options.MaxCommitDelay), LingersRunOut those that reached the
-	// delay without the writes they waited for.
+	// delay without the records they waited for.
 	Lingers, LingersRunOut uint64
 }
 
