@@ -243,6 +243,10 @@ type NodeFsyncs struct {
 	Flushes     uint64  `json:"flushes"`
 	Fsyncs      uint64  `json:"fsyncs"`
 	FsyncMeanUs float64 `json:"fsync_mean_us"`
+	// Lingers is how many group commits waited for more records,
+	// LingersRunOut how many of those waits reached the WAL's limit.
+	Lingers       uint64 `json:"lingers"`
+	LingersRunOut uint64 `json:"lingers_run_out"`
 }
 
 // QuorumMakers counts which replica's report completed each write's
@@ -540,9 +544,9 @@ func (rep *CritPathReport) WriteMarkdown(w io.Writer, title string) error {
 			if w.Node == rep.Leader {
 				role = "leader"
 			}
-			fmt.Fprintf(&b, "node %d (%s) %d fsyncs, mean %.0f µs", w.Node, role, w.Fsyncs, w.FsyncMeanUs)
+			fmt.Fprintf(&b, "node %d (%s) %d fsyncs, mean %.0f µs, %d lingers of which %d ran out", w.Node, role, w.Fsyncs, w.FsyncMeanUs, w.Lingers, w.LingersRunOut)
 		}
-		b.WriteString(". The \"wal write\" hops above also hold the flusher's wake-up, its linger and the write.\n")
+		b.WriteString(". The \"wal write\" hops above also hold the flusher's wake-up, its linger and the write; a linger holds a group commit until as many records are queued as the last one carried, and runs out at the WAL's limit.\n")
 	}
 	if rd := rep.Reads; rd != nil {
 		fmt.Fprintf(&b, "\nReads: %d ReadIndex rounds served by node %d (a round is every read one loop turn drained).\n\n", rd.Rounds, rd.Node)
@@ -586,7 +590,7 @@ func (o *critPathOutput) takeWALStats(c interface {
 			continue
 		}
 		s := n.Stats()
-		w := NodeFsyncs{Node: id, Flushes: s.Flushes, Fsyncs: s.Fsyncs}
+		w := NodeFsyncs{Node: id, Flushes: s.Flushes, Fsyncs: s.Fsyncs, Lingers: s.Lingers, LingersRunOut: s.LingersRunOut}
 		if s.Fsyncs > 0 {
 			w.FsyncMeanUs = float64(s.FsyncNanos) / 1e3 / float64(s.Fsyncs)
 		}

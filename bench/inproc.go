@@ -62,13 +62,14 @@ import (
 //	                previous one (default 0: as soon as writes are
 //	                queued), for A/B runs on disks with a flush budget
 //	wal-offload-lone=true  wal.Options.OffloadLoneFsyncs of every node:
-//	                a fsync that would hold the last P goes through the
-//	                io_uring even when writes come one at a time (default
-//	                false), for A/B runs of that default
+//	                fsyncs go through the io_uring even when writes come
+//	                one at a time (default false; the nodes' three WALs
+//	                in one process use it for every other fsync), for
+//	                A/B runs of that default
 //	wal-offload-leader=true  wal.Options.OffloadLeaderFsyncs of every
-//	                node: the leader's fsync that would hold the last P
-//	                goes through the io_uring even when its writes come
-//	                one at a time (default false), for A/B runs
+//	                node: the leader's fsyncs go through the io_uring
+//	                even when its writes come one at a time (default
+//	                false), for A/B runs
 //	wal-recycle-segments=N  wal.Options.RecycleSegments of every node:
 //	                how many compacted segment files each log keeps to
 //	                reuse as new segments instead of writing zeros

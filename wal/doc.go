@@ -29,13 +29,16 @@
 //
 // A goroutine blocked in the fsync syscall keeps its P (GOMAXPROCS slot)
 // until it returns or the runtime's sysmon hands the P on, which takes
-// 20 µs at best and often much longer. When the fsyncs running in the
-// process would occupy every P (several WALs in one process, as in an
-// in-process cluster, or GOMAXPROCS=1), the flusher instead submits the
-// fsync to the kernel through an io_uring (uring_linux.go) and waits
-// parked on an eventfd in Go's netpoller, leaving its P to the Raft
-// loops, appliers and clients. Otherwise, and while writes come one at
-// a time, it fsyncs directly: the ring's extra wake-ups cost 50-100 µs
+// 20 µs at best and often much longer, and the thread handover costs
+// context switches. When the fsyncs running in the process would occupy
+// every P (GOMAXPROCS=1, or a second fsync on 2 CPUs), or whenever other
+// WALs are open in the same process (an in-process cluster, whose three
+// logs keep one fsync in flight nearly all the time), the flusher
+// instead submits the fsync to the kernel through an io_uring
+// (uring_linux.go) and waits parked on an eventfd in Go's netpoller,
+// leaving its P to the Raft loops, appliers and clients. Otherwise (one
+// WAL in the process with a P to spare), and while writes come one at a
+// time, it fsyncs directly: the ring's extra wake-ups cost about 30 µs
 // per fsync on our VM (see offloadFsync in flush.go). The rarer fsyncs
 // (hard state and directories) always use the ring when there is one.
 // Options.OffloadLoneFsyncs drops the one-at-a-time exception: with

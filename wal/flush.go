@@ -224,26 +224,36 @@ func (w *WAL) process(batch []item) {
 }
 
 // fsyncsInFlight counts the segment fsyncs running in this process, over
-// every WAL: a blocking fsync holds a P for its whole duration.
-var fsyncsInFlight atomic.Int32
+// every WAL: a blocking fsync holds a P for its whole duration. openWALs
+// counts the WALs open in this process.
+var fsyncsInFlight, openWALs atomic.Int32
 
 // offloadFsync decides whether a segment fsync goes through the io_uring
 // (true) or a blocking syscall. inFlight counts this fsync and the
-// others running in the process; procs is GOMAXPROCS; alone says writes
-// come one at a time (this commit and the one before carried a single
-// write, and nothing is queued; asked only when it matters).
+// others running in the process; procs is GOMAXPROCS; wals is how many
+// WALs are open in the process; alone says writes come one at a time
+// (this commit and the one before carried a single write, and nothing
+// is queued; asked only when it matters).
 //
 // A blocking fsync is the cheaper of the two by itself: the ring's
-// submit, kernel worker and eventfd wake-ups add 50-100 µs per fsync on
-// this VM (BenchmarkGroupCommit, 64 appenders, one WAL: 182-216k
-// appends/s blocking vs 132-165k through the ring). But the goroutine
-// keeps its P while blocked, and once the fsyncs in flight occupy every
-// P nothing else runs until one returns or sysmon steps in: three WALs
-// on 2 Ps (an in-process cluster) spent most of their time that way. So
-// the ring is used when this fsync would take the last P, unless writes
-// come one at a time (then the process has nothing else to run).
-func offloadFsync(inFlight, procs int, alone func() bool) bool {
-	return inFlight >= procs && !alone()
+// submit, kernel worker and eventfd wake-ups cost about 30 µs per fsync
+// on this VM (BenchmarkGroupCommit, 64 appenders, one WAL: 331-357k
+// appends/s blocking vs 274-280k through the ring). But the goroutine
+// keeps its P while blocked until sysmon hands the P on (after 20 µs at
+// best), and the thread that takes it over and the one that comes back
+// from the syscall each cost a context switch, which this VM makes
+// dear. A process with one WAL seldom has anything else to run on that
+// P, so it blocks unless the fsync would take the last P. Several WALs
+// in one process (an in-process cluster: three logs flushing in turn on
+// 2 CPUs, one fsync nearly always in flight) use the ring for every
+// fsync that does not come alone: a closed loop of 64 clients did
+// 1.14-1.25x the throughput at 100k keys (default mix) and 1.03-1.12x
+// write-only at 1M keys than when only the fsync that would take the
+// last P went through it (results/compare/NOTES.md, round 24). Writes
+// that come one at a time always fsync directly: then the process has
+// nothing else to run, and the ring's wake-ups would be the latency.
+func offloadFsync(inFlight, procs, wals int, alone func() bool) bool {
+	return (inFlight >= procs || wals > 1) && !alone()
 }
 
 // writesAlone says whether this WAL's writes come one at a time (this
@@ -258,7 +268,7 @@ func (w *WAL) writesAlone(lone bool) bool {
 // SetLeading tells the WAL whether the node that owns it leads; with
 // Options.OffloadLeaderFsyncs a leader's writes never count as coming
 // one at a time (writesAlone), so its fsync goes through the ring
-// whenever it would take the last P. The node calls it at each role
+// whenever offloadFsync would otherwise. The node calls it at each role
 // change.
 func (w *WAL) SetLeading(on bool) { w.leading.Store(on) }
 
@@ -477,7 +487,7 @@ func (w *WAL) syncTail(lone bool) error {
 	}
 	sy := w.sy
 	n := fsyncsInFlight.Add(1)
-	if !offloadFsync(int(n), runtime.GOMAXPROCS(0), func() bool { return w.writesAlone(lone) }) {
+	if !offloadFsync(int(n), runtime.GOMAXPROCS(0), int(openWALs.Load()), func() bool { return w.writesAlone(lone) }) {
 		sy.ring = nil
 	}
 	var err error

@@ -160,10 +160,10 @@ func TestSetLeadingTakesAwayTheLoneException(t *testing.T) {
 			if got := alone(); got == offload {
 				t.Errorf("option %v, leading %v: a lone write counts as alone = %v", opt, leading, got)
 			}
-			if got := offloadFsync(2, 2, alone); got != offload {
+			if got := offloadFsync(2, 2, 1, alone); got != offload {
 				t.Errorf("option %v, leading %v: offload of a lone fsync with 2 in flight on 2 Ps = %v, want %v", opt, leading, got, offload)
 			}
-			if offloadFsync(1, 2, alone) {
+			if offloadFsync(1, 2, 1, alone) {
 				t.Errorf("option %v, leading %v: an fsync that leaves a P free was offloaded", opt, leading)
 			}
 		}

@@ -52,15 +52,17 @@ type Options struct {
 	// BlockingFsync makes the flusher always fsync with plain blocking
 	// syscalls. By default, where the kernel allows io_uring (Linux 5.1+,
 	// not forbidden by seccomp or kernel.io_uring_disabled), an fsync that
-	// would leave no P (GOMAXPROCS slot) free for other goroutines is
-	// handed to the kernel through an io_uring while the flusher parks
-	// (see "Fsync offload" in doc.go). Durability is the same either way.
+	// would leave no P (GOMAXPROCS slot) free for other goroutines, or any
+	// fsync while other WALs are open in the process, is handed to the
+	// kernel through an io_uring while the flusher parks (see "Fsync
+	// offload" in doc.go). Durability is the same either way.
 	// Stats().FsyncOffload says whether the ring is available.
 	BlockingFsync bool
-	// OffloadLoneFsyncs hands a segment fsync to the io_uring whenever it
-	// would occupy the last P, even while this WAL's writes come one at a
-	// time (by default those fsync directly: the ring's wake-ups cost a
-	// lone writer 50-100 µs). For several WALs in one process under load
+	// OffloadLoneFsyncs hands a segment fsync to the io_uring whenever the
+	// default would (it would occupy the last P, or other WALs are open
+	// in the process), even while this WAL's writes come one at a time
+	// (by default those fsync directly: the ring's wake-ups would be a
+	// lone writer's latency). For several WALs in one process under load
 	// that arrives on its own schedule (an in-process cluster driven by an
 	// open loop), where two lone fsyncs can hold every P while requests
 	// keep arriving; see "Fsync offload" in doc.go. No effect without the
@@ -68,7 +70,7 @@ type Options struct {
 	OffloadLoneFsyncs bool
 	// OffloadLeaderFsyncs drops the one-at-a-time exception while the
 	// node that owns the WAL leads (SetLeading): a leader's fsync goes
-	// through the io_uring whenever it would occupy the last P. Followers
+	// through the io_uring whenever the default would. Followers
 	// keep the exception. For several nodes in one process: their
 	// leader's lone fsync and a follower's can hold both Ps of a 2-CPU
 	// machine while the other follower's loop must take the next append;

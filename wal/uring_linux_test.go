@@ -121,23 +121,62 @@ func TestFsyncOffloadOption(t *testing.T) {
 	}
 }
 
-// The ring is used only when this fsync would take the last P, and not
-// while writes come one at a time.
+// With one WAL in the process the ring is used only when this fsync
+// would take the last P; with several, for every fsync; never while
+// writes come one at a time.
 func TestOffloadFsyncDecision(t *testing.T) {
 	for _, c := range []struct {
-		inFlight, procs int
-		alone, want     bool
+		inFlight, procs, wals int
+		alone, want           bool
 	}{
-		{1, 2, false, false}, // one WAL per process: a P stays free
-		{2, 2, false, true},  // a second concurrent fsync would take the last P
-		{3, 2, false, true},
-		{2, 2, true, false}, // writes one at a time: nothing else to run
-		{1, 1, false, true}, // GOMAXPROCS=1: any blocking fsync stalls everything
-		{2, 8, false, false},
+		{1, 2, 1, false, false}, // one WAL per process: a P stays free
+		{2, 2, 1, false, true},  // a second concurrent fsync would take the last P
+		{3, 2, 1, false, true},
+		{2, 2, 1, true, false}, // writes one at a time: nothing else to run
+		{1, 1, 1, false, true}, // GOMAXPROCS=1: any blocking fsync stalls everything
+		{2, 8, 1, false, false},
+		{1, 2, 3, false, true}, // an in-process cluster: the ring even with a P free
+		{1, 8, 3, false, true},
+		{1, 2, 3, true, false}, // ... but not for writes one at a time
+		{2, 2, 3, true, false},
 	} {
-		if got := offloadFsync(c.inFlight, c.procs, func() bool { return c.alone }); got != c.want {
-			t.Errorf("offloadFsync(%d in flight, %d procs, alone=%v) = %v, want %v", c.inFlight, c.procs, c.alone, got, c.want)
+		if got := offloadFsync(c.inFlight, c.procs, c.wals, func() bool { return c.alone }); got != c.want {
+			t.Errorf("offloadFsync(%d in flight, %d procs, %d WALs, alone=%v) = %v, want %v", c.inFlight, c.procs, c.wals, c.alone, got, c.want)
 		}
+	}
+}
+
+// openWALs counts the WALs open in the process: Open adds one, Close
+// takes it back (a second Close, refused, takes nothing).
+func TestOpenWALsCounts(t *testing.T) {
+	before := openWALs.Load()
+	a, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := openWALs.Load() - before; got != 2 {
+		t.Fatalf("two WALs open: openWALs rose by %d", got)
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "missing", string([]byte{0})), Options{}); err == nil {
+		t.Fatal("Open of an invalid path succeeded")
+	}
+	if got := openWALs.Load() - before; got != 2 {
+		t.Fatalf("after a failed Open: openWALs rose by %d, want 2", got)
+	}
+	for _, w := range []*WAL{a, b} {
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err == nil {
+		t.Fatal("second Close succeeded")
+	}
+	if got := openWALs.Load() - before; got != 0 {
+		t.Fatalf("both closed: openWALs off by %d", got)
 	}
 }
 
@@ -160,7 +199,7 @@ func TestOffloadLoneFsyncsOption(t *testing.T) {
 		if got := w.writesAlone(c.lone); got != c.want {
 			t.Errorf("OffloadLoneFsyncs %v, lone %v: writesAlone = %v, want %v", c.opt, c.lone, got, c.want)
 		}
-		if got := offloadFsync(2, 2, func() bool { return w.writesAlone(c.lone) }); got != !c.want {
+		if got := offloadFsync(2, 2, 1, func() bool { return w.writesAlone(c.lone) }); got != !c.want {
 			t.Errorf("OffloadLoneFsyncs %v, lone %v: offload with 2 in flight on 2 Ps = %v, want %v", c.opt, c.lone, got, !c.want)
 		}
 		if err := w.Close(); err != nil {

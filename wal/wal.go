@@ -121,6 +121,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 		return nil, err
 	}
 	w.prepareSpare()
+	openWALs.Add(1)
 	go w.run()
 	return w, nil
 }
@@ -586,6 +587,7 @@ func (w *WAL) Close() error {
 	w.wake.Broadcast()
 	w.mu.Unlock()
 	<-w.exited
+	openWALs.Add(-1)
 	_ = w.waitRemover() // its error, if any, is w.failed now
 	w.dropSpare()
 	w.dropRecycled()

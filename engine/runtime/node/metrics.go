@@ -16,6 +16,8 @@ type Stats struct {
 	FsyncEntries  uint64 // entries written by this node's WAL
 	Flushes       uint64 // WAL group commits (one write, at most one fsync)
 	FsyncNanos    uint64 // wall time spent in those fsyncs
+	Lingers       uint64 // WAL group commits held back for more records (wal.Options.MaxCommitDelay)
+	LingersRunOut uint64 // of those, the ones whose wait reached MaxCommitDelay
 	AppendMsgs    uint64 // MsgApp messages sent
 	AppendEntries uint64 // entries carried by them
 	LeaderChanges uint64 // leader changes observed

@@ -142,6 +142,7 @@ func (n *Node) Stats() Stats {
 	}
 	ws := n.walStats()
 	s.Fsyncs, s.FsyncEntries, s.Flushes, s.FsyncNanos = ws.Fsyncs, ws.Entries, ws.Flushes, ws.FsyncNanos
+	s.Lingers, s.LingersRunOut = ws.Lingers, ws.LingersRunOut
 	return s
 }
 
