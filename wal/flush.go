@@ -246,10 +246,12 @@ var fsyncsInFlight, openWALs atomic.Int32
 // P, so it blocks unless the fsync would take the last P. Several WALs
 // in one process (an in-process cluster: three logs flushing in turn on
 // 2 CPUs, one fsync nearly always in flight) use the ring for every
-// fsync that does not come alone: a closed loop of 64 clients did
-// 1.14-1.25x the throughput at 100k keys (default mix) and 1.03-1.12x
-// write-only at 1M keys than when only the fsync that would take the
-// last P went through it (results/compare/NOTES.md, round 24). Writes
+// fsync that does not come alone: against the ring only for the fsync
+// that would take the last P, a closed loop did 1.20x the throughput
+// at 64 clients on the default mix (median of 7 alternating passes, 6
+// up) and 1.03-1.17x at 256 clients write-only with 1M keys (7 of 7);
+// write-only at 64 clients a median 1.07x (8 of 13 up), at 1 and 16
+// clients no direction (results/compare/NOTES.md, round 24). Writes
 // that come one at a time always fsync directly: then the process has
 // nothing else to run, and the ring's wake-ups would be the latency.
 func offloadFsync(inFlight, procs, wals int, alone func() bool) bool {
