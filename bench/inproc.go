@@ -63,9 +63,10 @@ import (
 //	                queued), for A/B runs on disks with a flush budget
 //	wal-offload-lone=true  wal.Options.OffloadLoneFsyncs of every node:
 //	                fsyncs go through the io_uring even when writes come
-//	                one at a time (default false; the nodes' three WALs
-//	                in one process use it for every other fsync), for
-//	                A/B runs of that default
+//	                one at a time (default false; by default the nodes'
+//	                WALs, several in one process, use it for every fsync
+//	                but those of writes one at a time), for A/B runs of
+//	                that default
 //	wal-offload-leader=true  wal.Options.OffloadLeaderFsyncs of every
 //	                node: the leader's fsyncs go through the io_uring
 //	                even when its writes come one at a time (default
