@@ -106,8 +106,18 @@ func (w *WAL) take(dst []item) []item {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.wakeAt = 1
-	for len(w.queue) == 0 && !w.closing {
-		w.wake.Wait()
+	if len(w.queue) == 0 && !w.closing {
+		// Timed only with fsync on (Stats.IdleNanos).
+		var idleFrom time.Time
+		if !w.sy.off {
+			idleFrom = time.Now()
+		}
+		for len(w.queue) == 0 && !w.closing {
+			w.wake.Wait()
+		}
+		if !w.sy.off {
+			w.ctr.idleNanos.Add(uint64(time.Since(idleFrom)))
+		}
 	}
 	w.linger()
 	w.spaceCommits()
@@ -146,7 +156,8 @@ func (w *WAL) linger() {
 		return
 	}
 	w.ctr.lingers.Add(1)
-	deadline := time.Now().Add(w.opts.MaxCommitDelay)
+	from := time.Now()
+	deadline := from.Add(w.opts.MaxCommitDelay)
 	w.lingerTimer.Reset(w.opts.MaxCommitDelay)
 	w.wakeAt = want
 	for w.qRecords < want && !w.closing && w.qBytes < w.opts.MaxBatchBytes && time.Now().Before(deadline) {
@@ -155,6 +166,7 @@ func (w *WAL) linger() {
 	if w.qRecords < want && !w.closing && w.qBytes < w.opts.MaxBatchBytes {
 		w.ctr.lingersRunOut.Add(1)
 	}
+	w.ctr.lingerNanos.Add(uint64(time.Since(from)))
 	w.wakeAt = 1
 	w.lingerTimer.Stop()
 }
@@ -388,6 +400,10 @@ func (w *WAL) writeStaged(lone bool) (int64, time.Duration, error) {
 		return 0, 0, nil
 	}
 	last := f.base + uint64(len(f.offs)) - 1
+	var writeFrom time.Time
+	if !w.sy.off {
+		writeFrom = time.Now()
+	}
 	seg := int64(w.opts.SegmentBytes)
 	from, size := 0, f.tailSize
 	for k, start := range f.offs {
@@ -416,6 +432,9 @@ func (w *WAL) writeStaged(lone bool) (int64, time.Duration, error) {
 		return int64(len(f.buf)), 0, w.syncTail(lone)
 	}
 	start := time.Now()
+	// The write's time holds a rotation's fsyncs, when the commit cut a
+	// segment: they are not the commit's own fsync.
+	w.ctr.writeNanos.Add(uint64(start.Sub(writeFrom)))
 	if err := w.syncTail(lone); err != nil {
 		return 0, 0, err
 	}

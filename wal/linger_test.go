@@ -157,3 +157,52 @@ func TestLingerEndsOnTheCount(t *testing.T) {
 	}
 	wantLog(t, w, 1, next-1, constTerm(1))
 }
+
+// Stats splits the flusher's time between group commits: waiting with
+// nothing queued (IdleNanos), lingering (LingerNanos) and writing the
+// segments (WriteNanos), each at least as long as the test made it;
+// with fsync off only the linger is timed.
+func TestFlusherTimeSplit(t *testing.T) {
+	for _, noFsync := range []bool{false, true} {
+		const delay = 20 * time.Millisecond
+		w, err := Open(t.TempDir(), Options{MaxCommitDelay: delay, UnsafeNoFsync: noFsync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Append(ents(1, 1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		// Idle: nothing queued for at least 30 ms before the next write.
+		before := w.Stats()
+		const idle = 30 * time.Millisecond
+		time.Sleep(idle)
+		if err := w.Append(ents(2, 2, 1)); err != nil {
+			t.Fatal(err)
+		}
+		mid := w.Stats()
+		// A linger that runs out: one record queued after a commit of two.
+		commitThen(t, w, 3, 2, 1)
+		after := w.Stats()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if after.LingersRunOut-mid.LingersRunOut != 1 {
+			t.Fatalf("fsync off %v: %d lingers ran out, want 1", noFsync, after.LingersRunOut-mid.LingersRunOut)
+		}
+		if got := time.Duration(after.LingerNanos - mid.LingerNanos); got < delay {
+			t.Errorf("fsync off %v: %v lingering, want at least the run-out linger's %v", noFsync, got, delay)
+		}
+		if noFsync {
+			if after.IdleNanos != 0 || after.WriteNanos != 0 {
+				t.Errorf("fsync off: idle %d ns, write %d ns; want both untimed (0)", after.IdleNanos, after.WriteNanos)
+			}
+			continue
+		}
+		if got := time.Duration(mid.IdleNanos - before.IdleNanos); got < idle {
+			t.Errorf("%v idle, want at least the %v with nothing queued", got, idle)
+		}
+		if after.WriteNanos <= mid.WriteNanos || mid.WriteNanos == 0 {
+			t.Errorf("write time %d → %d ns over %d → %d flushes: want it to grow with every write", mid.WriteNanos, after.WriteNanos, mid.Flushes, after.Flushes)
+		}
+	}
+}

@@ -143,6 +143,7 @@ func (n *Node) Stats() Stats {
 	ws := n.walStats()
 	s.Fsyncs, s.FsyncEntries, s.Flushes, s.FsyncNanos = ws.Fsyncs, ws.Entries, ws.Flushes, ws.FsyncNanos
 	s.Lingers, s.LingersRunOut = ws.Lingers, ws.LingersRunOut
+	s.WALIdleNanos, s.LingerNanos, s.WALWriteNanos = ws.IdleNanos, ws.LingerNanos, ws.WriteNanos
 	return s
 }
 
