@@ -18,22 +18,21 @@ type Stats struct {
 	FsyncNanos    uint64 // wall time spent in those fsyncs
 	Lingers       uint64 // WAL group commits held back for more records (wal.Options.MaxCommitDelay)
 	LingersRunOut uint64 // of those, the ones whose wait reached MaxCommitDelay
-	// Where the WAL's flusher spends its time besides the fsyncs
-	// (wal.Stats): waiting with nothing queued, lingering, writing the
-	// segments. Idle and write time are counted only with fsync on.
-	WALIdleNanos, LingerNanos, WALWriteNanos uint64
-	AppendMsgs                               uint64 // MsgApp messages sent
-	AppendEntries                            uint64 // entries carried by them
-	LeaderChanges                            uint64 // leader changes observed
-	Proposals                                uint64 // proposals handed to the core
-	Rejected                                 uint64 // proposals the core refused (not leader, backpressure)
-	Busy                                     uint64 // requests refused with ErrBusy
-	Duplicates                               uint64 // committed requests not applied again (session dedup)
-	Dropped                                  uint64 // inbound messages dropped (inbox full)
-	Snapshots                                uint64 // snapshots taken
-	Settled                                  uint64 // blind commands answered at their batch's start, before applying (driver.SettleHooks)
-	ApplyYields                              uint64 // batches applied with nobody to answer, after yielding the P (Config.NoFollowerApplyYield)
-	LogDrops                                 uint64 // drops of applied entries from the core's memory (Config.ResidentLogRatio)
+	LingerNanos   uint64 // wall time the WAL's flusher spent in those lingers
+	WALIdleNanos  uint64 // wall time it waited with nothing queued (fsync on only)
+	WALWriteNanos uint64 // wall time it spent writing segments (fsync on only)
+	AppendMsgs    uint64 // MsgApp messages sent
+	AppendEntries uint64 // entries carried by them
+	LeaderChanges uint64 // leader changes observed
+	Proposals     uint64 // proposals handed to the core
+	Rejected      uint64 // proposals the core refused (not leader, backpressure)
+	Busy          uint64 // requests refused with ErrBusy
+	Duplicates    uint64 // committed requests not applied again (session dedup)
+	Dropped       uint64 // inbound messages dropped (inbox full)
+	Snapshots     uint64 // snapshots taken
+	Settled       uint64 // blind commands answered at their batch's start, before applying (driver.SettleHooks)
+	ApplyYields   uint64 // batches applied with nobody to answer, after yielding the P (Config.NoFollowerApplyYield)
+	LogDrops      uint64 // drops of applied entries from the core's memory (Config.ResidentLogRatio)
 	// SnapshotSaving: a snapshot of this node's state is being written
 	// to its file now (from the capture until it is installed or
 	// dropped), so timelines can show the whole window, not only its end.
