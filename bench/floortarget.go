@@ -71,6 +71,9 @@ type floorTarget struct {
 	closeOnce sync.Once
 	fsyncs    atomic.Uint64
 	entries   atomic.Uint64
+	// The logs' group-commit cycle (TargetStats.Log), timed with fsync
+	// on as our WAL times its own.
+	flushes, idleNanos, lingerNanos, writeNanos, fsyncNanos atomic.Uint64
 }
 
 // floorOp is a write waiting to be applied and answered.
@@ -273,8 +276,17 @@ func (l *floorLog) run() {
 	lastN := 0
 	for {
 		l.mu.Lock()
-		for l.n == 0 && !l.closing {
-			l.cond.Wait()
+		if l.n == 0 && !l.closing {
+			var from time.Time
+			if l.fsync {
+				from = time.Now()
+			}
+			for l.n == 0 && !l.closing {
+				l.cond.Wait()
+			}
+			if l.fsync {
+				l.t.idleNanos.Add(uint64(time.Since(from)))
+			}
 		}
 		if l.n == 0 {
 			l.mu.Unlock()
@@ -290,6 +302,7 @@ func (l *floorLog) run() {
 		if err == nil && l.fsync {
 			l.t.fsyncs.Add(1)
 			l.t.entries.Add(uint64(n))
+			l.t.flushes.Add(1)
 		}
 		l.t.durableIn(l.i, last, err)
 		if err != nil {
@@ -304,7 +317,9 @@ func (l *floorLog) linger(want int) {
 	if want < 2 || l.delay <= 0 || l.n >= want {
 		return
 	}
-	deadline := time.Now().Add(l.delay)
+	from := time.Now()
+	deadline := from.Add(l.delay)
+	defer func() { l.t.lingerNanos.Add(uint64(time.Since(from))) }()
 	if l.timer == nil {
 		l.timer = time.AfterFunc(l.delay, func() {
 			l.mu.Lock()
@@ -324,6 +339,10 @@ func (l *floorLog) linger(want int) {
 
 func (l *floorLog) write(b []byte) error {
 	var err error
+	var from time.Time
+	if l.fsync {
+		from = time.Now()
+	}
 	if l.ring > 0 {
 		if l.off+int64(len(b)) > l.ring {
 			l.off = 0
@@ -333,12 +352,20 @@ func (l *floorLog) write(b []byte) error {
 	} else {
 		_, err = l.f.Write(b)
 	}
+	var synced time.Time
+	if l.fsync {
+		synced = time.Now()
+		l.t.writeNanos.Add(uint64(synced.Sub(from)))
+	}
 	switch {
 	case err != nil || !l.fsync:
 	case l.ring > 0:
 		err = wal.Fdatasync(l.f)
 	default:
 		err = l.f.Sync()
+	}
+	if l.fsync {
+		l.t.fsyncNanos.Add(uint64(time.Since(synced)))
 	}
 	if err != nil {
 		return fmt.Errorf("log %d: %w", l.i, err)
@@ -444,7 +471,9 @@ func (t *floorTarget) startReplicas(n int) {
 }
 
 func (t *floorTarget) Stats() TargetStats {
-	return TargetStats{Fsyncs: t.fsyncs.Load(), FsyncEntries: t.entries.Load(), SnapshotsCounted: true}
+	return TargetStats{Fsyncs: t.fsyncs.Load(), FsyncEntries: t.entries.Load(), SnapshotsCounted: true,
+		Log: LogCycle{Flushes: t.flushes.Load(), IdleNanos: t.idleNanos.Load(), LingerNanos: t.lingerNanos.Load(),
+			WriteNanos: t.writeNanos.Load(), FsyncNanos: t.fsyncNanos.Load()}}
 }
 
 // StateBytes is the stores' memory (one copy of the state unless the

@@ -49,6 +49,14 @@ func TestFloorTargetServesTheLoad(t *testing.T) {
 			if st.Fsyncs == 0 || st.FsyncEntries < st.Fsyncs || !st.SnapshotsCounted {
 				t.Fatalf("stats %+v", st)
 			}
+			// The logs' cycle: every fsynced group commit counted and
+			// timed, and the run's window averaged over them.
+			if l := st.Log; l.Flushes != st.Fsyncs || l.FsyncNanos == 0 || l.WriteNanos == 0 || l.IdleNanos+l.LingerNanos == 0 {
+				t.Fatalf("log cycle %+v over %d fsyncs", l, st.Fsyncs)
+			}
+			if c := sum.LogCycleUs; c == nil || c.Fsync <= 0 || c.Write <= 0 {
+				t.Fatalf("summary's log cycle %+v", c)
+			}
 			if c := TargetContract(tg); c.Durability != DurabilityQuorumFsync || c.Reads != ReadsStore {
 				t.Fatalf("contract %+v", c)
 			}

@@ -486,6 +486,8 @@ func (t *inprocTarget) Stats() TargetStats {
 		AppendEntries: s.AppendEntries,
 		LeaderChanges: s.LeaderChanges,
 		Snapshots:     s.Snapshots, SnapshotsCounted: true,
+		Log: LogCycle{Flushes: s.Flushes, IdleNanos: s.WALIdleNanos, LingerNanos: s.LingerNanos,
+			WriteNanos: s.WALWriteNanos, FsyncNanos: s.FsyncNanos},
 	}
 }
 

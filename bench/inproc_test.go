@@ -35,6 +35,14 @@ func TestInprocTargetSmoke(t *testing.T) {
 	if sum.EntriesPerFsync == nil || *sum.EntriesPerFsync <= 0 || sum.FsyncsPerSec == nil {
 		t.Errorf("fsync figures missing: %v %v", sum.EntriesPerFsync, sum.FsyncsPerSec)
 	}
+	// The WALs' cycle, summed over the nodes and averaged per group
+	// commit over the measured window.
+	if l := tg.Stats().Log; l.Flushes == 0 || l.FsyncNanos == 0 || l.WriteNanos == 0 {
+		t.Errorf("log cycle %+v", l)
+	}
+	if c := sum.LogCycleUs; c == nil || c.Fsync <= 0 || c.Write <= 0 {
+		t.Errorf("summary's log cycle %+v", c)
+	}
 	// Every node applied the writes: three stores' memory, each more
 	// than an empty store's.
 	empty := kv.NewStore().MemoryBytes()

@@ -89,6 +89,10 @@ type Summary struct {
 	FsyncsPerSec     *float64 `json:"fsyncs_per_s,omitempty"`
 	EntriesPerFsync  *float64 `json:"entries_per_fsync,omitempty"`
 	EntriesPerAppend *float64 `json:"entries_per_append,omitempty"`
+	// LogCycleUs is one group commit's cycle in the measured window,
+	// averaged over every log of the target (TargetStats.Log): nil where
+	// the target does not report it or made no group commit.
+	LogCycleUs *LogCycleUs `json:"log_cycle_us,omitempty"`
 	// Snapshots is how many snapshots the target's nodes took during the
 	// measured window (summed over the nodes; nil where the target does
 	// not count them: TargetStats.SnapshotsCounted). Short runs at a
@@ -350,6 +354,7 @@ func (r *runner) summary() *Summary {
 	if d.AppendMsgs > w.AppendMsgs {
 		s.EntriesPerAppend = ptr(float64(d.AppendEntries-w.AppendEntries) / float64(d.AppendMsgs-w.AppendMsgs))
 	}
+	s.LogCycleUs = logCycleOver(w.Log, d.Log)
 	if cpu := r.cpuEnd - r.cpuWarm; r.cpuWarm >= 0 && r.cpuEnd > 0 && cpu > 0 {
 		s.ProcessCPUCores = ptr(cpu.Seconds() / cfg.Duration.Seconds())
 		s.OpsPerCPUSecond = ptr(float64(s.Ops) / cpu.Seconds())
@@ -358,6 +363,26 @@ func (r *runner) summary() *Summary {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+// LogCycleUs is a mean group commit's cycle in µs (see LogCycle).
+type LogCycleUs struct {
+	Idle   float64 `json:"idle"`
+	Linger float64 `json:"linger"`
+	Write  float64 `json:"write"`
+	Fsync  float64 `json:"fsync"`
+}
+
+// logCycleOver is the mean group commit's cycle between two samples of a
+// target's counters (nil: no group commit between them, or none timed).
+func logCycleOver(from, to LogCycle) *LogCycleUs {
+	n := to.Flushes - from.Flushes
+	if to.Flushes <= from.Flushes || to.FsyncNanos <= from.FsyncNanos {
+		return nil
+	}
+	per := func(a, b uint64) float64 { return float64(b-a) / 1e3 / float64(n) }
+	return &LogCycleUs{Idle: per(from.IdleNanos, to.IdleNanos), Linger: per(from.LingerNanos, to.LingerNanos),
+		Write: per(from.WriteNanos, to.WriteNanos), Fsync: per(from.FsyncNanos, to.FsyncNanos)}
+}
 
 // FillEnvironment records where and how the run was made: git commit
 // (of the working directory, "unknown" outside a checkout), Go version,

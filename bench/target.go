@@ -58,6 +58,21 @@ type TargetStats struct {
 	// hide.
 	Snapshots        uint64
 	SnapshotsCounted bool
+	// Log is where the target's log writers spend their time, summed
+	// over its logs (zero where the target cannot see it).
+	Log LogCycle
+}
+
+// LogCycle is a system's group commits (Flushes, summed over its logs)
+// and the wall time its log writers spent on them: waiting with nothing
+// queued, lingering for more records, writing and fsyncing. Over
+// Flushes it is one group commit's cycle: a log that waits for records
+// longer than it fsyncs is held by its writers' round trip, not by the
+// disk. The in-process cluster (from wal.Stats) and the floor target
+// report it, with fsync on.
+type LogCycle struct {
+	Flushes                                        uint64
+	IdleNanos, LingerNanos, WriteNanos, FsyncNanos uint64
 }
 
 // TargetConfig says what cluster to build.

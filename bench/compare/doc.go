@@ -50,7 +50,8 @@
 //     aggregates and the disk floor samples), compare.md (a markdown
 //     table: ops/s median and min, p50, p99, p99.9, CPU cores, ops per
 //     CPU-second, entries per fsync, snapshots the nodes took in the
-//     measured window, share of the disk's ceiling; and the
+//     measured window, share of the disk's ceiling; one group commit's
+//     log cycle for the systems that report it; and the
 //     disk floor table), and gonum plots throughput_vs_clients (with the
 //     disk's ceiling) and p99_vs_clients (PNG and SVG, one line per
 //     system).

@@ -109,6 +109,7 @@ func writeMarkdown(path string, r *Result) error {
 		b.WriteString("\n")
 	}
 	writeByOp(&b, r)
+	writeLogCycles(&b, r)
 	writeContracts(&b, r)
 	writeFloor(&b, r)
 	fmt.Fprintf(&b, "\nPlots: [throughput vs clients](throughput_vs_clients.svg), [p99 vs clients](p99_vs_clients.svg). "+
@@ -155,6 +156,31 @@ func writeByOp(b *bytes.Buffer, r *Result) {
 			}
 		}
 		b.WriteString("\n")
+	}
+}
+
+// writeLogCycles tabulates one group commit's cycle for the systems that
+// report it (ours, the floor target): where their log writers' time goes
+// between two fsyncs, which says whether a row is held by the disk or by
+// its writers' round trip.
+func writeLogCycles(b *bytes.Buffer, r *Result) {
+	var rows []Row
+	for _, row := range r.Rows {
+		if row.LogCycleUs != nil {
+			rows = append(rows, row)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n**Log cycle** (one group commit of one log, µs, medians over repeats; systems that report it): " +
+		"waiting with nothing queued, lingering for more records, writing, fsyncing. A log that waits for records longer " +
+		"than it fsyncs is held by its writers' round trip, not by the disk.\n\n" +
+		"| system | clients | idle | linger | write | fsync | cycle |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, row := range rows {
+		c := row.LogCycleUs
+		fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %.0f | %.0f | %.0f |\n", row.System, row.Clients, c.Idle, c.Linger, c.Write, c.Fsync,
+			c.Idle+c.Linger+c.Write+c.Fsync)
 	}
 }
 

@@ -45,6 +45,9 @@ type RunRecord struct {
 	FsyncsPerSec     *float64 `json:"fsyncs_per_s,omitempty"`
 	EntriesPerFsync  *float64 `json:"entries_per_fsync,omitempty"`
 	EntriesPerAppend *float64 `json:"entries_per_append,omitempty"`
+	// LogCycleUs is one group commit's cycle (bench.Summary.LogCycleUs;
+	// nil where the system does not report it).
+	LogCycleUs *bench.LogCycleUs `json:"log_cycle_us,omitempty"`
 	// Snapshots the nodes took in the measured window (nil: the system
 	// does not count them).
 	Snapshots *uint64 `json:"snapshots,omitempty"`
@@ -61,6 +64,7 @@ func newRunRecord(s Slot, sum *bench.Summary) RunRecord {
 		Fsync: sum.Fsync, Ops: sum.Ops, Errors: sum.Errors, ThroughputOps: sum.ThroughputOps,
 		LatencyMs: sum.LatencyMs, LatencyByOpMs: sum.LatencyByOpMs, LeaderChanges: sum.LeaderChanges, FsyncsPerSec: sum.FsyncsPerSec,
 		EntriesPerFsync: sum.EntriesPerFsync, EntriesPerAppend: sum.EntriesPerAppend, Snapshots: sum.Snapshots,
+		LogCycleUs: sum.LogCycleUs,
 	}
 }
 
@@ -93,6 +97,9 @@ type Row struct {
 	CPUCores        float64  `json:"cpu_cores"`
 	OpsPerCPUSec    float64  `json:"ops_per_cpu_s"`
 	EntriesPerFsync *float64 `json:"entries_per_fsync,omitempty"`
+	// LogCycleUs is each part of a group commit's cycle, the median over
+	// the runs that report it (nil: none does).
+	LogCycleUs *bench.LogCycleUs `json:"log_cycle_us,omitempty"`
 	// Snapshots is the median over the runs of the snapshots the
 	// system's nodes took in the measured window (nil: not counted).
 	Snapshots *float64 `json:"snapshots,omitempty"`
@@ -250,10 +257,14 @@ func makeRow(system string, clients int, runs []RunRecord) Row {
 		OpsPerCPUSec: median(pick(func(rr RunRecord) float64 { return rr.OpsPerCPUSec })),
 	}
 	var epf, snaps []float64
+	var cycles []bench.LogCycleUs
 	for _, rr := range runs {
 		row.Errors += rr.Errors
 		if rr.EntriesPerFsync != nil {
 			epf = append(epf, *rr.EntriesPerFsync)
+		}
+		if rr.LogCycleUs != nil {
+			cycles = append(cycles, *rr.LogCycleUs)
 		}
 		if rr.Snapshots != nil {
 			snaps = append(snaps, float64(*rr.Snapshots))
@@ -266,6 +277,21 @@ func makeRow(system string, clients int, runs []RunRecord) Row {
 	if len(snaps) > 0 {
 		m := median(snaps)
 		row.Snapshots = &m
+	}
+	if len(cycles) > 0 {
+		part := func(f func(bench.LogCycleUs) float64) float64 {
+			v := make([]float64, len(cycles))
+			for i, c := range cycles {
+				v[i] = f(c)
+			}
+			return median(v)
+		}
+		row.LogCycleUs = &bench.LogCycleUs{
+			Idle:   part(func(c bench.LogCycleUs) float64 { return c.Idle }),
+			Linger: part(func(c bench.LogCycleUs) float64 { return c.Linger }),
+			Write:  part(func(c bench.LogCycleUs) float64 { return c.Write }),
+			Fsync:  part(func(c bench.LogCycleUs) float64 { return c.Fsync }),
+		}
 	}
 	for _, op := range bench.OpNames() {
 		var p50, p99, p999 []float64

@@ -85,6 +85,9 @@ func WriteTable(w io.Writer, s *bench.Summary) {
 	if s.EntriesPerAppend != nil {
 		row("entries per append", fmt.Sprintf("%.1f", *s.EntriesPerAppend))
 	}
+	if c := s.LogCycleUs; c != nil {
+		row("log cycle", fmt.Sprintf("%.0f µs idle, %.0f µs lingering, %.0f µs writing, %.0f µs fsyncing (one group commit of one log)", c.Idle, c.Linger, c.Write, c.Fsync))
+	}
 	if s.ProcessCPUCores != nil && s.OpsPerCPUSecond != nil {
 		row("process CPU", fmt.Sprintf("%.2f cores, %s ops per CPU-second", *s.ProcessCPUCores, bench.FormatCount(*s.OpsPerCPUSecond)))
 	}

@@ -311,6 +311,11 @@ func addStats(a, b node.Stats) node.Stats {
 	a.FsyncEntries += b.FsyncEntries
 	a.Flushes += b.Flushes
 	a.FsyncNanos += b.FsyncNanos
+	a.Lingers += b.Lingers
+	a.LingersRunOut += b.LingersRunOut
+	a.LingerNanos += b.LingerNanos
+	a.WALIdleNanos += b.WALIdleNanos
+	a.WALWriteNanos += b.WALWriteNanos
 	a.AppendMsgs += b.AppendMsgs
 	a.AppendEntries += b.AppendEntries
 	a.LeaderChanges += b.LeaderChanges
