@@ -602,8 +602,8 @@ func (o *critPathOutput) takeWALStats(c interface {
 			w.FsyncMeanUs = float64(s.FsyncNanos) / 1e3 / float64(s.Fsyncs)
 		}
 		if s.Flushes > 0 {
-			perFlush := func(ns uint64) float64 { return float64(ns) / 1e3 / float64(s.Flushes) }
-			w.IdleMeanUs, w.LingerMeanUs, w.WriteMeanUs = perFlush(s.WALIdleNanos), perFlush(s.LingerNanos), perFlush(s.WALWriteNanos)
+			c := nodeLogCycle(s).perFlushUs()
+			w.IdleMeanUs, w.LingerMeanUs, w.WriteMeanUs = c.Idle, c.Linger, c.Write
 		}
 		o.wal = append(o.wal, w)
 	}

@@ -486,9 +486,15 @@ func (t *inprocTarget) Stats() TargetStats {
 		AppendEntries: s.AppendEntries,
 		LeaderChanges: s.LeaderChanges,
 		Snapshots:     s.Snapshots, SnapshotsCounted: true,
-		Log: LogCycle{Flushes: s.Flushes, IdleNanos: s.WALIdleNanos, LingerNanos: s.LingerNanos,
-			WriteNanos: s.WALWriteNanos, FsyncNanos: s.FsyncNanos},
+		Log: nodeLogCycle(s),
 	}
+}
+
+// nodeLogCycle is a node's (or a cluster's summed) WAL group-commit
+// cycle as a target reports it.
+func nodeLogCycle(s node.Stats) LogCycle {
+	return LogCycle{Flushes: s.Flushes, IdleNanos: s.WALIdleNanos, LingerNanos: s.LingerNanos,
+		WriteNanos: s.WALWriteNanos, FsyncNanos: s.FsyncNanos}
 }
 
 // StateBytes sums the memory of the running nodes' state machines that

@@ -375,13 +375,21 @@ type LogCycleUs struct {
 // logCycleOver is the mean group commit's cycle between two samples of a
 // target's counters (nil: no group commit between them, or none timed).
 func logCycleOver(from, to LogCycle) *LogCycleUs {
-	n := to.Flushes - from.Flushes
 	if to.Flushes <= from.Flushes || to.FsyncNanos <= from.FsyncNanos {
 		return nil
 	}
-	per := func(a, b uint64) float64 { return float64(b-a) / 1e3 / float64(n) }
-	return &LogCycleUs{Idle: per(from.IdleNanos, to.IdleNanos), Linger: per(from.LingerNanos, to.LingerNanos),
-		Write: per(from.WriteNanos, to.WriteNanos), Fsync: per(from.FsyncNanos, to.FsyncNanos)}
+	c := LogCycle{Flushes: to.Flushes - from.Flushes, IdleNanos: to.IdleNanos - from.IdleNanos,
+		LingerNanos: to.LingerNanos - from.LingerNanos, WriteNanos: to.WriteNanos - from.WriteNanos,
+		FsyncNanos: to.FsyncNanos - from.FsyncNanos}
+	us := c.perFlushUs()
+	return &us
+}
+
+// perFlushUs is each part of c over its group commits, in µs (Flushes
+// must be non-zero).
+func (c LogCycle) perFlushUs() LogCycleUs {
+	per := func(ns uint64) float64 { return float64(ns) / 1e3 / float64(c.Flushes) }
+	return LogCycleUs{Idle: per(c.IdleNanos), Linger: per(c.LingerNanos), Write: per(c.WriteNanos), Fsync: per(c.FsyncNanos)}
 }
 
 // FillEnvironment records where and how the run was made: git commit
