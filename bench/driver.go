@@ -70,7 +70,8 @@ type runner struct {
 
 	statsStart, statsWarm, statsEnd TargetStats
 	prevStats                       TargetStats // at the last interval
-	cpuWarm, cpuEnd                 time.Duration
+	cpuWarm, cpuEnd                 CPUTimes
+	cpuKnown                        bool // ProcessCPU answered at every sample
 	series                          []IntervalStats
 }
 
@@ -79,7 +80,7 @@ func (r *runner) run(parent context.Context) (*Summary, error) {
 	defer cancel()
 	r.statsStart = r.target.Stats()
 	r.statsWarm, r.prevStats = r.statsStart, r.statsStart
-	r.cpuWarm = processCPU()
+	r.cpuWarm, r.cpuKnown = ProcessCPU()
 	r.start = time.Now()
 	r.warmEnd = r.start.Add(r.cfg.Warmup)
 	r.end = r.warmEnd.Add(r.cfg.Duration)
@@ -142,9 +143,9 @@ func (r *runner) collect(ctx context.Context, cancel context.CancelFunc, done <-
 			flush(now)
 		case <-warm.C:
 			r.statsWarm = r.target.Stats()
-			r.cpuWarm = processCPU()
+			r.cpuWarm = r.sampleCPU()
 		case <-endT.C:
-			r.statsEnd, r.cpuEnd = r.target.Stats(), processCPU()
+			r.statsEnd, r.cpuEnd = r.target.Stats(), r.sampleCPU()
 			endSampled = true
 			dt := time.NewTimer(r.cfg.drain())
 			defer dt.Stop()
@@ -154,7 +155,7 @@ func (r *runner) collect(ctx context.Context, cancel context.CancelFunc, done <-
 			drain = nil
 		case <-done:
 			if !endSampled { // workers finished first (or the run was interrupted)
-				r.statsEnd, r.cpuEnd = r.target.Stats(), processCPU()
+				r.statsEnd, r.cpuEnd = r.target.Stats(), r.sampleCPU()
 			}
 			if now := time.Now(); now.Sub(last) > 10*time.Millisecond {
 				flush(now)
@@ -166,6 +167,14 @@ func (r *runner) collect(ctx context.Context, cancel context.CancelFunc, done <-
 			ctx = context.Background()
 		}
 	}
+}
+
+// sampleCPU reads the process's CPU time; one failed read leaves the
+// summary without CPU figures.
+func (r *runner) sampleCPU() CPUTimes {
+	c, ok := ProcessCPU()
+	r.cpuKnown = r.cpuKnown && ok
+	return c
 }
 
 func (r *runner) worker(ctx context.Context, id int, slots <-chan uint64) {

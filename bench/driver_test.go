@@ -120,6 +120,9 @@ func TestClosedLoopRun(t *testing.T) {
 	}
 	if sum.ProcessCPUCores == nil || *sum.ProcessCPUCores <= 0 || sum.OpsPerCPUSecond == nil || *sum.OpsPerCPUSecond <= 0 {
 		t.Errorf("process CPU figures missing: %v %v", sum.ProcessCPUCores, sum.OpsPerCPUSecond)
+	} else if c := sum.CPUUsPerOp; c == nil || c.User < 0 || c.Kernel < 0 ||
+		math.Abs(c.User+c.Kernel - 1e6 / *sum.OpsPerCPUSecond) > 1e-6*(c.User+c.Kernel) {
+		t.Errorf("CPU per op %+v: want user and kernel µs adding up to 1e6 / ops per CPU-second (%v)", c, 1e6 / *sum.OpsPerCPUSecond)
 	}
 	if sum.Mode != "closed" || sum.Clients != 4 || sum.ServiceLatencyMs != nil {
 		t.Errorf("mode %q clients %d service %v: want closed, 4, none", sum.Mode, sum.Clients, sum.ServiceLatencyMs)

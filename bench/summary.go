@@ -105,6 +105,9 @@ type Summary struct {
 	// Processes of a tcp target are not included.
 	ProcessCPUCores *float64 `json:"process_cpu_cores,omitempty"`
 	OpsPerCPUSecond *float64 `json:"ops_per_cpu_second,omitempty"`
+	// CPUUsPerOp is that CPU time per operation, split into the
+	// process's own code and the kernel's work for it (CPUPerOp).
+	CPUUsPerOp *CPUPerOp `json:"cpu_us_per_op,omitempty"`
 
 	GitCommit  string `json:"git_commit"`
 	GoVersion  string `json:"go_version"`
@@ -355,9 +358,10 @@ func (r *runner) summary() *Summary {
 		s.EntriesPerAppend = ptr(float64(d.AppendEntries-w.AppendEntries) / float64(d.AppendMsgs-w.AppendMsgs))
 	}
 	s.LogCycleUs = logCycleOver(w.Log, d.Log)
-	if cpu := r.cpuEnd - r.cpuWarm; r.cpuWarm >= 0 && r.cpuEnd > 0 && cpu > 0 {
-		s.ProcessCPUCores = ptr(cpu.Seconds() / cfg.Duration.Seconds())
-		s.OpsPerCPUSecond = ptr(float64(s.Ops) / cpu.Seconds())
+	if cpu := r.cpuEnd.Sub(r.cpuWarm); r.cpuKnown && cpu.Total() > 0 {
+		s.ProcessCPUCores = ptr(cpu.Total().Seconds() / cfg.Duration.Seconds())
+		s.OpsPerCPUSecond = ptr(float64(s.Ops) / cpu.Total().Seconds())
+		s.CPUUsPerOp = cpuPerOp(cpu, s.Ops)
 	}
 	return s
 }

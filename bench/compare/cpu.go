@@ -1,17 +1,19 @@
 package compare
 
 import (
-	"syscall"
+	"errors"
 	"time"
+
+	"github.com/raftbench/raftbench/bench"
 )
 
 // processCPU returns this process's user+system CPU time so far.
 func processCPU() (time.Duration, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, err
+	c, ok := bench.ProcessCPU()
+	if !ok {
+		return 0, errors.New("compare: process CPU time unknown here")
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+	return c.Total(), nil
 }
 
 // cpuSample is the process CPU time at one wall-clock instant.

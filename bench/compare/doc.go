@@ -51,7 +51,9 @@
 //     table: ops/s median and min, p50, p99, p99.9, CPU cores, ops per
 //     CPU-second, entries per fsync, snapshots the nodes took in the
 //     measured window, share of the disk's ceiling; one group commit's
-//     log cycle for the systems that report it; and the
+//     log cycle for the systems that report it; every system's CPU per
+//     operation in its own code and in the kernel, beside its fsyncs per
+//     operation; and the
 //     disk floor table), and gonum plots throughput_vs_clients (with the
 //     disk's ceiling) and p99_vs_clients (PNG and SVG, one line per
 //     system).

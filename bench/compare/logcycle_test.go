@@ -39,3 +39,37 @@ func TestLogCycleRows(t *testing.T) {
 		t.Fatalf("a table with no system reporting a cycle:\n%s", b.String())
 	}
 }
+
+// A row's CPU per operation is the median of its runs' user and kernel
+// shares, beside the median fsyncs per operation; compare.md tabulates
+// the rows that measured it.
+func TestCPUPerOpRows(t *testing.T) {
+	fsyncs := func(f float64) *float64 { return &f }
+	row := makeRow("a", 16, []RunRecord{
+		{ThroughputOps: 1000, FsyncsPerSec: fsyncs(300), CPUUsPerOp: &bench.CPUPerOp{User: 10, Kernel: 8}},
+		{ThroughputOps: 2000, FsyncsPerSec: fsyncs(400), CPUUsPerOp: &bench.CPUPerOp{User: 12, Kernel: 6}},
+		{ThroughputOps: 1000, FsyncsPerSec: fsyncs(250), CPUUsPerOp: &bench.CPUPerOp{User: 11, Kernel: 9}},
+		{ThroughputOps: 1000},
+	})
+	if c := row.CPUUsPerOp; c == nil || *c != (bench.CPUPerOp{User: 11, Kernel: 8}) {
+		t.Fatalf("row's CPU per op %+v, want the medians 11 and 8", c)
+	}
+	if f := row.FsyncsPerOp; f == nil || *f != 0.25 {
+		t.Fatalf("row's fsyncs per op %v, want the median 0.25 (of 0.3, 0.2, 0.25)", f)
+	}
+	other := makeRow("b", 16, []RunRecord{{ThroughputOps: 500}})
+	if other.CPUUsPerOp != nil || other.FsyncsPerOp != nil {
+		t.Fatalf("a row that measured nothing: %+v %v", other.CPUUsPerOp, other.FsyncsPerOp)
+	}
+	var b bytes.Buffer
+	writeCPUPerOp(&b, &Result{Rows: []Row{row, other}})
+	md := b.String()
+	if !strings.Contains(md, "| a | 16 | 11.0 | 8.0 | 19.0 | 0.250 |") || strings.Contains(md, "| b |") {
+		t.Fatalf("CPU per op table:\n%s", md)
+	}
+	b.Reset()
+	writeCPUPerOp(&b, &Result{Rows: []Row{other}})
+	if b.Len() != 0 {
+		t.Fatalf("a table with no row measured:\n%s", b.String())
+	}
+}

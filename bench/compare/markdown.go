@@ -110,6 +110,7 @@ func writeMarkdown(path string, r *Result) error {
 	}
 	writeByOp(&b, r)
 	writeLogCycles(&b, r)
+	writeCPUPerOp(&b, r)
 	writeContracts(&b, r)
 	writeFloor(&b, r)
 	fmt.Fprintf(&b, "\nPlots: [throughput vs clients](throughput_vs_clients.svg), [p99 vs clients](p99_vs_clients.svg). "+
@@ -181,6 +182,35 @@ func writeLogCycles(b *bytes.Buffer, r *Result) {
 		c := row.LogCycleUs
 		fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %.0f | %.0f | %.0f |\n", row.System, row.Clients, c.Idle, c.Linger, c.Write, c.Fsync,
 			c.Idle+c.Linger+c.Write+c.Fsync)
+	}
+}
+
+// writeCPUPerOp tabulates each row's CPU per operation, the process's
+// code against the kernel's work for it, beside its fsyncs per
+// operation: the kernel's share carries every fsync's own CPU, which on a
+// virtual machine can outweigh a system's code, so "ops per CPU-second"
+// alone does not say where a system could save.
+func writeCPUPerOp(b *bytes.Buffer, r *Result) {
+	var rows []Row
+	for _, row := range r.Rows {
+		if row.CPUUsPerOp != nil {
+			rows = append(rows, row)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n**CPU per operation** (µs of this process's CPU time per operation in the measured window, medians over repeats): " +
+		"in the process's own code (the system and the load generator) and in the kernel working for it (system calls, page faults, " +
+		"io_uring's workers running fsyncs), beside the fsyncs per operation that every log of the system made.\n\n" +
+		"| system | clients | code | kernel | total | fsyncs per op |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, row := range rows {
+		c := row.CPUUsPerOp
+		fpo := "–"
+		if row.FsyncsPerOp != nil {
+			fpo = strconv.FormatFloat(*row.FsyncsPerOp, 'f', 3, 64)
+		}
+		fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %.1f | %s |\n", row.System, row.Clients, c.User, c.Kernel, c.User+c.Kernel, fpo)
 	}
 }
 

@@ -39,12 +39,15 @@ type RunRecord struct {
 	LatencyByOpMs map[string]bench.Latency `json:"latency_ms_by_op,omitempty"`
 	CPUCores      float64                  `json:"cpu_cores"`
 	// CPUWindow is "measured" (warm-up excluded) or "whole run".
-	CPUWindow        string   `json:"cpu_window"`
-	OpsPerCPUSec     float64  `json:"ops_per_cpu_s"`
-	LeaderChanges    uint64   `json:"leader_changes"`
-	FsyncsPerSec     *float64 `json:"fsyncs_per_s,omitempty"`
-	EntriesPerFsync  *float64 `json:"entries_per_fsync,omitempty"`
-	EntriesPerAppend *float64 `json:"entries_per_append,omitempty"`
+	CPUWindow    string  `json:"cpu_window"`
+	OpsPerCPUSec float64 `json:"ops_per_cpu_s"`
+	// CPUUsPerOp is the run's CPU per operation, the process's code
+	// against the kernel's work (bench.Summary.CPUUsPerOp).
+	CPUUsPerOp       *bench.CPUPerOp `json:"cpu_us_per_op,omitempty"`
+	LeaderChanges    uint64          `json:"leader_changes"`
+	FsyncsPerSec     *float64        `json:"fsyncs_per_s,omitempty"`
+	EntriesPerFsync  *float64        `json:"entries_per_fsync,omitempty"`
+	EntriesPerAppend *float64        `json:"entries_per_append,omitempty"`
 	// LogCycleUs is one group commit's cycle (bench.Summary.LogCycleUs;
 	// nil where the system does not report it).
 	LogCycleUs *bench.LogCycleUs `json:"log_cycle_us,omitempty"`
@@ -64,7 +67,7 @@ func newRunRecord(s Slot, sum *bench.Summary) RunRecord {
 		Fsync: sum.Fsync, Ops: sum.Ops, Errors: sum.Errors, ThroughputOps: sum.ThroughputOps,
 		LatencyMs: sum.LatencyMs, LatencyByOpMs: sum.LatencyByOpMs, LeaderChanges: sum.LeaderChanges, FsyncsPerSec: sum.FsyncsPerSec,
 		EntriesPerFsync: sum.EntriesPerFsync, EntriesPerAppend: sum.EntriesPerAppend, Snapshots: sum.Snapshots,
-		LogCycleUs: sum.LogCycleUs,
+		LogCycleUs: sum.LogCycleUs, CPUUsPerOp: sum.CPUUsPerOp,
 	}
 }
 
@@ -100,6 +103,12 @@ type Row struct {
 	// LogCycleUs is each part of a group commit's cycle, the median over
 	// the runs that report it (nil: none does).
 	LogCycleUs *bench.LogCycleUs `json:"log_cycle_us,omitempty"`
+	// CPUUsPerOp is the CPU per operation in the process's code and in
+	// the kernel, each the median over the runs that measured it;
+	// FsyncsPerOp the median of the runs' fsyncs per operation (nil:
+	// not measured or not counted).
+	CPUUsPerOp  *bench.CPUPerOp `json:"cpu_us_per_op,omitempty"`
+	FsyncsPerOp *float64        `json:"fsyncs_per_op,omitempty"`
 	// Snapshots is the median over the runs of the snapshots the
 	// system's nodes took in the measured window (nil: not counted).
 	Snapshots *float64 `json:"snapshots,omitempty"`
@@ -256,10 +265,16 @@ func makeRow(system string, clients int, runs []RunRecord) Row {
 		CPUCores:     median(pick(func(rr RunRecord) float64 { return rr.CPUCores })),
 		OpsPerCPUSec: median(pick(func(rr RunRecord) float64 { return rr.OpsPerCPUSec })),
 	}
-	var epf, snaps []float64
+	var epf, snaps, cpuUser, cpuKernel, fpo []float64
 	var cycles []bench.LogCycleUs
 	for _, rr := range runs {
 		row.Errors += rr.Errors
+		if c := rr.CPUUsPerOp; c != nil {
+			cpuUser, cpuKernel = append(cpuUser, c.User), append(cpuKernel, c.Kernel)
+		}
+		if rr.FsyncsPerSec != nil && rr.ThroughputOps > 0 {
+			fpo = append(fpo, *rr.FsyncsPerSec/rr.ThroughputOps)
+		}
 		if rr.EntriesPerFsync != nil {
 			epf = append(epf, *rr.EntriesPerFsync)
 		}
@@ -277,6 +292,13 @@ func makeRow(system string, clients int, runs []RunRecord) Row {
 	if len(snaps) > 0 {
 		m := median(snaps)
 		row.Snapshots = &m
+	}
+	if len(cpuUser) > 0 {
+		row.CPUUsPerOp = &bench.CPUPerOp{User: median(cpuUser), Kernel: median(cpuKernel)}
+	}
+	if len(fpo) > 0 {
+		m := median(fpo)
+		row.FsyncsPerOp = &m
 	}
 	if len(cycles) > 0 {
 		part := func(f func(bench.LogCycleUs) float64) float64 {

@@ -91,6 +91,9 @@ func WriteTable(w io.Writer, s *bench.Summary) {
 	if s.ProcessCPUCores != nil && s.OpsPerCPUSecond != nil {
 		row("process CPU", fmt.Sprintf("%.2f cores, %s ops per CPU-second", *s.ProcessCPUCores, bench.FormatCount(*s.OpsPerCPUSecond)))
 	}
+	if c := s.CPUUsPerOp; c != nil {
+		row("CPU per op", fmt.Sprintf("%.1f µs: %.1f in the process's code, %.1f in the kernel (syscalls, fsyncs, io_uring workers)", c.User+c.Kernel, c.User, c.Kernel))
+	}
 }
 
 // WriteMarkdownTable writes one row per run: configuration, throughput,

@@ -50,7 +50,8 @@ a fresh cluster in a fresh data directory, interleaving systems so machine
 noise spreads evenly, checks each run's history of a sample of keys for
 linearizability (rows that fail, or whose contract differs, are marked and
 never ranked), and writes compare.json, compare.md (ops/s median and
-min, p50, p99, p99.9, CPU cores, ops per CPU-second, entries per fsync) and
+min, p50, p99, p99.9, CPU cores, ops per CPU-second, entries per fsync; CPU
+per operation in the system's code and in the kernel, fsyncs per operation) and
 plots of throughput and p99 against clients. With fsync on it also measures
 the disk floor before and after the runs: how long a quorum of concurrent
 append+fsyncs takes on the data directory's disk, which bounds every
