@@ -71,6 +71,11 @@ import (
 //	                node: the leader's fsyncs go through the io_uring
 //	                even when its writes come one at a time (default
 //	                false), for A/B runs
+//	wal-blocking-fsync=true  wal.Options.BlockingFsync of every node:
+//	                every fsync a plain blocking syscall, never through
+//	                the io_uring (default false: the nodes' WALs, several
+//	                in one process, use it for every fsync but those of
+//	                writes one at a time), for A/B runs of that default
 //	wal-recycle-segments=N  wal.Options.RecycleSegments of every node:
 //	                how many compacted segment files each log keeps to
 //	                reuse as new segments instead of writing zeros
@@ -147,7 +152,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRate int64
 	var snapRatio, residentRatio float64
 	var commitDelay time.Duration
-	var offloadLone, offloadLeader bool
+	var offloadLone, offloadLeader, blockingFsync bool
 	preallocate := true
 	var minSyncInterval time.Duration
 	settleBlind := true
@@ -162,7 +167,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	// The options that take true or false, and what each sets.
 	boolOptions := map[string]*bool{
 		"lease-reads": &lease, "wal-offload-lone": &offloadLone, "wal-offload-leader": &offloadLeader,
-		"wal-preallocate": &preallocate, "kv-huge-pages": &kvOpts.HugePages, "settle-blind": &settleBlind,
+		"wal-blocking-fsync": &blockingFsync, "wal-preallocate": &preallocate, "kv-huge-pages": &kvOpts.HugePages, "settle-blind": &settleBlind,
 		"yield-to-clients": &yieldToClients, "follower-apply-yield": &followerApplyYield, "lazy-commit": &lazyCommit,
 	}
 	for k, v := range cfg.Options {
@@ -256,7 +261,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, lazy-commit, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-blocking-fsync, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, lazy-commit, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -308,7 +313,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || recycleSegs != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || !preallocate || !yieldToClients || !followerApplyYield || !lazyCommit || cp.file != "" {
+	if batches != 0 || segBytes != 0 || recycleSegs != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || blockingFsync || !preallocate || !yieldToClients || !followerApplyYield || !lazyCommit || cp.file != "" {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -326,6 +331,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			}
 			nc.WALOptions.OffloadLoneFsyncs = offloadLone
 			nc.WALOptions.OffloadLeaderFsyncs = offloadLeader
+			nc.WALOptions.BlockingFsync = blockingFsync
 			nc.WALOptions.MinSyncInterval = minSyncInterval
 			nc.WALOptions.AppendSegments = !preallocate
 			nc.NoYieldToClients = !yieldToClients

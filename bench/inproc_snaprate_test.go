@@ -70,6 +70,31 @@ func TestInprocWALOffloadLoneOption(t *testing.T) {
 	}
 }
 
+// TestInprocWALBlockingFsyncOption: wal-blocking-fsync takes a boolean,
+// refuses anything else with a message naming it, and the cluster it
+// builds (every fsync blocking) commits.
+func TestInprocWALBlockingFsyncOption(t *testing.T) {
+	ctx := context.Background()
+	_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-blocking-fsync": "mostly"}})
+	if err == nil || !strings.Contains(err.Error(), "wal-blocking-fsync") {
+		t.Fatalf("wal-blocking-fsync=mostly: %v, want an error naming the option", err)
+	}
+	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: true, Options: map[string]string{"wal-blocking-fsync": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for i := range 20 {
+		if r, err := tg.Do(wctx, Request{Op: kv.OpWrite, Key: []byte{byte(i)}, Value: []byte("v")}); err != nil || r.Status != kv.StatusOK {
+			t.Fatalf("write: %v %v", r.Status, err)
+		}
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestInprocWALOffloadLeaderOption: wal-offload-leader takes a boolean,
 // refuses anything else with a message naming it, and set alone the
 // cluster it builds still commits.
