@@ -61,10 +61,11 @@
 // sees says so reliably. In an in-process cluster on 2 CPUs, every fsync
 // blocking against the default (results/compare/NOTES.md, round 26): at
 // 16 clients up in 11 of 12 alternating pairs (median 1.10x) with a
-// commit's fsync seen 80-150 µs sooner, because the ring's completion
-// waits for a P to run out of work before the netpoller reports it; at
-// 64 clients on the default mix down in 5 of 6 (median 0.90x) and at
-// 256 median 0.80x, because a blocked fsync's P is then missed. A rule
+// commit's fsync seen 80-150 µs sooner (the ring's completion reaches
+// the flusher through the netpoller, which a busy P looks at only when
+// it runs out of work); at 64 clients on the default mix down in 5 of 6
+// (median 0.90x) and at 256 median 0.80x (a blocked fsync's P is then
+// missed by the loops and clients). A rule
 // keyed on the commit's size (the ring from 24 records up) kept neither
 // gain reliably, so the default stays the ring.
 //
