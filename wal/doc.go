@@ -59,15 +59,17 @@
 //
 // Which one wins depends on how busy the Ps are, and nothing the WAL
 // sees says so reliably. In an in-process cluster on 2 CPUs, every fsync
-// blocking against the default (results/compare/NOTES.md, round 26): at
-// 16 clients up in 11 of 12 alternating pairs (median 1.10x) with a
-// commit's fsync seen 80-150 µs sooner (the ring's completion reaches
-// the flusher through the netpoller, which a busy P looks at only when
-// it runs out of work); at 64 clients on the default mix down in 5 of 6
-// (median 0.90x) and at 256 median 0.80x (a blocked fsync's P is then
-// missed by the loops and clients). A rule
-// keyed on the commit's size (the ring from 24 records up) kept neither
-// gain reliably, so the default stays the ring.
+// blocking against the default, alternating pairs
+// (results/compare/NOTES.md, round 26): at 16 clients up in 20 of 22
+// (median 1.13x default mix, 1.09x write-only) with a commit's fsync
+// seen 80-150 µs sooner (the ring's completion reaches the flusher
+// through the netpoller, which a busy P looks at only when it runs out
+// of work), and write-only at 64 up in 8 of 11 (median 1.12x); but on
+// the default mix at 64 down in 10 of 11 (median 0.88x) and at 256
+// median 0.80x, write-only at 256 median 0.93x (a blocked fsync's P is
+// then missed by the loops, the reads and the clients). A rule keyed on
+// the commit's size (the ring from 24 records up) kept neither gain
+// reliably, so the default stays the ring.
 //
 // # File system seam
 //
