@@ -236,6 +236,22 @@ for wl in ("default", "write-only"):
     if fl:
         print("\nThe floor target (a majority of group-committed logs and one store under the same load "
               "generator, no consensus): " + "; ".join(fl) + ".")
+    # CPU per operation with fsync on, split where the kernel accounts it
+    # (compare.json's cpu_us_per_op): the process's own code against the
+    # kernel's work for it, whose share carries every fsync's own CPU.
+    cpu = []
+    for c in r["clients"]:
+        cells = []
+        for name in [OURS, "floor"] + PEERS:
+            x = rows.get((name, c))
+            if x and x.get("cpu_us_per_op"):
+                u = x["cpu_us_per_op"]
+                cells.append(f"{name} {u['user']:.1f} + {u['kernel']:.1f}")
+        if cells:
+            cpu.append(f"{c} clients: " + ", ".join(cells))
+    if cpu:
+        print("\nCPU per operation with fsync on (µs in the process's code + in the kernel, medians over the repeats): "
+              + "; ".join(cpu) + ".")
     # The tails compare work done in the same window: a system whose first
     # snapshot comes after the run's end has written none, ours may have
     # written several (medians over the repeats, every node's).
