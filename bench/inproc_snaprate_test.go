@@ -74,37 +74,27 @@ func TestInprocWALOffloadLoneOption(t *testing.T) {
 // refuses anything else with a message naming it, and the cluster it
 // builds (every fsync blocking) commits.
 func TestInprocWALBlockingFsyncOption(t *testing.T) {
-	ctx := context.Background()
-	_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-blocking-fsync": "mostly"}})
-	if err == nil || !strings.Contains(err.Error(), "wal-blocking-fsync") {
-		t.Fatalf("wal-blocking-fsync=mostly: %v, want an error naming the option", err)
-	}
-	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: true, Options: map[string]string{"wal-blocking-fsync": "true"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	for i := range 20 {
-		if r, err := tg.Do(wctx, Request{Op: kv.OpWrite, Key: []byte{byte(i)}, Value: []byte("v")}); err != nil || r.Status != kv.StatusOK {
-			t.Fatalf("write: %v %v", r.Status, err)
-		}
-	}
-	if err := tg.Close(); err != nil {
-		t.Fatal(err)
-	}
+	checkFsyncOption(t, "wal-blocking-fsync", "mostly")
 }
 
 // TestInprocWALOffloadLeaderOption: wal-offload-leader takes a boolean,
 // refuses anything else with a message naming it, and set alone the
 // cluster it builds still commits.
 func TestInprocWALOffloadLeaderOption(t *testing.T) {
+	checkFsyncOption(t, "wal-offload-leader", "often")
+}
+
+// checkFsyncOption checks that a boolean option of the nodes' fsyncs
+// refuses the value bad with an error naming it, and that a cluster with
+// it set (fsync on) commits writes.
+func checkFsyncOption(t *testing.T, name, bad string) {
+	t.Helper()
 	ctx := context.Background()
-	_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-offload-leader": "often"}})
-	if err == nil || !strings.Contains(err.Error(), "wal-offload-leader") {
-		t.Fatalf("wal-offload-leader=often: %v, want an error naming the option", err)
+	_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{name: bad}})
+	if err == nil || !strings.Contains(err.Error(), name) {
+		t.Fatalf("%s=%s: %v, want an error naming the option", name, bad, err)
 	}
-	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: true, Options: map[string]string{"wal-offload-leader": "true"}})
+	tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: true, Options: map[string]string{name: "true"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +102,7 @@ func TestInprocWALOffloadLeaderOption(t *testing.T) {
 	defer cancel()
 	for i := range 20 {
 		if r, err := tg.Do(wctx, Request{Op: kv.OpWrite, Key: []byte{byte(i)}, Value: []byte("v")}); err != nil || r.Status != kv.StatusOK {
-			t.Fatalf("write: %v %v", r.Status, err)
+			t.Fatalf("%s=true: write: %v %v", name, r.Status, err)
 		}
 	}
 	if err := tg.Close(); err != nil {

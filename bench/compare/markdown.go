@@ -165,12 +165,7 @@ func writeByOp(b *bytes.Buffer, r *Result) {
 // between two fsyncs, which says whether a row is held by the disk or by
 // its writers' round trip.
 func writeLogCycles(b *bytes.Buffer, r *Result) {
-	var rows []Row
-	for _, row := range r.Rows {
-		if row.LogCycleUs != nil {
-			rows = append(rows, row)
-		}
-	}
+	rows := rowsWhere(r, func(row Row) bool { return row.LogCycleUs != nil })
 	if len(rows) == 0 {
 		return
 	}
@@ -185,18 +180,25 @@ func writeLogCycles(b *bytes.Buffer, r *Result) {
 	}
 }
 
+// rowsWhere returns the result's rows for which keep is true, in order:
+// the tables of figures only some systems report list only those.
+func rowsWhere(r *Result, keep func(Row) bool) []Row {
+	var rows []Row
+	for _, row := range r.Rows {
+		if keep(row) {
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
 // writeCPUPerOp tabulates each row's CPU per operation, the process's
 // code against the kernel's work for it, beside its fsyncs per
 // operation: the kernel's share carries every fsync's own CPU, which on a
 // virtual machine can outweigh a system's code, so "ops per CPU-second"
 // alone does not say where a system could save.
 func writeCPUPerOp(b *bytes.Buffer, r *Result) {
-	var rows []Row
-	for _, row := range r.Rows {
-		if row.CPUUsPerOp != nil {
-			rows = append(rows, row)
-		}
-	}
+	rows := rowsWhere(r, func(row Row) bool { return row.CPUUsPerOp != nil })
 	if len(rows) == 0 {
 		return
 	}
