@@ -124,6 +124,9 @@ func TestClosedLoopRun(t *testing.T) {
 		math.Abs(c.User+c.Kernel - 1e6 / *sum.OpsPerCPUSecond) > 1e-6*(c.User+c.Kernel) {
 		t.Errorf("CPU per op %+v: want user and kernel µs adding up to 1e6 / ops per CPU-second (%v)", c, 1e6 / *sum.OpsPerCPUSecond)
 	}
+	if g := sum.GC; g == nil || g.AllocBytesPerOp <= 0 || g.CPUShare < 0 || g.CPUShare > 1 || g.AssistShare > g.CPUShare {
+		t.Errorf("GC figures %+v: want bytes allocated per op (the generator allocates) and shares within [0, 1]", g)
+	}
 	if sum.Mode != "closed" || sum.Clients != 4 || sum.ServiceLatencyMs != nil {
 		t.Errorf("mode %q clients %d service %v: want closed, 4, none", sum.Mode, sum.Clients, sum.ServiceLatencyMs)
 	}

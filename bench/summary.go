@@ -108,6 +108,10 @@ type Summary struct {
 	// CPUUsPerOp is that CPU time per operation, split into the
 	// process's own code and the kernel's work for it (CPUPerOp).
 	CPUUsPerOp *CPUPerOp `json:"cpu_us_per_op,omitempty"`
+	// GC is the heap bytes allocated per operation and the garbage
+	// collections over the measured window, in the whole process (the
+	// load generator included, as for the CPU figures).
+	GC *GCSummary `json:"gc,omitempty"`
 
 	GitCommit  string `json:"git_commit"`
 	GoVersion  string `json:"go_version"`
@@ -362,6 +366,9 @@ func (r *runner) summary() *Summary {
 		s.ProcessCPUCores = ptr(cpu.Total().Seconds() / cfg.Duration.Seconds())
 		s.OpsPerCPUSecond = ptr(float64(s.Ops) / cpu.Total().Seconds())
 		s.CPUUsPerOp = cpuPerOp(cpu, s.Ops)
+	}
+	if r.gcKnown {
+		s.GC = gcSummary(r.gcEnd.Sub(r.gcWarm), s.Ops, cfg.Duration)
 	}
 	return s
 }

@@ -94,6 +94,9 @@ func WriteTable(w io.Writer, s *bench.Summary) {
 	if c := s.CPUUsPerOp; c != nil {
 		row("CPU per op", fmt.Sprintf("%.1f µs: %.1f in the process's code, %.1f in the kernel (syscalls, fsyncs, io_uring workers)", c.User+c.Kernel, c.User, c.Kernel))
 	}
+	if g := s.GC; g != nil {
+		row("GC", fmt.Sprintf("%s B allocated per op; %d collections (%.1f/s); %.1f%% of the Go CPU, %.1f%% in mark assists", bench.FormatCount(g.AllocBytesPerOp), g.Cycles, g.CyclesPerSec, 100*g.CPUShare, 100*g.AssistShare))
+	}
 }
 
 // WriteMarkdownTable writes one row per run: configuration, throughput,
