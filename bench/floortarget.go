@@ -211,11 +211,11 @@ func (t *floorTarget) Do(ctx context.Context, req Request) (kv.Result, error) {
 	var cmd []byte
 	switch req.Op {
 	case kv.OpRead:
-		return kv.DecodeResult(t.store.Query(kv.EncodeRead(req.Key)))
+		return kv.DecodeResult(t.store.Query(EncodeCommand(0, kv.Command{Op: kv.OpRead, Key: req.Key})))
 	case kv.OpWrite:
-		cmd = kv.EncodeWrite(req.Key, req.Value)
+		cmd = EncodeCommand(0, kv.Command{Op: kv.OpWrite, Key: req.Key, Value: req.Value})
 	case kv.OpCas:
-		cmd = kv.EncodeCas(req.Key, req.From, req.Value, false)
+		cmd = EncodeCommand(0, kv.Command{Op: kv.OpCas, Key: req.Key, From: req.From, Value: req.Value})
 	default:
 		return kv.Result{}, fmt.Errorf("floor target: unknown op %v", req.Op)
 	}

@@ -450,7 +450,7 @@ func (t *inprocTarget) Do(ctx context.Context, req Request) (kv.Result, error) {
 	var err error
 	switch req.Op {
 	case kv.OpRead:
-		res, err = t.c.Read(ctx, kv.EncodeRead(req.Key))
+		res, err = t.c.Read(ctx, EncodeCommand(0, kv.Command{Op: kv.OpRead, Key: req.Key}))
 	case kv.OpWrite:
 		res, err = t.c.ProposeFramed(ctx, framedCommand(kv.Command{Op: kv.OpWrite, Key: req.Key, Value: req.Value}))
 	case kv.OpCas:
@@ -465,11 +465,8 @@ func (t *inprocTarget) Do(ctx context.Context, req Request) (kv.Result, error) {
 }
 
 // framedCommand encodes c after the room the node's session header
-// takes, so the entry is allocated once (cluster.ProposeFramed).
-func framedCommand(c kv.Command) []byte {
-	b := make([]byte, node.ProposalHeaderLen, node.ProposalHeaderLen+kv.EncodedLen(c))
-	return kv.AppendCommand(b, c)
-}
+// takes, so the entry is not copied again (cluster.ProposeFramed).
+func framedCommand(c kv.Command) []byte { return EncodeCommand(node.ProposalHeaderLen, c) }
 
 // nodeError tags a node error with the driver's kinds: definite
 // failures did not happen; anything else may have.

@@ -32,8 +32,8 @@ func (t *Target) write(ctx context.Context, cmd kv.Command) ([]byte, error) {
 			continue // killed since it was seen leading
 		}
 		id := t.seq.Add(1)
-		data := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(cmd.Key)+len(cmd.Value)+len(cmd.From)+16), id)
-		data = kv.AppendCommand(data, cmd)
+		data := bench.EncodeCommand(8, cmd)
+		binary.BigEndian.PutUint64(data, id)
 		ch := n.waits.register(id)
 		if err := l.rn.Propose(ctx, data); err != nil {
 			n.waits.cancel(id)

@@ -24,7 +24,7 @@ func (t *Target) Do(ctx context.Context, req bench.Request) (kv.Result, error) {
 // write replicates command c through the leader and returns its kv result.
 // Only failures that prove the command was never appended are retried.
 func (t *Target) write(ctx context.Context, c kv.Command) ([]byte, error) {
-	cmd := kv.AppendCommand(nil, c)
+	cmd := bench.EncodeCommand(0, c)
 	for attempt := 0; attempt < maxRetries; attempt++ {
 		n, err := t.waitLeader(ctx)
 		if err != nil {

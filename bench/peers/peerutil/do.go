@@ -9,13 +9,15 @@ import (
 	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
-// ReadFunc serves an encoded kv query (kv.EncodeRead) linearizably and
-// returns the encoded kv result.
+// ReadFunc serves an encoded kv query (kv.EncodeRead's encoding, in
+// bytes from bench.CommandBytes) linearizably and returns the encoded kv
+// result.
 type ReadFunc func(ctx context.Context, query []byte) ([]byte, error)
 
 // WriteFunc replicates a kv command and returns the encoded kv result of
 // applying it. It takes the command unencoded so a backend can frame it
-// (for example behind a request id) without copying it.
+// (for example behind a request id) without copying it; it encodes it
+// with bench.EncodeCommand, as every target's harness side does.
 type WriteFunc func(ctx context.Context, cmd kv.Command) ([]byte, error)
 
 // Do implements bench.Target.Do on top of a backend's read and write
@@ -27,7 +29,7 @@ func Do(ctx context.Context, system string, req bench.Request, read ReadFunc, wr
 	var err error
 	switch req.Op {
 	case kv.OpRead:
-		res, err = read(ctx, kv.EncodeRead(req.Key))
+		res, err = read(ctx, bench.EncodeCommand(0, kv.Command{Op: kv.OpRead, Key: req.Key}))
 	case kv.OpWrite:
 		res, err = write(ctx, kv.Command{Op: kv.OpWrite, Key: req.Key, Value: req.Value})
 	case kv.OpCas:
