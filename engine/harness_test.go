@@ -80,6 +80,10 @@ func (cl *cluster) processReady(id uint64) {
 	}
 	c.Advance(rd)
 	cl.queue = append(cl.queue, rd.Messages...)
+	// The messages are copied into the queue, so their array goes back as
+	// the runtime's driver gives it back: every cluster test runs on
+	// recycled arrays.
+	c.RecycleMessages(rd.Messages)
 	p := pendingPersist{after: rd.MessagesAfterPersist}
 	switch {
 	case len(rd.Entries) > 0:

@@ -379,3 +379,41 @@ func TestNotLeader(t *testing.T) {
 		t.Fatalf("empty: %v", err)
 	}
 }
+
+// A Ready's Messages are built in the array RecycleMessages gave back,
+// cleared of the messages it held before (so no entries stay reachable
+// through it).
+func TestRecycleMessagesReusesTheArray(t *testing.T) {
+	cl := newCluster(t, 3, nil)
+	cl.elect(1)
+	c := cl.cores[1]
+	if err := c.Propose([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	first := takeReady(c)
+	if len(first.Messages) == 0 {
+		t.Fatal("the leader's Ready after a proposal has no messages")
+	}
+	array := &first.Messages[:1][0]
+	c.RecycleMessages(first.Messages)
+	for i, m := range first.Messages {
+		if m.Type != 0 || m.Entries != nil {
+			t.Fatalf("recycled message %d not cleared: %v", i, m)
+		}
+	}
+	if err := c.Propose([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	second := takeReady(c)
+	if len(second.Messages) == 0 {
+		t.Fatal("no messages after the second proposal")
+	}
+	if &second.Messages[:1][0] != array {
+		t.Fatal("the next Ready's Messages were not built in the recycled array")
+	}
+	for _, m := range second.Messages {
+		if m.Type == raftpb.MsgApp && (len(m.Entries) != 1 || string(m.Entries[0].Data) != "b") {
+			t.Fatalf("MsgApp in the recycled array carries %v, want the entry b", m.Entries)
+		}
+	}
+}

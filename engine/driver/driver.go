@@ -317,7 +317,8 @@ func (d *Driver) Ready() engine.Ready { return d.core.Ready() }
 // hard state go to Storage without waiting; the core advances; the
 // committed entries and confirmed reads come back as a Batch. Messages
 // held back for durability leave from the write's done callback, or
-// from Release.
+// from Release. Handle consumes rd.Messages: their array is reused for a
+// later Ready's, and rd.Messages is nil when Handle returns.
 func (d *Driver) Handle(rd *engine.Ready) (Batch, error) {
 	if d.deferErr != nil {
 		return Batch{}, d.deferErr
@@ -339,6 +340,10 @@ func (d *Driver) Handle(rd *engine.Ready) (Batch, error) {
 	if len(msgs) > 0 {
 		d.tr.Send(msgs)
 	}
+	// The transport copied the messages (its contract), so their array
+	// goes back to the core for the next Ready's; rd no longer holds it.
+	d.core.RecycleMessages(rd.Messages)
+	rd.Messages = nil
 	if err := d.persist(rd, hsSaved); err != nil {
 		return Batch{}, err
 	}
