@@ -3,7 +3,8 @@
 // that no profile shows: goroutines waiting for a P after being woken
 // (a blocking fsync keeps its P for the whole call), long uninterrupted
 // runs (a GC mark worker, a flusher paying a mark assist for a large
-// allocation), long syscalls, and GC phases. With a timeline.csv from
+// allocation), long syscalls, GC phases, and the GC's mark assists by
+// the goroutine that paid them. With a timeline.csv from
 // the same run (`--timeline`), it lists what ran around each of the
 // worst latency buckets. Every run also reports the log fsyncs' latency
 // (the WAL flusher's syncTail, blocking or parked on its io_uring),
@@ -43,6 +44,11 @@ type analysis struct {
 	fsyncs          []span             // log fsyncs (syncTail), blocking or parked
 	snapIO          []span             // syscalls of a goroutine writing a snapshot file
 	removals        map[string][]int64 // unlinks of compacted log segments, by caller
+	// assists are the GC mark assists (their wall time: marking, and
+	// waiting parked for the background workers' credit), by goroutine
+	// role; assistGs the goroutines that assisted, by role.
+	assists  map[string][]int64
+	assistGs map[string]int
 	// idle: stretches in which a goroutine was runnable while fewer
 	// goroutines ran than there are Ps (a P held by a syscall, or not yet
 	// handed on); none: the same with nothing running at all.
@@ -103,7 +109,9 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &analysis{waits: map[string][]int64{}, removals: map[string][]int64{}}
+	a := &analysis{waits: map[string][]int64{}, removals: map[string][]int64{}, assists: map[string][]int64{}, assistGs: map[string]int{}}
+	assistAt := map[trace.GoID]trace.Time{}
+	assists := map[trace.GoID][]int64{}
 	var t0, last trace.Time
 	role := map[trace.GoID]string{}
 	runnableAt := map[trace.GoID]trace.Time{}
@@ -135,9 +143,21 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 		a.total = int64(now - t0)
 		switch e.Kind() {
 		case trace.EventRangeBegin:
+			if rg := e.Range(); rg.Name == "GC mark assist" && rg.Scope.Kind == trace.ResourceGoroutine {
+				assistAt[rg.Scope.Goroutine()] = now
+				continue
+			}
 			gcAt[e.Range().Name] = now
 			continue
 		case trace.EventRangeEnd:
+			if rg := e.Range(); rg.Name == "GC mark assist" && rg.Scope.Kind == trace.ResourceGoroutine {
+				g := rg.Scope.Goroutine()
+				if t, ok := assistAt[g]; ok {
+					assists[g] = append(assists[g], int64(now-t))
+					delete(assistAt, g)
+				}
+				continue
+			}
 			name := e.Range().Name
 			if t, ok := gcAt[name]; ok && int64(now-t) >= 1e6 && (strings.Contains(name, "GC") || strings.Contains(name, "stop-the-world")) {
 				a.gc = append(a.gc, span{int64(t - t0), int64(now - t), "gc", name})
@@ -269,6 +289,11 @@ func analyze(path string, long int64, procs int) (*analysis, error) {
 			noneAt = 0
 		}
 	}
+	for g, x := range assists {
+		r := roleOf(role, g)
+		a.assists[r] = append(a.assists[r], x...)
+		a.assistGs[r]++
+	}
 	return a, nil
 }
 
@@ -387,10 +412,46 @@ func (a *analysis) report(w io.Writer) {
 			fmt.Fprintf(w, "- at %.1f ms: %.2f ms %s\n", ms(s.start), ms(s.dur), s.what)
 		}
 	}
+	a.reportAssists(w)
 	a.reportFsyncs(w)
 	top("Uninterrupted runs", slicesClone(a.runs), 15)
 	top("Long syscalls", slicesClone(a.sys), 10)
 	top("GC phases", slicesClone(a.gc), 8)
+}
+
+// reportAssists prints the GC mark assists by the role of the goroutine
+// that paid them. Each goroutine that allocates during a mark assists at
+// least once (the runtime makes it mark 64 KiB or wait for credit), so a
+// request path that allocates in many goroutines (a client goroutine per
+// request) carries the mark's work on its requests.
+func (a *analysis) reportAssists(w io.Writer) {
+	var all int64
+	for _, x := range a.assists {
+		for _, v := range x {
+			all += v
+		}
+	}
+	fmt.Fprintf(w, "\nGC mark assists (wall time, marking or parked for credit): %.1f ms in all\n\n", ms(all))
+	if all == 0 {
+		return
+	}
+	roles := make([]string, 0, len(a.assists))
+	sums := map[string]int64{}
+	for k, x := range a.assists {
+		roles = append(roles, k)
+		for _, v := range x {
+			sums[k] += v
+		}
+	}
+	sort.Slice(roles, func(i, j int) bool { return sums[roles[i]] > sums[roles[j]] })
+	fmt.Fprintln(w, "| role | goroutines | assists | total ms | p50 µs | p99 µs | max ms |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, k := range roles[:min(10, len(roles))] {
+		x := a.assists[k]
+		sort.Slice(x, func(i, j int) bool { return x[i] < x[j] })
+		fmt.Fprintf(w, "| %s | %d | %d | %.1f | %.1f | %.1f | %.2f |\n", k, a.assistGs[k], len(x), ms(sums[k]),
+			float64(x[len(x)/2])/1e3, float64(x[len(x)*99/100])/1e3, ms(x[len(x)-1]))
+	}
 }
 
 // snapGap joins a snapshot writer's syscalls into one "writing" window
