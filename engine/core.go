@@ -46,6 +46,9 @@ type Core struct {
 	// spareMsgs is an array the driver gave back (RecycleMessages), the
 	// next Ready's Messages.
 	spareMsgs []raftpb.Message
+	// afterSlab is where each Ready's MessagesAfterPersist starts
+	// (sendAfterPersist).
+	afterSlab []raftpb.Message
 
 	snapshot        *raftpb.Snapshot // latest from Compact, sent as MsgSnap
 	pendingSnapshot *raftpb.Snapshot // received by a follower, for the next Ready
@@ -310,12 +313,26 @@ func (c *Core) RecycleMessages(msgs []raftpb.Message) {
 	c.spareMsgs = msgs[:0]
 }
 
+// MessagesAfterPersist wait for a write and leave from whichever
+// goroutine sees it durable, so their array cannot come back like
+// Messages'; instead each Ready's starts as two slots carved from a
+// shared slab (one allocation per afterSlabLen/2 Readies: a follower has
+// one ack per Ready), and a third message appends into an array of its
+// own. The slab lives while any Ready's slice of it does.
 func (c *Core) sendAfterPersist(m raftpb.Message) {
 	if c.msgsAfter == nil {
-		c.msgsAfter = make([]raftpb.Message, 0, 2)
+		if cap(c.afterSlab)-len(c.afterSlab) < 2 {
+			c.afterSlab = make([]raftpb.Message, 0, afterSlabLen)
+		}
+		k := len(c.afterSlab)
+		c.afterSlab = c.afterSlab[:k+2]
+		c.msgsAfter = c.afterSlab[k:k:k+2]
 	}
 	c.msgsAfter = append(c.msgsAfter, c.stamp(m))
 }
+
+// afterSlabLen is the messages in one slab of MessagesAfterPersist.
+const afterSlabLen = 64
 
 func (c *Core) stamp(m raftpb.Message) raftpb.Message {
 	m.From = c.id

@@ -377,3 +377,32 @@ func filledStore(n int) (s *Store, val, key []byte) {
 	}
 	return s, val, key
 }
+
+// A read's result is carved from a shared chunk: reads allocate once in
+// many, each result keeps its own bytes while later reads are answered,
+// and appending to one copies instead of overwriting the next.
+func TestValueResultsShareChunks(t *testing.T) {
+	s := NewStore()
+	for i := range 64 {
+		s.Apply(EncodeWrite([]byte{byte(i)}, bytes.Repeat([]byte{byte(i)}, 100)))
+	}
+	var held [][]byte
+	for i := range 500 {
+		res := s.Query(EncodeRead([]byte{byte(i % 64)}))
+		if cap(res) != len(res) {
+			t.Fatalf("result cap %d len %d: an append would write into the next result", cap(res), len(res))
+		}
+		held = append(held, res)
+	}
+	_ = append(held[0], 0xff)
+	for i, res := range held {
+		r, err := DecodeResult(res)
+		if err != nil || r.Status != StatusOK || !bytes.Equal(r.Value, bytes.Repeat([]byte{byte(i % 64)}, 100)) {
+			t.Fatalf("read %d's result changed after later reads: %v %v", i, r, err)
+		}
+	}
+	q := EncodeRead([]byte{7})
+	if allocs := testing.AllocsPerRun(2000, func() { s.Query(q) }); allocs > 0.05 {
+		t.Fatalf("%.3f allocations per read, want a chunk's in about a hundred reads", allocs)
+	}
+}

@@ -70,7 +70,7 @@ func (s *Store) ApplyBatch(cmds [][]byte, results [][]byte) [][]byte {
 				results = append(results, encodeResult(Result{Status: StatusBadCommand}))
 				continue
 			}
-			results = append(results, encodeResult(s.applyLocked(c)))
+			results = append(results, s.encodeResult(s.applyLocked(c)))
 		}
 		s.mu.Unlock()
 	}

@@ -38,7 +38,14 @@ type loopState struct {
 
 	// read rounds sent to the core, keyed by their context.
 	readSeq    uint64
-	readRounds map[uint64]*readRound
+	readRounds map[uint64]readRound
+
+	// Slabs the per-turn slices handed to the apply goroutine are carved
+	// from (carve): a round's reads, the reads a Ready confirms, a
+	// Ready's expectations.
+	readSlab   []readReq
+	servSlab   []servableRead
+	expectSlab []expectation
 
 	role engine.Role
 	lead uint64
@@ -54,6 +61,30 @@ type loopState struct {
 	heldAt    uint64
 }
 
+// carve returns n zeroed elements of *slab, starting a new slab when it
+// has no room, or a slice of their own above a quarter of a slab. The
+// loop hands such slices to the apply goroutine each turn; one allocation
+// per slab instead of one per turn keeps the loop, whose every turn some
+// answer waits for, out of the garbage collector's mark assists (a
+// goroutine allocating while a collection marks must mark 64 KiB or wait
+// for credit first). Each slice has cap == n, so an append copies. A slab
+// lives while any slice of it does, and its elements hold whatever they
+// pointed to (waiters, which are recycled anyway) until then.
+func carve[T any](slab *[]T, n int) []T {
+	if n > slabLen/4 {
+		return make([]T, n)
+	}
+	if cap(*slab)-len(*slab) < n {
+		*slab = make([]T, 0, slabLen)
+	}
+	k := len(*slab)
+	*slab = (*slab)[:k+n]
+	return (*slab)[k : k+n : k+n]
+}
+
+// slabLen is the elements of one carve slab.
+const slabLen = 1024
+
 // readRound is one batch of reads sharing a ReadIndex request.
 type readRound struct {
 	reads []readReq
@@ -65,7 +96,7 @@ func (n *Node) run() {
 	defer n.wg.Done()
 	defer close(n.applyc)
 	ls := &loopState{ticker: n.clock.NewTicker(n.cfg.TickInterval), tickc: make(chan struct{}, 1),
-		readRounds: make(map[uint64]*readRound), start: n.clock.Now()}
+		readRounds: make(map[uint64]readRound), start: n.clock.Now()}
 	defer ls.ticker.Stop()
 	loopDone := make(chan struct{})
 	defer close(loopDone)
@@ -353,7 +384,8 @@ func (n *Node) proposeBatch(ls *loopState) {
 // readBatch sends one ReadIndex request for every read drained this turn.
 func (n *Node) readBatch(ls *loopState) {
 	ls.readSeq++
-	reads := append([]readReq(nil), ls.reads...)
+	reads := carve(&ls.readSlab, len(ls.reads))
+	copy(reads, ls.reads)
 	for i := range ls.reads {
 		ls.reads[i] = readReq{}
 	}
@@ -364,7 +396,7 @@ func (n *Node) readBatch(ls *loopState) {
 	if p := n.readProbe; p != nil {
 		n.probeReadIssued(p, ls.readSeq, reads)
 	}
-	ls.readRounds[ls.readSeq] = &readRound{reads: reads, tick: ls.ticks}
+	ls.readRounds[ls.readSeq] = readRound{reads: reads, tick: ls.ticks}
 }
 
 func (n *Node) answerReads(reads []readReq, res []byte, err error) {
@@ -495,11 +527,14 @@ func (n *Node) softState(ls *loopState, ss *engine.SoftState) {
 func (n *Node) collectReads(ls *loopState, rs []driver.Read) []servableRead {
 	var out []servableRead
 	for _, r := range rs {
-		rr := ls.readRounds[r.ID]
-		if rr == nil {
+		rr, ok := ls.readRounds[r.ID]
+		if !ok {
 			continue
 		}
 		delete(ls.readRounds, r.ID)
+		if out == nil {
+			out = carve(&ls.servSlab, len(rs))[:0]
+		}
 		out = append(out, servableRead{index: r.Index, reads: rr.reads})
 		if p := n.readProbe; p != nil {
 			p.MarkRead(n.cfg.ID, r.ID, ReadConfirmed, time.Now())
@@ -518,7 +553,7 @@ func (n *Node) collectExpects(ls *loopState, ents []raftpb.Entry) []expectation 
 	}
 	var out []expectation
 	if len(ents) >= k {
-		out = make([]expectation, k)
+		out = carve(&ls.expectSlab, k)
 		tail := ents[len(ents)-k:]
 		for i := range tail {
 			out[i] = expectation{index: tail[i].Index, term: tail[i].Term, key: ls.expectKeys[i].key, w: ls.expectKeys[i].w, gen: ls.expectKeys[i].gen}
