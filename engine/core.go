@@ -326,7 +326,7 @@ func (c *Core) sendAfterPersist(m raftpb.Message) {
 		}
 		k := len(c.afterSlab)
 		c.afterSlab = c.afterSlab[:k+2]
-		c.msgsAfter = c.afterSlab[k:k:k+2]
+		c.msgsAfter = c.afterSlab[k : k : k+2]
 	}
 	c.msgsAfter = append(c.msgsAfter, c.stamp(m))
 }
