@@ -50,7 +50,13 @@
 //   - Latencies go into HDR histograms (microseconds, 3 significant digits)
 //     striped over a few mutex-guarded shards; the collector swaps them out
 //     once a second, so workers never allocate per operation and never wait
-//     on the collector. A missing key or a cas mismatch is a result; only
+//     on the collector. Every target's requests are encoded into bytes
+//     carved from shared chunks (CommandBytes, EncodeCommand): a goroutine
+//     that allocates while the garbage collector marks must first mark
+//     64 KiB itself, and an open loop's thousand workers each allocating
+//     its request put a collection's whole mark on the requests. Each run's
+//     Summary.GC says what the process allocated per operation and how
+//     often it collected. A missing key or a cas mismatch is a result; only
 //     operations the target could not answer are errors, counted by kind
 //     (targets wrap ErrUnavailable / ErrIndeterminate; a context deadline
 //     is a timeout; requests cancelled at the end of the drain period, and
