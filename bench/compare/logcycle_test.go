@@ -46,9 +46,9 @@ func TestLogCycleRows(t *testing.T) {
 func TestCPUPerOpRows(t *testing.T) {
 	fsyncs := func(f float64) *float64 { return &f }
 	row := makeRow("a", 16, []RunRecord{
-		{ThroughputOps: 1000, FsyncsPerSec: fsyncs(300), CPUUsPerOp: &bench.CPUPerOp{User: 10, Kernel: 8}},
-		{ThroughputOps: 2000, FsyncsPerSec: fsyncs(400), CPUUsPerOp: &bench.CPUPerOp{User: 12, Kernel: 6}},
-		{ThroughputOps: 1000, FsyncsPerSec: fsyncs(250), CPUUsPerOp: &bench.CPUPerOp{User: 11, Kernel: 9}},
+		{ThroughputOps: 1000, FsyncsPerSec: fsyncs(300), CPUUsPerOp: &bench.CPUPerOp{User: 10, Kernel: 8}, GC: &bench.GCSummary{AllocBytesPerOp: 400, CyclesPerSec: 1}},
+		{ThroughputOps: 2000, FsyncsPerSec: fsyncs(400), CPUUsPerOp: &bench.CPUPerOp{User: 12, Kernel: 6}, GC: &bench.GCSummary{AllocBytesPerOp: 600, CyclesPerSec: 2}},
+		{ThroughputOps: 1000, FsyncsPerSec: fsyncs(250), CPUUsPerOp: &bench.CPUPerOp{User: 11, Kernel: 9}, GC: &bench.GCSummary{AllocBytesPerOp: 500, CyclesPerSec: 0.5}},
 		{ThroughputOps: 1000},
 	})
 	if c := row.CPUUsPerOp; c == nil || *c != (bench.CPUPerOp{User: 11, Kernel: 8}) {
@@ -58,13 +58,16 @@ func TestCPUPerOpRows(t *testing.T) {
 		t.Fatalf("row's fsyncs per op %v, want the median 0.25 (of 0.3, 0.2, 0.25)", f)
 	}
 	other := makeRow("b", 16, []RunRecord{{ThroughputOps: 500}})
-	if other.CPUUsPerOp != nil || other.FsyncsPerOp != nil {
+	if a, g := row.AllocBytesPerOp, row.GCsPerSec; a == nil || *a != 500 || g == nil || *g != 1 {
+		t.Fatalf("row's heap bytes per op %v and GCs per second %v, want the medians 500 and 1", a, g)
+	}
+	if other.CPUUsPerOp != nil || other.FsyncsPerOp != nil || other.AllocBytesPerOp != nil {
 		t.Fatalf("a row that measured nothing: %+v %v", other.CPUUsPerOp, other.FsyncsPerOp)
 	}
 	var b bytes.Buffer
 	writeCPUPerOp(&b, &Result{Rows: []Row{row, other}})
 	md := b.String()
-	if !strings.Contains(md, "| a | 16 | 11.0 | 8.0 | 19.0 | 0.250 |") || strings.Contains(md, "| b |") {
+	if !strings.Contains(md, "| a | 16 | 11.0 | 8.0 | 19.0 | 0.250 | 500 | 1.00 |") || strings.Contains(md, "| b |") {
 		t.Fatalf("CPU per op table:\n%s", md)
 	}
 	b.Reset()

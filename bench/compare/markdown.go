@@ -204,15 +204,20 @@ func writeCPUPerOp(b *bytes.Buffer, r *Result) {
 	}
 	b.WriteString("\n**CPU per operation** (µs of this process's CPU time per operation in the measured window, medians over repeats): " +
 		"in the process's own code (the system and the load generator) and in the kernel working for it (system calls, page faults, " +
-		"io_uring's workers running fsyncs), beside the fsyncs per operation that every log of the system made.\n\n" +
-		"| system | clients | code | kernel | total | fsyncs per op |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		"io_uring's workers running fsyncs), beside the fsyncs per operation that every log of the system made, the heap bytes the process " +
+		"allocated per operation (the load generator's share is the same for every system) and its garbage collections per second.\n\n" +
+		"| system | clients | code | kernel | total | fsyncs per op | heap B per op | GCs per s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, row := range rows {
 		c := row.CPUUsPerOp
-		fpo := "–"
+		fpo, alloc, gcs := "–", "–", "–"
 		if row.FsyncsPerOp != nil {
 			fpo = strconv.FormatFloat(*row.FsyncsPerOp, 'f', 3, 64)
 		}
-		fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %.1f | %s |\n", row.System, row.Clients, c.User, c.Kernel, c.User+c.Kernel, fpo)
+		if row.AllocBytesPerOp != nil {
+			alloc = strconv.FormatFloat(*row.AllocBytesPerOp, 'f', 0, 64)
+			gcs = strconv.FormatFloat(*row.GCsPerSec, 'f', 2, 64)
+		}
+		fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %.1f | %s | %s | %s |\n", row.System, row.Clients, c.User, c.Kernel, c.User+c.Kernel, fpo, alloc, gcs)
 	}
 }
 

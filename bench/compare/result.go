@@ -43,11 +43,16 @@ type RunRecord struct {
 	OpsPerCPUSec float64 `json:"ops_per_cpu_s"`
 	// CPUUsPerOp is the run's CPU per operation, the process's code
 	// against the kernel's work (bench.Summary.CPUUsPerOp).
-	CPUUsPerOp       *bench.CPUPerOp `json:"cpu_us_per_op,omitempty"`
-	LeaderChanges    uint64          `json:"leader_changes"`
-	FsyncsPerSec     *float64        `json:"fsyncs_per_s,omitempty"`
-	EntriesPerFsync  *float64        `json:"entries_per_fsync,omitempty"`
-	EntriesPerAppend *float64        `json:"entries_per_append,omitempty"`
+	CPUUsPerOp *bench.CPUPerOp `json:"cpu_us_per_op,omitempty"`
+	// GC is the run's heap bytes per operation and collections
+	// (bench.Summary.GC): a system that allocates more per operation
+	// collects more often, and every collection's mark lands on whichever
+	// goroutines allocate while it runs.
+	GC               *bench.GCSummary `json:"gc,omitempty"`
+	LeaderChanges    uint64           `json:"leader_changes"`
+	FsyncsPerSec     *float64         `json:"fsyncs_per_s,omitempty"`
+	EntriesPerFsync  *float64         `json:"entries_per_fsync,omitempty"`
+	EntriesPerAppend *float64         `json:"entries_per_append,omitempty"`
 	// LogCycleUs is one group commit's cycle (bench.Summary.LogCycleUs;
 	// nil where the system does not report it).
 	LogCycleUs *bench.LogCycleUs `json:"log_cycle_us,omitempty"`
@@ -67,7 +72,7 @@ func newRunRecord(s Slot, sum *bench.Summary) RunRecord {
 		Fsync: sum.Fsync, Ops: sum.Ops, Errors: sum.Errors, ThroughputOps: sum.ThroughputOps,
 		LatencyMs: sum.LatencyMs, LatencyByOpMs: sum.LatencyByOpMs, LeaderChanges: sum.LeaderChanges, FsyncsPerSec: sum.FsyncsPerSec,
 		EntriesPerFsync: sum.EntriesPerFsync, EntriesPerAppend: sum.EntriesPerAppend, Snapshots: sum.Snapshots,
-		LogCycleUs: sum.LogCycleUs, CPUUsPerOp: sum.CPUUsPerOp,
+		LogCycleUs: sum.LogCycleUs, CPUUsPerOp: sum.CPUUsPerOp, GC: sum.GC,
 	}
 }
 
@@ -109,6 +114,11 @@ type Row struct {
 	// not measured or not counted).
 	CPUUsPerOp  *bench.CPUPerOp `json:"cpu_us_per_op,omitempty"`
 	FsyncsPerOp *float64        `json:"fsyncs_per_op,omitempty"`
+	// AllocBytesPerOp and GCsPerSec are the medians of the runs' heap
+	// bytes allocated per operation and collections per second (nil: not
+	// measured).
+	AllocBytesPerOp *float64 `json:"alloc_bytes_per_op,omitempty"`
+	GCsPerSec       *float64 `json:"gcs_per_s,omitempty"`
 	// Snapshots is the median over the runs of the snapshots the
 	// system's nodes took in the measured window (nil: not counted).
 	Snapshots *float64 `json:"snapshots,omitempty"`
@@ -265,12 +275,15 @@ func makeRow(system string, clients int, runs []RunRecord) Row {
 		CPUCores:     median(pick(func(rr RunRecord) float64 { return rr.CPUCores })),
 		OpsPerCPUSec: median(pick(func(rr RunRecord) float64 { return rr.OpsPerCPUSec })),
 	}
-	var epf, snaps, cpuUser, cpuKernel, fpo []float64
+	var epf, snaps, cpuUser, cpuKernel, fpo, allocs, gcs []float64
 	var cycles []bench.LogCycleUs
 	for _, rr := range runs {
 		row.Errors += rr.Errors
 		if c := rr.CPUUsPerOp; c != nil {
 			cpuUser, cpuKernel = append(cpuUser, c.User), append(cpuKernel, c.Kernel)
+		}
+		if g := rr.GC; g != nil {
+			allocs, gcs = append(allocs, g.AllocBytesPerOp), append(gcs, g.CyclesPerSec)
 		}
 		if rr.FsyncsPerSec != nil && rr.ThroughputOps > 0 {
 			fpo = append(fpo, *rr.FsyncsPerSec/rr.ThroughputOps)
@@ -299,6 +312,10 @@ func makeRow(system string, clients int, runs []RunRecord) Row {
 	if len(fpo) > 0 {
 		m := median(fpo)
 		row.FsyncsPerOp = &m
+	}
+	if len(allocs) > 0 {
+		a, g := median(allocs), median(gcs)
+		row.AllocBytesPerOp, row.GCsPerSec = &a, &g
 	}
 	if len(cycles) > 0 {
 		part := func(f func(bench.LogCycleUs) float64) float64 {
