@@ -252,6 +252,19 @@ for wl in ("default", "write-only"):
     if cpu:
         print("\nCPU per operation with fsync on (µs in the process's code + in the kernel, medians over the repeats): "
               + "; ".join(cpu) + ".")
+    # Heap bytes the process allocated per operation and collections per
+    # second (compare.json's alloc_bytes_per_op, gcs_per_s; the load
+    # generator's share is the same for every system).
+    gc = []
+    for c in r["clients"]:
+        cells = [f"{name} {rows[(name, c)]['alloc_bytes_per_op']:.0f} B ({rows[(name, c)]['gcs_per_s']:.1f}/s)"
+                 for name in [OURS, "floor"] + PEERS
+                 if (name, c) in rows and rows[(name, c)].get("alloc_bytes_per_op") is not None]
+        if cells:
+            gc.append(f"{c} clients: " + ", ".join(cells))
+    if gc:
+        print("\nHeap allocated per operation with fsync on (medians over the repeats; collections per second): "
+              + "; ".join(gc) + ".")
     # The tails compare work done in the same window: a system whose first
     # snapshot comes after the run's end has written none, ours may have
     # written several (medians over the repeats, every node's).
