@@ -16,6 +16,9 @@
 //	    rd := c.Ready()              // see Ready for the driver's duties
 //	    c.Advance(rd)                // rd was taken; persistence may still
 //	                                 // be in flight
+//	    c.RecycleMessages(rd.Messages) // optional, once nothing refers to
+//	                                 // them (the transport copied them):
+//	                                 // a later Ready's are built there
 //	}
 //	c.Persisted(index, term)         // entries up to index (term at index)
 //	                                 // are durable; ignored if stale
