@@ -51,7 +51,7 @@ func (h *hasher) sum() uint64 { return h.h }
 // election-timeout action ticks until the timer fires, so the elapsed
 // ticks and the drawn timeout never decide an outcome; check-quorum is
 // off), the jitter PRNG (it only draws timeouts), configuration that is
-// the same in every state, statistics, locks, and the driver's plumbing
+// the same in every state, statistics, locks, scratch arrays, and the driver's plumbing
 // (hashed separately, relative to its write count). Keyed by
 // "pkgpath.Type.field".
 var skipFields = map[string]bool{
@@ -61,6 +61,10 @@ var skipFields = map[string]bool{
 	"github.com/raftbench/raftbench/engine.Core.heartbeatElapsed":          true,
 	"github.com/raftbench/raftbench/engine.Core.randomizedElectionTimeout": true,
 	"github.com/raftbench/raftbench/engine.Core.bugs":                      true,
+	// Scratch arrays the next Ready's messages are built in: what they
+	// held before is cleared or never read again.
+	"github.com/raftbench/raftbench/engine.Core.spareMsgs": true,
+	"github.com/raftbench/raftbench/engine.Core.afterSlab": true,
 	// The read state's tick clock matters only with lease reads, which
 	// the explorer never turns on; it counts ticks like the timers.
 	"github.com/raftbench/raftbench/engine.readIndexState.now":             true,
