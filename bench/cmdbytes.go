@@ -17,7 +17,9 @@ import (
 // collection: on two cores the requests of a 20 ms mark phase each waited
 // 0.1-8 ms, the whole mark was done on the request path, and the open
 // loop's p99 was the collection's (at 80,000 ops/s with fsync off, p99
-// 12-15 ms, and 5-8 ms with the chunks; bytes per operation unchanged).
+// 10-16 ms; with the chunks, 4.8-8.3 ms, and 3.8-4.7 ms with the nodes'
+// own allocations cut too; the bytes per operation the chunks alone left
+// unchanged).
 // Carving requests out of shared 64 KiB chunks, a client goroutine
 // allocates once in hundreds of requests, so almost none is caught by a
 // mark. The harness encodes every target's requests this way (the
