@@ -76,6 +76,19 @@ def p50_per_repeat(r, floor_p50_us):
     return line
 
 
+def per_clients(r, rows, names, field, cell, title):
+    """Prints one line: for each client count, each named system's row
+    field (cell(value, row)), for the rows that have it."""
+    parts = []
+    for c in r["clients"]:
+        cells = [f"{name} {cell(rows[(name, c)][field], rows[(name, c)])}" for name in names
+                 if (name, c) in rows and rows[(name, c)].get(field) is not None]
+        if cells:
+            parts.append(f"{c} clients: " + ", ".join(cells))
+    if parts:
+        print(f"\n{title}: " + "; ".join(parts) + ".")
+
+
 def per_repeat(r):
     """Each goal checked within each repeat: one pass of compare's
     interleaving runs every system once at a client count, close together
@@ -239,43 +252,20 @@ for wl in ("default", "write-only"):
     # CPU per operation with fsync on, split where the kernel accounts it
     # (compare.json's cpu_us_per_op): the process's own code against the
     # kernel's work for it, whose share carries every fsync's own CPU.
-    cpu = []
-    for c in r["clients"]:
-        cells = []
-        for name in [OURS, "floor"] + PEERS:
-            x = rows.get((name, c))
-            if x and x.get("cpu_us_per_op"):
-                u = x["cpu_us_per_op"]
-                cells.append(f"{name} {u['user']:.1f} + {u['kernel']:.1f}")
-        if cells:
-            cpu.append(f"{c} clients: " + ", ".join(cells))
-    if cpu:
-        print("\nCPU per operation with fsync on (µs in the process's code + in the kernel, medians over the repeats): "
-              + "; ".join(cpu) + ".")
+    per_clients(r, rows, [OURS, "floor"] + PEERS, "cpu_us_per_op",
+                lambda u, x: f"{u['user']:.1f} + {u['kernel']:.1f}",
+                "CPU per operation with fsync on (µs in the process's code + in the kernel, medians over the repeats)")
     # Heap bytes the process allocated per operation and collections per
     # second (compare.json's alloc_bytes_per_op, gcs_per_s; the load
     # generator's share is the same for every system).
-    gc = []
-    for c in r["clients"]:
-        cells = [f"{name} {rows[(name, c)]['alloc_bytes_per_op']:.0f} B ({rows[(name, c)]['gcs_per_s']:.1f}/s)"
-                 for name in [OURS, "floor"] + PEERS
-                 if (name, c) in rows and rows[(name, c)].get("alloc_bytes_per_op") is not None]
-        if cells:
-            gc.append(f"{c} clients: " + ", ".join(cells))
-    if gc:
-        print("\nHeap allocated per operation with fsync on (medians over the repeats; collections per second): "
-              + "; ".join(gc) + ".")
+    per_clients(r, rows, [OURS, "floor"] + PEERS, "alloc_bytes_per_op",
+                lambda b, x: f"{b:.0f} B ({x['gcs_per_s']:.1f}/s)",
+                "Heap allocated per operation with fsync on (medians over the repeats; collections per second)")
     # The tails compare work done in the same window: a system whose first
     # snapshot comes after the run's end has written none, ours may have
     # written several (medians over the repeats, every node's).
-    snaps = []
-    for c in r["clients"]:
-        cells = [f"{name} {rows[(name, c)]['snapshots']:g}" for name in [OURS] + PEERS
-                 if (name, c) in rows and rows[(name, c)].get("snapshots") is not None]
-        if cells:
-            snaps.append(f"{c} clients: " + ", ".join(cells))
-    if snaps:
-        print("\nSnapshots taken in the measured window (fsync on, every node): " + "; ".join(snaps) + ".")
+    per_clients(r, rows, [OURS] + PEERS, "snapshots", lambda n, x: f"{n:g}",
+                "Snapshots taken in the measured window (fsync on, every node)")
     p50, mean, way = one_write_us(r)
     o1 = rows.get((OURS, 1))
     if p50 and o1:
