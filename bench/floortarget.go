@@ -34,7 +34,8 @@ import (
 // majority of the logs hold a write durable it is applied to one kv.Store
 // in log order and answered (with the option stores=N, N-1 more copies
 // of the state each apply every committed write on a goroutine of their
-// own, as followers do, and nobody waits for them). Reads are served by
+// own, as followers do, and nobody waits for them; with model-fsync=D
+// each fsync is a wait of D instead, as on the inproc target). Reads are served by
 // the first store with no round trip. No leader, no messages, no
 // consensus, no snapshots, no recovery: nothing survives a restart, and
 // it is never a system to use. A system's row over the floor target's row
@@ -67,6 +68,9 @@ type floorTarget struct {
 	// applying every committed write on a goroutine of its own, as a
 	// follower does; nobody waits for them.
 	replicas []*floorReplica
+
+	// model replaces every fsync by a fixed wait (option model-fsync).
+	model *modelDisk
 
 	closeOnce sync.Once
 	fsyncs    atomic.Uint64
@@ -118,6 +122,7 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 	overwrite := true
 	delay := wal.DefaultMaxCommitDelay
 	stores := 1
+	var modelFsync time.Duration
 	for k, v := range cfg.Options {
 		switch k {
 		case "commit-delay":
@@ -140,8 +145,14 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 			default:
 				return nil, fmt.Errorf("floor target: log-writes=%q: want overwrite (a preallocated file overwritten, fdatasync) or append (fsync)", v)
 			}
+		case "model-fsync":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > time.Second {
+				return nil, fmt.Errorf("floor target: model-fsync=%q: want a duration from 1ns to 1s", v)
+			}
+			modelFsync = d
 		default:
-			return nil, fmt.Errorf("floor target: unknown option %q (known: log-writes, commit-delay, stores)", k)
+			return nil, fmt.Errorf("floor target: unknown option %q (known: log-writes, commit-delay, stores, model-fsync)", k)
 		}
 	}
 	nodes := max(cfg.Nodes, 1)
@@ -154,7 +165,13 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 	if stores > nodes {
 		return nil, fmt.Errorf("floor target: stores=%d: more copies of the state than nodes (%d)", stores, nodes)
 	}
+	if modelFsync > 0 && !cfg.Fsync {
+		return nil, errors.New("floor target: model-fsync needs fsync on (it replaces each fsync by a wait)")
+	}
 	t := newFloorTarget(nodes, cfg.Fsync)
+	if modelFsync > 0 {
+		t.model = newModelDisk(modelFsync)
+	}
 	t.startReplicas(stores - 1)
 	for i := range nodes {
 		f, err := os.Create(filepath.Join(cfg.Dir, fmt.Sprintf("floor-log-%d", i)))
@@ -199,7 +216,11 @@ func (t *floorTarget) Contract() Contract {
 		Acks:        "applied to the one store once a majority of the logs hold it written (not fsynced)",
 		Reads:       ReadsStore,
 		ReadsDetail: "the one store answers at once: no leader to confirm, no replica to lag"}
-	if t.fsync {
+	switch {
+	case t.model != nil:
+		c.FsyncsPerCommit = modelContract(t.model.fsync)
+		c.Acks = "applied to the one store once a majority of the logs hold it through a modelled fsync"
+	case t.fsync:
 		c.Durability = DurabilityQuorumFsync
 		c.FsyncsPerCommit = "a majority of the logs, each by its own group commit; no leader, every log counts alike"
 		c.Acks = "applied to the one store once a majority of the logs hold it durable"
@@ -359,6 +380,8 @@ func (l *floorLog) write(b []byte) error {
 	}
 	switch {
 	case err != nil || !l.fsync:
+	case l.t.model != nil:
+		l.t.model.wait()
 	case l.ring > 0:
 		err = wal.Fdatasync(l.f)
 	default:
@@ -504,6 +527,9 @@ func (t *floorTarget) Close() error {
 		for _, r := range t.replicas {
 			close(r.batches)
 			<-r.exited
+		}
+		if t.model != nil {
+			t.model.close()
 		}
 	})
 	return nil

@@ -105,6 +105,11 @@ import (
 //	lazy-commit=false  node.Config.DisableLazyCommit: the leader sends
 //	                each follower every new commit index in a message of
 //	                its own; for A/B runs of that default
+//	model-fsync=D   every fsync of every node's WAL replaced by a wait of
+//	                D that never stalls (modeldisk.go): nothing is durable
+//	                (the contract says so); with --data-dir on a tmpfs no
+//	                disk is touched. Separates the system's own tail from
+//	                the disk's; fsync on only
 //	critical-path=FILE  record when each log index reaches each stage on
 //	                each node (node.Probe) and write the attribution of one
 //	                write's latency to its hops to FILE.md and FILE.json
@@ -136,6 +141,7 @@ type inprocTarget struct {
 	broker          *natsserver.Server // embedded, or nil
 	critPath        *critPathOutput    // critical-path option, or nil
 	logFile         *os.File           // log option, or nil
+	model           *modelDisk         // model-fsync option, or nil
 
 	mu  sync.Mutex
 	trs []transportStatser // every transport built (NATS, TCP)
@@ -151,7 +157,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var batches, segBytes, recycleSegs int
 	var snapRate int64
 	var snapRatio, residentRatio float64
-	var commitDelay time.Duration
+	var commitDelay, modelFsync time.Duration
 	var offloadLone, offloadLeader, blockingFsync bool
 	preallocate := true
 	var minSyncInterval time.Duration
@@ -230,6 +236,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-commit-delay=%q: want a non-zero duration (negative: no linger)", v)
 			}
 			commitDelay = d
+		case "model-fsync":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > time.Second {
+				return nil, fmt.Errorf("inproc target: model-fsync=%q: want a duration from 1ns to 1s", v)
+			}
+			modelFsync = d
 		case "wal-min-sync-interval":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -261,13 +273,16 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-min-sync-interval, wal-offload-lone, wal-offload-leader, wal-blocking-fsync, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, lazy-commit, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-min-sync-interval, model-fsync, wal-offload-lone, wal-offload-leader, wal-blocking-fsync, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, lazy-commit, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
 	}
 	if cp.floorUsers > 0 && !cfg.Fsync {
 		return nil, errors.New("inproc target: critical-path-floor needs fsync on")
+	}
+	if modelFsync > 0 && !cfg.Fsync {
+		return nil, errors.New("inproc target: model-fsync needs fsync on (it replaces each fsync by a wait)")
 	}
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
@@ -277,6 +292,9 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		return nil, fmt.Errorf("inproc target: %w", err)
 	}
 	t := &inprocTarget{transport: tr, lease: lease, electionTimeout: time.Duration(ticks) * node.DefaultTickInterval}
+	if modelFsync > 0 {
+		t.model = newModelDisk(modelFsync)
+	}
 	if logPath != "" {
 		f, err := os.Create(logPath)
 		if err != nil {
@@ -313,7 +331,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || recycleSegs != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || blockingFsync || !preallocate || !yieldToClients || !followerApplyYield || !lazyCommit || cp.file != "" {
+	if batches != 0 || segBytes != 0 || recycleSegs != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || blockingFsync || !preallocate || !yieldToClients || !followerApplyYield || !lazyCommit || cp.file != "" || modelFsync > 0 {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -337,6 +355,9 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			nc.NoYieldToClients = !yieldToClients
 			nc.NoFollowerApplyYield = !followerApplyYield
 			nc.DisableLazyCommit = !lazyCommit
+			if t.model != nil {
+				nc.WALOptions.FS = t.model
+			}
 		}
 	}
 	switch tr {
@@ -523,6 +544,9 @@ func (t *inprocTarget) Close() error {
 	if t.logFile != nil {
 		err = errors.Join(err, t.logFile.Close())
 	}
+	if t.model != nil {
+		t.model.close()
+	}
 	if t.critPath != nil && err == nil {
 		err = t.critPath.finish()
 	}
@@ -531,6 +555,14 @@ func (t *inprocTarget) Close() error {
 
 // Contract: quorum fsync (when on), leader answers after apply, ReadIndex reads.
 func (t *inprocTarget) Contract() Contract {
+	c := t.raftContract()
+	if t.model != nil {
+		c.Durability, c.FsyncsPerCommit = DurabilityNone, modelContract(t.model.fsync)
+	}
+	return c
+}
+
+func (t *inprocTarget) raftContract() Contract {
 	if t.lease {
 		return RaftContract(t.fsync, ReadsLease, "leader lease (thesis §6.4.1): (ElectionTicks-1)/(1+MaxClockDrift) ticks from a heartbeat round a quorum answered, ReadIndex round otherwise; linearizable while clock rates differ by at most MaxClockDrift (0.1)")
 	}

@@ -25,13 +25,19 @@
 #                 snapshots deferred (snapshot-log-ratio=50: their share of
 #                 the tail), and snapshot files paced to 32 MiB/s
 #                 (snapshot-write-rate=33554432);
+#               - the same rate on a modelled disk (model-fsync: every fsync
+#                 a wait of MODEL_FSYNC, 300us by default, about this disk's
+#                 median group-commit fsync, that never stalls; data on
+#                 /dev/shm), ours against the floor target with three copies
+#                 of the state, alternating: the tail that is the system's
+#                 own once the disk's stalls are taken out;
 #               - what the candidate settings cost the closed loop: 1 and 64
 #                 clients, default against GOMAXPROCS=3 + wal-offload-lone,
 #                 alternating, 3 s each (the lone-fsync exception exists for
 #                 the 1-client p50).
 #
-# Environment: OUT, RATES (the sweep's), DURATION (4s), PAIRS (2), KEEP=1
-# keeps the trace. Needs bin/raftbench (make build).
+# Environment: OUT, RATES (the sweep's), DURATION (4s), PAIRS (2),
+# MODEL_FSYNC (300us), KEEP=1 keeps the trace. Needs bin/raftbench (make build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +46,7 @@ OUT=${OUT:-results/open-loop}
 RATES=${RATES:-5k,10k,20k,40k,60k,80k,100k,120k,140k,160k}
 DURATION=${DURATION:-4s}
 PAIRS=${PAIRS:-2}
+MODEL_FSYNC=${MODEL_FSYNC:-300us}
 [[ -x $B ]] || { echo "open-loop-p99.sh: $B missing; run make build" >&2; exit 2; }
 mkdir -p "$OUT"
 tmp=$(mktemp -d)
@@ -84,6 +91,27 @@ for n in $(seq "$PAIRS"); do
 	for v in "${order[@]}"; do one "$v" "$n"; done
 done
 
+# The modelled disk: ours and the floor target with three copies of the
+# state, alternating; data on a tmpfs when there is one.
+modeldir=$tmp/model
+[[ -d /dev/shm && -w /dev/shm ]] && modeldir=$(mktemp -d /dev/shm/open-loop-p99.XXXXXX)
+[[ ${KEEP:-0} == 1 ]] || trap 'rm -rf "$tmp" "$modeldir"' EXIT
+mkdir -p "$modeldir" "$tmp/model-runs"
+model() {
+	local side=$1 n=$2 opts=(--target-opt model-fsync="$MODEL_FSYNC" --data-dir "$modeldir")
+	[[ $side == floor3 ]] && opts+=(--target floor --target-opt stores=3)
+	echo "== modelled disk ($MODEL_FSYNC), $side ($n) at $half ops/s" >&2
+	# The floor target takes no batches-in-flight: the options after common's replace its target.
+	if [[ $side == floor3 ]]; then
+		$B run --nodes 3 --value-bytes 128 --workers 1024 --warmup 1s --duration "$DURATION" --quiet --rate "$half" "${opts[@]}" --out "$tmp/model-runs/$side-$n" >/dev/null
+	else
+		$B run "${common[@]}" --rate "$half" "${opts[@]}" --out "$tmp/model-runs/$side-$n" >/dev/null
+	fi
+}
+for n in $(seq "$PAIRS"); do
+	if ((n % 2)); then model ours "$n"; model floor3 "$n"; else model floor3 "$n"; model ours "$n"; fi
+done
+
 # The closed loop with the candidate: cl N CLIENTS SIDE
 cl() {
 	local n=$1 c=$2 side=$3 env=() opts=()
@@ -99,10 +127,10 @@ for n in $(seq "$PAIRS"); do
 	done
 done
 
-python3 - "$OUT" "$tmp" "$half" "$load0" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(($(date +%s) - t0))" "$PAIRS" "${variants[@]}" >"$OUT/README.md" <<'PY'
+python3 - "$OUT" "$tmp" "$half" "$load0" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(($(date +%s) - t0))" "$PAIRS" "$MODEL_FSYNC" "${variants[@]}" >"$OUT/README.md" <<'PY'
 import json, os, sys
-out, tmp, half, load0, load1, secs, pairs = sys.argv[1:8]
-variants = sys.argv[8:]
+out, tmp, half, load0, load1, secs, pairs, model_fsync = sys.argv[1:9]
+variants = sys.argv[9:]
 half, pairs = int(half), int(pairs)
 sw = json.load(open(os.path.join(out, "sweep", "sweep.json")))
 def summ(d):
@@ -162,6 +190,21 @@ base = p99.get("default") or []
 if base:
     print("\np99 of each setting over the default's, round by round: " + "; ".join(
         f"{v} " + " / ".join(f"{x / b:.2f}x" for x, b in zip(p99[v], base)) for v in variants[1:] if v in p99) + ".")
+print(f"\n## At {half:,} ops/s on a modelled disk: every fsync a wait of {model_fsync} that never stalls\n")
+print("Option model-fsync of both targets (nothing durable; data on a tmpfs): what remains is each system's "
+      "own tail. Ours against the floor target with three copies of the state (no consensus), alternating.\n")
+print("| system | round | p50 ms | p99 ms | p99.9 ms | service p99 ms | lag p99 ms | cores | CPU µs per op |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for side, name in (("ours", "ours"), ("floor3", "floor target, stores=3")):
+    for n in range(1, pairs + 1):
+        d = os.path.join(tmp, "model-runs", f"{side}-{n}")
+        if not os.path.exists(os.path.join(d, "summary.json")):
+            continue
+        r = summ(d)
+        l, s, g = r["latency_ms"], r.get("service_latency_ms") or {}, r.get("schedule_lag_ms") or {}
+        c = r.get("cpu_us_per_op") or {}
+        cpu = f(c["user"] + c["kernel"], 1) if c else "–"
+        print(f"| {name} | {n} | {f(l['p50'])} | {f(l['p99'])} | {f(l['p999'])} | {f(s.get('p99'))} | {f(g.get('p99'))} | {f(r.get('process_cpu_cores'))} | {cpu} |")
 print("\n## The closed loop with GOMAXPROCS=3 + wal-offload-lone (the candidate) against the default, alternating\n")
 print("| clients | round | setting | ops/s | p50 ms | p99 ms | p99.9 ms | cores |")
 print("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
