@@ -98,15 +98,22 @@ func checkFsyncOption(t *testing.T, name, bad string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	for i := range 20 {
-		if r, err := tg.Do(wctx, Request{Op: kv.OpWrite, Key: []byte{byte(i)}, Value: []byte("v")}); err != nil || r.Status != kv.StatusOK {
-			t.Fatalf("%s=true: write: %v %v", name, r.Status, err)
-		}
-	}
+	commitWrites(t, tg, name+"=true")
 	if err := tg.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// commitWrites writes 20 keys through tg and fails the test, naming
+// what, unless every write is answered OK.
+func commitWrites(t *testing.T, tg Target, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 20 {
+		if r, err := tg.Do(ctx, Request{Op: kv.OpWrite, Key: []byte{byte(i)}, Value: []byte("v")}); err != nil || r.Status != kv.StatusOK {
+			t.Fatalf("%s: write: %v %v", what, r.Status, err)
+		}
 	}
 }
 

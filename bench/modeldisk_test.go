@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftbench/raftbench/engine/embed/kv"
 	"github.com/raftbench/raftbench/wal"
 )
 
@@ -86,13 +85,7 @@ func TestModelFsyncOption(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			defer cancel()
-			for i := range 20 {
-				if r, err := tg.Do(wctx, Request{Op: kv.OpWrite, Key: []byte{byte(i)}, Value: []byte("v")}); err != nil || r.Status != kv.StatusOK {
-					t.Fatalf("write: %v %v", r.Status, err)
-				}
-			}
+			commitWrites(t, tg, "model-fsync="+d.String())
 			st := tg.Stats()
 			if st.Log.Flushes == 0 || st.Log.FsyncNanos < st.Log.Flushes*uint64(d) {
 				t.Errorf("%d group commits spent %v fsyncing, want at least %v each", st.Log.Flushes, time.Duration(st.Log.FsyncNanos), d)

@@ -176,14 +176,16 @@ print(open(os.path.join(tmp, "critpath.md")).read())
 print(f"\n## Settings at {half:,} ops/s, alternating ({pairs} rounds, order reversed every other round)\n")
 print("| setting | round | p50 ms | p99 ms | p99.9 ms | service p99 ms | lag p99 ms | cores |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+def rounds(sub, name):
+    # Each round's summary of run sub/name-N that exists, with its latency, service time and lag.
+    for n in range(1, pairs + 1):
+        d = os.path.join(tmp, sub, f"{name}-{n}")
+        if os.path.exists(os.path.join(d, "summary.json")):
+            r = summ(d)
+            yield n, r, r["latency_ms"], r.get("service_latency_ms") or {}, r.get("schedule_lag_ms") or {}
 p99 = {}
 for v in variants:
-    for n in range(1, pairs + 1):
-        d = os.path.join(tmp, "ab", f"{v}-{n}")
-        if not os.path.exists(os.path.join(d, "summary.json")):
-            continue
-        r = summ(d)
-        l, s, g = r["latency_ms"], r.get("service_latency_ms") or {}, r.get("schedule_lag_ms") or {}
+    for n, r, l, s, g in rounds("ab", v):
         p99.setdefault(v, []).append(l["p99"])
         print(f"| {v} | {n} | {f(l['p50'])} | {f(l['p99'])} | {f(l['p999'])} | {f(s.get('p99'))} | {f(g.get('p99'))} | {f(r.get('process_cpu_cores'))} |")
 base = p99.get("default") or []
@@ -196,12 +198,7 @@ print("Option model-fsync of both targets (nothing durable; data on a tmpfs): wh
 print("| system | round | p50 ms | p99 ms | p99.9 ms | service p99 ms | lag p99 ms | cores | CPU µs per op |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for side, name in (("ours", "ours"), ("floor3", "floor target, stores=3")):
-    for n in range(1, pairs + 1):
-        d = os.path.join(tmp, "model-runs", f"{side}-{n}")
-        if not os.path.exists(os.path.join(d, "summary.json")):
-            continue
-        r = summ(d)
-        l, s, g = r["latency_ms"], r.get("service_latency_ms") or {}, r.get("schedule_lag_ms") or {}
+    for n, r, l, s, g in rounds("model-runs", side):
         c = r.get("cpu_us_per_op") or {}
         cpu = f(c["user"] + c["kernel"], 1) if c else "–"
         print(f"| {name} | {n} | {f(l['p50'])} | {f(l['p99'])} | {f(l['p999'])} | {f(s.get('p99'))} | {f(g.get('p99'))} | {f(r.get('process_cpu_cores'))} | {cpu} |")
