@@ -23,14 +23,16 @@ import (
 // same in every run and hour: the tail that remains is the system's own
 // (its queues, its CPU, its garbage collector) plus a constant.
 //
-// It must never hold data anyone needs: nothing it acknowledges is
-// durable. Snapshot files are written by the node outside the WAL's FS
-// and are fsynced for real (free on a tmpfs).
+// Every file the WAL writes goes through it (segments, spare segments,
+// hard state, snapshot files, the directories' fsyncs), so all of their
+// syncs are modelled. It must never hold data anyone needs: nothing it
+// acknowledges is durable.
 type modelDisk struct {
 	fsync time.Duration
 
 	mu       sync.Mutex
 	sleepers []*sleeper // idle ones; one per sync in progress
+	waits    uint64     // modelled fsyncs begun (tests)
 }
 
 func newModelDisk(fsync time.Duration) *modelDisk { return &modelDisk{fsync: fsync} }
@@ -43,6 +45,7 @@ func modelContract(fsync time.Duration) string {
 // wait is one modelled fsync.
 func (m *modelDisk) wait() {
 	m.mu.Lock()
+	m.waits++
 	var s *sleeper
 	if n := len(m.sleepers); n > 0 {
 		s, m.sleepers = m.sleepers[n-1], m.sleepers[:n-1]
