@@ -99,11 +99,12 @@ modeldir=$tmp/model
 mkdir -p "$modeldir" "$tmp/model-runs"
 model() {
 	local side=$1 n=$2 opts=(--target-opt model-fsync="$MODEL_FSYNC" --data-dir "$modeldir")
-	[[ $side == floor3 ]] && opts+=(--target floor --target-opt stores=3)
 	echo "== modelled disk ($MODEL_FSYNC), $side ($n) at $half ops/s" >&2
-	# The floor target takes no batches-in-flight: the options after common's replace its target.
+	# common names the inproc target and an option only it takes; the
+	# floor target's run spells out the same load.
 	if [[ $side == floor3 ]]; then
-		$B run --nodes 3 --value-bytes 128 --workers 1024 --warmup 1s --duration "$DURATION" --quiet --rate "$half" "${opts[@]}" --out "$tmp/model-runs/$side-$n" >/dev/null
+		$B run --target floor --target-opt stores=3 --nodes 3 --value-bytes 128 --workers 1024 --warmup 1s --duration "$DURATION" --quiet \
+			--rate "$half" "${opts[@]}" --out "$tmp/model-runs/$side-$n" >/dev/null
 	else
 		$B run "${common[@]}" --rate "$half" "${opts[@]}" --out "$tmp/model-runs/$side-$n" >/dev/null
 	fi
