@@ -30,7 +30,7 @@ import (
 // keeps a command (a log entry until the next snapshot) keeps its chunk,
 // which the commands carved after it fill.
 
-// cmdChunkBytes is one chunk; commandBytes requests above a quarter of it
+// cmdChunkBytes is one chunk; CommandBytes requests above a quarter of it
 // get a slice of their own.
 const cmdChunkBytes = 64 << 10
 

@@ -28,7 +28,8 @@ import (
 // syncs are modelled. It must never hold data anyone needs: nothing it
 // acknowledges is durable.
 type modelDisk struct {
-	fsync time.Duration
+	wal.OSFS // Remove, Rename and MkdirAll as they are
+	fsync    time.Duration
 
 	mu       sync.Mutex
 	sleepers []*sleeper // idle ones; one per sync in progress
@@ -74,24 +75,13 @@ func (m *modelDisk) close() {
 	m.sleepers = nil
 }
 
-// OpenFile implements wal.FS.
+// OpenFile implements wal.FS: the OS's file, its syncs modelled.
 func (m *modelDisk) OpenFile(name string, flag int, perm fs.FileMode) (wal.File, error) {
-	f, err := wal.OSFS{}.OpenFile(name, flag, perm)
+	f, err := m.OSFS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
 	return &modelFile{File: f, disk: m}, nil
-}
-
-// Remove implements wal.FS.
-func (m *modelDisk) Remove(name string) error { return wal.OSFS{}.Remove(name) }
-
-// Rename implements wal.FS.
-func (m *modelDisk) Rename(oldpath, newpath string) error { return wal.OSFS{}.Rename(oldpath, newpath) }
-
-// MkdirAll implements wal.FS.
-func (m *modelDisk) MkdirAll(path string, perm fs.FileMode) error {
-	return wal.OSFS{}.MkdirAll(path, perm)
 }
 
 // modelFile is a real file whose syncs are modelled.
