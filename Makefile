@@ -115,6 +115,14 @@ critical-path: build
 open-loop-p99: build
 	./scripts/open-loop-p99.sh
 
+# Every system (ours, both peers, the floor target) on a modelled disk whose
+# fsyncs are a fixed wait that never stalls, default mix and write-only, about
+# 25 minutes on a quiet machine: results/model-compare/summary.md
+# (scripts/model-compare.sh says what runs).
+.PHONY: model-compare
+model-compare: build
+	./scripts/model-compare.sh
+
 # The 1-client goals per kind of operation (write, read, cas): ours and both
 # peers at 1 client, default mix and write-only, repeats interleaved, the
 # disk floor's one write before and after, about 3 minutes on a quiet

@@ -30,13 +30,19 @@ const (
 	// DurabilityNone: no fsync; a crash of a quorum loses acknowledged
 	// writes.
 	DurabilityNone = "no-fsync"
+	// DurabilityModelled: every fsync replaced by a fixed wait
+	// (ModelDisk): committed at a disk's pace, as durable as no fsync.
+	// Systems on the same model are ranked against each other, never
+	// against real fsyncs or none.
+	DurabilityModelled = "modelled-fsync"
 )
 
 // Contract is what a target promises a client, stated by the target so
 // a comparison compares like with like: how durable an acknowledged write
 // is, who answers it and when, and how reads are served.
 type Contract struct {
-	// Durability is DurabilityQuorumFsync or DurabilityNone.
+	// Durability is DurabilityQuorumFsync, DurabilityNone or
+	// DurabilityModelled.
 	Durability string `json:"durability"`
 	// FsyncsPerCommit says which fsyncs a commit waits for, in words.
 	FsyncsPerCommit string `json:"fsyncs_per_commit"`

@@ -95,10 +95,13 @@
 //     store at once. No consensus, never a system to use: beside a system in
 //     one compare it says what the load generator, the CPUs and the disk
 //     leave any design, and what the system's own work costs.
-//   - The modelled disk (option model-fsync=D of the inproc and floor
-//     targets, modeldisk.go) replaces every fsync by a wait of exactly D
-//     that never stalls, and makes nothing durable (the targets' contract
-//     says so): a tail measured on it is the system's own, not the disk's.
+//   - The modelled disk (ModelDisk, modeldisk.go: option model-fsync=D of
+//     the inproc and floor targets and of the peer targets, whose log files
+//     call its Wait; `compare --model-fsync` gives it to every system)
+//     replaces every fsync by a wait of exactly D that never stalls, and
+//     makes nothing durable (the targets' contracts say so: durability
+//     DurabilityModelled): a tail measured on it is the system's own, not
+//     the disk's, and a ranking on it does not depend on the disk's hour.
 //   - MeasureMemoryFloor does the same for memory (`run --memory-floor`,
 //     at the state's size, StateSizer): a dependent read missing every
 //     cache, the same within a cache, a page's first write. It bounds

@@ -70,7 +70,7 @@ type floorTarget struct {
 	replicas []*floorReplica
 
 	// model replaces every fsync by a fixed wait (option model-fsync).
-	model *modelDisk
+	model *ModelDisk
 
 	closeOnce sync.Once
 	fsyncs    atomic.Uint64
@@ -122,7 +122,7 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 	overwrite := true
 	delay := wal.DefaultMaxCommitDelay
 	stores := 1
-	var modelFsync time.Duration
+	var model *ModelDisk
 	for k, v := range cfg.Options {
 		switch k {
 		case "commit-delay":
@@ -145,12 +145,12 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 			default:
 				return nil, fmt.Errorf("floor target: log-writes=%q: want overwrite (a preallocated file overwritten, fdatasync) or append (fsync)", v)
 			}
-		case "model-fsync":
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 || d > time.Second {
-				return nil, fmt.Errorf("floor target: model-fsync=%q: want a duration from 1ns to 1s", v)
+		case ModelFsyncOption:
+			m, err := NewModelDisk("floor target", v, cfg.Fsync)
+			if err != nil {
+				return nil, err
 			}
-			modelFsync = d
+			model = m
 		default:
 			return nil, fmt.Errorf("floor target: unknown option %q (known: log-writes, commit-delay, stores, model-fsync)", k)
 		}
@@ -165,13 +165,8 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 	if stores > nodes {
 		return nil, fmt.Errorf("floor target: stores=%d: more copies of the state than nodes (%d)", stores, nodes)
 	}
-	if modelFsync > 0 && !cfg.Fsync {
-		return nil, errors.New("floor target: model-fsync needs fsync on (it replaces each fsync by a wait)")
-	}
 	t := newFloorTarget(nodes, cfg.Fsync)
-	if modelFsync > 0 {
-		t.model = newModelDisk(modelFsync)
-	}
+	t.model = model
 	t.startReplicas(stores - 1)
 	for i := range nodes {
 		f, err := os.Create(filepath.Join(cfg.Dir, fmt.Sprintf("floor-log-%d", i)))
@@ -218,7 +213,7 @@ func (t *floorTarget) Contract() Contract {
 		ReadsDetail: "the one store answers at once: no leader to confirm, no replica to lag"}
 	switch {
 	case t.model != nil:
-		c.FsyncsPerCommit = modelContract(t.model.fsync)
+		c = t.model.Contract(c)
 		c.Acks = "applied to the one store once a majority of the logs hold it through a modelled fsync"
 	case t.fsync:
 		c.Durability = DurabilityQuorumFsync
@@ -381,7 +376,7 @@ func (l *floorLog) write(b []byte) error {
 	switch {
 	case err != nil || !l.fsync:
 	case l.t.model != nil:
-		l.t.model.wait()
+		l.t.model.Wait()
 	case l.ring > 0:
 		err = wal.Fdatasync(l.f)
 	default:
@@ -529,7 +524,7 @@ func (t *floorTarget) Close() error {
 			<-r.exited
 		}
 		if t.model != nil {
-			t.model.close()
+			t.model.Close()
 		}
 	})
 	return nil

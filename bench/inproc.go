@@ -141,7 +141,7 @@ type inprocTarget struct {
 	broker          *natsserver.Server // embedded, or nil
 	critPath        *critPathOutput    // critical-path option, or nil
 	logFile         *os.File           // log option, or nil
-	model           *modelDisk         // model-fsync option, or nil
+	model           *ModelDisk         // model-fsync option, or nil
 
 	mu  sync.Mutex
 	trs []transportStatser // every transport built (NATS, TCP)
@@ -157,7 +157,8 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var batches, segBytes, recycleSegs int
 	var snapRate int64
 	var snapRatio, residentRatio float64
-	var commitDelay, modelFsync time.Duration
+	var commitDelay time.Duration
+	var model *ModelDisk
 	var offloadLone, offloadLeader, blockingFsync bool
 	preallocate := true
 	var minSyncInterval time.Duration
@@ -236,12 +237,12 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-commit-delay=%q: want a non-zero duration (negative: no linger)", v)
 			}
 			commitDelay = d
-		case "model-fsync":
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 || d > time.Second {
-				return nil, fmt.Errorf("inproc target: model-fsync=%q: want a duration from 1ns to 1s", v)
+		case ModelFsyncOption:
+			m, err := NewModelDisk("inproc target", v, cfg.Fsync)
+			if err != nil {
+				return nil, err
 			}
-			modelFsync = d
+			model = m
 		case "wal-min-sync-interval":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -281,9 +282,6 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	if cp.floorUsers > 0 && !cfg.Fsync {
 		return nil, errors.New("inproc target: critical-path-floor needs fsync on")
 	}
-	if modelFsync > 0 && !cfg.Fsync {
-		return nil, errors.New("inproc target: model-fsync needs fsync on (it replaces each fsync by a wait)")
-	}
 	if url != "" && tr != TransportNATS {
 		return nil, errors.New("inproc target: nats-url needs transport=nats")
 	}
@@ -292,9 +290,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		return nil, fmt.Errorf("inproc target: %w", err)
 	}
 	t := &inprocTarget{transport: tr, lease: lease, electionTimeout: time.Duration(ticks) * node.DefaultTickInterval}
-	if modelFsync > 0 {
-		t.model = newModelDisk(modelFsync)
-	}
+	t.model = model
 	if logPath != "" {
 		f, err := os.Create(logPath)
 		if err != nil {
@@ -331,7 +327,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		cp.floorDir, cp.nodes, cp.valueBytes = cfg.Dir, cfg.Nodes, cfg.ValueBytes
 		t.critPath = &cp
 	}
-	if batches != 0 || segBytes != 0 || recycleSegs != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || blockingFsync || !preallocate || !yieldToClients || !followerApplyYield || !lazyCommit || cp.file != "" || modelFsync > 0 {
+	if batches != 0 || segBytes != 0 || recycleSegs != 0 || snapRate != 0 || commitDelay != 0 || minSyncInterval != 0 || offloadLone || offloadLeader || blockingFsync || !preallocate || !yieldToClients || !followerApplyYield || !lazyCommit || cp.file != "" || model != nil {
 		ccfg.NodeConfig = func(nc *node.Config) {
 			nc.WALOptions.SnapshotWriteRate = snapRate
 			if cp.rec != nil {
@@ -545,7 +541,7 @@ func (t *inprocTarget) Close() error {
 		err = errors.Join(err, t.logFile.Close())
 	}
 	if t.model != nil {
-		t.model.close()
+		t.model.Close()
 	}
 	if t.critPath != nil && err == nil {
 		err = t.critPath.finish()
@@ -557,7 +553,7 @@ func (t *inprocTarget) Close() error {
 func (t *inprocTarget) Contract() Contract {
 	c := t.raftContract()
 	if t.model != nil {
-		c.Durability, c.FsyncsPerCommit = DurabilityNone, modelContract(t.model.fsync)
+		c = t.model.Contract(c)
 	}
 	return c
 }

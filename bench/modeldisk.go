@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"io/fs"
 	"sync"
 	"time"
@@ -8,10 +9,21 @@ import (
 	"github.com/raftbench/raftbench/wal"
 )
 
-// modelDisk is a wal.FS whose fsyncs take a fixed time and never stall:
-// the option model-fsync=D of the inproc and floor targets (the floor
-// target's logs call wait directly). Every write goes to the real
-// file (put the data directory on a tmpfs such as /dev/shm and no disk is
+// ModelFsyncOption is the target option that puts a target on a
+// ModelDisk: model-fsync=D, with D from 1ns to 1s, fsync on. The inproc
+// and floor targets take it, and so do the peer targets (their log
+// files' fsyncs call Wait); `raftbench compare --model-fsync D` gives it
+// to every system of the comparison.
+const ModelFsyncOption = "model-fsync"
+
+// maxModelFsync bounds the option: a modelled fsync longer than a second
+// is a typo, not a disk.
+const maxModelFsync = time.Second
+
+// ModelDisk is a wal.FS whose fsyncs take a fixed time and never stall
+// (the option model-fsync=D; targets with log files of their own call
+// Wait where they would fsync). Every write goes to the real file (put
+// the data directory on a tmpfs such as /dev/shm and no disk is
 // touched), and every fsync, fdatasync or range writeback the WAL asks
 // for waits D instead, parked like the io_uring's fsync, and makes
 // nothing durable.
@@ -27,24 +39,50 @@ import (
 // hard state, snapshot files, the directories' fsyncs), so all of their
 // syncs are modelled. It must never hold data anyone needs: nothing it
 // acknowledges is durable.
-type modelDisk struct {
+type ModelDisk struct {
 	wal.OSFS // Remove, Rename and MkdirAll as they are
 	fsync    time.Duration
 
 	mu       sync.Mutex
 	sleepers []*sleeper // idle ones; one per sync in progress
-	waits    uint64     // modelled fsyncs begun (tests)
+	waits    uint64     // modelled fsyncs begun
 }
 
-func newModelDisk(fsync time.Duration) *modelDisk { return &modelDisk{fsync: fsync} }
-
-// modelContract is what a target on the model promises about its fsyncs.
-func modelContract(fsync time.Duration) string {
-	return "none: every fsync modelled as a wait of " + fsync.String() + " (option model-fsync); nothing is durable"
+// NewModelDisk reads the model-fsync option's value for target (named in
+// every error): a duration from 1ns to 1s, with fsync on.
+func NewModelDisk(target, value string, fsync bool) (*ModelDisk, error) {
+	d, err := time.ParseDuration(value)
+	if err != nil || d <= 0 || d > maxModelFsync {
+		return nil, fmt.Errorf("%s: %s=%q: want a duration from 1ns to %v", target, ModelFsyncOption, value, maxModelFsync)
+	}
+	if !fsync {
+		return nil, fmt.Errorf("%s: %s needs fsync on (it replaces each fsync by a wait)", target, ModelFsyncOption)
+	}
+	return newModelDisk(d), nil
 }
 
-// wait is one modelled fsync.
-func (m *modelDisk) wait() {
+func newModelDisk(fsync time.Duration) *ModelDisk { return &ModelDisk{fsync: fsync} }
+
+// Fsync is the time every modelled fsync takes.
+func (m *ModelDisk) Fsync() time.Duration { return m.fsync }
+
+// Waits counts the modelled fsyncs begun so far.
+func (m *ModelDisk) Waits() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.waits
+}
+
+// Contract is c as it holds on the model: durability DurabilityModelled
+// (as durable as no fsync at all), the model named.
+func (m *ModelDisk) Contract(c Contract) Contract {
+	c.Durability = DurabilityModelled
+	c.FsyncsPerCommit = "modelled: every fsync a wait of " + m.fsync.String() + " (option " + ModelFsyncOption + "); nothing is durable"
+	return c
+}
+
+// Wait is one modelled fsync.
+func (m *ModelDisk) Wait() {
 	m.mu.Lock()
 	m.waits++
 	var s *sleeper
@@ -65,8 +103,9 @@ func (m *modelDisk) wait() {
 	m.mu.Unlock()
 }
 
-// close releases the sleepers (their timer descriptors).
-func (m *modelDisk) close() {
+// Close releases the sleepers (their timer descriptors); the target
+// calls it once its logs are closed.
+func (m *ModelDisk) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, s := range m.sleepers {
@@ -76,7 +115,7 @@ func (m *modelDisk) close() {
 }
 
 // OpenFile implements wal.FS: the OS's file, its syncs modelled.
-func (m *modelDisk) OpenFile(name string, flag int, perm fs.FileMode) (wal.File, error) {
+func (m *ModelDisk) OpenFile(name string, flag int, perm fs.FileMode) (wal.File, error) {
 	f, err := m.OSFS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
@@ -87,18 +126,18 @@ func (m *modelDisk) OpenFile(name string, flag int, perm fs.FileMode) (wal.File,
 // modelFile is a real file whose syncs are modelled.
 type modelFile struct {
 	wal.File
-	disk *modelDisk
+	disk *ModelDisk
 }
 
 // Sync waits the model's fsync time.
 func (f *modelFile) Sync() error {
-	f.disk.wait()
+	f.disk.Wait()
 	return nil
 }
 
 // Datasync (wal's datasyncer) is the same wait.
 func (f *modelFile) Datasync() error {
-	f.disk.wait()
+	f.disk.Wait()
 	return nil
 }
 
@@ -106,7 +145,7 @@ func (f *modelFile) Datasync() error {
 // modelled fsync, as a range writeback is a sync's write half.
 func (f *modelFile) Writeback(_, _ int64, wait bool) (bool, error) {
 	if wait {
-		f.disk.wait()
+		f.disk.Wait()
 	}
 	return true, nil
 }

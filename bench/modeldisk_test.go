@@ -18,7 +18,7 @@ import (
 func TestModelDiskWaitsInsteadOfSyncing(t *testing.T) {
 	const d = 20 * time.Millisecond
 	m := newModelDisk(d)
-	defer m.close()
+	defer m.Close()
 	name := filepath.Join(t.TempDir(), "f")
 	f, err := m.OpenFile(name, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -49,11 +49,11 @@ func TestModelDiskWaitsInsteadOfSyncing(t *testing.T) {
 			t.Errorf("%s took %v, want at least the model's %v", what, took, d)
 		}
 	}
-	before := m.waitCount()
+	before := m.Waits()
 	if ok, err := wal.Writeback(f, 0, 6, false); !ok || err != nil {
 		t.Fatalf("Writeback(no wait): %v %v", ok, err)
 	}
-	if got := m.waitCount(); got != before || got != uint64(len(waits)) {
+	if got := m.Waits(); got != before || got != uint64(len(waits)) {
 		t.Errorf("%d modelled fsyncs after %d waiting calls and one Writeback(no wait): want %d", got, len(waits), len(waits))
 	}
 	if b, err := os.ReadFile(name); err != nil || string(b) != "record" {
@@ -91,18 +91,12 @@ func TestModelFsyncOption(t *testing.T) {
 				t.Errorf("%d group commits spent %v fsyncing, want at least %v each", st.Log.Flushes, time.Duration(st.Log.FsyncNanos), d)
 			}
 			c := tg.(ContractTarget).Contract()
-			if c.Durability != DurabilityNone || !strings.Contains(c.FsyncsPerCommit, "model-fsync") {
-				t.Errorf("contract %+v: want durability %q and the model named", c, DurabilityNone)
+			if c.Durability != DurabilityModelled || !strings.Contains(c.FsyncsPerCommit, "model-fsync") {
+				t.Errorf("contract %+v: want durability %q and the model named", c, DurabilityModelled)
 			}
 			if err := tg.Close(); err != nil {
 				t.Fatal(err)
 			}
 		})
 	}
-}
-
-func (m *modelDisk) waitCount() uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.waits
 }

@@ -32,6 +32,14 @@ type Config struct {
 	Repeat  int
 	Nodes   int
 	Fsync   bool
+	// ModelFsync, when positive, runs every system that fsyncs on a
+	// modelled disk (bench.ModelDisk: each fsync a wait of exactly this
+	// long that never stalls, nothing durable; target option
+	// bench.ModelFsyncOption), so the ranking says what the designs do on
+	// a disk that is the same in every hour. Needs Fsync; systems marked
+	// NoFsyncSuffix keep fsync off. No disk floor is measured (there is no
+	// disk to measure); put DataDir on a tmpfs so the writes touch none.
+	ModelFsync time.Duration
 	// Load is the workload of every run; Clients, Rate, Nodes and Fsync
 	// are set per run from the fields above.
 	Load bench.RunConfig
@@ -100,6 +108,19 @@ func TargetOptions(system string) map[string]string {
 	return nil
 }
 
+// systemOptions are the target options system runs with under cfg: the
+// ones its name implies, and the modelled disk's when it fsyncs on one.
+func (c *Config) systemOptions(system string) map[string]string {
+	opts := TargetOptions(system)
+	if c.ModelFsync > 0 && SystemFsync(system, c.Fsync) {
+		if opts == nil {
+			opts = map[string]string{}
+		}
+		opts[bench.ModelFsyncOption] = c.ModelFsync.String()
+	}
+	return opts
+}
+
 // SystemFsync says whether system runs with fsync on under a comparison
 // whose setting is fsync.
 func SystemFsync(system string, fsync bool) bool {
@@ -159,6 +180,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Out == "" {
 		return errors.New("compare: no output directory")
+	}
+	if c.ModelFsync < 0 || c.ModelFsync > time.Second {
+		return fmt.Errorf("compare: modelled fsync %v out of 0..1s", c.ModelFsync)
+	}
+	if c.ModelFsync > 0 && !c.Fsync {
+		return errors.New("compare: a modelled fsync needs fsync on (it replaces each fsync by a wait)")
 	}
 	if c.DiskFloor < 0 || c.DiskFloor > time.Minute {
 		return fmt.Errorf("compare: disk floor duration %v out of 0..1m", c.DiskFloor)
@@ -294,9 +321,10 @@ func (c *Config) floorKinds() []bool {
 }
 
 // FloorSamples is how many disk floor measurements Run makes, each
-// DiskFloor long (0 with fsync off or DiskFloor 0).
+// DiskFloor long (0 with fsync off, on a modelled disk or with DiskFloor
+// 0).
 func (c *Config) FloorSamples() int {
-	if !c.Fsync || c.DiskFloor <= 0 {
+	if !c.Fsync || c.ModelFsync > 0 || c.DiskFloor <= 0 {
 		return 0
 	}
 	n := 2 * len(c.Clients) * len(c.floorKinds()) * len(floorWays) // before and after the runs
@@ -316,9 +344,6 @@ func (c *Config) defaults() {
 			if err != nil {
 				return nil, err
 			}
-			if tc.Options == nil {
-				tc.Options = TargetOptions(system)
-			}
 			return f(ctx, tc)
 		}
 	}
@@ -337,6 +362,7 @@ func runOne(ctx context.Context, cfg *Config, s Slot, order int) (RunRecord, *be
 	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	t, err := cfg.Open(octx, s.System, bench.TargetConfig{
 		Nodes: cfg.Nodes, Dir: dir, Fsync: SystemFsync(s.System, cfg.Fsync), ValueBytes: cfg.Load.ValueBytes, Logger: cfg.Logger,
+		Options: cfg.systemOptions(s.System),
 	})
 	cancel()
 	if err != nil {

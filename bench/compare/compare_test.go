@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -508,5 +509,63 @@ func TestPassCeilingsStayApart(t *testing.T) {
 	}
 	if got := r.ofPassCeiling("raftbench"+NoFsyncSuffix, 4, runs); got != 0 {
 		t.Errorf("an fsync-off system was rated against the disk: %v", got)
+	}
+}
+
+// TestModelFsync: --model-fsync gives every system that fsyncs the
+// modelled disk's option (beside the options its name implies), not the
+// systems marked :nofsync; measures no disk floor; records the model in
+// compare.json and compare.md; and refuses a bad duration or fsync off.
+func TestModelFsync(t *testing.T) {
+	load := bench.DefaultRunConfig()
+	load.Warmup, load.Duration, load.Keys, load.ValueBytes = 0, 200*time.Millisecond, 10, 16
+	optsOf := map[string]map[string]string{}
+	var mu sync.Mutex
+	out := t.TempDir()
+	cfg := Config{
+		Systems: []string{"a", "raftbench:tcp", "a:nofsync"}, Clients: []int{1}, Repeat: 1, Nodes: 3, Fsync: true,
+		ModelFsync: 300 * time.Microsecond, DiskFloor: time.Second, FloorEachPass: true,
+		Load: load, DataDir: t.TempDir(), Out: out,
+		Open: func(ctx context.Context, system string, tc bench.TargetConfig) (bench.Target, error) {
+			mu.Lock()
+			optsOf[system] = tc.Options
+			mu.Unlock()
+			return &fakeTarget{name: system, delay: 100 * time.Microsecond, store: kv.NewStore(), nofsync: !tc.Fsync}, nil
+		},
+	}
+	if n := cfg.FloorSamples(); n != 0 {
+		t.Errorf("%d disk floor samples on a modelled disk, want none", n)
+	}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{
+		"a":             {bench.ModelFsyncOption: "300µs"},
+		"raftbench:tcp": {bench.ModelFsyncOption: "300µs", "transport": "tcp"},
+		"a:nofsync":     nil,
+	}
+	for sys, w := range want {
+		if got := optsOf[sys]; !maps.Equal(got, w) {
+			t.Errorf("%s opened with options %v, want %v", sys, got, w)
+		}
+	}
+	if res.ModelFsync != "300µs" || len(res.DiskFloor) != 0 {
+		t.Errorf("result: model %q, %d disk floor samples; want 300µs and none", res.ModelFsync, len(res.DiskFloor))
+	}
+	md, err := os.ReadFile(filepath.Join(out, "compare.md"))
+	if err != nil || !strings.Contains(string(md), "modelled disk: every fsync a wait of 300µs") {
+		t.Errorf("compare.md does not name the modelled disk (err %v)", err)
+	}
+	for _, bad := range []Config{
+		{ModelFsync: -time.Millisecond, Fsync: true},
+		{ModelFsync: 2 * time.Second, Fsync: true},
+		{ModelFsync: time.Millisecond, Fsync: false},
+	} {
+		c := cfg
+		c.ModelFsync, c.Fsync = bad.ModelFsync, bad.Fsync
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "modelled fsync") {
+			t.Errorf("model %v with fsync %v: %v, want an error naming the modelled fsync", bad.ModelFsync, bad.Fsync, err)
+		}
 	}
 }

@@ -20,6 +20,9 @@ func writeMarkdown(path string, r *Result) error {
 	} else if r.hasNoFsyncSystem() {
 		fs = "on, except systems marked " + NoFsyncSuffix
 	}
+	if r.ModelFsync != "" {
+		fs += ", on a modelled disk: every fsync a wait of " + r.ModelFsync + " that never stalls, nothing durable (--model-fsync)"
+	}
 	fmt.Fprintf(&b, "# raftbench compare\n\n")
 	fmt.Fprintf(&b, "%d nodes in-process per system, fsync **%s**, %d-byte values, closed loop, "+
 		"mix %s, %d keys (%s), %.0f s warm-up + %.0f s measured, %d repeat(s) interleaved across systems; "+

@@ -26,6 +26,9 @@ func writePlots(dir string, r *Result) error {
 	} else if r.hasNoFsyncSystem() {
 		fs = "fsync on (off for " + NoFsyncSuffix + ")"
 	}
+	if r.ModelFsync != "" {
+		fs += ", modelled disk (fsync = " + r.ModelFsync + ")"
+	}
 	if len(r.Rows) == 0 {
 		return nil // nothing measured (the first run failed): no plots
 	}

@@ -159,16 +159,19 @@ type OpLatency struct {
 
 // Result is compare.json.
 type Result struct {
-	Systems    []string `json:"systems"`
-	Targets    []string `json:"targets"`
-	Clients    []int    `json:"clients"`
-	Repeat     int      `json:"repeat"`
-	Nodes      int      `json:"nodes"`
-	Fsync      bool     `json:"fsync"` // the same for every system
-	ValueBytes int      `json:"value_bytes"`
-	Keys       int      `json:"keys"`
-	KeyDist    string   `json:"key_dist"`
-	Mix        string   `json:"mix"`
+	Systems []string `json:"systems"`
+	Targets []string `json:"targets"`
+	Clients []int    `json:"clients"`
+	Repeat  int      `json:"repeat"`
+	Nodes   int      `json:"nodes"`
+	Fsync   bool     `json:"fsync"` // the same for every system
+	// ModelFsync is Config.ModelFsync ("" for a real disk): every system
+	// that fsyncs did so on a modelled disk, each fsync a wait this long.
+	ModelFsync string `json:"model_fsync,omitempty"`
+	ValueBytes int    `json:"value_bytes"`
+	Keys       int    `json:"keys"`
+	KeyDist    string `json:"key_dist"`
+	Mix        string `json:"mix"`
 	// Workload is the full load of every run (preset, mix, distribution,
 	// theta, load phase); absent in comparisons saved before it existed.
 	Workload  *bench.WorkloadInfo `json:"workload,omitempty"`
@@ -204,6 +207,9 @@ func newResult(cfg *Config) *Result {
 		Workload: ptrTo(cfg.Load.Info()), Environment: ptrTo(bench.DescribeEnvironment(cfg.DataDir)),
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 		Date: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
+	}
+	if cfg.ModelFsync > 0 {
+		r.ModelFsync = cfg.ModelFsync.String()
 	}
 	for _, s := range cfg.Systems {
 		r.Targets = append(r.Targets, TargetName(s))

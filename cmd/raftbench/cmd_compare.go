@@ -34,6 +34,7 @@ type compareFlags struct {
 	dataDir       string
 	diskFloor     time.Duration
 	floorEachPass bool
+	modelFsync    time.Duration
 	out           string
 	check         bool
 	checkKeys     int
@@ -58,6 +59,13 @@ append+fsyncs takes on the data directory's disk, which bounds every
 system's one-client figure; and (--floor-each-pass) every replica's floor
 again right before each repeat's runs at each client count, so each run is
 also rated against the disk of its own minute ("of pass ceiling").
+
+--model-fsync D runs every system that fsyncs on a modelled disk instead
+(the target option model-fsync=D, which every system here takes): each
+fsync is a wait of exactly D that never stalls and makes nothing durable,
+so the ranking says what the designs do on a disk that is the same in every
+hour, not what this disk did that minute. Put --data-dir on a tmpfs
+(/dev/shm) so the writes touch no disk; no disk floor is measured.
 
 Systems: raftbench (our engine, the inproc target; raftbench:tcp and
 raftbench:nats run it over TCP on loopback and over an embedded NATS broker), hashicorp,
@@ -116,6 +124,7 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory of each run's data (default: system temp dir); put it on the disk you mean to measure")
 	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long per sample (before and after the runs, at every client count, with a quorum's and with every replica's log writing, each log appended with fsync and overwriting a preallocated file with fdatasync) what the disk alone allows the clients' writes, in --data-dir; 0 skips")
 	fs.BoolVar(&f.floorEachPass, "floor-each-pass", true, "with --disk-floor, also measure every replica's floor at each client count right before each repeat's runs there, so each run is rated against the disk in the same minute (\"of pass ceiling\"; adds 2 samples per repeat and client count)")
+	fs.DurationVar(&f.modelFsync, "model-fsync", 0, "run every system that fsyncs on a modelled disk: each fsync a wait of exactly this long that never stalls, nothing durable (e.g. 300us; up to 1s); no disk floor is measured; put --data-dir on a tmpfs. 0: the real disk")
 	fs.StringVar(&f.out, "out", "", "output directory (required)")
 	fs.BoolVar(&f.check, "check", true, "record each run's history on a sample of keys and check it for linearizability (porcupine); a row that fails, or whose contract differs from the others', is marked and never ranked (false: every row unchecked, none ranked)")
 	fs.IntVar(&f.checkKeys, "check-keys", 0, fmt.Sprintf("keys sampled for the check (every keys/N-th key, key 0 included; 0: a hundredth of --keys, at least %d, at most %d)", bench.DefaultHistoryKeys, bench.MaxDefaultHistoryKeys))
@@ -152,7 +161,7 @@ func (f *compareFlags) config() (compare.Config, error) {
 	load.ValueBytes, load.Keys, load.Seed = f.valueBytes, f.keys, f.seed
 	load.Warmup, load.Duration = f.warmup, f.duration
 	cfg := compare.Config{
-		Systems: systems, Clients: clients, Repeat: f.repeat, Nodes: f.nodes, Fsync: f.fsync,
+		Systems: systems, Clients: clients, Repeat: f.repeat, Nodes: f.nodes, Fsync: f.fsync, ModelFsync: f.modelFsync,
 		Load: load, DataDir: f.dataDir, DiskFloor: f.diskFloor, FloorEachPass: f.floorEachPass, Out: f.out, Log: os.Stderr,
 		NoCheck: !f.check, History: &bench.HistoryConfig{Keys: f.checkKeys}, CheckTimeout: f.checkTime,
 	}
@@ -186,6 +195,9 @@ func runCompare(cmd *cobra.Command, cfg compare.Config) error {
 	if samples := cfg.FloorSamples(); samples > 0 {
 		total += time.Duration(samples) * cfg.DiskFloor
 		floor = fmt.Sprintf(" and %d disk floor samples of %v", samples, cfg.DiskFloor)
+	}
+	if cfg.ModelFsync > 0 {
+		floor = fmt.Sprintf(" on a modelled disk (every fsync %v, nothing durable; no disk floor)", cfg.ModelFsync)
 	}
 	fmt.Fprintf(os.Stderr, "compare: %d runs of %v each%s (about %v)\n", runs, per, floor, total.Round(time.Second))
 	_, err := compare.Run(ctx, cfg)

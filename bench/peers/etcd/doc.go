@@ -61,6 +61,10 @@
 // writes; its contract says local reads. It exists to show that compare's
 // correctness gate catches such a system (TestFollowerReadsAreCaught).
 //
+// Options["model-fsync"] = D (bench.ModelDisk; the only option
+// "etcd-follower-reads" takes) replaces each fdatasync of the log file by
+// the model's wait of D; the contract then says nothing is durable.
+//
 // Faults (bench.FaultTarget): Isolate drops every message to and from a
 // node in send. Kill crashes a node: its raft.Node stops, its kv.Store and
 // read state (one "life") are dropped, messages to it are lost and its

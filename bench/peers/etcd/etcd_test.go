@@ -29,6 +29,23 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// TestModelFsync: etcd's log file on the modelled disk. The deliberately
+// unsafe variant takes that option too (compare gives it to every system)
+// and no other.
+func TestModelFsync(t *testing.T) {
+	peertest.ModelFsync(t, peertest.Lookup(t, "etcd"), config(true), expect)
+	unsafe := peertest.Lookup(t, "etcd-follower-reads")
+	cfg := config(true)
+	cfg.Dir, cfg.Options = t.TempDir(), map[string]string{"reads": "readindex"}
+	peertest.RejectsBadConfig(t, unsafe, cfg)
+	cfg.Dir, cfg.Options = "", map[string]string{bench.ModelFsyncOption: "1ms"}
+	tg := peertest.Start(t, unsafe, cfg)
+	defer tg.Close()
+	if c := bench.TargetContract(tg); c.Durability != bench.DurabilityModelled || c.Reads != bench.ReadsLocal {
+		t.Errorf("etcd-follower-reads on the model: contract %+v, want modelled durability and local reads", c)
+	}
+}
+
 // TestLeaderStopKeepsAcknowledgedWrites kills the leader and checks that
 // the new leader serves every write the old one acknowledged.
 func TestLeaderStopKeepsAcknowledgedWrites(t *testing.T) {

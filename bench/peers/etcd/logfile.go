@@ -10,6 +10,8 @@ import (
 	raftpb "go.etcd.io/raft/v3/raftpb"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/raftbench/raftbench/bench"
 )
 
 // Record kinds in a node's log file.
@@ -25,21 +27,22 @@ const recHeader = 9
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // logFile is one node's append-only durability file: each Ready becomes
-// one write and one fdatasync.
+// one write and one fdatasync (on a modelled disk, the model's wait).
 type logFile struct {
 	f     *os.File
 	fd    int
 	fsync bool
+	model *bench.ModelDisk // option model-fsync, or nil
 	buf   []byte
 	prev  *raftpb.HardState // last hard state written
 }
 
-func openLogFile(path string, fsync bool) (*logFile, error) {
+func openLogFile(path string, fsync bool, model *bench.ModelDisk) (*logFile, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("etcd: open log: %w", err)
 	}
-	return &logFile{f: f, fd: int(f.Fd()), fsync: fsync, prev: &raftpb.HardState{}}, nil
+	return &logFile{f: f, fd: int(f.Fd()), fsync: fsync, model: model, prev: &raftpb.HardState{}}, nil
 }
 
 // save writes a Ready's state and, as etcd server does, fdatasyncs only
@@ -76,6 +79,10 @@ func (l *logFile) save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.
 	}
 	if !l.fsync || !mustSync {
 		return false, nil
+	}
+	if l.model != nil {
+		l.model.Wait()
+		return true, nil
 	}
 	if err := unix.Fdatasync(l.fd); err != nil {
 		return false, fmt.Errorf("etcd: fdatasync log: %w", err)

@@ -28,10 +28,14 @@ func init() {
 	// Deliberately broken, to see compare's correctness gate at work:
 	// `raftbench compare --systems raftbench,etcd,etcd-follower-reads`.
 	bench.Register("etcd-follower-reads", func(ctx context.Context, cfg bench.TargetConfig) (bench.Target, error) {
-		if len(cfg.Options) > 0 {
-			return nil, errors.New("etcd-follower-reads: takes no options")
+		opts := map[string]string{"reads": ReadsFollowerLocal}
+		for k, v := range cfg.Options {
+			if k != bench.ModelFsyncOption {
+				return nil, fmt.Errorf("etcd-follower-reads: unknown option %q (the only one is %s)", k, bench.ModelFsyncOption)
+			}
+			opts[k] = v
 		}
-		cfg.Options = map[string]string{"reads": ReadsFollowerLocal}
+		cfg.Options = opts
 		return New(ctx, cfg)
 	})
 }
@@ -55,6 +59,7 @@ var (
 // Target is an in-process etcd-io/raft cluster.
 type Target struct {
 	fsync        bool
+	model        *bench.ModelDisk // option model-fsync, or nil
 	electionTick int
 	nodes        []*node
 	isolated     atomic.Uint64 // node cut off by Isolate (0: none)
@@ -81,11 +86,11 @@ type Target struct {
 
 // New builds and starts a cluster and returns once it has a leader.
 func New(ctx context.Context, cfg bench.TargetConfig) (*Target, error) {
-	if err := checkConfig(cfg); err != nil {
+	model, err := checkConfig(cfg)
+	if err != nil {
 		return nil, err
 	}
-	t := &Target{fsync: cfg.Fsync, followerReads: cfg.Options["reads"] == ReadsFollowerLocal, stop: make(chan struct{})}
-	var err error
+	t := &Target{fsync: cfg.Fsync, model: model, followerReads: cfg.Options["reads"] == ReadsFollowerLocal, stop: make(chan struct{})}
 	if t.electionTick, err = bench.ElectionTicks(cfg.ElectionTimeout, tickInterval, electionTick); err != nil {
 		return nil, fmt.Errorf("etcd: %w", err)
 	}
@@ -105,22 +110,33 @@ func New(ctx context.Context, cfg bench.TargetConfig) (*Target, error) {
 	return t, nil
 }
 
-func checkConfig(cfg bench.TargetConfig) error {
+// checkConfig refuses a bad configuration and returns the modelled disk
+// the options ask for (nil: real fsyncs).
+func checkConfig(cfg bench.TargetConfig) (*bench.ModelDisk, error) {
 	if cfg.Nodes < 1 || cfg.Nodes > maxNodes {
-		return fmt.Errorf("etcd: nodes must be in 1..%d, got %d", maxNodes, cfg.Nodes)
+		return nil, fmt.Errorf("etcd: nodes must be in 1..%d, got %d", maxNodes, cfg.Nodes)
 	}
 	if cfg.Dir == "" {
-		return errors.New("etcd: TargetConfig.Dir is empty")
+		return nil, errors.New("etcd: TargetConfig.Dir is empty")
 	}
+	var model *bench.ModelDisk
 	for k, v := range cfg.Options {
-		if k != "reads" {
-			return fmt.Errorf("etcd: unknown option %q (the only one is reads)", k)
-		}
-		if v != "readindex" && v != ReadsFollowerLocal {
-			return fmt.Errorf("etcd: option reads=%q (want readindex, or %s: deliberately unsafe)", v, ReadsFollowerLocal)
+		switch k {
+		case "reads":
+			if v != "readindex" && v != ReadsFollowerLocal {
+				return nil, fmt.Errorf("etcd: option reads=%q (want readindex, or %s: deliberately unsafe)", v, ReadsFollowerLocal)
+			}
+		case bench.ModelFsyncOption:
+			m, err := bench.NewModelDisk("etcd", v, cfg.Fsync)
+			if err != nil {
+				return nil, err
+			}
+			model = m
+		default:
+			return nil, fmt.Errorf("etcd: unknown option %q (known: reads, %s)", k, bench.ModelFsyncOption)
 		}
 	}
-	return nil
+	return model, nil
 }
 
 func (t *Target) start(cfg bench.TargetConfig) error {
@@ -134,7 +150,7 @@ func (t *Target) start(cfg bench.TargetConfig) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("etcd: %w", err)
 		}
-		lf, err := openLogFile(filepath.Join(dir, "raft.log"), cfg.Fsync)
+		lf, err := openLogFile(filepath.Join(dir, "raft.log"), cfg.Fsync, t.model)
 		if err != nil {
 			return err
 		}
@@ -235,6 +251,9 @@ func (t *Target) Close() error {
 		if err := t.failed(); err != nil {
 			errs = append(errs, err)
 		}
+		if t.model != nil {
+			t.model.Close()
+		}
 		t.closeErr = errors.Join(errs...)
 	})
 	return t.closeErr
@@ -252,10 +271,14 @@ func raftLogger(logger *slog.Logger) raft.Logger {
 // sending and applying, so an entry is answered only once durable on the
 // leader and a quorum; reads by ReadIndex (ReadOnlySafe).
 func (t *Target) Contract() bench.Contract {
+	c := bench.RaftContract(t.fsync, bench.ReadsReadIndex, "node.ReadIndex (ReadOnlySafe: heartbeat quorum), one in flight per node shared by the readers waiting, answered once applied >= it")
 	if t.followerReads {
-		return bench.RaftContract(t.fsync, bench.ReadsLocal, "deliberately unsafe: a follower answers from its own state, no ReadIndex")
+		c = bench.RaftContract(t.fsync, bench.ReadsLocal, "deliberately unsafe: a follower answers from its own state, no ReadIndex")
 	}
-	return bench.RaftContract(t.fsync, bench.ReadsReadIndex, "node.ReadIndex (ReadOnlySafe: heartbeat quorum), one in flight per node shared by the readers waiting, answered once applied >= it")
+	if t.model != nil {
+		c = t.model.Contract(c)
+	}
+	return c
 }
 
 // ReadsFollowerLocal is the value of Options["reads"] that makes the

@@ -27,7 +27,10 @@
 //     when cfg.Fsync is false, skips it. Documented limitation: raft-wal's
 //     bbolt meta store (term/vote, segment list) is outside that seam and
 //     still fsyncs with cfg.Fsync false; it writes only on elections and
-//     segment rotations, never per entry.
+//     segment rotations, never per entry. With Options["model-fsync"]=D
+//     (bench.ModelDisk) each segment fsync is the model's wait of D
+//     instead, counted the same; the meta store's and the snapshot
+//     store's fsyncs stay real (on a tmpfs they cost nothing).
 //   - raft.FileSnapshotStore in snapshots/ (retain 1).
 //   - transport: raft.NewInmemTransport wired all-to-all (default,
 //     Options["transport"]="inmem"), or raft.NewTCPTransport on

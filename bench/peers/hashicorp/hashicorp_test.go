@@ -41,6 +41,16 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// TestModelFsync: raft-wal's segment fsyncs on the modelled disk, over
+// both transports.
+func TestModelFsync(t *testing.T) {
+	for _, opts := range []map[string]string{nil, {"transport": "tcp"}} {
+		t.Run(fmt.Sprint(opts), func(t *testing.T) {
+			peertest.ModelFsync(t, peertest.Lookup(t, "hashicorp"), config(true, opts), expect)
+		})
+	}
+}
+
 // TestLeaderStopKeepsAcknowledgedWrites shuts the leader down and checks
 // that the new leader serves every write the old one acknowledged.
 func TestLeaderStopKeepsAcknowledgedWrites(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/segment"
 
+	"github.com/raftbench/raftbench/bench"
 	"github.com/raftbench/raftbench/engine/embed/kv"
 )
 
@@ -109,14 +110,14 @@ type transport interface {
 
 // storage opens the node's raft-wal (log + stable store) and snapshot
 // store under dir.
-func openStorage(dir string, fsync bool, syncs *atomic.Uint64, counter *entryCounter,
+func openStorage(dir string, fsync bool, model *bench.ModelDisk, syncs *atomic.Uint64, counter *entryCounter,
 	logger hclog.Logger) (*wal.WAL, *raft.FileSnapshotStore, error) {
 	walDir := filepath.Join(dir, "wal")
 	if err := os.MkdirAll(walDir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("hashicorp: %w", err)
 	}
 	w, err := wal.Open(walDir,
-		wal.WithSegmentFiler(segment.NewFiler(walDir, newSyncFS(fsync, syncs))),
+		wal.WithSegmentFiler(segment.NewFiler(walDir, newSyncFS(fsync, model, syncs))),
 		wal.WithMetricsCollector(counter),
 		wal.WithLogger(logger.Named("wal")))
 	if err != nil {

@@ -41,6 +41,7 @@ type Target struct {
 	name  string
 	fsync bool
 	tuned bool
+	model *bench.ModelDisk // option model-fsync, or nil
 	nodes []*node
 
 	leader        atomic.Pointer[node] // last node seen as leader; a hint
@@ -57,11 +58,11 @@ type Target struct {
 
 // New builds and starts a cluster and returns once it has a leader.
 func New(ctx context.Context, name string, tuned bool, cfg bench.TargetConfig) (*Target, error) {
-	kind, err := parseOptions(cfg)
+	kind, model, err := parseOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{name: name, fsync: cfg.Fsync, tuned: tuned, stop: make(chan struct{})}
+	t := &Target{name: name, fsync: cfg.Fsync, tuned: tuned, model: model, stop: make(chan struct{})}
 	if err := t.start(cfg, tuned, kind); err != nil {
 		t.Close()
 		return nil, err
@@ -77,29 +78,33 @@ func New(ctx context.Context, name string, tuned bool, cfg bench.TargetConfig) (
 	return t, nil
 }
 
-func parseOptions(cfg bench.TargetConfig) (transportKind string, err error) {
+func parseOptions(cfg bench.TargetConfig) (transportKind string, model *bench.ModelDisk, err error) {
 	if cfg.Nodes < 1 || cfg.Nodes > maxNodes {
-		return "", fmt.Errorf("hashicorp: nodes must be in 1..%d, got %d", maxNodes, cfg.Nodes)
+		return "", nil, fmt.Errorf("hashicorp: nodes must be in 1..%d, got %d", maxNodes, cfg.Nodes)
 	}
 	if cfg.Dir == "" {
-		return "", errors.New("hashicorp: TargetConfig.Dir is empty")
+		return "", nil, errors.New("hashicorp: TargetConfig.Dir is empty")
 	}
 	if cfg.ElectionTimeout < 0 || (cfg.ElectionTimeout > 0 && cfg.ElectionTimeout < 10*time.Millisecond) {
-		return "", fmt.Errorf("hashicorp: election timeout %v: want 0 (default) or at least 10ms", cfg.ElectionTimeout)
+		return "", nil, fmt.Errorf("hashicorp: election timeout %v: want 0 (default) or at least 10ms", cfg.ElectionTimeout)
 	}
 	transportKind = "inmem"
 	for k, v := range cfg.Options {
 		switch k {
 		case "transport":
 			if v != "inmem" && v != "tcp" {
-				return "", fmt.Errorf("hashicorp: option transport=%q: want inmem or tcp", v)
+				return "", nil, fmt.Errorf("hashicorp: option transport=%q: want inmem or tcp", v)
 			}
 			transportKind = v
+		case bench.ModelFsyncOption:
+			if model, err = bench.NewModelDisk("hashicorp", v, cfg.Fsync); err != nil {
+				return "", nil, err
+			}
 		default:
-			return "", fmt.Errorf("hashicorp: unknown option %q (known: transport)", k)
+			return "", nil, fmt.Errorf("hashicorp: unknown option %q (known: transport, %s)", k, bench.ModelFsyncOption)
 		}
 	}
-	return transportKind, nil
+	return transportKind, model, nil
 }
 
 // start opens every node's storage, bootstraps the same configuration on
@@ -118,7 +123,7 @@ func (t *Target) start(cfg bench.TargetConfig, tuned bool, kind string) error {
 	}
 	for i, n := range t.nodes {
 		dir := filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", i+1))
-		w, snaps, err := openStorage(dir, cfg.Fsync, &t.syncs, &t.entries, logger)
+		w, snaps, err := openStorage(dir, cfg.Fsync, t.model, &t.syncs, &t.entries, logger)
 		if err != nil {
 			return err
 		}
@@ -212,6 +217,9 @@ func (t *Target) Close() error {
 				errs = append(errs, fmt.Errorf("close transport %s: %w", n.id, err))
 			}
 		}
+		if t.model != nil {
+			t.model.Close()
+		}
 		t.closeErr = errors.Join(errs...)
 	})
 	return t.closeErr
@@ -221,8 +229,12 @@ func (t *Target) Close() error {
 // before a follower acks it; ApplyFuture answers after the leader's FSM
 // applied it; reads as ReadIndex (package doc).
 func (t *Target) Contract() bench.Contract {
-	return bench.RaftContract(t.fsync, bench.ReadsReadIndex, "Barrier once per leader term, then VerifyLeader (heartbeat quorum) per read, served on the leader; "+
+	c := bench.RaftContract(t.fsync, bench.ReadsReadIndex, "Barrier once per leader term, then VerifyLeader (heartbeat quorum) per read, served on the leader; "+
 		"VerifyLeader also counts replies to appends already in flight when the read began, so its confirmation can predate the read by one round trip (safe while followers refuse votes as long as they hear from a leader)")
+	if t.model != nil {
+		c = t.model.Contract(c)
+	}
+	return c
 }
 
 var _ bench.ContractTarget = (*Target)(nil)

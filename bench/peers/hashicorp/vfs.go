@@ -3,21 +3,25 @@ package hashicorp
 import (
 	"sync/atomic"
 
+	"github.com/raftbench/raftbench/bench"
+
 	walfs "github.com/hashicorp/raft-wal/fs"
 	"github.com/hashicorp/raft-wal/types"
 )
 
 // syncFS is raft-wal's own file system with a seam around Sync: it counts
-// segment fsyncs and, when fsync is off, skips them. raft-wal has no
-// no-sync option of its own.
+// segment fsyncs and, when fsync is off, skips them (raft-wal has no
+// no-sync option of its own); on a modelled disk (option model-fsync)
+// each is the model's wait instead.
 type syncFS struct {
 	inner *walfs.FS
 	fsync bool
-	syncs *atomic.Uint64 // fsyncs actually made
+	model *bench.ModelDisk // nil: real fsyncs
+	syncs *atomic.Uint64   // fsyncs made (or modelled)
 }
 
-func newSyncFS(fsync bool, syncs *atomic.Uint64) *syncFS {
-	return &syncFS{inner: walfs.New(), fsync: fsync, syncs: syncs}
+func newSyncFS(fsync bool, model *bench.ModelDisk, syncs *atomic.Uint64) *syncFS {
+	return &syncFS{inner: walfs.New(), fsync: fsync, model: model, syncs: syncs}
 }
 
 func (s *syncFS) ListDir(dir string) ([]string, error) { return s.inner.ListDir(dir) }
@@ -52,7 +56,9 @@ func (f *syncFile) Sync() error {
 	if !f.fs.fsync {
 		return nil
 	}
-	if err := f.WritableFile.Sync(); err != nil {
+	if f.fs.model != nil {
+		f.fs.model.Wait()
+	} else if err := f.WritableFile.Sync(); err != nil {
 		return err
 	}
 	f.fs.syncs.Add(1)
