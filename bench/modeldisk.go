@@ -63,9 +63,6 @@ func NewModelDisk(target, value string, fsync bool) (*ModelDisk, error) {
 
 func newModelDisk(fsync time.Duration) *ModelDisk { return &ModelDisk{fsync: fsync} }
 
-// Fsync is the time every modelled fsync takes.
-func (m *ModelDisk) Fsync() time.Duration { return m.fsync }
-
 // Waits counts the modelled fsyncs begun so far.
 func (m *ModelDisk) Waits() uint64 {
 	m.mu.Lock()

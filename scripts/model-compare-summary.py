@@ -35,7 +35,7 @@ def main(out):
         w = r.get("workload") or {}
         print(f"## {wl} ({r['keys']:,} keys, mix {r['mix']}), {r['date']}\n")
         print(f"Every fsync of every system a wait of {r['model_fsync']} that never stalls; "
-              f"{r['repeat']} interleaved runs of {r['duration_s']:.0f} s per system and client count; "
+              f"{r['repeat']} interleaved runs of {r['duration_s']:g} s per system and client count; "
               f"figures are medians over them, ratios are per repeat (the same minute).\n")
         print("| clients | ours ops/s | better peer ops/s | ratio (per repeat) | ours p99 / p99.9 ms | peers' lowest p99 / p99.9 ms | tails below every peer (repeats) | floor target ops/s | ours over it |")
         print("| ---: | ---: | --- | --- | --- | --- | --- | ---: | ---: |")
