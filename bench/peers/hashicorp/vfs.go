@@ -3,10 +3,10 @@ package hashicorp
 import (
 	"sync/atomic"
 
-	"github.com/raftbench/raftbench/bench"
-
 	walfs "github.com/hashicorp/raft-wal/fs"
 	"github.com/hashicorp/raft-wal/types"
+
+	"github.com/raftbench/raftbench/bench"
 )
 
 // syncFS is raft-wal's own file system with a seam around Sync: it counts
