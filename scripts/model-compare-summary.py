@@ -32,7 +32,6 @@ def main(out):
             continue
         r = json.load(open(path))
         runs = runs_by(r)
-        w = r.get("workload") or {}
         print(f"## {wl} ({r['keys']:,} keys, mix {r['mix']}), {r['date']}\n")
         print(f"Every fsync of every system a wait of {r['model_fsync']} that never stalls; "
               f"{r['repeat']} interleaved runs of {r['duration_s']:g} s per system and client count; "
@@ -40,7 +39,7 @@ def main(out):
         print("| clients | ours ops/s | better peer ops/s | ratio (per repeat) | ours p99 / p99.9 ms | peers' lowest p99 / p99.9 ms | tails below every peer (repeats) | floor target ops/s | ours over it |")
         print("| ---: | ---: | --- | --- | --- | --- | --- | ---: | ---: |")
         for c in r["clients"]:
-            ratios, lower, ours, best, fl = [], 0, [], [], []
+            ratios, lower, ours, best, fl, lp99s, lp999s = [], 0, [], [], [], [], []
             for k in range(1, r["repeat"] + 1):
                 o = runs.get((OURS, c, k))
                 ps = [runs[(p, c, k)] for p in PEERS if (p, c, k) in runs]
@@ -50,23 +49,22 @@ def main(out):
                 ratios.append(o["throughput_ops"] / b["throughput_ops"])
                 ours.append(o)
                 best.append(b)
-                lp99 = min(p["latency_ms"]["p99"] for p in ps)
-                lp999 = min(p["latency_ms"]["p999"] for p in ps)
-                if o["latency_ms"]["p99"] < lp99 and o["latency_ms"]["p999"] < lp999:
+                lp99s.append(min(p["latency_ms"]["p99"] for p in ps))
+                lp999s.append(min(p["latency_ms"]["p999"] for p in ps))
+                if o["latency_ms"]["p99"] < lp99s[-1] and o["latency_ms"]["p999"] < lp999s[-1]:
                     lower += 1
                 if (f := runs.get(("floor", c, k))):
                     fl.append(f["throughput_ops"])
             if not ours:
                 continue
-            med = lambda xs: statistics.median(xs)
+            med = statistics.median
             o_ops = med([x["throughput_ops"] for x in ours])
-            names = {}
-            for b in best:
-                names[b["system"]] = names.get(b["system"], 0) + 1
-            bname = max(names, key=names.get)
+            # The better peer of each repeat; named by the one that was
+            # better most often.
+            names = [b["system"] for b in best]
+            bname = max(set(names), key=names.count)
             b_ops = med([x["throughput_ops"] for x in best])
-            peers_p99 = med([min(runs[(p, c, k)]["latency_ms"]["p99"] for p in PEERS if (p, c, k) in runs) for k in range(1, r["repeat"] + 1) if (OURS, c, k) in runs])
-            peers_p999 = med([min(runs[(p, c, k)]["latency_ms"]["p999"] for p in PEERS if (p, c, k) in runs) for k in range(1, r["repeat"] + 1) if (OURS, c, k) in runs])
+            peers_p99, peers_p999 = med(lp99s), med(lp999s)
             f_ops = med(fl) if fl else None
             print(f"| {c} | {fmt(o_ops)} | {bname} {fmt(b_ops)} | **{med(ratios):.2f}x** ({' / '.join(f'{x:.2f}' for x in ratios)}) "
                   f"| {med([x['latency_ms']['p99'] for x in ours]):.2f} / {med([x['latency_ms']['p999'] for x in ours]):.2f} "
