@@ -86,7 +86,7 @@ fuzz:
 clean:
 	rm -rf $(BIN)
 
-# The performance goals' figures on a quiet machine, about 25 minutes:
+# The performance goals' figures on a quiet machine, about 35 minutes:
 # results/perf-goals/summary.md (scripts/perf-goals.sh says what runs).
 .PHONY: perf-goals
 perf-goals: build
@@ -117,7 +117,7 @@ open-loop-p99: build
 
 # Every system (ours, both peers, the floor target) on a modelled disk whose
 # fsyncs are a fixed wait that never stalls, default mix and write-only, about
-# 25 minutes on a quiet machine: results/model-compare/summary.md
+# 15 minutes on a quiet machine: results/model-compare/summary.md
 # (scripts/model-compare.sh says what runs).
 .PHONY: model-compare
 model-compare: build

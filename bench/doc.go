@@ -98,10 +98,11 @@
 //   - The modelled disk (ModelDisk, modeldisk.go: option model-fsync=D of
 //     the inproc and floor targets and of the peer targets, whose log files
 //     call its Wait; `compare --model-fsync` gives it to every system)
-//     replaces every fsync by a wait of exactly D that never stalls, and
-//     makes nothing durable (the targets' contracts say so: durability
-//     DurabilityModelled): a tail measured on it is the system's own, not
-//     the disk's, and a ranking on it does not depend on the disk's hour.
+//     replaces every fsync by a wait of D (and the timer's wake-up) that
+//     never stalls, and makes nothing durable (the targets' contracts say
+//     so: durability DurabilityModelled): a tail measured on it is the
+//     system's own, not the disk's, and a ranking on it does not depend on
+//     the disk's hour.
 //   - MeasureMemoryFloor does the same for memory (`run --memory-floor`,
 //     at the state's size, StateSizer): a dependent read missing every
 //     cache, the same within a cache, a page's first write. It bounds

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # model-compare.sh: every system on a modelled disk, for a quiet machine
-# (about 25 minutes on 2 cores; nothing else running). The same comparison
+# (about 15 minutes on 2 cores; nothing else running). The same comparison
 # as `make perf-goals`'s two compares (ours, hashicorp/raft, etcd-io/raft
 # and the floor target; default mix over 100,000 keys and write-only over
 # 1,000,000; 1, 16, 64 and 256 clients; REPEAT interleaved runs), but with
-# `compare --model-fsync`: every fsync of every system is a wait of exactly
-# MODEL_FSYNC that never stalls (nothing durable; the data on a tmpfs), so
-# the ranking and the tails do not depend on what this disk did in that
-# hour. Writes $OUT (results/model-compare):
+# `compare --model-fsync`: every fsync of every system is a wait of
+# MODEL_FSYNC (and the timer's wake-up) that never stalls (nothing durable;
+# the data on a tmpfs), so the ranking and the tails do not depend on what
+# this disk did in that hour. Writes $OUT (results/model-compare):
 #
 #   default/, write-only/   compare's outputs (compare.md, compare.json,
 #                           plots, every run)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # perf-goals.sh: the measurements the performance goals are judged by, in one
-# command, for a quiet machine (about 28 minutes on 2 cores; nothing else
+# command, for a quiet machine (about 35 minutes on 2 cores; nothing else
 # running). Writes results/perf-goals/ (or $OUT):
 #
 #   default/       compare, default mix (50/40/10), 100,000 keys, 1/16/64/256

@@ -33,10 +33,10 @@ type Config struct {
 	Nodes   int
 	Fsync   bool
 	// ModelFsync, when positive, runs every system that fsyncs on a
-	// modelled disk (bench.ModelDisk: each fsync a wait of exactly this
-	// long that never stalls, nothing durable; target option
-	// bench.ModelFsyncOption), so the ranking says what the designs do on
-	// a disk that is the same in every hour. Needs Fsync; systems marked
+	// modelled disk (bench.ModelDisk: each fsync a wait of this long, plus
+	// the timer's wake-up, that never stalls, nothing durable; target
+	// option bench.ModelFsyncOption), so the ranking says what the designs
+	// do on a disk that is the same in every hour. Needs Fsync; systems marked
 	// NoFsyncSuffix keep fsync off. No disk floor is measured (there is no
 	// disk to measure); put DataDir on a tmpfs so the writes touch none.
 	ModelFsync time.Duration

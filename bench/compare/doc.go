@@ -48,9 +48,10 @@
 //     against fsync-on ones.
 //   - A modelled disk (Config.ModelFsync, `--model-fsync D`): every system
 //     that fsyncs gets the target option bench.ModelFsyncOption, so each
-//     of its fsyncs is a wait of exactly D that never stalls (nothing
-//     durable; contract durability bench.DurabilityModelled, so such rows
-//     are ranked against each other only). No disk floor is measured: there
+//     of its fsyncs is a wait of D (and the timer's wake-up) that never
+//     stalls (nothing durable; contract durability
+//     bench.DurabilityModelled, so such rows are ranked against each other
+//     only). No disk floor is measured: there
 //     is no disk to measure. The ranking then says what the designs do on
 //     a disk that is the same in every hour.
 //   - Outputs in Out: compare.json (every run, the per system x clients

@@ -62,7 +62,7 @@ also rated against the disk of its own minute ("of pass ceiling").
 
 --model-fsync D runs every system that fsyncs on a modelled disk instead
 (the target option model-fsync=D, which every system here takes): each
-fsync is a wait of exactly D that never stalls and makes nothing durable,
+fsync is a wait of D (and the timer's wake-up) that never stalls and makes nothing durable,
 so the ranking says what the designs do on a disk that is the same in every
 hour, not what this disk did that minute. Put --data-dir on a tmpfs
 (/dev/shm) so the writes touch no disk; no disk floor is measured.
@@ -124,7 +124,7 @@ hashicorp-tuned, etcd, or any registered target.`,
 	fs.StringVar(&f.dataDir, "data-dir", "", "parent directory of each run's data (default: system temp dir); put it on the disk you mean to measure")
 	fs.DurationVar(&f.diskFloor, "disk-floor", 2*time.Second, "with fsync on, measure for this long per sample (before and after the runs, at every client count, with a quorum's and with every replica's log writing, each log appended with fsync and overwriting a preallocated file with fdatasync) what the disk alone allows the clients' writes, in --data-dir; 0 skips")
 	fs.BoolVar(&f.floorEachPass, "floor-each-pass", true, "with --disk-floor, also measure every replica's floor at each client count right before each repeat's runs there, so each run is rated against the disk in the same minute (\"of pass ceiling\"; adds 2 samples per repeat and client count)")
-	fs.DurationVar(&f.modelFsync, "model-fsync", 0, "run every system that fsyncs on a modelled disk: each fsync a wait of exactly this long that never stalls, nothing durable (e.g. 300us; up to 1s); no disk floor is measured; put --data-dir on a tmpfs. 0: the real disk")
+	fs.DurationVar(&f.modelFsync, "model-fsync", 0, "run every system that fsyncs on a modelled disk: each fsync a wait of this long (and the timer's wake-up) that never stalls, nothing durable (e.g. 300us; up to 1s); no disk floor is measured; put --data-dir on a tmpfs. 0: the real disk")
 	fs.StringVar(&f.out, "out", "", "output directory (required)")
 	fs.BoolVar(&f.check, "check", true, "record each run's history on a sample of keys and check it for linearizability (porcupine); a row that fails, or whose contract differs from the others', is marked and never ranked (false: every row unchecked, none ranked)")
 	fs.IntVar(&f.checkKeys, "check-keys", 0, fmt.Sprintf("keys sampled for the check (every keys/N-th key, key 0 included; 0: a hundredth of --keys, at least %d, at most %d)", bench.DefaultHistoryKeys, bench.MaxDefaultHistoryKeys))
