@@ -35,8 +35,8 @@ import (
 // in log order and answered (with the option stores=N, N-1 more copies
 // of the state each apply every committed write on a goroutine of their
 // own, as followers do, and nobody waits for them; with model-fsync=D
-// each fsync is a wait of D instead, as on the inproc target). Reads are served by
-// the first store with no round trip. No leader, no messages, no
+// each fsync is a wait of D instead, as on the inproc target). Reads are
+// served by the first store with no round trip. No leader, no messages, no
 // consensus, no snapshots, no recovery: nothing survives a restart, and
 // it is never a system to use. A system's row over the floor target's row
 // in the same run says what its own work costs; the floor target's row

@@ -69,8 +69,8 @@ func NewModelDisk(target, value string, fsync bool) (*ModelDisk, error) {
 
 func newModelDisk(fsync time.Duration) *ModelDisk { return &ModelDisk{fsync: fsync} }
 
-// Waits counts the modelled fsyncs begun so far.
-func (m *ModelDisk) Waits() uint64 {
+// waitsBegun counts the modelled fsyncs begun so far (tests).
+func (m *ModelDisk) waitsBegun() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.waits

@@ -49,11 +49,11 @@ func TestModelDiskWaitsInsteadOfSyncing(t *testing.T) {
 			t.Errorf("%s took %v, want at least the model's %v", what, took, d)
 		}
 	}
-	before := m.Waits()
+	before := m.waitsBegun()
 	if ok, err := wal.Writeback(f, 0, 6, false); !ok || err != nil {
 		t.Fatalf("Writeback(no wait): %v %v", ok, err)
 	}
-	if got := m.Waits(); got != before || got != uint64(len(waits)) {
+	if got := m.waitsBegun(); got != before || got != uint64(len(waits)) {
 		t.Errorf("%d modelled fsyncs after %d waiting calls and one Writeback(no wait): want %d", got, len(waits), len(waits))
 	}
 	if b, err := os.ReadFile(name); err != nil || string(b) != "record" {
