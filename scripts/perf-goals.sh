@@ -15,7 +15,11 @@
 #                  each client count ("of pass ceiling": the same minute).
 #   write-only/    the same with the write-only workload over 1,000,000 keys.
 #   sweep/         the open-loop sweep (saturation, p99 at half saturation, and
-#                  the disk alone on the same schedule at that rate).
+#                  the disk alone on the same schedule at that rate); its rates
+#                  are fractions of this run's closed-loop peak (ours, default
+#                  mix, fsync on), 5% to 150%, so the ladder reaches saturation
+#                  and has points around its half on a fast machine as on a
+#                  slow one (the sweep stops at the first rate that explodes).
 #   sweep-hold/    the same sweep with proposal holding on (batches-in-flight=2,
 #                  off by default): its A/B.
 #   tail-256/      write-only over 1,000,000 keys at 256 clients with
@@ -28,7 +32,8 @@
 # Environment: OUT (results/perf-goals), DURATION (5s per compare run),
 # REPEAT (3: compare's own default; one 5 s run per cell moves with the
 # disk's stalls, so a single run can pass or fail a goal on the hour alone),
-# CLIENTS (1,16,64,256), SWEEP_RATES, AB_PAIRS (2), SMALL=1 (a two-minute
+# CLIENTS (1,16,64,256), SWEEP_RATES (fixed rates instead of the peak's
+# fractions, e.g. 5k,10k,20k), AB_PAIRS (2), SMALL=1 (a two-minute
 # smoke run of every part with short durations: checks the script, measures
 # nothing worth publishing).
 set -euo pipefail
@@ -40,7 +45,7 @@ DURATION=${DURATION:-5s}
 REPEAT=${REPEAT:-3}
 WARMUP=${WARMUP:-2s}
 CLIENTS=${CLIENTS:-1,16,64,256}
-SWEEP_RATES=${SWEEP_RATES:-5k,10k,20k,40k,60k,80k,100k,120k,140k,160k}
+SWEEP_RATES=${SWEEP_RATES:-}
 SWEEP_DURATION=${SWEEP_DURATION:-4s}
 AB_PAIRS=${AB_PAIRS:-2}
 AB_DURATION=${AB_DURATION:-4s}
@@ -60,6 +65,22 @@ for wl in default write-only; do
 	$B compare --systems "$SYSTEMS" --workload "$wl" --keys "$keys" --clients "$CLIENTS" \
 		--repeat "$REPEAT" --warmup "$WARMUP" --duration "$DURATION" --out "$OUT/$wl"
 done
+
+# The open loop's rates: fractions of the closed-loop peak this run just
+# measured, unless SWEEP_RATES names them. A fixed ladder measured a machine
+# whose peak was above its top as "not saturated" and put its half
+# saturation at the wrong rate.
+if [[ -z $SWEEP_RATES ]]; then
+	SWEEP_RATES=$(python3 - "$OUT/default/compare.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+peak = max(r["ops_median"] for r in rows if r["system"] == "raftbench")
+fractions = (0.05, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5)
+print(",".join(str(r) for r in sorted({max(1000, round(peak * f / 1000) * 1000) for f in fractions})))
+PY
+	)
+	echo "perf-goals: open-loop rates from the closed-loop peak: $SWEEP_RATES"
+fi
 
 # --workers 1024: the open loop may have that many requests outstanding, so a
 # stall shows up as latency (from each request's intended time), not as a
