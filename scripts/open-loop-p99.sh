@@ -4,10 +4,12 @@
 # Writes $OUT (results/open-loop):
 #
 #   sweep/      the open-loop sweep of `make perf-goals` (default mix, fsync
-#               on, 3 in-process nodes, 1024 workers, 5k..160k ops/s, 4 s each
-#               after 1 s warm-up), then the disk floor at the half-saturation
-#               rate: every replica's log written and fsynced on the same
-#               schedule with nothing else running (sweep --disk-floor).
+#               on, 3 in-process nodes, 1024 workers, 4 s each after 1 s
+#               warm-up) at fractions (5% to 150%) of the closed-loop peak a
+#               256-client run measures first (scripts/sweep-rates.py), then
+#               the disk floor at the half-saturation rate: every replica's
+#               log written and fsynced on the same schedule with nothing else
+#               running (sweep --disk-floor).
 #   README.md   the p99 at half saturation H, and at H:
 #               - its parts: schedule lag (how late the generator sent: the
 #                 whole process, generator included, stopped or behind) and
@@ -36,14 +38,15 @@
 #                 alternating, 3 s each (the lone-fsync exception exists for
 #                 the 1-client p50).
 #
-# Environment: OUT, RATES (the sweep's), DURATION (4s), PAIRS (2),
+# Environment: OUT, RATES (the sweep's, instead of the peak's fractions),
+# DURATION (4s), PAIRS (2),
 # MODEL_FSYNC (300us), KEEP=1 keeps the trace. Needs bin/raftbench (make build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 B=bin/raftbench
 OUT=${OUT:-results/open-loop}
-RATES=${RATES:-5k,10k,20k,40k,60k,80k,100k,120k,140k,160k}
+RATES=${RATES:-}
 DURATION=${DURATION:-4s}
 PAIRS=${PAIRS:-2}
 MODEL_FSYNC=${MODEL_FSYNC:-300us}
@@ -56,6 +59,11 @@ common=(--target inproc --nodes 3 --value-bytes 128 --workers 1024 --target-opt 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(date +%s)
 
+if [[ -z $RATES ]]; then
+	echo "== the closed-loop peak (256 clients, default mix), for the sweep's rates" >&2
+	$B run --target inproc --nodes 3 --value-bytes 128 --clients 256 --warmup 1s --duration 3s --quiet --out "$tmp/peak" >/dev/null
+	RATES=$(scripts/sweep-rates.py "$tmp/peak/summary.json")
+fi
 echo "== open-loop sweep ($RATES), then the disk floor at half saturation" >&2
 rm -rf "$OUT/sweep"
 $B sweep "${common[@]}" --rates "$RATES" --disk-floor 3s --out "$OUT/sweep" >"$tmp/sweep.txt"

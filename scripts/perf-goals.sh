@@ -17,9 +17,10 @@
 #   sweep/         the open-loop sweep (saturation, p99 at half saturation, and
 #                  the disk alone on the same schedule at that rate); its rates
 #                  are fractions of this run's closed-loop peak (ours, default
-#                  mix, fsync on), 5% to 150%, so the ladder reaches saturation
-#                  and has points around its half on a fast machine as on a
-#                  slow one (the sweep stops at the first rate that explodes).
+#                  mix, fsync on), 5% to 150% (scripts/sweep-rates.py), so the
+#                  ladder reaches saturation and has points around its half on
+#                  a fast machine as on a slow one (the sweep stops at the
+#                  first rate that explodes).
 #   sweep-hold/    the same sweep with proposal holding on (batches-in-flight=2,
 #                  off by default): its A/B.
 #   tail-256/      write-only over 1,000,000 keys at 256 clients with
@@ -71,14 +72,7 @@ done
 # whose peak was above its top as "not saturated" and put its half
 # saturation at the wrong rate.
 if [[ -z $SWEEP_RATES ]]; then
-	SWEEP_RATES=$(python3 - "$OUT/default/compare.json" <<'PY'
-import json, sys
-rows = json.load(open(sys.argv[1]))["rows"]
-peak = max(r["ops_median"] for r in rows if r["system"] == "raftbench")
-fractions = (0.05, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5)
-print(",".join(str(r) for r in sorted({max(1000, round(peak * f / 1000) * 1000) for f in fractions})))
-PY
-	)
+	SWEEP_RATES=$(scripts/sweep-rates.py "$OUT/default/compare.json")
 	echo "perf-goals: open-loop rates from the closed-loop peak: $SWEEP_RATES"
 fi
 
