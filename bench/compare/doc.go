@@ -51,9 +51,9 @@
 //     of its fsyncs is a wait of D (and the timer's wake-up) that never
 //     stalls (nothing durable; contract durability
 //     bench.DurabilityModelled, so such rows are ranked against each other
-//     only). No disk floor is measured: there
-//     is no disk to measure. The ranking then says what the designs do on
-//     a disk that is the same in every hour.
+//     only). No disk floor is measured: there is no disk to measure. The
+//     ranking then says what the designs do on a disk that is the same in
+//     every hour.
 //   - Outputs in Out: compare.json (every run, the per system x clients
 //     aggregates and the disk floor samples), compare.md (a markdown
 //     table: ops/s median and min, p50, p99, p99.9, CPU cores, ops per

@@ -62,9 +62,9 @@ also rated against the disk of its own minute ("of pass ceiling").
 
 --model-fsync D runs every system that fsyncs on a modelled disk instead
 (the target option model-fsync=D, which every system here takes): each
-fsync is a wait of D (and the timer's wake-up) that never stalls and makes nothing durable,
-so the ranking says what the designs do on a disk that is the same in every
-hour, not what this disk did that minute. Put --data-dir on a tmpfs
+fsync is a wait of D (and the timer's wake-up) that never stalls and makes
+nothing durable, so the ranking says what the designs do on a disk that is
+the same in every hour, not what this disk did that minute. Put --data-dir on a tmpfs
 (/dev/shm) so the writes touch no disk; no disk floor is measured.
 
 Systems: raftbench (our engine, the inproc target; raftbench:tcp and
