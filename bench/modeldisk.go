@@ -36,10 +36,11 @@ const maxModelFsync = time.Second
 // (its queues, its CPU, its garbage collector) plus a constant.
 //
 // A wait lasts at least D, plus the timer's wake-up: on the 2-core VM the
-// project measured on until round 30 of results/compare/NOTES.md, a 300 µs
-// wait took 361 µs at the median with nothing else running (100 µs: 145;
-// 1 ms: 1.09 ms) and 364-404 µs on average in the WALs under load. Every system on the model pays the same, so a ranking on it is
-// fair; the log cycle tables show the wait as measured.
+// project measured on until round 30 of results/compare/NOTES.md, a 300
+// µs wait took 361 µs at the median with nothing else running (100 µs:
+// 145; 1 ms: 1.09 ms) and 364-404 µs on average in the WALs under load.
+// Every system on the model pays the same, so a ranking on it is fair;
+// the log cycle tables show the wait as measured.
 //
 // Every file the WAL writes goes through it (segments, spare segments,
 // hard state, snapshot files, the directories' fsyncs), so all of their

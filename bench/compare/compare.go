@@ -37,8 +37,9 @@ type Config struct {
 	// the timer's wake-up, that never stalls, nothing durable; target
 	// option bench.ModelFsyncOption), so the ranking says what the designs
 	// do on a disk that is the same in every hour. Needs Fsync; systems
-	// marked NoFsyncSuffix keep fsync off. No disk floor is measured (there is no
-	// disk to measure); put DataDir on a tmpfs so the writes touch none.
+	// marked NoFsyncSuffix keep fsync off. No disk floor is measured
+	// (there is no disk to measure); put DataDir on a tmpfs so the writes
+	// touch none.
 	ModelFsync time.Duration
 	// Load is the workload of every run; Clients, Rate, Nodes and Fsync
 	// are set per run from the fields above.

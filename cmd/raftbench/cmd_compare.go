@@ -64,8 +64,9 @@ also rated against the disk of its own minute ("of pass ceiling").
 (the target option model-fsync=D, which every system here takes): each
 fsync is a wait of D (and the timer's wake-up) that never stalls and makes
 nothing durable, so the ranking says what the designs do on a disk that is
-the same in every hour, not what this disk did that minute. Put --data-dir on a tmpfs
-(/dev/shm) so the writes touch no disk; no disk floor is measured.
+the same in every hour, not what this disk did that minute. Put --data-dir
+on a tmpfs (/dev/shm) so the writes touch no disk; no disk floor is
+measured.
 
 Systems: raftbench (our engine, the inproc target; raftbench:tcp and
 raftbench:nats run it over TCP on loopback and over an embedded NATS broker), hashicorp,
