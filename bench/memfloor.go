@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"time"
 	"unsafe"
 )
@@ -155,9 +156,6 @@ func chase(region []byte, maxLines int, rng *rand.Rand) float64 {
 		p = *(*uint64)(unsafe.Add(base, p))
 	}
 	d := time.Since(start)
-	chaseSink = p
+	runtime.KeepAlive(p) // the reads must not be dropped as unused
 	return float64(d.Nanoseconds()) / memoryFloorReads
 }
-
-// chaseSink keeps the chase's last address so the reads are not dropped.
-var chaseSink uint64

@@ -248,17 +248,16 @@ type Live struct {
 	onDemand bool
 	asked    atomic.Int64 // Unix nanoseconds of the last Frame call
 
-	mu       sync.Mutex
-	frame    *Frame
-	gen      chan struct{} // closed when a new frame is ready
-	prev     []NodeSample
-	prevAt   time.Time
-	series   []Point
-	client   bool // a load generator reports points
-	events   []Event
-	leader   string
-	wasUp    []bool
-	lastLoad time.Time
+	mu     sync.Mutex
+	frame  *Frame
+	gen    chan struct{} // closed when a new frame is ready
+	prev   []NodeSample
+	prevAt time.Time
+	series []Point
+	client bool // a load generator reports points
+	events []Event
+	leader string
+	wasUp  []bool
 }
 
 // LiveConfig configures a Live.

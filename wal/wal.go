@@ -537,21 +537,6 @@ func (w *WAL) Entries(lo, hi uint64) ([]raftpb.Entry, error) {
 	return out, nil
 }
 
-// segmentPath names the segment file holding index, for error messages.
-func (w *WAL) segmentPath(index uint64) string {
-	segs, err := listSegments(w.logDir)
-	if err != nil {
-		return w.logDir
-	}
-	path := w.logDir
-	for _, s := range segs {
-		if s.start <= index {
-			path = s.path
-		}
-	}
-	return path
-}
-
 // Snapshot implements Log; it reads and verifies the snapshot file.
 func (w *WAL) Snapshot() (raftpb.Snapshot, error) {
 	w.mu.Lock()

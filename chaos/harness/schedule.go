@@ -336,11 +336,3 @@ func serverNames(n int) []string {
 	}
 	return names
 }
-
-// scheduleEnd is when the last event fires.
-func scheduleEnd(events []Event) time.Duration {
-	if len(events) == 0 {
-		return 0
-	}
-	return time.Duration(events[len(events)-1].AtMs) * time.Millisecond
-}

@@ -39,7 +39,6 @@ import (
 // teethCase is one row of the matrix: a node under a set of faults.
 type teethCase struct {
 	name    string   // row label
-	bin     string   // node binary (set at run time: the binaries are built in TestMain)
 	args    []string // node arguments
 	nodes   int
 	nemesis []string

@@ -118,5 +118,3 @@ func (q *eventQueue) pop() *event {
 		i = m
 	}
 }
-
-func (q *eventQueue) len() int { return len(q.h) }

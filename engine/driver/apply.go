@@ -374,7 +374,7 @@ func (a *Applier) settle(entries []raftpb.Entry, h SettleHooks) []uint64 {
 // a map beyond.
 func (a *Applier) seenBefore(client uint64) bool {
 	const few = 64
-	if a.seenMany == nil || len(a.seenMany) == 0 {
+	if len(a.seenMany) == 0 {
 		for _, c := range a.seenFew {
 			if c == client {
 				return true

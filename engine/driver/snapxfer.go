@@ -153,7 +153,6 @@ type transfers struct {
 	cfg   TransferConfig
 	out   map[uint64]*outTransfer
 	in    *inTransfer
-	buf   []byte
 	stats TransferStats
 }
 

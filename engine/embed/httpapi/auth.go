@@ -178,7 +178,7 @@ func ParseTokens(r io.Reader, name string) (map[[sha256.Size]byte]Principal, err
 	return out, nil
 }
 
-var errBadScheme = errors.New(`Authorization header must be "Bearer <token>"`)
+var errBadScheme = errors.New(`the Authorization header must be "Bearer <token>"`)
 
 // authenticate finds the caller: a bearer token wins over a certificate.
 // ok false with an error means credentials were offered but are bad.

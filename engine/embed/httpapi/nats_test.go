@@ -162,7 +162,7 @@ func TestThreeProcessNATSCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	leader := waitProcLeader(t, ctx, procs, nil)
+	waitProcLeader(t, ctx, procs, nil)
 	// Clients read, write and cas through every node for the whole
 	// scenario; their history must be linearizable at the end.
 	var clients []*Client
@@ -187,7 +187,7 @@ func TestThreeProcessNATSCluster(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	leader = waitProcLeader(t, ctx, procs, nil)
+	leader := waitProcLeader(t, ctx, procs, nil)
 	for i := 20; i < 30; i++ {
 		put(procs[i%3], fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))
 	}

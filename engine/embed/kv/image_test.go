@@ -133,7 +133,7 @@ func TestSlabImageOfAnEmptyStore(t *testing.T) {
 	s.Apply(EncodeWrite([]byte("k"), []byte("v")))
 	v := NewStore().Capture()
 	var b bytes.Buffer
-	if n, err := v.WriteTo(&b); err != nil || n != v.Size() || string(b.Bytes()) != imageMagic+"\x00" {
+	if n, err := v.WriteTo(&b); err != nil || n != v.Size() || b.String() != imageMagic+"\x00" {
 		t.Fatalf("WriteTo: %d bytes %q (Size %d), %v", n, b.Bytes(), v.Size(), err)
 	}
 	if err := s.Restore(b.Bytes()); err != nil || s.Len() != 0 {

@@ -67,7 +67,6 @@ type metrics struct {
 	leaderChanges, proposals, dropped              prometheus.Counter
 	readyEntries, appEntries, appBytes             prometheus.Histogram
 	proposeToCommit, proposeToApply, commitToApply prometheus.Histogram
-	fsyncLatency                                   prometheus.Histogram
 	inflight                                       *prometheus.GaugeVec
 	sent, recv                                     [numMsgIdx]prometheus.Counter
 }

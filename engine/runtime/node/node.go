@@ -105,8 +105,6 @@ type Node struct {
 	stopOnce sync.Once
 	stopErr  error
 	wg       sync.WaitGroup
-	failed   chan struct{} // closed when the node stops itself (storage error)
-	failOnce sync.Once
 }
 
 // published is what the loop and apply goroutine expose without locks.
@@ -155,7 +153,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg: cfg, sm: cfg.StateMachine, clock: cfg.Clock, logger: cfg.Logger,
 		wake: make(chan struct{}, 1), persistWake: make(chan struct{}, 1),
 		applyc: make(chan applyItem, applyQueueLen), waiters: newWaiters(),
-		stopc: make(chan struct{}), failed: make(chan struct{}),
+		stopc:    make(chan struct{}),
 		clientID: randomClientID(),
 	}
 	first := make(chan struct{})

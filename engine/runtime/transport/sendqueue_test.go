@@ -15,8 +15,10 @@ func TestSendQueueBoundsAndHandOver(t *testing.T) {
 	if size != 40 {
 		t.Fatalf("ApproxSize = %d, want the 40 context bytes", size)
 	}
-	if !q.Push(m, size) || !q.Push(m, size) {
-		t.Fatal("room for two 40-byte messages in 100 bytes")
+	for i := range 2 {
+		if !q.Push(m, size) {
+			t.Fatalf("no room for 40-byte message %d of 2 in 100 bytes", i+1)
+		}
 	}
 	if q.Push(m, size) {
 		t.Fatal("a third 40-byte message must not fit in 100 bytes")
@@ -40,8 +42,10 @@ func TestSendQueueBoundsAndHandOver(t *testing.T) {
 		t.Fatalf("Take handed over %d, left %d", len(b), q.Len())
 	}
 	q.Recycle(b)
-	if !q.Push(m, size) || !q.Push(m, size) {
-		t.Fatal("the byte budget must be back after Take")
+	for i := range 2 {
+		if !q.Push(m, size) {
+			t.Fatalf("40-byte message %d of 2 refused: the byte budget must be back after Take", i+1)
+		}
 	}
 	// The two buffers alternate: the recycled one is the queue after the
 	// next hand-over.

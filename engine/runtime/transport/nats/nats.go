@@ -434,7 +434,8 @@ func (t *Transport) Close() error {
 		// Fence: a Handler call that began before closed was set has
 		// finished once we hold the write lock.
 		t.hmu.Lock()
-		t.hmu.Unlock() //nolint:staticcheck // empty critical section is the fence
+		//lint:ignore SA2001 the empty critical section is the fence
+		t.hmu.Unlock()
 		for _, p := range t.peers {
 			p.dropQueued(transport.DropClosed)
 		}

@@ -17,9 +17,6 @@ const (
 	payloadMagic   = "RBNT"
 	payloadVersion = 1
 	frameHeader    = 4
-	// maxPayloadHeader bounds the payload header: magic, version and two
-	// uvarints.
-	maxPayloadHeader = len(payloadMagic) + 1 + 2*binary.MaxVarintLen64
 	// keepBufBytes: an encode buffer grown beyond this is released after
 	// use rather than kept.
 	keepBufBytes = 4 << 20
