@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -103,12 +104,16 @@ type floorLog struct {
 	closing bool
 	off     int64 // overwrite: where the next write goes (run only)
 
-	// Linger (commit-delay, the WAL's MaxCommitDelay rule): after a
-	// commit of k >= 2 records, the next waits up to delay until k are
-	// queued. add wakes run once n reaches wakeAt.
-	delay  time.Duration
-	wakeAt int
-	timer  *time.Timer
+	// Linger (commit-delay and commit-delay-fsync-share, the WAL's
+	// MaxCommitDelay rule): after a commit of k >= 2 records, the next
+	// waits until k are queued, up to delay or share of fsyncMean, this
+	// log's recent fsync time, if longer (wal.LingerLimit). add wakes run
+	// once n reaches wakeAt.
+	delay     time.Duration
+	share     float64
+	fsyncMean time.Duration // run only
+	wakeAt    int
+	timer     *time.Timer
 
 	started bool          // run was started (exited will close)
 	exited  chan struct{} // closed when run returns
@@ -121,6 +126,7 @@ const floorRingBytes = OverwriteBytes
 func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 	overwrite := true
 	delay := wal.DefaultMaxCommitDelay
+	share := wal.DefaultMaxCommitDelayFsyncShare
 	stores := 1
 	var model *ModelDisk
 	for k, v := range cfg.Options {
@@ -131,6 +137,12 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("floor target: commit-delay=%q: want a duration from 0 (no linger) to 1s", v)
 			}
 			delay = d
+		case "commit-delay-fsync-share":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || math.IsNaN(f) || f < 0 || f > wal.MaxCommitDelayFsyncShareLimit {
+				return nil, fmt.Errorf("floor target: commit-delay-fsync-share=%q: want a share of the recent fsync time from 0 (commit-delay alone) to %v", v, wal.MaxCommitDelayFsyncShareLimit)
+			}
+			share = f
 		case "stores":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 15 {
@@ -152,7 +164,7 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 			}
 			model = m
 		default:
-			return nil, fmt.Errorf("floor target: unknown option %q (known: log-writes, commit-delay, stores, model-fsync)", k)
+			return nil, fmt.Errorf("floor target: unknown option %q (known: log-writes, commit-delay, commit-delay-fsync-share, stores, model-fsync)", k)
 		}
 	}
 	nodes := max(cfg.Nodes, 1)
@@ -179,7 +191,7 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 			_ = t.Close()
 			return nil, fmt.Errorf("floor target: %w", err)
 		}
-		l := &floorLog{t: t, i: i, f: f, fsync: cfg.Fsync, exited: make(chan struct{}), delay: delay, wakeAt: 1}
+		l := &floorLog{t: t, i: i, f: f, fsync: cfg.Fsync, exited: make(chan struct{}), delay: delay, share: share, wakeAt: 1}
 		if overwrite {
 			l.ring = floorRingBytes
 		}
@@ -327,23 +339,25 @@ func (l *floorLog) run() {
 	}
 }
 
-// linger waits, up to delay, until as many records as the last commit
-// had are queued (the WAL's rule). Caller holds mu; the wait releases it.
+// linger waits, up to the WAL's limit (wal.LingerLimit), until as many
+// records as the last commit had are queued (the WAL's rule). Caller
+// holds mu; the wait releases it.
 func (l *floorLog) linger(want int) {
 	if want < 2 || l.delay <= 0 || l.n >= want {
 		return
 	}
+	limit := wal.LingerLimit(l.delay, l.share, l.fsyncMean)
 	from := time.Now()
-	deadline := from.Add(l.delay)
+	deadline := from.Add(limit)
 	defer func() { l.t.lingerNanos.Add(uint64(time.Since(from))) }()
 	if l.timer == nil {
-		l.timer = time.AfterFunc(l.delay, func() {
+		l.timer = time.AfterFunc(limit, func() {
 			l.mu.Lock()
 			l.cond.Signal()
 			l.mu.Unlock()
 		})
 	} else {
-		l.timer.Reset(l.delay)
+		l.timer.Reset(limit)
 	}
 	l.wakeAt = want
 	for l.n < want && !l.closing && time.Now().Before(deadline) {
@@ -383,7 +397,11 @@ func (l *floorLog) write(b []byte) error {
 		err = l.f.Sync()
 	}
 	if l.fsync {
-		l.t.fsyncNanos.Add(uint64(time.Since(synced)))
+		d := time.Since(synced)
+		l.t.fsyncNanos.Add(uint64(d))
+		if err == nil {
+			l.fsyncMean = wal.FsyncMean(l.fsyncMean, d)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("log %d: %w", l.i, err)

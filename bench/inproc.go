@@ -21,6 +21,7 @@ import (
 	"github.com/raftbench/raftbench/engine/runtime/transport"
 	natstr "github.com/raftbench/raftbench/engine/runtime/transport/nats"
 	"github.com/raftbench/raftbench/engine/runtime/transport/nats/natsserver"
+	"github.com/raftbench/raftbench/wal"
 )
 
 // The "inproc" target: an embedded N-node cluster (engine/embed/cluster), each
@@ -57,6 +58,12 @@ import (
 //	wal-commit-delay=D  wal.Options.MaxCommitDelay of every node (default
 //	                wal.DefaultMaxCommitDelay; a negative duration turns the
 //	                linger off), for A/B runs of that default
+//	wal-commit-delay-fsync-share=F  wal.Options.MaxCommitDelayFsyncShare
+//	                of every node: a linger may last up to F times the
+//	                log's recent fsync time when that is longer than the
+//	                commit delay (default
+//	                wal.DefaultMaxCommitDelayFsyncShare; 0: the commit
+//	                delay alone), for A/B runs of that default
 //	wal-min-sync-interval=D  wal.Options.MinSyncInterval of every node:
 //	                a group commit starts no sooner than D after the
 //	                previous one (default 0: as soon as writes are
@@ -158,6 +165,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	var snapRate int64
 	var snapRatio, residentRatio float64
 	var commitDelay time.Duration
+	var commitDelayShare float64 // 0: the WAL's default
 	var model *ModelDisk
 	var offloadLone, offloadLeader, blockingFsync bool
 	preallocate := true
@@ -237,6 +245,15 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 				return nil, fmt.Errorf("inproc target: wal-commit-delay=%q: want a non-zero duration (negative: no linger)", v)
 			}
 			commitDelay = d
+		case "wal-commit-delay-fsync-share":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || math.IsNaN(f) || f < 0 || f > wal.MaxCommitDelayFsyncShareLimit {
+				return nil, fmt.Errorf("inproc target: wal-commit-delay-fsync-share=%q: want a share of the recent fsync time from 0 (the commit delay alone) to %v", v, wal.MaxCommitDelayFsyncShareLimit)
+			}
+			commitDelayShare = f
+			if f == 0 {
+				commitDelayShare = -1 // the WAL's "none"
+			}
 		case ModelFsyncOption:
 			m, err := NewModelDisk("inproc target", v, cfg.Fsync)
 			if err != nil {
@@ -274,7 +291,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-min-sync-interval, model-fsync, wal-offload-lone, wal-offload-leader, wal-blocking-fsync, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, lazy-commit, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-commit-delay-fsync-share, wal-min-sync-interval, model-fsync, wal-offload-lone, wal-offload-leader, wal-blocking-fsync, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, lazy-commit, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -343,6 +360,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			if commitDelay != 0 {
 				nc.WALOptions.MaxCommitDelay = commitDelay
 			}
+			nc.WALOptions.MaxCommitDelayFsyncShare = commitDelayShare
 			nc.WALOptions.OffloadLoneFsyncs = offloadLone
 			nc.WALOptions.OffloadLeaderFsyncs = offloadLeader
 			nc.WALOptions.BlockingFsync = blockingFsync

@@ -168,6 +168,31 @@ func TestInprocWALMinSyncIntervalOption(t *testing.T) {
 	}
 }
 
+// TestInprocCommitDelayShareOption: wal-commit-delay-fsync-share takes a
+// share from 0 to the WAL's limit and refuses anything else with a
+// message naming it.
+func TestInprocCommitDelayShareOption(t *testing.T) {
+	ctx := context.Background()
+	for _, bad := range []string{"most", "-0.5", "NaN", "+Inf", "5"} {
+		_, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Options: map[string]string{"wal-commit-delay-fsync-share": bad}})
+		if err == nil || !strings.Contains(err.Error(), "wal-commit-delay-fsync-share") {
+			t.Fatalf("wal-commit-delay-fsync-share=%s: %v, want an error naming the option", bad, err)
+		}
+	}
+	for _, good := range []string{"0", "0.5", "4"} {
+		tg, err := openInproc(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: true, Options: map[string]string{"wal-commit-delay-fsync-share": good}})
+		if err != nil {
+			t.Fatalf("wal-commit-delay-fsync-share=%s: %v", good, err)
+		}
+		if r, err := tg.Do(ctx, Request{Op: kv.OpWrite, Key: []byte("k"), Value: []byte("v")}); err != nil || r.Status != kv.StatusOK {
+			t.Fatalf("wal-commit-delay-fsync-share=%s: write %v %v", good, r.Status, err)
+		}
+		if err := tg.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestInprocKVHugePagesOption: kv-huge-pages reaches every node's store
 // (and only when set), and a bad value is refused naming the option.
 func TestInprocKVHugePagesOption(t *testing.T) {

@@ -19,9 +19,10 @@
 // saves the newest hard state if any write carried one, and then calls
 // every done callback in order. While it fsyncs, new writes queue up: the
 // next batch is larger by itself. After a commit of several records
-// (entries, whichever writes carried them) it waits up to MaxCommitDelay
-// for as many to be queued again, so concurrent writers share one fsync
-// instead of alternating between two. LastIndex and Entries show only
+// (entries, whichever writes carried them) it waits up to MaxCommitDelay,
+// or on a slow disk up to a share of its recent fsync time
+// (MaxCommitDelayFsyncShare), for as many to be queued again, so
+// concurrent writers share one fsync instead of alternating between two. LastIndex and Entries show only
 // durable entries. UnsafeNoFsync turns off every fsync, for benchmarks
 // only.
 //

@@ -71,6 +71,9 @@ type flusher struct {
 	// lastRecords how many records (entries) they carried; the next take
 	// lingers (up to MaxCommitDelay) until as many records are queued.
 	lastWrites, lastRecords int
+	// fsyncMean is the moving mean of this log's group-commit fsyncs
+	// (FsyncMean), for the linger's limit (LingerLimit).
+	fsyncMean time.Duration
 	// lastCommit is when the last group commit started (MinSyncInterval).
 	lastCommit time.Time
 
@@ -138,8 +141,9 @@ func (w *WAL) take(dst []item) []item {
 }
 
 // linger waits, after a commit of several records, until as many
-// records are queued again, MaxCommitDelay has passed, or the batch byte
-// limit is reached. Caller holds mu; the wait releases it.
+// records are queued again, the linger's limit has passed (LingerLimit:
+// MaxCommitDelay, or a share of the recent fsync time if longer), or the
+// batch byte limit is reached. Caller holds mu; the wait releases it.
 //
 // It counts records, not writes, because a write is whatever its caller
 // batched: a Raft node hands its log one write per Ready, so the same
@@ -157,8 +161,9 @@ func (w *WAL) linger() {
 	}
 	w.ctr.lingers.Add(1)
 	from := time.Now()
-	deadline := from.Add(w.opts.MaxCommitDelay)
-	w.lingerTimer.Reset(w.opts.MaxCommitDelay)
+	limit := LingerLimit(w.opts.MaxCommitDelay, w.opts.MaxCommitDelayFsyncShare, w.fl.fsyncMean)
+	deadline := from.Add(limit)
+	w.lingerTimer.Reset(limit)
 	w.wakeAt = want
 	for w.qRecords < want && !w.closing && w.qBytes < w.opts.MaxBatchBytes && time.Now().Before(deadline) {
 		w.wake.Wait()
@@ -170,6 +175,27 @@ func (w *WAL) linger() {
 	w.wakeAt = 1
 	w.lingerTimer.Stop()
 }
+
+// LingerLimit is how long a linger may wait for records
+// (Options.MaxCommitDelay and MaxCommitDelayFsyncShare): maxDelay, or
+// share of fsyncMean, the log's recent fsync time, when that is longer.
+// Exported for the bench package's floor target, which mirrors this
+// log's group commit.
+func LingerLimit(maxDelay time.Duration, share float64, fsyncMean time.Duration) time.Duration {
+	if share > 0 {
+		if l := time.Duration(share * float64(fsyncMean)); l > maxDelay {
+			return l
+		}
+	}
+	return maxDelay
+}
+
+// FsyncMean folds one group commit's fsync time into mean, a moving mean
+// over about the last eight, recent enough to follow a disk whose flushes
+// slow down under load. A stall raises it for the next few commits; their
+// lingers still end as soon as the records are queued, which after a
+// stall they mostly already are.
+func FsyncMean(mean, fsync time.Duration) time.Duration { return mean + (fsync-mean)/8 }
 
 // records is what the linger counts in items: each write's entries, and
 // one for a write without entries (a hard state alone) or any other
@@ -872,6 +898,7 @@ func (w *WAL) account(writes, entries int, bytes int64, fsync time.Duration) {
 	if synced {
 		c.fsyncs.Add(1)
 		c.fsyncNanos.Add(uint64(fsync))
+		w.fl.fsyncMean = FsyncMean(w.fl.fsyncMean, fsync)
 	}
 	if uint64(entries) > c.maxBatch.Load() {
 		c.maxBatch.Store(uint64(entries))

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -203,6 +204,65 @@ func TestFlusherTimeSplit(t *testing.T) {
 		}
 		if after.WriteNanos <= mid.WriteNanos || mid.WriteNanos == 0 {
 			t.Errorf("write time %d → %d ns over %d → %d flushes: want it to grow with every write", mid.WriteNanos, after.WriteNanos, mid.Flushes, after.Flushes)
+		}
+	}
+}
+
+// The linger's limit is the commit delay, or the fsync share of the
+// recent fsyncs when that is longer; the moving mean follows the fsyncs.
+func TestLingerLimit(t *testing.T) {
+	const ms = time.Millisecond
+	for _, c := range []struct {
+		delay, mean time.Duration
+		share       float64
+		want        time.Duration
+	}{
+		{delay: ms / 5, share: 0.75, mean: 0, want: ms / 5},                           // no fsync yet (or fsync off)
+		{delay: ms / 5, share: 0.75, mean: ms / 5, want: ms / 5},                      // fast disk: the delay
+		{delay: ms / 5, share: 0.75, mean: 2 * ms, want: 3 * ms / 2},                  // slow disk: the share
+		{delay: ms / 5, share: -1, mean: 2 * ms, want: ms / 5},                        // share off
+		{delay: 5 * ms, share: 0.75, mean: 2 * ms, want: 5 * ms},                      // a longer delay wins
+		{delay: ms / 5, share: MaxCommitDelayFsyncShareLimit, mean: ms, want: 4 * ms}, // the largest share
+	} {
+		if got := LingerLimit(c.delay, c.share, c.mean); got != c.want {
+			t.Errorf("LingerLimit(%v, %v, %v) = %v, want %v", c.delay, c.share, c.mean, got, c.want)
+		}
+	}
+	var mean time.Duration
+	for range 40 {
+		mean = FsyncMean(mean, 8*ms)
+	}
+	if mean < 7900*time.Microsecond || mean > 8*ms {
+		t.Errorf("after 40 fsyncs of 8 ms the mean is %v", mean)
+	}
+	if m := FsyncMean(8*ms, 16*ms); m != 9*ms {
+		t.Errorf("one fsync of 16 ms after a mean of 8 ms: %v, want 9 ms (an eighth of the step)", m)
+	}
+}
+
+// MaxCommitDelayFsyncShare: 0 takes the default, negative stays off, and
+// NaN or beyond the limit is refused.
+func TestLingerShareOptions(t *testing.T) {
+	for _, c := range []struct {
+		share, want float64
+		bad         bool
+	}{
+		{share: 0, want: DefaultMaxCommitDelayFsyncShare},
+		{share: -1, want: -1},
+		{share: 2, want: 2},
+		{share: MaxCommitDelayFsyncShareLimit, want: MaxCommitDelayFsyncShareLimit},
+		{share: MaxCommitDelayFsyncShareLimit + 0.5, bad: true},
+		{share: math.NaN(), bad: true},
+		{share: math.Inf(1), bad: true},
+	} {
+		o, err := Options{MaxCommitDelayFsyncShare: c.share}.withDefaults()
+		switch {
+		case c.bad && err == nil:
+			t.Errorf("share %v accepted", c.share)
+		case !c.bad && err != nil:
+			t.Errorf("share %v: %v", c.share, err)
+		case !c.bad && o.MaxCommitDelayFsyncShare != c.want:
+			t.Errorf("share %v became %v, want %v", c.share, o.MaxCommitDelayFsyncShare, c.want)
 		}
 	}
 }

@@ -31,8 +31,8 @@ type Stats struct {
 	// an index of the segment they were to become (never expected).
 	RecycledSegments, RecycledRefused uint64
 	// Lingers counts the waits for records before a commit
-	// (Options.MaxCommitDelay), LingersRunOut those that reached the
-	// delay without the records they waited for.
+	// (Options.MaxCommitDelay, LingerLimit), LingersRunOut those that
+	// reached their limit without the records they waited for.
 	Lingers, LingersRunOut uint64
 	// Where the flusher's time goes, group commit after group commit:
 	// IdleNanos waiting with nothing queued, LingerNanos in lingers

@@ -17,7 +17,7 @@ type Stats struct {
 	Flushes       uint64 // WAL group commits (one write, at most one fsync)
 	FsyncNanos    uint64 // wall time spent in those fsyncs
 	Lingers       uint64 // WAL group commits held back for more records (wal.Options.MaxCommitDelay)
-	LingersRunOut uint64 // of those, the ones whose wait reached MaxCommitDelay
+	LingersRunOut uint64 // of those, the ones whose wait reached its limit (wal.LingerLimit)
 	LingerNanos   uint64 // wall time the WAL's flusher spent in those lingers
 	WALIdleNanos  uint64 // wall time it waited with nothing queued (fsync on only)
 	WALWriteNanos uint64 // wall time it spent writing segments (fsync on only)
