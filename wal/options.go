@@ -146,11 +146,13 @@ const (
 	DefaultMaxBatchBytes  = 8 << 20
 	DefaultMaxCommitDelay = 200 * time.Microsecond
 	// DefaultMaxCommitDelayFsyncShare: three quarters of an fsync. On a
-	// throttled virtual disk (fsyncs of ~450-600 µs under load) it
-	// raised a closed loop's write-only throughput at 64 clients
-	// 1.00-1.11x in 7 of 8 alternating rounds and lowered its p99 in 8 of
-	// 8, the default mix's p99 at 64 clients in 4 of 4, with 10-20% fewer
-	// fsyncs (results/compare/NOTES.md, round 32).
+	// throttled virtual disk (fsyncs of ~450-600 µs under load), an
+	// in-process 3-node cluster at 64 clients, alternating rounds
+	// against none: write-only 0.90-1.11x (higher in 7 of 11), the
+	// default mix 0.92-1.21x (higher in 7 of 10, its p99 lower in 10 of
+	// 10), with 10-20% fewer fsyncs; on a modelled disk that never
+	// stalls, write-only 1.02-1.08x, the default mix 0.94-0.99x
+	// (results/compare/NOTES.md, round 32).
 	DefaultMaxCommitDelayFsyncShare = 0.75
 	// MaxCommitDelayFsyncShareLimit bounds MaxCommitDelayFsyncShare:
 	// waiting longer than a few fsyncs for writers is never a linger.
