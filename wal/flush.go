@@ -69,7 +69,7 @@ type flusher struct {
 
 	// lastWrites is how many writes the previous commit completed,
 	// lastRecords how many records (entries) they carried; the next take
-	// lingers (up to MaxCommitDelay) until as many records are queued.
+	// lingers (up to LingerLimit) until as many records are queued.
 	lastWrites, lastRecords int
 	// fsyncMean is the moving mean of this log's group-commit fsyncs
 	// (FsyncMean), for the linger's limit (LingerLimit).
