@@ -27,11 +27,11 @@ lint:
 	$(GO) tool staticcheck ./...
 	$(GO) tool staticcheck -tags raftbugs ./...
 
-# The whole suite: vet, staticcheck, every package's tests, the race detector on the
-# concurrent packages, and the simulator with each known Raft bug switched on
-# (build tag raftbugs: every bug must be caught), and the core and simulator
-# with 8-entry in-memory log blocks (build tag smalllogblocks: block
-# boundaries crossed all the time). CI (.ci/run) calls this.
+# The whole suite: vet, staticcheck, every package's tests, the race
+# detector on the concurrent packages, and the simulator with each known Raft
+# bug switched on (build tag raftbugs: every bug must be caught), and the core
+# and simulator with 8-entry in-memory log blocks (build tag smalllogblocks:
+# block boundaries crossed all the time). CI (.ci/run) calls this.
 test: build vet lint
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
