@@ -138,9 +138,9 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 			}
 			delay = d
 		case "commit-delay-fsync-share":
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || math.IsNaN(f) || f < 0 || f > wal.MaxCommitDelayFsyncShareLimit {
-				return nil, fmt.Errorf("floor target: commit-delay-fsync-share=%q: want a share of the recent fsync time from 0 (commit-delay alone) to %v", v, wal.MaxCommitDelayFsyncShareLimit)
+			f, err := parseFsyncShare("floor target", k, v)
+			if err != nil {
+				return nil, err
 			}
 			share = f
 		case "stores":
@@ -337,6 +337,17 @@ func (l *floorLog) run() {
 			return
 		}
 	}
+}
+
+// parseFsyncShare reads a target's option for
+// wal.Options.MaxCommitDelayFsyncShare: a share of the recent fsync time
+// from 0 (the commit delay alone) to the WAL's limit.
+func parseFsyncShare(target, key, v string) (float64, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > wal.MaxCommitDelayFsyncShareLimit {
+		return 0, fmt.Errorf("%s: %s=%q: want a share of the recent fsync time from 0 (the commit delay alone) to %v", target, key, v, wal.MaxCommitDelayFsyncShareLimit)
+	}
+	return f, nil
 }
 
 // linger waits, up to the WAL's limit (wal.LingerLimit), until as many

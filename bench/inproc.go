@@ -21,7 +21,6 @@ import (
 	"github.com/raftbench/raftbench/engine/runtime/transport"
 	natstr "github.com/raftbench/raftbench/engine/runtime/transport/nats"
 	"github.com/raftbench/raftbench/engine/runtime/transport/nats/natsserver"
-	"github.com/raftbench/raftbench/wal"
 )
 
 // The "inproc" target: an embedded N-node cluster (engine/embed/cluster), each
@@ -246,9 +245,9 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			}
 			commitDelay = d
 		case "wal-commit-delay-fsync-share":
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || math.IsNaN(f) || f < 0 || f > wal.MaxCommitDelayFsyncShareLimit {
-				return nil, fmt.Errorf("inproc target: wal-commit-delay-fsync-share=%q: want a share of the recent fsync time from 0 (the commit delay alone) to %v", v, wal.MaxCommitDelayFsyncShareLimit)
+			f, err := parseFsyncShare("inproc target", k, v)
+			if err != nil {
+				return nil, err
 			}
 			commitDelayShare = f
 			if f == 0 {
