@@ -46,7 +46,14 @@ type FloorConfig struct {
 	// stalls above some rate of flushes (an I/O budget) gives lower tails
 	// to fewer, larger flushes.
 	SyncInterval time.Duration
-	Duration     time.Duration
+	// OneFlushAtATime makes the logs take turns: one log's write and
+	// flush at a time in the process, where each log otherwise flushes
+	// whenever it holds records. It asks whether a disk's stalls come
+	// with overlapping flushes rather than with their rate or bytes (a
+	// throttle that punishes a queue deeper than one), and what taking
+	// turns costs the writes.
+	OneFlushAtATime bool
+	Duration        time.Duration
 }
 
 // OverwriteBytes is the size of each log file in FloorConfig.Overwrite.
@@ -186,6 +193,10 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 	}
 	q := newFloorQuorum(files, quorum)
 	var stalls stallLog
+	var turn *sync.Mutex // OneFlushAtATime: held around each log's write and flush
+	if cfg.OneFlushAtATime {
+		turn = new(sync.Mutex)
+	}
 	logs := make([]chan uint64, files)
 	var logsDone sync.WaitGroup
 	for i := range logs {
@@ -215,7 +226,7 @@ func MeasureQuorumFloor(ctx context.Context, dir string, cfg FloorConfig) (*Disk
 			if cfg.Overwrite {
 				ring = OverwriteBytes
 			}
-			groupCommit(f, ring, cfg.SyncInterval, logs[i], cfg.RecordBytes, &stalls, func(last uint64, err error) { q.durable(i, last, err) })
+			groupCommit(f, ring, cfg.SyncInterval, turn, logs[i], cfg.RecordBytes, &stalls, func(last uint64, err error) { q.durable(i, last, err) })
 		}()
 	}
 
@@ -385,8 +396,8 @@ func openLoopWrites(ctx context.Context, rate float64, start, end time.Time, log
 // reports the last write it covered. Slow fsyncs go to stalls. With ring
 // > 0 it overwrites the first ring bytes of the zero-filled file instead
 // of appending (from its start again when a batch would pass ring) and
-// fdatasyncs.
-func groupCommit(f *os.File, ring int64, interval time.Duration, seqs <-chan uint64, recordBytes int, stalls *stallLog, done func(last uint64, err error)) {
+// fdatasyncs. With turn, it holds it around each write and flush (FloorConfig.OneFlushAtATime).
+func groupCommit(f *os.File, ring int64, interval time.Duration, turn *sync.Mutex, seqs <-chan uint64, recordBytes int, stalls *stallLog, done func(last uint64, err error)) {
 	var buf []byte
 	var off int64
 	var lastSync time.Time
@@ -411,6 +422,9 @@ func groupCommit(f *os.File, ring int64, interval time.Duration, seqs <-chan uin
 			buf = make([]byte, n*recordBytes)
 		}
 		var err error
+		if turn != nil {
+			turn.Lock()
+		}
 		if ring > 0 {
 			if off+int64(n*recordBytes) > ring {
 				off = 0
@@ -429,6 +443,9 @@ func groupCommit(f *os.File, ring int64, interval time.Duration, seqs <-chan uin
 				err = f.Sync()
 			}
 			stalls.add(t0, time.Now())
+		}
+		if turn != nil {
+			turn.Unlock()
 		}
 		done(last, err)
 	}

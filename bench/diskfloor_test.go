@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -191,7 +192,7 @@ func TestGroupCommitOverwriteStaysInRing(t *testing.T) {
 	var stalls stallLog
 	done := make(chan struct{})
 	go func() {
-		groupCommit(f, ring, 0, seqs, rec, &stalls, func(l uint64, err error) {
+		groupCommit(f, ring, 0, nil, seqs, rec, &stalls, func(l uint64, err error) {
 			if err != nil {
 				t.Error(err)
 			}
@@ -213,6 +214,51 @@ func TestGroupCommitOverwriteStaysInRing(t *testing.T) {
 	}
 	if st.Size() != ring {
 		t.Fatalf("file grew to %d bytes, want the ring's %d", st.Size(), ring)
+	}
+}
+
+// With a turn (FloorConfig.OneFlushAtATime) a log writes and flushes only
+// while it holds the turn: nothing becomes durable while another holds
+// it, and everything does once it is free.
+func TestGroupCommitWaitsForItsTurn(t *testing.T) {
+	f, err := os.Create(t.TempDir() + "/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var turn sync.Mutex
+	turn.Lock() // another log is flushing
+	seqs := make(chan uint64, 4)
+	durable := make(chan uint64, 4)
+	var stalls stallLog
+	go groupCommit(f, 0, 0, &turn, seqs, 100, &stalls, func(l uint64, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		durable <- l
+	})
+	seqs <- 1
+	select {
+	case l := <-durable:
+		t.Fatalf("write %d durable while another log held the turn", l)
+	case <-time.After(100 * time.Millisecond):
+	}
+	turn.Unlock()
+	select {
+	case l := <-durable:
+		if l != 1 {
+			t.Fatalf("durable up to %d, want 1", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("write not durable after the turn was freed")
+	}
+	close(seqs)
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != 100 {
+		t.Fatalf("log holds %d bytes, want one 100-byte record", st.Size())
 	}
 }
 
@@ -274,6 +320,39 @@ func BenchmarkDiskFloorStallsByRate(b *testing.B) {
 				b.ReportMetric(f.StallSpacingMs, "stall-spacing-ms")
 			}
 		})
+	}
+}
+
+// BenchmarkDiskFloorFlushOverlap asks whether the disk's stalls come with
+// overlapping flushes: the every-replica floor (3 logs overwritten with
+// fdatasync) at 1 and 64 closed-loop writers, each log flushing whenever
+// it holds records (overlapping) or the logs taking turns, one flush at a
+// time in the process (FloorConfig.OneFlushAtATime), 2 s each. Run with
+// -benchtime 1x (-count N repeats each case N times in a row).
+func BenchmarkDiskFloorFlushOverlap(b *testing.B) {
+	for _, writers := range []int{1, 64} {
+		for _, turns := range []bool{false, true} {
+			name := "overlapping"
+			if turns {
+				name = "one-at-a-time"
+			}
+			b.Run(fmt.Sprintf("writers=%d/%s", writers, name), func(b *testing.B) {
+				for range b.N {
+					f, err := MeasureQuorumFloor(context.Background(), b.TempDir(), FloorConfig{
+						Nodes: 3, RecordBytes: 176, Writers: writers, EveryReplica: true, Overwrite: true,
+						OneFlushAtATime: turns, Duration: 2 * time.Second,
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(f.WritesPerSec, "writes/s")
+					b.ReportMetric(f.FsyncsPerSec, "fsyncs/s")
+					b.ReportMetric(f.P50Us/1000, "p50-ms")
+					b.ReportMetric(f.P999Us/1000, "p99.9-ms")
+					b.ReportMetric(float64(f.Stalls)/f.DurationS, "stalls/s")
+				}
+			})
+		}
 	}
 }
 

@@ -169,7 +169,7 @@ func checkFloor(t *testing.T, dir string, res *Result) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wants := []string{"**Disk floor**", "write+cas share (60%)", "| clients | logs written | 2 of 3 logs: writes/s (mean µs) |", "of ceiling |"}
+	wants := []string{"**Disk floor**", "write+cas share (60%)", "| clients | logs written | 2 of 3 logs: writes/s (mean µs) |", "| stalls/s, 3 of 3 logs (median ms) |", "of ceiling |"}
 	for _, c := range []int{1, 4} {
 		for _, way := range []string{"append", "overwrite"} {
 			q, e := best[fmt.Sprintf("%d/2/%s", c, way)], best[fmt.Sprintf("%d/3/%s", c, way)]
@@ -180,7 +180,7 @@ func checkFloor(t *testing.T, dir string, res *Result) {
 				return bench.FormatCount(v / 0.6)
 			}
 			wants = append(wants, fmt.Sprintf("| %d | %s + ", c, way), fmt.Sprintf("| %s (", bench.FormatCount(q)),
-				fmt.Sprintf("| %s | %s |\n", cell(q, fmt.Sprintf("%d/2", c)), cell(e, fmt.Sprintf("%d/3", c))))
+				fmt.Sprintf("| %s | %s | ", cell(q, fmt.Sprintf("%d/2", c)), cell(e, fmt.Sprintf("%d/3", c))))
 		}
 		if e := best[fmt.Sprintf("%d/3", c)]; math.Abs(res.floorCeiling(c, 3)-e/0.6) > 1e-6 {
 			t.Errorf("ceiling at %d clients %.1f, want %.1f (the better way's)", c, res.floorCeiling(c, 3), e/0.6)
@@ -509,6 +509,37 @@ func TestPassCeilingsStayApart(t *testing.T) {
 	}
 	if got := r.ofPassCeiling("raftbench"+NoFsyncSuffix, 4, runs); got != 0 {
 		t.Errorf("an fsync-off system was rated against the disk: %v", got)
+	}
+}
+
+// The disk floor table gives each client count and way of writing the
+// stalls its every-replica samples saw (before / after, per second, with
+// their median length), not the pass samples' nor the quorum-only ones.
+func TestFloorTableShowsStalls(t *testing.T) {
+	sample := func(when string, files int, overwrite bool, stalls int, p50 float64) FloorSample {
+		return FloorSample{When: when, DiskFloor: bench.DiskFloor{Nodes: 3, Quorum: 2, Files: files, Writers: 1, Overwrite: overwrite,
+			RecordBytes: 176, WritesPerSec: 1000, MeanUs: 300, DurationS: 2, Stalls: stalls, StallP50Ms: p50}}
+	}
+	r := &Result{Mix: "write=1", Fsync: true, Clients: []int{1}, DiskFloor: []FloorSample{
+		sample("before", 3, true, 19, 14.25), sample("after", 3, true, 0, 0),
+		sample("before", 3, false, 3, 12), sample("after", 3, false, 1, 6.5),
+		sample("before", 2, true, 7, 9), sample(FloorPass, 3, true, 50, 20),
+	}}
+	var b bytes.Buffer
+	writeFloor(&b, r)
+	md := b.String()
+	for _, want := range []string{
+		"| stalls/s, 3 of 3 logs (median ms) |",
+		"| 1 | overwrite + fdatasync | ", "| 9.5 (14.2) / 0 |",
+		"| 1 | append + fsync | ", "| 1.5 (12.0) / 0.5 (6.5) |",
+		"took 5ms or more",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("disk floor table lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "25.0") || strings.Contains(md, "3.5 (9.0)") {
+		t.Errorf("a pass or quorum-only sample's stalls in the table:\n%s", md)
 	}
 }
 

@@ -245,10 +245,14 @@ func writeFloor(b *bytes.Buffer, r *Result) {
 		"The ceiling divides writes/s by the mix's write+cas share (%.0f%%), reads counted as free; \"of ceiling\" "+
 		"above is a system's median ops/s over the every-replica ceiling (the better way). Figures are the better of the samples before "+
 		"and after the runs (means before / after in µs); the disk's speed drifts over minutes, so a row above 100%% "+
-		"ran while the disk was faster than in either sample.\n\n", f0.RecordBytes, f0.Nodes, f0.Quorum, 100*r.writeShare())
-	fmt.Fprintf(b, "| clients | logs written | %d of %d logs: writes/s (mean µs) | %d of %d logs: writes/s (mean µs) | ops/s ceiling, %d of %d logs | ops/s ceiling, %d of %d logs |\n",
-		f0.Quorum, f0.Nodes, every, f0.Nodes, f0.Quorum, f0.Nodes, every, f0.Nodes)
-	fmt.Fprintln(b, "| ---: | --- | ---: | ---: | ---: | ---: |")
+		"ran while the disk was faster than in either sample. The stalls column counts, per second of each sample "+
+		"with every replica's log writing (before / after), the stretches in which some log's flush took %v or more "+
+		"(overlapping ones counted once), with their median length: a disk that stalls on a clock of its own (a "+
+		"throttled virtual disk) holds every write in flight that long, so at low concurrency it sets the p99.9 of "+
+		"whichever system runs in that minute.\n\n", f0.RecordBytes, f0.Nodes, f0.Quorum, 100*r.writeShare(), bench.StallFsync)
+	fmt.Fprintf(b, "| clients | logs written | %d of %d logs: writes/s (mean µs) | %d of %d logs: writes/s (mean µs) | ops/s ceiling, %d of %d logs | ops/s ceiling, %d of %d logs | stalls/s, %d of %d logs (median ms) |\n",
+		f0.Quorum, f0.Nodes, every, f0.Nodes, f0.Quorum, f0.Nodes, every, f0.Nodes, every, f0.Nodes)
+	fmt.Fprintln(b, "| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, c := range r.Clients {
 		for _, overwrite := range floorWays {
 			way := func(f FloorSample) bool { return f.Overwrite == overwrite }
@@ -276,10 +280,28 @@ func writeFloor(b *bytes.Buffer, r *Result) {
 				}
 				return bench.FormatCount(v)
 			}
-			fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", c, bench.FloorWay(overwrite), cell(f0.Quorum), cell(every), ceiling(f0.Quorum), ceiling(every))
+			stalls := func(files int) string {
+				var cells []string
+				for _, f := range r.DiskFloor {
+					if f.Writers == c && f.Files == files && way(f) && f.When != FloorPass && f.DurationS > 0 {
+						cells = append(cells, stallCell(f.DiskFloor))
+					}
+				}
+				return orDash(strings.Join(cells, " / "))
+			}
+			fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s |\n", c, bench.FloorWay(overwrite), cell(f0.Quorum), cell(every), ceiling(f0.Quorum), ceiling(every), stalls(every))
 		}
 	}
 	writePassFloors(b, r)
+}
+
+// stallCell is one floor sample's stalls per second and their median
+// length, or 0 when it saw none.
+func stallCell(f bench.DiskFloor) string {
+	if f.Stalls == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%.1f (%.1f)", float64(f.Stalls)/f.DurationS, f.StallP50Ms)
 }
 
 // writePassFloors lists the every-replica ceiling measured right before
