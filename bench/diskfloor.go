@@ -96,9 +96,11 @@ type DiskFloor struct {
 	// The disk's stalls: stretches in which at least one log's fsync took
 	// StallFsync or longer (overlapping slow fsyncs of several logs are
 	// one stretch). A disk that throttles its I/O (a virtual disk's rate
-	// limiter) shows them at a fixed spacing, whatever writes to it, and
-	// every write in flight then waits as long: they set the tails of
-	// anything on that disk, not only of this floor.
+	// limiter), or a host that pauses the whole virtual machine
+	// (BenchmarkDiskFloorPausesTheMachine tells the two apart), shows them
+	// at a fixed spacing, whatever writes to it, and every write in flight
+	// then waits as long: they set the tails of anything on that disk, not
+	// only of this floor.
 	Stalls int `json:"stalls"`
 	// FsyncsPerSec counts every log's fsyncs (fdatasyncs with Overwrite):
 	// the rate the disk was asked to flush at, to set beside a system's own.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -354,6 +356,72 @@ func BenchmarkDiskFloorFlushOverlap(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkDiskFloorPausesTheMachine asks whether the disk floor's stalls
+// are the disk's or the whole machine's: one goroutine locked to its
+// thread spins reading the clock for 2 s and counts the gaps of 2 ms or
+// more between two readings (moments its CPU did not run it), alone and
+// while the every-replica floor (3 logs overwritten with fdatasync, 16
+// writers) runs beside it. A disk that stalls leaves the spinner alone; a
+// host that pauses the whole virtual machine (as a CPU quota per period
+// would, once the machine's CPUs and its I/O emulation together exceed
+// it) stops the spinner too, at the floor's stall spacing. Run with
+// -benchtime 1x.
+func BenchmarkDiskFloorPausesTheMachine(b *testing.B) {
+	for _, beside := range []bool{false, true} {
+		name := "alone"
+		if beside {
+			name = "beside-the-floor"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				var wg sync.WaitGroup
+				var floor *DiskFloor
+				var ferr error
+				if beside {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						floor, ferr = MeasureQuorumFloor(context.Background(), b.TempDir(), FloorConfig{
+							Nodes: 3, RecordBytes: 176, Writers: 16, EveryReplica: true, Overwrite: true, Duration: 3 * time.Second,
+						})
+					}()
+					time.Sleep(500 * time.Millisecond) // the floor's files prepared, its writes under way
+				}
+				gaps := spinGaps(2 * time.Second)
+				wg.Wait()
+				if ferr != nil {
+					b.Fatal(ferr)
+				}
+				b.ReportMetric(float64(len(gaps))/2, "pauses/s")
+				if len(gaps) > 0 {
+					b.ReportMetric(float64(gaps[len(gaps)/2].Microseconds())/1000, "pause-p50-ms")
+				}
+				if floor != nil {
+					b.ReportMetric(float64(floor.Stalls)/floor.DurationS, "floor-stalls/s")
+				}
+			}
+		})
+	}
+}
+
+// spinGaps spins on a thread of its own for d, reading the clock, and
+// returns the gaps of 2 ms or more between consecutive readings, sorted.
+func spinGaps(d time.Duration) []time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var gaps []time.Duration
+	start := time.Now()
+	for last := start; last.Sub(start) < d; {
+		now := time.Now()
+		if g := now.Sub(last); g >= 2*time.Millisecond {
+			gaps = append(gaps, g)
+		}
+		last = now
+	}
+	slices.Sort(gaps)
+	return gaps
 }
 
 // BenchmarkDiskFloorSyncInterval asks whether fewer, larger flushes give

@@ -247,9 +247,9 @@ func writeFloor(b *bytes.Buffer, r *Result) {
 		"and after the runs (means before / after in µs); the disk's speed drifts over minutes, so a row above 100%% "+
 		"ran while the disk was faster than in either sample. The stalls column counts, per second of each sample "+
 		"with every replica's log writing (before / after), the stretches in which some log's flush took %v or more "+
-		"(overlapping ones counted once), with their median length: a disk that stalls on a clock of its own (a "+
-		"throttled virtual disk) holds every write in flight that long, so at low concurrency it sets the p99.9 of "+
-		"whichever system runs in that minute.\n\n", f0.RecordBytes, f0.Nodes, f0.Quorum, 100*r.writeShare(), bench.StallFsync)
+		"(overlapping ones counted once), with their median length: a disk, or a virtual machine its host pauses, "+
+		"that stalls on a clock of its own holds every write in flight that long, so at low concurrency it sets the "+
+		"p99.9 of whichever system runs in that minute.\n\n", f0.RecordBytes, f0.Nodes, f0.Quorum, 100*r.writeShare(), bench.StallFsync)
 	fmt.Fprintf(b, "| clients | logs written | %d of %d logs: writes/s (mean µs) | %d of %d logs: writes/s (mean µs) | ops/s ceiling, %d of %d logs | ops/s ceiling, %d of %d logs | stalls/s, %d of %d logs (median ms) |\n",
 		f0.Quorum, f0.Nodes, every, f0.Nodes, f0.Quorum, f0.Nodes, every, f0.Nodes, every, f0.Nodes)
 	fmt.Fprintln(b, "| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
