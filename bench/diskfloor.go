@@ -48,10 +48,11 @@ type FloorConfig struct {
 	SyncInterval time.Duration
 	// OneFlushAtATime makes the logs take turns: one log's write and
 	// flush at a time in the process, where each log otherwise flushes
-	// whenever it holds records. It asks whether a disk's stalls come
-	// with overlapping flushes rather than with their rate or bytes (a
-	// throttle that punishes a queue deeper than one), and what taking
-	// turns costs the writes.
+	// whenever it holds records. It asks whether the stalls come with
+	// overlapping flushes rather than with their rate or bytes, and what
+	// taking turns costs the writes. (On the project's VMs they do: there
+	// the stalls are the host pausing the whole machine, which three logs
+	// flushing at once bring on; BenchmarkDiskFloorPausesTheMachine.)
 	OneFlushAtATime bool
 	Duration        time.Duration
 }
@@ -398,7 +399,8 @@ func openLoopWrites(ctx context.Context, rate float64, start, end time.Time, log
 // reports the last write it covered. Slow fsyncs go to stalls. With ring
 // > 0 it overwrites the first ring bytes of the zero-filled file instead
 // of appending (from its start again when a batch would pass ring) and
-// fdatasyncs. With turn, it holds it around each write and flush (FloorConfig.OneFlushAtATime).
+// fdatasyncs. With turn, it holds it around each write and flush
+// (FloorConfig.OneFlushAtATime).
 func groupCommit(f *os.File, ring int64, interval time.Duration, turn *sync.Mutex, seqs <-chan uint64, recordBytes int, stalls *stallLog, done func(last uint64, err error)) {
 	var buf []byte
 	var off int64
