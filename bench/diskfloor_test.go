@@ -273,31 +273,9 @@ func TestGroupCommitWaitsForItsTurn(t *testing.T) {
 // Not a Go benchmark of ns/op (one iteration is one measurement): run with
 // -benchtime 1x. Scripts/tails.sh runs it.
 func BenchmarkDiskFloorWriteModes(b *testing.B) {
-	for _, writers := range []int{1, 16, 64} {
-		for _, overwrite := range []bool{false, true} {
-			mode := "append-fsync"
-			if overwrite {
-				mode = "overwrite-fdatasync"
-			}
-			b.Run(fmt.Sprintf("writers=%d/%s", writers, mode), func(b *testing.B) {
-				for range b.N {
-					f, err := MeasureQuorumFloor(context.Background(), b.TempDir(), FloorConfig{
-						Nodes: 3, RecordBytes: 176, Writers: writers, EveryReplica: true, Overwrite: overwrite,
-						Duration: 2 * time.Second,
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.ReportMetric(f.WritesPerSec, "writes/s")
-					b.ReportMetric(f.P99Us/1000, "p99-ms")
-					b.ReportMetric(f.P999Us/1000, "p99.9-ms")
-					b.ReportMetric(float64(f.Stalls)/f.DurationS, "stalls/s")
-					b.ReportMetric(f.StallSpacingMs, "stall-spacing-ms")
-					b.ReportMetric(f.FsyncsPerSec, "fsyncs/s")
-				}
-			})
-		}
-	}
+	benchFloorPairs(b, []int{1, 16, 64}, "append-fsync", "overwrite-fdatasync", func(writers int, overwrite bool) FloorConfig {
+		return FloorConfig{Nodes: 3, RecordBytes: 176, Writers: writers, EveryReplica: true, Overwrite: overwrite, Duration: 2 * time.Second}
+	})
 }
 
 // BenchmarkDiskFloorStallsByRate asks whether the disk's stalls depend on
@@ -309,18 +287,7 @@ func BenchmarkDiskFloorWriteModes(b *testing.B) {
 func BenchmarkDiskFloorStallsByRate(b *testing.B) {
 	for _, rate := range []float64{300, 1000, 2000, 3000, 5000} {
 		b.Run(fmt.Sprintf("rate=%.0f", rate), func(b *testing.B) {
-			for range b.N {
-				f, err := MeasureQuorumFloor(context.Background(), b.TempDir(), FloorConfig{
-					Nodes: 3, RecordBytes: 176, Rate: rate, EveryReplica: true, Duration: 2 * time.Second,
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(f.FsyncsPerSec, "fsyncs/s")
-				b.ReportMetric(f.P999Us/1000, "p99.9-ms")
-				b.ReportMetric(float64(f.Stalls)/f.DurationS, "stalls/s")
-				b.ReportMetric(f.StallSpacingMs, "stall-spacing-ms")
-			}
+			benchFloor(b, FloorConfig{Nodes: 3, RecordBytes: 176, Rate: rate, EveryReplica: true, Duration: 2 * time.Second})
 		})
 	}
 }
@@ -332,30 +299,10 @@ func BenchmarkDiskFloorStallsByRate(b *testing.B) {
 // time in the process (FloorConfig.OneFlushAtATime), 2 s each. Run with
 // -benchtime 1x (-count N repeats each case N times in a row).
 func BenchmarkDiskFloorFlushOverlap(b *testing.B) {
-	for _, writers := range []int{1, 64} {
-		for _, turns := range []bool{false, true} {
-			name := "overlapping"
-			if turns {
-				name = "one-at-a-time"
-			}
-			b.Run(fmt.Sprintf("writers=%d/%s", writers, name), func(b *testing.B) {
-				for range b.N {
-					f, err := MeasureQuorumFloor(context.Background(), b.TempDir(), FloorConfig{
-						Nodes: 3, RecordBytes: 176, Writers: writers, EveryReplica: true, Overwrite: true,
-						OneFlushAtATime: turns, Duration: 2 * time.Second,
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.ReportMetric(f.WritesPerSec, "writes/s")
-					b.ReportMetric(f.FsyncsPerSec, "fsyncs/s")
-					b.ReportMetric(f.P50Us/1000, "p50-ms")
-					b.ReportMetric(f.P999Us/1000, "p99.9-ms")
-					b.ReportMetric(float64(f.Stalls)/f.DurationS, "stalls/s")
-				}
-			})
-		}
-	}
+	benchFloorPairs(b, []int{1, 64}, "overlapping", "one-at-a-time", func(writers int, turns bool) FloorConfig {
+		return FloorConfig{Nodes: 3, RecordBytes: 176, Writers: writers, EveryReplica: true, Overwrite: true,
+			OneFlushAtATime: turns, Duration: 2 * time.Second}
+	})
 }
 
 // BenchmarkDiskFloorPausesTheMachine asks whether the disk floor's stalls
@@ -433,20 +380,43 @@ func BenchmarkDiskFloorSyncInterval(b *testing.B) {
 	for _, rate := range []float64{5000, 70000} {
 		for _, iv := range []time.Duration{0, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond} {
 			b.Run(fmt.Sprintf("rate=%.0f/interval=%v", rate, iv), func(b *testing.B) {
-				for range b.N {
-					f, err := MeasureQuorumFloor(context.Background(), b.TempDir(), FloorConfig{
-						Nodes: 3, RecordBytes: 176, Rate: rate, EveryReplica: true, SyncInterval: iv, Duration: 2 * time.Second,
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.ReportMetric(f.FsyncsPerSec, "fsyncs/s")
-					b.ReportMetric(f.P50Us/1000, "p50-ms")
-					b.ReportMetric(f.P99Us/1000, "p99-ms")
-					b.ReportMetric(f.P999Us/1000, "p99.9-ms")
-					b.ReportMetric(float64(f.Stalls)/f.DurationS, "stalls/s")
-				}
+				benchFloor(b, FloorConfig{
+					Nodes: 3, RecordBytes: 176, Rate: rate, EveryReplica: true, SyncInterval: iv, Duration: 2 * time.Second,
+				})
 			})
+		}
+	}
+}
+
+// benchFloor measures cfg's floor once per iteration and reports what the
+// disk-floor benchmarks set side by side: writes and fsyncs per second,
+// latency, and the stalls with their spacing.
+func benchFloor(b *testing.B, cfg FloorConfig) {
+	for range b.N {
+		f, err := MeasureQuorumFloor(context.Background(), b.TempDir(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(f.WritesPerSec, "writes/s")
+		b.ReportMetric(f.FsyncsPerSec, "fsyncs/s")
+		b.ReportMetric(f.P50Us/1000, "p50-ms")
+		b.ReportMetric(f.P99Us/1000, "p99-ms")
+		b.ReportMetric(f.P999Us/1000, "p99.9-ms")
+		b.ReportMetric(float64(f.Stalls)/f.DurationS, "stalls/s")
+		b.ReportMetric(f.StallSpacingMs, "stall-spacing-ms")
+	}
+}
+
+// benchFloorPairs runs benchFloor at each writer count, first with the
+// config's switch off, then on, as "writers=N/<off>" and "writers=N/<on>".
+func benchFloorPairs(b *testing.B, writers []int, off, on string, cfg func(writers int, on bool) FloorConfig) {
+	for _, w := range writers {
+		for _, v := range []bool{false, true} {
+			name := off
+			if v {
+				name = on
+			}
+			b.Run(fmt.Sprintf("writers=%d/%s", w, name), func(b *testing.B) { benchFloor(b, cfg(w, v)) })
 		}
 	}
 }
