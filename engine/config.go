@@ -45,6 +45,13 @@ type Config struct {
 	MaxUncommittedBytes uint64
 
 	// PreVote enables the pre-vote phase (thesis §9.6).
+	//
+	// Without it, a server removed from the configuration that never
+	// learns of its removal keeps asking for votes at ever higher terms,
+	// and members that have not caught up with the change still count it
+	// as a voter and grant them: elections may not settle until it is
+	// shut down (thesis §4.2.3). CheckQuorum's lease protects only while a
+	// leader is heard from. The node runtime turns PreVote on.
 	PreVote bool
 	// CheckQuorum makes a leader step down when it has not heard from a
 	// quorum for an election timeout (thesis §6.2).
