@@ -40,6 +40,12 @@ func TestFollowersSettleOnlyTheirOwnWaiters(t *testing.T) {
 	if v, _ := mustRead(t, c, "through-follower"); v != "1" {
 		t.Fatalf("through-follower = %q", v)
 	}
+	// The node adds a batch's settled count once the whole batch is
+	// applied, which can be just after the answer it counts reached the
+	// client (the race detector under load made that visible).
+	for deadline := time.Now().Add(5 * time.Second); f.Stats().Settled == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if got := f.Stats().Settled; got != 1 {
 		t.Fatalf("follower %d settled %d writes, want 1 (the one waited on there)", f.ID(), got)
 	}
