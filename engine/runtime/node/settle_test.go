@@ -43,9 +43,7 @@ func TestFollowersSettleOnlyTheirOwnWaiters(t *testing.T) {
 	// The node adds a batch's settled count once the whole batch is
 	// applied, which can be just after the answer it counts reached the
 	// client (the race detector under load made that visible).
-	for deadline := time.Now().Add(5 * time.Second); f.Stats().Settled == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the follower's settled count", 5*time.Second, func() bool { return f.Stats().Settled != 0 })
 	if got := f.Stats().Settled; got != 1 {
 		t.Fatalf("follower %d settled %d writes, want 1 (the one waited on there)", f.ID(), got)
 	}
