@@ -108,6 +108,10 @@ import (
 //	                applies at once instead of first yielding its P to
 //	                the goroutines already runnable; for A/B runs of that
 //	                default
+//	follower-apply-after-linger=false  node.Config.NoFollowerApplyAfterLinger:
+//	                an apply goroutine with nobody to answer applies
+//	                without first waiting for its log to end a linger;
+//	                for A/B runs of that default
 //	lazy-commit=false  node.Config.DisableLazyCommit: the leader sends
 //	                each follower every new commit index in a message of
 //	                its own; for A/B runs of that default
@@ -174,6 +178,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	yieldToClients := true
 	followerApplyYield := true
 	lazyCommit := true
+	followerApplyAfterLinger := true
 	var unknown []string
 	var cp critPathOutput
 	var logPath string
@@ -183,6 +188,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 		"lease-reads": &lease, "wal-offload-lone": &offloadLone, "wal-offload-leader": &offloadLeader,
 		"wal-blocking-fsync": &blockingFsync, "wal-preallocate": &preallocate, "kv-huge-pages": &kvOpts.HugePages, "settle-blind": &settleBlind,
 		"yield-to-clients": &yieldToClients, "follower-apply-yield": &followerApplyYield, "lazy-commit": &lazyCommit,
+		"follower-apply-after-linger": &followerApplyAfterLinger,
 	}
 	for k, v := range cfg.Options {
 		if p, ok := boolOptions[k]; ok {
@@ -290,7 +296,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-commit-delay-fsync-share, wal-min-sync-interval, model-fsync, wal-offload-lone, wal-offload-leader, wal-blocking-fsync, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, lazy-commit, critical-path, critical-path-after, critical-path-floor, log)", unknown)
+		return nil, fmt.Errorf("inproc target: unknown options %v (known: transport, nats-url, lease-reads, batches-in-flight, wal-segment-bytes, snapshot-write-rate, snapshot-log-ratio, resident-log-ratio, wal-commit-delay, wal-commit-delay-fsync-share, wal-min-sync-interval, model-fsync, wal-offload-lone, wal-offload-leader, wal-blocking-fsync, wal-preallocate, wal-recycle-segments, kv-huge-pages, settle-blind, yield-to-clients, follower-apply-yield, follower-apply-after-linger, lazy-commit, critical-path, critical-path-after, critical-path-floor, log)", unknown)
 	}
 	if cp.file == "" && cp.floorUsers > 0 {
 		return nil, errors.New("inproc target: critical-path-floor needs critical-path")
@@ -367,6 +373,7 @@ func openInproc(ctx context.Context, cfg TargetConfig) (Target, error) {
 			nc.WALOptions.AppendSegments = !preallocate
 			nc.NoYieldToClients = !yieldToClients
 			nc.NoFollowerApplyYield = !followerApplyYield
+			nc.NoFollowerApplyAfterLinger = !followerApplyAfterLinger
 			nc.DisableLazyCommit = !lazyCommit
 			if t.model != nil {
 				nc.WALOptions.FS = t.model

@@ -22,8 +22,10 @@
 // (entries, whichever writes carried them) it waits up to MaxCommitDelay,
 // or on a slow disk up to a share of its recent fsync time
 // (MaxCommitDelayFsyncShare), for as many to be queued again, so
-// concurrent writers share one fsync instead of alternating between two. LastIndex and Entries show only
-// durable entries. UnsafeNoFsync turns off every fsync, for benchmarks
+// concurrent writers share one fsync instead of alternating between two.
+// AwaitLinger lets work that can wait (a Raft follower's apply) stay out
+// of that window, in which the awaited writes need the CPUs. LastIndex
+// and Entries show only durable entries. UnsafeNoFsync turns off every fsync, for benchmarks
 // only.
 //
 // # Fsync offload

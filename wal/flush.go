@@ -159,6 +159,7 @@ func (w *WAL) linger() {
 	if want < 2 || w.opts.MaxCommitDelay < 0 || w.qRecords >= want {
 		return
 	}
+	w.lingering.Store(true) // before the count: who sees one linger more sees it on
 	w.ctr.lingers.Add(1)
 	from := time.Now()
 	limit := LingerLimit(w.opts.MaxCommitDelay, w.opts.MaxCommitDelayFsyncShare, w.fl.fsyncMean)
@@ -174,6 +175,32 @@ func (w *WAL) linger() {
 	w.ctr.lingerNanos.Add(uint64(time.Since(from)))
 	w.wakeAt = 1
 	w.lingerTimer.Stop()
+	w.lingering.Store(false)
+	w.lingerEnd.Broadcast()
+}
+
+// AwaitLinger returns once the flusher is not holding a group commit back
+// for more records, and says whether it waited: at once when no linger is
+// on, else when that linger ends, which it does within its limit
+// (LingerLimit) or when the WAL closes.
+//
+// For work that shares the CPUs with this log's writers and can wait a
+// linger, such as a Raft follower applying entries nobody waits for
+// there: a linger is the window in which the writes it waits for are on
+// their way, each through goroutines that need a CPU; once it ends the
+// log writes and fsyncs, and the CPUs are free again.
+func (w *WAL) AwaitLinger() bool {
+	if !w.lingering.Load() {
+		return false
+	}
+	w.mu.Lock()
+	waited := false
+	for w.lingering.Load() {
+		waited = true
+		w.lingerEnd.Wait()
+	}
+	w.mu.Unlock()
+	return waited
 }
 
 // LingerLimit is how long a linger may wait for records

@@ -266,3 +266,86 @@ func TestLingerShareOptions(t *testing.T) {
 		}
 	}
 }
+
+// AwaitLinger returns at once when the flusher is not lingering, and
+// otherwise only when the linger ends: on the count it waits for, at its
+// limit, or on Close.
+func TestAwaitLinger(t *testing.T) {
+	awaiting := func(w *WAL) <-chan bool {
+		ch := make(chan bool, 1)
+		go func() { ch <- w.AwaitLinger() }()
+		return ch
+	}
+	lingerOn := func(w *WAL, next uint64, lingers uint64) {
+		t.Helper()
+		if err := w.Submit(Write{Entries: ents(next, next, 1)}, func(err error) {
+			if err != nil && !errorsIs(err, ErrClosed) {
+				t.Error(err)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for w.Stats().Lingers != lingers {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	held := func(ch <-chan bool, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+			t.Fatalf("AwaitLinger returned while the linger held (%s)", what)
+		case <-time.After(30 * time.Millisecond):
+		}
+	}
+	released := func(ch <-chan bool, what string) {
+		t.Helper()
+		select {
+		case waited := <-ch:
+			if !waited {
+				t.Fatalf("AwaitLinger said it did not wait (%s)", what)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("AwaitLinger still waiting after the linger ended (%s)", what)
+		}
+	}
+
+	// A limit no test run reaches: the linger ends on the count or Close.
+	w, err := Open(t.TempDir(), Options{MaxCommitDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if w.AwaitLinger() {
+		t.Fatal("AwaitLinger waited on an idle log")
+	}
+	_, next := commitThen(t, w, 1, 2, 0)
+	lingerOn(w, next, 1) // one of the two records it waits for
+	ch := awaiting(w)
+	held(ch, "one record of two queued")
+	if err := w.Submit(Write{Entries: ents(next+1, next+1, 1)}, func(error) {}); err != nil {
+		t.Fatal(err)
+	}
+	released(ch, "the second record queued")
+	next += 2
+	lingerOn(w, next, 2)
+	ch = awaiting(w)
+	held(ch, "before Close")
+	go w.Close()
+	released(ch, "on Close")
+
+	// A short limit: the linger runs out with nothing more queued.
+	const limit = 300 * time.Millisecond
+	w, err = Open(t.TempDir(), Options{MaxCommitDelay: limit, MaxCommitDelayFsyncShare: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	_, next = commitThen(t, w, 1, 2, 0)
+	start := time.Now()
+	lingerOn(w, next, 1)
+	ch = awaiting(w)
+	released(ch, "at the limit")
+	if since := time.Since(start); since < limit {
+		t.Fatalf("AwaitLinger returned after %v, before the linger's limit of %v", since, limit)
+	}
+}

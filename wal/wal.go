@@ -58,6 +58,11 @@ type WAL struct {
 	// flusher: 1 when it is idle, the expected cohort size while it
 	// lingers, so writers arriving one by one do not wake it for nothing.
 	wakeAt int
+	// lingering is set, under mu, while the flusher holds a group commit
+	// back for more records (linger); lingerEnd is broadcast, under mu,
+	// when it stops. AwaitLinger reads lingering without mu first.
+	lingering atomic.Bool
+	lingerEnd sync.Cond
 
 	fl flusher // owned by the flusher goroutine
 }
@@ -73,6 +78,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 	w := &WAL{dir: dir, logDir: filepath.Join(dir, logDirName), opts: opts,
 		sy: syncer{off: opts.UnsafeNoFsync, fs: opts.FS}, log: opts.Logger, exited: make(chan struct{})}
 	w.wake.L = &w.mu
+	w.lingerEnd.L = &w.mu
 	w.lingerTimer = time.AfterFunc(time.Hour, func() {
 		w.mu.Lock()
 		w.wake.Broadcast()

@@ -167,6 +167,11 @@ type Config struct {
 	// nobody to answer (a follower's, usually) before each batch (see
 	// applier.handle), so it applies as soon as it runs: for A/B runs.
 	NoFollowerApplyYield bool
+	// NoFollowerApplyAfterLinger turns off the wait of an apply goroutine
+	// with nobody to answer (a follower's, usually) for its log to end a
+	// linger before each batch (see applier.handle), so it applies while
+	// the next group commit's writes are still on their way: for A/B runs.
+	NoFollowerApplyAfterLinger bool
 	// Limits. Requests beyond them fail fast with ErrBusy.
 	MaxPendingProposals int // default 8192
 	MaxPendingBytes     int // default 64 MiB (proposal payload bytes)

@@ -32,7 +32,10 @@ type Stats struct {
 	Snapshots     uint64 // snapshots taken
 	Settled       uint64 // blind commands answered at their batch's start, before applying (driver.SettleHooks)
 	ApplyYields   uint64 // batches applied with nobody to answer, after yielding the P (Config.NoFollowerApplyYield)
-	LogDrops      uint64 // drops of applied entries from the core's memory (Config.ResidentLogRatio)
+	// ApplyLingerWaits: batches applied with nobody to answer after
+	// waiting for the node's log to end a linger (Config.NoFollowerApplyAfterLinger).
+	ApplyLingerWaits uint64
+	LogDrops         uint64 // drops of applied entries from the core's memory (Config.ResidentLogRatio)
 	// SnapshotSaving: a snapshot of this node's state is being written
 	// to its file now (from the capture until it is installed or
 	// dropped), so timelines can show the whole window, not only its end.
@@ -43,6 +46,7 @@ type statCounters struct {
 	appendMsgs, appendEntries, leaderChanges, proposals, rejected atomic.Uint64
 	busy, duplicates, dropped, snapshots, stepErrors, malformed   atomic.Uint64
 	entriesSubmitted, settled, applyYields, logDrops              atomic.Uint64
+	applyLingerWaits                                              atomic.Uint64
 	// snapshotSaving: a snapshot save is in flight (the applier starts
 	// no other meanwhile; Stats reports it).
 	snapshotSaving atomic.Bool

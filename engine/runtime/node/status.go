@@ -138,7 +138,8 @@ func (n *Node) Stats() Stats {
 		Rejected: n.stats.rejected.Load(), Busy: n.stats.busy.Load(), Duplicates: n.stats.duplicates.Load(),
 		Dropped: n.stats.dropped.Load(), Snapshots: n.stats.snapshots.Load(),
 		Settled: n.stats.settled.Load(), ApplyYields: n.stats.applyYields.Load(), LogDrops: n.stats.logDrops.Load(),
-		SnapshotSaving: n.stats.snapshotSaving.Load(),
+		ApplyLingerWaits: n.stats.applyLingerWaits.Load(),
+		SnapshotSaving:   n.stats.snapshotSaving.Load(),
 	}
 	ws := n.walStats()
 	s.Fsyncs, s.FsyncEntries, s.Flushes, s.FsyncNanos = ws.Fsyncs, ws.Entries, ws.Flushes, ws.FsyncNanos
