@@ -25,8 +25,8 @@
 // concurrent writers share one fsync instead of alternating between two.
 // AwaitLinger lets work that can wait (a Raft follower's apply) stay out
 // of that window, in which the awaited writes need the CPUs. LastIndex
-// and Entries show only durable entries. UnsafeNoFsync turns off every fsync, for benchmarks
-// only.
+// and Entries show only durable entries. UnsafeNoFsync turns off every
+// fsync, for benchmarks only.
 //
 // # Fsync offload
 //

@@ -61,10 +61,11 @@
 // nobody to answer (a follower's) yields its P once before each batch, so
 // the goroutines on a write's critical path that are runnable (the
 // leader's clients, loops, flushers) run first; Config.NoFollowerApplyYield
-// turns that off. It then waits, if its log is lingering for the rest of
-// a group commit's writes, until the linger ends, so its batch is applied
-// while the logs fsync rather than while those writes are on their way;
-// Config.NoFollowerApplyAfterLinger turns that off.
+// turns that off. It then waits, if no read waits on the node and its log
+// is lingering for the rest of a group commit's writes, until the linger
+// ends, so its batch is applied while the logs fsync rather than while
+// those writes are on their way; Config.NoFollowerApplyAfterLinger turns
+// that off.
 //
 // # Durability rules
 //
