@@ -7,7 +7,10 @@
 #                  clients: ours and both peers with fsync on and with fsync off,
 #                  and the floor target (a majority of group-committed logs and
 #                  one store under the same load generator, no consensus: what
-#                  the harness, the CPUs and the disk leave any design),
+#                  the harness, the CPUs and the disk leave any design), also
+#                  as floor:stores=3 (a copy of the state per node, each
+#                  applying every write: what they leave any 3-node cluster
+#                  in one process, which keeps three),
 #                  REPEAT interleaved runs of each (every figure the median over
 #                  them, as compare reports by default), the disk floor before
 #                  and after (compare.md: "of ceiling") and every
@@ -50,7 +53,7 @@ SWEEP_RATES=${SWEEP_RATES:-}
 SWEEP_DURATION=${SWEEP_DURATION:-4s}
 AB_PAIRS=${AB_PAIRS:-2}
 AB_DURATION=${AB_DURATION:-4s}
-SYSTEMS=raftbench,hashicorp,etcd,floor,raftbench:nofsync,hashicorp:nofsync,etcd:nofsync
+SYSTEMS=raftbench,hashicorp,etcd,floor,floor:stores=3,raftbench:nofsync,hashicorp:nofsync,etcd:nofsync
 if [[ ${SMALL:-0} == 1 ]]; then
 	DURATION=1s WARMUP=1s REPEAT=1 CLIENTS=1,64 SWEEP_RATES=5k,20k SWEEP_DURATION=1s AB_PAIRS=1 AB_DURATION=1s
 fi

@@ -26,7 +26,9 @@ const (
 type Config struct {
 	// Systems are target names; "raftbench" means our engine's "inproc"
 	// target, "raftbench:tcp" and "raftbench:nats" the same over TCP on
-	// loopback and over an embedded NATS broker (see TargetName).
+	// loopback and over an embedded NATS broker (see TargetName). A name
+	// may carry target options after a colon (see ParseSystem), e.g.
+	// "floor:stores=3".
 	Systems []string
 	Clients []int
 	Repeat  int
@@ -91,22 +93,60 @@ const NoFsyncSuffix = ":nofsync"
 // the bus) shows beside "raftbench".
 var transportSystems = map[string]string{"raftbench:tcp": "tcp", "raftbench:nats": "nats"}
 
-// TargetName maps a system name to its registered target.
-func TargetName(system string) string {
-	system = strings.TrimSuffix(system, NoFsyncSuffix)
-	if system == "raftbench" || transportSystems[system] != "" {
-		return "inproc"
+// ParseSystem splits a system name into its registered target and the
+// target options the name sets. A name is a target ("raftbench" for our
+// engine's inproc target), one of the transport systems above, or a
+// target followed by key=value target options, each after a colon, e.g.
+// "floor:stores=3" (the floor target keeping a copy of the state per
+// node, as every cluster in one process does) or
+// "raftbench:wal-commit-delay=0:lazy-commit=false": one comparison then
+// runs settings side by side, interleaved in the same minutes. Any of
+// them may end in NoFsyncSuffix. The target itself checks the keys and
+// values when it opens; ParseSystem only the form.
+func ParseSystem(system string) (target string, opts map[string]string, err error) {
+	base := strings.TrimSuffix(system, NoFsyncSuffix)
+	if tr := transportSystems[base]; tr != "" {
+		return "inproc", map[string]string{"transport": tr}, nil
 	}
-	return system
+	name, list, hasOpts := strings.Cut(base, ":")
+	if name == "" {
+		return "", nil, fmt.Errorf("compare: system %q names no target", system)
+	}
+	target = name
+	if name == "raftbench" {
+		target = "inproc"
+	}
+	if !hasOpts {
+		return target, nil, nil
+	}
+	opts = map[string]string{}
+	for kv := range strings.SplitSeq(list, ":") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || v == "" {
+			return "", nil, fmt.Errorf("compare: system %q: after the target, want target options key=value, each after a colon "+
+				"(e.g. floor:stores=3), and %q is not one (the other names with a colon: raftbench:tcp, raftbench:nats, and the suffix %q)",
+				system, kv, NoFsyncSuffix)
+		}
+		if _, dup := opts[k]; dup {
+			return "", nil, fmt.Errorf("compare: system %q sets option %q twice", system, k)
+		}
+		opts[k] = v
+	}
+	return target, opts, nil
 }
 
-// TargetOptions are the target options a system name implies (nil for
+// TargetName maps a system name to its registered target ("" for a
+// name ParseSystem refuses).
+func TargetName(system string) string {
+	t, _, _ := ParseSystem(system)
+	return t
+}
+
+// TargetOptions are the target options a system name sets (nil for
 // most).
 func TargetOptions(system string) map[string]string {
-	if tr := transportSystems[strings.TrimSuffix(system, NoFsyncSuffix)]; tr != "" {
-		return map[string]string{"transport": tr}
-	}
-	return nil
+	_, opts, _ := ParseSystem(system)
+	return opts
 }
 
 // systemOptions are the target options system runs with under cfg: the
@@ -160,12 +200,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("compare: system %q listed twice", s)
 		}
 		seen[s] = true
-		base := strings.TrimSuffix(s, NoFsyncSuffix)
-		if transportSystems[base] != "" {
-			continue
-		}
-		if name, opt, ok := strings.Cut(s, ":"); ok && (name == "" || ":"+opt != NoFsyncSuffix) {
-			return fmt.Errorf("compare: system %q: the only option is %q (and raftbench:tcp, raftbench:nats)", s, NoFsyncSuffix)
+		if _, _, err := ParseSystem(s); err != nil {
+			return err
 		}
 	}
 	if len(c.Clients) == 0 || len(c.Clients) > MaxClients {
@@ -210,6 +246,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	cfg.defaults()
+	if err := openWithOptions(ctx, &cfg); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(cfg.Out, "runs"), 0o755); err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
@@ -353,22 +392,55 @@ func (c *Config) defaults() {
 	}
 }
 
+// openWithOptions opens and closes, before anything is measured, each
+// system whose name sets target options (ParseSystem), so a key or value
+// its target refuses fails the comparison in seconds, not at that
+// system's first run after minutes of measuring.
+func openWithOptions(ctx context.Context, cfg *Config) error {
+	for _, system := range cfg.Systems {
+		if base := strings.TrimSuffix(system, NoFsyncSuffix); transportSystems[base] != "" || !strings.Contains(base, ":") {
+			continue
+		}
+		t, dir, err := openSystem(ctx, cfg, system)
+		if err != nil {
+			return fmt.Errorf("compare: %w", err)
+		}
+		cerr := t.Close()
+		os.RemoveAll(dir)
+		if cerr != nil {
+			return fmt.Errorf("compare: close %s after checking its options: %w", system, cerr)
+		}
+	}
+	return nil
+}
+
+// openSystem opens system on a fresh cluster in a fresh directory under
+// cfg.DataDir, which the caller removes after closing the target.
+func openSystem(ctx context.Context, cfg *Config, system string) (bench.Target, string, error) {
+	dir, err := os.MkdirTemp(cfg.DataDir, "compare-"+strings.ReplaceAll(system, ":", "-")+"-")
+	if err != nil {
+		return nil, "", err
+	}
+	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	t, err := cfg.Open(octx, system, bench.TargetConfig{
+		Nodes: cfg.Nodes, Dir: dir, Fsync: SystemFsync(system, cfg.Fsync), ValueBytes: cfg.Load.ValueBytes, Logger: cfg.Logger,
+		Options: cfg.systemOptions(system),
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", fmt.Errorf("start %s: %w", system, err)
+	}
+	return t, dir, nil
+}
+
 // runOne runs one slot on a fresh cluster in a fresh directory.
 func runOne(ctx context.Context, cfg *Config, s Slot, order int) (RunRecord, *bench.Summary, error) {
-	dir, err := os.MkdirTemp(cfg.DataDir, "compare-"+strings.ReplaceAll(s.System, ":", "-")+"-")
+	t, dir, err := openSystem(ctx, cfg, s.System)
 	if err != nil {
 		return RunRecord{}, nil, err
 	}
 	defer os.RemoveAll(dir)
-	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	t, err := cfg.Open(octx, s.System, bench.TargetConfig{
-		Nodes: cfg.Nodes, Dir: dir, Fsync: SystemFsync(s.System, cfg.Fsync), ValueBytes: cfg.Load.ValueBytes, Logger: cfg.Logger,
-		Options: cfg.systemOptions(s.System),
-	})
-	cancel()
-	if err != nil {
-		return RunRecord{}, nil, fmt.Errorf("start %s: %w", s.System, err)
-	}
 	rc := cfg.Load
 	rc.Clients, rc.Rate, rc.Nodes, rc.Fsync = s.Clients, 0, cfg.Nodes, SystemFsync(s.System, cfg.Fsync)
 	rc.History = nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -297,6 +298,10 @@ func TestBadConfig(t *testing.T) {
 		"zero duration": func(c *Config) { c.Load.Duration = 0 },
 		"bad option":    func(c *Config) { c.Systems = []string{"a:fast"} },
 		"option only":   func(c *Config) { c.Systems = []string{":nofsync"} },
+		"empty value":   func(c *Config) { c.Systems = []string{"a:stores="} },
+		"empty key":     func(c *Config) { c.Systems = []string{"a:=3"} },
+		"option twice":  func(c *Config) { c.Systems = []string{"a:stores=3:stores=1"} },
+		"empty option":  func(c *Config) { c.Systems = []string{"a:stores=3::nofsync"} },
 		"history keys":  func(c *Config) { c.History = &bench.HistoryConfig{Keys: 1 << 20} },
 		"check timeout": func(c *Config) { c.CheckTimeout = -time.Second },
 	} {
@@ -362,6 +367,91 @@ func TestNoFsyncSuffix(t *testing.T) {
 	}
 	if _, err := Redraw(t.TempDir()); err == nil {
 		t.Error("Redraw of a directory without compare.json succeeded")
+	}
+}
+
+func TestParseSystem(t *testing.T) {
+	for _, c := range []struct {
+		system, target string
+		opts           map[string]string
+	}{
+		{"etcd", "etcd", nil},
+		{"raftbench", "inproc", nil},
+		{"raftbench:nofsync", "inproc", nil},
+		{"raftbench:tcp", "inproc", map[string]string{"transport": "tcp"}},
+		{"floor:stores=3", "floor", map[string]string{"stores": "3"}},
+		{"floor:stores=3:nofsync", "floor", map[string]string{"stores": "3"}},
+		{"raftbench:wal-commit-delay=0:lazy-commit=false", "inproc", map[string]string{"wal-commit-delay": "0", "lazy-commit": "false"}},
+	} {
+		target, opts, err := ParseSystem(c.system)
+		if err != nil || target != c.target || !maps.Equal(opts, c.opts) {
+			t.Errorf("ParseSystem(%q) = %q, %v, %v; want %q, %v", c.system, target, opts, err, c.target, c.opts)
+		}
+	}
+	for _, bad := range []string{"", ":nofsync", ":stores=3", "floor:", "floor:stores", "floor:stores=", "floor:=3", "floor:stores=3:stores=4", "floor:a=1::b=2"} {
+		if _, _, err := ParseSystem(bad); err == nil {
+			t.Errorf("ParseSystem(%q) accepted", bad)
+		}
+	}
+}
+
+// TestSystemOptions: the options a system's name sets reach its target
+// (with the modelled disk's beside them), its rows keep the name, and an
+// option the target refuses fails the comparison before anything is
+// measured.
+func TestSystemOptions(t *testing.T) {
+	load := bench.DefaultRunConfig()
+	load.Warmup, load.Duration, load.Keys, load.ValueBytes = 0, 200*time.Millisecond, 10, 16
+	var mu sync.Mutex
+	got := map[string]map[string]string{}
+	open := func(ctx context.Context, system string, tc bench.TargetConfig) (bench.Target, error) {
+		if tc.Options["speed"] == "bad" {
+			return nil, errors.New(`fake target: speed="bad": want fast`)
+		}
+		mu.Lock()
+		got[system] = tc.Options
+		mu.Unlock()
+		return &fakeTarget{name: system, delay: 100 * time.Microsecond, store: kv.NewStore()}, nil
+	}
+	res, err := Run(context.Background(), Config{
+		Systems: []string{"a", "a:speed=fast"}, Clients: []int{1}, Repeat: 1, Nodes: 3, Fsync: true,
+		ModelFsync: 200 * time.Microsecond, Load: load, DataDir: t.TempDir(), Out: t.TempDir(), Open: open,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := got["a:speed=fast"]; o["speed"] != "fast" || o[bench.ModelFsyncOption] == "" {
+		t.Errorf("a:speed=fast opened with options %v", o)
+	}
+	if o := got["a"]; o["speed"] != "" {
+		t.Errorf("a opened with options %v", o)
+	}
+	names := map[string]bool{}
+	for _, r := range res.Rows {
+		names[r.System] = true
+	}
+	if !names["a"] || !names["a:speed=fast"] {
+		t.Errorf("rows %v, want one per system name", names)
+	}
+
+	runs := 0
+	out := t.TempDir()
+	_, err = Run(context.Background(), Config{
+		Systems: []string{"a", "a:speed=bad"}, Clients: []int{1}, Repeat: 1, Nodes: 3, Fsync: true, DiskFloor: time.Second,
+		Load: load, DataDir: t.TempDir(), Out: out, Open: open,
+		Drive: func(ctx context.Context, cfg bench.RunConfig, tg bench.Target, sink bench.ProgressSink) (*bench.Summary, error) {
+			runs++
+			return bench.Run(ctx, cfg, tg, sink)
+		},
+	})
+	if err == nil || !strings.Contains(err.Error(), "a:speed=bad") || !strings.Contains(err.Error(), "want fast") {
+		t.Errorf("err = %v, want the target's refusal naming the system", err)
+	}
+	if runs != 0 {
+		t.Errorf("%d runs before the refused option was reported", runs)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("the output directory has %d entries after a refused option (a disk floor or a run was measured)", len(entries))
 	}
 }
 

@@ -46,6 +46,13 @@
 //     ranked rows in compare.json, compare.md and the plots' legends,
 //     whatever their speed. A :nofsync system therefore is never ranked
 //     against fsync-on ones.
+//   - A system's name may set target options, each after a colon
+//     (ParseSystem): "floor:stores=3" is the floor target keeping a copy
+//     of the state per node, "raftbench:wal-commit-delay=0" our engine
+//     without the WAL's linger, each a row of its own beside the plain
+//     name, interleaved with it. Every system that sets options is opened
+//     and closed once before anything is measured, so an option its
+//     target refuses fails the comparison at once.
 //   - A modelled disk (Config.ModelFsync, `--model-fsync D`): every system
 //     that fsyncs gets the target option bench.ModelFsyncOption, so each
 //     of its fsyncs is a wait of D (and the timer's wake-up) that never
