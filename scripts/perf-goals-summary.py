@@ -176,26 +176,32 @@ def per_repeat(r):
 
 
 def out_of_reach(r, rows):
-    """Prints the throughput goals this run shows out of reach, and the
-    ones that are ours to close. The floor target does strictly less than
-    any Raft cluster under the same harness (every replica's log, but no
-    consensus hops): with one store, a goal it misses in the same run is
-    out of reach on this machine whatever the design; with a copy of the
-    state per node (FLOOR3), out of reach for any cluster that keeps its
-    nodes' states in one process, as every system compared here does.
-    The goals both meet and ours misses are ours to close."""
+    """Prints the throughput goals ours missed in this run, sorted by what
+    the floor targets say of them. The floor target does strictly less
+    work than any Raft cluster under the same harness (every replica's log,
+    but no consensus hops): with one store, a goal it misses is out of
+    reach on this machine whatever the design; with a copy of the state
+    per node (FLOOR3), out of reach for any cluster that keeps its nodes'
+    states in one process, as every system compared here does. Less work
+    is not always less time (how a design orders its work on two CPUs
+    matters too), so a floor target counts as a bound only where ours did
+    not run above it; the goals ours missed with no such bound are ours to
+    close."""
     beyond, beyond3, ours_to_close = [], [], []
 
     def judge(goal, f1, f3, o, unit):
-        if f1 is not None and not f1[0]:
-            beyond.append(f"{goal} (the floor target {unit(f1[1])})")
-        elif f3 is not None and not f3[0]:
+        # Each (met, value) or None; o is ours.
+        if o[0]:
+            return
+        if f1 is not None and not f1[0] and o[1] <= f1[1]:
+            beyond.append(f"{goal} (the floor target {unit(f1[1])}; ours {unit(o[1])})")
+        elif f3 is not None and not f3[0] and o[1] <= f3[1]:
             beyond3.append(f"{goal} (with a copy of the state per node {unit(f3[1])}"
                            + (f", with one store {unit(f1[1])}" if f1 else "") + f"; ours {unit(o[1])})")
-        elif not o[0]:
-            met = [f"the floor target {unit(f1[1])}"] if f1 else []
-            met += [f"with a copy of the state per node {unit(f3[1])}"] if f3 else []
-            ours_to_close.append(f"{goal} (ours {unit(o[1])}, " + ", ".join(met) + ")")
+        else:
+            seen = [f"the floor target {unit(f1[1])}" + ("" if f1[0] else ", below ours") for f1 in [f1] if f1]
+            seen += [f"with a copy of the state per node {unit(f3[1])}" + ("" if f3[0] else ", below ours") for f3 in [f3] if f3]
+            ours_to_close.append(f"{goal} (ours {unit(o[1])}, " + ", ".join(seen) + ")")
 
     pct = lambda x: f"{100 * x:.0f}% of its pass's"
     times = lambda x: f"{x:.2f}x"
@@ -223,7 +229,7 @@ def out_of_reach(r, rows):
               "on this machine (the floor target with a copy of the state per node, no consensus, missed them): "
               + "; ".join(beyond3) + ".")
     if ours_to_close:
-        print("\nMissed by ours where the floor targets measured met them (ours to close): " + "; ".join(ours_to_close) + ".")
+        print("\nMissed by ours where no floor target at or above ours missed them too (ours to close): " + "; ".join(ours_to_close) + ".")
 
 
 print(f"# Performance goals, read from {out}\n")
