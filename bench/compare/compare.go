@@ -99,7 +99,7 @@ var transportSystems = map[string]string{"raftbench:tcp": "tcp", "raftbench:nats
 // target followed by key=value target options, each after a colon, e.g.
 // "floor:stores=3" (the floor target keeping a copy of the state per
 // node, as every cluster in one process does) or
-// "raftbench:wal-commit-delay=0:lazy-commit=false": one comparison then
+// "raftbench:wal-commit-delay=100us:lazy-commit=false": one comparison then
 // runs settings side by side, interleaved in the same minutes. Any of
 // them may end in NoFsyncSuffix. The target itself checks the keys and
 // values when it opens; ParseSystem only the form.

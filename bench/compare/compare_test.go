@@ -381,7 +381,7 @@ func TestParseSystem(t *testing.T) {
 		{"raftbench:tcp", "inproc", map[string]string{"transport": "tcp"}},
 		{"floor:stores=3", "floor", map[string]string{"stores": "3"}},
 		{"floor:stores=3:nofsync", "floor", map[string]string{"stores": "3"}},
-		{"raftbench:wal-commit-delay=0:lazy-commit=false", "inproc", map[string]string{"wal-commit-delay": "0", "lazy-commit": "false"}},
+		{"raftbench:wal-commit-delay=100us:lazy-commit=false", "inproc", map[string]string{"wal-commit-delay": "100us", "lazy-commit": "false"}},
 	} {
 		target, opts, err := ParseSystem(c.system)
 		if err != nil || target != c.target || !maps.Equal(opts, c.opts) {

@@ -48,11 +48,12 @@
 //     against fsync-on ones.
 //   - A system's name may set target options, each after a colon
 //     (ParseSystem): "floor:stores=3" is the floor target keeping a copy
-//     of the state per node, "raftbench:wal-commit-delay=0" our engine
-//     without the WAL's linger, each a row of its own beside the plain
-//     name, interleaved with it. Every system that sets options is opened
-//     and closed once before anything is measured, so an option its
-//     target refuses fails the comparison at once.
+//     of the state per node, "raftbench:lazy-commit=false" our engine
+//     sending each commit index in a message of its own, each a row of
+//     its own beside the plain name, interleaved with it. Every system
+//     that sets options is opened and closed once before anything is
+//     measured, so an option its target refuses fails the comparison at
+//     once.
 //   - A modelled disk (Config.ModelFsync, `--model-fsync D`): every system
 //     that fsyncs gets the target option bench.ModelFsyncOption, so each
 //     of its fsyncs is a wait of D (and the timer's wake-up) that never

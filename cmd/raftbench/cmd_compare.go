@@ -72,8 +72,9 @@ Systems: raftbench (our engine, the inproc target; raftbench:tcp and
 raftbench:nats run it over TCP on loopback and over an embedded NATS broker), hashicorp,
 hashicorp-tuned, etcd, or any registered target. A system's name may set target options,
 each after a colon: floor:stores=3 is the floor target keeping a copy of the state per node,
-as a 3-node cluster in one process does; raftbench:wal-commit-delay=0 runs our engine
-without the WAL's linger beside the default. Rows are named as given.`,
+as a 3-node cluster in one process does; raftbench:lazy-commit=false runs our engine
+with every commit index sent in a message of its own, beside the default. Rows are named
+as given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.redraw != "" {
@@ -114,7 +115,7 @@ without the WAL's linger beside the default. Rows are named as given.`,
 	}
 	d := bench.DefaultRunConfig()
 	fs := c.Flags()
-	fs.StringVar(&f.systems, "systems", "raftbench,hashicorp,etcd", "comma-separated systems to compare; a system with the suffix :nofsync (e.g. etcd:nofsync) runs with fsync off while the others keep --fsync; target options follow a system's name, each after a colon (e.g. floor:stores=3, raftbench:wal-commit-delay=0)")
+	fs.StringVar(&f.systems, "systems", "raftbench,hashicorp,etcd", "comma-separated systems to compare; a system with the suffix :nofsync (e.g. etcd:nofsync) runs with fsync off while the others keep --fsync; target options follow a system's name, each after a colon (e.g. floor:stores=3, raftbench:lazy-commit=false)")
 	fs.StringVar(&f.clients, "clients", "1,16,64,256", "comma-separated closed-loop client counts")
 	fs.IntVar(&f.repeat, "repeat", 3, "runs per system and client count")
 	fs.IntVar(&f.nodes, "nodes", 3, "cluster size of every system")
