@@ -147,7 +147,11 @@ func (f *compareFlags) config() (compare.Config, error) {
 	}
 	systems := splitList(f.systems)
 	for _, s := range systems {
-		if _, err := bench.Lookup(compare.TargetName(s)); err != nil {
+		target, _, err := compare.ParseSystem(s)
+		if err != nil {
+			return bad("--systems: %v", err)
+		}
+		if _, err := bench.Lookup(target); err != nil {
 			return bad("--systems: %v", err)
 		}
 	}

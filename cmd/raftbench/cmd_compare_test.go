@@ -43,3 +43,23 @@ func TestCompareOnModelledDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareSystemOptionsRefusedClearly: a system name whose target
+// options do not parse, or that names no registered target, is refused
+// with the reason before anything runs.
+func TestCompareSystemOptionsRefusedClearly(t *testing.T) {
+	for system, want := range map[string]string{
+		"floor:stores":    `"stores" is not one`,
+		"floor::nofsync":  `"" is not one`,
+		"nosuch:stores=3": `unknown target "nosuch"`,
+	} {
+		out := t.TempDir()
+		_, err := execLoadCmd(t, newCompareCmd, "--systems", "raftbench,"+system, "--clients", "1", "--out", out)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--systems raftbench,%s: %v, want an error containing %s", system, err, want)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("--systems raftbench,%s: %d entries written before the refusal", system, len(entries))
+		}
+	}
+}
