@@ -158,8 +158,8 @@ def per_repeat(r):
             return None
         x = o["throughput_ops"] / ceil
         # Beside it, the same pass's floor targets (one store / a copy of
-        # the state per node): where they fall short too, the pass left 80%
-        # to no design of that kind.
+        # the state per node): where one fell short too while running at or
+        # above ours, that pass left 80% to no design of its kind.
         fl = [f"{runs[(n, c, k)]['throughput_ops'] / ceil:.0%}" if (n, c, k) in runs else "–" for n in (FLOOR, FLOOR3)]
         return x >= 0.8, f"{x:.0%}" + (f" [floors {' / '.join(fl)}]" if any(f != "–" for f in fl) else "")
 
@@ -199,8 +199,10 @@ def out_of_reach(r, rows):
             beyond3.append(f"{goal} (with a copy of the state per node {unit(f3[1])}"
                            + (f", with one store {unit(f1[1])}" if f1 else "") + f"; ours {unit(o[1])})")
         else:
-            seen = [f"the floor target {unit(f1[1])}" + ("" if f1[0] else ", below ours") for f1 in [f1] if f1]
-            seen += [f"with a copy of the state per node {unit(f3[1])}" + ("" if f3[0] else ", below ours") for f3 in [f3] if f3]
+            seen = []
+            for what, f in (("the floor target", f1), ("with a copy of the state per node", f3)):
+                if f is not None:
+                    seen.append(f"{what} {unit(f[1])}" + ("" if f[0] else ", below ours"))
             ours_to_close.append(f"{goal} (ours {unit(o[1])}, " + ", ".join(seen) + ")")
 
     pct = lambda x: f"{100 * x:.0f}% of its pass's"
