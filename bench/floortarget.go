@@ -36,7 +36,11 @@ import (
 // in log order and answered (with the option stores=N, N-1 more copies
 // of the state each apply every committed write on a goroutine of their
 // own, as followers do, and nobody waits for them; with model-fsync=D
-// each fsync is a wait of D instead, as on the inproc target). Reads are
+// each fsync is a wait of D instead, as on the inproc target). A large
+// commit's fsync goes through an io_uring, as our WAL's do in a process
+// with several logs, so that a blocked fsync does not keep a P from the
+// clients; a small one blocks, which costs less CPU (option
+// fsync-offload, FloorOffloadFromRecords). Reads are
 // served by the first store with no round trip. No leader, no messages, no
 // consensus, no snapshots, no recovery: nothing survives a restart, and
 // it is never a system to use. A system's row over the floor target's row
@@ -75,6 +79,7 @@ type floorTarget struct {
 
 	closeOnce sync.Once
 	fsyncs    atomic.Uint64
+	offloaded atomic.Uint64 // fsyncs through an io_uring (fsync-offload)
 	entries   atomic.Uint64
 	// The logs' group-commit cycle (TargetStats.Log), timed with fsync
 	// on as our WAL times its own.
@@ -95,6 +100,12 @@ type floorLog struct {
 	f     *os.File
 	ring  int64 // overwrite: the preallocated file's size (0: append)
 	fsync bool
+
+	// The fsync offload (option fsync-offload): uring is this log's
+	// io_uring (nil: every fsync blocks); offloadFrom is the size of a
+	// commit, in records, from which its fsync goes through it.
+	uring       *wal.FsyncRing
+	offloadFrom int
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -128,6 +139,7 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 	delay := wal.DefaultMaxCommitDelay
 	share := wal.DefaultMaxCommitDelayFsyncShare
 	stores := 1
+	offload := floorOffloadAuto
 	var model *ModelDisk
 	for k, v := range cfg.Options {
 		switch k {
@@ -157,6 +169,17 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 			default:
 				return nil, fmt.Errorf("floor target: log-writes=%q: want overwrite (a preallocated file overwritten, fdatasync) or append (fsync)", v)
 			}
+		case "fsync-offload":
+			switch v {
+			case "auto":
+				offload = floorOffloadAuto
+			case "ring":
+				offload = floorOffloadRing
+			case "blocking":
+				offload = floorOffloadBlocking
+			default:
+				return nil, fmt.Errorf("floor target: fsync-offload=%q: want auto (the io_uring for commits of %d records or more), ring (every fsync through the io_uring) or blocking (every fsync a blocking syscall)", v, FloorOffloadFromRecords)
+			}
 		case ModelFsyncOption:
 			m, err := NewModelDisk("floor target", v, cfg.Fsync)
 			if err != nil {
@@ -164,7 +187,7 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 			}
 			model = m
 		default:
-			return nil, fmt.Errorf("floor target: unknown option %q (known: log-writes, commit-delay, commit-delay-fsync-share, stores, model-fsync)", k)
+			return nil, fmt.Errorf("floor target: unknown option %q (known: log-writes, commit-delay, commit-delay-fsync-share, stores, fsync-offload, model-fsync)", k)
 		}
 	}
 	nodes := max(cfg.Nodes, 1)
@@ -197,6 +220,10 @@ func openFloor(_ context.Context, cfg TargetConfig) (Target, error) {
 		}
 		l.cond.L = &l.mu
 		t.logs = append(t.logs, l)
+		if err := l.setOffload(offload, cfg.Fsync && model == nil); err != nil {
+			_ = t.Close()
+			return nil, err
+		}
 	}
 	for _, l := range t.logs {
 		l.started = true
@@ -325,7 +352,7 @@ func (l *floorLog) run() {
 		lastN = n
 		l.buf, l.n = spare[:0], 0
 		l.mu.Unlock()
-		err := l.write(buf)
+		err := l.write(buf, n)
 		spare = buf
 		if err == nil && l.fsync {
 			l.t.fsyncs.Add(1)
@@ -378,7 +405,52 @@ func (l *floorLog) linger(want int) {
 	l.timer.Stop()
 }
 
-func (l *floorLog) write(b []byte) error {
+// The floor target's ways to fsync (option fsync-offload).
+const (
+	floorOffloadAuto = iota
+	floorOffloadRing
+	floorOffloadBlocking
+)
+
+// FloorOffloadFromRecords is the commit size, in records, from which the
+// floor target's logs fsync through the io_uring by default
+// (fsync-offload=auto); smaller commits fsync with a blocking syscall.
+//
+// Why a size: a blocking fsync keeps its goroutine's P (GOMAXPROCS slot)
+// for the whole fsync, and with three logs on 2 CPUs two fsyncs in flight
+// hold both; the ring's submission, kernel worker and completion
+// wake-ups cost tens of µs of CPU per fsync instead. Which costs more
+// follows how much work waits for a P during an fsync, and in a closed
+// loop that is the clients answered by the last commit: about as many as
+// the commit carried. Measured with the floor target on this project's
+// 2-CPU VM (results/compare/NOTES.md, round 37), every fsync through the
+// ring against every fsync blocking: 16 clients (16 records a commit)
+// 0.65-0.74x, 1 client 0.68-0.92x, 64 clients (40-55) about even,
+// 256 clients (100-170) 1.5-1.8x.
+const FloorOffloadFromRecords = 64
+
+// setOffload sets up how the log fsyncs: with fsync on (and no modelled
+// disk) and an offload mode other than blocking, an io_uring of its own,
+// which ring demands and auto does without where the kernel forbids it.
+func (l *floorLog) setOffload(mode int, fsync bool) error {
+	if !fsync || mode == floorOffloadBlocking {
+		return nil
+	}
+	r, err := wal.NewFsyncRing()
+	switch {
+	case err != nil && mode == floorOffloadRing:
+		return fmt.Errorf("floor target: fsync-offload=ring: %w", err)
+	case err != nil:
+		return nil // auto without io_uring: every fsync blocks
+	}
+	l.uring = r
+	if mode == floorOffloadAuto {
+		l.offloadFrom = FloorOffloadFromRecords
+	}
+	return nil
+}
+
+func (l *floorLog) write(b []byte, records int) error {
 	var err error
 	var from time.Time
 	if l.fsync {
@@ -402,6 +474,9 @@ func (l *floorLog) write(b []byte) error {
 	case err != nil || !l.fsync:
 	case l.t.model != nil:
 		l.t.model.Wait()
+	case l.uring != nil && records >= l.offloadFrom:
+		err = l.uring.Sync(l.f, l.ring > 0)
+		l.t.offloaded.Add(1)
 	case l.ring > 0:
 		err = wal.Fdatasync(l.f)
 	default:
@@ -574,6 +649,9 @@ func (t *floorTarget) closeLogs() {
 		}
 		if l.f != nil {
 			_ = l.f.Close()
+		}
+		if l.uring != nil {
+			_ = l.uring.Close()
 		}
 	}
 }

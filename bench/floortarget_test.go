@@ -13,6 +13,7 @@ import (
 
 	"github.com/raftbench/raftbench/chaos/check"
 	"github.com/raftbench/raftbench/engine/embed/kv"
+	"github.com/raftbench/raftbench/wal"
 )
 
 // TestFloorTargetServesTheLoad: the floor target under the load
@@ -269,5 +270,82 @@ func TestFloorTargetStores(t *testing.T) {
 	}
 	if n, one := tg.(StateSizer).StateBytes(), ft.store.MemoryBytes(); n < 3*one {
 		t.Fatalf("StateBytes %d, want the three copies' (%d each)", n, one)
+	}
+}
+
+// TestFloorTargetFsyncOffload: fsync-offload=ring sends every fsync
+// through the log's io_uring, blocking none, and auto (the default) only
+// a commit of FloorOffloadFromRecords records or more; each serves the
+// load with a linearizable history. A bad mode is refused.
+func TestFloorTargetFsyncOffload(t *testing.T) {
+	if !wal.FsyncOffloadAvailable() {
+		t.Skip("io_uring unavailable here")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, mode := range []string{"ring", "blocking", "auto"} {
+		t.Run(mode, func(t *testing.T) {
+			opts := map[string]string{"fsync-offload": mode}
+			if mode == "auto" {
+				opts = nil // the default
+			}
+			tg, err := openFloor(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: true, Options: opts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			cfg := shortConfig()
+			cfg.Clients = 8
+			cfg.History = &HistoryConfig{Keys: 20}
+			sum, err := Run(ctx, cfg, tg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Errors != 0 || sum.OpsByOp["write"] == 0 {
+				t.Fatalf("errors %d %v, by op %v", sum.Errors, sum.ErrorsByKind, sum.OpsByOp)
+			}
+			if r := check.Check(sum.History.Ops, check.Options{}); !r.OK() {
+				t.Fatalf("history checked %v (bad key %s)", r.Linearizable, r.BadKey)
+			}
+			ft := tg.(*floorTarget)
+			fsyncs, offloaded := ft.fsyncs.Load(), ft.offloaded.Load()
+			switch {
+			case fsyncs == 0:
+				t.Fatal("no fsync")
+			case mode == "ring" && offloaded != fsyncs, mode == "blocking" && offloaded != 0:
+				t.Fatalf("%s: %d of %d fsyncs through the ring", mode, offloaded, fsyncs)
+			case mode == "auto" && offloaded*2 > fsyncs:
+				// With 8 clients most commits are small; the slowest log's
+				// queue, which no answer waits for, can still grow past the
+				// rule's size now and then.
+				t.Fatalf("auto: %d of %d fsyncs through the ring, want most of them blocking", offloaded, fsyncs)
+			}
+			if mode != "auto" {
+				return
+			}
+			// A commit as large as the rule's size goes through the ring,
+			// one record smaller does not.
+			l := ft.logs[0]
+			for _, c := range []struct {
+				records int
+				ring    bool
+			}{{FloorOffloadFromRecords - 1, false}, {FloorOffloadFromRecords, true}} {
+				before := ft.offloaded.Load()
+				if err := l.write([]byte("x"), c.records); err != nil {
+					t.Fatal(err)
+				}
+				if got := ft.offloaded.Load() > before; got != c.ring {
+					t.Fatalf("a commit of %d records through the ring: %v, want %v", c.records, got, c.ring)
+				}
+			}
+		})
+	}
+	tg, err := openFloor(ctx, TargetConfig{Nodes: 3, Dir: t.TempDir(), Fsync: true, Options: map[string]string{"fsync-offload": "sometimes"}})
+	if err == nil {
+		tg.Close()
+		t.Fatal("fsync-offload=sometimes accepted")
+	}
+	if !strings.Contains(err.Error(), "fsync-offload") {
+		t.Fatalf("refusal %q does not name the option", err)
 	}
 }

@@ -10,7 +10,10 @@
 #                  the harness, the CPUs and the disk leave any design), also
 #                  as floor:stores=3 (a copy of the state per node, each
 #                  applying every write: what they leave any 3-node cluster
-#                  in one process, which keeps three),
+#                  in one process, which keeps three), each both ways it can
+#                  fsync (a large commit's fsync through an io_uring, the
+#                  default, and every fsync blocking: which does more
+#                  depends on the load, so the summary takes the better),
 #                  REPEAT interleaved runs of each (every figure the median over
 #                  them, as compare reports by default), the disk floor before
 #                  and after (compare.md: "of ceiling") and every
@@ -53,7 +56,7 @@ SWEEP_RATES=${SWEEP_RATES:-}
 SWEEP_DURATION=${SWEEP_DURATION:-4s}
 AB_PAIRS=${AB_PAIRS:-2}
 AB_DURATION=${AB_DURATION:-4s}
-SYSTEMS=raftbench,hashicorp,etcd,floor,floor:stores=3,raftbench:nofsync,hashicorp:nofsync,etcd:nofsync
+SYSTEMS=raftbench,hashicorp,etcd,floor,floor:fsync-offload=blocking,floor:stores=3,floor:stores=3:fsync-offload=blocking,raftbench:nofsync,hashicorp:nofsync,etcd:nofsync
 if [[ ${SMALL:-0} == 1 ]]; then
 	DURATION=1s WARMUP=1s REPEAT=1 CLIENTS=1,64 SWEEP_RATES=5k,20k SWEEP_DURATION=1s AB_PAIRS=1 AB_DURATION=1s
 fi

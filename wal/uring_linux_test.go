@@ -14,13 +14,32 @@ import (
 
 // The ring fsyncs a file, and a kernel error comes back as an error
 // naming the file (here EBADF: a descriptor opened with O_PATH cannot be
-// synced), so a failed fsync can never pass for a durable one.
+// synced), so a failed fsync can never pass for a durable one; the same
+// through FsyncRing, the ring as other packages get it.
 func TestRingSyncerSyncsAndReportsErrors(t *testing.T) {
-	r, err := newRingSyncer()
-	if err != nil {
-		t.Skipf("io_uring unavailable here: %v", err)
+	type syncer interface {
+		Sync(f *os.File, datasync bool) error
+		Close() error
 	}
-	defer r.Close()
+	for name, open := range map[string]func() (syncer, error){
+		"ringSyncer": func() (syncer, error) { return newRingSyncer() },
+		"FsyncRing":  func() (syncer, error) { return NewFsyncRing() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, err := open()
+			if err != nil {
+				t.Skipf("io_uring unavailable here: %v", err)
+			}
+			defer r.Close()
+			testSyncsAndReportsErrors(t, r)
+		})
+	}
+}
+
+func testSyncsAndReportsErrors(t *testing.T, r interface {
+	Sync(f *os.File, datasync bool) error
+	Close() error
+}) {
 	path := filepath.Join(t.TempDir(), "f")
 	f, err := os.Create(path)
 	if err != nil {
@@ -51,6 +70,9 @@ func TestRingSyncerSyncsAndReportsErrors(t *testing.T) {
 	}
 	if err := r.Sync(f, false); err == nil {
 		t.Fatal("sync on a closed ring succeeded")
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
 	}
 }
 
