@@ -57,10 +57,24 @@ func TestLingerFollowsSlowFsyncs(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The first commit's fsync is held until the two behind it are
+		// queued, so they make one commit of two however late this
+		// goroutine runs on a busy machine.
+		held := make(chan struct{})
+		efs.Clear()
+		efs.Inject(errorfs.Rule{Op: errorfs.OpSync, Delay: fsync, Hold: held, Times: 1})
+		efs.Inject(errorfs.Rule{Op: errorfs.OpSync, Delay: fsync})
 		before := w.Stats()
+		delayed := efs.Stats().Delayed
 		submit(nil)
+		for deadline := time.Now().Add(10 * time.Second); efs.Stats().Delayed == delayed; time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the first commit never reached its fsync")
+			}
+		}
 		submit(func() { submit(nil) }) // queued once the commit of two is durable
 		submit(nil)
+		close(held)
 		wg.Wait()
 		after := w.Stats()
 		if err := w.Close(); err != nil {
