@@ -17,6 +17,7 @@ PEERS = ["hashicorp", "etcd"]
 # disk floor's is the better of its two ways of writing a log.
 FLOOR, FLOOR3 = "floor", "floor:stores=3"
 FLOOR_WAYS = ("", ":fsync-offload=blocking")
+FLOOR_NAMES = [n + w for n in (FLOOR, FLOOR3) for w in FLOOR_WAYS]
 
 
 def floor_best(d, base, key, field):
@@ -344,13 +345,13 @@ for wl in ("default", "write-only"):
     # CPU per operation with fsync on, split where the kernel accounts it
     # (compare.json's cpu_us_per_op): the process's own code against the
     # kernel's work for it, whose share carries every fsync's own CPU.
-    per_clients(r, rows, [OURS] + [n + w for n in (FLOOR, FLOOR3) for w in FLOOR_WAYS] + PEERS, "cpu_us_per_op",
+    per_clients(r, rows, [OURS] + FLOOR_NAMES + PEERS, "cpu_us_per_op",
                 lambda u, x: f"{u['user']:.1f} + {u['kernel']:.1f}",
                 "CPU per operation with fsync on (µs in the process's code + in the kernel, medians over the repeats)")
     # Heap bytes the process allocated per operation and collections per
     # second (compare.json's alloc_bytes_per_op, gcs_per_s; the load
     # generator's share is the same for every system).
-    per_clients(r, rows, [OURS] + [n + w for n in (FLOOR, FLOOR3) for w in FLOOR_WAYS] + PEERS, "alloc_bytes_per_op",
+    per_clients(r, rows, [OURS] + FLOOR_NAMES + PEERS, "alloc_bytes_per_op",
                 lambda b, x: f"{b:.0f} B ({x['gcs_per_s']:.1f}/s)",
                 "Heap allocated per operation with fsync on (medians over the repeats; collections per second)")
     # The tails compare work done in the same window: a system whose first
